@@ -1,0 +1,67 @@
+# Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_Bulk = tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.int8]]
+
+class RegionSet:
+    def __init__(self, codes: list[str]) -> None: ...
+    def lookup(self, region_code: int) -> int: ...
+    def __len__(self) -> int: ...
+
+def check_nik(
+    text: str | bytes, reference_days: int | None = None, regions: RegionSet | None = None
+) -> int: ...
+def check_nik_int(
+    value: int, reference_days: int | None = None, regions: RegionSet | None = None
+) -> int: ...
+def parse_niks_bytes(
+    buf: npt.NDArray[np.uint8],
+    width: int,
+    reference_days: int | None = None,
+    regions: RegionSet | None = None,
+) -> _Bulk: ...
+def parse_niks_ucs4(
+    buf: npt.NDArray[np.uint32],
+    width: int,
+    reference_days: int | None = None,
+    regions: RegionSet | None = None,
+) -> _Bulk: ...
+def parse_niks_int(
+    values: npt.NDArray[np.int64],
+    reference_days: int | None = None,
+    regions: RegionSet | None = None,
+) -> _Bulk: ...
+def parse_niks_objects(
+    items: list[Any] | npt.NDArray[np.object_],
+    reference_days: int | None = None,
+    regions: RegionSet | None = None,
+) -> _Bulk: ...
+def parse_niks_utf8(
+    offsets: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    data: npt.NDArray[np.uint8],
+    valid: npt.NDArray[np.bool_] | None = None,
+    reference_days: int | None = None,
+    regions: RegionSet | None = None,
+) -> _Bulk: ...
+def decompose_niks(
+    values: npt.NDArray[np.int64], reference_days: int
+) -> tuple[
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.int64],
+]: ...
+def crosscheck_niks(
+    values: npt.NDArray[np.int64], birth_days: npt.NDArray[np.int64], sexes: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]: ...
+def compose_nik(
+    region_code: int, year: int, month: int, day: int, female: bool, serial: int
+) -> int: ...
+def nik_error_table() -> list[tuple[int, str, str]]: ...
+def provinces() -> list[tuple[int, str]]: ...
+def retired_papua_regencies() -> list[tuple[int, str, int]]: ...
+def mask_nik(text: str) -> str: ...

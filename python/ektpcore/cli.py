@@ -1,0 +1,173 @@
+"""The ``ektpcore`` command line: programs that call the public API, nothing more."""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import numpy as np
+
+from .nik import NikBatch, NikErrorCode, mask_nik, nik_error_message, parse_niks
+from .regions import RegionTable
+from .sample import corrupt_niks, sample_niks
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="ektpcore")
+def main() -> None:
+    """ektpcore: the core of an E-KTP print bureau."""
+
+
+@main.group()
+def nik() -> None:
+    """Validate and generate NIKs."""
+
+
+def _regions(path: Path | None) -> RegionTable | None:
+    return None if path is None else RegionTable.from_csv(path)
+
+
+def _read_niks(path: Path, column: str | None) -> list[str]:
+    """One NIK per line, or a CSV with a header whose NIK column is found by name."""
+    text = path.read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    if not lines:
+        return []
+    first = lines[0]
+    if column is None and not any(sep in first for sep in ",;\t"):
+        return lines
+    dialect = csv.Sniffer().sniff(first, delimiters=",;\t") if any(s in first for s in ",;\t") else csv.excel
+    reader = csv.reader(lines, dialect)
+    header = [h.strip() for h in next(reader)]
+    lowered = [h.lower() for h in header]
+    if column is not None:
+        if column.lower() not in lowered:
+            raise click.UsageError(f"no column {column!r} in {path} (columns: {', '.join(header)})")
+        index = lowered.index(column.lower())
+    else:
+        index = next((i for i, h in enumerate(lowered) if "nik" in h), 0)
+    return [row[index] if index < len(row) else "" for row in reader]
+
+
+def _summary(batch: NikBatch, seconds: float, out: IO[str]) -> None:
+    n = len(batch)
+    rate = n / seconds if seconds > 0 else float("inf")
+    click.echo(f"{n:,} NIKs checked in {seconds * 1000:.1f} ms ({rate:,.0f}/s)", file=out)
+    click.echo(f"  valid   {batch.n_valid:>12,}", file=out)
+    click.echo(f"  invalid {n - batch.n_valid:>12,}", file=out)
+    for code, count in sorted(batch.counts().items()):
+        if code:
+            click.echo(f"    {code.name.lower():<15} {count:>10,}  {code.message}", file=out)
+
+
+@nik.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--column", help="CSV column holding the NIK (default: the first named *nik*).")
+@click.option("--regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Kemendagri region table (code,name CSV) to check region codes against.")
+@click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]),
+              help="Resolve birth-year centuries against this date (default: unknown century).")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-row errors CSV here instead of standard output.")
+@click.option("--fail-on-invalid", is_flag=True, help="Exit with status 1 if any NIK is invalid.")
+def nik_check(
+    file: Path,
+    column: str | None,
+    regions: Path | None,
+    reference_date: _dt.datetime | None,
+    errors_path: Path | None,
+    fail_on_invalid: bool,
+) -> None:
+    """Validate the NIKs in FILE (one per line, or a CSV with a header).
+
+    Prints the per-row errors as CSV (row, masked NIK, code, reason, position) and a summary
+    on standard error. NIKs are masked in the output.
+    """
+    texts = _read_niks(file, column)
+    start = time.perf_counter()
+    batch = parse_niks(
+        texts,
+        reference_date=reference_date.date() if reference_date else None,
+        regions=_regions(regions),
+    )
+    seconds = time.perf_counter() - start
+    with (errors_path.open("w", newline="", encoding="utf-8") if errors_path else _stdout()) as out:
+        writer = csv.writer(out)
+        writer.writerow(["row", "nik", "code", "reason", "position"])
+        for index, code, position in batch.errors():
+            writer.writerow([index + 1, mask_nik(texts[index]), int(code), code.name.lower(),
+                             "" if position is None else position])
+    _summary(batch, seconds, sys.stderr)
+    if fail_on_invalid and batch.n_valid < len(batch):
+        sys.exit(1)
+
+
+class _stdout:
+    """``sys.stdout`` as a context manager that does not close it."""
+
+    def __enter__(self) -> IO[str]:
+        return sys.stdout
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.stdout.flush()
+
+
+@nik.command("sample")
+@click.argument("n", type=click.IntRange(min=0))
+@click.option("--seed", type=int, default=None, help="Random seed, for a reproducible sample.")
+@click.option("--invalid-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of NIKs broken the ways data entry breaks them.")
+@click.option("--regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Draw region codes from this Kemendagri table instead of invented ones.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of standard output.")
+def nik_sample(n: int, seed: int | None, invalid_rate: float, regions: Path | None,
+               output: Path | None) -> None:
+    """Write N realistic synthetic NIKs, one per line."""
+    values = sample_niks(n, seed=seed, regions=_regions(regions))
+    texts = corrupt_niks(values, invalid_rate, seed=seed)
+    data = "".join(t + "\n" for t in texts)
+    if output:
+        output.write_text(data, encoding="utf-8")
+    else:
+        sys.stdout.write(data)
+
+
+@nik.command("demo")
+@click.option("-n", "n", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="How many NIKs to generate.")
+@click.option("--seed", type=int, default=2017, show_default=True)
+@click.option("--invalid-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True)
+@click.option("--regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Kemendagri region table to draw from and check against.")
+def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> None:
+    """Generate sample NIKs with typical data-entry faults and validate them in bulk."""
+    table = _regions(regions)
+    values = sample_niks(n, seed=seed, regions=table)
+    texts = corrupt_niks(values, invalid_rate, seed=seed)
+    click.echo(f"generated {n:,} NIKs, about {invalid_rate:.0%} of them broken on purpose")
+    for name, data in (("list of str", texts), ("numpy S16", np.array(texts, dtype="S16")),
+                       ("int64", values)):
+        start = time.perf_counter()
+        batch = parse_niks(data, regions=table)
+        seconds = time.perf_counter() - start
+        click.echo(f"\n[{name}]")
+        _summary(batch, seconds, sys.stdout)
+    batch = parse_niks(texts, regions=table)
+    examples = list(batch.errors())[:5]
+    if examples:
+        click.echo("\nfirst errors (NIKs masked):")
+        for index, code, position in examples:
+            click.echo(f"  row {index + 1:>9}: {mask_nik(texts[index])}  "
+                       f"{nik_error_message(code, position)}")
+    women = int(np.count_nonzero(batch.sex == 2))
+    click.echo(f"\nvalid NIKs of women: {women:,} of {batch.n_valid:,}")
+    if batch.counts().get(NikErrorCode.VALID, 0) == 0:
+        sys.exit(1)

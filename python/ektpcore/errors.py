@@ -1,0 +1,46 @@
+"""The exception tree of ektpcore.
+
+Every exception the library raises on purpose derives from :class:`EktpcoreError`; the ones
+caused by bad input also derive from :class:`ValueError`, so ``except ValueError`` keeps working
+for callers that do not know ektpcore. Messages never carry an unmasked NIK.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .nik import NikErrorCode
+
+__all__ = ["EktpcoreError", "InvalidArgumentError", "InvalidNikError"]
+
+
+class EktpcoreError(Exception):
+    """Base class of every ektpcore error."""
+
+
+class InvalidArgumentError(EktpcoreError, ValueError):
+    """An argument the library cannot use (a bad reference date, a malformed region table)."""
+
+
+class InvalidNikError(EktpcoreError, ValueError):
+    """A NIK failed validation.
+
+    Attributes:
+        reason: the :class:`~ektpcore.NikErrorCode` of the first rule broken.
+        position: 0-based character position of the offending field or character, or ``None``
+            when the reason does not point at one (wrong length, missing value).
+    """
+
+    reason: NikErrorCode
+    position: int | None
+
+    def __init__(self, message: str, code: int, position: int | None = None) -> None:
+        super().__init__(message, code, position)
+        from .nik import NikErrorCode
+
+        self.reason = NikErrorCode(code)
+        self.position = position
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -1,0 +1,57 @@
+//! The one error type of the core. The binding layer turns it into the Python exception tree in
+//! a single `From<EktpError> for PyErr` (see `python/mod.rs`); nothing else constructs Python
+//! exceptions from core failures.
+
+use std::fmt;
+
+use crate::nik::NikError;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EktpError {
+    /// A single NIK failed validation. `masked` is the input with its middle hidden, so the
+    /// message can be logged without leaking the birth date or serial.
+    InvalidNik { masked: String, error: NikError },
+    /// An argument that no element-wise error code can describe (a bad reference date, a
+    /// malformed region code list, ...).
+    InvalidArgument(String),
+}
+
+impl fmt::Display for EktpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EktpError::InvalidNik { masked, error } => {
+                write!(f, "invalid NIK {masked}: {}", error.kind.message())?;
+                if let Some(pos) = error.position {
+                    write!(f, " (at position {pos})")?;
+                }
+                Ok(())
+            }
+            EktpError::InvalidArgument(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for EktpError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nik::NikErrorKind;
+
+    #[test]
+    fn invalid_nik_message_names_reason_and_position_but_not_digits() {
+        let err = EktpError::InvalidNik {
+            masked: crate::nik::mask("3271014508990001"),
+            error: NikError {
+                kind: NikErrorKind::Day,
+                position: Some(6),
+            },
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "invalid NIK 3271**********01: day of birth is outside 01-31 (men) and 41-71 (women) (at position 6)"
+        );
+        assert!(!text.contains("450899"));
+    }
+}

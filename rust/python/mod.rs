@@ -1,0 +1,400 @@
+//! The binding layer: the only Rust code that knows PyO3. Every function here follows one
+//! recipe: extract and borrow the inputs while attached to the interpreter, run the pure core
+//! with the GIL released (`py.detach`), then convert the outputs. Errors from the core reach
+//! Python only through `From<EktpError> for PyErr`.
+
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyList, PyString};
+
+use crate::error::EktpError;
+use crate::nik::{
+    self, BulkResult, NikError, NikErrorKind, Prepared, Reference, RegionMatch, RegionSet, Rules,
+};
+
+// The exception classes are defined in Python (`ektpcore/errors.py`) so they can carry typed
+// attributes and docstrings; the core raises them through this single conversion.
+pyo3::import_exception!(ektpcore.errors, InvalidNikError);
+pyo3::import_exception!(ektpcore.errors, InvalidArgumentError);
+
+impl From<EktpError> for PyErr {
+    fn from(err: EktpError) -> PyErr {
+        let message = err.to_string();
+        match err {
+            EktpError::InvalidNik { error, .. } => {
+                InvalidNikError::new_err((message, error.kind.code(), error.position))
+            }
+            EktpError::InvalidArgument(_) => InvalidArgumentError::new_err(message),
+        }
+    }
+}
+
+/// A region table reduced to bitmaps for the NIK checks; built by `ektpcore.RegionTable`.
+#[pyclass(frozen, name = "RegionSet", module = "ektpcore._ektpcore")]
+struct PyRegionSet(RegionSet);
+
+#[pymethods]
+impl PyRegionSet {
+    /// Builds the set from digit-only codes (2, 4, 6 or more digits).
+    #[new]
+    fn new(codes: Vec<String>) -> PyResult<Self> {
+        RegionSet::from_codes(codes.iter().map(String::as_str))
+            .map(PyRegionSet)
+            .map_err(|e| EktpError::InvalidArgument(e).into())
+    }
+
+    /// How a 6-digit region code matches: 1 current, 2 retired Papua regency, 0 unknown.
+    fn lookup(&self, region_code: u32) -> u8 {
+        let code = region_code % 1_000_000;
+        match self.0.lookup(
+            (code / 10_000) as u8,
+            (code / 100 % 100) as u8,
+            (code % 100) as u8,
+        ) {
+            RegionMatch::Current => 1,
+            RegionMatch::Historical => 2,
+            RegionMatch::Unknown(_) => 0,
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.0.len()
+    }
+}
+
+fn rules<'a>(reference_days: Option<i64>, regions: Option<&'a RegionSet>) -> PyResult<Rules<'a>> {
+    let reference = match reference_days {
+        None => None,
+        Some(days) => Some(Reference::from_unix_days(days).ok_or_else(|| {
+            EktpError::InvalidArgument(format!("reference date (day {days}) is out of range"))
+        })?),
+    };
+    Ok(Rules { reference, regions })
+}
+
+fn invalid(masked: String, error: NikError) -> PyErr {
+    EktpError::InvalidNik {
+        masked: nik::mask(&masked),
+        error,
+    }
+    .into()
+}
+
+type BulkArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<i8>>,
+);
+
+fn bulk_arrays(py: Python<'_>, r: BulkResult) -> BulkArrays<'_> {
+    (
+        r.values.into_pyarray(py),
+        r.errors.into_pyarray(py),
+        r.positions.into_pyarray(py),
+    )
+}
+
+/// Validates one NIK given as `str` (characters) or `bytes` (one byte per character) and
+/// returns it as an integer; raises `InvalidNikError`.
+#[pyfunction]
+#[pyo3(signature = (text, reference_days=None, regions=None))]
+fn check_nik(
+    text: &Bound<'_, PyAny>,
+    reference_days: Option<i64>,
+    regions: Option<&Bound<'_, PyRegionSet>>,
+) -> PyResult<i64> {
+    let rules = rules(reference_days, regions.map(|r| &r.get().0))?;
+    if let Ok(s) = text.cast::<PyString>() {
+        let s = s.to_string_lossy();
+        rules
+            .parse_utf8(s.as_bytes())
+            .map(|v| v as i64)
+            .map_err(|e| invalid(s.into_owned(), e))
+    } else if let Ok(b) = text.cast::<PyBytes>() {
+        let b = b.as_bytes();
+        rules
+            .parse_bytes(b)
+            .map(|v| v as i64)
+            .map_err(|e| invalid(String::from_utf8_lossy(b).into_owned(), e))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "a NIK is given as str or bytes, not {}",
+            text.get_type().name()?
+        )))
+    }
+}
+
+/// Validates one NIK given as an integer (read as 16 digits with leading zeros).
+#[pyfunction]
+#[pyo3(signature = (value, reference_days=None, regions=None))]
+fn check_nik_int(
+    value: i64,
+    reference_days: Option<i64>,
+    regions: Option<&Bound<'_, PyRegionSet>>,
+) -> PyResult<i64> {
+    let rules = rules(reference_days, regions.map(|r| &r.get().0))?;
+    rules
+        .parse_int(value)
+        .map(|v| v as i64)
+        .map_err(|e| invalid(format!("{value:016}"), e))
+}
+
+/// Bulk: a contiguous buffer of fixed-width byte strings (the `uint8` view of an `S{width}`
+/// array). Returns `(values, errors, positions)`.
+#[pyfunction]
+#[pyo3(signature = (buf, width, reference_days=None, regions=None))]
+fn parse_niks_bytes<'py>(
+    py: Python<'py>,
+    buf: PyReadonlyArray1<'py, u8>,
+    width: usize,
+    reference_days: Option<i64>,
+    regions: Option<&Bound<'py, PyRegionSet>>,
+) -> PyResult<BulkArrays<'py>> {
+    let rules = rules(reference_days, regions.map(|r| &r.get().0))?;
+    let buf = buf.as_slice()?;
+    let r = py.detach(|| nik::parse_fixed_bytes(buf, width, &rules));
+    Ok(bulk_arrays(py, r))
+}
+
+/// Bulk: a contiguous buffer of fixed-width UCS-4 strings (the `uint32` view of `U{width}`).
+#[pyfunction]
+#[pyo3(signature = (buf, width, reference_days=None, regions=None))]
+fn parse_niks_ucs4<'py>(
+    py: Python<'py>,
+    buf: PyReadonlyArray1<'py, u32>,
+    width: usize,
+    reference_days: Option<i64>,
+    regions: Option<&Bound<'py, PyRegionSet>>,
+) -> PyResult<BulkArrays<'py>> {
+    let rules = rules(reference_days, regions.map(|r| &r.get().0))?;
+    let buf = buf.as_slice()?;
+    let r = py.detach(|| nik::parse_fixed_ucs4(buf, width, &rules));
+    Ok(bulk_arrays(py, r))
+}
+
+/// Bulk: NIKs held as `int64`.
+#[pyfunction]
+#[pyo3(signature = (values, reference_days=None, regions=None))]
+fn parse_niks_int<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray1<'py, i64>,
+    reference_days: Option<i64>,
+    regions: Option<&Bound<'py, PyRegionSet>>,
+) -> PyResult<BulkArrays<'py>> {
+    let rules = rules(reference_days, regions.map(|r| &r.get().0))?;
+    let values = values.as_slice()?;
+    let r = py.detach(|| nik::parse_ints(values, &rules));
+    Ok(bulk_arrays(py, r))
+}
+
+/// Reads one Python element into its 16 characters, or its error. Never raises: a bad
+/// element is an error code, not an exception.
+fn prepare_object(obj: &Bound<'_, PyAny>) -> Prepared {
+    if let Ok(s) = obj.cast::<PyString>() {
+        // Lone surrogates cannot be UTF-8; the lossy form keeps one character per code point.
+        return match s.to_str() {
+            Ok(t) => nik::prepare_utf8(t.as_bytes()),
+            Err(_) => nik::prepare_utf8(s.to_string_lossy().as_bytes()),
+        };
+    }
+    if obj.is_none() {
+        return Err(NikError {
+            kind: NikErrorKind::Missing,
+            position: None,
+        });
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return <[u8; 16]>::try_from(b.as_bytes()).map_err(|_| NikError {
+            kind: NikErrorKind::Length,
+            position: None,
+        });
+    }
+    // Floats are refused even when integral: above 2^53 they no longer hold a NIK exactly.
+    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyFloat>() {
+        return Err(NikError {
+            kind: NikErrorKind::NotText,
+            position: None,
+        });
+    }
+    match obj.extract::<i64>() {
+        Ok(v) => nik::prepare_int(v),
+        Err(_) => match obj.lt(0) {
+            // An integer beyond int64: too long, or negative.
+            Ok(true) => nik::prepare_int(-1),
+            Ok(false) if obj.extract::<u128>().is_ok() => nik::prepare_int(i64::MAX),
+            _ => Err(NikError {
+                kind: NikErrorKind::NotText,
+                position: None,
+            }),
+        },
+    }
+}
+
+/// Bulk: a `list` or an object `ndarray` of `str`, `bytes`, `int` or `None`. The strings are
+/// copied into 16-byte slots while attached (Python objects cannot be read otherwise), then
+/// checked with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (items, reference_days=None, regions=None))]
+fn parse_niks_objects<'py>(
+    py: Python<'py>,
+    items: &Bound<'py, PyAny>,
+    reference_days: Option<i64>,
+    regions: Option<&Bound<'py, PyRegionSet>>,
+) -> PyResult<BulkArrays<'py>> {
+    let rules = rules(reference_days, regions.map(|r| &r.get().0))?;
+    let prepared: Vec<Prepared> = if let Ok(list) = items.cast::<PyList>() {
+        list.iter().map(|o| prepare_object(&o)).collect()
+    } else if let Ok(array) = items.extract::<PyReadonlyArray1<'py, Py<PyAny>>>() {
+        array
+            .as_slice()?
+            .iter()
+            .map(|o| prepare_object(o.bind(py)))
+            .collect()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "expected a list or a 1-D object array, not {}",
+            items.get_type().name()?
+        )));
+    };
+    let r = py.detach(|| nik::parse_prepared(&prepared, &rules));
+    Ok(bulk_arrays(py, r))
+}
+
+/// Bulk: an Arrow-layout UTF-8 column: `offsets` (`int32` or `int64`, n + 1), `data`
+/// (`uint8`), and an optional validity mask (`bool`, false = null).
+#[pyfunction]
+#[pyo3(signature = (offsets, data, valid=None, reference_days=None, regions=None))]
+fn parse_niks_utf8<'py>(
+    py: Python<'py>,
+    offsets: &Bound<'py, PyAny>,
+    data: PyReadonlyArray1<'py, u8>,
+    valid: Option<PyReadonlyArray1<'py, bool>>,
+    reference_days: Option<i64>,
+    regions: Option<&Bound<'py, PyRegionSet>>,
+) -> PyResult<BulkArrays<'py>> {
+    let rules = rules(reference_days, regions.map(|r| &r.get().0))?;
+    let data = data.as_slice()?;
+    let valid = valid.as_ref().map(|v| v.as_slice()).transpose()?;
+    let r = if let Ok(o) = offsets.extract::<PyReadonlyArray1<'py, i32>>() {
+        let o = o.as_slice()?;
+        py.detach(|| nik::parse_utf8_offsets(o, data, valid, &rules))
+    } else {
+        let o = offsets.extract::<PyReadonlyArray1<'py, i64>>()?;
+        let o = o.as_slice()?;
+        py.detach(|| nik::parse_utf8_offsets(o, data, valid, &rules))
+    };
+    Ok(bulk_arrays(py, r.map_err(EktpError::InvalidArgument)?))
+}
+
+type DecomposedArrays<'py> = (
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<u8>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+/// Bulk: `(province, regency, district, sex, birth_days)` of `int64` NIKs; the birth year's
+/// century is resolved against `reference_days` (days since 1970-01-01).
+#[pyfunction]
+fn decompose_niks<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray1<'py, i64>,
+    reference_days: i64,
+) -> PyResult<DecomposedArrays<'py>> {
+    let reference = rules(Some(reference_days), None)?.reference.expect("given");
+    let values = values.as_slice()?;
+    let d = py.detach(|| nik::decompose(values, reference));
+    Ok((
+        d.province.into_pyarray(py),
+        d.regency.into_pyarray(py),
+        d.district.into_pyarray(py),
+        d.sex.into_pyarray(py),
+        d.birth_date.into_pyarray(py),
+    ))
+}
+
+/// Bulk: mismatch flags of NIKs against records' birth dates (days, `NaT` = unknown) and sexes
+/// (ISO/IEC 5218, 0 = unknown).
+#[pyfunction]
+fn crosscheck_niks<'py>(
+    py: Python<'py>,
+    values: PyReadonlyArray1<'py, i64>,
+    birth_days: PyReadonlyArray1<'py, i64>,
+    sexes: PyReadonlyArray1<'py, u8>,
+) -> PyResult<Bound<'py, PyArray1<u8>>> {
+    let (v, b, s) = (
+        values.as_slice()?,
+        birth_days.as_slice()?,
+        sexes.as_slice()?,
+    );
+    let flags = py
+        .detach(|| nik::crosscheck(v, b, s))
+        .map_err(EktpError::InvalidArgument)?;
+    Ok(flags.into_pyarray(py))
+}
+
+/// Builds a NIK from its parts and validates it.
+#[pyfunction]
+fn compose_nik(
+    region_code: u32,
+    year: i32,
+    month: u8,
+    day: u8,
+    female: bool,
+    serial: u16,
+) -> PyResult<i64> {
+    let sex = if female {
+        nik::Sex::Female
+    } else {
+        nik::Sex::Male
+    };
+    nik::compose(region_code, year, month, day, sex, serial)
+        .map(|v| v as i64)
+        .map_err(|e| {
+            let dd = day as u32 + if female { 40 } else { 0 };
+            let yy = year.rem_euclid(100);
+            invalid(
+                format!("{region_code:06}{dd:02}{month:02}{yy:02}{serial:04}"),
+                e,
+            )
+        })
+}
+
+/// `(code, name, message)` for every NIK error code.
+#[pyfunction]
+fn nik_error_table() -> Vec<(u8, &'static str, &'static str)> {
+    NikErrorKind::ALL
+        .iter()
+        .map(|k| (k.code(), k.name(), k.message()))
+        .collect()
+}
+
+/// The built-in table of Indonesia's 38 provinces: `(code, name)`.
+#[pyfunction]
+fn provinces() -> Vec<(u8, &'static str)> {
+    nik::PROVINCES.to_vec()
+}
+
+/// Regencies retired by the 2022 Papua split: `(old PPKK, name, new PPKK)`.
+#[pyfunction]
+fn retired_papua_regencies() -> Vec<(u16, &'static str, u16)> {
+    nik::RETIRED_PAPUA_REGENCIES.to_vec()
+}
+
+/// Hides the middle of a NIK-like text: `3271**********01`.
+#[pyfunction]
+fn mask_nik(text: &str) -> String {
+    nik::mask(text)
+}
+
+#[pymodule]
+mod _ektpcore {
+    #[pymodule_export]
+    use super::{
+        check_nik, check_nik_int, compose_nik, crosscheck_niks, decompose_niks, mask_nik,
+        nik_error_table, parse_niks_bytes, parse_niks_int, parse_niks_objects, parse_niks_ucs4,
+        parse_niks_utf8, provinces, retired_papua_regencies, PyRegionSet,
+    };
+}
