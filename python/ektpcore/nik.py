@@ -650,14 +650,16 @@ def _from_arrow(array: Any, days: int | None, rset: Any) -> _Arrays:
         valid = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
         return _ektpcore.parse_niks_utf8(offsets, data, valid, days, rset)
     if pa.types.is_integer(t):
+        nulls = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
+        filled = array.fill_null(0)
         if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
             import pyarrow.compute as pc
 
-            array = pc.min_element_wise(array, pa.scalar(10**16, pa.uint64()))
-        ints = np.ascontiguousarray(array.fill_null(0).cast(pa.int64()).to_numpy())
+            # Above 2^63 the number is far longer than 16 digits: clamp so it fails on length.
+            filled = pc.min_element_wise(filled, pa.scalar(10**16, pa.uint64()))
+        ints = np.ascontiguousarray(filled.cast(pa.int64()).to_numpy())
         values, error, position = _ektpcore.parse_niks_int(ints, days, rset)
-        if array.null_count:
-            nulls = array.is_null().to_numpy(zero_copy_only=False)
+        if nulls is not None:
             values[nulls], error[nulls], position[nulls] = -1, NikErrorCode.MISSING, -1
         return values, error, position
     if pa.types.is_null(t):
