@@ -29,6 +29,40 @@ pub struct BulkResult {
 }
 
 impl BulkResult {
+    /// Runs a bulk parse into freshly allocated columns of `n` elements.
+    pub fn collect(n: usize, parse: impl FnOnce(BulkOut<'_>)) -> Self {
+        let mut r = BulkResult {
+            values: vec![0; n],
+            errors: vec![0; n],
+            positions: vec![0; n],
+        };
+        parse(BulkOut {
+            values: &mut r.values,
+            errors: &mut r.errors,
+            positions: &mut r.positions,
+        });
+        r
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Output columns a bulk parse writes into, every element overwritten. The caller owns the
+/// memory: the binding layer hands in numpy arrays, whose allocator asks for huge pages, so
+/// the write does not stall on a page fault every 4 KiB.
+pub struct BulkOut<'a> {
+    pub values: &'a mut [i64],
+    pub errors: &'a mut [u8],
+    pub positions: &'a mut [i8],
+}
+
+impl BulkOut<'_> {
     pub fn len(&self) -> usize {
         self.values.len()
     }
@@ -54,23 +88,23 @@ fn store(r: Result<u64, NikError>, v: &mut i64, e: &mut u8, p: &mut i8) {
     }
 }
 
-/// Runs `parse(i)` for every index in `0..n`, in parallel chunks when `n` is large.
-fn run<F>(n: usize, parse: F) -> BulkResult
+/// Runs `parse(i)` for every index of `out`, in parallel chunks when there are many.
+fn run<F>(out: BulkOut<'_>, parse: F)
 where
     F: Fn(usize) -> Result<u64, NikError> + Sync,
 {
-    let mut out = BulkResult {
-        values: vec![0; n],
-        errors: vec![0; n],
-        positions: vec![0; n],
-    };
+    let n = out.len();
+    assert!(
+        out.errors.len() == n && out.positions.len() == n,
+        "output columns differ in length"
+    );
     let fill = |start: usize, v: &mut [i64], e: &mut [u8], p: &mut [i8]| {
         for (i, ((v, e), p)) in v.iter_mut().zip(e.iter_mut()).zip(p.iter_mut()).enumerate() {
             store(parse(start + i), v, e, p);
         }
     };
     if n < PARALLEL_MIN {
-        fill(0, &mut out.values, &mut out.errors, &mut out.positions);
+        fill(0, out.values, out.errors, out.positions);
     } else {
         out.values
             .par_chunks_mut(CHUNK)
@@ -79,17 +113,23 @@ where
             .enumerate()
             .for_each(|(c, ((v, e), p))| fill(c * CHUNK, v, e, p));
     }
-    out
+}
+
+/// How many elements a fixed-width buffer holds.
+pub fn fixed_width_len(buf_len: usize, width: usize) -> usize {
+    buf_len.checked_div(width).unwrap_or(0)
 }
 
 /// Parses a buffer of fixed-width byte strings (numpy `S{width}`), one byte per character.
 /// Trailing NUL bytes are padding, as numpy reads them.
-pub fn parse_fixed_bytes(buf: &[u8], width: usize, rules: &Rules<'_>) -> BulkResult {
-    if width == 0 {
-        return run(0, |_| unreachable!());
-    }
-    let n = buf.len() / width;
-    run(n, |i| {
+/// `out` must hold [`fixed_width_len`] elements.
+pub fn parse_fixed_bytes(buf: &[u8], width: usize, rules: &Rules<'_>, out: BulkOut<'_>) {
+    assert_eq!(
+        out.len(),
+        fixed_width_len(buf.len(), width),
+        "output length"
+    );
+    run(out, |i| {
         let s = &buf[i * width..(i + 1) * width];
         // The element is 16 characters exactly when byte 15 is not padding and every byte
         // after it is.
@@ -101,12 +141,13 @@ pub fn parse_fixed_bytes(buf: &[u8], width: usize, rules: &Rules<'_>) -> BulkRes
 }
 
 /// Parses a buffer of fixed-width UCS-4 strings (numpy `U{width}`), trailing NULs as padding.
-pub fn parse_fixed_ucs4(buf: &[u32], width: usize, rules: &Rules<'_>) -> BulkResult {
-    if width == 0 {
-        return run(0, |_| unreachable!());
-    }
-    let n = buf.len() / width;
-    run(n, |i| {
+pub fn parse_fixed_ucs4(buf: &[u32], width: usize, rules: &Rules<'_>, out: BulkOut<'_>) {
+    assert_eq!(
+        out.len(),
+        fixed_width_len(buf.len(), width),
+        "output length"
+    );
+    run(out, |i| {
         let s = &buf[i * width..(i + 1) * width];
         let len = s.iter().rposition(|&c| c != 0).map_or(0, |p| p + 1);
         rules.parse16(&prepare_ucs4(&s[..len])?)
@@ -114,8 +155,9 @@ pub fn parse_fixed_ucs4(buf: &[u32], width: usize, rules: &Rules<'_>) -> BulkRes
 }
 
 /// Checks NIKs held as integers.
-pub fn parse_ints(values: &[i64], rules: &Rules<'_>) -> BulkResult {
-    run(values.len(), |i| rules.parse_int(values[i]))
+pub fn parse_ints(values: &[i64], rules: &Rules<'_>, out: BulkOut<'_>) {
+    assert_eq!(out.len(), values.len(), "output length");
+    run(out, |i| rules.parse_int(values[i]))
 }
 
 /// An element reduced to 16 one-byte characters while Python objects could still be read, or
@@ -124,23 +166,26 @@ pub fn parse_ints(values: &[i64], rules: &Rules<'_>) -> BulkResult {
 pub type Prepared = Result<[u8; 16], NikError>;
 
 /// Checks elements prepared by [`super::prepare_utf8`] or the binding layer.
-pub fn parse_prepared(items: &[Prepared], rules: &Rules<'_>) -> BulkResult {
-    run(items.len(), |i| items[i].and_then(|b| rules.parse16(&b)))
+pub fn parse_prepared(items: &[Prepared], rules: &Rules<'_>, out: BulkOut<'_>) {
+    assert_eq!(out.len(), items.len(), "output length");
+    run(out, |i| items[i].and_then(|b| rules.parse16(&b)))
 }
 
 /// Parses an Arrow-style UTF-8 column: `offsets` (n + 1 of them) into `data`, with an optional
 /// validity mask (false = null). Offsets that run backwards or past the data are an unusable
-/// argument, reported before any element is read.
+/// argument, reported before any element is read. `out` holds `offsets.len() - 1` elements.
 pub fn parse_utf8_offsets<O>(
     offsets: &[O],
     data: &[u8],
     valid: Option<&[bool]>,
     rules: &Rules<'_>,
-) -> Result<BulkResult, String>
+    out: BulkOut<'_>,
+) -> Result<(), String>
 where
     O: Copy + Into<i64> + Sync,
 {
     let n = offsets.len().saturating_sub(1);
+    assert_eq!(out.len(), n, "output length");
     if let Some(v) = valid {
         if v.len() != n {
             return Err(format!(
@@ -158,13 +203,14 @@ where
     if !ok {
         return Err("string offsets are not ascending within the data buffer".into());
     }
-    Ok(run(n, |i| {
+    run(out, |i| {
         if valid.is_some_and(|v| !v[i]) {
             return Err(NikError::bare(NikErrorKind::Missing));
         }
         let s = &data[offsets[i].into() as usize..offsets[i + 1].into() as usize];
         rules.parse16(&prepare_utf8(s)?)
-    }))
+    });
+    Ok(())
 }
 
 /// The decomposition columns of NIKs given as integers. Elements that are not valid NIKs
@@ -184,7 +230,7 @@ fn fields_of(v: i64) -> Option<NikFields> {
     Rules::default()
         .parse_int(v)
         .ok()
-        .map(|v| NikFields::from_value(v))
+        .map(NikFields::from_value)
 }
 
 /// Splits valid NIKs into their fields; the birth year's century is resolved against
@@ -276,6 +322,27 @@ pub fn crosscheck(values: &[i64], birth_dates: &[i64], sexes: &[u8]) -> Result<V
 mod tests {
     use super::*;
 
+    fn bytes(buf: &[u8], width: usize) -> BulkResult {
+        let n = fixed_width_len(buf.len(), width);
+        BulkResult::collect(n, |o| parse_fixed_bytes(buf, width, &Rules::default(), o))
+    }
+
+    fn ints(values: &[i64]) -> BulkResult {
+        BulkResult::collect(values.len(), |o| parse_ints(values, &Rules::default(), o))
+    }
+
+    fn utf8<O: Copy + Into<i64> + Sync>(
+        offsets: &[O],
+        data: &[u8],
+        valid: Option<&[bool]>,
+    ) -> Result<BulkResult, String> {
+        let mut result = Ok(());
+        let r = BulkResult::collect(offsets.len().saturating_sub(1), |o| {
+            result = parse_utf8_offsets(offsets, data, valid, &Rules::default(), o)
+        });
+        result.map(|()| r)
+    }
+
     fn s16(items: &[&str]) -> Vec<u8> {
         items
             .iter()
@@ -290,7 +357,7 @@ mod tests {
     #[test]
     fn fixed_bytes_reports_per_element() {
         let buf = s16(&["3271014508990001", "327101450899", "32710145089900x1"]);
-        let r = parse_fixed_bytes(&buf, 16, &Rules::default());
+        let r = bytes(&buf, 16);
         assert_eq!(r.values, vec![3271014508990001, -1, -1]);
         assert_eq!(
             r.errors,
@@ -304,11 +371,12 @@ mod tests {
         let mut buf = b"3271014508990001".to_vec();
         buf.extend_from_slice(&[0, 0]);
         buf.extend_from_slice(b"327101450899000123");
-        let r = parse_fixed_bytes(&buf, 18, &Rules::default());
+        let r = bytes(&buf, 18);
         assert_eq!(r.errors, vec![0, NikErrorKind::Length as u8]);
-        let r = parse_fixed_bytes(b"3271014508", 10, &Rules::default());
+        let r = bytes(b"3271014508", 10);
         assert_eq!(r.errors, vec![NikErrorKind::Length as u8]);
-        assert!(parse_fixed_bytes(b"", 0, &Rules::default()).is_empty());
+        assert!(bytes(b"", 0).is_empty());
+        assert!(bytes(b"123", 0).is_empty());
     }
 
     #[test]
@@ -317,7 +385,7 @@ mod tests {
         let mut wide: Vec<u32> = "327101450899000".chars().map(|c| c as u32).collect();
         wide.push(0xFF11); // full-width 1
         buf.extend(wide);
-        let r = parse_fixed_ucs4(&buf, 16, &Rules::default());
+        let r = BulkResult::collect(2, |o| parse_fixed_ucs4(&buf, 16, &Rules::default(), o));
         assert_eq!(r.errors, vec![0, NikErrorKind::NonDigit as u8]);
         assert_eq!(r.positions[1], 15);
     }
@@ -327,15 +395,15 @@ mod tests {
         let data = "3271014508990001٣271014508990001".as_bytes();
         let offsets: Vec<i32> = vec![0, 16, 16, data.len() as i32];
         let valid = [true, false, true];
-        let r = parse_utf8_offsets(&offsets, data, Some(&valid), &Rules::default()).unwrap();
+        let r = utf8(&offsets, data, Some(&valid)).unwrap();
         assert_eq!(
             r.errors,
             vec![0, NikErrorKind::Missing as u8, NikErrorKind::NonDigit as u8]
         );
         assert_eq!(r.positions, vec![-1, -1, 0]);
-        assert!(parse_utf8_offsets(&[0i64, 40], data, None, &Rules::default()).is_err());
-        assert!(parse_utf8_offsets(&[5i64, 2], data, None, &Rules::default()).is_err());
-        assert!(parse_utf8_offsets(&[0i32, 16], data, Some(&[]), &Rules::default()).is_err());
+        assert!(utf8(&[0i64, 40], data, None).is_err());
+        assert!(utf8(&[5i64, 2], data, None).is_err());
+        assert!(utf8(&[0i32, 16], data, Some(&[])).is_err());
     }
 
     #[test]
@@ -344,9 +412,9 @@ mod tests {
         let values: Vec<i64> = (0..n as i64)
             .map(|i| 3_271_014_508_990_001 + i * 7_919_000_001)
             .collect();
-        let par = parse_ints(&values, &Rules::default());
+        let par = ints(&values);
         for (i, &v) in values.iter().enumerate() {
-            let mut one = parse_ints(&[v], &Rules::default());
+            let mut one = ints(&[v]);
             assert_eq!(
                 (one.values.pop(), one.errors.pop(), one.positions.pop()),
                 (

@@ -19,8 +19,8 @@ mod bulk;
 mod regions;
 
 pub use bulk::{
-    crosscheck, decompose, parse_fixed_bytes, parse_fixed_ucs4, parse_ints, parse_prepared,
-    parse_utf8_offsets, BulkResult, Decomposed, Mismatch, Prepared, NAT,
+    crosscheck, decompose, fixed_width_len, parse_fixed_bytes, parse_fixed_ucs4, parse_ints,
+    parse_prepared, parse_utf8_offsets, BulkOut, BulkResult, Decomposed, Mismatch, Prepared, NAT,
 };
 pub use regions::{
     province_name, retired_regency, RegionMatch, RegionSet, PROVINCES, RETIRED_PAPUA_REGENCIES,

@@ -1,0 +1,96 @@
+"""Benchmark setup: input sizes, shared data, and the ratio table printed after a run.
+
+Sizes: ``EKTPCORE_BENCH_N`` elements (default 10,000,000 when timing with
+``--benchmark-enable``, 20,000 for the untimed smoke run of a plain ``pytest``). The ratio
+table is printed at the end and saved as JSON to ``EKTPCORE_BENCH_RATIOS``
+(default ``.benchmarks/ratios.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# group -> implementation -> median seconds
+RESULTS: dict[str, dict[str, float]] = {}
+# (description, group, subject, peers, factor): subject must be `factor` times faster than the
+# fastest of `peers` (factor < 1 reads "no slower than 1/factor times").
+TARGETS: list[tuple[str, str, str, tuple[str, ...], float]] = []
+SUBJECT = "ektpcore"
+
+
+def bench_n(config: pytest.Config) -> int:
+    if "EKTPCORE_BENCH_N" in os.environ:
+        return int(os.environ["EKTPCORE_BENCH_N"])
+    timing = config.getoption("benchmark_enable") or not config.getoption("benchmark_disable")
+    return 10_000_000 if timing else 20_000
+
+
+@pytest.fixture(scope="session")
+def n(pytestconfig: pytest.Config) -> int:
+    return bench_n(pytestconfig)
+
+
+Measure = Callable[..., Any]
+
+
+@pytest.fixture
+def measure(benchmark: Any) -> Measure:
+    """``measure(group, name, fn, *args)``: times ``fn(*args)`` and records the median."""
+
+    def run(group: str, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        benchmark.group = group
+        benchmark.extra_info["implementation"] = name
+        result = benchmark(fn, *args)
+        if benchmark.stats is not None:
+            RESULTS.setdefault(group, {})[name] = benchmark.stats.stats.median
+        return result
+
+    return run
+
+
+def ratio_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows = []
+    for group, timings in sorted(RESULTS.items()):
+        ours = timings.get(SUBJECT)
+        for name, seconds in sorted(timings.items(), key=lambda kv: kv[1]):
+            rows.append({
+                "group": group,
+                "implementation": name,
+                "median_ms": seconds * 1e3,
+                "ratio_to_ektpcore": None if ours is None else seconds / ours,
+            })
+    verdicts = []
+    for text, group, subject, peers, factor in TARGETS:
+        timings = RESULTS.get(group, {})
+        present = [timings[p] for p in peers if p in timings]
+        if subject not in timings or not present:
+            continue
+        achieved = min(present) / timings[subject]
+        verdicts.append({"target": text, "achieved": achieved, "required": factor,
+                         "met": achieved >= factor})
+    return rows, verdicts
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    rows, verdicts = ratio_rows()
+    if not rows:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section(f"ektpcore ratios (n = {bench_n(config):,})")
+    write(f"{'group':<14} {'implementation':<34} {'median ms':>11} {'x ektpcore':>11}")
+    for r in rows:
+        ratio = "" if r["ratio_to_ektpcore"] is None else f"{r['ratio_to_ektpcore']:.2f}"
+        write(f"{r['group']:<14} {r['implementation']:<34} {r['median_ms']:>11.2f} {ratio:>11}")
+    for v in verdicts:
+        status = "met" if v["met"] else "NOT MET"
+        write(f"target {v['target']}: {v['achieved']:.2f}x (need {v['required']:.2f}x) -> {status}")
+    out = Path(os.environ.get("EKTPCORE_BENCH_RATIOS", ".benchmarks/ratios.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"n": bench_n(config), "rows": rows, "targets": verdicts}, indent=2))
+    write(f"ratio table saved to {out}")
