@@ -88,21 +88,17 @@ fn store(r: Result<u64, NikError>, v: &mut i64, e: &mut u8, p: &mut i8) {
     }
 }
 
-/// Runs `parse(i)` for every index of `out`, in parallel chunks when there are many.
-fn run<F>(out: BulkOut<'_>, parse: F)
+/// Splits `out` into chunks (in parallel when there are many elements) and lets
+/// `fill(start, values, errors, positions)` write each chunk.
+fn for_chunks<F>(out: BulkOut<'_>, fill: F)
 where
-    F: Fn(usize) -> Result<u64, NikError> + Sync,
+    F: Fn(usize, &mut [i64], &mut [u8], &mut [i8]) + Sync,
 {
     let n = out.len();
     assert!(
         out.errors.len() == n && out.positions.len() == n,
         "output columns differ in length"
     );
-    let fill = |start: usize, v: &mut [i64], e: &mut [u8], p: &mut [i8]| {
-        for (i, ((v, e), p)) in v.iter_mut().zip(e.iter_mut()).zip(p.iter_mut()).enumerate() {
-            store(parse(start + i), v, e, p);
-        }
-    };
     if n < PARALLEL_MIN {
         fill(0, out.values, out.errors, out.positions);
     } else {
@@ -113,6 +109,34 @@ where
             .enumerate()
             .for_each(|(c, ((v, e), p))| fill(c * CHUNK, v, e, p));
     }
+}
+
+/// Runs `parse(i)` for every index of `out`.
+fn run<F>(out: BulkOut<'_>, parse: F)
+where
+    F: Fn(usize) -> Result<u64, NikError> + Sync,
+{
+    for_chunks(out, |start, v, e, p| {
+        for (i, ((v, e), p)) in v.iter_mut().zip(e).zip(p).enumerate() {
+            store(parse(start + i), v, e, p);
+        }
+    });
+}
+
+/// Runs `parse(item)` over a slice aligned with `out`: iterating the items directly lets the
+/// compiler drop the per-element bounds checks that indexing costs in the hottest loops.
+fn run_items<T, F>(items: &[T], out: BulkOut<'_>, parse: F)
+where
+    T: Sync,
+    F: Fn(&T) -> Result<u64, NikError> + Sync,
+{
+    assert_eq!(items.len(), out.len(), "output length");
+    for_chunks(out, |start, v, e, p| {
+        let items = &items[start..start + v.len()];
+        for (((x, v), e), p) in items.iter().zip(v).zip(e).zip(p) {
+            store(parse(x), v, e, p);
+        }
+    });
 }
 
 /// How many elements a fixed-width buffer holds.
@@ -129,6 +153,16 @@ pub fn parse_fixed_bytes(buf: &[u8], width: usize, rules: &Rules<'_>, out: BulkO
         fixed_width_len(buf.len(), width),
         "output length"
     );
+    if width == 16 {
+        // numpy's `S16`, the common case: one 16-byte array per element.
+        let (items, _) = buf.as_chunks::<16>();
+        return run_items(items, out, |b| {
+            if b[15] == 0 {
+                return Err(NikError::bare(NikErrorKind::Length));
+            }
+            rules.parse16(b)
+        });
+    }
     run(out, |i| {
         let s = &buf[i * width..(i + 1) * width];
         // The element is 16 characters exactly when byte 15 is not padding and every byte
@@ -156,8 +190,7 @@ pub fn parse_fixed_ucs4(buf: &[u32], width: usize, rules: &Rules<'_>, out: BulkO
 
 /// Checks NIKs held as integers.
 pub fn parse_ints(values: &[i64], rules: &Rules<'_>, out: BulkOut<'_>) {
-    assert_eq!(out.len(), values.len(), "output length");
-    run(out, |i| rules.parse_int(values[i]))
+    run_items(values, out, |&v| rules.parse_int(v))
 }
 
 /// An element reduced to 16 one-byte characters while Python objects could still be read, or
@@ -167,8 +200,7 @@ pub type Prepared = Result<[u8; 16], NikError>;
 
 /// Checks elements prepared by [`super::prepare_utf8`] or the binding layer.
 pub fn parse_prepared(items: &[Prepared], rules: &Rules<'_>, out: BulkOut<'_>) {
-    assert_eq!(out.len(), items.len(), "output length");
-    run(out, |i| items[i].and_then(|b| rules.parse16(&b)))
+    run_items(items, out, |item| item.and_then(|b| rules.parse16(&b)))
 }
 
 /// Parses an Arrow-style UTF-8 column: `offsets` (n + 1 of them) into `data`, with an optional

@@ -157,7 +157,7 @@ pub const NIK_LIMIT: u64 = 10_000_000_000_000_000;
 
 impl NikFields {
     /// Splits a number below [`NIK_LIMIT`] into its fields, as if written with 16 digits.
-    #[inline]
+    #[inline(always)]
     pub fn from_value(v: u64) -> Self {
         debug_assert!(v < NIK_LIMIT);
         let hi = v / 100_000_000; // PPKKCCDD
@@ -173,7 +173,7 @@ impl NikFields {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn value(&self) -> u64 {
         let hi = self.province as u64 * 1_000_000
             + self.regency as u64 * 10_000
@@ -263,6 +263,10 @@ const fn is_leap(year: i32) -> bool {
 
 const DAYS_IN_MONTH: [u8; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/// Days per month for the fast path, indexed by `month & 15`: February stops at 28 so that a
+/// 29 February always takes the careful path, and months 0 and 13-15 have no days at all.
+const DAYS_IN_MONTH_FAST: [u8; 16] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0, 0, 0];
+
 /// What a NIK is checked against beyond its own syntax.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rules<'a> {
@@ -275,9 +279,38 @@ pub struct Rules<'a> {
 }
 
 impl Rules<'_> {
-    /// Checks the fields of a 16-digit number, in position order.
-    #[inline]
+    /// Checks the fields of a 16-digit number.
+    #[inline(always)]
     pub fn check(&self, f: &NikFields) -> Result<(), NikError> {
+        if self.plainly_valid(f) {
+            Ok(())
+        } else {
+            self.check_in_order(f)
+        }
+    }
+
+    /// The common case in one branch-free expression: every rule holds, with 29 February and
+    /// retired Papua regencies left to [`Self::check_in_order`]. False only means "look closer".
+    #[inline(always)]
+    fn plainly_valid(&self, f: &NikFields) -> bool {
+        let day = f.birth_day();
+        let region_ok = match self.regions {
+            None => true,
+            Some(set) => set.is_current(f.province, f.regency, f.district),
+        };
+        regions::PROVINCE_OK[f.province as usize]
+            & (f.regency != 0)
+            & (f.district != 0)
+            & ((f.day.wrapping_sub(1) < 31) | (f.day.wrapping_sub(41) < 31))
+            & (f.month.wrapping_sub(1) < 12)
+            & (day <= DAYS_IN_MONTH_FAST[(f.month & 15) as usize])
+            & (f.serial != 0)
+            & region_ok
+    }
+
+    /// Every rule in position order; the first one broken is the reason.
+    #[cold]
+    fn check_in_order(&self, f: &NikFields) -> Result<(), NikError> {
         use NikErrorKind as K;
         if !regions::PROVINCE_OK[f.province as usize] {
             return Err(NikError::at(K::Province, 0));
@@ -308,7 +341,7 @@ impl Rules<'_> {
                 Some(r) => is_leap(r.resolve_year(f.year, 2, 29)),
                 // 19YY and 20YY agree on leap years except for YY = 00 (1900 no, 2000 yes),
                 // and either is enough when the century is unknown.
-                None => f.year % 4 == 0,
+                None => f.year.is_multiple_of(4),
             };
             if !leap {
                 return Err(NikError::at(K::Date, 6));
@@ -322,7 +355,7 @@ impl Rules<'_> {
 
     /// Parses exactly 16 bytes, each one character (bytes >= 0x80 stand for non-ASCII
     /// characters and fail as non-digits).
-    #[inline]
+    #[inline(always)]
     pub fn parse16(&self, b: &[u8; 16]) -> Result<u64, NikError> {
         let lo = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
         let hi = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
@@ -363,7 +396,7 @@ impl Rules<'_> {
 
     /// Checks a NIK held as an integer, read as 16 digits with leading zeros. A negative number
     /// fails on its sign; one with more than 16 digits on length.
-    #[inline]
+    #[inline(always)]
     pub fn parse_int(&self, v: i64) -> Result<u64, NikError> {
         if v < 0 {
             return Err(NikError::at(NikErrorKind::NonDigit, 0));
@@ -391,7 +424,7 @@ fn all_digits(x: u64) -> bool {
 /// numbers, one in the low byte of each 16-bit lane.
 #[inline(always)]
 fn digit_pairs(x: u64) -> u64 {
-    let d = x - 0x3030_3030_3030_3030;
+    let d = x.wrapping_sub(0x3030_3030_3030_3030);
     (d.wrapping_mul(10) + (d >> 8)) & 0x00FF_00FF_00FF_00FF
 }
 

@@ -47,9 +47,10 @@ pub const PROVINCES: [(u8, &str); 38] = [
     (96, "Papua Barat Daya"),
 ];
 
-/// `PROVINCE_OK[pp]` is true for the 38 province codes: one load in the hot loop.
-pub(crate) const PROVINCE_OK: [bool; 100] = {
-    let mut ok = [false; 100];
+/// `PROVINCE_OK[pp]` is true for the 38 province codes: one load in the hot loop. It has 256
+/// entries so that any `u8` indexes it without a bounds check, garbage from non-digits included.
+pub(crate) const PROVINCE_OK: [bool; 256] = {
+    let mut ok = [false; 256];
     let mut i = 0;
     while i < PROVINCES.len() {
         ok[PROVINCES[i].0 as usize] = true;
@@ -183,6 +184,13 @@ impl RegionSet {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// True when the kecamatan is in the table: the one bitmap load of the fast path.
+    #[inline(always)]
+    pub fn is_current(&self, province: u8, regency: u8, district: u8) -> bool {
+        let code = province as u32 * 10_000 + regency as u32 * 100 + district as u32;
+        bit_get(&self.districts, code)
     }
 
     /// Looks up a NIK's region fields.

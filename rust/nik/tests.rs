@@ -29,7 +29,7 @@ fn a_valid_nik_parses_to_its_number() {
 #[test]
 fn each_rule_has_its_own_reason_and_position() {
     use NikErrorKind as K;
-    let cases: [(&str, K, Option<u8>); 14] = [
+    let cases: [(&str, K, Option<u8>); 16] = [
         ("327101450899000", K::Length, None),
         ("32710145089900011", K::Length, None),
         ("3271-14508990001", K::NonDigit, Some(4)),
@@ -42,6 +42,8 @@ fn each_rule_has_its_own_reason_and_position() {
         ("3271013508990001", K::Day, Some(6)),
         ("3271017208990001", K::Day, Some(6)),
         ("3271010513990001", K::Month, Some(8)),
+        ("3271010517990001", K::Month, Some(8)),
+        ("3271010500990001", K::Month, Some(8)),
         ("3271013104990001", K::Date, Some(6)),
         ("3271010508990000", K::SerialZero, Some(12)),
     ];
@@ -182,6 +184,35 @@ fn valid_parts() -> impl Strategy<Value = (u32, i32, u8, u8, Sex, u16)> {
                 s,
             ))
         })
+}
+
+/// The fast path and the ordered checks must agree on every 16-digit number; this walks the
+/// day and month fields through all 100 x 100 values for both sexes and a leap/non-leap year.
+#[test]
+fn fast_path_agrees_with_ordered_checks_on_every_date_field() {
+    for province in [11u8, 20, 32] {
+        for day in 0..100u8 {
+            for month in 0..100u8 {
+                for year in [0u8, 1, 4] {
+                    let f = NikFields {
+                        province,
+                        regency: 71,
+                        district: 1,
+                        day,
+                        month,
+                        year,
+                        serial: 1,
+                    };
+                    let r = rules();
+                    assert_eq!(
+                        r.plainly_valid(&f),
+                        r.check_in_order(&f).is_ok() && !(month == 2 && f.birth_day() == 29),
+                        "{f:?}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 proptest! {
