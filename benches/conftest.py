@@ -59,12 +59,14 @@ def ratio_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     for group, timings in sorted(RESULTS.items()):
         ours = timings.get(SUBJECT)
         for name, seconds in sorted(timings.items(), key=lambda kv: kv[1]):
-            rows.append({
-                "group": group,
-                "implementation": name,
-                "median_ms": seconds * 1e3,
-                "ratio_to_ektpcore": None if ours is None else seconds / ours,
-            })
+            rows.append(
+                {
+                    "group": group,
+                    "implementation": name,
+                    "median_ms": seconds * 1e3,
+                    "ratio_to_ektpcore": None if ours is None else seconds / ours,
+                }
+            )
     verdicts = []
     for text, group, subject, peers, factor in TARGETS:
         timings = RESULTS.get(group, {})
@@ -72,8 +74,9 @@ def ratio_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if subject not in timings or not present:
             continue
         achieved = min(present) / timings[subject]
-        verdicts.append({"target": text, "achieved": achieved, "required": factor,
-                         "met": achieved >= factor})
+        verdicts.append(
+            {"target": text, "achieved": achieved, "required": factor, "met": achieved >= factor}
+        )
     return rows, verdicts
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import ektpcore
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -19,20 +20,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-import ektpcore
-
 from .conftest import TARGETS, Measure
 
 PROVINCES = [code for code, _ in ektpcore._ektpcore.provinces()]
 DIM = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
-TARGETS.extend([
-    ("S16 >= 10x the fastest peer", "nik-s16", "ektpcore",
-     ("numpy SWAR", "pyarrow cast + compute", "polars to_integer + exprs"), 10.0),
-    ("S16 within 2x of a numpy copy", "nik-s16", "ektpcore", ("numpy copy (floor)",), 0.5),
-    ("list of str >= 2x polars end to end", "nik-list", "ektpcore",
-     ("polars Series + exprs",), 2.0),
-])
+TARGETS.extend(
+    [
+        (
+            "S16 >= 10x the fastest peer",
+            "nik-s16",
+            "ektpcore",
+            ("numpy SWAR", "pyarrow cast + compute", "polars to_integer + exprs"),
+            10.0,
+        ),
+        ("S16 within 2x of a numpy copy", "nik-s16", "ektpcore", ("numpy copy (floor)",), 0.5),
+        (
+            "list of str >= 2x polars end to end",
+            "nik-list",
+            "ektpcore",
+            ("polars Series + exprs",),
+            2.0,
+        ),
+    ]
+)
 
 # -- data ------------------------------------------------------------------------------------
 
@@ -56,7 +67,16 @@ def corrupt_bytes(m: npt.NDArray[np.uint8], fraction: float, rng: np.random.Gene
     for k, patch in enumerate([b"O", b"\0", b"35", b"13", b"20", b"0000", b"00", b" "]):
         r = rows[kind == k]
         p = np.frombuffer(patch, np.uint8)
-        start = {0: col[kind == k], 1: np.full(len(r), 15), 2: 6, 3: 8, 4: 0, 5: 12, 6: 4, 7: col[kind == k]}[k]
+        start = {
+            0: col[kind == k],
+            1: np.full(len(r), 15),
+            2: 6,
+            3: 8,
+            4: 0,
+            5: 12,
+            6: 4,
+            7: col[kind == k],
+        }[k]
         for j, byte in enumerate(p):
             m[r, np.asarray(start) + j] = byte
 
@@ -81,8 +101,9 @@ _PROV = np.zeros(256, bool)
 _PROV[PROVINCES] = True
 _DIM = np.zeros(256, np.uint8)
 _DIM[: len(DIM)] = DIM
-_HIGH, _THREES, _SIX = (np.uint64(x) for x in (0xF0F0F0F0F0F0F0F0, 0x3030303030303030,
-                                                 0x0606060606060606))
+_HIGH, _THREES, _SIX = (
+    np.uint64(x) for x in (0xF0F0F0F0F0F0F0F0, 0x3030303030303030, 0x0606060606060606)
+)
 _LANE = np.uint64(0x00FF00FF00FF00FF)
 
 
@@ -107,14 +128,22 @@ def numpy_swar(s16: npt.NDArray[np.bytes_]) -> tuple[npt.NDArray[np.bool_], npt.
     valid &= ((dd >= 1) & (dd <= 31)) | ((dd >= 41) & (dd <= 71))
     valid &= (mm >= 1) & (mm <= 12) & (day <= _DIM[mm])
     valid &= ~((mm == 2) & (day == 29) & (yy % 4 != 0)) & ((s1 | s2) != 0)
-    number = (pp.astype(np.int64) * 10**14 + kk.astype(np.int64) * 10**12
-              + cc.astype(np.int64) * 10**10 + dd.astype(np.int64) * 10**8
-              + mm.astype(np.int64) * 10**6 + yy.astype(np.int64) * 10**4
-              + s1.astype(np.int64) * 100 + s2.astype(np.int64))
+    number = (
+        pp.astype(np.int64) * 10**14
+        + kk.astype(np.int64) * 10**12
+        + cc.astype(np.int64) * 10**10
+        + dd.astype(np.int64) * 10**8
+        + mm.astype(np.int64) * 10**6
+        + yy.astype(np.int64) * 10**4
+        + s1.astype(np.int64) * 100
+        + s2.astype(np.int64)
+    )
     return valid, np.where(valid, number, -1)
 
 
-def numpy_reference_codes(s16: npt.NDArray[np.bytes_]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int8]]:
+def numpy_reference_codes(
+    s16: npt.NDArray[np.bytes_],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int8]]:
     """The reference for ektpcore's error codes and positions: every rule, in order."""
     m = s16.view(np.uint8).reshape(-1, 16)
     digits, pp, kk, cc, dd, mm, yy, s1, s2 = _swar_fields(s16)
@@ -143,8 +172,9 @@ def python_reference(text: str) -> int:
         return 3
     if not all("0" <= ch <= "9" for ch in text):
         return 4
-    pp, kk, cc, dd, mm, yy, ss = (int(text[i:j]) for i, j in
-                                  ((0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 16)))
+    pp, kk, cc, dd, mm, yy, ss = (
+        int(text[i:j]) for i, j in ((0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 16))
+    )
     day = dd - 40 if dd > 40 else dd
     if pp not in PROVINCES:
         return 5
@@ -181,28 +211,44 @@ def _polars_rules(v: pl.Expr, ok: pl.Expr) -> list[pl.Expr]:
     dd, mm, yy, ss = v // 10**8 % 100, v // 10**6 % 100, v // 10**4 % 100, v % 10**4
     day = pl.when(dd > 40).then(dd - 40).otherwise(dd)
     dim = pl.when(mm == 2).then(29).when(mm.is_in([4, 6, 9, 11])).then(30).otherwise(31)
-    valid = (ok & pp.is_in(PROVINCES) & (kk != 0) & (cc != 0)
-             & (dd.is_between(1, 31) | dd.is_between(41, 71)) & mm.is_between(1, 12)
-             & (day <= dim) & ~((mm == 2) & (day == 29) & (yy % 4 != 0)) & (ss != 0))
-    return [valid.fill_null(False).alias("valid"),
-            pl.when(valid).then(v).otherwise(-1).fill_null(-1).alias("value")]
+    valid = (
+        ok
+        & pp.is_in(PROVINCES)
+        & (kk != 0)
+        & (cc != 0)
+        & (dd.is_between(1, 31) | dd.is_between(41, 71))
+        & mm.is_between(1, 12)
+        & (day <= dim)
+        & ~((mm == 2) & (day == 29) & (yy % 4 != 0))
+        & (ss != 0)
+    )
+    return [
+        valid.fill_null(False).alias("valid"),
+        pl.when(valid).then(v).otherwise(-1).fill_null(-1).alias("value"),
+    ]
 
 
 def polars_text(s: pl.Series) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
     """Polars peer: regex shape check, `str.to_integer`, then the rules as expressions."""
     col = pl.col("s")
     ok = col.str.contains(r"^[0-9]{16}$")
-    out = pl.DataFrame({"s": s}).lazy().select(
-        _polars_rules(col.str.to_integer(strict=False), ok)
-    ).collect()
+    out = (
+        pl.DataFrame({"s": s})
+        .lazy()
+        .select(_polars_rules(col.str.to_integer(strict=False), ok))
+        .collect()
+    )
     return out["valid"].to_numpy(), out["value"].to_numpy()
 
 
 def polars_int(s: pl.Series) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
     col = pl.col("v")
-    out = pl.DataFrame({"v": s}).lazy().select(
-        _polars_rules(col, (col >= 0) & (col < 10**16))
-    ).collect()
+    out = (
+        pl.DataFrame({"v": s})
+        .lazy()
+        .select(_polars_rules(col, (col >= 0) & (col < 10**16)))
+        .collect()
+    )
     return out["valid"].to_numpy(), out["value"].to_numpy()
 
 
@@ -219,20 +265,31 @@ def pyarrow_text(arr: pa.Array) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.i
     ok = pc.match_substring_regex(arr, r"^[0-9]{16}$")
     v = pc.cast(pc.if_else(ok, arr, "1101010101010001"), pa.int64())
     hi, lo = pc.divide(v, 10**8), _pa_mod(v, 10**8)
-    pp, kk, cc, dd = (pc.divide(hi, 10**6), _pa_mod(pc.divide(hi, 10**4), 100),
-                      _pa_mod(pc.divide(hi, 100), 100), _pa_mod(hi, 100))
+    pp, kk, cc, dd = (
+        pc.divide(hi, 10**6),
+        _pa_mod(pc.divide(hi, 10**4), 100),
+        _pa_mod(pc.divide(hi, 100), 100),
+        _pa_mod(hi, 100),
+    )
     mm, yy, ss = pc.divide(lo, 10**6), _pa_mod(pc.divide(lo, 10**4), 100), _pa_mod(lo, 10**4)
     female = pc.greater(dd, 40)
     day = pc.if_else(female, pc.subtract(dd, 40), dd)
     month_ok = pc.and_(pc.greater_equal(mm, 1), pc.less_equal(mm, 12))
     dim = pc.take(_PA_DIM, pc.if_else(month_ok, mm, 0))
     conditions = [
-        ok, pc.is_in(pp, value_set=_PA_PROVINCES), pc.not_equal(kk, 0), pc.not_equal(cc, 0),
-        pc.or_(pc.and_(pc.greater_equal(dd, 1), pc.less_equal(dd, 31)),
-               pc.and_(pc.greater_equal(dd, 41), pc.less_equal(dd, 71))),
-        month_ok, pc.less_equal(day, dim),
-        pc.invert(pc.and_(pc.and_(pc.equal(mm, 2), pc.equal(day, 29)),
-                          pc.not_equal(_pa_mod(yy, 4), 0))),
+        ok,
+        pc.is_in(pp, value_set=_PA_PROVINCES),
+        pc.not_equal(kk, 0),
+        pc.not_equal(cc, 0),
+        pc.or_(
+            pc.and_(pc.greater_equal(dd, 1), pc.less_equal(dd, 31)),
+            pc.and_(pc.greater_equal(dd, 41), pc.less_equal(dd, 71)),
+        ),
+        month_ok,
+        pc.less_equal(day, dim),
+        pc.invert(
+            pc.and_(pc.and_(pc.equal(mm, 2), pc.equal(day, 29)), pc.not_equal(_pa_mod(yy, 4), 0))
+        ),
         pc.not_equal(ss, 0),
     ]
     valid = conditions[0]
@@ -261,7 +318,9 @@ def check_peer(result: tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]], data
 
 
 def test_reference_agrees_with_plain_python(data: Data) -> None:
-    sample = np.random.default_rng(1).choice(len(data.texts), min(3000, len(data.texts)), replace=False)
+    sample = np.random.default_rng(1).choice(
+        len(data.texts), min(3000, len(data.texts)), replace=False
+    )
     codes, _ = numpy_reference_codes(data.s16[sample])
     assert codes.tolist() == [python_reference(data.texts[i]) for i in sample]
     assert 0.03 < np.count_nonzero(codes) / len(codes) < 0.08
@@ -303,13 +362,22 @@ def test_list_ektpcore(measure: Measure, data: Data) -> None:
 
 
 def test_list_polars(measure: Measure, data: Data) -> None:
-    check_peer(measure(LIST, "polars Series + exprs", lambda t: polars_text(pl.Series(t)),
-                       data.texts), data)
+    check_peer(
+        measure(LIST, "polars Series + exprs", lambda t: polars_text(pl.Series(t)), data.texts),
+        data,
+    )
 
 
 def test_list_pyarrow(measure: Measure, data: Data) -> None:
-    check_peer(measure(LIST, "pyarrow array + compute",
-                       lambda t: pyarrow_text(pa.array(t, pa.string())), data.texts), data)
+    check_peer(
+        measure(
+            LIST,
+            "pyarrow array + compute",
+            lambda t: pyarrow_text(pa.array(t, pa.string())),
+            data.texts,
+        ),
+        data,
+    )
 
 
 # -- int64 -----------------------------------------------------------------------------------

@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+import ektpcore
+from ektpcore import _ektpcore
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-import ektpcore
-from ektpcore import _ektpcore
-
 settings.register_profile(
-    "ci", max_examples=40, deadline=None, print_blob=True,
+    "ci",
+    max_examples=40,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=150, deadline=None, print_blob=True)

@@ -3,16 +3,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import ektpcore
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from ektpcore import InvalidNikError, Nik, NikErrorCode, parse_niks
 from hypothesis import given
 from hypothesis import strategies as st
-
-import ektpcore
-from ektpcore import InvalidNikError, Nik, NikErrorCode, parse_niks
 
 from .conftest import valid_niks
 
@@ -30,7 +29,9 @@ def scalar(value: Any, **kw: Any) -> tuple[int, int, int]:
 
 
 def columns(batch: ektpcore.NikBatch) -> list[tuple[int, int, int]]:
-    return list(zip(batch.values.tolist(), batch.error.tolist(), batch.position.tolist(), strict=True))
+    return list(
+        zip(batch.values.tolist(), batch.error.tolist(), batch.position.tolist(), strict=True)
+    )
 
 
 @st.composite
@@ -92,7 +93,8 @@ def test_int64_path_agrees_with_text_and_round_trips(ints: list[int]) -> None:
         if 0 <= v < 10**16:
             assert scalar(f"{v:016d}")[:2] == (value, code)
         if code == 0:
-            assert value == v and int(str(Nik(v))) == v
+            assert value == v
+            assert int(str(Nik(v))) == v
 
 
 def test_other_integer_dtypes_and_nullable_columns() -> None:
@@ -105,7 +107,14 @@ def test_other_integer_dtypes_and_nullable_columns() -> None:
     assert parse_niks(pa.array([None, None])).error.tolist() == [E.MISSING] * 2
     mixed = [str(nik), None, 1.0, True, nik, 10**30, -(10**30), object()]
     assert parse_niks(mixed).error.tolist() == [
-        0, E.MISSING, E.NOT_TEXT, E.NOT_TEXT, 0, E.LENGTH, E.NON_DIGIT, E.NOT_TEXT,
+        0,
+        E.MISSING,
+        E.NOT_TEXT,
+        E.NOT_TEXT,
+        0,
+        E.LENGTH,
+        E.NON_DIGIT,
+        E.NOT_TEXT,
     ]
     assert parse_niks(iter([str(nik)])).n_valid == 1
     cat = pd.Series([str(nik), "x", str(nik)], dtype="category")
@@ -146,7 +155,10 @@ def test_large_input_uses_both_cores_and_agrees_with_small_calls() -> None:
     assert np.array_equal(s16.error, whole.error)
 
 
-@given(st.lists(valid_niks(), min_size=1, max_size=30), st.dates(dt.date(2000, 1, 1), dt.date(2100, 1, 1)))
+@given(
+    st.lists(valid_niks(), min_size=1, max_size=30),
+    st.dates(dt.date(2000, 1, 1), dt.date(2100, 1, 1)),
+)
 def test_decomposition_matches_scalar_properties(texts: list[str], ref: dt.date) -> None:
     batch = parse_niks([*texts, "bad"], reference_date=ref)
     assert batch.birth_date.dtype == np.dtype("datetime64[D]")
@@ -182,10 +194,17 @@ def test_batch_reports_errors_readably() -> None:
 
 
 def test_empty_inputs() -> None:
-    for empty in ([], np.array([], dtype="S16"), np.array([], dtype=np.int64), pa.array([], pa.string()),
-                  pa.chunked_array([], pa.string()), pl.Series([], dtype=pl.String)):
+    for empty in (
+        [],
+        np.array([], dtype="S16"),
+        np.array([], dtype=np.int64),
+        pa.array([], pa.string()),
+        pa.chunked_array([], pa.string()),
+        pl.Series([], dtype=pl.String),
+    ):
         batch = parse_niks(empty)
-        assert len(batch) == 0 and batch.values.dtype == np.int64
+        assert len(batch) == 0
+        assert batch.values.dtype == np.int64
 
 
 def test_bulk_crosscheck_matches_scalar() -> None:

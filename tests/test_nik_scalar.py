@@ -4,12 +4,11 @@ import datetime as dt
 import logging
 import pickle
 
+import ektpcore
 import pytest
+from ektpcore import InvalidNikError, Nik, NikErrorCode, NikMismatch, Sex
 from hypothesis import given
 from hypothesis import strategies as st
-
-import ektpcore
-from ektpcore import InvalidNikError, Nik, NikErrorCode, NikMismatch, Sex
 
 from .conftest import NOT_PROVINCES, PROVINCES, nik_parts, valid_niks
 
@@ -22,7 +21,9 @@ def test_composed_nik_parses_back_to_its_parts(parts: tuple[int, dt.date, Sex, i
     nik = Nik.parse(str(Nik.compose(region, born, sex, serial)))
     assert nik.region_code == region
     assert (nik.province, nik.regency, nik.district) == (
-        region // 10_000, region // 100 % 100, region % 100,
+        region // 10_000,
+        region // 100 % 100,
+        region % 100,
     )
     assert nik.is_city == (nik.regency >= 71)
     assert nik.sex is sex
@@ -61,8 +62,11 @@ def _mutations(text: str) -> list[tuple[str, NikErrorCode, int | None]]:
 def test_each_single_fault_yields_exactly_its_reason(text: str, data: st.DataObject) -> None:
     province = data.draw(st.sampled_from(NOT_PROVINCES))
     pos = data.draw(st.integers(0, 15))
-    bad_char = data.draw(st.sampled_from(["O", "l", " ", "-", "+", "\u0663", "\uff13", "\u0967", "²"]))
-    cases = _mutations(text) + [
+    bad_char = data.draw(
+        st.sampled_from(["O", "l", " ", "-", "+", "\u0663", "\uff13", "\u0967", "²"])
+    )
+    cases = [
+        *_mutations(text),
         (f"{province:02d}" + text[2:], E.PROVINCE, 0),
         (text[:pos] + bad_char + text[pos + 1 :], E.NON_DIGIT, pos),
     ]
@@ -75,7 +79,9 @@ def test_each_single_fault_yields_exactly_its_reason(text: str, data: st.DataObj
 
 
 def test_region_table_fault() -> None:
-    table = ektpcore.RegionTable({"32": "Jawa Barat", "32.71": "Kota Bogor", "32.71.01": "Bogor Selatan"})
+    table = ektpcore.RegionTable(
+        {"32": "Jawa Barat", "32.71": "Kota Bogor", "32.71.01": "Bogor Selatan"}
+    )
     assert Nik.parse("3271014508990001", regions=table).district == 1
     with pytest.raises(InvalidNikError) as info:
         Nik.parse("3271024508990001", regions=table)
@@ -89,7 +95,12 @@ def test_region_table_fault() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["３２７１０１４５０８９９０００１", "٣٢٧١٠١٤٥٠٨٩٩٠٠٠١", "327101450899000\u0661", "+271014508990001"],
+    [
+        "３２７１０１４５０８９９０００１",
+        "٣٢٧١٠١٤٥٠٨٩٩٠٠٠١",
+        "327101450899000\u0661",
+        "+271014508990001",
+    ],
 )
 def test_unicode_digits_and_signs_are_not_digits(text: str) -> None:
     with pytest.raises(InvalidNikError) as info:
@@ -127,9 +138,7 @@ def test_int_round_trip_and_value_semantics(text: str) -> None:
     assert hash(Nik(int(nik))) == hash(nik)
     assert pickle.loads(pickle.dumps(nik)) == nik
     assert int(nik) == nik.value < 2**63
-    assert sorted([nik, Nik("3271014508990001")]) == sorted(
-        [nik, Nik("3271014508990001")], key=int
-    )
+    assert sorted([nik, Nik("3271014508990001")]) == sorted([nik, Nik("3271014508990001")], key=int)
 
 
 def test_nik_is_immutable() -> None:

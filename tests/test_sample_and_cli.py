@@ -4,10 +4,9 @@ import csv
 import io
 from pathlib import Path
 
+import ektpcore
 import numpy as np
 from click.testing import CliRunner
-
-import ektpcore
 from ektpcore import NikErrorCode, parse_niks, sample_niks
 from ektpcore.cli import main
 
@@ -21,7 +20,8 @@ def test_samples_are_valid_unique_and_reproducible() -> None:
     women = np.count_nonzero(batch.sex == 2) / len(niks)
     assert 0.45 < women < 0.55
     ages = (np.datetime64("today") - batch.birth_date).astype(int) / 365.25
-    assert ages.min() >= 16.9 and ages.max() <= 100
+    assert ages.min() >= 16.9
+    assert ages.max() <= 100
     july_first = np.count_nonzero((niks // 10**6 % 100 == 7) & (niks // 10**8 % 100 % 40 == 1))
     assert july_first > 0.02 * len(niks)
 
@@ -32,15 +32,22 @@ def test_corruptions_break_what_they_say() -> None:
     batch = parse_niks(texts)
     assert 0.4 < 1 - batch.n_valid / len(texts) < 0.6
     reasons = set(batch.counts())
-    assert {NikErrorCode.LENGTH, NikErrorCode.NON_DIGIT, NikErrorCode.DAY, NikErrorCode.MONTH,
-            NikErrorCode.PROVINCE, NikErrorCode.SERIAL_ZERO} <= reasons
+    assert {
+        NikErrorCode.LENGTH,
+        NikErrorCode.NON_DIGIT,
+        NikErrorCode.DAY,
+        NikErrorCode.MONTH,
+        NikErrorCode.PROVINCE,
+        NikErrorCode.SERIAL_ZERO,
+    } <= reasons
 
 
 def test_cli_sample_then_check(tmp_path: Path) -> None:
     runner = CliRunner()
     path = tmp_path / "niks.txt"
-    result = runner.invoke(main, ["nik", "sample", "2000", "--seed", "1", "--invalid-rate", "0.1",
-                                  "-o", str(path)])
+    result = runner.invoke(
+        main, ["nik", "sample", "2000", "--seed", "1", "--invalid-rate", "0.1", "-o", str(path)]
+    )
     assert result.exit_code == 0, result.output
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2000
@@ -61,13 +68,16 @@ def test_cli_sample_then_check(tmp_path: Path) -> None:
 
 def test_cli_check_reads_a_csv_column(tmp_path: Path) -> None:
     path = tmp_path / "records.csv"
-    path.write_text("id,nama,NIK\n1,Siti,3271014508990001\n2,Budi,3271013508990001\n", encoding="utf-8")
+    path.write_text(
+        "id,nama,NIK\n1,Siti,3271014508990001\n2,Budi,3271013508990001\n", encoding="utf-8"
+    )
     out = tmp_path / "errors.csv"
     result = CliRunner().invoke(main, ["nik", "check", str(path), "--errors", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8").splitlines()[1] == "2,3271**********01,9,day,6"
     bad = CliRunner().invoke(main, ["nik", "check", str(path), "--column", "nope"])
-    assert bad.exit_code == 2 and "no column" in bad.output
+    assert bad.exit_code == 2
+    assert "no column" in bad.output
 
 
 def test_cli_demo_summarises() -> None:

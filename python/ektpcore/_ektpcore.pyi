@@ -1,13 +1,33 @@
 # Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = [
+    "RegionSet",
+    "check_nik",
+    "check_nik_int",
+    "compose_nik",
+    "crosscheck_niks",
+    "decompose_niks",
+    "mask_nik",
+    "nik_error_table",
+    "parse_niks_bytes",
+    "parse_niks_int",
+    "parse_niks_objects",
+    "parse_niks_ucs4",
+    "parse_niks_utf8",
+    "provinces",
+    "retired_papua_regencies",
+]
 
 _Bulk = tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.int8]]
 
+@final
 class RegionSet:
-    def __init__(self, codes: list[str]) -> None: ...
+    def __new__(cls, codes: list[str]) -> Self: ...
     def lookup(self, region_code: int) -> int: ...
     def __len__(self) -> int: ...
 
@@ -40,7 +60,7 @@ def parse_niks_objects(
     regions: RegionSet | None = None,
 ) -> _Bulk: ...
 def parse_niks_utf8(
-    offsets: npt.NDArray[np.int32] | npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.signedinteger[Any]],
     data: npt.NDArray[np.uint8],
     valid: npt.NDArray[np.bool_] | None = None,
     reference_days: int | None = None,

@@ -43,7 +43,11 @@ def _read_niks(path: Path, column: str | None) -> list[str]:
     first = lines[0]
     if column is None and not any(sep in first for sep in ",;\t"):
         return lines
-    dialect = csv.Sniffer().sniff(first, delimiters=",;\t") if any(s in first for s in ",;\t") else csv.excel
+    dialect = (
+        csv.Sniffer().sniff(first, delimiters=",;\t")
+        if any(s in first for s in ",;\t")
+        else csv.excel
+    )
     reader = csv.reader(lines, dialect)
     header = [h.strip() for h in next(reader)]
     lowered = [h.lower() for h in header]
@@ -70,12 +74,22 @@ def _summary(batch: NikBatch, seconds: float, out: IO[str]) -> None:
 @nik.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--column", help="CSV column holding the NIK (default: the first named *nik*).")
-@click.option("--regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Kemendagri region table (code,name CSV) to check region codes against.")
-@click.option("--reference-date", type=click.DateTime(["%Y-%m-%d"]),
-              help="Resolve birth-year centuries against this date (default: unknown century).")
-@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the per-row errors CSV here instead of standard output.")
+@click.option(
+    "--regions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Kemendagri region table (code,name CSV) to check region codes against.",
+)
+@click.option(
+    "--reference-date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Resolve birth-year centuries against this date (default: unknown century).",
+)
+@click.option(
+    "--errors",
+    "errors_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the per-row errors CSV here instead of standard output.",
+)
 @click.option("--fail-on-invalid", is_flag=True, help="Exit with status 1 if any NIK is invalid.")
 def nik_check(
     file: Path,
@@ -98,12 +112,19 @@ def nik_check(
         regions=_regions(regions),
     )
     seconds = time.perf_counter() - start
-    with (errors_path.open("w", newline="", encoding="utf-8") if errors_path else _stdout()) as out:
+    with errors_path.open("w", newline="", encoding="utf-8") if errors_path else _stdout() as out:
         writer = csv.writer(out)
         writer.writerow(["row", "nik", "code", "reason", "position"])
         for index, code, position in batch.errors():
-            writer.writerow([index + 1, mask_nik(texts[index]), int(code), code.name.lower(),
-                             "" if position is None else position])
+            writer.writerow(
+                [
+                    index + 1,
+                    mask_nik(texts[index]),
+                    int(code),
+                    code.name.lower(),
+                    "" if position is None else position,
+                ]
+            )
     _summary(batch, seconds, sys.stderr)
     if fail_on_invalid and batch.n_valid < len(batch):
         sys.exit(1)
@@ -122,14 +143,27 @@ class _stdout:
 @nik.command("sample")
 @click.argument("n", type=click.IntRange(min=0))
 @click.option("--seed", type=int, default=None, help="Random seed, for a reproducible sample.")
-@click.option("--invalid-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Share of NIKs broken the ways data entry breaks them.")
-@click.option("--regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Draw region codes from this Kemendagri table instead of invented ones.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here instead of standard output.")
-def nik_sample(n: int, seed: int | None, invalid_rate: float, regions: Path | None,
-               output: Path | None) -> None:
+@click.option(
+    "--invalid-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of NIKs broken the ways data entry breaks them.",
+)
+@click.option(
+    "--regions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Draw region codes from this Kemendagri table instead of invented ones.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of standard output.",
+)
+def nik_sample(
+    n: int, seed: int | None, invalid_rate: float, regions: Path | None, output: Path | None
+) -> None:
     """Write N realistic synthetic NIKs, one per line."""
     values = sample_niks(n, seed=seed, regions=_regions(regions))
     texts = corrupt_niks(values, invalid_rate, seed=seed)
@@ -141,12 +175,21 @@ def nik_sample(n: int, seed: int | None, invalid_rate: float, regions: Path | No
 
 
 @nik.command("demo")
-@click.option("-n", "n", type=click.IntRange(min=1), default=1_000_000, show_default=True,
-              help="How many NIKs to generate.")
+@click.option(
+    "-n",
+    "n",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="How many NIKs to generate.",
+)
 @click.option("--seed", type=int, default=2017, show_default=True)
 @click.option("--invalid-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True)
-@click.option("--regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Kemendagri region table to draw from and check against.")
+@click.option(
+    "--regions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Kemendagri region table to draw from and check against.",
+)
 def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> None:
     """Generate sample NIKs with typical data-entry faults and validate them in bulk."""
     table = _regions(regions)
@@ -155,8 +198,11 @@ def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> No
     click.echo(f"generated {n:,} NIKs, about {invalid_rate:.0%} of them broken on purpose")
     # Non-ASCII characters become "?" in the byte-string column: still one wrong character.
     as_bytes = np.array([t.encode("ascii", "replace") for t in texts])
-    for name, data in (("list of str", texts), (f"numpy {as_bytes.dtype.str[1:]}", as_bytes),
-                       ("int64", values)):
+    for name, data in (
+        ("list of str", texts),
+        (f"numpy {as_bytes.dtype.str[1:]}", as_bytes),
+        ("int64", values),
+    ):
         start = time.perf_counter()
         batch = parse_niks(data, regions=table)
         seconds = time.perf_counter() - start
@@ -167,8 +213,10 @@ def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> No
     if examples:
         click.echo("\nfirst errors (NIKs masked):")
         for index, code, position in examples:
-            click.echo(f"  row {index + 1:>9}: {mask_nik(texts[index])}  "
-                       f"{nik_error_message(code, position)}")
+            click.echo(
+                f"  row {index + 1:>9}: {mask_nik(texts[index])}  "
+                f"{nik_error_message(code, position)}"
+            )
     women = int(np.count_nonzero(batch.sex == 2))
     click.echo(f"\nvalid NIKs of women: {women:,} of {batch.n_valid:,}")
     if batch.counts().get(NikErrorCode.VALID, 0) == 0:

@@ -126,7 +126,9 @@ def _reference_days(reference_date: _dt.date | None) -> int | None:
     if isinstance(reference_date, _dt.datetime):
         reference_date = reference_date.date()
     if not isinstance(reference_date, _dt.date):
-        raise TypeError(f"reference_date must be a datetime.date, not {type(reference_date).__name__}")
+        raise TypeError(
+            f"reference_date must be a datetime.date, not {type(reference_date).__name__}"
+        )
     return (reference_date - _EPOCH).days
 
 
@@ -137,8 +139,10 @@ def _region_set(regions: RegionTable | None) -> _ektpcore.RegionSet | None:
 def _as_sex(sex: Sex | str | int) -> Sex:
     if isinstance(sex, str):
         key = sex.strip().upper()
-        for names, value in (({"M", "L", "MALE", "LAKI-LAKI"}, Sex.MALE),
-                             ({"F", "P", "FEMALE", "PEREMPUAN"}, Sex.FEMALE)):
+        for names, value in (
+            ({"M", "L", "MALE", "LAKI-LAKI"}, Sex.MALE),
+            ({"F", "P", "FEMALE", "PEREMPUAN"}, Sex.FEMALE),
+        ):
             if key in names:
                 return value
         raise InvalidArgumentError(f"unknown sex {sex!r}; use Sex.MALE or Sex.FEMALE")
@@ -173,7 +177,9 @@ class Nik:
                     checked, _reference_days(reference_date), _region_set(regions)
                 )
         elif isinstance(value, (str, bytes)):
-            checked = _ektpcore.check_nik(value, _reference_days(reference_date), _region_set(regions))
+            checked = _ektpcore.check_nik(
+                value, _reference_days(reference_date), _region_set(regions)
+            )
         elif isinstance(value, int) and not isinstance(value, bool):
             # Python ints are unbounded; anything outside int64 is too long or negative anyway.
             clamped = min(max(value, -1), 10**16)
@@ -447,7 +453,7 @@ class NikBatch:
     @property
     def valid(self) -> npt.NDArray[np.bool_]:
         """Boolean mask of the valid elements."""
-        return self.error == 0
+        return np.equal(self.error, 0)
 
     @property
     def n_valid(self) -> int:
@@ -645,8 +651,13 @@ def _from_arrow(array: Any, days: int | None, rset: Any) -> _Arrays:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         _, offsets_buf, data_buf = array.buffers()
         otype = np.int32 if pa.types.is_string(t) else np.int64
-        offsets = np.frombuffer(offsets_buf, dtype=otype)[array.offset : array.offset + len(array) + 1]
-        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+        offsets: npt.NDArray[np.signedinteger[Any]] = np.frombuffer(offsets_buf, dtype=otype)
+        offsets = offsets[array.offset : array.offset + len(array) + 1]
+        data = (
+            np.frombuffer(data_buf, dtype=np.uint8)
+            if data_buf is not None
+            else np.zeros(0, np.uint8)
+        )
         valid = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
         return _ektpcore.parse_niks_utf8(offsets, data, valid, days, rset)
     if pa.types.is_integer(t):
@@ -681,8 +692,10 @@ def crosscheck_niks(niks: Any, birth_dates: Any, sexes: Any) -> npt.NDArray[np.u
         values = parse_niks(niks).values
     dates = np.asarray(birth_dates)
     if dates.dtype == object:
-        dates = np.array([np.datetime64("NaT") if d is None else np.datetime64(d, "D") for d in dates.tolist()],
-                         dtype="datetime64[D]")
+        dates = np.array(
+            [np.datetime64("NaT") if d is None else np.datetime64(d, "D") for d in dates.tolist()],
+            dtype="datetime64[D]",
+        )
     if dates.dtype.kind != "M":
         raise TypeError("birth_dates must be datetime64 values or dates")
     days = np.ascontiguousarray(dates.astype("datetime64[D]").view(np.int64))

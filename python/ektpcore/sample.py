@@ -23,7 +23,9 @@ __all__ = ["corrupt_niks", "sample_niks"]
 _PROVINCE_CODES = np.array([code for code, _ in _ektpcore.provinces()], dtype=np.int64)
 
 
-def _region_codes(rng: np.random.Generator, n: int, regions: RegionTable | None) -> npt.NDArray[np.int64]:
+def _region_codes(
+    rng: np.random.Generator, n: int, regions: RegionTable | None
+) -> npt.NDArray[np.int64]:
     if regions is not None:
         pool = np.array([int(c) for c in regions._names if len(c) == 6], dtype=np.int64)
         if pool.size == 0:
@@ -33,7 +35,8 @@ def _region_codes(rng: np.random.Generator, n: int, regions: RegionTable | None)
     # About one regency in five is a kota (71 and up); kabupaten and kecamatan codes stay small.
     regency = np.where(rng.random(n) < 0.2, rng.integers(71, 80, n), rng.integers(1, 30, n))
     district = rng.integers(1, 40, n)
-    return province * 10_000 + regency * 100 + district
+    codes: npt.NDArray[np.int64] = province * 10_000 + regency * 100 + district
+    return codes
 
 
 def sample_niks(
@@ -50,7 +53,9 @@ def sample_niks(
     today = reference_date or _dt.date.today()
     region = _region_codes(rng, n, regions)
     # Ages 17-90, fewer of the old: a rough Indonesian adult pyramid.
-    age_days = (17 * 365.25 + rng.exponential(22 * 365.25, n)).clip(max=90 * 365.25).astype(np.int64)
+    age_days = (
+        (17 * 365.25 + rng.exponential(22 * 365.25, n)).clip(max=90 * 365.25).astype(np.int64)
+    )
     born = np.datetime64(today, "D") - age_days.astype("timedelta64[D]")
     years = born.astype("datetime64[Y]").astype(np.int64) + 1970
     months = born.astype("datetime64[M]").astype(np.int64) % 12 + 1
@@ -70,7 +75,8 @@ def sample_niks(
     serial[order] = np.arange(n) - group_start + 1
     if n and serial.max() > 9999:
         raise InvalidArgumentError("too many NIKs for the region pool; give a larger region table")
-    return prefix * 10_000 + serial
+    niks: npt.NDArray[np.int64] = prefix * 10_000 + serial
+    return niks
 
 
 _CORRUPTIONS = ("drop", "letter", "space", "day", "month", "province", "serial", "unicode")
