@@ -16,6 +16,7 @@
 //! order is what makes a single-fault input yield exactly its own reason.
 
 mod bulk;
+mod fast16;
 mod regions;
 
 pub use bulk::{
@@ -263,10 +264,6 @@ const fn is_leap(year: i32) -> bool {
 
 const DAYS_IN_MONTH: [u8; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/// Days per month for the fast path, indexed by `month & 15`: February stops at 28 so that a
-/// 29 February always takes the careful path, and months 0 and 13-15 have no days at all.
-const DAYS_IN_MONTH_FAST: [u8; 16] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0, 0, 0];
-
 /// What a NIK is checked against beyond its own syntax.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rules<'a> {
@@ -287,25 +284,6 @@ impl Rules<'_> {
         } else {
             self.check_in_order(*f)
         }
-    }
-
-    /// The common case in one branch-free expression: every rule holds, with 29 February and
-    /// retired Papua regencies left to [`Self::check_in_order`]. False only means "look closer".
-    #[inline(always)]
-    fn plainly_valid(&self, f: &NikFields) -> bool {
-        let day = f.birth_day();
-        let region_ok = match self.regions {
-            None => true,
-            Some(set) => set.is_current(f.province, f.regency, f.district),
-        };
-        regions::PROVINCE_OK[f.province as usize]
-            & (f.regency != 0)
-            & (f.district != 0)
-            & ((f.day.wrapping_sub(1) < 31) | (f.day.wrapping_sub(41) < 31))
-            & (f.month.wrapping_sub(1) < 12)
-            & (day <= DAYS_IN_MONTH_FAST[(f.month & 15) as usize])
-            & (f.serial != 0)
-            & region_ok
     }
 
     /// Every rule in position order; the first one broken is the reason.
@@ -360,6 +338,17 @@ impl Rules<'_> {
     /// characters and fail as non-digits).
     #[inline(always)]
     pub fn parse16(&self, b: &[u8; 16]) -> Result<u64, NikError> {
+        match self.parse16_fast(b) {
+            Some(value) => Ok(value),
+            None => self.parse16_in_order(b),
+        }
+    }
+
+    /// [`Self::parse16`] by the ordered checks alone: what decides every element the fast path
+    /// does not vouch for, and the reason when it is invalid.
+    #[cold]
+    #[inline(never)]
+    fn parse16_in_order(&self, b: &[u8; 16]) -> Result<u64, NikError> {
         let lo = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
         let hi = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
         if !(all_digits(lo) && all_digits(hi)) {
@@ -379,7 +368,7 @@ impl Rules<'_> {
             year: (c >> 16) as u8,
             serial: ((c >> 32) as u8) as u16 * 100 + ((c >> 48) as u8) as u16,
         };
-        self.check(&f)?;
+        self.check_in_order(f)?;
         Ok(f.value())
     }
 

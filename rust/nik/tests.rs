@@ -186,33 +186,49 @@ fn valid_parts() -> impl Strategy<Value = (u32, i32, u8, u8, Sex, u16)> {
         })
 }
 
-/// The fast path and the ordered checks must agree on every 16-digit number; this walks the
-/// day and month fields through all 100 x 100 values for both sexes and a leap/non-leap year.
+/// Both fast paths and the ordered checks must agree: a fast path vouches only for valid
+/// NIKs, and for every valid NIK except 29 February and retired regions. This walks the day
+/// and month fields through all 100 x 100 values, for both sexes and leap and common years.
 #[test]
-fn fast_path_agrees_with_ordered_checks_on_every_date_field() {
-    for province in [11u8, 20, 32] {
-        for day in 0..100u8 {
-            for month in 0..100u8 {
-                for year in [0u8, 1, 4] {
-                    let f = NikFields {
-                        province,
-                        regency: 71,
-                        district: 1,
-                        day,
-                        month,
-                        year,
-                        serial: 1,
-                    };
-                    let r = rules();
-                    assert_eq!(
-                        r.plainly_valid(&f),
-                        r.check_in_order(f).is_ok() && !(month == 2 && f.birth_day() == 29),
-                        "{f:?}"
-                    );
+fn fast_paths_agree_with_ordered_checks_on_every_date_field() {
+    let set = RegionSet::from_codes(["327101"]).unwrap();
+    for regions in [None, Some(&set)] {
+        let r = Rules {
+            reference: None,
+            regions,
+        };
+        for (province, district) in [(11u8, 1u8), (20, 1), (32, 1), (32, 2), (91, 3)] {
+            for day in 0..100u8 {
+                for month in 0..100u8 {
+                    for year in [0u8, 1, 4] {
+                        let text =
+                            format!("{province:02}71{district:02}{day:02}{month:02}{year:02}0001");
+                        assert_fast_paths_agree(&r, text.as_bytes().try_into().unwrap());
+                    }
                 }
             }
         }
     }
+}
+
+fn assert_fast_paths_agree(r: &Rules<'_>, b: &[u8; 16]) {
+    let fast = r.parse16_fast(b);
+    assert_eq!(fast, r.parse16_fast_swar(b), "{b:?}");
+    let ordered = r.parse16_in_order(b);
+    let leap_day = b[8..10] == *b"02" && matches!(&b[6..8], b"29" | b"69");
+    let retired = r.regions.is_some()
+        && retired_regency(
+            std::str::from_utf8(&b[..4])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+        )
+        .is_some();
+    match fast {
+        Some(v) => assert_eq!(ordered, Ok(v), "{b:?}"),
+        None => assert!(ordered.is_err() || leap_day || retired, "{b:?}"),
+    }
+    assert_eq!(r.parse16(b), ordered);
 }
 
 proptest! {
@@ -234,6 +250,12 @@ proptest! {
         let by_text = rules().parse_utf8(s.as_bytes());
         prop_assert_eq!(by_text, rules().parse_int(v));
         prop_assert_eq!(by_text, rules().parse_bytes(s.as_bytes()));
+    }
+
+    #[test]
+    fn fast_paths_agree_on_near_niks(s in "[0-9]{16}|[0-9 O\u{0}\u{ff}/:]{16}|[0-3][0-9]{3}[0-9]{2}[0-7][0-9][01][0-9]{7}") {
+        let b: [u8; 16] = s.bytes().chain(std::iter::repeat(b'0')).take(16).collect::<Vec<_>>().try_into().unwrap();
+        assert_fast_paths_agree(&rules(), &b);
     }
 
     #[test]
