@@ -6,6 +6,7 @@ import csv
 import datetime as _dt
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +29,13 @@ def main() -> None:
 @main.group()
 def nik() -> None:
     """Validate and generate NIKs."""
+
+
+def _regions_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--regions PATH``: a Kemendagri region table (``code,name`` CSV)."""
+    return click.option(
+        "--regions", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=text
+    )
 
 
 def _regions(path: Path | None) -> RegionTable | None:
@@ -74,11 +82,7 @@ def _summary(batch: NikBatch, seconds: float, out: IO[str]) -> None:
 @nik.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--column", help="CSV column holding the NIK (default: the first named *nik*).")
-@click.option(
-    "--regions",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Kemendagri region table (code,name CSV) to check region codes against.",
-)
+@_regions_option("Kemendagri region table (code,name CSV) to check region codes against.")
 @click.option(
     "--reference-date",
     type=click.DateTime(["%Y-%m-%d"]),
@@ -150,11 +154,7 @@ class _stdout:
     show_default=True,
     help="Share of NIKs broken the ways data entry breaks them.",
 )
-@click.option(
-    "--regions",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Draw region codes from this Kemendagri table instead of invented ones.",
-)
+@_regions_option("Draw region codes from this Kemendagri table instead of invented ones.")
 @click.option(
     "-o",
     "--output",
@@ -185,11 +185,7 @@ def nik_sample(
 )
 @click.option("--seed", type=int, default=2017, show_default=True)
 @click.option("--invalid-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True)
-@click.option(
-    "--regions",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Kemendagri region table to draw from and check against.",
-)
+@_regions_option("Kemendagri region table to draw from and check against.")
 def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> None:
     """Generate sample NIKs with typical data-entry faults and validate them in bulk."""
     table = _regions(regions)

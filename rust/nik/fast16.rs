@@ -43,16 +43,7 @@ impl Rules<'_> {
         if !(super::all_digits(lo) & super::all_digits(hi)) {
             return None;
         }
-        let (a, c) = (digit_pairs(lo), digit_pairs(hi));
-        let f = NikFields {
-            province: a as u8,
-            regency: (a >> 16) as u8,
-            district: (a >> 32) as u8,
-            day: (a >> 48) as u8,
-            month: c as u8,
-            year: (c >> 16) as u8,
-            serial: ((c >> 32) as u8) as u16 * 100 + ((c >> 48) as u8) as u16,
-        };
+        let f = NikFields::from_digit_pairs(digit_pairs(lo), digit_pairs(hi));
         self.plainly_valid(&f).then(|| f.value())
     }
 

@@ -174,6 +174,20 @@ impl NikFields {
         }
     }
 
+    /// From the two words of [`digit_pairs`]: lanes PP KK CC DD and MM YY S1 S2.
+    #[inline(always)]
+    fn from_digit_pairs(a: u64, c: u64) -> Self {
+        NikFields {
+            province: a as u8,
+            regency: (a >> 16) as u8,
+            district: (a >> 32) as u8,
+            day: (a >> 48) as u8,
+            month: c as u8,
+            year: (c >> 16) as u8,
+            serial: ((c >> 32) as u8) as u16 * 100 + ((c >> 48) as u8) as u16,
+        }
+    }
+
     #[inline(always)]
     pub fn value(&self) -> u64 {
         let hi = self.province as u64 * 1_000_000
@@ -358,16 +372,7 @@ impl Rules<'_> {
                 .expect("a non-digit exists");
             return Err(NikError::at(NikErrorKind::NonDigit, pos as u8));
         }
-        let (a, c) = (digit_pairs(lo), digit_pairs(hi));
-        let f = NikFields {
-            province: a as u8,
-            regency: (a >> 16) as u8,
-            district: (a >> 32) as u8,
-            day: (a >> 48) as u8,
-            month: c as u8,
-            year: (c >> 16) as u8,
-            serial: ((c >> 32) as u8) as u16 * 100 + ((c >> 48) as u8) as u16,
-        };
+        let f = NikFields::from_digit_pairs(digit_pairs(lo), digit_pairs(hi));
         self.check_in_order(f)?;
         Ok(f.value())
     }
