@@ -2,7 +2,9 @@
 //! data. Nothing in this crate touches Python or does I/O; the PyO3 binding layer lives in
 //! [`python`] behind the `python` feature so that `cargo test` needs no interpreter.
 
+pub mod dedup;
 pub mod error;
+pub mod names;
 pub mod nik;
 
 #[cfg(feature = "python")]

@@ -5,7 +5,10 @@ The public API is what ``__all__`` lists; ``ektpcore._ektpcore`` is the private 
 
 from __future__ import annotations
 
+from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
 from .errors import EktpcoreError, InvalidArgumentError, InvalidNikError
+from .index import IndexFileError, NikIndex
+from .names import NameParts, name_key, normalize_name, normalize_names, parse_name
 from .nik import (
     Nik,
     NikBatch,
@@ -21,20 +24,32 @@ from .regions import RegionNames, RegionTable
 from .sample import corrupt_niks, sample_niks
 
 __all__ = [
+    "DuplicateGroup",
     "EktpcoreError",
+    "IndexFileError",
     "InvalidArgumentError",
     "InvalidNikError",
+    "NameParts",
     "Nik",
     "NikBatch",
+    "NikConflict",
+    "NikDedup",
     "NikErrorCode",
+    "NikIndex",
     "NikMismatch",
     "RegionNames",
     "RegionTable",
     "Sex",
     "corrupt_niks",
     "crosscheck_niks",
+    "dedup_niks",
     "mask_nik",
+    "name_key",
+    "nik_conflicts",
     "nik_error_message",
+    "normalize_name",
+    "normalize_names",
+    "parse_name",
     "parse_niks",
     "sample_niks",
 ]

@@ -8,7 +8,9 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyFloat, PyList, PyString};
 
+use crate::dedup;
 use crate::error::EktpError;
+use crate::names;
 use crate::nik::{
     self, BulkOut, NikError, NikErrorKind, Prepared, Reference, RegionMatch, RegionSet, Rules,
 };
@@ -468,6 +470,119 @@ fn mask_nik(text: &str) -> String {
     nik::mask(text)
 }
 
+/// Keep-first exact dedup of `int64` keys: the index of each key's first occurrence, -1 for
+/// keys outside `0..limit`.
+#[pyfunction]
+fn first_occurrences<'py>(
+    py: Python<'py>,
+    keys: PyReadonlyArray1<'py, i64>,
+    limit: i64,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let keys = keys.as_slice()?;
+    // SAFETY: uninitialised `int64` array; the core writes every element or fails.
+    let out = unsafe { PyArray1::<i64>::new(py, [keys.len()], false) };
+    {
+        let mut w = out.readwrite();
+        let first = w.as_slice_mut()?;
+        py.detach(|| dedup::first_occurrences(keys, limit, first))
+            .map_err(EktpError::InvalidArgument)?;
+    }
+    Ok(out)
+}
+
+/// Sorted, duplicate-free copy of the non-negative keys.
+#[pyfunction]
+fn index_sorted_unique<'py>(
+    py: Python<'py>,
+    keys: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let keys = keys.as_slice()?;
+    Ok(py
+        .detach(|| dedup::sorted::sorted_unique(keys))
+        .into_pyarray(py))
+}
+
+/// Membership of each query in a sorted set.
+#[pyfunction]
+fn index_contains<'py>(
+    py: Python<'py>,
+    set: PyReadonlyArray1<'py, i64>,
+    queries: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let (set, queries) = (set.as_slice()?, queries.as_slice()?);
+    let mut out = vec![false; queries.len()];
+    py.detach(|| dedup::sorted::contains(set, queries, &mut out));
+    Ok(out.into_pyarray(py))
+}
+
+/// Union of two sorted sets.
+#[pyfunction]
+fn index_union<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray1<'py, i64>,
+    b: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let (a, b) = (a.as_slice()?, b.as_slice()?);
+    Ok(py.detach(|| dedup::sorted::union(a, b)).into_pyarray(py))
+}
+
+/// `a` without `b`, both sorted sets.
+#[pyfunction]
+fn index_difference<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray1<'py, i64>,
+    b: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let (a, b) = (a.as_slice()?, b.as_slice()?);
+    Ok(py
+        .detach(|| dedup::sorted::difference(a, b))
+        .into_pyarray(py))
+}
+
+/// The checksum an index file stores for its payload.
+#[pyfunction]
+fn index_checksum(py: Python<'_>, values: PyReadonlyArray1<'_, i64>) -> PyResult<u64> {
+    let values = values.as_slice()?;
+    Ok(py.detach(|| dedup::sorted::checksum(values)))
+}
+
+/// True when the values are strictly increasing.
+#[pyfunction]
+fn index_is_sorted(py: Python<'_>, values: PyReadonlyArray1<'_, i64>) -> PyResult<bool> {
+    let values = values.as_slice()?;
+    Ok(py.detach(|| dedup::sorted::is_strictly_increasing(values)))
+}
+
+/// `(canonical, key, titles, patronym)` of one name.
+#[pyfunction]
+fn parse_name(name: &str) -> (String, String, Vec<String>, String) {
+    let p = names::parse_name(name);
+    (p.canonical, p.key, p.titles, p.patronym)
+}
+
+/// Canonical forms (or sorted keys, with `key=True`) of many names; `None` stays `None`.
+#[pyfunction]
+#[pyo3(signature = (items, key=false))]
+fn normalize_names(items: Vec<Option<String>>, key: bool, py: Python<'_>) -> Vec<Option<String>> {
+    py.detach(|| {
+        use rayon::prelude::*;
+        items
+            .par_iter()
+            .with_min_len(1024)
+            .map(|n| {
+                n.as_deref().map(|n| {
+                    let p = names::parse_name(n);
+                    if key {
+                        p.key
+                    } else {
+                        p.canonical
+                    }
+                })
+            })
+            .collect()
+    })
+}
+
 #[pymodule]
 mod _ektpcore {
     #[pymodule_export]
@@ -475,5 +590,10 @@ mod _ektpcore {
         check_nik, check_nik_int, compose_nik, crosscheck_niks, decompose_niks, mask_nik,
         nik_error_table, parse_niks_bytes, parse_niks_int, parse_niks_objects, parse_niks_ucs4,
         parse_niks_utf8, provinces, retired_papua_regencies, PyRegionSet,
+    };
+    #[pymodule_export]
+    use super::{
+        first_occurrences, index_checksum, index_contains, index_difference, index_is_sorted,
+        index_sorted_unique, index_union, normalize_names, parse_name,
     };
 }

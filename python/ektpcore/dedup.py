@@ -1,0 +1,204 @@
+"""Exact NIK deduplication: which records repeat a NIK, and which share one but disagree.
+
+Deduplication keeps the first occurrence in input order, like pandas'
+``duplicated(keep="first")``. A NIK that appears twice with the same person's data is a
+*duplicate*; one that appears with a different name, birth date or sex is a *conflict*, a
+different problem (two people under one NIK, or a data-entry error) that needs a person to look.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _ektpcore
+from .names import normalize_names
+from .nik import Nik, parse_niks
+
+__all__ = ["DuplicateGroup", "NikConflict", "NikDedup", "dedup_niks", "nik_conflicts"]
+
+_NIK_LIMIT = 10**16
+
+
+class DuplicateGroup(NamedTuple):
+    """One NIK that occurs more than once: the NIK and the indices of its occurrences, first
+    occurrence first. The NIK's repr is masked."""
+
+    nik: Nik
+    indices: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, repr=False)
+class NikDedup:
+    """The result of :func:`dedup_niks`, aligned with the input.
+
+    Attributes:
+        values: the NIKs as ``int64`` (-1 where invalid).
+        first: ``True`` at the first occurrence of each valid NIK.
+        first_index: for every element, the index of its NIK's first occurrence (-1 where
+            invalid); an element is a later duplicate when ``first_index[i] != i``.
+    """
+
+    values: npt.NDArray[np.int64]
+    first: npt.NDArray[np.bool_]
+    first_index: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return (
+            f"NikDedup(n={len(self)}, unique={self.n_unique}, "
+            f"duplicates={self.n_duplicates}, invalid={self.n_invalid})"
+        )
+
+    @property
+    def valid(self) -> npt.NDArray[np.bool_]:
+        return np.greater_equal(self.first_index, 0)
+
+    @property
+    def n_unique(self) -> int:
+        """How many distinct valid NIKs."""
+        return int(np.count_nonzero(self.first))
+
+    @property
+    def n_invalid(self) -> int:
+        return int(np.count_nonzero(self.first_index < 0))
+
+    @property
+    def n_duplicates(self) -> int:
+        """How many elements repeat an earlier one (all occurrences but the first)."""
+        return len(self) - self.n_unique - self.n_invalid
+
+    @property
+    def duplicated(self) -> npt.NDArray[np.bool_]:
+        """``True`` at every later occurrence: pandas' ``duplicated(keep="first")``."""
+        return np.logical_and(self.valid, ~self.first)
+
+    def groups(self) -> list[DuplicateGroup]:
+        """Every NIK that occurs more than once, in order of first occurrence."""
+        later = np.flatnonzero(self.duplicated)
+        if later.size == 0:
+            return []
+        firsts = self.first_index[later]
+        order = np.argsort(firsts, kind="stable")
+        firsts, later = firsts[order], later[order]
+        bounds = np.flatnonzero(np.r_[True, firsts[1:] != firsts[:-1], True])
+        out = []
+        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            head = int(firsts[start])
+            indices = np.concatenate(([head], later[start:end])).astype(np.int64)
+            out.append(DuplicateGroup(Nik.from_int(int(self.values[head])), indices))
+        return out
+
+
+def _keys(niks: Any, validate: bool) -> npt.NDArray[np.int64]:
+    if not validate and isinstance(niks, np.ndarray) and niks.dtype == np.int64:
+        if not niks.flags.c_contiguous or niks.ndim != 1:
+            raise TypeError("expected a contiguous 1-D int64 array")
+        return niks
+    return parse_niks(niks).values
+
+
+def dedup_niks(niks: Any, *, validate: bool = True) -> NikDedup:
+    """Finds repeated NIKs, keeping the first occurrence in input order.
+
+    ``niks`` is anything :func:`parse_niks` accepts; invalid NIKs are left out (``first`` is
+    ``False`` and ``first_index`` -1 for them). For an ``int64`` array, ``validate=False``
+    skips the NIK rules and deduplicates the numbers as they are, leaving out only those that
+    cannot be a NIK (negative, or more than 16 digits): the fast path for columns already
+    validated. Runs in Rust with the GIL released, on every core.
+    """
+    keys = _keys(niks, validate)
+    first_index = _ektpcore.first_occurrences(keys, _NIK_LIMIT)
+    first = np.equal(first_index, np.arange(len(first_index)))
+    values = keys if validate else np.where(first_index >= 0, keys, -1)
+    return NikDedup(values, first, first_index)
+
+
+@dataclass(frozen=True)
+class NikConflict:
+    """Two records sharing a NIK but disagreeing on ``fields`` (a tuple of column names).
+
+    ``first`` is the index of the NIK's first record, ``other`` the index of the disagreeing
+    one. The NIK shows masked in the repr."""
+
+    nik: Nik
+    first: int
+    other: int
+    fields: tuple[str, ...]
+
+
+def _column(records: Any, name: str) -> npt.NDArray[Any]:
+    column = records[name]
+    to_numpy = getattr(column, "to_numpy", None)
+    if to_numpy is not None:
+        try:
+            return np.asarray(to_numpy(zero_copy_only=False))
+        except TypeError:
+            return np.asarray(to_numpy())
+    return np.asarray(column)
+
+
+def _same_name(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Equal name keys (canonical words in any order)."""
+    ka, kb = normalize_names(a.tolist(), key=True), normalize_names(b.tolist(), key=True)
+    return np.fromiter((x == y for x, y in zip(ka, kb, strict=True)), dtype=bool, count=len(ka))
+
+
+def _as_days(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    if values.dtype.kind != "M":
+        values = np.array(
+            [np.datetime64("NaT") if v is None else np.datetime64(v, "D") for v in values.tolist()],
+            dtype="datetime64[D]",
+        )
+    return values.astype("datetime64[D]").view(np.int64)
+
+
+def nik_conflicts(
+    records: Any,
+    *,
+    nik: str = "nik",
+    fields: Sequence[str] = ("name", "birth_date", "sex"),
+) -> list[NikConflict]:
+    """Records that share a NIK but disagree on name, birth date or sex.
+
+    ``records`` is a pandas or polars DataFrame, a pyarrow Table, or a mapping of column name to
+    sequence. Each later record of a NIK is compared with its first; names are compared after
+    :func:`~ektpcore.normalize_name` (so *Soeharto* and *Suharto* agree), birth dates as
+    dates, other fields as values. Missing values (``None``/``NaT``) never count as
+    disagreement.
+    """
+    result = dedup_niks(_column(records, nik))
+    later = np.flatnonzero(result.duplicated)
+    if later.size == 0:
+        return []
+    head = result.first_index[later]
+    differs: dict[str, npt.NDArray[np.bool_]] = {}
+    for field in fields:
+        column = _column(records, field)
+        a, b = column[head], column[later]
+        if field == "name" or "name" in field:
+            known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)])
+            differs[field] = known & ~_same_name(a, b)
+        elif column.dtype.kind == "M" or isinstance(column[0] if len(column) else None, _dt.date):
+            da, db = _as_days(a), _as_days(b)
+            nat = np.iinfo(np.int64).min
+            differs[field] = (da != db) & (da != nat) & (db != nat)
+        else:
+            known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)])
+            differs[field] = known & (a != b)
+    any_diff = np.logical_or.reduce(list(differs.values()))
+    conflicts = []
+    for j in np.flatnonzero(any_diff).tolist():
+        names = tuple(f for f in fields if differs[f][j])
+        first = int(head[j])
+        conflicts.append(
+            NikConflict(Nik.from_int(int(result.values[first])), first, int(later[j]), names)
+        )
+    return conflicts

@@ -1,0 +1,203 @@
+"""The issued-NIK index: the set of NIKs that already have a card, or one in progress.
+
+A print bureau checks every new batch against it before a blank card is spent. It is a sorted
+``int64`` column, persisted to one file that is written atomically and memory-mapped on load, so
+an index of 100,000,000 NIKs opens in a fraction of a second without being read into memory.
+
+File layout (little-endian)::
+
+    0   8  magic  b"EKTPNIX\\0"
+    8   4  format version (1)
+    12  4  flags (0)
+    16  8  number of NIKs
+    24  8  checksum of the payload (XXH3-64 over 1 MiB blocks, see rust/dedup/sorted.rs)
+    32  32 reserved, zero
+    64  .. the NIKs, sorted ascending, int64 each
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _ektpcore
+from .errors import EktpcoreError
+from .nik import Nik, parse_niks
+
+__all__ = ["IndexFileError", "NikIndex"]
+
+_MAGIC = b"EKTPNIX\0"
+_VERSION = 1
+_HEADER = struct.Struct("<8sIIQQ32x")
+assert _HEADER.size == 64
+
+
+class IndexFileError(EktpcoreError):
+    """An index file cannot be used: truncated, corrupted, or not an index at all. Nothing of it
+    has been loaded."""
+
+
+class NikIndex:
+    """A sorted set of NIKs with vectorised membership, insertion and removal.
+
+    Every bulk method takes anything :func:`~ektpcore.parse_niks` accepts; invalid NIKs are never
+    members and are never added. An index loaded from a file is read-only underneath: changes
+    build a new column in memory, and the file changes only when :meth:`save` replaces it.
+    """
+
+    __slots__ = ("_mmap", "_values")
+
+    def __init__(self, niks: Any = None) -> None:
+        self._mmap: mmap.mmap | None = None
+        if niks is None:
+            self._values = np.zeros(0, dtype=np.int64)
+        else:
+            self._values = _ektpcore.index_sorted_unique(parse_niks(niks).values)
+
+    @staticmethod
+    def _keys(niks: Any) -> npt.NDArray[np.int64]:
+        if isinstance(niks, NikIndex):
+            return niks._values
+        return np.ascontiguousarray(parse_niks(niks).values)
+
+    def _replace(self, values: npt.NDArray[np.int64]) -> None:
+        self._values = values
+        self._mmap = None  # the array no longer points into the file
+
+    # -- queries -----------------------------------------------------------------------------
+    @property
+    def values(self) -> npt.NDArray[np.int64]:
+        """The NIKs, sorted, as a read-only ``int64`` array."""
+        view = self._values.view()
+        view.flags.writeable = False
+        return view
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[Nik]:
+        for v in self._values.tolist():
+            yield Nik.from_int(v)
+
+    def __contains__(self, nik: object) -> bool:
+        if not isinstance(nik, (Nik, str, bytes, int)):
+            return False
+        key = np.array([int(nik) if isinstance(nik, Nik) else -1], dtype=np.int64)
+        if not isinstance(nik, Nik):
+            key = parse_niks([nik]).values
+        return bool(_ektpcore.index_contains(self._values, key)[0])
+
+    def __repr__(self) -> str:
+        return f"NikIndex({len(self):,} NIKs)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NikIndex) and np.array_equal(self._values, other._values)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def contains(self, niks: Any) -> npt.NDArray[np.bool_]:
+        """For each NIK, whether the index holds it (``False`` for invalid NIKs)."""
+        return _ektpcore.index_contains(self._values, self._keys(niks))
+
+    # -- changes -----------------------------------------------------------------------------
+    def add(self, niks: Any) -> npt.NDArray[np.bool_]:
+        """Adds the NIKs; returns, per element, whether it was new (not in the index before and
+        not earlier in the same call)."""
+        keys = self._keys(niks)
+        first = np.equal(_ektpcore.first_occurrences(keys, 10**16), np.arange(len(keys)))
+        new = first & ~_ektpcore.index_contains(self._values, keys)
+        if new.any():
+            added = _ektpcore.index_sorted_unique(np.ascontiguousarray(keys[new]))
+            self._replace(_ektpcore.index_union(self._values, added))
+        return new
+
+    def discard(self, niks: Any) -> npt.NDArray[np.bool_]:
+        """Removes the NIKs; returns, per element, whether it was in the index."""
+        keys = self._keys(niks)
+        present = _ektpcore.index_contains(self._values, keys)
+        if present.any():
+            gone = _ektpcore.index_sorted_unique(np.ascontiguousarray(keys[present]))
+            self._replace(_ektpcore.index_difference(self._values, gone))
+        return present
+
+    def union(self, other: NikIndex | Any) -> NikIndex:
+        """A new index holding the NIKs of both."""
+        out = NikIndex()
+        out._values = _ektpcore.index_union(
+            self._values,
+            self._keys(other)
+            if isinstance(other, NikIndex)
+            else _ektpcore.index_sorted_unique(self._keys(other)),
+        )
+        return out
+
+    __or__ = union
+
+    # -- files -------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the index to ``path`` atomically: a temporary file in the same directory is
+        written, flushed to disk, then renamed over ``path``. A crash leaves either the old
+        file or the new one, never a mix."""
+        target = Path(path)
+        header = _HEADER.pack(
+            _MAGIC, _VERSION, 0, len(self._values), _ektpcore.index_checksum(self._values)
+        )
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(header)
+                f.write(np.ascontiguousarray(self._values, dtype="<i8").data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> NikIndex:
+        """Opens an index file by memory-mapping it; the header, size, checksum and order are
+        all verified before it is used.
+
+        Raises:
+            IndexFileError: naming what is wrong (not an index, unknown version, truncated,
+                trailing bytes, checksum mismatch, out of order).
+        """
+        name = os.fspath(path)
+        with open(name, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < _HEADER.size:
+                raise IndexFileError(f"{name}: truncated: {size} bytes, shorter than the header")
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        magic, version, _flags, count, checksum = _HEADER.unpack_from(mm, 0)
+        if magic != _MAGIC:
+            raise IndexFileError(f"{name}: not an ektpcore NIK index (bad magic)")
+        if version != _VERSION:
+            raise IndexFileError(f"{name}: format version {version} is not supported")
+        expected = _HEADER.size + 8 * count
+        if size < expected:
+            raise IndexFileError(f"{name}: truncated: {size} bytes of the {expected} expected")
+        if size > expected:
+            raise IndexFileError(f"{name}: {size - expected} unexpected bytes after the index")
+        values = np.frombuffer(mm, dtype="<i8", count=count, offset=_HEADER.size)
+        if _ektpcore.index_checksum(values) != checksum:
+            raise IndexFileError(f"{name}: checksum mismatch: the file is corrupted")
+        if not _ektpcore.index_is_sorted(values):
+            raise IndexFileError(f"{name}: NIKs out of order: the file was not written by save()")
+        out = cls()
+        out._values = values
+        out._mmap = mm
+        return out

@@ -1,0 +1,7 @@
+//! Deduplication of NIKs: exact keep-first dedup of large key columns ([`first_occurrences`])
+//! and the sorted, persisted set of NIKs that already have a card ([`sorted`]).
+
+mod exact;
+pub mod sorted;
+
+pub use exact::{first_occurrences, INVALID_KEY};
