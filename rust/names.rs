@@ -144,41 +144,51 @@ fn fold_word(word: &str) -> String {
     if MUHAMMAD.contains(&word) {
         return "muhamad".into();
     }
-    let word = match word {
-        "abd" => "abdul",
-        "noor" | "nor" => "nur",
-        other => other,
+    let mut word = match word {
+        "abd" => "abdul".to_string(),
+        "noor" | "nor" => "nur".to_string(),
+        other => other.to_string(),
     };
-    let b = word.as_bytes();
+    // Each pass can expose a pattern for the next (ty → tj → c); a few passes reach the fixed
+    // point, which makes normalising twice the same as normalising once.
+    for _ in 0..4 {
+        let next = fold_pass(&word);
+        if next == word {
+            break;
+        }
+        word = next;
+    }
+    word
+}
+
+fn fold_pass(word: &str) -> String {
     let mut s = String::with_capacity(word.len());
-    let mut i = 0;
-    while i < b.len() {
-        let pair = b.get(i..i + 2);
+    let mut rest = word;
+    while let Some(c) = rest.chars().next() {
+        let pair = rest.get(..2);
         let replaced = match pair {
-            Some(b"oe") => Some("u"),
-            Some(b"dj") => Some("j"),
-            Some(b"tj") => Some("c"),
-            Some(b"nj") => Some("ny"),
-            Some(b"sj") => Some("sy"),
-            Some(b"ch") => Some("kh"),
+            Some("oe") => Some("u"),
+            Some("dj") => Some("j"),
+            Some("tj") => Some("c"),
+            Some("nj") => Some("ny"),
+            Some("sj") => Some("sy"),
+            Some("ch") => Some("kh"),
             _ => None,
         };
         match replaced {
             Some(r) => {
                 s.push_str(r);
-                i += 2;
+                rest = &rest[2..];
             }
             None => {
-                // Not a byte of a pair: copy the whole character.
-                let ch = word[i..].chars().next().expect("in bounds");
-                s.push(ch);
-                i += ch.len_utf8();
+                s.push(c);
+                rest = &rest[c.len_utf8()..];
             }
         }
     }
     let s = s.replace('y', "j").replace("ie", "i");
-    let mut out = String::with_capacity(s.len());
     let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
     for (i, &c) in chars.iter().enumerate() {
         if i > 0 && chars[i - 1] == c {
             continue; // doubled letter

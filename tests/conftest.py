@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-import ektpcore
-from ektpcore import _ektpcore
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+import ektpcore
+from ektpcore import _ektpcore
 
 settings.register_profile(
     "ci",

@@ -3,15 +3,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import ektpcore
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-from ektpcore import InvalidNikError, Nik, NikErrorCode, parse_niks
 from hypothesis import given
 from hypothesis import strategies as st
+
+import ektpcore
+from ektpcore import InvalidNikError, Nik, NikErrorCode, parse_niks
 
 from .conftest import valid_niks
 

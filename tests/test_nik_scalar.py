@@ -4,11 +4,12 @@ import datetime as dt
 import logging
 import pickle
 
-import ektpcore
 import pytest
-from ektpcore import InvalidNikError, Nik, NikErrorCode, NikMismatch, Sex
 from hypothesis import given
 from hypothesis import strategies as st
+
+import ektpcore
+from ektpcore import InvalidNikError, Nik, NikErrorCode, NikMismatch, Sex
 
 from .conftest import NOT_PROVINCES, PROVINCES, nik_parts, valid_niks
 

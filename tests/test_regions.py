@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ektpcore
 import pytest
+
+import ektpcore
 from ektpcore import InvalidArgumentError, Nik, NikErrorCode, RegionTable, parse_niks
 
 WILAYAH = Path(__file__).resolve().parents[2] / "shared" / "data" / "wilayah.csv"

@@ -4,9 +4,10 @@ import csv
 import io
 from pathlib import Path
 
-import ektpcore
 import numpy as np
 from click.testing import CliRunner
+
+import ektpcore
 from ektpcore import NikErrorCode, parse_niks, sample_niks
 from ektpcore.cli import main
 
