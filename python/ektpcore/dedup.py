@@ -115,9 +115,8 @@ def dedup_niks(niks: Any, *, validate: bool = True) -> NikDedup:
     validated. Runs in Rust with the GIL released, on every core.
     """
     keys = _keys(niks, validate)
-    first_index = _ektpcore.first_occurrences(keys, _NIK_LIMIT)
-    first = np.equal(first_index, np.arange(len(first_index)))
-    values = keys if validate else np.where(first_index >= 0, keys, -1)
+    first_index, first, invalid = _ektpcore.first_occurrences(keys, _NIK_LIMIT)
+    values = np.where(first_index >= 0, keys, -1) if invalid and not validate else keys
     return NikDedup(values, first, first_index)
 
 

@@ -112,7 +112,7 @@ class NikIndex:
         """Adds the NIKs; returns, per element, whether it was new (not in the index before and
         not earlier in the same call)."""
         keys = self._keys(niks)
-        first = np.equal(_ektpcore.first_occurrences(keys, 10**16), np.arange(len(keys)))
+        _, first, _ = _ektpcore.first_occurrences(keys, 10**16)
         new = first & ~_ektpcore.index_contains(self._values, keys)
         if new.any():
             added = _ektpcore.index_sorted_unique(np.ascontiguousarray(keys[new]))

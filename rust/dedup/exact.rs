@@ -65,11 +65,17 @@ fn advise_huge_pages<T>(buf: &mut Vec<T>) {
 }
 
 /// Writes into `first_index[i]` the index of the first element equal to `keys[i]`, or
-/// [`INVALID_KEY`] when `keys[i]` is outside `0..limit`. Inputs of more than `u32::MAX`
-/// elements are refused.
-pub fn first_occurrences(keys: &[i64], limit: i64, first_index: &mut [i64]) -> Result<(), String> {
+/// [`INVALID_KEY`] when `keys[i]` is outside `0..limit`, and into `is_first[i]` whether
+/// element `i` is that first element. Returns how many keys were outside `0..limit`. Inputs of
+/// more than `u32::MAX` elements are refused.
+pub fn first_occurrences(
+    keys: &[i64],
+    limit: i64,
+    first_index: &mut [i64],
+    is_first: &mut [bool],
+) -> Result<usize, String> {
     let n = keys.len();
-    if first_index.len() != n {
+    if first_index.len() != n || is_first.len() != n {
         return Err(format!(
             "output has {} elements for {n} keys",
             first_index.len()
@@ -194,24 +200,32 @@ pub fn first_occurrences(keys: &[i64], limit: i64, first_index: &mut [i64]) -> R
         });
 
     // 5. Back to input order by replaying the scatter: each element finds its slot again, so
-    //    the output is written in order and only `part_first` is read out of order.
-    first_index
+    //    the outputs are written in order and only `part_first` is read out of order.
+    let invalid = first_index
         .par_chunks_mut(chunk)
+        .zip(is_first.par_chunks_mut(chunk))
         .zip(keys.par_chunks(chunk))
         .zip(offsets.par_iter())
-        .for_each(|((out, ks), offs)| {
+        .enumerate()
+        .map(|(c, (((out, firsts), ks), offs))| {
             let mut offs = offs.clone();
-            for (o, &k) in out.iter_mut().zip(ks) {
-                *o = if !is_key(k) {
-                    INVALID_KEY
-                } else {
+            let mut invalid = 0;
+            for (j, ((o, f), &k)) in out.iter_mut().zip(firsts.iter_mut()).zip(ks).enumerate() {
+                if is_key(k) {
                     let slot = &mut offs[partition_of(k)];
                     *slot += 1;
-                    part_first[*slot - 1] as i64
-                };
+                    *o = part_first[*slot - 1] as i64;
+                    *f = *o == (c * chunk + j) as i64;
+                } else {
+                    *o = INVALID_KEY;
+                    *f = false;
+                    invalid += 1;
+                }
             }
-        });
-    Ok(())
+            invalid
+        })
+        .sum();
+    Ok(invalid)
 }
 
 #[cfg(test)]
@@ -239,7 +253,15 @@ mod tests {
 
     fn run(keys: &[i64], limit: i64) -> Vec<i64> {
         let mut out = vec![0; keys.len()];
-        first_occurrences(keys, limit, &mut out).unwrap();
+        let mut first = vec![false; keys.len()];
+        let invalid = first_occurrences(keys, limit, &mut out, &mut first).unwrap();
+        assert_eq!(
+            invalid,
+            keys.iter().filter(|k| !(0..limit).contains(*k)).count()
+        );
+        for (i, (&o, &f)) in out.iter().zip(&first).enumerate() {
+            assert_eq!(f, o == i as i64);
+        }
         out
     }
 
@@ -262,7 +284,8 @@ mod tests {
 
     #[test]
     fn refuses_mismatched_output() {
-        assert!(first_occurrences(&[1, 2], i64::MAX, &mut [0]).is_err());
+        assert!(first_occurrences(&[1, 2], i64::MAX, &mut [0], &mut [false; 2]).is_err());
+        assert!(first_occurrences(&[1, 2], i64::MAX, &mut [0; 2], &mut [false]).is_err());
     }
 
     proptest! {

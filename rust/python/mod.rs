@@ -470,24 +470,31 @@ fn mask_nik(text: &str) -> String {
     nik::mask(text)
 }
 
-/// Keep-first exact dedup of `int64` keys: the index of each key's first occurrence, -1 for
-/// keys outside `0..limit`.
+type FirstOccurrences<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<bool>>, usize);
+
+/// Keep-first exact dedup of `int64` keys: `(first_index, is_first, n_invalid)`, where keys
+/// outside `0..limit` get -1 and `False` and are counted as invalid.
 #[pyfunction]
 fn first_occurrences<'py>(
     py: Python<'py>,
     keys: PyReadonlyArray1<'py, i64>,
     limit: i64,
-) -> PyResult<Bound<'py, PyArray1<i64>>> {
+) -> PyResult<FirstOccurrences<'py>> {
     let keys = keys.as_slice()?;
-    // SAFETY: uninitialised `int64` array; the core writes every element or fails.
-    let out = unsafe { PyArray1::<i64>::new(py, [keys.len()], false) };
-    {
-        let mut w = out.readwrite();
-        let first = w.as_slice_mut()?;
-        py.detach(|| dedup::first_occurrences(keys, limit, first))
-            .map_err(EktpError::InvalidArgument)?;
-    }
-    Ok(out)
+    // SAFETY: uninitialised plain arrays; the core writes every element or fails.
+    let (index, first) = unsafe {
+        (
+            PyArray1::<i64>::new(py, [keys.len()], false),
+            PyArray1::<bool>::new(py, [keys.len()], false),
+        )
+    };
+    let invalid = {
+        let (mut wi, mut wf) = (index.readwrite(), first.readwrite());
+        let (i, f) = (wi.as_slice_mut()?, wf.as_slice_mut()?);
+        py.detach(|| dedup::first_occurrences(keys, limit, i, f))
+            .map_err(EktpError::InvalidArgument)?
+    };
+    Ok((index, first, invalid))
 }
 
 /// Sorted, duplicate-free copy of the non-negative keys.
