@@ -87,7 +87,10 @@ pub fn first_occurrences(
             u32::MAX
         ));
     }
-    let bits = (n / KEYS_PER_PARTITION).max(1).ilog2().min(16);
+    // At most 4,096 partitions: more write streams than that thrash the TLB and the write
+    // buffers during the scatter (measured at 10^8 keys); past ~7*10^7 keys the partitions
+    // simply grow beyond L2.
+    let bits = (n / KEYS_PER_PARTITION).max(1).ilog2().min(12);
     let partitions = 1usize << bits;
     // One predicate for the histogram, the scatter and the replay: the unsafe scatter relies on
     // all three agreeing on which keys take a slot.
