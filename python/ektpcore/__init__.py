@@ -20,6 +20,12 @@ from .nik import (
     nik_error_message,
     parse_niks,
 )
+from .people import (
+    MatchWeights,
+    OversizedBlockWarning,
+    PeopleMatches,
+    find_duplicate_people,
+)
 from .regions import RegionNames, RegionTable
 from .sample import corrupt_niks, sample_niks
 
@@ -29,6 +35,7 @@ __all__ = [
     "IndexFileError",
     "InvalidArgumentError",
     "InvalidNikError",
+    "MatchWeights",
     "NameParts",
     "Nik",
     "NikBatch",
@@ -37,12 +44,15 @@ __all__ = [
     "NikErrorCode",
     "NikIndex",
     "NikMismatch",
+    "OversizedBlockWarning",
+    "PeopleMatches",
     "RegionNames",
     "RegionTable",
     "Sex",
     "corrupt_niks",
     "crosscheck_niks",
     "dedup_niks",
+    "find_duplicate_people",
     "mask_nik",
     "name_key",
     "nik_conflicts",

@@ -12,6 +12,8 @@ __all__ = [
     "compose_nik",
     "crosscheck_niks",
     "decompose_niks",
+    "default_match_weights",
+    "find_people_matches",
     "first_occurrences",
     "index_checksum",
     "index_contains",
@@ -109,3 +111,24 @@ def index_checksum(values: npt.NDArray[np.int64]) -> int: ...
 def index_is_sorted(values: npt.NDArray[np.int64]) -> bool: ...
 def parse_name(name: str) -> tuple[str, str, list[str], str]: ...
 def normalize_names(items: list[str | None], key: bool = False) -> list[str | None]: ...
+def find_people_matches(
+    names: list[str | None],
+    birth_days: npt.NDArray[np.int64],
+    sexes: npt.NDArray[np.uint8],
+    places: list[str | None],
+    mothers: list[str | None],
+    niks: npt.NDArray[np.int64],
+    weights: list[float],
+    threshold: float,
+    max_block: int,
+    window: int,
+) -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float32],
+    list[npt.NDArray[np.uint8]],
+    npt.NDArray[np.int64],
+    int,
+    list[tuple[str, int]],
+]: ...
+def default_match_weights() -> list[float]: ...

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from . import _ektpcore
+from . import _columns, _ektpcore
 from .names import normalize_names
 from .nik import Nik, parse_niks
 
@@ -133,30 +133,10 @@ class NikConflict:
     fields: tuple[str, ...]
 
 
-def _column(records: Any, name: str) -> npt.NDArray[Any]:
-    column = records[name]
-    to_numpy = getattr(column, "to_numpy", None)
-    if to_numpy is not None:
-        try:
-            return np.asarray(to_numpy(zero_copy_only=False))
-        except TypeError:
-            return np.asarray(to_numpy())
-    return np.asarray(column)
-
-
 def _same_name(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
     """Equal name keys (canonical words in any order)."""
     ka, kb = normalize_names(a.tolist(), key=True), normalize_names(b.tolist(), key=True)
     return np.fromiter((x == y for x, y in zip(ka, kb, strict=True)), dtype=bool, count=len(ka))
-
-
-def _as_days(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-    if values.dtype.kind != "M":
-        values = np.array(
-            [np.datetime64("NaT") if v is None else np.datetime64(v, "D") for v in values.tolist()],
-            dtype="datetime64[D]",
-        )
-    return values.astype("datetime64[D]").view(np.int64)
 
 
 def nik_conflicts(
@@ -173,22 +153,21 @@ def nik_conflicts(
     dates, other fields as values. Missing values (``None``/``NaT``) never count as
     disagreement.
     """
-    result = dedup_niks(_column(records, nik))
+    result = dedup_niks(_columns.column(records, nik))
     later = np.flatnonzero(result.duplicated)
     if later.size == 0:
         return []
     head = result.first_index[later]
     differs: dict[str, npt.NDArray[np.bool_]] = {}
     for field in fields:
-        column = _column(records, field)
+        column = _columns.column(records, field)
         a, b = column[head], column[later]
         if field == "name" or "name" in field:
             known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)])
             differs[field] = known & ~_same_name(a, b)
         elif column.dtype.kind == "M" or isinstance(column[0] if len(column) else None, _dt.date):
-            da, db = _as_days(a), _as_days(b)
-            nat = np.iinfo(np.int64).min
-            differs[field] = (da != db) & (da != nat) & (db != nat)
+            da, db = _columns.days(a), _columns.days(b)
+            differs[field] = (da != db) & (da != _columns.NAT) & (db != _columns.NAT)
         else:
             known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)])
             differs[field] = known & (a != b)

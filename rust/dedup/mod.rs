@@ -2,6 +2,7 @@
 //! and the sorted, persisted set of NIKs that already have a card ([`sorted`]).
 
 mod exact;
+pub mod people;
 pub mod sorted;
 
 pub use exact::{first_occurrences, INVALID_KEY};

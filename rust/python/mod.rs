@@ -590,6 +590,92 @@ fn normalize_names(items: Vec<Option<String>>, key: bool, py: Python<'_>) -> Vec
     })
 }
 
+type PeopleMatches<'py> = (
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f32>>,
+    Vec<Bound<'py, PyArray1<u8>>>,
+    Bound<'py, PyArray1<i64>>,
+    usize,
+    Vec<(&'static str, usize)>,
+);
+
+/// Demographic matches: `(left, right, score, levels, cluster, candidates, oversized)`.
+/// `weights` is flat: name 4, name frequency offset 1, birth 5, birth placeholder 1, sex 2,
+/// place 3, mother 3.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn find_people_matches<'py>(
+    py: Python<'py>,
+    names: Vec<Option<String>>,
+    birth_days: PyReadonlyArray1<'py, i64>,
+    sexes: PyReadonlyArray1<'py, u8>,
+    places: Vec<Option<String>>,
+    mothers: Vec<Option<String>>,
+    niks: PyReadonlyArray1<'py, i64>,
+    weights: Vec<f64>,
+    threshold: f64,
+    max_block: usize,
+    window: usize,
+) -> PyResult<PeopleMatches<'py>> {
+    use dedup::people::{find_matches, Config, People, Weights};
+    let w: [f64; 19] = weights.try_into().map_err(|w: Vec<f64>| {
+        EktpError::InvalidArgument(format!("expected 19 weights, got {}", w.len()))
+    })?;
+    let weights = Weights {
+        name: [w[0], w[1], w[2], w[3]],
+        name_frequency_offset: w[4],
+        birth: [w[5], w[6], w[7], w[8], w[9]],
+        birth_placeholder: w[10],
+        sex: [w[11], w[12]],
+        place: [w[13], w[14], w[15]],
+        mother: [w[16], w[17], w[18]],
+    };
+    let config = Config {
+        weights,
+        threshold,
+        max_block,
+        window,
+    };
+    let (birth, sex, nik) = (birth_days.as_slice()?, sexes.as_slice()?, niks.as_slice()?);
+    let people = People {
+        name: &names,
+        birth,
+        sex,
+        place: &places,
+        mother: &mothers,
+        nik,
+    };
+    let m = py
+        .detach(|| find_matches(&people, &config))
+        .map_err(EktpError::InvalidArgument)?;
+    Ok((
+        m.left.into_pyarray(py),
+        m.right.into_pyarray(py),
+        m.score.into_pyarray(py),
+        m.levels.into_iter().map(|l| l.into_pyarray(py)).collect(),
+        m.cluster.into_pyarray(py),
+        m.candidates,
+        m.oversized.into_iter().map(|o| (o.rule, o.size)).collect(),
+    ))
+}
+
+/// The default weights, flat in the order `find_people_matches` takes them.
+#[pyfunction]
+fn default_match_weights() -> Vec<f64> {
+    let w = dedup::people::Weights::default();
+    [
+        &w.name[..],
+        &[w.name_frequency_offset],
+        &w.birth,
+        &[w.birth_placeholder],
+        &w.sex,
+        &w.place,
+        &w.mother,
+    ]
+    .concat()
+}
+
 #[pymodule]
 mod _ektpcore {
     #[pymodule_export]
@@ -600,7 +686,8 @@ mod _ektpcore {
     };
     #[pymodule_export]
     use super::{
-        first_occurrences, index_checksum, index_contains, index_difference, index_is_sorted,
-        index_sorted_unique, index_union, normalize_names, parse_name,
+        default_match_weights, find_people_matches, first_occurrences, index_checksum,
+        index_contains, index_difference, index_is_sorted, index_sorted_unique, index_union,
+        normalize_names, parse_name,
     };
 }
