@@ -221,3 +221,12 @@ def test_bulk_crosscheck_matches_scalar() -> None:
     assert as_arrays.tolist() == flags.tolist()
     with pytest.raises(ektpcore.InvalidArgumentError):
         ektpcore.crosscheck_niks(niks, dates[:2], sexes)
+
+
+def test_misaligned_arrow_buffers_are_read() -> None:
+    texts = ["3271014508990001", "x", "3271014508990002"]
+    arr = pa.array(texts, pa.string())
+    _, offsets, data = arr.buffers()
+    shifted = pa.py_buffer(b"\0" + offsets.to_pybytes())[1:]
+    misaligned = pa.StringArray.from_buffers(len(arr), shifted, data)
+    assert columns(parse_niks(misaligned)) == columns(parse_niks(texts))
