@@ -86,3 +86,41 @@ def test_cli_demo_summarises() -> None:
     assert result.exit_code == 0, result.output
     assert result.output.count("NIKs checked") == 3
     assert "first errors" in result.output
+
+
+def test_cli_dedup_report(tmp_path: Path) -> None:
+    import json
+
+    from ektpcore.testing import synthetic_people
+
+    people = synthetic_people(3000, seed=8)
+    path = tmp_path / "records.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["NIK", "name", "birth_date", "sex", "birth_place", "mother_name"])
+        niks = [f"{v:016d}" for v in people["nik"].tolist()]
+        niks[10] = niks[3]  # one repeated NIK
+        for i in range(len(niks)):
+            w.writerow(
+                [
+                    niks[i],
+                    people["name"][i],
+                    str(people["birth_date"][i]),
+                    people["sex"][i],
+                    people["birth_place"][i] or "",
+                    people["mother_name"][i] or "",
+                ]
+            )
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["dedup", str(path), "--column", "nik=NIK", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["records"] == 3000
+    assert report["exact_duplicates"] == 1
+    assert report["probable_same_person_pairs"] > 100
+    exact = (out / "exact_duplicates.csv").read_text().splitlines()
+    assert exact[1].startswith("11,4,")
+    assert niks[3][4:14] not in (out / "exact_duplicates.csv").read_text()
+    assert (out / "candidates.csv").read_text().startswith("left_row,right_row,score,name_level")
+    bad = CliRunner().invoke(main, ["dedup", str(path), "--column", "nik"])
+    assert bad.exit_code == 2

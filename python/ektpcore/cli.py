@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -142,6 +143,145 @@ class _stdout:
 
     def __exit__(self, *exc: Any) -> None:
         sys.stdout.flush()
+
+
+def _read_table(path: Path) -> dict[str, list[str]]:
+    """A CSV file as columns of text, with a progress bar for large files."""
+    columns: dict[str, list[str]] = {}
+    size = path.stat().st_size
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, csv.Sniffer().sniff(f.readline(), delimiters=",;\t"))
+        f.seek(0)
+        header = [h.strip() for h in next(reader)]
+        columns = {h: [] for h in header}
+        cells = list(columns.values())
+        with click.progressbar(
+            length=size, label=f"reading {path.name}", file=sys.stderr, hidden=size < 8 << 20
+        ) as bar:
+            consumed = 0
+            for count, row in enumerate(reader, start=1):
+                for cell, value in zip(cells, row, strict=False):
+                    cell.append(value)
+                consumed += sum(map(len, row)) + len(row)
+                if count % 65536 == 0:
+                    bar.update(min(consumed, size) - bar.pos)
+            bar.update(size - bar.pos)
+    return columns
+
+
+@main.command("dedup")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report folder (default: FILE's name with -dedup).",
+)
+@click.option(
+    "--column",
+    "renames",
+    multiple=True,
+    metavar="FIELD=NAME",
+    help="Read FIELD (nik, name, birth_date, sex, birth_place, mother_name) from "
+    "column NAME; repeatable.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Score from which a pair of records is reported as the same person.",
+)
+def dedup_command(file: Path, out: Path | None, renames: tuple[str, ...], threshold: float) -> None:
+    """Report duplicates in a CSV of records: repeated NIKs, NIKs shared by records that
+    disagree (conflicts), and records that are probably one person under two NIKs.
+
+    Writes exact_duplicates.csv, conflicts.csv, candidates.csv and report.json; NIKs are masked.
+    Birth dates are read as YYYY-MM-DD.
+    """
+    from .dedup import dedup_niks, nik_conflicts
+    from .people import find_duplicate_people
+
+    mapping = {"nik": "nik"}
+    for item in renames:
+        field, _, name = item.partition("=")
+        if not name:
+            raise click.UsageError(f"--column takes FIELD=NAME, not {item!r}")
+        mapping[field.strip()] = name.strip()
+    table = _read_table(file)
+    nik_col = mapping["nik"]
+    if nik_col not in table:
+        raise click.UsageError(f"no column {nik_col!r} in {file} (columns: {', '.join(table)})")
+    records: dict[str, Any] = {}
+    for field in ("nik", "name", "birth_date", "sex", "birth_place", "mother_name"):
+        name = mapping.get(field, field)
+        if name in table:
+            records[field] = table[name]
+    if "birth_date" in records:
+        records["birth_date"] = np.array(
+            [v.strip() or "NaT" for v in records["birth_date"]], dtype="datetime64[D]"
+        )
+    folder = out or file.with_name(f"{file.stem}-dedup")
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = records["nik"]
+
+    def writer(name: str, header: list[str]) -> Any:
+        f = (folder / name).open("w", newline="", encoding="utf-8")
+        w = csv.writer(f)
+        w.writerow(header)
+        return f, w
+
+    steps = ["NIKs", "conflicts", "people"] if "name" in records else ["NIKs", "conflicts"]
+    with click.progressbar(steps, label="deduplicating", file=sys.stderr) as bar:
+        report: dict[str, Any] = {"records": len(texts)}
+        for step in bar:
+            if step == "NIKs":
+                result = dedup_niks(texts)
+                f, w = writer("exact_duplicates.csv", ["row", "first_row", "nik"])
+                with f:
+                    for i in np.flatnonzero(result.duplicated).tolist():
+                        w.writerow([i + 1, int(result.first_index[i]) + 1, mask_nik(texts[i])])
+                report |= {
+                    "invalid_niks": result.n_invalid,
+                    "unique_niks": result.n_unique,
+                    "exact_duplicates": result.n_duplicates,
+                }
+            elif step == "conflicts":
+                fields = [f for f in ("name", "birth_date", "sex") if f in records]
+                conflicts = nik_conflicts(records, fields=fields) if fields else []
+                f, w = writer("conflicts.csv", ["first_row", "other_row", "nik", "fields"])
+                with f:
+                    for c in conflicts:
+                        w.writerow([c.first + 1, c.other + 1, c.nik.masked, " ".join(c.fields)])
+                report["conflicts"] = len(conflicts)
+            else:
+                matches = find_duplicate_people(records, threshold=threshold)
+                levels = list(matches.levels)
+                f, w = writer(
+                    "candidates.csv",
+                    ["left_row", "right_row", "score", *(f"{x}_level" for x in levels)],
+                )
+                with f:
+                    for k in range(len(matches)):
+                        w.writerow(
+                            [
+                                int(matches.left[k]) + 1,
+                                int(matches.right[k]) + 1,
+                                round(float(matches.score[k]), 2),
+                                *(int(matches.levels[x][k]) for x in levels),
+                            ]
+                        )
+                report |= {
+                    "candidate_pairs_compared": matches.candidates,
+                    "probable_same_person_pairs": len(matches),
+                    "probable_same_person_clusters": matches.n_clusters,
+                    "oversized_blocks": [list(o) for o in matches.oversized],
+                }
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for key, value in report.items():
+        if not isinstance(value, list):
+            click.echo(f"{key.replace('_', ' '):<32} {value:>12,}")
+    click.echo(f"report written to {folder}")
 
 
 @nik.command("sample")

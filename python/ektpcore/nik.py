@@ -655,7 +655,7 @@ def _from_arrow(array: Any, days: int | None, rset: Any) -> _Arrays:
         # Arrow buffers that crossed a process boundary may be misaligned; copying the offsets
         # (4 or 8 bytes a string) fixes that, while the character data is read in place.
         offsets = np.require(
-            offsets[array.offset : array.offset + len(array) + 1], requirements="CA"
+            offsets[array.offset : array.offset + len(array) + 1], requirements=("C", "A")
         )
         data = (
             np.frombuffer(data_buf, dtype=np.uint8)
@@ -672,7 +672,7 @@ def _from_arrow(array: Any, days: int | None, rset: Any) -> _Arrays:
 
             # Above 2^63 the number is far longer than 16 digits: clamp so it fails on length.
             filled = pc.min_element_wise(filled, pa.scalar(10**16, pa.uint64()))
-        ints = np.require(filled.cast(pa.int64()).to_numpy(), requirements="CA")
+        ints = np.require(filled.cast(pa.int64()).to_numpy(), requirements=("C", "A"))
         values, error, position = _ektpcore.parse_niks_int(ints, days, rset)
         if nulls is not None:
             values[nulls], error[nulls], position[nulls] = -1, NikErrorCode.MISSING, -1
