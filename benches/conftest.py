@@ -22,6 +22,8 @@ RESULTS: dict[str, dict[str, float]] = {}
 # fastest of `peers` (factor < 1 reads "no slower than 1/factor times").
 TARGETS: list[tuple[str, str, str, tuple[str, ...], float]] = []
 SUBJECT = "ektpcore"
+# Figures that are not timings (precision, recall, peak memory), printed after the ratios.
+NOTES: list[str] = []
 
 
 def bench_n(config: pytest.Config) -> int:
@@ -82,7 +84,7 @@ def ratio_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     rows, verdicts = ratio_rows()
-    if not rows:
+    if not rows and not NOTES:
         return
     write = terminalreporter.write_line
     terminalreporter.section(f"ektpcore ratios (n = {bench_n(config):,})")
@@ -93,7 +95,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for v in verdicts:
         status = "met" if v["met"] else "NOT MET"
         write(f"target {v['target']}: {v['achieved']:.2f}x (need {v['required']:.2f}x) -> {status}")
+    for note in NOTES:
+        write(note)
     out = Path(os.environ.get("EKTPCORE_BENCH_RATIOS", ".benchmarks/ratios.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"n": bench_n(config), "rows": rows, "targets": verdicts}, indent=2))
+    report = {"n": bench_n(config), "rows": rows, "targets": verdicts, "notes": NOTES}
+    out.write_text(json.dumps(report, indent=2))
     write(f"ratio table saved to {out}")

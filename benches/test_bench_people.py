@@ -19,10 +19,9 @@ import pytest
 from ektpcore.people import find_duplicate_people
 from ektpcore.testing import pairwise_precision_recall, synthetic_people
 
-from .conftest import RESULTS, Measure
+from .conftest import NOTES, RESULTS, Measure
 
 GROUP = "people"
-QUALITY: dict[str, tuple[float, float, float]] = {}
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +34,10 @@ def records(pytestconfig: pytest.Config) -> dict[str, Any]:
 def test_people_ektpcore(measure: Measure, records: dict[str, Any]) -> None:
     matches = measure(GROUP, "ektpcore", find_duplicate_people, records)
     precision, recall = pairwise_precision_recall(matches.cluster, records["entity"])
-    QUALITY["ektpcore"] = (precision, recall, float(len(records["name"])))
+    NOTES.append(
+        f"people (n = {len(records['name']):,}): ektpcore precision {precision:.4f}, "
+        f"recall {recall:.4f}, {matches.candidates:,} candidate pairs"
+    )
     print(
         f"\nektpcore: precision {precision:.4f}, recall {recall:.4f}, "
         f"{matches.candidates:,} candidate pairs"
@@ -88,5 +90,8 @@ def test_people_splink(benchmark: Any, records: dict[str, Any]) -> None:
     cluster = np.arange(len(frame))
     cluster[clusters["unique_id"].to_numpy()] = pd.factorize(clusters["cluster_id"])[0] + len(frame)
     precision, recall = pairwise_precision_recall(cluster, records["entity"])
-    QUALITY["splink (DuckDB)"] = (precision, recall, float(len(frame)))
+    NOTES.append(
+        f"people (n = {len(frame):,}): splink {splink.__version__} precision {precision:.4f}, "
+        f"recall {recall:.4f}"
+    )
     print(f"\nsplink {splink.__version__}: precision {precision:.4f}, recall {recall:.4f}")
