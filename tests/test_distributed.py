@@ -40,3 +40,25 @@ def test_dedup_on_a_two_process_cluster_equals_the_single_process_api(client: ob
 def test_refuses_other_frames() -> None:
     with pytest.raises(TypeError, match="dask DataFrame"):
         distributed.dedup_niks(pd.DataFrame({"nik": []}))
+
+
+def test_people_on_a_two_process_cluster_equal_the_single_process_api(client: object) -> None:
+    from ektpcore.testing import synthetic_people
+
+    people = synthetic_people(4000, seed=12)
+    frame = pd.DataFrame({k: v for k, v in people.items() if k != "entity"})
+    # A crowd on one placeholder birth date, so that a group is capped in both runs.
+    frame.loc[:449, "birth_date"] = np.datetime64("1970-07-01")
+    frame.loc[:449, "sex"] = "F"
+    with pytest.warns(ektpcore.OversizedBlockWarning):
+        expected = ektpcore.find_duplicate_people(frame)
+    with pytest.warns(ektpcore.OversizedBlockWarning):
+        result = distributed.find_duplicate_people(dd.from_pandas(frame, npartitions=5))
+    assert np.array_equal(result.left, expected.left)
+    assert np.array_equal(result.right, expected.right)
+    assert np.array_equal(result.score, expected.score)
+    for field in expected.levels:
+        assert np.array_equal(result.levels[field], expected.levels[field])
+    assert np.array_equal(result.cluster, expected.cluster)
+    assert result.candidates == expected.candidates
+    assert sorted(result.oversized) == sorted(expected.oversized)

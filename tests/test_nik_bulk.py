@@ -230,3 +230,8 @@ def test_misaligned_arrow_buffers_are_read() -> None:
     shifted = pa.py_buffer(b"\0" + offsets.to_pybytes())[1:]
     misaligned = pa.StringArray.from_buffers(len(arr), shifted, data)
     assert columns(parse_niks(misaligned)) == columns(parse_niks(texts))
+
+
+def test_nik_objects_are_read_in_bulk() -> None:
+    niks = [Nik("3271014508990001"), Nik("3271014508990002")]
+    assert parse_niks([*niks, None]).values.tolist() == [*map(int, niks), -1]

@@ -109,3 +109,11 @@ def test_pairwise_precision_recall() -> None:
     assert pairwise_precision_recall(truth, truth) == (1.0, 1.0)
     assert pairwise_precision_recall(np.array([0, 0, 0, 1, 2]), truth) == (1 / 3, 1 / 2)
     assert pairwise_precision_recall(np.arange(5), truth) == (1.0, 0.0)
+
+
+def test_sex_codes_from_any_spelling() -> None:
+    from ektpcore._columns import sex_codes
+
+    values = np.array(["M", "p", " Laki-laki ", 2, None, float("nan"), "X", 1], dtype=object)
+    assert sex_codes(values).tolist() == [1, 2, 1, 2, 0, 0, 0, 1]
+    assert sex_codes(np.array([1, 2, 3])).tolist() == [1, 2, 0]

@@ -59,15 +59,13 @@ def sex_codes(values: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     """ISO/IEC 5218 codes from codes or letters (M/L, F/P); unknown as 0."""
     if values.dtype.kind in "iu":
         return np.where(np.isin(values, (1, 2)), values, 0).astype(np.uint8)
-    return np.array(
-        [
-            _SEX_CODES.get(v.strip().upper(), 0)
-            if isinstance(v, str)
-            else int(v in (1, 2)) * (v or 0)
-            for v in values.tolist()
-        ],
-        dtype=np.uint8,
-    )
+    return np.array([_sex_code(v) for v in values.tolist()], dtype=np.uint8)
+
+
+def _sex_code(v: object) -> int:
+    if isinstance(v, str):
+        return _SEX_CODES.get(v.strip().upper(), 0)
+    return v if isinstance(v, int) and v in (1, 2) else 0
 
 
 NAT = _NAT

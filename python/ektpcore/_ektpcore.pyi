@@ -1,5 +1,5 @@
 # Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
-from typing import Any, final
+from typing import Any, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,11 @@ __all__ = [
     "parse_niks_objects",
     "parse_niks_ucs4",
     "parse_niks_utf8",
+    "people_block",
+    "people_clusters",
+    "people_keys",
+    "people_rule_names",
+    "people_score",
     "provinces",
     "retired_papua_regencies",
 ]
@@ -111,13 +116,17 @@ def index_checksum(values: npt.NDArray[np.int64]) -> int: ...
 def index_is_sorted(values: npt.NDArray[np.int64]) -> bool: ...
 def parse_name(name: str) -> tuple[str, str, list[str], str]: ...
 def normalize_names(items: list[str | None], key: bool = False) -> list[str | None]: ...
+
+class _PeopleColumns(TypedDict):
+    names: list[str | None]
+    birth: npt.NDArray[np.int64]
+    sex: npt.NDArray[np.uint8]
+    places: list[str | None]
+    mothers: list[str | None]
+    niks: npt.NDArray[np.int64]
+
 def find_people_matches(
-    names: list[str | None],
-    birth_days: npt.NDArray[np.int64],
-    sexes: npt.NDArray[np.uint8],
-    places: list[str | None],
-    mothers: list[str | None],
-    niks: npt.NDArray[np.int64],
+    columns: _PeopleColumns | dict[str, Any],
     weights: list[float],
     threshold: float,
     max_block: int,
@@ -131,4 +140,26 @@ def find_people_matches(
     int,
     list[tuple[str, int]],
 ]: ...
+def people_keys(
+    columns: _PeopleColumns | dict[str, Any],
+) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.bool_]], list[str]]: ...
+def people_block(
+    columns: _PeopleColumns | dict[str, Any],
+    rows: npt.NDArray[np.int64],
+    rule: int,
+    max_block: int,
+    window: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]: ...
+def people_score(
+    left: _PeopleColumns | dict[str, Any],
+    right: _PeopleColumns | dict[str, Any],
+    frequency: npt.NDArray[np.int64],
+    records: int,
+    weights: list[float],
+    threshold: float,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float32], list[npt.NDArray[np.uint8]]]: ...
+def people_clusters(
+    n: int, left: npt.NDArray[np.uint32], right: npt.NDArray[np.uint32]
+) -> npt.NDArray[np.int64]: ...
+def people_rule_names() -> list[str]: ...
 def default_match_weights() -> list[float]: ...

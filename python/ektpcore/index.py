@@ -90,10 +90,7 @@ class NikIndex:
     def __contains__(self, nik: object) -> bool:
         if not isinstance(nik, (Nik, str, bytes, int)):
             return False
-        key = np.array([int(nik) if isinstance(nik, Nik) else -1], dtype=np.int64)
-        if not isinstance(nik, Nik):
-            key = parse_niks([nik]).values
-        return bool(_ektpcore.index_contains(self._values, key)[0])
+        return bool(self.contains([nik])[0])
 
     def __repr__(self) -> str:
         return f"NikIndex({len(self):,} NIKs)"

@@ -269,6 +269,10 @@ class Nik:
     def __int__(self) -> int:
         return self._value
 
+    def __index__(self) -> int:
+        # Lets bulk calls take Nik objects wherever they take integers.
+        return self._value
+
     @property
     def value(self) -> int:
         """The NIK as an integer (fits ``int64``)."""

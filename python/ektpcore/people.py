@@ -122,6 +122,45 @@ class PeopleMatches:
         )
 
 
+def people_columns(records: Any, columns: dict[str, str] | None = None) -> dict[str, Any]:
+    """The columns the core reads, from any table kind: names, birth (days), sex (ISO 5218),
+    places, mothers, niks (int64, -1 where invalid or absent)."""
+    names = {f: f for f in (*FIELDS, "nik")} | (columns or {})
+    if not _columns.has_column(records, names["name"]):
+        raise InvalidArgumentError(f"the records have no {names['name']!r} column")
+    n = len(_columns.column(records, names["name"]))
+
+    def present(key: str) -> bool:
+        return _columns.has_column(records, names[key])
+
+    def optional_text(key: str) -> list[str | None]:
+        return _columns.texts(_columns.column(records, names[key])) if present(key) else [None] * n
+
+    return {
+        "names": optional_text("name"),
+        "birth": _columns.days(_columns.column(records, names["birth_date"]))
+        if present("birth_date")
+        else np.full(n, _columns.NAT, dtype=np.int64),
+        "sex": _columns.sex_codes(_columns.column(records, names["sex"]))
+        if present("sex")
+        else np.zeros(n, dtype=np.uint8),
+        "places": optional_text("birth_place"),
+        "mothers": optional_text("mother_name"),
+        "niks": np.ascontiguousarray(parse_niks(_columns.column(records, names["nik"])).values)
+        if present("nik")
+        else np.full(n, -1, dtype=np.int64),
+    }
+
+
+def warn_oversized(oversized: list[tuple[str, int]]) -> None:
+    for rule, size in oversized:
+        warnings.warn(
+            f"blocking group of {size:,} records on {rule!r} compared by nearest neighbours only",
+            OversizedBlockWarning,
+            stacklevel=3,
+        )
+
+
 def find_duplicate_people(
     records: Any,
     *,
@@ -142,49 +181,11 @@ def find_duplicate_people(
     Groups larger than ``max_block`` are compared by sorted neighbourhood (``window``
     neighbours each) and reported with an :class:`OversizedBlockWarning`.
     """
-    names = {f: f for f in (*FIELDS, "nik")} | (columns or {})
-    if not _columns.has_column(records, names["name"]):
-        raise InvalidArgumentError(f"the records have no {names['name']!r} column")
-    n = len(_columns.column(records, names["name"]))
-
-    def optional_text(key: str) -> list[str | None]:
-        if _columns.has_column(records, names[key]):
-            return _columns.texts(_columns.column(records, names[key]))
-        return [None] * n
-
-    birth = (
-        _columns.days(_columns.column(records, names["birth_date"]))
-        if _columns.has_column(records, names["birth_date"])
-        else np.full(n, _columns.NAT, dtype=np.int64)
-    )
-    sex = (
-        _columns.sex_codes(_columns.column(records, names["sex"]))
-        if _columns.has_column(records, names["sex"])
-        else np.zeros(n, dtype=np.uint8)
-    )
-    nik = (
-        np.ascontiguousarray(parse_niks(_columns.column(records, names["nik"])).values)
-        if _columns.has_column(records, names["nik"])
-        else np.full(n, -1, dtype=np.int64)
-    )
+    people = people_columns(records, columns)
     left, right, score, levels, cluster, candidates, oversized = _ektpcore.find_people_matches(
-        optional_text("name"),
-        birth,
-        sex,
-        optional_text("birth_place"),
-        optional_text("mother_name"),
-        nik,
-        (weights or MatchWeights()).flat(),
-        threshold,
-        max_block,
-        window,
+        people, (weights or MatchWeights()).flat(), threshold, max_block, window
     )
-    for rule, size in oversized:
-        warnings.warn(
-            f"blocking group of {size:,} records on {rule!r} compared by nearest neighbours only",
-            OversizedBlockWarning,
-            stacklevel=2,
-        )
+    warn_oversized(oversized)
     return PeopleMatches(
         left, right, score, dict(zip(FIELDS, levels, strict=True)), cluster, candidates, oversized
     )

@@ -127,14 +127,18 @@ pub struct Matches {
     pub oversized: Vec<OversizedBlock>,
 }
 
-/// One record's prepared fields.
-struct Prepared {
+/// One record's fields, normalised for blocking and comparison.
+pub struct Prepared {
     canonical: String,
-    key: String,
+    /// The name key (canonical words sorted): what term frequencies count.
+    pub key: String,
     phonetic: String,
+    birth_days: i64,
     birth: Option<(i32, u8, u8)>,
+    sex: u8,
     place: String,
     mother: String,
+    nik: i64,
 }
 
 /// Consonant skeleton per word: first letter kept, later vowels and h dropped, repeats once,
@@ -167,8 +171,25 @@ fn normalise_place(raw: &str) -> String {
     parse_name(raw).key
 }
 
-fn prepare(p: &People<'_>) -> Vec<Prepared> {
-    (0..p.name.len())
+/// Normalises every record's fields (in parallel), after checking the columns agree in length.
+pub fn prepare(p: &People<'_>) -> Result<Vec<Prepared>, String> {
+    let n = p.name.len();
+    let lens = [
+        p.birth.len(),
+        p.sex.len(),
+        p.place.len(),
+        p.mother.len(),
+        p.nik.len(),
+    ];
+    if lens.iter().any(|&l| l != n) {
+        return Err(format!(
+            "columns differ in length: {n} names, then {lens:?}"
+        ));
+    }
+    if n > u32::MAX as usize {
+        return Err(format!("{n} records are more than one call takes"));
+    }
+    Ok((0..n)
         .into_par_iter()
         .map(|i| {
             let parts = p.name[i].as_deref().map(parse_name).unwrap_or_default();
@@ -180,6 +201,9 @@ fn prepare(p: &People<'_>) -> Vec<Prepared> {
                 phonetic: phonetic(&parts.key),
                 canonical: parts.canonical,
                 key: parts.key,
+                birth_days: p.birth[i],
+                sex: p.sex[i],
+                nik: p.nik[i],
                 birth: (p.birth[i] != NAT)
                     .then(|| civil_from_unix_days(p.birth[i]))
                     .flatten(),
@@ -190,7 +214,7 @@ fn prepare(p: &People<'_>) -> Vec<Prepared> {
                 mother,
             }
         })
-        .collect()
+        .collect())
 }
 
 fn hash_parts(parts: &[&[u8]]) -> u64 {
@@ -202,17 +226,15 @@ fn hash_parts(parts: &[&[u8]]) -> u64 {
     xxh3_64(&buf)
 }
 
-type Rule = (
-    &'static str,
-    fn(&Prepared, &People<'_>, usize) -> Option<u64>,
-);
+type Rule = (&'static str, fn(&Prepared) -> Option<u64>);
 
+/// The blocking rules, unioned. Their order is their number in [`rule_keys`].
 const RULES: [Rule; 4] = [
-    ("birth date + sex", |r, p, i| {
+    ("birth date + sex", |r| {
         r.birth
-            .map(|_| hash_parts(&[&p.birth[i].to_le_bytes(), &[p.sex[i]]]))
+            .map(|_| hash_parts(&[&r.birth_days.to_le_bytes(), &[r.sex]]))
     }),
-    ("phonetic name + birth year", |r, _, _| {
+    ("phonetic name + birth year", |r| {
         match (r.birth, r.phonetic.is_empty()) {
             (Some((y, _, _)), false) => {
                 Some(hash_parts(&[r.phonetic.as_bytes(), &y.to_le_bytes()]))
@@ -220,12 +242,12 @@ const RULES: [Rule; 4] = [
             _ => None,
         }
     }),
-    ("mother's name + birth place", |r, _, _| {
+    ("mother's name + birth place", |r| {
         (!r.mother.is_empty() && !r.place.is_empty())
             .then(|| hash_parts(&[r.mother.as_bytes(), r.place.as_bytes()]))
     }),
     // Catches a wrong birth year, which breaks the two date rules above.
-    ("name + birth day and month", |r, _, _| {
+    ("name + birth day and month", |r| {
         match (r.birth, r.key.is_empty()) {
             (Some((_, m, d)), false) => Some(hash_parts(&[r.key.as_bytes(), &[m, d]])),
             _ => None,
@@ -233,41 +255,49 @@ const RULES: [Rule; 4] = [
     }),
 ];
 
-/// Candidate pairs of one blocking rule, packed `left << 32 | right`.
-fn block_pairs(
+/// How many blocking rules there are.
+pub const RULE_COUNT: usize = RULES.len();
+
+/// The name of blocking rule `rule`.
+pub fn rule_name(rule: usize) -> &'static str {
+    RULES[rule].0
+}
+
+/// Each record's key under blocking rule `rule`, or `None` where the rule does not apply.
+pub fn rule_keys(records: &[Prepared], rule: usize) -> Vec<Option<u64>> {
+    records.par_iter().map(RULES[rule].1).collect()
+}
+
+/// Candidate pairs among records sharing a key, packed `left << 32 | right` (indices into
+/// `records`). `keyed` holds `(key, index)` for the records the rule applies to.
+pub fn group_pairs(
+    mut keyed: Vec<(u64, u32)>,
     records: &[Prepared],
-    people: &People<'_>,
-    rule: &Rule,
+    rule: usize,
     config: &Config,
-    oversized: &mut Vec<OversizedBlock>,
-) -> Vec<u64> {
-    let mut keyed: Vec<(u64, u32)> = (0..records.len())
-        .into_par_iter()
-        .filter_map(|i| (rule.1)(&records[i], people, i).map(|k| (k, i as u32)))
-        .collect();
+) -> (Vec<u64>, Vec<OversizedBlock>) {
     keyed.par_sort_unstable();
     let mut groups: Vec<&[(u64, u32)]> = keyed
         .chunk_by(|a, b| a.0 == b.0)
         .filter(|g| g.len() > 1)
         .collect();
-    for g in &groups {
-        if g.len() > config.max_block {
-            oversized.push(OversizedBlock {
-                rule: rule.0,
-                size: g.len(),
-            });
-        }
-    }
+    let oversized = groups
+        .iter()
+        .filter(|g| g.len() > config.max_block)
+        .map(|g| OversizedBlock {
+            rule: rule_name(rule),
+            size: g.len(),
+        })
+        .collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
-    groups
+    let pairs = groups
         .par_iter()
         .flat_map_iter(|g| {
             let mut members: Vec<u32> = g.iter().map(|&(_, i)| i).collect();
             let window = if g.len() > config.max_block {
+                // Ties broken by index, so the same group always gives the same pairs.
                 members.sort_by(|&a, &b| {
-                    records[a as usize]
-                        .canonical
-                        .cmp(&records[b as usize].canonical)
+                    (&records[a as usize].canonical, a).cmp(&(&records[b as usize].canonical, b))
                 });
                 config.window
             } else {
@@ -282,7 +312,8 @@ fn block_pairs(
             }
             out
         })
-        .collect()
+        .collect();
+    (pairs, oversized)
 }
 
 fn jw(a: &str, b: &str) -> f64 {
@@ -354,80 +385,90 @@ fn weight(w: &[f64], level: u8) -> f64 {
     }
 }
 
+/// The weight of an exact name shared by `frequency` of `records` records: at most
+/// `log2(records / frequency) - name_frequency_offset`, never below a close name's weight.
+pub fn exact_name_weight(w: &Weights, frequency: u64, records: u64) -> f64 {
+    let f = frequency.max(1) as f64;
+    w.name[0]
+        .min((records.max(1) as f64 / f).log2() - w.name_frequency_offset)
+        .max(w.name[1])
+}
+
+/// Scores one candidate pair: `None` when the records share a valid NIK (an exact duplicate,
+/// not a demographic one) or score below the threshold. `name_weight` is the weight an exact
+/// name would get ([`exact_name_weight`] of the name's frequency).
+pub fn score_pair(
+    a: &Prepared,
+    b: &Prepared,
+    name_weight: f64,
+    config: &Config,
+) -> Option<(f32, [u8; 5])> {
+    if a.nik >= 0 && a.nik == b.nik {
+        return None;
+    }
+    let w = &config.weights;
+    let levels = [
+        name_level(a, b),
+        birth_level(a.birth, b.birth),
+        match (a.sex, b.sex) {
+            (0, _) | (_, 0) => MISSING,
+            (x, y) => (x != y) as u8,
+        },
+        text_level(&a.place, &b.place),
+        text_level(&a.mother, &b.mother),
+    ];
+    let placeholder = matches!(a.birth, Some((_, 7, 1)) | Some((_, 12, 31)));
+    let birth_weight = if levels[1] == 0 && placeholder {
+        w.birth_placeholder
+    } else {
+        weight(&w.birth, levels[1])
+    };
+    let name_weight = if levels[0] == 0 {
+        name_weight
+    } else {
+        weight(&w.name, levels[0])
+    };
+    let score = name_weight
+        + birth_weight
+        + weight(&w.sex, levels[2])
+        + weight(&w.place, levels[3])
+        + weight(&w.mother, levels[4]);
+    (score >= config.threshold).then_some((score as f32, levels))
+}
+
 /// Finds the pairs and clusters of records that are probably the same person.
 pub fn find_matches(people: &People<'_>, config: &Config) -> Result<Matches, String> {
-    let n = people.name.len();
-    let lens = [
-        people.birth.len(),
-        people.sex.len(),
-        people.place.len(),
-        people.mother.len(),
-        people.nik.len(),
-    ];
-    if lens.iter().any(|&l| l != n) {
-        return Err(format!(
-            "columns differ in length: {n} names, then {lens:?}"
-        ));
-    }
-    if n > u32::MAX as usize {
-        return Err(format!("{n} records are more than one call takes"));
-    }
-    let records = prepare(people);
+    let records = prepare(people)?;
+    let n = records.len();
     let mut oversized = Vec::new();
     let mut pairs: Vec<u64> = Vec::new();
-    for rule in &RULES {
-        pairs.extend(block_pairs(&records, people, rule, config, &mut oversized));
+    for rule in 0..RULE_COUNT {
+        let keyed = rule_keys(&records, rule)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (k, i as u32)))
+            .collect();
+        let (p, o) = group_pairs(keyed, &records, rule, config);
+        pairs.extend(p);
+        oversized.extend(o);
     }
     pairs.par_sort_unstable();
     pairs.dedup();
     let candidates = pairs.len();
-    let w = &config.weights;
-    let mut frequency: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let mut frequency: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for r in &records {
         *frequency.entry(r.key.as_str()).or_default() += 1;
     }
-    let exact_name_weight = |key: &str| {
-        let f = frequency.get(key).copied().unwrap_or(1).max(1) as f64;
-        // Never below a close (non-exact) name, which matters in small sets of records.
-        w.name[0]
-            .min((n as f64 / f).log2() - w.name_frequency_offset)
-            .max(w.name[1])
-    };
     let scored: Vec<(u64, f32, [u8; 5])> = pairs
         .par_iter()
         .filter_map(|&pair| {
-            let (i, j) = ((pair >> 32) as usize, (pair & 0xFFFF_FFFF) as usize);
-            if people.nik[i] >= 0 && people.nik[i] == people.nik[j] {
-                return None; // an exact NIK duplicate, not a demographic one
-            }
-            let (a, b) = (&records[i], &records[j]);
-            let levels = [
-                name_level(a, b),
-                birth_level(a.birth, b.birth),
-                match (people.sex[i], people.sex[j]) {
-                    (0, _) | (_, 0) => MISSING,
-                    (x, y) => (x != y) as u8,
-                },
-                text_level(&a.place, &b.place),
-                text_level(&a.mother, &b.mother),
-            ];
-            let placeholder = matches!(a.birth, Some((_, 7, 1)) | Some((_, 12, 31)));
-            let birth_weight = if levels[1] == 0 && placeholder {
-                w.birth_placeholder
-            } else {
-                weight(&w.birth, levels[1])
-            };
-            let name_weight = if levels[0] == 0 {
-                exact_name_weight(&a.key)
-            } else {
-                weight(&w.name, levels[0])
-            };
-            let score = name_weight
-                + birth_weight
-                + weight(&w.sex, levels[2])
-                + weight(&w.place, levels[3])
-                + weight(&w.mother, levels[4]);
-            (score >= config.threshold).then_some((pair, score as f32, levels))
+            let (a, b) = (
+                &records[(pair >> 32) as usize],
+                &records[(pair & 0xFFFF_FFFF) as usize],
+            );
+            let name_weight =
+                exact_name_weight(&config.weights, frequency[a.key.as_str()], n as u64);
+            score_pair(a, b, name_weight, config).map(|(s, l)| (pair, s, l))
         })
         .collect();
     let mut m = Matches {
