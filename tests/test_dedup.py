@@ -113,3 +113,15 @@ def test_no_conflicts_without_repeats() -> None:
         )
         == []
     )
+
+
+def test_conflicts_ignore_missing_values_of_any_kind() -> None:
+    frame = pd.DataFrame(
+        {
+            "nik": ["3271014508990001"] * 3,
+            "name": ["Siti", None, float("nan")],
+            "birth_date": [dt.date(1999, 8, 5), None, dt.date(1999, 8, 5)],
+            "sex": ["F", float("nan"), None],
+        }
+    )
+    assert nik_conflicts(frame) == []

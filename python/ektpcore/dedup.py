@@ -133,10 +133,25 @@ class NikConflict:
     fields: tuple[str, ...]
 
 
-def _same_name(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-    """Equal name keys (canonical words in any order)."""
-    ka, kb = normalize_names(a.tolist(), key=True), normalize_names(b.tolist(), key=True)
-    return np.fromiter((x == y for x, y in zip(ka, kb, strict=True)), dtype=bool, count=len(ka))
+def _names_differ(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Both names present and their keys (canonical words in any order) unequal."""
+    ka = normalize_names(_columns.texts(a), key=True)
+    kb = normalize_names(_columns.texts(b), key=True)
+    pairs = zip(ka, kb, strict=True)
+    return np.fromiter(
+        (x is not None and y is not None and x != y for x, y in pairs), bool, len(ka)
+    )
+
+
+def _values_differ(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Both values present (not None, not NaN) and unequal."""
+
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and v != v)
+
+    pairs = zip(a.tolist(), b.tolist(), strict=True)
+    flags = (not missing(x) and not missing(y) and x != y for x, y in pairs)
+    return np.fromiter(flags, bool, len(a))
 
 
 def nik_conflicts(
@@ -150,8 +165,8 @@ def nik_conflicts(
     ``records`` is a pandas or polars DataFrame, a pyarrow Table, or a mapping of column name to
     sequence. Each later record of a NIK is compared with its first; names are compared after
     :func:`~ektpcore.normalize_name` (so *Soeharto* and *Suharto* agree), birth dates as
-    dates, other fields as values. Missing values (``None``/``NaT``) never count as
-    disagreement.
+    dates, other fields as values. Missing values (``None``, ``NaN``, ``NaT``, empty names)
+    never count as disagreement.
     """
     result = dedup_niks(_columns.column(records, nik))
     later = np.flatnonzero(result.duplicated)
@@ -162,15 +177,13 @@ def nik_conflicts(
     for field in fields:
         column = _columns.column(records, field)
         a, b = column[head], column[later]
-        if field == "name" or "name" in field:
-            known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)])
-            differs[field] = known & ~_same_name(a, b)
+        if "name" in field:
+            differs[field] = _names_differ(a, b)
         elif column.dtype.kind == "M" or isinstance(column[0] if len(column) else None, _dt.date):
             da, db = _columns.days(a), _columns.days(b)
             differs[field] = (da != db) & (da != _columns.NAT) & (db != _columns.NAT)
         else:
-            known = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)])
-            differs[field] = known & (a != b)
+            differs[field] = _values_differ(a, b)
     any_diff = np.logical_or.reduce(list(differs.values()))
     conflicts = []
     for j in np.flatnonzero(any_diff).tolist():

@@ -127,13 +127,9 @@ class NikIndex:
 
     def union(self, other: NikIndex | Any) -> NikIndex:
         """A new index holding the NIKs of both."""
+        theirs = other if isinstance(other, NikIndex) else NikIndex(other)
         out = NikIndex()
-        out._values = _ektpcore.index_union(
-            self._values,
-            self._keys(other)
-            if isinstance(other, NikIndex)
-            else _ektpcore.index_sorted_unique(self._keys(other)),
-        )
+        out._values = _ektpcore.index_union(self._values, theirs._values)
         return out
 
     __or__ = union
