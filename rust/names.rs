@@ -205,8 +205,27 @@ fn fold_pass(word: &str) -> String {
     out
 }
 
-/// Takes a name apart; see the module documentation for the rules.
+/// Takes a name apart; see the module documentation for the rules. The canonical form is a
+/// fixed point: taking it apart again changes nothing (a folded word can turn into a title,
+/// as *Irr* becomes *ir*, so the rules are applied until they stop changing the name).
 pub fn parse_name(raw: &str) -> NameParts {
+    let mut parts = parse_once(raw);
+    for _ in 0..3 {
+        let again = parse_once(&parts.canonical);
+        if again.canonical == parts.canonical {
+            break;
+        }
+        parts.titles.extend(again.titles);
+        if parts.patronym.is_empty() {
+            parts.patronym = again.patronym;
+        }
+        parts.canonical = again.canonical;
+        parts.key = again.key;
+    }
+    parts
+}
+
+fn parse_once(raw: &str) -> NameParts {
     let ws = words(raw);
     let mut titles = Vec::new();
     let mut start = 0;
@@ -296,6 +315,14 @@ mod tests {
         assert_eq!(normalize_name("Dra. Sri Wahyuni M.Kes"), "sri wahjuni");
         assert_eq!(normalize_name("Ma'ruf Amin"), "maruf amin");
         assert_eq!(normalize_name("  BUDI   santoso "), "budi santoso");
+    }
+
+    #[test]
+    fn the_canonical_form_is_a_fixed_point() {
+        assert_eq!(
+            normalize_name("IRR:0"),
+            normalize_name(&normalize_name("IRR:0"))
+        );
     }
 
     #[test]
