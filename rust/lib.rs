@@ -4,6 +4,7 @@
 
 pub mod dedup;
 pub mod error;
+pub mod ledger;
 pub mod names;
 pub mod nik;
 

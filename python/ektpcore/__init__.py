@@ -8,6 +8,16 @@ from __future__ import annotations
 from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
 from .errors import EktpcoreError, InvalidArgumentError, InvalidNikError
 from .index import IndexFileError, NikIndex
+from .ledger import (
+    HistoryEntry,
+    IllegalTransitionError,
+    IntakeReport,
+    Ledger,
+    PermissionDeniedError,
+    UnknownRecordError,
+    VerifyReport,
+)
+from .lifecycle import TRANSITIONS, Actor, Role, State, Transition
 from .names import NameParts, name_key, normalize_name, normalize_names, parse_name
 from .nik import (
     Nik,
@@ -30,11 +40,17 @@ from .regions import RegionNames, RegionTable
 from .sample import corrupt_niks, sample_niks
 
 __all__ = [
+    "TRANSITIONS",
+    "Actor",
     "DuplicateGroup",
     "EktpcoreError",
+    "HistoryEntry",
+    "IllegalTransitionError",
     "IndexFileError",
+    "IntakeReport",
     "InvalidArgumentError",
     "InvalidNikError",
+    "Ledger",
     "MatchWeights",
     "NameParts",
     "Nik",
@@ -46,9 +62,15 @@ __all__ = [
     "NikMismatch",
     "OversizedBlockWarning",
     "PeopleMatches",
+    "PermissionDeniedError",
     "RegionNames",
     "RegionTable",
+    "Role",
     "Sex",
+    "State",
+    "Transition",
+    "UnknownRecordError",
+    "VerifyReport",
     "corrupt_niks",
     "crosscheck_niks",
     "dedup_niks",

@@ -15,6 +15,8 @@ __all__ = [
     "default_match_weights",
     "find_people_matches",
     "first_occurrences",
+    "history_chain",
+    "history_first_break",
     "index_checksum",
     "index_contains",
     "index_difference",
@@ -163,3 +165,7 @@ def people_clusters(
 ) -> npt.NDArray[np.int64]: ...
 def people_rule_names() -> list[str]: ...
 def default_match_weights() -> list[float]: ...
+def history_chain(previous: bytes, payloads: list[bytes]) -> list[bytes]: ...
+def history_first_break(
+    previous: bytes, payloads: list[bytes], stored: list[bytes]
+) -> int | None: ...

@@ -778,6 +778,50 @@ fn people_score<'py>(
     Ok((keep.into_pyarray(py), score.into_pyarray(py), levels))
 }
 
+fn hash32(bytes: &[u8]) -> PyResult<[u8; 32]> {
+    bytes.try_into().map_err(|_| {
+        EktpError::InvalidArgument(format!("a chain hash has 32 bytes, not {}", bytes.len())).into()
+    })
+}
+
+/// Hashes of history rows appended after `previous` (32 bytes), in order.
+#[pyfunction]
+fn history_chain(
+    py: Python<'_>,
+    previous: Vec<u8>,
+    payloads: Vec<Vec<u8>>,
+) -> PyResult<Vec<Py<PyBytes>>> {
+    let previous = hash32(&previous)?;
+    let hashes = py.detach(|| {
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        crate::ledger::chain(&previous, &refs)
+    });
+    Ok(hashes
+        .iter()
+        .map(|h| PyBytes::new(py, h).unbind())
+        .collect())
+}
+
+/// The index of the first history row whose stored hash breaks the chain, or `None`.
+#[pyfunction]
+fn history_first_break(
+    py: Python<'_>,
+    previous: Vec<u8>,
+    payloads: Vec<Vec<u8>>,
+    stored: Vec<Vec<u8>>,
+) -> PyResult<Option<usize>> {
+    let previous = hash32(&previous)?;
+    // A stored hash of the wrong length can match nothing; all-ones stands in for it.
+    let stored: Vec<[u8; 32]> = stored
+        .iter()
+        .map(|h| <[u8; 32]>::try_from(h.as_slice()).unwrap_or([0xFF; 32]))
+        .collect();
+    Ok(py.detach(|| {
+        let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        crate::ledger::first_break(&previous, &refs, &stored)
+    }))
+}
+
 /// The blocking rules' names, in rule order.
 #[pyfunction]
 fn people_rule_names() -> Vec<&'static str> {
@@ -864,9 +908,9 @@ mod _ektpcore {
     };
     #[pymodule_export]
     use super::{
-        default_match_weights, find_people_matches, first_occurrences, index_checksum,
-        index_contains, index_difference, index_is_sorted, index_sorted_unique, index_union,
-        normalize_names, parse_name, people_block, people_clusters, people_keys, people_rule_names,
-        people_score,
+        default_match_weights, find_people_matches, first_occurrences, history_chain,
+        history_first_break, index_checksum, index_contains, index_difference, index_is_sorted,
+        index_sorted_unique, index_union, normalize_names, parse_name, people_block,
+        people_clusters, people_keys, people_rule_names, people_score,
     };
 }

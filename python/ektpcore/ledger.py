@@ -1,0 +1,471 @@
+"""The ledger: every record's state and an append-only, hash-chained history of every change.
+
+SQLite by default (one file, WAL, ``synchronous=FULL``, foreign keys on), created on first use
+and migrated to the current schema. Every write takes an :class:`~ektpcore.Actor`, is checked
+against :data:`~ektpcore.TRANSITIONS`, and happens in one transaction: a bulk change is applied
+whole or not at all, and a crash leaves the ledger as it was before the change or after it.
+
+History rows are chained: each stores SHA-256 over the previous row's hash and its own
+canonical bytes (computed in Rust). :meth:`Ledger.verify` recomputes the chain and names the
+first row that was edited, inserted or deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _ektpcore
+from .dedup import dedup_niks
+from .errors import EktpcoreError, InvalidArgumentError
+from .lifecycle import Actor, Role, State, transition_rule
+from .nik import mask_nik, parse_niks
+
+__all__ = [
+    "HistoryEntry",
+    "IllegalTransitionError",
+    "IntakeReport",
+    "Ledger",
+    "PermissionDeniedError",
+    "UnknownRecordError",
+    "VerifyReport",
+]
+
+SCHEMA_VERSION = 1
+_GENESIS = bytes(32)
+
+# Each entry migrates from the version before it; the list index + 1 is the version reached.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        nik INTEGER NOT NULL UNIQUE CHECK (nik > 0),
+        name TEXT,
+        birth_date TEXT,
+        sex INTEGER,
+        kecamatan TEXT,
+        kelurahan TEXT,
+        state TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX records_state ON records (state);
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT,
+        batch TEXT,
+        printer TEXT,
+        blank TEXT,
+        hash BLOB NOT NULL
+    );
+    CREATE INDEX history_record ON history (record_id);
+    CREATE TABLE chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL
+    );
+    INSERT INTO chain_head VALUES (1, 0, zeroblob(32));
+    CREATE TRIGGER history_no_update BEFORE UPDATE ON history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    CREATE TRIGGER history_no_delete BEFORE DELETE ON history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    """,
+]
+
+
+class UnknownRecordError(EktpcoreError, KeyError):
+    """A NIK the ledger does not hold (the message shows it masked)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PermissionDeniedError(EktpcoreError, PermissionError):
+    """The actor's role may not make this change."""
+
+
+class IllegalTransitionError(EktpcoreError, ValueError):
+    """A change the lifecycle does not allow, or one missing its required reason.
+
+    Attributes: ``nik`` (masked), ``source``, ``target`` and ``rule`` (what was broken).
+    """
+
+    def __init__(self, nik: str, source: State, target: State, rule: str) -> None:
+        super().__init__(f"record {nik}: {source.value} -> {target.value} refused: {rule}")
+        self.nik, self.source, self.target, self.rule = nik, source, target, rule
+
+
+@dataclass(frozen=True)
+class IntakeReport:
+    """What :meth:`Ledger.add_records` did: rows added, and rows refused with the reason
+    (invalid NIK, repeated within the intake, already in the ledger)."""
+
+    added: int
+    refused: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    seq: int
+    at: str
+    actor: str
+    role: str
+    source: State | None
+    target: State
+    reason: str | None
+    batch: str | None
+    printer: str | None
+    blank: str | None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of :meth:`Ledger.verify`: ``ok``, and where it is not, the sequence number
+    of the first history row that does not fit and what is wrong."""
+
+    ok: bool
+    rows: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def _payload(row: Sequence[Any]) -> bytes:
+    """The canonical bytes a history row is hashed over: its fields, unit-separated."""
+    return "\x1f".join("" if v is None else str(v) for v in row).encode()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
+
+
+class Ledger:
+    """The bureau's record of records, states and history, in one SQLite file.
+
+    ``Ledger(path)`` opens or creates it; ``Ledger(":memory:")`` is a throwaway one.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.path!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with the write lock up front so concurrent writers
+        queue instead of failing half-way."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise EktpcoreError(
+                    f"{self.path}: schema version {version} is newer than this ektpcore "
+                    f"({SCHEMA_VERSION})"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[number].split(";\n"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writes ------------------------------------------------------------------------------
+    @staticmethod
+    def _require(actor: Actor, role: Role) -> None:
+        if not isinstance(actor, Actor):
+            raise InvalidArgumentError("every write names an Actor")
+        if actor.role < role:
+            raise PermissionDeniedError(
+                f"{actor.name} ({actor.role.name.lower()}) may not do this; "
+                f"it needs a {role.name.lower()}"
+            )
+
+    def _append_history(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        seq, head = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
+        hashes = _ektpcore.history_chain(bytes(head), [_payload(r) for r in numbered])
+        db.executemany(
+            "INSERT INTO history (seq, record_id, at, actor, role, from_state, to_state, reason,"
+            " batch, printer, blank, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(*r, h) for r, h in zip(numbered, hashes, strict=True)],
+        )
+        if numbered:
+            db.execute(
+                "UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1",
+                (numbered[-1][0], hashes[-1]),
+            )
+
+    def add_records(
+        self,
+        niks: Any,
+        actor: Actor,
+        *,
+        state: State = State.BIO_CAPTURED,
+        names: Sequence[str | None] | None = None,
+        kecamatan: Sequence[str | None] | None = None,
+        kelurahan: Sequence[str | None] | None = None,
+    ) -> IntakeReport:
+        """Takes records in. Invalid NIKs, NIKs repeated in the intake and NIKs already in the
+        ledger are refused (reported per row) and never enter; the rest enter in ``state``
+        (``BIO_CAPTURED``, ``SENT_FOR_ENROLMENT`` or ``PRINT_READY`` for records SIAK already
+        confirmed), all in one transaction."""
+        self._require(actor, Role.OPERATOR)
+        entry_states = (State.BIO_CAPTURED, State.SENT_FOR_ENROLMENT, State.PRINT_READY)
+        if state not in entry_states:
+            raise InvalidArgumentError(f"records enter as one of {[s.value for s in entry_states]}")
+        parsed = parse_niks(niks)
+        dedup = dedup_niks(parsed.values, validate=False)
+        n = len(parsed)
+
+        def column(values: Sequence[str | None] | None) -> list[str | None]:
+            if values is None:
+                return [None] * n
+            if len(values) != n:
+                raise InvalidArgumentError("every column must have one value per NIK")
+            return list(values)
+
+        name_col, kec_col, kel_col = column(names), column(kecamatan), column(kelurahan)
+        decomposed_sex = parsed.sex
+        refused: list[tuple[int, str]] = [
+            (i, f"invalid NIK: {msg}") for i, msg in enumerate(parsed.messages()) if msg
+        ]
+        refused += [
+            (int(i), "NIK repeated in this intake") for i in np.flatnonzero(dedup.duplicated)
+        ]
+        candidates = np.flatnonzero(dedup.first)
+        now = _now()
+        with self._write() as db:
+            existing = {
+                row[0]
+                for chunk in range(0, len(candidates), 50_000)
+                for row in db.execute(
+                    "SELECT nik FROM records WHERE nik IN (SELECT value FROM json_each(?))",
+                    (str(parsed.values[candidates[chunk : chunk + 50_000]].tolist()),),
+                )
+            }
+            keep = [int(i) for i in candidates if int(parsed.values[i]) not in existing]
+            refused += [
+                (int(i), "already in the ledger")
+                for i in candidates
+                if int(parsed.values[i]) in existing
+            ]
+            db.executemany(
+                "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [
+                    (
+                        int(parsed.values[i]),
+                        name_col[i],
+                        int(decomposed_sex[i]),
+                        kec_col[i],
+                        kel_col[i],
+                        state.value,
+                        now,
+                    )
+                    for i in keep
+                ],
+            )
+            ids = dict(
+                db.execute(
+                    "SELECT nik, id FROM records WHERE nik IN (SELECT value FROM json_each(?))",
+                    (str([int(parsed.values[i]) for i in keep]),),
+                ).fetchall()
+            )
+            self._append_history(
+                db,
+                [
+                    (
+                        ids[int(parsed.values[i])],
+                        now,
+                        actor.name,
+                        actor.role.name,
+                        None,
+                        state.value,
+                        "intake",
+                        None,
+                        None,
+                        None,
+                    )
+                    for i in keep
+                ],
+            )
+        return IntakeReport(len(keep), sorted(refused))
+
+    def transition(
+        self,
+        niks: Any,
+        target: State,
+        actor: Actor,
+        *,
+        reason: str | None = None,
+        batch: str | None = None,
+        printer: str | None = None,
+        blank: str | None = None,
+    ) -> int:
+        """Moves every given record to ``target``, or none of them.
+
+        Raises:
+            UnknownRecordError: a NIK the ledger does not hold.
+            IllegalTransitionError: a change the lifecycle forbids, or without its required
+                reason (the first such record is named, masked).
+            PermissionDeniedError: the actor's role is too low for the change.
+        """
+        target = State(target)
+        if actor.role < Role.OPERATOR:
+            self._require(actor, Role.OPERATOR)
+        values = parse_niks(niks).values
+        if (values < 0).any():
+            raise InvalidArgumentError("transition takes valid NIKs only")
+        now = _now()
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT r.id, r.nik, r.state FROM json_each(?) AS j"
+                " JOIN records AS r ON r.nik = j.value",
+                (str(values.tolist()),),
+            ).fetchall()
+            found = {nik: (rid, State(state)) for rid, nik, state in rows}
+            for v in values.tolist():
+                if v not in found:
+                    raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+            for nik, (_, source) in found.items():
+                rule = transition_rule(source, target)
+                if rule is None:
+                    raise IllegalTransitionError(
+                        mask_nik(nik), source, target, "the lifecycle does not allow it"
+                    )
+                self._require(actor, rule.role)
+                if rule.reason_required and not (reason and reason.strip()):
+                    raise IllegalTransitionError(
+                        mask_nik(nik), source, target, f"'{rule.rule}' needs a reason"
+                    )
+            db.executemany(
+                "UPDATE records SET state = ?, updated_at = ? WHERE id = ?",
+                [(target.value, now, rid) for rid, _ in found.values()],
+            )
+            self._append_history(
+                db,
+                [
+                    (
+                        rid,
+                        now,
+                        actor.name,
+                        actor.role.name,
+                        source.value,
+                        target.value,
+                        reason,
+                        batch,
+                        printer,
+                        blank,
+                    )
+                    for rid, source in found.values()
+                ],
+            )
+        return len(found)
+
+    # -- reads -------------------------------------------------------------------------------
+    def state_of(self, nik: Any) -> State:
+        value = int(parse_niks([nik]).values[0])
+        row = self._db.execute("SELECT state FROM records WHERE nik = ?", (value,)).fetchone()
+        if row is None:
+            raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
+        return State(row[0])
+
+    def history(self, nik: Any) -> list[HistoryEntry]:
+        value = int(parse_niks([nik]).values[0])
+        rows = self._db.execute(
+            "SELECT h.seq, h.at, h.actor, h.role, h.from_state, h.to_state, h.reason, h.batch,"
+            " h.printer, h.blank FROM history h JOIN records r ON r.id = h.record_id"
+            " WHERE r.nik = ? ORDER BY h.seq",
+            (value,),
+        ).fetchall()
+        if not rows:
+            raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
+        return [
+            HistoryEntry(
+                seq,
+                at,
+                who,
+                role,
+                State(src) if src else None,
+                State(dst),
+                reason,
+                batch,
+                printer,
+                blank,
+            )
+            for seq, at, who, role, src, dst, reason, batch, printer, blank in rows
+        ]
+
+    def counts(self) -> dict[State, int]:
+        """How many records are in each state (states with none left out)."""
+        return {
+            State(s): n
+            for s, n in self._db.execute("SELECT state, count(*) FROM records GROUP BY state")
+        }
+
+    def verify(self) -> VerifyReport:
+        """Recomputes the history chain; names the first row edited, inserted or deleted."""
+        rows = self._db.execute(
+            "SELECT seq, record_id, at, actor, role, from_state, to_state, reason, batch, printer,"
+            " blank, hash FROM history ORDER BY seq"
+        ).fetchall()
+        head_seq, head_hash = self._db.execute(
+            "SELECT seq, hash FROM chain_head WHERE id = 1"
+        ).fetchone()
+        for i, row in enumerate(rows):
+            if row[0] != i + 1:
+                return VerifyReport(False, len(rows), row[0], f"history row {i + 1} is missing")
+        broken = _ektpcore.history_first_break(
+            _GENESIS, [_payload(r[:-1]) for r in rows], [bytes(r[-1]) for r in rows]
+        )
+        if broken is not None:
+            seq = rows[broken][0]
+            return VerifyReport(False, len(rows), seq, f"history row {seq} was altered")
+        if head_seq != len(rows) or (rows and bytes(rows[-1][-1]) != bytes(head_hash)):
+            return VerifyReport(
+                False,
+                len(rows),
+                len(rows) + 1 if head_seq > len(rows) else head_seq,
+                "the last history rows were removed"
+                if head_seq > len(rows)
+                else "history rows were added outside the ledger",
+            )
+        return VerifyReport(True, len(rows))

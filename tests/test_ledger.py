@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import ektpcore
+from ektpcore import (
+    Actor,
+    IllegalTransitionError,
+    Ledger,
+    PermissionDeniedError,
+    Role,
+    State,
+    UnknownRecordError,
+)
+
+OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
+AUDITOR = Actor("citra", Role.AUDITOR)
+NIKS = [str(v) for v in ektpcore.sample_niks(20, seed=5)]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    with Ledger(tmp_path / "ledger.db") as led:
+        yield led
+
+
+def test_intake_refuses_invalid_repeated_and_known_niks(ledger: Ledger) -> None:
+    report = ledger.add_records([*NIKS[:5], "bad", NIKS[0]], OPERATOR, state=State.PRINT_READY)
+    assert report.added == 5
+    assert [i for i, _ in report.refused] == [5, 6]
+    assert "invalid NIK" in report.refused[0][1]
+    again = ledger.add_records(NIKS[:6], OPERATOR)
+    assert again.added == 1
+    assert [reason for _, reason in again.refused] == ["already in the ledger"] * 5
+    assert ledger.counts() == {State.PRINT_READY: 5, State.BIO_CAPTURED: 1}
+    with pytest.raises(ektpcore.InvalidArgumentError):
+        ledger.add_records(NIKS[6:8], OPERATOR, state=State.ISSUED)
+
+
+def test_the_whole_way_to_the_citizen(ledger: Ledger) -> None:
+    ledger.add_records(NIKS[:3], OPERATOR)
+    path = [
+        State.SENT_FOR_ENROLMENT,
+        State.PRINT_READY,
+        State.QUEUED,
+        State.PRINTED,
+        State.ENCODED,
+        State.QC_PASSED,
+        State.IN_TRANSIT_TO_KECAMATAN,
+        State.AT_KECAMATAN,
+        State.IN_TRANSIT_TO_KELURAHAN,
+        State.AT_KELURAHAN,
+        State.ISSUED,
+    ]
+    for state in path:
+        assert ledger.transition(NIKS[:3], state, OPERATOR, batch="B-001") == 3
+    assert ledger.state_of(NIKS[0]) is State.ISSUED
+    history = ledger.history(NIKS[0])
+    assert [h.target for h in history] == [State.BIO_CAPTURED, *path]
+    assert history[3].batch == "B-001"
+    assert ledger.verify().ok
+
+
+def test_illegal_changes_are_refused_whole_with_the_rule(ledger: Ledger) -> None:
+    ledger.add_records(NIKS[:2], OPERATOR, state=State.PRINT_READY)
+    ledger.add_records(NIKS[2:3], OPERATOR)
+    before = ledger.verify().rows
+    with pytest.raises(IllegalTransitionError) as info:
+        ledger.transition(NIKS[:3], State.QUEUED, OPERATOR)
+    assert info.value.source is State.BIO_CAPTURED
+    assert NIKS[2][4:14] not in str(info.value)
+    assert ledger.counts() == {State.PRINT_READY: 2, State.BIO_CAPTURED: 1}
+    assert ledger.verify().rows == before
+    with pytest.raises(UnknownRecordError) as missing:
+        ledger.transition([NIKS[0], NIKS[10]], State.QUEUED, OPERATOR)
+    assert NIKS[10][4:14] not in str(missing.value)
+    assert ledger.state_of(NIKS[0]) is State.PRINT_READY
+
+
+def test_roles_and_reasons(ledger: Ledger) -> None:
+    ledger.add_records(NIKS[:1], OPERATOR, state=State.PRINT_READY)
+    with pytest.raises(PermissionDeniedError):
+        ledger.transition(NIKS[:1], State.QUEUED, AUDITOR)
+    with pytest.raises(PermissionDeniedError):
+        ledger.add_records(NIKS[1:2], AUDITOR)
+    with pytest.raises(PermissionDeniedError):
+        ledger.transition(NIKS[:1], State.CANCELLED, OPERATOR, reason="moved away")
+    with pytest.raises(IllegalTransitionError, match="needs a reason"):
+        ledger.transition(NIKS[:1], State.ON_HOLD, OPERATOR)
+    ledger.transition(NIKS[:1], State.ON_HOLD, OPERATOR, reason="photo unclear")
+    with pytest.raises(PermissionDeniedError):
+        ledger.transition(NIKS[:1], State.PRINT_READY, OPERATOR, reason="ok now")
+    ledger.transition(NIKS[:1], State.PRINT_READY, SUPERVISOR, reason="new photo")
+    assert ledger.history(NIKS[0])[-1].actor == "budi"
+
+
+def test_every_allowed_change_is_in_one_table() -> None:
+    for (source, target), rule in ektpcore.TRANSITIONS.items():
+        assert (rule.source, rule.target) == (source, target)
+        assert source is not State.CANCELLED
+    assert ektpcore.lifecycle.transition_rule(State.ISSUED, State.PRINT_READY).reason_required
+
+
+def test_verify_names_the_edited_inserted_or_deleted_row(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as led:
+        led.add_records(NIKS[:5], OPERATOR, state=State.PRINT_READY)
+        led.transition(NIKS[:5], State.QUEUED, OPERATOR)
+        assert led.verify().ok
+    raw = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        raw.execute("UPDATE history SET reason = 'x' WHERE seq = 3")
+    raw.execute("DROP TRIGGER history_no_update")
+    raw.execute("UPDATE history SET actor = 'mallory' WHERE seq = 7")
+    with Ledger(path) as led:
+        report = led.verify()
+        assert (report.ok, report.first_bad_seq) == (False, 7)
+    raw.execute("UPDATE history SET actor = 'ani' WHERE seq = 7")
+    raw.execute("DROP TRIGGER history_no_delete")
+    raw.execute("DELETE FROM history WHERE seq = 4")
+    with Ledger(path) as led:
+        assert led.verify().first_bad_seq == 5
+    raw.close()
+
+
+def test_reopening_keeps_everything_and_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as led:
+        led.add_records(NIKS[:2], OPERATOR)
+    with Ledger(path) as led:
+        assert led.schema_version == ektpcore.ledger.SCHEMA_VERSION
+        assert led.counts() == {State.BIO_CAPTURED: 2}
+        assert led.verify().ok
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    with pytest.raises(ektpcore.EktpcoreError, match="newer"):
+        Ledger(path)
