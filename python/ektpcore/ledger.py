@@ -443,10 +443,24 @@ class Ledger:
 
     def verify(self) -> VerifyReport:
         """Recomputes the history chain; names the first row edited, inserted or deleted."""
-        rows = self._db.execute(
-            "SELECT seq, record_id, at, actor, role, from_state, to_state, reason, batch, printer,"
-            " blank, hash FROM history ORDER BY seq"
-        ).fetchall()
+        # The payload is assembled by SQLite itself (the same text _payload() builds), so only
+        # two values per row cross into Python before the chain is checked in Rust.
+        fields = (
+            "record_id",
+            "at",
+            "actor",
+            "role",
+            "from_state",
+            "to_state",
+            "reason",
+            "batch",
+            "printer",
+            "blank",
+        )
+        joined = " || char(31) || ".join(
+            ["CAST(seq AS TEXT)", *(f"coalesce({f}, '')" for f in fields)]
+        )
+        rows = self._db.execute(f"SELECT seq, {joined}, hash FROM history ORDER BY seq").fetchall()
         head_seq, head_hash = self._db.execute(
             "SELECT seq, hash FROM chain_head WHERE id = 1"
         ).fetchone()
@@ -454,12 +468,12 @@ class Ledger:
             if row[0] != i + 1:
                 return VerifyReport(False, len(rows), row[0], f"history row {i + 1} is missing")
         broken = _ektpcore.history_first_break(
-            _GENESIS, [_payload(r[:-1]) for r in rows], [bytes(r[-1]) for r in rows]
+            _GENESIS, [r[1].encode() for r in rows], [bytes(r[2]) for r in rows]
         )
         if broken is not None:
             seq = rows[broken][0]
             return VerifyReport(False, len(rows), seq, f"history row {seq} was altered")
-        if head_seq != len(rows) or (rows and bytes(rows[-1][-1]) != bytes(head_hash)):
+        if head_seq != len(rows) or (rows and bytes(rows[-1][2]) != bytes(head_hash)):
             return VerifyReport(
                 False,
                 len(rows),
