@@ -1,0 +1,187 @@
+"""The ledger under crashes, concurrent writers and random operation sequences."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+import ektpcore
+from ektpcore import Actor, Ledger, Role, State
+
+OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
+
+# A writer that moves groups of records back and forth between PRINT_READY and QUEUED, one bulk
+# transition per group, forever; it prints each completed step so the parent knows it is busy.
+WRITER = """
+import sys
+from ektpcore import Actor, Ledger, Role, State
+ledger = Ledger(sys.argv[1])
+actor = Actor(sys.argv[2], Role.OPERATOR)
+groups = [g.split(",") for g in sys.argv[3:]]
+step = 0
+while True:
+    for group in groups:
+        state = ledger.state_of(group[0])
+        if state is State.PRINT_READY:
+            ledger.transition(group, State.QUEUED, actor, batch=f"b{step}")
+        else:
+            ledger.transition(group, State.PRINT_READY, actor, reason="requeued")
+        step += 1
+        print(step, flush=True)
+"""
+
+
+def _groups(niks: list[str], size: int) -> list[list[str]]:
+    return [niks[i : i + size] for i in range(0, len(niks), size)]
+
+
+def _start_writer(path: Path, name: str, groups: list[list[str]]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), name, *(",".join(g) for g in groups)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[str], sig: int) -> None:
+    os.kill(proc.pid, sig)
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _wait_for_steps(proc: subprocess.Popen[str], steps: int) -> None:
+    assert proc.stdout is not None
+    for _ in range(steps):
+        if not proc.stdout.readline():
+            raise AssertionError("the writer stopped early")
+
+
+def _assert_consistent(path: Path, groups: list[list[str]]) -> None:
+    with Ledger(path) as ledger:
+        assert ledger.verify().ok
+        for group in groups:
+            states = {ledger.state_of(nik) for nik in group}
+            assert len(states) == 1, "a bulk change was applied half-way"
+
+
+def test_sigkill_mid_write_never_leaves_half_a_change(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    niks = [str(v) for v in ektpcore.sample_niks(3000, seed=21)]
+    with Ledger(path) as ledger:
+        ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
+    groups = _groups(niks, 500)
+    rng = random.Random(7)
+    for _ in range(6):
+        proc = _start_writer(path, "ani", groups)
+        _wait_for_steps(proc, rng.randint(1, 6))
+        time.sleep(rng.uniform(0, 0.05))
+        _stop(proc, signal.SIGKILL)
+        _assert_consistent(path, groups)
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    niks = [str(v) for v in ektpcore.sample_niks(2000, seed=22)]
+    with Ledger(path) as ledger:
+        ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
+        rows_before = ledger.verify().rows
+    groups = _groups(niks, 250)
+    writers = [
+        _start_writer(path, "ani", groups[:4]),
+        _start_writer(path, "eko", groups[4:]),
+    ]
+    for proc in writers:
+        _wait_for_steps(proc, 12)
+    for proc in writers:
+        _stop(proc, signal.SIGTERM)
+    _assert_consistent(path, groups)
+    with Ledger(path) as ledger:
+        history = [ledger.history(g[0]) for g in groups]
+        # Every completed step left exactly one history row per record of its group.
+        changes = sum(len(h) - 1 for h in history)
+        assert changes >= 24
+        assert ledger.verify().rows == rows_before + sum(
+            (len(h) - 1) * len(g) for h, g in zip(history, groups, strict=True)
+        )
+        actors = {h.actor for hist in history for h in hist[1:]}
+        assert actors == {"ani", "eko"}
+
+
+ACTORS = [OPERATOR, SUPERVISOR, Actor("citra", Role.AUDITOR)]
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Random intakes and transition attempts, legal or not, against a plain model."""
+
+    @initialize()
+    def start(self) -> None:
+        self.ledger = Ledger(":memory:")
+        self.model: dict[str, State] = {}
+        self.pool = [str(v) for v in ektpcore.sample_niks(40, seed=23)]
+
+    @rule(
+        picks=st.lists(st.integers(0, 39), min_size=1, max_size=6),
+        state=st.sampled_from([State.BIO_CAPTURED, State.PRINT_READY]),
+    )
+    def intake(self, picks: list[int], state: State) -> None:
+        niks = [self.pool[i] for i in picks]
+        report = self.ledger.add_records(niks, OPERATOR, state=state)
+        fresh = [n for i, n in enumerate(niks) if n not in self.model and n not in niks[:i]]
+        assert report.added == len(fresh)
+        for nik in fresh:
+            self.model[nik] = state
+
+    @rule(
+        picks=st.lists(st.integers(0, 39), min_size=1, max_size=4),
+        goal=st.sampled_from(list(State)),
+        actor=st.sampled_from(ACTORS),
+        reason=st.sampled_from([None, "checked"]),
+    )
+    def transition(self, picks: list[int], goal: State, actor: Actor, reason: str | None) -> None:
+        niks = list(dict.fromkeys(self.pool[i] for i in picks))
+        allowed = all(nik in self.model for nik in niks) and actor.role >= Role.OPERATOR
+        for nik in niks:
+            rule_ = ektpcore.TRANSITIONS.get((self.model.get(nik, State.CANCELLED), goal))
+            allowed = allowed and rule_ is not None and actor.role >= rule_.role
+            allowed = allowed and not (rule_ is not None and rule_.reason_required and not reason)
+        if allowed:
+            assert self.ledger.transition(niks, goal, actor, reason=reason) == len(niks)
+            for nik in niks:
+                self.model[nik] = goal
+        else:
+            with pytest.raises(ektpcore.EktpcoreError):
+                self.ledger.transition(niks, goal, actor, reason=reason)
+
+    @invariant()
+    def agrees_with_the_model(self) -> None:
+        if not hasattr(self, "ledger"):
+            return
+        expected: dict[State, int] = {}
+        for state in self.model.values():
+            expected[state] = expected.get(state, 0) + 1
+        assert self.ledger.counts() == expected
+        assert self.ledger.verify().ok
+
+    def teardown(self) -> None:
+        if hasattr(self, "ledger"):
+            self.ledger.close()
+
+
+TestLedgerMachine = LedgerMachine.TestCase
+TestLedgerMachine.settings = settings(
+    settings.default,
+    stateful_step_count=25,
+    max_examples=max(10, settings.default.max_examples // 4),
+)
