@@ -43,6 +43,8 @@ def test_intake_refuses_invalid_repeated_and_known_niks(ledger: Ledger) -> None:
 
 def test_the_whole_way_to_the_citizen(ledger: Ledger) -> None:
     ledger.add_records(NIKS[:3], OPERATOR)
+    ledger.blanks.receive("KEMENDAGRI-2017-11", 1000, 1099, OPERATOR)
+    serials = ledger.blanks.allocate("B-001", 3, OPERATOR)
     path = [
         State.SENT_FOR_ENROLMENT,
         State.PRINT_READY,
@@ -57,11 +59,14 @@ def test_the_whole_way_to_the_citizen(ledger: Ledger) -> None:
         State.ISSUED,
     ]
     for state in path:
-        assert ledger.transition(NIKS[:3], state, OPERATOR, batch="B-001") == 3
+        blanks = serials if state is State.PRINTED else None
+        assert ledger.transition(NIKS[:3], state, OPERATOR, batch="B-001", blanks=blanks) == 3
     assert ledger.state_of(NIKS[0]) is State.ISSUED
     history = ledger.history(NIKS[0])
     assert [h.target for h in history] == [State.BIO_CAPTURED, *path]
     assert history[3].batch == "B-001"
+    assert history[4].blank == str(serials[0])
+    assert ledger.blanks.state_of(serials[0]) is ektpcore.BlankState.USED
     assert ledger.verify().ok
 
 

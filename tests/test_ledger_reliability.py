@@ -151,7 +151,9 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def transition(self, picks: list[int], goal: State, actor: Actor, reason: str | None) -> None:
         niks = list(dict.fromkeys(self.pool[i] for i in picks))
+        # Printing needs blanks, which this machine never gives: always refused.
         allowed = all(nik in self.model for nik in niks) and actor.role >= Role.OPERATOR
+        allowed = allowed and goal is not State.PRINTED
         for nik in niks:
             rule_ = ektpcore.TRANSITIONS.get((self.model.get(nik, State.CANCELLED), goal))
             allowed = allowed and rule_ is not None and actor.role >= rule_.role

@@ -5,6 +5,14 @@ The public API is what ``__all__`` lists; ``ektpcore._ektpcore`` is the private 
 
 from __future__ import annotations
 
+from .blanks import (
+    BlankShortageError,
+    BlankShortageWarning,
+    BlankState,
+    BlankStock,
+    Reconciliation,
+    shift_window,
+)
 from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
 from .errors import EktpcoreError, InvalidArgumentError, InvalidNikError
 from .index import IndexFileError, NikIndex
@@ -42,6 +50,10 @@ from .sample import corrupt_niks, sample_niks
 __all__ = [
     "TRANSITIONS",
     "Actor",
+    "BlankShortageError",
+    "BlankShortageWarning",
+    "BlankState",
+    "BlankStock",
     "DuplicateGroup",
     "EktpcoreError",
     "HistoryEntry",
@@ -63,6 +75,7 @@ __all__ = [
     "OversizedBlockWarning",
     "PeopleMatches",
     "PermissionDeniedError",
+    "Reconciliation",
     "RegionNames",
     "RegionTable",
     "Role",
@@ -84,4 +97,5 @@ __all__ = [
     "parse_name",
     "parse_niks",
     "sample_niks",
+    "shift_window",
 ]

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from .dedup import dedup_niks
 from .errors import EktpcoreError, InvalidArgumentError
 from .lifecycle import Actor, Role, State, transition_rule
 from .nik import mask_nik, parse_niks
+
+if TYPE_CHECKING:
+    from .blanks import BlankStock
 
 __all__ = [
     "HistoryEntry",
@@ -38,7 +41,7 @@ __all__ = [
     "VerifyReport",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _GENESIS = bytes(32)
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
@@ -80,6 +83,60 @@ _MIGRATIONS: list[str] = [
     CREATE TRIGGER history_no_update BEFORE UPDATE ON history
         BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
     CREATE TRIGGER history_no_delete BEFORE DELETE ON history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    """,
+    # 2: blank cards (blangko), their lots and movements, and the cards printed on them.
+    """
+    CREATE TABLE blank_lots (
+        id INTEGER PRIMARY KEY,
+        reference TEXT NOT NULL,
+        first_serial INTEGER NOT NULL,
+        last_serial INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        CHECK (0 < first_serial AND first_serial <= last_serial)
+    );
+    CREATE TABLE blanks (
+        serial INTEGER PRIMARY KEY,
+        lot_id INTEGER NOT NULL REFERENCES blank_lots (id),
+        state TEXT NOT NULL,
+        batch TEXT,
+        record_id INTEGER REFERENCES records (id),
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX blanks_state ON blanks (state);
+    CREATE TABLE cards (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        serial INTEGER NOT NULL UNIQUE REFERENCES blanks (serial),
+        valid INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        invalidated_at TEXT,
+        reason TEXT
+    );
+    CREATE UNIQUE INDEX cards_one_valid_per_record ON cards (record_id) WHERE valid = 1;
+    CREATE TABLE blank_history (
+        seq INTEGER PRIMARY KEY,
+        serial INTEGER NOT NULL REFERENCES blanks (serial),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT,
+        batch TEXT,
+        record_id INTEGER,
+        hash BLOB NOT NULL
+    );
+    CREATE TABLE blank_chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL
+    );
+    INSERT INTO blank_chain_head VALUES (1, 0, zeroblob(32));
+    CREATE TRIGGER blank_history_no_update BEFORE UPDATE ON blank_history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    CREATE TRIGGER blank_history_no_delete BEFORE DELETE ON blank_history
         BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
     """,
 ]
@@ -141,9 +198,60 @@ class VerifyReport:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class _Chain:
+    """A hash-chained, append-only history table and the row holding its head."""
+
+    table: str
+    head: str
+    columns: tuple[str, ...]
+    label: str
+
+
+RECORD_CHAIN = _Chain(
+    "history",
+    "chain_head",
+    (
+        "record_id",
+        "at",
+        "actor",
+        "role",
+        "from_state",
+        "to_state",
+        "reason",
+        "batch",
+        "printer",
+        "blank",
+    ),
+    "history row",
+)
+BLANK_CHAIN = _Chain(
+    "blank_history",
+    "blank_chain_head",
+    ("serial", "at", "actor", "role", "from_state", "to_state", "reason", "batch", "record_id"),
+    "blank history row",
+)
+
+
 def _payload(row: Sequence[Any]) -> bytes:
     """The canonical bytes a history row is hashed over: its fields, unit-separated."""
     return "\x1f".join("" if v is None else str(v) for v in row).encode()
+
+
+# States in which a record may hold a printed card.
+_CARD_HOLDING = frozenset(
+    {
+        State.PRINTED,
+        State.ENCODED,
+        State.QC_PASSED,
+        State.IN_DOUBT,
+        State.ISSUED,
+        State.IN_TRANSIT_TO_KECAMATAN,
+        State.AT_KECAMATAN,
+        State.IN_TRANSIT_TO_KELURAHAN,
+        State.AT_KELURAHAN,
+    }
+)
 
 
 def _now() -> str:
@@ -218,18 +326,23 @@ class Ledger:
                 f"it needs a {role.name.lower()}"
             )
 
-    def _append_history(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        seq, head = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+    def _append_history(
+        self, db: sqlite3.Connection, rows: list[tuple[Any, ...]], chain: _Chain | None = None
+    ) -> None:
+        """Appends rows (without ``seq`` and ``hash``) to a chained history table."""
+        chain = chain or RECORD_CHAIN
+        seq, head = db.execute(f"SELECT seq, hash FROM {chain.head} WHERE id = 1").fetchone()
         numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
         hashes = _ektpcore.history_chain(bytes(head), [_payload(r) for r in numbered])
+        names = ", ".join(("seq", *chain.columns, "hash"))
+        marks = ",".join("?" * (len(chain.columns) + 2))
         db.executemany(
-            "INSERT INTO history (seq, record_id, at, actor, role, from_state, to_state, reason,"
-            " batch, printer, blank, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO {chain.table} ({names}) VALUES ({marks})",
             [(*r, h) for r, h in zip(numbered, hashes, strict=True)],
         )
         if numbered:
             db.execute(
-                "UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1",
+                f"UPDATE {chain.head} SET seq = ?, hash = ? WHERE id = 1",
                 (numbered[-1][0], hashes[-1]),
             )
 
@@ -338,9 +451,16 @@ class Ledger:
         reason: str | None = None,
         batch: str | None = None,
         printer: str | None = None,
-        blank: str | None = None,
+        blanks: Sequence[int] | None = None,
     ) -> int:
         """Moves every given record to ``target``, or none of them.
+
+        Printing (``PRINTED``) binds each record to a blank: ``blanks`` gives one allocated
+        serial per NIK, in the same order, and each becomes ``USED`` with a valid card on it. A
+        spoiled attempt (back to ``PRINT_READY`` from ``PRINTED``, ``ENCODED`` or
+        ``IN_DOUBT``) invalidates the card and spoils its blank; cancelling a printed record
+        voids it; a reprint (``ISSUED`` → ``PRINT_READY``) invalidates the lost card. At most
+        one valid card per record exists at any time.
 
         Raises:
             UnknownRecordError: a NIK the ledger does not hold.
@@ -376,6 +496,9 @@ class Ledger:
                     raise IllegalTransitionError(
                         mask_nik(nik), source, target, f"'{rule.rule}' needs a reason"
                     )
+            serial_of = self._bind_blanks(
+                db, actor, now, values.tolist(), found, target, blanks, reason, batch
+            )
             db.executemany(
                 "UPDATE records SET state = ?, updated_at = ? WHERE id = ?",
                 [(target.value, now, rid) for rid, _ in found.values()],
@@ -393,12 +516,92 @@ class Ledger:
                         reason,
                         batch,
                         printer,
-                        blank,
+                        serial_of.get(rid),
                     )
                     for rid, source in found.values()
                 ],
             )
         return len(found)
+
+    def _bind_blanks(
+        self,
+        db: sqlite3.Connection,
+        actor: Actor,
+        now: str,
+        niks: list[int],
+        found: dict[int, tuple[int, State]],
+        target: State,
+        blanks: Sequence[int] | None,
+        reason: str | None,
+        batch: str | None,
+    ) -> dict[int, int]:
+        """The blank-card side of a transition; returns the serial bound per record id."""
+        from .blanks import BlankState
+
+        stock = self.blanks
+        if target is State.PRINTED:
+            if blanks is None or len(blanks) != len(niks) or len(set(niks)) != len(niks):
+                raise InvalidArgumentError(
+                    "printing binds one blank per record: pass blanks=[serial, ...] with one "
+                    "serial per NIK, in the same order"
+                )
+            record_ids = [found[nik][0] for nik in niks]
+            stock._move(
+                db,
+                actor,
+                now,
+                [int(b) for b in blanks],
+                BlankState.USED,
+                batch=batch,
+                allowed={(BlankState.ALLOCATED, BlankState.USED): Role.OPERATOR},
+                record_ids=record_ids,
+            )
+            db.executemany(
+                "INSERT INTO cards (record_id, serial, created_at) VALUES (?,?,?)",
+                [(rid, int(b), now) for rid, b in zip(record_ids, blanks, strict=True)],
+            )
+            return {rid: int(b) for rid, b in zip(record_ids, blanks, strict=True)}
+        if blanks is not None:
+            raise InvalidArgumentError("blanks are given only when printing")
+        ids = [
+            rid
+            for rid, source in found.values()
+            if target in (State.PRINT_READY, State.CANCELLED) and source in _CARD_HOLDING
+        ]
+        if not ids:
+            return {}
+        cards = db.execute(
+            "SELECT c.record_id, c.serial FROM cards c WHERE c.valid = 1 AND c.record_id IN"
+            " (SELECT value FROM json_each(?))",
+            (str(ids),),
+        ).fetchall()
+        db.executemany(
+            "UPDATE cards SET valid = 0, invalidated_at = ?, reason = ? WHERE serial = ?",
+            [(now, reason, serial) for _, serial in cards],
+        )
+        source_of = dict(found.values())
+        spoiled = [
+            serial
+            for rid, serial in cards
+            if target is State.PRINT_READY and source_of[rid] is not State.ISSUED
+        ]
+        voided = [serial for rid, serial in cards if target is State.CANCELLED]
+        used_to = {
+            (BlankState.USED, BlankState.SPOILED): Role.OPERATOR,
+            (BlankState.USED, BlankState.VOIDED): Role.SUPERVISOR,
+        }
+        if spoiled:
+            stock._move(db, actor, now, spoiled, BlankState.SPOILED, reason=reason, allowed=used_to)
+        if voided:
+            stock._move(db, actor, now, voided, BlankState.VOIDED, reason=reason, allowed=used_to)
+        return {}
+
+    @property
+    def blanks(self) -> BlankStock:
+        """The blank-card stock kept in this ledger."""
+        from .blanks import BlankStock
+
+        return BlankStock(self)
 
     # -- reads -------------------------------------------------------------------------------
     def state_of(self, nik: Any) -> State:
@@ -442,44 +645,42 @@ class Ledger:
         }
 
     def verify(self) -> VerifyReport:
-        """Recomputes the history chain; names the first row edited, inserted or deleted."""
+        """Recomputes the hash chains of the record history and of the blank-card history;
+        names the first row edited, inserted or deleted."""
+        rows = 0
+        for chain in (RECORD_CHAIN, BLANK_CHAIN):
+            report = self._verify_chain(chain)
+            if not report.ok:
+                return report
+            rows += report.rows
+        return VerifyReport(True, rows)
+
+    def _verify_chain(self, chain: _Chain) -> VerifyReport:
         # The payload is assembled by SQLite itself (the same text _payload() builds), so only
-        # two values per row cross into Python before the chain is checked in Rust.
-        fields = (
-            "record_id",
-            "at",
-            "actor",
-            "role",
-            "from_state",
-            "to_state",
-            "reason",
-            "batch",
-            "printer",
-            "blank",
-        )
-        joined = " || char(31) || ".join(
-            ["CAST(seq AS TEXT)", *(f"coalesce({f}, '')" for f in fields)]
-        )
-        rows = self._db.execute(f"SELECT seq, {joined}, hash FROM history ORDER BY seq").fetchall()
+        # three values per row cross into Python before the chain is checked in Rust.
+        parts = ["CAST(seq AS TEXT)", *(f"coalesce({c}, '')" for c in chain.columns)]
+        joined = " || char(31) || ".join(parts)
+        rows = self._db.execute(
+            f"SELECT seq, {joined}, hash FROM {chain.table} ORDER BY seq"
+        ).fetchall()
         head_seq, head_hash = self._db.execute(
-            "SELECT seq, hash FROM chain_head WHERE id = 1"
+            f"SELECT seq, hash FROM {chain.head} WHERE id = 1"
         ).fetchone()
         for i, row in enumerate(rows):
             if row[0] != i + 1:
-                return VerifyReport(False, len(rows), row[0], f"history row {i + 1} is missing")
+                return VerifyReport(False, len(rows), row[0], f"{chain.label} {i + 1} is missing")
         broken = _ektpcore.history_first_break(
             _GENESIS, [r[1].encode() for r in rows], [bytes(r[2]) for r in rows]
         )
         if broken is not None:
             seq = rows[broken][0]
-            return VerifyReport(False, len(rows), seq, f"history row {seq} was altered")
-        if head_seq != len(rows) or (rows and bytes(rows[-1][2]) != bytes(head_hash)):
+            return VerifyReport(False, len(rows), seq, f"{chain.label} {seq} was altered")
+        if head_seq > len(rows):
             return VerifyReport(
-                False,
-                len(rows),
-                len(rows) + 1 if head_seq > len(rows) else head_seq,
-                "the last history rows were removed"
-                if head_seq > len(rows)
-                else "history rows were added outside the ledger",
+                False, len(rows), len(rows) + 1, f"the last {chain.label}s were removed"
+            )
+        if head_seq < len(rows) or (rows and bytes(rows[-1][2]) != bytes(head_hash)):
+            return VerifyReport(
+                False, len(rows), head_seq + 1, f"{chain.label}s were added outside the ledger"
             )
         return VerifyReport(True, len(rows))
