@@ -14,6 +14,7 @@ from .blanks import (
     shift_window,
 )
 from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
+from .distribution import Distribution, Manifest, ManifestMismatchError, ManifestState
 from .errors import EktpcoreError, InvalidArgumentError, InvalidNikError
 from .index import IndexFileError, NikIndex
 from .ledger import (
@@ -22,6 +23,7 @@ from .ledger import (
     IntakeReport,
     Ledger,
     PermissionDeniedError,
+    Record,
     UnknownRecordError,
     VerifyReport,
 )
@@ -45,6 +47,7 @@ from .people import (
     find_duplicate_people,
 )
 from .regions import RegionNames, RegionTable
+from .ribbons import Ribbon, RibbonExhaustedError, Ribbons, RibbonWarning
 from .sample import corrupt_niks, sample_niks
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "BlankShortageWarning",
     "BlankState",
     "BlankStock",
+    "Distribution",
     "DuplicateGroup",
     "EktpcoreError",
     "HistoryEntry",
@@ -63,6 +67,9 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidNikError",
     "Ledger",
+    "Manifest",
+    "ManifestMismatchError",
+    "ManifestState",
     "MatchWeights",
     "NameParts",
     "Nik",
@@ -76,8 +83,13 @@ __all__ = [
     "PeopleMatches",
     "PermissionDeniedError",
     "Reconciliation",
+    "Record",
     "RegionNames",
     "RegionTable",
+    "Ribbon",
+    "RibbonExhaustedError",
+    "RibbonWarning",
+    "Ribbons",
     "Role",
     "Sex",
     "State",

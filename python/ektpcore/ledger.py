@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,10 +26,12 @@ from . import _ektpcore
 from .dedup import dedup_niks
 from .errors import EktpcoreError, InvalidArgumentError
 from .lifecycle import Actor, Role, State, transition_rule
-from .nik import mask_nik, parse_niks
+from .nik import Nik, mask_nik, parse_niks
 
 if TYPE_CHECKING:
     from .blanks import BlankStock
+    from .distribution import Distribution
+    from .ribbons import Ribbons
 
 __all__ = [
     "HistoryEntry",
@@ -37,11 +39,12 @@ __all__ = [
     "IntakeReport",
     "Ledger",
     "PermissionDeniedError",
+    "Record",
     "UnknownRecordError",
     "VerifyReport",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _GENESIS = bytes(32)
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
@@ -139,6 +142,46 @@ _MIGRATIONS: list[str] = [
     CREATE TRIGGER blank_history_no_delete BEFORE DELETE ON blank_history
         BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
     """,
+    # 3: printer ribbons, distribution manifests and hand-overs.
+    """
+    CREATE TABLE ribbons (
+        id INTEGER PRIMARY KEY,
+        printer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        capacity INTEGER NOT NULL CHECK (capacity > 0),
+        remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= capacity),
+        installed_at TEXT NOT NULL,
+        installed_by TEXT NOT NULL,
+        removed_at TEXT
+    );
+    CREATE UNIQUE INDEX ribbons_one_per_printer ON ribbons (printer) WHERE removed_at IS NULL;
+    CREATE TABLE manifests (
+        id INTEGER PRIMARY KEY,
+        kecamatan TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        dispatched_at TEXT,
+        received_at TEXT,
+        received_by TEXT,
+        received_count INTEGER
+    );
+    CREATE TABLE manifest_items (
+        manifest_id INTEGER NOT NULL REFERENCES manifests (id),
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        kelurahan TEXT,
+        PRIMARY KEY (manifest_id, record_id)
+    );
+    CREATE INDEX manifest_items_record ON manifest_items (record_id);
+    CREATE TABLE handovers (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        identity_check TEXT NOT NULL,
+        receiver TEXT
+    );
+    """,
 ]
 
 
@@ -171,6 +214,31 @@ class IntakeReport:
 
     added: int
     refused: list[tuple[int, str]]
+
+
+def _mask_name(name: str | None) -> str | None:
+    return None if name is None else " ".join(w[:1] + "*" * (len(w) - 1) for w in name.split())
+
+
+@dataclass(frozen=True, repr=False)
+class Record:
+    """Where one record stands. The repr masks the NIK and the name."""
+
+    nik: Nik
+    name: str | None
+    state: State
+    kecamatan: str | None
+    kelurahan: str | None
+    card_serial: int | None
+    manifest: int | None
+    updated_at: str
+
+    def __repr__(self) -> str:
+        return (
+            f"Record(nik={self.nik!r}, name={_mask_name(self.name)!r}, state={self.state.value},"
+            f" kecamatan={self.kecamatan!r}, kelurahan={self.kelurahan!r},"
+            f" card_serial={self.card_serial}, manifest={self.manifest})"
+        )
 
 
 @dataclass(frozen=True)
@@ -468,21 +536,44 @@ class Ledger:
                 reason (the first such record is named, masked).
             PermissionDeniedError: the actor's role is too low for the change.
         """
-        target = State(target)
-        if actor.role < Role.OPERATOR:
-            self._require(actor, Role.OPERATOR)
         values = parse_niks(niks).values
         if (values < 0).any():
             raise InvalidArgumentError("transition takes valid NIKs only")
+        return self._transition_with(
+            values.tolist(),
+            State(target),
+            actor,
+            reason=reason,
+            batch=batch,
+            printer=printer,
+            blanks=blanks,
+        )
+
+    def _transition_with(
+        self,
+        niks: list[int],
+        target: State,
+        actor: Actor,
+        *,
+        reason: str | None = None,
+        batch: str | None = None,
+        printer: str | None = None,
+        blanks: Sequence[int] | None = None,
+        after: Callable[[sqlite3.Connection, str], object] | None = None,
+    ) -> int:
+        """:meth:`transition` on integer NIKs, with ``after(db, now)`` run in the same
+        transaction (manifests and hand-overs record themselves that way)."""
+        if actor.role < Role.OPERATOR:
+            self._require(actor, Role.OPERATOR)
         now = _now()
         with self._write() as db:
             rows = db.execute(
                 "SELECT r.id, r.nik, r.state FROM json_each(?) AS j"
                 " JOIN records AS r ON r.nik = j.value",
-                (str(values.tolist()),),
+                (str(niks),),
             ).fetchall()
             found = {nik: (rid, State(state)) for rid, nik, state in rows}
-            for v in values.tolist():
+            for v in niks:
                 if v not in found:
                     raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
             for nik, (_, source) in found.items():
@@ -497,8 +588,10 @@ class Ledger:
                         mask_nik(nik), source, target, f"'{rule.rule}' needs a reason"
                     )
             serial_of = self._bind_blanks(
-                db, actor, now, values.tolist(), found, target, blanks, reason, batch
+                db, actor, now, niks, found, target, blanks, reason, batch
             )
+            if target is State.PRINTED and printer is not None:
+                self.ribbons._consume(db, printer, len(found))
             db.executemany(
                 "UPDATE records SET state = ?, updated_at = ? WHERE id = ?",
                 [(target.value, now, rid) for rid, _ in found.values()],
@@ -521,6 +614,8 @@ class Ledger:
                     for rid, source in found.values()
                 ],
             )
+            if after is not None:
+                after(db, now)
         return len(found)
 
     def _bind_blanks(
@@ -603,6 +698,20 @@ class Ledger:
 
         return BlankStock(self)
 
+    @property
+    def ribbons(self) -> Ribbons:
+        """The printers' ribbons."""
+        from .ribbons import Ribbons
+
+        return Ribbons(self)
+
+    @property
+    def distribution(self) -> Distribution:
+        """Manifests to kecamatan and kelurahan, and hand-overs to citizens."""
+        from .distribution import Distribution
+
+        return Distribution(self)
+
     # -- reads -------------------------------------------------------------------------------
     def state_of(self, nik: Any) -> State:
         value = int(parse_niks([nik]).values[0])
@@ -610,6 +719,89 @@ class Ledger:
         if row is None:
             raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
         return State(row[0])
+
+    _RECORD_QUERY = (
+        "SELECT r.nik, r.name, r.state, r.kecamatan, r.kelurahan,"
+        " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1),"
+        " (SELECT max(i.manifest_id) FROM manifest_items i WHERE i.record_id = r.id),"
+        " r.updated_at FROM records r"
+    )
+
+    @staticmethod
+    def _record(row: Sequence[Any]) -> Record:
+        nik, name, state, kec, kel, serial, manifest, updated = row
+        return Record(Nik.from_int(nik), name, State(state), kec, kel, serial, manifest, updated)
+
+    def where_is(self, nik: Any) -> Record:
+        """Where a citizen's card is: state, region, the serial of its valid card, manifest."""
+        value = int(parse_niks([nik]).values[0])
+        row = self._db.execute(f"{self._RECORD_QUERY} WHERE r.nik = ?", (value,)).fetchone()
+        if row is None:
+            raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
+        return self._record(row)
+
+    def batch(self, batch: str) -> list[Record]:
+        """The records that were ever part of a print batch, in NIK order."""
+        rows = self._db.execute(
+            f"{self._RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
+            " ORDER BY r.nik",
+            (batch,),
+        ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def events(self, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Nik, HistoryEntry]]:
+        """What happened between ``start`` and ``end`` (aware datetimes; see
+        :func:`~ektpcore.shift_window` for a shift), in order."""
+        lo, hi = (t.astimezone(_dt.UTC).isoformat(timespec="microseconds") for t in (start, end))
+        rows = self._db.execute(
+            "SELECT r.nik, h.seq, h.at, h.actor, h.role, h.from_state, h.to_state, h.reason,"
+            " h.batch, h.printer, h.blank FROM history h JOIN records r ON r.id = h.record_id"
+            " WHERE h.at >= ? AND h.at < ? ORDER BY h.seq",
+            (lo, hi),
+        ).fetchall()
+        return [
+            (
+                Nik.from_int(nik),
+                HistoryEntry(
+                    seq,
+                    at,
+                    who,
+                    role,
+                    State(src) if src else None,
+                    State(dst),
+                    reason,
+                    batch,
+                    printer,
+                    blank,
+                ),
+            )
+            for nik, seq, at, who, role, src, dst, reason, batch, printer, blank in rows
+        ]
+
+    def counts_by(self, *columns: str, frame: str | None = None) -> Any:
+        """Record counts grouped by any of ``state``, ``kecamatan``, ``kelurahan``: a dict
+        keyed by tuples, or a ``"pandas"`` / ``"polars"`` frame with a ``count`` column."""
+        allowed = ("state", "kecamatan", "kelurahan")
+        if not columns or any(c not in allowed for c in columns):
+            raise InvalidArgumentError(f"group by one or more of {allowed}")
+        cols = ", ".join(columns)
+        rows = self._db.execute(
+            f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {cols}"
+        ).fetchall()
+        if frame is None:
+            return {tuple(r[:-1]): r[-1] for r in rows}
+        data = {c: [r[i] for r in rows] for i, c in enumerate(columns)} | {
+            "count": [r[-1] for r in rows]
+        }
+        if frame == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(data)
+        if frame == "polars":
+            import polars as pl
+
+            return pl.DataFrame(data)
+        raise InvalidArgumentError("frame is 'pandas', 'polars' or None")
 
     def history(self, nik: Any) -> list[HistoryEntry]:
         value = int(parse_niks([nik]).values[0])

@@ -1,0 +1,181 @@
+"""Ribbons, manifests, hand-overs and the questions a bureau asks, ending in the worked
+example of the README: records in, cards out, citizens served."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+import ektpcore
+from ektpcore import (
+    Actor,
+    InvalidArgumentError,
+    Ledger,
+    ManifestMismatchError,
+    ManifestState,
+    RibbonExhaustedError,
+    RibbonWarning,
+    Role,
+    State,
+)
+
+OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
+NIKS = [str(v) for v in ektpcore.sample_niks(6, seed=41)]
+PLACES = [
+    ("Bogor Selatan", "Batutulis"),
+    ("Bogor Selatan", "Empang"),
+    ("Bogor Selatan", "Empang"),
+    ("Bogor Tengah", "Paledang"),
+    ("Bogor Tengah", "Paledang"),
+    ("Tanah Sareal", "Kebon Pedes"),
+]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    with Ledger(tmp_path / "ledger.db") as led:
+        led.add_records(
+            NIKS,
+            OPERATOR,
+            state=State.PRINT_READY,
+            names=[
+                "Siti Aminah",
+                "Budi Santoso",
+                "Agus Salim",
+                "Dewi Lestari",
+                "Joko",
+                "Rina Wati",
+            ],
+            kecamatan=[k for k, _ in PLACES],
+            kelurahan=[k for _, k in PLACES],
+        )
+        led.blanks.receive("LOT-2017-11", 5000, 5099, OPERATOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        yield led
+
+
+def _print_all(ledger: Ledger, niks: list[str], batch: str = "B-1") -> list[int]:
+    serials = ledger.blanks.allocate(batch, len(niks), OPERATOR)
+    ledger.transition(niks, State.QUEUED, OPERATOR, batch=batch)
+    ledger.transition(niks, State.PRINTED, OPERATOR, batch=batch, printer="P1", blanks=serials)
+    ledger.transition(niks, State.ENCODED, OPERATOR)
+    ledger.transition(niks, State.QC_PASSED, OPERATOR)
+    return serials
+
+
+def test_ribbons_count_prints_and_warn_before_running_out(ledger: Ledger) -> None:
+    ledger.ribbons.install("P2", "YMCKO", 500, OPERATOR, remaining=2)
+    with pytest.warns(RibbonWarning, match="P2"):
+        assert not ledger.ribbons.check("P2", 3)
+    assert ledger.ribbons.check("P1", 3)
+    serials = ledger.blanks.allocate("B-1", 3, OPERATOR)
+    ledger.transition(NIKS[:3], State.QUEUED, OPERATOR)
+    with pytest.raises(RibbonExhaustedError):
+        ledger.transition(NIKS[:3], State.PRINTED, OPERATOR, printer="P2", blanks=serials)
+    assert ledger.state_of(NIKS[0]) is State.QUEUED  # nothing applied
+    with pytest.raises(RibbonExhaustedError, match="no ribbon"):
+        ledger.transition(NIKS[:3], State.PRINTED, OPERATOR, printer="P9", blanks=serials)
+    ledger.transition(NIKS[:3], State.PRINTED, OPERATOR, printer="P1", blanks=serials)
+    assert ledger.ribbons.current("P1").remaining == 497
+    ledger.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+    assert ledger.ribbons.changes("P1") == 2
+    with pytest.raises(InvalidArgumentError):
+        ledger.ribbons.install("P1", "YMCKO", 0, OPERATOR)
+
+
+def test_manifests_count_check_and_hand_over(ledger: Ledger) -> None:
+    _print_all(ledger, NIKS)
+    manifests = ledger.distribution.build(OPERATOR)
+    assert [(m.kecamatan, m.count) for m in manifests] == [
+        ("Bogor Selatan", 3),
+        ("Bogor Tengah", 2),
+        ("Tanah Sareal", 1),
+    ]
+    selatan = manifests[0]
+    assert sorted(selatan.kelurahan) == ["Batutulis", "Empang"]
+    assert NIKS[0][4:14] not in repr(selatan)
+    assert ledger.distribution.build(OPERATOR) == []  # nothing twice
+    ledger.distribution.dispatch(selatan.id, OPERATOR)
+    assert ledger.state_of(NIKS[0]) is State.IN_TRANSIT_TO_KECAMATAN
+    with pytest.raises(ManifestMismatchError, match="lists 3 cards"):
+        ledger.distribution.receive(selatan.id, "Pak Camat", 2, OPERATOR)
+    assert ledger.state_of(NIKS[0]) is State.IN_TRANSIT_TO_KECAMATAN
+    received = ledger.distribution.receive(selatan.id, "Pak Camat", 3, OPERATOR)
+    assert received.state is ManifestState.RECEIVED
+    with pytest.raises(InvalidArgumentError):
+        ledger.distribution.hand_over(NIKS[0], OPERATOR, identity_check=" ")
+    ledger.distribution.hand_over(NIKS[0], OPERATOR, identity_check="KK checked, photo matches")
+    assert ledger.state_of(NIKS[0]) is State.ISSUED
+    with pytest.raises(ektpcore.IllegalTransitionError):
+        ledger.distribution.hand_over(NIKS[3], OPERATOR, identity_check="KK")
+    assert ledger.verify().ok
+
+
+def test_questions_a_bureau_asks(ledger: Ledger) -> None:
+    serials = _print_all(ledger, NIKS[:2], batch="B-7")
+    record = ledger.where_is(NIKS[0])
+    assert (record.state, record.card_serial, record.kecamatan) == (
+        State.QC_PASSED,
+        serials[0],
+        "Bogor Selatan",
+    )
+    assert NIKS[0][4:14] not in repr(record)
+    assert "Siti" not in repr(record)
+    assert [r.nik for r in ledger.batch("B-7")] == sorted(ektpcore.Nik(n) for n in NIKS[:2])
+    now = dt.datetime.now(dt.UTC)
+    events = ledger.events(now - dt.timedelta(hours=1), now + dt.timedelta(seconds=1))
+    assert len(events) == 6 + 2 * 4
+    assert ledger.counts_by("state") == {("PRINT_READY",): 4, ("QC_PASSED",): 2}
+    frame = ledger.counts_by("kecamatan", "state", frame="pandas")
+    assert frame["count"].sum() == 6
+    polars_frame = ledger.counts_by("kelurahan", frame="polars")
+    assert polars_frame.height == 4  # Batutulis, Empang, Kebon Pedes, Paledang
+    with pytest.raises(InvalidArgumentError):
+        ledger.counts_by("name")
+
+
+def test_worked_example_from_records_to_issued(tmp_path: Path) -> None:
+    """The README's example, verbatim in spirit: intake, blanks, print, distribute, issue."""
+    operator, supervisor = Actor("ani", Role.OPERATOR), Actor("budi", Role.SUPERVISOR)
+    niks = [str(v) for v in ektpcore.sample_niks(4, seed=1)]
+    with Ledger(tmp_path / "bureau.db") as ledger:
+        report = ledger.add_records(
+            [*niks, "bad"],
+            operator,
+            state=State.PRINT_READY,
+            kecamatan=["Bogor Selatan"] * 5,
+            kelurahan=["Empang"] * 5,
+        )
+        assert (report.added, len(report.refused)) == (4, 1)
+        ledger.blanks.receive("LOT-1", 1, 100, operator)
+        ledger.ribbons.install("P1", "YMCKO", 500, operator)
+        serials = ledger.blanks.allocate("B-1", 4, operator)
+        ledger.transition(niks, State.QUEUED, operator, batch="B-1")
+        ledger.transition(niks, State.PRINTED, operator, batch="B-1", printer="P1", blanks=serials)
+        ledger.transition(niks[:1], State.PRINT_READY, operator, reason="chip failed")  # spoiled
+        (again,) = ledger.blanks.allocate("B-2", 1, operator)
+        ledger.transition(niks[:1], State.QUEUED, operator, batch="B-2")
+        ledger.transition(
+            niks[:1], State.PRINTED, operator, batch="B-2", printer="P1", blanks=[again]
+        )
+        ledger.transition(niks, State.ENCODED, operator)
+        ledger.transition(niks, State.QC_PASSED, operator)
+        (manifest,) = ledger.distribution.build(operator)
+        ledger.distribution.dispatch(manifest.id, operator)
+        ledger.distribution.receive(manifest.id, "Ibu Camat", 4, operator)
+        for nik in niks:
+            ledger.distribution.hand_over(nik, operator, identity_check="KK + photo")
+        assert ledger.counts() == {State.ISSUED: 4}
+        stock = ledger.blanks.reconcile()
+        assert stock.balanced
+        assert stock.counts == {
+            ektpcore.BlankState.USED: 4,
+            ektpcore.BlankState.SPOILED: 1,
+            ektpcore.BlankState.IN_STOCK: 95,
+        }
+        assert ledger.ribbons.current("P1").remaining == 495
+        assert ledger.verify().ok
+        assert supervisor.role > operator.role
