@@ -135,6 +135,9 @@ def test_questions_a_bureau_asks(ledger: Ledger) -> None:
     assert polars_frame.height == 4  # Batutulis, Empang, Kebon Pedes, Paledang
     with pytest.raises(InvalidArgumentError):
         ledger.counts_by("name")
+    issued = ledger.issued_index()
+    assert len(issued) == 2
+    assert issued.contains(NIKS).tolist() == [True, True, False, False, False, False]
 
 
 def test_worked_example_from_records_to_issued(tmp_path: Path) -> None:

@@ -22,10 +22,11 @@ OPERATOR = Actor("ani", Role.OPERATOR)
 SUPERVISOR = Actor("budi", Role.SUPERVISOR)
 
 # A writer that moves groups of records back and forth between PRINT_READY and QUEUED, one bulk
-# transition per group, forever; it prints each completed step so the parent knows it is busy.
+# transition per group, and allocates and releases blanks for each batch, forever; it prints
+# each completed step so the parent knows it is busy.
 WRITER = """
 import sys
-from ektpcore import Actor, Ledger, Role, State
+from ektpcore import Actor, BlankState, Ledger, Role, State
 ledger = Ledger(sys.argv[1])
 actor = Actor(sys.argv[2], Role.OPERATOR)
 groups = [g.split(",") for g in sys.argv[3:]]
@@ -35,6 +36,8 @@ while True:
         state = ledger.state_of(group[0])
         if state is State.PRINT_READY:
             ledger.transition(group, State.QUEUED, actor, batch=f"b{step}")
+            serials = ledger.blanks.allocate(f"b{step}", 50, actor)
+            ledger.blanks.move(serials, BlankState.IN_STOCK, actor, reason="batch undone")
         else:
             ledger.transition(group, State.PRINT_READY, actor, reason="requeued")
         step += 1
@@ -71,6 +74,13 @@ def _wait_for_steps(proc: subprocess.Popen[str], steps: int) -> None:
 def _assert_consistent(path: Path, groups: list[list[str]]) -> None:
     with Ledger(path) as ledger:
         assert ledger.verify().ok
+        stock = ledger.blanks.reconcile()
+        assert stock.balanced, stock.discrepancies
+        assert (
+            stock.counts.get(ektpcore.BlankState.IN_STOCK, 0)
+            + stock.counts.get(ektpcore.BlankState.ALLOCATED, 0)
+            == stock.received
+        )
         for group in groups:
             states = {ledger.state_of(nik) for nik in group}
             assert len(states) == 1, "a bulk change was applied half-way"
@@ -81,6 +91,7 @@ def test_sigkill_mid_write_never_leaves_half_a_change(tmp_path: Path) -> None:
     niks = [str(v) for v in ektpcore.sample_niks(3000, seed=21)]
     with Ledger(path) as ledger:
         ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
+        ledger.blanks.receive("LOT-A", 1, 5000, OPERATOR)
     groups = _groups(niks, 500)
     rng = random.Random(7)
     for _ in range(6):
@@ -96,7 +107,8 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     niks = [str(v) for v in ektpcore.sample_niks(2000, seed=22)]
     with Ledger(path) as ledger:
         ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
-        rows_before = ledger.verify().rows
+        ledger.blanks.receive("LOT-A", 1, 5000, OPERATOR)
+        rows_before = ledger._verify_chain(ektpcore.ledger.RECORD_CHAIN).rows
     groups = _groups(niks, 250)
     writers = [
         _start_writer(path, "ani", groups[:4]),
@@ -112,7 +124,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         # Every completed step left exactly one history row per record of its group.
         changes = sum(len(h) - 1 for h in history)
         assert changes >= 24
-        assert ledger.verify().rows == rows_before + sum(
+        assert ledger._verify_chain(ektpcore.ledger.RECORD_CHAIN).rows == rows_before + sum(
             (len(h) - 1) * len(g) for h, g in zip(history, groups, strict=True)
         )
         actors = {h.actor for hist in history for h in hist[1:]}

@@ -31,6 +31,7 @@ from .nik import Nik, mask_nik, parse_niks
 if TYPE_CHECKING:
     from .blanks import BlankStock
     from .distribution import Distribution
+    from .index import NikIndex
     from .ribbons import Ribbons
 
 __all__ = [
@@ -777,6 +778,28 @@ class Ledger:
             )
             for nik, seq, at, who, role, src, dst, reason, batch, printer, blank in rows
         ]
+
+    def issued_index(self) -> NikIndex:
+        """The NIKs that have a card or a card in progress (queued and beyond, not cancelled),
+        as a :class:`~ektpcore.NikIndex`: derived from the ledger, so it is always consistent
+        with it. Save it for stations that check new intakes offline."""
+        from .index import NikIndex
+
+        before = (
+            State.BIO_CAPTURED,
+            State.SENT_FOR_ENROLMENT,
+            State.ENROLMENT_FAILED,
+            State.DUPLICATE_RECORD,
+            State.ADJUDICATE_RECORD,
+            State.PRINT_READY,
+            State.ON_HOLD,
+            State.CANCELLED,
+        )
+        marks = ",".join("?" * len(before))
+        rows = self._db.execute(
+            f"SELECT nik FROM records WHERE state NOT IN ({marks})", [s.value for s in before]
+        ).fetchall()
+        return NikIndex(np.array([r[0] for r in rows], dtype=np.int64))
 
     def counts_by(self, *columns: str, frame: str | None = None) -> Any:
         """Record counts grouped by any of ``state``, ``kecamatan``, ``kelurahan``: a dict
