@@ -86,7 +86,7 @@ def history_ledger(tmp_path_factory: pytest.TempPathFactory, sizes: tuple[int, i
 def python_verify(ledger: Ledger) -> bool:
     """Reference: the same chain with hashlib, one row at a time."""
     previous = bytes(32)
-    for row in ledger._db.execute(
+    for row in ledger._query(
         "SELECT seq, record_id, at, actor, role, from_state, to_state, reason, batch, printer,"
         " blank, hash FROM history ORDER BY seq"
     ):

@@ -145,3 +145,23 @@ def test_reopening_keeps_everything_and_the_schema(tmp_path: Path) -> None:
     raw.close()
     with pytest.raises(ektpcore.EktpcoreError, match="newer"):
         Ledger(path)
+
+
+def test_the_ledger_runs_on_any_store_and_writes_once_per_change() -> None:
+    from ektpcore.store import SqliteStore
+
+    class CountingStore(SqliteStore):
+        """The embedded store, counting the write transactions the ledger opens."""
+
+        transactions = 0
+
+        def transaction(self):  # type: ignore[no-untyped-def]
+            CountingStore.transactions += 1
+            return super().transaction()
+
+    with Ledger(CountingStore(":memory:")) as led:
+        start = CountingStore.transactions
+        led.add_records(NIKS[:10], OPERATOR, state=State.PRINT_READY)
+        led.transition(NIKS[:10], State.QUEUED, OPERATOR)
+        assert CountingStore.transactions - start == 2
+        assert led.path == ":memory:"

@@ -49,6 +49,7 @@ from .people import (
 from .regions import RegionNames, RegionTable
 from .ribbons import Ribbon, RibbonExhaustedError, Ribbons, RibbonWarning
 from .sample import corrupt_niks, sample_niks
+from .store import LedgerStore, SqliteStore
 
 __all__ = [
     "TRANSITIONS",
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidNikError",
     "Ledger",
+    "LedgerStore",
     "Manifest",
     "ManifestMismatchError",
     "ManifestState",
@@ -92,6 +94,7 @@ __all__ = [
     "Ribbons",
     "Role",
     "Sex",
+    "SqliteStore",
     "State",
     "Transition",
     "UnknownRecordError",

@@ -173,9 +173,9 @@ class BlankStock:
             self._move(db, actor, now, list(serials), BlankState(target), reason=reason)
 
     def state_of(self, serial: int) -> BlankState:
-        row = self._ledger._db.execute(
-            "SELECT state FROM blanks WHERE serial = ?", (serial,)
-        ).fetchone()
+        row = next(
+            iter(self._ledger._query("SELECT state FROM blanks WHERE serial = ?", (serial,))), None
+        )
         if row is None:
             raise InvalidArgumentError(f"no blank with serial {serial}")
         return BlankState(row[0])
@@ -183,9 +183,7 @@ class BlankStock:
     def counts(self) -> dict[BlankState, int]:
         return {
             BlankState(s): n
-            for s, n in self._ledger._db.execute(
-                "SELECT state, count(*) FROM blanks GROUP BY state"
-            )
+            for s, n in self._ledger._query("SELECT state, count(*) FROM blanks GROUP BY state")
         }
 
     def reconcile(
@@ -194,10 +192,10 @@ class BlankStock:
         """Checks received = in stock + allocated + used + spoiled + voided + returned, lists
         every blank that does not add up, counts the movements between ``start`` and ``end``
         (see :func:`shift_window`), and warns when print-ready records outnumber the stock."""
-        db = self._ledger._db
-        received = db.execute(
-            "SELECT coalesce(sum(last_serial - first_serial + 1), 0) FROM blank_lots"
-        ).fetchone()[0]
+        query = self._ledger._query
+        received = query("SELECT coalesce(sum(last_serial - first_serial + 1), 0) FROM blank_lots")[
+            0
+        ][0]
         counts = self.counts()
         problems: list[tuple[int, str]] = []
         checks = [
@@ -223,23 +221,23 @@ class BlankStock:
                 "missing from its lot",
             ),
         ]
-        for query, problem in checks:
-            problems += [(row[0], problem) for row in db.execute(query)]
+        for sql, problem in checks:
+            problems += [(row[0], problem) for row in query(sql)]
         movements: dict[BlankState, int] = {}
         if start is not None or end is not None:
             lo = (start or _dt.datetime.min.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
             hi = (end or _dt.datetime.max.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
             movements = {
                 BlankState(s): n
-                for s, n in db.execute(
+                for s, n in query(
                     "SELECT to_state, count(*) FROM blank_history WHERE at >= ? AND at < ?"
                     " GROUP BY to_state",
                     (lo.isoformat(timespec="microseconds"), hi.isoformat(timespec="microseconds")),
                 )
             }
-        print_ready = db.execute(
+        print_ready = query(
             "SELECT count(*) FROM records WHERE state = ?", (State.PRINT_READY.value,)
-        ).fetchone()[0]
+        )[0][0]
         in_stock = counts.get(BlankState.IN_STOCK, 0)
         if print_ready > in_stock:
             warnings.warn(
@@ -268,8 +266,8 @@ class BlankStock:
             raise InvalidArgumentError("a serial is given twice")
         found = dict(
             db.execute(
-                "SELECT serial, state FROM blanks WHERE serial IN (SELECT value FROM json_each(?))",
-                (str(serials),),
+                "SELECT serial, state FROM blanks WHERE " + self._ledger._store.member_of("serial"),
+                (self._ledger._store.as_list(serials),),
             ).fetchall()
         )
         moves = allowed or _MOVES

@@ -82,18 +82,19 @@ class Distribution:
                     "INSERT INTO manifest_items (manifest_id, record_id, kelurahan) VALUES (?,?,?)",
                     [(mid, rid, kel) for rid, kel in items],
                 )
-                ids.append(int(mid))  # type: ignore[arg-type]
+                ids.append(int(mid))
         return [self.manifest(i) for i in ids]
 
     def manifest(self, manifest_id: int) -> Manifest:
-        db = self._ledger._db
-        head = db.execute(
-            "SELECT kecamatan, state FROM manifests WHERE id = ?", (manifest_id,)
-        ).fetchone()
+        query = self._ledger._query
+        head = next(
+            iter(query("SELECT kecamatan, state FROM manifests WHERE id = ?", (manifest_id,))),
+            None,
+        )
         if head is None:
             raise InvalidArgumentError(f"no manifest {manifest_id}")
         groups: dict[str, list[Nik]] = {}
-        for kel, nik in db.execute(
+        for kel, nik in query(
             "SELECT coalesce(i.kelurahan, ''), r.nik FROM manifest_items i JOIN records r"
             " ON r.id = i.record_id WHERE i.manifest_id = ? ORDER BY i.kelurahan, r.nik",
             (manifest_id,),
@@ -104,7 +105,7 @@ class Distribution:
     def _niks(self, manifest_id: int) -> list[int]:
         return [
             r[0]
-            for r in self._ledger._db.execute(
+            for r in self._ledger._query(
                 "SELECT r.nik FROM manifest_items i JOIN records r ON r.id = i.record_id"
                 " WHERE i.manifest_id = ?",
                 (manifest_id,),

@@ -15,8 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from .dedup import dedup_niks
 from .errors import EktpcoreError, InvalidArgumentError
 from .lifecycle import Actor, Role, State, transition_rule
 from .nik import Nik, mask_nik, parse_niks
+from .store import LedgerStore, SqliteStore
 
 if TYPE_CHECKING:
     from .blanks import BlankStock
@@ -49,6 +49,7 @@ SCHEMA_VERSION = 3
 _GENESIS = bytes(32)
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
+# They are written in SQLite's dialect; another store brings its own translation of them.
 _MIGRATIONS: list[str] = [
     """
     CREATE TABLE records (
@@ -323,6 +324,10 @@ _CARD_HOLDING = frozenset(
 )
 
 
+def _first(rows: list[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    return rows[0] if rows else None
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
@@ -333,17 +338,15 @@ class Ledger:
     ``Ledger(path)`` opens or creates it; ``Ledger(":memory:")`` is a throwaway one.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
+    def __init__(self, path: str | os.PathLike[str] | LedgerStore) -> None:
+        self._store: LedgerStore = (
+            path if not isinstance(path, (str, os.PathLike)) else SqliteStore(path)
+        )
+        self.path = self._store.name
         self._migrate()
 
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -354,21 +357,16 @@ class Ledger:
     def __repr__(self) -> str:
         return f"Ledger({self.path!r})"
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken with the write lock up front so concurrent writers
-        queue instead of failing half-way."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _write(self) -> Any:
+        """One write transaction of the store (see :meth:`LedgerStore.transaction`)."""
+        return self._store.transaction()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._store.query(sql, params)
 
     def _migrate(self) -> None:
         with self._write() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._store.schema_version(db)
             if version > SCHEMA_VERSION:
                 raise EktpcoreError(
                     f"{self.path}: schema version {version} is newer than this ektpcore "
@@ -378,11 +376,12 @@ class Ledger:
                 for statement in _MIGRATIONS[number].split(";\n"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
+                self._store.set_schema_version(db, number + 1)
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        with self._write() as db:
+            return self._store.schema_version(db)
 
     # -- writes ------------------------------------------------------------------------------
     @staticmethod
@@ -459,8 +458,12 @@ class Ledger:
                 row[0]
                 for chunk in range(0, len(candidates), 50_000)
                 for row in db.execute(
-                    "SELECT nik FROM records WHERE nik IN (SELECT value FROM json_each(?))",
-                    (str(parsed.values[candidates[chunk : chunk + 50_000]].tolist()),),
+                    f"SELECT nik FROM records WHERE {self._store.member_of('nik')}",
+                    (
+                        self._store.as_list(
+                            parsed.values[candidates[chunk : chunk + 50_000]].tolist()
+                        ),
+                    ),
                 )
             }
             keep = [int(i) for i in candidates if int(parsed.values[i]) not in existing]
@@ -487,8 +490,8 @@ class Ledger:
             )
             ids = dict(
                 db.execute(
-                    "SELECT nik, id FROM records WHERE nik IN (SELECT value FROM json_each(?))",
-                    (str([int(parsed.values[i]) for i in keep]),),
+                    f"SELECT nik, id FROM records WHERE {self._store.member_of('nik')}",
+                    (self._store.as_list([int(parsed.values[i]) for i in keep]),),
                 ).fetchall()
             )
             self._append_history(
@@ -569,9 +572,9 @@ class Ledger:
         now = _now()
         with self._write() as db:
             rows = db.execute(
-                "SELECT r.id, r.nik, r.state FROM json_each(?) AS j"
-                " JOIN records AS r ON r.nik = j.value",
-                (str(niks),),
+                "SELECT r.id, r.nik, r.state FROM records AS r WHERE "
+                + self._store.member_of("r.nik"),
+                (self._store.as_list(niks),),
             ).fetchall()
             found = {nik: (rid, State(state)) for rid, nik, state in rows}
             for v in niks:
@@ -667,9 +670,9 @@ class Ledger:
         if not ids:
             return {}
         cards = db.execute(
-            "SELECT c.record_id, c.serial FROM cards c WHERE c.valid = 1 AND c.record_id IN"
-            " (SELECT value FROM json_each(?))",
-            (str(ids),),
+            "SELECT c.record_id, c.serial FROM cards c WHERE c.valid = 1 AND "
+            + self._store.member_of("c.record_id"),
+            (self._store.as_list(ids),),
         ).fetchall()
         db.executemany(
             "UPDATE cards SET valid = 0, invalidated_at = ?, reason = ? WHERE serial = ?",
@@ -716,7 +719,7 @@ class Ledger:
     # -- reads -------------------------------------------------------------------------------
     def state_of(self, nik: Any) -> State:
         value = int(parse_niks([nik]).values[0])
-        row = self._db.execute("SELECT state FROM records WHERE nik = ?", (value,)).fetchone()
+        row = _first(self._query("SELECT state FROM records WHERE nik = ?", (value,)))
         if row is None:
             raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
         return State(row[0])
@@ -736,30 +739,30 @@ class Ledger:
     def where_is(self, nik: Any) -> Record:
         """Where a citizen's card is: state, region, the serial of its valid card, manifest."""
         value = int(parse_niks([nik]).values[0])
-        row = self._db.execute(f"{self._RECORD_QUERY} WHERE r.nik = ?", (value,)).fetchone()
+        row = _first(self._query(f"{self._RECORD_QUERY} WHERE r.nik = ?", (value,)))
         if row is None:
             raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
         return self._record(row)
 
     def batch(self, batch: str) -> list[Record]:
         """The records that were ever part of a print batch, in NIK order."""
-        rows = self._db.execute(
+        rows = self._query(
             f"{self._RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
             " ORDER BY r.nik",
             (batch,),
-        ).fetchall()
+        )
         return [self._record(r) for r in rows]
 
     def events(self, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Nik, HistoryEntry]]:
         """What happened between ``start`` and ``end`` (aware datetimes; see
         :func:`~ektpcore.shift_window` for a shift), in order."""
         lo, hi = (t.astimezone(_dt.UTC).isoformat(timespec="microseconds") for t in (start, end))
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT r.nik, h.seq, h.at, h.actor, h.role, h.from_state, h.to_state, h.reason,"
             " h.batch, h.printer, h.blank FROM history h JOIN records r ON r.id = h.record_id"
             " WHERE h.at >= ? AND h.at < ? ORDER BY h.seq",
             (lo, hi),
-        ).fetchall()
+        )
         return [
             (
                 Nik.from_int(nik),
@@ -796,9 +799,9 @@ class Ledger:
             State.CANCELLED,
         )
         marks = ",".join("?" * len(before))
-        rows = self._db.execute(
+        rows = self._query(
             f"SELECT nik FROM records WHERE state NOT IN ({marks})", [s.value for s in before]
-        ).fetchall()
+        )
         return NikIndex(np.array([r[0] for r in rows], dtype=np.int64))
 
     def counts_by(self, *columns: str, frame: str | None = None) -> Any:
@@ -808,9 +811,7 @@ class Ledger:
         if not columns or any(c not in allowed for c in columns):
             raise InvalidArgumentError(f"group by one or more of {allowed}")
         cols = ", ".join(columns)
-        rows = self._db.execute(
-            f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {cols}"
-        ).fetchall()
+        rows = self._query(f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {cols}")
         if frame is None:
             return {tuple(r[:-1]): r[-1] for r in rows}
         data = {c: [r[i] for r in rows] for i, c in enumerate(columns)} | {
@@ -828,12 +829,12 @@ class Ledger:
 
     def history(self, nik: Any) -> list[HistoryEntry]:
         value = int(parse_niks([nik]).values[0])
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT h.seq, h.at, h.actor, h.role, h.from_state, h.to_state, h.reason, h.batch,"
             " h.printer, h.blank FROM history h JOIN records r ON r.id = h.record_id"
             " WHERE r.nik = ? ORDER BY h.seq",
             (value,),
-        ).fetchall()
+        )
         if not rows:
             raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
         return [
@@ -856,7 +857,7 @@ class Ledger:
         """How many records are in each state (states with none left out)."""
         return {
             State(s): n
-            for s, n in self._db.execute("SELECT state, count(*) FROM records GROUP BY state")
+            for s, n in self._query("SELECT state, count(*) FROM records GROUP BY state")
         }
 
     def verify(self) -> VerifyReport:
@@ -875,12 +876,8 @@ class Ledger:
         # three values per row cross into Python before the chain is checked in Rust.
         parts = ["CAST(seq AS TEXT)", *(f"coalesce({c}, '')" for c in chain.columns)]
         joined = " || char(31) || ".join(parts)
-        rows = self._db.execute(
-            f"SELECT seq, {joined}, hash FROM {chain.table} ORDER BY seq"
-        ).fetchall()
-        head_seq, head_hash = self._db.execute(
-            f"SELECT seq, hash FROM {chain.head} WHERE id = 1"
-        ).fetchone()
+        rows = self._query(f"SELECT seq, {joined}, hash FROM {chain.table} ORDER BY seq")
+        head_seq, head_hash = self._query(f"SELECT seq, hash FROM {chain.head} WHERE id = 1")[0]
         for i, row in enumerate(rows):
             if row[0] != i + 1:
                 return VerifyReport(False, len(rows), row[0], f"{chain.label} {i + 1} is missing")

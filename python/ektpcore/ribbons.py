@@ -68,19 +68,22 @@ class Ribbons:
         return Ribbon(printer, kind, capacity, left, now)
 
     def current(self, printer: str) -> Ribbon | None:
-        row = self._ledger._db.execute(
-            "SELECT printer, kind, capacity, remaining, installed_at FROM ribbons"
-            " WHERE printer = ? AND removed_at IS NULL",
-            (printer,),
-        ).fetchone()
+        row = next(
+            iter(
+                self._ledger._query(
+                    "SELECT printer, kind, capacity, remaining, installed_at FROM ribbons"
+                    " WHERE printer = ? AND removed_at IS NULL",
+                    (printer,),
+                )
+            ),
+            None,
+        )
         return Ribbon(*row) if row else None
 
     def changes(self, printer: str) -> int:
         """How many ribbons were installed in ``printer`` so far."""
-        row = self._ledger._db.execute(
-            "SELECT count(*) FROM ribbons WHERE printer = ?", (printer,)
-        ).fetchone()
-        return int(row[0])
+        rows = self._ledger._query("SELECT count(*) FROM ribbons WHERE printer = ?", (printer,))
+        return int(rows[0][0])
 
     def check(self, printer: str, cards: int) -> bool:
         """``True`` when the installed ribbon can print ``cards`` more; otherwise warns
