@@ -151,7 +151,10 @@ def test_worked_example_from_records_to_issued(tmp_path: Path) -> None:
             state=State.PRINT_READY,
             kecamatan=["Bogor Selatan"] * 5,
             kelurahan=["Empang"] * 5,
+            photos=[f"capture://photos/{i}.jpg" for i in range(5)],
+            signatures=[f"capture://signatures/{i}.png" for i in range(5)],
         )
+        assert ledger.where_is(niks[2]).photo_ref == "capture://photos/2.jpg"
         assert (report.added, len(report.refused)) == (4, 1)
         ledger.blanks.receive("LOT-1", 1, 100, operator)
         ledger.ribbons.install("P1", "YMCKO", 500, operator)

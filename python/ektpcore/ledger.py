@@ -45,7 +45,7 @@ __all__ = [
     "VerifyReport",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _GENESIS = bytes(32)
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
@@ -184,6 +184,12 @@ _MIGRATIONS: list[str] = [
         receiver TEXT
     );
     """,
+    # 4: where the print station finds the photo and signature (paths or URIs; the images
+    # themselves stay in the capture system's store).
+    """
+    ALTER TABLE records ADD COLUMN photo_ref TEXT;
+    ALTER TABLE records ADD COLUMN signature_ref TEXT;
+    """,
 ]
 
 
@@ -234,6 +240,8 @@ class Record:
     card_serial: int | None
     manifest: int | None
     updated_at: str
+    photo_ref: str | None = None
+    signature_ref: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -423,11 +431,14 @@ class Ledger:
         names: Sequence[str | None] | None = None,
         kecamatan: Sequence[str | None] | None = None,
         kelurahan: Sequence[str | None] | None = None,
+        photos: Sequence[str | None] | None = None,
+        signatures: Sequence[str | None] | None = None,
     ) -> IntakeReport:
         """Takes records in. Invalid NIKs, NIKs repeated in the intake and NIKs already in the
         ledger are refused (reported per row) and never enter; the rest enter in ``state``
         (``BIO_CAPTURED``, ``SENT_FOR_ENROLMENT`` or ``PRINT_READY`` for records SIAK already
-        confirmed), all in one transaction."""
+        confirmed), all in one transaction. ``photos`` and ``signatures`` are references (paths
+        or URIs) the print station resolves; the ledger keeps only what routes and prints."""
         self._require(actor, Role.OPERATOR)
         entry_states = (State.BIO_CAPTURED, State.SENT_FOR_ENROLMENT, State.PRINT_READY)
         if state not in entry_states:
@@ -444,6 +455,7 @@ class Ledger:
             return list(values)
 
         name_col, kec_col, kel_col = column(names), column(kecamatan), column(kelurahan)
+        photo_col, signature_col = column(photos), column(signatures)
         decomposed_sex = parsed.sex
         refused: list[tuple[int, str]] = [
             (i, f"invalid NIK: {msg}") for i, msg in enumerate(parsed.messages()) if msg
@@ -473,8 +485,8 @@ class Ledger:
                 if int(parsed.values[i]) in existing
             ]
             db.executemany(
-                "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at)"
-                " VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
+                " photo_ref, signature_ref) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         int(parsed.values[i]),
@@ -484,6 +496,8 @@ class Ledger:
                         kel_col[i],
                         state.value,
                         now,
+                        photo_col[i],
+                        signature_col[i],
                     )
                     for i in keep
                 ],
@@ -728,13 +742,24 @@ class Ledger:
         "SELECT r.nik, r.name, r.state, r.kecamatan, r.kelurahan,"
         " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1),"
         " (SELECT max(i.manifest_id) FROM manifest_items i WHERE i.record_id = r.id),"
-        " r.updated_at FROM records r"
+        " r.updated_at, r.photo_ref, r.signature_ref FROM records r"
     )
 
     @staticmethod
     def _record(row: Sequence[Any]) -> Record:
-        nik, name, state, kec, kel, serial, manifest, updated = row
-        return Record(Nik.from_int(nik), name, State(state), kec, kel, serial, manifest, updated)
+        nik, name, state, kec, kel, serial, manifest, updated, photo, signature = row
+        return Record(
+            Nik.from_int(nik),
+            name,
+            State(state),
+            kec,
+            kel,
+            serial,
+            manifest,
+            updated,
+            photo,
+            signature,
+        )
 
     def where_is(self, nik: Any) -> Record:
         """Where a citizen's card is: state, region, the serial of its valid card, manifest."""
