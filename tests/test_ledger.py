@@ -132,6 +132,22 @@ def test_verify_names_the_edited_inserted_or_deleted_row(tmp_path: Path) -> None
     raw.close()
 
 
+def test_verify_names_a_row_added_behind_the_ledgers_back(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as led:
+        led.add_records(NIKS[:3], OPERATOR, state=State.PRINT_READY)
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute(
+        "INSERT INTO history (seq, record_id, at, actor, role, to_state, hash)"
+        " VALUES (4, 1, 'now', 'mallory', 'OPERATOR', 'ISSUED', zeroblob(32))"
+    )
+    raw.close()
+    with Ledger(path) as led:
+        report = led.verify()
+        assert (report.ok, report.first_bad_seq) == (False, 4)
+        assert "altered" in report.problem or "added" in report.problem
+
+
 def test_reopening_keeps_everything_and_the_schema(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     with Ledger(path) as led:
