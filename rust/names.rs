@@ -48,8 +48,8 @@ const DEGREES: &[&str] = &[
     "spdi", "sthi", "shi", "sei", "ssit", "stp", "spt", "shut", "sikom", "sgz", "skep", "ners",
     "mm", "msi", "mpd", "mh", "mkes", "mt", "mba", "mag", "msc", "phd", "amd", "amk", "apt", "bsc",
     "ma", "mkom", "mpdi", "mhi", "mkn", "mak", "mars", "spog", "spa", "spb", "sppd", "sppk",
-    "sprad", "spm", "spkk", "spjp", "spot", "spthtkl", "spn", "spkj", "span", "msc", "llm", "mpa",
-    "mp", "msn", "mph",
+    "sprad", "spm", "spkk", "spjp", "spot", "spthtkl", "spn", "spkj", "span", "llm", "mpa", "mp",
+    "msn", "mph",
 ];
 
 const PATRONYM_MARKERS: &[&str] = &["bin", "binti", "bintu", "bt"];
