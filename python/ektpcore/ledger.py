@@ -610,26 +610,18 @@ class Ledger:
             )
             if target is State.PRINTED and printer is not None:
                 self.ribbons._consume(db, printer, len(found))
-            db.executemany(
-                "UPDATE records SET state = ?, updated_at = ? WHERE id = ?",
-                [(target.value, now, rid) for rid, _ in found.values()],
+            # Enum values looked up once, not once per record: bulk changes touch 10^5 rows.
+            who, role, to = actor.name, actor.role.name, target.value
+            sources = [(rid, source.value) for rid, source in found.values()]
+            db.execute(
+                "UPDATE records SET state = ?, updated_at = ? WHERE " + self._store.member_of("id"),
+                (target.value, now, self._store.as_list([rid for rid, _ in found.values()])),
             )
             self._append_history(
                 db,
                 [
-                    (
-                        rid,
-                        now,
-                        actor.name,
-                        actor.role.name,
-                        source.value,
-                        target.value,
-                        reason,
-                        batch,
-                        printer,
-                        serial_of.get(rid),
-                    )
-                    for rid, source in found.values()
+                    (rid, now, who, role, source, to, reason, batch, printer, serial_of.get(rid))
+                    for rid, source in sources
                 ],
             )
             if after is not None:

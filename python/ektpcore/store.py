@@ -61,6 +61,9 @@ class SqliteStore:
         if self.name != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")
+        # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the default
+        # 2 MB page cache would evict and re-read them within one transaction.
+        self._db.execute("PRAGMA cache_size = -65536")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
