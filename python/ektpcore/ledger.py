@@ -594,7 +594,11 @@ class Ledger:
             for v in niks:
                 if v not in found:
                     raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+            # The rule depends on the source state only: check it once per state present.
+            first_of: dict[State, int] = {}
             for nik, (_, source) in found.items():
+                first_of.setdefault(source, nik)
+            for source, nik in first_of.items():
                 rule = transition_rule(source, target)
                 if rule is None:
                     raise IllegalTransitionError(
