@@ -25,13 +25,22 @@ OPERATOR = Actor("bench", Role.OPERATOR)
 GROUP = "ledger-verify"
 
 
+TIMED_SIZES = (100_000, 500_000)
+
+
 @pytest.fixture(scope="module")
 def sizes(pytestconfig: pytest.Config) -> tuple[int, int]:
-    timing = pytestconfig.getoption("benchmark_enable")
-    return (100_000, 500_000) if timing else (2_000, 5_000)
+    return TIMED_SIZES if pytestconfig.getoption("benchmark_enable") else (2_000, 5_000)
 
 
-def _target(text: str, achieved: float, required: float, higher_is_better: bool = True) -> None:
+def _target(
+    text: str, achieved: float, required: float, judged: bool, higher_is_better: bool = True
+) -> None:
+    """Reports a figure against its target; judged only at the sizes the target names (the
+    untimed smoke run uses tiny inputs, where fixed costs dominate)."""
+    if not judged:
+        NOTES.append(f"{text}: {achieved:,.1f} (smoke run, not judged)")
+        return
     met = achieved >= required if higher_is_better else achieved <= required
     NOTES.append(
         f"target {text}: {achieved:,.1f} (need {required:,}) -> {'met' if met else 'NOT MET'}"
@@ -55,7 +64,9 @@ def test_bulk_transition(benchmark: Any, tmp_path: Path, sizes: tuple[int, int])
         )
         assert moved == n
         assert ledger.counts() == {State.QUEUED: n}
-    _target(f"bulk transition of {n:,} records, records/s", n / seconds, 50_000)
+    _target(
+        f"bulk transition of {n:,} records, records/s", n / seconds, 50_000, sizes == TIMED_SIZES
+    )
 
 
 def test_single_transitions(benchmark: Any, tmp_path: Path, sizes: tuple[int, int]) -> None:
@@ -71,7 +82,12 @@ def test_single_transitions(benchmark: Any, tmp_path: Path, sizes: tuple[int, in
         benchmark.group = "ledger"
         _, seconds = benchmark.pedantic(_timed, args=(each,), rounds=1)
         assert ledger.counts() == {State.QUEUED: n}
-    _target("single transitions (one durable transaction each), per s", n / seconds, 2_000)
+    _target(
+        "single transitions (one durable transaction each), per s",
+        n / seconds,
+        2_000,
+        sizes == TIMED_SIZES,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,5 +128,5 @@ def test_verify_target(benchmark: Any, history_ledger: Ledger, sizes: tuple[int,
     benchmark.group = "ledger"
     report, seconds = benchmark.pedantic(_timed, args=(history_ledger.verify,), rounds=1)
     assert report.ok
-    if sizes[1] >= 500_000:
-        _target("verify() of 1,000,000 history rows, seconds", seconds, 5, higher_is_better=False)
+    rows = 2 * sizes[1]
+    _target(f"verify() of {rows:,} history rows, seconds", seconds, 5, sizes == TIMED_SIZES, False)
