@@ -7,6 +7,7 @@ pub mod error;
 pub mod ledger;
 pub mod names;
 pub mod nik;
+pub mod plan;
 
 #[cfg(feature = "python")]
 mod python;

@@ -37,6 +37,7 @@ __all__ = [
     "people_keys",
     "people_rule_names",
     "people_score",
+    "plan_batches",
     "provinces",
     "retired_papua_regencies",
 ]
@@ -169,3 +170,11 @@ def history_chain(previous: bytes, payloads: list[bytes]) -> list[bytes]: ...
 def history_first_break(
     previous: bytes, payloads: list[bytes], stored: list[bytes]
 ) -> int | None: ...
+def plan_batches(
+    jobs: dict[str, npt.NDArray[Any]],
+    printers: list[tuple[float, float, int, int, float, float, list[tuple[float, float]]]],
+    click_limit: int,
+    click_overhead_s: float,
+    blanks: int,
+    blank_arrivals: list[tuple[float, int]],
+) -> dict[str, Any]: ...

@@ -145,20 +145,24 @@ class BlankStock:
         self._ledger._require(actor, Role.OPERATOR)
         if count < 0:
             raise InvalidArgumentError("count must not be negative")
-        now = _now()
         with self._ledger._write() as db:
-            serials = [
-                r[0]
-                for r in db.execute(
-                    "SELECT serial FROM blanks WHERE state = ? ORDER BY serial LIMIT ?",
-                    (BlankState.IN_STOCK.value, count),
-                )
-            ]
-            if len(serials) < count:
-                raise BlankShortageError(
-                    f"batch {batch} needs {count} blanks; {len(serials)} are in stock"
-                )
-            self._move(db, actor, now, serials, BlankState.ALLOCATED, batch=batch)
+            return self._allocate(db, actor, _now(), batch, count)
+
+    def _allocate(
+        self, db: sqlite3.Connection, actor: Actor, now: str, batch: str, count: int
+    ) -> list[int]:
+        serials = [
+            r[0]
+            for r in db.execute(
+                "SELECT serial FROM blanks WHERE state = ? ORDER BY serial LIMIT ?",
+                (BlankState.IN_STOCK.value, count),
+            )
+        ]
+        if len(serials) < count:
+            raise BlankShortageError(
+                f"batch {batch} needs {count} blanks; {len(serials)} are in stock"
+            )
+        self._move(db, actor, now, serials, BlankState.ALLOCATED, batch=batch)
         return serials
 
     def move(

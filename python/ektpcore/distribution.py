@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ from .lifecycle import Actor, Role, State
 from .nik import Nik, parse_niks
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from .ledger import Ledger
 
 __all__ = ["Distribution", "Manifest", "ManifestMismatchError", "ManifestState"]
@@ -171,3 +174,24 @@ class Distribution:
                 (now, actor.name, identity_check, receiver, value),
             ),
         )
+
+    def hand_over_many(self, niks: Any, actor: Actor, *, identity_checks: Sequence[str]) -> int:
+        """Hands many cards over at once (a kelurahan's collection day), one identity check
+        per card, in one transaction: all recorded or none."""
+        values = parse_niks(niks).values
+        if (values < 0).any():
+            raise InvalidArgumentError("hand_over_many takes valid NIKs only")
+        if len(identity_checks) != len(values) or any(not c.strip() for c in identity_checks):
+            raise InvalidArgumentError("every card handed over needs its identity check recorded")
+
+        def record(db: sqlite3.Connection, now: str) -> None:
+            db.executemany(
+                "INSERT INTO handovers (record_id, at, actor, identity_check, receiver)"
+                " SELECT id, ?, ?, ?, NULL FROM records WHERE nik = ?",
+                [
+                    (now, actor.name, check, int(v))
+                    for v, check in zip(values.tolist(), identity_checks, strict=True)
+                ],
+            )
+
+        return self._ledger._transition_with(values.tolist(), State.ISSUED, actor, after=record)

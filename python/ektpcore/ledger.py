@@ -45,7 +45,7 @@ __all__ = [
     "VerifyReport",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _GENESIS = bytes(32)
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
@@ -189,6 +189,12 @@ _MIGRATIONS: list[str] = [
     """
     ALTER TABLE records ADD COLUMN photo_ref TEXT;
     ALTER TABLE records ADD COLUMN signature_ref TEXT;
+    """,
+    # 5: the priority class the planner serves records by (0 first-time, 1 data change,
+    # 2 replacement of a lost or damaged card).
+    """
+    ALTER TABLE records ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX blanks_batch ON blanks (batch);
     """,
 ]
 
@@ -433,12 +439,15 @@ class Ledger:
         kelurahan: Sequence[str | None] | None = None,
         photos: Sequence[str | None] | None = None,
         signatures: Sequence[str | None] | None = None,
+        priority: Sequence[int] | int = 0,
     ) -> IntakeReport:
         """Takes records in. Invalid NIKs, NIKs repeated in the intake and NIKs already in the
         ledger are refused (reported per row) and never enter; the rest enter in ``state``
         (``BIO_CAPTURED``, ``SENT_FOR_ENROLMENT`` or ``PRINT_READY`` for records SIAK already
         confirmed), all in one transaction. ``photos`` and ``signatures`` are references (paths
-        or URIs) the print station resolves; the ledger keeps only what routes and prints."""
+        or URIs) the print station resolves; the ledger keeps only what routes and prints.
+        ``priority`` is the class the planner serves the record by (:class:`~ektpcore.Priority`:
+        0 first-time, 1 data change, 2 replacement), one for all or one per NIK."""
         self._require(actor, Role.OPERATOR)
         entry_states = (State.BIO_CAPTURED, State.SENT_FOR_ENROLMENT, State.PRINT_READY)
         if state not in entry_states:
@@ -455,6 +464,9 @@ class Ledger:
             return list(values)
 
         name_col, kec_col, kel_col = column(names), column(kecamatan), column(kelurahan)
+        prio_col = [int(priority)] * n if isinstance(priority, int) else [int(p) for p in priority]
+        if len(prio_col) != n or any(not 0 <= p <= 255 for p in prio_col):
+            raise InvalidArgumentError("priority: one class 0 (most urgent) to 255 per NIK")
         photo_col, signature_col = column(photos), column(signatures)
         decomposed_sex = parsed.sex
         refused: list[tuple[int, str]] = [
@@ -486,7 +498,7 @@ class Ledger:
             ]
             db.executemany(
                 "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
-                " photo_ref, signature_ref) VALUES (?,?,?,?,?,?,?,?,?)",
+                " photo_ref, signature_ref, priority) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         int(parsed.values[i]),
@@ -498,6 +510,7 @@ class Ledger:
                         now,
                         photo_col[i],
                         signature_col[i],
+                        prio_col[i],
                     )
                     for i in keep
                 ],
@@ -628,9 +641,35 @@ class Ledger:
                     for rid, source in sources
                 ],
             )
+            if target is State.PRINT_READY:
+                # A reprint of a lost or damaged card is served after first-time cards.
+                reprints = [rid for rid, source in found.values() if source is State.ISSUED]
+                if reprints:
+                    db.execute(
+                        "UPDATE records SET priority = 2 WHERE " + self._store.member_of("id"),
+                        (self._store.as_list(reprints),),
+                    )
             if after is not None:
                 after(db, now)
         return len(found)
+
+    def queue(self, niks: Any, batch: str, printer: str, actor: Actor) -> list[int]:
+        """Queues a planned batch: its records go ``PRINT_READY`` → ``QUEUED`` under ``batch``
+        and ``printer``, and one blank per record is ``ALLOCATED`` to the batch (lowest
+        serials first), in one transaction: all of it or, on any refusal, none. Returns the
+        allocated serials, in the batch's print order."""
+        values = parse_niks(niks).values
+        if (values < 0).any():
+            raise InvalidArgumentError("queue takes valid NIKs only")
+        allocated: list[int] = []
+
+        def allocate(db: sqlite3.Connection, now: str) -> None:
+            allocated.extend(self.blanks._allocate(db, actor, now, batch, len(values)))
+
+        self._transition_with(
+            values.tolist(), State.QUEUED, actor, batch=batch, printer=printer, after=allocate
+        )
+        return allocated
 
     def _bind_blanks(
         self,

@@ -14,6 +14,7 @@ use crate::names;
 use crate::nik::{
     self, BulkOut, NikError, NikErrorKind, Prepared, Reference, RegionMatch, RegionSet, Rules,
 };
+use crate::plan;
 
 // The exception classes are defined in Python (`ektpcore/errors.py`) so they can carry typed
 // attributes and docstrings; the core raises them through this single conversion.
@@ -898,6 +899,114 @@ fn default_match_weights() -> Vec<f64> {
     .concat()
 }
 
+/// The planner's record columns, a dict built by `ektpcore.plan`.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct PlanJobs<'py> {
+    ready: PyReadonlyArray1<'py, f64>,
+    priority: PyReadonlyArray1<'py, u8>,
+    group: PyReadonlyArray1<'py, u32>,
+    two_sided: PyReadonlyArray1<'py, bool>,
+}
+
+/// One printer: `(one_sided_s, two_sided_s, ribbon_capacity, ribbon_left, ribbon_change_s,
+/// free_at, windows)`.
+type PlanPrinter = (f64, f64, u32, u32, f64, f64, Vec<(f64, f64)>);
+
+/// The schedule as numpy columns (a dict on the Python side); batch ribbon changes as CSR.
+#[derive(IntoPyObject)]
+struct PlanOut<'py> {
+    printer: Bound<'py, PyArray1<i32>>,
+    batch: Bound<'py, PyArray1<i32>>,
+    start: Bound<'py, PyArray1<f64>>,
+    end: Bound<'py, PyArray1<f64>>,
+    reason: Bound<'py, PyArray1<u8>>,
+    order: Bound<'py, PyArray1<u32>>,
+    batch_printer: Bound<'py, PyArray1<u32>>,
+    batch_start: Bound<'py, PyArray1<f64>>,
+    batch_end: Bound<'py, PyArray1<f64>>,
+    batch_first: Bound<'py, PyArray1<u32>>,
+    batch_len: Bound<'py, PyArray1<u32>>,
+    change_offsets: Bound<'py, PyArray1<u32>>,
+    changes: Bound<'py, PyArray1<u32>>,
+    makespan: f64,
+    lower_bound: f64,
+    busy: Vec<f64>,
+    available: Vec<f64>,
+    groups_split: u32,
+    ribbon_left: Vec<u32>,
+}
+
+/// Plans print batches (see `rust/plan`); the GIL is released while planning.
+#[pyfunction]
+fn plan_batches<'py>(
+    py: Python<'py>,
+    jobs: PlanJobs<'py>,
+    printers: Vec<PlanPrinter>,
+    click_limit: u32,
+    click_overhead_s: f64,
+    blanks: u64,
+    blank_arrivals: Vec<(f64, u64)>,
+) -> PyResult<PlanOut<'py>> {
+    let specs: Vec<plan::PrinterSpec> = printers
+        .into_iter()
+        .map(
+            |(one, two, capacity, left, change, free_at, windows)| plan::PrinterSpec {
+                one_sided_s: one,
+                two_sided_s: two,
+                ribbon_capacity: capacity,
+                ribbon_left: left,
+                ribbon_change_s: change,
+                free_at,
+                windows,
+            },
+        )
+        .collect();
+    let options = plan::Options {
+        click_limit,
+        click_overhead_s,
+        blanks,
+        blank_arrivals,
+    };
+    let columns = plan::Jobs {
+        ready: jobs.ready.as_slice()?,
+        priority: jobs.priority.as_slice()?,
+        group: jobs.group.as_slice()?,
+        two_sided: jobs.two_sided.as_slice()?,
+    };
+    let s = py.detach(|| plan::plan(&columns, &specs, &options))?;
+    let mut change_offsets = Vec::with_capacity(s.batches.len() + 1);
+    let mut changes = Vec::new();
+    change_offsets.push(0u32);
+    for b in &s.batches {
+        changes.extend_from_slice(&b.ribbon_changes);
+        change_offsets.push(changes.len() as u32);
+    }
+    let column = |f: fn(&plan::Batch) -> f64| s.batches.iter().map(f).collect::<Vec<f64>>();
+    let index = |f: fn(&plan::Batch) -> u32| s.batches.iter().map(f).collect::<Vec<u32>>();
+    Ok(PlanOut {
+        batch_printer: index(|b| b.printer).into_pyarray(py),
+        batch_start: column(|b| b.start).into_pyarray(py),
+        batch_end: column(|b| b.end).into_pyarray(py),
+        batch_first: index(|b| b.first).into_pyarray(py),
+        batch_len: index(|b| b.len).into_pyarray(py),
+        change_offsets: change_offsets.into_pyarray(py),
+        changes: changes.into_pyarray(py),
+        printer: s.printer.into_pyarray(py),
+        batch: s.batch.into_pyarray(py),
+        start: s.start.into_pyarray(py),
+        end: s.end.into_pyarray(py),
+        reason: s.reason.into_pyarray(py),
+        order: s.order.into_pyarray(py),
+        makespan: s.makespan,
+        lower_bound: s.lower_bound,
+        busy: s.busy,
+        available: s.available,
+        groups_split: s.groups_split,
+        ribbon_left: s.ribbon_left,
+    })
+}
+
 #[pymodule]
 mod _ektpcore {
     #[pymodule_export]
@@ -911,6 +1020,6 @@ mod _ektpcore {
         default_match_weights, find_people_matches, first_occurrences, history_chain,
         history_first_break, index_checksum, index_contains, index_difference, index_is_sorted,
         index_sorted_unique, index_union, normalize_names, parse_name, people_block,
-        people_clusters, people_keys, people_rule_names, people_score,
+        people_clusters, people_keys, people_rule_names, people_score, plan_batches,
     };
 }

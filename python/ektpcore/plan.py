@@ -1,0 +1,1051 @@
+"""Batch planning: which printer prints which cards, in which click, and when.
+
+An office sends cards to its printers in batches, one click each. Every click costs a fixed
+overhead (network round trips, waiting for the central database) before its first card prints,
+so a click of hundreds beats a click of tens. :func:`plan` turns print-ready records, printers,
+staffed shifts and the blank stock into :class:`Batch` es of at most ``click_limit`` cards,
+grouped by kecamatan then kelurahan so they travel together, the most urgent priority class
+first when blanks are short. The scheduling itself runs in the Rust core (``rust/plan``);
+this module converts times, names and shifts, and keeps what :meth:`Plan.replan` needs to plan
+again after a jam, a printer going down, a blank delivery or new print-ready records.
+
+Times are aware datetimes; naive ones are read as WIB (UTC+7), the zone of the shifts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _ektpcore
+from ._columns import column, has_column
+from .blanks import WIB
+from .errors import InvalidArgumentError
+from .lifecycle import Actor, State
+from .nik import mask_nik
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
+
+__all__ = [
+    "DEFAULT_SHIFTS",
+    "Batch",
+    "BlanksReceived",
+    "CardSpoiled",
+    "Jam",
+    "NewRecords",
+    "Plan",
+    "PlanEvent",
+    "Printer",
+    "PrinterDown",
+    "Priority",
+    "Shift",
+    "Unscheduled",
+    "plan",
+]
+
+
+class Priority(enum.IntEnum):
+    """Priority classes: with blanks or ribbon short, offices print first-time cards first and
+    defer replacements of lost or damaged cards."""
+
+    FIRST_TIME = 0
+    DATA_CHANGE = 1
+    REPLACEMENT = 2
+
+
+class Unscheduled(str, enum.Enum):
+    """Why a record is in no batch."""
+
+    NO_BLANK = "no blank left for it"
+    NOT_READY = "not print-ready (ready time unknown)"
+    NO_PRINTER = "no printer window left"
+
+
+_REASONS = {1: Unscheduled.NO_BLANK, 2: Unscheduled.NOT_READY, 3: Unscheduled.NO_PRINTER}
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A staffed window, repeated every day (or on ``weekdays``, Monday = 0), in WIB. A shift
+    ending at or before its start runs past midnight. ``printers`` is how many printers the
+    staff on duty can run (``None``: all of them); the fastest ones are run."""
+
+    start: _dt.time
+    end: _dt.time
+    printers: int | None = None
+    weekdays: frozenset[int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.printers is not None and self.printers < 0:
+            raise InvalidArgumentError("a shift runs zero or more printers")
+
+
+DEFAULT_SHIFTS: tuple[Shift, ...] = (
+    Shift(_dt.time(8), _dt.time(20)),
+    Shift(_dt.time(20), _dt.time(8)),
+)
+"""Two 12-hour shifts, 08-20 and 20-08 WIB, every day."""
+
+
+@dataclass(frozen=True)
+class Printer:
+    """A card printer as the planner sees it.
+
+    ``cards_per_hour`` is the one-sided print rate and ``cards_per_hour_two_sided`` the
+    two-sided one (the same when not given); ``chip_seconds`` is added per card for chip
+    encoding. ``ribbon_remaining`` is what the installed ribbon still prints (a full ribbon
+    when not given). ``downtime`` lists ``(start, end)`` periods the printer is out of service.
+    """
+
+    id: str
+    cards_per_hour: float
+    cards_per_hour_two_sided: float | None = None
+    chip_seconds: float = 0.0
+    ribbon_capacity: int = 500
+    ribbon_remaining: int | None = None
+    ribbon_change_minutes: float = 10.0
+    downtime: tuple[tuple[_dt.datetime, _dt.datetime], ...] = ()
+
+    def __post_init__(self) -> None:
+        rates = (self.cards_per_hour, self.cards_per_hour_two_sided or self.cards_per_hour)
+        if not all(math.isfinite(r) and r > 0 for r in rates):
+            raise InvalidArgumentError(f"printer {self.id}: cards per hour must be > 0")
+        if self.chip_seconds < 0 or self.ribbon_change_minutes < 0:
+            raise InvalidArgumentError(f"printer {self.id}: times must not be negative")
+        left = self.ribbon_left
+        if self.ribbon_capacity <= 0 or not 0 <= left <= self.ribbon_capacity:
+            raise InvalidArgumentError(
+                f"printer {self.id}: a ribbon has a positive capacity and 0..capacity left"
+            )
+
+    @property
+    def ribbon_left(self) -> int:
+        return self.ribbon_capacity if self.ribbon_remaining is None else self.ribbon_remaining
+
+    def seconds_per_card(self, two_sided: bool) -> float:
+        rate = (self.cards_per_hour_two_sided or self.cards_per_hour) if two_sided else None
+        return 3600.0 / (rate or self.cards_per_hour) + self.chip_seconds
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One click: the cards a printer prints in one go, in print order (by kecamatan, then
+    kelurahan), with the positions before which its ribbon is changed."""
+
+    id: str
+    printer: str
+    records: npt.NDArray[np.int64]
+    start: _dt.datetime
+    end: _dt.datetime
+    ribbon_changes: tuple[int, ...]
+    kecamatan: tuple[str, ...]
+
+    @property
+    def blanks_needed(self) -> int:
+        return len(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        return (
+            f"Batch({self.id!r}, printer={self.printer!r}, cards={len(self)}, "
+            f"start={self.start.isoformat()}, end={self.end.isoformat()})"
+        )
+
+
+# -- events a plan is re-planned from ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrinterDown:
+    """The printer is out of service from ``start`` to ``end`` (``None``: until further
+    notice). A batch running at ``start`` stops: the card being printed is spoiled and the rest
+    of the batch is planned again."""
+
+    printer: str
+    start: _dt.datetime
+    end: _dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Jam:
+    """Card ``card`` (0-based position) of batch ``batch`` jammed: it is spoiled, the rest of the
+    batch is planned again, and the printer resumes after ``cleared_after``."""
+
+    batch: str
+    card: int
+    cleared_after: _dt.timedelta = _dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class CardSpoiled:
+    """Card ``card`` of ``batch`` was printed but spoiled (a chip-encoding failure, a defect at
+    quality control): its record needs a new blank and a new place in the plan."""
+
+    batch: str
+    card: int
+    reason: str = "chip encoding failed"
+
+
+@dataclass(frozen=True)
+class BlanksReceived:
+    """A blank delivery: in stock at ``at`` (``None``: now)."""
+
+    count: int
+    at: _dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewRecords:
+    """Records that became print-ready (same columns as :func:`plan` takes)."""
+
+    records: Any
+
+
+PlanEvent = PrinterDown | Jam | CardSpoiled | BlanksReceived | NewRecords
+
+
+# -- the plan -----------------------------------------------------------------------------------
+
+
+def _aware(moment: _dt.datetime) -> _dt.datetime:
+    return moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment
+
+
+class _Places:
+    """The (kecamatan, kelurahan) pairs a plan has seen, coded as small integers."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[str, str]] = []
+        self._code: dict[tuple[str, str], int] = {}
+
+    def codes(self, kecamatan: Sequence[Any], kelurahan: Sequence[Any]) -> npt.NDArray[np.int32]:
+        # zip, dict.fromkeys and map run in C: no Python-level loop per record.
+        pairs = list(zip(kecamatan, kelurahan, strict=True))
+        for pair in dict.fromkeys(pairs):
+            if pair not in self._code:
+                self._code[pair] = len(self.pairs)
+                self.pairs.append(pair)
+        return np.fromiter(map(self._code.__getitem__, pairs), dtype=np.int32, count=len(pairs))
+
+    def rank(self) -> npt.NDArray[np.uint32]:
+        """Each code's position in (kecamatan, kelurahan) order: the print order."""
+        order = sorted(range(len(self.pairs)), key=self.pairs.__getitem__)
+        rank = np.empty(len(order), dtype=np.uint32)
+        rank[order] = np.arange(len(order), dtype=np.uint32)
+        return rank
+
+
+@dataclass
+class _Jobs:
+    """The planner's record columns (parallel arrays)."""
+
+    ids: npt.NDArray[np.int64]
+    ready: npt.NDArray[np.float64]  # seconds from the plan's origin; NaN unknown
+    priority: npt.NDArray[np.uint8]
+    place: npt.NDArray[np.int32]  # code into the plan's _Places
+    two_sided: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, index: npt.NDArray[np.intp]) -> _Jobs:
+        return _Jobs(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+
+    @staticmethod
+    def concat(parts: Sequence[_Jobs]) -> _Jobs:
+        return _Jobs(
+            *(
+                np.concatenate([getattr(p, f.name) for p in parts])
+                for f in dataclasses.fields(_Jobs)
+            )
+        )
+
+
+def _seconds(moments: npt.NDArray[Any], origin: _dt.datetime) -> npt.NDArray[np.float64]:
+    base = np.datetime64(origin.astimezone(_dt.UTC).replace(tzinfo=None), "us")
+    delta = moments.astype("datetime64[us]") - base
+    out = delta.astype(np.float64) / 1e6
+    out[np.isnat(moments.astype("datetime64[us]"))] = np.nan
+    return out
+
+
+def _jobs_from(records: Any, origin: _dt.datetime, places: _Places) -> _Jobs:
+    """Reads the record columns: ``id`` (NIKs or other integer ids, required), ``priority``,
+    ``ready`` (datetimes; a missing column: ready at the start; ``None``/NaT: not yet),
+    ``kecamatan``, ``kelurahan``, ``two_sided``."""
+    if not has_column(records, "id"):
+        raise InvalidArgumentError("records need an 'id' column (NIKs or integer ids)")
+    ids = np.asarray(column(records, "id")).astype(np.int64)
+    n = len(ids)
+
+    def optional(name: str, default: Any, dtype: Any) -> npt.NDArray[Any]:
+        if not has_column(records, name):
+            return np.full(n, default, dtype=dtype)
+        values = np.asarray(column(records, name))
+        if len(values) != n:
+            raise InvalidArgumentError(f"column {name!r} must have one value per record")
+        return values.astype(dtype)
+
+    ready = np.zeros(n, dtype=np.float64)
+    if has_column(records, "ready"):
+        raw = column(records, "ready")
+        if raw.dtype.kind == "M":
+            ready = _seconds(raw, origin)
+        else:
+            ready = np.array(
+                [
+                    np.nan if r is None else (_aware(r) - origin).total_seconds()
+                    for r in raw.tolist()
+                ],
+                dtype=np.float64,
+            )
+        if len(ready) != n:
+            raise InvalidArgumentError("column 'ready' must have one value per record")
+    priority = optional("priority", Priority.FIRST_TIME, np.int64)
+    if n and (priority.min() < 0 or priority.max() > 255):
+        raise InvalidArgumentError("priority classes are 0 (most urgent) to 255")
+    return _Jobs(
+        ids=ids,
+        ready=ready,
+        priority=priority.astype(np.uint8),
+        place=places.codes(
+            optional("kecamatan", "", object).tolist(), optional("kelurahan", "", object).tolist()
+        ),
+        two_sided=optional("two_sided", True, np.bool_),
+    )
+
+
+def _windows(
+    printers: Sequence[Printer],
+    shifts: Sequence[Shift],
+    origin: _dt.datetime,
+    start: _dt.datetime,
+    days: int,
+    extra_down: Mapping[str, Sequence[tuple[float, float]]],
+) -> list[list[tuple[float, float]]]:
+    """Each printer's working windows in seconds from ``origin``: the staffed shifts from
+    ``start`` on, the fastest printers first when a shift cannot run them all, less downtime."""
+    out: list[list[tuple[float, float]]] = [[] for _ in printers]
+    speed_order = sorted(
+        range(len(printers)), key=lambda i: (printers[i].seconds_per_card(True), i)
+    )
+    down = [
+        [
+            (
+                (_aware(a) - origin).total_seconds(),
+                math.inf if b is None else (_aware(b) - origin).total_seconds(),
+            )
+            for a, b in p.downtime
+        ]
+        + list(extra_down.get(p.id, ()))
+        for p in printers
+    ]
+    first_day = start.astimezone(WIB).date() - _dt.timedelta(days=1)
+    t0 = (start - origin).total_seconds()
+    for d in range(days + 1):
+        day = first_day + _dt.timedelta(days=d)
+        for shift in shifts:
+            if shift.weekdays is not None and day.weekday() not in shift.weekdays:
+                continue
+            a = _dt.datetime.combine(day, shift.start, WIB)
+            b = _dt.datetime.combine(day, shift.end, WIB)
+            if b <= a:
+                b += _dt.timedelta(days=1)
+            lo, hi = (a - origin).total_seconds(), (b - origin).total_seconds()
+            lo = max(lo, t0)
+            if hi <= lo:
+                continue
+            capacity = len(printers) if shift.printers is None else shift.printers
+            running = 0
+            for i in speed_order:
+                if running >= capacity:
+                    break
+                pieces = _subtract([(lo, hi)], down[i])
+                if not pieces:
+                    continue
+                out[i].extend(pieces)
+                running += 1
+    for windows in out:
+        windows.sort()
+    return [_merge(w) for w in out]
+
+
+def _subtract(
+    windows: list[tuple[float, float]], holes: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    for h0, h1 in holes:
+        cut: list[tuple[float, float]] = []
+        for a, b in windows:
+            if h1 <= a or h0 >= b:
+                cut.append((a, b))
+                continue
+            if a < h0:
+                cut.append((a, h0))
+            if h1 < b:
+                cut.append((h1, b))
+        windows = cut
+    return windows
+
+
+def _merge(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for a, b in windows:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+@dataclass
+class _State:
+    """What a re-plan needs besides the records: what happened so far."""
+
+    origin: _dt.datetime
+    printers: tuple[Printer, ...]
+    shifts: tuple[Shift, ...]
+    click_limit: int
+    click_overhead: _dt.timedelta
+    blanks: int  # blanks in stock at the origin plus deliveries already arrived
+    deliveries: list[tuple[float, int]]  # later deliveries, seconds from the origin
+    prefix: str
+    places: _Places
+    spoiled: int = 0  # blanks spoiled since the origin
+    down: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+
+class Plan:
+    """A schedule of batches over printers, an ETA per record, what could not be scheduled
+    and why, and how good the schedule is (makespan against its lower bound).
+
+    Built by :func:`plan` or :meth:`Plan.from_ledger`; :meth:`replan` gives the plan for what
+    remains after events; :meth:`commit` writes batches to a ledger.
+    """
+
+    def __init__(
+        self,
+        state: _State,
+        jobs: _Jobs,
+        columns: dict[str, Any],
+        batch_names: list[str],
+        lower_bound: float,
+        now: float,
+    ) -> None:
+        self._state = state
+        self._jobs = jobs
+        self._c = columns
+        self._names = batch_names
+        self._lower_bound = lower_bound
+        self._now = now
+        self._batches: list[Batch] | None = None
+        self._by_name = {name: i for i, name in enumerate(batch_names)}
+
+    # -- what the plan says --------------------------------------------------------------
+
+    @property
+    def start(self) -> _dt.datetime:
+        """When this plan starts (the origin, or the moment it was re-planned)."""
+        return self._state.origin + _dt.timedelta(seconds=self._now)
+
+    @property
+    def printers(self) -> tuple[Printer, ...]:
+        return self._state.printers
+
+    @property
+    def batches(self) -> list[Batch]:
+        """All batches in start order (those already started first, as they ran)."""
+        if self._batches is None:
+            c, jobs, origin = self._c, self._jobs, self._state.origin
+            pairs = self._state.places.pairs
+            order = np.argsort(c["batch_start"], kind="stable")
+            out = []
+            for b in order.tolist():
+                first, n = int(c["batch_first"][b]), int(c["batch_len"][b])
+                members = c["order"][first : first + n]
+                lo, hi = c["change_offsets"][b], c["change_offsets"][b + 1]
+                out.append(
+                    Batch(
+                        id=self._names[b],
+                        printer=self._state.printers[int(c["batch_printer"][b])].id,
+                        records=jobs.ids[members],
+                        start=origin + _dt.timedelta(seconds=float(c["batch_start"][b])),
+                        end=origin + _dt.timedelta(seconds=float(c["batch_end"][b])),
+                        ribbon_changes=tuple(int(x) for x in c["changes"][lo:hi]),
+                        kecamatan=tuple(
+                            dict.fromkeys(pairs[k][0] for k in jobs.place[members].tolist())
+                        ),
+                    )
+                )
+            self._batches = out
+        return self._batches
+
+    def batch(self, batch_id: str) -> Batch:
+        for b in self.batches:
+            if b.id == batch_id:
+                return b
+        raise InvalidArgumentError(f"no batch {batch_id!r} in this plan")
+
+    @property
+    def records(self) -> npt.NDArray[np.int64]:
+        """The ids of every record the plan knows, in the order of :attr:`etas`."""
+        return self._jobs.ids
+
+    @property
+    def etas(self) -> npt.NDArray[np.datetime64]:
+        """When each record's card is done (UTC ``datetime64[us]``; NaT when unscheduled)."""
+        base = np.datetime64(self._state.origin.astimezone(_dt.UTC).replace(tzinfo=None), "us")
+        end = self._c["end"]
+        out = base + np.where(np.isnan(end), 0, end * 1e6).astype("timedelta64[us]")
+        out[np.isnan(end)] = np.datetime64("NaT")
+        return out
+
+    def eta(self, record: int) -> _dt.datetime | None:
+        hit = np.flatnonzero(self._jobs.ids == int(record))
+        if len(hit) == 0:
+            raise InvalidArgumentError(f"record {mask_nik(int(record))} is not in this plan")
+        end = float(self._c["end"][hit[0]])
+        return None if math.isnan(end) else self._state.origin + _dt.timedelta(seconds=end)
+
+    @property
+    def unscheduled(self) -> dict[Unscheduled, npt.NDArray[np.int64]]:
+        """Records in no batch, by reason."""
+        reason = self._c["reason"]
+        return {
+            why: self._jobs.ids[reason == code]
+            for code, why in _REASONS.items()
+            if (reason == code).any()
+        }
+
+    @property
+    def makespan(self) -> _dt.timedelta:
+        """From the plan's start to the end of its last card."""
+        ends = self._c["batch_end"]
+        last = float(ends.max()) if len(ends) else self._now
+        return _dt.timedelta(seconds=max(0.0, last - self._now))
+
+    @property
+    def finish(self) -> _dt.datetime:
+        return self.start + self.makespan
+
+    @property
+    def lower_bound(self) -> _dt.timedelta:
+        """No schedule of the scheduled records finishes earlier (from the plan's start):
+        work over capacity, with click overheads and ribbon changes amortised, and the bounds
+        from the ready times."""
+        return _dt.timedelta(seconds=self._lower_bound)
+
+    @property
+    def quality(self) -> float:
+        """Makespan ÷ lower bound (1.0 is optimal)."""
+        bound = self._lower_bound
+        return 1.0 if bound <= 0 else self.makespan.total_seconds() / bound
+
+    @property
+    def utilisation(self) -> dict[str, float]:
+        """Busy time ÷ available time per printer, from the plan's start to its finish."""
+        out = {}
+        finish = float(self._c["batch_end"].max()) if len(self._c["batch_end"]) else self._now
+        for i, p in enumerate(self._state.printers):
+            mask = self._c["batch_printer"] == i
+            starts = np.maximum(self._c["batch_start"][mask], self._now)
+            busy = float(np.clip(self._c["batch_end"][mask] - starts, 0, None).sum())
+            avail = sum(
+                max(0.0, min(b, finish) - max(a, self._now)) for a, b in self._windows_of(i)
+            )
+            out[p.id] = 0.0 if avail <= 0 else min(1.0, busy / avail)
+        return out
+
+    @property
+    def groups_split(self) -> int:
+        """Kelurahan groups whose cards are spread over more than one batch."""
+        return int(self._c["groups_split"])
+
+    def _windows_of(self, i: int) -> list[tuple[float, float]]:
+        windows: list[tuple[float, float]] = self._c["windows"][i]
+        return windows
+
+    def __repr__(self) -> str:
+        scheduled = int((self._c["reason"] == 0).sum())
+        return (
+            f"Plan(batches={len(self._c['batch_start'])}, cards={scheduled}, "
+            f"unscheduled={len(self._jobs) - scheduled}, makespan={self.makespan}, "
+            f"quality={self.quality:.3f})"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The plan's figures as plain data (what :meth:`to_json` writes besides batches)."""
+        return {
+            "start": self.start.isoformat(),
+            "finish": self.finish.isoformat(),
+            "batches": len(self._c["batch_start"]),
+            "cards": int((self._c["reason"] == 0).sum()),
+            "makespan_hours": self.makespan.total_seconds() / 3600,
+            "lower_bound_hours": self._lower_bound / 3600,
+            "quality": self.quality,
+            "groups_split": self.groups_split,
+            "utilisation": self.utilisation,
+            "unscheduled": {why.name: len(ids) for why, ids in self.unscheduled.items()},
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The plan as JSON: its figures and every batch with its records in print order."""
+        doc = self.summary()
+        doc["batch_list"] = [
+            {
+                "id": b.id,
+                "printer": b.printer,
+                "start": b.start.isoformat(),
+                "end": b.end.isoformat(),
+                "records": b.records.tolist(),
+                "ribbon_changes": list(b.ribbon_changes),
+                "kecamatan": list(b.kecamatan),
+            }
+            for b in self.batches
+        ]
+        text = json.dumps(doc, indent=1)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def to_csv(self, path: str | Path) -> None:
+        """One row per record: id, batch, printer, position, start, ETA, kecamatan,
+        kelurahan, or the reason it is unscheduled."""
+        import csv
+
+        position: dict[int, tuple[str, str, int]] = {}
+        for b in self.batches:
+            for k, rid in enumerate(b.records.tolist()):
+                position[rid] = (b.id, b.printer, k)
+        origin = self._state.origin
+        with Path(path).open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(
+                [
+                    "id",
+                    "batch",
+                    "printer",
+                    "position",
+                    "start",
+                    "eta",
+                    "kecamatan",
+                    "kelurahan",
+                    "unscheduled",
+                ]
+            )
+            for i, rid in enumerate(self._jobs.ids.tolist()):
+                code = int(self._c["reason"][i])
+                where = position.get(rid, ("", "", ""))
+                start, end = float(self._c["start"][i]), float(self._c["end"][i])
+                w.writerow(
+                    [
+                        rid,
+                        *where,
+                        "" if code else (origin + _dt.timedelta(seconds=start)).isoformat(),
+                        "" if code else (origin + _dt.timedelta(seconds=end)).isoformat(),
+                        *self._state.places.pairs[int(self._jobs.place[i])],
+                        _REASONS[code].name if code else "",
+                    ]
+                )
+
+    # -- re-planning ---------------------------------------------------------------------
+
+    def replan(self, now: _dt.datetime, events: Iterable[PlanEvent] = ()) -> Plan:
+        """A new plan for what remains at ``now``: batches already started keep their cards
+        and times (up to where an event stopped them); everything else is planned again with
+        the events applied. Finished and in-progress cards never move."""
+        st = dataclasses.replace(
+            self._state,
+            down={k: list(v) for k, v in self._state.down.items()},
+            deliveries=list(self._state.deliveries),
+        )
+        t_now = (_aware(now) - st.origin).total_seconds()
+        if t_now < self._now:
+            raise InvalidArgumentError("a plan is re-planned forward in time only")
+        c = dict(self._c)
+        c["batch_end"] = c["batch_end"].copy()  # the one column events change
+        jobs = self._jobs
+        started = c["batch_start"] <= t_now
+        # Per batch: cards kept (printed or printing) and the printer's earliest restart.
+        kept_len = c["batch_len"].copy()
+        keep_card = np.zeros(len(jobs), dtype=bool)
+        keep_card[c["order"][np.repeat(started, c["batch_len"])]] = True
+        free_at = np.full(len(st.printers), t_now)
+        new_jobs: list[_Jobs] = []
+        printer_index = {p.id: i for i, p in enumerate(st.printers)}
+
+        def stop(b: int, card: int, resume: float, *, spoiled: bool = True) -> None:
+            """Batch ``b`` stops at ``card`` (spoiled or not started); the cards from there
+            go back to be planned again."""
+            first = int(c["batch_first"][b])
+            members = c["order"][first : first + int(kept_len[b])]
+            if card >= len(members):
+                return
+            keep_card[members[card:]] = False
+            kept_len[b] = card
+            st.spoiled += int(spoiled)
+            at = float(c["start"][members[card]])
+            c["batch_end"][b] = at
+            p = int(c["batch_printer"][b])
+            free_at[p] = max(free_at[p], resume if math.isfinite(resume) else at)
+
+        for event in events:
+            if isinstance(event, Jam | CardSpoiled):
+                b = self._by_name.get(event.batch)
+                if b is None or not started[b]:
+                    raise InvalidArgumentError(f"batch {event.batch!r} has not started")
+                if not 0 <= event.card < int(kept_len[b]):
+                    raise InvalidArgumentError(f"batch {event.batch!r} has no card {event.card}")
+                if isinstance(event, Jam):
+                    first = int(c["batch_first"][b])
+                    at = float(c["start"][c["order"][first + event.card]])
+                    stop(b, event.card, at + event.cleared_after.total_seconds())
+                else:
+                    member = c["order"][int(c["batch_first"][b]) + event.card]
+                    keep_card[member] = False
+                    st.spoiled += 1
+            elif isinstance(event, PrinterDown):
+                if event.printer not in printer_index:
+                    raise InvalidArgumentError(f"no printer {event.printer!r} in this plan")
+                p = printer_index[event.printer]
+                a = (_aware(event.start) - st.origin).total_seconds()
+                z = (
+                    math.inf
+                    if event.end is None
+                    else (_aware(event.end) - st.origin).total_seconds()
+                )
+                st.down.setdefault(event.printer, []).append((a, z))
+                for b in np.flatnonzero(started & (c["batch_printer"] == p)).tolist():
+                    first = int(c["batch_first"][b])
+                    members = c["order"][first : first + int(kept_len[b])]
+                    running = np.flatnonzero(c["end"][members] > a)
+                    if len(running):
+                        k = int(running[0])
+                        stop(b, k, z, spoiled=bool(c["start"][members[k]] < a))
+            elif isinstance(event, BlanksReceived):
+                if event.count < 0:
+                    raise InvalidArgumentError("a delivery has a count >= 0")
+                at = t_now if event.at is None else (_aware(event.at) - st.origin).total_seconds()
+                if at <= t_now:
+                    st.blanks += event.count
+                else:
+                    st.deliveries.append((at, event.count))
+            elif isinstance(event, NewRecords):
+                new_jobs.append(_jobs_from(event.records, st.origin, st.places))
+            else:
+                raise InvalidArgumentError(f"unknown plan event {event!r}")
+        for b in np.flatnonzero(started).tolist():
+            p = int(c["batch_printer"][b])
+            free_at[p] = max(free_at[p], float(c["batch_end"][b]))
+        if new_jobs:
+            known = np.concatenate([jobs.ids, *(j.ids for j in new_jobs)])
+            if len(np.unique(known)) != len(known):
+                raise InvalidArgumentError("new records repeat records the plan already has")
+        frozen = np.flatnonzero(keep_card)
+        rest = np.flatnonzero(~keep_card)
+        # Blanks left: the stock and arrived deliveries, less every card kept or spoiled.
+        arrived = [d for d in st.deliveries if d[0] <= t_now]
+        st.deliveries = [d for d in st.deliveries if d[0] > t_now]
+        st.blanks += sum(n for _, n in arrived)
+        ribbons = self._ribbons_after(c, started, kept_len)
+        st.printers = tuple(
+            dataclasses.replace(p, ribbon_remaining=ribbons[i]) for i, p in enumerate(st.printers)
+        )
+        used = len(frozen) + st.spoiled
+        remaining = _Jobs.concat([jobs.take(rest), *new_jobs])
+        fresh = _run(
+            st,
+            remaining,
+            now=t_now,
+            blanks=max(0, st.blanks - used),
+            free_at=free_at,
+            name_from=len(self._names),
+        )
+        fresh["_jobs"] = remaining
+        st.printers = self._state.printers
+        return _combine(st, jobs, frozen, c, started, kept_len, self._names, fresh, t_now)
+
+    @staticmethod
+    def _ribbons_after(
+        c: dict[str, Any], started: npt.NDArray[np.bool_], kept_len: npt.NDArray[Any]
+    ) -> list[int]:
+        """Prints left per printer's ribbon after the started batches' kept cards."""
+        left = list(c["ribbon_left_start"])
+        caps = c["ribbon_capacity"]
+        for b in np.argsort(c["batch_start"], kind="stable").tolist():
+            if not started[b]:
+                continue
+            p = int(c["batch_printer"][b])
+            for _ in range(int(kept_len[b])):
+                if left[p] == 0:
+                    left[p] = caps[p]
+                left[p] -= 1
+        return left
+
+    # -- the ledger ----------------------------------------------------------------------
+
+    @classmethod
+    def from_ledger(
+        cls,
+        ledger: Ledger,
+        printers: Sequence[Printer],
+        *,
+        start: _dt.datetime | None = None,
+        shifts: Sequence[Shift] = DEFAULT_SHIFTS,
+        click_limit: int = 300,
+        click_overhead: _dt.timedelta = _dt.timedelta(minutes=2),
+        blank_deliveries: Sequence[tuple[_dt.datetime, int]] = (),
+        two_sided: bool = True,
+        prefix: str | None = None,
+    ) -> Plan:
+        """Plans every ``PRINT_READY`` record of the ledger over the blanks it has in stock,
+        with each printer's ribbon as the ledger last recorded it."""
+        rows = ledger._query(
+            "SELECT nik, priority, kecamatan, kelurahan FROM records WHERE state = ? ORDER BY id",
+            (State.PRINT_READY.value,),
+        )
+        from .blanks import BlankState
+
+        records = {
+            "id": np.array([r[0] for r in rows], dtype=np.int64),
+            "priority": np.array([r[1] for r in rows], dtype=np.int64),
+            "kecamatan": np.array([r[2] or "" for r in rows], dtype=object),
+            "kelurahan": np.array([r[3] or "" for r in rows], dtype=object),
+            "two_sided": np.full(len(rows), two_sided),
+        }
+        with_ribbons = []
+        for p in printers:
+            ribbon = ledger.ribbons.current(p.id)
+            with_ribbons.append(
+                p
+                if ribbon is None
+                else dataclasses.replace(
+                    p, ribbon_capacity=ribbon.capacity, ribbon_remaining=ribbon.remaining
+                )
+            )
+        return plan(
+            records,
+            with_ribbons,
+            blanks=ledger.blanks.counts().get(BlankState.IN_STOCK, 0),
+            start=start,
+            shifts=shifts,
+            click_limit=click_limit,
+            click_overhead=click_overhead,
+            blank_deliveries=blank_deliveries,
+            prefix=prefix,
+        )
+
+    def commit(
+        self, ledger: Ledger, actor: Actor, batches: Iterable[Batch | str] | None = None
+    ) -> dict[str, list[int]]:
+        """Writes batches to the ledger: their records ``QUEUED`` under the batch id and
+        printer, and as many blanks ``ALLOCATED`` to each, one transaction per batch (a batch
+        is queued with its blanks or not at all). Returns the serials allocated per batch."""
+        chosen = (
+            self.batches
+            if batches is None
+            else [b if isinstance(b, Batch) else self.batch(b) for b in batches]
+        )
+        return {b.id: ledger.queue(b.records, b.id, b.printer, actor) for b in chosen}
+
+
+def _run(
+    st: _State,
+    jobs: _Jobs,
+    *,
+    now: float,
+    blanks: int,
+    free_at: npt.NDArray[np.float64] | None,
+    name_from: int,
+) -> dict[str, Any]:
+    """Calls the core for ``jobs`` from ``now`` (seconds from the origin), growing the window
+    horizon until no record lacks a printer only for want of horizon."""
+    n = len(jobs)
+    slowest = max((p.seconds_per_card(True) for p in st.printers), default=1.0)
+    ready = jobs.ready[np.isfinite(jobs.ready)]
+    last_ready = max(float(ready.max()) if len(ready) else now, now)
+    work = n * slowest / max(1, len(st.printers))
+    days = int((last_ready - now + 4 * work) / 86_400) + 8
+    start = st.origin + _dt.timedelta(seconds=now)
+    overhead = st.click_overhead.total_seconds()
+    group = st.places.rank()[jobs.place] if len(jobs) else np.zeros(0, np.uint32)
+    while True:
+        windows = _windows(st.printers, st.shifts, st.origin, start, days, st.down)
+        specs = [
+            (
+                p.seconds_per_card(False),
+                p.seconds_per_card(True),
+                p.ribbon_capacity,
+                p.ribbon_left,
+                p.ribbon_change_minutes * 60.0,
+                0.0 if free_at is None else float(free_at[i]) - now,
+                [(a - now, b - now) for a, b in windows[i]],
+            )
+            for i, p in enumerate(st.printers)
+        ]
+        out: dict[str, Any] = _ektpcore.plan_batches(
+            {
+                "ready": np.ascontiguousarray(jobs.ready - now),
+                "priority": np.ascontiguousarray(jobs.priority),
+                "group": group,
+                "two_sided": np.ascontiguousarray(jobs.two_sided),
+            },
+            specs,
+            st.click_limit,
+            overhead,
+            int(blanks),
+            [(a - now, int(k)) for a, k in st.deliveries],
+        )
+        no_printer = (out["reason"] == 3).any()
+        if not no_printer or days > 3 * 366 or not st.printers:
+            break
+        days *= 2
+    for key in ("start", "end", "batch_start", "batch_end"):
+        out[key] = out[key] + now
+    out["windows"] = windows
+    out["ribbon_left_start"] = [p.ribbon_left for p in st.printers]
+    out["ribbon_capacity"] = [p.ribbon_capacity for p in st.printers]
+    out["names"] = [f"{st.prefix}-{name_from + k + 1:05d}" for k in range(len(out["batch_start"]))]
+    return out
+
+
+def _combine(
+    st: _State,
+    old_jobs: _Jobs,
+    frozen: npt.NDArray[np.intp],
+    c: dict[str, Any],
+    started: npt.NDArray[np.bool_],
+    kept_len: npt.NDArray[Any],
+    old_names: list[str],
+    fresh: dict[str, Any],
+    now: float,
+) -> Plan:
+    """The started batches (as they ran) followed by the fresh plan for the rest."""
+    # Records of the fresh plan follow the frozen ones.
+    jobs = _Jobs.concat([old_jobs.take(frozen), fresh.pop("_jobs")])
+    n_frozen = len(frozen)
+    remap = np.full(len(old_jobs), -1, dtype=np.int64)
+    remap[frozen] = np.arange(n_frozen)
+    old_batches = np.flatnonzero(started & (kept_len > 0))
+    order_parts, firsts, lens, changes, offsets = [], [], [], [], [0]
+    pos = 0
+    for b in old_batches.tolist():
+        first = int(c["batch_first"][b])
+        members = c["order"][first : first + int(kept_len[b])]
+        members = members[remap[members] >= 0]
+        order_parts.append(remap[members])
+        firsts.append(pos)
+        lens.append(len(members))
+        pos += len(members)
+        lo, hi = c["change_offsets"][b], c["change_offsets"][b + 1]
+        kept_changes = [x for x in c["changes"][lo:hi].tolist() if x < kept_len[b]]
+        changes.extend(kept_changes)
+        offsets.append(len(changes))
+    nb_old = len(old_batches)
+    f = fresh
+    batch_index = np.full(len(jobs), -1, dtype=np.int32)
+    for k in range(nb_old):
+        batch_index[order_parts[k]] = k
+    fresh_batch = f["batch"].copy()
+    fresh_batch[fresh_batch >= 0] += nb_old
+    batch_index[n_frozen:] = fresh_batch
+    columns: dict[str, Any] = {
+        "printer": np.concatenate([c["printer"][frozen], f["printer"]]),
+        "batch": batch_index,
+        "start": np.concatenate([c["start"][frozen], f["start"]]),
+        "end": np.concatenate([c["end"][frozen], f["end"]]),
+        "reason": np.concatenate([np.zeros(n_frozen, dtype=np.uint8), f["reason"]]),
+        "order": np.concatenate([*order_parts, f["order"].astype(np.int64) + n_frozen]),
+        "batch_printer": np.concatenate([c["batch_printer"][old_batches], f["batch_printer"]]),
+        "batch_start": np.concatenate([c["batch_start"][old_batches], f["batch_start"]]),
+        "batch_end": np.concatenate([c["batch_end"][old_batches], f["batch_end"]]),
+        "batch_first": np.concatenate(
+            [np.array(firsts, dtype=np.int64), f["batch_first"].astype(np.int64) + pos]
+        ),
+        "batch_len": np.concatenate([np.array(lens, dtype=np.int64), f["batch_len"]]),
+        "change_offsets": np.concatenate(
+            [
+                np.array(offsets, dtype=np.int64),
+                f["change_offsets"][1:].astype(np.int64) + len(changes),
+            ]
+        ),
+        "changes": np.concatenate([np.array(changes, dtype=np.int64), f["changes"]]),
+        "groups_split": f["groups_split"],
+        "windows": f["windows"],
+        "ribbon_left_start": c["ribbon_left_start"],
+        "ribbon_capacity": c["ribbon_capacity"],
+    }
+    names = [old_names[b] for b in old_batches.tolist()] + f["names"]
+    return Plan(st, jobs, columns, names, float(f["lower_bound"]), now)
+
+
+def plan(
+    records: Any,
+    printers: Sequence[Printer],
+    *,
+    blanks: int,
+    start: _dt.datetime | None = None,
+    shifts: Sequence[Shift] = DEFAULT_SHIFTS,
+    click_limit: int = 300,
+    click_overhead: _dt.timedelta = _dt.timedelta(minutes=2),
+    blank_deliveries: Sequence[tuple[_dt.datetime, int]] = (),
+    prefix: str | None = None,
+) -> Plan:
+    """Plans print batches.
+
+    Args:
+        records: columns (a mapping of name to sequence, or a pandas/polars DataFrame or
+            pyarrow Table): ``id`` (NIKs or integer ids), and optionally ``priority``
+            (:class:`Priority`, default first-time), ``ready`` (datetimes; missing means ready
+            at ``start``, ``None``/NaT means not yet), ``kecamatan``, ``kelurahan``,
+            ``two_sided`` (default ``True``).
+        printers: the printers, each with its speed, chip time and ribbon.
+        blanks: blank cards in stock at ``start``.
+        start: when planning starts (default: now).
+        shifts: staffed windows (default: 08-20 and 20-08 WIB, every day).
+        click_limit: the most cards one click may send.
+        click_overhead: what each click costs before its first card prints.
+        blank_deliveries: later deliveries as ``(when, count)``.
+        prefix: batch ids are ``{prefix}-00001`` and on (default: from ``start``).
+    """
+    origin = _aware(start or _dt.datetime.now(WIB))
+    if click_limit < 1:
+        raise InvalidArgumentError("click_limit must be at least 1")
+    if blanks < 0:
+        raise InvalidArgumentError("blanks must not be negative")
+    if len({p.id for p in printers}) != len(printers):
+        raise InvalidArgumentError("printer ids must be distinct")
+    places = _Places()
+    jobs = _jobs_from(records, origin, places)
+    if len(np.unique(jobs.ids)) != len(jobs):
+        raise InvalidArgumentError("record ids must be distinct")
+    state = _State(
+        origin=origin,
+        printers=tuple(printers),
+        shifts=tuple(shifts),
+        click_limit=int(click_limit),
+        click_overhead=click_overhead,
+        blanks=int(blanks),
+        deliveries=[((_aware(t) - origin).total_seconds(), int(k)) for t, k in blank_deliveries],
+        prefix=prefix or origin.astimezone(WIB).strftime("B%Y%m%d%H%M"),
+        places=places,
+    )
+    arrived = [d for d in state.deliveries if d[0] <= 0]
+    state.deliveries = [d for d in state.deliveries if d[0] > 0]
+    state.blanks += sum(k for _, k in arrived)
+    out = _run(state, jobs, now=0.0, blanks=state.blanks, free_at=None, name_from=0)
+    names = out.pop("names")
+    columns = {k: v for k, v in out.items() if k not in ("lower_bound",)}
+    return Plan(state, jobs, columns, names, float(out["lower_bound"]), 0.0)
