@@ -56,6 +56,21 @@ def measure(benchmark: Any) -> Measure:
     return run
 
 
+def judge(
+    text: str, achieved: float, required: float, judged: bool, higher_is_better: bool = True
+) -> None:
+    """Reports a figure against an absolute target; judged only at the sizes the target names
+    (the untimed smoke run uses tiny inputs, where fixed costs dominate)."""
+    if not judged:
+        NOTES.append(f"{text}: {achieved:,.3f} (smoke run, not judged)")
+        return
+    met = achieved >= required if higher_is_better else achieved <= required
+    NOTES.append(
+        f"target {text}: {achieved:,.3f} (need {'>=' if higher_is_better else '<='} "
+        f"{required:,}) -> {'met' if met else 'NOT MET'}"
+    )
+
+
 def ratio_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows = []
     for group, timings in sorted(RESULTS.items()):

@@ -19,7 +19,7 @@ import ektpcore
 from ektpcore import Actor, Ledger, Role, State
 from ektpcore.ledger import _payload
 
-from .conftest import NOTES, Measure
+from .conftest import Measure, judge
 
 OPERATOR = Actor("bench", Role.OPERATOR)
 GROUP = "ledger-verify"
@@ -31,20 +31,6 @@ TIMED_SIZES = (100_000, 500_000)
 @pytest.fixture(scope="module")
 def sizes(pytestconfig: pytest.Config) -> tuple[int, int]:
     return TIMED_SIZES if pytestconfig.getoption("benchmark_enable") else (2_000, 5_000)
-
-
-def _target(
-    text: str, achieved: float, required: float, judged: bool, higher_is_better: bool = True
-) -> None:
-    """Reports a figure against its target; judged only at the sizes the target names (the
-    untimed smoke run uses tiny inputs, where fixed costs dominate)."""
-    if not judged:
-        NOTES.append(f"{text}: {achieved:,.1f} (smoke run, not judged)")
-        return
-    met = achieved >= required if higher_is_better else achieved <= required
-    NOTES.append(
-        f"target {text}: {achieved:,.1f} (need {required:,}) -> {'met' if met else 'NOT MET'}"
-    )
 
 
 def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
@@ -64,9 +50,7 @@ def test_bulk_transition(benchmark: Any, tmp_path: Path, sizes: tuple[int, int])
         )
         assert moved == n
         assert ledger.counts() == {State.QUEUED: n}
-    _target(
-        f"bulk transition of {n:,} records, records/s", n / seconds, 50_000, sizes == TIMED_SIZES
-    )
+    judge(f"bulk transition of {n:,} records, records/s", n / seconds, 50_000, sizes == TIMED_SIZES)
 
 
 def test_single_transitions(benchmark: Any, tmp_path: Path, sizes: tuple[int, int]) -> None:
@@ -82,7 +66,7 @@ def test_single_transitions(benchmark: Any, tmp_path: Path, sizes: tuple[int, in
         benchmark.group = "ledger"
         _, seconds = benchmark.pedantic(_timed, args=(each,), rounds=1)
         assert ledger.counts() == {State.QUEUED: n}
-    _target(
+    judge(
         "single transitions (one durable transaction each), per s",
         n / seconds,
         2_000,
@@ -124,9 +108,9 @@ def test_verify_python(measure: Measure, history_ledger: Ledger) -> None:
     assert measure(GROUP, "python hashlib loop", python_verify, history_ledger)
 
 
-def test_verify_target(benchmark: Any, history_ledger: Ledger, sizes: tuple[int, int]) -> None:
+def test_verifyjudge(benchmark: Any, history_ledger: Ledger, sizes: tuple[int, int]) -> None:
     benchmark.group = "ledger"
     report, seconds = benchmark.pedantic(_timed, args=(history_ledger.verify,), rounds=1)
     assert report.ok
     rows = 2 * sizes[1]
-    _target(f"verify() of {rows:,} history rows, seconds", seconds, 5, sizes == TIMED_SIZES, False)
+    judge(f"verify() of {rows:,} history rows, seconds", seconds, 5, sizes == TIMED_SIZES, False)

@@ -46,7 +46,7 @@ from .people import (
     PeopleMatches,
     find_duplicate_people,
 )
-from .plan import (
+from .planning import (
     DEFAULT_SHIFTS,
     Batch,
     BlanksReceived,
@@ -57,10 +57,12 @@ from .plan import (
     PlanEvent,
     Printer,
     PrinterDown,
+    PrinterSetup,
     Priority,
     Shift,
     Unscheduled,
     plan,
+    printers_from_toml,
 )
 from .regions import RegionNames, RegionTable
 from .ribbons import Ribbon, RibbonExhaustedError, Ribbons, RibbonWarning
@@ -110,6 +112,7 @@ __all__ = [
     "PlanEvent",
     "Printer",
     "PrinterDown",
+    "PrinterSetup",
     "Priority",
     "Reconciliation",
     "Record",
@@ -141,6 +144,7 @@ __all__ = [
     "parse_name",
     "parse_niks",
     "plan",
+    "printers_from_toml",
     "sample_niks",
     "shift_window",
 ]

@@ -1,9 +1,8 @@
 # Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
-from typing import Any, TypedDict, final
+from typing import Any, Self, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Self
 
 __all__ = [
     "RegionSet",
@@ -13,6 +12,7 @@ __all__ = [
     "crosscheck_niks",
     "decompose_niks",
     "default_match_weights",
+    "factorize_pairs",
     "find_people_matches",
     "first_occurrences",
     "history_chain",
@@ -178,3 +178,8 @@ def plan_batches(
     blanks: int,
     blank_arrivals: list[tuple[float, int]],
 ) -> dict[str, Any]: ...
+def factorize_pairs(
+    kecamatan: npt.NDArray[np.object_],
+    kelurahan: npt.NDArray[np.object_],
+    known: list[tuple[str, str]],
+) -> tuple[npt.NDArray[np.uint32], list[tuple[str, str]]]: ...

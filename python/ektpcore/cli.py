@@ -14,6 +14,8 @@ from typing import IO, Any
 import click
 import numpy as np
 
+from .blanks import WIB
+from .errors import EktpcoreError
 from .nik import NikBatch, NikErrorCode, mask_nik, nik_error_message, parse_niks
 from .regions import RegionTable
 from .sample import corrupt_niks, sample_niks
@@ -357,3 +359,199 @@ def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> No
     click.echo(f"\nvalid NIKs of women: {women:,} of {batch.n_valid:,}")
     if batch.counts().get(NikErrorCode.VALID, 0) == 0:
         sys.exit(1)
+
+
+@main.command("simulate")
+@click.option(
+    "--scenario",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A TOML scenario (over the default, Kota Bogor 2017); see --show-scenario.",
+)
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same report).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override one number of the scenario, e.g. --set printers.count=8 (repeatable).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the full report as JSON.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("ektpcore-campaign.png"),
+    show_default=True,
+    help="Write the picture of the campaign here (needs matplotlib).",
+)
+@click.option("--no-plot", is_flag=True, help="Do not draw the picture.")
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the campaign's ledger in this (new) file.",
+)
+@_regions_option("Name kecamatan and kelurahan from this region table (code,name CSV).")
+@click.option("--show-scenario", is_flag=True, help="Print the default scenario (TOML) and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def simulate_command(
+    scenario: Path | None,
+    seed: int | None,
+    overrides: tuple[str, ...],
+    json_out: Path | None,
+    plot: Path,
+    no_plot: bool,
+    ledger: Path | None,
+    regions: Path | None,
+    show_scenario: bool,
+    quiet: bool,
+) -> None:
+    """Simulate a printing campaign, from records to cards in citizens' hands.
+
+    Runs the real planner and a real (temporary) ledger through a seeded discrete-event
+    simulation: central confirmations, printers, ribbons, jams, chip failures, breakdowns,
+    distribution and collection. Prints a summary and draws the campaign.
+    """
+    from .simulate import default_scenario_text, load_scenario, plot_report, simulate
+
+    if show_scenario:
+        click.echo(default_scenario_text(), nl=False)
+        return
+    try:
+        config = load_scenario(scenario, overrides)
+    except EktpcoreError as err:
+        raise click.UsageError(str(err)) from None
+    with click.progressbar(length=1000, label="simulating", file=sys.stderr, hidden=quiet) as bar:
+        done = [0]
+
+        def progress(fraction: float) -> None:
+            step = int(fraction * 1000)
+            if step > done[0]:
+                bar.update(step - done[0])
+                done[0] = step
+
+        report = simulate(
+            config, seed=seed, ledger=ledger, regions=_regions(regions), progress=progress
+        )
+        bar.update(1000 - done[0])
+    click.echo(report.summary())
+    if json_out is not None:
+        report.to_json(json_out)
+        click.echo(f"report: {json_out}")
+    if not no_plot:
+        try:
+            plot_report(report, plot)
+            click.echo(f"picture: {plot}")
+        except ImportError as err:
+            click.echo(f"no picture: {err}", err=True)
+
+
+@main.command("plan")
+@click.argument("records", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("printers", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--blanks",
+    type=int,
+    default=None,
+    help="Blanks in stock (default: the printers file's 'blanks').",
+)
+@click.option(
+    "--start",
+    "start_text",
+    default=None,
+    help="Planning start, ISO 8601 (default: now; naive times are WIB).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the plan as JSON (figures and batches).",
+)
+@click.option(
+    "--csv",
+    "csv_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one row per record: batch, printer, position, ETA.",
+)
+def plan_command(
+    records: Path,
+    printers: Path,
+    blanks: int | None,
+    start_text: str | None,
+    json_out: Path | None,
+    csv_out: Path | None,
+) -> None:
+    """Plan print batches: RECORDS (CSV: id or nik, and optionally kecamatan, kelurahan,
+    priority, ready, two_sided) over PRINTERS (TOML: [[printers]], optional [[shifts]],
+    blanks, click_limit, click_overhead_minutes)."""
+    from .planning import plan, printers_from_toml
+
+    try:
+        setup = printers_from_toml(printers)
+        stock = blanks if blanks is not None else setup.blanks
+        if stock is None:
+            raise click.UsageError("give --blanks or 'blanks = N' in the printers file")
+        start = _dt.datetime.fromisoformat(start_text) if start_text else _dt.datetime.now(WIB)
+        table = _read_plan_records(records, start)
+        result = plan(
+            table,
+            setup.printers,
+            blanks=stock,
+            start=start,
+            shifts=setup.shifts,
+            click_limit=setup.click_limit,
+            click_overhead=setup.click_overhead,
+        )
+    except (EktpcoreError, ValueError) as err:
+        raise click.UsageError(str(err)) from None
+    summary = result.summary()
+    click.echo(
+        f"{summary['cards']:,} cards in {summary['batches']} batches, "
+        f"{summary['start']} to {summary['finish']}"
+    )
+    click.echo(
+        f"makespan {summary['makespan_hours']:.1f} h, lower bound "
+        f"{summary['lower_bound_hours']:.1f} h (ratio {summary['quality']:.3f}); "
+        f"kelurahan groups split: {summary['groups_split']}"
+    )
+    for why, count in summary["unscheduled"].items():
+        click.echo(f"not scheduled ({why}): {count:,}")
+    if json_out is not None:
+        result.to_json(json_out)
+        click.echo(f"plan: {json_out}")
+    if csv_out is not None:
+        result.to_csv(csv_out)
+        click.echo(f"records: {csv_out}")
+
+
+def _read_plan_records(path: Path, start: _dt.datetime) -> dict[str, Any]:
+    """The records CSV as planner columns. An empty ``ready`` means ready at the start;
+    ``unknown`` means not yet print-ready."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise click.UsageError(f"{path}: no records")
+    key = "id" if "id" in rows[0] else "nik" if "nik" in rows[0] else None
+    if key is None:
+        raise click.UsageError(f"{path}: needs an 'id' or 'nik' column")
+    out: dict[str, Any] = {"id": np.array([int(r[key]) for r in rows], dtype=np.int64)}
+    for name in ("kecamatan", "kelurahan"):
+        if name in rows[0]:
+            out[name] = [r[name] for r in rows]
+    if "priority" in rows[0]:
+        out["priority"] = [int(r["priority"] or 0) for r in rows]
+    if "two_sided" in rows[0]:
+        out["two_sided"] = [r["two_sided"].strip().lower() in ("1", "true", "yes") for r in rows]
+    if "ready" in rows[0]:
+
+        def ready(text: str) -> _dt.datetime | None:
+            text = text.strip()
+            if text.lower() == "unknown":
+                return None
+            return _dt.datetime.fromisoformat(text) if text else start
+
+        out["ready"] = [ready(r["ready"]) for r in rows]
+    return out

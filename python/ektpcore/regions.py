@@ -123,6 +123,18 @@ class RegionTable:
             return _PROVINCES[int(key)]
         return None
 
+    def children(self, code: str | int) -> list[tuple[str, str]]:
+        """The regions one level below ``code`` as ``(code, name)`` in code order: the
+        regencies of a province, the kecamatan of a regency (``'32.71'``), the kelurahan and
+        desa of a kecamatan (``'32.71.01'``). Codes come back digit-only."""
+        key = self._key(code)
+        width = {2: 4, 4: 6, 6: 10}.get(len(key or ""))
+        if key is None or width is None:
+            raise InvalidArgumentError(f"{code!r} is not a province, regency or kecamatan code")
+        return sorted(
+            (c, name) for c, name in self._names.items() if len(c) == width and c.startswith(key)
+        )
+
     def names(self, nik: Nik | str | int) -> RegionNames:
         """Province, regency and kecamatan names of a NIK's region code."""
         if not isinstance(nik, Nik):

@@ -52,15 +52,19 @@ class LedgerStore(Protocol):
 
 class SqliteStore:
     """SQLite through the standard library: one file, WAL, ``synchronous=FULL``, foreign keys
-    on. ``":memory:"`` gives a throwaway store."""
+    on. ``":memory:"`` gives a throwaway store.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``durable=False`` skips the flush to disk at each commit (``synchronous=OFF``): for scratch
+    ledgers such as a simulated campaign's, never for an office's own, where a power cut could
+    then lose the last commits."""
+
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.name = os.fspath(path)
         self._db = sqlite3.connect(self.name, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA foreign_keys = ON")
         if self.name != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
         # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the default
         # 2 MB page cache would evict and re-read them within one transaction.
         self._db.execute("PRAGMA cache_size = -65536")

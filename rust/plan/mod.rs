@@ -24,7 +24,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::error::EktpError;
 
@@ -304,8 +304,8 @@ impl Pool {
 
     /// Takes up to `room` cards: whole groups of the most urgent class first (first fit),
     /// then a split of the class's first group to fill the click, then the next class.
-    /// Appends `(group, job)` pairs to `taken`.
-    fn take(&mut self, mut room: usize, taken: &mut Vec<(u32, u32)>) {
+    /// Appends the cards to `taken` and one `(group, from, to)` range of `taken` per group.
+    fn take(&mut self, mut room: usize, taken: &mut Vec<u32>, runs: &mut Vec<(u32, u32, u32)>) {
         let mut whole = Vec::new();
         while room > 0 {
             let Some(&(class, _)) = self.keys.first() else {
@@ -330,7 +330,9 @@ impl Pool {
                 self.keys.remove(&(class, group));
                 let cards = std::mem::take(self.slot(class, group));
                 self.len -= cards.len();
-                taken.extend(cards.into_iter().map(|j| (group, j)));
+                let from = taken.len() as u32;
+                taken.extend(cards);
+                runs.push((group, from, taken.len() as u32));
             }
             if room == 0 {
                 return;
@@ -345,7 +347,9 @@ impl Pool {
             let cards = self.slot(class, group);
             let keep = cards.len() - room;
             let split: Vec<u32> = cards.drain(keep..).collect();
-            taken.extend(split.into_iter().map(|j| (group, j)));
+            let from = taken.len() as u32;
+            taken.extend(split);
+            runs.push((group, from, taken.len() as u32));
             self.len -= room;
             room = 0;
         }
@@ -445,7 +449,8 @@ pub fn plan(
     let (group, groups) = dense_groups(jobs.group);
     let mut pool = Pool::new(jobs.priority, groups);
     let mut next = 0usize;
-    let mut taken: Vec<(u32, u32)> = Vec::with_capacity(click);
+    let mut taken: Vec<u32> = Vec::with_capacity(click);
+    let mut runs: Vec<(u32, u32, u32)> = Vec::new();
 
     // The printer free first (ties: the lower index) takes the next click.
     while let Some(p) = (0..printers.len())
@@ -517,16 +522,19 @@ pub fn plan(
         let room = lo.min(share.max(1));
 
         taken.clear();
-        pool.take(room, &mut taken);
-        // Print order is by group; the groups arrive as a few sorted runs, which a stable
-        // merge sort joins in near-linear time.
-        taken.sort_by_key(|&(g, _)| g);
+        runs.clear();
+        pool.take(room, &mut taken, &mut runs);
+        // Print order is by group: order the (few) group ranges, not the cards.
+        runs.sort_by_key(|r| r.0);
         let index = out.batches.len() as i32;
         let clock = &mut clocks[p];
         let mut now = t + overhead;
         let mut changes = Vec::new();
         let first = out.order.len() as u32;
-        for (pos, &(_, j)) in taken.iter().enumerate() {
+        let print_order = runs
+            .iter()
+            .flat_map(|&(_, from, to)| &taken[from as usize..to as usize]);
+        for (pos, &j) in print_order.enumerate() {
             if clock.ribbon_left == 0 {
                 now += spec.ribbon_change_s;
                 clock.ribbon_left = spec.ribbon_capacity;
@@ -566,7 +574,7 @@ pub fn plan(
             out.reason[j as usize] = reason::NO_PRINTER;
         }
     }
-    out.groups_split = groups_split(jobs, &out);
+    out.groups_split = groups_split(&group, groups, &out);
     for (p, spec) in printers.iter().enumerate() {
         out.available[p] = spec.available(0.0, out.makespan);
     }
@@ -645,20 +653,20 @@ fn tail_share(
     cards_by(p, hi).max(1) as usize
 }
 
-fn groups_split(jobs: &Jobs<'_>, out: &Schedule) -> u32 {
-    let mut seen: HashMap<u32, (i32, bool)> = HashMap::new();
-    for b in 0..out.batches.len() {
-        let batch = &out.batches[b];
+/// Groups (dense numbers, `0..groups`) whose cards went into more than one batch.
+fn groups_split(group: &[u32], groups: usize, out: &Schedule) -> u32 {
+    let mut last_batch = vec![u32::MAX; groups];
+    let mut split = vec![false; groups];
+    for (b, batch) in out.batches.iter().enumerate() {
         for &j in &out.order[batch.first as usize..(batch.first + batch.len) as usize] {
-            let entry = seen
-                .entry(jobs.group[j as usize])
-                .or_insert((b as i32, false));
-            if entry.0 != b as i32 {
-                entry.1 = true;
+            let g = group[j as usize] as usize;
+            if last_batch[g] != b as u32 {
+                split[g] |= last_batch[g] != u32::MAX;
+                last_batch[g] = b as u32;
             }
         }
     }
-    seen.values().filter(|v| v.1).count() as u32
+    split.iter().filter(|&&s| s).count() as u32
 }
 
 /// A bound no schedule of the scheduled records can beat: for a set of release checkpoints
@@ -672,7 +680,8 @@ fn lower_bound(
     selected: &[(u32, f64)],
     out: &Schedule,
 ) -> f64 {
-    let mut scheduled: Vec<(f64, bool)> = selected
+    // `selected` is in release order already.
+    let scheduled: Vec<(f64, bool)> = selected
         .iter()
         .filter(|s| out.batch[s.0 as usize] >= 0)
         .map(|s| (s.1.max(0.0), jobs.two_sided[s.0 as usize]))
@@ -680,7 +689,6 @@ fn lower_bound(
     if scheduled.is_empty() || printers.is_empty() {
         return 0.0;
     }
-    scheduled.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let per_click = options.click_overhead_s / f64::from(options.click_limit);
     let cost: Vec<(f64, f64, f64)> = printers
         .iter()

@@ -899,6 +899,91 @@ fn default_match_weights() -> Vec<f64> {
     .concat()
 }
 
+/// A hasher for object addresses: one multiply, enough to spread pointers over the table.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
+fn text_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    if obj.is_none() {
+        return Ok(String::new());
+    }
+    obj.cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} names must be text (str) or None")))?
+        .to_str()
+        .map(str::to_owned)
+}
+
+type Factorized<'py> = (Bound<'py, PyArray1<u32>>, Vec<(String, String)>);
+
+/// Codes for the (kecamatan, kelurahan) pair of every record, continuing `known` (the pairs
+/// coded so far, in code order); returns the codes and every pair now known. A categorical
+/// column repeats the same few string objects, so pairs are looked up by object address
+/// first and by text only the first time an address pair is seen.
+#[pyfunction]
+fn factorize_pairs<'py>(
+    py: Python<'py>,
+    kecamatan: PyReadonlyArray1<'py, Py<PyAny>>,
+    kelurahan: PyReadonlyArray1<'py, Py<PyAny>>,
+    known: Vec<(String, String)>,
+) -> PyResult<Factorized<'py>> {
+    use std::collections::HashMap;
+    use std::hash::BuildHasherDefault;
+
+    let (a, b) = (kecamatan.as_slice()?, kelurahan.as_slice()?);
+    if a.len() != b.len() {
+        return Err(EktpError::InvalidArgument(
+            "kecamatan and kelurahan must have one value per record".into(),
+        )
+        .into());
+    }
+    let mut pairs = known;
+    let mut by_text: HashMap<(String, String), u32> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.clone(), i as u32))
+        .collect();
+    let mut by_address: HashMap<(usize, usize), u32, BuildHasherDefault<AddressHasher>> =
+        HashMap::default();
+    let mut codes = Vec::with_capacity(a.len());
+    for (x, y) in a.iter().zip(b) {
+        let address = (x.as_ptr() as usize, y.as_ptr() as usize);
+        let code = match by_address.get(&address) {
+            Some(&code) => code,
+            None => {
+                let pair = (
+                    text_of(x.bind(py), "kecamatan")?,
+                    text_of(y.bind(py), "kelurahan")?,
+                );
+                let next = pairs.len() as u32;
+                let code = *by_text.entry(pair.clone()).or_insert_with(|| {
+                    pairs.push(pair);
+                    next
+                });
+                by_address.insert(address, code);
+                code
+            }
+        };
+        codes.push(code);
+    }
+    Ok((codes.into_pyarray(py), pairs))
+}
+
 /// The planner's record columns, a dict built by `ektpcore.plan`.
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
@@ -1017,9 +1102,9 @@ mod _ektpcore {
     };
     #[pymodule_export]
     use super::{
-        default_match_weights, find_people_matches, first_occurrences, history_chain,
-        history_first_break, index_checksum, index_contains, index_difference, index_is_sorted,
-        index_sorted_unique, index_union, normalize_names, parse_name, people_block,
-        people_clusters, people_keys, people_rule_names, people_score, plan_batches,
+        default_match_weights, factorize_pairs, find_people_matches, first_occurrences,
+        history_chain, history_first_break, index_checksum, index_contains, index_difference,
+        index_is_sorted, index_sorted_unique, index_union, normalize_names, parse_name,
+        people_block, people_clusters, people_keys, people_rule_names, people_score, plan_batches,
     };
 }

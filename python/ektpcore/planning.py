@@ -48,10 +48,12 @@ __all__ = [
     "PlanEvent",
     "Printer",
     "PrinterDown",
+    "PrinterSetup",
     "Priority",
     "Shift",
     "Unscheduled",
     "plan",
+    "printers_from_toml",
 ]
 
 
@@ -150,6 +152,9 @@ class Batch:
     end: _dt.datetime
     ribbon_changes: tuple[int, ...]
     kecamatan: tuple[str, ...]
+    card_start: npt.NDArray[np.datetime64] = field(repr=False)
+    card_end: npt.NDArray[np.datetime64] = field(repr=False)
+    """When each card starts and is done (UTC ``datetime64[us]``), in print order."""
 
     @property
     def blanks_needed(self) -> int:
@@ -163,6 +168,73 @@ class Batch:
             f"Batch({self.id!r}, printer={self.printer!r}, cards={len(self)}, "
             f"start={self.start.isoformat()}, end={self.end.isoformat()})"
         )
+
+
+@dataclass(frozen=True)
+class PrinterSetup:
+    """An office's printers, shifts and planning settings, as read by
+    :func:`printers_from_toml`."""
+
+    printers: tuple[Printer, ...]
+    shifts: tuple[Shift, ...] = DEFAULT_SHIFTS
+    blanks: int | None = None
+    click_limit: int = 300
+    click_overhead: _dt.timedelta = _dt.timedelta(minutes=2)
+
+
+def printers_from_toml(path: str | Path) -> PrinterSetup:
+    """Reads printers from TOML::
+
+    blanks = 60000                 # optional
+    click_limit = 300              # optional
+    click_overhead_minutes = 2     # optional
+
+    [[printers]]
+    id = "P1"
+    cards_per_hour = 60            # one-sided
+    cards_per_hour_two_sided = 45  # optional
+    chip_seconds = 10              # optional
+    ribbon_capacity = 500          # optional
+    ribbon_remaining = 320         # optional
+    ribbon_change_minutes = 15     # optional
+
+    [[shifts]]                     # optional; default 08-20 and 20-08 WIB
+    start = "08:00"
+    end = "20:00"
+    printers = 6                   # optional: how many the staff can run
+    """
+    import tomllib
+
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidArgumentError(f"{path}: {err}") from None
+    fields = {f.name for f in dataclasses.fields(Printer)} - {"downtime"}
+    printers = []
+    for i, entry in enumerate(doc.get("printers", [])):
+        unknown = set(entry) - fields
+        if unknown:
+            raise InvalidArgumentError(f"{path}: printer {i + 1}: unknown {sorted(unknown)}")
+        if "id" not in entry or "cards_per_hour" not in entry:
+            raise InvalidArgumentError(f"{path}: printer {i + 1} needs id and cards_per_hour")
+        printers.append(Printer(**{**entry, "id": str(entry["id"])}))
+    if not printers:
+        raise InvalidArgumentError(f"{path}: no [[printers]]")
+    shifts = tuple(
+        Shift(
+            _dt.time.fromisoformat(str(s["start"])),
+            _dt.time.fromisoformat(str(s["end"])),
+            printers=s.get("printers"),
+        )
+        for s in doc.get("shifts", [])
+    )
+    return PrinterSetup(
+        printers=tuple(printers),
+        shifts=shifts or DEFAULT_SHIFTS,
+        blanks=doc.get("blanks"),
+        click_limit=int(doc.get("click_limit", 300)),
+        click_overhead=_dt.timedelta(minutes=float(doc.get("click_overhead_minutes", 2))),
+    )
 
 
 # -- events a plan is re-planned from ------------------------------------------------------
@@ -231,14 +303,16 @@ class _Places:
         self.pairs: list[tuple[str, str]] = []
         self._code: dict[tuple[str, str], int] = {}
 
-    def codes(self, kecamatan: Sequence[Any], kelurahan: Sequence[Any]) -> npt.NDArray[np.int32]:
-        # zip, dict.fromkeys and map run in C: no Python-level loop per record.
-        pairs = list(zip(kecamatan, kelurahan, strict=True))
-        for pair in dict.fromkeys(pairs):
-            if pair not in self._code:
-                self._code[pair] = len(self.pairs)
-                self.pairs.append(pair)
-        return np.fromiter(map(self._code.__getitem__, pairs), dtype=np.int32, count=len(pairs))
+    def codes(self, kecamatan: Any, kelurahan: Any) -> npt.NDArray[np.uint32]:
+        """One code per record (in Rust: categorical columns repeat a few string objects,
+        looked up by address)."""
+        codes, pairs = _ektpcore.factorize_pairs(
+            np.asarray(kecamatan, dtype=object), np.asarray(kelurahan, dtype=object), self.pairs
+        )
+        for pair in pairs[len(self.pairs) :]:
+            self._code[pair] = len(self.pairs)
+            self.pairs.append(pair)
+        return codes
 
     def rank(self) -> npt.NDArray[np.uint32]:
         """Each code's position in (kecamatan, kelurahan) order: the print order."""
@@ -255,7 +329,7 @@ class _Jobs:
     ids: npt.NDArray[np.int64]
     ready: npt.NDArray[np.float64]  # seconds from the plan's origin; NaN unknown
     priority: npt.NDArray[np.uint8]
-    place: npt.NDArray[np.int32]  # code into the plan's _Places
+    place: npt.NDArray[np.uint32]  # code into the plan's _Places
     two_sided: npt.NDArray[np.bool_]
 
     def __len__(self) -> int:
@@ -274,6 +348,16 @@ class _Jobs:
         )
 
 
+def _distinct(ids: npt.NDArray[np.int64], message: str = "record ids must be distinct") -> None:
+    if (ids < 0).any():
+        raise InvalidArgumentError("record ids are NIKs or other non-negative integers")
+    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
+        return  # ascending, so distinct: the common case of ids in ledger or file order
+    _, first, _ = _ektpcore.first_occurrences(ids, np.iinfo(np.int64).max)
+    if not first.all():
+        raise InvalidArgumentError(message)
+
+
 def _seconds(moments: npt.NDArray[Any], origin: _dt.datetime) -> npt.NDArray[np.float64]:
     base = np.datetime64(origin.astimezone(_dt.UTC).replace(tzinfo=None), "us")
     delta = moments.astype("datetime64[us]") - base
@@ -288,7 +372,7 @@ def _jobs_from(records: Any, origin: _dt.datetime, places: _Places) -> _Jobs:
     ``kecamatan``, ``kelurahan``, ``two_sided``."""
     if not has_column(records, "id"):
         raise InvalidArgumentError("records need an 'id' column (NIKs or integer ids)")
-    ids = np.asarray(column(records, "id")).astype(np.int64)
+    ids = np.asarray(column(records, "id")).astype(np.int64, copy=False)
     n = len(ids)
 
     def optional(name: str, default: Any, dtype: Any) -> npt.NDArray[Any]:
@@ -297,7 +381,7 @@ def _jobs_from(records: Any, origin: _dt.datetime, places: _Places) -> _Jobs:
         values = np.asarray(column(records, name))
         if len(values) != n:
             raise InvalidArgumentError(f"column {name!r} must have one value per record")
-        return values.astype(dtype)
+        return values.astype(dtype, copy=False)
 
     ready = np.zeros(n, dtype=np.float64)
     if has_column(records, "ready"):
@@ -321,9 +405,7 @@ def _jobs_from(records: Any, origin: _dt.datetime, places: _Places) -> _Jobs:
         ids=ids,
         ready=ready,
         priority=priority.astype(np.uint8),
-        place=places.codes(
-            optional("kecamatan", "", object).tolist(), optional("kelurahan", "", object).tolist()
-        ),
+        place=places.codes(optional("kecamatan", "", object), optional("kelurahan", "", object)),
         two_sided=optional("two_sided", True, np.bool_),
     )
 
@@ -355,17 +437,23 @@ def _windows(
     ]
     first_day = start.astimezone(WIB).date() - _dt.timedelta(days=1)
     t0 = (start - origin).total_seconds()
+    # WIB keeps no daylight saving: every day is 86,400 s and shifts are fixed offsets.
+    midnight = (_dt.datetime.combine(first_day, _dt.time(0), WIB) - origin).total_seconds()
+
+    def offset(moment: _dt.time) -> float:
+        return moment.hour * 3600.0 + moment.minute * 60.0 + moment.second
+
+    spans = []
+    for shift in shifts:
+        begin, finish = offset(shift.start), offset(shift.end)
+        spans.append((shift, begin, finish if finish > begin else finish + 86_400.0))
     for d in range(days + 1):
-        day = first_day + _dt.timedelta(days=d)
-        for shift in shifts:
-            if shift.weekdays is not None and day.weekday() not in shift.weekdays:
+        weekday = (first_day.weekday() + d) % 7
+        for shift, begin, finish in spans:
+            if shift.weekdays is not None and weekday not in shift.weekdays:
                 continue
-            a = _dt.datetime.combine(day, shift.start, WIB)
-            b = _dt.datetime.combine(day, shift.end, WIB)
-            if b <= a:
-                b += _dt.timedelta(days=1)
-            lo, hi = (a - origin).total_seconds(), (b - origin).total_seconds()
-            lo = max(lo, t0)
+            lo = max(midnight + d * 86_400.0 + begin, t0)
+            hi = midnight + d * 86_400.0 + finish
             if hi <= lo:
                 continue
             capacity = len(printers) if shift.printers is None else shift.printers
@@ -373,7 +461,7 @@ def _windows(
             for i in speed_order:
                 if running >= capacity:
                     break
-                pieces = _subtract([(lo, hi)], down[i])
+                pieces = _subtract([(lo, hi)], down[i]) if down[i] else [(lo, hi)]
                 if not pieces:
                     continue
                 out[i].extend(pieces)
@@ -424,6 +512,7 @@ class _State:
     prefix: str
     places: _Places
     spoiled: int = 0  # blanks spoiled since the origin
+    named: int = 0  # batch ids handed out so far (ids are never reused)
     down: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
@@ -468,35 +557,49 @@ class Plan:
     def batches(self) -> list[Batch]:
         """All batches in start order (those already started first, as they ran)."""
         if self._batches is None:
-            c, jobs, origin = self._c, self._jobs, self._state.origin
-            pairs = self._state.places.pairs
-            order = np.argsort(c["batch_start"], kind="stable")
-            out = []
-            for b in order.tolist():
-                first, n = int(c["batch_first"][b]), int(c["batch_len"][b])
-                members = c["order"][first : first + n]
-                lo, hi = c["change_offsets"][b], c["change_offsets"][b + 1]
-                out.append(
-                    Batch(
-                        id=self._names[b],
-                        printer=self._state.printers[int(c["batch_printer"][b])].id,
-                        records=jobs.ids[members],
-                        start=origin + _dt.timedelta(seconds=float(c["batch_start"][b])),
-                        end=origin + _dt.timedelta(seconds=float(c["batch_end"][b])),
-                        ribbon_changes=tuple(int(x) for x in c["changes"][lo:hi]),
-                        kecamatan=tuple(
-                            dict.fromkeys(pairs[k][0] for k in jobs.place[members].tolist())
-                        ),
-                    )
-                )
-            self._batches = out
+            order = np.argsort(self._c["batch_start"], kind="stable")
+            self._batches = [self._batch_at(b) for b in order.tolist()]
         return self._batches
 
+    def _batch_at(self, b: int) -> Batch:
+        c, jobs, origin = self._c, self._jobs, self._state.origin
+        pairs = self._state.places.pairs
+        base = np.datetime64(origin.astimezone(_dt.UTC).replace(tzinfo=None), "us")
+
+        def stamp(seconds: npt.NDArray[np.float64]) -> npt.NDArray[np.datetime64]:
+            return base + np.round(seconds * 1e6).astype("timedelta64[us]")
+
+        first, n = int(c["batch_first"][b]), int(c["batch_len"][b])
+        members = c["order"][first : first + n]
+        lo, hi = c["change_offsets"][b], c["change_offsets"][b + 1]
+        return Batch(
+            id=self._names[b],
+            printer=self._state.printers[int(c["batch_printer"][b])].id,
+            records=jobs.ids[members],
+            start=origin + _dt.timedelta(seconds=float(c["batch_start"][b])),
+            end=origin + _dt.timedelta(seconds=float(c["batch_end"][b])),
+            ribbon_changes=tuple(int(x) for x in c["changes"][lo:hi]),
+            kecamatan=tuple(dict.fromkeys(pairs[k][0] for k in jobs.place[members].tolist())),
+            card_start=stamp(c["start"][members]),
+            card_end=stamp(c["end"][members]),
+        )
+
     def batch(self, batch_id: str) -> Batch:
-        for b in self.batches:
-            if b.id == batch_id:
-                return b
-        raise InvalidArgumentError(f"no batch {batch_id!r} in this plan")
+        b = self._by_name.get(batch_id)
+        if b is None:
+            raise InvalidArgumentError(f"no batch {batch_id!r} in this plan")
+        return self._batch_at(b)
+
+    def next_batch(self, after: _dt.datetime, exclude: Iterable[str] = ()) -> Batch | None:
+        """The batch that starts first at or after ``after``, skipping the ids in
+        ``exclude`` (those already sent), or ``None``."""
+        starts = self._c["batch_start"]
+        t = (_aware(after) - self._state.origin).total_seconds() - 1e-3
+        skip = set(exclude)
+        for b in np.argsort(starts, kind="stable").tolist():
+            if starts[b] >= t and self._names[b] not in skip:
+                return self._batch_at(b)
+        return None
 
     @property
     def records(self) -> npt.NDArray[np.int64]:
@@ -677,9 +780,11 @@ class Plan:
         c = dict(self._c)
         c["batch_end"] = c["batch_end"].copy()  # the one column events change
         jobs = self._jobs
-        started = c["batch_start"] <= t_now
+        # A millisecond of slack: datetimes carry microseconds, the core full floats.
+        started = c["batch_start"] <= t_now + 1e-3
         # Per batch: cards kept (printed or printing) and the printer's earliest restart.
         kept_len = c["batch_len"].copy()
+        stopped = np.zeros(len(kept_len), dtype=bool)
         keep_card = np.zeros(len(jobs), dtype=bool)
         keep_card[c["order"][np.repeat(started, c["batch_len"])]] = True
         free_at = np.full(len(st.printers), t_now)
@@ -695,6 +800,7 @@ class Plan:
                 return
             keep_card[members[card:]] = False
             kept_len[b] = card
+            stopped[b] = True
             st.spoiled += int(spoiled)
             at = float(c["start"][members[card]])
             c["batch_end"][b] = at
@@ -750,16 +856,19 @@ class Plan:
             p = int(c["batch_printer"][b])
             free_at[p] = max(free_at[p], float(c["batch_end"][b]))
         if new_jobs:
-            known = np.concatenate([jobs.ids, *(j.ids for j in new_jobs)])
-            if len(np.unique(known)) != len(known):
-                raise InvalidArgumentError("new records repeat records the plan already has")
+            _distinct(
+                np.concatenate([jobs.ids, *(j.ids for j in new_jobs)]),
+                "new records repeat records the plan already has",
+            )
         frozen = np.flatnonzero(keep_card)
         rest = np.flatnonzero(~keep_card)
         # Blanks left: the stock and arrived deliveries, less every card kept or spoiled.
         arrived = [d for d in st.deliveries if d[0] <= t_now]
         st.deliveries = [d for d in st.deliveries if d[0] > t_now]
         st.blanks += sum(n for _, n in arrived)
-        ribbons = self._ribbons_after(c, started, kept_len)
+        # Cards that used ribbon: all a batch printed, spoiled ones included.
+        used_ribbon = np.where(stopped, kept_len, c["batch_used"])
+        ribbons = self._ribbons_after(c, started, used_ribbon)
         st.printers = tuple(
             dataclasses.replace(p, ribbon_remaining=ribbons[i]) for i, p in enumerate(st.printers)
         )
@@ -771,27 +880,26 @@ class Plan:
             now=t_now,
             blanks=max(0, st.blanks - used),
             free_at=free_at,
-            name_from=len(self._names),
         )
         fresh["_jobs"] = remaining
         st.printers = self._state.printers
+        c["batch_used"] = used_ribbon
         return _combine(st, jobs, frozen, c, started, kept_len, self._names, fresh, t_now)
 
     @staticmethod
     def _ribbons_after(
-        c: dict[str, Any], started: npt.NDArray[np.bool_], kept_len: npt.NDArray[Any]
+        c: dict[str, Any], started: npt.NDArray[np.bool_], used: npt.NDArray[Any]
     ) -> list[int]:
-        """Prints left per printer's ribbon after the started batches' kept cards."""
+        """Prints left on each printer's ribbon after the started batches."""
         left = list(c["ribbon_left_start"])
         caps = c["ribbon_capacity"]
         for b in np.argsort(c["batch_start"], kind="stable").tolist():
             if not started[b]:
                 continue
             p = int(c["batch_printer"][b])
-            for _ in range(int(kept_len[b])):
-                if left[p] == 0:
-                    left[p] = caps[p]
-                left[p] -= 1
+            k = int(used[b])
+            # The ribbon is changed when empty, before the next card.
+            left[p] = left[p] - k if k <= left[p] else caps[p] - ((k - left[p] - 1) % caps[p] + 1)
         return left
 
     # -- the ledger ----------------------------------------------------------------------
@@ -868,7 +976,6 @@ def _run(
     now: float,
     blanks: int,
     free_at: npt.NDArray[np.float64] | None,
-    name_from: int,
 ) -> dict[str, Any]:
     """Calls the core for ``jobs`` from ``now`` (seconds from the origin), growing the window
     horizon until no record lacks a printer only for want of horizon."""
@@ -917,7 +1024,9 @@ def _run(
     out["windows"] = windows
     out["ribbon_left_start"] = [p.ribbon_left for p in st.printers]
     out["ribbon_capacity"] = [p.ribbon_capacity for p in st.printers]
-    out["names"] = [f"{st.prefix}-{name_from + k + 1:05d}" for k in range(len(out["batch_start"]))]
+    out["batch_used"] = out["batch_len"].astype(np.int64)
+    out["names"] = [f"{st.prefix}-{st.named + k + 1:05d}" for k in range(len(out["batch_start"]))]
+    st.named += len(out["names"])
     return out
 
 
@@ -975,6 +1084,7 @@ def _combine(
             [np.array(firsts, dtype=np.int64), f["batch_first"].astype(np.int64) + pos]
         ),
         "batch_len": np.concatenate([np.array(lens, dtype=np.int64), f["batch_len"]]),
+        "batch_used": np.concatenate([c["batch_used"][old_batches], f["batch_used"]]),
         "change_offsets": np.concatenate(
             [
                 np.array(offsets, dtype=np.int64),
@@ -1029,8 +1139,7 @@ def plan(
         raise InvalidArgumentError("printer ids must be distinct")
     places = _Places()
     jobs = _jobs_from(records, origin, places)
-    if len(np.unique(jobs.ids)) != len(jobs):
-        raise InvalidArgumentError("record ids must be distinct")
+    _distinct(jobs.ids)
     state = _State(
         origin=origin,
         printers=tuple(printers),
@@ -1045,7 +1154,7 @@ def plan(
     arrived = [d for d in state.deliveries if d[0] <= 0]
     state.deliveries = [d for d in state.deliveries if d[0] > 0]
     state.blanks += sum(k for _, k in arrived)
-    out = _run(state, jobs, now=0.0, blanks=state.blanks, free_at=None, name_from=0)
+    out = _run(state, jobs, now=0.0, blanks=state.blanks, free_at=None)
     names = out.pop("names")
     columns = {k: v for k, v in out.items() if k not in ("lower_bound",)}
     return Plan(state, jobs, columns, names, float(out["lower_bound"]), 0.0)

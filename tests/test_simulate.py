@@ -1,0 +1,176 @@
+"""The campaign simulator: end to end on a small campaign, reproducible, and its inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ektpcore import BlankState, InvalidArgumentError, Ledger, State
+from ektpcore.cli import main
+from ektpcore.simulate import Report, load_scenario, plot_report, simulate
+
+# A small campaign with every fault frequent enough to happen: jams, chip and QC failures,
+# breakdowns, ribbons running out before a delivery, and fewer blanks than records.
+SMALL = [
+    "records.print_ready=500",
+    "records.sent_for_enrolment=300",
+    "records.bio_captured=200",
+    "blanks.in_stock=900",
+    "printers.count=2",
+    "printers.cards_per_hour=120",
+    "printers.cards_per_hour_two_sided=90",
+    "ribbons.capacity=100",
+    "ribbons.in_stock=3",
+    "ribbons.deliveries=[{ day = 3, count = 10 }]",
+    "faults.jam_rate=0.01",
+    "faults.chip_failure_rate=0.02",
+    "faults.qc_reject_rate=0.01",
+    "faults.breakdowns_per_printer_day=0.5",
+    "faults.repair_hours=6",
+    "campaign.click_limit=60",
+    "campaign.max_days=30",
+]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
+    path = tmp_path_factory.mktemp("sim") / "campaign.db"
+    report = simulate(load_scenario(overrides=SMALL), seed=7, ledger=path)
+    return report, path
+
+
+def test_a_campaign_runs_end_to_end_and_the_ledger_adds_up(small_run: tuple[Report, Path]) -> None:
+    report, path = small_run
+    assert report.ledger_verified
+    assert report.blanks_balanced
+    spoiled = sum(report.spoiled.values())
+    assert report.spoiled.get("jam", 0) > 0
+    assert report.spoiled.get("chip", 0) > 0
+    assert report.ribbon_waits_hours > 0
+    with Ledger(path) as led:
+        assert led.verify().ok
+        counts = led.counts()
+        blanks = led.blanks.counts()
+        # Every blank is accounted for: printed on an issued or travelling card, spoiled, or
+        # still in stock; none is left allocated to a batch that is not running.
+        assert blanks.get(BlankState.ALLOCATED, 0) == 0
+        assert sum(blanks.values()) == 900
+        assert blanks.get(BlankState.SPOILED, 0) == spoiled
+        assert counts.get(State.QUEUED, 0) == 0
+        assert counts.get(State.ISSUED, 0) == report.issued
+        # One valid card per record: the ledger's cards table has no record twice.
+        rows = led._query("SELECT record_id, count(*) FROM cards WHERE valid = 1 GROUP BY 1")
+        assert all(n == 1 for _, n in rows)
+        assert len(rows) == report.printed
+        assert counts.get(State.DUPLICATE_RECORD, 0) == report.duplicates
+    # 1,000 records, fewer printable than that, 900 blanks: the shortfall is reported.
+    printable = 1_000 - report.duplicates
+    assert report.printed + report.blank_shortfall == printable
+    assert "BLANK SHORTFALL" in report.summary()
+
+
+def test_the_same_seed_gives_the_same_report(small_run: tuple[Report, Path]) -> None:
+    first = small_run[0].to_dict()
+    again = simulate(load_scenario(overrides=SMALL), seed=7).to_dict()
+    other = simulate(load_scenario(overrides=SMALL), seed=8).to_dict()
+    for doc in (first, again, other):
+        doc.pop("replan_ms_mean")
+    assert again == first
+    assert other != first
+
+
+def test_the_report_is_written_as_json_and_as_a_picture(
+    small_run: tuple[Report, Path], tmp_path: Path
+) -> None:
+    report = small_run[0]
+    doc = json.loads(report.to_json(tmp_path / "r.json"))
+    assert doc["printed"] == report.printed
+    assert doc["scenario"]["records"]["print_ready"] == 500
+    plot_report(report, tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scenarios_load_from_toml_and_overrides(tmp_path: Path) -> None:
+    default = load_scenario()
+    assert default["records"]["print_ready"] == 31_000
+    assert default["blanks"]["in_stock"] == 60_000
+    assert default["printers"]["count"] == 6
+    own = tmp_path / "office.toml"
+    own.write_text('[printers]\ncount = 9\n[campaign]\nname = "Kota Contoh"\n', encoding="utf-8")
+    s = load_scenario(own, ["printers.count=4", "faults.jam_rate=0.01"])
+    assert s["printers"]["count"] == 4
+    assert s["campaign"]["name"] == "Kota Contoh"
+    assert s["faults"]["jam_rate"] == 0.01
+    assert s["records"]["print_ready"] == 31_000
+    with pytest.raises(InvalidArgumentError, match=r"unknown setting 'printers\.colour'"):
+        load_scenario(overrides=["printers.colour=3"])
+    with pytest.raises(InvalidArgumentError, match=r"faults\.jam_rate must be a number"):
+        load_scenario(overrides=["faults.jam_rate=2"])
+    with pytest.raises(InvalidArgumentError, match=r"section\.key=value"):
+        load_scenario(overrides=["printers.count"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[printers\n", encoding="utf-8")
+    with pytest.raises(InvalidArgumentError, match=r"bad\.toml"):
+        load_scenario(bad)
+
+
+def test_the_cli_simulates_with_overrides(tmp_path: Path) -> None:
+    args = ["simulate", "--seed", "3", "--quiet"]
+    for o in SMALL:
+        args += ["--set", o]
+    out_json, out_png = tmp_path / "r.json", tmp_path / "c.png"
+    result = CliRunner().invoke(main, [*args, "--json", str(out_json), "--plot", str(out_png)])
+    assert result.exit_code == 0, result.output
+    assert "printed" in result.output
+    assert "BLANK SHORTFALL" in result.output
+    assert json.loads(out_json.read_text())["seed"] == 3
+    assert out_png.exists()
+    shown = CliRunner().invoke(main, ["simulate", "--show-scenario"])
+    assert "[campaign]" in shown.output
+    wrong = CliRunner().invoke(main, ["simulate", "--set", "printers.colour=3"])
+    assert wrong.exit_code != 0
+    assert "unknown setting" in wrong.output
+
+
+def test_the_cli_plans_from_csv_and_toml(tmp_path: Path) -> None:
+    records = tmp_path / "records.csv"
+    lines = ["nik,kecamatan,kelurahan,priority,ready"]
+    lines += [f"{3271010101900000 + i},Bogor Barat,Kel {i % 3},{i % 2}," for i in range(1, 400)]
+    lines.append("3271010101909999,Bogor Barat,Kel 1,0,unknown")
+    records.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    printers = tmp_path / "printers.toml"
+    printers.write_text(
+        'blanks = 350\nclick_limit = 100\n[[printers]]\nid = "A"\ncards_per_hour = 120\n'
+        '[[printers]]\nid = "B"\ncards_per_hour = 100\nribbon_remaining = 20\n',
+        encoding="utf-8",
+    )
+    out_json, out_csv = tmp_path / "plan.json", tmp_path / "plan.csv"
+    result = CliRunner().invoke(
+        main,
+        [
+            "plan",
+            str(records),
+            str(printers),
+            "--start",
+            "2017-11-13T08:00",
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "350 cards" in result.output
+    assert "NO_BLANK" in result.output
+    assert "NOT_READY" in result.output
+    doc = json.loads(out_json.read_text())
+    assert all(len(b["records"]) <= 100 for b in doc["batch_list"])
+    assert len(out_csv.read_text().splitlines()) == 401
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[printers]]\nid = "A"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(records), str(bad), "--blanks", "5"])
+    assert result.exit_code != 0
+    assert "needs id and cards_per_hour" in result.output
