@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ektpcore import BlankState, InvalidArgumentError, Ledger, State
 from ektpcore.cli import main
-from ektpcore.simulate import Report, load_scenario, plot_report, simulate
+from ektpcore.simulate import CampaignReport, load_scenario, plot_report, simulate
 
 # A small campaign with every fault frequent enough to happen: jams, chip and QC failures,
 # breakdowns, ribbons running out before a delivery, and fewer blanks than records.
@@ -36,13 +36,15 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, Path]:
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[CampaignReport, Path]:
     path = tmp_path_factory.mktemp("sim") / "campaign.db"
     report = simulate(load_scenario(overrides=SMALL), seed=7, ledger=path)
     return report, path
 
 
-def test_a_campaign_runs_end_to_end_and_the_ledger_adds_up(small_run: tuple[Report, Path]) -> None:
+def test_a_campaign_runs_end_to_end_and_the_ledger_adds_up(
+    small_run: tuple[CampaignReport, Path],
+) -> None:
     report, path = small_run
     assert report.ledger_verified
     assert report.blanks_balanced
@@ -72,7 +74,7 @@ def test_a_campaign_runs_end_to_end_and_the_ledger_adds_up(small_run: tuple[Repo
     assert "BLANK SHORTFALL" in report.summary()
 
 
-def test_the_same_seed_gives_the_same_report(small_run: tuple[Report, Path]) -> None:
+def test_the_same_seed_gives_the_same_report(small_run: tuple[CampaignReport, Path]) -> None:
     first = small_run[0].to_dict()
     again = simulate(load_scenario(overrides=SMALL), seed=7).to_dict()
     other = simulate(load_scenario(overrides=SMALL), seed=8).to_dict()
@@ -83,7 +85,7 @@ def test_the_same_seed_gives_the_same_report(small_run: tuple[Report, Path]) -> 
 
 
 def test_the_report_is_written_as_json_and_as_a_picture(
-    small_run: tuple[Report, Path], tmp_path: Path
+    small_run: tuple[CampaignReport, Path], tmp_path: Path
 ) -> None:
     report = small_run[0]
     doc = json.loads(report.to_json(tmp_path / "r.json"))

@@ -67,6 +67,7 @@ from .planning import (
 from .regions import RegionNames, RegionTable
 from .ribbons import Ribbon, RibbonExhaustedError, Ribbons, RibbonWarning
 from .sample import corrupt_niks, sample_niks
+from .simulate import CampaignReport, load_scenario, plot_report, simulate
 from .store import LedgerStore, SqliteStore
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "BlankState",
     "BlankStock",
     "BlanksReceived",
+    "CampaignReport",
     "CardSpoiled",
     "Distribution",
     "DuplicateGroup",
@@ -135,6 +137,7 @@ __all__ = [
     "crosscheck_niks",
     "dedup_niks",
     "find_duplicate_people",
+    "load_scenario",
     "mask_nik",
     "name_key",
     "nik_conflicts",
@@ -144,7 +147,9 @@ __all__ = [
     "parse_name",
     "parse_niks",
     "plan",
+    "plot_report",
     "printers_from_toml",
     "sample_niks",
     "shift_window",
+    "simulate",
 ]

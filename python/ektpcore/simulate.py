@@ -8,7 +8,7 @@ Everything an office would record is recorded in the ledger, which is verified a
 
 The default scenario is Kota Bogor's, November 2017 (``scenario.toml`` next to this module);
 :func:`load_scenario` reads another TOML file over it and applies ``section.key=value``
-overrides. :func:`simulate` returns a :class:`Report`; :func:`plot_report` draws it.
+overrides. :func:`simulate` returns a :class:`CampaignReport`; :func:`plot_report` draws it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .regions import RegionTable
 from .sample import sample_niks
 from .store import SqliteStore
 
-__all__ = ["Report", "default_scenario_text", "load_scenario", "plot_report", "simulate"]
+__all__ = ["CampaignReport", "default_scenario_text", "load_scenario", "plot_report", "simulate"]
 
 _DAY = 86_400.0
 _OPERATOR = Actor("simulated operator", Role.OPERATOR)
@@ -142,7 +142,7 @@ def _check(s: Mapping[str, Any]) -> None:
 
 
 @dataclass
-class Report:
+class CampaignReport:
     """What a simulated campaign came to. Times are days from the campaign start."""
 
     scenario: dict[str, Any]
@@ -229,7 +229,7 @@ class Report:
         return text
 
 
-def plot_report(report: Report, path: str | Path) -> None:
+def plot_report(report: CampaignReport, path: str | Path) -> None:
     """A PNG: cumulative cards printed and issued against the target, and a timeline per
     printer (batches, breakdowns and waits). Needs matplotlib (``pip install
     'ektpcore[plot]'``)."""
@@ -531,7 +531,7 @@ class _Campaign:
         self.plan = self.plan.replan(self.when(t), events)
         self.replan_times.append(time.perf_counter() - began)
 
-    def run(self) -> Report:
+    def run(self) -> CampaignReport:
         camp = self.s["campaign"]
         self.intake()
         self.plan = Plan.from_ledger(
@@ -789,7 +789,7 @@ class _Campaign:
 
     # -- the report --------------------------------------------------------------------------
 
-    def report(self) -> Report:
+    def report(self) -> CampaignReport:
         target = float(self.s["campaign"]["target_days"]) * _DAY
         printed = sorted(self.printed_at)
         issued = sorted(self.issued_at)
@@ -816,7 +816,7 @@ class _Campaign:
             warnings.simplefilter("ignore", BlankShortageWarning)
             balanced = self.ledger.blanks.reconcile().balanced
         all_printed = len(printed) >= printable and printable > 0
-        return Report(
+        return CampaignReport(
             scenario=dict(self.s),
             seed=self.seed,
             records=len(self.niks),
@@ -867,7 +867,7 @@ def simulate(
     ledger: str | Path | None = None,
     regions: RegionTable | None = None,
     progress: Callable[[float], None] | None = None,
-) -> Report:
+) -> CampaignReport:
     """Runs a campaign. ``scenario`` from :func:`load_scenario` (default: Kota Bogor 2017);
     ``seed`` makes the run reproducible (default: the scenario's ``campaign.seed`` or 2017);
     ``ledger`` keeps the ledger at that path (default: a temporary file, removed after);
