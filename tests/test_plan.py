@@ -352,3 +352,17 @@ def test_property_replan_keeps_finished_cards_where_they_were(
         for i in b.records[:cut].tolist():
             assert eta_after[i] == eta_before[i]
     assert sum(len(b) for b in q.batches) + len(events) <= blanks
+
+
+def test_a_printer_works_only_when_it_is_available() -> None:
+    lent = ((START + dt.timedelta(hours=10), START + dt.timedelta(hours=16)),)
+    p = ektpcore.plan(
+        records(3_000),
+        [Printer("own", 120, 90), Printer("lent", 120, 90, available=lent)],
+        blanks=3_000,
+        start=START,
+    )
+    check(p)
+    lent_batches = [b for b in p.batches if b.printer == "lent"]
+    assert lent_batches
+    assert all(lent[0][0] <= b.start and b.end <= lent[0][1] for b in lent_batches)

@@ -107,7 +107,9 @@ class Printer:
     ``cards_per_hour`` is the one-sided print rate and ``cards_per_hour_two_sided`` the
     two-sided one (the same when not given); ``chip_seconds`` is added per card for chip
     encoding. ``ribbon_remaining`` is what the installed ribbon still prints (a full ribbon
-    when not given). ``downtime`` lists ``(start, end)`` periods the printer is out of service.
+    when not given). ``downtime`` lists ``(start, end)`` periods the printer is out of service;
+    ``available``, when given, the only periods it may work at all (a printer lent for a week,
+    a machine kept for the day shift); both are further limited by the staffed shifts.
     """
 
     id: str
@@ -118,6 +120,7 @@ class Printer:
     ribbon_remaining: int | None = None
     ribbon_change_minutes: float = 10.0
     downtime: tuple[tuple[_dt.datetime, _dt.datetime], ...] = ()
+    available: tuple[tuple[_dt.datetime, _dt.datetime], ...] | None = None
 
     def __post_init__(self) -> None:
         rates = (self.cards_per_hour, self.cards_per_hour_two_sided or self.cards_per_hour)
@@ -209,7 +212,7 @@ def printers_from_toml(path: str | Path) -> PrinterSetup:
         doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise InvalidArgumentError(f"{path}: {err}") from None
-    fields = {f.name for f in dataclasses.fields(Printer)} - {"downtime"}
+    fields = {f.name for f in dataclasses.fields(Printer)} - {"downtime", "available"}
     printers = []
     for i, entry in enumerate(doc.get("printers", [])):
         unknown = set(entry) - fields
@@ -435,6 +438,15 @@ def _windows(
         + list(extra_down.get(p.id, ()))
         for p in printers
     ]
+    only = [
+        None
+        if p.available is None
+        else sorted(
+            ((_aware(a) - origin).total_seconds(), (_aware(b) - origin).total_seconds())
+            for a, b in p.available
+        )
+        for p in printers
+    ]
     first_day = start.astimezone(WIB).date() - _dt.timedelta(days=1)
     t0 = (start - origin).total_seconds()
     # WIB keeps no daylight saving: every day is 86,400 s and shifts are fixed offsets.
@@ -462,6 +474,9 @@ def _windows(
                 if running >= capacity:
                     break
                 pieces = _subtract([(lo, hi)], down[i]) if down[i] else [(lo, hi)]
+                allowed = only[i]
+                if allowed is not None:
+                    pieces = _intersect(pieces, allowed)
                 if not pieces:
                     continue
                 out[i].extend(pieces)
@@ -486,6 +501,12 @@ def _subtract(
                 cut.append((h1, b))
         windows = cut
     return windows
+
+
+def _intersect(
+    windows: list[tuple[float, float]], allowed: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    return [(max(a, c), min(b, d)) for a, b in windows for c, d in allowed if max(a, c) < min(b, d)]
 
 
 def _merge(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
