@@ -280,7 +280,7 @@ def test_plan_1m_on_100_printers(benchmark: Any, timed: bool) -> None:
 def test_replan_after_a_jam(benchmark: Any, timed: bool) -> None:
     n = 61_000 if timed else 6_100
     p = plan_with(campaign(n, seed=2), fleet(6), n)
-    now = START + dt.timedelta(hours=30)
+    now = START + p.makespan / 2  # mid-campaign, every printer busy
     running = [b for b in p.batches if b.start <= now < b.end]
     event = Jam(running[0].id, 5)
     benchmark.group = "replan"

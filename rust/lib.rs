@@ -3,11 +3,13 @@
 //! [`python`] behind the `python` feature so that `cargo test` needs no interpreter.
 
 pub mod dedup;
+pub mod dialect;
 pub mod error;
 pub mod ledger;
 pub mod names;
 pub mod nik;
 pub mod plan;
+pub mod raster;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,749 @@
+//! The Evolis command language (Primacy, Zenius, Pebble, Dualys, Quantum and kin).
+//!
+//! Every command is `ESC name[;param]* CR` (`0x1B ... 0x0D`). A card is printed by the
+//! sequence `Ss` (start), `Sr` (front) and panel downloads, optionally `Sv` (back) and its
+//! downloads, and `Se` (print the last panel and eject). A panel is 1016 lines of 648 dots at
+//! 300 dpi, downloaded raw (`Db;panel;levels;data`) or compressed
+//! (`Dbc;panel;levels;bytes;data`):
+//! - K and O (two levels) line by line: `0x00` a white line, `0xFF` a black line, or `N`
+//!   (1 to 81) followed by the line's first `N` bytes, the rest white;
+//! - Y, M and C (32, 64 or 128 levels) as run lengths: a byte with its top bit clear is one
+//!   dot; with it set, the low bits are the dot value and the next byte a repeat count (at 6
+//!   bits bit 6 adds 256 to the count, at 5 bits bits 5 and 6 add 256 each); a count of zero at
+//!   the start of a line is a white line. 256 levels (8 bits) download raw only.
+//!
+//! Where the 2003 programming guide and captures of the vendor's own driver disagree, this
+//! module follows the captures: `Dbc` has three parameters (panel, levels, byte count), not
+//! the guide's four; a raw two-level panel is 648 x 1016 / 8 = 82,296 bytes, not the guide's
+//! 84,624; a card ends with `Se;1`; the stream ends with zero padding (which the decoder skips).
+//! The bit order of raw colour panels is not documented; they are packed most significant
+//! bit first, dot after dot.
+//!
+//! Two-phase jobs (a chip personalised before printing): `Pneab;E` keeps the card in the
+//! printer, `Sis` or `Sic` moves it to the contact or contactless station; after the chip is
+//! written the card's print sequence follows, or `Ser` ejects it to the reject tray.
+
+use super::{ChipStation, Command, DecodeError};
+use crate::error::EktpError;
+use crate::raster::Panels;
+
+/// Lines per panel.
+pub const LINES: usize = 1016;
+/// Dots per line.
+pub const DOTS: usize = 648;
+/// Bytes per two-level line.
+pub const LINE_BYTES: usize = DOTS / 8;
+
+const ESC: u8 = 0x1B;
+const CR: u8 = 0x0D;
+/// Longest command name and parameter the decoder accepts, and most parameters.
+const MAX_NAME: usize = 16;
+const MAX_PARAM: usize = 256;
+const MAX_PARAMS: usize = 32;
+
+/// Job settings: the ribbon, how cards are fed, compression, the padding after the job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSettings {
+    /// Ribbon type as the printer names it: `ymcko`, `ymckok` (a second K panel for the back),
+    /// `ko`, `k`, ...
+    pub ribbon: String,
+    /// Insertion mode: `F` feeder, `M` manual, `B` both.
+    pub feeder: char,
+    /// Compressed downloads (`Dbc`) where the panel depth allows.
+    pub compress: bool,
+    /// Zero bytes after the job (the vendor's driver pads).
+    pub padding: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            ribbon: "ymckok".to_string(),
+            feeder: 'F',
+            compress: true,
+            padding: 64,
+        }
+    }
+}
+
+/// One card to print: its sides' panels, and whether its chip is written first.
+#[derive(Clone, Copy, Debug)]
+pub struct Card<'a> {
+    pub front: &'a Panels,
+    pub back: Option<&'a Panels>,
+}
+
+fn invalid(message: impl Into<String>) -> EktpError {
+    EktpError::InvalidArgument(message.into())
+}
+
+/// Appends `ESC name;p1;...;pn CR`.
+pub fn command(out: &mut Vec<u8>, name: &str, params: &[&str]) {
+    out.push(ESC);
+    out.extend_from_slice(name.as_bytes());
+    for p in params {
+        out.push(b';');
+        out.extend_from_slice(p.as_bytes());
+    }
+    out.push(CR);
+}
+
+/// The commands that open a job: ribbon and feeder.
+pub fn job_start(settings: &JobSettings, out: &mut Vec<u8>) {
+    command(out, "Pr", &[&settings.ribbon]);
+    command(out, "Pmi", &[&settings.feeder.to_string(), "s"]);
+}
+
+/// The padding that closes a job.
+pub fn job_end(settings: &JobSettings, out: &mut Vec<u8>) {
+    out.resize(out.len() + settings.padding, 0);
+}
+
+/// The first half of a two-phase card: keep it in the printer and move it to `station`.
+pub fn chip_phase(station: ChipStation, out: &mut Vec<u8>) {
+    command(out, "Pneab", &["E"]);
+    command(
+        out,
+        match station {
+            ChipStation::Contact => "Sis",
+            ChipStation::Contactless => "Sic",
+        },
+        &[],
+    );
+}
+
+/// Ejects the card at the chip station into the reject tray.
+pub fn reject(out: &mut Vec<u8>) {
+    command(out, "Ser", &[]);
+}
+
+fn depth_of(levels: usize) -> Option<u8> {
+    match levels {
+        32 => Some(5),
+        64 => Some(6),
+        128 => Some(7),
+        256 => Some(8),
+        _ => None,
+    }
+}
+
+/// Raw colour payload length at `depth` bits.
+fn raw_colour_len(depth: u8) -> usize {
+    LINES * DOTS * usize::from(depth) / 8
+}
+
+fn check_panels(p: &Panels, side: &str) -> Result<Option<u8>, EktpError> {
+    if p.lines != LINES || p.dots != DOTS {
+        return Err(invalid(format!(
+            "Evolis panels are {LINES} lines of {DOTS} dots; the {side} has {} of {}",
+            p.lines, p.dots
+        )));
+    }
+    let colour = [&p.y, &p.m, &p.c];
+    let present = colour.iter().filter(|v| !v.is_empty()).count();
+    if present != 0 && present != 3 {
+        return Err(invalid(format!(
+            "the {side} has some colour panels but not all three"
+        )));
+    }
+    for (name, mono) in [("K", &p.k), ("O", &p.o)] {
+        if let Some(bits) = mono {
+            if bits.len() != LINES * LINE_BYTES {
+                return Err(invalid(format!(
+                    "the {side}'s {name} panel has {} bytes; a two-level panel has {}",
+                    bits.len(),
+                    LINES * LINE_BYTES
+                )));
+            }
+        }
+    }
+    if present == 0 {
+        return Ok(None);
+    }
+    let mut max = 0u8;
+    for v in colour {
+        if v.len() != LINES * DOTS {
+            return Err(invalid(format!(
+                "the {side}'s colour panels have {} dots; a panel has {}",
+                v.len(),
+                LINES * DOTS
+            )));
+        }
+        max = max.max(v.iter().copied().max().unwrap_or(0));
+    }
+    Ok(Some(max))
+}
+
+/// Encodes one card (`Ss` ... `Se;1`) at `depth` colour bits.
+pub fn encode_card(
+    card: &Card<'_>,
+    depth: u8,
+    settings: &JobSettings,
+    out: &mut Vec<u8>,
+) -> Result<(), EktpError> {
+    if !(5..=8).contains(&depth) {
+        return Err(invalid(format!("colour depth is 5 to 8 bits, got {depth}")));
+    }
+    let mut sides = vec![("front", card.front)];
+    if let Some(back) = card.back {
+        sides.push(("back", back));
+    }
+    for (name, panels) in &sides {
+        if let Some(max) = check_panels(panels, name)? {
+            if u32::from(max) >= 1 << depth {
+                return Err(invalid(format!(
+                    "the {name} has a colour level {max}, over the {} levels of {depth} bits",
+                    1u32 << depth
+                )));
+            }
+        }
+    }
+    command(out, "Ss", &[]);
+    for (i, (_, panels)) in sides.iter().enumerate() {
+        command(out, if i == 0 { "Sr" } else { "Sv" }, &[]);
+        if !panels.y.is_empty() {
+            for (letter, values) in [("y", &panels.y), ("m", &panels.m), ("c", &panels.c)] {
+                colour_panel(out, letter, values, depth, settings.compress);
+            }
+        }
+        for (letter, bits) in [("k", &panels.k), ("o", &panels.o)] {
+            if let Some(bits) = bits {
+                mono_panel(out, letter, bits, settings.compress);
+            }
+        }
+    }
+    command(out, "Se", &["1"]);
+    Ok(())
+}
+
+fn download(out: &mut Vec<u8>, letter: &str, levels: usize, payload: &[u8], compressed: bool) {
+    out.push(ESC);
+    if compressed {
+        out.extend_from_slice(format!("Dbc;{letter};{levels};{};", payload.len()).as_bytes());
+    } else {
+        out.extend_from_slice(format!("Db;{letter};{levels};").as_bytes());
+    }
+    out.extend_from_slice(payload);
+    out.push(CR);
+}
+
+fn colour_panel(out: &mut Vec<u8>, letter: &str, values: &[u8], depth: u8, compress: bool) {
+    let levels = 1usize << depth;
+    let mut payload = Vec::with_capacity(values.len() / 2);
+    if compress && depth <= 7 {
+        for line in values.chunks_exact(DOTS) {
+            rle_colour_line(line, depth, &mut payload);
+        }
+        download(out, letter, levels, &payload, true);
+    } else {
+        pack_colour(values, depth, &mut payload);
+        download(out, letter, levels, &payload, false);
+    }
+}
+
+fn mono_panel(out: &mut Vec<u8>, letter: &str, bits: &[u8], compress: bool) {
+    if compress {
+        let mut payload = Vec::with_capacity(LINES * 4);
+        for line in bits.chunks_exact(LINE_BYTES) {
+            if line.iter().all(|&b| b == 0) {
+                payload.push(0x00);
+            } else if line.iter().all(|&b| b == 0xFF) {
+                payload.push(0xFF);
+            } else {
+                let n = line.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                payload.push(n as u8);
+                payload.extend_from_slice(&line[..n]);
+            }
+        }
+        download(out, letter, 2, &payload, true);
+    } else {
+        download(out, letter, 2, bits, false);
+    }
+}
+
+/// The longest run one colour token holds at `depth` bits.
+fn max_run(depth: u8) -> usize {
+    match depth {
+        5 => 767,
+        6 => 511,
+        _ => 255,
+    }
+}
+
+fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) {
+    if line.iter().all(|&v| v == 0) {
+        out.extend_from_slice(&[0x80, 0x00]);
+        return;
+    }
+    let limit = max_run(depth);
+    let mut i = 0;
+    while i < line.len() {
+        let v = line[i];
+        let mut run = 1;
+        while i + run < line.len() && line[i + run] == v && run < limit {
+            run += 1;
+        }
+        if run == 1 {
+            out.push(v);
+        } else {
+            let high = run >> 8;
+            let flags = match (depth, high) {
+                (6, 1) => 0x40,
+                (5, 1) => 0x20,
+                (5, 2) => 0x60,
+                _ => 0,
+            };
+            out.push(0x80 | flags | v);
+            out.push((run & 0xFF) as u8);
+        }
+        i += run;
+    }
+}
+
+fn pack_colour(values: &[u8], depth: u8, out: &mut Vec<u8>) {
+    let (mut acc, mut bits) = (0u32, 0u32);
+    let depth = u32::from(depth);
+    for &v in values {
+        acc = (acc << depth) | u32::from(v);
+        bits += depth;
+        while bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push((acc << (8 - bits)) as u8);
+    }
+}
+
+// -- decoding --------------------------------------------------------------------------------
+
+fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, DecodeError> {
+    Err(DecodeError {
+        offset,
+        message: message.into(),
+    })
+}
+
+/// Splits a stream into commands, reading binary payloads by their declared or implied
+/// length (payloads contain `0x1B` and `0x0D`). Zero padding between commands is skipped.
+pub fn parse(stream: &[u8]) -> Result<Vec<Command>, DecodeError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut after_cr = true;
+    while pos < stream.len() {
+        let b = stream[pos];
+        if b == 0 {
+            pos += 1;
+            continue;
+        }
+        let start = pos;
+        if b == ESC {
+            pos += 1;
+        } else if !(after_cr && b.is_ascii_alphabetic()) {
+            return fail(
+                pos,
+                format!("expected ESC (0x1B) to start a command, found 0x{b:02X}"),
+            );
+        }
+        let name_start = pos;
+        while pos < stream.len() && stream[pos].is_ascii_alphabetic() {
+            pos += 1;
+            if pos - name_start > MAX_NAME {
+                return fail(name_start, "command name longer than 16 letters");
+            }
+        }
+        if pos == name_start {
+            return fail(pos, "a command name (letters) must follow ESC");
+        }
+        let name = String::from_utf8_lossy(&stream[name_start..pos]).into_owned();
+        let mut params: Vec<String> = Vec::new();
+        let mut payload = None;
+        loop {
+            let Some(&b) = stream.get(pos) else {
+                return fail(start, format!("command {name} is not closed by CR (0x0D)"));
+            };
+            if b == CR {
+                pos += 1;
+                break;
+            }
+            if b != b';' {
+                return fail(pos, format!("unexpected byte 0x{b:02X} in command {name}"));
+            }
+            pos += 1;
+            if let Some(len) = payload_len(&name, &params, pos)? {
+                let end = pos.checked_add(len).filter(|&e| e <= stream.len());
+                let Some(end) = end else {
+                    return fail(
+                        pos,
+                        format!(
+                            "{name} declares {len} payload bytes but only {} remain",
+                            stream.len() - pos
+                        ),
+                    );
+                };
+                payload = Some(stream[pos..end].to_vec());
+                pos = end;
+                match stream.get(pos) {
+                    Some(&CR) => {
+                        pos += 1;
+                        break;
+                    }
+                    Some(&other) => {
+                        return fail(
+                            pos,
+                            format!("{name} payload must end with CR, found 0x{other:02X}"),
+                        )
+                    }
+                    None => return fail(pos, format!("{name} payload is not closed by CR")),
+                }
+            }
+            let p_start = pos;
+            while pos < stream.len() && stream[pos] != b';' && stream[pos] != CR {
+                let c = stream[pos];
+                if !(0x20..0x7F).contains(&c) {
+                    return fail(pos, format!("byte 0x{c:02X} in a parameter of {name}"));
+                }
+                pos += 1;
+                if pos - p_start > MAX_PARAM {
+                    return fail(p_start, format!("a parameter of {name} is over 256 bytes"));
+                }
+            }
+            params.push(String::from_utf8_lossy(&stream[p_start..pos]).into_owned());
+            if params.len() > MAX_PARAMS {
+                return fail(p_start, format!("{name} has more than 32 parameters"));
+            }
+        }
+        out.push(Command {
+            offset: start,
+            name,
+            params,
+            payload,
+        });
+        after_cr = true;
+    }
+    Ok(out)
+}
+
+/// For a download command whose parameters are all read, the length of the payload that
+/// follows; `None` while more parameters come.
+fn payload_len(name: &str, params: &[String], at: usize) -> Result<Option<usize>, DecodeError> {
+    match (name, params.len()) {
+        ("Db", 2) => {
+            let levels = params[1].parse::<usize>().ok();
+            match levels {
+                Some(2) => Ok(Some(LINES * LINE_BYTES)),
+                Some(l) => match depth_of(l) {
+                    Some(d) => Ok(Some(raw_colour_len(d))),
+                    None => fail(
+                        at,
+                        format!("Db levels must be 2, 32, 64, 128 or 256, got {l}"),
+                    ),
+                },
+                None => fail(at, format!("Db levels {:?} is not a number", params[1])),
+            }
+        }
+        ("Dbc", 3) => match params[2].parse::<usize>() {
+            Ok(n) => Ok(Some(n)),
+            Err(_) => fail(
+                at,
+                format!("Dbc byte count {:?} is not a number", params[2]),
+            ),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// A card as a stream prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedCard {
+    pub front: Panels,
+    pub back: Option<Panels>,
+    /// The station the card visited before printing, if any.
+    pub chip: Option<ChipStation>,
+    /// Ejected to the reject tray instead of printed.
+    pub rejected: bool,
+    /// Colour depth of its panels (0 when it has none).
+    pub depth: u8,
+}
+
+/// A whole stream: its commands and the cards they print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedJob {
+    pub commands: Vec<Command>,
+    pub ribbon: Option<String>,
+    pub cards: Vec<DecodedCard>,
+}
+
+fn empty_panels() -> Panels {
+    Panels {
+        lines: LINES,
+        dots: DOTS,
+        ..Panels::default()
+    }
+}
+
+/// Decodes a stream: commands, then cards with every panel decompressed bit for bit.
+pub fn decode(stream: &[u8]) -> Result<DecodedJob, DecodeError> {
+    let commands = parse(stream)?;
+    let mut ribbon = None;
+    let mut cards = Vec::new();
+    let mut pending_chip: Option<ChipStation> = None;
+    // (front, back, on the back?, depth, where the card started)
+    let mut current: Option<(Panels, Option<Panels>, bool, u8, usize)> = None;
+    for cmd in &commands {
+        match cmd.name.as_str() {
+            "Pr" => ribbon = cmd.params.first().cloned(),
+            "Sis" => pending_chip = Some(ChipStation::Contact),
+            "Sic" => pending_chip = Some(ChipStation::Contactless),
+            "Ser" => {
+                if current.is_some() {
+                    return fail(cmd.offset, "Ser (reject) inside a print sequence");
+                }
+                cards.push(DecodedCard {
+                    front: empty_panels(),
+                    back: None,
+                    chip: pending_chip.take(),
+                    rejected: true,
+                    depth: 0,
+                });
+            }
+            "Ss" => {
+                if current.is_some() {
+                    return fail(cmd.offset, "Ss inside a sequence that was not ended (Se)");
+                }
+                current = Some((empty_panels(), None, false, 0, cmd.offset));
+            }
+            "Sr" | "Sv" => {
+                let Some(card) = current.as_mut() else {
+                    return fail(cmd.offset, format!("{} outside a print sequence", cmd.name));
+                };
+                card.2 = cmd.name == "Sv";
+                if card.2 && card.1.is_none() {
+                    card.1 = Some(empty_panels());
+                }
+            }
+            "Db" | "Dbc" => {
+                let Some(card) = current.as_mut() else {
+                    return fail(cmd.offset, "panel download outside a print sequence (Ss)");
+                };
+                let side = if card.2 {
+                    card.1.get_or_insert_with(empty_panels)
+                } else {
+                    &mut card.0
+                };
+                let depth = store_panel(cmd, side)?;
+                if depth > 0 {
+                    if card.3 != 0 && card.3 != depth {
+                        return fail(cmd.offset, "colour panels of one card at different depths");
+                    }
+                    card.3 = depth;
+                }
+            }
+            "Se" => {
+                let Some((front, back, _, depth, _)) = current.take() else {
+                    return fail(cmd.offset, "Se without a sequence start (Ss)");
+                };
+                for (side, p) in [("front", Some(&front)), ("back", back.as_ref())] {
+                    let Some(p) = p else { continue };
+                    let n = [&p.y, &p.m, &p.c].iter().filter(|v| !v.is_empty()).count();
+                    if n != 0 && n != 3 {
+                        return fail(
+                            cmd.offset,
+                            format!("the card's {side} lacks a colour panel"),
+                        );
+                    }
+                }
+                cards.push(DecodedCard {
+                    front,
+                    back,
+                    chip: pending_chip.take(),
+                    rejected: false,
+                    depth,
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some((_, _, _, _, start)) = current {
+        return fail(start, "the stream ends inside a card (no Se)");
+    }
+    Ok(DecodedJob {
+        commands,
+        ribbon,
+        cards,
+    })
+}
+
+/// Decodes one download into `side`; returns its colour depth (0 for two-level panels).
+fn store_panel(cmd: &Command, side: &mut Panels) -> Result<u8, DecodeError> {
+    let at = cmd.offset;
+    let letter = cmd.params.first().map(String::as_str).unwrap_or("");
+    let levels: usize = cmd.params.get(1).and_then(|l| l.parse().ok()).unwrap_or(0);
+    let payload = cmd.payload.as_deref().unwrap_or_default();
+    let compressed = cmd.name == "Dbc";
+    match letter {
+        "k" | "o" => {
+            if levels != 2 {
+                return fail(at, format!("panel {letter} has two levels, not {levels}"));
+            }
+            let bits = if compressed {
+                unrle_mono(payload, at)?
+            } else {
+                payload.to_vec()
+            };
+            let slot = if letter == "k" {
+                &mut side.k
+            } else {
+                &mut side.o
+            };
+            if slot.is_some() {
+                return fail(at, format!("panel {letter} downloaded twice for one side"));
+            }
+            *slot = Some(bits);
+            Ok(0)
+        }
+        "y" | "m" | "c" => {
+            let Some(depth) = depth_of(levels) else {
+                return fail(at, format!("colour panel {letter} with {levels} levels"));
+            };
+            let values = if compressed {
+                if depth == 8 {
+                    return fail(at, "256-level panels download raw (Db), not compressed");
+                }
+                unrle_colour(payload, depth, at)?
+            } else {
+                unpack_colour(payload, depth)
+            };
+            let slot = match letter {
+                "y" => &mut side.y,
+                "m" => &mut side.m,
+                _ => &mut side.c,
+            };
+            if !slot.is_empty() {
+                return fail(at, format!("panel {letter} downloaded twice for one side"));
+            }
+            *slot = values;
+            Ok(depth)
+        }
+        other => fail(at, format!("unknown panel {other:?} (y, m, c, k or o)")),
+    }
+}
+
+fn unrle_mono(data: &[u8], at: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::with_capacity(LINES * LINE_BYTES);
+    let mut pos = 0;
+    for line in 0..LINES {
+        let Some(&n) = data.get(pos) else {
+            return fail(
+                at,
+                format!("compressed panel ends at line {line} of {LINES}"),
+            );
+        };
+        pos += 1;
+        match n {
+            0x00 => out.resize(out.len() + LINE_BYTES, 0),
+            0xFF => out.resize(out.len() + LINE_BYTES, 0xFF),
+            n if usize::from(n) <= LINE_BYTES => {
+                let n = usize::from(n);
+                let Some(bytes) = data.get(pos..pos + n) else {
+                    return fail(
+                        at,
+                        format!("line {line} declares {n} bytes past the payload"),
+                    );
+                };
+                out.extend_from_slice(bytes);
+                out.resize(out.len() + LINE_BYTES - n, 0);
+                pos += n;
+            }
+            n => return fail(at, format!("line {line} has a byte count {n} over 81")),
+        }
+    }
+    if pos != data.len() {
+        return fail(
+            at,
+            format!("{} bytes after the last line", data.len() - pos),
+        );
+    }
+    Ok(out)
+}
+
+fn unrle_colour(data: &[u8], depth: u8, at: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = vec![0u8; LINES * DOTS];
+    let mut pos = 0;
+    let value_mask: u8 = (1u16 << depth).wrapping_sub(1) as u8;
+    for line in 0..LINES {
+        let row = &mut out[line * DOTS..(line + 1) * DOTS];
+        let mut filled = 0;
+        while filled < DOTS {
+            let Some(&b) = data.get(pos) else {
+                return fail(
+                    at,
+                    format!("compressed panel ends in line {line} of {LINES}"),
+                );
+            };
+            if b & 0x80 == 0 {
+                if b > value_mask {
+                    return fail(
+                        at,
+                        format!("dot value {b} over {depth} bits in line {line}"),
+                    );
+                }
+                row[filled] = b;
+                filled += 1;
+                pos += 1;
+                continue;
+            }
+            let Some(&count) = data.get(pos + 1) else {
+                return fail(at, format!("a run in line {line} lacks its count byte"));
+            };
+            let (value, high) = match depth {
+                5 => (
+                    b & 0x1F,
+                    usize::from((b >> 5) & 1) + usize::from((b >> 6) & 1),
+                ),
+                6 => (b & 0x3F, usize::from((b >> 6) & 1)),
+                _ => (b & 0x7F, 0),
+            };
+            let run = high * 256 + usize::from(count);
+            pos += 2;
+            if run == 0 {
+                if filled != 0 {
+                    return fail(at, format!("a white-line marker inside line {line}"));
+                }
+                filled = DOTS; // the row is already white
+                continue;
+            }
+            if filled + run > DOTS {
+                return fail(at, format!("a run of {run} overflows line {line}"));
+            }
+            row[filled..filled + run].fill(value);
+            filled += run;
+        }
+    }
+    if pos != data.len() {
+        return fail(
+            at,
+            format!("{} bytes after the last line", data.len() - pos),
+        );
+    }
+    Ok(out)
+}
+
+fn unpack_colour(data: &[u8], depth: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LINES * DOTS);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    let depth = u32::from(depth);
+    let mask = (1u32 << depth) - 1;
+    for &byte in data {
+        acc = (acc << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= depth && out.len() < LINES * DOTS {
+            bits -= depth;
+            out.push(((acc >> bits) & mask) as u8);
+        }
+        acc &= (1 << bits) - 1;
+    }
+    out
+}

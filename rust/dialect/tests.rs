@@ -1,0 +1,262 @@
+use super::evolis::{self, Card, JobSettings, DOTS, LINES, LINE_BYTES};
+use super::ChipStation;
+use crate::raster::Panels;
+use proptest::prelude::*;
+
+fn panels(depth: u8, seed: u64, colour: bool, k: bool, o: bool) -> Panels {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let levels = 1u64 << depth;
+    // Runs of equal values, white lines and noise: every token kind appears.
+    let mut colour_panel = || {
+        let mut v = vec![0u8; LINES * DOTS];
+        for line in 0..LINES {
+            if line % 7 == 0 {
+                continue;
+            }
+            let mut d = 0;
+            while d < DOTS {
+                let run = (next() % 900) as usize + 1;
+                let value = (next() % levels) as u8;
+                for x in v[line * DOTS + d..line * DOTS + (d + run).min(DOTS)].iter_mut() {
+                    *x = value;
+                }
+                d += run;
+            }
+        }
+        v
+    };
+    let (y, m, c) = if colour {
+        (colour_panel(), colour_panel(), colour_panel())
+    } else {
+        (vec![], vec![], vec![])
+    };
+    let mut mono = || {
+        let mut b = vec![0u8; LINES * LINE_BYTES];
+        for (i, line) in b.chunks_exact_mut(LINE_BYTES).enumerate() {
+            match i % 4 {
+                0 => {}
+                1 => line.fill(0xFF),
+                _ => {
+                    let n = (next() % 82) as usize;
+                    for x in line[..n].iter_mut() {
+                        *x = next() as u8;
+                    }
+                }
+            }
+        }
+        b
+    };
+    Panels {
+        lines: LINES,
+        dots: DOTS,
+        y,
+        m,
+        c,
+        k: k.then(&mut mono),
+        o: o.then(&mut mono),
+    }
+}
+
+fn roundtrip(depth: u8, compress: bool) {
+    let front = panels(depth, 7 + u64::from(depth), true, true, true);
+    let back = panels(depth, 99, false, true, false);
+    let settings = JobSettings {
+        compress,
+        ..JobSettings::default()
+    };
+    let mut out = Vec::new();
+    evolis::job_start(&settings, &mut out);
+    evolis::chip_phase(ChipStation::Contactless, &mut out);
+    let card = Card {
+        front: &front,
+        back: Some(&back),
+    };
+    evolis::encode_card(&card, depth, &settings, &mut out).unwrap();
+    evolis::encode_card(
+        &Card {
+            front: &back,
+            back: None,
+        },
+        depth,
+        &settings,
+        &mut out,
+    )
+    .unwrap();
+    evolis::job_end(&settings, &mut out);
+    let job = evolis::decode(&out).unwrap();
+    assert_eq!(job.ribbon.as_deref(), Some("ymckok"));
+    assert_eq!(job.cards.len(), 2);
+    assert_eq!(job.cards[0].front, front);
+    assert_eq!(job.cards[0].back.as_ref(), Some(&back));
+    assert_eq!(job.cards[0].chip, Some(ChipStation::Contactless));
+    assert_eq!(job.cards[0].depth, depth);
+    assert_eq!(job.cards[1].front, back);
+    assert_eq!(job.cards[1].chip, None);
+}
+
+#[test]
+fn every_depth_round_trips_compressed_and_raw() {
+    for depth in 5..=8 {
+        roundtrip(depth, true);
+        roundtrip(depth, false);
+    }
+}
+
+#[test]
+fn a_black_card_encodes_like_the_vendor_driver_frames_it() {
+    // One all-black K panel: `Dbc;k;2;1016;` and 1016 bytes of 0xFF (the black-line code).
+    let p = Panels {
+        lines: LINES,
+        dots: DOTS,
+        k: Some(vec![0xFF; LINES * LINE_BYTES]),
+        ..Panels::default()
+    };
+    let settings = JobSettings {
+        ribbon: "k".into(),
+        padding: 4,
+        ..JobSettings::default()
+    };
+    let mut out = Vec::new();
+    evolis::job_start(&settings, &mut out);
+    evolis::encode_card(
+        &Card {
+            front: &p,
+            back: None,
+        },
+        5,
+        &settings,
+        &mut out,
+    )
+    .unwrap();
+    evolis::job_end(&settings, &mut out);
+    let mut golden = b"\x1bPr;k\r\x1bPmi;F;s\r\x1bSs\r\x1bSr\r\x1bDbc;k;2;1016;".to_vec();
+    golden.extend(std::iter::repeat_n(0xFF, 1016));
+    golden.extend_from_slice(b"\r\x1bSe;1\r\0\0\0\0");
+    assert_eq!(out, golden);
+    // Uncompressed, the panel is 82,296 bytes (648 x 1016 / 8), as the captures show.
+    let raw = JobSettings {
+        compress: false,
+        ..settings
+    };
+    let mut out = Vec::new();
+    evolis::encode_card(
+        &Card {
+            front: &p,
+            back: None,
+        },
+        5,
+        &raw,
+        &mut out,
+    )
+    .unwrap();
+    let cmds = evolis::parse(&out).unwrap();
+    assert_eq!(cmds[2].name, "Db");
+    assert_eq!(cmds[2].payload.as_ref().unwrap().len(), 82_296);
+}
+
+#[test]
+fn colour_runs_use_the_extra_count_bits() {
+    // A line of 648 equal dots: at 5 bits one token holds up to 767, at 6 bits 511, at 7 255.
+    for (depth, tokens) in [(5u8, 1usize), (6, 2), (7, 3)] {
+        let mut p = Panels {
+            lines: LINES,
+            dots: DOTS,
+            y: vec![3; LINES * DOTS],
+            m: vec![0; LINES * DOTS],
+            c: vec![1; LINES * DOTS],
+            ..Panels::default()
+        };
+        p.c[5] = 2;
+        let mut out = Vec::new();
+        evolis::encode_card(
+            &Card {
+                front: &p,
+                back: None,
+            },
+            depth,
+            &JobSettings::default(),
+            &mut out,
+        )
+        .unwrap();
+        let cmds = evolis::parse(&out).unwrap();
+        let y = cmds
+            .iter()
+            .find(|c| c.params.first().map(String::as_str) == Some("y"))
+            .unwrap();
+        assert_eq!(y.payload.as_ref().unwrap().len(), LINES * 2 * tokens);
+        let m = cmds
+            .iter()
+            .find(|c| c.params.first().map(String::as_str) == Some("m"))
+            .unwrap();
+        assert_eq!(m.payload.as_ref().unwrap().len(), LINES * 2, "white lines");
+        let job = evolis::decode(&out).unwrap();
+        assert_eq!(job.cards[0].front, p);
+    }
+}
+
+#[test]
+fn malformed_streams_name_the_offset() {
+    let cases: [(&[u8], usize, &str); 7] = [
+        (
+            b"\x1bSs\r\x1bDbc;k;2;10;abc",
+            16,
+            "declares 10 payload bytes",
+        ),
+        (b"\x1bSs", 0, "not closed by CR"),
+        (b"\x1bSs\r\x01", 4, "expected ESC"),
+        (b"\x1bSs\r\x1bDb;k;3;", 12, "levels must be"),
+        (b"\x1bSs\r\x1bDbc;k;2;1;\x00\x00", 16, "must end with CR"),
+        (
+            b"\x1bSs\r\x1bSr\r\x1bDbc;k;2;1;\x52\r\x1bSe\r",
+            8,
+            "byte count 82 over 81",
+        ),
+        (b"\x1bSs\r\x1bSr\r", 0, "ends inside a card"),
+    ];
+    for (stream, offset, text) in cases {
+        let err = evolis::decode(stream).unwrap_err();
+        assert_eq!(err.offset, offset, "{err}");
+        assert!(err.to_string().contains(text), "{err}");
+    }
+}
+
+#[test]
+fn reject_after_the_chip_station_is_a_rejected_card() {
+    let mut out = Vec::new();
+    evolis::chip_phase(ChipStation::Contact, &mut out);
+    evolis::reject(&mut out);
+    let job = evolis::decode(&out).unwrap();
+    assert_eq!(job.cards.len(), 1);
+    assert!(job.cards[0].rejected);
+    assert_eq!(job.cards[0].chip, Some(ChipStation::Contact));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Any bytes: an error or a job, never a panic or a hang.
+    #[test]
+    fn the_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = evolis::decode(&bytes);
+    }
+
+    /// Streams that look like commands with payloads, mutated.
+    #[test]
+    fn mutated_streams_never_panic(cut in 0usize..3_000, flip in 0usize..3_000, byte in any::<u8>()) {
+        let p = Panels { lines: LINES, dots: DOTS, k: Some(vec![0x5A; LINES * LINE_BYTES]),
+                         ..Panels::default() };
+        let mut out = Vec::new();
+        evolis::encode_card(&Card { front: &p, back: None }, 5, &JobSettings::default(), &mut out)
+            .unwrap();
+        let flip = flip % out.len();
+        out[flip] = byte;
+        out.truncate(cut.max(1).min(out.len()));
+        let _ = evolis::decode(&out);
+    }
+}

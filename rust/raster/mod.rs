@@ -1,0 +1,358 @@
+//! The raster stage: a card face (RGB, plus an optional black layer for text) becomes the
+//! panels a dye-sublimation printer prints one after another: yellow, magenta and cyan at a
+//! few bits per dot, black (K) and overlay (O) at one bit.
+//!
+//! Everything a printer dialect needs is decided here, once per face:
+//! - **separation**: subtractive inks, `Y = 255 - B`, `M = 255 - G`, `C = 255 - R`, through a
+//!   transfer curve (a 256-entry table), then cut to the panel depth (5-8 bits);
+//! - **black management**: K from the black layer (text rendered apart, so it prints sharp in
+//!   resin), or from near-black pixels; where K prints, the colour panels are left empty;
+//! - **overlay**: full, none, or a mask (for example with the chip area left clear);
+//! - **halftoning** of grey black layers and masks to one bit: threshold, Floyd-Steinberg
+//!   error diffusion, or an 8x8 ordered (Bayer) dither;
+//! - **rotation** to the printer's scan direction: printers print lines across the card's
+//!   short side, so the landscape face is turned (Evolis: 90 degrees clockwise).
+//!
+//! Panels are returned in printer order: `lines` lines of `dots` dots. Colour panels hold one
+//! byte per dot (the level); K and O are packed eight dots per byte, most significant bit
+//! first, a set bit printing.
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::EktpError;
+
+/// How black is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlackMode {
+    /// No K panel: black is made of Y, M and C.
+    None,
+    /// K from the black layer (after halftoning); colour is cleared under it.
+    Layer,
+    /// K where a face pixel is near black (every channel at or under the threshold); colour
+    /// is cleared there. The black layer, if any, is added.
+    NearBlack(u8),
+}
+
+/// How grey is made one-bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Halftone {
+    /// Dark (value under the threshold, 0 = black) prints.
+    Threshold(u8),
+    /// Floyd-Steinberg error diffusion, serpentine.
+    FloydSteinberg,
+    /// 8x8 Bayer ordered dither.
+    Ordered,
+}
+
+/// The overlay (varnish) panel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Full,
+    /// One byte per face pixel (`height x width`): non-zero varnishes. Halftoned like K.
+    Mask(Vec<u8>),
+}
+
+/// Raster settings for one printer and ribbon.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Bits per colour dot, 5 to 8.
+    pub depth: u8,
+    /// Transfer curve applied to each ink value (0 = no ink, 255 = full ink) before the cut
+    /// to `depth` bits.
+    pub curve: [u8; 256],
+    pub black: BlackMode,
+    pub halftone: Halftone,
+    pub overlay: Overlay,
+    /// Clockwise turn from the face to the printer's lines: 0, 90, 180 or 270.
+    pub rotation: u16,
+    /// Whether colour panels are wanted (false for a K-only side).
+    pub colour: bool,
+}
+
+impl Settings {
+    /// Colour at `depth` bits, linear curve, K from the black layer, full overlay, turned 90
+    /// degrees clockwise (Evolis' scan direction).
+    pub fn new(depth: u8) -> Self {
+        let mut curve = [0u8; 256];
+        for (i, v) in curve.iter_mut().enumerate() {
+            *v = i as u8;
+        }
+        Settings {
+            depth,
+            curve,
+            black: BlackMode::Layer,
+            halftone: Halftone::Threshold(128),
+            overlay: Overlay::Full,
+            rotation: 90,
+            colour: true,
+        }
+    }
+}
+
+/// The panels of one face, in printer order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Panels {
+    pub lines: usize,
+    pub dots: usize,
+    /// Yellow, magenta, cyan: `lines * dots` levels each (empty when not wanted).
+    pub y: Vec<u8>,
+    pub m: Vec<u8>,
+    pub c: Vec<u8>,
+    /// Black and overlay: `lines * dots.div_ceil(8)` packed bytes (`None`: no such panel).
+    pub k: Option<Vec<u8>>,
+    pub o: Option<Vec<u8>>,
+}
+
+/// A face as borrowed pixels: `height x width x 3` RGB bytes and an optional `height x width`
+/// black layer (0 = black ink, 255 = none, as a greyscale text image).
+#[derive(Clone, Copy, Debug)]
+pub struct Face<'a> {
+    pub height: usize,
+    pub width: usize,
+    pub rgb: Option<&'a [u8]>,
+    pub black: Option<&'a [u8]>,
+}
+
+fn invalid(message: impl Into<String>) -> EktpError {
+    EktpError::InvalidArgument(message.into())
+}
+
+const BAYER8: [[u8; 8]; 8] = {
+    // The classic recursive Bayer matrix, scaled to 0..255 thresholds.
+    let mut m = [[0u8; 8]; 8];
+    let mut y = 0;
+    while y < 8 {
+        let mut x = 0;
+        while x < 8 {
+            let (mut v, mut bit, mut xx, mut yy) = (0u32, 0, x as u32, y as u32);
+            while bit < 3 {
+                let (xb, yb) = (xx & 1, yy & 1);
+                v = (v << 2) | ((xb ^ yb) << 1 | yb);
+                xx >>= 1;
+                yy >>= 1;
+                bit += 1;
+            }
+            // Bits come out reversed: reverse the 6-bit index.
+            let mut r = 0u32;
+            let mut i = 0;
+            while i < 6 {
+                r |= ((v >> i) & 1) << (5 - i);
+                i += 1;
+            }
+            m[y][x] = (r * 4 + 2) as u8;
+            x += 1;
+        }
+        y += 1;
+    }
+    m
+};
+
+/// Where face pixel `(row, col)` lands in the printer's lines: `(line, dot)`.
+#[inline]
+fn turn(rotation: u16, h: usize, w: usize, row: usize, col: usize) -> (usize, usize) {
+    match rotation {
+        90 => (col, h - 1 - row),
+        180 => (h - 1 - row, w - 1 - col),
+        270 => (w - 1 - col, row),
+        _ => (row, col),
+    }
+}
+
+/// The face pixel `(row, col)` printed at `(line, dot)`: the inverse of [`turn`].
+#[inline]
+fn source(rotation: u16, h: usize, w: usize, line: usize, dot: usize) -> (usize, usize) {
+    match rotation {
+        90 => (h - 1 - dot, line),
+        180 => (h - 1 - line, w - 1 - dot),
+        270 => (dot, w - 1 - line),
+        _ => (line, dot),
+    }
+}
+
+/// Halftones a grey image (`0` = full ink) to one bit per pixel, `true` printing.
+fn halftone(grey: &[u8], h: usize, w: usize, method: Halftone) -> Vec<bool> {
+    match method {
+        Halftone::Threshold(t) => grey.iter().map(|&g| g < t).collect(),
+        Halftone::Ordered => (0..h * w)
+            .map(|i| grey[i] < BAYER8[(i / w) % 8][(i % w) % 8])
+            .collect(),
+        Halftone::FloydSteinberg => {
+            let mut err: Vec<i16> = grey.iter().map(|&g| i16::from(g)).collect();
+            let mut out = vec![false; h * w];
+            for r in 0..h {
+                let forward = r % 2 == 0;
+                for k in 0..w {
+                    let c = if forward { k } else { w - 1 - k };
+                    let i = r * w + c;
+                    let old = err[i].clamp(0, 255);
+                    let ink = old < 128;
+                    out[i] = ink;
+                    let e = old - if ink { 0 } else { 255 };
+                    let mut spread = |rr: usize, cc: isize, weight: i16| {
+                        if cc >= 0 && (cc as usize) < w && rr < h {
+                            let j = rr * w + cc as usize;
+                            err[j] = (err[j] + e * weight / 16).clamp(-512, 767);
+                        }
+                    };
+                    let dir: isize = if forward { 1 } else { -1 };
+                    let ci = c as isize;
+                    spread(r, ci + dir, 7);
+                    spread(r + 1, ci - dir, 3);
+                    spread(r + 1, ci, 5);
+                    spread(r + 1, ci + dir, 1);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Checks a face against the settings; returns the printer geometry `(lines, dots)`.
+pub fn geometry(face: &Face<'_>, settings: &Settings) -> Result<(usize, usize), EktpError> {
+    let (h, w) = (face.height, face.width);
+    if h == 0 || w == 0 {
+        return Err(invalid("a face has at least one pixel"));
+    }
+    if !(5..=8).contains(&settings.depth) {
+        return Err(invalid(format!(
+            "colour depth is 5 to 8 bits, got {}",
+            settings.depth
+        )));
+    }
+    if let Some(rgb) = face.rgb {
+        if rgb.len() != h * w * 3 {
+            return Err(invalid(format!(
+                "an RGB face of {h}x{w} has {} bytes, got {}",
+                h * w * 3,
+                rgb.len()
+            )));
+        }
+    }
+    if let Some(black) = face.black {
+        if black.len() != h * w {
+            return Err(invalid(format!(
+                "a black layer of {h}x{w} has {} bytes, got {}",
+                h * w,
+                black.len()
+            )));
+        }
+    }
+    if let Overlay::Mask(mask) = &settings.overlay {
+        if mask.len() != h * w {
+            return Err(invalid(format!(
+                "an overlay mask of {h}x{w} has {} bytes, got {}",
+                h * w,
+                mask.len()
+            )));
+        }
+    }
+    if face.rgb.is_none() && settings.colour {
+        return Err(invalid("colour panels need an RGB face"));
+    }
+    match settings.rotation {
+        0 | 180 => Ok((h, w)),
+        90 | 270 => Ok((w, h)),
+        r => Err(invalid(format!("rotation is 0, 90, 180 or 270, got {r}"))),
+    }
+}
+
+fn pack(bits: &[bool], h: usize, w: usize, rotation: u16, lines: usize, dots: usize) -> Vec<u8> {
+    let stride = dots.div_ceil(8);
+    let mut out = vec![0u8; lines * stride];
+    for row in 0..h {
+        for col in 0..w {
+            if bits[row * w + col] {
+                let (l, d) = turn(rotation, h, w, row, col);
+                out[l * stride + d / 8] |= 0x80 >> (d % 8);
+            }
+        }
+    }
+    out
+}
+
+/// Separates one face into panels.
+pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpError> {
+    let (lines, dots) = geometry(face, settings)?;
+    let (h, w) = (face.height, face.width);
+    let n = h * w;
+    let stride = dots.div_ceil(8);
+    let shift = 8 - settings.depth;
+    // K: from the black layer and/or near-black pixels.
+    let layer_k = match (settings.black, face.black) {
+        (BlackMode::None, _) | (_, None) => None,
+        (_, Some(black)) => Some(halftone(black, h, w, settings.halftone)),
+    };
+    let near: Option<u8> = match settings.black {
+        BlackMode::NearBlack(t) => Some(t),
+        _ => None,
+    };
+    let mut k_bits: Option<Vec<bool>> = match (settings.black, layer_k) {
+        (BlackMode::None, _) => None,
+        (_, Some(bits)) => Some(bits),
+        (_, None) => Some(vec![false; n]),
+    };
+    if let (Some(t), Some(bits), Some(rgb)) = (near, k_bits.as_mut(), face.rgb) {
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            if px[0] <= t && px[1] <= t && px[2] <= t {
+                bits[i] = true;
+            }
+        }
+    }
+    let (mut y, mut m, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    if settings.colour {
+        let rgb = face.rgb.unwrap_or_default();
+        y = vec![0u8; lines * dots];
+        m = vec![0u8; lines * dots];
+        c = vec![0u8; lines * dots];
+        let curve = &settings.curve;
+        let k = k_bits.as_deref();
+        // In printer order: writes stay sequential, and the reads of a turned face walk a
+        // column whose cache lines the next columns reuse.
+        for l in 0..lines {
+            for d in 0..dots {
+                let (row, col) = source(settings.rotation, h, w, l, d);
+                let i = row * w + col;
+                if k.is_some_and(|k| k[i]) {
+                    continue; // black prints in resin; no colour under it
+                }
+                let at = l * dots + d;
+                let px = &rgb[3 * i..3 * i + 3];
+                y[at] = curve[usize::from(255 - px[2])] >> shift;
+                m[at] = curve[usize::from(255 - px[1])] >> shift;
+                c[at] = curve[usize::from(255 - px[0])] >> shift;
+            }
+        }
+    }
+    let k = k_bits.map(|bits| pack(&bits, h, w, settings.rotation, lines, dots));
+    let o = match &settings.overlay {
+        Overlay::None => None,
+        Overlay::Full => {
+            // Every dot varnished, including the padding bits of a partial last byte.
+            let mut full = vec![0xFFu8; lines * stride];
+            if dots % 8 != 0 {
+                let last = 0xFFu8 << (8 - dots % 8);
+                for line in full.chunks_exact_mut(stride) {
+                    line[stride - 1] = last;
+                }
+            }
+            Some(full)
+        }
+        Overlay::Mask(mask) => {
+            // Non-zero varnishes: as grey, 0 prints.
+            let grey: Vec<u8> = mask.iter().map(|&v| if v != 0 { 0 } else { 255 }).collect();
+            let bits = halftone(&grey, h, w, Halftone::Threshold(128));
+            Some(pack(&bits, h, w, settings.rotation, lines, dots))
+        }
+    };
+    Ok(Panels {
+        lines,
+        dots,
+        y,
+        m,
+        c,
+        k,
+        o,
+    })
+}

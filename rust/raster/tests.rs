@@ -1,0 +1,187 @@
+use super::*;
+
+fn face(h: usize, w: usize, rgb: [u8; 3]) -> Vec<u8> {
+    rgb.iter().copied().cycle().take(h * w * 3).collect()
+}
+
+#[test]
+fn white_prints_no_ink_and_black_prints_k_only() {
+    let (h, w) = (4, 16);
+    let mut rgb = face(h, w, [255, 255, 255]);
+    // One black pixel at row 1, column 2.
+    rgb[(w + 2) * 3..(w + 2) * 3 + 3].copy_from_slice(&[0, 0, 0]);
+    let mut s = Settings::new(5);
+    s.black = BlackMode::NearBlack(40);
+    s.rotation = 0;
+    s.overlay = Overlay::None;
+    let f = Face {
+        height: h,
+        width: w,
+        rgb: Some(&rgb),
+        black: None,
+    };
+    let p = rasterize(&f, &s).unwrap();
+    assert_eq!((p.lines, p.dots), (4, 16));
+    assert!(p.y.iter().chain(&p.m).chain(&p.c).all(|&v| v == 0));
+    let k = p.k.unwrap();
+    assert_eq!(k.len(), 4 * 2);
+    assert_eq!(k[2], 0b0010_0000, "row 1, dot 2, MSB first");
+    assert_eq!(k.iter().filter(|&&b| b != 0).count(), 1);
+    assert!(p.o.is_none());
+}
+
+#[test]
+fn separation_is_subtractive_and_cut_to_depth() {
+    let rgb = face(2, 2, [255, 0, 128]);
+    let mut s = Settings::new(5);
+    s.black = BlackMode::None;
+    s.rotation = 0;
+    let p = rasterize(
+        &Face {
+            height: 2,
+            width: 2,
+            rgb: Some(&rgb),
+            black: None,
+        },
+        &s,
+    )
+    .unwrap();
+    assert!(p.c.iter().all(|&v| v == 0)); // red full: no cyan
+    assert!(p.m.iter().all(|&v| v == 31)); // green none: full magenta
+    assert!(p.y.iter().all(|&v| v == 127 >> 3)); // blue half: half yellow
+    assert!(p.k.is_none());
+    assert_eq!(
+        p.o.unwrap(),
+        vec![0xC0, 0xC0],
+        "full overlay, padding bits clear"
+    );
+}
+
+#[test]
+fn rotation_turns_the_face_clockwise() {
+    // A 2x3 face with one red pixel at (0, 0): turned 90 degrees clockwise it lands on
+    // line 0, dot 1 (the face's height less one).
+    let mut rgb = face(2, 3, [255, 255, 255]);
+    rgb[..3].copy_from_slice(&[255, 0, 0]);
+    let mut s = Settings::new(8);
+    s.black = BlackMode::None;
+    s.overlay = Overlay::None;
+    let p = rasterize(
+        &Face {
+            height: 2,
+            width: 3,
+            rgb: Some(&rgb),
+            black: None,
+        },
+        &s,
+    )
+    .unwrap();
+    assert_eq!((p.lines, p.dots), (3, 2));
+    assert_eq!(p.m, vec![0, 255, 0, 0, 0, 0]);
+    for rotation in [0u16, 180, 270] {
+        s.rotation = rotation;
+        let q = rasterize(
+            &Face {
+                height: 2,
+                width: 3,
+                rgb: Some(&rgb),
+                black: None,
+            },
+            &s,
+        )
+        .unwrap();
+        assert_eq!(q.m.iter().filter(|&&v| v == 255).count(), 1);
+    }
+}
+
+#[test]
+fn the_black_layer_clears_colour_under_text_and_halftones_grey() {
+    let (h, w) = (8, 8);
+    let rgb = face(h, w, [0, 0, 255]);
+    let grey = vec![128u8; h * w];
+    for method in [
+        Halftone::Threshold(200),
+        Halftone::FloydSteinberg,
+        Halftone::Ordered,
+    ] {
+        let mut s = Settings::new(6);
+        s.rotation = 0;
+        s.halftone = method;
+        let p = rasterize(
+            &Face {
+                height: h,
+                width: w,
+                rgb: Some(&rgb),
+                black: Some(&grey),
+            },
+            &s,
+        )
+        .unwrap();
+        let k = p.k.unwrap();
+        let inked: u32 = k.iter().map(|b| b.count_ones()).sum();
+        match method {
+            Halftone::Threshold(_) => assert_eq!(inked, 64),
+            _ => assert!((24..=40).contains(&inked), "{method:?}: {inked} of 64"),
+        }
+        // Wherever K prints, no colour.
+        for i in 0..h * w {
+            if k[i / 8] & (0x80 >> (i % 8)) != 0 {
+                assert_eq!((p.y[i], p.m[i], p.c[i]), (0, 0, 0));
+            }
+        }
+    }
+}
+
+#[test]
+fn an_overlay_mask_leaves_the_chip_area_clear() {
+    let (h, w) = (4, 8);
+    let rgb = face(h, w, [200, 200, 200]);
+    let mut mask = vec![1u8; h * w];
+    mask[w + 3] = 0;
+    let mut s = Settings::new(5);
+    s.rotation = 0;
+    s.overlay = Overlay::Mask(mask);
+    let p = rasterize(
+        &Face {
+            height: h,
+            width: w,
+            rgb: Some(&rgb),
+            black: None,
+        },
+        &s,
+    )
+    .unwrap();
+    assert_eq!(p.o.unwrap(), vec![0xFF, 0b1110_1111, 0xFF, 0xFF]);
+}
+
+#[test]
+fn wrong_shapes_and_settings_are_refused() {
+    let rgb = face(2, 2, [0, 0, 0]);
+    let f = Face {
+        height: 2,
+        width: 3,
+        rgb: Some(&rgb),
+        black: None,
+    };
+    assert!(rasterize(&f, &Settings::new(5))
+        .unwrap_err()
+        .to_string()
+        .contains("has 18 bytes"));
+    let f = Face {
+        height: 2,
+        width: 2,
+        rgb: Some(&rgb),
+        black: None,
+    };
+    assert!(rasterize(&f, &Settings::new(4)).is_err());
+    let mut s = Settings::new(5);
+    s.rotation = 45;
+    assert!(rasterize(&f, &s).is_err());
+    let no_colour = Face {
+        height: 2,
+        width: 2,
+        rgb: None,
+        black: None,
+    };
+    assert!(rasterize(&no_colour, &Settings::new(5)).is_err());
+}
