@@ -15,7 +15,7 @@ from .blanks import (
 )
 from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
 from .distribution import Distribution, Manifest, ManifestMismatchError, ManifestState
-from .errors import EktpcoreError, InvalidArgumentError, InvalidNikError
+from .errors import EktpcoreError, InvalidArgumentError, InvalidNikError, StreamDecodeError
 from .index import IndexFileError, NikIndex
 from .ledger import (
     HistoryEntry,
@@ -129,6 +129,7 @@ __all__ = [
     "Shift",
     "SqliteStore",
     "State",
+    "StreamDecodeError",
     "Transition",
     "UnknownRecordError",
     "Unscheduled",

@@ -12,6 +12,10 @@ __all__ = [
     "crosscheck_niks",
     "decompose_niks",
     "default_match_weights",
+    "evolis_decode",
+    "evolis_encode_cards",
+    "evolis_encode_panels",
+    "evolis_job_part",
     "factorize_pairs",
     "find_people_matches",
     "first_occurrences",
@@ -39,6 +43,7 @@ __all__ = [
     "people_score",
     "plan_batches",
     "provinces",
+    "raster_face",
     "retired_papua_regencies",
 ]
 
@@ -183,3 +188,42 @@ def factorize_pairs(
     kelurahan: npt.NDArray[np.object_],
     known: list[tuple[str, str]],
 ) -> tuple[npt.NDArray[np.uint32], list[tuple[str, str]]]: ...
+
+_PanelArrays = tuple[
+    int,
+    int,
+    npt.NDArray[np.uint8] | None,
+    npt.NDArray[np.uint8] | None,
+    npt.NDArray[np.uint8] | None,
+    npt.NDArray[np.uint8] | None,
+    npt.NDArray[np.uint8] | None,
+]
+_FaceArrays = tuple[
+    npt.NDArray[np.uint8] | None,
+    npt.NDArray[np.uint8] | None,
+    npt.NDArray[np.uint8] | None,
+    npt.NDArray[np.uint8] | None,
+]
+
+def raster_face(
+    rgb: npt.NDArray[np.uint8] | None,
+    black: npt.NDArray[np.uint8] | None,
+    settings: dict[str, Any],
+) -> _PanelArrays: ...
+def evolis_encode_cards(
+    cards: list[_FaceArrays],
+    front: dict[str, Any],
+    back: dict[str, Any],
+    job: dict[str, Any],
+) -> bytes: ...
+def evolis_encode_panels(
+    front: tuple[Any, ...], back: tuple[Any, ...] | None, depth: int, job: dict[str, Any]
+) -> bytes: ...
+def evolis_job_part(part: str, job: dict[str, Any], station: str | None = None) -> bytes: ...
+def evolis_decode(
+    stream: bytes,
+) -> tuple[
+    list[tuple[int, str, list[str], bytes | None]],
+    str | None,
+    list[tuple[_PanelArrays, _PanelArrays | None, str | None, bool, int]],
+]: ...

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .nik import NikErrorCode
 
-__all__ = ["EktpcoreError", "InvalidArgumentError", "InvalidNikError"]
+__all__ = ["EktpcoreError", "InvalidArgumentError", "InvalidNikError", "StreamDecodeError"]
 
 
 class EktpcoreError(Exception):
@@ -41,6 +41,23 @@ class InvalidNikError(EktpcoreError, ValueError):
 
         self.reason = NikErrorCode(code)
         self.position = position
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StreamDecodeError(EktpcoreError, ValueError):
+    """A printer stream that does not parse.
+
+    Attributes:
+        offset: the byte offset where the stream stops making sense.
+    """
+
+    offset: int
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message, offset)
+        self.offset = offset
 
     def __str__(self) -> str:
         return str(self.args[0])

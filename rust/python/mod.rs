@@ -3,23 +3,29 @@
 //! with the GIL released (`py.detach`), then convert the outputs. Errors from the core reach
 //! Python only through `From<EktpError> for PyErr`.
 
-use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
+use numpy::{
+    IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyFloat, PyList, PyString};
 
 use crate::dedup;
+use crate::dialect;
 use crate::error::EktpError;
 use crate::names;
 use crate::nik::{
     self, BulkOut, NikError, NikErrorKind, Prepared, Reference, RegionMatch, RegionSet, Rules,
 };
 use crate::plan;
+use crate::raster;
 
 // The exception classes are defined in Python (`ektpcore/errors.py`) so they can carry typed
 // attributes and docstrings; the core raises them through this single conversion.
 pyo3::import_exception!(ektpcore.errors, InvalidNikError);
 pyo3::import_exception!(ektpcore.errors, InvalidArgumentError);
+pyo3::import_exception!(ektpcore.errors, StreamDecodeError);
 
 impl From<EktpError> for PyErr {
     fn from(err: EktpError) -> PyErr {
@@ -1092,6 +1098,374 @@ fn plan_batches<'py>(
     })
 }
 
+/// Raster settings as the Python layer passes them (a dict).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct RasterArgs<'py> {
+    depth: u8,
+    curve: Vec<u8>,
+    /// `none`, `layer` or `near-black`.
+    black: String,
+    near_black: u8,
+    /// `threshold`, `floyd-steinberg` or `ordered`.
+    halftone: String,
+    threshold: u8,
+    /// `none`, `full` or `mask`.
+    overlay: String,
+    mask: Option<PyReadonlyArray2<'py, u8>>,
+    rotation: u16,
+    colour: bool,
+}
+
+impl RasterArgs<'_> {
+    fn settings(&self) -> PyResult<raster::Settings> {
+        let bad = |what: &str, value: &str| {
+            PyErr::from(EktpError::InvalidArgument(format!(
+                "unknown {what} {value:?}"
+            )))
+        };
+        let mut s = raster::Settings::new(self.depth);
+        s.curve =
+            self.curve.as_slice().try_into().map_err(|_| {
+                EktpError::InvalidArgument("a transfer curve has 256 entries".into())
+            })?;
+        s.black = match self.black.as_str() {
+            "none" => raster::BlackMode::None,
+            "layer" => raster::BlackMode::Layer,
+            "near-black" => raster::BlackMode::NearBlack(self.near_black),
+            other => return Err(bad("black mode", other)),
+        };
+        s.halftone = match self.halftone.as_str() {
+            "threshold" => raster::Halftone::Threshold(self.threshold),
+            "floyd-steinberg" => raster::Halftone::FloydSteinberg,
+            "ordered" => raster::Halftone::Ordered,
+            other => return Err(bad("halftone", other)),
+        };
+        s.overlay = match (self.overlay.as_str(), &self.mask) {
+            ("none", _) => raster::Overlay::None,
+            ("full", _) => raster::Overlay::Full,
+            ("mask", Some(mask)) => {
+                raster::Overlay::Mask(contiguous2(mask, "overlay mask")?.to_vec())
+            }
+            ("mask", None) => {
+                return Err(EktpError::InvalidArgument("overlay 'mask' needs a mask".into()).into())
+            }
+            (other, _) => return Err(bad("overlay", other)),
+        };
+        s.rotation = self.rotation;
+        s.colour = self.colour;
+        Ok(s)
+    }
+}
+
+fn contiguous2<'a>(a: &'a PyReadonlyArray2<'_, u8>, what: &str) -> PyResult<&'a [u8]> {
+    a.as_slice().map_err(|_| {
+        EktpError::InvalidArgument(format!(
+            "the {what} must be C-contiguous (numpy.ascontiguousarray)"
+        ))
+        .into()
+    })
+}
+
+/// Borrows a face: `rgb` is `H x W x 3` uint8, `black` `H x W` uint8, both C-contiguous.
+fn face_view<'a>(
+    rgb: Option<&'a PyReadonlyArray3<'_, u8>>,
+    black: Option<&'a PyReadonlyArray2<'_, u8>>,
+) -> PyResult<raster::Face<'a>> {
+    let (mut h, mut w) = (0, 0);
+    let rgb_slice = match rgb {
+        Some(a) => {
+            let shape = a.shape();
+            if shape[2] != 3 {
+                return Err(EktpError::InvalidArgument(format!(
+                    "an RGB face is H x W x 3; got {shape:?}"
+                ))
+                .into());
+            }
+            (h, w) = (shape[0], shape[1]);
+            Some(a.as_slice().map_err(|_| {
+                PyErr::from(EktpError::InvalidArgument(
+                    "the RGB face must be C-contiguous (numpy.ascontiguousarray)".into(),
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let black_slice = match black {
+        Some(a) => {
+            let shape = a.shape();
+            if rgb.is_some() && (shape[0], shape[1]) != (h, w) {
+                return Err(EktpError::InvalidArgument(format!(
+                    "the black layer is {}x{}, the face {h}x{w}",
+                    shape[0], shape[1]
+                ))
+                .into());
+            }
+            (h, w) = (shape[0], shape[1]);
+            Some(contiguous2(a, "black layer")?)
+        }
+        None => None,
+    };
+    Ok(raster::Face {
+        height: h,
+        width: w,
+        rgb: rgb_slice,
+        black: black_slice,
+    })
+}
+
+type PanelArrays<'py> = (
+    usize,
+    usize,
+    Option<Bound<'py, PyArray1<u8>>>,
+    Option<Bound<'py, PyArray1<u8>>>,
+    Option<Bound<'py, PyArray1<u8>>>,
+    Option<Bound<'py, PyArray1<u8>>>,
+    Option<Bound<'py, PyArray1<u8>>>,
+);
+
+fn panel_arrays(py: Python<'_>, p: raster::Panels) -> PanelArrays<'_> {
+    let colour = |v: Vec<u8>| (!v.is_empty()).then(|| v.into_pyarray(py));
+    (
+        p.lines,
+        p.dots,
+        colour(p.y),
+        colour(p.m),
+        colour(p.c),
+        p.k.map(|v| v.into_pyarray(py)),
+        p.o.map(|v| v.into_pyarray(py)),
+    )
+}
+
+/// Separates one face into panels `(lines, dots, y, m, c, k, o)`; the GIL is released.
+#[pyfunction]
+#[pyo3(signature = (rgb, black, settings))]
+fn raster_face<'py>(
+    py: Python<'py>,
+    rgb: Option<PyReadonlyArray3<'py, u8>>,
+    black: Option<PyReadonlyArray2<'py, u8>>,
+    settings: RasterArgs<'py>,
+) -> PyResult<PanelArrays<'py>> {
+    let s = settings.settings()?;
+    let face = face_view(rgb.as_ref(), black.as_ref())?;
+    let panels = py.detach(|| raster::rasterize(&face, &s))?;
+    Ok(panel_arrays(py, panels))
+}
+
+/// One card for the Evolis encoder: front RGB and black layer, back RGB and black layer.
+type CardArrays<'py> = (
+    Option<PyReadonlyArray3<'py, u8>>,
+    Option<PyReadonlyArray2<'py, u8>>,
+    Option<PyReadonlyArray3<'py, u8>>,
+    Option<PyReadonlyArray2<'py, u8>>,
+);
+
+/// Evolis job settings as a dict.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct EvolisArgs {
+    ribbon: String,
+    feeder: char,
+    compress: bool,
+    padding: usize,
+}
+
+impl EvolisArgs {
+    fn settings(&self) -> dialect::evolis::JobSettings {
+        dialect::evolis::JobSettings {
+            ribbon: self.ribbon.clone(),
+            feeder: self.feeder,
+            compress: self.compress,
+            padding: self.padding,
+        }
+    }
+}
+
+/// Rasterises and encodes a chunk of cards (`Ss` ... `Se;1` each, in order) on every core
+/// with the GIL released; the caller writes the job's start and end.
+#[pyfunction]
+fn evolis_encode_cards<'py>(
+    py: Python<'py>,
+    cards: Vec<CardArrays<'py>>,
+    front: RasterArgs<'py>,
+    back: RasterArgs<'py>,
+    job: EvolisArgs,
+) -> PyResult<Bound<'py, PyBytes>> {
+    use rayon::prelude::*;
+    let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
+    let faces = cards
+        .iter()
+        .map(|(fr, fb, br, bb)| {
+            let f = face_view(fr.as_ref(), fb.as_ref())?;
+            let b = if br.is_some() || bb.is_some() {
+                Some(face_view(br.as_ref(), bb.as_ref())?)
+            } else {
+                None
+            };
+            Ok((f, b))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let encoded = py.detach(|| {
+        faces
+            .par_iter()
+            .map(|(f, b)| -> Result<Vec<u8>, EktpError> {
+                let fp = raster::rasterize(f, &fs)?;
+                let bp = b.as_ref().map(|b| raster::rasterize(b, &bs)).transpose()?;
+                let mut out = Vec::with_capacity(1 << 20);
+                let card = dialect::evolis::Card {
+                    front: &fp,
+                    back: bp.as_ref(),
+                };
+                dialect::evolis::encode_card(&card, fs.depth, &js, &mut out)?;
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let total = encoded.iter().map(Vec::len).sum();
+    PyBytes::new_with(py, total, |buf| {
+        let mut at = 0;
+        for part in &encoded {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(())
+    })
+}
+
+/// Panels given as arrays (`lines`, `dots`, y, m, c, k, o), for encoders fed by a Python
+/// raster stage or by a decoder.
+type PanelInput<'py> = (
+    usize,
+    usize,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+);
+
+fn panels_from(p: &PanelInput<'_>) -> PyResult<raster::Panels> {
+    let copy = |a: &Option<PyReadonlyArray1<'_, u8>>| -> PyResult<Option<Vec<u8>>> {
+        a.as_ref().map(|a| Ok(a.as_slice()?.to_vec())).transpose()
+    };
+    Ok(raster::Panels {
+        lines: p.0,
+        dots: p.1,
+        y: copy(&p.2)?.unwrap_or_default(),
+        m: copy(&p.3)?.unwrap_or_default(),
+        c: copy(&p.4)?.unwrap_or_default(),
+        k: copy(&p.5)?,
+        o: copy(&p.6)?,
+    })
+}
+
+/// Encodes one card from ready panels.
+#[pyfunction]
+#[pyo3(signature = (front, back, depth, job))]
+fn evolis_encode_panels<'py>(
+    py: Python<'py>,
+    front: PanelInput<'py>,
+    back: Option<PanelInput<'py>>,
+    depth: u8,
+    job: EvolisArgs,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let f = panels_from(&front)?;
+    let b = back.as_ref().map(panels_from).transpose()?;
+    let mut out = Vec::new();
+    let card = dialect::evolis::Card {
+        front: &f,
+        back: b.as_ref(),
+    };
+    dialect::evolis::encode_card(&card, depth, &job.settings(), &mut out)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The start (`Pr`, `Pmi`), the chip phase (`Pneab;E`, `Sis`/`Sic`), the reject (`Ser`) and
+/// the end (padding) of an Evolis job.
+#[pyfunction]
+#[pyo3(signature = (part, job, station=None))]
+fn evolis_job_part<'py>(
+    py: Python<'py>,
+    part: &str,
+    job: EvolisArgs,
+    station: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    match (part, station) {
+        ("start", _) => dialect::evolis::job_start(&job.settings(), &mut out),
+        ("end", _) => dialect::evolis::job_end(&job.settings(), &mut out),
+        ("reject", _) => dialect::evolis::reject(&mut out),
+        ("chip", Some("contact")) => {
+            dialect::evolis::chip_phase(dialect::ChipStation::Contact, &mut out)
+        }
+        ("chip", Some("contactless")) => {
+            dialect::evolis::chip_phase(dialect::ChipStation::Contactless, &mut out)
+        }
+        _ => {
+            return Err(EktpError::InvalidArgument(format!(
+                "unknown job part {part:?} (station {station:?})"
+            ))
+            .into())
+        }
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+type DecodedCommand = (usize, String, Vec<String>, Option<Py<PyBytes>>);
+type DecodedCardOut<'py> = (
+    PanelArrays<'py>,
+    Option<PanelArrays<'py>>,
+    Option<&'static str>,
+    bool,
+    u8,
+);
+
+/// Decodes an Evolis stream: `(commands, ribbon, cards)`; a malformed stream raises
+/// `StreamDecodeError` with the byte offset.
+#[pyfunction]
+fn evolis_decode<'py>(
+    py: Python<'py>,
+    stream: &[u8],
+) -> PyResult<(
+    Vec<DecodedCommand>,
+    Option<String>,
+    Vec<DecodedCardOut<'py>>,
+)> {
+    let job = py
+        .detach(|| dialect::evolis::decode(stream))
+        .map_err(|e| StreamDecodeError::new_err((e.to_string(), e.offset)))?;
+    let commands = job
+        .commands
+        .into_iter()
+        .map(|c| {
+            (
+                c.offset,
+                c.name,
+                c.params,
+                c.payload.map(|p| PyBytes::new(py, &p).unbind()),
+            )
+        })
+        .collect();
+    let cards = job
+        .cards
+        .into_iter()
+        .map(|c| {
+            let chip = c.chip.map(|s| match s {
+                dialect::ChipStation::Contact => "contact",
+                dialect::ChipStation::Contactless => "contactless",
+            });
+            (
+                panel_arrays(py, c.front),
+                c.back.map(|b| panel_arrays(py, b)),
+                chip,
+                c.rejected,
+                c.depth,
+            )
+        })
+        .collect();
+    Ok((commands, job.ribbon, cards))
+}
+
 #[pymodule]
 mod _ektpcore {
     #[pymodule_export]
@@ -1106,5 +1480,9 @@ mod _ektpcore {
         history_chain, history_first_break, index_checksum, index_contains, index_difference,
         index_is_sorted, index_sorted_unique, index_union, normalize_names, parse_name,
         people_block, people_clusters, people_keys, people_rule_names, people_score, plan_batches,
+    };
+    #[pymodule_export]
+    use super::{
+        evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part, raster_face,
     };
 }

@@ -1,0 +1,172 @@
+"""Printing: the raster stage and the Evolis dialect through the Python API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ektpcore import InvalidArgumentError, StreamDecodeError
+from ektpcore.printing import (
+    CardFaces,
+    Dialect,
+    EvolisDialect,
+    Panels,
+    RasterSettings,
+    chip_clear_mask,
+    dialect,
+    dialects,
+    rasterize,
+)
+
+H, W = 648, 1016  # an Evolis face, landscape
+
+
+def face(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A card-like face: a light gradient, a photo block with noise, black text strokes."""
+    rng = np.random.default_rng(seed)
+    rgb = np.empty((H, W, 3), dtype=np.uint8)
+    rgb[:] = np.linspace(200, 255, W, dtype=np.uint8)[None, :, None]
+    rgb[150:550, 700:980] = rng.integers(0, 256, (400, 280, 3), dtype=np.uint8)
+    black = np.full((H, W), 255, dtype=np.uint8)
+    black[60:80, 40:600] = 0
+    black[100:110, 40:300] = 90  # grey, anti-aliased text
+    return rgb, black
+
+
+def test_rasterize_gives_evolis_panels() -> None:
+    rgb, black = face()
+    p = rasterize(rgb, black, RasterSettings(depth=6))
+    assert (p.lines, p.dots) == (1016, 648)
+    assert p.y is not None
+    assert p.y.max() < 64
+    k = p.mono_plane("k")
+    assert k is not None
+    assert k.sum() == 20 * 560 + 10 * 260  # threshold 128: the grey stroke prints too
+    # Turned clockwise: face row 60, column 40 is line 40, dot 648 - 1 - 60.
+    assert k[40, 647 - 60]
+    o = p.mono_plane("o")
+    assert o is not None
+    assert o.all()
+
+
+def test_chip_area_is_left_without_overlay() -> None:
+    rgb, _ = face()
+    mask = chip_clear_mask(H, W)
+    p = rasterize(rgb, None, RasterSettings(overlay=mask, black="none"))
+    o = p.mono_plane("o")
+    assert o is not None
+    assert 0.9 < o.mean() < 1.0
+    assert p.k is None
+
+
+@pytest.mark.parametrize(
+    ("rgb", "black", "message"),
+    [
+        (np.zeros((10, 10, 3), dtype=np.float32), None, "must be uint8"),
+        (np.zeros((10, 10), dtype=np.uint8), None, "height x width x 3"),
+        (np.zeros((10, 20, 3), dtype=np.uint8)[:, ::2], None, "C-contiguous"),
+        (np.zeros((10, 10, 3), dtype=np.uint8), np.zeros((9, 10), dtype=np.uint8), "black"),
+        ([[0]], None, "numpy array"),
+    ],
+)
+def test_wrong_arrays_are_refused_with_the_reason(rgb: object, black: object, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        rasterize(rgb, black)  # type: ignore[arg-type]
+
+
+def test_bad_settings_are_refused() -> None:
+    rgb = np.zeros((4, 4, 3), dtype=np.uint8)
+    with pytest.raises(InvalidArgumentError, match="5 to 8"):
+        rasterize(rgb, None, RasterSettings(depth=4))
+    with pytest.raises(InvalidArgumentError, match="rotation"):
+        rasterize(rgb, None, RasterSettings(rotation=45))
+    with pytest.raises(InvalidArgumentError, match="256 values"):
+        rasterize(rgb, None, RasterSettings(curve=(1, 2)))
+
+
+def test_a_two_sided_batch_streams_and_decodes_back_to_its_panels() -> None:
+    d = EvolisDialect()
+    faces = [face(i) for i in range(3)]
+    cards = [CardFaces(front=rgb, front_black=blk, back_black=blk) for rgb, blk in faces]
+    stream = b"".join(d.stream(cards, chunk=2))
+    job = d.decode(stream)
+    assert job.ribbon == "ymckok"
+    assert len(job.cards) == 3
+    for (rgb, blk), card in zip(faces, job.cards, strict=True):
+        assert card.front == rasterize(rgb, blk, d.front)
+        assert card.back == rasterize(None, blk, d.back)
+        assert card.depth == 5
+    names = [c.name for c in job.commands]
+    assert names[:2] == ["Pr", "Pmi"]
+    assert names.count("Ss") == names.count("Se") == 3
+    assert d.encode_faces(cards) == stream[len(d.job_start()) : -len(d.job_end())]
+
+
+@given(
+    depth=st.integers(5, 8),
+    compress=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+    panels=st.sets(st.sampled_from("cko"), min_size=1),
+    back=st.booleans(),
+)
+def test_property_decode_inverts_encode(
+    depth: int, compress: bool, seed: int, panels: set[str], back: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    lines, dots = 1016, 648
+
+    def colour() -> np.ndarray:
+        runs = rng.integers(1, 900, 2_000)
+        values = rng.integers(0, 1 << depth, 2_000).astype(np.uint8)
+        return np.repeat(values, runs)[: lines * dots].copy()
+
+    def mono() -> np.ndarray:
+        b = rng.integers(0, 256, lines * 81, dtype=np.uint8)
+        b[: 81 * 300] = 0
+        b[81 * 300 : 81 * 400] = 255
+        return b
+
+    y, m, c = (colour(), colour(), colour()) if "c" in panels else (None, None, None)
+    side = Panels(
+        lines,
+        dots,
+        y=y,
+        m=m,
+        c=c,
+        k=mono() if "k" in panels else None,
+        o=mono() if "o" in panels else None,
+    )
+    other = Panels(lines, dots, k=mono()) if back else None
+    d = EvolisDialect(compress=compress, front=RasterSettings(depth=depth))
+    stream = d.job_start() + d.chip_phase("contact") + d.encode_card(side, other) + d.job_end()
+    job = d.decode(stream)
+    (card,) = job.cards
+    assert card.front == side
+    assert card.back == other
+    assert card.chip == "contact"
+
+
+@given(st.binary(max_size=400))
+def test_property_the_decoder_refuses_or_parses_any_bytes(data: bytes) -> None:
+    offset = None
+    try:
+        EvolisDialect().decode(data)
+    except StreamDecodeError as err:
+        offset = err.offset
+    assert offset is None or 0 <= offset <= len(data)
+
+
+def test_a_malformed_stream_names_its_offset() -> None:
+    with pytest.raises(StreamDecodeError, match="at byte 16") as info:
+        EvolisDialect().decode(b"\x1bSs\r\x1bDbc;k;2;10;abc")
+    assert info.value.offset == 16
+
+
+def test_dialects_register_by_name_and_python_dialects_plug_in() -> None:
+    assert "evolis" in dialects()
+    assert isinstance(dialect("evolis", ribbon="ko"), EvolisDialect)
+    assert isinstance(EvolisDialect(), Dialect)
+    with pytest.raises(InvalidArgumentError, match="no dialect"):
+        dialect("nope")
