@@ -170,3 +170,26 @@ def test_dialects_register_by_name_and_python_dialects_plug_in() -> None:
     assert isinstance(EvolisDialect(), Dialect)
     with pytest.raises(InvalidArgumentError, match="no dialect"):
         dialect("nope")
+
+
+def test_the_worked_example_of_a_python_dialect_runs() -> None:
+    """The dialect written in docs/printing.md, run as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "printing.md").read_text(encoding="utf-8")
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[-1]
+    scope: dict[str, object] = {}
+    exec(compile(code, "docs/printing.md", "exec"), scope)
+    proof = dialect("pbm-proof")
+    assert isinstance(proof, Dialect)
+    rgb, black = face(3)
+    panels = rasterize(rgb, black)
+    stream = proof.job_start() + proof.encode_card(panels) + proof.encode_card(panels)
+    job = proof.decode(stream)
+    assert len(job.cards) == 2
+    assert job.cards[0].front.k is not None
+    assert np.array_equal(job.cards[0].front.k, panels.k)
+    with pytest.raises(StreamDecodeError) as info:
+        proof.decode(stream[:-5])
+    assert info.value.offset == len(stream) // 2

@@ -16,6 +16,7 @@ __all__ = [
     "evolis_encode_cards",
     "evolis_encode_panels",
     "evolis_job_part",
+    "evolis_parse_prefix",
     "factorize_pairs",
     "find_people_matches",
     "first_occurrences",
@@ -227,3 +228,6 @@ def evolis_decode(
     str | None,
     list[tuple[_PanelArrays, _PanelArrays | None, str | None, bool, int]],
 ]: ...
+def evolis_parse_prefix(
+    stream: bytes,
+) -> tuple[list[tuple[int, str, list[str], bytes | None]], int]: ...

@@ -169,7 +169,8 @@ fn check_panels(p: &Panels, side: &str) -> Result<Option<u8>, EktpError> {
                 LINES * DOTS
             )));
         }
-        max = max.max(v.iter().copied().max().unwrap_or(0));
+        // An OR over the panel (vectorises) bounds its highest level from above.
+        max |= v.iter().fold(0u8, |acc, &x| acc | x);
     }
     Ok(Some(max))
 }
@@ -189,10 +190,10 @@ pub fn encode_card(
         sides.push(("back", back));
     }
     for (name, panels) in &sides {
-        if let Some(max) = check_panels(panels, name)? {
-            if u32::from(max) >= 1 << depth {
+        if let Some(bits) = check_panels(panels, name)? {
+            if u32::from(bits) >= 1 << depth {
                 return Err(invalid(format!(
-                    "the {name} has a colour level {max}, over the {} levels of {depth} bits",
+                    "the {name} has colour levels over the {} of {depth} bits",
                     1u32 << depth
                 )));
             }
@@ -270,8 +271,28 @@ fn max_run(depth: u8) -> usize {
     }
 }
 
+/// How many dots from `from` on equal `line[from]`, at most `limit`: eight at a time while
+/// they match (backgrounds are long runs), then one by one.
+fn run_length(line: &[u8], from: usize, limit: usize) -> usize {
+    let v = line[from];
+    let end = (from + limit).min(line.len());
+    let pattern = u64::from_ne_bytes([v; 8]);
+    let mut i = from + 1;
+    while i + 8 <= end {
+        let chunk: [u8; 8] = line[i..i + 8].try_into().unwrap_or_default();
+        if u64::from_ne_bytes(chunk) != pattern {
+            break;
+        }
+        i += 8;
+    }
+    while i < end && line[i] == v {
+        i += 1;
+    }
+    i - from
+}
+
 fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) {
-    if line.iter().all(|&v| v == 0) {
+    if line.iter().fold(0u8, |acc, &v| acc | v) == 0 {
         out.extend_from_slice(&[0x80, 0x00]);
         return;
     }
@@ -279,10 +300,7 @@ fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < line.len() {
         let v = line[i];
-        let mut run = 1;
-        while i + run < line.len() && line[i + run] == v && run < limit {
-            run += 1;
-        }
+        let run = run_length(line, i, limit);
         if run == 1 {
             out.push(v);
         } else {
@@ -331,99 +349,141 @@ fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, DecodeError> 
 pub fn parse(stream: &[u8]) -> Result<Vec<Command>, DecodeError> {
     let mut out = Vec::new();
     let mut pos = 0;
-    let mut after_cr = true;
-    while pos < stream.len() {
-        let b = stream[pos];
-        if b == 0 {
-            pos += 1;
-            continue;
-        }
-        let start = pos;
-        if b == ESC {
-            pos += 1;
-        } else if !(after_cr && b.is_ascii_alphabetic()) {
-            return fail(
-                pos,
-                format!("expected ESC (0x1B) to start a command, found 0x{b:02X}"),
-            );
-        }
-        let name_start = pos;
-        while pos < stream.len() && stream[pos].is_ascii_alphabetic() {
-            pos += 1;
-            if pos - name_start > MAX_NAME {
-                return fail(name_start, "command name longer than 16 letters");
+    while let Some(step) = next_command(stream, pos)? {
+        match step {
+            Step::Command(cmd, end) => {
+                out.push(cmd);
+                pos = end;
             }
+            Step::Incomplete(_, at, message) => return fail(at, message),
         }
-        if pos == name_start {
-            return fail(pos, "a command name (letters) must follow ESC");
+    }
+    Ok(out)
+}
+
+/// The complete commands at the start of `stream` and how many bytes they take: what a
+/// printer reading a socket does with what has arrived so far. Only malformed input is an
+/// error; a command cut off by the end of the bytes is left for later.
+pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), DecodeError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(step) = next_command(stream, pos)? {
+        match step {
+            Step::Command(cmd, end) => {
+                out.push(cmd);
+                pos = end;
+            }
+            Step::Incomplete(start, _, _) => return Ok((out, start)),
         }
-        let name = String::from_utf8_lossy(&stream[name_start..pos]).into_owned();
-        let mut params: Vec<String> = Vec::new();
-        let mut payload = None;
-        loop {
-            let Some(&b) = stream.get(pos) else {
-                return fail(start, format!("command {name} is not closed by CR (0x0D)"));
-            };
-            if b == CR {
-                pos += 1;
-                break;
-            }
-            if b != b';' {
-                return fail(pos, format!("unexpected byte 0x{b:02X} in command {name}"));
-            }
+    }
+    Ok((out, stream.len()))
+}
+
+enum Step {
+    /// A command and the offset after it.
+    Command(Command, usize),
+    /// The bytes end inside the command starting at the first offset; the second is where
+    /// to report it (a cut payload is reported where the payload starts).
+    Incomplete(usize, usize, String),
+}
+
+/// The command at or after `pos` (zero padding skipped), `None` at the end of the stream.
+fn next_command(stream: &[u8], mut pos: usize) -> Result<Option<Step>, DecodeError> {
+    while stream.get(pos) == Some(&0) {
+        pos += 1;
+    }
+    let Some(&b) = stream.get(pos) else {
+        return Ok(None);
+    };
+    let start = pos;
+    let cut = |message: String| Ok(Some(Step::Incomplete(start, start, message)));
+    if b == ESC {
+        pos += 1;
+    } else if !b.is_ascii_alphabetic() {
+        return fail(
+            pos,
+            format!("expected ESC (0x1B) to start a command, found 0x{b:02X}"),
+        );
+    }
+    let name_start = pos;
+    while pos < stream.len() && stream[pos].is_ascii_alphabetic() {
+        pos += 1;
+        if pos - name_start > MAX_NAME {
+            return fail(name_start, "command name longer than 16 letters");
+        }
+    }
+    if pos == name_start {
+        if pos == stream.len() {
+            return cut("the stream ends after ESC".into());
+        }
+        return fail(pos, "a command name (letters) must follow ESC");
+    }
+    let name = String::from_utf8_lossy(&stream[name_start..pos]).into_owned();
+    let mut params: Vec<String> = Vec::new();
+    let mut payload = None;
+    loop {
+        let Some(&b) = stream.get(pos) else {
+            return cut(format!("command {name} is not closed by CR (0x0D)"));
+        };
+        if b == CR {
             pos += 1;
-            if let Some(len) = payload_len(&name, &params, pos)? {
-                let end = pos.checked_add(len).filter(|&e| e <= stream.len());
-                let Some(end) = end else {
+            break;
+        }
+        if b != b';' {
+            return fail(pos, format!("unexpected byte 0x{b:02X} in command {name}"));
+        }
+        pos += 1;
+        if let Some(len) = payload_len(&name, &params, pos)? {
+            let remain = stream.len() - pos;
+            if len > remain {
+                // A cut payload is reported where the payload starts.
+                return Ok(Some(Step::Incomplete(
+                    start,
+                    pos,
+                    format!("{name} declares {len} payload bytes but only {remain} remain"),
+                )));
+            }
+            payload = Some(stream[pos..pos + len].to_vec());
+            pos += len;
+            match stream.get(pos) {
+                Some(&CR) => {
+                    pos += 1;
+                    break;
+                }
+                Some(&other) => {
                     return fail(
                         pos,
-                        format!(
-                            "{name} declares {len} payload bytes but only {} remain",
-                            stream.len() - pos
-                        ),
-                    );
-                };
-                payload = Some(stream[pos..end].to_vec());
-                pos = end;
-                match stream.get(pos) {
-                    Some(&CR) => {
-                        pos += 1;
-                        break;
-                    }
-                    Some(&other) => {
-                        return fail(
-                            pos,
-                            format!("{name} payload must end with CR, found 0x{other:02X}"),
-                        )
-                    }
-                    None => return fail(pos, format!("{name} payload is not closed by CR")),
+                        format!("{name} payload must end with CR, found 0x{other:02X}"),
+                    )
                 }
-            }
-            let p_start = pos;
-            while pos < stream.len() && stream[pos] != b';' && stream[pos] != CR {
-                let c = stream[pos];
-                if !(0x20..0x7F).contains(&c) {
-                    return fail(pos, format!("byte 0x{c:02X} in a parameter of {name}"));
-                }
-                pos += 1;
-                if pos - p_start > MAX_PARAM {
-                    return fail(p_start, format!("a parameter of {name} is over 256 bytes"));
-                }
-            }
-            params.push(String::from_utf8_lossy(&stream[p_start..pos]).into_owned());
-            if params.len() > MAX_PARAMS {
-                return fail(p_start, format!("{name} has more than 32 parameters"));
+                None => return cut(format!("{name} payload is not closed by CR")),
             }
         }
-        out.push(Command {
+        let p_start = pos;
+        while pos < stream.len() && stream[pos] != b';' && stream[pos] != CR {
+            let c = stream[pos];
+            if !(0x20..0x7F).contains(&c) {
+                return fail(pos, format!("byte 0x{c:02X} in a parameter of {name}"));
+            }
+            pos += 1;
+            if pos - p_start > MAX_PARAM {
+                return fail(p_start, format!("a parameter of {name} is over 256 bytes"));
+            }
+        }
+        params.push(String::from_utf8_lossy(&stream[p_start..pos]).into_owned());
+        if params.len() > MAX_PARAMS {
+            return fail(p_start, format!("{name} has more than 32 parameters"));
+        }
+    }
+    Ok(Some(Step::Command(
+        Command {
             offset: start,
             name,
             params,
             payload,
-        });
-        after_cr = true;
-    }
-    Ok(out)
+        },
+        pos,
+    )))
 }
 
 /// For a download command whose parameters are all read, the length of the payload that

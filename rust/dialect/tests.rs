@@ -227,6 +227,39 @@ fn malformed_streams_name_the_offset() {
 }
 
 #[test]
+fn a_prefix_parses_up_to_the_first_cut_command() {
+    let p = Panels {
+        lines: LINES,
+        dots: DOTS,
+        k: Some(vec![0x0F; LINES * LINE_BYTES]),
+        ..Panels::default()
+    };
+    let mut out = Vec::new();
+    evolis::encode_card(
+        &Card {
+            front: &p,
+            back: None,
+        },
+        5,
+        &JobSettings::default(),
+        &mut out,
+    )
+    .unwrap();
+    let whole = evolis::parse(&out).unwrap();
+    for cut in [0, 3, 8, 20, 30, 500, out.len() - 1, out.len()] {
+        let (cmds, used) = evolis::parse_prefix(&out[..cut]).unwrap();
+        assert_eq!(cmds, whole[..cmds.len()].to_vec());
+        assert!(used <= cut);
+        let rest = evolis::parse(&out[used..]).unwrap();
+        assert_eq!(cmds.len() + rest.len(), whole.len());
+    }
+    assert!(
+        evolis::parse_prefix(b"\x1bSs\r\x01").is_err(),
+        "malformed is still an error"
+    );
+}
+
+#[test]
 fn reject_after_the_chip_station_is_a_rejected_card() {
     let mut out = Vec::new();
     evolis::chip_phase(ChipStation::Contact, &mut out);

@@ -1420,6 +1420,26 @@ type DecodedCardOut<'py> = (
     u8,
 );
 
+/// The complete commands at the start of `stream` and the bytes they take (a command cut
+/// off by the end is left for later); malformed input raises `StreamDecodeError`.
+#[pyfunction]
+fn evolis_parse_prefix(py: Python<'_>, stream: &[u8]) -> PyResult<(Vec<DecodedCommand>, usize)> {
+    let (commands, used) = dialect::evolis::parse_prefix(stream)
+        .map_err(|e| StreamDecodeError::new_err((e.to_string(), e.offset)))?;
+    let commands = commands
+        .into_iter()
+        .map(|c| {
+            (
+                c.offset,
+                c.name,
+                c.params,
+                c.payload.map(|p| PyBytes::new(py, &p).unbind()),
+            )
+        })
+        .collect();
+    Ok((commands, used))
+}
+
 /// Decodes an Evolis stream: `(commands, ribbon, cards)`; a malformed stream raises
 /// `StreamDecodeError` with the byte offset.
 #[pyfunction]
@@ -1483,6 +1503,7 @@ mod _ektpcore {
     };
     #[pymodule_export]
     use super::{
-        evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part, raster_face,
+        evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part,
+        evolis_parse_prefix, raster_face,
     };
 }

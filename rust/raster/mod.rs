@@ -160,17 +160,6 @@ fn turn(rotation: u16, h: usize, w: usize, row: usize, col: usize) -> (usize, us
     }
 }
 
-/// The face pixel `(row, col)` printed at `(line, dot)`: the inverse of [`turn`].
-#[inline]
-fn source(rotation: u16, h: usize, w: usize, line: usize, dot: usize) -> (usize, usize) {
-    match rotation {
-        90 => (h - 1 - dot, line),
-        180 => (h - 1 - line, w - 1 - dot),
-        270 => (dot, w - 1 - line),
-        _ => (line, dot),
-    }
-}
-
 /// Halftones a grey image (`0` = full ink) to one bit per pixel, `true` printing.
 fn halftone(grey: &[u8], h: usize, w: usize, method: Halftone) -> Vec<bool> {
     match method {
@@ -276,56 +265,92 @@ fn pack(bits: &[bool], h: usize, w: usize, rotation: u16, lines: usize, dots: us
 pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpError> {
     let (lines, dots) = geometry(face, settings)?;
     let (h, w) = (face.height, face.width);
-    let n = h * w;
     let stride = dots.div_ceil(8);
     let shift = 8 - settings.depth;
-    // K: from the black layer and/or near-black pixels.
-    let layer_k = match (settings.black, face.black) {
-        (BlackMode::None, _) | (_, None) => None,
-        (_, Some(black)) => Some(halftone(black, h, w, settings.halftone)),
+    // Where K prints: decided per pixel in the main loop for a threshold; error diffusion and
+    // ordered dither need their neighbourhood, so they are computed first (face order).
+    let threshold = match settings.halftone {
+        Halftone::Threshold(t) => t,
+        _ => 0,
+    };
+    let diffused: Option<Vec<bool>> = match (settings.black, settings.halftone, face.black) {
+        (BlackMode::None, _, _) | (_, Halftone::Threshold(_), _) | (_, _, None) => None,
+        (_, method, Some(black)) => Some(halftone(black, h, w, method)),
+    };
+    let layer = match settings.black {
+        BlackMode::None => None,
+        _ => face.black,
     };
     let near: Option<u8> = match settings.black {
         BlackMode::NearBlack(t) => Some(t),
         _ => None,
     };
-    let mut k_bits: Option<Vec<bool>> = match (settings.black, layer_k) {
-        (BlackMode::None, _) => None,
-        (_, Some(bits)) => Some(bits),
-        (_, None) => Some(vec![false; n]),
+    let with_k = settings.black != BlackMode::None;
+    let rgb = face.rgb.unwrap_or_default();
+    let colour = settings.colour;
+    let (mut y, mut m, mut c) = if colour {
+        (
+            vec![0u8; lines * dots],
+            vec![0u8; lines * dots],
+            vec![0u8; lines * dots],
+        )
+    } else {
+        (Vec::new(), Vec::new(), Vec::new())
     };
-    if let (Some(t), Some(bits), Some(rgb)) = (near, k_bits.as_mut(), face.rgb) {
-        for (i, px) in rgb.chunks_exact(3).enumerate() {
-            if px[0] <= t && px[1] <= t && px[2] <= t {
-                bits[i] = true;
-            }
+    let mut k = if with_k {
+        vec![0u8; lines * stride]
+    } else {
+        Vec::new()
+    };
+    let curve = &settings.curve;
+    // Face index of (line, dot) = start(line) + dot * step. The printer's lines are taken in
+    // blocks of 32 and, within a block, dot by dot: for a turned face the 32 pixels read at
+    // each step are adjacent in memory (one or two cache lines), and each of the block's lines
+    // is written sequentially.
+    let (h_i, w_i) = (h as isize, w as isize);
+    let start_of = |l: usize| -> (isize, isize) {
+        let li = l as isize;
+        match settings.rotation {
+            90 => ((h_i - 1) * w_i + li, -w_i),
+            180 => ((h_i - 1 - li) * w_i + (w_i - 1), -1),
+            270 => (w_i - 1 - li, w_i),
+            _ => (li * w_i, 1),
         }
-    }
-    let (mut y, mut m, mut c) = (Vec::new(), Vec::new(), Vec::new());
-    if settings.colour {
-        let rgb = face.rgb.unwrap_or_default();
-        y = vec![0u8; lines * dots];
-        m = vec![0u8; lines * dots];
-        c = vec![0u8; lines * dots];
-        let curve = &settings.curve;
-        let k = k_bits.as_deref();
-        // In printer order: writes stay sequential, and the reads of a turned face walk a
-        // column whose cache lines the next columns reuse.
-        for l in 0..lines {
-            for d in 0..dots {
-                let (row, col) = source(settings.rotation, h, w, l, d);
-                let i = row * w + col;
-                if k.is_some_and(|k| k[i]) {
+    };
+    const BLOCK: usize = 32;
+    let white = [255u8; 3];
+    for l0 in (0..lines).step_by(BLOCK) {
+        let l1 = (l0 + BLOCK).min(lines);
+        let starts: Vec<(isize, isize)> = (l0..l1).map(start_of).collect();
+        for d in 0..dots {
+            for (j, &(start, step)) in starts.iter().enumerate() {
+                let l = l0 + j;
+                let i = (start + d as isize * step) as usize;
+                let inked = match (&diffused, layer) {
+                    (Some(bits), _) => bits[i],
+                    (None, Some(black)) => black[i] < threshold,
+                    (None, None) => false,
+                };
+                let px: &[u8] = if rgb.is_empty() {
+                    &white
+                } else {
+                    &rgb[3 * i..3 * i + 3]
+                };
+                let dark = near.is_some_and(|t| px[0] <= t && px[1] <= t && px[2] <= t);
+                if with_k && (inked || dark) {
+                    k[l * stride + d / 8] |= 0x80 >> (d % 8);
                     continue; // black prints in resin; no colour under it
                 }
-                let at = l * dots + d;
-                let px = &rgb[3 * i..3 * i + 3];
-                y[at] = curve[usize::from(255 - px[2])] >> shift;
-                m[at] = curve[usize::from(255 - px[1])] >> shift;
-                c[at] = curve[usize::from(255 - px[0])] >> shift;
+                if colour {
+                    let at = l * dots + d;
+                    y[at] = curve[usize::from(255 - px[2])] >> shift;
+                    m[at] = curve[usize::from(255 - px[1])] >> shift;
+                    c[at] = curve[usize::from(255 - px[0])] >> shift;
+                }
             }
         }
     }
-    let k = k_bits.map(|bits| pack(&bits, h, w, settings.rotation, lines, dots));
+    let k = with_k.then_some(k);
     let o = match &settings.overlay {
         Overlay::None => None,
         Overlay::Full => {

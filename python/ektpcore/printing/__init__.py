@@ -15,16 +15,33 @@ from .dialects import (
     register_dialect,
 )
 from .raster import Panels, RasterSettings, chip_clear_mask, rasterize
+from .transports import (
+    CaptureTransport,
+    FileTransport,
+    PrinterConnectionError,
+    TcpTransport,
+    Transport,
+    UsbTransport,
+)
+from .virtual import Faults, VirtualPrinter
 
 __all__ = [
+    "CaptureTransport",
     "CardFaces",
     "DecodedCard",
     "DecodedCommand",
     "DecodedJob",
     "Dialect",
     "EvolisDialect",
+    "Faults",
+    "FileTransport",
     "Panels",
+    "PrinterConnectionError",
     "RasterSettings",
+    "TcpTransport",
+    "Transport",
+    "UsbTransport",
+    "VirtualPrinter",
     "chip_clear_mask",
     "dialect",
     "dialects",
