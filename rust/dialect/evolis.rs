@@ -347,24 +347,24 @@ fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, DecodeError> 
 /// Splits a stream into commands, reading binary payloads by their declared or implied
 /// length (payloads contain `0x1B` and `0x0D`). Zero padding between commands is skipped.
 pub fn parse(stream: &[u8]) -> Result<Vec<Command>, DecodeError> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some(step) = next_command(stream, pos)? {
-        match step {
-            Step::Command(cmd, end) => {
-                out.push(cmd);
-                pos = end;
-            }
-            Step::Incomplete(_, at, message) => return fail(at, message),
-        }
+    match scan(stream)? {
+        (commands, _, None) => Ok(commands),
+        (_, _, Some((at, message))) => fail(at, message),
     }
-    Ok(out)
 }
 
 /// The complete commands at the start of `stream` and how many bytes they take: what a
 /// printer reading a socket does with what has arrived so far. Only malformed input is an
 /// error; a command cut off by the end of the bytes is left for later.
 pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), DecodeError> {
+    let (commands, used, _) = scan(stream)?;
+    Ok((commands, used))
+}
+
+/// Commands up to the end or to a command the bytes cut off: the commands, the bytes they
+/// take, and where and why the cut happened.
+#[allow(clippy::type_complexity)]
+fn scan(stream: &[u8]) -> Result<(Vec<Command>, usize, Option<(usize, String)>), DecodeError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(step) = next_command(stream, pos)? {
@@ -373,10 +373,10 @@ pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), DecodeError>
                 out.push(cmd);
                 pos = end;
             }
-            Step::Incomplete(start, _, _) => return Ok((out, start)),
+            Step::Incomplete(start, at, message) => return Ok((out, start, Some((at, message)))),
         }
     }
-    Ok((out, stream.len()))
+    Ok((out, stream.len(), None))
 }
 
 enum Step {

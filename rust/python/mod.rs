@@ -1420,13 +1420,12 @@ type DecodedCardOut<'py> = (
     u8,
 );
 
-/// The complete commands at the start of `stream` and the bytes they take (a command cut
-/// off by the end is left for later); malformed input raises `StreamDecodeError`.
-#[pyfunction]
-fn evolis_parse_prefix(py: Python<'_>, stream: &[u8]) -> PyResult<(Vec<DecodedCommand>, usize)> {
-    let (commands, used) = dialect::evolis::parse_prefix(stream)
-        .map_err(|e| StreamDecodeError::new_err((e.to_string(), e.offset)))?;
-    let commands = commands
+fn decode_error(e: dialect::DecodeError) -> PyErr {
+    StreamDecodeError::new_err((e.to_string(), e.offset))
+}
+
+fn commands_out(py: Python<'_>, commands: Vec<dialect::Command>) -> Vec<DecodedCommand> {
+    commands
         .into_iter()
         .map(|c| {
             (
@@ -1436,8 +1435,15 @@ fn evolis_parse_prefix(py: Python<'_>, stream: &[u8]) -> PyResult<(Vec<DecodedCo
                 c.payload.map(|p| PyBytes::new(py, &p).unbind()),
             )
         })
-        .collect();
-    Ok((commands, used))
+        .collect()
+}
+
+/// The complete commands at the start of `stream` and the bytes they take (a command cut
+/// off by the end is left for later); malformed input raises `StreamDecodeError`.
+#[pyfunction]
+fn evolis_parse_prefix(py: Python<'_>, stream: &[u8]) -> PyResult<(Vec<DecodedCommand>, usize)> {
+    let (commands, used) = dialect::evolis::parse_prefix(stream).map_err(decode_error)?;
+    Ok((commands_out(py, commands), used))
 }
 
 /// Decodes an Evolis stream: `(commands, ribbon, cards)`; a malformed stream raises
@@ -1453,19 +1459,8 @@ fn evolis_decode<'py>(
 )> {
     let job = py
         .detach(|| dialect::evolis::decode(stream))
-        .map_err(|e| StreamDecodeError::new_err((e.to_string(), e.offset)))?;
-    let commands = job
-        .commands
-        .into_iter()
-        .map(|c| {
-            (
-                c.offset,
-                c.name,
-                c.params,
-                c.payload.map(|p| PyBytes::new(py, &p).unbind()),
-            )
-        })
-        .collect();
+        .map_err(decode_error)?;
+    let commands = commands_out(py, job.commands);
     let cards = job
         .cards
         .into_iter()

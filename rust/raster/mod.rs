@@ -303,6 +303,25 @@ pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpErr
         Vec::new()
     };
     let curve = &settings.curve;
+    if settings.rotation == 90 && diffused.is_none() {
+        let out = Turned {
+            y: &mut y,
+            m: &mut m,
+            c: &mut c,
+            k: &mut k,
+        };
+        turned_90(face, settings, layer, near, threshold, out, lines, dots);
+        let k = with_k.then_some(k);
+        return Ok(Panels {
+            lines,
+            dots,
+            y,
+            m,
+            c,
+            k,
+            o: overlay(&settings.overlay, h, w, settings.rotation, lines, dots),
+        });
+    }
     // Face index of (line, dot) = start(line) + dot * step. The printer's lines are taken in
     // blocks of 32 and, within a block, dot by dot: for a turned face the 32 pixels read at
     // each step are adjacent in memory (one or two cache lines), and each of the block's lines
@@ -351,12 +370,33 @@ pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpErr
         }
     }
     let k = with_k.then_some(k);
-    let o = match &settings.overlay {
+    let o = overlay(&settings.overlay, h, w, settings.rotation, lines, dots);
+    Ok(Panels {
+        lines,
+        dots,
+        y,
+        m,
+        c,
+        k,
+        o,
+    })
+}
+
+fn overlay(
+    overlay: &Overlay,
+    h: usize,
+    w: usize,
+    rotation: u16,
+    lines: usize,
+    dots: usize,
+) -> Option<Vec<u8>> {
+    let stride = dots.div_ceil(8);
+    match overlay {
         Overlay::None => None,
         Overlay::Full => {
             // Every dot varnished, including the padding bits of a partial last byte.
             let mut full = vec![0xFFu8; lines * stride];
-            if dots % 8 != 0 {
+            if !dots.is_multiple_of(8) {
                 let last = 0xFFu8 << (8 - dots % 8);
                 for line in full.chunks_exact_mut(stride) {
                     line[stride - 1] = last;
@@ -368,16 +408,120 @@ pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpErr
             // Non-zero varnishes: as grey, 0 prints.
             let grey: Vec<u8> = mask.iter().map(|&v| if v != 0 { 0 } else { 255 }).collect();
             let bits = halftone(&grey, h, w, Halftone::Threshold(128));
-            Some(pack(&bits, h, w, settings.rotation, lines, dots))
+            Some(pack(&bits, h, w, rotation, lines, dots))
         }
-    };
-    Ok(Panels {
-        lines,
-        dots,
-        y,
-        m,
-        c,
-        k,
-        o,
-    })
+    }
+}
+
+/// The panels being written by [`turned_90`].
+struct Turned<'a> {
+    y: &'a mut [u8],
+    m: &'a mut [u8],
+    c: &'a mut [u8],
+    k: &'a mut [u8],
+}
+
+/// The common case, fast: a face turned 90 degrees clockwise (Evolis), K by threshold.
+///
+/// Printer line `l` is face column `l`, read bottom to top. The work goes in tiles of 32
+/// lines by 32 dots: a tile reads 32 adjacent pixels from each of 32 face rows (whole cache
+/// lines), turns them in small arrays that stay in the L1 cache, and writes each line's 32
+/// dots (and 4 K bytes) in one piece. Colour is written without a branch, masked to zero where
+/// K prints.
+#[allow(clippy::too_many_arguments)]
+fn turned_90(
+    face: &Face<'_>,
+    settings: &Settings,
+    layer: Option<&[u8]>,
+    near: Option<u8>,
+    threshold: u8,
+    out: Turned<'_>,
+    lines: usize,
+    dots: usize,
+) {
+    const T: usize = 32;
+    let (h, w) = (face.height, face.width);
+    let stride = dots.div_ceil(8);
+    let shift = 8 - settings.depth;
+    let with_k = !out.k.is_empty();
+    let colour = !out.y.is_empty();
+    let rgb = face.rgb.unwrap_or_default();
+    // Ink per channel value, the curve and the depth cut folded into one table.
+    let mut ink = [0u8; 256];
+    for (v, slot) in ink.iter_mut().enumerate() {
+        *slot = settings.curve[255 - v] >> shift;
+    }
+    let linear = settings
+        .curve
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| usize::from(v) == i);
+    let mut ty = [[0u8; T]; T];
+    let mut tm = [[0u8; T]; T];
+    let mut tc = [[0u8; T]; T];
+    let mut tk = [[0u8; T / 8]; T];
+    for l0 in (0..lines).step_by(T) {
+        let lw = T.min(lines - l0);
+        for d0 in (0..dots).step_by(T) {
+            let dw = T.min(dots - d0);
+            for row in tk.iter_mut() {
+                *row = [0; T / 8];
+            }
+            for dd in 0..dw {
+                let d = d0 + dd;
+                let at = (h - 1 - d) * w + l0;
+                let mut inked = [false; T];
+                if let Some(black) = layer {
+                    for (x, &g) in inked.iter_mut().zip(&black[at..at + lw]) {
+                        *x = g < threshold;
+                    }
+                }
+                if colour || near.is_some() {
+                    let px = &rgb[3 * at..3 * (at + lw)];
+                    if let Some(t) = near {
+                        for (x, p) in inked.iter_mut().zip(px.chunks_exact(3)) {
+                            *x |= p[0] <= t && p[1] <= t && p[2] <= t;
+                        }
+                    }
+                    if colour && linear {
+                        // A linear curve is arithmetic the compiler can vectorise.
+                        for (j, p) in px.chunks_exact(3).enumerate() {
+                            let keep = if with_k && inked[j] { 0 } else { 0xFF };
+                            ty[j][dd] = ((255 - p[2]) >> shift) & keep;
+                            tm[j][dd] = ((255 - p[1]) >> shift) & keep;
+                            tc[j][dd] = ((255 - p[0]) >> shift) & keep;
+                        }
+                    } else if colour {
+                        for (j, p) in px.chunks_exact(3).enumerate() {
+                            let keep = if with_k && inked[j] { 0 } else { 0xFF };
+                            ty[j][dd] = ink[usize::from(p[2])] & keep;
+                            tm[j][dd] = ink[usize::from(p[1])] & keep;
+                            tc[j][dd] = ink[usize::from(p[0])] & keep;
+                        }
+                    }
+                }
+                if with_k {
+                    let bit = 0x80u8 >> (dd % 8);
+                    for (row, &x) in tk.iter_mut().zip(&inked) {
+                        if x {
+                            row[dd / 8] |= bit;
+                        }
+                    }
+                }
+            }
+            for j in 0..lw {
+                let line = (l0 + j) * dots + d0;
+                if colour {
+                    out.y[line..line + dw].copy_from_slice(&ty[j][..dw]);
+                    out.m[line..line + dw].copy_from_slice(&tm[j][..dw]);
+                    out.c[line..line + dw].copy_from_slice(&tc[j][..dw]);
+                }
+                if with_k {
+                    let kb = (l0 + j) * stride + d0 / 8;
+                    let n = dw.div_ceil(8);
+                    out.k[kb..kb + n].copy_from_slice(&tk[j][..n]);
+                }
+            }
+        }
+    }
 }
