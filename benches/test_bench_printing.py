@@ -227,3 +227,43 @@ print(json.dumps([before, status("VmHWM:")]))
         f" above the {before / 1024:,.0f} MB the process held with its faces"
     )
     assert peak >= before
+
+
+def test_render_pillow(benchmark: Any, pytestconfig: Any) -> None:
+    """Rendering faces with Pillow from the E-KTP template, measured apart from encoding."""
+    import datetime as dt
+
+    from ektpcore.printing import CardData, render
+
+    n = 50 if pytestconfig.getoption("benchmark_enable") else 3
+    rng = np.random.default_rng(5)
+    photo = np.zeros((400, 300, 3), np.uint8)
+    photo[:] = (30, 60, 200)
+    photo[120:380, 60:240] = rng.integers(120, 230, (260, 180, 3), dtype=np.uint8)
+    cards = [
+        CardData(
+            nik=f"32710145089{i:05d}",
+            nama=f"Warga {i}",
+            tempat_lahir="Bogor",
+            tanggal_lahir=dt.date(1990, 1, 1),
+            jenis_kelamin="Laki-laki",
+            alamat="Jl. Pajajaran",
+            rt_rw="001/002",
+            kel_desa="Baranangsiang",
+            kecamatan="Bogor Timur",
+            agama="Islam",
+            status_perkawinan="Kawin",
+            pekerjaan="Wiraswasta",
+            provinsi="Jawa Barat",
+            kabupaten="Kota Bogor",
+            tempat_terbit="Kota Bogor",
+            tanggal_terbit=dt.date(2017, 11, 14),
+            photo=photo,
+        )
+        for i in range(n)
+    ]
+    benchmark.group = "render"
+    faces = benchmark.pedantic(lambda: [render(c) for c in cards], rounds=3)
+    assert len(faces) == n
+    seconds = benchmark.stats.stats.median if benchmark.stats else float("nan")
+    NOTES.append(f"render: Pillow draws a two-sided E-KTP in {1e3 * seconds / n:.1f} ms")

@@ -14,6 +14,14 @@ from .dialects import (
     dialects,
     register_dialect,
 )
+from .layout import (
+    CardData,
+    PhotoBackgroundError,
+    Template,
+    check_photo_background,
+    photo_background,
+    render,
+)
 from .raster import Panels, RasterSettings, chip_clear_mask, rasterize
 from .transports import (
     CaptureTransport,
@@ -27,6 +35,7 @@ from .virtual import Faults, VirtualPrinter
 
 __all__ = [
     "CaptureTransport",
+    "CardData",
     "CardFaces",
     "DecodedCard",
     "DecodedCommand",
@@ -36,15 +45,20 @@ __all__ = [
     "Faults",
     "FileTransport",
     "Panels",
+    "PhotoBackgroundError",
     "PrinterConnectionError",
     "RasterSettings",
     "TcpTransport",
+    "Template",
     "Transport",
     "UsbTransport",
     "VirtualPrinter",
+    "check_photo_background",
     "chip_clear_mask",
     "dialect",
     "dialects",
+    "photo_background",
     "rasterize",
     "register_dialect",
+    "render",
 ]
