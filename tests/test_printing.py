@@ -189,6 +189,7 @@ def test_the_worked_example_of_a_python_dialect_runs() -> None:
     job = proof.decode(stream)
     assert len(job.cards) == 2
     assert job.cards[0].front.k is not None
+    assert panels.k is not None
     assert np.array_equal(job.cards[0].front.k, panels.k)
     with pytest.raises(StreamDecodeError) as info:
         proof.decode(stream[:-5])

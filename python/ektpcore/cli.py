@@ -555,3 +555,119 @@ def _read_plan_records(path: Path, start: _dt.datetime) -> dict[str, Any]:
 
         out["ready"] = [ready(r["ready"]) for r in rows]
     return out
+
+
+@main.group()
+def printer() -> None:
+    """Printers: a virtual one for trying stations and drivers."""
+
+
+@printer.command("virtual")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9100, show_default=True)
+@click.option("--seconds-per-card", type=float, default=0.0, help="Print time per card.")
+@click.option("--jam-at", type=int, multiple=True, help="Jam at this card (repeatable).")
+@click.option("--ribbon-cards", type=int, default=None, help="The ribbon ends after N cards.")
+@click.option("--chip-fail-at", type=int, multiple=True, help="Chip station fails at card N.")
+@click.option("--drop-after", type=int, default=None, help="Drop the connection after N cards.")
+@click.option("--cover-open", is_flag=True, help="Start with the cover open.")
+@click.option("--for-seconds", type=float, default=None, help="Stop after this long.")
+def printer_virtual(
+    host: str,
+    port: int,
+    seconds_per_card: float,
+    jam_at: tuple[int, ...],
+    ribbon_cards: int | None,
+    chip_fail_at: tuple[int, ...],
+    drop_after: int | None,
+    cover_open: bool,
+    for_seconds: float | None,
+) -> None:
+    """Run a virtual Evolis printer on a TCP port until Ctrl-C: it decodes what it gets,
+    answers status commands and fails on request."""
+    from .printing import Faults, VirtualPrinter
+
+    faults = Faults(
+        ribbon_cards=ribbon_cards,
+        jam_at=set(jam_at),
+        chip_fail_at=set(chip_fail_at),
+        cover_open=cover_open,
+        drop_after_cards=drop_after,
+    )
+    with VirtualPrinter(
+        host=host, port=port, seconds_per_card=seconds_per_card, faults=faults
+    ) as vp:
+        h, p = vp.address
+        click.echo(f"virtual Evolis printer listening on {h}:{p} (Ctrl-C stops it)")
+        started = time.monotonic()
+        try:
+            while for_seconds is None or time.monotonic() - started < for_seconds:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        click.echo(
+            f"printed {len(vp.cards)} cards, jammed {len(vp.spoiled)}, rejected {vp.rejected}"
+        )
+
+
+@main.group()
+def station() -> None:
+    """Print stations: planned batches from a ledger to a printer."""
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.UsageError(f"an address is host:port, got {text!r}")
+    return host, int(port)
+
+
+@station.command("run")
+@click.argument("ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--printer", "printer_id", required=True, help="The printer's id in the plan.")
+@click.option("--address", required=True, help="host:port of the printer (raw port 9100).")
+@click.option("--batch", "batches", multiple=True, required=True, help="Batch id (repeatable).")
+@click.option("--operator", default="operator", show_default=True)
+@click.option("--no-photo-check", is_flag=True, help="Skip the photo-background rule.")
+def station_run(
+    ledger: Path,
+    printer_id: str,
+    address: str,
+    batches: tuple[str, ...],
+    operator: str,
+    no_photo_check: bool,
+) -> None:
+    """Print queued batches at one printer, recording every card in the LEDGER. Cards are
+    drawn from the E-KTP template with what the ledger holds (NIK, name, kecamatan,
+    kelurahan, photo and signature files)."""
+    from .ledger import Ledger
+    from .lifecycle import Actor, Role
+    from .printing import PrintStation, TcpTransport
+    from .printing.layout import faces_from_record
+
+    host, port = _address(address)
+    actor = Actor(operator, Role.OPERATOR)
+    with Ledger(ledger) as led:
+        for batch in batches:
+            with click.progressbar(length=1, label=f"batch {batch}", file=sys.stderr) as bar:
+
+                def progress(done: int, total: int, bar: Any = bar) -> None:
+                    bar.length = total
+                    bar.update(1)
+
+                st = PrintStation(
+                    led,
+                    printer=printer_id,
+                    connect=lambda: TcpTransport(host, port),
+                    faces=lambda record: faces_from_record(record, check_photo=not no_photo_check),
+                    actor=actor,
+                    progress=progress,
+                )
+                report = st.run(batch)
+            click.echo(
+                f"{batch}: printed {len(report.printed)}, spoiled {len(report.spoiled)}, "
+                f"in doubt {len(report.in_doubt)}, still queued {report.left}"
+                + (f" - stopped: {report.stopped}" if report.stopped else "")
+            )
+            if report.stopped:
+                sys.exit(1)

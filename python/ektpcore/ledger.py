@@ -45,7 +45,7 @@ __all__ = [
     "VerifyReport",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _GENESIS = bytes(32)
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
@@ -195,6 +195,19 @@ _MIGRATIONS: list[str] = [
     """
     ALTER TABLE records ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX blanks_batch ON blanks (batch);
+    """,
+    # 6: the print station's journal: a card is written here, with its blank, before its
+    # bytes leave for the printer, and removed when its outcome is recorded. A row left over
+    # after a crash is a card whose outcome nobody knows.
+    """
+    CREATE TABLE station_journal (
+        record_id INTEGER PRIMARY KEY REFERENCES records (id),
+        batch TEXT NOT NULL,
+        printer TEXT NOT NULL,
+        serial INTEGER NOT NULL REFERENCES blanks (serial),
+        state TEXT NOT NULL CHECK (state IN ('sent', 'in_doubt')),
+        sent_at TEXT NOT NULL
+    );
     """,
 ]
 

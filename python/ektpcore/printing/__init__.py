@@ -23,6 +23,7 @@ from .layout import (
     render,
 )
 from .raster import Panels, RasterSettings, chip_clear_mask, rasterize
+from .station import BatchReport, PrintStation, StationError
 from .transports import (
     CaptureTransport,
     FileTransport,
@@ -34,6 +35,7 @@ from .transports import (
 from .virtual import Faults, VirtualPrinter
 
 __all__ = [
+    "BatchReport",
     "CaptureTransport",
     "CardData",
     "CardFaces",
@@ -46,8 +48,10 @@ __all__ = [
     "FileTransport",
     "Panels",
     "PhotoBackgroundError",
+    "PrintStation",
     "PrinterConnectionError",
     "RasterSettings",
+    "StationError",
     "TcpTransport",
     "Template",
     "Transport",

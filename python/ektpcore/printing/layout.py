@@ -259,3 +259,45 @@ def render(
         front_black=np.ascontiguousarray(np.asarray(front_black, dtype=np.uint8)),
         back_black=np.ascontiguousarray(np.asarray(back_black, dtype=np.uint8)),
     )
+
+
+def faces_from_record(
+    record: Any, template: Template | None = None, *, check_photo: bool = True
+) -> CardFaces:
+    """Faces from what a ledger record holds (NIK, name, kecamatan, kelurahan, photo and
+    signature files); the other fields print as ``-``. For stations whose full card data
+    lives elsewhere, pass a ``faces`` callback that renders it with :func:`render`."""
+    from PIL import Image
+
+    from ..nik import Nik
+
+    nik = Nik(int(record.nik)) if not isinstance(record.nik, Nik) else record.nik
+    born = nik.birth_date or _dt.date(1970, 1, 1)
+
+    def image(ref: str | None, mode: str) -> npt.NDArray[np.uint8] | None:
+        if not ref:
+            return None
+        with Image.open(ref) as im:
+            return np.asarray(im.convert(mode), dtype=np.uint8)
+
+    card = CardData(
+        nik=str(nik),
+        nama=record.name or "-",
+        tempat_lahir="-",
+        tanggal_lahir=born,
+        jenis_kelamin="PEREMPUAN" if nik.sex.value == 2 else "LAKI-LAKI",
+        alamat="-",
+        rt_rw="-",
+        kel_desa=record.kelurahan or "-",
+        kecamatan=record.kecamatan or "-",
+        agama="-",
+        status_perkawinan="-",
+        pekerjaan="-",
+        provinsi="-",
+        kabupaten="-",
+        tempat_terbit="-",
+        tanggal_terbit=_dt.date.today(),
+        photo=image(record.photo_ref, "RGB"),
+        signature=image(record.signature_ref, "L"),
+    )
+    return render(card, template, check_photo=check_photo)

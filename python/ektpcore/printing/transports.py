@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..errors import EktpcoreError, InvalidArgumentError
 
@@ -106,7 +106,7 @@ class Transport:
             self.closed = True
             self._close()
 
-    def __enter__(self) -> Transport:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,338 @@
+"""The print station: a planned batch from the ledger, through a printer, back into the
+ledger, one card at a time.
+
+For each card of a ``QUEUED`` batch, in kecamatan and kelurahan order, the station renders
+and encodes it, writes it to its **journal** (in the ledger, with the blank it goes on)
+*before* the bytes leave, sends it with the printer in ACK/NACK mode, and records the outcome
+in one transaction with the journal row's removal:
+
+- ``ACK``: ``PRINTED`` with its blank serial;
+- ``NACK T`` (a jam): the blank ``SPOILED``, the record back to ``PRINT_READY``, the batch
+  stops (clear the printer and run it again);
+- ``NACK R`` / ``NACK C`` / another refusal: nothing printed, the record stays ``QUEUED``
+  with its blank, the batch stops with the reason;
+- a lost connection or no answer: ``IN_DOUBT``; the card is never sent again by the station.
+
+Killed at any point, the station loses nothing: on the next start :meth:`PrintStation.recover`
+turns every journal row still marked *sent* into ``IN_DOUBT`` (the blank stays allocated to
+the batch, so its whereabouts are known), and the batch continues with the cards still
+``QUEUED``. A supervisor settles in-doubt cards with :meth:`PrintStation.resolve` (printed
+or not, after looking at the printer's output tray).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..blanks import BlankState
+from ..errors import EktpcoreError, InvalidArgumentError
+from ..lifecycle import Actor, Role, State
+from ..nik import mask_nik
+from .dialects import CardFaces, EvolisDialect
+from .transports import PrinterConnectionError, Transport
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from ..ledger import Ledger, Record
+
+__all__ = ["BatchReport", "PrintStation", "StationError"]
+
+
+class StationError(EktpcoreError):
+    """The station cannot run the batch (not queued for this printer, no blanks)."""
+
+
+@dataclass
+class BatchReport:
+    """What a run of a batch did."""
+
+    batch: str
+    printed: list[int] = field(default_factory=list)  # NIKs
+    spoiled: list[int] = field(default_factory=list)
+    in_doubt: list[int] = field(default_factory=list)
+    left: int = 0  # cards still QUEUED when the run stopped
+    stopped: str | None = None  # why the run stopped early, if it did
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchReport({self.batch!r}, printed={len(self.printed)}, "
+            f"spoiled={len(self.spoiled)}, in_doubt={len(self.in_doubt)}, left={self.left}, "
+            f"stopped={self.stopped!r})"
+        )
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
+
+
+class PrintStation:
+    """One printer's station.
+
+    Args:
+        ledger: where batches come from and outcomes go.
+        printer: the printer's id, as the plan and the ledger name it.
+        connect: opens a transport to the printer (called once per run).
+        faces: the faces of a record's card (render them with :func:`render`).
+        actor: who runs the station (an operator).
+        dialect: the printer's dialect (Evolis by default).
+        progress: called with (cards done, cards in the batch) after each card.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        printer: str,
+        connect: Callable[[], Transport],
+        faces: Callable[[Record], CardFaces],
+        actor: Actor,
+        dialect: EvolisDialect | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        reply_timeout: float = 60.0,
+    ) -> None:
+        self.ledger = ledger
+        self.printer = printer
+        self.connect = connect
+        self.faces = faces
+        self.actor = actor
+        self.dialect = dialect or EvolisDialect()
+        self.progress = progress
+        self.reply_timeout = reply_timeout
+
+    def __repr__(self) -> str:
+        return f"PrintStation(printer={self.printer!r})"
+
+    # -- after a crash -------------------------------------------------------------------
+
+    def recover(self) -> list[int]:
+        """Cards this printer was sent whose outcome was never recorded become
+        ``IN_DOUBT``; returns their NIKs."""
+        rows = self.ledger._query(
+            "SELECT r.nik FROM station_journal j JOIN records r ON r.id = j.record_id"
+            " WHERE j.printer = ? AND j.state = 'sent'",
+            (self.printer,),
+        )
+        niks = [int(r[0]) for r in rows]
+        if niks:
+            self.ledger._transition_with(
+                niks,
+                State.IN_DOUBT,
+                self.actor,
+                reason="the station stopped after sending the card; outcome unknown",
+                printer=self.printer,
+                after=lambda db, now: db.execute(
+                    "UPDATE station_journal SET state = 'in_doubt' WHERE printer = ?"
+                    " AND state = 'sent'",
+                    (self.printer,),
+                ),
+            )
+        return niks
+
+    def in_doubt(self) -> list[tuple[int, str, int]]:
+        """In-doubt cards of this printer: (NIK, batch, blank serial)."""
+        rows = self.ledger._query(
+            "SELECT r.nik, j.batch, j.serial FROM station_journal j"
+            " JOIN records r ON r.id = j.record_id WHERE j.printer = ? AND j.state = 'in_doubt'"
+            " ORDER BY j.sent_at",
+            (self.printer,),
+        )
+        return [(int(n), str(b), int(s)) for n, b, s in rows]
+
+    def resolve(self, nik: int, *, printed: bool, supervisor: Actor, note: str) -> None:
+        """Settles an in-doubt card: ``printed`` (found in the output tray) binds its blank
+        and makes it ``PRINTED``; otherwise the blank is spoiled (it went through the
+        printer) and the record goes back to ``PRINT_READY``."""
+        if supervisor.role < Role.SUPERVISOR:
+            raise InvalidArgumentError("in-doubt cards are settled by a supervisor")
+        found = [row for row in self.in_doubt() if row[0] == int(nik)]
+        if not found:
+            raise InvalidArgumentError(f"{mask_nik(int(nik))} is not in doubt at {self.printer}")
+        _, batch, serial = found[0]
+        reason = f"in-doubt resolution: {note}"
+        if printed:
+            self._settle([int(nik)], State.PRINTED, supervisor, batch, reason, blanks=[serial])
+        else:
+            self._settle([int(nik)], State.PRINT_READY, supervisor, batch, reason, spoil=[serial])
+
+    # -- running a batch -----------------------------------------------------------------
+
+    def _queued(self, batch: str) -> list[Record]:
+        """The batch's records still ``QUEUED`` for this printer, in print order: by
+        kecamatan, then kelurahan, so the cards leave the printer grouped."""
+        rows = self.ledger._query(
+            f"{self.ledger._RECORD_QUERY} WHERE r.state = ? AND r.id IN ("
+            " SELECT h.record_id FROM history h WHERE h.to_state = ? AND h.batch = ?"
+            " AND h.printer = ? AND h.seq = (SELECT max(seq) FROM history"
+            " WHERE record_id = h.record_id AND to_state = ?))"
+            " ORDER BY r.kecamatan, r.kelurahan, r.nik",
+            (State.QUEUED.value, State.QUEUED.value, batch, self.printer, State.QUEUED.value),
+        )
+        return [self.ledger._record(r) for r in rows]
+
+    def _free_blanks(self, batch: str) -> list[int]:
+        rows = self.ledger._query(
+            "SELECT serial FROM blanks WHERE batch = ? AND state = ? AND serial NOT IN"
+            " (SELECT serial FROM station_journal) ORDER BY serial",
+            (batch, BlankState.ALLOCATED.value),
+        )
+        return [int(r[0]) for r in rows]
+
+    def run(self, batch: str) -> BatchReport:
+        """Prints what is left of ``batch`` (its ``QUEUED`` records); see the module
+        documentation for what each outcome records."""
+        self.recover()
+        report = BatchReport(batch)
+        records = self._queued(batch)
+        if not records:
+            return report
+        blanks = self._free_blanks(batch)
+        if len(blanks) < len(records):
+            raise StationError(
+                f"batch {batch}: {len(records)} cards queued but {len(blanks)} blanks allocated"
+            )
+        total = len(records)
+        try:
+            transport = self.connect()
+        except PrinterConnectionError as err:
+            report.left, report.stopped = total, str(err)
+            return report
+        with transport:
+            try:
+                self._expect(transport.command("Pem;4", self.reply_timeout), "Pem;4")
+                # A software reset clears an error whose cause the operator has removed.
+                transport.command("Srs", self.reply_timeout)
+                transport.write(self.dialect.job_start())
+                self._replies(transport, self.dialect.job_start())
+            except (PrinterConnectionError, StationError) as err:
+                report.left, report.stopped = total, str(err)
+                return report
+            for done, (record, serial) in enumerate(zip(records, blanks, strict=False)):
+                outcome = self._one(transport, batch, record, serial, report)
+                if self.progress is not None:
+                    self.progress(done + 1, total)
+                if outcome is not None:
+                    report.stopped = outcome
+                    break
+            end = self.dialect.job_end()
+            if report.stopped is None and end:
+                # The padding is a courtesy: every card is already settled.
+                with contextlib.suppress(PrinterConnectionError):
+                    transport.write(end)
+        report.left = len(self._queued(batch))
+        return report
+
+    def _one(
+        self, transport: Transport, batch: str, record: Record, serial: int, report: BatchReport
+    ) -> str | None:
+        """Prints one card; returns why the batch stops, or ``None`` to go on."""
+        nik = int(record.nik)
+        faces = self.faces(record)
+        data = self.dialect.encode_faces([faces])
+        with self.ledger._write() as db:
+            db.execute(
+                "INSERT INTO station_journal (record_id, batch, printer, serial, state, sent_at)"
+                " SELECT id, ?, ?, ?, 'sent', ? FROM records WHERE nik = ?",
+                (batch, self.printer, serial, _now(), nik),
+            )
+        try:
+            transport.write(data)
+            replies = self._replies(transport, data)
+        except PrinterConnectionError as err:
+            self._settle(
+                [nik],
+                State.IN_DOUBT,
+                self.actor,
+                batch,
+                f"no answer from the printer after sending: {err}",
+                keep_journal=True,
+            )
+            report.in_doubt.append(nik)
+            return f"connection lost: {err}"
+        last = replies[-1]
+        refused = next((r for r in replies if r != "ACK"), None)
+        if refused is None:
+            self._settle([nik], State.PRINTED, self.actor, batch, None, blanks=[serial])
+            report.printed.append(nik)
+            return None
+        if last == "NACK T":
+            self._settle(
+                [nik],
+                State.PRINT_READY,
+                self.actor,
+                batch,
+                "jam: the card was spoiled",
+                spoil=[serial],
+            )
+            report.spoiled.append(nik)
+            return "the printer jammed (NACK T): clear it and run the batch again"
+        # Refused before printing (ribbon, cover, a bad command): nothing happened to the card.
+        with self.ledger._write() as db:
+            self._forget(db, [nik])
+        return f"the printer refused the card ({refused})"
+
+    def _replies(self, transport: Transport, data: bytes) -> list[str]:
+        count = len(self.dialect.decode(data).commands)
+        return [transport.read_reply(self.reply_timeout) for _ in range(count)]
+
+    @staticmethod
+    def _expect(reply: str, what: str) -> None:
+        if reply != "ACK":
+            raise StationError(f"the printer answered {reply!r} to {what}")
+
+    def _forget(self, db: sqlite3.Connection, niks: list[int]) -> None:
+        db.execute(
+            "DELETE FROM station_journal WHERE record_id IN (SELECT id FROM records WHERE "
+            + self.ledger._store.member_of("nik")
+            + ")",
+            (self.ledger._store.as_list(niks),),
+        )
+
+    def _settle(
+        self,
+        niks: list[int],
+        target: State,
+        actor: Actor,
+        batch: str,
+        reason: str | None,
+        *,
+        blanks: list[int] | None = None,
+        spoil: list[int] | None = None,
+        keep_journal: bool = False,
+    ) -> None:
+        """The outcome and the journal's update in one transaction."""
+
+        def after(db: sqlite3.Connection, now: str) -> None:
+            if spoil:
+                self.ledger.blanks._move(
+                    db,
+                    actor,
+                    now,
+                    spoil,
+                    BlankState.SPOILED,
+                    reason=reason,
+                    allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR},
+                )
+            if keep_journal:
+                db.execute(
+                    "UPDATE station_journal SET state = 'in_doubt' WHERE record_id IN"
+                    " (SELECT id FROM records WHERE " + self.ledger._store.member_of("nik") + ")",
+                    (self.ledger._store.as_list(niks),),
+                )
+            else:
+                self._forget(db, niks)
+
+        self.ledger._transition_with(
+            niks,
+            target,
+            actor,
+            reason=reason,
+            batch=batch,
+            printer=self.printer,
+            blanks=blanks,
+            after=after,
+        )

@@ -1,0 +1,216 @@
+"""The print station against the virtual printer: outcomes, faults and crashes, checked in
+the ledger afterwards (every blank accounted for, no record with two valid cards)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import ektpcore
+from ektpcore import Actor, BlankState, Ledger, Plan, Printer, Role, State
+from ektpcore.printing import (
+    CardFaces,
+    Faults,
+    PrintStation,
+    TcpTransport,
+    Transport,
+    VirtualPrinter,
+)
+
+OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
+NIKS = [int(v) for v in ektpcore.sample_niks(40, seed=77)]
+FACE = np.full((648, 1016, 3), 220, dtype=np.uint8)
+TEXT = np.full((648, 1016), 255, dtype=np.uint8)
+TEXT[100:120, 40:400] = 0
+
+
+def faces(_record: Any) -> CardFaces:
+    return CardFaces(front=FACE, front_black=TEXT, back_black=TEXT)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "station.db") as led:
+        kec = ["Bogor Barat" if i % 2 else "Bogor Timur" for i in range(40)]
+        led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=kec)
+        led.blanks.receive("LOT", 1_000, 1_049, OPERATOR)
+        led.ribbons.install("P1", "YMCKOK", 500, OPERATOR)
+        yield led
+
+
+def batches(ledger: Ledger) -> list[str]:
+    plan = Plan.from_ledger(ledger, [Printer("P1", 120, 90)], click_limit=20, prefix="B")
+    plan.commit(ledger, OPERATOR)
+    return [b.id for b in plan.batches]
+
+
+def station(ledger: Ledger, printer: VirtualPrinter, **kw: Any) -> PrintStation:
+    return PrintStation(
+        ledger,
+        printer="P1",
+        connect=lambda: TcpTransport(*printer.address, timeout=10),
+        faces=faces,
+        actor=OPERATOR,
+        reply_timeout=10,
+        **kw,
+    )
+
+
+def check_ledger(ledger: Ledger) -> None:
+    assert ledger.verify().ok
+    assert ledger.blanks.reconcile().balanced
+    rows = ledger._query("SELECT record_id, count(*) FROM cards WHERE valid = 1 GROUP BY 1")
+    assert all(n == 1 for _, n in rows), "a record with two valid cards"
+    counts = ledger.blanks.counts()
+    assert sum(counts.values()) == 50
+
+
+def test_batches_print_and_every_card_is_recorded(ledger: Ledger) -> None:
+    ids = batches(ledger)
+    seen: list[tuple[int, int]] = []
+    with VirtualPrinter() as printer:
+        s = station(ledger, printer, progress=lambda done, total: seen.append((done, total)))
+        reports = [s.run(b) for b in ids]
+    assert [len(r.printed) for r in reports] == [20, 20]
+    assert all(r.stopped is None and r.left == 0 for r in reports)
+    assert seen[-1] == (20, 20)
+    assert ledger.counts() == {State.PRINTED: 40}
+    assert ledger.blanks.counts()[BlankState.USED] == 40
+    assert len(printer.cards) == 40
+    assert ledger.ribbons.current("P1").remaining == 460  # type: ignore[union-attr]
+    check_ledger(ledger)
+    # The planner kept each kecamatan in one click.
+    assert [{r.kecamatan for r in ledger.batch(b)} for b in ids] == [
+        {"Bogor Barat"},
+        {"Bogor Timur"},
+    ]
+
+
+def test_a_jam_spoils_one_blank_and_the_batch_resumes(ledger: Ledger) -> None:
+    ids = batches(ledger)
+    with VirtualPrinter(faults=Faults(jam_at={5})) as printer:
+        s = station(ledger, printer)
+        first = s.run(ids[0])
+        assert (len(first.printed), len(first.spoiled), first.left) == (4, 1, 15)
+        assert "jammed" in (first.stopped or "")
+        jammed = first.spoiled[0]
+        assert ledger.state_of(jammed) is State.PRINT_READY
+        printer.clear_fault()
+        again = s.run(ids[0])
+    assert (len(again.printed), again.left, again.stopped) == (15, 0, None)
+    assert ledger.blanks.counts()[BlankState.SPOILED] == 1
+    assert ledger.counts()[State.PRINTED] == 19
+    assert len(printer.cards) == 19
+    check_ledger(ledger)
+
+
+def test_a_refused_card_stays_queued_with_its_blank(ledger: Ledger) -> None:
+    ids = batches(ledger)
+    with VirtualPrinter(faults=Faults(ribbon_cards=3)) as printer:
+        report = station(ledger, printer).run(ids[0])
+    assert len(report.printed) == 3
+    assert "NACK R" in (report.stopped or "")
+    assert report.left == 17
+    assert ledger.blanks.counts()[BlankState.ALLOCATED] == 37
+    check_ledger(ledger)
+
+
+def test_a_lost_connection_leaves_the_card_in_doubt_for_a_supervisor(ledger: Ledger) -> None:
+    ids = batches(ledger)
+    with VirtualPrinter(faults=Faults(drop_after_cards=3)) as printer:
+        s = station(ledger, printer)
+        report = s.run(ids[0])
+        assert len(report.printed) == 2
+        assert len(report.in_doubt) == 1
+        doubt = report.in_doubt[0]
+        assert ledger.state_of(doubt) is State.IN_DOUBT
+        ((nik, batch, serial),) = s.in_doubt()
+        assert (nik, batch) == (doubt, ids[0])
+        assert ledger.blanks.state_of(serial) is BlankState.ALLOCATED  # its whereabouts
+        # The printer did print it (the tray shows it): the supervisor says so.
+        s.resolve(doubt, printed=True, supervisor=SUPERVISOR, note="found in the tray")
+        assert ledger.state_of(doubt) is State.PRINTED
+        rest = s.run(ids[0])
+    assert len(rest.printed) == 17
+    assert len(printer.cards) == 20  # nothing printed twice
+    check_ledger(ledger)
+
+
+class CrashingTransport(Transport):
+    """Sends to the printer, then the process "dies" before any reply is read."""
+
+    def __init__(self, inner: TcpTransport, after_cards: int) -> None:
+        super().__init__()
+        self.inner, self.after = inner, after_cards
+        self.cards = 0
+
+    def _send(self, data: bytes) -> None:
+        self.inner._send(data)
+        if b"\x1bSe;1\r" in data:
+            self.cards += 1
+
+    def _receive(self, timeout: float) -> bytes:
+        if self.cards > self.after:
+            raise KeyboardInterrupt("killed")
+        return self.inner._receive(timeout)
+
+    def _close(self) -> None:
+        self.inner.close()
+
+
+def test_a_station_killed_mid_card_recovers_without_printing_twice(ledger: Ledger) -> None:
+    ids = batches(ledger)
+    with VirtualPrinter() as printer:
+        crashing = PrintStation(
+            ledger,
+            printer="P1",
+            connect=lambda: CrashingTransport(TcpTransport(*printer.address, timeout=10), 6),
+            faces=faces,
+            actor=OPERATOR,
+            reply_timeout=10,
+        )
+        with pytest.raises(KeyboardInterrupt):
+            crashing.run(ids[0])
+        assert ledger.counts()[State.PRINTED] == 6
+        # A new station process: the card sent before the crash is in doubt, never resent.
+        s = station(ledger, printer)
+        assert len(s.recover()) == 1
+        report = s.run(ids[0])
+        assert (len(report.printed), report.left) == (13, 0)
+        ((nik, _, _),) = s.in_doubt()
+        s.resolve(nik, printed=False, supervisor=SUPERVISOR, note="not in the tray")
+        assert ledger.state_of(nik) is State.PRINT_READY
+    assert ledger.blanks.counts()[BlankState.SPOILED] == 1
+    assert ledger.counts()[State.PRINTED] == 19
+    check_ledger(ledger)
+    with pytest.raises(ektpcore.InvalidArgumentError, match="supervisor"):
+        s.resolve(NIKS[0], printed=True, supervisor=OPERATOR, note="x")
+    _ = dt
+
+
+def test_the_cli_runs_a_station_against_a_virtual_printer(ledger: Ledger) -> None:
+    from click.testing import CliRunner
+
+    from ektpcore.cli import main
+
+    ids = batches(ledger)
+    path = ledger._store.name  # type: ignore[attr-defined]
+    with VirtualPrinter() as printer:
+        host, port = printer.address
+        args = ["station", "run", path, "--printer", "P1", "--address", f"{host}:{port}"]
+        result = CliRunner().invoke(main, [*args, "--batch", ids[0], "--no-photo-check"])
+    assert result.exit_code == 0, result.output
+    assert "printed 20, spoiled 0, in doubt 0, still queued 0" in result.output
+    assert len(printer.cards) == 20
+    served = CliRunner().invoke(main, ["printer", "virtual", "--port", "0", "--for-seconds", "0.3"])
+    assert served.exit_code == 0, served.output
+    assert "listening on 127.0.0.1:" in served.output
+    bad = CliRunner().invoke(main, [*args[:5], "--address", "nowhere", "--batch", "B"])
+    assert bad.exit_code != 0
+    assert "host:port" in bad.output
