@@ -293,3 +293,16 @@ proptest! {
         let _ = evolis::decode(&out);
     }
 }
+
+#[test]
+fn the_evolis_dialect_round_trips_through_the_trait() {
+    use super::{Dialect, Evolis};
+    let d: &dyn Dialect = &Evolis::default();
+    assert_eq!((d.name(), d.canvas()), ("evolis", (LINES, DOTS)));
+    let front = panels(6, 3, true, true, true);
+    let mut out = Vec::new();
+    d.job_start(&mut out);
+    d.encode_card(&front, None, 6, &mut out).unwrap();
+    d.job_end(&mut out);
+    assert_eq!(d.decode(&out).unwrap().cards[0].front, front);
+}
