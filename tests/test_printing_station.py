@@ -63,12 +63,7 @@ def station(ledger: Ledger, printer: VirtualPrinter, **kw: Any) -> PrintStation:
 
 
 def check_ledger(ledger: Ledger) -> None:
-    assert ledger.verify().ok
-    assert ledger.blanks.reconcile().balanced
-    rows = ledger._query("SELECT record_id, count(*) FROM cards WHERE valid = 1 GROUP BY 1")
-    assert all(n == 1 for _, n in rows), "a record with two valid cards"
-    counts = ledger.blanks.counts()
-    assert sum(counts.values()) == 50
+    check_ledger_total(ledger, 50)
 
 
 def test_batches_print_and_every_card_is_recorded(ledger: Ledger) -> None:
@@ -214,3 +209,39 @@ def test_the_cli_runs_a_station_against_a_virtual_printer(ledger: Ledger) -> Non
     bad = CliRunner().invoke(main, [*args[:5], "--address", "nowhere", "--batch", "B"])
     assert bad.exit_code != 0
     assert "host:port" in bad.output
+
+
+def test_a_batch_of_hundreds_goes_through_with_a_jam_on_the_way(tmp_path: Path) -> None:
+    niks = [int(v) for v in ektpcore.sample_niks(300, seed=78)]
+    with Ledger(tmp_path / "big.db") as led:
+        kec = [f"Kecamatan {i % 6}" for i in range(300)]
+        kel = [f"Kelurahan {i % 17}" for i in range(300)]
+        led.add_records(niks, OPERATOR, state=State.PRINT_READY, kecamatan=kec, kelurahan=kel)
+        led.blanks.receive("LOT", 1, 400, OPERATOR)
+        led.ribbons.install("P1", "YMCKOK", 500, OPERATOR)
+        plan = Plan.from_ledger(led, [Printer("P1", 120, 90)], click_limit=300, prefix="H")
+        plan.commit(led, OPERATOR)
+        (batch,) = [b.id for b in plan.batches]
+        with VirtualPrinter(faults=Faults(jam_at={120})) as printer:
+            s = station(led, printer)
+            first = s.run(batch)
+            printer.clear_fault()
+            second = s.run(batch)
+        assert (len(first.printed), len(first.spoiled)) == (119, 1)
+        assert (len(second.printed), second.left) == (180, 0)
+        assert led.counts() == {State.PRINTED: 299, State.PRINT_READY: 1}
+        assert len(printer.cards) == 299
+        assert led.blanks.counts() == {
+            BlankState.USED: 299,
+            BlankState.SPOILED: 1,
+            BlankState.IN_STOCK: 100,
+        }
+        check_ledger_total(led, 400)
+
+
+def check_ledger_total(ledger: Ledger, blanks: int) -> None:
+    assert ledger.verify().ok
+    assert ledger.blanks.reconcile().balanced
+    rows = ledger._query("SELECT record_id, count(*) FROM cards WHERE valid = 1 GROUP BY 1")
+    assert all(n == 1 for _, n in rows)
+    assert sum(ledger.blanks.counts().values()) == blanks

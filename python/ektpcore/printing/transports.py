@@ -173,6 +173,8 @@ class TcpTransport(Transport):
         self.address = (host, port)
         try:
             self._sock = socket.create_connection(self.address, timeout=self.timeout)
+            # Commands and replies are small and answered one by one: no Nagle delay.
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as err:
             raise PrinterConnectionError(
                 f"cannot reach the printer at {host}:{port}: {err}"

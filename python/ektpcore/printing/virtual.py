@@ -119,6 +119,7 @@ class VirtualPrinter:
 
     def _session(self, conn: socket.socket) -> None:
         conn.settimeout(0.2)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buffer = b""
         parsed = 0  # bytes of `buffer` already handled
         card_start: int | None = None  # where the open card's bytes start in `buffer`
@@ -135,19 +136,21 @@ class VirtualPrinter:
             try:
                 commands, used = _ektpcore.evolis_parse_prefix(buffer[parsed:])
             except StreamDecodeError:
-                self._reply(conn, "NACK 1")
+                self._reply(conn, ["NACK 1"])
                 return
+            out: list[str] = []
             for offset, name, params, _payload in commands:
                 start = parsed + offset
                 end = parsed + self._next_offset(commands, offset, used)
                 replies, card_start, drop = self._handle(
                     name, params, buffer, start, end, card_start
                 )
-                for text in replies:
-                    self._reply(conn, text)
+                out += replies
                 if drop:
+                    self._reply(conn, out)
                     conn.close()
                     return
+            self._reply(conn, out)
             parsed += used
             # Keep the open card's bytes (its panels decode when it ends), drop the rest.
             cut = parsed if card_start is None else card_start
@@ -160,9 +163,11 @@ class VirtualPrinter:
         later = [c[0] for c in commands if c[0] > offset]
         return min(later) if later else used
 
-    def _reply(self, conn: socket.socket, text: str) -> None:
+    def _reply(self, conn: socket.socket, texts: list[str]) -> None:
+        if not texts:
+            return
         with contextlib.suppress(OSError):  # the host went away; nothing to tell it
-            conn.sendall(text.encode("ascii") + b"\r")
+            conn.sendall(b"".join(t.encode("ascii") + b"\r" for t in texts))
 
     def _status(self, name: str, params: list[str]) -> str:
         if name == "Rst":
