@@ -3,7 +3,6 @@ the ledger afterwards (every blank accounted for, no record with two valid cards
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,7 +185,6 @@ def test_a_station_killed_mid_card_recovers_without_printing_twice(ledger: Ledge
     check_ledger(ledger)
     with pytest.raises(ektpcore.InvalidArgumentError, match="supervisor"):
         s.resolve(NIKS[0], printed=True, supervisor=OPERATOR, note="x")
-    _ = dt
 
 
 def test_the_cli_runs_a_station_against_a_virtual_printer(ledger: Ledger) -> None:

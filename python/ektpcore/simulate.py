@@ -20,6 +20,7 @@ import itertools
 import json
 import math
 import tempfile
+import time
 import tomllib
 import warnings
 from collections import Counter
@@ -525,8 +526,6 @@ class _Campaign:
     # -- running -----------------------------------------------------------------------------
 
     def replan(self, t: float, events: list[PlanEvent]) -> None:
-        import time
-
         began = time.perf_counter()
         self.plan = self.plan.replan(self.when(t), events)
         self.replan_times.append(time.perf_counter() - began)
