@@ -185,3 +185,65 @@ fn wrong_shapes_and_settings_are_refused() {
     };
     assert!(rasterize(&no_colour, &Settings::new(5)).is_err());
 }
+
+#[test]
+fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
+    for (h, w) in [(37usize, 45usize), (648, 1016), (8, 8), (1, 70)] {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        };
+        let rgb: Vec<u8> = (0..h * w * 3).map(|_| next()).collect();
+        let black: Vec<u8> = (0..h * w).map(|_| next()).collect();
+        for (near, gamma) in [(None, false), (Some(30u8), true)] {
+            let mut s = Settings::new(6);
+            if let Some(t) = near {
+                s.black = BlackMode::NearBlack(t);
+            }
+            if gamma {
+                for (i, v) in s.curve.iter_mut().enumerate() {
+                    *v = ((i * i) / 255) as u8;
+                }
+            }
+            let p = rasterize(
+                &Face {
+                    height: h,
+                    width: w,
+                    rgb: Some(&rgb),
+                    black: Some(&black),
+                },
+                &s,
+            )
+            .unwrap();
+            let (lines, dots) = (w, h);
+            let stride = dots.div_ceil(8);
+            let k = p.k.as_ref().unwrap();
+            for l in 0..lines {
+                for d in 0..dots {
+                    let i = (h - 1 - d) * w + l;
+                    let px = &rgb[3 * i..3 * i + 3];
+                    let dark = near.is_some_and(|t| px.iter().all(|&c| c <= t));
+                    let inked = black[i] < 128 || dark;
+                    let bit = k[l * stride + d / 8] & (0x80 >> (d % 8)) != 0;
+                    assert_eq!(bit, inked, "K at line {l}, dot {d} of {h}x{w}");
+                    let want = |c: u8| {
+                        if inked {
+                            0
+                        } else {
+                            s.curve[usize::from(255 - c)] >> 2
+                        }
+                    };
+                    let at = l * dots + d;
+                    assert_eq!(
+                        (p.y[at], p.m[at], p.c[at]),
+                        (want(px[2]), want(px[1]), want(px[0])),
+                        "colour at line {l}, dot {d} of {h}x{w}"
+                    );
+                }
+            }
+        }
+    }
+}
