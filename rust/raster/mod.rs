@@ -421,34 +421,13 @@ struct Turned<'a> {
     k: &'a mut [u8],
 }
 
-/// Transposes an 8x8 block of bytes held as eight little-endian words (byte `k` of word `i`
-/// is element `(i, k)`): three rounds of swapping 1-, 2- and 4-byte halves between words.
-#[inline]
-fn transpose8(rows: &mut [u64; 8]) {
-    for (shift, mask) in [
-        (8u32, 0x00FF_00FF_00FF_00FFu64),
-        (16, 0x0000_FFFF_0000_FFFF),
-        (32, 0x0000_0000_FFFF_FFFF),
-    ] {
-        let step = (shift / 8) as usize;
-        for i in 0..8 {
-            if i & step == 0 {
-                let (a, b) = (rows[i], rows[i + step]);
-                rows[i] = (a & mask) | ((b & mask) << shift);
-                rows[i + step] = ((a >> shift) & mask) | (b & !mask);
-            }
-        }
-    }
-}
-
 /// The common case, fast: a face turned 90 degrees clockwise (Evolis), K by threshold.
 ///
 /// Printer line `l` is face column `l`, read bottom to top. The work goes in tiles of 32
-/// lines by 32 dots. A tile reads 32 adjacent pixels from each of 32 face rows (whole cache
-/// lines) and computes ink row by row in face order, where the loops run over contiguous
-/// bytes and vectorise; it is then turned in 8 x 8 blocks with word operations
-/// ([`transpose8`]) and written to the printer's lines 8 bytes at a time. Colour is masked
-/// to zero where K prints.
+/// lines by 32 dots: a tile reads 32 adjacent pixels from each of 32 face rows (whole cache
+/// lines), turns them in small arrays that stay in the L1 cache, and writes each line's 32
+/// dots (and 4 K bytes) in one piece. Colour is written without a branch, masked to zero where
+/// K prints.
 #[allow(clippy::too_many_arguments)]
 fn turned_90(
     face: &Face<'_>,
@@ -477,10 +456,9 @@ fn turned_90(
         .iter()
         .enumerate()
         .all(|(i, &v)| usize::from(v) == i);
-    // Face-order tiles: [dot within the tile][line within the tile].
-    let mut fy = [[0u8; T]; T];
-    let mut fm = [[0u8; T]; T];
-    let mut fc = [[0u8; T]; T];
+    let mut ty = [[0u8; T]; T];
+    let mut tm = [[0u8; T]; T];
+    let mut tc = [[0u8; T]; T];
     let mut tk = [[0u8; T / 8]; T];
     for l0 in (0..lines).step_by(T) {
         let lw = T.min(lines - l0);
@@ -490,95 +468,59 @@ fn turned_90(
                 *row = [0; T / 8];
             }
             for dd in 0..dw {
-                let at = (h - 1 - (d0 + dd)) * w + l0;
-                let mut keep = [0xFFu8; T];
+                let d = d0 + dd;
+                let at = (h - 1 - d) * w + l0;
+                let mut inked = [false; T];
                 if let Some(black) = layer {
-                    for (x, &g) in keep.iter_mut().zip(&black[at..at + lw]) {
-                        *x = if g < threshold { 0 } else { 0xFF };
+                    for (x, &g) in inked.iter_mut().zip(&black[at..at + lw]) {
+                        *x = g < threshold;
                     }
                 }
                 if colour || near.is_some() {
                     let px = &rgb[3 * at..3 * (at + lw)];
                     if let Some(t) = near {
-                        for (x, p) in keep.iter_mut().zip(px.chunks_exact(3)) {
-                            if p[0] <= t && p[1] <= t && p[2] <= t {
-                                *x = 0;
-                            }
+                        for (x, p) in inked.iter_mut().zip(px.chunks_exact(3)) {
+                            *x |= p[0] <= t && p[1] <= t && p[2] <= t;
                         }
                     }
-                    if colour {
-                        let (ry, rm, rc) = (&mut fy[dd], &mut fm[dd], &mut fc[dd]);
-                        let kept = if with_k { keep } else { [0xFF; T] };
-                        if linear {
-                            for j in 0..lw {
-                                let p = &px[3 * j..3 * j + 3];
-                                ry[j] = ((255 - p[2]) >> shift) & kept[j];
-                                rm[j] = ((255 - p[1]) >> shift) & kept[j];
-                                rc[j] = ((255 - p[0]) >> shift) & kept[j];
-                            }
-                        } else {
-                            for j in 0..lw {
-                                let p = &px[3 * j..3 * j + 3];
-                                ry[j] = ink[usize::from(p[2])] & kept[j];
-                                rm[j] = ink[usize::from(p[1])] & kept[j];
-                                rc[j] = ink[usize::from(p[0])] & kept[j];
-                            }
+                    if colour && linear {
+                        // A linear curve is arithmetic the compiler can vectorise.
+                        for (j, p) in px.chunks_exact(3).enumerate() {
+                            let keep = if with_k && inked[j] { 0 } else { 0xFF };
+                            ty[j][dd] = ((255 - p[2]) >> shift) & keep;
+                            tm[j][dd] = ((255 - p[1]) >> shift) & keep;
+                            tc[j][dd] = ((255 - p[0]) >> shift) & keep;
+                        }
+                    } else if colour {
+                        for (j, p) in px.chunks_exact(3).enumerate() {
+                            let keep = if with_k && inked[j] { 0 } else { 0xFF };
+                            ty[j][dd] = ink[usize::from(p[2])] & keep;
+                            tm[j][dd] = ink[usize::from(p[1])] & keep;
+                            tc[j][dd] = ink[usize::from(p[0])] & keep;
                         }
                     }
                 }
                 if with_k {
                     let bit = 0x80u8 >> (dd % 8);
-                    for (row, &x) in tk.iter_mut().zip(&keep) {
-                        if x == 0 {
+                    for (row, &x) in tk.iter_mut().zip(&inked) {
+                        if x {
                             row[dd / 8] |= bit;
                         }
                     }
                 }
             }
-            if colour {
-                for (tile, panel) in [(&fy, &mut *out.y), (&fm, &mut *out.m), (&fc, &mut *out.c)] {
-                    write_turned(tile, panel, l0, lw, d0, dw, dots);
+            for j in 0..lw {
+                let line = (l0 + j) * dots + d0;
+                if colour {
+                    out.y[line..line + dw].copy_from_slice(&ty[j][..dw]);
+                    out.m[line..line + dw].copy_from_slice(&tm[j][..dw]);
+                    out.c[line..line + dw].copy_from_slice(&tc[j][..dw]);
                 }
-            }
-            if with_k {
-                for j in 0..lw {
+                if with_k {
                     let kb = (l0 + j) * stride + d0 / 8;
                     let n = dw.div_ceil(8);
                     out.k[kb..kb + n].copy_from_slice(&tk[j][..n]);
                 }
-            }
-        }
-    }
-}
-
-/// Writes a face-order tile (`tile[dot][line]`) to the panel's lines, turned in 8 x 8 blocks.
-fn write_turned(
-    tile: &[[u8; 32]; 32],
-    panel: &mut [u8],
-    l0: usize,
-    lw: usize,
-    d0: usize,
-    dw: usize,
-    dots: usize,
-) {
-    for bd in (0..dw).step_by(8) {
-        for bl in (0..lw).step_by(8) {
-            let mut block = [0u64; 8];
-            for (i, word) in block.iter_mut().enumerate() {
-                let mut bytes = [0u8; 8];
-                if bd + i < dw {
-                    bytes.copy_from_slice(&tile[bd + i][bl..bl + 8]);
-                }
-                *word = u64::from_le_bytes(bytes);
-            }
-            transpose8(&mut block);
-            for (i, word) in block.iter().enumerate() {
-                if bl + i >= lw {
-                    break;
-                }
-                let at = (l0 + bl + i) * dots + d0 + bd;
-                let n = 8.min(dw - bd);
-                panel[at..at + n].copy_from_slice(&word.to_le_bytes()[..n]);
             }
         }
     }
