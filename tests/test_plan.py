@@ -366,3 +366,18 @@ def test_a_printer_works_only_when_it_is_available() -> None:
     lent_batches = [b for b in p.batches if b.printer == "lent"]
     assert lent_batches
     assert all(lent[0][0] <= b.start and b.end <= lent[0][1] for b in lent_batches)
+
+
+def test_around_the_clock_windows_equal_the_day_by_day_union(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ektpcore import planning
+
+    down = ((START + dt.timedelta(hours=5), START + dt.timedelta(hours=9)),)
+    ps = [Printer("A", 100, downtime=down), Printer("B", 90)]
+    args = (ps, ektpcore.DEFAULT_SHIFTS, START, START + dt.timedelta(hours=3), 6, {})
+    fast = planning._windows(*args)
+    monkeypatch.setattr(planning, "_around_the_clock", lambda *_: False)
+    assert planning._windows(*args) == fast
+    assert len(fast[0]) == 2
+    assert len(fast[1]) == 1

@@ -459,6 +459,15 @@ def _windows(
     for shift in shifts:
         begin, finish = offset(shift.start), offset(shift.end)
         spans.append((shift, begin, finish if finish > begin else finish + 86_400.0))
+    if spans and _around_the_clock(spans, len(printers)):
+        # Every printer staffed every hour of every day: one stretch from the start to the
+        # last shift's end, less downtime (what the day-by-day union below would merge to).
+        hi = max(midnight + days * 86_400.0 + finish for _, _, finish in spans)
+        for i in range(len(printers)):
+            pieces = _subtract([(t0, hi)], down[i]) if down[i] else [(t0, hi)]
+            allowed = only[i]
+            out[i] = _intersect(pieces, allowed) if allowed is not None else pieces
+        return [_merge(sorted(w)) for w in out]
     for d in range(days + 1):
         weekday = (first_day.weekday() + d) % 7
         for shift, begin, finish in spans:
@@ -484,6 +493,26 @@ def _windows(
     for windows in out:
         windows.sort()
     return [_merge(w) for w in out]
+
+
+def _around_the_clock(spans: Sequence[tuple[Shift, float, float]], printers: int) -> bool:
+    """Whether the shifts, every day, run every printer at every hour."""
+    if any(
+        shift.weekdays is not None or (shift.printers is not None and shift.printers < printers)
+        for shift, _, _ in spans
+    ):
+        return False
+    pieces = []
+    for _, begin, finish in spans:
+        pieces += [(begin, min(finish, 86_400.0))]
+        if finish > 86_400.0:
+            pieces.append((0.0, finish - 86_400.0))
+    covered = 0.0
+    for begin, finish in sorted(pieces):
+        if begin > covered:
+            return False
+        covered = max(covered, finish)
+    return covered >= 86_400.0
 
 
 def _subtract(
@@ -1025,7 +1054,7 @@ def _run(
         ]
         out: dict[str, Any] = _ektpcore.plan_batches(
             {
-                "ready": np.ascontiguousarray(jobs.ready - now),
+                "ready": np.ascontiguousarray(jobs.ready - now if now else jobs.ready),
                 "priority": np.ascontiguousarray(jobs.priority),
                 "group": group,
                 "two_sided": np.ascontiguousarray(jobs.two_sided),
@@ -1040,8 +1069,9 @@ def _run(
         if not no_printer or days > 3 * 366 or not st.printers:
             break
         days *= 2
-    for key in ("start", "end", "batch_start", "batch_end"):
-        out[key] = out[key] + now
+    if now:
+        for key in ("start", "end", "batch_start", "batch_end"):
+            out[key] = out[key] + now
     out["windows"] = windows
     out["ribbon_left_start"] = [p.ribbon_left for p in st.printers]
     out["ribbon_capacity"] = [p.ribbon_capacity for p in st.printers]
