@@ -158,6 +158,15 @@ def test_property_the_decoder_refuses_or_parses_any_bytes(data: bytes) -> None:
     assert offset is None or 0 <= offset <= len(data)
 
 
+def test_commands_read_the_framing_and_refuse_a_cut_stream() -> None:
+    d = EvolisDialect()
+    stream = d.job_start() + d.encode_faces([CardFaces(front=face()[0], front_black=face()[1])])
+    names = [c.name for c in d.commands(stream)]
+    assert names == [c.name for c in d.decode(stream).commands]
+    with pytest.raises(StreamDecodeError, match="ends inside a command"):
+        d.commands(stream[:-3])
+
+
 def test_a_malformed_stream_names_its_offset() -> None:
     with pytest.raises(StreamDecodeError, match="at byte 16") as info:
         EvolisDialect().decode(b"\x1bSs\r\x1bDbc;k;2;10;abc")

@@ -338,7 +338,6 @@ class _Campaign:
         self.printers = self._printers()
         self.shifts = self._shifts()
         self.ribbon_stock = int(scenario["ribbons"]["in_stock"])
-        self.ribbon_waiting: list[str] = []
         self.ribbons_used = len(self.printers)
         self.spoiled: Counter[str] = Counter()
         self.timeline: dict[str, list[tuple[float, float, str]]] = {p.id: [] for p in self.printers}
@@ -347,7 +346,6 @@ class _Campaign:
         self.running: dict[str, _Running] = {}
         self.started: set[str] = set()
         self.replan_times: list[float] = []
-        self.broken_until: dict[str, float] = {}
         self.duplicates = 0
         self.record_place: dict[int, int] = {}
         self.record_priority: dict[int, int] = {}
@@ -685,9 +683,8 @@ class _Campaign:
             self.receive_blanks(int(event.data))
             self.replan(t, [BlanksReceived(int(event.data))])
         elif kind == "ribbons":
-            self.ribbon_stock += int(event.data)
             # Printers waiting for ribbon were planned to resume at this delivery.
-            self.ribbon_waiting.clear()
+            self.ribbon_stock += int(event.data)
         elif kind == "breakdown":
             self.breakdown(event.data, t)
         elif kind == "batch_end":
@@ -712,8 +709,6 @@ class _Campaign:
                 event.data, _OPERATOR, identity_checks=["KK and photo checked"] * len(event.data)
             )
             self.issued_at.extend([t] * len(event.data))
-        elif kind == "repaired":
-            self.broken_until.pop(event.data, None)
 
     def batch_end(self, batch: str, printer: str, t: float) -> None:
         run = self.running.pop(batch, None)
@@ -733,7 +728,6 @@ class _Campaign:
         events = self.finish_batch(run, run.stop_at, t, False, "no ribbon left")
         delivery = min((e.at for e in self.events if e.kind == "ribbons"), default=None)
         until = None if delivery is None else self.when(delivery)
-        self.ribbon_waiting.append(printer)
         self.timeline[printer].append(
             (t / _DAY, (delivery if delivery is not None else self.max_t) / _DAY, "ribbon")
         )

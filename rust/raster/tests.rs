@@ -1,5 +1,14 @@
 use super::*;
 
+fn view<'a>(h: usize, w: usize, rgb: Option<&'a [u8]>, black: Option<&'a [u8]>) -> Face<'a> {
+    Face {
+        height: h,
+        width: w,
+        rgb,
+        black,
+    }
+}
+
 fn face(h: usize, w: usize, rgb: [u8; 3]) -> Vec<u8> {
     rgb.iter().copied().cycle().take(h * w * 3).collect()
 }
@@ -14,12 +23,7 @@ fn white_prints_no_ink_and_black_prints_k_only() {
     s.black = BlackMode::NearBlack(40);
     s.rotation = 0;
     s.overlay = Overlay::None;
-    let f = Face {
-        height: h,
-        width: w,
-        rgb: Some(&rgb),
-        black: None,
-    };
+    let f = view(h, w, Some(&rgb), None);
     let p = rasterize(&f, &s).unwrap();
     assert_eq!((p.lines, p.dots), (4, 16));
     assert!(p.y.iter().chain(&p.m).chain(&p.c).all(|&v| v == 0));
@@ -36,16 +40,7 @@ fn separation_is_subtractive_and_cut_to_depth() {
     let mut s = Settings::new(5);
     s.black = BlackMode::None;
     s.rotation = 0;
-    let p = rasterize(
-        &Face {
-            height: 2,
-            width: 2,
-            rgb: Some(&rgb),
-            black: None,
-        },
-        &s,
-    )
-    .unwrap();
+    let p = rasterize(&view(2, 2, Some(&rgb), None), &s).unwrap();
     assert!(p.c.iter().all(|&v| v == 0)); // red full: no cyan
     assert!(p.m.iter().all(|&v| v == 31)); // green none: full magenta
     assert!(p.y.iter().all(|&v| v == 127 >> 3)); // blue half: half yellow
@@ -66,30 +61,12 @@ fn rotation_turns_the_face_clockwise() {
     let mut s = Settings::new(8);
     s.black = BlackMode::None;
     s.overlay = Overlay::None;
-    let p = rasterize(
-        &Face {
-            height: 2,
-            width: 3,
-            rgb: Some(&rgb),
-            black: None,
-        },
-        &s,
-    )
-    .unwrap();
+    let p = rasterize(&view(2, 3, Some(&rgb), None), &s).unwrap();
     assert_eq!((p.lines, p.dots), (3, 2));
     assert_eq!(p.m, vec![0, 255, 0, 0, 0, 0]);
     for rotation in [0u16, 180, 270] {
         s.rotation = rotation;
-        let q = rasterize(
-            &Face {
-                height: 2,
-                width: 3,
-                rgb: Some(&rgb),
-                black: None,
-            },
-            &s,
-        )
-        .unwrap();
+        let q = rasterize(&view(2, 3, Some(&rgb), None), &s).unwrap();
         assert_eq!(q.m.iter().filter(|&&v| v == 255).count(), 1);
     }
 }
@@ -107,16 +84,7 @@ fn the_black_layer_clears_colour_under_text_and_halftones_grey() {
         let mut s = Settings::new(6);
         s.rotation = 0;
         s.halftone = method;
-        let p = rasterize(
-            &Face {
-                height: h,
-                width: w,
-                rgb: Some(&rgb),
-                black: Some(&grey),
-            },
-            &s,
-        )
-        .unwrap();
+        let p = rasterize(&view(h, w, Some(&rgb), Some(&grey)), &s).unwrap();
         let k = p.k.unwrap();
         let inked: u32 = k.iter().map(|b| b.count_ones()).sum();
         match method {
@@ -141,48 +109,24 @@ fn an_overlay_mask_leaves_the_chip_area_clear() {
     let mut s = Settings::new(5);
     s.rotation = 0;
     s.overlay = Overlay::Mask(mask);
-    let p = rasterize(
-        &Face {
-            height: h,
-            width: w,
-            rgb: Some(&rgb),
-            black: None,
-        },
-        &s,
-    )
-    .unwrap();
+    let p = rasterize(&view(h, w, Some(&rgb), None), &s).unwrap();
     assert_eq!(p.o.unwrap(), vec![0xFF, 0b1110_1111, 0xFF, 0xFF]);
 }
 
 #[test]
 fn wrong_shapes_and_settings_are_refused() {
     let rgb = face(2, 2, [0, 0, 0]);
-    let f = Face {
-        height: 2,
-        width: 3,
-        rgb: Some(&rgb),
-        black: None,
-    };
+    let f = view(2, 3, Some(&rgb), None);
     assert!(rasterize(&f, &Settings::new(5))
         .unwrap_err()
         .to_string()
         .contains("has 18 bytes"));
-    let f = Face {
-        height: 2,
-        width: 2,
-        rgb: Some(&rgb),
-        black: None,
-    };
+    let f = view(2, 2, Some(&rgb), None);
     assert!(rasterize(&f, &Settings::new(4)).is_err());
     let mut s = Settings::new(5);
     s.rotation = 45;
     assert!(rasterize(&f, &s).is_err());
-    let no_colour = Face {
-        height: 2,
-        width: 2,
-        rgb: None,
-        black: None,
-    };
+    let no_colour = view(2, 2, None, None);
     assert!(rasterize(&no_colour, &Settings::new(5)).is_err());
 }
 
@@ -208,16 +152,7 @@ fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
                     *v = ((i * i) / 255) as u8;
                 }
             }
-            let p = rasterize(
-                &Face {
-                    height: h,
-                    width: w,
-                    rgb: Some(&rgb),
-                    black: Some(&black),
-                },
-                &s,
-            )
-            .unwrap();
+            let p = rasterize(&view(h, w, Some(&rgb), Some(&black)), &s).unwrap();
             let (lines, dots) = (w, h);
             let stride = dots.div_ceil(8);
             let k = p.k.as_ref().unwrap();

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .. import _ektpcore
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, StreamDecodeError
 from .raster import Bytes, Panels, RasterSettings, check_face
 
 __all__ = [
@@ -198,6 +198,18 @@ class EvolisDialect:
         if pending:
             yield self.encode_faces(pending)
         yield self.job_end()
+
+    def commands(self, stream: bytes) -> tuple[DecodedCommand, ...]:
+        """The commands of a stream, framing only (payloads kept compressed): what a host
+        counting replies or a printer reading a socket needs."""
+        data = bytes(stream)
+        commands, used = _ektpcore.evolis_parse_prefix(data)
+        if used != len(data):
+            raise StreamDecodeError(f"at byte {used}: the stream ends inside a command", used)
+        return tuple(
+            DecodedCommand(offset, name, tuple(params), payload)
+            for offset, name, params, payload in commands
+        )
 
     def decode(self, stream: bytes) -> DecodedJob:
         commands, ribbon, cards = _ektpcore.evolis_decode(bytes(stream))

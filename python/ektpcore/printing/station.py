@@ -23,13 +23,13 @@ or not, after looking at the printer's output tray).
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..blanks import BlankState
 from ..errors import EktpcoreError, InvalidArgumentError
+from ..ledger import _now
 from ..lifecycle import Actor, Role, State
 from ..nik import mask_nik
 from .dialects import CardFaces, EvolisDialect
@@ -64,10 +64,6 @@ class BatchReport:
             f"spoiled={len(self.spoiled)}, in_doubt={len(self.in_doubt)}, left={self.left}, "
             f"stopped={self.stopped!r})"
         )
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 class PrintStation:
@@ -276,7 +272,8 @@ class PrintStation:
         return f"the printer refused the card ({refused})"
 
     def _replies(self, transport: Transport, data: bytes) -> list[str]:
-        count = len(self.dialect.decode(data).commands)
+        """One reply per command of ``data`` (ACK/NACK mode)."""
+        count = len(self.dialect.commands(data))
         return [transport.read_reply(self.reply_timeout) for _ in range(count)]
 
     @staticmethod

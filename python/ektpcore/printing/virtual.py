@@ -26,7 +26,6 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import _ektpcore
 from ..errors import StreamDecodeError
@@ -139,9 +138,10 @@ class VirtualPrinter:
                 self._reply(conn, ["NACK 1"])
                 return
             out: list[str] = []
-            for offset, name, params, _payload in commands:
-                start = parsed + offset
-                end = parsed + self._next_offset(commands, offset, used)
+            # Each command ends where the next begins; the last where the parsed bytes end.
+            ends = [c[0] for c in commands[1:]] + [used] if commands else []
+            for (offset, name, params, _payload), end in zip(commands, ends, strict=True):
+                start, end = parsed + offset, parsed + end
                 replies, card_start, drop = self._handle(
                     name, params, buffer, start, end, card_start
                 )
@@ -157,11 +157,6 @@ class VirtualPrinter:
             buffer, parsed = buffer[cut:], parsed - cut
             if card_start is not None:
                 card_start -= cut
-
-    @staticmethod
-    def _next_offset(commands: list[Any], offset: int, used: int) -> int:
-        later = [c[0] for c in commands if c[0] > offset]
-        return min(later) if later else used
 
     def _reply(self, conn: socket.socket, texts: list[str]) -> None:
         if not texts:
