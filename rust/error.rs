@@ -14,6 +14,12 @@ pub enum EktpError {
     /// An argument that no element-wise error code can describe (a bad reference date, a
     /// malformed region code list, ...).
     InvalidArgument(String),
+    /// Bytes from a chip or a card reader that do not parse (BER-TLV, an APDU, a
+    /// secure-messaging response); `offset` is where they stop making sense.
+    Decode { what: String, offset: usize },
+    /// A secure-messaging session refused a response or was used after it ended. The session
+    /// is torn down when this is raised: its keys are gone and its counter is not trusted.
+    SecureMessaging(String),
 }
 
 impl fmt::Display for EktpError {
@@ -26,7 +32,8 @@ impl fmt::Display for EktpError {
                 }
                 Ok(())
             }
-            EktpError::InvalidArgument(msg) => f.write_str(msg),
+            EktpError::InvalidArgument(msg) | EktpError::SecureMessaging(msg) => f.write_str(msg),
+            EktpError::Decode { what, offset } => write!(f, "{what} (at byte {offset})"),
         }
     }
 }

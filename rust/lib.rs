@@ -2,6 +2,7 @@
 //! data. Nothing in this crate touches Python or does I/O; the PyO3 binding layer lives in
 //! [`python`] behind the `python` feature so that `cargo test` needs no interpreter.
 
+pub mod chip;
 pub mod dedup;
 pub mod dialect;
 pub mod error;
