@@ -6,6 +6,11 @@ import numpy.typing as npt
 
 __all__ = [
     "RegionSet",
+    "SmChallenge",
+    "SmKeys",
+    "SmSession",
+    "apdu_encode",
+    "apdu_parse",
     "check_nik",
     "check_nik_int",
     "compose_nik",
@@ -29,6 +34,7 @@ __all__ = [
     "index_sorted_unique",
     "index_union",
     "mask_nik",
+    "mrz_check_digit",
     "nik_error_table",
     "normalize_names",
     "parse_name",
@@ -38,6 +44,7 @@ __all__ = [
     "parse_niks_ucs4",
     "parse_niks_utf8",
     "people_block",
+    "perso_scripts",
     "people_clusters",
     "people_keys",
     "people_rule_names",
@@ -46,6 +53,10 @@ __all__ = [
     "provinces",
     "raster_face",
     "retired_papua_regencies",
+    "select_aid_apdu",
+    "status_meaning",
+    "tlv_decode",
+    "tlv_encode",
 ]
 
 _Bulk = tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.int8]]
@@ -231,3 +242,57 @@ def evolis_decode(
 def evolis_parse_prefix(
     stream: bytes,
 ) -> tuple[list[tuple[int, str, list[str], bytes | None]], int]: ...
+
+# -- chip --------------------------------------------------------------------------------------
+
+def tlv_encode(items: list[Any]) -> bytes: ...
+def tlv_decode(data: bytes) -> list[Any]: ...
+def apdu_encode(cla: int, ins: int, p1: int, p2: int, data: bytes, ne: int | None) -> bytes: ...
+def apdu_parse(apdu: bytes) -> tuple[int, int, int, int, bytes, int | None]: ...
+def status_meaning(sw: int) -> str: ...
+def mrz_check_digit(field: str) -> int: ...
+def select_aid_apdu(aid: bytes) -> bytes: ...
+def perso_scripts(
+    files: list[list[tuple[int, bytes]]],
+    *,
+    create: bool,
+    write_chunk: int,
+    read_chunk: int,
+    sessions: list[SmSession] | None = None,
+) -> list[tuple[list[bytes], list[bytes]]]: ...
+
+@final
+class SmKeys:
+    def __new__(cls, algorithm: str, enc: bytes, mac: bytes) -> Self: ...
+    @staticmethod
+    def from_seed(algorithm: str, seed: bytes) -> SmKeys: ...
+    @staticmethod
+    def from_mrz(mrz_information: str) -> SmKeys: ...
+    @property
+    def algorithm(self) -> str: ...
+    def authenticate(
+        self, rnd_ic: bytes, rnd_ifd: bytes, k_ifd: bytes
+    ) -> tuple[SmChallenge, bytes]: ...
+    def answer(self, rnd_ic: bytes, k_ic: bytes, request: bytes) -> tuple[bytes, SmSession]: ...
+
+@final
+class SmChallenge:
+    def finish(self, response: bytes) -> SmSession: ...
+
+@final
+class SmSession:
+    def __new__(cls, keys: SmKeys, ssc: bytes) -> Self: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def ssc(self) -> bytes: ...
+    def wrap(self, apdu: bytes) -> bytes: ...
+    def wrap_script(self, apdus: list[bytes]) -> list[bytes]: ...
+    def unwrap(self, apdu: bytes) -> tuple[bytes, int]: ...
+    def unwrap_command(self, apdu: bytes) -> bytes: ...
+    def wrap_response(self, data: bytes, sw: int) -> bytes: ...
+    def close(self, reason: str | None = None) -> None: ...

@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .nik import NikErrorCode
 
-__all__ = ["EktpcoreError", "InvalidArgumentError", "InvalidNikError", "StreamDecodeError"]
+__all__ = [
+    "CardStatusError",
+    "ChipConnectionError",
+    "ChipDecodeError",
+    "ChipError",
+    "EktpcoreError",
+    "InvalidArgumentError",
+    "InvalidNikError",
+    "SecureMessagingError",
+    "StreamDecodeError",
+]
 
 
 class EktpcoreError(Exception):
@@ -61,3 +71,52 @@ class StreamDecodeError(EktpcoreError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class ChipError(EktpcoreError):
+    """Base class of the chip-encoding errors."""
+
+
+class ChipDecodeError(ChipError, ValueError):
+    """Bytes from a chip or reader that do not parse (BER-TLV, an APDU).
+
+    Attributes:
+        offset: the byte offset where the bytes stop making sense.
+    """
+
+    offset: int
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message, offset)
+        self.offset = offset
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SecureMessagingError(ChipError):
+    """A secure-messaging session refused a response (wrong or missing MAC, malformed data
+    objects, a plain error status) or was used after it closed. The session is closed when
+    this is raised: its keys are wiped and its counter is no longer trusted."""
+
+
+class CardStatusError(ChipError):
+    """The chip refused a command.
+
+    Attributes:
+        sw: the status word, e.g. ``0x6982``.
+    """
+
+    sw: int
+
+    def __init__(self, message: str, sw: int) -> None:
+        super().__init__(message, sw)
+        self.sw = sw
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ChipConnectionError(ChipError, OSError):
+    """The chip or its reader does not answer (no card at the encoder, a dead chip, a
+    reader unplugged)."""

@@ -26,6 +26,10 @@ use crate::raster;
 pyo3::import_exception!(ektpcore.errors, InvalidNikError);
 pyo3::import_exception!(ektpcore.errors, InvalidArgumentError);
 pyo3::import_exception!(ektpcore.errors, StreamDecodeError);
+pyo3::import_exception!(ektpcore.errors, ChipDecodeError);
+pyo3::import_exception!(ektpcore.errors, SecureMessagingError);
+
+mod chip;
 
 impl From<EktpError> for PyErr {
     fn from(err: EktpError) -> PyErr {
@@ -35,6 +39,8 @@ impl From<EktpError> for PyErr {
                 InvalidNikError::new_err((message, error.kind.code(), error.position))
             }
             EktpError::InvalidArgument(_) => InvalidArgumentError::new_err(message),
+            EktpError::Decode { offset, .. } => ChipDecodeError::new_err((message, offset)),
+            EktpError::SecureMessaging(_) => SecureMessagingError::new_err(message),
         }
     }
 }
@@ -1483,6 +1489,11 @@ fn evolis_decode<'py>(
 
 #[pymodule]
 mod _ektpcore {
+    #[pymodule_export]
+    use super::chip::{
+        apdu_encode, apdu_parse, mrz_check_digit, perso_scripts, select_aid_apdu, status_meaning,
+        tlv_decode, tlv_encode, PyChallenge, PySession, PySmKeys,
+    };
     #[pymodule_export]
     use super::{
         check_nik, check_nik_int, compose_nik, crosscheck_niks, decompose_niks, mask_nik,

@@ -1,0 +1,49 @@
+"""Chip encoding: BER-TLV and APDUs, ICAO 9303-11 secure messaging, keys, chip profiles,
+personalisation, a virtual chip and a PC/SC transport. See ``docs/chip.md``."""
+
+from __future__ import annotations
+
+from .codec import (
+    CommandApdu,
+    ResponseApdu,
+    Tlv,
+    mrz_check_digit,
+    status_meaning,
+    tlv_decode,
+    tlv_encode,
+    tlv_find,
+)
+from .keys import ALGORITHMS, Authentication, KeyProvider, SmKeys, SmSession, SoftwareKeyProvider
+from .perso import ChipResult, Personaliser
+from .profile import LDS1, ChipData, ChipFile, ChipProfile, data_groups
+from .transport import ChipChannel, ChipTransport, PcscTransport
+from .virtual import ChipFaults, VirtualChip
+
+__all__ = [
+    "ALGORITHMS",
+    "LDS1",
+    "Authentication",
+    "ChipChannel",
+    "ChipData",
+    "ChipFaults",
+    "ChipFile",
+    "ChipProfile",
+    "ChipResult",
+    "ChipTransport",
+    "CommandApdu",
+    "KeyProvider",
+    "PcscTransport",
+    "Personaliser",
+    "ResponseApdu",
+    "SmKeys",
+    "SmSession",
+    "SoftwareKeyProvider",
+    "Tlv",
+    "VirtualChip",
+    "data_groups",
+    "mrz_check_digit",
+    "status_meaning",
+    "tlv_decode",
+    "tlv_encode",
+    "tlv_find",
+]
