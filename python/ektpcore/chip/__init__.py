@@ -15,7 +15,7 @@ from .codec import (
 )
 from .keys import ALGORITHMS, Authentication, KeyProvider, SmKeys, SmSession, SoftwareKeyProvider
 from .perso import ChipResult, Personaliser
-from .profile import LDS1, ChipData, ChipFile, ChipProfile, data_groups
+from .profile import LDS1, ChipData, ChipFile, ChipProfile, chip_data_from_record, data_groups
 from .transport import ChipChannel, ChipTransport, PcscTransport
 from .virtual import ChipFaults, VirtualChip
 
@@ -40,6 +40,7 @@ __all__ = [
     "SoftwareKeyProvider",
     "Tlv",
     "VirtualChip",
+    "chip_data_from_record",
     "data_groups",
     "mrz_check_digit",
     "status_meaning",

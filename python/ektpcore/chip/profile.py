@@ -24,7 +24,7 @@ from ..nik import mask_nik
 from .codec import Tlv, tlv_encode
 from .keys import ALGORITHMS
 
-__all__ = ["LDS1", "ChipData", "ChipFile", "ChipProfile", "data_groups"]
+__all__ = ["LDS1", "ChipData", "ChipFile", "ChipProfile", "chip_data_from_record", "data_groups"]
 
 KINDS = ("com", "mrz", "face", "fingerprints", "signature", "details")
 
@@ -314,3 +314,43 @@ def data_groups(profile: ChipProfile, data: ChipData) -> list[tuple[int, bytes]]
         if inner is not None:
             out.append((f.fid, tlv_encode([Tlv(f.tag, inner)])))
     return out
+
+
+def chip_data_from_record(
+    record: Any, fingerprints: tuple[bytes, bytes], *, photo_quality: int = 85
+) -> ChipData:
+    """Chip data from what a ledger record holds (NIK, name, kecamatan, kelurahan, the photo
+    and signature files it points at); the birth date and sex come from the NIK. The
+    fingerprint templates come from the enrolment system, which the ledger does not hold.
+    A photo in another format is re-encoded as JPEG."""
+    from PIL import Image
+
+    from ..nik import Nik, Sex
+
+    nik = Nik(int(record.nik))
+    photo = b""
+    if record.photo_ref:
+        with Image.open(record.photo_ref) as im:
+            if im.format == "JPEG":
+                with open(record.photo_ref, "rb") as f:
+                    photo = f.read()
+            else:
+                buf = io.BytesIO()
+                im.convert("RGB").save(buf, "JPEG", quality=photo_quality)
+                photo = buf.getvalue()
+    signature = b""
+    if record.signature_ref:
+        with open(record.signature_ref, "rb") as f:
+            signature = f.read()
+    return ChipData(
+        nik=str(nik),
+        name=record.name or "",
+        birth_place="",
+        birth_date=nik.birth_date or _dt.date(1970, 1, 1),
+        sex="PEREMPUAN" if nik.sex is Sex.FEMALE else "LAKI-LAKI",
+        kecamatan=record.kecamatan or "",
+        kelurahan=record.kelurahan or "",
+        photo=photo,
+        signature=signature,
+        fingerprints=fingerprints,
+    )
