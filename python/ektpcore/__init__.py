@@ -15,9 +15,20 @@ from .blanks import (
 )
 from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
 from .distribution import Distribution, Manifest, ManifestMismatchError, ManifestState
-from .errors import EktpcoreError, InvalidArgumentError, InvalidNikError, StreamDecodeError
+from .errors import (
+    CardStatusError,
+    ChipConnectionError,
+    ChipDecodeError,
+    ChipError,
+    EktpcoreError,
+    InvalidArgumentError,
+    InvalidNikError,
+    SecureMessagingError,
+    StreamDecodeError,
+)
 from .index import IndexFileError, NikIndex
 from .ledger import (
+    ChipLogEntry,
     HistoryEntry,
     IllegalTransitionError,
     IntakeReport,
@@ -64,6 +75,7 @@ from .planning import (
     plan,
     printers_from_toml,
 )
+from .printing.station import BatchReport, ChipEncoding, PrintStation
 from .regions import RegionNames, RegionTable
 from .ribbons import Ribbon, RibbonExhaustedError, Ribbons, RibbonWarning
 from .sample import corrupt_niks, sample_niks
@@ -75,6 +87,7 @@ __all__ = [
     "TRANSITIONS",
     "Actor",
     "Batch",
+    "BatchReport",
     "BlankShortageError",
     "BlankShortageWarning",
     "BlankState",
@@ -82,6 +95,12 @@ __all__ = [
     "BlanksReceived",
     "CampaignReport",
     "CardSpoiled",
+    "CardStatusError",
+    "ChipConnectionError",
+    "ChipDecodeError",
+    "ChipEncoding",
+    "ChipError",
+    "ChipLogEntry",
     "Distribution",
     "DuplicateGroup",
     "EktpcoreError",
@@ -112,6 +131,7 @@ __all__ = [
     "PermissionDeniedError",
     "Plan",
     "PlanEvent",
+    "PrintStation",
     "Printer",
     "PrinterDown",
     "PrinterSetup",
@@ -125,6 +145,7 @@ __all__ = [
     "RibbonWarning",
     "Ribbons",
     "Role",
+    "SecureMessagingError",
     "Sex",
     "Shift",
     "SqliteStore",

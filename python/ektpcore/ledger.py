@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .ribbons import Ribbons
 
 __all__ = [
+    "ChipLogEntry",
     "HistoryEntry",
     "IllegalTransitionError",
     "IntakeReport",
@@ -45,7 +46,7 @@ __all__ = [
     "VerifyReport",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _GENESIS = bytes(32)
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
@@ -209,6 +210,26 @@ _MIGRATIONS: list[str] = [
         sent_at TEXT NOT NULL
     );
     """,
+    # 7: chip personalisation: every attempt on a blank's chip (append-only), and the chip
+    # serial of each card.
+    """
+    ALTER TABLE cards ADD COLUMN chip_serial TEXT;
+    CREATE TABLE chip_log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        serial INTEGER NOT NULL REFERENCES blanks (serial),
+        printer TEXT NOT NULL,
+        chip_serial TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('written', 'failed')),
+        reason TEXT
+    );
+    CREATE INDEX chip_log_record ON chip_log (record_id);
+    CREATE TRIGGER chip_log_no_update BEFORE UPDATE ON chip_log
+        BEGIN SELECT RAISE(ABORT, 'the chip log is append-only'); END;
+    CREATE TRIGGER chip_log_no_delete BEFORE DELETE ON chip_log
+        BEGIN SELECT RAISE(ABORT, 'the chip log is append-only'); END;
+    """,
 ]
 
 
@@ -282,6 +303,20 @@ class HistoryEntry:
     batch: str | None
     printer: str | None
     blank: str | None
+
+
+@dataclass(frozen=True)
+class ChipLogEntry:
+    """One attempt at a blank's chip: which blank, which printer, the chip's serial (its
+    UID, when it answered), and whether it was written and read back intact."""
+
+    seq: int
+    at: str
+    serial: int
+    printer: str
+    chip_serial: str | None
+    outcome: str  # "written" or "failed"
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -925,6 +960,41 @@ class Ledger:
             )
             for seq, at, who, role, src, dst, reason, batch, printer, blank in rows
         ]
+
+    def chip_log(self, nik: Any) -> list[ChipLogEntry]:
+        """Every chip personalisation attempted for ``nik``'s cards, oldest first."""
+        value = int(parse_niks([nik]).values[0])
+        rows = self._query(
+            "SELECT c.seq, c.at, c.serial, c.printer, c.chip_serial, c.outcome, c.reason"
+            " FROM chip_log c JOIN records r ON r.id = c.record_id WHERE r.nik = ?"
+            " ORDER BY c.seq",
+            (value,),
+        )
+        return [ChipLogEntry(*row) for row in rows]
+
+    def _log_chip(
+        self,
+        db: sqlite3.Connection,
+        now: str,
+        nik: int,
+        serial: int,
+        printer: str,
+        chip_serial: str | None,
+        written: bool,
+        reason: str | None,
+    ) -> None:
+        """Appends a chip attempt and, when the chip was written, marks the card with its
+        chip serial (the card row exists once the record is ``PRINTED``)."""
+        db.execute(
+            "INSERT INTO chip_log (at, record_id, serial, printer, chip_serial, outcome, reason)"
+            " SELECT ?, id, ?, ?, ?, ?, ? FROM records WHERE nik = ?",
+            (now, serial, printer, chip_serial, "written" if written else "failed", reason, nik),
+        )
+        if written:
+            db.execute(
+                "UPDATE cards SET chip_serial = ? WHERE serial = ? AND valid = 1",
+                (chip_serial, serial),
+            )
 
     def counts(self) -> dict[State, int]:
         """How many records are in each state (states with none left out)."""

@@ -23,7 +23,7 @@ from .layout import (
     render,
 )
 from .raster import Panels, RasterSettings, chip_clear_mask, rasterize
-from .station import BatchReport, PrintStation, StationError
+from .station import BatchReport, ChipEncoding, PrintStation, StationError
 from .transports import (
     CaptureTransport,
     FileTransport,
@@ -39,6 +39,7 @@ __all__ = [
     "CaptureTransport",
     "CardData",
     "CardFaces",
+    "ChipEncoding",
     "DecodedCard",
     "DecodedCommand",
     "DecodedJob",

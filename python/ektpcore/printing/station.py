@@ -13,6 +13,12 @@ in one transaction with the journal row's removal:
   with its blank, the batch stops with the reason;
 - a lost connection or no answer: ``IN_DOUBT``; the card is never sent again by the station.
 
+With a :class:`ChipEncoding` every card is a two-phase job: the card goes to the chip
+station first, its chip is personalised and read back, and then either the card is printed
+(``PRINTED`` with its blank serial and chip serial) or, when the chip fails, it is ejected to
+the reject tray (its blank ``SPOILED``, the record back to ``PRINT_READY``) and the batch goes
+on with the next card. Every chip attempt is in the ledger's chip log.
+
 Killed at any point, the station loses nothing: on the next start :meth:`PrintStation.recover`
 turns every journal row still marked *sent* into ``IN_DOUBT`` (the blank stays allocated to
 the batch, so its whereabouts are known), and the batch continues with the cards still
@@ -32,19 +38,53 @@ from ..errors import EktpcoreError, InvalidArgumentError
 from ..ledger import _now
 from ..lifecycle import Actor, Role, State
 from ..nik import mask_nik
-from .dialects import CardFaces, EvolisDialect
+from .dialects import CardFaces, ChipStation, EvolisDialect
 from .transports import PrinterConnectionError, Transport
 
 if TYPE_CHECKING:
     import sqlite3
 
+    from ..chip import ChipData, ChipResult, ChipTransport, Personaliser
     from ..ledger import Ledger, Record
 
-__all__ = ["BatchReport", "PrintStation", "StationError"]
+__all__ = ["BatchReport", "ChipEncoding", "PrintStation", "StationError"]
 
 
 class StationError(EktpcoreError):
     """The station cannot run the batch (not queued for this printer, no blanks)."""
+
+
+@dataclass
+class ChipEncoding:
+    """How a station personalises the chips of its cards.
+
+    Attributes:
+        personaliser: the profile and key provider (:class:`~ektpcore.chip.Personaliser`).
+        reader: opens the encoder's reader (a PC/SC reader, or ``VirtualPrinter.encoder``).
+        data: a record's chip data (:func:`~ektpcore.chip.chip_data_from_record` or the
+            office's own source, which holds the fingerprints).
+        station: the printer's contact or contactless chip station.
+    """
+
+    personaliser: Personaliser
+    reader: Callable[[], ChipTransport]
+    data: Callable[[Record], ChipData]
+    station: ChipStation = "contactless"
+
+    def personalise(self, record: Record) -> ChipResult:
+        from ..chip import ChipResult
+        from ..errors import ChipConnectionError
+
+        try:
+            transport = self.reader()
+        except ChipConnectionError as err:
+            return ChipResult(None, False, str(err))
+        try:
+            return self.personaliser.personalise(transport, self.data(record))
+        finally:
+            close = getattr(transport, "close", None)
+            if close is not None:
+                close()
 
 
 @dataclass
@@ -55,13 +95,15 @@ class BatchReport:
     printed: list[int] = field(default_factory=list)  # NIKs
     spoiled: list[int] = field(default_factory=list)
     in_doubt: list[int] = field(default_factory=list)
+    chip_failed: list[int] = field(default_factory=list)  # NIKs whose chip failed (spoiled)
     left: int = 0  # cards still QUEUED when the run stopped
     stopped: str | None = None  # why the run stopped early, if it did
 
     def __repr__(self) -> str:
         return (
             f"BatchReport({self.batch!r}, printed={len(self.printed)}, "
-            f"spoiled={len(self.spoiled)}, in_doubt={len(self.in_doubt)}, left={self.left}, "
+            f"spoiled={len(self.spoiled)}, chip_failed={len(self.chip_failed)}, "
+            f"in_doubt={len(self.in_doubt)}, left={self.left}, "
             f"stopped={self.stopped!r})"
         )
 
@@ -77,6 +119,7 @@ class PrintStation:
         actor: who runs the station (an operator).
         dialect: the printer's dialect (Evolis by default).
         progress: called with (cards done, cards in the batch) after each card.
+        chip: personalises each card's chip before it is printed (two-phase jobs).
     """
 
     def __init__(
@@ -90,7 +133,9 @@ class PrintStation:
         dialect: EvolisDialect | None = None,
         progress: Callable[[int, int], None] | None = None,
         reply_timeout: float = 60.0,
+        chip: ChipEncoding | None = None,
     ) -> None:
+        self.chip = chip
         self.ledger = ledger
         self.printer = printer
         self.connect = connect
@@ -235,7 +280,12 @@ class PrintStation:
                 " SELECT id, ?, ?, ?, 'sent', ? FROM records WHERE nik = ?",
                 (batch, self.printer, serial, _now(), nik),
             )
+        chip: str | None = None  # the chip serial once the chip is written
         try:
+            if self.chip is not None:
+                chip, stop = self._chip_phase(transport, batch, record, serial, report)
+                if chip is None:
+                    return stop
             transport.write(data)
             replies = self._replies(transport, data)
         except PrinterConnectionError as err:
@@ -252,24 +302,82 @@ class PrintStation:
         last = replies[-1]
         refused = next((r for r in replies if r != "ACK"), None)
         if refused is None:
-            self._settle([nik], State.PRINTED, self.actor, batch, None, blanks=[serial])
+            self._settle(
+                [nik],
+                State.PRINTED,
+                self.actor,
+                batch,
+                None if chip is None else f"chip {chip} written and verified",
+                blanks=[serial],
+                chip=None if chip is None else (serial, chip, True, None),
+            )
             report.printed.append(nik)
             return None
-        if last == "NACK T":
+        if last == "NACK T" or chip is not None:
+            # A jam spoils the card; so does any refusal once its chip holds someone's data
+            # (the card is ejected: a written chip never goes to another record).
+            why = (
+                "jam: the card was spoiled"
+                if last == "NACK T"
+                else (f"the printer refused the card after its chip was written ({refused})")
+            )
+            if last != "NACK T":
+                with contextlib.suppress(PrinterConnectionError):
+                    transport.write(self.dialect.reject())
+                    self._replies(transport, self.dialect.reject())
             self._settle(
                 [nik],
                 State.PRINT_READY,
                 self.actor,
                 batch,
-                "jam: the card was spoiled",
+                why,
                 spoil=[serial],
+                chip=None if chip is None else (serial, chip, False, why),
             )
             report.spoiled.append(nik)
-            return "the printer jammed (NACK T): clear it and run the batch again"
+            if last == "NACK T":
+                return "the printer jammed (NACK T): clear it and run the batch again"
+            return why
         # Refused before printing (ribbon, cover, a bad command): nothing happened to the card.
         with self.ledger._write() as db:
             self._forget(db, [nik])
         return f"the printer refused the card ({refused})"
+
+    def _chip_phase(
+        self, transport: Transport, batch: str, record: Record, serial: int, report: BatchReport
+    ) -> tuple[str | None, str | None]:
+        """Moves the card to the chip station and personalises it: ``(chip serial, None)``
+        to go on and print it; ``(None, None)`` when the chip failed (the card was ejected to
+        the reject tray and spoiled; the batch goes on); ``(None, why)`` when the batch
+        stops."""
+        assert self.chip is not None
+        nik = int(record.nik)
+        phase = self.dialect.chip_phase(self.chip.station)
+        transport.write(phase)
+        refused = next((r for r in self._replies(transport, phase) if r != "ACK"), None)
+        if refused is not None:
+            with self.ledger._write() as db:
+                self._forget(db, [nik])
+            return None, f"the printer refused the chip station ({refused})"
+        result = self.chip.personalise(record)
+        if result.ok:
+            return result.uid or "unknown", None
+        reject = self.dialect.reject()
+        transport.write(reject)
+        self._replies(transport, reject)
+        reason = f"chip {result.uid or 'not answering'}: {result.reason}"
+        self._settle(
+            [nik],
+            State.PRINT_READY,
+            self.actor,
+            batch,
+            reason,
+            spoil=[serial],
+            chip=(serial, result.uid, False, result.reason),
+        )
+        report.spoiled.append(nik)
+        report.chip_failed.append(nik)
+        return None, None
 
     def _replies(self, transport: Transport, data: bytes) -> list[str]:
         """One reply per command of ``data`` (ACK/NACK mode)."""
@@ -300,10 +408,17 @@ class PrintStation:
         blanks: list[int] | None = None,
         spoil: list[int] | None = None,
         keep_journal: bool = False,
+        chip: tuple[int, str | None, bool, str | None] | None = None,
     ) -> None:
-        """The outcome and the journal's update in one transaction."""
+        """The outcome, the chip attempt (blank serial, chip serial, written, why not) and
+        the journal's update in one transaction."""
 
         def after(db: sqlite3.Connection, now: str) -> None:
+            if chip is not None:
+                blank, chip_serial, written, why = chip
+                self.ledger._log_chip(
+                    db, now, niks[0], blank, self.printer, chip_serial, written, why
+                )
             if spoil:
                 self.ledger.blanks._move(
                     db,

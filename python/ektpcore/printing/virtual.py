@@ -17,6 +17,11 @@ mechanical (jam), ``C`` cover open, ``R`` ribbon. Status commands answer in any 
 | ``Rsn`` / ``Rtp`` | serial number / model |
 
 ``Srs`` (software reset) clears an error once its cause is gone (``clear_fault``).
+
+With ``chips``, every blank carries a chip (a :class:`~ektpcore.chip.VirtualChip` made per
+card): ``Sis``/``Sic`` bring it to the encoder, :meth:`VirtualPrinter.encoder` reaches it as a
+reader would, and it stays with the card: ``card_chips`` holds the chip of each printed card,
+``rejected_chips`` those ejected with ``Ser``.
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import _ektpcore
-from ..errors import StreamDecodeError
+from ..errors import ChipConnectionError, StreamDecodeError
 from .dialects import DecodedCard, EvolisDialect
+
+if TYPE_CHECKING:
+    from ..chip import VirtualChip
 
 __all__ = ["Faults", "VirtualPrinter"]
 
@@ -57,8 +67,13 @@ class VirtualPrinter:
         seconds_per_card: float = 0.0,
         faults: Faults | None = None,
         serial: str = "VIRTUAL0001",
+        chips: Callable[[int], VirtualChip] | None = None,
     ) -> None:
         self.faults = faults or Faults()
+        self.chips = chips
+        self.card_chips: list[VirtualChip | None] = []  # the chip of each printed card
+        self.rejected_chips: list[VirtualChip | None] = []
+        self._at_encoder: VirtualChip | None = None
         self.seconds_per_card = seconds_per_card
         self.serial = serial
         self.cards: list[DecodedCard] = []  # printed cards, in order
@@ -95,6 +110,10 @@ class VirtualPrinter:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def encoder(self) -> _Encoder:
+        """The chip encoder's reader: reaches the chip of the card at the chip station."""
+        return _Encoder(self)
 
     def clear_fault(self) -> None:
         """The operator fixed the cause (cleared the jam, closed the cover, new ribbon)."""
@@ -207,10 +226,14 @@ class VirtualPrinter:
                 nth = self.attempts + 1
                 if nth in f.chip_fail_at:
                     self._position = "ERR CARD"
+                    self._at_encoder = None
                 else:
                     self._position = "SMART CARD" if name == "Sis" else "CONTACTLESS CARD"
+                    self._at_encoder = self.chips(nth) if self.chips is not None else None
                 return self._acked("ACK"), card_start, False
             if name == "Ser":
+                self.rejected_chips.append(self._at_encoder)
+                self._at_encoder = None
                 self.rejected += 1
                 self.attempts += 1
                 self._position = "OK"
@@ -235,11 +258,14 @@ class VirtualPrinter:
         if self.seconds_per_card:
             time.sleep(self.seconds_per_card)
         if nth in f.jam_at:
+            self._at_encoder = None  # the chip is lost with the card
             self.error = "MECHANICAL"
             self.spoiled.append(nth)
             return self._acked("NACK T"), None, False
         card = self._dialect.decode(segment).cards[0]
         self.cards.append(card)
+        self.card_chips.append(self._at_encoder)
+        self._at_encoder = None
         drop = f.drop_after_cards is not None and len(self.cards) >= f.drop_after_cards
         if drop:
             f.drop_after_cards = None  # once
@@ -250,3 +276,20 @@ class VirtualPrinter:
 
 
 _CODES = {"MECHANICAL": "T", "COVER OPEN": "C", "RIBBON ENDED": "R"}
+
+
+class _Encoder:
+    """The reader of a :class:`VirtualPrinter`'s chip station (a ``ChipTransport``)."""
+
+    def __init__(self, printer: VirtualPrinter) -> None:
+        self._printer = printer
+
+    def transmit(self, apdu: bytes) -> bytes:
+        with self._printer._lock:
+            chip = self._printer._at_encoder
+        if chip is None:
+            raise ChipConnectionError("no card with a working chip at the encoder")
+        return chip.transmit(apdu)
+
+    def __repr__(self) -> str:
+        return f"VirtualPrinter.encoder({self._printer.serial})"
