@@ -107,7 +107,8 @@ impl Command {
     }
 
     /// Parses a command APDU (the chip's side of the exchange). Every length field must
-    /// account for the bytes exactly.
+    /// account for the bytes exactly. Extended fields are taken for any length (a terminal
+    /// may always send them); [`Command::encode`] writes the short form where it suffices.
     pub fn parse(apdu: &[u8]) -> Result<Command, EktpError> {
         let bad = |what: &str, offset: usize| EktpError::Decode {
             what: format!("command APDU: {what}"),

@@ -325,6 +325,14 @@ fn command_apdu_cases_short_and_extended() {
 }
 
 #[test]
+fn extended_forms_of_short_lengths_parse_to_the_same_command() {
+    // Found by fuzzing: case 2E with Ne = 142 is legal and means what 2S `8E` means.
+    let cmd = Command::parse(&h("8E028E0000008E")).unwrap();
+    assert_eq!(cmd.ne, Some(142));
+    assert_eq!(cmd.to_bytes().unwrap(), h("8E028E008E"));
+}
+
+#[test]
 fn malformed_command_apdus_are_refused_with_an_offset() {
     for bad in [
         "001020",
@@ -570,7 +578,10 @@ proptest! {
     #[test]
     fn apdu_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         if let Ok(cmd) = Command::parse(&bytes) {
-            prop_assert_eq!(cmd.to_bytes().unwrap(), bytes);
+            // Extended forms of short lengths parse; the encoder writes the short form.
+            let again = cmd.to_bytes().unwrap();
+            prop_assert!(again.len() <= bytes.len());
+            prop_assert_eq!(Command::parse(&again).unwrap(), cmd);
         }
     }
 

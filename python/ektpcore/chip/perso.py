@@ -75,7 +75,7 @@ class Personaliser:
     def open(self, channel: ChipChannel) -> tuple[str, SmSession]:
         """Selects the application and authenticates: ``(uid hex, session)``."""
         uid = channel.uid()
-        channel.command(CommandApdu(0x00, 0xA4, 0x04, 0x0C, self.profile.aid), "SELECT")
+        channel.command(self.profile.select(), "SELECT")
         challenge = channel.command(CommandApdu(0x00, 0x84, 0x00, 0x00, ne=8), "GET CHALLENGE")
         auth = self.keys.authenticate(uid, challenge.data)
         answer = channel.command(

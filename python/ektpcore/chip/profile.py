@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..nik import mask_nik
-from .codec import Tlv, tlv_encode
+from .codec import CommandApdu, Tlv, tlv_encode
 from .keys import ALGORITHMS
 
 __all__ = ["LDS1", "ChipData", "ChipFile", "ChipProfile", "chip_data_from_record", "data_groups"]
@@ -80,7 +80,9 @@ class ChipProfile:
     """An application on the chip and how to write it.
 
     Attributes:
-        aid: the application's identifier, selected before anything else.
+        aid: the application's identifier (selected by name before anything else), or
+        df: the file id of the application's DF (selected by id instead, as chips without an
+            AID are).
         files: what is written, in order.
         algorithm: the secure-messaging suite (3des, aes128, aes192, aes256).
         create_files: send CREATE FILE before each file (a blank chip has none).
@@ -89,12 +91,13 @@ class ChipProfile:
     """
 
     name: str
-    aid: bytes
+    aid: bytes | None
     files: tuple[ChipFile, ...]
     algorithm: str = "3des"
     create_files: bool = True
     extended: bool = False
     max_chunk: int = 1024
+    df: int | None = None
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -102,7 +105,9 @@ class ChipProfile:
                 f"profile {self.name}: algorithm {self.algorithm!r} is not one of "
                 + ", ".join(ALGORITHMS)
             )
-        if not 5 <= len(self.aid) <= 16:
+        if (self.aid is None) == (self.df is None):
+            raise InvalidArgumentError(f"profile {self.name}: give an AID or a DF file id")
+        if self.aid is not None and not 5 <= len(self.aid) <= 16:
             raise InvalidArgumentError(f"profile {self.name}: an AID is 5 to 16 bytes")
         known = {f.name for f in dataclasses.fields(ChipData)}
         for f in self.files:
@@ -111,6 +116,14 @@ class ChipProfile:
                 raise InvalidArgumentError(
                     f"profile {self.name}, file {f.name}: no such fields {sorted(unknown)}"
                 )
+
+    def select(self) -> CommandApdu:
+        """The SELECT of the application: by name (``00 A4 04 0C``) or by DF id
+        (``00 A4 00 0C``)."""
+        if self.aid is not None:
+            return CommandApdu(0x00, 0xA4, 0x04, 0x0C, self.aid)
+        assert self.df is not None
+        return CommandApdu(0x00, 0xA4, 0x00, 0x0C, self.df.to_bytes(2, "big"))
 
     @property
     def chunks(self) -> tuple[int, int]:
@@ -148,7 +161,8 @@ class ChipProfile:
             )
             return cls(
                 name=p["name"],
-                aid=bytes.fromhex(p["aid"]),
+                aid=bytes.fromhex(p["aid"]) if "aid" in p else None,
+                df=_int(p["df"]) if "df" in p else None,
                 files=files,
                 algorithm=p.get("algorithm", "3des"),
                 create_files=p.get("create_files", True),

@@ -37,19 +37,21 @@ def _sw(sw: int, data: bytes = b"") -> bytes:
 
 class VirtualChip:
     """A contactless chip. ``keys`` are its access keys (what the issuer loaded at the chip
-    factory; :meth:`SoftwareKeyProvider.chip_keys`). ``files`` holds what was written."""
+    factory; :meth:`SoftwareKeyProvider.chip_keys`). ``application`` is what selects its
+    application: an AID (SELECT by name) or a DF's 2-byte file id (SELECT by id). ``files``
+    holds what was written."""
 
     def __init__(
         self,
         uid: bytes,
         keys: SmKeys,
         *,
-        aid: bytes = bytes.fromhex("A0000002471001"),
+        application: bytes = bytes.fromhex("A0000002471001"),
         faults: ChipFaults | None = None,
     ) -> None:
         self.uid = bytes(uid)
         self._keys = keys
-        self.aid = aid
+        self.application = bytes(application)
         self.faults = faults or ChipFaults()
         self.files: dict[int, bytearray] = {}
         self._sizes: dict[int, int] = {}
@@ -93,8 +95,8 @@ class VirtualChip:
             cmd = CommandApdu.parse(apdu)
         except ValueError:
             return _sw(0x6700)
-        if cmd.ins == 0xA4 and cmd.p1 == 0x04:
-            if cmd.data != self.aid:
+        if cmd.ins == 0xA4 and cmd.p1 in (0x00, 0x04):
+            if cmd.data != self.application:
                 return _sw(0x6A82)
             self._selected_app = True
             self._session = None
