@@ -211,3 +211,70 @@ def test_the_chip_log_is_append_only(ledger: Ledger) -> None:
         db.execute("UPDATE chip_log SET outcome = 'failed'")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"), ledger._write() as db:
         db.execute("DELETE FROM chip_log")
+
+
+def test_the_cli_runs_a_chip_station_against_a_served_encoder(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ektpcore.chip import ChipServer
+    from ektpcore.cli import main
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(PHOTO)
+    prints = tmp_path / "prints"
+    prints.mkdir()
+    niks = NIKS[:6]
+    for nik in niks:
+        (prints / f"{nik}.right").write_bytes(b"R" * 300)
+        (prints / f"{nik}.left").write_bytes(b"L" * 280)
+    key_file = tmp_path / "master.hex"
+    key_file.write_text("00112233445566778899aabbccddeeff\n")
+    path = tmp_path / "cli.db"
+    with Ledger(path) as led:
+        led.add_records(niks, OPERATOR, state=State.PRINT_READY, photos=[str(photo)] * 6)
+        led.blanks.receive("LOT", 1, 10, OPERATOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        (batch,) = plan_batches(led)
+    keys = SoftwareKeyProvider(bytes.fromhex("00112233445566778899aabbccddeeff"))
+
+    def chips(k: int) -> VirtualChip:
+        uid = bytes([4, k, 0, 0, 0, 0, 1])
+        return VirtualChip(uid, keys.chip_keys(uid), faults=ChipFaults(dead=k == 2))
+
+    with VirtualPrinter(chips=chips) as printer, ChipServer(printer.encoder()) as encoder:
+        host, port = printer.address
+        eh, ep = encoder.address
+        result = CliRunner().invoke(
+            main,
+            [
+                *("station", "run", str(path), "--printer", "P1"),
+                *("--address", f"{host}:{port}", "--batch", batch, "--no-photo-check"),
+                *("--chip-reader", f"tcp:{eh}:{ep}", "--key-file", str(key_file)),
+                *("--fingerprints", str(prints)),
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    assert "printed 5, spoiled 1 (1 chips failed)" in result.output
+    assert all(chip is not None and chip.files for chip in printer.card_chips)
+    with Ledger(path) as led:
+        assert (
+            sorted(e.outcome for n in niks for e in led.chip_log(n)) == ["failed"] + ["written"] * 5
+        )
+    served = CliRunner().invoke(
+        main,
+        [
+            *("printer", "virtual", "--port", "0", "--for-seconds", "0.3"),
+            *("--chips", str(key_file), "--encoder-port", "0"),
+        ],
+    )
+    assert served.exit_code == 0, served.output
+    assert "chip encoder's reader listens on" in served.output
+    missing = CliRunner().invoke(
+        main,
+        [
+            *("station", "run", str(path), "--printer", "P1", "--address", "127.0.0.1:1"),
+            *("--batch", batch, "--chip-reader", "tcp:127.0.0.1:2"),
+        ],
+    )
+    assert missing.exit_code != 0
+    assert "--key-file and --fingerprints" in missing.output

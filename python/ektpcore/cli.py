@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import json
@@ -572,6 +573,27 @@ def printer() -> None:
 @click.option("--drop-after", type=int, default=None, help="Drop the connection after N cards.")
 @click.option("--cover-open", is_flag=True, help="Start with the cover open.")
 @click.option("--for-seconds", type=float, default=None, help="Stop after this long.")
+@click.option(
+    "--chips",
+    "chip_keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Blanks carry virtual chips whose keys derive from this master-key file (hex).",
+)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["3des", "aes128", "aes192", "aes256"]),
+    default="3des",
+    show_default=True,
+    help="The chips' secure messaging.",
+)
+@click.option(
+    "--encoder-port",
+    type=int,
+    default=9101,
+    show_default=True,
+    help="TCP port of the chip encoder's reader (with --chips).",
+)
 def printer_virtual(
     host: str,
     port: int,
@@ -582,9 +604,14 @@ def printer_virtual(
     drop_after: int | None,
     cover_open: bool,
     for_seconds: float | None,
+    chip_keys: Path | None,
+    algorithm: str,
+    encoder_port: int,
 ) -> None:
     """Run a virtual Evolis printer on a TCP port until Ctrl-C: it decodes what it gets,
-    answers status commands and fails on request."""
+    answers status commands and fails on request. With --chips every blank carries a
+    virtual chip and the chip station's reader listens on --encoder-port."""
+    from .chip import ChipServer, SoftwareKeyProvider, VirtualChip
     from .printing import Faults, VirtualPrinter
 
     faults = Faults(
@@ -594,11 +621,26 @@ def printer_virtual(
         cover_open=cover_open,
         drop_after_cards=drop_after,
     )
-    with VirtualPrinter(
-        host=host, port=port, seconds_per_card=seconds_per_card, faults=faults
-    ) as vp:
+    chips = None
+    if chip_keys is not None:
+        keys = SoftwareKeyProvider(_master_key(chip_keys), algorithm=algorithm)
+
+        def chips(k: int) -> VirtualChip:
+            uid = bytes.fromhex("04E0") + k.to_bytes(5, "big")
+            return VirtualChip(uid, keys.chip_keys(uid))
+
+    with contextlib.ExitStack() as stack:
+        vp = stack.enter_context(
+            VirtualPrinter(
+                host=host, port=port, seconds_per_card=seconds_per_card, faults=faults, chips=chips
+            )
+        )
         h, p = vp.address
         click.echo(f"virtual Evolis printer listening on {h}:{p} (Ctrl-C stops it)")
+        if chips is not None:
+            server = stack.enter_context(ChipServer(vp.encoder(), host=host, port=encoder_port))
+            eh, ep = server.address
+            click.echo(f"its chip encoder's reader listens on {eh}:{ep} ({algorithm})")
         started = time.monotonic()
         try:
             while for_seconds is None or time.monotonic() - started < for_seconds:
@@ -608,6 +650,17 @@ def printer_virtual(
         click.echo(
             f"printed {len(vp.cards)} cards, jammed {len(vp.spoiled)}, rejected {vp.rejected}"
         )
+
+
+def _master_key(path: Path) -> bytes:
+    """A development master key: hex digits in a file (whitespace ignored)."""
+    try:
+        key = bytes.fromhex("".join(path.read_text().split()))
+    except ValueError:
+        raise click.UsageError(f"{path}: a key file holds hex digits") from None
+    if len(key) < 16:
+        raise click.UsageError(f"{path}: a master key is at least 16 bytes")
+    return key
 
 
 @main.group()
@@ -629,6 +682,29 @@ def _address(text: str) -> tuple[str, int]:
 @click.option("--batch", "batches", multiple=True, required=True, help="Batch id (repeatable).")
 @click.option("--operator", default="operator", show_default=True)
 @click.option("--no-photo-check", is_flag=True, help="Skip the photo-background rule.")
+@click.option(
+    "--chip-reader",
+    default=None,
+    help="Personalise each chip first: tcp:HOST:PORT (a served reader) or pcsc:NAME.",
+)
+@click.option(
+    "--chip-profile",
+    default="lds1",
+    show_default=True,
+    help="lds1, or a profile TOML file (docs/chip.md).",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Development master key (hex) for the chips' keys; production keys are in a SAM.",
+)
+@click.option(
+    "--fingerprints",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of <NIK>.right and <NIK>.left templates from the enrolment system.",
+)
 def station_run(
     ledger: Path,
     printer_id: str,
@@ -636,10 +712,15 @@ def station_run(
     batches: tuple[str, ...],
     operator: str,
     no_photo_check: bool,
+    chip_reader: str | None,
+    chip_profile: str,
+    key_file: Path | None,
+    fingerprints: Path | None,
 ) -> None:
     """Print queued batches at one printer, recording every card in the LEDGER. Cards are
     drawn from the E-KTP template with what the ledger holds (NIK, name, kecamatan,
-    kelurahan, photo and signature files)."""
+    kelurahan, photo and signature files). With --chip-reader every card's chip is
+    personalised and read back first (two-phase jobs); a failed chip spoils its blank."""
     from .ledger import Ledger
     from .lifecycle import Actor, Role
     from .printing import PrintStation, TcpTransport
@@ -647,6 +728,9 @@ def station_run(
 
     host, port = _address(address)
     actor = Actor(operator, Role.OPERATOR)
+    chip = None
+    if chip_reader is not None:
+        chip = _chip_encoding(chip_reader, chip_profile, key_file, fingerprints)
     with Ledger(ledger) as led:
         for batch in batches:
             with click.progressbar(length=1, label=f"batch {batch}", file=sys.stderr) as bar:
@@ -662,12 +746,66 @@ def station_run(
                     faces=lambda record: faces_from_record(record, check_photo=not no_photo_check),
                     actor=actor,
                     progress=progress,
+                    chip=chip,
                 )
-                report = st.run(batch)
+                try:
+                    report = st.run(batch)
+                except EktpcoreError as err:
+                    raise click.ClickException(str(err)) from None
             click.echo(
-                f"{batch}: printed {len(report.printed)}, spoiled {len(report.spoiled)}, "
+                f"{batch}: printed {len(report.printed)}, spoiled {len(report.spoiled)}"
+                + (f" ({len(report.chip_failed)} chips failed)" if chip is not None else "")
+                + ", "
                 f"in doubt {len(report.in_doubt)}, still queued {report.left}"
                 + (f" - stopped: {report.stopped}" if report.stopped else "")
             )
             if report.stopped:
                 sys.exit(1)
+
+
+def _chip_encoding(
+    reader: str, profile_name: str, key_file: Path | None, fingerprints: Path | None
+) -> Any:
+    """The station's chip encoding from the command line's options."""
+    from .chip import (
+        LDS1,
+        ChipProfile,
+        PcscTransport,
+        Personaliser,
+        SoftwareKeyProvider,
+        TcpChipTransport,
+        chip_data_from_record,
+    )
+    from .printing import ChipEncoding
+
+    if key_file is None or fingerprints is None:
+        raise click.UsageError("--chip-reader needs --key-file and --fingerprints")
+    profile = LDS1 if profile_name == "lds1" else ChipProfile.from_toml(profile_name)
+    keys = SoftwareKeyProvider(_master_key(key_file), algorithm=profile.algorithm)
+    kind, _, where = reader.partition(":")
+    if kind == "tcp":
+        h, p = _address(where)
+
+        def connect() -> Any:
+            return TcpChipTransport(h, p)
+
+    elif kind == "pcsc":
+
+        def connect() -> Any:
+            return PcscTransport(int(where) if where.isdigit() else where)
+
+    else:
+        raise click.UsageError(f"--chip-reader is tcp:HOST:PORT or pcsc:NAME, got {reader!r}")
+
+    def data(record: Any) -> Any:
+        nik = str(record.nik)
+        try:
+            right = (fingerprints / f"{nik}.right").read_bytes()
+            left = (fingerprints / f"{nik}.left").read_bytes()
+        except OSError:
+            raise EktpcoreError(
+                f"no fingerprint templates for {record.nik!r} in {fingerprints}"
+            ) from None
+        return chip_data_from_record(record, (right, left))
+
+    return ChipEncoding(Personaliser(profile, keys), connect, data)

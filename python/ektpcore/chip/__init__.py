@@ -16,7 +16,7 @@ from .codec import (
 from .keys import ALGORITHMS, Authentication, KeyProvider, SmKeys, SmSession, SoftwareKeyProvider
 from .perso import ChipResult, Personaliser
 from .profile import LDS1, ChipData, ChipFile, ChipProfile, chip_data_from_record, data_groups
-from .transport import ChipChannel, ChipTransport, PcscTransport
+from .transport import ChipChannel, ChipServer, ChipTransport, PcscTransport, TcpChipTransport
 from .virtual import ChipFaults, VirtualChip
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "ChipFile",
     "ChipProfile",
     "ChipResult",
+    "ChipServer",
     "ChipTransport",
     "CommandApdu",
     "KeyProvider",
@@ -38,6 +39,7 @@ __all__ = [
     "SmKeys",
     "SmSession",
     "SoftwareKeyProvider",
+    "TcpChipTransport",
     "Tlv",
     "VirtualChip",
     "chip_data_from_record",

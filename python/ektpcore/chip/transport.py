@@ -1,15 +1,25 @@
 """Reaching a chip: the :class:`ChipTransport` interface, :class:`ChipChannel` (the T=0
-habits of ``61xx`` and ``6Cxx`` handled once, for every caller), and :class:`PcscTransport`
-for a PC/SC reader through pyscard (the ``pcsc`` extra)."""
+habits of ``61xx`` and ``6Cxx`` handled once, for every caller), :class:`PcscTransport` for a
+PC/SC reader through pyscard (the ``pcsc`` extra), and a reader shared over TCP
+(:class:`ChipServer` serves any transport, :class:`TcpChipTransport` reaches it) so a station
+can use an encoder attached to another process or machine.
+
+The TCP framing is a 2-byte big-endian length and the bytes, one APDU per request and one
+answer per reply; an empty reply means the device behind the server did not answer.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
 from typing import Any, Protocol, runtime_checkable
 
+from .._server import LoopbackServer
 from ..errors import ChipConnectionError
 from .codec import CommandApdu, ResponseApdu
 
-__all__ = ["ChipChannel", "ChipTransport", "PcscTransport"]
+__all__ = ["ChipChannel", "ChipServer", "ChipTransport", "PcscTransport", "TcpChipTransport"]
 
 #: PC/SC's pseudo-APDU for the card's UID (answered by the reader, not the card).
 GET_UID = bytes.fromhex("FFCA000000")
@@ -103,3 +113,73 @@ class PcscTransport:
 
     def __repr__(self) -> str:
         return f"PcscTransport({self.name!r})"
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        part = conn.recv(n - len(data))
+        if not part:
+            raise ConnectionError("the peer closed the connection")
+        data += part
+    return data
+
+
+def _frame(data: bytes) -> bytes:
+    return struct.pack(">H", len(data)) + data
+
+
+class TcpChipTransport:
+    """A reader served by a :class:`ChipServer` (``ektpcore printer virtual --chips`` serves
+    the virtual printer's encoder this way). Use as a context manager."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
+        try:
+            self._sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as err:
+            raise ChipConnectionError(f"chip reader at {host}:{port}: {err}") from None
+        self._address = f"{host}:{port}"
+
+    def transmit(self, apdu: bytes) -> bytes:
+        try:
+            self._sock.sendall(_frame(bytes(apdu)))
+            (n,) = struct.unpack(">H", _recv_exact(self._sock, 2))
+            answer = _recv_exact(self._sock, n)
+        except OSError as err:
+            raise ChipConnectionError(f"chip reader at {self._address}: {err}") from None
+        if not answer:
+            raise ChipConnectionError(f"the chip at {self._address} does not answer")
+        return answer
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> TcpChipTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"TcpChipTransport({self._address!r})"
+
+
+class ChipServer(LoopbackServer):
+    """Serves ``transport`` on a TCP port, one client at a time, until stopped. Use as a
+    context manager (it starts and stops its thread)."""
+
+    def __init__(self, transport: ChipTransport, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port, "chip-server")
+        self.transport = transport
+
+    def _session(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # the client went away
+            conn.settimeout(None)
+            while not self._stop.is_set():
+                (n,) = struct.unpack(">H", _recv_exact(conn, 2))
+                apdu = _recv_exact(conn, n)
+                try:
+                    answer = self.transport.transmit(apdu)
+                except ChipConnectionError:
+                    answer = b""
+                conn.sendall(_frame(answer))

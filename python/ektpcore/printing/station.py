@@ -71,7 +71,18 @@ class ChipEncoding:
     data: Callable[[Record], ChipData]
     station: ChipStation = "contactless"
 
-    def personalise(self, record: Record) -> ChipResult:
+    def prepare(self, record: Record) -> ChipData:
+        """The record's chip data, checked against the profile (a photo that is not a JPEG,
+        a field the profile cannot hold) before any card moves."""
+        from ..chip import data_groups
+
+        data = self.data(record)
+        data_groups(self.personaliser.profile, data)
+        return data
+
+    def personalise(self, data: ChipData) -> ChipResult:
+        """Writes ``data`` onto the chip at the encoder; a reader that cannot be opened is a
+        failed chip like any other."""
         from ..chip import ChipResult
         from ..errors import ChipConnectionError
 
@@ -80,7 +91,7 @@ class ChipEncoding:
         except ChipConnectionError as err:
             return ChipResult(None, False, str(err))
         try:
-            return self.personaliser.personalise(transport, self.data(record))
+            return self.personaliser.personalise(transport, data)
         finally:
             close = getattr(transport, "close", None)
             if close is not None:
@@ -274,6 +285,9 @@ class PrintStation:
         nik = int(record.nik)
         faces = self.faces(record)
         data = self.dialect.encode_faces([faces])
+        # The chip's data is gathered before the card moves: a record whose data cannot be
+        # written stops the run here, before a blank is used.
+        chip_data = self.chip.prepare(record) if self.chip is not None else None
         with self.ledger._write() as db:
             db.execute(
                 "INSERT INTO station_journal (record_id, batch, printer, serial, state, sent_at)"
@@ -282,8 +296,8 @@ class PrintStation:
             )
         chip: str | None = None  # the chip serial once the chip is written
         try:
-            if self.chip is not None:
-                chip, stop = self._chip_phase(transport, batch, record, serial, report)
+            if chip_data is not None:
+                chip, stop = self._chip_phase(transport, batch, nik, chip_data, serial, report)
                 if chip is None:
                     return stop
             transport.write(data)
@@ -344,14 +358,19 @@ class PrintStation:
         return f"the printer refused the card ({refused})"
 
     def _chip_phase(
-        self, transport: Transport, batch: str, record: Record, serial: int, report: BatchReport
+        self,
+        transport: Transport,
+        batch: str,
+        nik: int,
+        data: ChipData,
+        serial: int,
+        report: BatchReport,
     ) -> tuple[str | None, str | None]:
         """Moves the card to the chip station and personalises it: ``(chip serial, None)``
         to go on and print it; ``(None, None)`` when the chip failed (the card was ejected to
         the reject tray and spoiled; the batch goes on); ``(None, why)`` when the batch
         stops."""
         assert self.chip is not None
-        nik = int(record.nik)
         phase = self.dialect.chip_phase(self.chip.station)
         transport.write(phase)
         refused = next((r for r in self._replies(transport, phase) if r != "ACK"), None)
@@ -359,7 +378,7 @@ class PrintStation:
             with self.ledger._write() as db:
                 self._forget(db, [nik])
             return None, f"the printer refused the chip station ({refused})"
-        result = self.chip.personalise(record)
+        result = self.chip.personalise(data)
         if result.ok:
             return result.uid or "unknown", None
         reject = self.dialect.reject()

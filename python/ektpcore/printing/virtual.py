@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import _ektpcore
+from .._server import LoopbackServer
 from ..errors import ChipConnectionError, StreamDecodeError
 from .dialects import DecodedCard, EvolisDialect
 
@@ -56,7 +57,7 @@ class Faults:
     nack_commands: dict[str, str] = field(default_factory=dict)  # command name -> NACK code
 
 
-class VirtualPrinter:
+class VirtualPrinter(LoopbackServer):
     """A loopback Evolis printer; use as a context manager (it starts and stops its thread)."""
 
     def __init__(
@@ -85,31 +86,8 @@ class VirtualPrinter:
         self._ack = False
         self._position = "OK"
         self._lock = threading.Lock()
-        self._server = socket.create_server((host, port))
-        self._server.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="virtual-printer", daemon=True)
+        super().__init__(host, port, "virtual-printer")
         self._dialect = EvolisDialect()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.getsockname()[:2]
-        return str(host), int(port)
-
-    def start(self) -> VirtualPrinter:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._server.close()
-
-    def __enter__(self) -> VirtualPrinter:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def encoder(self) -> _Encoder:
         """The chip encoder's reader: reaches the chip of the card at the chip station."""
@@ -123,17 +101,6 @@ class VirtualPrinter:
                 self.faults.ribbon_cards = self.attempts + 10_000
 
     # -- the server ----------------------------------------------------------------------
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                self._session(conn)
 
     def _session(self, conn: socket.socket) -> None:
         conn.settimeout(0.2)
