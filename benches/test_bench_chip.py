@@ -17,16 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from Crypto.Cipher import AES, DES, DES3
+from Crypto.Hash import CMAC
 from PIL import Image
 
 from ektpcore.chip import LDS1, ChipData, Personaliser, SmKeys, SmSession, SoftwareKeyProvider
 from ektpcore.chip.profile import data_groups
 
 from .conftest import NOTES, RESULTS, Measure, judge
-
-Crypto = pytest.importorskip("Crypto", reason="the peer needs pycryptodome (the bench extra)")
-from Crypto.Cipher import AES, DES, DES3  # noqa: E402
-from Crypto.Hash import CMAC  # noqa: E402
 
 
 def _photo(rng: np.random.Generator) -> bytes:
