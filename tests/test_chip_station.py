@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,9 @@ def plan_batches(ledger: Ledger) -> list[str]:
     return [b.id for b in plan.batches]
 
 
-def station(ledger: Ledger, printer: VirtualPrinter) -> PrintStation:
+def station(
+    ledger: Ledger, printer: VirtualPrinter, data: Callable[[Any], ChipData] = chip_data
+) -> PrintStation:
     return PrintStation(
         ledger,
         printer="P1",
@@ -100,7 +102,7 @@ def station(ledger: Ledger, printer: VirtualPrinter) -> PrintStation:
         faces=lambda _r: CardFaces(front=FACE, front_black=TEXT, back_black=TEXT),
         actor=OPERATOR,
         reply_timeout=10,
-        chip=ChipEncoding(Personaliser(PROFILE, KEYS), printer.encoder, chip_data),
+        chip=ChipEncoding(Personaliser(PROFILE, KEYS), printer.encoder, data),
     )
 
 
@@ -198,6 +200,23 @@ def test_a_refusal_after_the_chip_is_written_rejects_the_card(ledger: Ledger) ->
     assert "after its chip was written" in (entry.reason or "")
     assert ledger.state_of(spoiled) is State.PRINT_READY
     assert printer.rejected == 1
+    check_ledger(ledger)
+
+
+def test_chip_data_that_cannot_be_written_stops_the_run_before_a_card_moves(
+    ledger: Ledger,
+) -> None:
+    ids = plan_batches(ledger)
+
+    def not_a_jpeg(record: Any) -> ChipData:
+        return dataclasses.replace(chip_data(record), photo=b"GIF89a...")
+
+    with VirtualPrinter(chips=blank_chip()) as printer:
+        with pytest.raises(ektpcore.InvalidArgumentError, match="JPEG"):
+            station(ledger, printer, not_a_jpeg).run(ids[0])
+        assert "Sic" not in printer.commands
+    assert ledger.counts() == {State.QUEUED: 24}
+    assert ledger._query("SELECT count(*) FROM station_journal") == [(0,)]
     check_ledger(ledger)
 
 

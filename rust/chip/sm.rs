@@ -718,7 +718,9 @@ fn verify_command(suite: &dyn Suite, ssc: &[u8], apdu: &[u8]) -> Result<Command,
         )));
     }
     let bs = suite_block(ssc);
-    let dos = split_dos(&outer.data, 0x97, apdu.len() - outer.data.len() - 1)?;
+    // The body starts after a 1-byte Lc, or after `00` and a 2-byte Lc.
+    let body_at = if apdu.get(4) == Some(&0) { 7 } else { 5 };
+    let dos = split_dos(&outer.data, 0x97, body_at)?;
     let header = [outer.cla, outer.ins, outer.p1, outer.p2];
     check_mac(
         suite,

@@ -267,6 +267,25 @@ fn a_replayed_command_is_refused_by_the_chip() {
 }
 
 #[test]
+fn a_malformed_protected_command_names_the_offset_in_the_apdu() {
+    let (_, mut chip) = sm::chip_answer(
+        &icao_access_keys(),
+        arr(RND_IC),
+        arr(K_IC),
+        &h(EXT_AUTH_DATA),
+    )
+    .unwrap();
+    let mut apdu = h(D4[0].protected);
+    apdu[5] = 0x99; // DO'87' becomes an object a command cannot carry
+    let err = chip.unwrap_command(&apdu).unwrap_err().to_string();
+    assert!(
+        err.contains("unexpected data object 99 (at byte 5)"),
+        "{err}"
+    );
+    assert!(!chip.is_open());
+}
+
+#[test]
 fn authentication_with_the_wrong_keys_fails() {
     let other = KeyPair::from_seed(Algorithm::Tdes, &sm::bac_seed(b"X000000000000000000000000"));
     let (challenge, data) = Challenge::start(&other, arr(RND_IC), arr(RND_IFD), arr(K_IFD));

@@ -72,12 +72,11 @@ class ChipEncoding:
     station: ChipStation = "contactless"
 
     def prepare(self, record: Record) -> ChipData:
-        """The record's chip data, checked against the profile (a photo that is not a JPEG,
-        a field the profile cannot hold) before any card moves."""
-        from ..chip import data_groups
-
+        """The record's chip data, checked against the profile before any card moves: its
+        files are encoded and their (plain) script built, so a photo that is not a JPEG or a
+        file too big for the profile stops the run before a blank is used."""
         data = self.data(record)
-        data_groups(self.personaliser.profile, data)
+        self.personaliser.scripts([data])
         return data
 
     def personalise(self, data: ChipData) -> ChipResult:
