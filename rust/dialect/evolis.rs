@@ -182,6 +182,18 @@ pub fn encode_card(
     settings: &JobSettings,
     out: &mut Vec<u8>,
 ) -> Result<(), EktpError> {
+    encode_card_with(card, depth, settings, out, &mut Vec::new())
+}
+
+/// [`encode_card`] with a scratch buffer for the panel payloads, which a batch keeps from
+/// card to card.
+pub fn encode_card_with(
+    card: &Card<'_>,
+    depth: u8,
+    settings: &JobSettings,
+    out: &mut Vec<u8>,
+    payload: &mut Vec<u8>,
+) -> Result<(), EktpError> {
     if !(5..=8).contains(&depth) {
         return Err(invalid(format!("colour depth is 5 to 8 bits, got {depth}")));
     }
@@ -204,12 +216,12 @@ pub fn encode_card(
         command(out, if i == 0 { "Sr" } else { "Sv" }, &[]);
         if !panels.y.is_empty() {
             for (letter, values) in [("y", &panels.y), ("m", &panels.m), ("c", &panels.c)] {
-                colour_panel(out, letter, values, depth, settings.compress);
+                colour_panel(out, letter, values, depth, settings.compress, payload);
             }
         }
         for (letter, bits) in [("k", &panels.k), ("o", &panels.o)] {
             if let Some(bits) = bits {
-                mono_panel(out, letter, bits, settings.compress);
+                mono_panel(out, letter, bits, settings.compress, payload);
             }
         }
     }
@@ -228,23 +240,30 @@ fn download(out: &mut Vec<u8>, letter: &str, levels: usize, payload: &[u8], comp
     out.push(CR);
 }
 
-fn colour_panel(out: &mut Vec<u8>, letter: &str, values: &[u8], depth: u8, compress: bool) {
+fn colour_panel(
+    out: &mut Vec<u8>,
+    letter: &str,
+    values: &[u8],
+    depth: u8,
+    compress: bool,
+    payload: &mut Vec<u8>,
+) {
     let levels = 1usize << depth;
-    let mut payload = Vec::with_capacity(values.len() / 2);
+    payload.clear();
     if compress && depth <= 7 {
         for line in values.chunks_exact(DOTS) {
-            rle_colour_line(line, depth, &mut payload);
+            rle_colour_line(line, depth, payload);
         }
-        download(out, letter, levels, &payload, true);
+        download(out, letter, levels, payload, true);
     } else {
-        pack_colour(values, depth, &mut payload);
-        download(out, letter, levels, &payload, false);
+        pack_colour(values, depth, payload);
+        download(out, letter, levels, payload, false);
     }
 }
 
-fn mono_panel(out: &mut Vec<u8>, letter: &str, bits: &[u8], compress: bool) {
+fn mono_panel(out: &mut Vec<u8>, letter: &str, bits: &[u8], compress: bool, payload: &mut Vec<u8>) {
     if compress {
-        let mut payload = Vec::with_capacity(LINES * 4);
+        payload.clear();
         for line in bits.chunks_exact(LINE_BYTES) {
             if line.iter().all(|&b| b == 0) {
                 payload.push(0x00);
@@ -256,7 +275,7 @@ fn mono_panel(out: &mut Vec<u8>, letter: &str, bits: &[u8], compress: bool) {
                 payload.extend_from_slice(&line[..n]);
             }
         }
-        download(out, letter, 2, &payload, true);
+        download(out, letter, 2, payload, true);
     } else {
         download(out, letter, 2, bits, false);
     }
@@ -271,17 +290,18 @@ fn max_run(depth: u8) -> usize {
     }
 }
 
-/// How many dots from `from` on equal `line[from]`, at most `limit`: eight at a time while
-/// they match (backgrounds are long runs), then one by one.
+/// How many dots from `from` on equal `line[from]`, at most `limit`: eight at a time (the
+/// first differing byte is the lowest non-zero byte of `chunk ^ pattern`), then one by one.
 fn run_length(line: &[u8], from: usize, limit: usize) -> usize {
     let v = line[from];
     let end = (from + limit).min(line.len());
-    let pattern = u64::from_ne_bytes([v; 8]);
+    let pattern = u64::from_le_bytes([v; 8]);
     let mut i = from + 1;
     while i + 8 <= end {
-        let chunk: [u8; 8] = line[i..i + 8].try_into().unwrap_or_default();
-        if u64::from_ne_bytes(chunk) != pattern {
-            break;
+        let chunk = u64::from_le_bytes(line[i..i + 8].try_into().unwrap_or_default());
+        let x = chunk ^ pattern;
+        if x != 0 {
+            return i + (x.trailing_zeros() / 8) as usize - from;
         }
         i += 8;
     }
@@ -289,6 +309,31 @@ fn run_length(line: &[u8], from: usize, limit: usize) -> usize {
         i += 1;
     }
     i - from
+}
+
+/// The first `j >= from` with `line[j] == line[j + 1]`, or `line.len()`: eight neighbour pairs
+/// at a time (a zero byte in `a ^ b` marks an equal pair; the lowest flagged byte is exact).
+fn first_pair(line: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 9 <= line.len() {
+        let a = u64::from_le_bytes(line[i..i + 8].try_into().unwrap_or_default());
+        let b = u64::from_le_bytes(line[i + 1..i + 9].try_into().unwrap_or_default());
+        let x = a ^ b;
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return i + (zero.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i + 1 < line.len() {
+        if line[i] == line[i + 1] {
+            return i;
+        }
+        i += 1;
+    }
+    line.len()
 }
 
 fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) {
@@ -299,21 +344,24 @@ fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) {
     let limit = max_run(depth);
     let mut i = 0;
     while i < line.len() {
+        // Dots that differ from the next go out as literal levels, a stretch at a time
+        // (a photo is mostly such dots); a run starts where two neighbours are equal.
+        let j = first_pair(line, i);
+        out.extend_from_slice(&line[i..j]);
+        i = j;
+        if i == line.len() {
+            break;
+        }
         let v = line[i];
         let run = run_length(line, i, limit);
-        if run == 1 {
-            out.push(v);
-        } else {
-            let high = run >> 8;
-            let flags = match (depth, high) {
-                (6, 1) => 0x40,
-                (5, 1) => 0x20,
-                (5, 2) => 0x60,
-                _ => 0,
-            };
-            out.push(0x80 | flags | v);
-            out.push((run & 0xFF) as u8);
-        }
+        let flags = match (depth, run >> 8) {
+            (6, 1) => 0x40,
+            (5, 1) => 0x20,
+            (5, 2) => 0x60,
+            _ => 0,
+        };
+        out.push(0x80 | flags | v);
+        out.push((run & 0xFF) as u8);
         i += run;
     }
 }

@@ -1287,6 +1287,16 @@ impl EvolisArgs {
     }
 }
 
+/// What one worker of `evolis_encode_cards` reuses between cards.
+#[derive(Default)]
+struct CardScratch {
+    front: raster::Panels,
+    back: raster::Panels,
+    payload: Vec<u8>,
+    /// The largest card so far: the next card's output is allocated once at that size.
+    size: usize,
+}
+
 /// Rasterises and encodes a chunk of cards (`Ss` ... `Se;1` each, in order) on every core
 /// with the GIL released; the caller writes the job's start and end.
 #[pyfunction]
@@ -1314,17 +1324,30 @@ fn evolis_encode_cards<'py>(
     let encoded = py.detach(|| {
         faces
             .par_iter()
-            .map(|(f, b)| -> Result<Vec<u8>, EktpError> {
-                let fp = raster::rasterize(f, &fs)?;
-                let bp = b.as_ref().map(|b| raster::rasterize(b, &bs)).transpose()?;
-                let mut out = Vec::with_capacity(1 << 20);
-                let card = dialect::evolis::Card {
-                    front: &fp,
-                    back: bp.as_ref(),
-                };
-                dialect::evolis::encode_card(&card, fs.depth, &js, &mut out)?;
-                Ok(out)
-            })
+            // Each worker keeps its panels and payload buffer from card to card.
+            .map_init(
+                CardScratch::default,
+                |scratch, (f, b)| -> Result<Vec<u8>, EktpError> {
+                    let CardScratch {
+                        front,
+                        back,
+                        payload,
+                        size,
+                    } = scratch;
+                    raster::rasterize_into(f, &fs, front)?;
+                    if let Some(b) = b {
+                        raster::rasterize_into(b, &bs, back)?;
+                    }
+                    let mut out = Vec::with_capacity(*size);
+                    let card = dialect::evolis::Card {
+                        front,
+                        back: b.as_ref().map(|_| &*back),
+                    };
+                    dialect::evolis::encode_card_with(&card, fs.depth, &js, &mut out, payload)?;
+                    *size = (*size).max(out.len());
+                    Ok(out)
+                },
+            )
             .collect::<Result<Vec<_>, _>>()
     })?;
     let total = encoded.iter().map(Vec::len).sum();

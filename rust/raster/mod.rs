@@ -263,6 +263,25 @@ fn pack(bits: &[bool], h: usize, w: usize, rotation: u16, lines: usize, dots: us
 
 /// Separates one face into panels.
 pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpError> {
+    let mut panels = Panels::default();
+    rasterize_into(face, settings, &mut panels)?;
+    Ok(panels)
+}
+
+/// A vector of `n` zeros that keeps `v`'s allocation: a batch reuses its panel buffers from
+/// card to card instead of asking the system for fresh zeroed pages each time.
+fn zeroed(mut v: Vec<u8>, n: usize) -> Vec<u8> {
+    v.clear();
+    v.resize(n, 0);
+    v
+}
+
+/// [`rasterize`] into `out`, reusing its buffers.
+pub fn rasterize_into(
+    face: &Face<'_>,
+    settings: &Settings,
+    out: &mut Panels,
+) -> Result<(), EktpError> {
     let (lines, dots) = geometry(face, settings)?;
     let (h, w) = (face.height, face.width);
     let stride = dots.div_ceil(8);
@@ -288,39 +307,44 @@ pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpErr
     let with_k = settings.black != BlackMode::None;
     let rgb = face.rgb.unwrap_or_default();
     let colour = settings.colour;
-    let (mut y, mut m, mut c) = if colour {
-        (
-            vec![0u8; lines * dots],
-            vec![0u8; lines * dots],
-            vec![0u8; lines * dots],
-        )
-    } else {
-        (Vec::new(), Vec::new(), Vec::new())
-    };
-    let mut k = if with_k {
-        vec![0u8; lines * stride]
-    } else {
-        Vec::new()
-    };
+    let n = if colour { lines * dots } else { 0 };
+    let (mut y, mut m, mut c) = (
+        zeroed(std::mem::take(&mut out.y), n),
+        zeroed(std::mem::take(&mut out.m), n),
+        zeroed(std::mem::take(&mut out.c), n),
+    );
+    let mut k = zeroed(
+        out.k.take().unwrap_or_default(),
+        if with_k { lines * stride } else { 0 },
+    );
     let curve = &settings.curve;
+    let o = overlay(
+        &settings.overlay,
+        h,
+        w,
+        settings.rotation,
+        lines,
+        dots,
+        out.o.take(),
+    );
     if settings.rotation == 90 && diffused.is_none() {
-        let out = Turned {
+        let turned = Turned {
             y: &mut y,
             m: &mut m,
             c: &mut c,
             k: &mut k,
         };
-        turned_90(face, settings, layer, near, threshold, out, lines, dots);
-        let k = with_k.then_some(k);
-        return Ok(Panels {
+        turned_90(face, settings, layer, near, threshold, turned, lines, dots);
+        *out = Panels {
             lines,
             dots,
             y,
             m,
             c,
-            k,
-            o: overlay(&settings.overlay, h, w, settings.rotation, lines, dots),
-        });
+            k: with_k.then_some(k),
+            o,
+        };
+        return Ok(());
     }
     // Face index of (line, dot) = start(line) + dot * step. The printer's lines are taken in
     // blocks of 32 and, within a block, dot by dot: for a turned face the 32 pixels read at
@@ -369,17 +393,16 @@ pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpErr
             }
         }
     }
-    let k = with_k.then_some(k);
-    let o = overlay(&settings.overlay, h, w, settings.rotation, lines, dots);
-    Ok(Panels {
+    *out = Panels {
         lines,
         dots,
         y,
         m,
         c,
-        k,
+        k: with_k.then_some(k),
         o,
-    })
+    };
+    Ok(())
 }
 
 fn overlay(
@@ -389,13 +412,16 @@ fn overlay(
     rotation: u16,
     lines: usize,
     dots: usize,
+    reuse: Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
     let stride = dots.div_ceil(8);
     match overlay {
         Overlay::None => None,
         Overlay::Full => {
             // Every dot varnished, including the padding bits of a partial last byte.
-            let mut full = vec![0xFFu8; lines * stride];
+            let mut full = reuse.unwrap_or_default();
+            full.clear();
+            full.resize(lines * stride, 0xFF);
             if !dots.is_multiple_of(8) {
                 let last = 0xFFu8 << (8 - dots % 8);
                 for line in full.chunks_exact_mut(stride) {
@@ -421,13 +447,33 @@ struct Turned<'a> {
     k: &'a mut [u8],
 }
 
+/// What every tile of [`turned_90`] needs to know.
+struct TurnJob<'a> {
+    h: usize,
+    w: usize,
+    dots: usize,
+    stride: usize,
+    shift: u8,
+    rgb: &'a [u8],
+    layer: Option<&'a [u8]>,
+    near: Option<u8>,
+    threshold: u8,
+    with_k: bool,
+    colour: bool,
+    /// Ink per channel value: the curve and the depth cut folded into one table.
+    ink: [u8; 256],
+    /// The curve is the identity, so ink is `(255 - v) >> shift`: arithmetic, not a lookup.
+    linear: bool,
+}
+
 /// The common case, fast: a face turned 90 degrees clockwise (Evolis), K by threshold.
 ///
-/// Printer line `l` is face column `l`, read bottom to top. The work goes in tiles of 32
-/// lines by 32 dots: a tile reads 32 adjacent pixels from each of 32 face rows (whole cache
-/// lines), turns them in small arrays that stay in the L1 cache, and writes each line's 32
-/// dots (and 4 K bytes) in one piece. Colour is written without a branch, masked to zero where
-/// K prints.
+/// Printer line `l` is face column `l`, read bottom to top. The work goes in tiles: a tile
+/// reads adjacent pixels from each of its face rows (whole cache lines), turns them in small
+/// arrays that stay in the L1 cache, and writes each line's dots in one piece. Colour is
+/// written without a branch, masked to zero where K prints. With a linear curve on x86-64
+/// with SSSE3, whole 16 x 16 tiles take the vector path ([`simd`]); the rest, and every
+/// other machine, the scalar one.
 #[allow(clippy::too_many_arguments)]
 fn turned_90(
     face: &Face<'_>,
@@ -435,35 +481,73 @@ fn turned_90(
     layer: Option<&[u8]>,
     near: Option<u8>,
     threshold: u8,
-    out: Turned<'_>,
+    mut out: Turned<'_>,
     lines: usize,
     dots: usize,
 ) {
-    const T: usize = 32;
-    let (h, w) = (face.height, face.width);
-    let stride = dots.div_ceil(8);
     let shift = 8 - settings.depth;
-    let with_k = !out.k.is_empty();
-    let colour = !out.y.is_empty();
-    let rgb = face.rgb.unwrap_or_default();
-    // Ink per channel value, the curve and the depth cut folded into one table.
     let mut ink = [0u8; 256];
     for (v, slot) in ink.iter_mut().enumerate() {
         *slot = settings.curve[255 - v] >> shift;
     }
-    let linear = settings
-        .curve
-        .iter()
-        .enumerate()
-        .all(|(i, &v)| usize::from(v) == i);
+    let job = TurnJob {
+        h: face.height,
+        w: face.width,
+        dots,
+        stride: dots.div_ceil(8),
+        shift,
+        rgb: face.rgb.unwrap_or_default(),
+        layer,
+        near,
+        threshold,
+        with_k: !out.k.is_empty(),
+        colour: !out.y.is_empty(),
+        ink,
+        linear: settings
+            .curve
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| usize::from(v) == i),
+    };
+    #[cfg(target_arch = "x86_64")]
+    if job.linear && std::arch::is_x86_feature_detected!("ssse3") {
+        let (l16, d16) = (lines / 16 * 16, dots / 16 * 16);
+        // SAFETY: SSSE3 was detected just above.
+        unsafe { simd::tiles(&job, &mut out, l16, d16) };
+        scalar_region(&job, &mut out, 0..l16, d16..dots);
+        scalar_region(&job, &mut out, l16..lines, 0..dots);
+        return;
+    }
+    scalar_region(&job, &mut out, 0..lines, 0..dots);
+}
+
+/// The scalar path over a rectangle of the printer's lines and dots, in 32 x 32 tiles.
+fn scalar_region(
+    job: &TurnJob<'_>,
+    out: &mut Turned<'_>,
+    line_range: std::ops::Range<usize>,
+    dot_range: std::ops::Range<usize>,
+) {
+    const T: usize = 32;
+    let TurnJob {
+        h,
+        w,
+        dots,
+        stride,
+        shift,
+        rgb,
+        with_k,
+        colour,
+        ..
+    } = *job;
     let mut ty = [[0u8; T]; T];
     let mut tm = [[0u8; T]; T];
     let mut tc = [[0u8; T]; T];
     let mut tk = [[0u8; T / 8]; T];
-    for l0 in (0..lines).step_by(T) {
-        let lw = T.min(lines - l0);
-        for d0 in (0..dots).step_by(T) {
-            let dw = T.min(dots - d0);
+    for l0 in line_range.clone().step_by(T) {
+        let lw = T.min(line_range.end - l0);
+        for d0 in dot_range.clone().step_by(T) {
+            let dw = T.min(dot_range.end - d0);
             for row in tk.iter_mut() {
                 *row = [0; T / 8];
             }
@@ -471,19 +555,19 @@ fn turned_90(
                 let d = d0 + dd;
                 let at = (h - 1 - d) * w + l0;
                 let mut inked = [false; T];
-                if let Some(black) = layer {
+                if let Some(black) = job.layer {
                     for (x, &g) in inked.iter_mut().zip(&black[at..at + lw]) {
-                        *x = g < threshold;
+                        *x = g < job.threshold;
                     }
                 }
-                if colour || near.is_some() {
+                if colour || job.near.is_some() {
                     let px = &rgb[3 * at..3 * (at + lw)];
-                    if let Some(t) = near {
+                    if let Some(t) = job.near {
                         for (x, p) in inked.iter_mut().zip(px.chunks_exact(3)) {
                             *x |= p[0] <= t && p[1] <= t && p[2] <= t;
                         }
                     }
-                    if colour && linear {
+                    if colour && job.linear {
                         // A linear curve is arithmetic the compiler can vectorise.
                         for (j, p) in px.chunks_exact(3).enumerate() {
                             let keep = if with_k && inked[j] { 0 } else { 0xFF };
@@ -494,9 +578,9 @@ fn turned_90(
                     } else if colour {
                         for (j, p) in px.chunks_exact(3).enumerate() {
                             let keep = if with_k && inked[j] { 0 } else { 0xFF };
-                            ty[j][dd] = ink[usize::from(p[2])] & keep;
-                            tm[j][dd] = ink[usize::from(p[1])] & keep;
-                            tc[j][dd] = ink[usize::from(p[0])] & keep;
+                            ty[j][dd] = job.ink[usize::from(p[2])] & keep;
+                            tm[j][dd] = job.ink[usize::from(p[1])] & keep;
+                            tc[j][dd] = job.ink[usize::from(p[0])] & keep;
                         }
                     }
                 }
@@ -517,9 +601,201 @@ fn turned_90(
                     out.c[line..line + dw].copy_from_slice(&tc[j][..dw]);
                 }
                 if with_k {
+                    // Regions start on multiples of 16 dots, so tiles start on whole bytes.
+                    debug_assert_eq!(d0 % 8, 0);
                     let kb = (l0 + j) * stride + d0 / 8;
                     let n = dw.div_ceil(8);
                     out.k[kb..kb + n].copy_from_slice(&tk[j][..n]);
+                }
+            }
+        }
+    }
+}
+
+/// The vector path of [`turned_90`]: SSSE3 on 16 x 16 tiles.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{TurnJob, Turned};
+    use std::arch::x86_64::*;
+
+    /// How many pixels ahead of a tile its rows are prefetched.
+    const PREFETCH: usize = 96;
+
+    /// Byte shuffles that gather one channel of 16 RGB pixels from three 16-byte loads.
+    fn masks() -> [[[i8; 16]; 3]; 3] {
+        let mut m = [[[-128i8; 16]; 3]; 3]; // -128: pshufb writes zero
+        for (ch, channel) in m.iter_mut().enumerate() {
+            for p in 0..16 {
+                let src = 3 * p + ch;
+                channel[src / 16][p] = (src % 16) as i8;
+            }
+        }
+        m
+    }
+
+    /// Transposes a 16 x 16 byte matrix held as 16 rows: `out[c]` holds column `c`.
+    #[target_feature(enable = "ssse3")]
+    fn transpose(x: &[__m128i; 16]) -> [__m128i; 16] {
+        let z = _mm_setzero_si128();
+        // Bytes of row pairs, then words of pair pairs, dwords, qwords: each stage doubles
+        // the run of one column's rows that sits together.
+        let mut a = [[z; 2]; 8];
+        for i in 0..8 {
+            a[i] = [
+                _mm_unpacklo_epi8(x[2 * i], x[2 * i + 1]),
+                _mm_unpackhi_epi8(x[2 * i], x[2 * i + 1]),
+            ];
+        }
+        let mut b = [[z; 4]; 4];
+        for g in 0..4 {
+            for half in 0..2 {
+                b[g][2 * half] = _mm_unpacklo_epi16(a[2 * g][half], a[2 * g + 1][half]);
+                b[g][2 * half + 1] = _mm_unpackhi_epi16(a[2 * g][half], a[2 * g + 1][half]);
+            }
+        }
+        let mut c = [[[z; 2]; 4]; 2];
+        for h in 0..2 {
+            for q in 0..4 {
+                c[h][q] = [
+                    _mm_unpacklo_epi32(b[2 * h][q], b[2 * h + 1][q]),
+                    _mm_unpackhi_epi32(b[2 * h][q], b[2 * h + 1][q]),
+                ];
+            }
+        }
+        let mut out = [z; 16];
+        for q in 0..4 {
+            for s in 0..2 {
+                out[4 * q + 2 * s] = _mm_unpacklo_epi64(c[0][q][s], c[1][q][s]);
+                out[4 * q + 2 * s + 1] = _mm_unpackhi_epi64(c[0][q][s], c[1][q][s]);
+            }
+        }
+        out
+    }
+
+    /// Every whole 16 x 16 tile of lines `0..l16` and dots `0..d16` (both multiples of 16).
+    ///
+    /// # Safety
+    /// The CPU must support SSSE3.
+    #[target_feature(enable = "ssse3")]
+    pub(super) unsafe fn tiles(job: &TurnJob<'_>, out: &mut Turned<'_>, l16: usize, d16: usize) {
+        let TurnJob {
+            h,
+            w,
+            dots,
+            stride,
+            shift,
+            rgb,
+            with_k,
+            colour,
+            ..
+        } = *job;
+        let m = masks();
+        let load = |v: &[i8; 16]| -> __m128i {
+            // SAFETY: 16 bytes read from a 16-byte array.
+            unsafe { _mm_loadu_si128(v.as_ptr().cast()) }
+        };
+        let shuffle = [0, 1, 2].map(|ch| [0, 1, 2].map(|r| load(&m[ch][r])));
+        let inv = _mm_set1_epi8(-1);
+        let cut = _mm_set1_epi8((0xFFu8 >> shift) as i8);
+        let shift = _mm_cvtsi32_si128(i32::from(shift));
+        // x < t as unsigned bytes: min(x, t - 1) == x, for t > 0.
+        let below = |x: __m128i, t: u8| -> __m128i {
+            if t == 0 {
+                _mm_setzero_si128()
+            } else {
+                let lim = _mm_set1_epi8((t - 1) as i8);
+                _mm_cmpeq_epi8(_mm_min_epu8(x, lim), x)
+            }
+        };
+        let z = _mm_setzero_si128();
+        // Bands of 16 face rows, left to right: the face is read as 16 sequential streams
+        // (faces come from memory, not cache), and the band's writes — 16 dots of every
+        // line — stay in the L2 cache until the next bands complete their cache lines.
+        for d0 in (0..d16).step_by(16) {
+            for l0 in (0..l16).step_by(16) {
+                let (mut ys, mut ms, mut cs, mut ks) = ([z; 16], [z; 16], [z; 16], [z; 16]);
+                for dd in 0..16 {
+                    let at = (h - 1 - (d0 + dd)) * w + l0;
+                    // Sixteen rows are read side by side, more streams than the hardware
+                    // prefetcher follows: ask for each row's bytes a few tiles ahead.
+                    let ahead = (at + PREFETCH).min(h * w - 1);
+                    if !rgb.is_empty() {
+                        _mm_prefetch::<_MM_HINT_T0>(rgb.as_ptr().wrapping_add(3 * ahead).cast());
+                    }
+                    if let Some(black) = job.layer {
+                        _mm_prefetch::<_MM_HINT_T0>(black.as_ptr().wrapping_add(ahead).cast());
+                    }
+                    let mut inked = z;
+                    if let Some(black) = job.layer {
+                        let row = &black[at..at + 16];
+                        // SAFETY: `row` is 16 bytes.
+                        let g = unsafe { _mm_loadu_si128(row.as_ptr().cast()) };
+                        inked = below(g, job.threshold);
+                    }
+                    if colour || job.near.is_some() {
+                        let px = &rgb[3 * at..3 * at + 48];
+                        // SAFETY: `px` is 48 bytes.
+                        let regs = unsafe {
+                            [0, 16, 32].map(|o| _mm_loadu_si128(px[o..].as_ptr().cast()))
+                        };
+                        let channel = |ch: usize| {
+                            let s = &shuffle[ch];
+                            _mm_or_si128(
+                                _mm_or_si128(
+                                    _mm_shuffle_epi8(regs[0], s[0]),
+                                    _mm_shuffle_epi8(regs[1], s[1]),
+                                ),
+                                _mm_shuffle_epi8(regs[2], s[2]),
+                            )
+                        };
+                        let (r, g, b) = (channel(0), channel(1), channel(2));
+                        if let Some(t) = job.near {
+                            let top = _mm_max_epu8(_mm_max_epu8(r, g), b);
+                            inked = _mm_or_si128(inked, below(top, t.saturating_add(1)));
+                            if t == 255 {
+                                inked = inv;
+                            }
+                        }
+                        if colour {
+                            let keep = if with_k {
+                                _mm_andnot_si128(inked, inv)
+                            } else {
+                                inv
+                            };
+                            let level = |v: __m128i| {
+                                let v = _mm_srl_epi16(_mm_xor_si128(v, inv), shift);
+                                _mm_and_si128(_mm_and_si128(v, cut), keep)
+                            };
+                            ys[dd] = level(b);
+                            ms[dd] = level(g);
+                            cs[dd] = level(r);
+                        }
+                    }
+                    ks[dd] = inked;
+                }
+                if colour {
+                    for (plane, rows) in
+                        [(&mut *out.y, &ys), (&mut *out.m, &ms), (&mut *out.c, &cs)]
+                    {
+                        let cols = transpose(rows);
+                        for (j, col) in cols.iter().enumerate() {
+                            let at = (l0 + j) * dots + d0;
+                            let dst = &mut plane[at..at + 16];
+                            // SAFETY: `dst` is 16 bytes.
+                            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), *col) };
+                        }
+                    }
+                }
+                if with_k {
+                    let cols = transpose(&ks);
+                    for (j, col) in cols.iter().enumerate() {
+                        // Bit i of the mask is dot d0 + i; the panel wants dot d0 as the
+                        // most significant bit of its byte.
+                        let bits = _mm_movemask_epi8(*col) as u16;
+                        let at = (l0 + j) * stride + d0 / 8;
+                        out.k[at] = (bits as u8).reverse_bits();
+                        out.k[at + 1] = ((bits >> 8) as u8).reverse_bits();
+                    }
                 }
             }
         }

@@ -131,6 +131,27 @@ fn wrong_shapes_and_settings_are_refused() {
 }
 
 #[test]
+fn a_black_only_side_turns_like_the_reference() {
+    for (h, w) in [(648usize, 1016usize), (40, 33)] {
+        let black: Vec<u8> = (0..h * w).map(|i| ((i * 7919) % 251) as u8).collect();
+        let mut s = Settings::new(5);
+        s.colour = false;
+        s.overlay = Overlay::None;
+        let p = rasterize(&view(h, w, None, Some(&black)), &s).unwrap();
+        let stride = h.div_ceil(8);
+        let k = p.k.unwrap();
+        for l in 0..w {
+            for d in 0..h {
+                let inked = black[(h - 1 - d) * w + l] < 128;
+                let bit = k[l * stride + d / 8] & (0x80 >> (d % 8)) != 0;
+                assert_eq!(bit, inked, "K at line {l}, dot {d} of {h}x{w}");
+            }
+        }
+        assert!(p.y.is_empty());
+    }
+}
+
+#[test]
 fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
     for (h, w) in [(37usize, 45usize), (648, 1016), (8, 8), (1, 70)] {
         let mut state = 0x2545_F491_4F6C_DD1Du64;
@@ -142,8 +163,20 @@ fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
         };
         let rgb: Vec<u8> = (0..h * w * 3).map(|_| next()).collect();
         let black: Vec<u8> = (0..h * w).map(|_| next()).collect();
-        for (near, gamma) in [(None, false), (Some(30u8), true)] {
+        // Linear curves take the vector path on whole 16 x 16 tiles where the CPU has it;
+        // the gamma curve, the edges and small faces the scalar one.
+        let cases = [
+            (None, false, true, 128u8),
+            (Some(30u8), true, true, 128),
+            (Some(30), false, true, 128),
+            (None, true, true, 128),
+            (None, false, false, 128),
+            (Some(0), false, true, 0),
+            (Some(255), false, true, 255),
+        ];
+        for (near, gamma, with_layer, threshold) in cases {
             let mut s = Settings::new(6);
+            s.halftone = Halftone::Threshold(threshold);
             if let Some(t) = near {
                 s.black = BlackMode::NearBlack(t);
             }
@@ -152,7 +185,8 @@ fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
                     *v = ((i * i) / 255) as u8;
                 }
             }
-            let p = rasterize(&view(h, w, Some(&rgb), Some(&black)), &s).unwrap();
+            let layer = with_layer.then_some(&black[..]);
+            let p = rasterize(&view(h, w, Some(&rgb), layer), &s).unwrap();
             let (lines, dots) = (w, h);
             let stride = dots.div_ceil(8);
             let k = p.k.as_ref().unwrap();
@@ -161,7 +195,7 @@ fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
                     let i = (h - 1 - d) * w + l;
                     let px = &rgb[3 * i..3 * i + 3];
                     let dark = near.is_some_and(|t| px.iter().all(|&c| c <= t));
-                    let inked = black[i] < 128 || dark;
+                    let inked = (with_layer && black[i] < threshold) || dark;
                     let bit = k[l * stride + d / 8] & (0x80 >> (d % 8)) != 0;
                     assert_eq!(bit, inked, "K at line {l}, dot {d} of {h}x{w}");
                     let want = |c: u8| {
