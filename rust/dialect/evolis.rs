@@ -132,7 +132,9 @@ fn raw_colour_len(depth: u8) -> usize {
     LINES * DOTS * usize::from(depth) / 8
 }
 
-fn check_panels(p: &Panels, side: &str) -> Result<Option<u8>, EktpError> {
+/// Checks the panels' shapes; whether the side has colour. (Levels are checked while the
+/// panels are encoded, line by line, so a batch reads each panel once.)
+fn check_panels(p: &Panels, side: &str) -> Result<bool, EktpError> {
     if p.lines != LINES || p.dots != DOTS {
         return Err(invalid(format!(
             "Evolis panels are {LINES} lines of {DOTS} dots; the {side} has {} of {}",
@@ -158,9 +160,8 @@ fn check_panels(p: &Panels, side: &str) -> Result<Option<u8>, EktpError> {
         }
     }
     if present == 0 {
-        return Ok(None);
+        return Ok(false);
     }
-    let mut max = 0u8;
     for v in colour {
         if v.len() != LINES * DOTS {
             return Err(invalid(format!(
@@ -169,10 +170,8 @@ fn check_panels(p: &Panels, side: &str) -> Result<Option<u8>, EktpError> {
                 LINES * DOTS
             )));
         }
-        // An OR over the panel (vectorises) bounds its highest level from above.
-        max |= v.iter().fold(0u8, |acc, &x| acc | x);
     }
-    Ok(Some(max))
+    Ok(true)
 }
 
 /// Encodes one card (`Ss` ... `Se;1`) at `depth` colour bits.
@@ -202,21 +201,22 @@ pub fn encode_card_with(
         sides.push(("back", back));
     }
     for (name, panels) in &sides {
-        if let Some(bits) = check_panels(panels, name)? {
-            if u32::from(bits) >= 1 << depth {
-                return Err(invalid(format!(
-                    "the {name} has colour levels over the {} of {depth} bits",
-                    1u32 << depth
-                )));
-            }
-        }
+        check_panels(panels, name)?;
     }
+    let start = out.len();
     command(out, "Ss", &[]);
-    for (i, (_, panels)) in sides.iter().enumerate() {
+    for (i, (name, panels)) in sides.iter().enumerate() {
         command(out, if i == 0 { "Sr" } else { "Sv" }, &[]);
         if !panels.y.is_empty() {
             for (letter, values) in [("y", &panels.y), ("m", &panels.m), ("c", &panels.c)] {
-                colour_panel(out, letter, values, depth, settings.compress, payload);
+                let levels = colour_panel(out, letter, values, depth, settings.compress, payload);
+                if u32::from(levels) >= 1 << depth {
+                    out.truncate(start); // nothing of a refused card is left behind
+                    return Err(invalid(format!(
+                        "the {name} has colour levels over the {} of {depth} bits",
+                        1u32 << depth
+                    )));
+                }
             }
         }
         for (letter, bits) in [("k", &panels.k), ("o", &panels.o)] {
@@ -247,18 +247,22 @@ fn colour_panel(
     depth: u8,
     compress: bool,
     payload: &mut Vec<u8>,
-) {
+) -> u8 {
     let levels = 1usize << depth;
     payload.clear();
+    // The OR of every level bounds the highest one: the caller checks it against the depth.
+    let mut any = 0u8;
     if compress && depth <= 7 {
         for line in values.chunks_exact(DOTS) {
-            rle_colour_line(line, depth, payload);
+            any |= rle_colour_line(line, depth, payload);
         }
         download(out, letter, levels, payload, true);
     } else {
+        any = values.iter().fold(0u8, |acc, &x| acc | x);
         pack_colour(values, depth, payload);
         download(out, letter, levels, payload, false);
     }
+    any
 }
 
 fn mono_panel(out: &mut Vec<u8>, letter: &str, bits: &[u8], compress: bool, payload: &mut Vec<u8>) {
@@ -336,10 +340,15 @@ fn first_pair(line: &[u8], from: usize) -> usize {
     line.len()
 }
 
-fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) {
-    if line.iter().fold(0u8, |acc, &v| acc | v) == 0 {
+/// Run-length encodes one line; returns the OR of its levels.
+fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) -> u8 {
+    let any = line.iter().fold(0u8, |acc, &v| acc | v);
+    if any == 0 {
         out.extend_from_slice(&[0x80, 0x00]);
-        return;
+        return 0;
+    }
+    if u32::from(any) >= 1 << depth {
+        return any; // refused by the caller; what was written is dropped
     }
     let limit = max_run(depth);
     let mut i = 0;
@@ -364,6 +373,7 @@ fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) {
         out.push((run & 0xFF) as u8);
         i += run;
     }
+    any
 }
 
 fn pack_colour(values: &[u8], depth: u8, out: &mut Vec<u8>) {

@@ -306,3 +306,26 @@ fn the_evolis_dialect_round_trips_through_the_trait() {
     d.job_end(&mut out);
     assert_eq!(d.decode(&out).unwrap().cards[0].front, front);
 }
+
+#[test]
+fn levels_over_the_depth_are_refused_and_leave_nothing_behind() {
+    for compress in [true, false] {
+        let mut front = panels(5, 3, true, true, true);
+        front.m[LINES * DOTS / 2] = 40; // 5 bits hold 0..=31
+        let settings = JobSettings {
+            compress,
+            ..JobSettings::default()
+        };
+        let mut out = b"job so far".to_vec();
+        let card = Card {
+            front: &front,
+            back: None,
+        };
+        let err = evolis::encode_card(&card, 5, &settings, &mut out).unwrap_err();
+        assert!(
+            err.to_string().contains("levels over the 32 of 5 bits"),
+            "{err}"
+        );
+        assert_eq!(out, b"job so far");
+    }
+}
