@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from ektpcore import _ektpcore
 from ektpcore.chip import (
     LDS1,
     ChipChannel,
@@ -390,14 +391,24 @@ def test_scripts_for_many_cards_are_built_at_once() -> None:
     cards = [sample_data(f"32710145089900{i:02d}") for i in range(1, 6)]
     perso = Personaliser(LDS1, keys)
     plain = perso.scripts(cards)
+    # In the clear, UPDATE BINARY carries 255 bytes.
+    updates = [CommandApdu.parse(a) for a in plain[0][0] if a[1] == 0xD6]
+    assert max(len(u.data) for u in updates) == 255
     sessions = [SmSession(SmKeys.from_seed("3des", bytes([i]) * 16), bytes(8)) for i in range(5)]
     wrapped = perso.scripts(cards, sessions)
-    assert [len(w) for w, _ in plain] == [len(w) for w, _ in wrapped]
-    # Each protected command opens, on the chip's side, to the plain one.
-    for i, (write, _) in enumerate(wrapped):
+    # Each protected command opens, on the chip's side, to the plain command cut at the
+    # protected chunk size.
+    write_chunk, read_chunk = LDS1.chunks
+    for i, (card, (write, _)) in enumerate(zip(cards, wrapped, strict=True)):
+        ((expected, _),) = _ektpcore.perso_scripts(
+            [data_groups(LDS1, card)],
+            create=True,
+            write_chunk=write_chunk,
+            read_chunk=read_chunk,
+        )
         chip = SmSession(SmKeys.from_seed("3des", bytes([i]) * 16), bytes(8))
-        for protected, expected in zip(write, plain[i][0], strict=True):
-            assert chip.unwrap_command(protected) == expected
+        for protected, apdu in zip(write, expected, strict=True):
+            assert chip.unwrap_command(protected) == apdu
             chip.wrap_response(b"", 0x9000)
 
 

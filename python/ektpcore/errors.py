@@ -56,11 +56,11 @@ class InvalidNikError(EktpcoreError, ValueError):
         return str(self.args[0])
 
 
-class StreamDecodeError(EktpcoreError, ValueError):
-    """A printer stream that does not parse.
+class _AtOffset(EktpcoreError):
+    """An error found at a byte offset of the input.
 
     Attributes:
-        offset: the byte offset where the stream stops making sense.
+        offset: the byte offset where the input stops making sense.
     """
 
     offset: int
@@ -71,27 +71,19 @@ class StreamDecodeError(EktpcoreError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class StreamDecodeError(_AtOffset, ValueError):
+    """A printer stream that does not parse (``offset``: where it stops making sense)."""
 
 
 class ChipError(EktpcoreError):
     """Base class of the chip-encoding errors."""
 
 
-class ChipDecodeError(ChipError, ValueError):
-    """Bytes from a chip or reader that do not parse (BER-TLV, an APDU).
-
-    Attributes:
-        offset: the byte offset where the bytes stop making sense.
-    """
-
-    offset: int
-
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message, offset)
-        self.offset = offset
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+class ChipDecodeError(ChipError, _AtOffset, ValueError):
+    """Bytes from a chip or reader that do not parse (BER-TLV, an APDU); ``offset`` is where
+    they stop making sense."""
 
 
 class SecureMessagingError(ChipError):

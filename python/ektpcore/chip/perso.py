@@ -61,9 +61,10 @@ class Personaliser:
         self, cards: Sequence[ChipData], sessions: Sequence[SmSession] | None = None
     ) -> list[tuple[list[bytes], list[bytes]]]:
         """Each card's write and read-back APDUs, protected by ``sessions[i]`` when given
-        (wrapped ahead: the session then expects the answers in order). Built in parallel
-        in the Rust core."""
-        write_chunk, read_chunk = self.profile.chunks
+        (wrapped ahead: the session then expects the answers in order), in the clear
+        otherwise (with the larger plain chunks). Built in parallel in the Rust core."""
+        profile = self.profile
+        write_chunk, read_chunk = profile.chunks if sessions is not None else profile.plain_chunks
         return _ektpcore.perso_scripts(
             [data_groups(self.profile, card) for card in cards],
             create=self.profile.create_files,

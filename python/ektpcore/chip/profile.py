@@ -137,6 +137,14 @@ class ChipProfile:
             return self.max_chunk, self.max_chunk
         return 239, 223
 
+    @property
+    def plain_chunks(self) -> tuple[int, int]:
+        """Data bytes per UPDATE BINARY and READ BINARY in the clear: 255 and 256 short
+        (Le ``00``), ``max_chunk`` extended."""
+        if self.extended:
+            return self.max_chunk, self.max_chunk
+        return 255, 256
+
     @classmethod
     def from_toml(cls, source: str | os.PathLike[str]) -> ChipProfile:
         """Reads a profile from a TOML file (or TOML text when ``source`` starts with
