@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -427,3 +428,30 @@ def test_pcsc_without_pyscard_says_what_to_install(monkeypatch: pytest.MonkeyPat
 
     with pytest.raises(ChipConnectionError, match=r"ektpcore\[pcsc\]"):
         PcscTransport()
+
+
+def test_chip_data_from_a_record(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from ektpcore.chip import chip_data_from_record
+    from ektpcore.errors import InvalidArgumentError
+
+    png = tmp_path / "photo.png"
+    Image.new("RGB", (60, 80), (10, 20, 200)).save(png)
+    record = SimpleNamespace(
+        nik="3271014508990001",
+        name="SITI AMINAH",
+        kecamatan="Bogor Tengah",
+        kelurahan="Paledang",
+        photo_ref=str(png),
+        signature_ref=None,
+    )
+    data = chip_data_from_record(record, (b"R", b"L"))
+    assert data.photo.startswith(b"\xff\xd8")  # re-encoded as JPEG
+    assert data.birth_date == dt.date(1999, 8, 5)
+    assert data.sex == "PEREMPUAN"
+    missing = SimpleNamespace(**{**vars(record), "photo_ref": str(tmp_path / "nope.jpg")})
+    with pytest.raises(InvalidArgumentError, match="cannot be read") as err:
+        chip_data_from_record(missing, (b"R", b"L"))
+    assert "4508990001" not in str(err.value)
+    assert "nope" not in str(err.value)

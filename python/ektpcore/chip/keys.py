@@ -20,6 +20,7 @@ import secrets
 from typing import Protocol, runtime_checkable
 
 from .._ektpcore import SmChallenge, SmKeys, SmSession
+from ..errors import InvalidArgumentError
 
 __all__ = [
     "ALGORITHMS",
@@ -82,9 +83,11 @@ class SoftwareKeyProvider:
 
     def __init__(self, master_key: bytes, *, algorithm: str = "3des") -> None:
         if len(master_key) < 16:
-            raise ValueError("a master key is at least 16 bytes")
+            raise InvalidArgumentError("a master key is at least 16 bytes")
         if algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
+            raise InvalidArgumentError(
+                f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}"
+            )
         self._master = bytes(master_key)
         self.algorithm = algorithm
 

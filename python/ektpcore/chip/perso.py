@@ -19,6 +19,7 @@ from ..errors import (
     CardStatusError,
     ChipConnectionError,
     ChipDecodeError,
+    InvalidArgumentError,
     SecureMessagingError,
 )
 from .codec import CommandApdu, ResponseApdu
@@ -48,7 +49,7 @@ class Personaliser:
 
     def __init__(self, profile: ChipProfile, keys: KeyProvider) -> None:
         if keys.algorithm != profile.algorithm:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"the key provider speaks {keys.algorithm}, the profile {profile.algorithm}"
             )
         self.profile = profile

@@ -350,20 +350,25 @@ def chip_data_from_record(
     from ..nik import Nik, Sex
 
     nik = Nik(int(record.nik))
-    photo = b""
-    if record.photo_ref:
-        with Image.open(record.photo_ref) as im:
-            if im.format == "JPEG":
-                with open(record.photo_ref, "rb") as f:
-                    photo = f.read()
-            else:
-                buf = io.BytesIO()
-                im.convert("RGB").save(buf, "JPEG", quality=photo_quality)
-                photo = buf.getvalue()
-    signature = b""
-    if record.signature_ref:
-        with open(record.signature_ref, "rb") as f:
-            signature = f.read()
+    photo = signature = b""
+    try:
+        if record.photo_ref:
+            with Image.open(record.photo_ref) as im:
+                if im.format == "JPEG":
+                    with open(record.photo_ref, "rb") as f:
+                        photo = f.read()
+                else:
+                    buf = io.BytesIO()
+                    im.convert("RGB").save(buf, "JPEG", quality=photo_quality)
+                    photo = buf.getvalue()
+        if record.signature_ref:
+            with open(record.signature_ref, "rb") as f:
+                signature = f.read()
+    except OSError as err:
+        # The path may name the person: say which record (masked) and why, not where.
+        raise InvalidArgumentError(
+            f"the photo or signature of {mask_nik(str(nik))} cannot be read: {err.strerror}"
+        ) from None
     return ChipData(
         nik=str(nik),
         name=record.name or "",
