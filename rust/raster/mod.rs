@@ -268,6 +268,13 @@ pub fn rasterize(face: &Face<'_>, settings: &Settings) -> Result<Panels, EktpErr
     Ok(panels)
 }
 
+/// `v` resized to `n` bytes, keeping its allocation and (up to `n`) its old contents: for
+/// buffers that are about to be written whole.
+fn sized(mut v: Vec<u8>, n: usize) -> Vec<u8> {
+    v.resize(n, 0);
+    v
+}
+
 /// A vector of `n` zeros that keeps `v`'s allocation: a batch reuses its panel buffers from
 /// card to card instead of asking the system for fresh zeroed pages each time.
 fn zeroed(mut v: Vec<u8>, n: usize) -> Vec<u8> {
@@ -308,12 +315,16 @@ pub fn rasterize_into(
     let rgb = face.rgb.unwrap_or_default();
     let colour = settings.colour;
     let n = if colour { lines * dots } else { 0 };
+    // The turned fast path writes every byte; the general path leaves zeros where nothing
+    // prints, so its buffers are cleared first.
+    let fast = settings.rotation == 90 && diffused.is_none();
+    let buffer = |v: Vec<u8>, len: usize| if fast { sized(v, len) } else { zeroed(v, len) };
     let (mut y, mut m, mut c) = (
-        zeroed(std::mem::take(&mut out.y), n),
-        zeroed(std::mem::take(&mut out.m), n),
-        zeroed(std::mem::take(&mut out.c), n),
+        buffer(std::mem::take(&mut out.y), n),
+        buffer(std::mem::take(&mut out.m), n),
+        buffer(std::mem::take(&mut out.c), n),
     );
-    let mut k = zeroed(
+    let mut k = buffer(
         out.k.take().unwrap_or_default(),
         if with_k { lines * stride } else { 0 },
     );
@@ -327,7 +338,7 @@ pub fn rasterize_into(
         dots,
         out.o.take(),
     );
-    if settings.rotation == 90 && diffused.is_none() {
+    if fast {
         let turned = Turned {
             y: &mut y,
             m: &mut m,
@@ -511,11 +522,23 @@ fn turned_90(
     };
     #[cfg(target_arch = "x86_64")]
     if job.linear && std::arch::is_x86_feature_detected!("ssse3") {
-        let (l16, d16) = (lines / 16 * 16, dots / 16 * 16);
+        // Tiles start every 16; a last tile that would overhang is moved back to end at the
+        // edge, recomputing a few lines or dots (the same values) instead of leaving them to
+        // the scalar path. K bytes stay whole only if the dots are a multiple of 8.
+        let starts = |n: usize, overlap: bool| -> (Vec<usize>, usize) {
+            let mut v: Vec<usize> = (0..n / 16 * 16).step_by(16).collect();
+            if !n.is_multiple_of(16) && n > 16 && overlap {
+                v.push(n - 16);
+                return (v, n);
+            }
+            (v, n / 16 * 16)
+        };
+        let (line_starts, lines_done) = starts(lines, true);
+        let (dot_starts, dots_done) = starts(dots, dots.is_multiple_of(8));
         // SAFETY: SSSE3 was detected just above.
-        unsafe { simd::tiles(&job, &mut out, l16, d16) };
-        scalar_region(&job, &mut out, 0..l16, d16..dots);
-        scalar_region(&job, &mut out, l16..lines, 0..dots);
+        unsafe { simd::tiles(&job, &mut out, &line_starts, &dot_starts) };
+        scalar_region(&job, &mut out, 0..lines_done, dots_done..dots);
+        scalar_region(&job, &mut out, lines_done..lines, 0..dots);
         return;
     }
     scalar_region(&job, &mut out, 0..lines, 0..dots);
@@ -672,12 +695,18 @@ mod simd {
         out
     }
 
-    /// Every whole 16 x 16 tile of lines `0..l16` and dots `0..d16` (both multiples of 16).
+    /// The 16 x 16 tiles starting at each of `line_starts` x `dot_starts` (dot starts are
+    /// multiples of 8, so K bytes are written whole).
     ///
     /// # Safety
     /// The CPU must support SSSE3.
     #[target_feature(enable = "ssse3")]
-    pub(super) unsafe fn tiles(job: &TurnJob<'_>, out: &mut Turned<'_>, l16: usize, d16: usize) {
+    pub(super) unsafe fn tiles(
+        job: &TurnJob<'_>,
+        out: &mut Turned<'_>,
+        line_starts: &[usize],
+        dot_starts: &[usize],
+    ) {
         let TurnJob {
             h,
             w,
@@ -711,8 +740,8 @@ mod simd {
         // Bands of 16 face rows, left to right: the face is read as 16 sequential streams
         // (faces come from memory, not cache), and the band's writes — 16 dots of every
         // line — stay in the L2 cache until the next bands complete their cache lines.
-        for d0 in (0..d16).step_by(16) {
-            for l0 in (0..l16).step_by(16) {
+        for &d0 in dot_starts {
+            for &l0 in line_starts {
                 let (mut ys, mut ms, mut cs, mut ks) = ([z; 16], [z; 16], [z; 16], [z; 16]);
                 for dd in 0..16 {
                     let at = (h - 1 - (d0 + dd)) * w + l0;

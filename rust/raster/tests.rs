@@ -216,3 +216,22 @@ fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
         }
     }
 }
+
+#[test]
+fn reused_buffers_hold_nothing_of_the_previous_face() {
+    // The fast path writes every byte without clearing first: a face rasterised into
+    // buffers full of another face's panels must come out as from fresh buffers.
+    for (h, w) in [(648usize, 1016usize), (37, 45), (20, 33), (8, 8)] {
+        let dark = face(h, w, [0, 0, 0]);
+        let ink = vec![0u8; h * w];
+        let light = face(h, w, [250, 120, 30]);
+        let paper = vec![255u8; h * w];
+        for s in [Settings::new(5), Settings::new(8)] {
+            let mut reused = Panels::default();
+            rasterize_into(&view(h, w, Some(&dark), Some(&ink)), &s, &mut reused).unwrap();
+            rasterize_into(&view(h, w, Some(&light), Some(&paper)), &s, &mut reused).unwrap();
+            let fresh = rasterize(&view(h, w, Some(&light), Some(&paper)), &s).unwrap();
+            assert!(reused == fresh, "{h}x{w} at {} bits", s.depth);
+        }
+    }
+}
