@@ -455,3 +455,21 @@ def test_chip_data_from_a_record(tmp_path: Path) -> None:
         chip_data_from_record(missing, (b"R", b"L"))
     assert "4508990001" not in str(err.value)
     assert "nope" not in str(err.value)
+
+
+@pytest.mark.parametrize("ne", [4, 300])
+def test_the_channel_resends_a_command_with_the_le_a_6cxx_asks_for(ne: int) -> None:
+    sent: list[CommandApdu] = []
+
+    class Reader:
+        def transmit(self, apdu: bytes) -> bytes:
+            cmd = CommandApdu.parse(apdu)
+            sent.append(cmd)
+            if cmd.ne != 5:
+                return bytes.fromhex("6C05")  # exactly 5 bytes are there
+            return b"HELLO\x90\x00"
+
+    answer = ChipChannel(Reader()).transmit(bytes(CommandApdu(0, 0xB0, 0, 0, ne=ne)))
+    assert answer == b"HELLO\x90\x00"
+    assert [c.ne for c in sent] == [ne, 5]
+    assert sent[1].ins == 0xB0

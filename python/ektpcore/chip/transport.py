@@ -11,6 +11,7 @@ answer per reply; an empty reply means the device behind the server did not answ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import struct
 from typing import Any, Protocol, runtime_checkable
@@ -51,9 +52,10 @@ class ChipChannel:
 
     def transmit(self, apdu: bytes) -> bytes:
         answer = self._send(apdu)
-        if answer[-2] == 0x6C and len(apdu) >= 5:
-            # Wrong Le: the exact length is in SW2 (a short-Le command; resend once).
-            answer = self._send(apdu[:-1] + answer[-1:])
+        if answer[-2] == 0x6C:
+            # Wrong Le: the exact length is in SW2; the command goes again once with it.
+            cmd = CommandApdu.parse(apdu)
+            answer = self._send(bytes(dataclasses.replace(cmd, ne=answer[-1] or 256)))
         data = bytearray()
         while answer[-2] == 0x61:
             data += answer[:-2]
