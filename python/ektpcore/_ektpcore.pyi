@@ -53,7 +53,6 @@ __all__ = [
     "provinces",
     "raster_face",
     "retired_papua_regencies",
-    "select_aid_apdu",
     "status_meaning",
     "tlv_decode",
     "tlv_encode",
@@ -251,7 +250,6 @@ def apdu_encode(cla: int, ins: int, p1: int, p2: int, data: bytes, ne: int | Non
 def apdu_parse(apdu: bytes) -> tuple[int, int, int, int, bytes, int | None]: ...
 def status_meaning(sw: int) -> str: ...
 def mrz_check_digit(field: str) -> int: ...
-def select_aid_apdu(aid: bytes) -> bytes: ...
 def perso_scripts(
     files: list[list[tuple[int, bytes]]],
     *,

@@ -63,11 +63,6 @@ pub fn select_ef(fid: u16) -> Command {
     Command::new(0x00, 0xA4, 0x02, 0x0C, fid.to_be_bytes().to_vec(), None)
 }
 
-/// `SELECT` an application by AID, no FCI returned: `00 A4 04 0C Lc <aid>`.
-pub fn select_aid(aid: &[u8]) -> Command {
-    Command::new(0x00, 0xA4, 0x04, 0x0C, aid.to_vec(), None)
-}
-
 /// `CREATE FILE` of a transparent EF with its size and id, in the FCP form of the open
 /// reference applets: `00 E0 00 00 06 63 04 <size:2> <fid:2>`.
 pub fn create_file(fid: u16, size: usize) -> Command {

@@ -75,6 +75,14 @@ fn d3_mutual_authentication_terminal_side() {
     // The session keys are checked through the messages of D.4, which use them.
 }
 
+/// The chip's side of the ICAO session, after it answered D.3's authentication.
+fn icao_chip() -> Session {
+    let request = h(EXT_AUTH_DATA);
+    sm::chip_answer(&icao_access_keys(), arr(RND_IC), arr(K_IC), &request)
+        .unwrap()
+        .1
+}
+
 #[test]
 fn d3_mutual_authentication_chip_side_answers_as_printed() {
     let (answer, session) = sm::chip_answer(
@@ -149,13 +157,7 @@ fn d4_protected_exchanges_terminal_side() {
 
 #[test]
 fn d4_protected_exchanges_chip_side() {
-    let (_, mut chip) = sm::chip_answer(
-        &icao_access_keys(),
-        arr(RND_IC),
-        arr(K_IC),
-        &h(EXT_AUTH_DATA),
-    )
-    .unwrap();
+    let mut chip = icao_chip();
     for ex in &D4 {
         let cmd = chip.unwrap_command(&h(ex.protected)).unwrap();
         assert_eq!(cmd.to_bytes().unwrap(), h(ex.plain));
@@ -241,13 +243,7 @@ fn a_changed_status_is_caught_by_the_mac() {
 
 #[test]
 fn a_replayed_command_is_refused_by_the_chip() {
-    let (_, mut chip) = sm::chip_answer(
-        &icao_access_keys(),
-        arr(RND_IC),
-        arr(K_IC),
-        &h(EXT_AUTH_DATA),
-    )
-    .unwrap();
+    let mut chip = icao_chip();
     chip.unwrap_command(&h(D4[0].protected)).unwrap();
     chip.wrap_response(&Response {
         data: vec![],
@@ -260,13 +256,7 @@ fn a_replayed_command_is_refused_by_the_chip() {
 
 #[test]
 fn a_malformed_protected_command_names_the_offset_in_the_apdu() {
-    let (_, mut chip) = sm::chip_answer(
-        &icao_access_keys(),
-        arr(RND_IC),
-        arr(K_IC),
-        &h(EXT_AUTH_DATA),
-    )
-    .unwrap();
+    let mut chip = icao_chip();
     let mut apdu = h(D4[0].protected);
     apdu[5] = 0x99; // DO'87' becomes an object a command cannot carry
     let err = chip.unwrap_command(&apdu).unwrap_err().to_string();

@@ -418,9 +418,3 @@ pub fn perso_scripts<'py>(
         })
         .collect())
 }
-
-/// `SELECT` by AID (plain; sent before a session exists).
-#[pyfunction]
-pub fn select_aid_apdu<'py>(py: Python<'py>, aid: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &perso::select_aid(aid).to_bytes()?))
-}

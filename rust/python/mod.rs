@@ -1514,8 +1514,8 @@ fn evolis_decode<'py>(
 mod _ektpcore {
     #[pymodule_export]
     use super::chip::{
-        apdu_encode, apdu_parse, mrz_check_digit, perso_scripts, select_aid_apdu, status_meaning,
-        tlv_decode, tlv_encode, PyChallenge, PySession, PySmKeys,
+        apdu_encode, apdu_parse, mrz_check_digit, perso_scripts, status_meaning, tlv_decode,
+        tlv_encode, PyChallenge, PySession, PySmKeys,
     };
     #[pymodule_export]
     use super::{
