@@ -25,7 +25,7 @@
 
 use super::{ChipStation, Command, DecodeError};
 use crate::error::EktpError;
-use crate::raster::Panels;
+use crate::raster::{self, Face, Panels, Settings};
 
 /// Lines per panel.
 pub const LINES: usize = 1016;
@@ -132,15 +132,21 @@ fn raw_colour_len(depth: u8) -> usize {
     LINES * DOTS * usize::from(depth) / 8
 }
 
-/// Checks the panels' shapes; whether the side has colour. (Levels are checked while the
-/// panels are encoded, line by line, so a batch reads each panel once.)
-fn check_panels(p: &Panels, side: &str) -> Result<bool, EktpError> {
+/// Checks that a side fills the Evolis canvas.
+fn check_geometry(p: &Panels, side: &str) -> Result<(), EktpError> {
     if p.lines != LINES || p.dots != DOTS {
         return Err(invalid(format!(
             "Evolis panels are {LINES} lines of {DOTS} dots; the {side} has {} of {}",
             p.lines, p.dots
         )));
     }
+    Ok(())
+}
+
+/// Checks the panels' shapes; whether the side has colour. (Levels are checked while the
+/// panels are encoded, line by line, so a batch reads each panel once.)
+fn check_panels(p: &Panels, side: &str) -> Result<bool, EktpError> {
+    check_geometry(p, side)?;
     let colour = [&p.y, &p.m, &p.c];
     let present = colour.iter().filter(|v| !v.is_empty()).count();
     if present != 0 && present != 3 {
@@ -209,24 +215,225 @@ pub fn encode_card_with(
         command(out, if i == 0 { "Sr" } else { "Sv" }, &[]);
         if !panels.y.is_empty() {
             for (letter, values) in [("y", &panels.y), ("m", &panels.m), ("c", &panels.c)] {
-                let levels = colour_panel(out, letter, values, depth, settings.compress, payload);
-                if u32::from(levels) >= 1 << depth {
-                    out.truncate(start); // nothing of a refused card is left behind
-                    return Err(invalid(format!(
-                        "the {name} has colour levels over the {} of {depth} bits",
-                        1u32 << depth
-                    )));
-                }
+                payload.clear();
+                let levels = colour_payload(values, depth, settings.compress, payload);
+                colour_download(out, start, name, letter, levels, depth, settings, payload)?;
             }
         }
-        for (letter, bits) in [("k", &panels.k), ("o", &panels.o)] {
-            if let Some(bits) = bits {
-                mono_panel(out, letter, bits, settings.compress, payload);
-            }
-        }
+        mono_panels(out, panels, settings.compress, payload);
     }
     command(out, "Se", &["1"]);
     Ok(())
+}
+
+/// Lines per band when a card is rasterised and encoded in one pass: the band's three colour
+/// panels (3 x 64 x 648 bytes) stay in the core's L2 cache between the two.
+const BAND: usize = 64;
+
+/// What one worker keeps from card to card for [`encode_faces_with`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    front: Panels,
+    back: Panels,
+    /// Yellow, magenta and cyan payloads of the side being encoded.
+    colour: [Vec<u8>; 3],
+    mono: Vec<u8>,
+}
+
+/// Rasterises and encodes one card (`Ss` ... `Se;1`) from its faces, at the front settings'
+/// colour depth.
+///
+/// The same stream as [`raster::rasterize`] followed by [`encode_card`], in one pass: colour
+/// comes from the raster stage a band of lines at a time and is compressed while it is still
+/// in the cache, so the panels never travel to memory and back — with every core encoding,
+/// that traffic, not arithmetic, is what bounds a batch.
+pub fn encode_faces_with(
+    front: (&Face<'_>, &Settings),
+    back: Option<(&Face<'_>, &Settings)>,
+    settings: &JobSettings,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> Result<(), EktpError> {
+    let depth = front.1.depth;
+    if !(5..=8).contains(&depth) {
+        return Err(invalid(format!("colour depth is 5 to 8 bits, got {depth}")));
+    }
+    let start = out.len();
+    command(out, "Ss", &[]);
+    let Scratch {
+        front: front_panels,
+        back: back_panels,
+        colour,
+        mono,
+    } = scratch;
+    let sides = [
+        Some(("front", front, front_panels)),
+        back.map(|b| ("back", b, back_panels)),
+    ];
+    for (i, (name, (face, raster_settings), panels)) in sides.into_iter().flatten().enumerate() {
+        command(out, if i == 0 { "Sr" } else { "Sv" }, &[]);
+        let mut levels = [0u8; 3];
+        for payload in colour.iter_mut() {
+            payload.clear();
+        }
+        let banded = raster::rasterize_bands(face, raster_settings, panels, BAND, |first, p| {
+            if first == 0 {
+                check_geometry(p, name)?;
+            }
+            if !p.y.is_empty() {
+                for ((values, payload), level) in [&p.y, &p.m, &p.c]
+                    .into_iter()
+                    .zip(&mut *colour)
+                    .zip(&mut levels)
+                {
+                    *level |= colour_payload(values, depth, settings.compress, payload);
+                }
+            }
+            Ok::<(), EktpError>(())
+        });
+        if let Err(e) = banded {
+            out.truncate(start);
+            return Err(e);
+        }
+        if !panels.y.is_empty() {
+            for ((letter, payload), level) in ["y", "m", "c"].into_iter().zip(&*colour).zip(levels)
+            {
+                colour_download(out, start, name, letter, level, depth, settings, payload)?;
+            }
+        }
+        mono_panels(out, panels, settings.compress, mono);
+    }
+    command(out, "Se", &["1"]);
+    Ok(())
+}
+
+/// One card's faces: front, and back if it prints.
+pub type CardFaces<'a> = (Face<'a>, Option<Face<'a>>);
+
+/// A worker of [`encode_cards`]: its raster and payload buffers and the bytes of its share.
+#[derive(Debug, Default)]
+struct Worker {
+    scratch: Scratch,
+    out: Vec<u8>,
+}
+
+/// Workers of finished batches, buffers and all: the next batch starts with memory that is
+/// already mapped instead of faulting in fresh pages on every core (and most offices encode
+/// batch after batch). Capped, and a worker that held an unusually large share leaves its
+/// output buffer behind.
+static WORKERS: std::sync::Mutex<Vec<Worker>> = std::sync::Mutex::new(Vec::new());
+
+/// The largest output buffer a pooled worker keeps.
+const KEEP_OUTPUT: usize = 32 << 20;
+
+/// Cards encoded by [`encode_cards`]: their stream is [`EncodedCards::parts`] in order. When
+/// dropped, the workers' buffers go back to the pool for the next batch.
+#[derive(Debug)]
+pub struct EncodedCards {
+    workers: Vec<Worker>,
+}
+
+impl EncodedCards {
+    /// The stream, in pieces to concatenate.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        self.workers.iter().map(|w| w.out.as_slice())
+    }
+
+    /// The stream's length in bytes.
+    pub fn len(&self) -> usize {
+        self.workers.iter().map(|w| w.out.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for EncodedCards {
+    fn drop(&mut self) {
+        let cap = 2 * rayon::current_num_threads();
+        // A poisoned pool only means another batch panicked while returning its workers.
+        let mut pool = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
+        for mut worker in self.workers.drain(..) {
+            if pool.len() >= cap {
+                break;
+            }
+            if worker.out.capacity() > KEEP_OUTPUT {
+                worker.out = Vec::new();
+            }
+            pool.push(worker);
+        }
+    }
+}
+
+/// Rasterises and encodes cards (`Ss` ... `Se;1` each, in order; no job start or end) on every
+/// core: the cards are cut into one contiguous share per core, and each share is encoded card
+/// after card by one worker into one buffer.
+pub fn encode_cards(
+    cards: &[CardFaces<'_>],
+    front: &Settings,
+    back: &Settings,
+    settings: &JobSettings,
+) -> Result<EncodedCards, EktpError> {
+    use rayon::prelude::*;
+    let share = cards.len().div_ceil(rayon::current_num_threads()).max(1);
+    let workers = cards
+        .par_chunks(share)
+        .map(|share| {
+            let mut worker = WORKERS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default();
+            worker.out.clear();
+            for (f, b) in share {
+                let back_side = b.as_ref().map(|b| (b, back));
+                encode_faces_with(
+                    (f, front),
+                    back_side,
+                    settings,
+                    &mut worker.out,
+                    &mut worker.scratch,
+                )?;
+            }
+            Ok(worker)
+        })
+        .collect::<Result<Vec<_>, EktpError>>()?;
+    Ok(EncodedCards { workers })
+}
+
+/// Writes a side's colour download, or refuses the card (truncating `out` to `start`, so
+/// nothing of it is left behind) when a level is over the depth.
+#[allow(clippy::too_many_arguments)]
+fn colour_download(
+    out: &mut Vec<u8>,
+    start: usize,
+    side: &str,
+    letter: &str,
+    levels: u8,
+    depth: u8,
+    settings: &JobSettings,
+    payload: &[u8],
+) -> Result<(), EktpError> {
+    if u32::from(levels) >= 1 << depth {
+        out.truncate(start);
+        return Err(invalid(format!(
+            "the {side} has colour levels over the {} of {depth} bits",
+            1u32 << depth
+        )));
+    }
+    let compressed = settings.compress && depth <= 7;
+    download(out, letter, 1 << depth, payload, compressed);
+    Ok(())
+}
+
+/// The K and O downloads of a side that has them.
+fn mono_panels(out: &mut Vec<u8>, panels: &Panels, compress: bool, payload: &mut Vec<u8>) {
+    for (letter, bits) in [("k", &panels.k), ("o", &panels.o)] {
+        if let Some(bits) = bits {
+            mono_panel(out, letter, bits, compress, payload);
+        }
+    }
 }
 
 fn download(out: &mut Vec<u8>, letter: &str, levels: usize, payload: &[u8], compressed: bool) {
@@ -240,29 +447,19 @@ fn download(out: &mut Vec<u8>, letter: &str, levels: usize, payload: &[u8], comp
     out.push(CR);
 }
 
-fn colour_panel(
-    out: &mut Vec<u8>,
-    letter: &str,
-    values: &[u8],
-    depth: u8,
-    compress: bool,
-    payload: &mut Vec<u8>,
-) -> u8 {
-    let levels = 1usize << depth;
-    payload.clear();
-    // The OR of every level bounds the highest one: the caller checks it against the depth.
-    let mut any = 0u8;
+/// Appends whole colour lines to a panel's payload: run lengths where the depth allows
+/// compression, packed levels otherwise. Returns the OR of the levels, which bounds the
+/// highest one: the caller checks it against the depth. (A line of 648 dots packs to whole
+/// bytes at every depth, so a panel's payload can be built a band of lines at a time.)
+fn colour_payload(values: &[u8], depth: u8, compress: bool, payload: &mut Vec<u8>) -> u8 {
     if compress && depth <= 7 {
-        for line in values.chunks_exact(DOTS) {
-            any |= rle_colour_line(line, depth, payload);
-        }
-        download(out, letter, levels, payload, true);
+        values
+            .chunks_exact(DOTS)
+            .fold(0u8, |acc, line| acc | rle_colour_line(line, depth, payload))
     } else {
-        any = values.iter().fold(0u8, |acc, &x| acc | x);
         pack_colour(values, depth, payload);
-        download(out, letter, levels, payload, false);
+        values.iter().fold(0u8, |acc, &x| acc | x)
     }
-    any
 }
 
 fn mono_panel(out: &mut Vec<u8>, letter: &str, bits: &[u8], compress: bool, payload: &mut Vec<u8>) {
@@ -294,55 +491,73 @@ fn max_run(depth: u8) -> usize {
     }
 }
 
-/// How many dots from `from` on equal `line[from]`, at most `limit`: eight at a time (the
-/// first differing byte is the lowest non-zero byte of `chunk ^ pattern`), then one by one.
-fn run_length(line: &[u8], from: usize, limit: usize) -> usize {
-    let v = line[from];
-    let end = (from + limit).min(line.len());
-    let pattern = u64::from_le_bytes([v; 8]);
-    let mut i = from + 1;
-    while i + 8 <= end {
-        let chunk = u64::from_le_bytes(line[i..i + 8].try_into().unwrap_or_default());
-        let x = chunk ^ pattern;
-        if x != 0 {
-            return i + (x.trailing_zeros() / 8) as usize - from;
+/// 64-bit words of a line's neighbour mask, with room for the bit one past the line.
+const MASK_WORDS: usize = (DOTS + 1).div_ceil(64);
+
+/// The neighbour mask of a line (bit `i`: `line[i] == line[i + 1]`; the last dot's bit and
+/// the bits past the line are clear) and the OR of its levels.
+///
+/// Finding where runs start and end is the encoder's work; comparing every dot with the next
+/// sixteen at a time, once, turns it into a few bit scans per token instead of a byte loop.
+fn neighbour_mask(line: &[u8], mask: &mut [u64; MASK_WORDS]) -> u8 {
+    debug_assert!(line.len() <= DOTS);
+    *mask = [0; MASK_WORDS];
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of x86-64.
+    let (wide, mut any) = unsafe { sse2::neighbour_mask(line, mask) };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (wide, mut any) = (0, 0u8);
+    let n = line.len();
+    for i in wide..n {
+        any |= line[i];
+        if i + 1 < n && line[i] == line[i + 1] {
+            mask[i / 64] |= 1 << (i % 64);
         }
-        i += 8;
     }
-    while i < end && line[i] == v {
-        i += 1;
-    }
-    i - from
+    any
 }
 
-/// The first `j >= from` with `line[j] == line[j + 1]`, or `line.len()`: eight neighbour pairs
-/// at a time (a zero byte in `a ^ b` marks an equal pair; the lowest flagged byte is exact).
-fn first_pair(line: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while i + 9 <= line.len() {
-        let a = u64::from_le_bytes(line[i..i + 8].try_into().unwrap_or_default());
-        let b = u64::from_le_bytes(line[i + 1..i + 9].try_into().unwrap_or_default());
-        let x = a ^ b;
-        let zero = x.wrapping_sub(ONES) & !x & HIGH;
-        if zero != 0 {
-            return i + (zero.trailing_zeros() / 8) as usize;
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use super::MASK_WORDS;
+    use std::arch::x86_64::*;
+
+    /// [`super::neighbour_mask`] sixteen dots at a time, for the positions whose block of next
+    /// neighbours lies inside `line`; returns how many positions that is and their OR.
+    #[target_feature(enable = "sse2")]
+    pub(super) fn neighbour_mask(line: &[u8], mask: &mut [u64; MASK_WORDS]) -> (usize, u8) {
+        let wide = line.len().saturating_sub(1) / 16 * 16;
+        let mut acc = _mm_setzero_si128();
+        for i in (0..wide).step_by(16) {
+            let here = &line[i..i + 17];
+            // SAFETY: `here` is 17 bytes; each load reads 16 of them.
+            let (a, b) = unsafe {
+                (
+                    _mm_loadu_si128(here.as_ptr().cast()),
+                    _mm_loadu_si128(here[1..].as_ptr().cast()),
+                )
+            };
+            acc = _mm_or_si128(acc, a);
+            let bits = _mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) as u16;
+            mask[i / 64] |= u64::from(bits) << (i % 64);
         }
-        i += 8;
+        let mut lanes = [0u8; 16];
+        // SAFETY: `lanes` is 16 bytes.
+        unsafe { _mm_storeu_si128(lanes.as_mut_ptr().cast(), acc) };
+        (wide, lanes.iter().fold(0, |a, &v| a | v))
     }
-    while i + 1 < line.len() {
-        if line[i] == line[i + 1] {
-            return i;
-        }
-        i += 1;
-    }
-    line.len()
 }
 
 /// Run-length encodes one line; returns the OR of its levels.
-fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) -> u8 {
-    let any = line.iter().fold(0u8, |acc, &v| acc | v);
+///
+/// A token starts at every dot that differs from the one before it (and at the first): from
+/// the neighbour mask those starts are one shift and a NOT away, and each token is the distance
+/// to the next start — a single dot goes out as its level, more as a run. Walking the starts
+/// bit by bit keeps the loop free of data-dependent branches, so a photo's irregular mix of
+/// single dots and short runs costs a few cycles a token.
+pub(super) fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) -> u8 {
+    let mut mask = [0u64; MASK_WORDS];
+    let any = neighbour_mask(line, &mut mask);
     if any == 0 {
         out.extend_from_slice(&[0x80, 0x00]);
         return 0;
@@ -351,28 +566,52 @@ fn rle_colour_line(line: &[u8], depth: u8, out: &mut Vec<u8>) -> u8 {
         return any; // refused by the caller; what was written is dropped
     }
     let limit = max_run(depth);
-    let mut i = 0;
-    while i < line.len() {
-        // Dots that differ from the next go out as literal levels, a stretch at a time
-        // (a photo is mostly such dots); a run starts where two neighbours are equal.
-        let j = first_pair(line, i);
-        out.extend_from_slice(&line[i..j]);
-        i = j;
-        if i == line.len() {
-            break;
+    // The count's extra bits, by count / 256 (runs never exceed `limit`).
+    let flags: [u8; 4] = match depth {
+        5 => [0, 0x20, 0x60, 0],
+        6 => [0, 0x40, 0, 0],
+        _ => [0; 4],
+    };
+    let n = line.len();
+    // A token takes at most as many bytes as the dots it covers; one byte of slack lets a
+    // literal write its unused count byte too.
+    let mut buf = [0u8; DOTS + 2];
+    let mut used = 0;
+    let mut prev = 0; // where the pending token starts
+    let mut carry = 1u64; // dot 0 is no start: its token is the pending one
+    for (w, &eq) in mask.iter().enumerate() {
+        // Starts: dots whose previous neighbour differs; dot `n` ends the last token.
+        let mut starts = !((eq << 1) | carry);
+        carry = eq >> 63;
+        let base = w * 64;
+        if base + 64 > n {
+            let keep = n + 1 - base.min(n + 1);
+            starts &= if keep >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << keep) - 1
+            };
         }
-        let v = line[i];
-        let run = run_length(line, i, limit);
-        let flags = match (depth, run >> 8) {
-            (6, 1) => 0x40,
-            (5, 1) => 0x20,
-            (5, 2) => 0x60,
-            _ => 0,
-        };
-        out.push(0x80 | flags | v);
-        out.push((run & 0xFF) as u8);
-        i += run;
+        while starts != 0 {
+            let next = base + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            let mut len = next - prev;
+            let v = line[prev];
+            while len > limit {
+                // Only at 6 and 7 bits can a line hold a longer run: whole tokens, then the rest.
+                buf[used] = 0x80 | flags[limit >> 8] | v;
+                buf[used + 1] = (limit & 0xFF) as u8;
+                used += 2;
+                len -= limit;
+            }
+            let run = len > 1;
+            buf[used] = if run { 0x80 | flags[len >> 8] | v } else { v };
+            buf[used + 1] = (len & 0xFF) as u8;
+            used += 1 + usize::from(run);
+            prev = next;
+        }
     }
+    out.extend_from_slice(&buf[..used]);
     any
 }
 

@@ -270,8 +270,62 @@ fn reject_after_the_chip_station_is_a_rejected_card() {
     assert_eq!(job.cards[0].chip, Some(ChipStation::Contact));
 }
 
+/// The colour run-length rule written the plain way, dot by dot: the longest run of equal
+/// dots (up to the token's limit) is one token, a lone dot its level, a white line `80 00`.
+fn reference_rle(line: &[u8], depth: u8) -> Vec<u8> {
+    if line.iter().all(|&v| v == 0) {
+        return vec![0x80, 0x00];
+    }
+    let limit = match depth {
+        5 => 767,
+        6 => 511,
+        _ => 255,
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        let mut j = i + 1;
+        while j < line.len() && line[j] == line[i] && j - i < limit {
+            j += 1;
+        }
+        let run = j - i;
+        if run == 1 {
+            out.push(line[i]);
+        } else {
+            let extra = match (depth, run >> 8) {
+                (5, 1) => 0x20,
+                (5, 2) => 0x60,
+                (6, 1) => 0x40,
+                _ => 0,
+            };
+            out.extend_from_slice(&[0x80 | extra | line[i], (run & 0xFF) as u8]);
+        }
+        i = j;
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The bit-mask encoder writes what the dot-by-dot rule writes: lines made of runs of any
+    /// length (past the token limits too) and lone dots, at every compressed depth.
+    #[test]
+    fn colour_lines_encode_like_the_plain_rule(
+        depth in 5u8..=7,
+        pieces in proptest::collection::vec((any::<u8>(), prop_oneof![1usize..4, 1usize..800]), 1..200),
+        len in 1usize..=DOTS,
+    ) {
+        let mut line: Vec<u8> = pieces
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v >> (8 - depth), n))
+            .take(len)
+            .collect();
+        line.resize(len, 0);
+        let mut out = Vec::new();
+        evolis::rle_colour_line(&line, depth, &mut out);
+        prop_assert_eq!(out, reference_rle(&line, depth));
+    }
 
     /// Any bytes: an error or a job, never a panic or a hang.
     #[test]
@@ -327,5 +381,103 @@ fn levels_over_the_depth_are_refused_and_leave_nothing_behind() {
             "{err}"
         );
         assert_eq!(out, b"job so far");
+    }
+}
+
+/// A card-sized face: a gradient, a block of noise (a photo), bands of black text.
+fn card_face(seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let (h, w) = (DOTS, LINES);
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 24) as u8
+    };
+    let mut rgb = vec![0u8; h * w * 3];
+    for r in 0..h {
+        for c in 0..w {
+            let px = &mut rgb[3 * (r * w + c)..3 * (r * w + c) + 3];
+            if (150..510).contains(&r) && (700..1000).contains(&c) {
+                px.copy_from_slice(&[next(), next(), next()]);
+            } else {
+                px.copy_from_slice(&[
+                    (190 + c * 60 / w) as u8,
+                    200,
+                    if r % 97 == 0 { 8 } else { 230 },
+                ]);
+            }
+        }
+    }
+    let mut black = vec![255u8; h * w];
+    for line in 0..8 {
+        for r in 120 + 45 * line..142 + 45 * line {
+            for c in 40..380 + 25 * line {
+                black[r * w + c] = if (r + c) % 5 == 0 { 100 } else { 0 };
+            }
+        }
+    }
+    (rgb, black)
+}
+
+/// One pass from faces writes the stream the raster stage and the panel encoder write apart:
+/// at every depth, compressed or raw, on and off the fast path, with and without a back.
+#[test]
+fn encoding_from_faces_equals_rasterising_then_encoding() {
+    use crate::raster::{self, BlackMode, Face, Halftone, Overlay, Settings};
+    let (rgb, black) = card_face(7);
+    let (_, back_black) = card_face(8);
+    let front = Face {
+        height: DOTS,
+        width: LINES,
+        rgb: Some(&rgb),
+        black: Some(&black),
+    };
+    let back = Face {
+        height: DOTS,
+        width: LINES,
+        rgb: None,
+        black: Some(&back_black),
+    };
+    let mut scratch = evolis::Scratch::default();
+    for (depth, compress, black_mode, halftone, with_back) in [
+        (5, true, BlackMode::Layer, Halftone::Threshold(128), true),
+        (
+            6,
+            true,
+            BlackMode::NearBlack(20),
+            Halftone::Threshold(128),
+            true,
+        ),
+        (7, true, BlackMode::Layer, Halftone::Ordered, false),
+        (8, true, BlackMode::None, Halftone::Threshold(128), true),
+        (5, false, BlackMode::Layer, Halftone::FloydSteinberg, true),
+    ] {
+        let mut fs = Settings::new(depth);
+        fs.black = black_mode;
+        fs.halftone = halftone;
+        let mut bs = Settings::new(depth);
+        bs.colour = false;
+        bs.overlay = Overlay::None;
+        let job = JobSettings {
+            compress,
+            ..JobSettings::default()
+        };
+        let f = raster::rasterize(&front, &fs).unwrap();
+        let b = raster::rasterize(&back, &bs).unwrap();
+        let card = Card {
+            front: &f,
+            back: with_back.then_some(&b),
+        };
+        let mut apart = Vec::new();
+        evolis::encode_card(&card, depth, &job, &mut apart).unwrap();
+        let mut fused = Vec::new();
+        let back_side = with_back.then_some((&back, &bs));
+        evolis::encode_faces_with((&front, &fs), back_side, &job, &mut fused, &mut scratch)
+            .unwrap();
+        assert!(
+            fused == apart,
+            "depth {depth}, compress {compress}, {black_mode:?}, {halftone:?}"
+        );
     }
 }

@@ -1287,16 +1287,6 @@ impl EvolisArgs {
     }
 }
 
-/// What one worker of `evolis_encode_cards` reuses between cards.
-#[derive(Default)]
-struct CardScratch {
-    front: raster::Panels,
-    back: raster::Panels,
-    payload: Vec<u8>,
-    /// The largest card so far: the next card's output is allocated once at that size.
-    size: usize,
-}
-
 /// Rasterises and encodes a chunk of cards (`Ss` ... `Se;1` each, in order) on every core
 /// with the GIL released; the caller writes the job's start and end.
 #[pyfunction]
@@ -1307,7 +1297,6 @@ fn evolis_encode_cards<'py>(
     back: RasterArgs<'py>,
     job: EvolisArgs,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    use rayon::prelude::*;
     let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
     let faces = cards
         .iter()
@@ -1321,39 +1310,10 @@ fn evolis_encode_cards<'py>(
             Ok((f, b))
         })
         .collect::<PyResult<Vec<_>>>()?;
-    let encoded = py.detach(|| {
-        faces
-            .par_iter()
-            // Each worker keeps its panels and payload buffer from card to card.
-            .map_init(
-                CardScratch::default,
-                |scratch, (f, b)| -> Result<Vec<u8>, EktpError> {
-                    let CardScratch {
-                        front,
-                        back,
-                        payload,
-                        size,
-                    } = scratch;
-                    raster::rasterize_into(f, &fs, front)?;
-                    if let Some(b) = b {
-                        raster::rasterize_into(b, &bs, back)?;
-                    }
-                    let mut out = Vec::with_capacity(*size);
-                    let card = dialect::evolis::Card {
-                        front,
-                        back: b.as_ref().map(|_| &*back),
-                    };
-                    dialect::evolis::encode_card_with(&card, fs.depth, &js, &mut out, payload)?;
-                    *size = (*size).max(out.len());
-                    Ok(out)
-                },
-            )
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-    let total = encoded.iter().map(Vec::len).sum();
-    PyBytes::new_with(py, total, |buf| {
+    let encoded = py.detach(|| dialect::evolis::encode_cards(&faces, &fs, &bs, &js))?;
+    PyBytes::new_with(py, encoded.len(), |buf| {
         let mut at = 0;
-        for part in &encoded {
+        for part in encoded.parts() {
             buf[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }

@@ -289,6 +289,22 @@ pub fn rasterize_into(
     settings: &Settings,
     out: &mut Panels,
 ) -> Result<(), EktpError> {
+    rasterize_bands(face, settings, out, usize::MAX, |_, _| Ok(()))
+}
+
+/// [`rasterize_into`], handing the colour panels to `take` a band of `band` lines at a time:
+/// `take(first_line, &panels)` sees the band's lines in `panels.y`, `m` and `c`. An encoder
+/// that compresses each band as it comes keeps the colour panels in the cache instead of
+/// writing 2 MB a card to memory and reading them back. After the call `out.k` and `out.o`
+/// are whole and the colour buffers hold the last band. Faces off the fast path (another turn,
+/// error diffusion) are rasterised whole and handed over as one band.
+pub fn rasterize_bands<E: From<EktpError>>(
+    face: &Face<'_>,
+    settings: &Settings,
+    out: &mut Panels,
+    band: usize,
+    mut take: impl FnMut(usize, &Panels) -> Result<(), E>,
+) -> Result<(), E> {
     let (lines, dots) = geometry(face, settings)?;
     let (h, w) = (face.height, face.width);
     let stride = dots.div_ceil(8);
@@ -314,10 +330,16 @@ pub fn rasterize_into(
     let with_k = settings.black != BlackMode::None;
     let rgb = face.rgb.unwrap_or_default();
     let colour = settings.colour;
-    let n = if colour { lines * dots } else { 0 };
-    // The turned fast path writes every byte; the general path leaves zeros where nothing
-    // prints, so its buffers are cleared first.
+    // The turned fast path writes every byte, band by band; the general path leaves zeros
+    // where nothing prints, so its buffers are cleared first, and takes the face whole.
     let fast = settings.rotation == 90 && diffused.is_none();
+    // (A side without colour has nothing to hand over: its K is made in one piece.)
+    let band = if fast && colour {
+        band.clamp(1, lines)
+    } else {
+        lines
+    };
+    let n = if colour { band * dots } else { 0 };
     let buffer = |v: Vec<u8>, len: usize| if fast { sized(v, len) } else { zeroed(v, len) };
     let (mut y, mut m, mut c) = (
         buffer(std::mem::take(&mut out.y), n),
@@ -339,21 +361,53 @@ pub fn rasterize_into(
         out.o.take(),
     );
     if fast {
-        let turned = Turned {
-            y: &mut y,
-            m: &mut m,
-            c: &mut c,
-            k: &mut k,
-        };
-        turned_90(face, settings, layer, near, threshold, turned, lines, dots);
-        *out = Panels {
+        let mut whole = Panels {
             lines,
             dots,
+            o,
+            ..Panels::default()
+        };
+        for first in (0..lines).step_by(band) {
+            let last = (first + band).min(lines);
+            // The last band may be short: the buffers hold exactly the band's lines.
+            let n = if colour { (last - first) * dots } else { 0 };
+            for v in [&mut y, &mut m, &mut c] {
+                v.resize(n, 0);
+            }
+            let turned = Turned {
+                y: &mut y,
+                m: &mut m,
+                c: &mut c,
+                k: &mut k,
+                first,
+            };
+            turned_90(
+                face,
+                settings,
+                layer,
+                near,
+                threshold,
+                turned,
+                first..last,
+                dots,
+            );
+            whole.y = y;
+            whole.m = m;
+            whole.c = c;
+            let taken = take(first, &whole);
+            (y, m, c) = (
+                std::mem::take(&mut whole.y),
+                std::mem::take(&mut whole.m),
+                std::mem::take(&mut whole.c),
+            );
+            taken?;
+        }
+        *out = Panels {
             y,
             m,
             c,
             k: with_k.then_some(k),
-            o,
+            ..whole
         };
         return Ok(());
     }
@@ -413,7 +467,7 @@ pub fn rasterize_into(
         k: with_k.then_some(k),
         o,
     };
-    Ok(())
+    take(0, out)
 }
 
 fn overlay(
@@ -450,12 +504,13 @@ fn overlay(
     }
 }
 
-/// The panels being written by [`turned_90`].
+/// The panels being written by [`turned_90`]: colour from line `first` on, K whole.
 struct Turned<'a> {
     y: &'a mut [u8],
     m: &'a mut [u8],
     c: &'a mut [u8],
     k: &'a mut [u8],
+    first: usize,
 }
 
 /// What every tile of [`turned_90`] needs to know.
@@ -493,7 +548,7 @@ fn turned_90(
     near: Option<u8>,
     threshold: u8,
     mut out: Turned<'_>,
-    lines: usize,
+    lines: std::ops::Range<usize>,
     dots: usize,
 ) {
     let shift = 8 - settings.depth;
@@ -521,27 +576,36 @@ fn turned_90(
             .all(|(i, &v)| usize::from(v) == i),
     };
     #[cfg(target_arch = "x86_64")]
-    if job.linear && std::arch::is_x86_feature_detected!("ssse3") {
+    if (job.linear || !job.colour) && std::arch::is_x86_feature_detected!("ssse3") {
         // Tiles start every 16; a last tile that would overhang is moved back to end at the
         // edge, recomputing a few lines or dots (the same values) instead of leaving them to
         // the scalar path. K bytes stay whole only if the dots are a multiple of 8.
-        let starts = |n: usize, overlap: bool| -> (Vec<usize>, usize) {
-            let mut v: Vec<usize> = (0..n / 16 * 16).step_by(16).collect();
+        let starts = |from: usize, to: usize, overlap: bool| -> (Vec<usize>, usize) {
+            let n = to - from;
+            let mut v: Vec<usize> = (from..from + n / 16 * 16).step_by(16).collect();
             if !n.is_multiple_of(16) && n > 16 && overlap {
-                v.push(n - 16);
-                return (v, n);
+                v.push(to - 16);
+                return (v, to);
             }
-            (v, n / 16 * 16)
+            (v, from + n / 16 * 16)
         };
-        let (line_starts, lines_done) = starts(lines, true);
-        let (dot_starts, dots_done) = starts(dots, dots.is_multiple_of(8));
+        let (line_starts, lines_done) = starts(lines.start, lines.end, true);
+        if let (false, None, Some(black), true) = (job.colour, job.near, job.layer, job.with_k) {
+            let bytes = dots / 8;
+            // SAFETY: SSSE3 was detected just above.
+            unsafe { simd::k_only(&job, black, out.k, &line_starts, bytes) };
+            scalar_region(&job, &mut out, lines.start..lines_done, bytes * 8..dots);
+            scalar_region(&job, &mut out, lines_done..lines.end, 0..dots);
+            return;
+        }
+        let (dot_starts, dots_done) = starts(0, dots, dots.is_multiple_of(8));
         // SAFETY: SSSE3 was detected just above.
         unsafe { simd::tiles(&job, &mut out, &line_starts, &dot_starts) };
-        scalar_region(&job, &mut out, 0..lines_done, dots_done..dots);
-        scalar_region(&job, &mut out, lines_done..lines, 0..dots);
+        scalar_region(&job, &mut out, lines.start..lines_done, dots_done..dots);
+        scalar_region(&job, &mut out, lines_done..lines.end, 0..dots);
         return;
     }
-    scalar_region(&job, &mut out, 0..lines, 0..dots);
+    scalar_region(&job, &mut out, lines, 0..dots);
 }
 
 /// The scalar path over a rectangle of the printer's lines and dots, in 32 x 32 tiles.
@@ -617,7 +681,7 @@ fn scalar_region(
                 }
             }
             for j in 0..lw {
-                let line = (l0 + j) * dots + d0;
+                let line = (l0 + j - out.first) * dots + d0;
                 if colour {
                     out.y[line..line + dw].copy_from_slice(&ty[j][..dw]);
                     out.m[line..line + dw].copy_from_slice(&tm[j][..dw]);
@@ -654,6 +718,67 @@ mod simd {
             }
         }
         m
+    }
+
+    /// The sixteen bytes of a register.
+    #[target_feature(enable = "ssse3")]
+    fn lanes(v: __m128i) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        // SAFETY: `out` is 16 bytes.
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), v) };
+        out
+    }
+
+    /// `x < t` as unsigned bytes, for `t > 0`: `min(x, t - 1) == x`.
+    #[target_feature(enable = "ssse3")]
+    fn below(x: __m128i, t: u8) -> __m128i {
+        if t == 0 {
+            return _mm_setzero_si128();
+        }
+        let lim = _mm_set1_epi8((t - 1) as i8);
+        _mm_cmpeq_epi8(_mm_min_epu8(x, lim), x)
+    }
+
+    /// A K-only side (a back printed in black) by threshold: the K bytes of the lines starting
+    /// at each of `line_starts` (16 each) for the first `bytes` bytes of every line.
+    ///
+    /// Eight face rows make one byte of sixteen lines: each row's sixteen pixels are compared
+    /// at once, masked with their bit and OR-ed — no transpose. Lines go in groups of 64, so
+    /// every row is read a whole cache line at a time and the group's K bytes stay in L1.
+    ///
+    /// # Safety
+    /// The CPU must support SSSE3.
+    #[target_feature(enable = "ssse3")]
+    pub(super) unsafe fn k_only(
+        job: &TurnJob<'_>,
+        black: &[u8],
+        k: &mut [u8],
+        line_starts: &[usize],
+        bytes: usize,
+    ) {
+        let TurnJob {
+            h,
+            w,
+            stride,
+            threshold,
+            ..
+        } = *job;
+        let bit: [__m128i; 8] = std::array::from_fn(|i| _mm_set1_epi8((0x80u8 >> i) as i8));
+        for b in 0..bytes {
+            for &l0 in line_starts {
+                let mut acc = _mm_setzero_si128();
+                for (i, bit) in bit.iter().enumerate() {
+                    let at = (h - 1 - (8 * b + i)) * w + l0;
+                    let row = &black[at..at + 16];
+                    // SAFETY: `row` is 16 bytes.
+                    let g = unsafe { _mm_loadu_si128(row.as_ptr().cast()) };
+                    acc = _mm_or_si128(acc, _mm_and_si128(below(g, threshold), *bit));
+                }
+                for (j, byte) in lanes(acc).into_iter().enumerate() {
+                    k[(l0 + j) * stride + b] = byte;
+                }
+            }
+        }
     }
 
     /// Transposes a 16 x 16 byte matrix held as 16 rows: `out[c]` holds column `c`.
@@ -727,22 +852,14 @@ mod simd {
         let inv = _mm_set1_epi8(-1);
         let cut = _mm_set1_epi8((0xFFu8 >> shift) as i8);
         let shift = _mm_cvtsi32_si128(i32::from(shift));
-        // x < t as unsigned bytes: min(x, t - 1) == x, for t > 0.
-        let below = |x: __m128i, t: u8| -> __m128i {
-            if t == 0 {
-                _mm_setzero_si128()
-            } else {
-                let lim = _mm_set1_epi8((t - 1) as i8);
-                _mm_cmpeq_epi8(_mm_min_epu8(x, lim), x)
-            }
-        };
         let z = _mm_setzero_si128();
+        let bit: [__m128i; 8] = std::array::from_fn(|i| _mm_set1_epi8((0x80u8 >> i) as i8));
         // Bands of 16 face rows, left to right: the face is read as 16 sequential streams
         // (faces come from memory, not cache), and the band's writes — 16 dots of every
         // line — stay in the L2 cache until the next bands complete their cache lines.
         for &d0 in dot_starts {
             for &l0 in line_starts {
-                let (mut ys, mut ms, mut cs, mut ks) = ([z; 16], [z; 16], [z; 16], [z; 16]);
+                let (mut ys, mut ms, mut cs, mut kb) = ([z; 16], [z; 16], [z; 16], [z; 2]);
                 for dd in 0..16 {
                     let at = (h - 1 - (d0 + dd)) * w + l0;
                     // Sixteen rows are read side by side, more streams than the hardware
@@ -800,7 +917,9 @@ mod simd {
                             cs[dd] = level(r);
                         }
                     }
-                    ks[dd] = inked;
+                    // Dot d0 + dd is bit 7 - dd % 8 of its line's byte dd / 8: masking the row
+                    // with that bit and OR-ing builds sixteen lines' K bytes at once.
+                    kb[dd / 8] = _mm_or_si128(kb[dd / 8], _mm_and_si128(inked, bit[dd % 8]));
                 }
                 if colour {
                     for (plane, rows) in
@@ -808,7 +927,7 @@ mod simd {
                     {
                         let cols = transpose(rows);
                         for (j, col) in cols.iter().enumerate() {
-                            let at = (l0 + j) * dots + d0;
+                            let at = (l0 + j - out.first) * dots + d0;
                             let dst = &mut plane[at..at + 16];
                             // SAFETY: `dst` is 16 bytes.
                             unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), *col) };
@@ -816,14 +935,11 @@ mod simd {
                     }
                 }
                 if with_k {
-                    let cols = transpose(&ks);
-                    for (j, col) in cols.iter().enumerate() {
-                        // Bit i of the mask is dot d0 + i; the panel wants dot d0 as the
-                        // most significant bit of its byte.
-                        let bits = _mm_movemask_epi8(*col) as u16;
+                    let (first, second) = (lanes(kb[0]), lanes(kb[1]));
+                    for j in 0..16 {
                         let at = (l0 + j) * stride + d0 / 8;
-                        out.k[at] = (bits as u8).reverse_bits();
-                        out.k[at + 1] = ((bits >> 8) as u8).reverse_bits();
+                        out.k[at] = first[j];
+                        out.k[at + 1] = second[j];
                     }
                 }
             }

@@ -132,22 +132,81 @@ fn wrong_shapes_and_settings_are_refused() {
 
 #[test]
 fn a_black_only_side_turns_like_the_reference() {
-    for (h, w) in [(648usize, 1016usize), (40, 33)] {
+    // Whole groups of 64 lines, a last group of one tile, lines and dots short of a tile or
+    // a byte, and the thresholds at both ends.
+    let sizes = [
+        (648usize, 1016usize),
+        (40, 33),
+        (37, 45),
+        (13, 70),
+        (8, 8),
+        (650, 17),
+    ];
+    for ((h, w), threshold) in sizes
+        .into_iter()
+        .flat_map(|hw| [(hw, 128u8), (hw, 0), (hw, 255)])
+    {
         let black: Vec<u8> = (0..h * w).map(|i| ((i * 7919) % 251) as u8).collect();
         let mut s = Settings::new(5);
         s.colour = false;
         s.overlay = Overlay::None;
-        let p = rasterize(&view(h, w, None, Some(&black)), &s).unwrap();
+        s.halftone = Halftone::Threshold(threshold);
+        // Into buffers holding another face's K: every byte must be rewritten.
+        let mut p = Panels {
+            k: Some(vec![0xA5; w * h.div_ceil(8)]),
+            ..Panels::default()
+        };
+        rasterize_into(&view(h, w, None, Some(&black)), &s, &mut p).unwrap();
         let stride = h.div_ceil(8);
         let k = p.k.unwrap();
         for l in 0..w {
-            for d in 0..h {
-                let inked = black[(h - 1 - d) * w + l] < 128;
+            for d in 0..stride * 8 {
+                let inked = d < h && black[(h - 1 - d) * w + l] < threshold;
                 let bit = k[l * stride + d / 8] & (0x80 >> (d % 8)) != 0;
-                assert_eq!(bit, inked, "K at line {l}, dot {d} of {h}x{w}");
+                assert_eq!(
+                    bit, inked,
+                    "K at line {l}, dot {d} of {h}x{w}, threshold {threshold}"
+                );
             }
         }
         assert!(p.y.is_empty());
+    }
+}
+
+#[test]
+fn bands_put_together_are_the_whole_panels() {
+    let (h, w) = (37usize, 70usize);
+    let rgb: Vec<u8> = (0..h * w * 3).map(|i| ((i * 7919) % 253) as u8).collect();
+    let black: Vec<u8> = (0..h * w).map(|i| ((i * 104_729) % 251) as u8).collect();
+    for halftone in [Halftone::Threshold(100), Halftone::FloydSteinberg] {
+        let mut s = Settings::new(6);
+        s.halftone = halftone;
+        let face = view(h, w, Some(&rgb), Some(&black));
+        let whole = rasterize(&face, &s).unwrap();
+        for band in [1, 7, 16, 33, w, 1000] {
+            let (mut y, mut m, mut c) = (Vec::new(), Vec::new(), Vec::new());
+            let mut firsts = Vec::new();
+            let mut out = Panels::default();
+            rasterize_bands(&face, &s, &mut out, band, |first, p| {
+                firsts.push(first);
+                y.extend_from_slice(&p.y);
+                m.extend_from_slice(&p.m);
+                c.extend_from_slice(&p.c);
+                Ok::<(), EktpError>(())
+            })
+            .unwrap();
+            assert_eq!(
+                (y.len(), &y, &m, &c),
+                (whole.y.len(), &whole.y, &whole.m, &whole.c)
+            );
+            assert_eq!((&out.k, &out.o), (&whole.k, &whole.o), "band {band}");
+            // Error diffusion needs the whole face: one band.
+            let expected: Vec<usize> = match halftone {
+                Halftone::Threshold(_) => (0..w).step_by(band).collect(),
+                _ => vec![0],
+            };
+            assert_eq!(firsts, expected, "band {band}");
+        }
     }
 }
 
