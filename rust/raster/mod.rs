@@ -537,9 +537,9 @@ struct TurnJob<'a> {
 /// Printer line `l` is face column `l`, read bottom to top. The work goes in tiles: a tile
 /// reads adjacent pixels from each of its face rows (whole cache lines), turns them in small
 /// arrays that stay in the L1 cache, and writes each line's dots in one piece. Colour is
-/// written without a branch, masked to zero where K prints. With a linear curve on x86-64
-/// with SSSE3, whole 16 x 16 tiles take the vector path ([`simd`]); the rest, and every
-/// other machine, the scalar one.
+/// written without a branch, masked to zero where K prints. On x86-64, a linear curve and at
+/// least 32 lines take AVX2 tiles of 32 x 16 where the CPU has it, and a side with K alone
+/// an SSE2 loop ([`simd`]); the rest, and every other machine, the scalar tiles.
 #[allow(clippy::too_many_arguments)]
 fn turned_90(
     face: &Face<'_>,
@@ -576,34 +576,40 @@ fn turned_90(
             .all(|(i, &v)| usize::from(v) == i),
     };
     #[cfg(target_arch = "x86_64")]
-    if (job.linear || !job.colour) && std::arch::is_x86_feature_detected!("ssse3") {
-        // Tiles start every 16; a last tile that would overhang is moved back to end at the
-        // edge, recomputing a few lines or dots (the same values) instead of leaving them to
-        // the scalar path. K bytes stay whole only if the dots are a multiple of 8.
-        let starts = |from: usize, to: usize, overlap: bool| -> (Vec<usize>, usize) {
+    {
+        // Tiles start every `width`; a last tile that would overhang is moved back to end at
+        // the edge, recomputing a few lines or dots (the same values) instead of leaving them
+        // to the scalar path. K bytes stay whole only if the dots are a multiple of 8.
+        let starts = |from: usize, to: usize, width: usize, overlap: bool| {
             let n = to - from;
-            let mut v: Vec<usize> = (from..from + n / 16 * 16).step_by(16).collect();
-            if !n.is_multiple_of(16) && n > 16 && overlap {
-                v.push(to - 16);
+            let mut v: Vec<usize> = (from..from + n / width * width).step_by(width).collect();
+            if !n.is_multiple_of(width) && n > width && overlap {
+                v.push(to - width);
                 return (v, to);
             }
-            (v, from + n / 16 * 16)
+            (v, from + n / width * width)
         };
-        let (line_starts, lines_done) = starts(lines.start, lines.end, true);
         if let (false, None, Some(black), true) = (job.colour, job.near, job.layer, job.with_k) {
+            let (line_starts, lines_done) = starts(lines.start, lines.end, 16, true);
             let bytes = dots / 8;
-            // SAFETY: SSSE3 was detected just above.
+            // SAFETY: SSE2 is part of x86-64.
             unsafe { simd::k_only(&job, black, out.k, &line_starts, bytes) };
             scalar_region(&job, &mut out, lines.start..lines_done, bytes * 8..dots);
             scalar_region(&job, &mut out, lines_done..lines.end, 0..dots);
             return;
         }
-        let (dot_starts, dots_done) = starts(0, dots, dots.is_multiple_of(8));
-        // SAFETY: SSSE3 was detected just above.
-        unsafe { simd::tiles(&job, &mut out, &line_starts, &dot_starts) };
-        scalar_region(&job, &mut out, lines.start..lines_done, dots_done..dots);
-        scalar_region(&job, &mut out, lines_done..lines.end, 0..dots);
-        return;
+        if (job.linear || !job.colour)
+            && lines.len() >= 32
+            && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // 32 lines or more are covered whole.
+            let (line_starts, _) = starts(lines.start, lines.end, 32, true);
+            let (dot_starts, dots_done) = starts(0, dots, 16, dots.is_multiple_of(8));
+            // SAFETY: AVX2 was detected just above.
+            unsafe { simd::tiles(&job, &mut out, &line_starts, &dot_starts) };
+            scalar_region(&job, &mut out, lines, dots_done..dots);
+            return;
+        }
     }
     scalar_region(&job, &mut out, lines, 0..dots);
 }
@@ -699,14 +705,14 @@ fn scalar_region(
     }
 }
 
-/// The vector path of [`turned_90`]: SSSE3 on 16 x 16 tiles.
+/// The vector paths of [`turned_90`]: AVX2 tiles for colour, SSE2 for a K-only side.
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use super::{TurnJob, Turned};
     use std::arch::x86_64::*;
 
-    /// How many pixels ahead of a tile its rows are prefetched.
-    const PREFETCH: usize = 96;
+    /// How many face rows ahead of a tile the same columns are prefetched.
+    const PREFETCH_ROWS: usize = 32;
 
     /// Byte shuffles that gather one channel of 16 RGB pixels from three 16-byte loads.
     fn masks() -> [[[i8; 16]; 3]; 3] {
@@ -721,7 +727,7 @@ mod simd {
     }
 
     /// The sixteen bytes of a register.
-    #[target_feature(enable = "ssse3")]
+    #[target_feature(enable = "sse2")]
     fn lanes(v: __m128i) -> [u8; 16] {
         let mut out = [0u8; 16];
         // SAFETY: `out` is 16 bytes.
@@ -730,7 +736,7 @@ mod simd {
     }
 
     /// `x < t` as unsigned bytes, for `t > 0`: `min(x, t - 1) == x`.
-    #[target_feature(enable = "ssse3")]
+    #[target_feature(enable = "sse2")]
     fn below(x: __m128i, t: u8) -> __m128i {
         if t == 0 {
             return _mm_setzero_si128();
@@ -747,8 +753,8 @@ mod simd {
     /// every row is read a whole cache line at a time and the group's K bytes stay in L1.
     ///
     /// # Safety
-    /// The CPU must support SSSE3.
-    #[target_feature(enable = "ssse3")]
+    /// The CPU must support SSE2 (every x86-64 does).
+    #[target_feature(enable = "sse2")]
     pub(super) unsafe fn k_only(
         job: &TurnJob<'_>,
         black: &[u8],
@@ -781,51 +787,67 @@ mod simd {
         }
     }
 
-    /// Transposes a 16 x 16 byte matrix held as 16 rows: `out[c]` holds column `c`.
-    #[target_feature(enable = "ssse3")]
-    fn transpose(x: &[__m128i; 16]) -> [__m128i; 16] {
-        let z = _mm_setzero_si128();
-        // Bytes of row pairs, then words of pair pairs, dwords, qwords: each stage doubles
-        // the run of one column's rows that sits together.
+    /// Transposes two 16 x 16 byte matrices at once, one in each 128-bit lane, held as 16
+    /// rows: lane `h` of `out[c]` holds column `c` of matrix `h`. An unpack network: bytes of
+    /// row pairs, then words of pair pairs, dwords, qwords — each stage doubles the run of one
+    /// column's rows that sits together (the unpack instructions work lane by lane).
+    #[target_feature(enable = "avx2")]
+    fn transpose(x: &[__m256i; 16]) -> [__m256i; 16] {
+        let z = _mm256_setzero_si256();
         let mut a = [[z; 2]; 8];
         for i in 0..8 {
             a[i] = [
-                _mm_unpacklo_epi8(x[2 * i], x[2 * i + 1]),
-                _mm_unpackhi_epi8(x[2 * i], x[2 * i + 1]),
+                _mm256_unpacklo_epi8(x[2 * i], x[2 * i + 1]),
+                _mm256_unpackhi_epi8(x[2 * i], x[2 * i + 1]),
             ];
         }
         let mut b = [[z; 4]; 4];
         for g in 0..4 {
             for half in 0..2 {
-                b[g][2 * half] = _mm_unpacklo_epi16(a[2 * g][half], a[2 * g + 1][half]);
-                b[g][2 * half + 1] = _mm_unpackhi_epi16(a[2 * g][half], a[2 * g + 1][half]);
+                b[g][2 * half] = _mm256_unpacklo_epi16(a[2 * g][half], a[2 * g + 1][half]);
+                b[g][2 * half + 1] = _mm256_unpackhi_epi16(a[2 * g][half], a[2 * g + 1][half]);
             }
         }
         let mut c = [[[z; 2]; 4]; 2];
         for h in 0..2 {
             for q in 0..4 {
                 c[h][q] = [
-                    _mm_unpacklo_epi32(b[2 * h][q], b[2 * h + 1][q]),
-                    _mm_unpackhi_epi32(b[2 * h][q], b[2 * h + 1][q]),
+                    _mm256_unpacklo_epi32(b[2 * h][q], b[2 * h + 1][q]),
+                    _mm256_unpackhi_epi32(b[2 * h][q], b[2 * h + 1][q]),
                 ];
             }
         }
         let mut out = [z; 16];
         for q in 0..4 {
             for s in 0..2 {
-                out[4 * q + 2 * s] = _mm_unpacklo_epi64(c[0][q][s], c[1][q][s]);
-                out[4 * q + 2 * s + 1] = _mm_unpackhi_epi64(c[0][q][s], c[1][q][s]);
+                out[4 * q + 2 * s] = _mm256_unpacklo_epi64(c[0][q][s], c[1][q][s]);
+                out[4 * q + 2 * s + 1] = _mm256_unpackhi_epi64(c[0][q][s], c[1][q][s]);
             }
         }
         out
     }
 
-    /// The 16 x 16 tiles starting at each of `line_starts` x `dot_starts` (dot starts are
-    /// multiples of 8, so K bytes are written whole).
+    /// `x < t` as unsigned bytes (see [`below`]).
+    #[target_feature(enable = "avx2")]
+    fn below_wide(x: __m256i, t: u8) -> __m256i {
+        if t == 0 {
+            return _mm256_setzero_si256();
+        }
+        let lim = _mm256_set1_epi8((t - 1) as i8);
+        _mm256_cmpeq_epi8(_mm256_min_epu8(x, lim), x)
+    }
+
+    /// The tiles of 32 lines (face columns) by 16 dots starting at each of `line_starts` x
+    /// `dot_starts` (dot starts are multiples of 8, so K bytes are written whole).
+    ///
+    /// Per face row of a tile: three pairs of 16-byte loads put pixels 0-15 in the low
+    /// 128-bit lane and 16-31 in the high one; byte shuffles split each lane's 48 bytes into
+    /// channels; ink and the K mask are computed 32 pixels at a time. Then each plane's 16 rows
+    /// are transposed lane by lane and every line's 16 dots stored in one piece.
     ///
     /// # Safety
-    /// The CPU must support SSSE3.
-    #[target_feature(enable = "ssse3")]
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
     pub(super) unsafe fn tiles(
         job: &TurnJob<'_>,
         out: &mut Turned<'_>,
@@ -844,82 +866,91 @@ mod simd {
             ..
         } = *job;
         let m = masks();
-        let load = |v: &[i8; 16]| -> __m128i {
+        let load = |v: &[i8; 16]| -> __m256i {
             // SAFETY: 16 bytes read from a 16-byte array.
-            unsafe { _mm_loadu_si128(v.as_ptr().cast()) }
+            _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(v.as_ptr().cast()) })
         };
         let shuffle = [0, 1, 2].map(|ch| [0, 1, 2].map(|r| load(&m[ch][r])));
-        let inv = _mm_set1_epi8(-1);
-        let cut = _mm_set1_epi8((0xFFu8 >> shift) as i8);
+        let inv = _mm256_set1_epi8(-1);
+        let cut = _mm256_set1_epi8((0xFFu8 >> shift) as i8);
         let shift = _mm_cvtsi32_si128(i32::from(shift));
-        let z = _mm_setzero_si128();
-        let bit: [__m128i; 8] = std::array::from_fn(|i| _mm_set1_epi8((0x80u8 >> i) as i8));
-        // Bands of 16 face rows, left to right: the face is read as 16 sequential streams
-        // (faces come from memory, not cache), and the band's writes — 16 dots of every
-        // line — stay in the L2 cache until the next bands complete their cache lines.
+        let z = _mm256_setzero_si256();
+        let bit: [__m256i; 8] = std::array::from_fn(|i| _mm256_set1_epi8((0x80u8 >> i) as i8));
+        // Down the band's face columns, 16 rows at a time: a band of lines is a strip of face
+        // columns, read row after row at a stride the hardware prefetcher does not follow, so
+        // each tile asks for the rows it will need two tiles down. (A whole face is one wide
+        // band; the rows asked for then wait in the L2 cache.)
         for &d0 in dot_starts {
             for &l0 in line_starts {
                 let (mut ys, mut ms, mut cs, mut kb) = ([z; 16], [z; 16], [z; 16], [z; 2]);
                 for dd in 0..16 {
                     let at = (h - 1 - (d0 + dd)) * w + l0;
-                    // Sixteen rows are read side by side, more streams than the hardware
-                    // prefetcher follows: ask for each row's bytes a few tiles ahead.
-                    let ahead = (at + PREFETCH).min(h * w - 1);
-                    if !rgb.is_empty() {
-                        _mm_prefetch::<_MM_HINT_T0>(rgb.as_ptr().wrapping_add(3 * ahead).cast());
-                    }
-                    if let Some(black) = job.layer {
-                        _mm_prefetch::<_MM_HINT_T0>(black.as_ptr().wrapping_add(ahead).cast());
+                    if let Some(row) = (h - 1).checked_sub(d0 + dd + PREFETCH_ROWS) {
+                        let ahead = row * w + l0;
+                        if !rgb.is_empty() {
+                            for o in [0, 48, 95] {
+                                let p = rgb.as_ptr().wrapping_add(3 * ahead + o);
+                                _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                            }
+                        }
+                        if let Some(black) = job.layer {
+                            for o in [0, 31] {
+                                let p = black.as_ptr().wrapping_add(ahead + o);
+                                _mm_prefetch::<_MM_HINT_T0>(p.cast());
+                            }
+                        }
                     }
                     let mut inked = z;
                     if let Some(black) = job.layer {
-                        let row = &black[at..at + 16];
-                        // SAFETY: `row` is 16 bytes.
-                        let g = unsafe { _mm_loadu_si128(row.as_ptr().cast()) };
-                        inked = below(g, job.threshold);
+                        let row = &black[at..at + 32];
+                        // SAFETY: `row` is 32 bytes.
+                        let g = unsafe { _mm256_loadu_si256(row.as_ptr().cast()) };
+                        inked = below_wide(g, job.threshold);
                     }
                     if colour || job.near.is_some() {
-                        let px = &rgb[3 * at..3 * at + 48];
-                        // SAFETY: `px` is 48 bytes.
-                        let regs = unsafe {
-                            [0, 16, 32].map(|o| _mm_loadu_si128(px[o..].as_ptr().cast()))
-                        };
+                        let px = &rgb[3 * at..3 * at + 96];
+                        // Low lane: pixels 0-15 (bytes 0-47); high lane: pixels 16-31.
+                        // SAFETY: `px` is 96 bytes; each load reads 16 at `o` and `48 + o`.
+                        let regs = [0, 16, 32].map(|o| unsafe {
+                            _mm256_loadu2_m128i(
+                                px[48 + o..].as_ptr().cast(),
+                                px[o..].as_ptr().cast(),
+                            )
+                        });
                         let channel = |ch: usize| {
                             let s = &shuffle[ch];
-                            _mm_or_si128(
-                                _mm_or_si128(
-                                    _mm_shuffle_epi8(regs[0], s[0]),
-                                    _mm_shuffle_epi8(regs[1], s[1]),
+                            _mm256_or_si256(
+                                _mm256_or_si256(
+                                    _mm256_shuffle_epi8(regs[0], s[0]),
+                                    _mm256_shuffle_epi8(regs[1], s[1]),
                                 ),
-                                _mm_shuffle_epi8(regs[2], s[2]),
+                                _mm256_shuffle_epi8(regs[2], s[2]),
                             )
                         };
                         let (r, g, b) = (channel(0), channel(1), channel(2));
                         if let Some(t) = job.near {
-                            let top = _mm_max_epu8(_mm_max_epu8(r, g), b);
-                            inked = _mm_or_si128(inked, below(top, t.saturating_add(1)));
+                            let top = _mm256_max_epu8(_mm256_max_epu8(r, g), b);
+                            inked = _mm256_or_si256(inked, below_wide(top, t.saturating_add(1)));
                             if t == 255 {
                                 inked = inv;
                             }
                         }
                         if colour {
                             let keep = if with_k {
-                                _mm_andnot_si128(inked, inv)
+                                _mm256_andnot_si256(inked, inv)
                             } else {
                                 inv
                             };
-                            let level = |v: __m128i| {
-                                let v = _mm_srl_epi16(_mm_xor_si128(v, inv), shift);
-                                _mm_and_si128(_mm_and_si128(v, cut), keep)
+                            let level = |v: __m256i| {
+                                let v = _mm256_srl_epi16(_mm256_xor_si256(v, inv), shift);
+                                _mm256_and_si256(_mm256_and_si256(v, cut), keep)
                             };
                             ys[dd] = level(b);
                             ms[dd] = level(g);
                             cs[dd] = level(r);
                         }
                     }
-                    // Dot d0 + dd is bit 7 - dd % 8 of its line's byte dd / 8: masking the row
-                    // with that bit and OR-ing builds sixteen lines' K bytes at once.
-                    kb[dd / 8] = _mm_or_si128(kb[dd / 8], _mm_and_si128(inked, bit[dd % 8]));
+                    kb[dd / 8] = _mm256_or_si256(kb[dd / 8], _mm256_and_si256(inked, bit[dd % 8]));
                 }
                 if colour {
                     for (plane, rows) in
@@ -927,16 +958,28 @@ mod simd {
                     {
                         let cols = transpose(rows);
                         for (j, col) in cols.iter().enumerate() {
-                            let at = (l0 + j - out.first) * dots + d0;
-                            let dst = &mut plane[at..at + 16];
-                            // SAFETY: `dst` is 16 bytes.
-                            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), *col) };
+                            let halves = [
+                                _mm256_castsi256_si128(*col),
+                                _mm256_extracti128_si256::<1>(*col),
+                            ];
+                            for (half, v) in halves.into_iter().enumerate() {
+                                let at = (l0 + 16 * half + j - out.first) * dots + d0;
+                                let dst = &mut plane[at..at + 16];
+                                // SAFETY: `dst` is 16 bytes.
+                                unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), v) };
+                            }
                         }
                     }
                 }
                 if with_k {
-                    let (first, second) = (lanes(kb[0]), lanes(kb[1]));
-                    for j in 0..16 {
+                    let mut first = [0u8; 32];
+                    let mut second = [0u8; 32];
+                    // SAFETY: both arrays are 32 bytes.
+                    unsafe {
+                        _mm256_storeu_si256(first.as_mut_ptr().cast(), kb[0]);
+                        _mm256_storeu_si256(second.as_mut_ptr().cast(), kb[1]);
+                    }
+                    for j in 0..32 {
                         let at = (l0 + j) * stride + d0 / 8;
                         out.k[at] = first[j];
                         out.k[at + 1] = second[j];

@@ -222,8 +222,8 @@ fn the_turned_fast_path_matches_a_plain_reference_on_odd_sizes() {
         };
         let rgb: Vec<u8> = (0..h * w * 3).map(|_| next()).collect();
         let black: Vec<u8> = (0..h * w).map(|_| next()).collect();
-        // Linear curves take the vector path on whole 16 x 16 tiles where the CPU has it;
-        // the gamma curve, the edges and small faces the scalar one.
+        // Linear curves on 32 lines or more take the vector path (32 x 16 tiles) where the
+        // CPU has it; the gamma curve, the edges and small faces the scalar one.
         let cases = [
             (None, false, true, 128u8),
             (Some(30u8), true, true, 128),
