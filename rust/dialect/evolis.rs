@@ -466,9 +466,14 @@ fn mono_panel(out: &mut Vec<u8>, letter: &str, bits: &[u8], compress: bool, payl
     if compress {
         payload.clear();
         for line in bits.chunks_exact(LINE_BYTES) {
-            if line.iter().all(|&b| b == 0) {
+            // One pass without an early exit, which the compiler vectorises: most lines are
+            // all white (K) or all varnished (O).
+            let (any, all) = line
+                .iter()
+                .fold((0u8, 0xFFu8), |(any, all), &b| (any | b, all & b));
+            if any == 0 {
                 payload.push(0x00);
-            } else if line.iter().all(|&b| b == 0xFF) {
+            } else if all == 0xFF {
                 payload.push(0xFF);
             } else {
                 let n = line.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
