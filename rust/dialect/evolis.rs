@@ -310,38 +310,59 @@ pub fn encode_faces_with(
 /// One card's faces: front, and back if it prints.
 pub type CardFaces<'a> = (Face<'a>, Option<Face<'a>>);
 
-/// A worker of [`encode_cards`]: its raster and payload buffers and the bytes of its share.
-#[derive(Debug, Default)]
-struct Worker {
-    scratch: Scratch,
-    out: Vec<u8>,
+/// Buffers of finished work, kept for the next: raster panels and payloads (a worker takes
+/// one set per share of cards and puts it back when the share is done), and the output
+/// buffers of encoded chunks (back when the chunk's bytes have been taken). The next batch
+/// starts with memory that is already mapped instead of faulting in fresh pages on every core,
+/// and most offices encode batch after batch. Both pools are capped; an output buffer that
+/// grew unusually large is let go.
+static SCRATCH: std::sync::Mutex<Vec<Scratch>> = std::sync::Mutex::new(Vec::new());
+static OUTPUTS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Buffers each pool keeps at most.
+const POOLED: usize = 64;
+/// The largest output buffer the pool keeps.
+const KEEP_OUTPUT: usize = 32 << 20;
+/// Cards per share: small enough that a core held up (by another process, say) leaves the
+/// rest of a chunk to the others, large enough that each share's buffer bookkeeping is noise.
+const SHARE: usize = 2;
+
+/// Takes a buffer set from a pool, or a fresh one. (A poisoned pool only means a panic while
+/// another batch handed its buffers back: the buffers are still good.)
+fn pooled<T: Default>(pool: &std::sync::Mutex<Vec<T>>) -> T {
+    pool.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
+        .unwrap_or_default()
 }
 
-/// Workers of finished batches, buffers and all: the next batch starts with memory that is
-/// already mapped instead of faulting in fresh pages on every core (and most offices encode
-/// batch after batch). Capped, and a worker that held an unusually large share leaves its
-/// output buffer behind.
-static WORKERS: std::sync::Mutex<Vec<Worker>> = std::sync::Mutex::new(Vec::new());
-
-/// The largest output buffer a pooled worker keeps.
-const KEEP_OUTPUT: usize = 32 << 20;
+/// Gives buffers back to a pool, up to its cap.
+fn give_back<T>(pool: &std::sync::Mutex<Vec<T>>, items: impl IntoIterator<Item = T>) {
+    let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+    for item in items {
+        if pool.len() >= POOLED {
+            break;
+        }
+        pool.push(item);
+    }
+}
 
 /// Cards encoded by [`encode_cards`]: their stream is [`EncodedCards::parts`] in order. When
-/// dropped, the workers' buffers go back to the pool for the next batch.
+/// dropped, the output buffers go back to the pool for the next batch.
 #[derive(Debug)]
 pub struct EncodedCards {
-    workers: Vec<Worker>,
+    parts: Vec<Vec<u8>>,
 }
 
 impl EncodedCards {
     /// The stream, in pieces to concatenate.
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
-        self.workers.iter().map(|w| w.out.as_slice())
+        self.parts.iter().map(Vec::as_slice)
     }
 
     /// The stream's length in bytes.
     pub fn len(&self) -> usize {
-        self.workers.iter().map(|w| w.out.len()).sum()
+        self.parts.iter().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -351,24 +372,14 @@ impl EncodedCards {
 
 impl Drop for EncodedCards {
     fn drop(&mut self) {
-        let cap = 2 * rayon::current_num_threads();
-        // A poisoned pool only means another batch panicked while returning its workers.
-        let mut pool = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
-        for mut worker in self.workers.drain(..) {
-            if pool.len() >= cap {
-                break;
-            }
-            if worker.out.capacity() > KEEP_OUTPUT {
-                worker.out = Vec::new();
-            }
-            pool.push(worker);
-        }
+        let kept = self.parts.drain(..).filter(|p| p.capacity() <= KEEP_OUTPUT);
+        give_back(&OUTPUTS, kept);
     }
 }
 
 /// Rasterises and encodes cards (`Ss` ... `Se;1` each, in order; no job start or end) on every
-/// core: the cards are cut into one contiguous share per core, and each share is encoded card
-/// after card by one worker into one buffer.
+/// core: the cards go in shares of [`SHARE`], which idle cores take as they come, and each
+/// share is encoded card after card into one buffer with pooled raster buffers.
 pub fn encode_cards(
     cards: &[CardFaces<'_>],
     front: &Settings,
@@ -376,30 +387,21 @@ pub fn encode_cards(
     settings: &JobSettings,
 ) -> Result<EncodedCards, EktpError> {
     use rayon::prelude::*;
-    let share = cards.len().div_ceil(rayon::current_num_threads()).max(1);
-    let workers = cards
-        .par_chunks(share)
+    let parts = cards
+        .par_chunks(SHARE)
         .map(|share| {
-            let mut worker = WORKERS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop()
-                .unwrap_or_default();
-            worker.out.clear();
-            for (f, b) in share {
+            let mut scratch: Scratch = pooled(&SCRATCH);
+            let mut out: Vec<u8> = pooled(&OUTPUTS);
+            out.clear();
+            let encoded = share.iter().try_for_each(|(f, b)| {
                 let back_side = b.as_ref().map(|b| (b, back));
-                encode_faces_with(
-                    (f, front),
-                    back_side,
-                    settings,
-                    &mut worker.out,
-                    &mut worker.scratch,
-                )?;
-            }
-            Ok(worker)
+                encode_faces_with((f, front), back_side, settings, &mut out, &mut scratch)
+            });
+            give_back(&SCRATCH, [scratch]);
+            encoded.map(|()| out)
         })
         .collect::<Result<Vec<_>, EktpError>>()?;
-    Ok(EncodedCards { workers })
+    Ok(EncodedCards { parts })
 }
 
 /// Writes a side's colour download, or refuses the card (truncating `out` to `start`, so

@@ -481,3 +481,52 @@ fn encoding_from_faces_equals_rasterising_then_encoding() {
         );
     }
 }
+
+/// Cards encoded on every core, in shares, come out in order and equal to one card after
+/// another; a card the canvas does not fit fails the batch with the reason.
+#[test]
+fn cards_encoded_in_shares_keep_their_order() {
+    use crate::raster::{Face, Overlay, Settings};
+    let faces: Vec<(Vec<u8>, Vec<u8>)> = (0..3).map(card_face).collect();
+    let face = |i: usize| Face {
+        height: DOTS,
+        width: LINES,
+        rgb: Some(&faces[i % 3].0),
+        black: Some(&faces[i % 3].1),
+    };
+    let back = |i: usize| Face {
+        rgb: None,
+        ..face(i + 1)
+    };
+    let fs = Settings::new(5);
+    let mut bs = Settings::new(5);
+    bs.colour = false;
+    bs.overlay = Overlay::None;
+    let job = JobSettings::default();
+    let cards: Vec<_> = (0..7)
+        .map(|i| (face(i), (i % 2 == 0).then(|| back(i))))
+        .collect();
+    for _ in 0..2 {
+        // Twice: the second batch runs on pooled buffers.
+        let encoded = evolis::encode_cards(&cards, &fs, &bs, &job).unwrap();
+        let together: Vec<u8> = encoded.parts().flatten().copied().collect();
+        assert_eq!(together.len(), encoded.len());
+        let mut one_by_one = Vec::new();
+        let mut scratch = evolis::Scratch::default();
+        for (f, b) in &cards {
+            let b = b.as_ref().map(|b| (b, &bs));
+            evolis::encode_faces_with((f, &fs), b, &job, &mut one_by_one, &mut scratch).unwrap();
+        }
+        assert!(together == one_by_one);
+    }
+    let small = vec![0u8; 10 * 10 * 3];
+    let mut bad = cards.clone();
+    bad[5].0 = Face {
+        height: 10,
+        width: 10,
+        rgb: Some(&small),
+        black: None,
+    };
+    let err = evolis::encode_cards(&bad, &fs, &bs, &job).unwrap_err();
+    assert!(err.to_string().contains("1016 lines of 648 dots"), "{err}");
+}
