@@ -364,20 +364,23 @@ pub fn rasterize_bands<E: From<EktpError>>(
         let mut whole = Panels {
             lines,
             dots,
+            y,
+            m,
+            c,
+            k: None,
             o,
-            ..Panels::default()
         };
         for first in (0..lines).step_by(band) {
             let last = (first + band).min(lines);
             // The last band may be short: the buffers hold exactly the band's lines.
             let n = if colour { (last - first) * dots } else { 0 };
-            for v in [&mut y, &mut m, &mut c] {
+            for v in [&mut whole.y, &mut whole.m, &mut whole.c] {
                 v.resize(n, 0);
             }
             let turned = Turned {
-                y: &mut y,
-                m: &mut m,
-                c: &mut c,
+                y: &mut whole.y,
+                m: &mut whole.m,
+                c: &mut whole.c,
                 k: &mut k,
                 first,
             };
@@ -391,21 +394,9 @@ pub fn rasterize_bands<E: From<EktpError>>(
                 first..last,
                 dots,
             );
-            whole.y = y;
-            whole.m = m;
-            whole.c = c;
-            let taken = take(first, &whole);
-            (y, m, c) = (
-                std::mem::take(&mut whole.y),
-                std::mem::take(&mut whole.m),
-                std::mem::take(&mut whole.c),
-            );
-            taken?;
+            take(first, &whole)?;
         }
         *out = Panels {
-            y,
-            m,
-            c,
             k: with_k.then_some(k),
             ..whole
         };
@@ -749,8 +740,9 @@ mod simd {
     /// at each of `line_starts` (16 each) for the first `bytes` bytes of every line.
     ///
     /// Eight face rows make one byte of sixteen lines: each row's sixteen pixels are compared
-    /// at once, masked with their bit and OR-ed — no transpose. Lines go in groups of 64, so
-    /// every row is read a whole cache line at a time and the group's K bytes stay in L1.
+    /// at once, masked with their bit and OR-ed — no transpose. The eight rows are read side
+    /// by side from left to right, a pattern the hardware prefetcher follows (walking down
+    /// the columns instead left it waiting on memory).
     ///
     /// # Safety
     /// The CPU must support SSE2 (every x86-64 does).
