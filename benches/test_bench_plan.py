@@ -19,7 +19,7 @@ import pytest
 
 import ektpcore
 from ektpcore import Jam, Plan, Printer, Shift, _ektpcore
-from ektpcore.blanks import WIB
+from ektpcore.clock import WIB
 
 from .conftest import RESULTS, TARGETS, Measure, judge
 

@@ -1,6 +1,8 @@
-//! The one error type of the core. The binding layer turns it into the Python exception tree in
-//! a single `From<EktpError> for PyErr` (see `python/mod.rs`); nothing else constructs Python
-//! exceptions from core failures.
+//! The one error type of the core: every fallible core function returns `Result<_, EktpError>`,
+//! so a failure carries its kind (and, for the decoders, its byte offset) to the caller instead
+//! of a bare message. The binding layer maps each variant to its Python class of
+//! `ektpcore/errors.py` in a single `From<EktpError> for PyErr` (see `python/mod.rs`); nothing
+//! else constructs Python exceptions from core failures.
 
 use std::fmt;
 
@@ -16,7 +18,10 @@ pub enum EktpError {
     InvalidArgument(String),
     /// Bytes from a chip or a card reader that do not parse (BER-TLV, an APDU, a
     /// secure-messaging response); `offset` is where they stop making sense.
-    Decode { what: String, offset: usize },
+    ChipDecode { what: String, offset: usize },
+    /// A printer stream that does not parse (see [`crate::dialect`]); `offset` is the byte
+    /// where it stops making sense, so a driver developer can look at exactly that byte.
+    StreamDecode { message: String, offset: usize },
     /// A secure-messaging session refused a response or was used after it ended. The session
     /// is torn down when this is raised: its keys are gone and its counter is not trusted.
     SecureMessaging(String),
@@ -33,7 +38,10 @@ impl fmt::Display for EktpError {
                 Ok(())
             }
             EktpError::InvalidArgument(msg) | EktpError::SecureMessaging(msg) => f.write_str(msg),
-            EktpError::Decode { what, offset } => write!(f, "{what} (at byte {offset})"),
+            EktpError::ChipDecode { what, offset } => write!(f, "{what} (at byte {offset})"),
+            EktpError::StreamDecode { message, offset } => {
+                write!(f, "at byte {offset}: {message}")
+            }
         }
     }
 }
@@ -60,5 +68,32 @@ mod tests {
             "invalid NIK 3271**********01: day of birth is outside 01-31 (men) and 41-71 (women) (at position 6)"
         );
         assert!(!text.contains("450899"));
+    }
+
+    #[test]
+    fn decode_messages_name_the_byte_offset() {
+        let chip = EktpError::ChipDecode {
+            what: "a length field runs past the data".into(),
+            offset: 3,
+        };
+        assert_eq!(
+            chip.to_string(),
+            "a length field runs past the data (at byte 3)"
+        );
+        let stream = EktpError::StreamDecode {
+            message: "expected ESC".into(),
+            offset: 4,
+        };
+        assert_eq!(stream.to_string(), "at byte 4: expected ESC");
+    }
+
+    #[test]
+    fn argument_and_session_messages_are_the_message_alone() {
+        let text = "region code \"327\" has 3 digits; expected 2, 4, 6 or more";
+        assert_eq!(EktpError::InvalidArgument(text.into()).to_string(), text);
+        assert_eq!(
+            EktpError::SecureMessaging("the session is closed".into()).to_string(),
+            "the session is closed"
+        );
     }
 }

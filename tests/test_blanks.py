@@ -157,7 +157,7 @@ def test_shortage_warning_and_shift_movements(ledger: Ledger) -> None:
     with pytest.warns(BlankShortageWarning, match="10 records are print-ready"):
         report = ledger.blanks.reconcile()
     assert report.print_ready == 10
-    now = dt.datetime.now(ektpcore.blanks.WIB)
+    now = dt.datetime.now(ektpcore.clock.WIB)
     start, end = ektpcore.shift_window(now.date(), night=now.hour < 8 or now.hour >= 20)
     if now.hour < 8:
         start, end = ektpcore.shift_window(now.date() - dt.timedelta(days=1), night=True)

@@ -164,7 +164,7 @@ def test_reopening_keeps_everything_and_the_schema(tmp_path: Path) -> None:
 
 
 def test_the_ledger_runs_on_any_store_and_writes_once_per_change() -> None:
-    from ektpcore.store import SqliteStore
+    from ektpcore.ledger import SqliteStore
 
     class CountingStore(SqliteStore):
         """The embedded store, counting the write transactions the ledger opens."""

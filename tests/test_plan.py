@@ -26,7 +26,7 @@ from ektpcore import (
     Shift,
     Unscheduled,
 )
-from ektpcore.blanks import WIB
+from ektpcore.clock import WIB
 
 START = dt.datetime(2017, 11, 13, 8, tzinfo=WIB)
 KECAMATAN = ["Bogor Barat", "Bogor Selatan", "Bogor Tengah", "Tanah Sareal"]
@@ -371,7 +371,7 @@ def test_a_printer_works_only_when_it_is_available() -> None:
 def test_around_the_clock_windows_equal_the_day_by_day_union(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ektpcore import planning
+    from ektpcore.planning import windows as planning
 
     down = ((START + dt.timedelta(hours=5), START + dt.timedelta(hours=9)),)
     ps = [Printer("A", 100, downtime=down), Printer("B", 90)]

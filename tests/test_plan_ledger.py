@@ -22,7 +22,7 @@ from ektpcore import (
     State,
     Unscheduled,
 )
-from ektpcore.blanks import WIB
+from ektpcore.clock import WIB
 
 OPERATOR = Actor("ani", Role.OPERATOR)
 SUPERVISOR = Actor("budi", Role.SUPERVISOR)

@@ -5,37 +5,51 @@ The public API is what ``__all__`` lists; ``ektpcore._ektpcore`` is the private 
 
 from __future__ import annotations
 
-from .blanks import (
+from .clock import WIB, shift_window
+from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
+from .errors import (
     BlankShortageError,
     BlankShortageWarning,
-    BlankState,
-    BlankStock,
-    Reconciliation,
-    shift_window,
-)
-from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
-from .distribution import Distribution, Manifest, ManifestMismatchError, ManifestState
-from .errors import (
     CardStatusError,
     ChipConnectionError,
     ChipDecodeError,
     ChipError,
     EktpcoreError,
+    IllegalTransitionError,
+    IndexFileError,
     InvalidArgumentError,
     InvalidNikError,
+    LedgerError,
+    ManifestMismatchError,
+    OversizedBlockWarning,
+    PermissionDeniedError,
+    PhotoBackgroundError,
+    PrinterConnectionError,
+    RibbonExhaustedError,
+    RibbonWarning,
     SecureMessagingError,
+    StationError,
     StreamDecodeError,
+    UnknownRecordError,
 )
-from .index import IndexFileError, NikIndex
+from .index import NikIndex
 from .ledger import (
+    BlankState,
+    BlankStock,
     ChipLogEntry,
+    Distribution,
     HistoryEntry,
-    IllegalTransitionError,
     IntakeReport,
     Ledger,
-    PermissionDeniedError,
+    LedgerStore,
+    Manifest,
+    ManifestState,
+    Reconciliation,
     Record,
-    UnknownRecordError,
+    Ribbon,
+    Ribbons,
+    SqliteStore,
+    Transaction,
     VerifyReport,
 )
 from .lifecycle import TRANSITIONS, Actor, Role, State, Transition
@@ -51,12 +65,7 @@ from .nik import (
     nik_error_message,
     parse_niks,
 )
-from .people import (
-    MatchWeights,
-    OversizedBlockWarning,
-    PeopleMatches,
-    find_duplicate_people,
-)
+from .people import MatchWeights, PeopleMatches, find_duplicate_people
 from .planning import (
     DEFAULT_SHIFTS,
     Batch,
@@ -77,14 +86,13 @@ from .planning import (
 )
 from .printing.station import BatchReport, ChipEncoding, PrintStation
 from .regions import RegionNames, RegionTable
-from .ribbons import Ribbon, RibbonExhaustedError, Ribbons, RibbonWarning
 from .sample import corrupt_niks, sample_niks
 from .simulate import CampaignReport, load_scenario, plot_report, simulate
-from .store import LedgerStore, SqliteStore
 
 __all__ = [
     "DEFAULT_SHIFTS",
     "TRANSITIONS",
+    "WIB",
     "Actor",
     "Batch",
     "BatchReport",
@@ -112,6 +120,7 @@ __all__ = [
     "InvalidNikError",
     "Jam",
     "Ledger",
+    "LedgerError",
     "LedgerStore",
     "Manifest",
     "ManifestMismatchError",
@@ -129,10 +138,12 @@ __all__ = [
     "OversizedBlockWarning",
     "PeopleMatches",
     "PermissionDeniedError",
+    "PhotoBackgroundError",
     "Plan",
     "PlanEvent",
     "PrintStation",
     "Printer",
+    "PrinterConnectionError",
     "PrinterDown",
     "PrinterSetup",
     "Priority",
@@ -150,7 +161,9 @@ __all__ = [
     "Shift",
     "SqliteStore",
     "State",
+    "StationError",
     "StreamDecodeError",
+    "Transaction",
     "Transition",
     "UnknownRecordError",
     "Unscheduled",

@@ -38,11 +38,7 @@ __all__ = [
     "nik_error_table",
     "normalize_names",
     "parse_name",
-    "parse_niks_bytes",
-    "parse_niks_int",
-    "parse_niks_objects",
-    "parse_niks_ucs4",
-    "parse_niks_utf8",
+    "parse_niks",
     "people_block",
     "people_clusters",
     "people_keys",
@@ -58,6 +54,8 @@ __all__ = [
     "tlv_encode",
 ]
 
+# -- NIKs --------------------------------------------------------------------------------------
+
 _Bulk = tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.int8]]
 
 @final
@@ -72,32 +70,22 @@ def check_nik(
 def check_nik_int(
     value: int, reference_days: int | None = None, regions: RegionSet | None = None
 ) -> int: ...
-def parse_niks_bytes(
-    buf: npt.NDArray[np.uint8],
-    width: int,
-    reference_days: int | None = None,
-    regions: RegionSet | None = None,
-) -> _Bulk: ...
-def parse_niks_ucs4(
-    buf: npt.NDArray[np.uint32],
-    width: int,
-    reference_days: int | None = None,
-    regions: RegionSet | None = None,
-) -> _Bulk: ...
-def parse_niks_int(
-    values: npt.NDArray[np.int64],
-    reference_days: int | None = None,
-    regions: RegionSet | None = None,
-) -> _Bulk: ...
-def parse_niks_objects(
-    items: list[Any] | npt.NDArray[np.object_],
-    reference_days: int | None = None,
-    regions: RegionSet | None = None,
-) -> _Bulk: ...
-def parse_niks_utf8(
-    offsets: npt.NDArray[np.signedinteger[Any]],
-    data: npt.NDArray[np.uint8],
-    valid: npt.NDArray[np.bool_] | None = None,
+
+_NikColumn = (
+    tuple[npt.NDArray[np.uint8], int]
+    | tuple[npt.NDArray[np.uint32], int]
+    | npt.NDArray[np.int64]
+    | tuple[
+        npt.NDArray[np.signedinteger[Any]],
+        npt.NDArray[np.uint8],
+        npt.NDArray[np.bool_] | None,
+    ]
+    | list[Any]
+    | npt.NDArray[np.object_]
+)
+
+def parse_niks(
+    values: _NikColumn,
     reference_days: int | None = None,
     regions: RegionSet | None = None,
 ) -> _Bulk: ...
@@ -120,6 +108,9 @@ def nik_error_table() -> list[tuple[int, str, str]]: ...
 def provinces() -> list[tuple[int, str]]: ...
 def retired_papua_regencies() -> list[tuple[int, str, int]]: ...
 def mask_nik(text: str) -> str: ...
+
+# -- exact dedup and the issued-NIK index ------------------------------------------------------
+
 def first_occurrences(
     keys: npt.NDArray[np.int64], limit: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], int]: ...
@@ -133,8 +124,13 @@ def index_difference(
 ) -> npt.NDArray[np.int64]: ...
 def index_checksum(values: npt.NDArray[np.int64]) -> int: ...
 def index_is_sorted(values: npt.NDArray[np.int64]) -> bool: ...
+
+# -- names -------------------------------------------------------------------------------------
+
 def parse_name(name: str) -> tuple[str, str, list[str], str]: ...
 def normalize_names(items: list[str | None], key: bool = False) -> list[str | None]: ...
+
+# -- people ------------------------------------------------------------------------------------
 
 class _PeopleColumns(TypedDict):
     names: list[str | None]
@@ -182,10 +178,16 @@ def people_clusters(
 ) -> npt.NDArray[np.int64]: ...
 def people_rule_names() -> list[str]: ...
 def default_match_weights() -> list[float]: ...
+
+# -- ledger ------------------------------------------------------------------------------------
+
 def history_chain(previous: bytes, payloads: list[bytes]) -> list[bytes]: ...
 def history_first_break(
     previous: bytes, payloads: list[bytes], stored: list[bytes]
 ) -> int | None: ...
+
+# -- planning ----------------------------------------------------------------------------------
+
 def plan_batches(
     jobs: dict[str, npt.NDArray[Any]],
     printers: list[tuple[float, float, int, int, float, float, list[tuple[float, float]]]],
@@ -199,6 +201,8 @@ def factorize_pairs(
     kelurahan: npt.NDArray[np.object_],
     known: list[tuple[str, str]],
 ) -> tuple[npt.NDArray[np.uint32], list[tuple[str, str]]]: ...
+
+# -- raster ------------------------------------------------------------------------------------
 
 _PanelArrays = tuple[
     int,
@@ -221,6 +225,9 @@ def raster_face(
     black: npt.NDArray[np.uint8] | None,
     settings: dict[str, Any],
 ) -> _PanelArrays: ...
+
+# -- printer dialects --------------------------------------------------------------------------
+
 def evolis_encode_cards(
     cards: list[_FaceArrays],
     front: dict[str, Any],

@@ -15,7 +15,7 @@ from typing import IO, Any
 import click
 import numpy as np
 
-from .blanks import WIB
+from .clock import WIB
 from .errors import EktpcoreError
 from .nik import NikBatch, NikErrorCode, mask_nik, nik_error_message, parse_niks
 from .regions import RegionTable

@@ -10,18 +10,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .lifecycle import State
     from .nik import NikErrorCode
 
 __all__ = [
+    "BlankShortageError",
+    "BlankShortageWarning",
     "CardStatusError",
     "ChipConnectionError",
     "ChipDecodeError",
     "ChipError",
     "EktpcoreError",
+    "IllegalTransitionError",
+    "IndexFileError",
     "InvalidArgumentError",
     "InvalidNikError",
+    "LedgerError",
+    "ManifestMismatchError",
+    "OversizedBlockWarning",
+    "PermissionDeniedError",
+    "PhotoBackgroundError",
+    "PrinterConnectionError",
+    "RibbonExhaustedError",
+    "RibbonWarning",
     "SecureMessagingError",
+    "StationError",
     "StreamDecodeError",
+    "UnknownRecordError",
 ]
 
 
@@ -112,3 +127,82 @@ class CardStatusError(ChipError):
 class ChipConnectionError(ChipError, OSError):
     """The chip or its reader does not answer (no card at the encoder, a dead chip, a
     reader unplugged)."""
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+class LedgerError(EktpcoreError):
+    """The ledger's database cannot be used as it is: a schema newer than this ektpcore, a
+    file that is not a ledger."""
+
+
+class UnknownRecordError(EktpcoreError, KeyError):
+    """A NIK the ledger does not hold (the message shows it masked)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class PermissionDeniedError(EktpcoreError, PermissionError):
+    """The actor's role may not make this change."""
+
+
+class IllegalTransitionError(EktpcoreError, ValueError):
+    """A change the lifecycle does not allow, or one missing its required reason.
+
+    Attributes: ``nik`` (masked), ``source``, ``target`` and ``rule`` (what was broken).
+    """
+
+    def __init__(self, nik: str, source: State, target: State, rule: str) -> None:
+        super().__init__(f"record {nik}: {source.value} -> {target.value} refused: {rule}")
+        self.nik, self.source, self.target, self.rule = nik, source, target, rule
+
+
+class BlankShortageError(EktpcoreError):
+    """Not enough blanks in stock for an allocation; nothing was allocated."""
+
+
+class BlankShortageWarning(UserWarning):
+    """More records are print-ready than there are blanks in stock."""
+
+
+class RibbonWarning(UserWarning):
+    """A batch would need more prints than the printer's ribbon has left."""
+
+
+class RibbonExhaustedError(EktpcoreError):
+    """More cards printed than the installed ribbon had left, or no ribbon installed."""
+
+
+class ManifestMismatchError(EktpcoreError):
+    """The count received does not match the manifest; nothing was recorded."""
+
+
+# -- deduplication -----------------------------------------------------------------------------
+
+
+class IndexFileError(EktpcoreError):
+    """An index file cannot be used: truncated, corrupted, or not an index at all. Nothing of it
+    has been loaded."""
+
+
+class OversizedBlockWarning(UserWarning):
+    """A blocking group was too large to compare in full (a very common name, or a placeholder
+    birth date such as 1 July); its members were compared with their nearest neighbours by name
+    only."""
+
+
+# -- printing ----------------------------------------------------------------------------------
+
+
+class PhotoBackgroundError(EktpcoreError, ValueError):
+    """The photo's background colour breaks the rule for the holder's birth year."""
+
+
+class PrinterConnectionError(EktpcoreError, ConnectionError):
+    """The printer could not be reached, stopped answering, or dropped the connection."""
+
+
+class StationError(EktpcoreError):
+    """The station cannot run the batch (not queued for this printer, no blanks)."""

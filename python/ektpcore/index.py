@@ -10,7 +10,7 @@ File layout (little-endian)::
     8   4  format version (1)
     12  4  flags (0)
     16  8  number of NIKs
-    24  8  checksum of the payload (XXH3-64 over 1 MiB blocks, see rust/dedup/sorted.rs)
+    24  8  checksum of the payload (XXH3-64 over 1 MiB blocks, see rust/dedup/index.rs)
     32  32 reserved, zero
     64  .. the NIKs, sorted ascending, int64 each
 """
@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _ektpcore
-from .errors import EktpcoreError
+from .errors import IndexFileError
 from .nik import Nik, parse_niks
 
 __all__ = ["IndexFileError", "NikIndex"]
@@ -38,11 +38,6 @@ _MAGIC = b"EKTPNIX\0"
 _VERSION = 1
 _HEADER = struct.Struct("<8sIIQQ32x")
 assert _HEADER.size == 64
-
-
-class IndexFileError(EktpcoreError):
-    """An index file cannot be used: truncated, corrupted, or not an index at all. Nothing of it
-    has been loaded."""
 
 
 class NikIndex:

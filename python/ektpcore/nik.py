@@ -570,7 +570,7 @@ def _dispatch(values: Any, days: int | None, rset: _ektpcore.RegionSet | None) -
     if isinstance(values, np.ndarray):
         return _from_numpy(values, days, rset)
     if isinstance(values, list):
-        return _ektpcore.parse_niks_objects(values, days, rset)
+        return _ektpcore.parse_niks(values, days, rset)
     if isinstance(values, (str, bytes)):
         raise TypeError("parse_niks takes a column of NIKs; for one NIK use Nik.parse")
     top = type(values).__module__.partition(".")[0]
@@ -585,7 +585,7 @@ def _dispatch(values: Any, days: int | None, rset: _ektpcore.RegionSet | None) -
     if top == "pyarrow":
         return _from_arrow(values, days, rset)
     if isinstance(values, Iterable):
-        return _ektpcore.parse_niks_objects(list(values), days, rset)
+        return _ektpcore.parse_niks(list(values), days, rset)
     raise TypeError(f"cannot read NIKs from {type(values).__name__}")
 
 
@@ -595,31 +595,31 @@ def _from_numpy(array: np.ndarray[Any, Any], days: int | None, rset: Any) -> _Ar
         if array.ndim != 1:
             raise TypeError(f"expected a 1-D array, got {array.ndim} dimensions")
         # Copying an object array copies pointers only; the strings are read in place.
-        return _ektpcore.parse_niks_objects(np.ascontiguousarray(array), days, rset)
+        return _ektpcore.parse_niks(np.ascontiguousarray(array), days, rset)
     if kind in "SU":
         _require_contiguous(array)
         if array.dtype.itemsize == 0:
             array = array.astype("S1")
         if kind == "S":
             width = array.dtype.itemsize
-            return _ektpcore.parse_niks_bytes(array.view(np.uint8), width, days, rset)
+            return _ektpcore.parse_niks((array.view(np.uint8), width), days, rset)
         width = array.dtype.itemsize // 4
-        return _ektpcore.parse_niks_ucs4(array.view(np.uint32), width, days, rset)
+        return _ektpcore.parse_niks((array.view(np.uint32), width), days, rset)
     if kind in "iu":
         _require_contiguous(array)
         if array.dtype == np.int64:
-            return _ektpcore.parse_niks_int(array, days, rset)
+            return _ektpcore.parse_niks(array, days, rset)
         if kind == "u" and array.dtype.itemsize == 8:
             # Above 2^63 the number is far longer than 16 digits: clamp so it fails on length.
             array = np.minimum(array, np.uint64(10**16))
-        return _ektpcore.parse_niks_int(array.astype(np.int64), days, rset)
+        return _ektpcore.parse_niks(array.astype(np.int64), days, rset)
     if kind == "f":
         raise TypeError(
             "float arrays cannot hold every NIK exactly (above 2^53 digits are lost); "
             "pass int64 or text"
         )
     if kind == "T":  # numpy's variable-width StringDType
-        return _ektpcore.parse_niks_objects(array.astype(object), days, rset)
+        return _ektpcore.parse_niks(array.astype(object), days, rset)
     raise TypeError(f"cannot read NIKs from an array of dtype {array.dtype}")
 
 
@@ -642,7 +642,7 @@ def _from_arrow(array: Any, days: int | None, rset: Any) -> _Arrays:
     if isinstance(array, pa.ChunkedArray):
         parts = [_from_arrow(chunk, days, rset) for chunk in array.chunks]
         if not parts:
-            return _ektpcore.parse_niks_objects([], days, rset)
+            return _ektpcore.parse_niks([], days, rset)
         v, e, p = zip(*parts, strict=True)
         return np.concatenate(v), np.concatenate(e), np.concatenate(p)
     if not isinstance(array, pa.Array):
@@ -667,7 +667,7 @@ def _from_arrow(array: Any, days: int | None, rset: Any) -> _Arrays:
             else np.zeros(0, np.uint8)
         )
         valid = None if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
-        return _ektpcore.parse_niks_utf8(offsets, data, valid, days, rset)
+        return _ektpcore.parse_niks((offsets, data, valid), days, rset)
     if pa.types.is_integer(t):
         nulls = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
         filled = array.fill_null(0)
@@ -677,15 +677,15 @@ def _from_arrow(array: Any, days: int | None, rset: Any) -> _Arrays:
             # Above 2^63 the number is far longer than 16 digits: clamp so it fails on length.
             filled = pc.min_element_wise(filled, pa.scalar(10**16, pa.uint64()))
         ints = np.require(filled.cast(pa.int64()).to_numpy(), requirements=("C", "A"))
-        values, error, position = _ektpcore.parse_niks_int(ints, days, rset)
+        values, error, position = _ektpcore.parse_niks(ints, days, rset)
         if nulls is not None:
             values[nulls], error[nulls], position[nulls] = -1, NikErrorCode.MISSING, -1
         return values, error, position
     if pa.types.is_null(t):
-        return _ektpcore.parse_niks_objects([None] * len(array), days, rset)
+        return _ektpcore.parse_niks([None] * len(array), days, rset)
     if pa.types.is_floating(t):
         raise TypeError("float columns cannot hold every NIK exactly; pass int64 or text")
-    return _ektpcore.parse_niks_objects(array.to_pylist(), days, rset)
+    return _ektpcore.parse_niks(array.to_pylist(), days, rset)
 
 
 def crosscheck_niks(niks: Any, birth_dates: Any, sexes: Any) -> npt.NDArray[np.uint8]:

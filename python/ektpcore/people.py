@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _columns, _ektpcore
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, OversizedBlockWarning
 from .nik import parse_niks
 
 __all__ = [
@@ -31,12 +31,6 @@ __all__ = [
 
 FIELDS = ("name", "birth_date", "sex", "birth_place", "mother_name")
 """The compared fields, in the order of :attr:`PeopleMatches.levels`."""
-
-
-class OversizedBlockWarning(UserWarning):
-    """A blocking group was too large to compare in full (a very common name, or a placeholder
-    birth date such as 1 July); its members were compared with their nearest neighbours by name
-    only."""
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .blanks import WIB, BlankShortageWarning, BlankState
-from .errors import InvalidArgumentError
-from .ledger import Ledger
+from .clock import WIB
+from .errors import BlankShortageWarning, InvalidArgumentError
+from .ledger import BlankState, Ledger, SqliteStore
 from .lifecycle import Actor, Role, State
 from .planning import (
     BlanksReceived,
@@ -51,7 +51,6 @@ from .planning import (
 )
 from .regions import RegionTable
 from .sample import sample_niks
-from .store import SqliteStore
 
 __all__ = ["CampaignReport", "default_scenario_text", "load_scenario", "plot_report", "simulate"]
 
@@ -774,7 +773,7 @@ class _Campaign:
         dist = self.ledger.distribution
         m = dist.manifest(manifest_id)
         dist.receive(manifest_id, "camat", m.count, _OPERATOR)
-        niks = [int(v) for v in dist._niks(manifest_id)]
+        niks = [int(nik) for group in m.kelurahan.values() for nik in group]
         self.ledger.transition(niks, State.IN_TRANSIT_TO_KELURAHAN, _OPERATOR)
         self.push(
             t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY, "arrive_kelurahan", niks

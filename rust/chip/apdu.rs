@@ -110,7 +110,7 @@ impl Command {
     /// account for the bytes exactly. Extended fields are taken for any length (a terminal
     /// may always send them); [`Command::encode`] writes the short form where it suffices.
     pub fn parse(apdu: &[u8]) -> Result<Command, EktpError> {
-        let bad = |what: &str, offset: usize| EktpError::Decode {
+        let bad = |what: &str, offset: usize| EktpError::ChipDecode {
             what: format!("command APDU: {what}"),
             offset,
         };
@@ -166,7 +166,7 @@ pub struct Response {
 impl Response {
     pub fn parse(apdu: &[u8]) -> Result<Response, EktpError> {
         if apdu.len() < 2 {
-            return Err(EktpError::Decode {
+            return Err(EktpError::ChipDecode {
                 what: "response APDU shorter than its 2-byte status word".into(),
                 offset: apdu.len(),
             });

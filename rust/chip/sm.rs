@@ -578,7 +578,7 @@ struct Dos {
 }
 
 fn split_dos(body: &[u8], status_tag: u8, offset: usize) -> Result<Dos, EktpError> {
-    let bad = |what: String, at: usize| EktpError::Decode {
+    let bad = |what: String, at: usize| EktpError::ChipDecode {
         what,
         offset: offset + at,
     };
@@ -592,7 +592,7 @@ fn split_dos(body: &[u8], status_tag: u8, offset: usize) -> Result<Dos, EktpErro
     let mut seen_mac = false;
     while pos < body.len() {
         let h = tlv::read_header(body, pos).map_err(|e| match e {
-            EktpError::Decode { what, offset: at } => bad(what, at),
+            EktpError::ChipDecode { what, offset: at } => bad(what, at),
             other => other,
         })?;
         if seen_mac {

@@ -342,7 +342,10 @@ fn malformed_command_apdus_are_refused_with_an_offset() {
         "00102030000003AABB",
     ] {
         let err = Command::parse(&h(bad)).unwrap_err();
-        assert!(matches!(err, EktpError::Decode { .. }), "{bad}: {err:?}");
+        assert!(
+            matches!(err, EktpError::ChipDecode { .. }),
+            "{bad}: {err:?}"
+        );
     }
     assert!(Command::new(0, 0, 0, 0, vec![], Some(0))
         .to_bytes()
@@ -429,7 +432,7 @@ fn malformed_tlv_names_the_offset() {
         ("FF01AA", 0),           // padding is not a tag
     ] {
         match tlv::decode(&h(bad)) {
-            Err(EktpError::Decode { offset: at, .. }) => assert_eq!(at, offset, "{bad}"),
+            Err(EktpError::ChipDecode { offset: at, .. }) => assert_eq!(at, offset, "{bad}"),
             other => panic!("{bad}: {other:?}"),
         }
     }

@@ -166,7 +166,7 @@ impl Header {
 }
 
 fn malformed(what: String, offset: usize) -> EktpError {
-    EktpError::Decode { what, offset }
+    EktpError::ChipDecode { what, offset }
 }
 
 /// Reads the tag and length at `pos`, checking the value fits in `data`.

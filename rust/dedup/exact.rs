@@ -15,6 +15,8 @@
 
 use rayon::prelude::*;
 
+use crate::error::EktpError;
+
 /// The first occurrence reported for a key outside `0..limit`: such keys (a failed NIK parse
 /// yields -1) are not deduplicated.
 pub const INVALID_KEY: i64 = -1;
@@ -73,19 +75,19 @@ pub fn first_occurrences(
     limit: i64,
     first_index: &mut [i64],
     is_first: &mut [bool],
-) -> Result<usize, String> {
+) -> Result<usize, EktpError> {
     let n = keys.len();
     if first_index.len() != n || is_first.len() != n {
-        return Err(format!(
+        return Err(EktpError::InvalidArgument(format!(
             "output has {} elements for {n} keys",
             first_index.len()
-        ));
+        )));
     }
     if n > u32::MAX as usize {
-        return Err(format!(
+        return Err(EktpError::InvalidArgument(format!(
             "{n} keys are more than one call takes (at most {})",
             u32::MAX
-        ));
+        )));
     }
     // At most 4,096 partitions: more write streams than that thrash the TLB and the write
     // buffers during the scatter (measured at 10^8 keys); past ~7*10^7 keys the partitions

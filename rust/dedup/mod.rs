@@ -1,8 +1,8 @@
 //! Deduplication of NIKs: exact keep-first dedup of large key columns ([`first_occurrences`])
-//! and the sorted, persisted set of NIKs that already have a card ([`sorted`]).
+//! and the sorted, persisted set of NIKs that already have a card ([`index`]).
 
 mod exact;
+pub mod index;
 pub mod people;
-pub mod sorted;
 
 pub use exact::{first_occurrences, INVALID_KEY};

@@ -22,6 +22,7 @@ use rapidfuzz::distance::{jaro_winkler, levenshtein};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::error::EktpError;
 use crate::names::parse_name;
 use crate::nik::{civil_from_unix_days, NAT};
 
@@ -172,7 +173,7 @@ fn normalise_place(raw: &str) -> String {
 }
 
 /// Normalises every record's fields (in parallel), after checking the columns agree in length.
-pub fn prepare(p: &People<'_>) -> Result<Vec<Prepared>, String> {
+pub fn prepare(p: &People<'_>) -> Result<Vec<Prepared>, EktpError> {
     let n = p.name.len();
     let lens = [
         p.birth.len(),
@@ -182,12 +183,14 @@ pub fn prepare(p: &People<'_>) -> Result<Vec<Prepared>, String> {
         p.nik.len(),
     ];
     if lens.iter().any(|&l| l != n) {
-        return Err(format!(
+        return Err(EktpError::InvalidArgument(format!(
             "columns differ in length: {n} names, then {lens:?}"
-        ));
+        )));
     }
     if n > u32::MAX as usize {
-        return Err(format!("{n} records are more than one call takes"));
+        return Err(EktpError::InvalidArgument(format!(
+            "{n} records are more than one call takes"
+        )));
     }
     Ok((0..n)
         .into_par_iter()
@@ -437,7 +440,7 @@ pub fn score_pair(
 }
 
 /// Finds the pairs and clusters of records that are probably the same person.
-pub fn find_matches(people: &People<'_>, config: &Config) -> Result<Matches, String> {
+pub fn find_matches(people: &People<'_>, config: &Config) -> Result<Matches, EktpError> {
     let records = prepare(people)?;
     let n = records.len();
     let mut oversized = Vec::new();

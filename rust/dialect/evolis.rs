@@ -23,7 +23,7 @@
 //! printer, `Sis` or `Sic` moves it to the contact or contactless station; after the chip is
 //! written the card's print sequence follows, or `Ser` ejects it to the reject tray.
 
-use super::{ChipStation, Command, DecodeError};
+use super::{ChipStation, Command};
 use crate::error::EktpError;
 use crate::raster::{self, Face, Panels, Settings};
 
@@ -641,8 +641,8 @@ fn pack_colour(values: &[u8], depth: u8, out: &mut Vec<u8>) {
 
 // -- decoding --------------------------------------------------------------------------------
 
-fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, DecodeError> {
-    Err(DecodeError {
+fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, EktpError> {
+    Err(EktpError::StreamDecode {
         offset,
         message: message.into(),
     })
@@ -650,7 +650,7 @@ fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, DecodeError> 
 
 /// Splits a stream into commands, reading binary payloads by their declared or implied
 /// length (payloads contain `0x1B` and `0x0D`). Zero padding between commands is skipped.
-pub fn parse(stream: &[u8]) -> Result<Vec<Command>, DecodeError> {
+pub fn parse(stream: &[u8]) -> Result<Vec<Command>, EktpError> {
     match scan(stream)? {
         (commands, _, None) => Ok(commands),
         (_, _, Some((at, message))) => fail(at, message),
@@ -660,7 +660,7 @@ pub fn parse(stream: &[u8]) -> Result<Vec<Command>, DecodeError> {
 /// The complete commands at the start of `stream` and how many bytes they take: what a
 /// printer reading a socket does with what has arrived so far. Only malformed input is an
 /// error; a command cut off by the end of the bytes is left for later.
-pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), DecodeError> {
+pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), EktpError> {
     let (commands, used, _) = scan(stream)?;
     Ok((commands, used))
 }
@@ -668,7 +668,7 @@ pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), DecodeError>
 /// Commands up to the end or to a command the bytes cut off: the commands, the bytes they
 /// take, and where and why the cut happened.
 #[allow(clippy::type_complexity)]
-fn scan(stream: &[u8]) -> Result<(Vec<Command>, usize, Option<(usize, String)>), DecodeError> {
+fn scan(stream: &[u8]) -> Result<(Vec<Command>, usize, Option<(usize, String)>), EktpError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(step) = next_command(stream, pos)? {
@@ -692,7 +692,7 @@ enum Step {
 }
 
 /// The command at or after `pos` (zero padding skipped), `None` at the end of the stream.
-fn next_command(stream: &[u8], mut pos: usize) -> Result<Option<Step>, DecodeError> {
+fn next_command(stream: &[u8], mut pos: usize) -> Result<Option<Step>, EktpError> {
     while stream.get(pos) == Some(&0) {
         pos += 1;
     }
@@ -792,7 +792,7 @@ fn next_command(stream: &[u8], mut pos: usize) -> Result<Option<Step>, DecodeErr
 
 /// For a download command whose parameters are all read, the length of the payload that
 /// follows; `None` while more parameters come.
-fn payload_len(name: &str, params: &[String], at: usize) -> Result<Option<usize>, DecodeError> {
+fn payload_len(name: &str, params: &[String], at: usize) -> Result<Option<usize>, EktpError> {
     match (name, params.len()) {
         ("Db", 2) => {
             let levels = params[1].parse::<usize>().ok();
@@ -849,7 +849,7 @@ fn empty_panels() -> Panels {
 }
 
 /// Decodes a stream: commands, then cards with every panel decompressed bit for bit.
-pub fn decode(stream: &[u8]) -> Result<DecodedJob, DecodeError> {
+pub fn decode(stream: &[u8]) -> Result<DecodedJob, EktpError> {
     let commands = parse(stream)?;
     let mut ribbon = None;
     let mut cards = Vec::new();
@@ -941,7 +941,7 @@ pub fn decode(stream: &[u8]) -> Result<DecodedJob, DecodeError> {
 }
 
 /// Decodes one download into `side`; returns its colour depth (0 for two-level panels).
-fn store_panel(cmd: &Command, side: &mut Panels) -> Result<u8, DecodeError> {
+fn store_panel(cmd: &Command, side: &mut Panels) -> Result<u8, EktpError> {
     let at = cmd.offset;
     let letter = cmd.params.first().map(String::as_str).unwrap_or("");
     let levels: usize = cmd.params.get(1).and_then(|l| l.parse().ok()).unwrap_or(0);
@@ -995,7 +995,7 @@ fn store_panel(cmd: &Command, side: &mut Panels) -> Result<u8, DecodeError> {
     }
 }
 
-fn unrle_mono(data: &[u8], at: usize) -> Result<Vec<u8>, DecodeError> {
+fn unrle_mono(data: &[u8], at: usize) -> Result<Vec<u8>, EktpError> {
     let mut out = Vec::with_capacity(LINES * LINE_BYTES);
     let mut pos = 0;
     for line in 0..LINES {
@@ -1033,7 +1033,7 @@ fn unrle_mono(data: &[u8], at: usize) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
-fn unrle_colour(data: &[u8], depth: u8, at: usize) -> Result<Vec<u8>, DecodeError> {
+fn unrle_colour(data: &[u8], depth: u8, at: usize) -> Result<Vec<u8>, EktpError> {
     let mut out = vec![0u8; LINES * DOTS];
     let mut pos = 0;
     let value_mask: u8 = (1u16 << depth).wrapping_sub(1) as u8;

@@ -2,14 +2,12 @@
 //! printer takes, and the exact inverse decoder. The decoder is what tests, virtual printers
 //! and driver developers use to see what a stream says: it parses by declared lengths,
 //! returns every command and every panel bit for bit, and refuses malformed input with the
-//! byte offset of the fault, never a panic or a hang.
+//! byte offset of the fault ([`EktpError::StreamDecode`]), never a panic or a hang.
 
 pub mod evolis;
 
 #[cfg(test)]
 mod tests;
-
-use std::fmt;
 
 /// One command of a stream, as decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,21 +21,6 @@ pub struct Command {
     /// A binary payload (panel downloads), undecoded.
     pub payload: Option<Vec<u8>>,
 }
-
-/// A malformed stream: what is wrong and where.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DecodeError {
-    pub offset: usize,
-    pub message: String,
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at byte {}: {}", self.offset, self.message)
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 /// Where a card waits for its chip to be personalised before it is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +57,7 @@ pub trait Dialect {
     /// Ejects the card at the chip station to the reject tray.
     fn reject(&self, out: &mut Vec<u8>);
     /// Cards and commands back from a stream.
-    fn decode(&self, stream: &[u8]) -> Result<evolis::DecodedJob, DecodeError>;
+    fn decode(&self, stream: &[u8]) -> Result<evolis::DecodedJob, EktpError>;
 }
 
 /// The Evolis language as a [`Dialect`].
@@ -118,7 +101,7 @@ impl Dialect for Evolis {
         evolis::reject(out);
     }
 
-    fn decode(&self, stream: &[u8]) -> Result<evolis::DecodedJob, DecodeError> {
+    fn decode(&self, stream: &[u8]) -> Result<evolis::DecodedJob, EktpError> {
         evolis::decode(stream)
     }
 }

@@ -9,6 +9,7 @@ use super::{
     civil_from_unix_days, prepare_ucs4, prepare_utf8, unix_days, NikError, NikErrorKind, NikFields,
     Reference, Rules,
 };
+use crate::error::EktpError;
 
 /// Below this many elements the work runs on the calling thread: spawning would cost more
 /// than it saves.
@@ -212,7 +213,7 @@ pub fn parse_utf8_offsets<O>(
     valid: Option<&[bool]>,
     rules: &Rules<'_>,
     out: BulkOut<'_>,
-) -> Result<(), String>
+) -> Result<(), EktpError>
 where
     O: Copy + Into<i64> + Sync,
 {
@@ -220,10 +221,10 @@ where
     assert_eq!(out.len(), n, "output length");
     if let Some(v) = valid {
         if v.len() != n {
-            return Err(format!(
+            return Err(EktpError::InvalidArgument(format!(
                 "validity mask has {} entries for {n} strings",
                 v.len()
-            ));
+            )));
         }
     }
     let ok = offsets
@@ -233,7 +234,9 @@ where
             .last()
             .is_none_or(|&o| o.into() <= data.len() as i64);
     if !ok {
-        return Err("string offsets are not ascending within the data buffer".into());
+        return Err(EktpError::InvalidArgument(
+            "string offsets are not ascending within the data buffer".into(),
+        ));
     }
     run(out, |i| {
         if valid.is_some_and(|v| !v[i]) {
@@ -311,14 +314,14 @@ impl Mismatch {
 /// Compares each NIK with the record's birth date (days since 1970-01-01, [`NAT`] when
 /// unknown) and sex (ISO/IEC 5218, 0 when unknown). The year is compared on its last two
 /// digits, all a NIK holds.
-pub fn crosscheck(values: &[i64], birth_dates: &[i64], sexes: &[u8]) -> Result<Vec<u8>, String> {
+pub fn crosscheck(values: &[i64], birth_dates: &[i64], sexes: &[u8]) -> Result<Vec<u8>, EktpError> {
     if birth_dates.len() != values.len() || sexes.len() != values.len() {
-        return Err(format!(
+        return Err(EktpError::InvalidArgument(format!(
             "columns differ in length: {} NIKs, {} birth dates, {} sexes",
             values.len(),
             birth_dates.len(),
             sexes.len()
-        ));
+        )));
     }
     Ok((0..values.len())
         .into_par_iter()
@@ -367,7 +370,7 @@ mod tests {
         offsets: &[O],
         data: &[u8],
         valid: Option<&[bool]>,
-    ) -> Result<BulkResult, String> {
+    ) -> Result<BulkResult, EktpError> {
         let mut result = Ok(());
         let r = BulkResult::collect(offsets.len().saturating_sub(1), |o| {
             result = parse_utf8_offsets(offsets, data, valid, &Rules::default(), o)

@@ -5,6 +5,8 @@
 //! Regency and kecamatan codes change every year or two; ektpcore never hard-codes them and
 //! checks them only against a table the user loads at run time.
 
+use crate::error::EktpError;
+
 /// Indonesia's 38 provinces (Kepmendagri 300.2.2-2138/2025), by Kemendagri code.
 pub const PROVINCES: [(u8, &str); 38] = [
     (11, "Aceh"),
@@ -140,7 +142,7 @@ impl RegionSet {
     /// province, 4 for a regency, 6 for a kecamatan. Longer codes (villages) are ignored, since
     /// a NIK holds no village. A code implies its parents, so a table listing only kecamatan
     /// still knows their regencies and provinces.
-    pub fn from_codes<'a, I>(codes: I) -> Result<Self, String>
+    pub fn from_codes<'a, I>(codes: I) -> Result<Self, EktpError>
     where
         I: IntoIterator<Item = &'a str>,
     {
@@ -152,7 +154,9 @@ impl RegionSet {
         };
         for code in codes {
             if !code.bytes().all(|b| b.is_ascii_digit()) || code.is_empty() {
-                return Err(format!("region code {code:?} is not a string of digits"));
+                return Err(EktpError::InvalidArgument(format!(
+                    "region code {code:?} is not a string of digits"
+                )));
             }
             let prefix = |n: usize| code[..n].parse::<u32>().expect("checked digits");
             match code.len() {
@@ -167,9 +171,9 @@ impl RegionSet {
                     bit_set(&mut set.districts, prefix(6));
                 }
                 n => {
-                    return Err(format!(
+                    return Err(EktpError::InvalidArgument(format!(
                         "region code {code:?} has {n} digits; expected 2, 4, 6 or more"
-                    ))
+                    )))
                 }
             }
             set.len += 1;

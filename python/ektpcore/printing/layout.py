@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import EktpcoreError, InvalidArgumentError
+from ..errors import InvalidArgumentError, PhotoBackgroundError
 from ..nik import mask_nik
 from .dialects import CardFaces
 
@@ -36,10 +36,6 @@ __all__ = [
 ]
 
 Colour = Literal["red", "blue", "orange", "unknown"]
-
-
-class PhotoBackgroundError(EktpcoreError, ValueError):
-    """The photo's background colour breaks the rule for the holder's birth year."""
 
 
 @dataclass(frozen=True)

@@ -33,25 +33,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..blanks import BlankState
-from ..errors import EktpcoreError, InvalidArgumentError
-from ..ledger import _now
+from ..errors import InvalidArgumentError, StationError
 from ..lifecycle import Actor, Role, State
 from ..nik import mask_nik
 from .dialects import CardFaces, ChipStation, EvolisDialect
 from .transports import PrinterConnectionError, Transport
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from ..chip import ChipData, ChipResult, ChipTransport, Personaliser
-    from ..ledger import Ledger, Record
+    from ..ledger import Ledger, Record, Transaction
 
 __all__ = ["BatchReport", "ChipEncoding", "PrintStation", "StationError"]
-
-
-class StationError(EktpcoreError):
-    """The station cannot run the batch (not queued for this printer, no blanks)."""
 
 
 @dataclass
@@ -163,36 +155,21 @@ class PrintStation:
     def recover(self) -> list[int]:
         """Cards this printer was sent whose outcome was never recorded become
         ``IN_DOUBT``; returns their NIKs."""
-        rows = self.ledger._query(
-            "SELECT r.nik FROM station_journal j JOIN records r ON r.id = j.record_id"
-            " WHERE j.printer = ? AND j.state = 'sent'",
-            (self.printer,),
-        )
-        niks = [int(r[0]) for r in rows]
+        niks = self.ledger.journal.sent(self.printer)
         if niks:
-            self.ledger._transition_with(
-                niks,
-                State.IN_DOUBT,
-                self.actor,
-                reason="the station stopped after sending the card; outcome unknown",
-                printer=self.printer,
-                after=lambda db, now: db.execute(
-                    "UPDATE station_journal SET state = 'in_doubt' WHERE printer = ?"
-                    " AND state = 'sent'",
-                    (self.printer,),
-                ),
-            )
+            with self.ledger.transaction(self.actor) as tx:
+                tx.transition(
+                    niks,
+                    State.IN_DOUBT,
+                    reason="the station stopped after sending the card; outcome unknown",
+                    printer=self.printer,
+                )
+                tx.journal.mark_printer_in_doubt(self.printer)
         return niks
 
     def in_doubt(self) -> list[tuple[int, str, int]]:
         """In-doubt cards of this printer: (NIK, batch, blank serial)."""
-        rows = self.ledger._query(
-            "SELECT r.nik, j.batch, j.serial FROM station_journal j"
-            " JOIN records r ON r.id = j.record_id WHERE j.printer = ? AND j.state = 'in_doubt'"
-            " ORDER BY j.sent_at",
-            (self.printer,),
-        )
-        return [(int(n), str(b), int(s)) for n, b, s in rows]
+        return self.ledger.journal.in_doubt(self.printer)
 
     def resolve(self, nik: int, *, printed: bool, supervisor: Actor, note: str) -> None:
         """Settles an in-doubt card: ``printed`` (found in the output tray) binds its blank
@@ -212,36 +189,15 @@ class PrintStation:
 
     # -- running a batch -----------------------------------------------------------------
 
-    def _queued(self, batch: str) -> list[Record]:
-        """The batch's records still ``QUEUED`` for this printer, in print order: by
-        kecamatan, then kelurahan, so the cards leave the printer grouped."""
-        rows = self.ledger._query(
-            f"{self.ledger._RECORD_QUERY} WHERE r.state = ? AND r.id IN ("
-            " SELECT h.record_id FROM history h WHERE h.to_state = ? AND h.batch = ?"
-            " AND h.printer = ? AND h.seq = (SELECT max(seq) FROM history"
-            " WHERE record_id = h.record_id AND to_state = ?))"
-            " ORDER BY r.kecamatan, r.kelurahan, r.nik",
-            (State.QUEUED.value, State.QUEUED.value, batch, self.printer, State.QUEUED.value),
-        )
-        return [self.ledger._record(r) for r in rows]
-
-    def _free_blanks(self, batch: str) -> list[int]:
-        rows = self.ledger._query(
-            "SELECT serial FROM blanks WHERE batch = ? AND state = ? AND serial NOT IN"
-            " (SELECT serial FROM station_journal) ORDER BY serial",
-            (batch, BlankState.ALLOCATED.value),
-        )
-        return [int(r[0]) for r in rows]
-
     def run(self, batch: str) -> BatchReport:
         """Prints what is left of ``batch`` (its ``QUEUED`` records); see the module
         documentation for what each outcome records."""
         self.recover()
         report = BatchReport(batch)
-        records = self._queued(batch)
+        records = self.ledger.queued(batch, self.printer)
         if not records:
             return report
-        blanks = self._free_blanks(batch)
+        blanks = self.ledger.journal.free_blanks(batch)
         if len(blanks) < len(records):
             raise StationError(
                 f"batch {batch}: {len(records)} cards queued but {len(blanks)} blanks allocated"
@@ -274,7 +230,7 @@ class PrintStation:
                 # The padding is a courtesy: every card is already settled.
                 with contextlib.suppress(PrinterConnectionError):
                     transport.write(end)
-        report.left = len(self._queued(batch))
+        report.left = len(self.ledger.queued(batch, self.printer))
         return report
 
     def _one(
@@ -287,12 +243,8 @@ class PrintStation:
         # The chip's data is gathered before the card moves: a record whose data cannot be
         # written stops the run here, before a blank is used.
         chip_data = self.chip.prepare(record) if self.chip is not None else None
-        with self.ledger._write() as db:
-            db.execute(
-                "INSERT INTO station_journal (record_id, batch, printer, serial, state, sent_at)"
-                " SELECT id, ?, ?, ?, 'sent', ? FROM records WHERE nik = ?",
-                (batch, self.printer, serial, _now(), nik),
-            )
+        with self.ledger.transaction(self.actor) as tx:
+            tx.journal.sent(nik, batch, self.printer, serial)
         chip: str | None = None  # the chip serial once the chip is written
         try:
             if chip_data is not None:
@@ -352,8 +304,8 @@ class PrintStation:
                 return "the printer jammed (NACK T): clear it and run the batch again"
             return why
         # Refused before printing (ribbon, cover, a bad command): nothing happened to the card.
-        with self.ledger._write() as db:
-            self._forget(db, [nik])
+        with self.ledger.transaction(self.actor) as tx:
+            tx.journal.forget([nik])
         return f"the printer refused the card ({refused})"
 
     def _chip_phase(
@@ -374,8 +326,8 @@ class PrintStation:
         transport.write(phase)
         refused = next((r for r in self._replies(transport, phase) if r != "ACK"), None)
         if refused is not None:
-            with self.ledger._write() as db:
-                self._forget(db, [nik])
+            with self.ledger.transaction(self.actor) as tx:
+                tx.journal.forget([nik])
             return None, f"the printer refused the chip station ({refused})"
         result = self.chip.personalise(data)
         if result.ok:
@@ -407,14 +359,6 @@ class PrintStation:
         if reply != "ACK":
             raise StationError(f"the printer answered {reply!r} to {what}")
 
-    def _forget(self, db: sqlite3.Connection, niks: list[int]) -> None:
-        db.execute(
-            "DELETE FROM station_journal WHERE record_id IN (SELECT id FROM records WHERE "
-            + self.ledger._store.member_of("nik")
-            + ")",
-            (self.ledger._store.as_list(niks),),
-        )
-
     def _settle(
         self,
         niks: list[int],
@@ -430,39 +374,29 @@ class PrintStation:
     ) -> None:
         """The outcome, the chip attempt (blank serial, chip serial, written, why not) and
         the journal's update in one transaction."""
+        with self.ledger.transaction(actor) as tx:
+            tx.transition(
+                niks, target, reason=reason, batch=batch, printer=self.printer, blanks=blanks
+            )
+            self._after_outcome(tx, niks, reason, spoil, keep_journal, chip)
 
-        def after(db: sqlite3.Connection, now: str) -> None:
-            if chip is not None:
-                blank, chip_serial, written, why = chip
-                self.ledger._log_chip(
-                    db, now, niks[0], blank, self.printer, chip_serial, written, why
-                )
-            if spoil:
-                self.ledger.blanks._move(
-                    db,
-                    actor,
-                    now,
-                    spoil,
-                    BlankState.SPOILED,
-                    reason=reason,
-                    allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR},
-                )
-            if keep_journal:
-                db.execute(
-                    "UPDATE station_journal SET state = 'in_doubt' WHERE record_id IN"
-                    " (SELECT id FROM records WHERE " + self.ledger._store.member_of("nik") + ")",
-                    (self.ledger._store.as_list(niks),),
-                )
-            else:
-                self._forget(db, niks)
-
-        self.ledger._transition_with(
-            niks,
-            target,
-            actor,
-            reason=reason,
-            batch=batch,
-            printer=self.printer,
-            blanks=blanks,
-            after=after,
-        )
+    def _after_outcome(
+        self,
+        tx: Transaction,
+        niks: list[int],
+        reason: str | None,
+        spoil: list[int] | None,
+        keep_journal: bool,
+        chip: tuple[int, str | None, bool, str | None] | None,
+    ) -> None:
+        if chip is not None:
+            blank, chip_serial, written, why = chip
+            tx.journal.log_chip(
+                niks[0], blank, self.printer, chip_serial, written=written, reason=why
+            )
+        if spoil:
+            tx.blanks.spoil(spoil, reason=reason)
+        if keep_journal:
+            tx.journal.mark_in_doubt(niks)
+        else:
+            tx.journal.forget(niks)

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Self
 
-from ..errors import EktpcoreError, InvalidArgumentError
+from ..errors import InvalidArgumentError, PrinterConnectionError
 
 __all__ = [
     "CaptureTransport",
@@ -35,10 +35,6 @@ __all__ = [
 ]
 
 CR = b"\r"
-
-
-class PrinterConnectionError(EktpcoreError, ConnectionError):
-    """The printer could not be reached, stopped answering, or dropped the connection."""
 
 
 class Transport:

@@ -1,25 +1,13 @@
-"""Batch planning: which printer prints which cards, in which click, and when.
-
-An office sends cards to its printers in batches, one click each. Every click costs a fixed
-overhead (network round trips, waiting for the central database) before its first card prints,
-so a click of hundreds beats a click of tens. :func:`plan` turns print-ready records, printers,
-staffed shifts and the blank stock into :class:`Batch` es of at most ``click_limit`` cards,
-grouped by kecamatan then kelurahan so they travel together, the most urgent priority class
-first when blanks are short. The scheduling itself runs in the Rust core (``rust/plan``);
-this module converts times, names and shifts, and keeps what :meth:`Plan.replan` needs to plan
-again after a jam, a printer going down, a blank delivery or new print-ready records.
-
-Times are aware datetimes; naive ones are read as WIB (UTC+7), the zone of the shifts.
-"""
+"""The plan: :func:`plan` calls the Rust core for a schedule, :class:`Plan` reads batches, ETAs
+and figures from it, re-plans what remains after events and writes batches to a ledger."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import enum
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,525 +15,30 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from . import _ektpcore
-from ._columns import column, has_column
-from .blanks import WIB
-from .errors import InvalidArgumentError
-from .lifecycle import Actor, State
-from .nik import mask_nik
+from .. import _ektpcore
+from ..clock import DEFAULT_SHIFTS, WIB, Shift, aware
+from ..errors import InvalidArgumentError
+from ..nik import mask_nik
+from .inputs import _distinct, _Jobs, _jobs_from, _Places
+from .model import (
+    _REASONS,
+    Batch,
+    BlanksReceived,
+    CardSpoiled,
+    Jam,
+    NewRecords,
+    PlanEvent,
+    Printer,
+    PrinterDown,
+    Unscheduled,
+)
+from .windows import _windows
 
 if TYPE_CHECKING:
-    from .ledger import Ledger
+    from ..ledger import Ledger
+    from ..lifecycle import Actor
 
-__all__ = [
-    "DEFAULT_SHIFTS",
-    "Batch",
-    "BlanksReceived",
-    "CardSpoiled",
-    "Jam",
-    "NewRecords",
-    "Plan",
-    "PlanEvent",
-    "Printer",
-    "PrinterDown",
-    "PrinterSetup",
-    "Priority",
-    "Shift",
-    "Unscheduled",
-    "plan",
-    "printers_from_toml",
-]
-
-
-class Priority(enum.IntEnum):
-    """Priority classes: with blanks or ribbon short, offices print first-time cards first and
-    defer replacements of lost or damaged cards."""
-
-    FIRST_TIME = 0
-    DATA_CHANGE = 1
-    REPLACEMENT = 2
-
-
-class Unscheduled(str, enum.Enum):
-    """Why a record is in no batch."""
-
-    NO_BLANK = "no blank left for it"
-    NOT_READY = "not print-ready (ready time unknown)"
-    NO_PRINTER = "no printer window left"
-
-
-_REASONS = {1: Unscheduled.NO_BLANK, 2: Unscheduled.NOT_READY, 3: Unscheduled.NO_PRINTER}
-
-
-@dataclass(frozen=True)
-class Shift:
-    """A staffed window, repeated every day (or on ``weekdays``, Monday = 0), in WIB. A shift
-    ending at or before its start runs past midnight. ``printers`` is how many printers the
-    staff on duty can run (``None``: all of them); the fastest ones are run."""
-
-    start: _dt.time
-    end: _dt.time
-    printers: int | None = None
-    weekdays: frozenset[int] | None = None
-
-    def __post_init__(self) -> None:
-        if self.printers is not None and self.printers < 0:
-            raise InvalidArgumentError("a shift runs zero or more printers")
-
-
-DEFAULT_SHIFTS: tuple[Shift, ...] = (
-    Shift(_dt.time(8), _dt.time(20)),
-    Shift(_dt.time(20), _dt.time(8)),
-)
-"""Two 12-hour shifts, 08-20 and 20-08 WIB, every day."""
-
-
-@dataclass(frozen=True)
-class Printer:
-    """A card printer as the planner sees it.
-
-    ``cards_per_hour`` is the one-sided print rate and ``cards_per_hour_two_sided`` the
-    two-sided one (the same when not given); ``chip_seconds`` is added per card for chip
-    encoding. ``ribbon_remaining`` is what the installed ribbon still prints (a full ribbon
-    when not given). ``downtime`` lists ``(start, end)`` periods the printer is out of service;
-    ``available``, when given, the only periods it may work at all (a printer lent for a week,
-    a machine kept for the day shift); both are further limited by the staffed shifts.
-    """
-
-    id: str
-    cards_per_hour: float
-    cards_per_hour_two_sided: float | None = None
-    chip_seconds: float = 0.0
-    ribbon_capacity: int = 500
-    ribbon_remaining: int | None = None
-    ribbon_change_minutes: float = 10.0
-    downtime: tuple[tuple[_dt.datetime, _dt.datetime], ...] = ()
-    available: tuple[tuple[_dt.datetime, _dt.datetime], ...] | None = None
-
-    def __post_init__(self) -> None:
-        rates = (self.cards_per_hour, self.cards_per_hour_two_sided or self.cards_per_hour)
-        if not all(math.isfinite(r) and r > 0 for r in rates):
-            raise InvalidArgumentError(f"printer {self.id}: cards per hour must be > 0")
-        if self.chip_seconds < 0 or self.ribbon_change_minutes < 0:
-            raise InvalidArgumentError(f"printer {self.id}: times must not be negative")
-        left = self.ribbon_left
-        if self.ribbon_capacity <= 0 or not 0 <= left <= self.ribbon_capacity:
-            raise InvalidArgumentError(
-                f"printer {self.id}: a ribbon has a positive capacity and 0..capacity left"
-            )
-
-    @property
-    def ribbon_left(self) -> int:
-        return self.ribbon_capacity if self.ribbon_remaining is None else self.ribbon_remaining
-
-    def seconds_per_card(self, two_sided: bool) -> float:
-        rate = (self.cards_per_hour_two_sided or self.cards_per_hour) if two_sided else None
-        return 3600.0 / (rate or self.cards_per_hour) + self.chip_seconds
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One click: the cards a printer prints in one go, in print order (by kecamatan, then
-    kelurahan), with the positions before which its ribbon is changed."""
-
-    id: str
-    printer: str
-    records: npt.NDArray[np.int64]
-    start: _dt.datetime
-    end: _dt.datetime
-    ribbon_changes: tuple[int, ...]
-    kecamatan: tuple[str, ...]
-    card_start: npt.NDArray[np.datetime64] = field(repr=False)
-    card_end: npt.NDArray[np.datetime64] = field(repr=False)
-    """When each card starts and is done (UTC ``datetime64[us]``), in print order."""
-
-    @property
-    def blanks_needed(self) -> int:
-        return len(self.records)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __repr__(self) -> str:
-        return (
-            f"Batch({self.id!r}, printer={self.printer!r}, cards={len(self)}, "
-            f"start={self.start.isoformat()}, end={self.end.isoformat()})"
-        )
-
-
-@dataclass(frozen=True)
-class PrinterSetup:
-    """An office's printers, shifts and planning settings, as read by
-    :func:`printers_from_toml`."""
-
-    printers: tuple[Printer, ...]
-    shifts: tuple[Shift, ...] = DEFAULT_SHIFTS
-    blanks: int | None = None
-    click_limit: int = 300
-    click_overhead: _dt.timedelta = _dt.timedelta(minutes=2)
-
-
-def printers_from_toml(path: str | Path) -> PrinterSetup:
-    """Reads printers from TOML::
-
-    blanks = 60000                 # optional
-    click_limit = 300              # optional
-    click_overhead_minutes = 2     # optional
-
-    [[printers]]
-    id = "P1"
-    cards_per_hour = 60            # one-sided
-    cards_per_hour_two_sided = 45  # optional
-    chip_seconds = 10              # optional
-    ribbon_capacity = 500          # optional
-    ribbon_remaining = 320         # optional
-    ribbon_change_minutes = 15     # optional
-
-    [[shifts]]                     # optional; default 08-20 and 20-08 WIB
-    start = "08:00"
-    end = "20:00"
-    printers = 6                   # optional: how many the staff can run
-    """
-    import tomllib
-
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidArgumentError(f"{path}: {err}") from None
-    fields = {f.name for f in dataclasses.fields(Printer)} - {"downtime", "available"}
-    printers = []
-    for i, entry in enumerate(doc.get("printers", [])):
-        unknown = set(entry) - fields
-        if unknown:
-            raise InvalidArgumentError(f"{path}: printer {i + 1}: unknown {sorted(unknown)}")
-        if "id" not in entry or "cards_per_hour" not in entry:
-            raise InvalidArgumentError(f"{path}: printer {i + 1} needs id and cards_per_hour")
-        printers.append(Printer(**{**entry, "id": str(entry["id"])}))
-    if not printers:
-        raise InvalidArgumentError(f"{path}: no [[printers]]")
-    shifts = tuple(
-        Shift(
-            _dt.time.fromisoformat(str(s["start"])),
-            _dt.time.fromisoformat(str(s["end"])),
-            printers=s.get("printers"),
-        )
-        for s in doc.get("shifts", [])
-    )
-    return PrinterSetup(
-        printers=tuple(printers),
-        shifts=shifts or DEFAULT_SHIFTS,
-        blanks=doc.get("blanks"),
-        click_limit=int(doc.get("click_limit", 300)),
-        click_overhead=_dt.timedelta(minutes=float(doc.get("click_overhead_minutes", 2))),
-    )
-
-
-# -- events a plan is re-planned from ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PrinterDown:
-    """The printer is out of service from ``start`` to ``end`` (``None``: until further
-    notice). A batch running at ``start`` stops: the card being printed is spoiled and the rest
-    of the batch is planned again."""
-
-    printer: str
-    start: _dt.datetime
-    end: _dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class Jam:
-    """Card ``card`` (0-based position) of batch ``batch`` jammed: it is spoiled, the rest of the
-    batch is planned again, and the printer resumes after ``cleared_after``."""
-
-    batch: str
-    card: int
-    cleared_after: _dt.timedelta = _dt.timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class CardSpoiled:
-    """Card ``card`` of ``batch`` was printed but spoiled (a chip-encoding failure, a defect at
-    quality control): its record needs a new blank and a new place in the plan."""
-
-    batch: str
-    card: int
-    reason: str = "chip encoding failed"
-
-
-@dataclass(frozen=True)
-class BlanksReceived:
-    """A blank delivery: in stock at ``at`` (``None``: now)."""
-
-    count: int
-    at: _dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class NewRecords:
-    """Records that became print-ready (same columns as :func:`plan` takes)."""
-
-    records: Any
-
-
-PlanEvent = PrinterDown | Jam | CardSpoiled | BlanksReceived | NewRecords
-
-
-# -- the plan -----------------------------------------------------------------------------------
-
-
-def _aware(moment: _dt.datetime) -> _dt.datetime:
-    return moment.replace(tzinfo=WIB) if moment.tzinfo is None else moment
-
-
-class _Places:
-    """The (kecamatan, kelurahan) pairs a plan has seen, coded as small integers."""
-
-    def __init__(self) -> None:
-        self.pairs: list[tuple[str, str]] = []
-        self._code: dict[tuple[str, str], int] = {}
-
-    def codes(self, kecamatan: Any, kelurahan: Any) -> npt.NDArray[np.uint32]:
-        """One code per record (in Rust: categorical columns repeat a few string objects,
-        looked up by address)."""
-        codes, pairs = _ektpcore.factorize_pairs(
-            np.asarray(kecamatan, dtype=object), np.asarray(kelurahan, dtype=object), self.pairs
-        )
-        for pair in pairs[len(self.pairs) :]:
-            self._code[pair] = len(self.pairs)
-            self.pairs.append(pair)
-        return codes
-
-    def rank(self) -> npt.NDArray[np.uint32]:
-        """Each code's position in (kecamatan, kelurahan) order: the print order."""
-        order = sorted(range(len(self.pairs)), key=self.pairs.__getitem__)
-        rank = np.empty(len(order), dtype=np.uint32)
-        rank[order] = np.arange(len(order), dtype=np.uint32)
-        return rank
-
-
-@dataclass
-class _Jobs:
-    """The planner's record columns (parallel arrays)."""
-
-    ids: npt.NDArray[np.int64]
-    ready: npt.NDArray[np.float64]  # seconds from the plan's origin; NaN unknown
-    priority: npt.NDArray[np.uint8]
-    place: npt.NDArray[np.uint32]  # code into the plan's _Places
-    two_sided: npt.NDArray[np.bool_]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def take(self, index: npt.NDArray[np.intp]) -> _Jobs:
-        return _Jobs(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
-
-    @staticmethod
-    def concat(parts: Sequence[_Jobs]) -> _Jobs:
-        return _Jobs(
-            *(
-                np.concatenate([getattr(p, f.name) for p in parts])
-                for f in dataclasses.fields(_Jobs)
-            )
-        )
-
-
-def _distinct(ids: npt.NDArray[np.int64], message: str = "record ids must be distinct") -> None:
-    if (ids < 0).any():
-        raise InvalidArgumentError("record ids are NIKs or other non-negative integers")
-    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
-        return  # ascending, so distinct: the common case of ids in ledger or file order
-    _, first, _ = _ektpcore.first_occurrences(ids, np.iinfo(np.int64).max)
-    if not first.all():
-        raise InvalidArgumentError(message)
-
-
-def _seconds(moments: npt.NDArray[Any], origin: _dt.datetime) -> npt.NDArray[np.float64]:
-    base = np.datetime64(origin.astimezone(_dt.UTC).replace(tzinfo=None), "us")
-    delta = moments.astype("datetime64[us]") - base
-    out = delta.astype(np.float64) / 1e6
-    out[np.isnat(moments.astype("datetime64[us]"))] = np.nan
-    return out
-
-
-def _jobs_from(records: Any, origin: _dt.datetime, places: _Places) -> _Jobs:
-    """Reads the record columns: ``id`` (NIKs or other integer ids, required), ``priority``,
-    ``ready`` (datetimes; a missing column: ready at the start; ``None``/NaT: not yet),
-    ``kecamatan``, ``kelurahan``, ``two_sided``."""
-    if not has_column(records, "id"):
-        raise InvalidArgumentError("records need an 'id' column (NIKs or integer ids)")
-    ids = np.asarray(column(records, "id")).astype(np.int64, copy=False)
-    n = len(ids)
-
-    def optional(name: str, default: Any, dtype: Any) -> npt.NDArray[Any]:
-        if not has_column(records, name):
-            return np.full(n, default, dtype=dtype)
-        values = np.asarray(column(records, name))
-        if len(values) != n:
-            raise InvalidArgumentError(f"column {name!r} must have one value per record")
-        return values.astype(dtype, copy=False)
-
-    ready = np.zeros(n, dtype=np.float64)
-    if has_column(records, "ready"):
-        raw = column(records, "ready")
-        if raw.dtype.kind == "M":
-            ready = _seconds(raw, origin)
-        else:
-            ready = np.array(
-                [
-                    np.nan if r is None else (_aware(r) - origin).total_seconds()
-                    for r in raw.tolist()
-                ],
-                dtype=np.float64,
-            )
-        if len(ready) != n:
-            raise InvalidArgumentError("column 'ready' must have one value per record")
-    priority = optional("priority", Priority.FIRST_TIME, np.int64)
-    if n and (priority.min() < 0 or priority.max() > 255):
-        raise InvalidArgumentError("priority classes are 0 (most urgent) to 255")
-    return _Jobs(
-        ids=ids,
-        ready=ready,
-        priority=priority.astype(np.uint8),
-        place=places.codes(optional("kecamatan", "", object), optional("kelurahan", "", object)),
-        two_sided=optional("two_sided", True, np.bool_),
-    )
-
-
-def _windows(
-    printers: Sequence[Printer],
-    shifts: Sequence[Shift],
-    origin: _dt.datetime,
-    start: _dt.datetime,
-    days: int,
-    extra_down: Mapping[str, Sequence[tuple[float, float]]],
-) -> list[list[tuple[float, float]]]:
-    """Each printer's working windows in seconds from ``origin``: the staffed shifts from
-    ``start`` on, the fastest printers first when a shift cannot run them all, less downtime."""
-    out: list[list[tuple[float, float]]] = [[] for _ in printers]
-    speed_order = sorted(
-        range(len(printers)), key=lambda i: (printers[i].seconds_per_card(True), i)
-    )
-    down = [
-        [
-            (
-                (_aware(a) - origin).total_seconds(),
-                math.inf if b is None else (_aware(b) - origin).total_seconds(),
-            )
-            for a, b in p.downtime
-        ]
-        + list(extra_down.get(p.id, ()))
-        for p in printers
-    ]
-    only = [
-        None
-        if p.available is None
-        else sorted(
-            ((_aware(a) - origin).total_seconds(), (_aware(b) - origin).total_seconds())
-            for a, b in p.available
-        )
-        for p in printers
-    ]
-    first_day = start.astimezone(WIB).date() - _dt.timedelta(days=1)
-    t0 = (start - origin).total_seconds()
-    # WIB keeps no daylight saving: every day is 86,400 s and shifts are fixed offsets.
-    midnight = (_dt.datetime.combine(first_day, _dt.time(0), WIB) - origin).total_seconds()
-
-    def offset(moment: _dt.time) -> float:
-        return moment.hour * 3600.0 + moment.minute * 60.0 + moment.second
-
-    spans = []
-    for shift in shifts:
-        begin, finish = offset(shift.start), offset(shift.end)
-        spans.append((shift, begin, finish if finish > begin else finish + 86_400.0))
-    if spans and _around_the_clock(spans, len(printers)):
-        # Every printer staffed every hour of every day: one stretch from the start to the
-        # last shift's end, less downtime (what the day-by-day union below would merge to).
-        hi = max(midnight + days * 86_400.0 + finish for _, _, finish in spans)
-        for i in range(len(printers)):
-            pieces = _subtract([(t0, hi)], down[i]) if down[i] else [(t0, hi)]
-            allowed = only[i]
-            out[i] = _intersect(pieces, allowed) if allowed is not None else pieces
-        return [_merge(sorted(w)) for w in out]
-    for d in range(days + 1):
-        weekday = (first_day.weekday() + d) % 7
-        for shift, begin, finish in spans:
-            if shift.weekdays is not None and weekday not in shift.weekdays:
-                continue
-            lo = max(midnight + d * 86_400.0 + begin, t0)
-            hi = midnight + d * 86_400.0 + finish
-            if hi <= lo:
-                continue
-            capacity = len(printers) if shift.printers is None else shift.printers
-            running = 0
-            for i in speed_order:
-                if running >= capacity:
-                    break
-                pieces = _subtract([(lo, hi)], down[i]) if down[i] else [(lo, hi)]
-                allowed = only[i]
-                if allowed is not None:
-                    pieces = _intersect(pieces, allowed)
-                if not pieces:
-                    continue
-                out[i].extend(pieces)
-                running += 1
-    for windows in out:
-        windows.sort()
-    return [_merge(w) for w in out]
-
-
-def _around_the_clock(spans: Sequence[tuple[Shift, float, float]], printers: int) -> bool:
-    """Whether the shifts, every day, run every printer at every hour."""
-    if any(
-        shift.weekdays is not None or (shift.printers is not None and shift.printers < printers)
-        for shift, _, _ in spans
-    ):
-        return False
-    pieces = []
-    for _, begin, finish in spans:
-        pieces += [(begin, min(finish, 86_400.0))]
-        if finish > 86_400.0:
-            pieces.append((0.0, finish - 86_400.0))
-    covered = 0.0
-    for begin, finish in sorted(pieces):
-        if begin > covered:
-            return False
-        covered = max(covered, finish)
-    return covered >= 86_400.0
-
-
-def _subtract(
-    windows: list[tuple[float, float]], holes: Sequence[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    for h0, h1 in holes:
-        cut: list[tuple[float, float]] = []
-        for a, b in windows:
-            if h1 <= a or h0 >= b:
-                cut.append((a, b))
-                continue
-            if a < h0:
-                cut.append((a, h0))
-            if h1 < b:
-                cut.append((h1, b))
-        windows = cut
-    return windows
-
-
-def _intersect(
-    windows: list[tuple[float, float]], allowed: Sequence[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    return [(max(a, c), min(b, d)) for a, b in windows for c, d in allowed if max(a, c) < min(b, d)]
-
-
-def _merge(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for a, b in windows:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+__all__ = ["Plan", "plan"]
 
 
 @dataclass
@@ -644,7 +137,7 @@ class Plan:
         """The batch that starts first at or after ``after``, skipping the ids in
         ``exclude`` (those already sent), or ``None``."""
         starts = self._c["batch_start"]
-        t = (_aware(after) - self._state.origin).total_seconds() - 1e-3
+        t = (aware(after) - self._state.origin).total_seconds() - 1e-3
         skip = set(exclude)
         for b in np.argsort(starts, kind="stable").tolist():
             if starts[b] >= t and self._names[b] not in skip:
@@ -824,7 +317,7 @@ class Plan:
             down={k: list(v) for k, v in self._state.down.items()},
             deliveries=list(self._state.deliveries),
         )
-        t_now = (_aware(now) - st.origin).total_seconds()
+        t_now = (aware(now) - st.origin).total_seconds()
         if t_now < self._now:
             raise InvalidArgumentError("a plan is re-planned forward in time only")
         c = dict(self._c)
@@ -876,11 +369,11 @@ class Plan:
                 if event.printer not in printer_index:
                     raise InvalidArgumentError(f"no printer {event.printer!r} in this plan")
                 p = printer_index[event.printer]
-                a = (_aware(event.start) - st.origin).total_seconds()
+                a = (aware(event.start) - st.origin).total_seconds()
                 z = (
                     math.inf
                     if event.end is None
-                    else (_aware(event.end) - st.origin).total_seconds()
+                    else (aware(event.end) - st.origin).total_seconds()
                 )
                 st.down.setdefault(event.printer, []).append((a, z))
                 for b in np.flatnonzero(started & (c["batch_printer"] == p)).tolist():
@@ -893,7 +386,7 @@ class Plan:
             elif isinstance(event, BlanksReceived):
                 if event.count < 0:
                     raise InvalidArgumentError("a delivery has a count >= 0")
-                at = t_now if event.at is None else (_aware(event.at) - st.origin).total_seconds()
+                at = t_now if event.at is None else (aware(event.at) - st.origin).total_seconds()
                 if at <= t_now:
                     st.blanks += event.count
                 else:
@@ -970,18 +463,15 @@ class Plan:
     ) -> Plan:
         """Plans every ``PRINT_READY`` record of the ledger over the blanks it has in stock,
         with each printer's ribbon as the ledger last recorded it."""
-        rows = ledger._query(
-            "SELECT nik, priority, kecamatan, kelurahan FROM records WHERE state = ? ORDER BY id",
-            (State.PRINT_READY.value,),
-        )
-        from .blanks import BlankState
+        from ..ledger import BlankState
 
+        ready = ledger.print_ready()
         records = {
-            "id": np.array([r[0] for r in rows], dtype=np.int64),
-            "priority": np.array([r[1] for r in rows], dtype=np.int64),
-            "kecamatan": np.array([r[2] or "" for r in rows], dtype=object),
-            "kelurahan": np.array([r[3] or "" for r in rows], dtype=object),
-            "two_sided": np.full(len(rows), two_sided),
+            "id": ready["nik"],
+            "priority": ready["priority"],
+            "kecamatan": ready["kecamatan"],
+            "kelurahan": ready["kelurahan"],
+            "two_sided": np.full(len(ready["nik"]), two_sided),
         }
         with_ribbons = []
         for p in printers:
@@ -1016,7 +506,11 @@ class Plan:
             if batches is None
             else [b if isinstance(b, Batch) else self.batch(b) for b in batches]
         )
-        return {b.id: ledger.queue(b.records, b.id, b.printer, actor) for b in chosen}
+        serials: dict[str, list[int]] = {}
+        for b in chosen:
+            with ledger.transaction(actor) as tx:
+                serials[b.id] = tx.queue(b.records, b.id, b.printer)
+        return serials
 
 
 def _run(
@@ -1181,7 +675,7 @@ def plan(
         blank_deliveries: later deliveries as ``(when, count)``.
         prefix: batch ids are ``{prefix}-00001`` and on (default: from ``start``).
     """
-    origin = _aware(start or _dt.datetime.now(WIB))
+    origin = aware(start or _dt.datetime.now(WIB))
     if click_limit < 1:
         raise InvalidArgumentError("click_limit must be at least 1")
     if blanks < 0:
@@ -1198,7 +692,7 @@ def plan(
         click_limit=int(click_limit),
         click_overhead=click_overhead,
         blanks=int(blanks),
-        deliveries=[((_aware(t) - origin).total_seconds(), int(k)) for t, k in blank_deliveries],
+        deliveries=[((aware(t) - origin).total_seconds(), int(k)) for t, k in blank_deliveries],
         prefix=prefix or origin.astimezone(WIB).strftime("B%Y%m%d%H%M"),
         places=places,
     )

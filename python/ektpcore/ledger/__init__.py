@@ -1,0 +1,76 @@
+"""The ledger: records, blank cards, ribbons, the print stations' journal and distribution, in
+one database, and the only part of ektpcore that knows SQL or the schema.
+
+Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``schema`` (versions and
+migrations), ``chain`` (the hash-chained histories), ``records``, ``blanks``, ``ribbons``,
+``journal`` (station journal and chip log), ``distribution``, and ``transaction``, the one way a
+change happens. :class:`Ledger` is what applications hold.
+"""
+
+from __future__ import annotations
+
+from ..errors import (
+    BlankShortageError,
+    BlankShortageWarning,
+    IllegalTransitionError,
+    ManifestMismatchError,
+    PermissionDeniedError,
+    RibbonExhaustedError,
+    RibbonWarning,
+    UnknownRecordError,
+)
+from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
+from .chain import BLANK_CHAIN, RECORD_CHAIN, VerifyReport
+from .chain import payload as _payload
+from .core import Ledger
+from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
+from .journal import ChipLogEntry, Journal, JournalWrites
+from .records import CARD_HOLDING as _CARD_HOLDING
+from .records import Change, HistoryEntry, Intake, IntakeReport, Record
+from .ribbons import Ribbon, Ribbons, RibbonWrites
+from .schema import MIGRATIONS as _MIGRATIONS
+from .schema import SCHEMA_VERSION
+from .store import LedgerStore, Session, SqliteStore
+from .transaction import Transaction
+
+__all__ = [
+    "BLANK_CHAIN",
+    "RECORD_CHAIN",
+    "SCHEMA_VERSION",
+    "BlankShortageError",
+    "BlankShortageWarning",
+    "BlankState",
+    "BlankStock",
+    "BlankWrites",
+    "Change",
+    "ChipLogEntry",
+    "Distribution",
+    "DistributionWrites",
+    "HistoryEntry",
+    "IllegalTransitionError",
+    "Intake",
+    "IntakeReport",
+    "Journal",
+    "JournalWrites",
+    "Ledger",
+    "LedgerStore",
+    "Manifest",
+    "ManifestMismatchError",
+    "ManifestState",
+    "PermissionDeniedError",
+    "Reconciliation",
+    "Record",
+    "Ribbon",
+    "RibbonExhaustedError",
+    "RibbonWarning",
+    "RibbonWrites",
+    "Ribbons",
+    "Session",
+    "SqliteStore",
+    "Transaction",
+    "UnknownRecordError",
+    "VerifyReport",
+]
+
+# Private names the ledger's own tests and benchmarks reach for, kept out of ``__all__``.
+_TEST_HOOKS = (_payload, _CARD_HOLDING, _MIGRATIONS)

@@ -1,0 +1,327 @@
+"""Blank cards (*blangko*): every card the ministry delivers, accounted for by serial.
+
+Lots arrive with serial ranges; each blank then moves ``IN_STOCK`` → ``ALLOCATED`` (to a
+batch) → ``USED`` (bound to exactly one record's card) or ``SPOILED`` (misprint, chip failure,
+jam, failed check), ``VOIDED`` (test card, damaged) or ``RETURNED`` (sent back or lent to another
+office). Every movement is a row of the blank history, hash-chained like the record history,
+and happens in the same transaction as the change that caused it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import BlankShortageError, BlankShortageWarning, InvalidArgumentError
+from ..lifecycle import Actor, Role, State
+from . import chain
+from .store import Session
+
+if TYPE_CHECKING:
+    from .core import Ledger
+    from .transaction import Transaction
+
+__all__ = ["BlankState", "BlankStock", "BlankWrites", "Reconciliation"]
+
+_MAX_LOT = 1_000_000
+
+
+class BlankState(str, enum.Enum):
+    """Where a blank card is. The values are stored in the ledger and never change."""
+
+    IN_STOCK = "IN_STOCK"
+    ALLOCATED = "ALLOCATED"
+    USED = "USED"
+    SPOILED = "SPOILED"
+    VOIDED = "VOIDED"
+    RETURNED = "RETURNED"
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Where every received blank is, and what moved in a window.
+
+    ``received`` equals the sum of ``counts`` when the stock is consistent; ``discrepancies``
+    lists ``(serial, problem)`` for every blank that does not add up.
+    """
+
+    received: int
+    counts: dict[BlankState, int]
+    movements: dict[BlankState, int] = field(default_factory=dict)
+    discrepancies: list[tuple[int, str]] = field(default_factory=list)
+    print_ready: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.received == sum(self.counts.values()) and not self.discrepancies
+
+
+# The movements a person may make directly, and the least role for each; binding at print and
+# spoiling after it come with their own rules from the record's transition.
+_MOVES: dict[tuple[BlankState, BlankState], Role] = {
+    (BlankState.IN_STOCK, BlankState.ALLOCATED): Role.OPERATOR,
+    (BlankState.ALLOCATED, BlankState.IN_STOCK): Role.OPERATOR,
+    (BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR,
+    (BlankState.IN_STOCK, BlankState.VOIDED): Role.SUPERVISOR,
+    (BlankState.ALLOCATED, BlankState.VOIDED): Role.SUPERVISOR,
+    (BlankState.IN_STOCK, BlankState.RETURNED): Role.SUPERVISOR,
+}
+
+
+class BlankWrites:
+    """The blank-card changes of one transaction: ``tx.blanks``."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def receive(self, reference: str, first: int, last: int) -> int:
+        """Records a delivered lot of serials ``first``..``last``; returns how many. A range
+        overlapping any earlier lot is refused."""
+        tx = self._tx
+        tx.require(Role.OPERATOR)
+        if not (0 < first <= last) or last - first + 1 > _MAX_LOT:
+            raise InvalidArgumentError(
+                f"a lot is a serial range first..last with 0 < first <= last, at most "
+                f"{_MAX_LOT:,} cards; got {first}..{last}"
+            )
+        db, now = tx.db, tx.now
+        clash = db.one(
+            "SELECT reference, first_serial, last_serial FROM blank_lots"
+            " WHERE NOT (last_serial < ? OR first_serial > ?)",
+            (first, last),
+        )
+        if clash:
+            raise InvalidArgumentError(
+                f"serials {first}..{last} overlap lot {clash[0]!r} ({clash[1]}..{clash[2]})"
+            )
+        lot_row = db.one(
+            "INSERT INTO blank_lots (reference, first_serial, last_serial, received_at, actor)"
+            " VALUES (?,?,?,?,?) RETURNING id",
+            (reference, first, last, now, tx.actor.name),
+        )
+        assert lot_row is not None
+        lot = lot_row[0]
+        serials = range(first, last + 1)
+        db.executemany(
+            "INSERT INTO blanks (serial, lot_id, state, updated_at) VALUES (?,?,?,?)",
+            ((s, lot, BlankState.IN_STOCK.value, now) for s in serials),
+        )
+        _history(tx, [(s, None, BlankState.IN_STOCK) for s in serials], reason=f"lot {reference}")
+        return len(serials)
+
+    def allocate(self, batch: str, count: int) -> list[int]:
+        """Allocates ``count`` blanks (lowest serials first) to ``batch``."""
+        tx = self._tx
+        tx.require(Role.OPERATOR)
+        if count < 0:
+            raise InvalidArgumentError("count must not be negative")
+        serials = [
+            r[0]
+            for r in tx.db.all(
+                "SELECT serial FROM blanks WHERE state = ? ORDER BY serial LIMIT ?",
+                (BlankState.IN_STOCK.value, count),
+            )
+        ]
+        if len(serials) < count:
+            raise BlankShortageError(
+                f"batch {batch} needs {count} blanks; {len(serials)} are in stock"
+            )
+        move(tx, serials, BlankState.ALLOCATED, batch=batch)
+        return serials
+
+    def move(self, serials: Sequence[int], target: BlankState, *, reason: str) -> None:
+        """Unallocates (``IN_STOCK``), spoils before printing (``SPOILED``), voids
+        (``VOIDED``) or returns (``RETURNED``) blanks, with a reason."""
+        if not (reason and reason.strip()):
+            raise InvalidArgumentError("a blank's movement needs a reason")
+        move(self._tx, list(serials), BlankState(target), reason=reason)
+
+    def spoil(self, serials: Sequence[int], *, reason: str | None) -> None:
+        """Spoils allocated blanks that went through a printer without becoming a card (a
+        jam, a failed chip, a card ejected to the reject tray)."""
+        move(
+            self._tx,
+            list(serials),
+            BlankState.SPOILED,
+            reason=reason,
+            allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR},
+        )
+
+
+def move(
+    tx: Transaction,
+    serials: list[int],
+    target: BlankState,
+    *,
+    batch: str | None = None,
+    reason: str | None = None,
+    allowed: dict[tuple[BlankState, BlankState], Role] | None = None,
+    record_ids: list[int] | None = None,
+) -> None:
+    """Moves blanks to ``target`` under the rules ``allowed`` (the direct movements by
+    default), naming the batch and the records they were bound to."""
+    if len(set(serials)) != len(serials):
+        raise InvalidArgumentError("a serial is given twice")
+    db = tx.db
+    found = dict(
+        db.all(
+            "SELECT serial, state FROM blanks WHERE " + db.member_of("serial"),
+            (db.as_list(serials),),
+        )
+    )
+    moves = allowed or _MOVES
+    for serial in serials:
+        if serial not in found:
+            raise InvalidArgumentError(f"no blank with serial {serial}")
+        source = BlankState(found[serial])
+        role = moves.get((source, target))
+        if role is None:
+            raise InvalidArgumentError(
+                f"blank {serial}: {source.value} -> {target.value} is not allowed"
+            )
+        tx.require(role)
+    records: list[int | None] = list(record_ids) if record_ids else [None] * len(serials)
+    db.executemany(
+        "UPDATE blanks SET state = ?, batch = coalesce(?, batch), record_id = coalesce(?,"
+        " record_id), updated_at = ? WHERE serial = ?",
+        [(target.value, batch, r, tx.now, s) for s, r in zip(serials, records, strict=True)],
+    )
+    _history(
+        tx,
+        [(s, BlankState(found[s]), target) for s in serials],
+        reason=reason,
+        batch=batch,
+        records=records,
+    )
+
+
+def _history(
+    tx: Transaction,
+    moves: Sequence[tuple[int, BlankState | None, BlankState]],
+    *,
+    reason: str | None = None,
+    batch: str | None = None,
+    records: Sequence[int | None] | None = None,
+) -> None:
+    records = records or [None] * len(moves)
+    who, role, now = tx.actor.name, tx.actor.role.name, tx.now
+    chain.append(
+        tx.db,
+        [
+            (s, now, who, role, src.value if src else None, dst.value, reason, batch, r)
+            for (s, src, dst), r in zip(moves, records, strict=True)
+        ],
+        chain.BLANK_CHAIN,
+    )
+
+
+class BlankStock:
+    """The blank cards of a :class:`~ektpcore.Ledger`: ``ledger.blanks``. Each write is one
+    transaction of its own; inside a larger change use ``tx.blanks``."""
+
+    def __init__(self, ledger: Ledger, reads: Session) -> None:
+        self._ledger = ledger
+        self._db = reads
+
+    def __repr__(self) -> str:
+        return f"BlankStock({self.counts()})"
+
+    def receive(self, reference: str, first: int, last: int, actor: Actor) -> int:
+        """Records a delivered lot of serials ``first``..``last``; returns how many. A range
+        overlapping any earlier lot is refused and nothing is recorded."""
+        with self._ledger.transaction(actor) as tx:
+            return tx.blanks.receive(reference, first, last)
+
+    def allocate(self, batch: str, count: int, actor: Actor) -> list[int]:
+        """Allocates ``count`` blanks (lowest serials first) to ``batch``; all or none."""
+        with self._ledger.transaction(actor) as tx:
+            return tx.blanks.allocate(batch, count)
+
+    def move(
+        self, serials: Sequence[int], target: BlankState, actor: Actor, *, reason: str
+    ) -> None:
+        """Unallocates (``IN_STOCK``), spoils before printing (``SPOILED``), voids
+        (``VOIDED``) or returns (``RETURNED``) blanks; all or none, with a reason."""
+        if not (reason and reason.strip()):
+            raise InvalidArgumentError("a blank's movement needs a reason")
+        with self._ledger.transaction(actor) as tx:
+            tx.blanks.move(serials, target, reason=reason)
+
+    def state_of(self, serial: int) -> BlankState:
+        row = self._db.one("SELECT state FROM blanks WHERE serial = ?", (serial,))
+        if row is None:
+            raise InvalidArgumentError(f"no blank with serial {serial}")
+        return BlankState(row[0])
+
+    def counts(self) -> dict[BlankState, int]:
+        return {
+            BlankState(s): n
+            for s, n in self._db.all("SELECT state, count(*) FROM blanks GROUP BY state")
+        }
+
+    def reconcile(
+        self, start: _dt.datetime | None = None, end: _dt.datetime | None = None
+    ) -> Reconciliation:
+        """Checks received = in stock + allocated + used + spoiled + voided + returned, lists
+        every blank that does not add up, counts the movements between ``start`` and ``end``
+        (see :func:`~ektpcore.shift_window`), and warns when print-ready records outnumber the
+        stock."""
+        query = self._db.all
+        received = query("SELECT coalesce(sum(last_serial - first_serial + 1), 0) FROM blank_lots")[
+            0
+        ][0]
+        counts = self.counts()
+        problems: list[tuple[int, str]] = []
+        checks = [
+            (
+                "SELECT b.serial FROM blanks b LEFT JOIN cards c ON c.serial = b.serial"
+                " WHERE b.state = 'USED' AND c.id IS NULL",
+                "used but no card was printed on it",
+            ),
+            (
+                "SELECT serial FROM blanks WHERE state = 'ALLOCATED' AND batch IS NULL",
+                "allocated to no batch",
+            ),
+            (
+                "SELECT c.serial FROM cards c JOIN records r ON r.id = c.record_id"
+                " WHERE c.valid = 1 AND r.state IN"
+                " ('PRINT_READY', 'QUEUED', 'BIO_CAPTURED', 'SENT_FOR_ENROLMENT')",
+                "a valid card for a record not yet printed",
+            ),
+            (
+                "SELECT l.first_serial + (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
+                " FROM blank_lots l WHERE (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
+                " < l.last_serial - l.first_serial + 1",
+                "missing from its lot",
+            ),
+        ]
+        for sql, problem in checks:
+            problems += [(row[0], problem) for row in query(sql)]
+        movements: dict[BlankState, int] = {}
+        if start is not None or end is not None:
+            lo = (start or _dt.datetime.min.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
+            hi = (end or _dt.datetime.max.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
+            movements = {
+                BlankState(s): n
+                for s, n in query(
+                    "SELECT to_state, count(*) FROM blank_history WHERE at >= ? AND at < ?"
+                    " GROUP BY to_state",
+                    (lo.isoformat(timespec="microseconds"), hi.isoformat(timespec="microseconds")),
+                )
+            }
+        print_ready = query(
+            "SELECT count(*) FROM records WHERE state = ?", (State.PRINT_READY.value,)
+        )[0][0]
+        in_stock = counts.get(BlankState.IN_STOCK, 0)
+        if print_ready > in_stock:
+            warnings.warn(
+                f"{print_ready:,} records are print-ready but only {in_stock:,} blanks are"
+                " in stock",
+                BlankShortageWarning,
+                stacklevel=2,
+            )
+        return Reconciliation(received, counts, movements, sorted(problems), print_ready)

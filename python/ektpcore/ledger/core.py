@@ -1,0 +1,243 @@
+"""The :class:`Ledger`: every record's state and an append-only, hash-chained history of every
+change.
+
+SQLite by default (one file, WAL, ``synchronous=FULL``, foreign keys on), created on first use
+and migrated to the current schema. Every write takes an :class:`~ektpcore.Actor`, is checked
+against :data:`~ektpcore.TRANSITIONS`, and happens in one :class:`~ektpcore.ledger.Transaction`:
+a bulk change is applied whole or not at all, and a crash leaves the ledger as it was before the
+change or after it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Unpack
+
+import numpy.typing as npt
+
+from ..clock import utc_stamp
+from ..errors import InvalidArgumentError
+from ..lifecycle import Actor, State
+from ..nik import Nik
+from . import chain, records, schema
+from .blanks import BlankStock
+from .distribution import Distribution
+from .journal import ChipLogEntry, Journal
+from .records import Change, HistoryEntry, Intake, IntakeReport, Record
+from .ribbons import Ribbons
+from .store import LedgerStore, Session, SqliteStore
+from .transaction import Transaction, check_actor
+
+if TYPE_CHECKING:
+    from ..index import NikIndex
+
+__all__ = ["Ledger"]
+
+
+class Ledger:
+    """The bureau's record of records, states and history, in one SQLite file.
+
+    ``Ledger(path)`` opens or creates it; ``Ledger(":memory:")`` is a throwaway one; a
+    :class:`~ektpcore.ledger.LedgerStore` puts it in another database.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | LedgerStore) -> None:
+        self._store: LedgerStore = (
+            path if not isinstance(path, (str, os.PathLike)) else SqliteStore(path)
+        )
+        self.path = self._store.name
+        self._reads = Session(self._store)
+        schema.migrate(self._store)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.path!r})"
+
+    @property
+    def schema_version(self) -> int:
+        return schema.schema_version(self._store)
+
+    # -- changes ----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, actor: Actor) -> Iterator[Transaction]:
+        """One change by ``actor``: everything done through the yielded
+        :class:`~ektpcore.ledger.Transaction` is committed when the block ends, or nothing of
+        it if the block raises.
+
+        ::
+
+            with ledger.transaction(operator) as tx:
+                tx.transition(niks, State.QUEUED, batch="B-001", printer="P1")
+                tx.blanks.allocate("B-001", len(niks))
+        """
+        check_actor(actor)
+        with self._store.transaction() as conn:
+            tx = Transaction(Session(self._store, conn), actor, utc_stamp())
+            try:
+                yield tx
+            finally:
+                tx.close()
+
+    def add_records(self, niks: Any, actor: Actor, **intake: Unpack[Intake]) -> IntakeReport:
+        """Takes records in (the columns are those of :class:`~ektpcore.ledger.Intake`, each
+        one value per NIK). Invalid NIKs, NIKs repeated in the intake and NIKs already in the
+        ledger are refused (reported per row) and never enter; the rest enter in ``state``
+        (``BIO_CAPTURED``, ``SENT_FOR_ENROLMENT`` or ``PRINT_READY`` for records SIAK already
+        confirmed), all in one transaction. ``photos`` and ``signatures`` are references (paths
+        or URIs) the print station resolves; the ledger keeps only what routes and prints.
+        ``priority`` is the class the planner serves the record by (:class:`~ektpcore.Priority`:
+        0 first-time, 1 data change, 2 replacement), one for all or one per NIK."""
+        with self.transaction(actor) as tx:
+            return tx.add_records(niks, **intake)
+
+    def transition(self, niks: Any, target: State, actor: Actor, **change: Unpack[Change]) -> int:
+        """Moves every given record to ``target``, or none of them; ``change`` may name the
+        ``reason``, ``batch``, ``printer`` and ``blanks`` (:class:`~ektpcore.ledger.Change`).
+
+        Printing (``PRINTED``) binds each record to a blank: ``blanks`` gives one allocated
+        serial per NIK, in the same order, and each becomes ``USED`` with a valid card on it. A
+        spoiled attempt (back to ``PRINT_READY`` from ``PRINTED``, ``ENCODED`` or
+        ``IN_DOUBT``) invalidates the card and spoils its blank; cancelling a printed record
+        voids it; a reprint (``ISSUED`` → ``PRINT_READY``) invalidates the lost card. At most
+        one valid card per record exists at any time.
+
+        Raises:
+            UnknownRecordError: a NIK the ledger does not hold.
+            IllegalTransitionError: a change the lifecycle forbids, or without its required
+                reason (the first such record is named, masked).
+            PermissionDeniedError: the actor's role is too low for the change.
+        """
+        values = records.valid_niks(niks, "transition")
+        with self.transaction(actor) as tx:
+            return records.transition(tx, values, State(target), **change)
+
+    def queue(self, niks: Any, batch: str, printer: str, actor: Actor) -> list[int]:
+        """Queues a planned batch: its records go ``PRINT_READY`` → ``QUEUED`` under ``batch``
+        and ``printer``, and one blank per record is ``ALLOCATED`` to the batch (lowest
+        serials first), in one transaction: all of it or, on any refusal, none. Returns the
+        allocated serials, in the batch's print order."""
+        values = records.valid_niks(niks, "queue")
+        with self.transaction(actor) as tx:
+            return tx.queue(values, batch, printer)
+
+    @property
+    def blanks(self) -> BlankStock:
+        """The blank-card stock kept in this ledger."""
+        return BlankStock(self, self._reads)
+
+    @property
+    def ribbons(self) -> Ribbons:
+        """The printers' ribbons."""
+        return Ribbons(self, self._reads)
+
+    @property
+    def distribution(self) -> Distribution:
+        """Manifests to kecamatan and kelurahan, and hand-overs to citizens."""
+        return Distribution(self, self._reads)
+
+    @property
+    def journal(self) -> Journal:
+        """The print stations' journal: cards sent, cards in doubt, blanks free to print on."""
+        return Journal(self._reads)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def state_of(self, nik: Any) -> State:
+        return records.state_of(self._reads, nik)
+
+    def where_is(self, nik: Any) -> Record:
+        """Where a citizen's card is: state, region, the serial of its valid card, manifest."""
+        return records.where_is(self._reads, nik)
+
+    def batch(self, batch: str) -> list[Record]:
+        """The records that were ever part of a print batch, in NIK order."""
+        return records.in_batch(self._reads, batch)
+
+    def queued(self, batch: str, printer: str) -> list[Record]:
+        """The records of ``batch`` still ``QUEUED`` for ``printer``, in print order (by
+        kecamatan, then kelurahan, so the cards leave the printer grouped)."""
+        return records.queued(self._reads, batch, printer)
+
+    def print_ready(self) -> dict[str, npt.NDArray[Any]]:
+        """The ``PRINT_READY`` records as columns, in intake order: ``nik`` (int64),
+        ``priority`` (int64), ``kecamatan`` and ``kelurahan`` (str, ``''`` when unknown); what
+        :meth:`~ektpcore.Plan.from_ledger` plans."""
+        return records.print_ready(self._reads)
+
+    def events(self, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Nik, HistoryEntry]]:
+        """What happened between ``start`` and ``end`` (aware datetimes; see
+        :func:`~ektpcore.shift_window` for a shift), in order."""
+        return records.events(self._reads, start, end)
+
+    def issued_index(self) -> NikIndex:
+        """The NIKs that have a card or a card in progress (queued and beyond, not cancelled),
+        as a :class:`~ektpcore.NikIndex`: derived from the ledger, so it is always consistent
+        with it. Save it for stations that check new intakes offline."""
+        from ..index import NikIndex
+
+        return NikIndex(records.issued_niks(self._reads))
+
+    def counts_by(self, *columns: str, frame: str | None = None) -> Any:
+        """Record counts grouped by any of ``state``, ``kecamatan``, ``kelurahan``: a dict
+        keyed by tuples, or a ``"pandas"`` / ``"polars"`` frame with a ``count`` column."""
+        rows = records.counts_by(self._reads, columns)
+        if frame is None:
+            return {tuple(r[:-1]): r[-1] for r in rows}
+        data = {c: [r[i] for r in rows] for i, c in enumerate(columns)} | {
+            "count": [r[-1] for r in rows]
+        }
+        if frame == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(data)
+        if frame == "polars":
+            import polars as pl
+
+            return pl.DataFrame(data)
+        raise InvalidArgumentError("frame is 'pandas', 'polars' or None")
+
+    def history(self, nik: Any) -> list[HistoryEntry]:
+        """Every change of ``nik``'s record, oldest first."""
+        return records.history(self._reads, nik)
+
+    def chip_log(self, nik: Any) -> list[ChipLogEntry]:
+        """Every chip personalisation attempted for ``nik``'s cards, oldest first."""
+        return self.journal.chip_log(nik)
+
+    def counts(self) -> dict[State, int]:
+        """How many records are in each state (states with none left out)."""
+        return records.counts(self._reads)
+
+    def verify(self) -> chain.VerifyReport:
+        """Recomputes the hash chains of the record history and of the blank-card history;
+        names the first row edited, inserted or deleted."""
+        rows = 0
+        for each in (chain.RECORD_CHAIN, chain.BLANK_CHAIN):
+            report = chain.verify(self._reads, each)
+            if not report.ok:
+                return report
+            rows += report.rows
+        return chain.VerifyReport(True, rows)
+
+    # -- for the ledger's own tests: raw access below the package's rules ---------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._reads.all(sql, params)
+
+    def _write(self) -> Any:
+        return self._store.transaction()
+
+    def _verify_chain(self, which: chain.Chain) -> chain.VerifyReport:
+        return chain.verify(self._reads, which)

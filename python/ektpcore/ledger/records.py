@@ -1,0 +1,507 @@
+"""Records: intake, lifecycle transitions (with the blank-card side of printing), and reads.
+
+Every write here runs inside a :class:`~ektpcore.ledger.Transaction` and is checked against
+:data:`~ektpcore.TRANSITIONS`: a bulk change is applied whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+
+import numpy as np
+import numpy.typing as npt
+
+from ..dedup import dedup_niks
+from ..errors import IllegalTransitionError, InvalidArgumentError, UnknownRecordError
+from ..lifecycle import Role, State, transition_rule
+from ..nik import Nik, mask_nik, parse_niks
+from . import blanks as _blanks
+from . import chain, ribbons
+from .blanks import BlankState
+from .store import Session
+
+if TYPE_CHECKING:
+    from .transaction import Transaction
+
+__all__ = ["CARD_HOLDING", "Change", "HistoryEntry", "Intake", "IntakeReport", "Record"]
+
+# States in which a record may hold a printed card.
+CARD_HOLDING = frozenset(
+    {
+        State.PRINTED,
+        State.ENCODED,
+        State.QC_PASSED,
+        State.IN_DOUBT,
+        State.ISSUED,
+        State.IN_TRANSIT_TO_KECAMATAN,
+        State.AT_KECAMATAN,
+        State.IN_TRANSIT_TO_KELURAHAN,
+        State.AT_KELURAHAN,
+    }
+)
+
+# States before a card is in progress (and CANCELLED): what `issued_index` leaves out.
+_NOT_ISSUED = (
+    State.BIO_CAPTURED,
+    State.SENT_FOR_ENROLMENT,
+    State.ENROLMENT_FAILED,
+    State.DUPLICATE_RECORD,
+    State.ADJUDICATE_RECORD,
+    State.PRINT_READY,
+    State.ON_HOLD,
+    State.CANCELLED,
+)
+
+_ENTRY_STATES = (State.BIO_CAPTURED, State.SENT_FOR_ENROLMENT, State.PRINT_READY)
+
+
+class Intake(TypedDict, total=False):
+    """What an intake may say about its records besides their NIKs (see
+    :meth:`~ektpcore.Ledger.add_records`): one value per NIK, ``priority`` also one for all."""
+
+    state: State
+    names: Sequence[str | None] | None
+    kecamatan: Sequence[str | None] | None
+    kelurahan: Sequence[str | None] | None
+    photos: Sequence[str | None] | None
+    signatures: Sequence[str | None] | None
+    priority: Sequence[int] | int
+
+
+class Change(TypedDict, total=False):
+    """What a transition may record besides its target (see
+    :meth:`~ektpcore.Ledger.transition`)."""
+
+    reason: str | None
+    batch: str | None
+    printer: str | None
+    blanks: Sequence[int] | None
+
+
+def _only(given: Mapping[str, object], allowed: type, call: str) -> None:
+    """Keyword arguments pass through ``**`` here, so a misspelt one is refused by name
+    instead of being ignored."""
+    unknown = sorted(set(given) - set(allowed.__annotations__))
+    if unknown:
+        raise TypeError(f"{call}() got unexpected keyword arguments: {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class IntakeReport:
+    """What :meth:`~ektpcore.Ledger.add_records` did: rows added, and rows refused with the
+    reason (invalid NIK, repeated within the intake, already in the ledger)."""
+
+    added: int
+    refused: list[tuple[int, str]]
+
+
+def mask_name(name: str | None) -> str | None:
+    """A name with all but the first letter of each word hidden, for reprs and logs."""
+    return None if name is None else " ".join(w[:1] + "*" * (len(w) - 1) for w in name.split())
+
+
+@dataclass(frozen=True, repr=False)
+class Record:
+    """Where one record stands. The repr masks the NIK and the name."""
+
+    nik: Nik
+    name: str | None
+    state: State
+    kecamatan: str | None
+    kelurahan: str | None
+    card_serial: int | None
+    manifest: int | None
+    updated_at: str
+    photo_ref: str | None = None
+    signature_ref: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Record(nik={self.nik!r}, name={mask_name(self.name)!r}, state={self.state.value},"
+            f" kecamatan={self.kecamatan!r}, kelurahan={self.kelurahan!r},"
+            f" card_serial={self.card_serial}, manifest={self.manifest})"
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of a record's history: when, who (name and role), from which state to which,
+    why, and the batch, printer and blank it concerned."""
+
+    seq: int
+    at: str
+    actor: str
+    role: str
+    source: State | None
+    target: State
+    reason: str | None
+    batch: str | None
+    printer: str | None
+    blank: str | None
+
+
+# -- writes ---------------------------------------------------------------------------------
+
+
+def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
+    """See :meth:`~ektpcore.Ledger.add_records`."""
+    _only(intake, Intake, "add_records")
+    tx.require(Role.OPERATOR)
+    state = State(intake.get("state", State.BIO_CAPTURED))
+    priority = intake.get("priority", 0)
+    if state not in _ENTRY_STATES:
+        raise InvalidArgumentError(f"records enter as one of {[s.value for s in _ENTRY_STATES]}")
+    parsed = parse_niks(niks)
+    dedup = dedup_niks(parsed.values, validate=False)
+    n = len(parsed)
+
+    def column(values: Sequence[str | None] | None) -> list[str | None]:
+        if values is None:
+            return [None] * n
+        if len(values) != n:
+            raise InvalidArgumentError("every column must have one value per NIK")
+        return list(values)
+
+    name_col, kec_col = column(intake.get("names")), column(intake.get("kecamatan"))
+    kel_col = column(intake.get("kelurahan"))
+    prio_col = [int(priority)] * n if isinstance(priority, int) else [int(p) for p in priority]
+    if len(prio_col) != n or any(not 0 <= p <= 255 for p in prio_col):
+        raise InvalidArgumentError("priority: one class 0 (most urgent) to 255 per NIK")
+    photo_col, signature_col = column(intake.get("photos")), column(intake.get("signatures"))
+    decomposed_sex = parsed.sex
+    refused: list[tuple[int, str]] = [
+        (i, f"invalid NIK: {msg}") for i, msg in enumerate(parsed.messages()) if msg
+    ]
+    refused += [(int(i), "NIK repeated in this intake") for i in np.flatnonzero(dedup.duplicated)]
+    candidates = np.flatnonzero(dedup.first)
+    db, now, actor = tx.db, tx.now, tx.actor
+    existing = {
+        row[0]
+        for chunk in range(0, len(candidates), 50_000)
+        for row in db.all(
+            f"SELECT nik FROM records WHERE {db.member_of('nik')}",
+            (db.as_list(parsed.values[candidates[chunk : chunk + 50_000]].tolist()),),
+        )
+    }
+    keep = [int(i) for i in candidates if int(parsed.values[i]) not in existing]
+    refused += [
+        (int(i), "already in the ledger") for i in candidates if int(parsed.values[i]) in existing
+    ]
+    db.executemany(
+        "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
+        " photo_ref, signature_ref, priority) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                int(parsed.values[i]),
+                name_col[i],
+                int(decomposed_sex[i]),
+                kec_col[i],
+                kel_col[i],
+                state.value,
+                now,
+                photo_col[i],
+                signature_col[i],
+                prio_col[i],
+            )
+            for i in keep
+        ],
+    )
+    ids = dict(
+        db.all(
+            f"SELECT nik, id FROM records WHERE {db.member_of('nik')}",
+            (db.as_list([int(parsed.values[i]) for i in keep]),),
+        )
+    )
+    chain.append(
+        db,
+        [
+            (
+                ids[int(parsed.values[i])],
+                now,
+                actor.name,
+                actor.role.name,
+                None,
+                state.value,
+                "intake",
+                None,
+                None,
+                None,
+            )
+            for i in keep
+        ],
+        chain.RECORD_CHAIN,
+    )
+    return IntakeReport(len(keep), sorted(refused))
+
+
+def valid_niks(niks: Any, what: str) -> list[int]:
+    """``niks`` (any column :func:`~ektpcore.parse_niks` takes) as a list of ints; a bulk
+    change takes valid NIKs only."""
+    values = parse_niks(niks).values
+    if (values < 0).any():
+        raise InvalidArgumentError(f"{what} takes valid NIKs only")
+    return list(values.tolist())
+
+
+def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack[Change]) -> int:
+    """See :meth:`~ektpcore.Ledger.transition`; ``niks`` are valid NIKs as ints."""
+    _only(change, Change, "transition")
+    tx.require(Role.OPERATOR)
+    reason, batch = change.get("reason"), change.get("batch")
+    printer, blanks = change.get("printer"), change.get("blanks")
+    db, now, actor = tx.db, tx.now, tx.actor
+    rows = db.all(
+        "SELECT r.id, r.nik, r.state FROM records AS r WHERE " + db.member_of("r.nik"),
+        (db.as_list(niks),),
+    )
+    found = {nik: (rid, State(state)) for rid, nik, state in rows}
+    for v in niks:
+        if v not in found:
+            raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+    # The rule depends on the source state only: check it once per state present.
+    first_of: dict[State, int] = {}
+    for nik, (_, source) in found.items():
+        first_of.setdefault(source, nik)
+    for source, nik in first_of.items():
+        rule = transition_rule(source, target)
+        if rule is None:
+            raise IllegalTransitionError(
+                mask_nik(nik), source, target, "the lifecycle does not allow it"
+            )
+        tx.require(rule.role)
+        if rule.reason_required and not (reason and reason.strip()):
+            raise IllegalTransitionError(
+                mask_nik(nik), source, target, f"'{rule.rule}' needs a reason"
+            )
+    serial_of = _bind_blanks(tx, niks, found, target, blanks, reason, batch)
+    if target is State.PRINTED and printer is not None:
+        ribbons.consume(db, printer, len(found))
+    # Enum values looked up once, not once per record: bulk changes touch 10^5 rows.
+    who, role, to = actor.name, actor.role.name, target.value
+    sources = [(rid, source.value) for rid, source in found.values()]
+    db.execute(
+        "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
+        (target.value, now, db.as_list([rid for rid, _ in found.values()])),
+    )
+    chain.append(
+        db,
+        [
+            (rid, now, who, role, source, to, reason, batch, printer, serial_of.get(rid))
+            for rid, source in sources
+        ],
+        chain.RECORD_CHAIN,
+    )
+    if target is State.PRINT_READY:
+        # A reprint of a lost or damaged card is served after first-time cards.
+        reprints = [rid for rid, source in found.values() if source is State.ISSUED]
+        if reprints:
+            db.execute(
+                "UPDATE records SET priority = 2 WHERE " + db.member_of("id"),
+                (db.as_list(reprints),),
+            )
+    return len(found)
+
+
+def _bind_blanks(
+    tx: Transaction,
+    niks: list[int],
+    found: dict[int, tuple[int, State]],
+    target: State,
+    blanks: Sequence[int] | None,
+    reason: str | None,
+    batch: str | None,
+) -> dict[int, int]:
+    """The blank-card side of a transition; returns the serial bound per record id."""
+    db, now = tx.db, tx.now
+    if target is State.PRINTED:
+        if blanks is None or len(blanks) != len(niks) or len(set(niks)) != len(niks):
+            raise InvalidArgumentError(
+                "printing binds one blank per record: pass blanks=[serial, ...] with one "
+                "serial per NIK, in the same order"
+            )
+        record_ids = [found[nik][0] for nik in niks]
+        _blanks.move(
+            tx,
+            [int(b) for b in blanks],
+            BlankState.USED,
+            batch=batch,
+            allowed={(BlankState.ALLOCATED, BlankState.USED): Role.OPERATOR},
+            record_ids=record_ids,
+        )
+        db.executemany(
+            "INSERT INTO cards (record_id, serial, created_at) VALUES (?,?,?)",
+            [(rid, int(b), now) for rid, b in zip(record_ids, blanks, strict=True)],
+        )
+        return {rid: int(b) for rid, b in zip(record_ids, blanks, strict=True)}
+    if blanks is not None:
+        raise InvalidArgumentError("blanks are given only when printing")
+    ids = [
+        rid
+        for rid, source in found.values()
+        if target in (State.PRINT_READY, State.CANCELLED) and source in CARD_HOLDING
+    ]
+    if not ids:
+        return {}
+    cards = db.all(
+        "SELECT c.record_id, c.serial FROM cards c WHERE c.valid = 1 AND "
+        + db.member_of("c.record_id"),
+        (db.as_list(ids),),
+    )
+    db.executemany(
+        "UPDATE cards SET valid = 0, invalidated_at = ?, reason = ? WHERE serial = ?",
+        [(now, reason, serial) for _, serial in cards],
+    )
+    source_of = dict(found.values())
+    spoiled = [
+        serial
+        for rid, serial in cards
+        if target is State.PRINT_READY and source_of[rid] is not State.ISSUED
+    ]
+    voided = [serial for rid, serial in cards if target is State.CANCELLED]
+    used_to = {
+        (BlankState.USED, BlankState.SPOILED): Role.OPERATOR,
+        (BlankState.USED, BlankState.VOIDED): Role.SUPERVISOR,
+    }
+    if spoiled:
+        _blanks.move(tx, spoiled, BlankState.SPOILED, reason=reason, allowed=used_to)
+    if voided:
+        _blanks.move(tx, voided, BlankState.VOIDED, reason=reason, allowed=used_to)
+    return {}
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+_RECORD_QUERY = (
+    "SELECT r.nik, r.name, r.state, r.kecamatan, r.kelurahan,"
+    " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1),"
+    " (SELECT max(i.manifest_id) FROM manifest_items i WHERE i.record_id = r.id),"
+    " r.updated_at, r.photo_ref, r.signature_ref FROM records r"
+)
+
+
+def _record(row: Sequence[Any]) -> Record:
+    nik, name, state, kec, kel, serial, manifest, updated, photo, signature = row
+    return Record(
+        Nik.from_int(nik), name, State(state), kec, kel, serial, manifest, updated, photo, signature
+    )
+
+
+def _one_nik(nik: Any) -> int:
+    return int(parse_niks([nik]).values[0])
+
+
+def _unknown(nik: Any) -> UnknownRecordError:
+    return UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
+
+
+def state_of(db: Session, nik: Any) -> State:
+    row = db.one("SELECT state FROM records WHERE nik = ?", (_one_nik(nik),))
+    if row is None:
+        raise _unknown(nik)
+    return State(row[0])
+
+
+def where_is(db: Session, nik: Any) -> Record:
+    row = db.one(f"{_RECORD_QUERY} WHERE r.nik = ?", (_one_nik(nik),))
+    if row is None:
+        raise _unknown(nik)
+    return _record(row)
+
+
+def in_batch(db: Session, batch: str) -> list[Record]:
+    rows = db.all(
+        f"{_RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
+        " ORDER BY r.nik",
+        (batch,),
+    )
+    return [_record(r) for r in rows]
+
+
+def queued(db: Session, batch: str, printer: str) -> list[Record]:
+    """The batch's records still ``QUEUED`` for ``printer``, in print order: by kecamatan,
+    then kelurahan, so the cards leave the printer grouped."""
+    q = State.QUEUED.value
+    rows = db.all(
+        f"{_RECORD_QUERY} WHERE r.state = ? AND r.id IN ("
+        " SELECT h.record_id FROM history h WHERE h.to_state = ? AND h.batch = ?"
+        " AND h.printer = ? AND h.seq = (SELECT max(seq) FROM history"
+        " WHERE record_id = h.record_id AND to_state = ?))"
+        " ORDER BY r.kecamatan, r.kelurahan, r.nik",
+        (q, q, batch, printer, q),
+    )
+    return [_record(r) for r in rows]
+
+
+def print_ready(db: Session) -> dict[str, npt.NDArray[Any]]:
+    """The ``PRINT_READY`` records as columns for the planner, in intake order."""
+    rows = db.all(
+        "SELECT nik, priority, kecamatan, kelurahan FROM records WHERE state = ? ORDER BY id",
+        (State.PRINT_READY.value,),
+    )
+    return {
+        "nik": np.array([r[0] for r in rows], dtype=np.int64),
+        "priority": np.array([r[1] for r in rows], dtype=np.int64),
+        "kecamatan": np.array([r[2] or "" for r in rows], dtype=object),
+        "kelurahan": np.array([r[3] or "" for r in rows], dtype=object),
+    }
+
+
+def _history_entry(row: Sequence[Any]) -> HistoryEntry:
+    seq, at, who, role, src, dst, reason, batch, printer, blank = row
+    return HistoryEntry(
+        seq, at, who, role, State(src) if src else None, State(dst), reason, batch, printer, blank
+    )
+
+
+_HISTORY_COLUMNS = (
+    "h.seq, h.at, h.actor, h.role, h.from_state, h.to_state, h.reason, h.batch, h.printer, h.blank"
+)
+
+
+def events(db: Session, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Nik, HistoryEntry]]:
+    lo, hi = (t.astimezone(_dt.UTC).isoformat(timespec="microseconds") for t in (start, end))
+    rows = db.all(
+        f"SELECT r.nik, {_HISTORY_COLUMNS} FROM history h JOIN records r ON r.id = h.record_id"
+        " WHERE h.at >= ? AND h.at < ? ORDER BY h.seq",
+        (lo, hi),
+    )
+    return [(Nik.from_int(row[0]), _history_entry(row[1:])) for row in rows]
+
+
+def history(db: Session, nik: Any) -> list[HistoryEntry]:
+    rows = db.all(
+        f"SELECT {_HISTORY_COLUMNS} FROM history h JOIN records r ON r.id = h.record_id"
+        " WHERE r.nik = ? ORDER BY h.seq",
+        (_one_nik(nik),),
+    )
+    if not rows:
+        raise _unknown(nik)
+    return [_history_entry(row) for row in rows]
+
+
+def issued_niks(db: Session) -> npt.NDArray[np.int64]:
+    """NIKs with a card or a card in progress (queued and beyond, not cancelled)."""
+    marks = ",".join("?" * len(_NOT_ISSUED))
+    rows = db.all(
+        f"SELECT nik FROM records WHERE state NOT IN ({marks})", [s.value for s in _NOT_ISSUED]
+    )
+    return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+_GROUPABLE = ("state", "kecamatan", "kelurahan")
+
+
+def counts_by(db: Session, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``(*columns, count)``; ``columns`` are checked against the groupable ones
+    before they reach the SQL text."""
+    if not columns or any(c not in _GROUPABLE for c in columns):
+        raise InvalidArgumentError(f"group by one or more of {_GROUPABLE}")
+    cols = ", ".join(columns)
+    return db.all(f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {cols}")
+
+
+def counts(db: Session) -> dict[State, int]:
+    return {State(s): n for s, n in db.all("SELECT state, count(*) FROM records GROUP BY state")}

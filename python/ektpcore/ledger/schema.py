@@ -1,0 +1,228 @@
+"""The ledger's schema: every version, and the migration from each to the next.
+
+A ledger file records its schema version (SQLite's ``user_version``); opening it applies the
+missing migrations in one transaction, so a crash mid-upgrade leaves the ledger as it was.
+Migrations are frozen: a released one is never edited, a change is a new one. They are written
+in SQLite's dialect; another store brings its own translation of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import LedgerError
+from .store import LedgerStore
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+SCHEMA_VERSION = 7
+
+# Each entry migrates from the version before it; the list index + 1 is the version reached.
+# They are written in SQLite's dialect; another store brings its own translation of them.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        nik INTEGER NOT NULL UNIQUE CHECK (nik > 0),
+        name TEXT,
+        birth_date TEXT,
+        sex INTEGER,
+        kecamatan TEXT,
+        kelurahan TEXT,
+        state TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX records_state ON records (state);
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT,
+        batch TEXT,
+        printer TEXT,
+        blank TEXT,
+        hash BLOB NOT NULL
+    );
+    CREATE INDEX history_record ON history (record_id);
+    CREATE TABLE chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL
+    );
+    INSERT INTO chain_head VALUES (1, 0, zeroblob(32));
+    CREATE TRIGGER history_no_update BEFORE UPDATE ON history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    CREATE TRIGGER history_no_delete BEFORE DELETE ON history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    """,
+    # 2: blank cards (blangko), their lots and movements, and the cards printed on them.
+    """
+    CREATE TABLE blank_lots (
+        id INTEGER PRIMARY KEY,
+        reference TEXT NOT NULL,
+        first_serial INTEGER NOT NULL,
+        last_serial INTEGER NOT NULL,
+        received_at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        CHECK (0 < first_serial AND first_serial <= last_serial)
+    );
+    CREATE TABLE blanks (
+        serial INTEGER PRIMARY KEY,
+        lot_id INTEGER NOT NULL REFERENCES blank_lots (id),
+        state TEXT NOT NULL,
+        batch TEXT,
+        record_id INTEGER REFERENCES records (id),
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX blanks_state ON blanks (state);
+    CREATE TABLE cards (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        serial INTEGER NOT NULL UNIQUE REFERENCES blanks (serial),
+        valid INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        invalidated_at TEXT,
+        reason TEXT
+    );
+    CREATE UNIQUE INDEX cards_one_valid_per_record ON cards (record_id) WHERE valid = 1;
+    CREATE TABLE blank_history (
+        seq INTEGER PRIMARY KEY,
+        serial INTEGER NOT NULL REFERENCES blanks (serial),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT,
+        batch TEXT,
+        record_id INTEGER,
+        hash BLOB NOT NULL
+    );
+    CREATE TABLE blank_chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL
+    );
+    INSERT INTO blank_chain_head VALUES (1, 0, zeroblob(32));
+    CREATE TRIGGER blank_history_no_update BEFORE UPDATE ON blank_history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    CREATE TRIGGER blank_history_no_delete BEFORE DELETE ON blank_history
+        BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+    """,
+    # 3: printer ribbons, distribution manifests and hand-overs.
+    """
+    CREATE TABLE ribbons (
+        id INTEGER PRIMARY KEY,
+        printer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        capacity INTEGER NOT NULL CHECK (capacity > 0),
+        remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= capacity),
+        installed_at TEXT NOT NULL,
+        installed_by TEXT NOT NULL,
+        removed_at TEXT
+    );
+    CREATE UNIQUE INDEX ribbons_one_per_printer ON ribbons (printer) WHERE removed_at IS NULL;
+    CREATE TABLE manifests (
+        id INTEGER PRIMARY KEY,
+        kecamatan TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        dispatched_at TEXT,
+        received_at TEXT,
+        received_by TEXT,
+        received_count INTEGER
+    );
+    CREATE TABLE manifest_items (
+        manifest_id INTEGER NOT NULL REFERENCES manifests (id),
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        kelurahan TEXT,
+        PRIMARY KEY (manifest_id, record_id)
+    );
+    CREATE INDEX manifest_items_record ON manifest_items (record_id);
+    CREATE TABLE handovers (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        identity_check TEXT NOT NULL,
+        receiver TEXT
+    );
+    """,
+    # 4: where the print station finds the photo and signature (paths or URIs; the images
+    # themselves stay in the capture system's store).
+    """
+    ALTER TABLE records ADD COLUMN photo_ref TEXT;
+    ALTER TABLE records ADD COLUMN signature_ref TEXT;
+    """,
+    # 5: the priority class the planner serves records by (0 first-time, 1 data change,
+    # 2 replacement of a lost or damaged card).
+    """
+    ALTER TABLE records ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX blanks_batch ON blanks (batch);
+    """,
+    # 6: the print station's journal: a card is written here, with its blank, before its
+    # bytes leave for the printer, and removed when its outcome is recorded. A row left over
+    # after a crash is a card whose outcome nobody knows.
+    """
+    CREATE TABLE station_journal (
+        record_id INTEGER PRIMARY KEY REFERENCES records (id),
+        batch TEXT NOT NULL,
+        printer TEXT NOT NULL,
+        serial INTEGER NOT NULL REFERENCES blanks (serial),
+        state TEXT NOT NULL CHECK (state IN ('sent', 'in_doubt')),
+        sent_at TEXT NOT NULL
+    );
+    """,
+    # 7: chip personalisation: every attempt on a blank's chip (append-only), and the chip
+    # serial of each card.
+    """
+    ALTER TABLE cards ADD COLUMN chip_serial TEXT;
+    CREATE TABLE chip_log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        serial INTEGER NOT NULL REFERENCES blanks (serial),
+        printer TEXT NOT NULL,
+        chip_serial TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('written', 'failed')),
+        reason TEXT
+    );
+    CREATE INDEX chip_log_record ON chip_log (record_id);
+    CREATE TRIGGER chip_log_no_update BEFORE UPDATE ON chip_log
+        BEGIN SELECT RAISE(ABORT, 'the chip log is append-only'); END;
+    CREATE TRIGGER chip_log_no_delete BEFORE DELETE ON chip_log
+        BEGIN SELECT RAISE(ABORT, 'the chip log is append-only'); END;
+    """,
+]
+
+
+def migrate(store: LedgerStore) -> None:
+    """Brings the store's tables to :data:`SCHEMA_VERSION` in one transaction (two processes
+    opening a new ledger at once migrate it once); refuses a newer schema."""
+    with store.transaction() as db:
+        version = store.schema_version(db)
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"{store.name}: schema version {version} is newer than this ektpcore "
+                f"({SCHEMA_VERSION})"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            run_script(db, MIGRATIONS[number])
+            store.set_schema_version(db, number + 1)
+
+
+def schema_version(store: LedgerStore) -> int:
+    with store.transaction() as db:
+        return store.schema_version(db)
+
+
+def run_script(db: Any, script: str) -> None:
+    """Runs a migration's statements one by one (they are separated by ``;`` and a newline)."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            db.execute(statement)

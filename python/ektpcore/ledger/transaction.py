@@ -1,0 +1,95 @@
+"""The one way a change happens: a :class:`Transaction`.
+
+``with ledger.transaction(actor) as tx:`` opens one write transaction of the store and names
+who acts; everything done through ``tx`` (records, blanks, ribbons, the station journal,
+distribution) is checked against the lifecycle and the actor's role and is committed together
+when the block ends, or not at all if it raises. Callers never see SQL: the print station, the
+planner, blanks, ribbons and distribution all change the ledger through this object, so they
+cannot disagree about what happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Unpack
+
+from ..errors import InvalidArgumentError, PermissionDeniedError
+from ..lifecycle import Actor, Role, State
+from . import records
+from .blanks import BlankWrites
+from .distribution import DistributionWrites
+from .journal import JournalWrites
+from .records import Change, Intake, IntakeReport
+from .ribbons import RibbonWrites
+from .store import Session
+
+__all__ = ["Transaction", "check_actor"]
+
+
+def check_actor(actor: object) -> Actor:
+    """``actor`` itself, when it is an :class:`~ektpcore.Actor`."""
+    if not isinstance(actor, Actor):
+        raise InvalidArgumentError("every write names an Actor")
+    return actor
+
+
+class Transaction:
+    """One change to the ledger, made by one actor at one instant (``now``, UTC).
+
+    Attributes:
+        actor: who makes the change.
+        now: the instant every row written in this transaction carries.
+        blanks: blank-card movements (:class:`~ektpcore.ledger.BlankWrites`).
+        ribbons: ribbon installs (:class:`~ektpcore.ledger.RibbonWrites`).
+        journal: the print station's journal and chip log
+            (:class:`~ektpcore.ledger.JournalWrites`).
+        distribution: manifests and hand-overs (:class:`~ektpcore.ledger.DistributionWrites`).
+    """
+
+    def __init__(self, db: Session, actor: Actor, now: str) -> None:
+        self._db: Session | None = db
+        self.actor = check_actor(actor)
+        self.now = now
+        self.blanks = BlankWrites(self)
+        self.ribbons = RibbonWrites(self)
+        self.journal = JournalWrites(self)
+        self.distribution = DistributionWrites(self)
+
+    def __repr__(self) -> str:
+        return f"Transaction(actor={self.actor.name!r}, open={self._db is not None})"
+
+    @property
+    def db(self) -> Session:
+        """The session this transaction writes through (for the ledger package only)."""
+        if self._db is None:
+            raise InvalidArgumentError("this transaction has ended; open a new one")
+        return self._db
+
+    def close(self) -> None:
+        """Ends the transaction's use: later calls through it are refused."""
+        self._db = None
+
+    def require(self, role: Role) -> None:
+        """Refuses the change unless the actor holds ``role`` or a higher one."""
+        actor = self.actor
+        if actor.role < role:
+            raise PermissionDeniedError(
+                f"{actor.name} ({actor.role.name.lower()}) may not do this; "
+                f"it needs a {role.name.lower()}"
+            )
+
+    # -- records ---------------------------------------------------------------------------
+
+    def add_records(self, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
+        """Takes records in; see :meth:`~ektpcore.Ledger.add_records`."""
+        return records.add(self, niks, **intake)
+
+    def transition(self, niks: Any, target: State, **change: Unpack[Change]) -> int:
+        """Moves every given record to ``target``; see :meth:`~ektpcore.Ledger.transition`."""
+        values = records.valid_niks(niks, "transition")
+        return records.transition(self, values, State(target), **change)
+
+    def queue(self, niks: Any, batch: str, printer: str) -> list[int]:
+        """Queues a planned batch and allocates its blanks; see :meth:`~ektpcore.Ledger.queue`."""
+        values = records.valid_niks(niks, "queue")
+        records.transition(self, values, State.QUEUED, batch=batch, printer=printer)
+        return self.blanks.allocate(batch, len(values))

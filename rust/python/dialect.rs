@@ -1,0 +1,220 @@
+//! Bindings of the printer dialects (`crate::dialect`): whole Evolis jobs encoded from faces
+//! or panels with the GIL released, and streams decoded back into commands and panels.
+
+use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::raster::{face_view, panel_arrays, PanelArrays, RasterArgs};
+use crate::dialect;
+use crate::error::EktpError;
+use crate::raster;
+
+/// One card for the Evolis encoder: front RGB and black layer, back RGB and black layer.
+type CardArrays<'py> = (
+    Option<PyReadonlyArray3<'py, u8>>,
+    Option<PyReadonlyArray2<'py, u8>>,
+    Option<PyReadonlyArray3<'py, u8>>,
+    Option<PyReadonlyArray2<'py, u8>>,
+);
+
+/// Evolis job settings as a dict.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct EvolisArgs {
+    ribbon: String,
+    feeder: char,
+    compress: bool,
+    padding: usize,
+}
+
+impl EvolisArgs {
+    fn settings(&self) -> dialect::evolis::JobSettings {
+        dialect::evolis::JobSettings {
+            ribbon: self.ribbon.clone(),
+            feeder: self.feeder,
+            compress: self.compress,
+            padding: self.padding,
+        }
+    }
+}
+
+/// Rasterises and encodes a chunk of cards (`Ss` ... `Se;1` each, in order) on every core
+/// with the GIL released; the caller writes the job's start and end.
+#[pyfunction]
+pub fn evolis_encode_cards<'py>(
+    py: Python<'py>,
+    cards: Vec<CardArrays<'py>>,
+    front: RasterArgs<'py>,
+    back: RasterArgs<'py>,
+    job: EvolisArgs,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
+    let faces = cards
+        .iter()
+        .map(|(fr, fb, br, bb)| {
+            let f = face_view(fr.as_ref(), fb.as_ref())?;
+            let b = if br.is_some() || bb.is_some() {
+                Some(face_view(br.as_ref(), bb.as_ref())?)
+            } else {
+                None
+            };
+            Ok((f, b))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let encoded = py.detach(|| dialect::evolis::encode_cards(&faces, &fs, &bs, &js))?;
+    PyBytes::new_with(py, encoded.len(), |buf| {
+        let mut at = 0;
+        for part in encoded.parts() {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(())
+    })
+}
+
+/// Panels given as arrays (`lines`, `dots`, y, m, c, k, o), for encoders fed by a Python
+/// raster stage or by a decoder.
+type PanelInput<'py> = (
+    usize,
+    usize,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+    Option<PyReadonlyArray1<'py, u8>>,
+);
+
+fn panels_from(p: &PanelInput<'_>) -> PyResult<raster::Panels> {
+    let copy = |a: &Option<PyReadonlyArray1<'_, u8>>| -> PyResult<Option<Vec<u8>>> {
+        a.as_ref().map(|a| Ok(a.as_slice()?.to_vec())).transpose()
+    };
+    Ok(raster::Panels {
+        lines: p.0,
+        dots: p.1,
+        y: copy(&p.2)?.unwrap_or_default(),
+        m: copy(&p.3)?.unwrap_or_default(),
+        c: copy(&p.4)?.unwrap_or_default(),
+        k: copy(&p.5)?,
+        o: copy(&p.6)?,
+    })
+}
+
+/// Encodes one card from ready panels.
+#[pyfunction]
+#[pyo3(signature = (front, back, depth, job))]
+pub fn evolis_encode_panels<'py>(
+    py: Python<'py>,
+    front: PanelInput<'py>,
+    back: Option<PanelInput<'py>>,
+    depth: u8,
+    job: EvolisArgs,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let f = panels_from(&front)?;
+    let b = back.as_ref().map(panels_from).transpose()?;
+    let mut out = Vec::new();
+    let card = dialect::evolis::Card {
+        front: &f,
+        back: b.as_ref(),
+    };
+    dialect::evolis::encode_card(&card, depth, &job.settings(), &mut out)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The start (`Pr`, `Pmi`), the chip phase (`Pneab;E`, `Sis`/`Sic`), the reject (`Ser`) and
+/// the end (padding) of an Evolis job.
+#[pyfunction]
+#[pyo3(signature = (part, job, station=None))]
+pub fn evolis_job_part<'py>(
+    py: Python<'py>,
+    part: &str,
+    job: EvolisArgs,
+    station: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    match (part, station) {
+        ("start", _) => dialect::evolis::job_start(&job.settings(), &mut out),
+        ("end", _) => dialect::evolis::job_end(&job.settings(), &mut out),
+        ("reject", _) => dialect::evolis::reject(&mut out),
+        ("chip", Some("contact")) => {
+            dialect::evolis::chip_phase(dialect::ChipStation::Contact, &mut out)
+        }
+        ("chip", Some("contactless")) => {
+            dialect::evolis::chip_phase(dialect::ChipStation::Contactless, &mut out)
+        }
+        _ => {
+            return Err(EktpError::InvalidArgument(format!(
+                "unknown job part {part:?} (station {station:?})"
+            ))
+            .into())
+        }
+    }
+    Ok(PyBytes::new(py, &out))
+}
+
+type DecodedCommand = (usize, String, Vec<String>, Option<Py<PyBytes>>);
+type DecodedCardOut<'py> = (
+    PanelArrays<'py>,
+    Option<PanelArrays<'py>>,
+    Option<&'static str>,
+    bool,
+    u8,
+);
+
+fn commands_out(py: Python<'_>, commands: Vec<dialect::Command>) -> Vec<DecodedCommand> {
+    commands
+        .into_iter()
+        .map(|c| {
+            (
+                c.offset,
+                c.name,
+                c.params,
+                c.payload.map(|p| PyBytes::new(py, &p).unbind()),
+            )
+        })
+        .collect()
+}
+
+/// The complete commands at the start of `stream` and the bytes they take (a command cut
+/// off by the end is left for later); malformed input raises `StreamDecodeError`.
+#[pyfunction]
+pub fn evolis_parse_prefix(
+    py: Python<'_>,
+    stream: &[u8],
+) -> PyResult<(Vec<DecodedCommand>, usize)> {
+    let (commands, used) = dialect::evolis::parse_prefix(stream)?;
+    Ok((commands_out(py, commands), used))
+}
+
+/// Decodes an Evolis stream: `(commands, ribbon, cards)`; a malformed stream raises
+/// `StreamDecodeError` with the byte offset.
+#[pyfunction]
+pub fn evolis_decode<'py>(
+    py: Python<'py>,
+    stream: &[u8],
+) -> PyResult<(
+    Vec<DecodedCommand>,
+    Option<String>,
+    Vec<DecodedCardOut<'py>>,
+)> {
+    let job = py.detach(|| dialect::evolis::decode(stream))?;
+    let commands = commands_out(py, job.commands);
+    let cards = job
+        .cards
+        .into_iter()
+        .map(|c| {
+            let chip = c.chip.map(|s| match s {
+                dialect::ChipStation::Contact => "contact",
+                dialect::ChipStation::Contactless => "contactless",
+            });
+            (
+                panel_arrays(py, c.front),
+                c.back.map(|b| panel_arrays(py, b)),
+                chip,
+                c.rejected,
+                c.depth,
+            )
+        })
+        .collect();
+    Ok((commands, job.ribbon, cards))
+}
