@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .nik import NikErrorCode
 
 __all__ = [
+    "BatchClaimedError",
     "BlankShortageError",
     "BlankShortageWarning",
     "CardStatusError",
@@ -25,12 +26,17 @@ __all__ = [
     "IndexFileError",
     "InvalidArgumentError",
     "InvalidNikError",
+    "LeaseLostError",
+    "LedgerBusyError",
+    "LedgerConnectionError",
     "LedgerError",
+    "LedgerFileError",
     "ManifestMismatchError",
     "OversizedBlockWarning",
     "PermissionDeniedError",
     "PhotoBackgroundError",
     "PrinterConnectionError",
+    "RecordClaimedError",
     "RibbonExhaustedError",
     "RibbonWarning",
     "SecureMessagingError",
@@ -135,6 +141,40 @@ class ChipConnectionError(ChipError, OSError):
 class LedgerError(EktpcoreError):
     """The ledger's database cannot be used as it is: a schema newer than this ektpcore, a
     file that is not a ledger."""
+
+
+class LedgerBusyError(LedgerError):
+    """The ledger stayed locked by other writers for longer than the ledger's ``busy_timeout``
+    (retried with backoff until then). Nothing was changed and nothing was sent to a printer;
+    try again."""
+
+
+class LedgerFileError(LedgerError):
+    """The ledger's file or database cannot be used: missing (and not to be created), empty,
+    truncated, corrupt, or another program's database. The message says which."""
+
+
+class LedgerConnectionError(LedgerError, ConnectionError):
+    """The ledger's database server cannot be reached or dropped the connection."""
+
+
+class BatchClaimedError(LedgerError):
+    """Another station holds the batch's claim.
+
+    Attributes: ``batch``, ``holder`` (the station), ``lease_until`` (aware datetime, UTC)."""
+
+    def __init__(self, message: str, batch: str, holder: str, lease_until: object) -> None:
+        super().__init__(message)
+        self.batch, self.holder, self.lease_until = batch, holder, lease_until
+
+
+class LeaseLostError(LedgerError):
+    """A station's claim on its batch expired or was taken over: its writes are fenced and
+    nothing it tried to record was recorded."""
+
+
+class RecordClaimedError(EktpcoreError, ValueError):
+    """A desk change to a record whose batch a station holds: it would race the printer."""
 
 
 class UnknownRecordError(EktpcoreError, KeyError):
