@@ -1,14 +1,26 @@
-"""Shared test setup: hypothesis profiles and strategies for NIKs.
+"""Shared test setup: hypothesis profiles and strategies for NIKs, and where ledgers live.
 
 Pick a profile with ``EKTPCORE_HYPOTHESIS_PROFILE``: ``ci`` (fast, the default under CI=true),
 ``dev`` (the default elsewhere) or ``thorough``.
+
+Ledger tests take ``ledger_location`` and run twice: on a SQLite file and on a PostgreSQL
+database of their own. The PostgreSQL cases need a server: set ``EKTPCORE_TEST_POSTGRES`` to a
+URL of it (``postgresql://USER@HOST:PORT/DB``, a superuser: each test creates and drops a
+database, and the tampering tests switch triggers off); ``.ci/run`` starts one. Without it they
+are skipped, except under CI, where they fail.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -47,3 +59,79 @@ def nik_parts(draw: st.DrawFn) -> tuple[int, dt.date, ektpcore.Sex, int]:
 
 def valid_niks() -> st.SearchStrategy[str]:
     return nik_parts().map(lambda p: str(ektpcore.Nik.compose(*p)))
+
+
+# -- where ledgers live ---------------------------------------------------------------------------
+
+POSTGRES_VARIABLE = "EKTPCORE_TEST_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[tuple[str, Any]]:
+    """The URL of the test server and an autocommit connection to it, for making databases."""
+    url = os.environ.get(POSTGRES_VARIABLE)
+    problem = None
+    if not url:
+        problem = (
+            f"PostgreSQL cases need a server: set {POSTGRES_VARIABLE}=postgresql://USER@HOST:PORT/DB"
+            " (a superuser; .ci/run starts one)"
+        )
+    else:
+        try:
+            import psycopg
+        except ImportError:
+            problem = "PostgreSQL cases need psycopg: pip install 'ektpcore[postgres]'"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem}; under CI they must run")
+        pytest.skip(problem)
+    assert url is not None
+    with psycopg.connect(url, autocommit=True) as admin:
+        yield url, admin
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_location(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """Where a test's ledger lives, as ``Ledger(...)`` takes it: a new SQLite file under
+    ``tmp_path``, or the URL of a new PostgreSQL database, dropped after the test."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.db")
+        return
+    url, admin = request.getfixturevalue("postgres_server")
+    name = f"ektpcore_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urllib.parse.urlsplit(url)._replace(path=f"/{name}").geturl()
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def tamper(ledger_location: str) -> Callable[..., None]:
+    """``tamper(sql, params=())`` writes behind the ledger's back: one statement (``?``
+    placeholders) on the test's ledger with its triggers and foreign keys not firing, as
+    someone editing the database by hand could."""
+
+    def on_sqlite(sql: str, params: Sequence[Any] = ()) -> None:
+        raw = sqlite3.connect(ledger_location, isolation_level=None)  # foreign keys off
+        triggers = raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        saved = triggers.fetchall()
+        raw.execute("BEGIN IMMEDIATE")
+        for name, _ in saved:
+            raw.execute(f"DROP TRIGGER {name}")
+        raw.execute(sql, params)
+        for _, text in saved:
+            raw.execute(text)
+        raw.execute("COMMIT")
+        raw.close()
+
+    def on_postgres(sql: str, params: Sequence[Any] = ()) -> None:
+        import psycopg
+
+        from ektpcore.ledger.postgres import translate
+
+        with psycopg.connect(ledger_location, autocommit=True) as raw:
+            raw.execute("SET session_replication_role = replica")  # no triggers, no FK checks
+            raw.execute(translate(sql), params)
+
+    return on_postgres if "://" in ledger_location else on_sqlite

@@ -78,8 +78,8 @@ def blank_chip(faults: dict[int, ChipFaults] | None = None) -> Any:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "chip.db") as led:
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    with Ledger(ledger_location) as led:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Tengah"] * 24)
         led.blanks.receive("LOT", 1_000, 1_029, OPERATOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
@@ -226,13 +226,16 @@ def test_the_chip_log_is_append_only(ledger: Ledger) -> None:
         station(ledger, printer).run(ids[0])
     import sqlite3
 
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"), ledger._write() as db:
+    refused = (sqlite3.DatabaseError, ektpcore.LedgerError)
+    with pytest.raises(refused, match="append-only"), ledger._write() as db:
         db.execute("UPDATE chip_log SET outcome = 'failed'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"), ledger._write() as db:
+    with pytest.raises(refused, match="append-only"), ledger._write() as db:
         db.execute("DELETE FROM chip_log")
 
 
-def test_the_cli_runs_a_chip_station_against_a_served_encoder(tmp_path: Path) -> None:
+def test_the_cli_runs_a_chip_station_against_a_served_encoder(
+    tmp_path: Path, ledger_location: str
+) -> None:
     from click.testing import CliRunner
 
     from ektpcore.chip import ChipServer
@@ -248,7 +251,7 @@ def test_the_cli_runs_a_chip_station_against_a_served_encoder(tmp_path: Path) ->
         (prints / f"{nik}.left").write_bytes(b"L" * 280)
     key_file = tmp_path / "master.hex"
     key_file.write_text("00112233445566778899aabbccddeeff\n")
-    path = tmp_path / "cli.db"
+    path = ledger_location
     with Ledger(path) as led:
         led.add_records(niks, OPERATOR, state=State.PRINT_READY, photos=[str(photo)] * 6)
         led.blanks.receive("LOT", 1, 10, OPERATOR)

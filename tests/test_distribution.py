@@ -4,7 +4,7 @@ example of the README: records in, cards out, citizens served."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -35,8 +35,8 @@ PLACES = [
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    with Ledger(tmp_path / "ledger.db") as led:
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    with Ledger(ledger_location) as led:
         led.add_records(
             NIKS,
             OPERATOR,
@@ -140,11 +140,11 @@ def test_questions_a_bureau_asks(ledger: Ledger) -> None:
     assert issued.contains(NIKS).tolist() == [True, True, False, False, False, False]
 
 
-def test_worked_example_from_records_to_issued(tmp_path: Path) -> None:
+def test_worked_example_from_records_to_issued(ledger_location: str) -> None:
     """The README's example, verbatim in spirit: intake, blanks, print, distribute, issue."""
     operator, supervisor = Actor("ani", Role.OPERATOR), Actor("budi", Role.SUPERVISOR)
     niks = [str(v) for v in ektpcore.sample_niks(4, seed=1)]
-    with Ledger(tmp_path / "bureau.db") as ledger:
+    with Ledger(ledger_location) as ledger:
         report = ledger.add_records(
             [*niks, "bad"],
             operator,

@@ -81,12 +81,12 @@ def test_only_the_ledger_package_speaks_sql() -> None:
     assert any(SQL.search(s) for s in _code_strings(ledger_tree))
 
 
-def _ledger_private_names() -> set[str]:
-    """Every ``_``-prefixed name the ledger package defines: module globals, functions,
-    methods and attributes set on ``self``."""
+def _private_names(inside: bool) -> set[str]:
+    """Every ``_``-prefixed name defined inside the ledger package (or outside it): module
+    globals, functions, methods and attributes set on ``self``."""
     names: set[str] = set()
     for name, path in _modules().items():
-        if not name.startswith("ektpcore.ledger"):
+        if name.startswith("ektpcore.ledger") != inside:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -96,6 +96,12 @@ def _ledger_private_names() -> set[str]:
             elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
                 names.add(node.attr)
     return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def _ledger_private_names() -> set[str]:
+    """The ledger's own private names: those no module outside it defines as well (an
+    outside class may keep a ``_lock`` of its own)."""
+    return _private_names(inside=True) - _private_names(inside=False)
 
 
 def test_nothing_outside_the_ledger_touches_its_private_names() -> None:

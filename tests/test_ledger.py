@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,8 +23,8 @@ NIKS = [str(v) for v in ektpcore.sample_niks(20, seed=5)]
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    with Ledger(tmp_path / "ledger.db") as led:
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    with Ledger(ledger_location) as led:
         yield led
 
 
@@ -110,57 +110,59 @@ def test_every_allowed_change_is_in_one_table() -> None:
     assert ektpcore.lifecycle.transition_rule(State.ISSUED, State.PRINT_READY).reason_required
 
 
-def test_verify_names_the_edited_inserted_or_deleted_row(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.db"
-    with Ledger(path) as led:
+def test_verify_names_the_edited_inserted_or_deleted_row(
+    ledger_location: str, tamper: Callable[..., None]
+) -> None:
+    with Ledger(ledger_location) as led:
         led.add_records(NIKS[:5], OPERATOR, state=State.PRINT_READY)
         led.transition(NIKS[:5], State.QUEUED, OPERATOR)
         assert led.verify().ok
-    raw = sqlite3.connect(path, isolation_level=None)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        raw.execute("UPDATE history SET reason = 'x' WHERE seq = 3")
-    raw.execute("DROP TRIGGER history_no_update")
-    raw.execute("UPDATE history SET actor = 'mallory' WHERE seq = 7")
-    with Ledger(path) as led:
+        refused = (sqlite3.IntegrityError, ektpcore.LedgerError)
+        with pytest.raises(refused, match="append-only"), led._write() as db:
+            db.execute("UPDATE history SET reason = 'x' WHERE seq = 3")
+        with pytest.raises(refused, match="append-only"), led._write() as db:
+            db.execute("DELETE FROM history WHERE seq = 3")
+    tamper("UPDATE history SET actor = 'mallory' WHERE seq = 7")
+    with Ledger(ledger_location) as led:
         report = led.verify()
         assert (report.ok, report.first_bad_seq) == (False, 7)
-    raw.execute("UPDATE history SET actor = 'ani' WHERE seq = 7")
-    raw.execute("DROP TRIGGER history_no_delete")
-    raw.execute("DELETE FROM history WHERE seq = 4")
-    with Ledger(path) as led:
+    tamper("UPDATE history SET actor = 'ani' WHERE seq = 7")
+    tamper("DELETE FROM history WHERE seq = 4")
+    with Ledger(ledger_location) as led:
         assert led.verify().first_bad_seq == 5
-    raw.close()
 
 
-def test_verify_names_a_row_added_behind_the_ledgers_back(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.db"
-    with Ledger(path) as led:
+def test_verify_names_a_row_added_behind_the_ledgers_back(
+    ledger_location: str, tamper: Callable[..., None]
+) -> None:
+    with Ledger(ledger_location) as led:
         led.add_records(NIKS[:3], OPERATOR, state=State.PRINT_READY)
-    raw = sqlite3.connect(path, isolation_level=None)
-    raw.execute(
+    tamper(
         "INSERT INTO history (seq, record_id, at, actor, role, to_state, hash)"
-        " VALUES (4, 1, 'now', 'mallory', 'OPERATOR', 'ISSUED', zeroblob(32))"
+        " VALUES (4, 1, 'now', 'mallory', 'OPERATOR', 'ISSUED', ?)",
+        (bytes(32),),
     )
-    raw.close()
-    with Ledger(path) as led:
+    with Ledger(ledger_location) as led:
         report = led.verify()
         assert (report.ok, report.first_bad_seq) == (False, 4)
         assert "altered" in report.problem or "added" in report.problem
 
 
-def test_reopening_keeps_everything_and_the_schema(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.db"
-    with Ledger(path) as led:
+def test_reopening_keeps_everything_and_the_schema(
+    ledger_location: str, tamper: Callable[..., None]
+) -> None:
+    with Ledger(ledger_location) as led:
         led.add_records(NIKS[:2], OPERATOR)
-    with Ledger(path) as led:
+    with Ledger(ledger_location) as led:
         assert led.schema_version == ektpcore.ledger.SCHEMA_VERSION
         assert led.counts() == {State.BIO_CAPTURED: 2}
         assert led.verify().ok
-    raw = sqlite3.connect(path)
-    raw.execute("PRAGMA user_version = 99")
-    raw.close()
+    if "://" in ledger_location:
+        tamper("UPDATE ektpcore_schema SET version = 99")
+    else:
+        tamper("PRAGMA user_version = 99")
     with pytest.raises(ektpcore.EktpcoreError, match="newer"):
-        Ledger(path)
+        Ledger(ledger_location)
 
 
 def test_the_ledger_runs_on_any_store_and_writes_once_per_change() -> None:

@@ -22,8 +22,8 @@ NIKS = [str(v) for v in ektpcore.sample_niks(8, seed=7)]
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.db") as led:
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    with Ledger(ledger_location) as led:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=["K"] * 8)
         led.blanks.receive("LOT-1", 1, 100, OPERATOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,8 +30,8 @@ NIKS = ektpcore.sample_niks(1_200, seed=5)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "ledger.db") as led:
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    with Ledger(ledger_location) as led:
         kec = ["Bogor Barat" if i % 3 else "Bogor Timur" for i in range(1_000)]
         kel = [f"Kel {i % 7}" for i in range(1_000)]
         prio = [Priority.REPLACEMENT if i % 10 == 0 else Priority.FIRST_TIME for i in range(1_000)]

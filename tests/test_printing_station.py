@@ -4,7 +4,6 @@ the ledger afterwards (every blank accounted for, no record with two valid cards
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,8 +33,8 @@ def faces(_record: Any) -> CardFaces:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "station.db") as led:
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    with Ledger(ledger_location) as led:
         kec = ["Bogor Barat" if i % 2 else "Bogor Timur" for i in range(40)]
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=kec)
         led.blanks.receive("LOT", 1_000, 1_049, OPERATOR)
@@ -187,13 +186,15 @@ def test_a_station_killed_mid_card_recovers_without_printing_twice(ledger: Ledge
         s.resolve(NIKS[0], printed=True, supervisor=OPERATOR, note="x")
 
 
-def test_the_cli_runs_a_station_against_a_virtual_printer(ledger: Ledger) -> None:
+def test_the_cli_runs_a_station_against_a_virtual_printer(
+    ledger: Ledger, ledger_location: str
+) -> None:
     from click.testing import CliRunner
 
     from ektpcore.cli import main
 
     ids = batches(ledger)
-    path = ledger._store.name  # type: ignore[attr-defined]
+    path = ledger_location
     with VirtualPrinter() as printer:
         host, port = printer.address
         args = ["station", "run", path, "--printer", "P1", "--address", f"{host}:{port}"]
@@ -209,9 +210,9 @@ def test_the_cli_runs_a_station_against_a_virtual_printer(ledger: Ledger) -> Non
     assert "host:port" in bad.output
 
 
-def test_a_batch_of_hundreds_goes_through_with_a_jam_on_the_way(tmp_path: Path) -> None:
+def test_a_batch_of_hundreds_goes_through_with_a_jam_on_the_way(ledger_location: str) -> None:
     niks = [int(v) for v in ektpcore.sample_niks(300, seed=78)]
-    with Ledger(tmp_path / "big.db") as led:
+    with Ledger(ledger_location) as led:
         kec = [f"Kecamatan {i % 6}" for i in range(300)]
         kel = [f"Kelurahan {i % 17}" for i in range(300)]
         led.add_records(niks, OPERATOR, state=State.PRINT_READY, kecamatan=kec, kelurahan=kel)

@@ -24,6 +24,21 @@ from .sample import corrupt_niks, sample_niks
 __all__ = ["main"]
 
 
+def _ledger_location(*, exists: bool) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """Checks a ledger's file like ``click.Path`` does; the URL of a PostgreSQL database
+    (``postgresql://...``) passes as given."""
+    file = click.Path(exists=exists, dir_okay=False)
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        from .ledger.store import is_database_url
+
+        if value is None or is_database_url(value):
+            return value
+        return str(file.convert(value, param, ctx))
+
+    return check
+
+
 @click.group()
 @click.version_option(package_name="ektpcore")
 def main() -> None:
@@ -392,8 +407,8 @@ def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> No
 @click.option("--no-plot", is_flag=True, help="Do not draw the picture.")
 @click.option(
     "--ledger",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the campaign's ledger in this (new) file.",
+    callback=_ledger_location(exists=False),
+    help="Keep the campaign's ledger in this (new) file, or a PostgreSQL database's URL.",
 )
 @_regions_option("Name kecamatan and kelurahan from this region table (code,name CSV).")
 @click.option("--show-scenario", is_flag=True, help="Print the default scenario (TOML) and exit.")
@@ -405,7 +420,7 @@ def simulate_command(
     json_out: Path | None,
     plot: Path,
     no_plot: bool,
-    ledger: Path | None,
+    ledger: str | None,
     regions: Path | None,
     show_scenario: bool,
     quiet: bool,
@@ -676,7 +691,7 @@ def _address(text: str) -> tuple[str, int]:
 
 
 @station.command("run")
-@click.argument("ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("ledger", callback=_ledger_location(exists=True))
 @click.option("--printer", "printer_id", required=True, help="The printer's id in the plan.")
 @click.option("--address", required=True, help="host:port of the printer (raw port 9100).")
 @click.option("--batch", "batches", multiple=True, required=True, help="Batch id (repeatable).")
@@ -706,7 +721,7 @@ def _address(text: str) -> tuple[str, int]:
     help="Directory of <NIK>.right and <NIK>.left templates from the enrolment system.",
 )
 def station_run(
-    ledger: Path,
+    ledger: str,
     printer_id: str,
     address: str,
     batches: tuple[str, ...],
@@ -717,10 +732,11 @@ def station_run(
     key_file: Path | None,
     fingerprints: Path | None,
 ) -> None:
-    """Print queued batches at one printer, recording every card in the LEDGER. Cards are
-    drawn from the E-KTP template with what the ledger holds (NIK, name, kecamatan,
-    kelurahan, photo and signature files). With --chip-reader every card's chip is
-    personalised and read back first (two-phase jobs); a failed chip spoils its blank."""
+    """Print queued batches at one printer, recording every card in the LEDGER (a file, or a
+    postgresql:// URL). Cards are drawn from the E-KTP template with what the ledger holds
+    (NIK, name, kecamatan, kelurahan, photo and signature files). With --chip-reader every
+    card's chip is personalised and read back first (two-phase jobs); a failed chip spoils its
+    blank."""
     from .ledger import Ledger
     from .lifecycle import Actor, Role
     from .printing import PrintStation, TcpTransport

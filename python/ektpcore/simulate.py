@@ -36,6 +36,7 @@ import numpy.typing as npt
 from .clock import WIB
 from .errors import BlankShortageWarning, InvalidArgumentError
 from .ledger import BlankState, Ledger, SqliteStore
+from .ledger.store import is_database_url
 from .lifecycle import Actor, Role, State
 from .planning import (
     BlanksReceived,
@@ -643,20 +644,14 @@ class _Campaign:
         bad = (chip_fail | qc_fail).tolist()
         self.printed_at.extend(e for e, b in zip(run.ends[:printed], bad, strict=True) if not b)
         # What did not print goes back: the current card spoiled (jam, breakdown), the rest
-        # unallocated.
+        # unallocated (taking records off a batch returns its spare blanks to stock).
         rest_ids, rest_serials = run.records[printed:], run.serials[printed:]
         if rest_ids:
-            led.transition(
-                rest_ids, State.PRINT_READY, _OPERATOR, reason=f"{why}: taken out of the batch"
-            )
-            if spoil_current:
-                led.blanks.move(rest_serials[:1], BlankState.SPOILED, _OPERATOR, reason=why)
-                self.spoiled[why] += 1
-                rest_serials = rest_serials[1:]
-            if rest_serials:
-                led.blanks.move(
-                    rest_serials, BlankState.IN_STOCK, _OPERATOR, reason=f"{why}: unallocated"
-                )
+            with led.transaction(_OPERATOR) as tx:
+                if spoil_current:
+                    tx.blanks.spoil(rest_serials[:1], reason=why)
+                    self.spoiled[why] += 1
+                tx.transition(rest_ids, State.PRINT_READY, reason=f"{why}: taken out of the batch")
         return events
 
     def handle(self, event: _Event, t: float) -> None:
@@ -862,7 +857,8 @@ def simulate(
 ) -> CampaignReport:
     """Runs a campaign. ``scenario`` from :func:`load_scenario` (default: Kota Bogor 2017);
     ``seed`` makes the run reproducible (default: the scenario's ``campaign.seed`` or 2017);
-    ``ledger`` keeps the ledger at that path (default: a temporary file, removed after);
+    ``ledger`` keeps the ledger at that path, or in the (empty) PostgreSQL database of a
+    ``postgresql://`` URL (default: a temporary file, removed after);
     ``regions`` names kecamatan and kelurahan from a region table; ``progress`` is called with
     the fraction of records settled."""
     s = dict(scenario) if scenario is not None else load_scenario()
@@ -870,6 +866,13 @@ def simulate(
     run_seed = int(seed if seed is not None else s["campaign"].get("seed", 2017))
     # A simulated campaign's ledger is scratch: commits are not flushed to disk one by one.
     if ledger is not None:
+        if is_database_url(ledger):
+            with Ledger(str(ledger)) as led:
+                if led.counts() or led.blanks.counts():
+                    raise InvalidArgumentError(
+                        f"{led.path} holds a ledger; the simulation starts a new ledger"
+                    )
+                return _Campaign(s, run_seed, led, regions, progress).run()
         if Path(ledger).exists():
             raise InvalidArgumentError(f"{ledger} exists; the simulation starts a new ledger")
         with Ledger(SqliteStore(ledger, durable=False)) as led:

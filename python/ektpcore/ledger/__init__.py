@@ -1,10 +1,11 @@
 """The ledger: records, blank cards, ribbons, the print stations' journal and distribution, in
 one database, and the only part of ektpcore that knows SQL or the schema.
 
-Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``schema`` (versions and
-migrations), ``chain`` (the hash-chained histories), ``records``, ``blanks``, ``ribbons``,
-``journal`` (station journal and chip log), ``distribution``, and ``transaction``, the one way a
-change happens. :class:`Ledger` is what applications hold.
+Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``postgres`` (the same
+ledger on a PostgreSQL server), ``schema`` (versions and migrations), ``chain`` (the
+hash-chained histories), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
+chip log), ``distribution``, and ``transaction``, the one way a change happens.
+:class:`Ledger` is what applications hold.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from .chain import payload as _payload
 from .core import Ledger
 from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
 from .journal import ChipLogEntry, Journal, JournalWrites
+from .postgres import PostgresStore
 from .records import CARD_HOLDING as _CARD_HOLDING
 from .records import Change, HistoryEntry, Intake, IntakeReport, Record
 from .ribbons import Ribbon, Ribbons, RibbonWrites
 from .schema import MIGRATIONS as _MIGRATIONS
 from .schema import SCHEMA_VERSION
-from .store import LedgerStore, Session, SqliteStore
+from .store import LedgerStore, Session, SqliteStore, open_store
 from .transaction import Transaction
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "ManifestMismatchError",
     "ManifestState",
     "PermissionDeniedError",
+    "PostgresStore",
     "Reconciliation",
     "Record",
     "Ribbon",
@@ -70,6 +73,7 @@ __all__ = [
     "Transaction",
     "UnknownRecordError",
     "VerifyReport",
+    "open_store",
 ]
 
 # Private names the ledger's own tests and benchmarks reach for, kept out of ``__all__``.

@@ -143,13 +143,18 @@ class BlankWrites:
     def spoil(self, serials: Sequence[int], *, reason: str | None) -> None:
         """Spoils allocated blanks that went through a printer without becoming a card (a
         jam, a failed chip, a card ejected to the reject tray)."""
-        move(
-            self._tx,
-            list(serials),
-            BlankState.SPOILED,
-            reason=reason,
-            allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR},
-        )
+        spoil(self._tx, list(serials), reason)
+
+
+def spoil(tx: Transaction, serials: list[int], reason: str | None) -> None:
+    """Allocated blanks that went through a printer without becoming a card: ``SPOILED``."""
+    move(
+        tx,
+        serials,
+        BlankState.SPOILED,
+        reason=reason,
+        allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR},
+    )
 
 
 def move(
@@ -263,6 +268,31 @@ class BlankStock:
             for s, n in self._db.all("SELECT state, count(*) FROM blanks GROUP BY state")
         }
 
+    def _allocated_to_nobody(self) -> list[tuple[int, str]]:
+        """Blanks allocated to a batch beyond the records waiting in it (allocated, then never
+        queued, or records taken off without their blanks), highest serials first; blanks a
+        station's journal holds are cards in flight and count as used by their record."""
+        rows = self._db.all(
+            "SELECT b.batch, b.serial FROM blanks b WHERE b.state = 'ALLOCATED'"
+            " AND b.serial NOT IN (SELECT serial FROM station_journal) ORDER BY b.batch,"
+            " b.serial DESC"
+        )
+        waiting = dict(
+            self._db.all(
+                "SELECT r.batch, count(*) FROM records r WHERE r.state = 'QUEUED' AND NOT EXISTS"
+                " (SELECT 1 FROM station_journal j WHERE j.record_id = r.id) GROUP BY r.batch"
+            )
+        )
+        by_batch: dict[str, list[int]] = {}
+        for batch, serial in rows:
+            if batch is not None:
+                by_batch.setdefault(batch, []).append(int(serial))
+        return [
+            (serial, f"allocated to batch {batch}, but no record waits in it for this blank")
+            for batch, serials in by_batch.items()
+            for serial in serials[: max(0, len(serials) - int(waiting.get(batch, 0)))]
+        ]
+
     def reconcile(
         self, start: _dt.datetime | None = None, end: _dt.datetime | None = None
     ) -> Reconciliation:
@@ -301,6 +331,7 @@ class BlankStock:
         ]
         for sql, problem in checks:
             problems += [(row[0], problem) for row in query(sql)]
+        problems += self._allocated_to_nobody()
         movements: dict[BlankState, int] = {}
         if start is not None or end is not None:
             lo = (start or _dt.datetime.min.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)

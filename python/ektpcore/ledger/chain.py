@@ -96,7 +96,7 @@ def verify(db: Session, chain: Chain) -> VerifyReport:
     """Recomputes ``chain`` from its first row and compares it with its head."""
     # The payload is assembled by the database itself (the same text payload() builds), so only
     # three values per row cross into Python before the chain is checked in Rust.
-    parts = ["CAST(seq AS TEXT)", *(f"coalesce({c}, '')" for c in chain.columns)]
+    parts = ["CAST(seq AS TEXT)", *(f"coalesce(CAST({c} AS TEXT), '')" for c in chain.columns)]
     joined = " || char(31) || ".join(parts)
     rows = db.all(f"SELECT seq, {joined}, hash FROM {chain.table} ORDER BY seq")
     head_seq, head_hash = db.all(f"SELECT seq, hash FROM {chain.head} WHERE id = 1")[0]

@@ -24,11 +24,12 @@ from ..lifecycle import Actor, State
 from ..nik import Nik
 from . import chain, records, schema
 from .blanks import BlankStock
+from .claims import Claims
 from .distribution import Distribution
 from .journal import ChipLogEntry, Journal
 from .records import Change, HistoryEntry, Intake, IntakeReport, Record
 from .ribbons import Ribbons
-from .store import LedgerStore, Session, SqliteStore
+from .store import LedgerStore, Session, open_store
 from .transaction import Transaction, check_actor
 
 if TYPE_CHECKING:
@@ -40,17 +41,40 @@ __all__ = ["Ledger"]
 class Ledger:
     """The bureau's record of records, states and history, in one SQLite file.
 
-    ``Ledger(path)`` opens or creates it; ``Ledger(":memory:")`` is a throwaway one; a
+    ``Ledger(path)`` opens or creates it; ``Ledger(":memory:")`` is a throwaway one;
+    ``Ledger("postgresql://...")`` keeps it in a PostgreSQL database; a
     :class:`~ektpcore.ledger.LedgerStore` puts it in another database.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | LedgerStore) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | LedgerStore,
+        *,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+    ) -> None:
         self._store: LedgerStore = (
-            path if not isinstance(path, (str, os.PathLike)) else SqliteStore(path)
+            path
+            if not isinstance(path, (str, os.PathLike))
+            else open_store(path, create=create, busy_timeout=busy_timeout)
         )
         self.path = self._store.name
+        self._location = path
+        self._options = {"create": False, "busy_timeout": busy_timeout}
         self._reads = Session(self._store)
-        schema.migrate(self._store)
+        try:
+            schema.migrate(self._store)
+        except BaseException:
+            if self._store is not path:  # opened here: not left open behind a refusal
+                self._store.close()
+            raise
+
+    def reopen(self) -> Ledger | None:
+        """A second connection to the same ledger, for another thread (a station's heartbeat);
+        ``None`` when there is none to make (a throwaway in-memory ledger)."""
+        if not isinstance(self._location, (str, os.PathLike)) or self.path == ":memory:":
+            return None
+        return Ledger(self._location, create=False, busy_timeout=self._options["busy_timeout"])
 
     def close(self) -> None:
         self._store.close()
@@ -146,6 +170,22 @@ class Ledger:
     def distribution(self) -> Distribution:
         """Manifests to kecamatan and kelurahan, and hand-overs to citizens."""
         return Distribution(self, self._reads)
+
+    @property
+    def claims(self) -> Claims:
+        """Which station holds which batch, and for how long (see
+        :mod:`ektpcore.ledger.claims`)."""
+        return Claims(self, self._reads)
+
+    def settle(
+        self, nik: Any, supervisor: Actor, *, printed: bool, note: str, serial: int | None = None
+    ) -> None:
+        """Settles an ``IN_DOUBT`` card, whatever left it so: ``printed`` (found in the output
+        tray: ``PRINTED``, its blank ``USED``; ``serial`` names the blank when the journal
+        does not) or not (its blank ``SPOILED``, the record back to ``PRINT_READY``). A
+        supervisor's decision, with a note of what was found."""
+        with self.transaction(supervisor) as tx:
+            tx.settle(nik, printed=printed, note=note, serial=serial)
 
     @property
     def journal(self) -> Journal:

@@ -53,7 +53,7 @@ def manifest(db: Session, manifest_id: int) -> Manifest:
     groups: dict[str, list[Nik]] = {}
     for kel, nik in db.all(
         "SELECT coalesce(i.kelurahan, ''), r.nik FROM manifest_items i JOIN records r"
-        " ON r.id = i.record_id WHERE i.manifest_id = ? ORDER BY i.kelurahan, r.nik",
+        " ON r.id = i.record_id WHERE i.manifest_id = ? ORDER BY i.kelurahan NULLS FIRST, r.nik",
         (manifest_id,),
     ):
         groups.setdefault(kel, []).append(Nik.from_int(nik))
@@ -88,7 +88,7 @@ class DistributionWrites:
             " WHERE r.state = ? AND NOT EXISTS (SELECT 1 FROM manifest_items i JOIN"
             " manifests m ON m.id = i.manifest_id WHERE i.record_id = r.id"
             " AND m.state != 'RECEIVED')"
-            " ORDER BY r.kecamatan, r.kelurahan, r.nik",
+            " ORDER BY r.kecamatan NULLS FIRST, r.kelurahan NULLS FIRST, r.nik",
             (State.QC_PASSED.value,),
         )
         by_kecamatan: dict[str, list[tuple[int, str | None]]] = {}

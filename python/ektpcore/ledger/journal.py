@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..lifecycle import Role
-from ..nik import parse_niks
-from .blanks import BlankState
+from ..errors import InvalidArgumentError
+from ..lifecycle import Role, State
+from ..nik import mask_nik, parse_niks
+from . import records
+from .blanks import BlankState, move, spoil
 from .store import Session
 
 if TYPE_CHECKING:
@@ -55,6 +57,13 @@ class JournalWrites:
             (batch, printer, serial, tx.now, nik),
         )
 
+    def recover(
+        self, *, reason: str, batch: str | None = None, printer: str | None = None
+    ) -> list[int]:
+        """Cards sent whose outcome was never recorded become ``IN_DOUBT`` (see
+        :func:`recover`); returns their NIKs."""
+        return recover(self._tx, reason=reason, batch=batch, printer=printer)
+
     def mark_in_doubt(self, niks: list[int]) -> None:
         """Keeps these cards in the journal as in doubt (their outcome is unknown)."""
         db = self._tx.db
@@ -62,13 +71,6 @@ class JournalWrites:
             "UPDATE station_journal SET state = 'in_doubt' WHERE record_id IN"
             " (SELECT id FROM records WHERE " + db.member_of("nik") + ")",
             (db.as_list(niks),),
-        )
-
-    def mark_printer_in_doubt(self, printer: str) -> None:
-        """Every card still marked sent at ``printer`` becomes in doubt (after a crash)."""
-        self._tx.db.execute(
-            "UPDATE station_journal SET state = 'in_doubt' WHERE printer = ? AND state = 'sent'",
-            (printer,),
         )
 
     def forget(self, niks: list[int]) -> None:
@@ -105,6 +107,91 @@ class JournalWrites:
                 "UPDATE cards SET chip_serial = ? WHERE serial = ? AND valid = 1",
                 (chip_serial, serial),
             )
+
+
+def recover(
+    tx: Transaction, *, reason: str, batch: str | None = None, printer: str | None = None
+) -> list[int]:
+    """Cards sent whose outcome was never recorded (the station died, or lost its claim) become
+    ``IN_DOUBT``, kept in the journal with their blank; returns their NIKs. Only rows of
+    ``batch`` or of ``printer`` are looked at; by printer, rows of batches that a station
+    still claims are left to that claim. A record that is no longer ``QUEUED`` already has its
+    outcome: its stale row is dropped and the record is not touched."""
+    db = tx.db
+    if batch is not None:
+        where, param = "j.batch = ?", batch
+    elif printer is not None:
+        where = (
+            "j.printer = ? AND j.batch NOT IN"
+            " (SELECT batch FROM batch_claims WHERE released_at IS NULL)"
+        )
+        param = printer
+    else:
+        raise InvalidArgumentError("recover names a batch or a printer")
+    rows = db.all(
+        "SELECT r.nik, r.state, j.printer FROM station_journal j JOIN records r"
+        f" ON r.id = j.record_id WHERE j.state = 'sent' AND {where}",
+        (param,),
+    )
+    stale = [int(nik) for nik, state, _ in rows if state != State.QUEUED.value]
+    by_printer: dict[str, list[int]] = {}
+    for nik, state, at in rows:
+        if state == State.QUEUED.value:
+            by_printer.setdefault(str(at), []).append(int(nik))
+    writes = JournalWrites(tx)
+    if stale:
+        writes.forget(stale)
+    for at, niks in by_printer.items():
+        records.transition(tx, niks, State.IN_DOUBT, reason=reason, printer=at)
+        writes.mark_in_doubt(niks)
+    return [nik for niks in by_printer.values() for nik in niks]
+
+
+def settle(
+    tx: Transaction, nik: int, *, printed: bool, note: str, serial: int | None = None
+) -> None:
+    """Settles an ``IN_DOUBT`` card, whatever left it so. ``printed``: the card was found and
+    is kept (``PRINTED``; the journal's blank, or ``serial``, is bound unless the record
+    already holds a valid card). Not printed: the record goes back to ``PRINT_READY`` and the
+    blank that went through the printer is spoiled (a valid card it held is invalidated)."""
+    tx.require(Role.SUPERVISOR)
+    if not (note and note.strip()):
+        raise InvalidArgumentError("settling an in-doubt card needs a note")
+    db = tx.db
+    row = db.one(
+        "SELECT r.state, j.serial, j.batch, j.printer,"
+        " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1)"
+        " FROM records r LEFT JOIN station_journal j ON j.record_id = r.id WHERE r.nik = ?",
+        (nik,),
+    )
+    if row is None:
+        raise records.unknown(nik)
+    state, journal_serial, batch, printer, card = row
+    if state != State.IN_DOUBT.value:
+        raise InvalidArgumentError(f"{mask_nik(nik)} is {state}, not in doubt")
+    reason = f"in-doubt resolution: {note}"
+    blank = serial if serial is not None else journal_serial
+    if printed:
+        if card is None and blank is None:
+            raise InvalidArgumentError(
+                f"{mask_nik(nik)}: no blank is known for this card; give the serial printed on it"
+            )
+        blanks = None if card is not None else [int(blank)]
+        if blanks is not None and _state_of(db, blanks[0]) is BlankState.IN_STOCK:
+            move(tx, blanks, BlankState.ALLOCATED, batch=batch, reason=reason)
+        records.transition(
+            tx, [nik], State.PRINTED, reason=reason, batch=batch, printer=printer, blanks=blanks
+        )
+    else:
+        records.transition(tx, [nik], State.PRINT_READY, reason=reason, batch=batch)
+        if journal_serial is not None and _state_of(db, journal_serial) is BlankState.ALLOCATED:
+            spoil(tx, [int(journal_serial)], reason)
+    JournalWrites(tx).forget([nik])
+
+
+def _state_of(db: Session, serial: int) -> BlankState | None:
+    row = db.one("SELECT state FROM blanks WHERE serial = ?", (serial,))
+    return None if row is None else BlankState(row[0])
 
 
 class Journal:

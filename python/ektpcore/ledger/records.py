@@ -15,7 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ..dedup import dedup_niks
-from ..errors import IllegalTransitionError, InvalidArgumentError, UnknownRecordError
+from ..errors import (
+    IllegalTransitionError,
+    InvalidArgumentError,
+    RecordClaimedError,
+    UnknownRecordError,
+)
 from ..lifecycle import Role, State, transition_rule
 from ..nik import Nik, mask_nik, parse_niks
 from . import blanks as _blanks
@@ -254,13 +259,20 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     printer, blanks = change.get("printer"), change.get("blanks")
     db, now, actor = tx.db, tx.now, tx.actor
     rows = db.all(
-        "SELECT r.id, r.nik, r.state FROM records AS r WHERE " + db.member_of("r.nik"),
+        "SELECT r.id, r.nik, r.state, r.batch FROM records AS r WHERE " + db.member_of("r.nik"),
         (db.as_list(niks),),
     )
-    found = {nik: (rid, State(state)) for rid, nik, state in rows}
+    found = {nik: (rid, State(state)) for rid, nik, state, _ in rows}
     for v in niks:
         if v not in found:
             raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+    # Batches that records leave the queue of (their spare blanks go back to stock).
+    leaving: dict[str, int] = {}
+    if target is not State.QUEUED:
+        for _, nik, state, in_batch in rows:
+            if state == State.QUEUED.value and in_batch is not None:
+                leaving.setdefault(in_batch, nik)
+        _check_claims(tx, leaving)
     # The rule depends on the source state only: check it once per state present.
     first_of: dict[State, int] = {}
     for nik, (_, source) in found.items():
@@ -282,10 +294,17 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     # Enum values looked up once, not once per record: bulk changes touch 10^5 rows.
     who, role, to = actor.name, actor.role.name, target.value
     sources = [(rid, source.value) for rid, source in found.values()]
-    db.execute(
-        "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
-        (target.value, now, db.as_list([rid for rid, _ in found.values()])),
-    )
+    ids = db.as_list([rid for rid, _ in found.values()])
+    if target is State.QUEUED:
+        db.execute(
+            "UPDATE records SET state = ?, updated_at = ?, batch = ? WHERE " + db.member_of("id"),
+            (target.value, now, batch, ids),
+        )
+    else:
+        db.execute(
+            "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
+            (target.value, now, ids),
+        )
     chain.append(
         db,
         [
@@ -294,6 +313,8 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
         ],
         chain.RECORD_CHAIN,
     )
+    for left in leaving:
+        _return_spare_blanks(tx, left)
     if target is State.PRINT_READY:
         # A reprint of a lost or damaged card is served after first-time cards.
         reprints = [rid for rid, source in found.values() if source is State.ISSUED]
@@ -303,6 +324,67 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
                 (db.as_list(reprints),),
             )
     return len(found)
+
+
+def _check_claims(tx: Transaction, leaving: dict[str, int]) -> None:
+    """A record waiting in a batch that a station holds may be on its way through the printer:
+    only the holder, writing under its claim, may move it out of the queue."""
+    if not leaving:
+        return
+    db = tx.db
+    held = db.all(
+        "SELECT batch, station, lease_until FROM batch_claims WHERE released_at IS NULL AND "
+        + db.member_of("batch"),
+        (db.as_list(sorted(leaving)),),
+    )
+    for batch, station, lease_until in held:
+        if tx.claim is not None and tx.claim.batch == batch:
+            continue
+        raise RecordClaimedError(
+            f"record {mask_nik(leaving[batch])} waits in batch {batch}, which station"
+            f" {station} is printing (lease until {lease_until[:19].replace('T', ' ')} UTC);"
+            " wait until the station has settled it, or ask a supervisor to release the claim"
+        )
+
+
+def _return_spare_blanks(tx: Transaction, batch: str) -> None:
+    """Keeps a batch's allocation equal to the records still waiting in it: blanks allocated
+    to ``batch`` beyond them (records taken off the batch) go back to stock, highest serials
+    first. Blanks a station's journal holds are the cards in flight and stay."""
+    db = tx.db
+    free = [
+        int(r[0])
+        for r in db.all(
+            "SELECT serial FROM blanks WHERE batch = ? AND state = ? AND serial NOT IN"
+            " (SELECT serial FROM station_journal) ORDER BY serial DESC",
+            (batch, BlankState.ALLOCATED.value),
+        )
+    ]
+    waiting_row = db.one(
+        "SELECT count(*) FROM records r WHERE r.batch = ? AND r.state = ? AND NOT EXISTS"
+        " (SELECT 1 FROM station_journal j WHERE j.record_id = r.id)",
+        (batch, State.QUEUED.value),
+    )
+    waiting = int(waiting_row[0]) if waiting_row else 0
+    spare = free[: max(0, len(free) - waiting)]
+    if spare:
+        _blanks.move(
+            tx,
+            spare,
+            BlankState.IN_STOCK,
+            reason=f"records taken off batch {batch}",
+            allowed={(BlankState.ALLOCATED, BlankState.IN_STOCK): Role.OPERATOR},
+        )
+
+
+def _valid_cards(db: Session, record_ids: list[int]) -> dict[int, int]:
+    """The serial of each record's valid card, for those that hold one."""
+    rows = db.all(
+        "SELECT c.record_id, c.serial FROM cards c WHERE c.valid = 1 AND "
+        + db.member_of("c.record_id"),
+        (db.as_list(record_ids),),
+    )
+    return {int(rid): int(serial) for rid, serial in rows}
 
 
 def _bind_blanks(
@@ -316,6 +398,11 @@ def _bind_blanks(
 ) -> dict[int, int]:
     """The blank-card side of a transition; returns the serial bound per record id."""
     db, now = tx.db, tx.now
+    if target is State.PRINTED and blanks is None:
+        # An in-doubt card found whole keeps the card it already has.
+        held = _valid_cards(db, [rid for rid, _ in found.values()])
+        if len(held) == len(found):
+            return held
     if target is State.PRINTED:
         if blanks is None or len(blanks) != len(niks) or len(set(niks)) != len(niks):
             raise InvalidArgumentError(
@@ -345,11 +432,7 @@ def _bind_blanks(
     ]
     if not ids:
         return {}
-    cards = db.all(
-        "SELECT c.record_id, c.serial FROM cards c WHERE c.valid = 1 AND "
-        + db.member_of("c.record_id"),
-        (db.as_list(ids),),
-    )
+    cards = list(_valid_cards(db, ids).items())
     db.executemany(
         "UPDATE cards SET valid = 0, invalidated_at = ?, reason = ? WHERE serial = ?",
         [(now, reason, serial) for _, serial in cards],
@@ -393,21 +476,21 @@ def _one_nik(nik: Any) -> int:
     return int(parse_niks([nik]).values[0])
 
 
-def _unknown(nik: Any) -> UnknownRecordError:
+def unknown(nik: Any) -> UnknownRecordError:
     return UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
 
 
 def state_of(db: Session, nik: Any) -> State:
     row = db.one("SELECT state FROM records WHERE nik = ?", (_one_nik(nik),))
     if row is None:
-        raise _unknown(nik)
+        raise unknown(nik)
     return State(row[0])
 
 
 def where_is(db: Session, nik: Any) -> Record:
     row = db.one(f"{_RECORD_QUERY} WHERE r.nik = ?", (_one_nik(nik),))
     if row is None:
-        raise _unknown(nik)
+        raise unknown(nik)
     return _record(row)
 
 
@@ -429,7 +512,7 @@ def queued(db: Session, batch: str, printer: str) -> list[Record]:
         " SELECT h.record_id FROM history h WHERE h.to_state = ? AND h.batch = ?"
         " AND h.printer = ? AND h.seq = (SELECT max(seq) FROM history"
         " WHERE record_id = h.record_id AND to_state = ?))"
-        " ORDER BY r.kecamatan, r.kelurahan, r.nik",
+        " ORDER BY r.kecamatan NULLS FIRST, r.kelurahan NULLS FIRST, r.nik",
         (q, q, batch, printer, q),
     )
     return [_record(r) for r in rows]
@@ -478,7 +561,7 @@ def history(db: Session, nik: Any) -> list[HistoryEntry]:
         (_one_nik(nik),),
     )
     if not rows:
-        raise _unknown(nik)
+        raise unknown(nik)
     return [_history_entry(row) for row in rows]
 
 
@@ -500,7 +583,8 @@ def counts_by(db: Session, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     if not columns or any(c not in _GROUPABLE for c in columns):
         raise InvalidArgumentError(f"group by one or more of {_GROUPABLE}")
     cols = ", ".join(columns)
-    return db.all(f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {cols}")
+    order = ", ".join(f"{c} NULLS FIRST" for c in columns)
+    return db.all(f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {order}")
 
 
 def counts(db: Session) -> dict[State, int]:

@@ -15,7 +15,7 @@ from .store import LedgerStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -198,6 +198,27 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER chip_log_no_delete BEFORE DELETE ON chip_log
         BEGIN SELECT RAISE(ABORT, 'the chip log is append-only'); END;
     """,
+    # 8: batch claims (one per batch: the station holding it, the claim's generation, which
+    # fences every write, and its lease), the batch each queued record waits in, and lots
+    # received in parts (a lot of a million blanks is written in chunks, not in one lock).
+    """
+    CREATE TABLE batch_claims (
+        batch TEXT PRIMARY KEY,
+        station TEXT NOT NULL,
+        generation INTEGER NOT NULL CHECK (generation > 0),
+        claimed_at TEXT NOT NULL,
+        claimed_by TEXT NOT NULL,
+        lease_until TEXT NOT NULL,
+        released_at TEXT,
+        released_by TEXT,
+        release_reason TEXT
+    );
+    ALTER TABLE records ADD COLUMN batch TEXT;
+    UPDATE records SET batch = (SELECT h.batch FROM history h WHERE h.record_id = records.id
+        AND h.to_state = 'QUEUED' ORDER BY h.seq DESC LIMIT 1) WHERE state = 'QUEUED';
+    CREATE INDEX records_batch ON records (batch);
+    ALTER TABLE blank_lots ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    """,
 ]
 
 
@@ -212,7 +233,7 @@ def migrate(store: LedgerStore) -> None:
                 f"({SCHEMA_VERSION})"
             )
         for number in range(version, SCHEMA_VERSION):
-            run_script(db, MIGRATIONS[number])
+            run_script(db, store.migration(MIGRATIONS[number]))
             store.set_schema_version(db, number + 1)
 
 
@@ -221,8 +242,7 @@ def schema_version(store: LedgerStore) -> int:
         return store.schema_version(db)
 
 
-def run_script(db: Any, script: str) -> None:
-    """Runs a migration's statements one by one (they are separated by ``;`` and a newline)."""
-    for statement in script.split(";\n"):
-        if statement.strip():
-            db.execute(statement)
+def run_script(db: Any, statements: list[str]) -> None:
+    """Runs a migration's statements, as the store translated them, one by one."""
+    for statement in statements:
+        db.execute(statement)

@@ -14,9 +14,12 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["LedgerStore", "Session", "SqliteStore"]
+from ..errors import LedgerBusyError, LedgerFileError
+
+__all__ = ["LedgerStore", "Session", "SqliteStore", "is_database_url", "open_store"]
 
 
 class LedgerStore(Protocol):
@@ -44,6 +47,11 @@ class LedgerStore(Protocol):
 
     def as_list(self, values: Sequence[Any]) -> Any:
         """The parameter ``member_of`` expects for ``values``."""
+        ...
+
+    def migration(self, script: str) -> list[str]:
+        """The statements of one of :mod:`~ektpcore.ledger.schema`'s migrations (written in
+        SQLite's dialect) in this database's."""
         ...
 
     def schema_version(self, conn: Any) -> int: ...
@@ -90,6 +98,78 @@ class Session:
         return self._store.as_list(values)
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@contextmanager
+def sqlite_errors(name: str, busy_timeout: float) -> Iterator[None]:
+    """Turns SQLite's own exceptions into ektpcore's: a lock held past the timeout is
+    :class:`~ektpcore.LedgerBusyError`, a damaged file :class:`~ektpcore.LedgerFileError`.
+    Constraint and trigger refusals pass through unchanged (they are the ledger's own
+    checks, raised inside a transaction that is then rolled back)."""
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        text = str(err)
+        if "locked" in text or "busy" in text:
+            raise LedgerBusyError(
+                f"{name}: the ledger stayed locked by other writers for {busy_timeout:g} s;"
+                " nothing was changed, try again"
+            ) from None
+        if "unable to open" in text or "disk I/O" in text or "readonly" in text:
+            raise LedgerFileError(f"{name}: {text}") from None
+        raise
+    except sqlite3.DatabaseError as err:
+        if isinstance(err, sqlite3.IntegrityError):
+            raise
+        raise LedgerFileError(
+            f"{name}: the ledger file is damaged or not a ledger ({err})"
+        ) from None
+
+
+def _check_file(name: str, *, create: bool) -> None:
+    """Refuses, before SQLite touches it, a file that cannot be a ledger: SQLite would turn an
+    empty file into a new empty database, and report a truncated one only later."""
+    path = Path(name)
+    if not path.exists():
+        if not create:
+            raise LedgerFileError(f"{name}: no ledger there (a new one is made only when asked)")
+        if not path.parent.is_dir():
+            raise LedgerFileError(f"{name}: the folder {path.parent} does not exist")
+        return
+    if path.is_dir():
+        raise LedgerFileError(f"{name}: is a folder, not a ledger file")
+    size = path.stat().st_size
+    if size == 0:
+        raise LedgerFileError(f"{name}: the file is empty, not a ledger")
+    with path.open("rb") as f:
+        header = f.read(100)
+    if not header.startswith(_SQLITE_MAGIC) or len(header) < 100:
+        raise LedgerFileError(f"{name}: not a ledger (not an SQLite database file)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is valid when it was written by the same change as the
+    # change counter (bytes 24 and 92); then the file must hold that many pages.
+    if header[24:28] == header[92:96] and pages and size < pages * page_size:
+        raise LedgerFileError(
+            f"{name}: the file is truncated ({size:,} bytes of {pages * page_size:,})"
+        )
+
+
+def _check_tables(name: str, db: sqlite3.Connection) -> None:
+    """A database that is not empty but has no ledger schema belongs to another program."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and tables:
+        raise LedgerFileError(
+            f"{name}: another program's database (tables {', '.join(sorted(tables)[:3])}),"
+            " not a ledger"
+        )
+    if version > 0 and "records" not in tables:
+        raise LedgerFileError(f"{name}: not a ledger (schema version {version}, no records)")
+
+
 class SqliteStore:
     """SQLite through the standard library: one file, WAL, ``synchronous=FULL``, foreign keys
     on. ``":memory:"`` gives a throwaway store.
@@ -98,31 +178,47 @@ class SqliteStore:
     ledgers such as a simulated campaign's, never for an office's own, where a power cut could
     then lose the last commits."""
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = True,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+    ) -> None:
         self.name = os.fspath(path)
-        self._db = sqlite3.connect(self.name, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA foreign_keys = ON")
+        self.busy_timeout = busy_timeout
         if self.name != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
-        # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the default
-        # 2 MB page cache would evict and re-read them within one transaction.
-        self._db.execute("PRAGMA cache_size = -65536")
+            _check_file(self.name, create=create)
+        with sqlite_errors(self.name, busy_timeout):
+            self._db = sqlite3.connect(self.name, isolation_level=None, timeout=busy_timeout)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.name != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
+            # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the
+            # default 2 MB page cache would evict and re-read them within one transaction.
+            self._db.execute("PRAGMA cache_size = -65536")
+            _check_tables(self.name, self._db)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue (up to the
-        # timeout) instead of failing half-way through a transaction.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue (SQLite's
+        # busy handler retries with backoff up to the timeout) instead of failing half-way
+        # through a transaction.
+        with sqlite_errors(self.name, self.busy_timeout):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._db.execute(sql, params).fetchall()
+        with sqlite_errors(self.name, self.busy_timeout):
+            return self._db.execute(sql, params).fetchall()
 
     def translate(self, sql: str) -> str:
         return sql  # the package's own style
@@ -133,6 +229,9 @@ class SqliteStore:
     def as_list(self, values: Sequence[Any]) -> str:
         return json.dumps(list(values))
 
+    def migration(self, script: str) -> list[str]:
+        return statements(script)  # the package's own dialect
+
     def schema_version(self, conn: sqlite3.Connection) -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -141,3 +240,28 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def statements(script: str) -> list[str]:
+    """A migration's statements (they are separated by ``;`` and a newline)."""
+    return [statement for statement in script.split(";\n") if statement.strip()]
+
+
+_DATABASE_URLS = ("postgresql://", "postgres://")
+
+
+def is_database_url(location: object) -> bool:
+    """Whether ``location`` names a ledger on a database server (a PostgreSQL URL) rather
+    than a SQLite file."""
+    return isinstance(location, str) and location.startswith(_DATABASE_URLS)
+
+
+def open_store(location: str | os.PathLike[str], **options: Any) -> LedgerStore:
+    """The store ``location`` names: :class:`~ektpcore.ledger.postgres.PostgresStore` for a
+    ``postgresql://`` or ``postgres://`` URL, else :class:`SqliteStore` for a file.
+    ``options`` go to the store (``create``, ``busy_timeout``)."""
+    if is_database_url(location):
+        from .postgres import PostgresStore
+
+        return PostgresStore(os.fspath(location), **options)
+    return SqliteStore(location, **options)

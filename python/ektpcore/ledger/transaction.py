@@ -14,8 +14,9 @@ from typing import Any, Unpack
 
 from ..errors import InvalidArgumentError, PermissionDeniedError
 from ..lifecycle import Actor, Role, State
-from . import records
+from . import journal, records
 from .blanks import BlankWrites
+from .claims import Claim, ClaimWrites
 from .distribution import DistributionWrites
 from .journal import JournalWrites
 from .records import Change, Intake, IntakeReport
@@ -43,6 +44,8 @@ class Transaction:
         journal: the print station's journal and chip log
             (:class:`~ektpcore.ledger.JournalWrites`).
         distribution: manifests and hand-overs (:class:`~ektpcore.ledger.DistributionWrites`).
+        claims: batch claims (:class:`~ektpcore.ledger.ClaimWrites`).
+        claim: the claim this transaction writes under, once fenced.
     """
 
     def __init__(self, db: Session, actor: Actor, now: str) -> None:
@@ -53,6 +56,8 @@ class Transaction:
         self.ribbons = RibbonWrites(self)
         self.journal = JournalWrites(self)
         self.distribution = DistributionWrites(self)
+        self.claims = ClaimWrites(self)
+        self.claim: Claim | None = None  # set by claims.claim/fence: the batch this tx may move
 
     def __repr__(self) -> str:
         return f"Transaction(actor={self.actor.name!r}, open={self._db is not None})"
@@ -87,6 +92,11 @@ class Transaction:
         """Moves every given record to ``target``; see :meth:`~ektpcore.Ledger.transition`."""
         values = records.valid_niks(niks, "transition")
         return records.transition(self, values, State(target), **change)
+
+    def settle(self, nik: Any, *, printed: bool, note: str, serial: int | None = None) -> None:
+        """Settles an ``IN_DOUBT`` card (a supervisor's); see :meth:`~ektpcore.Ledger.settle`."""
+        value = records.valid_niks([nik], "settle")[0]
+        journal.settle(self, value, printed=printed, note=note, serial=serial)
 
     def queue(self, niks: Any, batch: str, printer: str) -> list[int]:
         """Queues a planned batch and allocates its blanks; see :meth:`~ektpcore.Ledger.queue`."""

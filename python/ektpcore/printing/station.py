@@ -29,11 +29,21 @@ or not, after looking at the printer's output tray).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import datetime as _dt
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidArgumentError, StationError
+from ..errors import (
+    InvalidArgumentError,
+    LeaseLostError,
+    LedgerError,
+    PermissionDeniedError,
+    StationError,
+)
+from ..ledger.claims import DEFAULT_LEASE, Claim
 from ..lifecycle import Actor, Role, State
 from ..nik import mask_nik
 from .dialects import CardFaces, ChipStation, EvolisDialect
@@ -122,6 +132,10 @@ class PrintStation:
         dialect: the printer's dialect (Evolis by default).
         progress: called with (cards done, cards in the batch) after each card.
         chip: personalises each card's chip before it is printed (two-phase jobs).
+        station: the station's name in batch claims (default ``"<printer>@<host>"``).
+        lease: how long a claim lasts between heartbeats (renewed a third of the way in).
+        take_over: take over a batch whose claim lapsed (its station died); a claim still
+            live is never taken.
     """
 
     def __init__(
@@ -136,8 +150,15 @@ class PrintStation:
         progress: Callable[[int, int], None] | None = None,
         reply_timeout: float = 60.0,
         chip: ChipEncoding | None = None,
+        station: str | None = None,
+        lease: _dt.timedelta = DEFAULT_LEASE,
+        take_over: bool = False,
     ) -> None:
         self.chip = chip
+        self.station = station or f"{printer}@{socket.gethostname()}"
+        self.lease = lease
+        self.take_over = take_over
+        self._claim: Claim | None = None
         self.ledger = ledger
         self.printer = printer
         self.connect = connect
@@ -155,17 +176,13 @@ class PrintStation:
     def recover(self) -> list[int]:
         """Cards this printer was sent whose outcome was never recorded become
         ``IN_DOUBT``; returns their NIKs."""
-        niks = self.ledger.journal.sent(self.printer)
-        if niks:
-            with self.ledger.transaction(self.actor) as tx:
-                tx.transition(
-                    niks,
-                    State.IN_DOUBT,
-                    reason="the station stopped after sending the card; outcome unknown",
-                    printer=self.printer,
-                )
-                tx.journal.mark_printer_in_doubt(self.printer)
-        return niks
+        if not self.ledger.journal.sent(self.printer):
+            return []
+        with self.ledger.transaction(self.actor) as tx:
+            return tx.journal.recover(
+                printer=self.printer,
+                reason="the station stopped after sending the card; outcome unknown",
+            )
 
     def in_doubt(self) -> list[tuple[int, str, int]]:
         """In-doubt cards of this printer: (NIK, batch, blank serial)."""
@@ -174,25 +191,40 @@ class PrintStation:
     def resolve(self, nik: int, *, printed: bool, supervisor: Actor, note: str) -> None:
         """Settles an in-doubt card: ``printed`` (found in the output tray) binds its blank
         and makes it ``PRINTED``; otherwise the blank is spoiled (it went through the
-        printer) and the record goes back to ``PRINT_READY``."""
+        printer) and the record goes back to ``PRINT_READY`` (see :meth:`Ledger.settle`)."""
         if supervisor.role < Role.SUPERVISOR:
             raise InvalidArgumentError("in-doubt cards are settled by a supervisor")
-        found = [row for row in self.in_doubt() if row[0] == int(nik)]
-        if not found:
+        if not any(row[0] == int(nik) for row in self.in_doubt()):
             raise InvalidArgumentError(f"{mask_nik(int(nik))} is not in doubt at {self.printer}")
-        _, batch, serial = found[0]
-        reason = f"in-doubt resolution: {note}"
-        if printed:
-            self._settle([int(nik)], State.PRINTED, supervisor, batch, reason, blanks=[serial])
-        else:
-            self._settle([int(nik)], State.PRINT_READY, supervisor, batch, reason, spoil=[serial])
+        self.ledger.settle(nik, supervisor, printed=printed, note=note)
 
     # -- running a batch -----------------------------------------------------------------
 
     def run(self, batch: str) -> BatchReport:
         """Prints what is left of ``batch`` (its ``QUEUED`` records); see the module
-        documentation for what each outcome records."""
+        documentation for what each outcome records. The station claims the batch first
+        (:class:`~ektpcore.BatchClaimedError` if another station holds it), renews the claim
+        while it prints, and gives it back when the run ends."""
+        if not isinstance(self.actor, Actor) or self.actor.role < Role.OPERATOR:
+            raise PermissionDeniedError(
+                f"{getattr(self.actor, 'name', self.actor)!s} may not run a print station;"
+                " it needs an operator"
+            )
         self.recover()
+        claim = self.ledger.claims.claim(
+            batch, self.station, self.actor, lease=self.lease, take_over=self.take_over
+        )
+        self._claim = claim
+        heartbeat = _Heartbeat(self.ledger, claim, self.actor, self.lease)
+        try:
+            return self._run(batch, heartbeat)
+        finally:
+            heartbeat.stop()
+            with contextlib.suppress(LeaseLostError):
+                self.ledger.claims.give_back(claim, self.actor)
+            self._claim = None
+
+    def _run(self, batch: str, heartbeat: _Heartbeat) -> BatchReport:
         report = BatchReport(batch)
         records = self.ledger.queued(batch, self.printer)
         if not records:
@@ -219,7 +251,18 @@ class PrintStation:
                 report.left, report.stopped = total, str(err)
                 return report
             for done, (record, serial) in enumerate(zip(records, blanks, strict=False)):
-                outcome = self._one(transport, batch, record, serial, report)
+                lost = heartbeat.beat()
+                if lost is not None:
+                    report.stopped = lost
+                    break
+                try:
+                    outcome = self._one(transport, batch, record, serial, report)
+                except LeaseLostError as err:
+                    # The card went to the printer but its outcome could not be recorded:
+                    # it stays in the journal, and becomes IN_DOUBT when the batch is next
+                    # claimed or released.
+                    report.in_doubt.append(int(record.nik))
+                    outcome = str(err)
                 if self.progress is not None:
                     self.progress(done + 1, total)
                 if outcome is not None:
@@ -243,8 +286,11 @@ class PrintStation:
         # The chip's data is gathered before the card moves: a record whose data cannot be
         # written stops the run here, before a blank is used.
         chip_data = self.chip.prepare(record) if self.chip is not None else None
-        with self.ledger.transaction(self.actor) as tx:
-            tx.journal.sent(nik, batch, self.printer, serial)
+        try:
+            with self._fenced(self.actor) as tx:
+                tx.journal.sent(nik, batch, self.printer, serial)
+        except LeaseLostError as err:
+            return str(err)  # nothing was sent
         chip: str | None = None  # the chip serial once the chip is written
         try:
             if chip_data is not None:
@@ -304,7 +350,7 @@ class PrintStation:
                 return "the printer jammed (NACK T): clear it and run the batch again"
             return why
         # Refused before printing (ribbon, cover, a bad command): nothing happened to the card.
-        with self.ledger.transaction(self.actor) as tx:
+        with self._fenced(self.actor) as tx:
             tx.journal.forget([nik])
         return f"the printer refused the card ({refused})"
 
@@ -326,7 +372,7 @@ class PrintStation:
         transport.write(phase)
         refused = next((r for r in self._replies(transport, phase) if r != "ACK"), None)
         if refused is not None:
-            with self.ledger.transaction(self.actor) as tx:
+            with self._fenced(self.actor) as tx:
                 tx.journal.forget([nik])
             return None, f"the printer refused the chip station ({refused})"
         result = self.chip.personalise(data)
@@ -374,11 +420,20 @@ class PrintStation:
     ) -> None:
         """The outcome, the chip attempt (blank serial, chip serial, written, why not) and
         the journal's update in one transaction."""
-        with self.ledger.transaction(actor) as tx:
+        with self._fenced(actor) as tx:
             tx.transition(
                 niks, target, reason=reason, batch=batch, printer=self.printer, blanks=blanks
             )
             self._after_outcome(tx, niks, reason, spoil, keep_journal, chip)
+
+    @contextlib.contextmanager
+    def _fenced(self, actor: Actor) -> Iterator[Transaction]:
+        """A transaction under the station's claim: refused (LeaseLostError) once the claim
+        lapsed or was taken over, so a fenced station records nothing."""
+        with self.ledger.transaction(actor) as tx:
+            if self._claim is not None:
+                tx.claims.fence(self._claim)
+            yield tx
 
     def _after_outcome(
         self,
@@ -400,3 +455,50 @@ class PrintStation:
             tx.journal.mark_in_doubt(niks)
         else:
             tx.journal.forget(niks)
+
+
+class _Heartbeat:
+    """Renews a station's claim a third of the way into each lease, from its own thread and
+    its own connection to the ledger, so a slow printer reply never lets the lease lapse. It
+    stops only when the run has settled its last card. Where no second connection can be
+    made (an in-memory ledger), the station renews between cards instead."""
+
+    def __init__(self, ledger: Ledger, claim: Claim, actor: Actor, lease: _dt.timedelta) -> None:
+        self._claim, self._actor, self._lease = claim, actor, lease
+        self._lost: str | None = None
+        self._stop = threading.Event()
+        self._ledger = ledger
+        self._own = ledger.reopen()
+        self._thread: threading.Thread | None = None
+        if self._own is not None:
+            self._thread = threading.Thread(
+                target=self._loop, name=f"heartbeat {claim.batch}", daemon=True
+            )
+            self._thread.start()
+
+    def _renew(self, ledger: Ledger) -> None:
+        try:
+            self._claim = ledger.claims.renew(self._claim, self._actor, self._lease)
+        except LeaseLostError as err:
+            self._lost = str(err)
+        except LedgerError:
+            pass  # busy or briefly unreachable: the next beat tries again
+
+    def _loop(self) -> None:
+        assert self._own is not None
+        interval = self._lease.total_seconds() / 3
+        while self._lost is None and not self._stop.wait(interval):
+            self._renew(self._own)
+
+    def beat(self) -> str | None:
+        """Before each card: why the station must stop (its claim is lost), or ``None``."""
+        if self._thread is None and self._lost is None:
+            self._renew(self._ledger)
+        return self._lost
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._own is not None:
+            self._own.close()

@@ -1,0 +1,274 @@
+"""Batch claims: one station prints a batch at a time, and a station that lost its claim
+records nothing.
+
+A station claims a batch before its first card moves. The claim names the station, carries a
+**lease** the station renews while it prints (a heartbeat), and a **generation**: the fencing
+token. Every write a station makes is checked against the claim in the same transaction
+(:meth:`ClaimWrites.fence`): a station whose lease expired, or whose batch was released or
+taken over, can commit nothing. Its card in flight, written to the journal before its bytes
+left, becomes ``IN_DOUBT`` when the batch is next claimed or released, for a supervisor to
+settle: a printed card is never silently printed again.
+
+A claim whose lease ran out because its station died stays visible (:meth:`Claims.expired`)
+and is taken over only by a supervisor's :meth:`Claims.release` or by a station started with
+``take_over``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..clock import utc_stamp
+from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
+from ..lifecycle import Actor, Role
+from . import journal
+from .store import Session
+
+if TYPE_CHECKING:
+    from .core import Ledger
+    from .transaction import Transaction
+
+__all__ = ["Claim", "ClaimWrites", "Claims"]
+
+DEFAULT_LEASE = _dt.timedelta(seconds=90)
+"""Long enough to outlast a slow printer reply between two heartbeats; short enough that a
+dead station's batch is visible as abandoned within minutes."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A station's claim on a batch.
+
+    Attributes:
+        batch: the batch claimed.
+        station: who holds it (a print station's name, e.g. ``"P1@pc-3"``).
+        generation: the fencing token; it grows with every new claim of the batch.
+        lease_until: when the claim lapses unless renewed (aware, UTC).
+        claimed_at: when this generation was claimed (aware, UTC).
+        released: whether the claim was given back or released by a supervisor.
+    """
+
+    batch: str
+    station: str
+    generation: int
+    lease_until: _dt.datetime
+    claimed_at: _dt.datetime
+    released: bool = False
+
+    def expired(self, now: _dt.datetime | None = None) -> bool:
+        """Whether the lease has run out (at ``now``, by default the current time)."""
+        return self.lease_until <= (now or _dt.datetime.now(_dt.UTC))
+
+
+_COLUMNS = "batch, station, generation, lease_until, claimed_at, released_at"
+
+
+def _claim(row: tuple[object, ...]) -> Claim:
+    batch, station, generation, lease_until, claimed_at, released_at = row
+    return Claim(
+        str(batch),
+        str(station),
+        int(generation),  # type: ignore[call-overload]
+        _dt.datetime.fromisoformat(str(lease_until)),
+        _dt.datetime.fromisoformat(str(claimed_at)),
+        released_at is not None,
+    )
+
+
+def _lease_text(lease: _dt.timedelta, now: str) -> str:
+    if lease <= _dt.timedelta(0):
+        raise InvalidArgumentError("a lease is a positive duration")
+    return utc_stamp(_dt.datetime.fromisoformat(now) + lease)
+
+
+def current(db: Session, batch: str) -> Claim | None:
+    row = db.one(f"SELECT {_COLUMNS} FROM batch_claims WHERE batch = ?", (batch,))
+    return None if row is None else _claim(row)
+
+
+def _when(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class ClaimWrites:
+    """The claim changes of one transaction: ``tx.claims``."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def claim(
+        self,
+        batch: str,
+        station: str,
+        *,
+        lease: _dt.timedelta = DEFAULT_LEASE,
+        take_over: bool = False,
+    ) -> Claim:
+        """Claims ``batch`` for ``station``. Refused (:class:`~ektpcore.BatchClaimedError`,
+        naming the holder and the lease's end) while another claim on it is unreleased,
+        unless its lease has run out and ``take_over`` is given. A new claim fences every
+        earlier one, and turns the cards that an earlier holder had in flight into
+        ``IN_DOUBT``."""
+        tx = self._tx
+        tx.require(Role.OPERATOR)
+        if not batch or not station.strip():
+            raise InvalidArgumentError("a claim names its batch and its station")
+        db, now = tx.db, tx.now
+        held = current(db, batch)
+        lease_until = _lease_text(lease, now)
+        if held is not None and not held.released:
+            ends = _when(held.lease_until)
+            if not held.expired(_dt.datetime.fromisoformat(now)):
+                raise BatchClaimedError(
+                    f"batch {batch} is claimed by station {held.station} until {ends}",
+                    batch,
+                    held.station,
+                    held.lease_until,
+                )
+            if not take_over:
+                raise BatchClaimedError(
+                    f"batch {batch} is claimed by station {held.station}, whose lease ran out"
+                    f" at {ends}; a supervisor may release it, or start the station with"
+                    " take-over",
+                    batch,
+                    held.station,
+                    held.lease_until,
+                )
+        generation = 1 if held is None else held.generation + 1
+        if held is None:
+            db.execute(
+                "INSERT INTO batch_claims (batch, station, generation, claimed_at, claimed_by,"
+                " lease_until) VALUES (?,?,?,?,?,?)",
+                (batch, station, generation, now, tx.actor.name, lease_until),
+            )
+        else:
+            db.execute(
+                "UPDATE batch_claims SET station = ?, generation = ?, claimed_at = ?,"
+                " claimed_by = ?, lease_until = ?, released_at = NULL, released_by = NULL,"
+                " release_reason = NULL WHERE batch = ?",
+                (station, generation, now, tx.actor.name, lease_until, batch),
+            )
+        claim = current(db, batch)
+        assert claim is not None
+        tx.claim = claim
+        if held is not None:
+            journal.recover(tx, batch=batch, reason=f"batch {batch} claimed by {station}")
+        return claim
+
+    def fence(self, claim: Claim) -> None:
+        """Refuses the transaction (:class:`~ektpcore.LeaseLostError`) unless ``claim`` is
+        still the batch's live claim; the transaction's changes may then touch the batch's
+        records."""
+        now = self._tx.now
+        held = current(self._tx.db, claim.batch)
+        why = None
+        if held is None or held.generation != claim.generation:
+            holder = "nobody" if held is None else f"station {held.station}"
+            why = f"it was taken over by {holder}"
+        elif held.released:
+            why = "it was released"
+        elif held.expired(_dt.datetime.fromisoformat(now)):
+            why = f"its lease ran out at {_when(held.lease_until)}"
+        if why is not None:
+            raise LeaseLostError(
+                f"station {claim.station} no longer holds batch {claim.batch} ({why});"
+                " nothing was recorded"
+            )
+        self._tx.claim = claim
+
+    def renew(self, claim: Claim, lease: _dt.timedelta = DEFAULT_LEASE) -> Claim:
+        """Extends the lease of a claim still held (the heartbeat)."""
+        self.fence(claim)
+        tx = self._tx
+        tx.db.execute(
+            "UPDATE batch_claims SET lease_until = ? WHERE batch = ? AND generation = ?",
+            (_lease_text(lease, tx.now), claim.batch, claim.generation),
+        )
+        renewed = current(tx.db, claim.batch)
+        assert renewed is not None
+        return renewed
+
+    def give_back(self, claim: Claim) -> None:
+        """The holder releases its claim when the batch run ends."""
+        self.fence(claim)
+        self._mark_released(claim.batch, "run ended")
+
+    def release(self, batch: str, *, reason: str) -> Claim:
+        """A supervisor releases a batch's claim, live or lapsed (a station died, a printer
+        was moved): the holder is fenced from now on and its cards in flight become
+        ``IN_DOUBT``."""
+        tx = self._tx
+        tx.require(Role.SUPERVISOR)
+        if not (reason and reason.strip()):
+            raise InvalidArgumentError("releasing a claim needs a reason")
+        held = current(tx.db, batch)
+        if held is None or held.released:
+            raise InvalidArgumentError(f"batch {batch} has no claim to release")
+        self._mark_released(batch, reason)
+        journal.recover(tx, batch=batch, reason=f"claim on batch {batch} released: {reason}")
+        released = current(tx.db, batch)
+        assert released is not None
+        return released
+
+    def _mark_released(self, batch: str, reason: str) -> None:
+        tx = self._tx
+        tx.db.execute(
+            "UPDATE batch_claims SET released_at = ?, released_by = ?, release_reason = ?"
+            " WHERE batch = ?",
+            (tx.now, tx.actor.name, reason, batch),
+        )
+
+
+class Claims:
+    """The batch claims of a :class:`~ektpcore.Ledger`: ``ledger.claims``."""
+
+    def __init__(self, ledger: Ledger, reads: Session) -> None:
+        self._ledger = ledger
+        self._db = reads
+
+    def get(self, batch: str) -> Claim | None:
+        """The batch's claim (released or not), or ``None`` if it was never claimed."""
+        return current(self._db, batch)
+
+    def held(self) -> list[Claim]:
+        """Unreleased claims, lapsed or not, by batch."""
+        rows = self._db.all(
+            f"SELECT {_COLUMNS} FROM batch_claims WHERE released_at IS NULL ORDER BY batch"
+        )
+        return [_claim(r) for r in rows]
+
+    def expired(self) -> list[Claim]:
+        """Unreleased claims whose lease has run out: a station that died or hangs. A
+        supervisor releases them, or a station takes them over."""
+        now = _dt.datetime.now(_dt.UTC)
+        return [c for c in self.held() if c.expired(now)]
+
+    def claim(
+        self,
+        batch: str,
+        station: str,
+        actor: Actor,
+        *,
+        lease: _dt.timedelta = DEFAULT_LEASE,
+        take_over: bool = False,
+    ) -> Claim:
+        """Claims ``batch`` for ``station`` (see :meth:`ClaimWrites.claim`)."""
+        with self._ledger.transaction(actor) as tx:
+            return tx.claims.claim(batch, station, lease=lease, take_over=take_over)
+
+    def renew(self, claim: Claim, actor: Actor, lease: _dt.timedelta = DEFAULT_LEASE) -> Claim:
+        """Extends ``claim``'s lease; :class:`~ektpcore.LeaseLostError` if it is lost."""
+        with self._ledger.transaction(actor) as tx:
+            return tx.claims.renew(claim, lease)
+
+    def give_back(self, claim: Claim, actor: Actor) -> None:
+        """Releases a claim its holder no longer needs."""
+        with self._ledger.transaction(actor) as tx:
+            tx.claims.give_back(claim)
+
+    def release(self, batch: str, supervisor: Actor, *, reason: str) -> Claim:
+        """A supervisor releases ``batch``'s claim (see :meth:`ClaimWrites.release`)."""
+        with self._ledger.transaction(supervisor) as tx:
+            return tx.claims.release(batch, reason=reason)
