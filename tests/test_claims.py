@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,8 +19,8 @@ SHORT = dt.timedelta(milliseconds=300)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(tmp_path / "claims.db") as led:
+def ledger(ledger_location: str) -> Iterator[Ledger]:
+    with Ledger(ledger_location) as led:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY)
         led.blanks.receive("LOT", 1, 30, OPERATOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
@@ -142,3 +142,34 @@ def test_reconcile_flags_blanks_allocated_to_no_waiting_record(ledger: Ledger) -
     flagged = [(s, p) for s, p in report.discrepancies if "B-9" in p]
     assert len(flagged) == 3
     assert all("no record waits" in p for _, p in flagged)
+
+
+def test_a_station_checks_its_operator_and_the_claim_before_touching_the_printer(
+    ledger: Ledger,
+) -> None:
+    from ektpcore.printing import CardFaces, PrintStation
+
+    dialled: list[str] = []
+
+    def connect() -> Any:
+        dialled.append("printer")
+        raise AssertionError("the printer must not be contacted")
+
+    def station(actor: Actor, name: str) -> PrintStation:
+        return PrintStation(
+            ledger,
+            printer="P1",
+            connect=connect,
+            faces=lambda _r: CardFaces(),  # never drawn
+            actor=actor,
+            station=name,
+        )
+
+    with pytest.raises(ektpcore.PermissionDeniedError, match="operator"):
+        station(AUDITOR, "P1@pc-1").run("B-1")
+    held = ledger.claims.claim("B-1", "P1@pc-1", OPERATOR)
+    with pytest.raises(ektpcore.BatchClaimedError, match="P1@pc-1"):
+        station(OPERATOR, "P1@pc-2").run("B-1")
+    assert dialled == []
+    assert ledger.claims.get("B-1") == held
+    assert ledger.counts()[State.QUEUED] == 6

@@ -449,9 +449,12 @@ def simulate_command(
                 bar.update(step - done[0])
                 done[0] = step
 
-        report = simulate(
-            config, seed=seed, ledger=ledger, regions=_regions(regions), progress=progress
-        )
+        try:
+            report = simulate(
+                config, seed=seed, ledger=ledger, regions=_regions(regions), progress=progress
+            )
+        except EktpcoreError as err:  # a ledger that exists, a server that cannot be reached
+            raise click.ClickException(str(err)) from None
         bar.update(1000 - done[0])
     click.echo(report.summary())
     if json_out is not None:
@@ -696,6 +699,24 @@ def _address(text: str) -> tuple[str, int]:
 @click.option("--address", required=True, help="host:port of the printer (raw port 9100).")
 @click.option("--batch", "batches", multiple=True, required=True, help="Batch id (repeatable).")
 @click.option("--operator", default="operator", show_default=True)
+@click.option(
+    "--station",
+    "station_name",
+    default=None,
+    help="This station's name in batch claims (default: PRINTER@host).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=5.0),
+    default=90.0,
+    show_default=True,
+    help="Seconds a batch claim lasts between heartbeats.",
+)
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="Take over a batch whose claim lapsed (its station died); a live claim is never taken.",
+)
 @click.option("--no-photo-check", is_flag=True, help="Skip the photo-background rule.")
 @click.option(
     "--chip-reader",
@@ -726,6 +747,9 @@ def station_run(
     address: str,
     batches: tuple[str, ...],
     operator: str,
+    station_name: str | None,
+    lease: float,
+    take_over: bool,
     no_photo_check: bool,
     chip_reader: str | None,
     chip_profile: str,
@@ -736,8 +760,10 @@ def station_run(
     postgresql:// URL). Cards are drawn from the E-KTP template with what the ledger holds
     (NIK, name, kecamatan, kelurahan, photo and signature files). With --chip-reader every
     card's chip is personalised and read back first (two-phase jobs); a failed chip spoils its
-    blank."""
-    from .ledger import Ledger
+    blank. The station claims each batch before its first card and gives it back at the end;
+    a batch another station holds is refused, naming that station."""
+    import datetime as dt
+
     from .lifecycle import Actor, Role
     from .printing import PrintStation, TcpTransport
     from .printing.layout import faces_from_record
@@ -747,7 +773,7 @@ def station_run(
     chip = None
     if chip_reader is not None:
         chip = _chip_encoding(chip_reader, chip_profile, key_file, fingerprints)
-    with Ledger(ledger) as led:
+    with _open_ledger(ledger) as led:
         for batch in batches:
             with click.progressbar(length=1, label=f"batch {batch}", file=sys.stderr) as bar:
 
@@ -763,6 +789,9 @@ def station_run(
                     actor=actor,
                     progress=progress,
                     chip=chip,
+                    station=station_name,
+                    lease=dt.timedelta(seconds=lease),
+                    take_over=take_over,
                 )
                 try:
                     report = st.run(batch)
@@ -777,6 +806,92 @@ def station_run(
             )
             if report.stopped:
                 sys.exit(1)
+
+
+def _open_ledger(location: str) -> Any:
+    """An existing ledger (never a new one), its errors as one line."""
+    from .ledger import Ledger
+
+    try:
+        return Ledger(location, create=False)
+    except EktpcoreError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _when(moment: Any) -> str:
+    return str(moment.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S WIB"))
+
+
+@station.command("claims")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@click.option("--all", "show_all", is_flag=True, help="Also released claims.")
+def station_claims(ledger: str, show_all: bool) -> None:
+    """Which station holds which batch, and until when. A claim whose lease ran out belongs
+    to a station that died or hangs: a supervisor releases it (station release), or a
+    station takes it over (station run --take-over)."""
+    import datetime as dt
+
+    with _open_ledger(ledger) as led:
+        claims = led.claims.all() if show_all else led.claims.held()
+    now = dt.datetime.now(dt.UTC)
+    if not claims:
+        click.echo("no batch is claimed")
+    for c in claims:
+        status = "released" if c.released else ("LAPSED" if c.expired(now) else "live")
+        click.echo(
+            f"{c.batch}: {c.station} (generation {c.generation}), lease until"
+            f" {_when(c.lease_until)} - {status}"
+        )
+
+
+@station.command("release")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@click.option("--batch", required=True, help="The batch whose claim is released.")
+@click.option("--supervisor", required=True, help="The supervisor's name.")
+@click.option("--reason", required=True, help="Why (recorded).")
+def station_release(ledger: str, batch: str, supervisor: str, reason: str) -> None:
+    """A supervisor releases a batch's claim (its station died, or the printer moved): the old
+    station can record nothing more, and its card in flight becomes IN_DOUBT for settle."""
+    from .lifecycle import Actor, Role
+
+    with _open_ledger(ledger) as led:
+        try:
+            led.claims.release(batch, Actor(supervisor, Role.SUPERVISOR), reason=reason)
+            doubt = [n for n, _, _ in led.journal.in_doubt(batch=batch)]
+        except EktpcoreError as err:
+            raise click.ClickException(str(err)) from None
+    click.echo(f"{batch}: claim released; {len(doubt)} card(s) in doubt to settle")
+    for nik in doubt:
+        click.echo(f"  {mask_nik(nik)}")
+
+
+@station.command("settle")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@click.option("--nik", required=True, help="The in-doubt card's NIK.")
+@click.option(
+    "--printed/--not-printed",
+    required=True,
+    help="Whether the card was found whole in the output tray.",
+)
+@click.option("--supervisor", required=True, help="The supervisor's name.")
+@click.option("--note", required=True, help="What was found (recorded).")
+@click.option("--serial", type=int, default=None, help="The blank's serial, if not known.")
+def station_settle(
+    ledger: str, nik: str, printed: bool, supervisor: str, note: str, serial: int | None
+) -> None:
+    """A supervisor settles an IN_DOUBT card: printed (kept; its blank USED) or not printed
+    (its blank SPOILED, the record back to PRINT_READY)."""
+    from .lifecycle import Actor, Role
+
+    with _open_ledger(ledger) as led:
+        try:
+            led.settle(
+                nik, Actor(supervisor, Role.SUPERVISOR), printed=printed, note=note, serial=serial
+            )
+            state = led.state_of(nik)
+        except EktpcoreError as err:
+            raise click.ClickException(str(err)) from None
+    click.echo(f"{mask_nik(nik)}: {state.value}")
 
 
 def _chip_encoding(

@@ -79,39 +79,11 @@ class BlankWrites:
         self._tx = tx
 
     def receive(self, reference: str, first: int, last: int) -> int:
-        """Records a delivered lot of serials ``first``..``last``; returns how many. A range
-        overlapping any earlier lot is refused."""
-        tx = self._tx
-        tx.require(Role.OPERATOR)
-        if not (0 < first <= last) or last - first + 1 > _MAX_LOT:
-            raise InvalidArgumentError(
-                f"a lot is a serial range first..last with 0 < first <= last, at most "
-                f"{_MAX_LOT:,} cards; got {first}..{last}"
-            )
-        db, now = tx.db, tx.now
-        clash = db.one(
-            "SELECT reference, first_serial, last_serial FROM blank_lots"
-            " WHERE NOT (last_serial < ? OR first_serial > ?)",
-            (first, last),
-        )
-        if clash:
-            raise InvalidArgumentError(
-                f"serials {first}..{last} overlap lot {clash[0]!r} ({clash[1]}..{clash[2]})"
-            )
-        lot_row = db.one(
-            "INSERT INTO blank_lots (reference, first_serial, last_serial, received_at, actor)"
-            " VALUES (?,?,?,?,?) RETURNING id",
-            (reference, first, last, now, tx.actor.name),
-        )
-        assert lot_row is not None
-        lot = lot_row[0]
-        serials = range(first, last + 1)
-        db.executemany(
-            "INSERT INTO blanks (serial, lot_id, state, updated_at) VALUES (?,?,?,?)",
-            ((s, lot, BlankState.IN_STOCK.value, now) for s in serials),
-        )
-        _history(tx, [(s, None, BlankState.IN_STOCK) for s in serials], reason=f"lot {reference}")
-        return len(serials)
+        """Records a delivered lot of serials ``first``..``last``, whole, in this transaction;
+        returns how many. A range overlapping any earlier lot is refused."""
+        lot, _ = _open_lot(self._tx, reference, first, last, complete=True)
+        _add_blanks(self._tx, lot, first, last, reference)
+        return last - first + 1
 
     def allocate(self, batch: str, count: int) -> list[int]:
         """Allocates ``count`` blanks (lowest serials first) to ``batch``."""
@@ -155,6 +127,53 @@ def spoil(tx: Transaction, serials: list[int], reason: str | None) -> None:
         reason=reason,
         allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR},
     )
+
+
+def _open_lot(
+    tx: Transaction, reference: str, first: int, last: int, *, complete: bool
+) -> tuple[int, int]:
+    """Records a lot's range (refusing any overlap) and returns its id and the first serial
+    still to write. An unfinished lot of the same reference and range (its receipt was cut
+    short) is taken up where it stopped."""
+    tx.require(Role.OPERATOR)
+    if not (0 < first <= last) or last - first + 1 > _MAX_LOT:
+        raise InvalidArgumentError(
+            f"a lot is a serial range first..last with 0 < first <= last, at most "
+            f"{_MAX_LOT:,} cards; got {first}..{last}"
+        )
+    db = tx.db
+    clash = db.one(
+        "SELECT id, reference, first_serial, last_serial, complete FROM blank_lots"
+        " WHERE NOT (last_serial < ? OR first_serial > ?)",
+        (first, last),
+    )
+    if clash:
+        lot, ref, lo, hi, done = clash
+        if not done and (ref, lo, hi) == (reference, first, last):
+            top = db.one("SELECT max(serial) FROM blanks WHERE lot_id = ?", (lot,))
+            return int(lot), (first if top is None or top[0] is None else int(top[0]) + 1)
+        raise InvalidArgumentError(f"serials {first}..{last} overlap lot {ref!r} ({lo}..{hi})")
+    row = db.one(
+        "INSERT INTO blank_lots (reference, first_serial, last_serial, received_at, actor,"
+        " complete) VALUES (?,?,?,?,?,?) RETURNING id",
+        (reference, first, last, tx.now, tx.actor.name, 1 if complete else 0),
+    )
+    assert row is not None
+    return int(row[0]), first
+
+
+def _add_blanks(tx: Transaction, lot: int, first: int, last: int, reference: str) -> None:
+    serials = range(first, last + 1)
+    tx.db.executemany(
+        "INSERT INTO blanks (serial, lot_id, state, updated_at) VALUES (?,?,?,?)",
+        ((s, lot, BlankState.IN_STOCK.value, tx.now) for s in serials),
+    )
+    _history(tx, [(s, None, BlankState.IN_STOCK) for s in serials], reason=f"lot {reference}")
+
+
+_PART = 50_000
+"""Serials written per transaction when a large lot is received: a million-blank lot then
+holds the write lock about a second at a time, and stations keep printing in between."""
 
 
 def move(
@@ -237,9 +256,22 @@ class BlankStock:
 
     def receive(self, reference: str, first: int, last: int, actor: Actor) -> int:
         """Records a delivered lot of serials ``first``..``last``; returns how many. A range
-        overlapping any earlier lot is refused and nothing is recorded."""
+        overlapping any earlier lot is refused and nothing is recorded.
+
+        A large lot is written in parts of 50,000 serials, one transaction each, so stations
+        are not held up for the whole of it; until the last part is in, the lot shows as
+        incomplete (``reconcile`` lists its missing serials), and receiving the same lot again
+        continues where it stopped."""
         with self._ledger.transaction(actor) as tx:
-            return tx.blanks.receive(reference, first, last)
+            if last - first + 1 <= _PART:
+                return tx.blanks.receive(reference, first, last)
+            lot, start = _open_lot(tx, reference, first, last, complete=False)
+        for part in range(start, last + 1, _PART):
+            with self._ledger.transaction(actor) as tx:
+                _add_blanks(tx, lot, part, min(part + _PART - 1, last), reference)
+        with self._ledger.transaction(actor) as tx:
+            tx.db.execute("UPDATE blank_lots SET complete = 1 WHERE id = ?", (lot,))
+        return last - first + 1
 
     def allocate(self, batch: str, count: int, actor: Actor) -> list[int]:
         """Allocates ``count`` blanks (lowest serials first) to ``batch``; all or none."""

@@ -232,6 +232,11 @@ class Claims:
         """The batch's claim (released or not), or ``None`` if it was never claimed."""
         return current(self._db, batch)
 
+    def all(self) -> list[Claim]:
+        """Every batch's claim, released or not, by batch."""
+        rows = self._db.all(f"SELECT {_COLUMNS} FROM batch_claims ORDER BY batch")
+        return [_claim(r) for r in rows]
+
     def held(self) -> list[Claim]:
         """Unreleased claims, lapsed or not, by batch."""
         rows = self._db.all(

@@ -209,13 +209,21 @@ class Journal:
         )
         return [int(r[0]) for r in rows]
 
-    def in_doubt(self, printer: str) -> list[tuple[int, str, int]]:
-        """In-doubt cards of ``printer``: (NIK, batch, blank serial), oldest first."""
+    def in_doubt(
+        self, printer: str | None = None, *, batch: str | None = None
+    ) -> list[tuple[int, str, int]]:
+        """In-doubt cards (of ``printer``, of ``batch``, or all): (NIK, batch, blank serial),
+        oldest first."""
+        where, params = "", []
+        for column, value in (("j.printer", printer), ("j.batch", batch)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                params.append(value)
         rows = self._db.all(
             "SELECT r.nik, j.batch, j.serial FROM station_journal j"
-            " JOIN records r ON r.id = j.record_id WHERE j.printer = ? AND j.state = 'in_doubt'"
-            " ORDER BY j.sent_at",
-            (printer,),
+            " JOIN records r ON r.id = j.record_id WHERE j.state = 'in_doubt'"
+            f"{where} ORDER BY j.sent_at",
+            params,
         )
         return [(int(n), str(b), int(s)) for n, b, s in rows]
 

@@ -304,6 +304,12 @@ class PostgresStore:
             return 0
         return int(conn.execute("SELECT version FROM ektpcore_schema").fetchall()[0][0])
 
+    def current_version(self) -> int:
+        try:
+            return self.schema_version(self._connection())  # type: ignore[arg-type]
+        except self._pg.Error as err:
+            raise self._error(err) from err
+
     def set_schema_version(self, conn: _Writer, version: int) -> None:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS ektpcore_schema"

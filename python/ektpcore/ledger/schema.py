@@ -224,7 +224,10 @@ MIGRATIONS: list[str] = [
 
 def migrate(store: LedgerStore) -> None:
     """Brings the store's tables to :data:`SCHEMA_VERSION` in one transaction (two processes
-    opening a new ledger at once migrate it once); refuses a newer schema."""
+    opening a new ledger at once migrate it once); refuses a newer schema. A ledger already
+    current is only read: opening it does not wait for the write lock."""
+    if store.current_version() == SCHEMA_VERSION:
+        return
     with store.transaction() as db:
         version = store.schema_version(db)
         if version > SCHEMA_VERSION:
@@ -238,8 +241,7 @@ def migrate(store: LedgerStore) -> None:
 
 
 def schema_version(store: LedgerStore) -> int:
-    with store.transaction() as db:
-        return store.schema_version(db)
+    return store.current_version()
 
 
 def run_script(db: Any, statements: list[str]) -> None:

@@ -56,6 +56,10 @@ class LedgerStore(Protocol):
 
     def schema_version(self, conn: Any) -> int: ...
 
+    def current_version(self) -> int:
+        """The schema version, read outside any write transaction."""
+        ...
+
     def set_schema_version(self, conn: Any, version: int) -> None: ...
 
     def close(self) -> None: ...
@@ -234,6 +238,10 @@ class SqliteStore:
 
     def schema_version(self, conn: sqlite3.Connection) -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def current_version(self) -> int:
+        with sqlite_errors(self.name, self.busy_timeout):
+            return self.schema_version(self._db)
 
     def set_schema_version(self, conn: sqlite3.Connection, version: int) -> None:
         conn.execute(f"PRAGMA user_version = {int(version)}")
