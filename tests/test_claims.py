@@ -173,3 +173,39 @@ def test_a_station_checks_its_operator_and_the_claim_before_touching_the_printer
     assert dialled == []
     assert ledger.claims.get("B-1") == held
     assert ledger.counts()[State.QUEUED] == 6
+
+
+def test_claims_are_visible_released_and_settled_from_the_command_line(
+    ledger: Ledger, ledger_location: str
+) -> None:
+    from click.testing import CliRunner
+
+    from ektpcore.cli import main
+
+    claim = ledger.claims.claim("B-1", "P1@pc-1", OPERATOR, lease=SHORT)
+    with ledger.transaction(OPERATOR) as tx:
+        tx.claims.fence(claim)
+        tx.journal.sent(NIKS[0], "B-1", "P1", ledger.journal.free_blanks("B-1")[0])
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, ["station", *args])
+
+    listed = run("claims", ledger_location)
+    assert listed.exit_code == 0, listed.output
+    assert "B-1: P1@pc-1 (generation 1)" in listed.output
+    _expire()
+    assert "LAPSED" in run("claims", ledger_location).output
+    who = ("--supervisor", "budi")
+    released = run("release", ledger_location, "--batch", "B-1", *who, "--reason", "pc-1 died")
+    assert released.exit_code == 0, released.output
+    assert "1 card(s) in doubt" in released.output
+    assert str(NIKS[0]) not in released.output  # masked
+    nik = ("--nik", str(NIKS[0]))
+    settled = run("settle", ledger_location, *nik, "--not-printed", *who, "--note", "tray empty")
+    assert settled.exit_code == 0, settled.output
+    assert "PRINT_READY" in settled.output
+    again = run("settle", ledger_location, *nik, "--printed", *who, "--note", "x")
+    assert again.exit_code == 1
+    assert "not in doubt" in again.output
+    assert "Traceback" not in again.output
+    assert "released" in run("claims", ledger_location, "--all").output
