@@ -244,3 +244,45 @@ def check_ledger_total(ledger: Ledger, blanks: int) -> None:
     rows = ledger._query("SELECT record_id, count(*) FROM cards WHERE valid = 1 GROUP BY 1")
     assert all(n == 1 for _, n in rows)
     assert sum(ledger.blanks.counts().values()) == blanks
+
+
+class _ReleasedMidCard(TcpTransport):
+    """A printer link during whose third card a supervisor, at another desk, releases the
+    station's claim (the station was thought dead)."""
+
+    def __init__(self, address: tuple[str, int], path: str) -> None:
+        super().__init__(*address, timeout=10)
+        self.path, self.cards = path, 0
+
+    def write(self, data: Any) -> int:
+        sent = super().write(data)
+        if isinstance(data, bytes) and b"Dbc" in data:
+            self.cards += 1
+            if self.cards == 3:
+                with Ledger(self.path) as desk:
+                    desk.claims.release(ids_of(desk)[0], SUPERVISOR, reason="thought dead")
+        return sent
+
+
+def ids_of(ledger: Ledger) -> list[str]:
+    return sorted({c.batch for c in ledger.claims.all()})
+
+
+def test_a_station_whose_claim_is_released_mid_card_records_nothing_more(
+    ledger: Ledger, ledger_location: str
+) -> None:
+    ids = batches(ledger)
+    with VirtualPrinter() as printer:
+        s = station(ledger, printer)
+        s.connect = lambda: _ReleasedMidCard(printer.address, ledger_location)
+        report = s.run(ids[0])
+        assert len(printer.cards) == 3  # physically out: two recorded, one in flight
+    assert len(report.printed) == 2
+    assert len(report.in_doubt) == 1
+    assert report.stopped is not None
+    assert "released" in report.stopped
+    (nik,) = report.in_doubt
+    assert ledger.state_of(nik) is State.IN_DOUBT  # by the release, not by the station
+    ledger.settle(nik, SUPERVISOR, printed=True, note="third card found in the tray")
+    assert ledger.counts()[State.PRINTED] == len(printer.cards)
+    check_ledger(ledger)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from ..errors import (
     InvalidArgumentError,
     LeaseLostError,
+    LedgerBusyError,
     LedgerError,
     PermissionDeniedError,
     StationError,
@@ -220,7 +221,8 @@ class PrintStation:
             return self._run(batch, heartbeat)
         finally:
             heartbeat.stop()
-            with contextlib.suppress(LeaseLostError):
+            # A claim that cannot be given back lapses by itself; the report stands.
+            with contextlib.suppress(LeaseLostError, LedgerBusyError):
                 self.ledger.claims.give_back(claim, self.actor)
             self._claim = None
 
@@ -257,10 +259,10 @@ class PrintStation:
                     break
                 try:
                     outcome = self._one(transport, batch, record, serial, report)
-                except LeaseLostError as err:
-                    # The card went to the printer but its outcome could not be recorded:
-                    # it stays in the journal, and becomes IN_DOUBT when the batch is next
-                    # claimed or released.
+                except (LeaseLostError, LedgerBusyError) as err:
+                    # The card went to the printer but its outcome could not be recorded (the
+                    # claim was lost, or the ledger stayed locked): it stays in the journal,
+                    # and becomes IN_DOUBT at the next run, claim or release of the batch.
                     report.in_doubt.append(int(record.nik))
                     outcome = str(err)
                 if self.progress is not None:
@@ -289,8 +291,8 @@ class PrintStation:
         try:
             with self._fenced(self.actor) as tx:
                 tx.journal.sent(nik, batch, self.printer, serial)
-        except LeaseLostError as err:
-            return str(err)  # nothing was sent
+        except (LeaseLostError, LedgerBusyError) as err:
+            return f"{err} (the card was not sent)"
         chip: str | None = None  # the chip serial once the chip is written
         try:
             if chip_data is not None:
