@@ -266,7 +266,9 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     for v in niks:
         if v not in found:
             raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
-    # Batches that records leave the queue of (their spare blanks go back to stock).
+    # Batches that records leave the queue of: no desk may take them while a station holds
+    # the batch, and their spare blanks go back to stock (printed or in-doubt cards keep
+    # theirs, so only the other ways out of the queue return any).
     leaving: dict[str, int] = {}
     if target is not State.QUEUED:
         for _, nik, state, in_batch in rows:
@@ -313,8 +315,9 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
         ],
         chain.RECORD_CHAIN,
     )
-    for left in leaving:
-        _return_spare_blanks(tx, left)
+    if target not in (State.PRINTED, State.IN_DOUBT):
+        for left in leaving:
+            _return_spare_blanks(tx, left)
     if target is State.PRINT_READY:
         # A reprint of a lost or damaged card is served after first-time cards.
         reprints = [rid for rid, source in found.values() if source is State.ISSUED]
