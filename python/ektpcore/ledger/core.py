@@ -60,7 +60,7 @@ class Ledger:
         )
         self.path = self._store.name
         self._location = path
-        self._options = {"create": False, "busy_timeout": busy_timeout}
+        self._busy_timeout = busy_timeout
         self._reads = Session(self._store)
         try:
             schema.migrate(self._store)
@@ -74,7 +74,7 @@ class Ledger:
         ``None`` when there is none to make (a throwaway in-memory ledger)."""
         if not isinstance(self._location, (str, os.PathLike)) or self.path == ":memory:":
             return None
-        return Ledger(self._location, create=False, busy_timeout=self._options["busy_timeout"])
+        return Ledger(self._location, create=False, busy_timeout=self._busy_timeout)
 
     def close(self) -> None:
         self._store.close()
