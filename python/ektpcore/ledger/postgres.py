@@ -20,7 +20,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LedgerBusyError, LedgerConnectionError, LedgerError, LedgerFileError
+from ..errors import (
+    InvalidArgumentError,
+    LedgerBusyError,
+    LedgerConnectionError,
+    LedgerError,
+    LedgerFileError,
+)
 from .store import statements
 
 if TYPE_CHECKING:
@@ -212,7 +218,7 @@ class PostgresStore:
     def __init__(self, url: str, *, busy_timeout: float = 30.0, create: bool = True) -> None:
         self._pg = _psycopg()
         if busy_timeout <= 0:
-            raise LedgerError("busy_timeout is a positive number of seconds")
+            raise InvalidArgumentError("busy_timeout is a positive number of seconds")
         self._url = url
         self.name = mask_url(url)
         self.busy_timeout = busy_timeout
@@ -236,12 +242,16 @@ class PostgresStore:
             )
         except pg.Error as err:
             raise _unreachable(self._url, err) from None
+        self._conn = conn
         conn.adapters.register_loader("numeric", _numeric_loader(pg))
         ms = max(1, round(self.busy_timeout * 1000))
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{ms}ms",))
-        schema = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
+        try:
+            conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{ms}ms",))
+            schema = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
+        except pg.Error as err:
+            conn.close()
+            raise self._error(err) from err
         self._lock = _lock_key(schema[0] if schema else "")
-        self._conn = conn
         return conn
 
     def _connection(self) -> psycopg.Connection[Any]:
