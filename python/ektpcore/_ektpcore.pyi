@@ -1,10 +1,11 @@
 # Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
-from typing import Any, Self, TypedDict, final
+from typing import Any, NoReturn, Self, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MasterKey",
     "RegionSet",
     "SmChallenge",
     "SmKeys",
@@ -31,6 +32,7 @@ __all__ = [
     "index_contains",
     "index_difference",
     "index_is_sorted",
+    "index_read",
     "index_sorted_unique",
     "index_union",
     "mask_nik",
@@ -124,6 +126,9 @@ def index_difference(
 ) -> npt.NDArray[np.int64]: ...
 def index_checksum(values: npt.NDArray[np.int64]) -> int: ...
 def index_is_sorted(values: npt.NDArray[np.int64]) -> bool: ...
+def index_read(
+    fd: int, offset: int, count: int
+) -> tuple[npt.NDArray[np.int64], int, bool] | None: ...
 
 # -- names -------------------------------------------------------------------------------------
 
@@ -266,8 +271,18 @@ def perso_scripts(
     sessions: list[SmSession] | None = None,
 ) -> list[tuple[list[bytes], list[bytes]]]: ...
 
+class _KeyHolder:
+    # Handles to key material refuse pickle and copies: these raise TypeError.
+    def __copy__(self) -> NoReturn: ...
+    def __deepcopy__(self, memo: Any) -> NoReturn: ...
+
 @final
-class SmKeys:
+class MasterKey(_KeyHolder):
+    def __new__(cls, key: bytes | bytearray | memoryview) -> Self: ...
+    def chip_keys(self, algorithm: str, chip_uid: bytes) -> SmKeys: ...
+
+@final
+class SmKeys(_KeyHolder):
     def __new__(cls, algorithm: str, enc: bytes, mac: bytes) -> Self: ...
     @staticmethod
     def from_seed(algorithm: str, seed: bytes) -> SmKeys: ...
@@ -281,11 +296,11 @@ class SmKeys:
     def answer(self, rnd_ic: bytes, k_ic: bytes, request: bytes) -> tuple[bytes, SmSession]: ...
 
 @final
-class SmChallenge:
+class SmChallenge(_KeyHolder):
     def finish(self, response: bytes) -> SmSession: ...
 
 @final
-class SmSession:
+class SmSession(_KeyHolder):
     def __new__(cls, keys: SmKeys, ssc: bytes) -> Self: ...
     @property
     def algorithm(self) -> str: ...

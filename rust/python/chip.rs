@@ -1,11 +1,15 @@
 //! Bindings of the chip core (`crate::chip`): byte strings in, byte strings out; keys and
-//! sessions as opaque handles whose `repr` shows the algorithm and state only.
+//! sessions as opaque handles whose `repr` shows the algorithm and state only, with no getter
+//! for their bytes, and which refuse to be pickled or copied (see `docs/security.md`).
 
 use std::sync::Mutex;
 
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::chip::apdu::{self, Command, Response};
 use crate::chip::perso::{self, File, Layout};
@@ -115,6 +119,109 @@ pub fn mrz_check_digit(field: &str) -> PyResult<u8> {
 
 // -- keys and sessions -------------------------------------------------------------------------
 
+/// The error every copy or pickle of a key-holding handle raises.
+fn refused(handle: &Bound<'_, PyAny>) -> PyErr {
+    let name = handle
+        .get_type()
+        .name()
+        .map_or_else(|_| "this object".to_string(), |n| n.to_string());
+    PyTypeError::new_err(format!(
+        "{name} holds key material: it cannot be pickled or copied (keep it in the process that \
+         made it and share the key provider's configuration instead)"
+    ))
+}
+
+/// The `#[pymethods]` of a class that holds key material, with the methods that refuse
+/// `pickle`, `copy.copy` and `copy.deepcopy` added to the ones given.
+macro_rules! key_holder_methods {
+    (impl $ty:ident { $($methods:tt)* }) => {
+        #[pymethods]
+        impl $ty {
+            $($methods)*
+
+            fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<()> {
+                Err(refused(slf.as_any()))
+            }
+
+            fn __reduce_ex__(slf: &Bound<'_, Self>, _protocol: &Bound<'_, PyAny>) -> PyResult<()> {
+                Err(refused(slf.as_any()))
+            }
+
+            fn __getstate__(slf: &Bound<'_, Self>) -> PyResult<()> {
+                Err(refused(slf.as_any()))
+            }
+
+            fn __copy__(slf: &Bound<'_, Self>) -> PyResult<()> {
+                Err(refused(slf.as_any()))
+            }
+
+            fn __deepcopy__(slf: &Bound<'_, Self>, _memo: &Bound<'_, PyAny>) -> PyResult<()> {
+                Err(refused(slf.as_any()))
+            }
+        }
+    };
+}
+
+/// HMAC-SHA-256 (RFC 2104 over `sha2`'s SHA-256, whose block is 64 bytes): every buffer
+/// derived from the key is wiped when it is dropped.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Zeroizing<Vec<u8>> {
+    const BLOCK: usize = 64;
+    let mut block = Zeroizing::new([0u8; BLOCK]);
+    if key.len() > BLOCK {
+        let digest = Zeroizing::new(Sha256::digest(key).to_vec());
+        block[..digest.len()].copy_from_slice(&digest);
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let padded = |byte: u8| {
+        let mut pad = Zeroizing::new(*block);
+        pad.iter_mut().for_each(|b| *b ^= byte);
+        pad
+    };
+    let mut inner = Sha256::new();
+    inner.update(padded(0x36).as_slice());
+    inner.update(message);
+    let inner = Zeroizing::new(inner.finalize().to_vec());
+    let mut outer = Sha256::new();
+    outer.update(padded(0x5C).as_slice());
+    outer.update(inner.as_slice());
+    Zeroizing::new(outer.finalize().to_vec())
+}
+
+/// A master key from which each chip's access keys are diversified (what
+/// `SoftwareKeyProvider` holds). The bytes stay in this object, wiped when it is dropped; no
+/// getter shows them.
+#[pyclass(frozen, name = "MasterKey", module = "ektpcore._ektpcore")]
+pub struct PyMasterKey(Zeroizing<Vec<u8>>);
+
+key_holder_methods! {
+impl PyMasterKey {
+    /// At least 16 bytes; `key` is anything with the buffer protocol (`bytes`, `bytearray`,
+    /// `memoryview`), copied once into the handle.
+    #[new]
+    fn new(py: Python<'_>, key: PyBuffer<u8>) -> PyResult<Self> {
+        let bytes = Zeroizing::new(key.to_vec(py)?);
+        if bytes.len() < 16 {
+            let err = EktpError::InvalidArgument("a master key is at least 16 bytes".into());
+            return Err(err.into());
+        }
+        Ok(PyMasterKey(bytes))
+    }
+
+    /// The access keys of the chip `chip_uid`: `seed = HMAC-SHA-256(master, uid)[:16]`, then
+    /// `K_enc = KDF(seed, 1)` and `K_mac = KDF(seed, 2)` (9303-11 §9.7.1).
+    fn chip_keys(&self, algorithm: &str, chip_uid: &[u8]) -> PyResult<PySmKeys> {
+        let alg = Algorithm::parse(algorithm)?;
+        let mac = hmac_sha256(&self.0, chip_uid);
+        Ok(PySmKeys(KeyPair::from_seed(alg, &mac[..16])))
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "MasterKey(<hidden>)"
+    }
+}
+}
+
 fn array<const N: usize>(bytes: &[u8], what: &str) -> PyResult<[u8; N]> {
     bytes.try_into().map_err(|_| {
         EktpError::InvalidArgument(format!("{what} is {N} bytes, not {}", bytes.len())).into()
@@ -126,7 +233,7 @@ fn array<const N: usize>(bytes: &[u8], what: &str) -> PyResult<[u8; N]> {
 #[pyclass(frozen, name = "SmKeys", module = "ektpcore._ektpcore")]
 pub struct PySmKeys(KeyPair);
 
-#[pymethods]
+key_holder_methods! {
 impl PySmKeys {
     #[new]
     fn new(algorithm: &str, enc: &[u8], mac: &[u8]) -> PyResult<Self> {
@@ -203,12 +310,13 @@ impl PySmKeys {
         Ok((PyBytes::new(py, &answer), PySession::from(session)))
     }
 }
+}
 
 /// A mutual authentication in progress (the terminal's random numbers, hidden).
 #[pyclass(frozen, name = "SmChallenge", module = "ektpcore._ektpcore")]
 pub struct PyChallenge(Mutex<Option<Challenge>>);
 
-#[pymethods]
+key_holder_methods! {
 impl PyChallenge {
     /// Checks the chip's EXTERNAL AUTHENTICATE answer and opens the session; usable once.
     fn finish(&self, response: &[u8]) -> PyResult<PySession> {
@@ -222,6 +330,7 @@ impl PyChallenge {
     fn __repr__(&self) -> &'static str {
         "SmChallenge(<hidden>)"
     }
+}
 }
 
 /// A secure-messaging session. Methods raise `SecureMessagingError` once it is closed; a
@@ -241,7 +350,7 @@ impl PySession {
     }
 }
 
-#[pymethods]
+key_holder_methods! {
 impl PySession {
     /// A session over known session keys from a counter (for keys established elsewhere,
     /// e.g. by a SAM).
@@ -336,6 +445,7 @@ impl PySession {
             Ok(())
         })
     }
+}
 }
 
 // -- personalisation scripts -------------------------------------------------------------------

@@ -99,3 +99,37 @@ pub fn index_is_sorted(py: Python<'_>, values: Column<'_>) -> PyResult<bool> {
     let values = values.as_slice()?;
     Ok(py.detach(|| dedup::index::is_strictly_increasing(values)))
 }
+
+/// Reads the `count` values of an index payload at `offset` of the open file `fd` into a new
+/// array, with the GIL released: `(values, checksum, strictly increasing)`, or `None` when the
+/// file ends before them. The descriptor stays the caller's.
+#[pyfunction]
+pub fn index_read<'py>(
+    py: Python<'py>,
+    fd: i32,
+    offset: u64,
+    count: usize,
+) -> PyResult<Option<(Keys<'py>, u64, bool)>> {
+    use std::mem::ManuallyDrop;
+    use std::os::fd::FromRawFd;
+
+    if fd < 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "not an open file descriptor",
+        ));
+    }
+    // SAFETY: the caller keeps `fd` open for the call; ManuallyDrop leaves it open after.
+    let file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    // Zeroed pages cost nothing until the read writes them.
+    let values = PyArray1::<i64>::zeros(py, [count], false);
+    let read = {
+        let mut out = values.readwrite();
+        let out = out.as_slice_mut()?;
+        py.detach(|| dedup::index::read_verified(&file, offset, out))
+    };
+    match read {
+        Ok((checksum, increasing)) => Ok(Some((values, checksum, increasing))),
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}

@@ -52,7 +52,7 @@ mod _ektpcore {
     #[pymodule_export]
     use super::dedup::{
         first_occurrences, index_checksum, index_contains, index_difference, index_is_sorted,
-        index_sorted_unique, index_union,
+        index_read, index_sorted_unique, index_union,
     };
 
     #[pymodule_export]
@@ -82,6 +82,6 @@ mod _ektpcore {
     #[pymodule_export]
     use super::chip::{
         apdu_encode, apdu_parse, mrz_check_digit, perso_scripts, status_meaning, tlv_decode,
-        tlv_encode, PyChallenge, PySession, PySmKeys,
+        tlv_encode, PyChallenge, PyMasterKey, PySession, PySmKeys,
     };
 }

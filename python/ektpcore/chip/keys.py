@@ -7,24 +7,26 @@ its own, and both derive the session keys. Who holds the access keys is the
 cryptograms and hands back only a session; :class:`SoftwareKeyProvider` does the same in
 software, from a master key, for tests and development.
 
-Key material never appears in a ``repr``, a log line or an error message: keys and sessions
-are opaque handles (:class:`SmKeys`, :class:`SmSession`) whose ``repr`` shows the algorithm
-and state only.
+Key material never appears in a ``repr``, a log line or an error message, nor as a Python
+``bytes`` attribute: keys and sessions are opaque handles of the Rust core (:class:`SmKeys`,
+:class:`SmSession`, the master key of :class:`SoftwareKeyProvider`) with no getter for their
+bytes, wiped when they are dropped, and whose ``repr`` shows the algorithm and state only.
+Every object that holds key material refuses ``pickle``, ``copy.copy`` and ``copy.deepcopy``
+with a :class:`TypeError` (see ``docs/security.md``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-from typing import Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, SupportsIndex, runtime_checkable
 
-from .._ektpcore import SmChallenge, SmKeys, SmSession
+from .._ektpcore import MasterKey, SmChallenge, SmKeys, SmSession
 from ..errors import InvalidArgumentError
 
 __all__ = [
     "ALGORITHMS",
     "Authentication",
+    "KeyHolder",
     "KeyProvider",
     "SmKeys",
     "SmSession",
@@ -32,6 +34,36 @@ __all__ = [
 ]
 
 ALGORITHMS = ("3des", "aes128", "aes192", "aes256")
+
+
+class KeyHolder:
+    """A base for objects that hold key material, or handles to it: they cannot be pickled
+    or copied, so a key never leaves the process in a pickle (a queue to a worker, a cache, a
+    crash dump of a session's state) nor is duplicated behind its owner's back. A worker that
+    needs keys builds its own provider from the configuration."""
+
+    __slots__ = ()
+
+    def _refuse(self) -> NoReturn:
+        raise TypeError(
+            f"{type(self).__name__} holds key material: it cannot be pickled or copied (keep it "
+            "in the process that made it and share the key provider's configuration instead)"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        self._refuse()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        self._refuse()
+
+    def __getstate__(self) -> NoReturn:
+        self._refuse()
+
+    def __copy__(self) -> NoReturn:
+        self._refuse()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+        self._refuse()
 
 
 @runtime_checkable
@@ -59,7 +91,7 @@ class KeyProvider(Protocol):
     def authenticate(self, chip_uid: bytes, challenge: bytes) -> Authentication: ...
 
 
-class _Pending:
+class _Pending(KeyHolder):
     """An :class:`Authentication` over keys held in this process."""
 
     def __init__(self, challenge: SmChallenge, request: bytes) -> None:
@@ -73,22 +105,24 @@ class _Pending:
         return "Authentication(<hidden>)"
 
 
-class SoftwareKeyProvider:
+class SoftwareKeyProvider(KeyHolder):
     """Access keys diversified from a master key per chip: ``seed = HMAC-SHA-256(master,
     uid)[:16]``, then ``K_enc = KDF(seed, 1)`` and ``K_mac = KDF(seed, 2)`` (9303-11 §9.7.1).
 
-    For tests and development: the master key sits in this process's memory. Production
-    keys belong in a SAM or HSM behind the same :class:`KeyProvider` interface.
+    For tests and development: the master key sits in this process's memory, inside a Rust
+    handle that is wiped when the provider is dropped (the caller's own ``master_key`` object
+    is the caller's to drop). Production keys belong in a SAM or HSM behind the same
+    :class:`KeyProvider` interface.
     """
 
-    def __init__(self, master_key: bytes, *, algorithm: str = "3des") -> None:
-        if len(master_key) < 16:
-            raise InvalidArgumentError("a master key is at least 16 bytes")
+    def __init__(
+        self, master_key: bytes | bytearray | memoryview, *, algorithm: str = "3des"
+    ) -> None:
         if algorithm not in ALGORITHMS:
             raise InvalidArgumentError(
                 f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}"
             )
-        self._master = bytes(master_key)
+        self._master = MasterKey(master_key)
         self.algorithm = algorithm
 
     def __repr__(self) -> str:
@@ -96,8 +130,7 @@ class SoftwareKeyProvider:
 
     def chip_keys(self, chip_uid: bytes) -> SmKeys:
         """The access keys loaded onto the chip ``chip_uid`` (what a virtual chip is given)."""
-        seed = hmac.new(self._master, bytes(chip_uid), hashlib.sha256).digest()[:16]
-        return SmKeys.from_seed(self.algorithm, seed)
+        return self._master.chip_keys(self.algorithm, bytes(chip_uid))
 
     def authenticate(self, chip_uid: bytes, challenge: bytes) -> Authentication:
         challenge_state, request = self.chip_keys(chip_uid).authenticate(

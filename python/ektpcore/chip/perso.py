@@ -23,7 +23,7 @@ from ..errors import (
     SecureMessagingError,
 )
 from .codec import CommandApdu, ResponseApdu
-from .keys import KeyProvider, SmSession
+from .keys import KeyHolder, KeyProvider, SmSession
 from .profile import ChipData, ChipProfile, data_groups
 from .transport import ChipChannel, ChipTransport
 
@@ -44,8 +44,11 @@ class ChipResult:
     apdus: int = 0
 
 
-class Personaliser:
-    """Writes :class:`ChipData` onto chips laid out by ``profile``, with keys from ``keys``."""
+class Personaliser(KeyHolder):
+    """Writes :class:`ChipData` onto chips laid out by ``profile``, with keys from ``keys``.
+
+    It holds the key provider, so like it it cannot be pickled or copied: a worker process
+    builds its own from the profile and the provider's configuration."""
 
     def __init__(self, profile: ChipProfile, keys: KeyProvider) -> None:
         if keys.algorithm != profile.algorithm:
