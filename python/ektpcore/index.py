@@ -1,8 +1,11 @@
 """The issued-NIK index: the set of NIKs that already have a card, or one in progress.
 
 A print bureau checks every new batch against it before a blank card is spent. It is a sorted
-``int64`` column, persisted to one file that is written atomically and memory-mapped on load, so
-an index of 100,000,000 NIKs opens in a fraction of a second without being read into memory.
+``int64`` column, persisted to one file that is written atomically. :meth:`NikIndex.load` reads
+the file into memory and verifies that copy, so the file can be shared: replaced, rewritten,
+truncated or removed by anyone after a load, it changes nothing in the loaded index (which
+answers as the file was when loaded) and cannot crash the process. The cost is memory: 8 bytes
+a NIK, 800 MB for 100,000,000 (see ``docs/dedup.md``).
 
 File layout (little-endian)::
 
@@ -17,7 +20,6 @@ File layout (little-endian)::
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 import tempfile
@@ -48,10 +50,9 @@ class NikIndex:
     build a new column in memory, and the file changes only when :meth:`save` replaces it.
     """
 
-    __slots__ = ("_mmap", "_values")
+    __slots__ = ("_values",)
 
     def __init__(self, niks: Any = None) -> None:
-        self._mmap: mmap.mmap | None = None
         if niks is None:
             self._values = np.zeros(0, dtype=np.int64)
         else:
@@ -65,7 +66,6 @@ class NikIndex:
 
     def _replace(self, values: npt.NDArray[np.int64]) -> None:
         self._values = values
-        self._mmap = None  # the array no longer points into the file
 
     # -- queries -----------------------------------------------------------------------------
     @property
@@ -157,35 +157,45 @@ class NikIndex:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NikIndex:
-        """Opens an index file by memory-mapping it; the header, size, checksum and order are
-        all verified before it is used.
+        """Reads an index file into memory and verifies the copy (header, size, checksum,
+        order) before it is used.
+
+        The loaded index is the process's own: whatever happens to the file afterwards (saved
+        over, copied over, rewritten in place, truncated, removed), it answers as the file was
+        when it was read. A file that changes while it is being read is refused.
 
         Raises:
             IndexFileError: naming what is wrong (not an index, unknown version, truncated,
-                trailing bytes, checksum mismatch, out of order).
+                trailing bytes, checksum mismatch, out of order, changed while being read).
         """
         name = os.fspath(path)
-        with open(name, "rb") as f:
+        with open(name, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
-            if size < _HEADER.size:
+            header = os.pread(f.fileno(), _HEADER.size, 0)
+            if len(header) < _HEADER.size:
                 raise IndexFileError(f"{name}: truncated: {size} bytes, shorter than the header")
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        magic, version, _flags, count, checksum = _HEADER.unpack_from(mm, 0)
-        if magic != _MAGIC:
-            raise IndexFileError(f"{name}: not an ektpcore NIK index (bad magic)")
-        if version != _VERSION:
-            raise IndexFileError(f"{name}: format version {version} is not supported")
-        expected = _HEADER.size + 8 * count
-        if size < expected:
-            raise IndexFileError(f"{name}: truncated: {size} bytes of the {expected} expected")
-        if size > expected:
-            raise IndexFileError(f"{name}: {size - expected} unexpected bytes after the index")
-        values = np.frombuffer(mm, dtype="<i8", count=count, offset=_HEADER.size)
-        if _ektpcore.index_checksum(values) != checksum:
+            magic, version, _flags, count, checksum = _HEADER.unpack(header)
+            if magic != _MAGIC:
+                raise IndexFileError(f"{name}: not an ektpcore NIK index (bad magic)")
+            if version != _VERSION:
+                raise IndexFileError(f"{name}: format version {version} is not supported")
+            expected = _HEADER.size + 8 * count
+            if size < expected:
+                raise IndexFileError(f"{name}: truncated: {size} bytes of the {expected} expected")
+            if size > expected:
+                raise IndexFileError(f"{name}: {size - expected} unexpected bytes after the index")
+            # The size was checked against the file, so a damaged count cannot ask for more
+            # memory than the file holds. The payload is read into this process's memory,
+            # each block verified as it comes in.
+            read = _ektpcore.index_read(f.fileno(), _HEADER.size, count)
+            if read is None or os.pread(f.fileno(), 1, expected):
+                raise IndexFileError(f"{name}: the file changed while it was being read")
+            values, payload_checksum, increasing = read
+        if payload_checksum != checksum:
             raise IndexFileError(f"{name}: checksum mismatch: the file is corrupted")
-        if not _ektpcore.index_is_sorted(values):
+        if not increasing:
             raise IndexFileError(f"{name}: NIKs out of order: the file was not written by save()")
+        values.flags.writeable = False
         out = cls()
         out._values = values
-        out._mmap = mm
         return out
