@@ -4,11 +4,12 @@
 
 use std::sync::Mutex;
 
+use hmac::{Hmac, KeyInit, Mac};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::chip::apdu::{self, Command, Response};
@@ -162,30 +163,13 @@ macro_rules! key_holder_methods {
     };
 }
 
-/// HMAC-SHA-256 (RFC 2104 over `sha2`'s SHA-256, whose block is 64 bytes): every buffer
-/// derived from the key is wiped when it is dropped.
+/// HMAC-SHA-256 by RustCrypto's `hmac`; the tag, which seeds a chip's keys, is wiped when it
+/// is dropped (the MAC state zeroizes itself).
 fn hmac_sha256(key: &[u8], message: &[u8]) -> Zeroizing<Vec<u8>> {
-    const BLOCK: usize = 64;
-    let mut block = Zeroizing::new([0u8; BLOCK]);
-    if key.len() > BLOCK {
-        let digest = Zeroizing::new(Sha256::digest(key).to_vec());
-        block[..digest.len()].copy_from_slice(&digest);
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let padded = |byte: u8| {
-        let mut pad = Zeroizing::new(*block);
-        pad.iter_mut().for_each(|b| *b ^= byte);
-        pad
-    };
-    let mut inner = Sha256::new();
-    inner.update(padded(0x36).as_slice());
-    inner.update(message);
-    let inner = Zeroizing::new(inner.finalize().to_vec());
-    let mut outer = Sha256::new();
-    outer.update(padded(0x5C).as_slice());
-    outer.update(inner.as_slice());
-    Zeroizing::new(outer.finalize().to_vec())
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    Zeroizing::new(mac.finalize().into_bytes().to_vec())
 }
 
 /// A master key from which each chip's access keys are diversified (what
