@@ -1,6 +1,6 @@
-"""Opening the issued-NIK index: 100,000,000 NIKs (800 MB) memory-mapped, with the header,
-size, checksum and order all verified, against NumPy reading the same column from an ``.npy``
-file (fully, and memory-mapped without any check)."""
+"""Opening the issued-NIK index: 100,000,000 NIKs (800 MB) read into a private copy, with the
+header, size, checksum and order all verified, against NumPy reading the same column from an
+``.npy`` file (fully, and memory-mapped without any check)."""
 
 from __future__ import annotations
 
