@@ -286,3 +286,21 @@ def test_a_station_whose_claim_is_released_mid_card_records_nothing_more(
     ledger.settle(nik, SUPERVISOR, printed=True, note="third card found in the tray")
     assert ledger.counts()[State.PRINTED] == len(printer.cards)
     check_ledger(ledger)
+
+
+def test_the_heartbeat_keeps_a_claim_alive_through_a_batch_longer_than_its_lease(
+    ledger: Ledger,
+) -> None:
+    import datetime as dt
+
+    ids = batches(ledger)
+    lease = dt.timedelta(seconds=1.2)
+    with VirtualPrinter(seconds_per_card=0.15) as printer:  # 20 cards: about 3 s, 2.5 leases
+        report = station(ledger, printer, lease=lease).run(ids[0])
+    assert report.stopped is None, report.stopped
+    assert len(report.printed) == 20
+    assert len(printer.cards) == 20
+    claim = ledger.claims.get(ids[0])
+    assert claim is not None
+    assert claim.released  # given back at the end
+    check_ledger(ledger)

@@ -109,6 +109,9 @@ class JournalWrites:
             )
 
 
+_OPEN = (State.QUEUED.value, State.IN_DOUBT.value)
+
+
 def recover(
     tx: Transaction, *, reason: str, batch: str | None = None, printer: str | None = None
 ) -> list[int]:
@@ -133,7 +136,10 @@ def recover(
         f" ON r.id = j.record_id WHERE j.state = 'sent' AND {where}",
         (param,),
     )
-    stale = [int(nik) for nik, state, _ in rows if state != State.QUEUED.value]
+    # QUEUED: the card's fate is unknown. IN_DOUBT already: only the row is behind. Anything
+    # else: the outcome was recorded and the row is stale.
+    stale = [int(nik) for nik, state, _ in rows if state not in _OPEN]
+    doubted = [int(nik) for nik, state, _ in rows if state == State.IN_DOUBT.value]
     by_printer: dict[str, list[int]] = {}
     for nik, state, at in rows:
         if state == State.QUEUED.value:
@@ -141,10 +147,16 @@ def recover(
     writes = JournalWrites(tx)
     if stale:
         writes.forget(stale)
-    for at, niks in by_printer.items():
-        records.transition(tx, niks, State.IN_DOUBT, reason=reason, printer=at)
-        writes.mark_in_doubt(niks)
-    return [nik for niks in by_printer.values() for nik in niks]
+    tx.journal_step = True
+    try:
+        for at, niks in by_printer.items():
+            records.transition(tx, niks, State.IN_DOUBT, reason=reason, printer=at)
+            writes.mark_in_doubt(niks)
+    finally:
+        tx.journal_step = False
+    if doubted:
+        writes.mark_in_doubt(doubted)
+    return [nik for niks in by_printer.values() for nik in niks] + doubted
 
 
 def settle(
@@ -166,10 +178,29 @@ def settle(
     )
     if row is None:
         raise records.unknown(nik)
-    state, journal_serial, batch, printer, card = row
+    state = row[0]
     if state != State.IN_DOUBT.value:
         raise InvalidArgumentError(f"{mask_nik(nik)} is {state}, not in doubt")
-    reason = f"in-doubt resolution: {note}"
+    tx.journal_step = True
+    try:
+        _settle(tx, nik, printed, f"in-doubt resolution: {note}", serial, row)
+    finally:
+        tx.journal_step = False
+    JournalWrites(tx).forget([nik])
+
+
+def _settle(
+    tx: Transaction,
+    nik: int,
+    printed: bool,
+    reason: str,
+    serial: int | None,
+    row: tuple[Any, ...],
+) -> None:
+    """Settles one in-doubt card; ``row`` is its record's state, journal serial, batch,
+    printer and valid card, as :func:`settle` read them."""
+    db = tx.db
+    _, journal_serial, batch, printer, card = row
     blank = serial if serial is not None else journal_serial
     if printed:
         if card is None and blank is None:
@@ -186,7 +217,6 @@ def settle(
         records.transition(tx, [nik], State.PRINT_READY, reason=reason, batch=batch)
         if journal_serial is not None and _state_of(db, journal_serial) is BlankState.ALLOCATED:
             spoil(tx, [int(journal_serial)], reason)
-    JournalWrites(tx).forget([nik])
 
 
 def _state_of(db: Session, serial: int) -> BlankState | None:

@@ -269,6 +269,7 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     # Batches that records leave the queue of: no desk may take them while a station holds
     # the batch, and their spare blanks go back to stock (printed or in-doubt cards keep
     # theirs, so only the other ways out of the queue return any).
+    _check_journal(tx, niks)
     leaving: dict[str, int] = {}
     if target is not State.QUEUED:
         for _, nik, state, in_batch in rows:
@@ -327,6 +328,37 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
                 (db.as_list(reprints),),
             )
     return len(found)
+
+
+def _check_journal(tx: Transaction, niks: list[int]) -> None:
+    """A card in the print stations' journal is the journal's: one sent to a printer is
+    settled by its station under the batch's claim, one in doubt by :func:`journal.settle`
+    (which accounts for the blank that went through the printer). Any other change to it is
+    refused, so no card leaves the journal with its blank unaccounted for."""
+    if tx.journal_step:
+        return
+    db = tx.db
+    # The journal holds a few cards at most; look into it only when it holds any.
+    if db.one("SELECT 1 FROM station_journal LIMIT 1") is None:
+        return
+    rows = db.all(
+        "SELECT r.nik, j.batch, j.printer, j.state FROM station_journal j JOIN records r"
+        " ON r.id = j.record_id WHERE " + db.member_of("r.nik"),
+        (db.as_list(niks),),
+    )
+    for nik, batch, printer, state in rows:
+        if state == "sent" and tx.claim is not None and tx.claim.batch == batch:
+            continue  # the station settling its own card
+        if state == "sent":
+            raise RecordClaimedError(
+                f"record {mask_nik(nik)}'s card was sent to printer {printer} and its outcome"
+                f" is not recorded yet; it becomes IN_DOUBT for a supervisor to settle when"
+                f" batch {batch} is next run, claimed or released"
+            )
+        raise RecordClaimedError(
+            f"record {mask_nik(nik)}'s card is in doubt at printer {printer}: a supervisor"
+            " settles it with settle (printed or not), which accounts for its blank"
+        )
 
 
 def _check_claims(tx: Transaction, leaving: dict[str, int]) -> None:

@@ -58,6 +58,9 @@ class Transaction:
         self.distribution = DistributionWrites(self)
         self.claims = ClaimWrites(self)
         self.claim: Claim | None = None  # set by claims.claim/fence: the batch this tx may move
+        # True while the journal itself recovers or settles its cards (journal.recover/settle):
+        # only then may a transition touch a record the journal holds without a claim.
+        self.journal_step = False
 
     def __repr__(self) -> str:
         return f"Transaction(actor={self.actor.name!r}, open={self._db is not None})"

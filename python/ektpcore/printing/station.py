@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import (
+    EktpcoreError,
     InvalidArgumentError,
     LeaseLostError,
     LedgerBusyError,
@@ -160,6 +161,7 @@ class PrintStation:
         self.lease = lease
         self.take_over = take_over
         self._claim: Claim | None = None
+        self._keep_claim = False
         self.ledger = ledger
         self.printer = printer
         self.connect = connect
@@ -217,13 +219,15 @@ class PrintStation:
         )
         self._claim = claim
         heartbeat = _Heartbeat(self.ledger, claim, self.actor, self.lease)
+        self._keep_claim = False
         try:
             return self._run(batch, heartbeat)
         finally:
             heartbeat.stop()
             # A claim that cannot be given back lapses by itself; the report stands.
-            with contextlib.suppress(LeaseLostError, LedgerBusyError):
-                self.ledger.claims.give_back(claim, self.actor)
+            if not self._keep_claim:
+                with contextlib.suppress(LeaseLostError, LedgerBusyError):
+                    self.ledger.claims.give_back(claim, self.actor)
             self._claim = None
 
     def _run(self, batch: str, heartbeat: _Heartbeat) -> BatchReport:
@@ -265,6 +269,13 @@ class PrintStation:
                     # and becomes IN_DOUBT at the next run, claim or release of the batch.
                     report.in_doubt.append(int(record.nik))
                     outcome = str(err)
+                except EktpcoreError as err:
+                    # Any other refusal of the outcome (the ribbon count, say): the card may
+                    # be out, so it is put in doubt under the claim before the claim goes.
+                    if int(record.nik) not in self.ledger.journal.sent(self.printer):
+                        raise  # nothing was sent: the refusal is the run's
+                    self._in_doubt_now(batch, int(record.nik), err, report)
+                    outcome = f"{err}; the card was left in doubt for a supervisor"
                 if self.progress is not None:
                     self.progress(done + 1, total)
                 if outcome is not None:
@@ -428,6 +439,17 @@ class PrintStation:
             )
             self._after_outcome(tx, niks, reason, spoil, keep_journal, chip)
 
+    def _in_doubt_now(self, batch: str, nik: int, err: Exception, report: BatchReport) -> None:
+        """Turns the card in flight into ``IN_DOUBT`` at once; if even that cannot be
+        recorded, the claim is kept (it lapses, and whoever takes the batch over finds the
+        card in the journal) rather than given back over a card nobody accounts for."""
+        report.in_doubt.append(nik)
+        try:
+            with self._fenced(self.actor) as tx:
+                tx.journal.recover(batch=batch, reason=f"its outcome could not be recorded: {err}")
+        except EktpcoreError:
+            self._keep_claim = True
+
     @contextlib.contextmanager
     def _fenced(self, actor: Actor) -> Iterator[Transaction]:
         """A transaction under the station's claim: refused (LeaseLostError) once the claim
@@ -461,18 +483,19 @@ class PrintStation:
 
 class _Heartbeat:
     """Renews a station's claim a third of the way into each lease, from its own thread and
-    its own connection to the ledger, so a slow printer reply never lets the lease lapse. It
-    stops only when the run has settled its last card. Where no second connection can be
-    made (an in-memory ledger), the station renews between cards instead."""
+    its own connection to the ledger (opened in that thread: an SQLite connection serves the
+    thread that made it), so a slow printer reply never lets the lease lapse. It stops only
+    when the run has settled its last card. Where no second connection can be made (an
+    in-memory ledger), the station renews between cards instead."""
 
     def __init__(self, ledger: Ledger, claim: Claim, actor: Actor, lease: _dt.timedelta) -> None:
         self._claim, self._actor, self._lease = claim, actor, lease
         self._lost: str | None = None
         self._stop = threading.Event()
         self._ledger = ledger
-        self._own = ledger.reopen()
+        self._threaded = ledger.path != ":memory:"
         self._thread: threading.Thread | None = None
-        if self._own is not None:
+        if self._threaded:
             self._thread = threading.Thread(
                 target=self._loop, name=f"heartbeat {claim.batch}", daemon=True
             )
@@ -487,14 +510,21 @@ class _Heartbeat:
             pass  # busy or briefly unreachable: the next beat tries again
 
     def _loop(self) -> None:
-        assert self._own is not None
-        interval = self._lease.total_seconds() / 3
-        while self._lost is None and not self._stop.wait(interval):
-            self._renew(self._own)
+        try:
+            own = self._ledger.reopen()
+        except LedgerError:
+            own = None
+        if own is None:
+            self._threaded = False  # the station renews between cards instead
+            return
+        with own:
+            interval = self._lease.total_seconds() / 3
+            while self._lost is None and not self._stop.wait(interval):
+                self._renew(own)
 
     def beat(self) -> str | None:
         """Before each card: why the station must stop (its claim is lost), or ``None``."""
-        if self._thread is None and self._lost is None:
+        if not self._threaded and self._lost is None:
             self._renew(self._ledger)
         return self._lost
 
@@ -502,5 +532,3 @@ class _Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        if self._own is not None:
-            self._own.close()
