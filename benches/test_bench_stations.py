@@ -1,0 +1,138 @@
+"""Print stations side by side: eight station processes at once, each claiming its own batch,
+printing it through its own zero-delay virtual printer and recording every card (journal row
+before the bytes leave, outcome after the printer's answer, each a durable transaction), on
+one ledger. The figure is cards settled per second over all eight, from the first station's
+start to the last one's end (target at least 500 cards/s on PostgreSQL); SQLite's figure of
+the same run stands beside it as the peer in the ratio table.
+
+Every run is checked: each station printed its whole batch, every card came out of a printer
+exactly once (the printers' trays are logged, the NIK read back from each card), and the
+ledger holds exactly those cards, its blanks reconciled and its chains verified.
+
+Sizes shrink for the untimed smoke run of a plain ``pytest``. PostgreSQL's case needs
+``EKTPCORE_TEST_POSTGRES`` (skipped without it, except under CI).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ektpcore
+from ektpcore import Actor, BlankState, Ledger, Role, State
+
+from .conftest import NOTES, RESULTS, judge
+
+WORKER = Path(__file__).parents[1] / "tests" / "_station_worker.py"
+OPERATOR = Actor("bench", Role.OPERATOR)
+STATIONS = 8
+GROUP = f"stations-{STATIONS}"
+TARGET = 500  # cards settled per second, all stations together, on PostgreSQL
+# The store a figure was measured on, as the ratio table names it: SQLite is the peer.
+STORES = {"sqlite": "ektpcore", "postgresql": "ektpcore on postgresql"}
+
+
+@pytest.fixture(scope="module")
+def sizes(pytestconfig: pytest.Config) -> tuple[int, int]:
+    """Stations and cards per station: eight of 250 when timing; the untimed smoke run starts
+    two processes of ten cards (starting a process is most of its time)."""
+    return (STATIONS, 250) if pytestconfig.getoption("benchmark_enable") else (2, 10)
+
+
+@pytest.fixture(params=list(STORES))
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new ledger's location: a SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "stations.db")
+        return
+    server = os.environ.get("EKTPCORE_TEST_POSTGRES")
+    if not server:
+        reason = "no PostgreSQL server: set EKTPCORE_TEST_POSTGRES=postgresql://USER@HOST:PORT/DB"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; under CI the PostgreSQL figures must run")
+        pytest.skip(reason)
+    from ektpcore.ledger.postgres import scratch_database
+
+    with scratch_database(server) as url:
+        yield url
+
+
+def _lines(log: Path) -> list[list[str]]:
+    return [line.split() for line in log.read_text().splitlines() if line]
+
+
+def test_eight_stations_at_once(
+    benchmark: Any, location: str, tmp_path: Path, sizes: tuple[int, int]
+) -> None:
+    store = "postgresql" if "://" in location else "sqlite"
+    stations, per_station = sizes
+    niks = [int(v) for v in ektpcore.sample_niks(stations * per_station, seed=51)]
+    batches = {f"B-{i}": niks[i * per_station : (i + 1) * per_station] for i in range(stations)}
+    with Ledger(location) as ledger:
+        ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
+        ledger.blanks.receive("LOT", 1, len(niks), OPERATOR)
+        for i, (batch, members) in enumerate(batches.items()):
+            ledger.ribbons.install(f"P{i}", "K", len(members), OPERATOR)
+            ledger.queue(members, batch, f"P{i}", OPERATOR)
+    go = tmp_path / "go"
+    logs = [tmp_path / f"station-{i}.log" for i in range(stations)]
+    procs = []
+    for i, batch in enumerate(batches):
+        config = {
+            "mode": "timed",
+            "location": location,
+            "name": f"P{i}@bench",
+            "printer": f"P{i}",
+            "batch": batch,
+            "log": str(logs[i]),
+            "go": str(go),
+        }
+        procs.append(subprocess.Popen([sys.executable, str(WORKER), json.dumps(config)]))
+    try:
+        while not all(log.exists() and ["ready"] in _lines(log) for log in logs):
+            assert all(p.poll() is None for p in procs), "a station did not start"
+            time.sleep(0.01)
+
+        def run() -> None:
+            go.touch()
+            for p in procs:
+                assert p.wait(timeout=600) == 0
+
+        benchmark.group = GROUP
+        benchmark.extra_info["implementation"] = STORES[store]
+        benchmark.pedantic(run, rounds=1)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    timed = [next(w for w in _lines(log) if w[0] == "timed") for log in logs]
+    for words in timed:
+        assert words[3:] == [str(per_station), "0", "None"], words  # printed, left, stopped
+    start, end = min(float(w[1]) for w in timed), max(float(w[2]) for w in timed)
+    trays = collections.Counter(int(w[1]) for log in logs for w in _lines(log) if w[0] == "print")
+    assert trays == collections.Counter(niks), "a card came out twice, or never"
+    with Ledger(location) as ledger:
+        assert ledger.counts() == {State.PRINTED: len(niks)}
+        assert ledger.blanks.counts() == {BlankState.USED: len(niks)}
+        assert ledger.blanks.reconcile().balanced
+        assert ledger.verify().ok
+        assert all(ledger.journal.sent(f"P{i}") == [] for i in range(stations))
+    seconds = end - start
+    if benchmark.stats is not None:
+        RESULTS.setdefault(GROUP, {})[STORES[store]] = seconds
+    rate = len(niks) / seconds
+    text = f"{stations} station processes on {store}, {len(niks):,} cards settled per s"
+    if store == "postgresql":
+        judge(text, rate, TARGET, benchmark.stats is not None and stations == STATIONS)
+    else:
+        NOTES.append(f"{text}: {rate:,.0f}")
