@@ -8,14 +8,19 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 import ektpcore
 from ektpcore import Actor, BlankState, Ledger, Role, State
+from ektpcore.printing import CardFaces
 
 AUDITOR, OPERATOR, SUPERVISOR = (Actor(role.name.lower(), role) for role in Role)
 NIKS = [int(v) for v in ektpcore.sample_niks(10, seed=11)]
 SHORT = dt.timedelta(milliseconds=300)
+FACES = CardFaces(
+    front=np.full((648, 1016, 3), 220, np.uint8), front_black=np.full((648, 1016), 255, np.uint8)
+)
 
 
 @pytest.fixture
@@ -147,7 +152,7 @@ def test_reconcile_flags_blanks_allocated_to_no_waiting_record(ledger: Ledger) -
 def test_a_station_checks_its_operator_and_the_claim_before_touching_the_printer(
     ledger: Ledger,
 ) -> None:
-    from ektpcore.printing import CardFaces, PrintStation
+    from ektpcore.printing import PrintStation
 
     dialled: list[str] = []
 
@@ -209,3 +214,74 @@ def test_claims_are_visible_released_and_settled_from_the_command_line(
     assert "not in doubt" in again.output
     assert "Traceback" not in again.output
     assert "released" in run("claims", ledger_location, "--all").output
+
+
+def test_blanks_of_a_claimed_batch_are_the_stations(ledger: Ledger) -> None:
+    held = ledger.claims.claim("B-1", "P1@pc-1", OPERATOR)
+    free = ledger.journal.free_blanks("B-1")
+    with pytest.raises(ektpcore.BatchClaimedError, match="P1@pc-1"):
+        ledger.blanks.move(free[:1], BlankState.VOIDED, SUPERVISOR, reason="damaged")
+    with pytest.raises(ektpcore.BatchClaimedError, match="P1@pc-1"):
+        ledger.blanks.allocate("B-1", 2, OPERATOR)
+    assert ledger.journal.free_blanks("B-1") == free
+    with ledger.transaction(OPERATOR) as tx:  # the station itself, under its claim
+        tx.claims.fence(held)
+        tx.blanks.spoil(free[:1], reason="jam in the feeder")
+    assert ledger.blanks.state_of(free[0]) is BlankState.SPOILED
+
+
+def test_a_station_refuses_an_unknown_batch_another_printers_batch_and_no_ribbon(
+    ledger: Ledger,
+) -> None:
+    from ektpcore.printing import PrintStation, TcpTransport, VirtualPrinter
+
+    with VirtualPrinter() as printer:
+
+        def station(name: str) -> PrintStation:
+            return PrintStation(
+                ledger,
+                printer=name,
+                connect=lambda: TcpTransport(*printer.address, timeout=5),
+                faces=lambda _r: FACES,
+                actor=OPERATOR,
+            )
+
+        with pytest.raises(ektpcore.StationError, match="no batch B-404"):
+            station("P1").run("B-404")
+        with pytest.raises(ektpcore.StationError, match="6 at P1"):
+            station("P2").run("B-1")
+        assert ledger.claims.all() == []  # nothing written
+        ledger.ribbons.install("P1", "YMCKO", 500, OPERATOR, remaining=1)
+        report = station("P1").run("B-1")
+        assert len(report.printed) == 1
+        assert report.stopped is not None
+        assert "used up its ribbon" in report.stopped
+        assert len(printer.cards) == 1  # the second card was never sent
+    assert ledger.counts()[State.QUEUED] == 5
+    assert ledger.journal.in_doubt() == []
+
+
+def test_a_supervisor_finds_and_settles_in_doubt_cards_by_their_blank(
+    ledger: Ledger, ledger_location: str
+) -> None:
+    from click.testing import CliRunner
+
+    from ektpcore.cli import main
+
+    claim = ledger.claims.claim("B-1", "P1@pc-1", OPERATOR)
+    serial = ledger.journal.free_blanks("B-1")[0]
+    with ledger.transaction(OPERATOR) as tx:
+        tx.claims.fence(claim)
+        tx.journal.sent(NIKS[2], "B-1", "P1", serial)
+    ledger.claims.release("B-1", SUPERVISOR, reason="pc-1 froze")
+    listed = CliRunner().invoke(main, ["station", "in-doubt", ledger_location])
+    assert listed.exit_code == 0, listed.output
+    assert f"blank {serial}: " in listed.output
+    assert str(NIKS[2]) not in listed.output
+    settle = ["station", "settle", ledger_location, "--supervisor", "budi", "--note", "in tray"]
+    wrong = CliRunner().invoke(main, [*settle, "--blank", str(serial + 1), "--printed"])
+    assert wrong.exit_code == 1
+    assert "no card in doubt" in wrong.output
+    done = CliRunner().invoke(main, [*settle, "--blank", str(serial), "--printed"])
+    assert done.exit_code == 0, done.output
+    assert ledger.where_is(NIKS[2]).card_serial == serial

@@ -79,11 +79,11 @@ def test_another_programs_file_is_refused(tmp_path: Path) -> None:
     raw.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
     raw.commit()
     raw.close()
+    before = other.read_bytes()
     with pytest.raises(ektpcore.LedgerFileError, match="another program"):
         Ledger(other)
-    raw = sqlite3.connect(other)
-    assert raw.execute("PRAGMA user_version").fetchone() == (0,)  # untouched
-    raw.close()
+    assert other.read_bytes() == before  # untouched: not even switched to WAL
+    assert not Path(f"{other}-wal").exists()
 
 
 def test_a_busy_ledger_raises_ledger_busy_and_changes_nothing(tmp_path: Path) -> None:

@@ -802,6 +802,12 @@ def station_run(
                 + (f" ({len(report.chip_failed)} chips failed)" if chip is not None else "")
                 + ", "
                 f"in doubt {len(report.in_doubt)}, still queued {report.left}"
+                + (
+                    f" ({len(report.recovered)} earlier card(s) found sent and put in doubt:"
+                    " see station in-doubt)"
+                    if report.recovered
+                    else ""
+                )
                 + (f" - stopped: {report.stopped}" if report.stopped else "")
             )
             if report.stopped:
@@ -865,9 +871,29 @@ def station_release(ledger: str, batch: str, supervisor: str, reason: str) -> No
         click.echo(f"  {mask_nik(nik)}")
 
 
+@station.command("in-doubt")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@click.option("--printer", default=None, help="Only this printer's cards.")
+def station_in_doubt(ledger: str, printer: str | None) -> None:
+    """Cards whose outcome nobody knows, for a supervisor to settle: the blank serial printed
+    on each (find it in the output tray), the printer, the batch and the masked NIK."""
+    with _open_ledger(ledger) as led:
+        cards = led.journal.in_doubt(printer)
+    if not cards:
+        click.echo("no card is in doubt")
+    for nik, batch, serial in cards:
+        click.echo(f"blank {serial}: {mask_nik(nik)} in batch {batch}")
+
+
 @station.command("settle")
 @click.argument("ledger", callback=_ledger_location(exists=True))
-@click.option("--nik", required=True, help="The in-doubt card's NIK.")
+@click.option("--nik", default=None, help="The in-doubt card's NIK.")
+@click.option(
+    "--blank",
+    type=int,
+    default=None,
+    help="Or the serial of the blank it went through the printer on (see station in-doubt).",
+)
 @click.option(
     "--printed/--not-printed",
     required=True,
@@ -877,13 +903,30 @@ def station_release(ledger: str, batch: str, supervisor: str, reason: str) -> No
 @click.option("--note", required=True, help="What was found (recorded).")
 @click.option("--serial", type=int, default=None, help="The blank's serial, if not known.")
 def station_settle(
-    ledger: str, nik: str, printed: bool, supervisor: str, note: str, serial: int | None
+    ledger: str,
+    nik: str | None,
+    blank: int | None,
+    printed: bool,
+    supervisor: str,
+    note: str,
+    serial: int | None,
 ) -> None:
-    """A supervisor settles an IN_DOUBT card: printed (kept; its blank USED) or not printed
-    (its blank SPOILED, the record back to PRINT_READY)."""
+    """A supervisor settles an IN_DOUBT card, named by its NIK or by the blank it went
+    through the printer on: printed (kept; its blank USED) or not printed (its blank SPOILED,
+    the record back to PRINT_READY)."""
     from .lifecycle import Actor, Role
 
+    if (nik is None) == (blank is None):
+        raise click.UsageError("name the card by --nik or by --blank (one of them)")
     with _open_ledger(ledger) as led:
+        if blank is not None:
+            found = [n for n, _, s in led.journal.in_doubt() if s == blank]
+            if not found:
+                raise click.ClickException(
+                    f"no card in doubt went through the printer on blank {blank}"
+                )
+            nik = str(found[0])
+        assert nik is not None
         try:
             led.settle(
                 nik, Actor(supervisor, Role.SUPERVISOR), printed=printed, note=note, serial=serial

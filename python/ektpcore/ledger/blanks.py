@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import BlankShortageError, BlankShortageWarning, InvalidArgumentError
+from ..errors import (
+    BatchClaimedError,
+    BlankShortageError,
+    BlankShortageWarning,
+    InvalidArgumentError,
+)
 from ..lifecycle import Actor, Role, State
 from . import chain
 from .store import Session
@@ -91,6 +96,18 @@ class BlankWrites:
         tx.require(Role.OPERATOR)
         if count < 0:
             raise InvalidArgumentError("count must not be negative")
+        held = tx.db.one(
+            "SELECT station, lease_until FROM batch_claims WHERE batch = ? AND released_at IS NULL",
+            (batch,),
+        )
+        if held is not None and (tx.claim is None or tx.claim.batch != batch):
+            raise BatchClaimedError(
+                f"batch {batch} is being printed by station {held[0]}; allocate to it when the"
+                " station is done",
+                batch,
+                held[0],
+                _dt.datetime.fromisoformat(held[1]),
+            )
         serials = [
             r[0]
             for r in tx.db.all(
@@ -197,6 +214,7 @@ def move(
             (db.as_list(serials),),
         )
     )
+    _check_claimed_blanks(tx, serials)
     moves = allowed or _MOVES
     for serial in serials:
         if serial not in found:
@@ -221,6 +239,31 @@ def move(
         batch=batch,
         records=records,
     )
+
+
+def _check_claimed_blanks(tx: Transaction, serials: list[int]) -> None:
+    """Blanks allocated to a batch a station holds, or on their way through a printer, are the
+    station's: a desk moving one could send a card onto a blank the ledger calls void."""
+    if tx.journal_step:
+        return
+    db = tx.db
+    if db.one("SELECT 1 FROM batch_claims WHERE released_at IS NULL LIMIT 1") is None:
+        return
+    rows = db.all(
+        "SELECT b.serial, c.batch, c.station, c.lease_until FROM blanks b JOIN batch_claims c"
+        " ON c.batch = b.batch WHERE b.state = 'ALLOCATED' AND c.released_at IS NULL AND "
+        + db.member_of("b.serial"),
+        (db.as_list(serials),),
+    )
+    for serial, batch, station, lease_until in rows:
+        if tx.claim is None or tx.claim.batch != batch:
+            raise BatchClaimedError(
+                f"blank {serial} is allocated to batch {batch}, which station {station} is"
+                " printing; wait until it is done, or ask a supervisor to release the claim",
+                batch,
+                station,
+                _dt.datetime.fromisoformat(lease_until),
+            )
 
 
 def _history(

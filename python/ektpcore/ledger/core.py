@@ -210,6 +210,10 @@ class Ledger:
         kecamatan, then kelurahan, so the cards leave the printer grouped)."""
         return records.queued(self._reads, batch, printer)
 
+    def batch_printers(self, batch: str) -> dict[str, int]:
+        """How many of ``batch``'s records wait ``QUEUED`` at each printer."""
+        return records.batch_printers(self._reads, batch)
+
     def print_ready(self) -> dict[str, npt.NDArray[Any]]:
         """The ``PRINT_READY`` records as columns, in intake order: ``nik`` (int64),
         ``priority`` (int64), ``kecamatan`` and ``kelurahan`` (str, ``''`` when unknown); what

@@ -553,6 +553,17 @@ def queued(db: Session, batch: str, printer: str) -> list[Record]:
     return [_record(r) for r in rows]
 
 
+def batch_printers(db: Session, batch: str) -> dict[str, int]:
+    """How many of ``batch``'s records wait ``QUEUED`` at each printer."""
+    rows = db.all(
+        "SELECT h.printer, count(DISTINCT r.id) FROM records r JOIN history h"
+        " ON h.record_id = r.id WHERE r.state = ? AND r.batch = ? AND h.to_state = ?"
+        " AND h.batch = ? GROUP BY h.printer",
+        (State.QUEUED.value, batch, State.QUEUED.value, batch),
+    )
+    return {str(p): int(n) for p, n in rows if p is not None}
+
+
 def print_ready(db: Session) -> dict[str, npt.NDArray[Any]]:
     """The ``PRINT_READY`` records as columns for the planner, in intake order."""
     rows = db.all(

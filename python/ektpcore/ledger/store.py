@@ -196,6 +196,8 @@ class SqliteStore:
             _check_file(self.name, create=create)
         with sqlite_errors(self.name, busy_timeout):
             self._db = sqlite3.connect(self.name, isolation_level=None, timeout=busy_timeout)
+            # Checked before anything is set: another program's database is left as it was.
+            _check_tables(self.name, self._db)
             self._db.execute("PRAGMA foreign_keys = ON")
             if self.name != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
@@ -203,7 +205,6 @@ class SqliteStore:
             # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the
             # default 2 MB page cache would evict and re-read them within one transaction.
             self._db.execute("PRAGMA cache_size = -65536")
-            _check_tables(self.name, self._db)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -112,6 +112,7 @@ class BatchReport:
     chip_failed: list[int] = field(default_factory=list)  # NIKs whose chip failed (spoiled)
     left: int = 0  # cards still QUEUED when the run stopped
     stopped: str | None = None  # why the run stopped early, if it did
+    recovered: list[int] = field(default_factory=list)  # earlier cards put in doubt at start
 
     def __repr__(self) -> str:
         return (
@@ -213,7 +214,10 @@ class PrintStation:
                 f"{getattr(self.actor, 'name', self.actor)!s} may not run a print station;"
                 " it needs an operator"
             )
-        self.recover()
+        recovered = self.recover()
+        if not self.ledger.queued(batch, self.printer):
+            self._nothing_to_print(batch)
+            return BatchReport(batch, recovered=recovered)
         claim = self.ledger.claims.claim(
             batch, self.station, self.actor, lease=self.lease, take_over=self.take_over
         )
@@ -221,7 +225,9 @@ class PrintStation:
         heartbeat = _Heartbeat(self.ledger, claim, self.actor, self.lease)
         self._keep_claim = False
         try:
-            return self._run(batch, heartbeat)
+            report = self._run(batch, heartbeat)
+            report.recovered = recovered
+            return report
         finally:
             heartbeat.stop()
             # A claim that cannot be given back lapses by itself; the report stands.
@@ -229,6 +235,17 @@ class PrintStation:
                 with contextlib.suppress(LeaseLostError, LedgerBusyError):
                     self.ledger.claims.give_back(claim, self.actor)
             self._claim = None
+
+    def _nothing_to_print(self, batch: str) -> None:
+        """A batch with no card left for this printer: finished, unknown, or another's."""
+        queued = self.ledger.batch_printers(batch)
+        if queued:
+            where = ", ".join(f"{n} at {p}" for p, n in sorted(queued.items()))
+            raise StationError(
+                f"batch {batch} has no card queued for printer {self.printer} ({where})"
+            )
+        if not self.ledger.batch(batch):
+            raise StationError(f"no batch {batch} in the ledger")
 
     def _run(self, batch: str, heartbeat: _Heartbeat) -> BatchReport:
         report = BatchReport(batch)
@@ -299,6 +316,13 @@ class PrintStation:
         # The chip's data is gathered before the card moves: a record whose data cannot be
         # written stops the run here, before a blank is used.
         chip_data = self.chip.prepare(record) if self.chip is not None else None
+        ribbon = self.ledger.ribbons.current(self.printer)
+        if ribbon is None or ribbon.remaining < 1:
+            state = "has no ribbon installed" if ribbon is None else "has used up its ribbon"
+            return (
+                f"printer {self.printer} {state}: record the ribbon change and run the batch"
+                " again (the card was not sent)"
+            )
         try:
             with self._fenced(self.actor) as tx:
                 tx.journal.sent(nik, batch, self.printer, serial)
