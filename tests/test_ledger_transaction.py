@@ -175,3 +175,19 @@ def test_a_misspelt_keyword_is_refused_not_ignored(ledger: Ledger) -> None:
     with pytest.raises(TypeError, match="batches"):
         ledger.transition(NIKS[:1], State.QUEUED, OPERATOR, batches="B-1")  # type: ignore[call-arg]
     assert ledger.counts() == {State.PRINT_READY: 8}
+
+
+def test_actors_have_names_and_roles_and_reasons_say_something(ledger: Ledger) -> None:
+    for name in ("", "   ", "\u200b", "\u200b \u2060"):
+        with pytest.raises(ektpcore.InvalidArgumentError, match="name"):
+            Actor(name, Role.SUPERVISOR)
+    assert Actor("budi", "supervisor").role is Role.SUPERVISOR  # type: ignore[arg-type]
+    assert Actor("budi", 2).role is Role.SUPERVISOR  # type: ignore[arg-type]
+    for role in ("boss", 7, None):
+        with pytest.raises(ektpcore.InvalidArgumentError, match="a role is one of"):
+            Actor("budi", role)  # type: ignore[arg-type]
+    with pytest.raises(ektpcore.IllegalTransitionError, match="needs a reason"):
+        ledger.transition(NIKS[:1], State.ON_HOLD, OPERATOR, reason="\u200b")
+    with pytest.raises(ektpcore.InvalidArgumentError, match="reason"):
+        ledger.blanks.move([1], BlankState.VOIDED, SUPERVISOR, reason=" \u200b ")
+    assert ledger.counts() == {State.PRINT_READY: 8}

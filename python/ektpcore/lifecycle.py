@@ -9,9 +9,20 @@ Enrolment (SFE), the central duplicate check's outcomes, and Print Ready Record 
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["TRANSITIONS", "Actor", "Role", "State", "Transition", "transition_rule"]
+from .errors import InvalidArgumentError
+
+__all__ = [
+    "TRANSITIONS",
+    "Actor",
+    "Role",
+    "State",
+    "Transition",
+    "meaningful",
+    "transition_rule",
+]
 
 
 class State(str, enum.Enum):
@@ -45,12 +56,36 @@ class Role(enum.IntEnum):
     SUPERVISOR = 2
 
 
+def meaningful(text: object) -> bool:
+    """Whether ``text`` says something: not empty, and not only spaces or invisible characters
+    (zero-width spaces and other format characters), which a required reason or name may not
+    be."""
+    return isinstance(text, str) and any(
+        not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text
+    )
+
+
 @dataclass(frozen=True)
 class Actor:
-    """A person acting on the ledger; every write names one."""
+    """A person acting on the ledger; every write names one. ``role`` may be given as a
+    :class:`Role`, its number or its name."""
 
     name: str
     role: Role
+
+    def __post_init__(self) -> None:
+        if not meaningful(self.name):
+            raise InvalidArgumentError("an actor has a name (not empty, not only blanks)")
+        role = self.role
+        try:
+            if isinstance(role, str) and not isinstance(role, Role):
+                role = Role[role.strip().upper()]
+            elif not isinstance(role, Role):
+                role = Role(role)
+        except (KeyError, ValueError, TypeError):
+            names = ", ".join(r.name.lower() for r in Role)
+            raise InvalidArgumentError(f"a role is one of {names}; got {role!r}") from None
+        object.__setattr__(self, "role", role)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from ..errors import (
     BlankShortageWarning,
     InvalidArgumentError,
 )
-from ..lifecycle import Actor, Role, State
+from ..lifecycle import Actor, Role, State, meaningful
 from . import chain
 from .store import Session
 
@@ -125,7 +125,7 @@ class BlankWrites:
     def move(self, serials: Sequence[int], target: BlankState, *, reason: str) -> None:
         """Unallocates (``IN_STOCK``), spoils before printing (``SPOILED``), voids
         (``VOIDED``) or returns (``RETURNED``) blanks, with a reason."""
-        if not (reason and reason.strip()):
+        if not meaningful(reason):
             raise InvalidArgumentError("a blank's movement needs a reason")
         move(self._tx, list(serials), BlankState(target), reason=reason)
 
@@ -326,7 +326,7 @@ class BlankStock:
     ) -> None:
         """Unallocates (``IN_STOCK``), spoils before printing (``SPOILED``), voids
         (``VOIDED``) or returns (``RETURNED``) blanks; all or none, with a reason."""
-        if not (reason and reason.strip()):
+        if not meaningful(reason):
             raise InvalidArgumentError("a blank's movement needs a reason")
         with self._ledger.transaction(actor) as tx:
             tx.blanks.move(serials, target, reason=reason)

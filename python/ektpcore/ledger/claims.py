@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import utc_stamp
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
-from ..lifecycle import Actor, Role
+from ..lifecycle import Actor, Role, meaningful
 from . import journal
 from .store import Session
 
@@ -201,7 +201,7 @@ class ClaimWrites:
         ``IN_DOUBT``."""
         tx = self._tx
         tx.require(Role.SUPERVISOR)
-        if not (reason and reason.strip()):
+        if not meaningful(reason):
             raise InvalidArgumentError("releasing a claim needs a reason")
         held = current(tx.db, batch)
         if held is None or held.released:

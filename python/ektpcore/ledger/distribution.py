@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError, ManifestMismatchError
-from ..lifecycle import Actor, Role, State
+from ..lifecycle import Actor, Role, State, meaningful
 from ..nik import Nik, parse_niks
 from . import records
 from .store import Session
@@ -131,7 +131,7 @@ class DistributionWrites:
         manifest is refused."""
         tx = self._tx
         found = self._in_state(manifest_id, ManifestState.DISPATCHED)
-        if not receiver.strip():
+        if not meaningful(receiver):
             raise InvalidArgumentError("the receiver's name is required")
         if count != found.count:
             raise ManifestMismatchError(
@@ -148,7 +148,7 @@ class DistributionWrites:
     def hand_over(self, nik: Any, *, identity_check: str, receiver: str | None = None) -> None:
         """Hands one card to its citizen (``ISSUED``), recording how identity was checked and
         who received it if not the citizen."""
-        if not identity_check.strip():
+        if not meaningful(identity_check):
             raise InvalidArgumentError("the identity check must be recorded")
         value = int(parse_niks([nik]).values[0])
         self._record_handovers([value], [identity_check], receiver)
@@ -156,7 +156,7 @@ class DistributionWrites:
     def hand_over_many(self, niks: Any, *, identity_checks: Sequence[str]) -> int:
         """Hands many cards over at once, one identity check per card."""
         values = records.valid_niks(niks, "hand_over_many")
-        if len(identity_checks) != len(values) or any(not c.strip() for c in identity_checks):
+        if len(identity_checks) != len(values) or any(not meaningful(c) for c in identity_checks):
             raise InvalidArgumentError("every card handed over needs its identity check recorded")
         return self._record_handovers(values, identity_checks, None)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
-from ..lifecycle import Role, State
+from ..lifecycle import Role, State, meaningful
 from ..nik import mask_nik, parse_niks
 from . import records
 from .blanks import BlankState, move, spoil
@@ -167,7 +167,7 @@ def settle(
     already holds a valid card). Not printed: the record goes back to ``PRINT_READY`` and the
     blank that went through the printer is spoiled (a valid card it held is invalidated)."""
     tx.require(Role.SUPERVISOR)
-    if not (note and note.strip()):
+    if not meaningful(note):
         raise InvalidArgumentError("settling an in-doubt card needs a note")
     db = tx.db
     row = db.one(

@@ -21,7 +21,7 @@ from ..errors import (
     RecordClaimedError,
     UnknownRecordError,
 )
-from ..lifecycle import Role, State, transition_rule
+from ..lifecycle import Role, State, meaningful, transition_rule
 from ..nik import Nik, mask_nik, parse_niks
 from . import blanks as _blanks
 from . import chain, ribbons
@@ -287,7 +287,7 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
                 mask_nik(nik), source, target, "the lifecycle does not allow it"
             )
         tx.require(rule.role)
-        if rule.reason_required and not (reason and reason.strip()):
+        if rule.reason_required and not meaningful(reason):
             raise IllegalTransitionError(
                 mask_nik(nik), source, target, f"'{rule.rule}' needs a reason"
             )
