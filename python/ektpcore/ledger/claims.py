@@ -20,7 +20,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..clock import utc_stamp
+from ..clock import WIB, utc_stamp
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
 from ..lifecycle import Actor, Role, meaningful
 from . import journal
@@ -89,7 +89,8 @@ def current(db: Session, batch: str) -> Claim | None:
 
 
 def _when(moment: _dt.datetime) -> str:
-    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A lease's end as the bureau's clock shows it."""
+    return moment.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S WIB")
 
 
 class ClaimWrites:
