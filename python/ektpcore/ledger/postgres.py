@@ -170,7 +170,15 @@ def _words(err: BaseException, url: str) -> str:
 
 
 def _unreachable(url: str, err: BaseException) -> LedgerConnectionError:
-    return LedgerConnectionError(f"{mask_url(url)}: cannot reach the server: {_words(err, url)}")
+    """A connection that failed: refused or unanswered (the server is not reached), or
+    refused by the server itself (wrong password, no such database), in one line."""
+    words = " ".join(_words(err, url).split())
+    reached = any(
+        hint in words
+        for hint in ("authentication failed", "does not exist", "no pg_hba.conf", "password")
+    )
+    why = "the server refused the connection" if reached else "cannot reach the server"
+    return LedgerConnectionError(f"{mask_url(url)}: {why}: {words}")
 
 
 def _lock_key(schema: str) -> int:
