@@ -351,7 +351,11 @@ class ClaimsMachine(RuleBasedStateMachine):
 
     # -- the supervisor and the desks -------------------------------------------------------------
 
-    @rule(pick=st.integers(0, 7), printed=st.booleans(), any_record=st.booleans())
+    @rule(
+        pick=st.integers(0, 7),
+        printed=st.booleans(),
+        any_record=st.sampled_from([False, False, False, True]),
+    )
     def settle(self, pick: int, printed: bool, any_record: bool) -> None:
         """A supervisor settles an in-doubt card (or tries to settle any record)."""
         in_doubt = [n for n, state in self.state.items() if state is State.IN_DOUBT]
@@ -377,16 +381,12 @@ class ClaimsMachine(RuleBasedStateMachine):
     )
     def desk(self, pick: int, goal: State, actor: Actor) -> None:
         """A desk change to any record: done, or refused by the claim, the lifecycle or the
-        actor's role, and then nothing changed. A card the journal holds is never the desk's:
-        a change to it is refused (``RecordClaimedError``, or ``IllegalTransitionError``
-        where the lifecycle forbids it anyway). The machine leaves out only a supervisor's
-        cancel or back-to-``PRINT_READY`` of an in-doubt card, which the ledger did not
-        refuse before the journal guarded its cards (see the tests at the end of
-        ``tests/test_stations_together.py``); in-doubt cards are settled here."""
+        actor's role, and then nothing changed. A card the journal holds (sent, or in doubt)
+        is never the desk's, whoever asks: the change is refused with ``RecordClaimedError``
+        (or ``IllegalTransitionError`` where the lifecycle forbids it anyway); an in-doubt
+        card is settled only through ``settle``."""
         nik = NIKS[pick]
         source = self.state[nik]
-        if source is State.IN_DOUBT and goal is not State.ON_HOLD:
-            return
         change = ektpcore.TRANSITIONS.get((source, goal))
         before = self._snapshot()
         expected: tuple[type[Exception], ...] = ()
@@ -416,10 +416,19 @@ class ClaimsMachine(RuleBasedStateMachine):
 
     @rule(pick=st.integers(0, 7), batch=st.sampled_from(BATCHES))
     def requeue(self, pick: int, batch: str) -> None:
-        """A print-ready record planned into a batch again (claimed or not)."""
+        """A print-ready record planned into a batch again: refused while a station holds the
+        batch (its blanks are the station's), nothing changed."""
         nik = NIKS[pick]
-        if self.state[nik] is State.PRINT_READY:
-            self._queue([nik], batch)
+        if self.state[nik] is not State.PRINT_READY:
+            return
+        held = self.claims.get(batch)
+        if held is not None and not held.released:
+            before = self._snapshot()
+            with pytest.raises(ektpcore.BatchClaimedError):
+                self.ledger.queue([nik], batch, PRINTER, OPERATOR)
+            assert self._snapshot() == before
+            return
+        self._queue([nik], batch)
 
     # -- invariants ---------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -256,8 +255,9 @@ def test_stations_and_desks_in_separate_processes_keep_the_promise(
     go back to ``PRINT_READY`` planned again, until every record is printed or cancelled.
 
     The desks aim at queued records, mostly in batches a station holds, and re-check in their
-    own transaction that the record is still queued (``DESKS_RECHECK``; see the tests at the
-    end of this module for what a desk that does not re-check can do to an in-doubt card).
+    own transaction that the record is still queued (``DESKS_RECHECK``; a desk that does not
+    may spoil or void a card printed a moment before, which the accounting below allows for,
+    and reaches cards in doubt, which the tests at the end of this module take one at a time).
 
     The accounting at the end, exact:
 
@@ -429,14 +429,14 @@ def check_the_promise(
     return len(twice)
 
 
-# -- gaps the floor found, one at a time ----------------------------------------------------------
+# -- what the floor found, one at a time ---------------------------------------------------------
 #
-# A desk that does not re-check can reach a card whose outcome the station journal still holds:
-# the claim check guards only records waiting in a claimed batch, not records in doubt, nor
-# records whose card was sent under a claim that the station has since given back. Each test
-# below states what must hold whichever way the ledger keeps it (refusing the change, or
-# accounting for the card); they are marked as expected failures until it does (non-strict:
-# they pass as soon as it does, and then the marks go).
+# Ways a desk, or a write the ledger refuses, can reach a card whose outcome the station journal
+# holds: a change to a card in doubt, and a run that ends after a card came out but before its
+# outcome was recorded (the ribbon recorded as used up, a blank of the batch taken back to stock
+# by a desk). Each test states what must hold whichever way the ledger keeps it (refusing the
+# change, or putting the card in doubt): every card out of a printer is a card in the ledger,
+# every blank is accounted for, and an in-doubt card is settled only through ``settle``.
 
 
 def _floor_worker() -> Any:
@@ -506,14 +506,6 @@ def _finish_and_account(
     assert ledger.verify().ok
 
 
-IN_DOUBT_GAP = (
-    "a supervisor's transition of an IN_DOUBT record (cancel, back to PRINT_READY) is not"
-    " refused and does not settle its journal row: the row stays in doubt with its blank"
-    " ALLOCATED, settle() then refuses the record, and the row blocks its next print"
-)
-
-
-@pytest.mark.xfail(strict=False, reason=IN_DOUBT_GAP, raises=AssertionError)
 @pytest.mark.parametrize("target", [State.CANCELLED, State.PRINT_READY])
 def test_a_desk_change_to_an_in_doubt_card_leaves_nothing_unaccounted(
     ledger_location: str, target: State
@@ -537,11 +529,6 @@ def test_a_desk_change_to_an_in_doubt_card_leaves_nothing_unaccounted(
         assert ledger.verify().ok
 
 
-# Today the station's journal row is refused as a duplicate: sqlite3.IntegrityError from the
-# SQLite store (not even wrapped as a LedgerError), LedgerError from the PostgreSQL store.
-@pytest.mark.xfail(
-    strict=False, reason=IN_DOUBT_GAP, raises=(sqlite3.IntegrityError, ektpcore.LedgerError)
-)
 def test_a_card_put_back_from_in_doubt_by_a_desk_prints_again(ledger_location: str) -> None:
     worker = _floor_worker()
     ledger, niks = _small_ledger(ledger_location)
@@ -562,24 +549,26 @@ def test_a_card_put_back_from_in_doubt_by_a_desk_prints_again(ledger_location: s
         assert ledger.blanks.reconcile().balanced
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="PrintStation.run gives its claim back after a card's outcome failed to record (a"
-    " refusal other than a lost lease): the card stays 'sent' and QUEUED in an unclaimed batch,"
-    " a desk can take it off the batch, and the next claim drops its journal row and prints"
-    " another citizen's card on its blank",
-    raises=AssertionError,
-)
 def test_a_run_that_fails_after_a_card_came_out_never_loses_that_card(
     ledger_location: str,
 ) -> None:
-    """The ledger's ribbon for P1 says two cards are left; the printer prints a third, which
-    the ledger refuses to record (``RibbonExhaustedError``). A desk then tries to take that
-    record off its batch; a new ribbon is recorded, the batch runs again, and a supervisor
-    settles what is in doubt by the tray. Every card out must be a card in the ledger."""
+    """While the third card is in the printer, the operator records the printer's ribbon as
+    used up (the ledger then refuses to record that card: ``RibbonExhaustedError``). A desk
+    tries to take the card's record off its batch; a new ribbon is recorded, the batch runs
+    again, and a supervisor settles what is in doubt by the tray. Every card out must be a
+    card in the ledger."""
     worker = _floor_worker()
-    ledger, niks = _small_ledger(ledger_location, ribbon=2)
+    ledger, niks = _small_ledger(ledger_location)
+
+    class Tray(list[Any]):
+        def append(self, card: Any) -> None:
+            super().append(card)
+            if len(self) == 3:  # the printer's thread: a connection of its own
+                with Ledger(ledger_location) as desk:
+                    desk.ribbons.install("P1", "K", 500, OPERATOR, remaining=0)
+
     with ledger, VirtualPrinter() as printer:
+        printer.cards = Tray()
         with contextlib.suppress(ektpcore.RibbonExhaustedError):
             report = _one_station(ledger, printer, worker).run("B-1")
             assert report.stopped is not None
@@ -595,13 +584,6 @@ def test_a_run_that_fails_after_a_card_came_out_never_loses_that_card(
         _finish_and_account(ledger, printer, worker, niks)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a desk's blank movement is not checked against the batch's claim: a blank of a"
-    " batch being printed can be taken back to stock, the station then prints a card on it"
-    " that the ledger refuses to record, and the run ends with that card still 'sent'",
-    raises=ektpcore.InvalidArgumentError,
-)
 def test_a_desk_taking_back_a_blank_of_a_batch_being_printed_loses_no_card(
     ledger_location: str,
 ) -> None:
