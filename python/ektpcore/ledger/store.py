@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import LedgerBusyError, LedgerFileError
+from ..errors import LedgerBusyError, LedgerError, LedgerFileError
 
 __all__ = ["LedgerStore", "Session", "SqliteStore", "is_database_url", "open_store"]
 
@@ -108,9 +108,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 @contextmanager
 def sqlite_errors(name: str, busy_timeout: float) -> Iterator[None]:
     """Turns SQLite's own exceptions into ektpcore's: a lock held past the timeout is
-    :class:`~ektpcore.LedgerBusyError`, a damaged file :class:`~ektpcore.LedgerFileError`.
-    Constraint and trigger refusals pass through unchanged (they are the ledger's own
-    checks, raised inside a transaction that is then rolled back)."""
+    :class:`~ektpcore.LedgerBusyError`, a damaged file :class:`~ektpcore.LedgerFileError`, a
+    constraint or trigger refusal :class:`~ektpcore.LedgerError`."""
     try:
         yield
     except sqlite3.OperationalError as err:
@@ -123,9 +122,11 @@ def sqlite_errors(name: str, busy_timeout: float) -> Iterator[None]:
         if "unable to open" in text or "disk I/O" in text or "readonly" in text:
             raise LedgerFileError(f"{name}: {text}") from None
         raise
+    except sqlite3.IntegrityError as err:
+        # A constraint or an append-only trigger refused a write: the transaction is rolled
+        # back and nothing of it stays.
+        raise LedgerError(f"{name}: the ledger refused the change ({err})") from None
     except sqlite3.DatabaseError as err:
-        if isinstance(err, sqlite3.IntegrityError):
-            raise
         raise LedgerFileError(
             f"{name}: the ledger file is damaged or not a ledger ({err})"
         ) from None
