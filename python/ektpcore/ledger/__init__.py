@@ -23,6 +23,7 @@ from ..errors import (
 from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
 from .chain import BLANK_CHAIN, RECORD_CHAIN, VerifyReport
 from .chain import payload as _payload
+from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
 from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
 from .journal import ChipLogEntry, Journal, JournalWrites
@@ -46,6 +47,9 @@ __all__ = [
     "BlankWrites",
     "Change",
     "ChipLogEntry",
+    "Claim",
+    "ClaimWrites",
+    "Claims",
     "Distribution",
     "DistributionWrites",
     "HistoryEntry",
