@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +117,26 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = {"n": bench_n(config), "rows": rows, "targets": verdicts, "notes": NOTES}
     out.write_text(json.dumps(report, indent=2))
     write(f"ratio table saved to {out}")
+
+
+# The store a ledger figure was measured on, as the ratio table names it: SQLite is the peer.
+STORES = {"sqlite": "ektpcore", "postgresql": "ektpcore on postgresql"}
+
+
+@pytest.fixture(params=list(STORES))
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new ledger's location: a SQLite file, or a PostgreSQL database of its own (under CI
+    the PostgreSQL figures must run)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "bench.db")
+        return
+    server = os.environ.get("EKTPCORE_TEST_POSTGRES")
+    if not server:
+        reason = "no PostgreSQL server: set EKTPCORE_TEST_POSTGRES=postgresql://USER@HOST:PORT/DB"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; under CI the PostgreSQL figures must run")
+        pytest.skip(reason)
+    from ektpcore.ledger.postgres import scratch_database
+
+    with scratch_database(server) as url:
+        yield url

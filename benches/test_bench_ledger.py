@@ -11,9 +11,7 @@ Sizes shrink for the untimed smoke run of a plain ``pytest``.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,8 @@ import pytest
 import ektpcore
 from ektpcore import Actor, Ledger, Role, State
 from ektpcore.ledger import _payload
-from ektpcore.ledger.postgres import scratch_database
 
-from .conftest import RESULTS, Measure, judge
+from .conftest import RESULTS, STORES, Measure, judge
 
 OPERATOR = Actor("bench", Role.OPERATOR)
 GROUP = "ledger-verify"
@@ -42,26 +39,6 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - start
-
-
-# The store a figure was measured on, as the ratio table names it: SQLite is the peer.
-STORES = {"sqlite": "ektpcore", "postgresql": "ektpcore on postgresql"}
-
-
-@pytest.fixture(params=list(STORES))
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new ledger's location: a SQLite file, or a PostgreSQL database of its own."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "bench.db")
-        return
-    server = os.environ.get("EKTPCORE_TEST_POSTGRES")
-    if not server:
-        reason = "no PostgreSQL server: set EKTPCORE_TEST_POSTGRES=postgresql://USER@HOST:PORT/DB"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; under CI the PostgreSQL figures must run")
-        pytest.skip(reason)
-    with scratch_database(server) as url:
-        yield url
 
 
 def _once(

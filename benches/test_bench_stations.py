@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +28,13 @@ import pytest
 import ektpcore
 from ektpcore import Actor, BlankState, Ledger, Role, State
 
-from .conftest import NOTES, RESULTS, judge
+from .conftest import NOTES, RESULTS, STORES, judge
 
 WORKER = Path(__file__).parents[1] / "tests" / "_station_worker.py"
 OPERATOR = Actor("bench", Role.OPERATOR)
 STATIONS = 8
 GROUP = f"stations-{STATIONS}"
 TARGET = 500  # cards settled per second, all stations together, on PostgreSQL
-# The store a figure was measured on, as the ratio table names it: SQLite is the peer.
-STORES = {"sqlite": "ektpcore", "postgresql": "ektpcore on postgresql"}
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +42,6 @@ def sizes(pytestconfig: pytest.Config) -> tuple[int, int]:
     """Stations and cards per station: eight of 250 when timing; the untimed smoke run starts
     two processes of ten cards (starting a process is most of its time)."""
     return (STATIONS, 250) if pytestconfig.getoption("benchmark_enable") else (2, 10)
-
-
-@pytest.fixture(params=list(STORES))
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new ledger's location: a SQLite file, or a PostgreSQL database of its own."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "stations.db")
-        return
-    server = os.environ.get("EKTPCORE_TEST_POSTGRES")
-    if not server:
-        reason = "no PostgreSQL server: set EKTPCORE_TEST_POSTGRES=postgresql://USER@HOST:PORT/DB"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; under CI the PostgreSQL figures must run")
-        pytest.skip(reason)
-    from ektpcore.ledger.postgres import scratch_database
-
-    with scratch_database(server) as url:
-        yield url
 
 
 def _lines(log: Path) -> list[list[str]]:
