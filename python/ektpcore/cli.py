@@ -15,7 +15,7 @@ from typing import IO, Any
 import click
 import numpy as np
 
-from .clock import WIB
+from .clock import WIB, wib_text
 from .errors import EktpcoreError
 from .nik import NikBatch, NikErrorCode, mask_nik, nik_error_message, parse_niks
 from .regions import RegionTable
@@ -824,10 +824,6 @@ def _open_ledger(location: str) -> Any:
         raise click.ClickException(str(err)) from None
 
 
-def _when(moment: Any) -> str:
-    return str(moment.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S WIB"))
-
-
 @station.command("claims")
 @click.argument("ledger", callback=_ledger_location(exists=True))
 @click.option("--all", "show_all", is_flag=True, help="Also released claims.")
@@ -846,7 +842,7 @@ def station_claims(ledger: str, show_all: bool) -> None:
         status = "released" if c.released else ("LAPSED" if c.expired(now) else "live")
         click.echo(
             f"{c.batch}: {c.station} (generation {c.generation}), lease until"
-            f" {_when(c.lease_until)} - {status}"
+            f" {wib_text(c.lease_until)} - {status}"
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_SHIFTS", "WIB", "Shift", "aware", "shift_window", "utc_stamp"]
+__all__ = ["DEFAULT_SHIFTS", "WIB", "Shift", "aware", "shift_window", "utc_stamp", "wib_text"]
 
 WIB = _dt.timezone(_dt.timedelta(hours=7), "WIB")
 """Western Indonesian Time, the clock of Java and Sumatra offices; shifts are 08-20 and 20-08."""
@@ -60,3 +60,10 @@ def utc_stamp(moment: _dt.datetime | None = None) -> str:
     microsecond, so stamps sort as text in the order they happened."""
     when = _dt.datetime.now(_dt.UTC) if moment is None else aware(moment).astimezone(_dt.UTC)
     return when.isoformat(timespec="microseconds")
+
+
+def wib_text(moment: _dt.datetime | str) -> str:
+    """An instant (or a ledger stamp) as the bureau's clock shows it, for messages and reports:
+    ``2017-11-13 08:00:00 WIB``."""
+    when = _dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return aware(when).astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S WIB")

@@ -20,7 +20,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..clock import WIB, utc_stamp
+from ..clock import utc_stamp, wib_text
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
 from ..lifecycle import Actor, Role, meaningful
 from . import journal
@@ -88,11 +88,6 @@ def current(db: Session, batch: str) -> Claim | None:
     return None if row is None else _claim(row)
 
 
-def _when(moment: _dt.datetime) -> str:
-    """A lease's end as the bureau's clock shows it."""
-    return moment.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S WIB")
-
-
 class ClaimWrites:
     """The claim changes of one transaction: ``tx.claims``."""
 
@@ -120,7 +115,7 @@ class ClaimWrites:
         held = current(db, batch)
         lease_until = _lease_text(lease, now)
         if held is not None and not held.released:
-            ends = _when(held.lease_until)
+            ends = wib_text(held.lease_until)
             if not held.expired(_dt.datetime.fromisoformat(now)):
                 raise BatchClaimedError(
                     f"batch {batch} is claimed by station {held.station} until {ends}",
@@ -171,7 +166,7 @@ class ClaimWrites:
         elif held.released:
             why = "it was released"
         elif held.expired(_dt.datetime.fromisoformat(now)):
-            why = f"its lease ran out at {_when(held.lease_until)}"
+            why = f"its lease ran out at {wib_text(held.lease_until)}"
         if why is not None:
             raise LeaseLostError(
                 f"station {claim.station} no longer holds batch {claim.batch} ({why});"

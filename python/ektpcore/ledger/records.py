@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 import numpy as np
 import numpy.typing as npt
 
-from ..clock import WIB
+from ..clock import wib_text
 from ..dedup import dedup_niks
 from ..errors import (
     IllegalTransitionError,
@@ -362,11 +362,6 @@ def _check_journal(tx: Transaction, niks: list[int]) -> None:
         )
 
 
-def claims_when(stamp: str) -> str:
-    """A stored UTC stamp as the bureau's clock shows it."""
-    return _dt.datetime.fromisoformat(stamp).astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S WIB")
-
-
 def _check_claims(tx: Transaction, leaving: dict[str, int]) -> None:
     """A record waiting in a batch that a station holds may be on its way through the printer:
     only the holder, writing under its claim, may move it out of the queue."""
@@ -383,7 +378,7 @@ def _check_claims(tx: Transaction, leaving: dict[str, int]) -> None:
             continue
         raise RecordClaimedError(
             f"record {mask_nik(leaving[batch])} waits in batch {batch}, which station"
-            f" {station} is printing (lease until {claims_when(lease_until)});"
+            f" {station} is printing (lease until {wib_text(lease_until)});"
             " wait until the station has settled it, or ask a supervisor to release the claim"
         )
 
