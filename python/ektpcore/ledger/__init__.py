@@ -3,7 +3,8 @@ one database, and the only part of ektpcore that knows SQL or the schema.
 
 Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``postgres`` (the same
 ledger on a PostgreSQL server), ``schema`` (versions and migrations), ``chain`` (the
-hash-chained histories), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
+hash-chained histories), ``verify`` (what ``Ledger.verify`` checks), ``anchor`` (checkpoints
+kept outside the database), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
 chip log), ``distribution``, and ``transaction``, the one way a change happens.
 :class:`Ledger` is what applications hold.
 """
@@ -20,8 +21,9 @@ from ..errors import (
     RibbonWarning,
     UnknownRecordError,
 )
+from .anchor import Checkpoint, FileAnchor
 from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
-from .chain import BLANK_CHAIN, RECORD_CHAIN, VerifyReport
+from .chain import BLANK_CHAIN, CHAINS, RECORD_CHAIN, Finding, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
@@ -38,6 +40,7 @@ from .transaction import Transaction
 
 __all__ = [
     "BLANK_CHAIN",
+    "CHAINS",
     "RECORD_CHAIN",
     "SCHEMA_VERSION",
     "BlankShortageError",
@@ -46,12 +49,15 @@ __all__ = [
     "BlankStock",
     "BlankWrites",
     "Change",
+    "Checkpoint",
     "ChipLogEntry",
     "Claim",
     "ClaimWrites",
     "Claims",
     "Distribution",
     "DistributionWrites",
+    "FileAnchor",
+    "Finding",
     "HistoryEntry",
     "IllegalTransitionError",
     "Intake",

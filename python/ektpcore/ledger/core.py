@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -23,6 +23,7 @@ from ..errors import InvalidArgumentError
 from ..lifecycle import Actor, State
 from ..nik import Nik
 from . import chain, records, schema
+from .anchor import Anchor, Anchoring, Checkpoint, heads
 from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
@@ -31,11 +32,16 @@ from .records import Change, HistoryEntry, Intake, IntakeReport, Record
 from .ribbons import Ribbons
 from .store import LedgerStore, Session, open_store
 from .transaction import Transaction, check_actor
+from .verify import verify, verify_chain
 
 if TYPE_CHECKING:
     from ..index import NikIndex
 
-__all__ = ["Ledger"]
+__all__ = ["DEFAULT_ANCHOR_PERIOD", "Ledger"]
+
+DEFAULT_ANCHOR_PERIOD = 1.0
+"""Seconds between two checkpoints at most (see ``docs/ledger.md#the-anchor``): a checkpoint
+after every transaction costs a second flush to disk per commit."""
 
 
 class Ledger:
@@ -44,6 +50,11 @@ class Ledger:
     ``Ledger(path)`` opens or creates it; ``Ledger(":memory:")`` is a throwaway one;
     ``Ledger("postgresql://...")`` keeps it in a PostgreSQL database; a
     :class:`~ektpcore.ledger.LedgerStore` puts it in another database.
+
+    ``anchor`` (a :class:`~ektpcore.ledger.FileAnchor`, or any callable taking a
+    :class:`~ektpcore.ledger.Checkpoint`) receives a checkpoint of the chains' heads after a
+    committed transaction that moved them, at most every ``anchor_period`` seconds (0: after
+    every one), and when the ledger is closed; ``verify(anchor=...)`` holds the chains to them.
     """
 
     def __init__(
@@ -52,6 +63,8 @@ class Ledger:
         *,
         create: bool = True,
         busy_timeout: float = 30.0,
+        anchor: Anchor | None = None,
+        anchor_period: float = DEFAULT_ANCHOR_PERIOD,
     ) -> None:
         self._store: LedgerStore = (
             path
@@ -61,7 +74,9 @@ class Ledger:
         self.path = self._store.name
         self._location = path
         self._busy_timeout = busy_timeout
-        self._reads = Session(self._store)
+        self._mac: chain.ChainMac | None = None  # a sealed ledger's key ring
+        self._reads = Session(self._store, mac=self._mac)
+        self._anchoring = None if anchor is None else Anchoring(anchor, anchor_period, self._mac)
         try:
             schema.migrate(self._store)
         except BaseException:
@@ -77,7 +92,12 @@ class Ledger:
         return Ledger(self._location, create=False, busy_timeout=self._busy_timeout)
 
     def close(self) -> None:
-        self._store.close()
+        """Closes the ledger, after a last checkpoint of anything not yet anchored."""
+        try:
+            if self._anchoring is not None:
+                self._anchoring.write(heads(self._reads, chain.CHAINS))
+        finally:
+            self._store.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -107,12 +127,19 @@ class Ledger:
                 tx.blanks.allocate("B-001", len(niks))
         """
         check_actor(actor)
+        anchoring = self._anchoring
+        current = None
         with self._store.transaction() as conn:
-            tx = Transaction(Session(self._store, conn), actor, utc_stamp())
+            db = Session(self._store, conn, self._mac)
+            tx = Transaction(db, actor, utc_stamp())
             try:
                 yield tx
             finally:
                 tx.close()
+            if anchoring is not None and anchoring.due():
+                current = heads(db, chain.CHAINS)  # what this commit leaves
+        if current is not None and anchoring is not None:
+            anchoring.write(current)
 
     def add_records(self, niks: Any, actor: Actor, **intake: Unpack[Intake]) -> IntakeReport:
         """Takes records in (the columns are those of :class:`~ektpcore.ledger.Intake`, each
@@ -264,16 +291,14 @@ class Ledger:
         """How many records are in each state (states with none left out)."""
         return records.counts(self._reads)
 
-    def verify(self) -> chain.VerifyReport:
-        """Recomputes the hash chains of the record history and of the blank-card history;
-        names the first row edited, inserted or deleted."""
-        rows = 0
-        for each in (chain.RECORD_CHAIN, chain.BLANK_CHAIN):
-            report = chain.verify(self._reads, each)
-            if not report.ok:
-                return report
-            rows += report.rows
-        return chain.VerifyReport(True, rows)
+    def verify(self, anchor: Iterable[Checkpoint] | None = None) -> chain.VerifyReport:
+        """Checks the whole ledger as one commit left it: every chain row by row and its head,
+        the tables against the history (states, batches, blanks, cards, lots), and, given an
+        ``anchor`` (a :class:`~ektpcore.ledger.FileAnchor` or checkpoints), that no
+        checkpoint it holds was lost or rewritten. The report names the first row that does
+        not fit and lists every finding (see ``docs/ledger.md#what-verify-checks``)."""
+        with self._store.snapshot() as conn:
+            return verify(Session(self._store, conn), mac=self._mac, anchor=anchor)
 
     # -- for the ledger's own tests: raw access below the package's rules ---------------------
 
@@ -284,4 +309,5 @@ class Ledger:
         return self._store.transaction()
 
     def _verify_chain(self, which: chain.Chain) -> chain.VerifyReport:
-        return chain.verify(self._reads, which)
+        with self._store.snapshot() as conn:
+            return verify_chain(Session(self._store, conn), which, mac=self._mac)

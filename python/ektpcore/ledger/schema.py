@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import LedgerError
+from ..errors import LedgerBusyError, LedgerConnectionError, LedgerError, LedgerFileError
 from .store import LedgerStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -219,25 +219,62 @@ MIGRATIONS: list[str] = [
     CREATE INDEX records_batch ON records (batch);
     ALTER TABLE blank_lots ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
     """,
+    # 9: users and permissions.
+    """
+    SELECT 1;
+    """,
+    # 10: chain epochs. From its first sequence number on, an epoch of a history chain uses one
+    # payload format and one way to link (SHA-256, or HMAC under the keys `fingerprint` names).
+    # Its `link` chains the epoch itself to the row before it, so an epoch cannot be moved,
+    # dropped or swapped for an unkeyed one without breaking the chain. Rows written before
+    # this migration keep their format (no epoch row: the first format from sequence 1).
+    """
+    CREATE TABLE chain_epochs (
+        chain TEXT NOT NULL,
+        first_seq INTEGER NOT NULL CHECK (first_seq > 0),
+        format INTEGER NOT NULL,
+        fingerprint TEXT,
+        link BLOB NOT NULL,
+        PRIMARY KEY (chain, first_seq)
+    );
+    CREATE TRIGGER chain_epochs_no_update BEFORE UPDATE ON chain_epochs
+        BEGIN SELECT RAISE(ABORT, 'the chain epochs are append-only'); END;
+    CREATE TRIGGER chain_epochs_no_delete BEFORE DELETE ON chain_epochs
+        BEGIN SELECT RAISE(ABORT, 'the chain epochs are append-only'); END;
+    """,
 ]
 
 
 def migrate(store: LedgerStore) -> None:
     """Brings the store's tables to :data:`SCHEMA_VERSION` in one transaction (two processes
     opening a new ledger at once migrate it once); refuses a newer schema. A ledger already
-    current is only read: opening it does not wait for the write lock."""
+    current is only read: opening it does not wait for the write lock. A ledger whose tables
+    do not match the version it says it is at is damaged (:class:`~ektpcore.LedgerFileError`)."""
     if store.current_version() == SCHEMA_VERSION:
         return
-    with store.transaction() as db:
-        version = store.schema_version(db)
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"{store.name}: schema version {version} is newer than this ektpcore "
-                f"({SCHEMA_VERSION})"
-            )
-        for number in range(version, SCHEMA_VERSION):
-            run_script(db, store.migration(MIGRATIONS[number]))
-            store.set_schema_version(db, number + 1)
+    version = 0
+    try:
+        with store.transaction() as db:
+            version = store.schema_version(db)
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"{store.name}: schema version {version} is newer than this ektpcore "
+                    f"({SCHEMA_VERSION})"
+                )
+            if version < 0:
+                raise LedgerFileError(f"{store.name}: schema version {version}: damaged")
+            for number in range(version, SCHEMA_VERSION):
+                run_script(db, store.migration(MIGRATIONS[number]))
+                store.set_schema_version(db, number + 1)
+    except (LedgerBusyError, LedgerConnectionError, LedgerFileError):
+        raise
+    except LedgerError as err:
+        if not 0 < version < SCHEMA_VERSION:
+            raise
+        raise LedgerFileError(
+            f"{store.name}: the tables do not match schema version {version}; the ledger is"
+            f" damaged ({err})"
+        ) from None
 
 
 def schema_version(store: LedgerStore) -> int:
