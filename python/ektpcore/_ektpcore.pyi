@@ -5,6 +5,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "KeyRing",
     "MasterKey",
     "RegionSet",
     "SmChallenge",
@@ -51,9 +52,11 @@ __all__ = [
     "provinces",
     "raster_face",
     "retired_papua_regencies",
+    "sealed_key_id",
     "status_meaning",
     "tlv_decode",
     "tlv_encode",
+    "verify_signature",
 ]
 
 # -- NIKs --------------------------------------------------------------------------------------
@@ -191,6 +194,11 @@ def history_first_break(
     previous: bytes, payloads: list[bytes], stored: list[bytes]
 ) -> int | None: ...
 
+# -- ledger keys -------------------------------------------------------------------------------
+
+def sealed_key_id(value: bytes) -> int | None: ...
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+
 # -- planning ----------------------------------------------------------------------------------
 
 def plan_batches(
@@ -316,3 +324,28 @@ class SmSession(_KeyHolder):
     def unwrap_command(self, apdu: bytes) -> bytes: ...
     def wrap_response(self, data: bytes, sw: int) -> bytes: ...
     def close(self, reason: str | None = None) -> None: ...
+
+@final
+class KeyRing(_KeyHolder):
+    def __new__(
+        cls,
+        root: bytes | bytearray | memoryview,
+        data_keys: list[tuple[int, bytes | bytearray | memoryview]],
+        current: int,
+    ) -> Self: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def current_key(self) -> int: ...
+    @property
+    def key_ids(self) -> list[int]: ...
+    @property
+    def verify_key(self) -> bytes: ...
+    def blind(self, niks: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]: ...
+    def seal(self, plaintexts: list[bytes], aads: list[bytes]) -> list[bytes]: ...
+    def open(self, sealed: list[bytes], aads: list[bytes]) -> list[bytes | None]: ...
+    def chain(self, previous: bytes, payloads: list[bytes]) -> list[bytes]: ...
+    def first_break(
+        self, previous: bytes, payloads: list[bytes], stored: list[bytes]
+    ) -> int | None: ...
+    def sign(self, message: bytes) -> bytes: ...

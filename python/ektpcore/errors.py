@@ -31,6 +31,7 @@ __all__ = [
     "LedgerConnectionError",
     "LedgerError",
     "LedgerFileError",
+    "LedgerKeyError",
     "ManifestMismatchError",
     "OversizedBlockWarning",
     "PermissionDeniedError",
@@ -39,6 +40,7 @@ __all__ = [
     "RecordClaimedError",
     "RibbonExhaustedError",
     "RibbonWarning",
+    "SealedDataError",
     "SecureMessagingError",
     "StationError",
     "StreamDecodeError",
@@ -152,6 +154,18 @@ class LedgerBusyError(LedgerError):
 class LedgerFileError(LedgerError):
     """The ledger's file or database cannot be used: missing (and not to be created), empty,
     truncated, corrupt, or another program's database. The message says which."""
+
+
+class LedgerKeyError(LedgerError):
+    """A sealed ledger's keys are missing, wrong (another ledger's), or unusable: a key file
+    readable by others, malformed, or without the key a value was sealed with. The message
+    says which; it never contains key material."""
+
+
+class SealedDataError(LedgerError):
+    """A sealed value in the ledger does not open with the ledger's keys: it was altered,
+    moved from another row, or sealed under a key no longer held. The message names the table
+    and row."""
 
 
 class LedgerConnectionError(LedgerError, ConnectionError):
