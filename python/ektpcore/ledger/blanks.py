@@ -24,6 +24,7 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Role, State, meaningful
 from . import chain
+from .sealing import check_free_text, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -276,6 +277,8 @@ def _history(
 ) -> None:
     records = records or [None] * len(moves)
     who, role, now = tx.actor.name, tx.actor.role.name, tx.now
+    check_free_text(reason, "a blank's reason")
+    reason = seal_text(tx.db, reason, "blank_history.reason")
     chain.append(
         tx.db,
         [

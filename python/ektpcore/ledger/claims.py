@@ -24,6 +24,7 @@ from ..clock import utc_stamp, wib_text
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
 from ..lifecycle import Actor, Role, meaningful
 from . import journal
+from .sealing import check_free_text, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -210,10 +211,11 @@ class ClaimWrites:
 
     def _mark_released(self, batch: str, reason: str) -> None:
         tx = self._tx
+        check_free_text(reason, "a release reason")
         tx.db.execute(
             "UPDATE batch_claims SET released_at = ?, released_by = ?, release_reason = ?"
             " WHERE batch = ?",
-            (tx.now, tx.actor.name, reason, batch),
+            (tx.now, tx.actor.name, seal_text(tx.db, reason, "batch_claims.release_reason"), batch),
         )
 
 

@@ -19,16 +19,18 @@ from typing import TYPE_CHECKING, Any, Unpack
 import numpy.typing as npt
 
 from ..clock import utc_stamp
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, LedgerKeyError
+from ..keys import LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
-from . import chain, records, schema
+from . import chain, records, schema, sealing
 from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
 from .journal import ChipLogEntry, Journal
 from .records import Change, HistoryEntry, Intake, IntakeReport, Record
 from .ribbons import Ribbons
+from .sealing import Vault
 from .store import LedgerStore, Session, open_store
 from .transaction import Transaction, check_actor
 
@@ -52,6 +54,7 @@ class Ledger:
         *,
         create: bool = True,
         busy_timeout: float = 30.0,
+        keys: LedgerKeys | None = None,
     ) -> None:
         self._store: LedgerStore = (
             path
@@ -61,20 +64,71 @@ class Ledger:
         self.path = self._store.name
         self._location = path
         self._busy_timeout = busy_timeout
-        self._reads = Session(self._store)
+        self._keys = keys
         try:
             schema.migrate(self._store)
+            self._vault = self._open_keys(keys)
         except BaseException:
             if self._store is not path:  # opened here: not left open behind a refusal
                 self._store.close()
             raise
+        self._reads = Session(self._store, vault=self._vault)
+
+    def _open_keys(self, keys: LedgerKeys | None) -> Vault | None:
+        """The vault of a sealed ledger (its keys checked against the fingerprint it keeps),
+        ``None`` for an open one. A new, empty ledger given keys is sealed by them."""
+        reads = Session(self._store)
+        sealed = sealing.fingerprint(reads)
+        if keys is None:
+            if sealed is not None:
+                raise LedgerKeyError(
+                    f"{self.path}: the ledger is sealed; open it with its keys"
+                    " (keys=KeyFile(...) or --keys FILE)"
+                )
+            return None
+        ring = keys.key_ring()
+        if sealed is None:
+            with self._store.transaction() as conn:
+                sealing.seal_new(Session(self._store, conn), ring, self.path)
+            sealed = sealing.fingerprint(reads)
+        if sealed != ring.fingerprint:
+            raise LedgerKeyError(
+                f"{self.path}: these are another ledger's keys (fingerprint {ring.fingerprint};"
+                f" the ledger was sealed by {sealed})"
+            )
+        return Vault(ring)
+
+    def seal(self, keys: LedgerKeys) -> int:
+        """Seals an open ledger with ``keys`` (a :class:`~ektpcore.keys.KeyFile`), in one
+        transaction: every record's NIK becomes its blind index and its personal fields are
+        sealed; hand-overs' identity checks and receivers too. Returns the records sealed.
+        From then on the ledger opens only with these keys. The history written before keeps
+        its reasons in clear (it is append-only evidence); reasons written after are sealed."""
+        if self._vault is not None:
+            raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
+        ring = keys.key_ring()
+        with self._store.transaction() as conn:
+            if sealing.fingerprint(Session(self._store, conn)) is not None:
+                raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
+            count = sealing.seal_existing(Session(self._store, conn), ring)
+        self._keys = keys
+        self._vault = Vault(ring)
+        self._reads = Session(self._store, vault=self._vault)
+        return count
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the ledger keeps personal data sealed (opened with its keys)."""
+        return self._vault is not None
 
     def reopen(self) -> Ledger | None:
         """A second connection to the same ledger, for another thread (a station's heartbeat);
         ``None`` when there is none to make (a throwaway in-memory ledger)."""
         if not isinstance(self._location, (str, os.PathLike)) or self.path == ":memory:":
             return None
-        return Ledger(self._location, create=False, busy_timeout=self._busy_timeout)
+        return Ledger(
+            self._location, create=False, busy_timeout=self._busy_timeout, keys=self._keys
+        )
 
     def close(self) -> None:
         self._store.close()
@@ -108,7 +162,7 @@ class Ledger:
         """
         check_actor(actor)
         with self._store.transaction() as conn:
-            tx = Transaction(Session(self._store, conn), actor, utc_stamp())
+            tx = Transaction(Session(self._store, conn, self._vault), actor, utc_stamp())
             try:
                 yield tx
             finally:
@@ -274,6 +328,25 @@ class Ledger:
                 return report
             rows += report.rows
         return chain.VerifyReport(True, rows)
+
+    def rotate_keys(self, *, chunk: int = 2_000) -> sealing.RotationReport:
+        """Re-seals, under the keys' current data key, every value sealed with an older one
+        that the ledger may rewrite (records' fields, hand-overs), ``chunk`` rows per
+        transaction so stations keep working between them. Run it after
+        :meth:`~ektpcore.keys.KeyFile.rotate` (from a thread of its own for a background
+        rotation: :meth:`rotate_keys_in_background`). The append-only history keeps the
+        reasons it was given under the key of their day: the report says which old keys it
+        still needs, and the others may be retired."""
+        if self._vault is None:
+            raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
+        return sealing.rotate(self._store, self._vault, chunk)
+
+    def rotate_keys_in_background(self, *, chunk: int = 2_000) -> sealing.Rotation:
+        """:meth:`rotate_keys` in a thread with a connection of its own; the returned handle's
+        ``join()`` gives its report (or raises what stopped it)."""
+        if self._vault is None:
+            raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
+        return sealing.Rotation(self.reopen, chunk)
 
     # -- for the ledger's own tests: raw access below the package's rules ---------------------
 

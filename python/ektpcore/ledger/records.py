@@ -27,6 +27,7 @@ from ..nik import Nik, mask_nik, parse_niks
 from . import blanks as _blanks
 from . import chain, ribbons
 from .blanks import BlankState
+from .sealing import Person, check_free_text, nik_keys, niks_of, open_texts, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -184,54 +185,71 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     refused += [(int(i), "NIK repeated in this intake") for i in np.flatnonzero(dedup.duplicated)]
     candidates = np.flatnonzero(dedup.first)
     db, now, actor = tx.db, tx.now, tx.actor
+    # The NIK column's value of each row: the NIK, or its blind index in a sealed ledger.
+    key_of = np.zeros(n, dtype=np.int64)
+    key_of[candidates] = nik_keys(db, parsed.values[candidates].tolist())
     existing = {
         row[0]
         for chunk in range(0, len(candidates), 50_000)
         for row in db.all(
             f"SELECT nik FROM records WHERE {db.member_of('nik')}",
-            (db.as_list(parsed.values[candidates[chunk : chunk + 50_000]].tolist()),),
+            (db.as_list(key_of[candidates[chunk : chunk + 50_000]].tolist()),),
         )
     }
-    keep = [int(i) for i in candidates if int(parsed.values[i]) not in existing]
-    refused += [
-        (int(i), "already in the ledger") for i in candidates if int(parsed.values[i]) in existing
-    ]
+    keep = [int(i) for i in candidates if int(key_of[i]) not in existing]
+    refused += [(int(i), "already in the ledger") for i in candidates if int(key_of[i]) in existing]
+    clear: list[tuple[str | None, int | None, str | None, str | None]]
+    if db.vault is None:
+        clear = [
+            (name_col[i], int(decomposed_sex[i]), photo_col[i], signature_col[i]) for i in keep
+        ]
+        sealed: list[bytes | None] = [None] * len(keep)
+    else:
+        clear = [(None, None, None, None)] * len(keep)
+        sealed = list(
+            db.vault.seal_records(
+                [int(parsed.values[i]) for i in keep],
+                [Person(name_col[i], photo_col[i], signature_col[i]) for i in keep],
+            )
+        )
     db.executemany(
         "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
-        " photo_ref, signature_ref, priority) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        " photo_ref, signature_ref, priority, sealed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         [
             (
-                int(parsed.values[i]),
-                name_col[i],
-                int(decomposed_sex[i]),
+                int(key_of[i]),
+                name,
+                sex,
                 kec_col[i],
                 kel_col[i],
                 state.value,
                 now,
-                photo_col[i],
-                signature_col[i],
+                photo,
+                signature,
                 prio_col[i],
+                blob,
             )
-            for i in keep
+            for i, (name, sex, photo, signature), blob in zip(keep, clear, sealed, strict=True)
         ],
     )
     ids = dict(
         db.all(
             f"SELECT nik, id FROM records WHERE {db.member_of('nik')}",
-            (db.as_list([int(parsed.values[i]) for i in keep]),),
+            (db.as_list([int(key_of[i]) for i in keep]),),
         )
     )
+    intake_reason = seal_text(db, "intake", "history.reason")
     chain.append(
         db,
         [
             (
-                ids[int(parsed.values[i])],
+                ids[int(key_of[i])],
                 now,
                 actor.name,
                 actor.role.name,
                 None,
                 state.value,
-                "intake",
+                intake_reason,
                 None,
                 None,
                 None,
@@ -259,10 +277,16 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     reason, batch = change.get("reason"), change.get("batch")
     printer, blanks = change.get("printer"), change.get("blanks")
     db, now, actor = tx.db, tx.now, tx.actor
-    rows = db.all(
-        "SELECT r.id, r.nik, r.state, r.batch FROM records AS r WHERE " + db.member_of("r.nik"),
-        (db.as_list(niks),),
-    )
+    check_free_text(reason, "a reason")
+    keys = nik_keys(db, niks)
+    nik_of = dict(zip(keys, niks, strict=True))
+    rows = [
+        (rid, nik_of[key], state, in_batch)
+        for rid, key, state, in_batch in db.all(
+            "SELECT r.id, r.nik, r.state, r.batch FROM records AS r WHERE " + db.member_of("r.nik"),
+            (db.as_list(keys),),
+        )
+    ]
     found = {nik: (rid, State(state)) for rid, nik, state, _ in rows}
     for v in niks:
         if v not in found:
@@ -309,10 +333,11 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
             (target.value, now, ids),
         )
+    stored_reason = seal_text(db, reason, "history.reason")
     chain.append(
         db,
         [
-            (rid, now, who, role, source, to, reason, batch, printer, serial_of.get(rid))
+            (rid, now, who, role, source, to, stored_reason, batch, printer, serial_of.get(rid))
             for rid, source in sources
         ],
         chain.RECORD_CHAIN,
@@ -342,12 +367,15 @@ def _check_journal(tx: Transaction, niks: list[int]) -> None:
     # The journal holds a few cards at most; look into it only when it holds any.
     if db.one("SELECT 1 FROM station_journal LIMIT 1") is None:
         return
+    keys = nik_keys(db, niks)
+    nik_of = dict(zip(keys, niks, strict=True))
     rows = db.all(
         "SELECT r.nik, j.batch, j.printer, j.state FROM station_journal j JOIN records r"
         " ON r.id = j.record_id WHERE " + db.member_of("r.nik"),
-        (db.as_list(niks),),
+        (db.as_list(keys),),
     )
-    for nik, batch, printer, state in rows:
+    for key, batch, printer, state in rows:
+        nik = nik_of[key]
         if state == "sent" and tx.claim is not None and tx.claim.batch == batch:
             continue  # the station settling its own card
         if state == "sent":
@@ -471,7 +499,7 @@ def _bind_blanks(
     cards = list(_valid_cards(db, ids).items())
     db.executemany(
         "UPDATE cards SET valid = 0, invalidated_at = ?, reason = ? WHERE serial = ?",
-        [(now, reason, serial) for _, serial in cards],
+        [(now, seal_text(db, reason, "cards.reason"), serial) for _, serial in cards],
     )
     source_of = dict(found.values())
     spoiled = [
@@ -497,19 +525,42 @@ _RECORD_QUERY = (
     "SELECT r.nik, r.name, r.state, r.kecamatan, r.kelurahan,"
     " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1),"
     " (SELECT max(i.manifest_id) FROM manifest_items i WHERE i.record_id = r.id),"
-    " r.updated_at, r.photo_ref, r.signature_ref FROM records r"
+    " r.updated_at, r.photo_ref, r.signature_ref, r.sealed FROM records r"
 )
 
 
-def _record(row: Sequence[Any]) -> Record:
-    nik, name, state, kec, kel, serial, manifest, updated, photo, signature = row
-    return Record(
-        Nik.from_int(nik), name, State(state), kec, kel, serial, manifest, updated, photo, signature
-    )
+def _records(db: Session, rows: Sequence[Sequence[Any]]) -> list[Record]:
+    """Records from rows of ``_RECORD_QUERY``, their sealed fields opened in one go."""
+    if db.vault is None:
+        people = [(int(r[0]), Person(r[1], r[8], r[9])) for r in rows]
+    else:
+        people = db.vault.open_records([r[0] for r in rows], [r[10] for r in rows])
+    return [
+        Record(
+            Nik.from_int(nik),
+            person.name,
+            State(state),
+            kec,
+            kel,
+            serial,
+            manifest,
+            updated,
+            person.photo_ref,
+            person.signature_ref,
+        )
+        for (nik, person), (_, _, state, kec, kel, serial, manifest, updated, *_) in zip(
+            people, rows, strict=True
+        )
+    ]
 
 
 def _one_nik(nik: Any) -> int:
     return int(parse_niks([nik]).values[0])
+
+
+def _key(db: Session, nik: Any) -> int:
+    """The NIK column's value for one NIK given in any form."""
+    return nik_keys(db, [_one_nik(nik)])[0]
 
 
 def unknown(nik: Any) -> UnknownRecordError:
@@ -517,26 +568,26 @@ def unknown(nik: Any) -> UnknownRecordError:
 
 
 def state_of(db: Session, nik: Any) -> State:
-    row = db.one("SELECT state FROM records WHERE nik = ?", (_one_nik(nik),))
+    row = db.one("SELECT state FROM records WHERE nik = ?", (_key(db, nik),))
     if row is None:
         raise unknown(nik)
     return State(row[0])
 
 
 def where_is(db: Session, nik: Any) -> Record:
-    row = db.one(f"{_RECORD_QUERY} WHERE r.nik = ?", (_one_nik(nik),))
+    row = db.one(f"{_RECORD_QUERY} WHERE r.nik = ?", (_key(db, nik),))
     if row is None:
         raise unknown(nik)
-    return _record(row)
+    return _records(db, [row])[0]
 
 
 def in_batch(db: Session, batch: str) -> list[Record]:
     rows = db.all(
         f"{_RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
-        " ORDER BY r.nik",
+        " ORDER BY r.id",
         (batch,),
     )
-    return [_record(r) for r in rows]
+    return sorted(_records(db, rows), key=lambda r: int(r.nik))
 
 
 def queued(db: Session, batch: str, printer: str) -> list[Record]:
@@ -551,7 +602,7 @@ def queued(db: Session, batch: str, printer: str) -> list[Record]:
         " ORDER BY r.kecamatan NULLS FIRST, r.kelurahan NULLS FIRST, r.nik",
         (q, q, batch, printer, q),
     )
-    return [_record(r) for r in rows]
+    return _records(db, rows)
 
 
 def batch_printers(db: Session, batch: str) -> dict[str, int]:
@@ -568,22 +619,29 @@ def batch_printers(db: Session, batch: str) -> dict[str, int]:
 def print_ready(db: Session) -> dict[str, npt.NDArray[Any]]:
     """The ``PRINT_READY`` records as columns for the planner, in intake order."""
     rows = db.all(
-        "SELECT nik, priority, kecamatan, kelurahan FROM records WHERE state = ? ORDER BY id",
+        "SELECT nik, priority, kecamatan, kelurahan, sealed FROM records WHERE state = ?"
+        " ORDER BY id",
         (State.PRINT_READY.value,),
     )
+    niks = niks_of(db, [r[0] for r in rows], [r[4] for r in rows])
     return {
-        "nik": np.array([r[0] for r in rows], dtype=np.int64),
+        "nik": np.array(niks, dtype=np.int64),
         "priority": np.array([r[1] for r in rows], dtype=np.int64),
         "kecamatan": np.array([r[2] or "" for r in rows], dtype=object),
         "kelurahan": np.array([r[3] or "" for r in rows], dtype=object),
     }
 
 
-def _history_entry(row: Sequence[Any]) -> HistoryEntry:
-    seq, at, who, role, src, dst, reason, batch, printer, blank = row
-    return HistoryEntry(
-        seq, at, who, role, State(src) if src else None, State(dst), reason, batch, printer, blank
-    )
+def _history_entries(db: Session, rows: Sequence[Sequence[Any]]) -> list[HistoryEntry]:
+    reasons = open_texts(db, [row[6] for row in rows], "history.reason")
+    return [
+        HistoryEntry(
+            seq, at, who, role, State(src) if src else None, State(dst), why, batch, printer, blank
+        )
+        for (seq, at, who, role, src, dst, _, batch, printer, blank), why in zip(
+            rows, reasons, strict=True
+        )
+    ]
 
 
 _HISTORY_COLUMNS = (
@@ -594,31 +652,34 @@ _HISTORY_COLUMNS = (
 def events(db: Session, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Nik, HistoryEntry]]:
     lo, hi = (t.astimezone(_dt.UTC).isoformat(timespec="microseconds") for t in (start, end))
     rows = db.all(
-        f"SELECT r.nik, {_HISTORY_COLUMNS} FROM history h JOIN records r ON r.id = h.record_id"
-        " WHERE h.at >= ? AND h.at < ? ORDER BY h.seq",
+        f"SELECT r.nik, r.sealed, {_HISTORY_COLUMNS} FROM history h JOIN records r"
+        " ON r.id = h.record_id WHERE h.at >= ? AND h.at < ? ORDER BY h.seq",
         (lo, hi),
     )
-    return [(Nik.from_int(row[0]), _history_entry(row[1:])) for row in rows]
+    niks = niks_of(db, [row[0] for row in rows], [row[1] for row in rows])
+    entries = _history_entries(db, [row[2:] for row in rows])
+    return [(Nik.from_int(nik), entry) for nik, entry in zip(niks, entries, strict=True)]
 
 
 def history(db: Session, nik: Any) -> list[HistoryEntry]:
     rows = db.all(
         f"SELECT {_HISTORY_COLUMNS} FROM history h JOIN records r ON r.id = h.record_id"
         " WHERE r.nik = ? ORDER BY h.seq",
-        (_one_nik(nik),),
+        (_key(db, nik),),
     )
     if not rows:
         raise unknown(nik)
-    return [_history_entry(row) for row in rows]
+    return _history_entries(db, rows)
 
 
 def issued_niks(db: Session) -> npt.NDArray[np.int64]:
     """NIKs with a card or a card in progress (queued and beyond, not cancelled)."""
     marks = ",".join("?" * len(_NOT_ISSUED))
     rows = db.all(
-        f"SELECT nik FROM records WHERE state NOT IN ({marks})", [s.value for s in _NOT_ISSUED]
+        f"SELECT nik, sealed FROM records WHERE state NOT IN ({marks})",
+        [s.value for s in _NOT_ISSUED],
     )
-    return np.array([r[0] for r in rows], dtype=np.int64)
+    return np.array(niks_of(db, [r[0] for r in rows], [r[1] for r in rows]), dtype=np.int64)
 
 
 _GROUPABLE = ("state", "kecamatan", "kelurahan")

@@ -15,7 +15,7 @@ from .store import LedgerStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -218,6 +218,15 @@ MIGRATIONS: list[str] = [
         AND h.to_state = 'QUEUED' ORDER BY h.seq DESC LIMIT 1) WHERE state = 'QUEUED';
     CREATE INDEX records_batch ON records (batch);
     ALTER TABLE blank_lots ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    """,
+    # 9: sealed ledgers. What a ledger says of itself (whether it is sealed, by which keys'
+    # fingerprint), and each record's personal fields sealed together (see ledger.sealing).
+    """
+    CREATE TABLE ledger_meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    ALTER TABLE records ADD COLUMN sealed BLOB;
     """,
 ]
 
