@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -56,19 +55,26 @@ def check_free_text(text: str | None, what: str) -> None:
 
 @dataclass(frozen=True)
 class Person:
-    """A record's personal fields, sealed together in a sealed ledger."""
+    """A record's personal fields, sealed together in a sealed ledger.
+
+    Sealed as the fields in order, each ``+value`` or ``-`` (absent), separated by NUL, which
+    no field may contain: a format a later field is appended to without touching old values.
+    """
 
     name: str | None = None
     photo_ref: str | None = None
     signature_ref: str | None = None
 
-    def to_json(self) -> bytes:
-        fields = {k: v for k, v in vars(self).items() if v is not None}
-        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    def encode(self) -> bytes:
+        fields = (self.name, self.photo_ref, self.signature_ref)
+        if any(f is not None and "\x00" in f for f in fields):
+            raise InvalidArgumentError("a name or reference holds a NUL character")
+        return "\x00".join("-" if f is None else "+" + f for f in fields).encode()
 
     @staticmethod
-    def from_json(data: bytes) -> Person:
-        return Person(**json.loads(data)) if data else Person()
+    def decode(data: bytes) -> Person:
+        fields = [None if f == "-" else f[1:] for f in data.decode().split("\x00")]
+        return Person(*fields[:3])
 
 
 def _record_aad(token: int) -> bytes:
@@ -98,7 +104,7 @@ class Vault:
         """One sealed value per record: the NIK's 16 digits and the person's fields, bound to
         the NIK's blind index."""
         tokens = self.blind(niks)
-        plain = [b"%016d" % n + p.to_json() for n, p in zip(niks, people, strict=True)]
+        plain = [b"%016d" % n + p.encode() for n, p in zip(niks, people, strict=True)]
         return self.ring.seal(plain, [_record_aad(t) for t in tokens])
 
     def open_records(
@@ -106,7 +112,7 @@ class Vault:
     ) -> list[tuple[int, Person]]:
         """The NIK and fields of each record (its blind index and sealed value, as stored)."""
         opened = self._open_rows(tokens, sealed)
-        return [(int(p[:16]), Person.from_json(p[16:])) for p in opened]
+        return [(int(p[:16]), Person.decode(p[16:])) for p in opened]
 
     def open_niks(self, tokens: Sequence[int], sealed: Sequence[bytes | None]) -> list[int]:
         return [int(p[:16]) for p in self._open_rows(tokens, sealed)]
