@@ -42,6 +42,7 @@ __all__ = [
     "RibbonWarning",
     "SealedDataError",
     "SecureMessagingError",
+    "SheetError",
     "StationError",
     "StreamDecodeError",
     "UnknownRecordError",
@@ -54,6 +55,11 @@ class EktpcoreError(Exception):
 
 class InvalidArgumentError(EktpcoreError, ValueError):
     """An argument the library cannot use (a bad reference date, a malformed region table)."""
+
+
+class SheetError(InvalidArgumentError):
+    """A spreadsheet or CSV file that cannot be read as asked: its message is one line naming
+    the file, and the row and column where they are known."""
 
 
 class InvalidNikError(EktpcoreError, ValueError):
