@@ -35,6 +35,8 @@ from ektpcore.printing import (
     VirtualPrinter,
 )
 
+from .conftest import card_intake
+
 OPERATOR = Actor("ani", Role.OPERATOR)
 NIKS = [int(v) for v in ektpcore.sample_niks(24, seed=91)]
 FACE = np.full((648, 1016, 3), 220, dtype=np.uint8)
@@ -253,7 +255,7 @@ def test_the_cli_runs_a_chip_station_against_a_served_encoder(
     key_file.write_text("00112233445566778899aabbccddeeff\n")
     path = ledger_location
     with Ledger(path) as led:
-        led.add_records(niks, OPERATOR, state=State.PRINT_READY, photos=[str(photo)] * 6)
+        led.add_records(niks, OPERATOR, state=State.PRINT_READY, **card_intake(niks, str(photo)))
         led.blanks.receive("LOT", 1, 10, OPERATOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         (batch,) = plan_batches(led)

@@ -20,6 +20,8 @@ from ektpcore.printing import (
     VirtualPrinter,
 )
 
+from .conftest import card_intake
+
 OPERATOR = Actor("ani", Role.OPERATOR)
 SUPERVISOR = Actor("budi", Role.SUPERVISOR)
 NIKS = [int(v) for v in ektpcore.sample_niks(40, seed=77)]
@@ -33,10 +35,11 @@ def faces(_record: Any) -> CardFaces:
 
 
 @pytest.fixture
-def ledger(ledger_location: str) -> Iterator[Ledger]:
+def ledger(ledger_location: str, card_photo: str) -> Iterator[Ledger]:
     with Ledger(ledger_location) as led:
         kec = ["Bogor Barat" if i % 2 else "Bogor Timur" for i in range(40)]
-        led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=kec)
+        cards = card_intake(NIKS, card_photo)
+        led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=kec, **cards)
         led.blanks.receive("LOT", 1_000, 1_049, OPERATOR)
         led.ribbons.install("P1", "YMCKOK", 500, OPERATOR)
         yield led

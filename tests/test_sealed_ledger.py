@@ -38,6 +38,7 @@ NIKS = [int(v) for v in ektpcore.sample_niks(60, seed=515)]
 NAMES = [f"Siti Rahmawati Kusumadewi {chr(65 + i % 26)}{i}" for i in range(60)]
 PHOTOS = [f"/srv/capture/foto/{nik}.jpg" for nik in NIKS]
 SIGNATURES = [f"/srv/capture/ttd/{nik}.png" for nik in NIKS]
+BORN = "1987-03-29"
 FACE = np.full((648, 1016, 3), 220, dtype=np.uint8)
 TEXT = np.full((648, 1016), 255, dtype=np.uint8)
 
@@ -65,6 +66,12 @@ def a_day(ledger: Ledger) -> None:
         kelurahan=["Menteng"] * 60,
         photos=PHOTOS,
         signatures=SIGNATURES,
+        card={
+            "birth_place": ["Tasikmalaya"] * 60,
+            "birth_date": [BORN] * 60,
+            "address": ["Jl. Kebon Kelapa Gang Mawar 17"] * 60,
+            "religion": ["Kepercayaan Sunda Wiwitan"] * 60,
+        },
     )
     assert report.added == 60
     ledger.blanks.receive("LOT-7", 1_000, 1_099, SUPERVISOR)
@@ -102,6 +109,7 @@ def needles() -> list[bytes]:
     found += [name.encode() for name in NAMES] + [b"Rahmawati", b"Kusumadewi"]
     found += [p.encode() for p in PHOTOS + SIGNATURES] + [b"/srv/capture"]
     found += [b"Sumiati", b"KTP lama", b"pindah domisili", b"belum cocok"]
+    found += [b"Tasikmalaya", b"Kebon Kelapa", b"Sunda Wiwitan", BORN.encode()]
     return found
 
 
@@ -118,6 +126,7 @@ def test_a_day_on_a_sealed_ledger_leaves_nothing_in_clear(
         # Everything still answers by NIK, through the blind index.
         record = ledger.where_is(NIKS[0])
         assert (record.state, record.name, record.photo_ref) == (State.ISSUED, NAMES[0], PHOTOS[0])
+        assert (record.card.birth_place, record.card.birth_date) == ("Tasikmalaya", BORN)
         assert ledger.state_of(NIKS[58]) is State.CANCELLED
         assert [h.reason for h in ledger.history(NIKS[59])][-1] == "data di KK belum cocok"
         assert ledger.issued_index().values.tolist() == sorted(NIKS[:58])

@@ -42,6 +42,7 @@ from .index import NikIndex
 from .ledger import (
     BlankState,
     BlankStock,
+    CardFields,
     ChipLogEntry,
     Claim,
     Distribution,
@@ -110,6 +111,7 @@ __all__ = [
     "BlankStock",
     "BlanksReceived",
     "CampaignReport",
+    "CardFields",
     "CardSpoiled",
     "CardStatusError",
     "ChipConnectionError",

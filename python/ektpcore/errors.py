@@ -17,6 +17,7 @@ __all__ = [
     "BatchClaimedError",
     "BlankShortageError",
     "BlankShortageWarning",
+    "CardDataError",
     "CardStatusError",
     "ChipConnectionError",
     "ChipDecodeError",
@@ -55,6 +56,11 @@ class EktpcoreError(Exception):
 
 class InvalidArgumentError(EktpcoreError, ValueError):
     """An argument the library cannot use (a bad reference date, a malformed region table)."""
+
+
+class CardDataError(InvalidArgumentError):
+    """A record cannot be printed: its card lacks a field it shows, or its photo or signature
+    file cannot be read. The message names the record (masked) and the fields."""
 
 
 class SheetError(InvalidArgumentError):

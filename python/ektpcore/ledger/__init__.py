@@ -28,8 +28,8 @@ from .core import Ledger
 from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
 from .journal import ChipLogEntry, Journal, JournalWrites
 from .postgres import PostgresStore
+from .records import CARD_FIELDS, CardFields, Change, HistoryEntry, Intake, IntakeReport, Record
 from .records import CARD_HOLDING as _CARD_HOLDING
-from .records import Change, HistoryEntry, Intake, IntakeReport, Record
 from .ribbons import Ribbon, Ribbons, RibbonWrites
 from .schema import MIGRATIONS as _MIGRATIONS
 from .schema import SCHEMA_VERSION
@@ -38,6 +38,7 @@ from .transaction import Transaction
 
 __all__ = [
     "BLANK_CHAIN",
+    "CARD_FIELDS",
     "RECORD_CHAIN",
     "SCHEMA_VERSION",
     "BlankShortageError",
@@ -45,6 +46,7 @@ __all__ = [
     "BlankState",
     "BlankStock",
     "BlankWrites",
+    "CardFields",
     "Change",
     "ChipLogEntry",
     "Claim",

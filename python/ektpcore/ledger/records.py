@@ -7,9 +7,10 @@ Every write here runs inside a :class:`~ektpcore.ledger.Transaction` and is chec
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -27,13 +28,30 @@ from ..nik import Nik, mask_nik, parse_niks
 from . import blanks as _blanks
 from . import chain, ribbons
 from .blanks import BlankState
-from .sealing import Person, check_free_text, nik_keys, niks_of, open_texts, seal_text
+from .sealing import (
+    CARD_FIELDS,
+    Person,
+    check_free_text,
+    nik_keys,
+    niks_of,
+    open_texts,
+    seal_text,
+)
 from .store import Session
 
 if TYPE_CHECKING:
     from .transaction import Transaction
 
-__all__ = ["CARD_HOLDING", "Change", "HistoryEntry", "Intake", "IntakeReport", "Record"]
+__all__ = [
+    "CARD_FIELDS",
+    "CARD_HOLDING",
+    "CardFields",
+    "Change",
+    "HistoryEntry",
+    "Intake",
+    "IntakeReport",
+    "Record",
+]
 
 # States in which a record may hold a printed card.
 CARD_HOLDING = frozenset(
@@ -76,6 +94,7 @@ class Intake(TypedDict, total=False):
     photos: Sequence[str | None] | None
     signatures: Sequence[str | None] | None
     priority: Sequence[int] | int
+    card: Mapping[str, Sequence[str | None]] | None
 
 
 class Change(TypedDict, total=False):
@@ -111,6 +130,50 @@ def mask_name(name: str | None) -> str | None:
 
 
 @dataclass(frozen=True, repr=False)
+class CardFields:
+    """What the card shows besides the NIK, name, photo, signature, kecamatan and kelurahan:
+    place and date of birth (``birth_date`` as ``YYYY-MM-DD``), blood type, address with RT
+    and RW, religion, marital status, occupation, citizenship, kabupaten/kota and province.
+    ``None`` where the ledger was not given the field. The repr names the fields present, never
+    their values."""
+
+    birth_place: str | None = None
+    birth_date: str | None = None
+    blood_type: str | None = None
+    address: str | None = None
+    rt: str | None = None
+    rw: str | None = None
+    religion: str | None = None
+    marital_status: str | None = None
+    occupation: str | None = None
+    citizenship: str | None = None
+    kabupaten: str | None = None
+    province: str | None = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "birth_place",
+        "birth_date",
+        "address",
+        "rt",
+        "rw",
+        "religion",
+        "marital_status",
+        "occupation",
+        "citizenship",
+    )
+    """The fields a card cannot be printed without (blood type prints ``-`` when unknown;
+    kabupaten and province come from the bureau when not given)."""
+
+    def missing(self) -> list[str]:
+        """The required fields this record lacks."""
+        return [f for f in self.REQUIRED if not getattr(self, f)]
+
+    def __repr__(self) -> str:
+        present = [f for f in CARD_FIELDS if getattr(self, f) is not None]
+        return f"CardFields({', '.join(present) or 'empty'})"
+
+
+@dataclass(frozen=True, repr=False)
 class Record:
     """Where one record stands. The repr masks the NIK and the name."""
 
@@ -124,6 +187,7 @@ class Record:
     updated_at: str
     photo_ref: str | None = None
     signature_ref: str | None = None
+    card: CardFields = field(default_factory=CardFields)
 
     def __repr__(self) -> str:
         return (
@@ -178,6 +242,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     if len(prio_col) != n or any(not 0 <= p <= 255 for p in prio_col):
         raise InvalidArgumentError("priority: one class 0 (most urgent) to 255 per NIK")
     photo_col, signature_col = column(intake.get("photos")), column(intake.get("signatures"))
+    card_cols = _card_columns(intake.get("card"), column)
     decomposed_sex = parsed.sex
     refused: list[tuple[int, str]] = [
         (i, f"invalid NIK: {msg}") for i, msg in enumerate(parsed.messages()) if msg
@@ -198,23 +263,34 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     }
     keep = [int(i) for i in candidates if int(key_of[i]) not in existing]
     refused += [(int(i), "already in the ledger") for i in candidates if int(key_of[i]) in existing]
-    clear: list[tuple[str | None, int | None, str | None, str | None]]
+    cards = [_card_of(card_cols, i) for i in keep]
+    clear: list[tuple[str | None, int | None, str | None, str | None, str | None]]
     if db.vault is None:
         clear = [
-            (name_col[i], int(decomposed_sex[i]), photo_col[i], signature_col[i]) for i in keep
+            (
+                name_col[i],
+                int(decomposed_sex[i]),
+                photo_col[i],
+                signature_col[i],
+                json.dumps(card, ensure_ascii=False) if card else None,
+            )
+            for i, card in zip(keep, cards, strict=True)
         ]
         sealed: list[bytes | None] = [None] * len(keep)
     else:
-        clear = [(None, None, None, None)] * len(keep)
+        clear = [(None, None, None, None, None)] * len(keep)
         sealed = list(
             db.vault.seal_records(
                 [int(parsed.values[i]) for i in keep],
-                [Person(name_col[i], photo_col[i], signature_col[i]) for i in keep],
+                [
+                    Person(name_col[i], photo_col[i], signature_col[i], card)
+                    for i, card in zip(keep, cards, strict=True)
+                ],
             )
         )
     db.executemany(
         "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
-        " photo_ref, signature_ref, priority, sealed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " photo_ref, signature_ref, priority, sealed, card) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         [
             (
                 int(key_of[i]),
@@ -228,8 +304,11 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
                 signature,
                 prio_col[i],
                 blob,
+                card,
             )
-            for i, (name, sex, photo, signature), blob in zip(keep, clear, sealed, strict=True)
+            for i, (name, sex, photo, signature, card), blob in zip(
+                keep, clear, sealed, strict=True
+            )
         ],
     )
     ids = dict(
@@ -259,6 +338,39 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
         chain.RECORD_CHAIN,
     )
     return IntakeReport(len(keep), sorted(refused))
+
+
+def _card_columns(
+    given: Mapping[str, Sequence[str | None]] | None,
+    column: Any,
+) -> dict[str, list[str | None]]:
+    """The intake's card fields, each one value per NIK; unknown fields are refused by name
+    and dates are checked (``YYYY-MM-DD``)."""
+    if not given:
+        return {}
+    unknown = sorted(set(given) - set(CARD_FIELDS))
+    if unknown:
+        raise InvalidArgumentError(
+            f"no card field {', '.join(unknown)} (fields: {', '.join(CARD_FIELDS)})"
+        )
+    cols: dict[str, list[str | None]] = {}
+    for name, values in given.items():
+        cols[name] = [
+            None if v is None or str(v).strip() == "" else str(v).strip() for v in column(values)
+        ]
+    for i, value in enumerate(cols.get("birth_date", [])):
+        if value is not None:
+            try:
+                cols["birth_date"][i] = _dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise InvalidArgumentError(
+                    f"row {i}: birth_date {value!r} is not a date (YYYY-MM-DD)"
+                ) from None
+    return cols
+
+
+def _card_of(cols: Mapping[str, list[str | None]], i: int) -> dict[str, str]:
+    return {name: v for name, values in cols.items() if (v := values[i]) is not None}
 
 
 def valid_niks(niks: Any, what: str) -> list[int]:
@@ -525,14 +637,16 @@ _RECORD_QUERY = (
     "SELECT r.nik, r.name, r.state, r.kecamatan, r.kelurahan,"
     " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1),"
     " (SELECT max(i.manifest_id) FROM manifest_items i WHERE i.record_id = r.id),"
-    " r.updated_at, r.photo_ref, r.signature_ref, r.sealed FROM records r"
+    " r.updated_at, r.photo_ref, r.signature_ref, r.sealed, r.card FROM records r"
 )
 
 
 def _records(db: Session, rows: Sequence[Sequence[Any]]) -> list[Record]:
     """Records from rows of ``_RECORD_QUERY``, their sealed fields opened in one go."""
     if db.vault is None:
-        people = [(int(r[0]), Person(r[1], r[8], r[9])) for r in rows]
+        people = [
+            (int(r[0]), Person(r[1], r[8], r[9], json.loads(r[11]) if r[11] else {})) for r in rows
+        ]
     else:
         people = db.vault.open_records([r[0] for r in rows], [r[10] for r in rows])
     return [
@@ -547,6 +661,7 @@ def _records(db: Session, rows: Sequence[Sequence[Any]]) -> list[Record]:
             updated,
             person.photo_ref,
             person.signature_ref,
+            CardFields(**person.card),
         )
         for (nik, person), (_, _, state, kec, kel, serial, manifest, updated, *_) in zip(
             people, rows, strict=True

@@ -15,7 +15,7 @@ from .store import LedgerStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -227,6 +227,11 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     ALTER TABLE records ADD COLUMN sealed BLOB;
+    """,
+    # 10: the rest of what the card shows (place and date of birth, address, religion, ...),
+    # as JSON in an open ledger; a sealed ledger keeps them in the record's sealed value.
+    """
+    ALTER TABLE records ADD COLUMN card TEXT;
     """,
 ]
 

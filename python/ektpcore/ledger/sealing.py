@@ -18,8 +18,8 @@ import base64
 import binascii
 import re
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +32,15 @@ if TYPE_CHECKING:
     from .core import Ledger
     from .store import LedgerStore
 
-__all__ = ["Person", "Rotation", "RotationReport", "Vault", "check", "check_free_text"]
+__all__ = [
+    "CARD_FIELDS",
+    "Person",
+    "Rotation",
+    "RotationReport",
+    "Vault",
+    "check",
+    "check_free_text",
+]
 
 _TEXT_PREFIX = "sealed:"
 
@@ -53,9 +61,28 @@ def check_free_text(text: str | None, what: str) -> None:
         )
 
 
+CARD_FIELDS = (
+    "birth_place",
+    "birth_date",
+    "blood_type",
+    "address",
+    "rt",
+    "rw",
+    "religion",
+    "marital_status",
+    "occupation",
+    "citizenship",
+    "kabupaten",
+    "province",
+)
+"""What a card shows besides the NIK, name, photo, signature, kecamatan and kelurahan (UU
+24/2013 Pasal 64(1)), in the order they are sealed."""
+
+
 @dataclass(frozen=True)
 class Person:
-    """A record's personal fields, sealed together in a sealed ledger.
+    """A record's personal fields, sealed together in a sealed ledger: name, photo and
+    signature references, and the card's other fields (``card``, by :data:`CARD_FIELDS`).
 
     Sealed as the fields in order, each ``+value`` or ``-`` (absent), separated by NUL, which
     no field may contain: a format a later field is appended to without touching old values.
@@ -64,17 +91,25 @@ class Person:
     name: str | None = None
     photo_ref: str | None = None
     signature_ref: str | None = None
+    card: Mapping[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        fields = (self.name, self.photo_ref, self.signature_ref)
+        fields = (
+            self.name,
+            self.photo_ref,
+            self.signature_ref,
+            *(self.card.get(f) for f in CARD_FIELDS),
+        )
         if any(f is not None and "\x00" in f for f in fields):
-            raise InvalidArgumentError("a name or reference holds a NUL character")
+            raise InvalidArgumentError("a name, reference or card field holds a NUL character")
         return "\x00".join("-" if f is None else "+" + f for f in fields).encode()
 
     @staticmethod
     def decode(data: bytes) -> Person:
         fields = [None if f == "-" else f[1:] for f in data.decode().split("\x00")]
-        return Person(*fields[:3])
+        card = {k: v for k, v in zip(CARD_FIELDS, fields[3:], strict=False) if v is not None}
+        name, photo, signature = [*fields, None, None, None][:3]
+        return Person(name, photo, signature, card)
 
 
 def _record_aad(token: int) -> bytes:
