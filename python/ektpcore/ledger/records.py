@@ -10,7 +10,7 @@ import datetime as _dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ from . import chain, ribbons
 from .blanks import BlankState
 from .sealing import (
     CARD_FIELDS,
+    CardFields,
     Person,
     check_free_text,
     nik_keys,
@@ -127,50 +128,6 @@ class IntakeReport:
 def mask_name(name: str | None) -> str | None:
     """A name with all but the first letter of each word hidden, for reprs and logs."""
     return None if name is None else " ".join(w[:1] + "*" * (len(w) - 1) for w in name.split())
-
-
-@dataclass(frozen=True, repr=False)
-class CardFields:
-    """What the card shows besides the NIK, name, photo, signature, kecamatan and kelurahan:
-    place and date of birth (``birth_date`` as ``YYYY-MM-DD``), blood type, address with RT
-    and RW, religion, marital status, occupation, citizenship, kabupaten/kota and province.
-    ``None`` where the ledger was not given the field. The repr names the fields present, never
-    their values."""
-
-    birth_place: str | None = None
-    birth_date: str | None = None
-    blood_type: str | None = None
-    address: str | None = None
-    rt: str | None = None
-    rw: str | None = None
-    religion: str | None = None
-    marital_status: str | None = None
-    occupation: str | None = None
-    citizenship: str | None = None
-    kabupaten: str | None = None
-    province: str | None = None
-
-    REQUIRED: ClassVar[tuple[str, ...]] = (
-        "birth_place",
-        "birth_date",
-        "address",
-        "rt",
-        "rw",
-        "religion",
-        "marital_status",
-        "occupation",
-        "citizenship",
-    )
-    """The fields a card cannot be printed without (blood type prints ``-`` when unknown;
-    kabupaten and province come from the bureau when not given)."""
-
-    def missing(self) -> list[str]:
-        """The required fields this record lacks."""
-        return [f for f in self.REQUIRED if not getattr(self, f)]
-
-    def __repr__(self) -> str:
-        present = [f for f in CARD_FIELDS if getattr(self, f) is not None]
-        return f"CardFields({', '.join(present) or 'empty'})"
 
 
 @dataclass(frozen=True, repr=False)

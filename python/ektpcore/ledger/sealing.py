@@ -19,8 +19,8 @@ import binascii
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -61,20 +61,51 @@ def check_free_text(text: str | None, what: str) -> None:
         )
 
 
-CARD_FIELDS = (
-    "birth_place",
-    "birth_date",
-    "blood_type",
-    "address",
-    "rt",
-    "rw",
-    "religion",
-    "marital_status",
-    "occupation",
-    "citizenship",
-    "kabupaten",
-    "province",
-)
+@dataclass(frozen=True, repr=False)
+class CardFields:
+    """What the card shows besides the NIK, name, photo, signature, kecamatan and kelurahan:
+    place and date of birth (``birth_date`` as ``YYYY-MM-DD``), blood type, address with RT
+    and RW, religion, marital status, occupation, citizenship, kabupaten/kota and province.
+    ``None`` where the ledger was not given the field. The repr names the fields present, never
+    their values."""
+
+    birth_place: str | None = None
+    birth_date: str | None = None
+    blood_type: str | None = None
+    address: str | None = None
+    rt: str | None = None
+    rw: str | None = None
+    religion: str | None = None
+    marital_status: str | None = None
+    occupation: str | None = None
+    citizenship: str | None = None
+    kabupaten: str | None = None
+    province: str | None = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "birth_place",
+        "birth_date",
+        "address",
+        "rt",
+        "rw",
+        "religion",
+        "marital_status",
+        "occupation",
+        "citizenship",
+    )
+    """The fields a card cannot be printed without (blood type prints ``-`` when unknown;
+    kabupaten and province come from the bureau when not given)."""
+
+    def missing(self) -> list[str]:
+        """The required fields this record lacks."""
+        return [f for f in self.REQUIRED if not getattr(self, f)]
+
+    def __repr__(self) -> str:
+        present = [f for f in CARD_FIELDS if getattr(self, f) is not None]
+        return f"CardFields({', '.join(present) or 'empty'})"
+
+
+CARD_FIELDS = tuple(f.name for f in fields(CardFields))
 """What a card shows besides the NIK, name, photo, signature, kecamatan and kelurahan (UU
 24/2013 Pasal 64(1)), in the order they are sealed."""
 
@@ -94,21 +125,21 @@ class Person:
     card: Mapping[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        fields = (
+        values = (
             self.name,
             self.photo_ref,
             self.signature_ref,
             *(self.card.get(f) for f in CARD_FIELDS),
         )
-        if any(f is not None and "\x00" in f for f in fields):
+        if any(f is not None and "\x00" in f for f in values):
             raise InvalidArgumentError("a name, reference or card field holds a NUL character")
-        return "\x00".join("-" if f is None else "+" + f for f in fields).encode()
+        return "\x00".join("-" if f is None else "+" + f for f in values).encode()
 
     @staticmethod
     def decode(data: bytes) -> Person:
-        fields = [None if f == "-" else f[1:] for f in data.decode().split("\x00")]
-        card = {k: v for k, v in zip(CARD_FIELDS, fields[3:], strict=False) if v is not None}
-        name, photo, signature = [*fields, None, None, None][:3]
+        values = [None if f == "-" else f[1:] for f in data.decode().split("\x00")]
+        card = {k: v for k, v in zip(CARD_FIELDS, values[3:], strict=False) if v is not None}
+        name, photo, signature = [*values, None, None, None][:3]
         return Person(name, photo, signature, card)
 
 
