@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import utc_stamp, wib_text
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
-from ..lifecycle import Actor, Role, meaningful
+from ..lifecycle import Actor, Permission, meaningful
 from . import journal
 from .store import Session
 
@@ -108,7 +108,7 @@ class ClaimWrites:
         earlier one, and turns the cards that an earlier holder had in flight into
         ``IN_DOUBT``."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
+        tx.require(Permission.PRINT)
         if not batch or not station.strip():
             raise InvalidArgumentError("a claim names its batch and its station")
         db, now = tx.db, tx.now
@@ -196,7 +196,7 @@ class ClaimWrites:
         was moved): the holder is fenced from now on and its cards in flight become
         ``IN_DOUBT``."""
         tx = self._tx
-        tx.require(Role.SUPERVISOR)
+        tx.require(Permission.SETTLE)
         if not meaningful(reason):
             raise InvalidArgumentError("releasing a claim needs a reason")
         held = current(tx.db, batch)
