@@ -203,7 +203,7 @@ class ApprovalWrites:
             tx.db,
             tx.now,
             (actor.name, actor.role.name),
-            f"approval {outcome}",
+            "approval granted" if outcome == "approved" else "approval refused",
             f"request {found.id}",
             f"{found.source.value} -> {found.target.value}, requested by {found.requested_by}",
         )

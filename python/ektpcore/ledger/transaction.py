@@ -27,6 +27,10 @@ from .store import Session
 __all__ = ["Transaction", "check_actor"]
 
 
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
 def check_actor(actor: object) -> Actor:
     """``actor`` itself, when it is an :class:`~ektpcore.Actor`."""
     if not isinstance(actor, Actor):
@@ -90,10 +94,10 @@ class Transaction:
         if any(permits(actor.role, p) for p in permissions):
             return
         roles = sorted({r for p in permissions for r in PERMISSIONS[p]})
-        needs = " or ".join(r.name.lower() for r in roles) or "no role"
+        needs = " or ".join(_a(r.name.lower()) for r in roles) or "a role none has"
         doing = what or " or ".join(p.value for p in permissions)
         raise PermissionDeniedError(
-            f"{actor.name} ({actor.role.name.lower()}) may not {doing}; it needs a {needs}"
+            f"{actor.name} ({actor.role.name.lower()}) may not {doing}; it needs {needs}"
         )
 
     # -- records ---------------------------------------------------------------------------
