@@ -293,6 +293,59 @@ def test_a_station_token_and_a_signed_in_actor_work_in_another_process(office: O
     assert led.state_of(second) is State.ON_HOLD
 
 
+def test_a_print_station_runs_signed_in_and_its_heartbeat_too(office: Office) -> None:
+    """A station signed in with its token prints; its heartbeat renews the claim from a
+    connection of its own, in another thread, with the same actor. A self-declared operator
+    is refused before any card is sent."""
+    import threading
+
+    import numpy as np
+
+    from ektpcore.printing import CardFaces, PrintStation, TcpTransport, VirtualPrinter
+
+    led = office.ledger
+    token = led.users.add_station(office["root"], "P1@pc-3")
+    niks = [_record(office) for _ in range(3)]
+    led.ribbons.install("P1", "YMCKOK", 100, office["ani"])
+    led.queue(niks, "B-7", "P1", office["ani"])
+    rgb = np.full((648, 1016, 3), 220, dtype=np.uint8)
+    black = np.full((648, 1016), 255, dtype=np.uint8)
+
+    def station(actor: Actor, printer: VirtualPrinter) -> PrintStation:
+        return PrintStation(
+            led,
+            printer="P1",
+            connect=lambda: TcpTransport(*printer.address, timeout=10),
+            faces=lambda _: CardFaces(front=rgb, front_black=black, back_black=black),
+            actor=actor,
+            reply_timeout=10,
+        )
+
+    signed_in = led.sign_in_station(token)
+    with VirtualPrinter() as printer:
+        with pytest.raises(AuthenticationError):
+            station(Actor("P1@pc-3", Role.OPERATOR), printer).run("B-7")
+        assert printer.cards == []
+        report = station(signed_in, printer).run("B-7")
+    assert sorted(report.printed) == sorted(int(n) for n in niks)
+    assert {led.history(n)[-1].actor for n in niks} == {"P1@pc-3"}
+    # The heartbeat's own connection, in its own thread, takes the same actor.
+    claim = led.claims.claim("B-8", "P1@pc-3", signed_in)
+    renewed: list[ektpcore.Claim] = []
+
+    def beat() -> None:
+        own = led.reopen()
+        assert own is not None
+        with own:
+            renewed.append(own.claims.renew(claim, signed_in))
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    thread.join()
+    assert [c.generation for c in renewed] == [claim.generation]
+    assert led.verify().ok
+
+
 # -- the permission table ---------------------------------------------------------------------
 
 _ids = itertools.count(1)
@@ -308,7 +361,8 @@ def _actions() -> dict[Permission, Callable[[Office, Actor], object]]:
     def void(o: Office, a: Actor) -> object:
         serial = 50_000 + next(_ids)
         o.ledger.blanks.receive(f"V-{serial}", serial, serial, o["budi"])
-        return o.ledger.blanks.move([serial], BlankState.VOIDED, a, reason="test card")
+        o.ledger.blanks.move([serial], BlankState.VOIDED, a, reason="test card")
+        return serial
 
     def settle(o: Office, a: Actor) -> object:
         batch = f"B-S{next(_ids)}"
@@ -389,6 +443,7 @@ def test_a_reprint_takes_a_request_and_another_supervisors_approval(office: Offi
     led, ani, budi, citra = office.ledger, office["ani"], office["budi"], office["citra"]
     nik = _record(office, State.ISSUED)
     serial = led.where_is(nik).card_serial
+    assert serial is not None
     with pytest.raises(ApprovalRequiredError, match="two people"):
         led.transition([nik], State.PRINT_READY, budi, reason="lost, police letter 12/XI")
     with pytest.raises(PermissionDeniedError, match="request a reprint"):
@@ -424,6 +479,7 @@ def test_cancelling_a_printed_card_takes_two_people_and_voids_it(office: Office)
     led, budi, citra = office.ledger, office["budi"], office["citra"]
     nik = _record(office, State.QC_PASSED)
     serial = led.where_is(nik).card_serial
+    assert serial is not None
     with pytest.raises(ApprovalRequiredError):
         led.transition([nik], State.CANCELLED, budi, reason="died before hand-over")
     request = led.approvals.request(nik, State.CANCELLED, budi, reason="died before hand-over")
@@ -475,6 +531,13 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
         led.users.grant(root, "root", Role.SUPERVISOR)
     with pytest.raises(PermissionDeniedError, match="manage users"):
         led.users.disable(office["budi"], "ani")
+    # A new password: the old one no longer signs in, nor does what was signed in with it.
+    led.users.set_password(root, "ani", "ani's new long password")
+    with pytest.raises(AuthenticationError, match="unknown user or wrong password"):
+        led.sign_in("ani", PASSWORDS["ani"])
+    with pytest.raises(AuthenticationError, match="sign in again"):
+        led.ribbons.install("P1", "YMCKO", 500, office["ani"])
+    led.ribbons.install("P1", "YMCKO", 500, led.sign_in("ani", "ani's new long password"))
     assert {u.name for u in led.users.list()} == set(ROLES)
 
 

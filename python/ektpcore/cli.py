@@ -1129,6 +1129,19 @@ def users_grant(ledger: str, admin: str, name: str, role: str) -> None:
     click.echo(f"{name}: now {role}")
 
 
+@users.command("set-password")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@_ADMIN_OPTION
+@click.option("--name", required=True, help="The person whose password is replaced.")
+def users_set_password(ledger: str, admin: str, name: str) -> None:
+    """Gives a person a new password (EKTPCORE_NEW_PASSWORD, or asked for twice); whoever
+    signed in with the old one is refused from now on."""
+    _as_administrator(
+        ledger, admin, lambda led, actor: led.users.set_password(actor, name, _new_password(name))
+    )
+    click.echo(f"{name}: new password set")
+
+
 @users.command("disable")
 @click.argument("ledger", callback=_ledger_location(exists=True))
 @_ADMIN_OPTION

@@ -397,6 +397,21 @@ class Users:
                 f"{given.name.lower()} granted, {user.role.name.lower()} revoked",
             )
 
+    def set_password(self, admin: Actor, name: str, password: str) -> None:
+        """Gives a person a new password (a forgotten or exposed one): the old one no longer
+        signs in, and every actor signed in with it is refused from now on."""
+        secret = hash_password(password)
+        with self._ledger.transaction(admin) as tx:
+            by = _manager(tx)
+            uid, user = _find(tx.db, name)
+            if user.kind != "person":
+                raise InvalidArgumentError(
+                    f"{user.name} is a station: disable it and add another for a new token"
+                )
+            tx.db.execute("UPDATE users SET secret = ? WHERE id = ?", (secret, uid))
+            tx.db.execute("DELETE FROM sessions WHERE user_id = ?", (uid,))
+            audit(tx.db, tx.now, by, "password set", user.name)
+
     def disable(self, admin: Actor, name: str) -> None:
         """Disables ``name``: it can no longer sign in, and every actor it signed in to is
         refused from now on, in every process. The last active administrator stays."""

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import (
+    AuthenticationError,
     EktpcoreError,
     InvalidArgumentError,
     LeaseLostError,
@@ -528,7 +529,7 @@ class _Heartbeat:
     def _renew(self, ledger: Ledger) -> None:
         try:
             self._claim = ledger.claims.renew(self._claim, self._actor, self._lease)
-        except LeaseLostError as err:
+        except (LeaseLostError, AuthenticationError) as err:  # lost, or its user disabled
             self._lost = str(err)
         except LedgerError:
             pass  # busy or briefly unreachable: the next beat tries again
