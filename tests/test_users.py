@@ -521,6 +521,8 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
         led.users.add(root, "eko", Role.OPERATOR, password="\u200b" * 20)
     with pytest.raises(InvalidArgumentError, match="invisible"):
         led.users.add(root, "an\u200bi", Role.SUPERVISOR, password="a long password")
+    with pytest.raises(InvalidArgumentError, match="names its batch and its station"):
+        led.claims.claim("B-1", "\u200b", office["ani"])
     with pytest.raises(InvalidArgumentError, match="is taken"):
         led.users.add(root, "ANI", Role.SUPERVISOR, password="a long password")
     with pytest.raises(InvalidArgumentError, match="never manages users"):

@@ -25,6 +25,7 @@ __all__ = [
     "Role",
     "State",
     "Transition",
+    "as_role",
     "meaningful",
     "permits",
     "plain_name",

@@ -109,7 +109,7 @@ class ClaimWrites:
         ``IN_DOUBT``."""
         tx = self._tx
         tx.require(Permission.PRINT)
-        if not batch or not station.strip():
+        if not meaningful(batch) or not meaningful(station):
             raise InvalidArgumentError("a claim names its batch and its station")
         db, now = tx.db, tx.now
         held = current(db, batch)
