@@ -100,6 +100,7 @@ def a_day(ledger: Ledger) -> None:
     ledger.distribution.hand_over(
         NIKS[0], OPERATOR, identity_check="KTP lama dan KK dicocokkan", receiver="Ibu Sumiati"
     )
+    ledger.approvals.request(NIKS[0], State.PRINT_READY, OPERATOR, reason="hilang di angkot")
 
 
 def needles() -> list[bytes]:
@@ -108,7 +109,7 @@ def needles() -> list[bytes]:
     found = [str(n).encode() for n in NIKS] + [n.to_bytes(8, "big") for n in NIKS]
     found += [name.encode() for name in NAMES] + [b"Rahmawati", b"Kusumadewi"]
     found += [p.encode() for p in PHOTOS + SIGNATURES] + [b"/srv/capture"]
-    found += [b"Sumiati", b"KTP lama", b"pindah domisili", b"belum cocok"]
+    found += [b"Sumiati", b"KTP lama", b"pindah domisili", b"belum cocok", b"angkot"]
     found += [b"Tasikmalaya", b"Kebon Kelapa", b"Sunda Wiwitan", BORN.encode()]
     return found
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from .nik import NikErrorCode
 
 __all__ = [
+    "ApprovalRequiredError",
+    "AuthenticationError",
     "BatchClaimedError",
     "BlankShortageError",
     "BlankShortageWarning",
@@ -212,6 +214,20 @@ class UnknownRecordError(EktpcoreError, KeyError):
 
 class PermissionDeniedError(EktpcoreError, PermissionError):
     """The actor's role may not make this change."""
+
+
+class ApprovalRequiredError(PermissionDeniedError):
+    """A two-person change made directly, or approved by the person who requested it: a
+    reprint, or cancelling a printed card, is requested by one person and approved by
+    another (``ledger.approvals``)."""
+
+
+class AuthenticationError(EktpcoreError, PermissionError):
+    """Who acts is not established. A sign-in refused (an unknown user and a wrong password
+    get the same message, so names cannot be probed), or, on a ledger that has users, an
+    actor the ledger did not sign in: self-declared, with a forged credential or one from
+    another ledger, signed out, of a disabled user, or of a user whose role has changed since
+    (sign in again). Nothing was changed."""
 
 
 class IllegalTransitionError(EktpcoreError, ValueError):

@@ -4,13 +4,16 @@ one database, and the only part of ektpcore that knows SQL or the schema.
 Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``postgres`` (the same
 ledger on a PostgreSQL server), ``schema`` (versions and migrations), ``chain`` (the
 hash-chained histories), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
-chip log), ``distribution``, and ``transaction``, the one way a change happens.
+chip log), ``distribution``, ``users`` (users, sign-in and the audit), ``approvals``
+(two-person changes), and ``transaction``, the one way a change happens.
 :class:`Ledger` is what applications hold.
 """
 
 from __future__ import annotations
 
 from ..errors import (
+    ApprovalRequiredError,
+    AuthenticationError,
     BlankShortageError,
     BlankShortageWarning,
     IllegalTransitionError,
@@ -20,8 +23,9 @@ from ..errors import (
     RibbonWarning,
     UnknownRecordError,
 )
+from .approvals import Approval, Approvals, ApprovalWrites
 from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
-from .chain import BLANK_CHAIN, RECORD_CHAIN, VerifyReport
+from .chain import AUDIT_CHAIN, BLANK_CHAIN, CHAINS, RECORD_CHAIN, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
@@ -35,12 +39,21 @@ from .schema import MIGRATIONS as _MIGRATIONS
 from .schema import SCHEMA_VERSION
 from .store import LedgerStore, Session, SqliteStore, open_store
 from .transaction import Transaction
+from .users import AuditEntry, User, Users
 
 __all__ = [
+    "AUDIT_CHAIN",
     "BLANK_CHAIN",
     "CARD_FIELDS",
+    "CHAINS",
     "RECORD_CHAIN",
     "SCHEMA_VERSION",
+    "Approval",
+    "ApprovalRequiredError",
+    "ApprovalWrites",
+    "Approvals",
+    "AuditEntry",
+    "AuthenticationError",
     "BlankShortageError",
     "BlankShortageWarning",
     "BlankState",
@@ -78,6 +91,8 @@ __all__ = [
     "SqliteStore",
     "Transaction",
     "UnknownRecordError",
+    "User",
+    "Users",
     "VerifyReport",
     "open_store",
 ]

@@ -14,7 +14,17 @@ from typing import Any
 from .. import _ektpcore
 from .store import Session
 
-__all__ = ["BLANK_CHAIN", "GENESIS", "RECORD_CHAIN", "Chain", "VerifyReport", "append", "verify"]
+__all__ = [
+    "AUDIT_CHAIN",
+    "BLANK_CHAIN",
+    "CHAINS",
+    "GENESIS",
+    "RECORD_CHAIN",
+    "Chain",
+    "VerifyReport",
+    "append",
+    "verify",
+]
 
 GENESIS = bytes(32)
 """The hash before the first row of every chain."""
@@ -64,6 +74,14 @@ BLANK_CHAIN = Chain(
     ("serial", "at", "actor", "role", "from_state", "to_state", "reason", "batch", "record_id"),
     "blank history row",
 )
+AUDIT_CHAIN = Chain(
+    "audit",
+    "audit_chain_head",
+    ("at", "actor", "role", "event", "subject", "detail"),
+    "audit row",
+)
+CHAINS = (RECORD_CHAIN, BLANK_CHAIN, AUDIT_CHAIN)
+"""Every chained history of the ledger; :meth:`~ektpcore.Ledger.verify` checks them all."""
 
 
 def payload(row: Sequence[Any]) -> bytes:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..clock import utc_stamp, wib_text
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
-from ..lifecycle import Actor, Role, meaningful
+from ..lifecycle import Actor, Permission, meaningful
 from . import journal
 from .sealing import check_free_text, seal_text
 from .store import Session
@@ -109,8 +109,8 @@ class ClaimWrites:
         earlier one, and turns the cards that an earlier holder had in flight into
         ``IN_DOUBT``."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
-        if not batch or not station.strip():
+        tx.require(Permission.PRINT)
+        if not meaningful(batch) or not meaningful(station):
             raise InvalidArgumentError("a claim names its batch and its station")
         db, now = tx.db, tx.now
         held = current(db, batch)
@@ -197,7 +197,7 @@ class ClaimWrites:
         was moved): the holder is fenced from now on and its cards in flight become
         ``IN_DOUBT``."""
         tx = self._tx
-        tx.require(Role.SUPERVISOR)
+        tx.require(Permission.SETTLE)
         if not meaningful(reason):
             raise InvalidArgumentError("releasing a claim needs a reason")
         held = current(tx.db, batch)

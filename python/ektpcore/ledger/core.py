@@ -23,7 +23,8 @@ from ..errors import InvalidArgumentError, LedgerKeyError
 from ..keys import LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
-from . import chain, records, schema, sealing
+from . import chain, records, schema, sealing, users
+from .approvals import Approvals
 from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
@@ -33,6 +34,7 @@ from .ribbons import Ribbons
 from .sealing import Vault
 from .store import LedgerStore, Session, open_store
 from .transaction import Transaction, check_actor
+from .users import AuditEntry, Users
 
 if TYPE_CHECKING:
     from ..index import NikIndex
@@ -162,11 +164,57 @@ class Ledger:
         """
         check_actor(actor)
         with self._store.transaction() as conn:
-            tx = Transaction(Session(self._store, conn, self._vault), actor, utc_stamp())
+            session = Session(self._store, conn, self._vault)
+            users.authenticate(session, actor)  # before anything is written
+            tx = Transaction(session, actor, utc_stamp())
             try:
                 yield tx
             finally:
                 tx.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A write transaction that names no actor, for the ledger package's own steps that
+        come before one exists (creating the first administrator, signing in)."""
+        with self._store.transaction() as conn:
+            yield Session(self._store, conn)
+
+    # -- who acts -----------------------------------------------------------------------------
+
+    @property
+    def users(self) -> Users:
+        """The ledger's users (see :mod:`ektpcore.ledger.users`)."""
+        return Users(self, self._reads)
+
+    def sign_in(self, name: str, password: str) -> Actor:
+        """Signs a person in: the :class:`~ektpcore.Actor` returned (name and role as the
+        ledger holds them) is taken by any connection to this ledger, in any process, until
+        the user is disabled or given another role. An unknown name and a wrong password are
+        refused alike (:class:`~ektpcore.AuthenticationError`)."""
+        return users.sign_in(self, self._reads, name, password)
+
+    def sign_in_station(self, token: str) -> Actor:
+        """Signs an unattended station in with the token an administrator made for it
+        (``users.add_station``)."""
+        return users.sign_in_station(self, self._reads, token)
+
+    def sign_out(self, actor: Actor) -> None:
+        """Ends ``actor``'s session: its credential is refused from now on."""
+        users.sign_out(self, actor)
+
+    @property
+    def approvals(self) -> Approvals:
+        """Two-person changes: a reprint, cancelling a printed card (see
+        :mod:`ektpcore.ledger.approvals`)."""
+        return Approvals(self, self._reads)
+
+    def audit(self) -> list[AuditEntry]:
+        """The audit, oldest first: users created, roles granted and revoked, users
+        disabled, two-person requests and their outcomes, and the migration that introduced
+        users. Chained like the histories (:meth:`verify`)."""
+        return users.entries(self._reads)
+
+    # -- changes, continued -------------------------------------------------------------------
 
     def add_records(self, niks: Any, actor: Actor, **intake: Unpack[Intake]) -> IntakeReport:
         """Takes records in (the columns are those of :class:`~ektpcore.ledger.Intake`, each
@@ -319,10 +367,10 @@ class Ledger:
         return records.counts(self._reads)
 
     def verify(self) -> chain.VerifyReport:
-        """Recomputes the hash chains of the record history and of the blank-card history;
-        names the first row edited, inserted or deleted."""
+        """Recomputes the hash chains of the record history, the blank-card history and the
+        audit; names the first row edited, inserted or deleted."""
         rows = 0
-        for each in (chain.RECORD_CHAIN, chain.BLANK_CHAIN):
+        for each in chain.CHAINS:
             report = chain.verify(self._reads, each)
             if not report.ok:
                 return report

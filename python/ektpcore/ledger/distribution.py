@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError, ManifestMismatchError
-from ..lifecycle import Actor, Role, State, meaningful
+from ..lifecycle import Actor, Permission, State, meaningful
 from ..nik import Nik, parse_niks
 from . import records
 from .sealing import check_free_text, nik_keys, niks_of, seal_text, seal_texts
@@ -82,7 +82,7 @@ class DistributionWrites:
         """One new manifest per kecamatan for every QC-passed card not yet on a manifest;
         returns their ids."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
+        tx.require(Permission.DISTRIBUTE)
         db = tx.db
         rows = db.all(
             "SELECT r.id, coalesce(r.kecamatan, ''), r.kelurahan FROM records r"

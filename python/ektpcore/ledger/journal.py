@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
-from ..lifecycle import Role, State, meaningful
+from ..lifecycle import Permission, State, meaningful
 from ..nik import mask_nik, parse_niks
 from . import records
 from .blanks import BlankState, move, spoil
@@ -51,7 +51,7 @@ class JournalWrites:
     def sent(self, nik: int, batch: str, printer: str, serial: int) -> None:
         """Notes that ``nik``'s card, on blank ``serial``, is about to leave for ``printer``."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
+        tx.require(Permission.PRINT)
         tx.db.execute(
             "INSERT INTO station_journal (record_id, batch, printer, serial, state, sent_at)"
             " SELECT id, ?, ?, ?, 'sent', ? FROM records WHERE nik = ?",
@@ -179,7 +179,7 @@ def settle(
     is kept (``PRINTED``; the journal's blank, or ``serial``, is bound unless the record
     already holds a valid card). Not printed: the record goes back to ``PRINT_READY`` and the
     blank that went through the printer is spoiled (a valid card it held is invalidated)."""
-    tx.require(Role.SUPERVISOR)
+    tx.require(Permission.SETTLE)
     if not meaningful(note):
         raise InvalidArgumentError("settling an in-doubt card needs a note")
     db = tx.db

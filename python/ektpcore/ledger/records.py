@@ -18,12 +18,13 @@ import numpy.typing as npt
 from ..clock import wib_text
 from ..dedup import dedup_niks
 from ..errors import (
+    ApprovalRequiredError,
     IllegalTransitionError,
     InvalidArgumentError,
     RecordClaimedError,
     UnknownRecordError,
 )
-from ..lifecycle import Role, State, meaningful, transition_rule
+from ..lifecycle import RECORD_PERMISSIONS, Permission, State, meaningful, transition_rule
 from ..nik import Nik, mask_nik, parse_niks
 from . import blanks as _blanks
 from . import chain, ribbons
@@ -177,7 +178,7 @@ class HistoryEntry:
 def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     """See :meth:`~ektpcore.Ledger.add_records`."""
     _only(intake, Intake, "add_records")
-    tx.require(Role.OPERATOR)
+    tx.require(Permission.ENROL)
     state = State(intake.get("state", State.BIO_CAPTURED))
     priority = intake.get("priority", 0)
     if state not in _ENTRY_STATES:
@@ -342,7 +343,7 @@ def valid_niks(niks: Any, what: str) -> list[int]:
 def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack[Change]) -> int:
     """See :meth:`~ektpcore.Ledger.transition`; ``niks`` are valid NIKs as ints."""
     _only(change, Change, "transition")
-    tx.require(Role.OPERATOR)
+    tx.require(*RECORD_PERMISSIONS, what="change records")
     reason, batch = change.get("reason"), change.get("batch")
     printer, blanks = change.get("printer"), change.get("blanks")
     db, now, actor = tx.db, tx.now, tx.actor
@@ -380,7 +381,12 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             raise IllegalTransitionError(
                 mask_nik(nik), source, target, "the lifecycle does not allow it"
             )
-        tx.require(rule.role)
+        tx.require(rule.permission)
+        if rule.requested_by is not None and niks != [tx.approving]:
+            raise ApprovalRequiredError(
+                f"record {mask_nik(nik)}: '{rule.rule}' takes two people: one requests it"
+                " (approvals.request), another approves it"
+            )
         if rule.reason_required and not meaningful(reason):
             raise IllegalTransitionError(
                 mask_nik(nik), source, target, f"'{rule.rule}' needs a reason"
@@ -506,7 +512,7 @@ def _return_spare_blanks(tx: Transaction, batch: str) -> None:
             spare,
             BlankState.IN_STOCK,
             reason=f"records taken off batch {batch}",
-            allowed={(BlankState.ALLOCATED, BlankState.IN_STOCK): Role.OPERATOR},
+            allowed={(BlankState.ALLOCATED, BlankState.IN_STOCK): Permission.PRINT},
         )
 
 
@@ -548,7 +554,7 @@ def _bind_blanks(
             [int(b) for b in blanks],
             BlankState.USED,
             batch=batch,
-            allowed={(BlankState.ALLOCATED, BlankState.USED): Role.OPERATOR},
+            allowed={(BlankState.ALLOCATED, BlankState.USED): Permission.PRINT},
             record_ids=record_ids,
         )
         db.executemany(
@@ -578,8 +584,8 @@ def _bind_blanks(
     ]
     voided = [serial for rid, serial in cards if target is State.CANCELLED]
     used_to = {
-        (BlankState.USED, BlankState.SPOILED): Role.OPERATOR,
-        (BlankState.USED, BlankState.VOIDED): Role.SUPERVISOR,
+        (BlankState.USED, BlankState.SPOILED): Permission.PRINT,
+        (BlankState.USED, BlankState.VOIDED): Permission.VOID,
     }
     if spoiled:
         _blanks.move(tx, spoiled, BlankState.SPOILED, reason=reason, allowed=used_to)
