@@ -79,19 +79,21 @@ impl Drop for EncodedCards {
 /// One side to encode: its face and raster settings.
 pub type Side<'a, 'b> = (&'a Face<'b>, &'a Settings);
 
-/// Rasterises and encodes `cards` on every core with `encode(front, back, out, scratch)`, one
+/// Rasterises and encodes `cards` on every core with `encode(front, back, job, out, scratch)`, one
 /// card after another within a share; `scratch` comes from `pool` and goes back to it. A side
 /// given without an RGB face prints no colour, whatever the settings allow.
-pub fn encode_batch<S, F>(
+pub fn encode_batch<S, J, F>(
     cards: &[CardFaces<'_>],
-    front: &Settings,
-    back: &Settings,
+    (front, back): (&Settings, &Settings),
+    job: &J,
     pool: &Mutex<Vec<S>>,
     encode: F,
 ) -> Result<EncodedCards, EktpError>
 where
     S: Default + Send,
-    F: Fn(Side<'_, '_>, Option<Side<'_, '_>>, &mut Vec<u8>, &mut S) -> Result<(), EktpError> + Sync,
+    J: Sync,
+    F: Fn(Side<'_, '_>, Option<Side<'_, '_>>, &J, &mut Vec<u8>, &mut S) -> Result<(), EktpError>
+        + Sync,
 {
     use rayon::prelude::*;
     let (front_mono, back_mono) = (mono(front), mono(back));
@@ -106,7 +108,7 @@ where
                 let back_side = b
                     .as_ref()
                     .map(|b| (b, if b.rgb.is_some() { back } else { &back_mono }));
-                encode((f, fs), back_side, &mut out, &mut scratch)
+                encode((f, fs), back_side, job, &mut out, &mut scratch)
             });
             give_back(pool, [scratch]);
             encoded.map(|()| out)

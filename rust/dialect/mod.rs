@@ -67,6 +67,18 @@ pub(crate) fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T, Ek
     })
 }
 
+/// What a scanner finds: the complete commands, the bytes they take, and where and why the
+/// bytes ran out inside a command.
+pub(crate) type Scan = (Vec<Command>, usize, Option<(usize, String)>);
+
+/// A whole stream's commands: one cut by the end of the bytes is an error.
+pub(crate) fn whole(scan: Scan) -> Result<Vec<Command>, EktpError> {
+    match scan {
+        (commands, _, None) => Ok(commands),
+        (_, _, Some((at, message))) => fail(at, message),
+    }
+}
+
 /// The panels one side of a card prints, or a ribbon holds for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PanelSet {

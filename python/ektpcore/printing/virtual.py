@@ -145,23 +145,39 @@ class VirtualPrinter(LoopbackServer):
         if self._reply(conn, reply):
             self._hang_up(conn)
 
+    def _more(
+        self,
+        conn: socket.socket,
+        buffer: bytes,
+        parsed: int,
+        parse: Callable[[bytes], tuple[_Commands, int]],
+        error: list[str],
+    ) -> tuple[bytes, _Commands, int] | None:
+        """Reads more of the stream: the buffer, the complete commands after ``parsed`` and
+        the bytes they take; ``None`` when the session ends (closed, idle, or refused with
+        ``error`` for a malformed stream or an unfinished card over ``max_buffer``)."""
+        data = self._recv(conn, 1 << 16)
+        if not data:
+            return None
+        buffer += data
+        try:
+            if len(buffer) > self.max_buffer:
+                raise StreamDecodeError("an unfinished card over max_buffer", len(buffer))
+            commands, used = parse(buffer[parsed:])
+        except StreamDecodeError:
+            self._refuse(conn, error)
+            return None
+        return buffer, commands, used
+
     def _evolis_session(self, conn: socket.socket) -> None:
         buffer = b""
         parsed = 0  # bytes of `buffer` already handled
         card_start: int | None = None  # where the open card's bytes start in `buffer`
         while True:
-            data = self._recv(conn, 1 << 16)
-            if not data:
+            more = self._more(conn, buffer, parsed, _ektpcore.evolis_parse_prefix, ["NACK 1"])
+            if more is None:
                 return
-            buffer += data
-            if len(buffer) > self.max_buffer:
-                self._refuse(conn, ["NACK 1"])
-                return
-            try:
-                commands, used = _ektpcore.evolis_parse_prefix(buffer[parsed:])
-            except StreamDecodeError:
-                self._refuse(conn, ["NACK 1"])
-                return
+            buffer, commands, used = more
             out: list[str] = []
             # Each command ends where the next begins; the last where the parsed bytes end.
             ends = [c[0] for c in commands[1:]] + [used] if commands else []
@@ -196,18 +212,10 @@ class VirtualPrinter(LoopbackServer):
         card_start: int | None = None  # where the open card's first page starts in `buffer`
         tags: list[str] = []  # the tags of the page being read
         while True:
-            data = self._recv(conn, 1 << 16)
-            if not data:
+            more = self._more(conn, buffer, parsed, _ektpcore.magicard_parse_prefix, [])
+            if more is None:
                 return
-            buffer += data
-            if len(buffer) > self.max_buffer:
-                self._refuse(conn, [])
-                return
-            try:
-                commands, used = _ektpcore.magicard_parse_prefix(buffer[parsed:])
-            except StreamDecodeError:
-                self._refuse(conn, [])
-                return
+            buffer, commands, used = more
             replies: list[bytes] = []
             for offset, name, params, _payload in commands:
                 at = parsed + offset
@@ -357,6 +365,8 @@ class VirtualPrinter(LoopbackServer):
     def _acked(self, text: str) -> list[str]:
         return [text] if self._ack else []
 
+
+_Commands = list[tuple[int, str, list[str], bytes | None]]
 
 _CODES = {"MECHANICAL": "T", "COVER OPEN": "C", "RIBBON ENDED": "R"}
 

@@ -5,17 +5,14 @@
 use super::{
     depth_of, raw_colour_len, CR, DOTS, ESC, LINES, LINE_BYTES, MAX_NAME, MAX_PARAM, MAX_PARAMS,
 };
-use crate::dialect::{fail, ChipStation, Command, DecodedCard, DecodedJob};
+use crate::dialect::{fail, whole, ChipStation, Command, DecodedCard, DecodedJob, Scan};
 use crate::error::EktpError;
 use crate::raster::Panels;
 
 /// Splits a stream into commands, reading binary payloads by their declared or implied
 /// length (payloads contain `0x1B` and `0x0D`). Zero padding between commands is skipped.
 pub fn parse(stream: &[u8]) -> Result<Vec<Command>, EktpError> {
-    match scan(stream)? {
-        (commands, _, None) => Ok(commands),
-        (_, _, Some((at, message))) => fail(at, message),
-    }
+    whole(scan(stream)?)
 }
 
 /// The complete commands at the start of `stream` and how many bytes they take: what a
@@ -28,8 +25,7 @@ pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), EktpError> {
 
 /// Commands up to the end or to a command the bytes cut off: the commands, the bytes they
 /// take, and where and why the cut happened.
-#[allow(clippy::type_complexity)]
-fn scan(stream: &[u8]) -> Result<(Vec<Command>, usize, Option<(usize, String)>), EktpError> {
+fn scan(stream: &[u8]) -> Result<Scan, EktpError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while let Some(step) = next_command(stream, pos)? {

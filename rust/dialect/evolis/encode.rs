@@ -242,9 +242,7 @@ pub fn encode_cards(
     back: &Settings,
     settings: &JobSettings,
 ) -> Result<EncodedCards, EktpError> {
-    batch::encode_batch(cards, front, back, &SCRATCH, |f, b, out, scratch| {
-        encode_faces_with(f, b, settings, out, scratch)
-    })
+    batch::encode_batch(cards, (front, back), settings, &SCRATCH, encode_faces_with)
 }
 
 /// Writes a side's colour download, or refuses the card (truncating `out` to `start`, so

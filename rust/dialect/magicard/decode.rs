@@ -7,7 +7,7 @@ use super::{
     back_format, encode::full_overlay, ribbon_of_code, COLOUR_PLANE, COMMAND_GUARD, DEPTH, DOTS,
     ETX, FS, GUARD, K_PLANE, LINES, LINE_BYTES, MAX_TEXT, PAGE_GUARD, PLANE_END, ROW_BYTES, SOH,
 };
-use crate::dialect::{fail, Command, DecodedCard, DecodedJob, PanelSet, Ribbon};
+use crate::dialect::{fail, whole, Command, DecodedCard, DecodedJob, PanelSet, Ribbon, Scan};
 use crate::error::EktpError;
 use crate::raster::Panels;
 
@@ -15,10 +15,7 @@ use crate::raster::Panels;
 /// `R`, `K` for its planes (payloads), `END` for the page's end, and simple commands by their
 /// text (`REQ` with parameters `STA`, `MSR`, ...).
 pub fn parse(stream: &[u8]) -> Result<Vec<Command>, EktpError> {
-    match scan(stream)? {
-        (commands, _, None) => Ok(commands),
-        (_, _, Some((at, message))) => fail(at, message),
-    }
+    whole(scan(stream)?)
 }
 
 /// The complete commands at the start of `stream` and the bytes they take; a command cut off
@@ -28,8 +25,7 @@ pub fn parse_prefix(stream: &[u8]) -> Result<(Vec<Command>, usize), EktpError> {
     Ok((commands, used))
 }
 
-#[allow(clippy::type_complexity)]
-fn scan(stream: &[u8]) -> Result<(Vec<Command>, usize, Option<(usize, String)>), EktpError> {
+fn scan(stream: &[u8]) -> Result<Scan, EktpError> {
     let mut out = Vec::new();
     let mut pos = 0;
     // Planes still to come in the open page: (letter, length).
