@@ -19,6 +19,7 @@ __all__ = [
     "crosscheck_niks",
     "decompose_niks",
     "default_match_weights",
+    "dialect_ribbon",
     "evolis_decode",
     "evolis_encode_cards",
     "evolis_encode_panels",
@@ -36,6 +37,11 @@ __all__ = [
     "index_read",
     "index_sorted_unique",
     "index_union",
+    "magicard_command",
+    "magicard_decode",
+    "magicard_encode_cards",
+    "magicard_encode_panels",
+    "magicard_parse_prefix",
     "mask_nik",
     "mrz_check_digit",
     "nik_error_table",
@@ -261,6 +267,29 @@ def evolis_decode(
 def evolis_parse_prefix(
     stream: bytes,
 ) -> tuple[list[tuple[int, str, list[str], bytes | None]], int]: ...
+def magicard_encode_cards(
+    cards: list[_FaceArrays],
+    front: dict[str, Any],
+    back: dict[str, Any],
+    job: dict[str, Any],
+) -> bytes: ...
+def magicard_encode_panels(
+    front: tuple[Any, ...], back: tuple[Any, ...] | None, job: dict[str, Any]
+) -> bytes: ...
+def magicard_decode(
+    stream: bytes,
+) -> tuple[
+    list[tuple[int, str, list[str], bytes | None]],
+    str | None,
+    list[tuple[_PanelArrays, _PanelArrays | None, str | None, bool, int]],
+]: ...
+def magicard_parse_prefix(
+    stream: bytes,
+) -> tuple[list[tuple[int, str, list[str], bytes | None]], int]: ...
+def magicard_command(text: str) -> bytes: ...
+def dialect_ribbon(
+    dialect_name: str, ribbon: str
+) -> tuple[tuple[bool, bool, bool], tuple[bool, bool, bool]]: ...
 
 # -- chip --------------------------------------------------------------------------------------
 

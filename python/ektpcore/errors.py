@@ -42,6 +42,7 @@ __all__ = [
     "PrinterConnectionError",
     "RecordClaimedError",
     "RibbonExhaustedError",
+    "RibbonMismatchError",
     "RibbonWarning",
     "SealedDataError",
     "SecureMessagingError",
@@ -255,6 +256,11 @@ class RibbonWarning(UserWarning):
 
 class RibbonExhaustedError(EktpcoreError):
     """More cards printed than the installed ribbon had left, or no ribbon installed."""
+
+
+class RibbonMismatchError(InvalidArgumentError):
+    """Printing settings or panels that ask for panels the ribbon does not have: colour on a
+    black ribbon, an overlay on a ribbon without one, colour on the back of a YMCKOK card."""
 
 
 class ManifestMismatchError(EktpcoreError):

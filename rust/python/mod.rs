@@ -71,6 +71,7 @@ pyo3::import_exception!(ektpcore.errors, InvalidArgumentError);
 pyo3::import_exception!(ektpcore.errors, StreamDecodeError);
 pyo3::import_exception!(ektpcore.errors, ChipDecodeError);
 pyo3::import_exception!(ektpcore.errors, SecureMessagingError);
+pyo3::import_exception!(ektpcore.errors, RibbonMismatchError);
 
 impl From<EktpError> for PyErr {
     fn from(err: EktpError) -> PyErr {
@@ -83,6 +84,7 @@ impl From<EktpError> for PyErr {
             EktpError::ChipDecode { offset, .. } => ChipDecodeError::new_err((message, offset)),
             EktpError::StreamDecode { offset, .. } => StreamDecodeError::new_err((message, offset)),
             EktpError::SecureMessaging(_) => SecureMessagingError::new_err(message),
+            EktpError::RibbonMismatch(_) => RibbonMismatchError::new_err(message),
         }
     }
 }
@@ -124,8 +126,9 @@ mod _ektpcore {
 
     #[pymodule_export]
     use super::dialect::{
-        evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part,
-        evolis_parse_prefix,
+        dialect_ribbon, evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part,
+        evolis_parse_prefix, magicard_command, magicard_decode, magicard_encode_cards,
+        magicard_encode_panels, magicard_parse_prefix,
     };
 
     #[pymodule_export]
