@@ -32,6 +32,7 @@ from .conftest import NOTES, RESULTS, STORES, judge
 
 WORKER = Path(__file__).parents[1] / "tests" / "_station_worker.py"
 OPERATOR = Actor("bench", Role.OPERATOR)
+SUPERVISOR = Actor("bench supervisor", Role.SUPERVISOR)
 STATIONS = 8
 GROUP = f"stations-{STATIONS}"
 TARGET = 500  # cards settled per second, all stations together, on PostgreSQL
@@ -57,7 +58,7 @@ def test_eight_stations_at_once(
     batches = {f"B-{i}": niks[i * per_station : (i + 1) * per_station] for i in range(stations)}
     with Ledger(location) as ledger:
         ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
-        ledger.blanks.receive("LOT", 1, len(niks), OPERATOR)
+        ledger.blanks.receive("LOT", 1, len(niks), SUPERVISOR)
         for i, (batch, members) in enumerate(batches.items()):
             ledger.ribbons.install(f"P{i}", "K", len(members), OPERATOR)
             ledger.queue(members, batch, f"P{i}", OPERATOR)

@@ -25,6 +25,9 @@ pub enum EktpError {
     /// A secure-messaging session refused a response or was used after it ended. The session
     /// is torn down when this is raised: its keys are gone and its counter is not trusted.
     SecureMessaging(String),
+    /// Printing settings or panels that ask for panels the ribbon does not have (colour on a
+    /// black ribbon, an overlay without an overlay panel).
+    RibbonMismatch(String),
 }
 
 impl fmt::Display for EktpError {
@@ -37,7 +40,9 @@ impl fmt::Display for EktpError {
                 }
                 Ok(())
             }
-            EktpError::InvalidArgument(msg) | EktpError::SecureMessaging(msg) => f.write_str(msg),
+            EktpError::InvalidArgument(msg)
+            | EktpError::SecureMessaging(msg)
+            | EktpError::RibbonMismatch(msg) => f.write_str(msg),
             EktpError::ChipDecode { what, offset } => write!(f, "{what} (at byte {offset})"),
             EktpError::StreamDecode { message, offset } => {
                 write!(f, "at byte {offset}: {message}")

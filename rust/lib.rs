@@ -6,6 +6,7 @@ pub mod chip;
 pub mod dedup;
 pub mod dialect;
 pub mod error;
+pub mod keys;
 pub mod ledger;
 pub mod names;
 pub mod nik;

@@ -127,3 +127,35 @@ def tamper(ledger_location: str) -> Callable[..., None]:
             raw.execute(translate(sql), params)
 
     return on_postgres if "://" in ledger_location else on_sqlite
+
+
+def card_intake(niks: Sequence[int], photo: str) -> dict[str, Any]:
+    """Intake columns that give each record everything its card shows (a station refuses a
+    record that lacks a field): names, the card's fields, and one photo file for all."""
+    n = len(niks)
+    born = [ektpcore.Nik(int(v)).birth_date or dt.date(1990, 1, 1) for v in niks]
+    return {
+        "names": [f"Warga Contoh {i}" for i in range(n)],
+        "photos": [photo] * n,
+        "card": {
+            "birth_place": ["Bogor"] * n,
+            "birth_date": [d.isoformat() for d in born],
+            "address": ["Jl. Pajajaran No. 10"] * n,
+            "rt": ["001"] * n,
+            "rw": ["002"] * n,
+            "religion": ["Islam"] * n,
+            "marital_status": ["Belum Kawin"] * n,
+            "occupation": ["Pelajar/Mahasiswa"] * n,
+            "citizenship": ["WNI"] * n,
+        },
+    }
+
+
+@pytest.fixture
+def card_photo(tmp_path: Any) -> str:
+    """A small photo file (the station's photo rule is switched off where it is used)."""
+    from PIL import Image
+
+    path = tmp_path / "foto.png"
+    Image.new("RGB", (60, 80), (200, 30, 30)).save(path)
+    return str(path)

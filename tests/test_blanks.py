@@ -29,7 +29,7 @@ B = BlankState
 def ledger(ledger_location: str) -> Iterator[Ledger]:
     with Ledger(ledger_location) as led:
         led.add_records(NIKS[:4], OPERATOR, state=State.PRINT_READY)
-        led.blanks.receive("LOT-A", 100, 119, OPERATOR)
+        led.blanks.receive("LOT-A", 100, 119, SUPERVISOR)
         yield led
 
 
@@ -42,12 +42,12 @@ def _print(ledger: Ledger, niks: list[str], batch: str = "B-1") -> list[int]:
 
 def test_lots_refuse_overlaps_and_bad_ranges(ledger: Ledger) -> None:
     with pytest.raises(InvalidArgumentError, match="overlap lot 'LOT-A'"):
-        ledger.blanks.receive("LOT-B", 119, 130, OPERATOR)
+        ledger.blanks.receive("LOT-B", 119, 130, SUPERVISOR)
     with pytest.raises(InvalidArgumentError):
-        ledger.blanks.receive("LOT-C", 50, 40, OPERATOR)
+        ledger.blanks.receive("LOT-C", 50, 40, SUPERVISOR)
     with pytest.raises(InvalidArgumentError):
-        ledger.blanks.receive("LOT-D", -5, 4, OPERATOR)
-    assert ledger.blanks.receive("LOT-B", 120, 129, OPERATOR) == 10
+        ledger.blanks.receive("LOT-D", -5, 4, SUPERVISOR)
+    assert ledger.blanks.receive("LOT-B", 120, 129, SUPERVISOR) == 10
     assert ledger.blanks.counts() == {B.IN_STOCK: 30}
 
 
@@ -92,13 +92,17 @@ def test_reprint_invalidates_the_lost_card_and_cancel_voids(ledger: Ledger) -> N
         State.ISSUED,
     ):
         ledger.transition(NIKS[:1], state, OPERATOR)
-    with pytest.raises(PermissionDeniedError):
-        ledger.transition(NIKS[:1], State.PRINT_READY, OPERATOR, reason="lost")
-    ledger.transition(NIKS[:1], State.PRINT_READY, SUPERVISOR, reason="lost, police letter 12/XI")
+    with pytest.raises(PermissionDeniedError):  # a reprint is never made directly
+        ledger.transition(NIKS[:1], State.PRINT_READY, SUPERVISOR, reason="lost")
+    lost = ledger.approvals.request(NIKS[0], State.PRINT_READY, OPERATOR, reason="lost")
+    ledger.approvals.approve(lost.id, SUPERVISOR, note="police letter 12/XI")
     assert ledger.blanks.state_of(serial) is B.USED  # the lost card was printed on it
     (reprint,) = _print(ledger, NIKS[:1], batch="B-2")
     (other,) = _print(ledger, NIKS[1:2], batch="B-3")
-    ledger.transition(NIKS[1:2], State.CANCELLED, SUPERVISOR, reason="died before hand-over")
+    died = ledger.approvals.request(
+        NIKS[1], State.CANCELLED, SUPERVISOR, reason="died before hand-over"
+    )
+    ledger.approvals.approve(died.id, Actor("citra", Role.SUPERVISOR))
     assert ledger.blanks.state_of(other) is B.VOIDED
     assert ledger._query("SELECT serial FROM cards WHERE valid = 1") == [(reprint,)]
     # A second valid card for one record is impossible, whatever writes to the database.
@@ -176,5 +180,5 @@ def test_a_version_1_ledger_is_migrated(ledger_location: str) -> None:
     store.close()
     with Ledger(ledger_location) as led:
         assert led.schema_version == ektpcore.ledger.SCHEMA_VERSION
-        assert led.blanks.receive("LOT-A", 1, 5, OPERATOR) == 5
+        assert led.blanks.receive("LOT-A", 1, 5, SUPERVISOR) == 5
         assert led.verify().ok

@@ -35,7 +35,10 @@ from ektpcore.printing import (
     VirtualPrinter,
 )
 
+from .conftest import card_intake
+
 OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
 NIKS = [int(v) for v in ektpcore.sample_niks(24, seed=91)]
 FACE = np.full((648, 1016, 3), 220, dtype=np.uint8)
 TEXT = np.full((648, 1016), 255, dtype=np.uint8)
@@ -81,7 +84,7 @@ def blank_chip(faults: dict[int, ChipFaults] | None = None) -> Any:
 def ledger(ledger_location: str) -> Iterator[Ledger]:
     with Ledger(ledger_location) as led:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Tengah"] * 24)
-        led.blanks.receive("LOT", 1_000, 1_029, OPERATOR)
+        led.blanks.receive("LOT", 1_000, 1_029, SUPERVISOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         yield led
 
@@ -253,8 +256,8 @@ def test_the_cli_runs_a_chip_station_against_a_served_encoder(
     key_file.write_text("00112233445566778899aabbccddeeff\n")
     path = ledger_location
     with Ledger(path) as led:
-        led.add_records(niks, OPERATOR, state=State.PRINT_READY, photos=[str(photo)] * 6)
-        led.blanks.receive("LOT", 1, 10, OPERATOR)
+        led.add_records(niks, OPERATOR, state=State.PRINT_READY, **card_intake(niks, str(photo)))
+        led.blanks.receive("LOT", 1, 10, SUPERVISOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         (batch,) = plan_batches(led)
     keys = SoftwareKeyProvider(bytes.fromhex("00112233445566778899aabbccddeeff"))

@@ -15,7 +15,7 @@ import ektpcore
 from ektpcore import Actor, BlankState, Ledger, Role, State
 from ektpcore.printing import CardFaces
 
-AUDITOR, OPERATOR, SUPERVISOR = (Actor(role.name.lower(), role) for role in Role)
+AUDITOR, OPERATOR, SUPERVISOR, _ = (Actor(role.name.lower(), role) for role in Role)
 NIKS = [int(v) for v in ektpcore.sample_niks(10, seed=11)]
 SHORT = dt.timedelta(milliseconds=300)
 FACES = CardFaces(
@@ -27,7 +27,7 @@ FACES = CardFaces(
 def ledger(ledger_location: str) -> Iterator[Ledger]:
     with Ledger(ledger_location) as led:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY)
-        led.blanks.receive("LOT", 1, 30, OPERATOR)
+        led.blanks.receive("LOT", 1, 30, SUPERVISOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         led.queue(NIKS[:6], "B-1", "P1", OPERATOR)
         yield led

@@ -52,7 +52,7 @@ def ledger(ledger_location: str) -> Iterator[Ledger]:
             kecamatan=[k for k, _ in PLACES],
             kelurahan=[k for _, k in PLACES],
         )
-        led.blanks.receive("LOT-2017-11", 5000, 5099, OPERATOR)
+        led.blanks.receive("LOT-2017-11", 5000, 5099, SUPERVISOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         yield led
 
@@ -156,7 +156,7 @@ def test_worked_example_from_records_to_issued(ledger_location: str) -> None:
         )
         assert ledger.where_is(niks[2]).photo_ref == "capture://photos/2.jpg"
         assert (report.added, len(report.refused)) == (4, 1)
-        ledger.blanks.receive("LOT-1", 1, 100, operator)
+        ledger.blanks.receive("LOT-1", 1, 100, supervisor)
         ledger.ribbons.install("P1", "YMCKO", 500, operator)
         serials = ledger.blanks.allocate("B-1", 4, operator)
         ledger.transition(niks, State.QUEUED, operator, batch="B-1")
@@ -184,4 +184,3 @@ def test_worked_example_from_records_to_issued(ledger_location: str) -> None:
         }
         assert ledger.ribbons.current("P1").remaining == 495
         assert ledger.verify().ok
-        assert supervisor.role > operator.role

@@ -43,7 +43,7 @@ def test_intake_refuses_invalid_repeated_and_known_niks(ledger: Ledger) -> None:
 
 def test_the_whole_way_to_the_citizen(ledger: Ledger) -> None:
     ledger.add_records(NIKS[:3], OPERATOR)
-    ledger.blanks.receive("KEMENDAGRI-2017-11", 1000, 1099, OPERATOR)
+    ledger.blanks.receive("KEMENDAGRI-2017-11", 1000, 1099, SUPERVISOR)
     serials = ledger.blanks.allocate("B-001", 3, OPERATOR)
     path = [
         State.SENT_FOR_ENROLMENT,

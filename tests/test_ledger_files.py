@@ -17,13 +17,14 @@ import ektpcore
 from ektpcore import Actor, BlankState, Ledger, Role, State
 
 OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
 NIKS = [str(v) for v in ektpcore.sample_niks(5, seed=3)]
 
 
 def _ledger(path: Path) -> Path:
     with Ledger(path) as led:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY)
-        led.blanks.receive("LOT", 1, 2_000, OPERATOR)
+        led.blanks.receive("LOT", 1, 2_000, SUPERVISOR)
     return path
 
 
@@ -138,7 +139,7 @@ def test_a_large_lot_is_received_in_parts_and_resumes_after_a_crash(tmp_path: Pa
 
         blanks._add_blanks = add
         with Ledger({str(path)!r}) as led:
-            led.blanks.receive("KEMENDAGRI-12", 10_001, 210_000, Actor("ani", Role.OPERATOR))
+            led.blanks.receive("KEMENDAGRI-12", 10_001, 210_000, Actor("budi", Role.SUPERVISOR))
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -155,8 +156,8 @@ def test_a_large_lot_is_received_in_parts_and_resumes_after_a_crash(tmp_path: Pa
         assert led.verify().ok
         # Receiving the same lot again continues where it stopped; any other overlap is refused.
         with pytest.raises(ektpcore.InvalidArgumentError, match="overlap"):
-            led.blanks.receive("KEMENDAGRI-13", 10_001, 210_000, OPERATOR)
-        assert led.blanks.receive("KEMENDAGRI-12", 10_001, 210_000, OPERATOR) == 200_000
+            led.blanks.receive("KEMENDAGRI-13", 10_001, 210_000, SUPERVISOR)
+        assert led.blanks.receive("KEMENDAGRI-12", 10_001, 210_000, SUPERVISOR) == 200_000
         report = led.blanks.reconcile()
         assert report.balanced
         assert report.counts[BlankState.IN_STOCK] == 202_000

@@ -18,6 +18,7 @@ from ektpcore.ledger import schema
 from ektpcore.ledger.postgres import mask_url, translate, translate_migration
 
 OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
 NIKS = [str(v) for v in ektpcore.sample_niks(12, seed=41)]
 
 on_postgres = pytest.mark.parametrize("ledger_location", ["postgres"], indirect=True)
@@ -76,7 +77,7 @@ def test_both_stores_sort_and_group_alike(ledger_location: str) -> None:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=kecamatan)
         order = [(None,), ("A",), ("B",), ("Bogor",), ("a",), ("b",), ("Ä",)]
         assert list(led.counts_by("kecamatan")) == order
-        led.blanks.receive("LOT", 1, 20, OPERATOR)
+        led.blanks.receive("LOT", 1, 20, SUPERVISOR)
         led.queue(NIKS, "B-1", "P1", OPERATOR)
         queued = [r.kecamatan for r in led.queued("B-1", "P1")]
         assert queued == sorted(kecamatan, key=lambda k: (k is not None, k or ""))

@@ -17,7 +17,7 @@ import ektpcore
 from ektpcore import Actor, BlankState, Ledger, Role, State
 from ektpcore.ledger import SqliteStore
 
-AUDITOR, OPERATOR, SUPERVISOR = (Actor(role.name.lower(), role) for role in Role)
+AUDITOR, OPERATOR, SUPERVISOR, _ = (Actor(role.name.lower(), role) for role in Role)
 NIKS = [str(v) for v in ektpcore.sample_niks(8, seed=7)]
 
 
@@ -25,7 +25,7 @@ NIKS = [str(v) for v in ektpcore.sample_niks(8, seed=7)]
 def ledger(ledger_location: str) -> Iterator[Ledger]:
     with Ledger(ledger_location) as led:
         led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=["K"] * 8)
-        led.blanks.receive("LOT-1", 1, 100, OPERATOR)
+        led.blanks.receive("LOT-1", 1, 100, SUPERVISOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         yield led
 
@@ -150,7 +150,7 @@ def test_a_store_with_another_parameter_style_runs_the_whole_day(tmp_path: Path)
             NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=["K"] * 4 + ["L"] * 4
         )
         assert report.added == 8
-        led.blanks.receive("LOT-1", 1, 20, OPERATOR)
+        led.blanks.receive("LOT-1", 1, 20, SUPERVISOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         plan = ektpcore.Plan.from_ledger(led, [ektpcore.Printer("P1", 60)])
         plan.commit(led, OPERATOR)

@@ -44,7 +44,7 @@ def ledger(ledger_location: str) -> Iterator[Ledger]:
             priority=prio,
         )
         led.add_records(NIKS[1_000:], OPERATOR, state=State.SENT_FOR_ENROLMENT)
-        led.blanks.receive("LOT-1", 5_000, 5_899, OPERATOR)
+        led.blanks.receive("LOT-1", 5_000, 5_899, SUPERVISOR)
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR, remaining=40)
         yield led
 
@@ -101,7 +101,8 @@ def test_a_reprint_is_served_as_a_replacement(ledger: Ledger) -> None:
     ledger.distribution.dispatch(manifest.id, OPERATOR)
     ledger.distribution.receive(manifest.id, "camat", 1, OPERATOR)
     ledger.distribution.hand_over(nik, OPERATOR, identity_check="KK checked")
-    ledger.transition([nik], State.PRINT_READY, SUPERVISOR, reason="card lost")
+    request = ledger.approvals.request(nik, State.PRINT_READY, OPERATOR, reason="card lost")
+    ledger.approvals.approve(request.id, SUPERVISOR)
     p = Plan.from_ledger(ledger, PRINTERS, start=START)
     idx = int(np.flatnonzero(p.records == int(nik))[0])
     assert int(p._jobs.priority[idx]) == Priority.REPLACEMENT

@@ -7,11 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ektpcore import InvalidArgumentError, StreamDecodeError
+from ektpcore import InvalidArgumentError, RibbonMismatchError, StreamDecodeError
 from ektpcore.printing import (
     CardFaces,
     Dialect,
     EvolisDialect,
+    MagicardDialect,
     Panels,
     RasterSettings,
     chip_clear_mask,
@@ -203,3 +204,90 @@ def test_the_worked_example_of_a_python_dialect_runs() -> None:
     with pytest.raises(StreamDecodeError) as info:
         proof.decode(stream[:-5])
     assert info.value.offset == len(stream) // 2
+
+
+# -- the ribbon decides the panels ------------------------------------------------------------
+
+
+def test_a_black_ribbon_sends_black_only() -> None:
+    d = EvolisDialect(ribbon="k")
+    assert (d.front.colour, d.front.black, d.front.overlay) == (False, "layer", "none")
+    rgb, blk = face()
+    job = d.decode(b"".join(d.stream([CardFaces(front=rgb, front_black=blk)])))
+    (card,) = job.cards
+    assert card.front.k is not None
+    assert (card.front.y, card.front.o, card.depth) == (None, None, 0)
+    assert [c.params[0] for c in job.commands if c.name == "Dbc"] == ["k"]
+
+
+@pytest.mark.parametrize(
+    ("ribbon", "front", "back", "message"),
+    [
+        ("k", RasterSettings(), None, "prints K on the front; the front asks for colour"),
+        ("ko", RasterSettings(overlay="none"), None, "asks for colour (Y, M, C) too"),
+        ("ymckok", None, RasterSettings(), "prints K on the back; the back asks for colour"),
+    ],
+)
+def test_settings_that_contradict_the_ribbon_are_refused(
+    ribbon: str, front: RasterSettings | None, back: RasterSettings | None, message: str
+) -> None:
+    with pytest.raises(RibbonMismatchError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        EvolisDialect(ribbon=ribbon, front=front, back=back)
+
+
+def test_panels_the_ribbon_lacks_are_refused_by_the_encoder() -> None:
+    rgb, blk = face()
+    colour = rasterize(rgb, blk)
+    with pytest.raises(RibbonMismatchError, match="the ko ribbon prints K and O on the front"):
+        EvolisDialect(ribbon="ko").encode_card(colour)
+    with pytest.raises(InvalidArgumentError, match="unknown Evolis ribbon"):
+        EvolisDialect(ribbon="zz")
+    # Fewer panels than the ribbon has are fine: a YMCKO front without its overlay.
+    d = EvolisDialect(ribbon="ymcko", front=RasterSettings(overlay="none"))
+    (card,) = d.decode(d.encode_card(rasterize(rgb, blk, d.front))).cards
+    assert card.front.o is None
+    assert card.front.y is not None
+
+
+# -- Magicard ---------------------------------------------------------------------------------
+
+MH = 642  # a Magicard face: 642 x 1016
+
+
+def magicard_face(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rgb, black = face(seed)
+    return np.ascontiguousarray(rgb[:MH]), np.ascontiguousarray(black[:MH])
+
+
+def test_a_two_sided_magicard_batch_decodes_back_to_its_panels() -> None:
+    d = MagicardDialect()
+    assert d.canvas == (1016, 642)
+    assert d.depth == 6
+    faces = [magicard_face(i) for i in range(3)]
+    cards = [CardFaces(front=rgb, front_black=blk, back_black=blk) for rgb, blk in faces]
+    stream = b"".join(d.stream(cards, chunk=2))
+    job = d.decode(stream)
+    assert job.ribbon == "ymckok"
+    for (rgb, blk), card in zip(faces, job.cards, strict=True):
+        assert card.front == rasterize(rgb, blk, d.front)
+        assert card.back == rasterize(None, blk, d.back)
+        assert card.depth == 6
+    header = b"\x05" * 64 + b"\x01,LC8,DPXON,BACK,PAG1,OVRON,HGT1016,WID642,IMFBGRK,"
+    assert stream.startswith(header)
+    assert [c.name for c in job.commands[:6]] == ["JOB", "B", "G", "R", "K", "END"]
+    assert d.commands(stream) == job.commands
+
+
+def test_magicard_refusals() -> None:
+    rgb, blk = face()  # an Evolis-sized face: 648 dots
+    with pytest.raises(InvalidArgumentError, match="642 dots"):
+        MagicardDialect().encode_faces([CardFaces(front=rgb, front_black=blk)])
+    with pytest.raises(RibbonMismatchError, match="the k ribbon prints K on the front"):
+        MagicardDialect(ribbon="k", front=RasterSettings(depth=6))
+    with pytest.raises(InvalidArgumentError, match="chip encoder"):
+        MagicardDialect().chip_phase("contact")
+    with pytest.raises(StreamDecodeError) as info:
+        MagicardDialect().decode(b"\x05" * 64 + b"\x01,LC3,IMFK,SZK12\x1c")
+    assert info.value.offset == 65
+    assert isinstance(dialect("magicard", ribbon="ko"), MagicardDialect)
+    assert MagicardDialect().command("REQ,STA,MSR,") == b"\x05" * 9 + b"\x01REQ,STA,MSR,\x1c\x03"

@@ -20,6 +20,8 @@ from ektpcore.printing import (
     VirtualPrinter,
 )
 
+from .conftest import card_intake
+
 OPERATOR = Actor("ani", Role.OPERATOR)
 SUPERVISOR = Actor("budi", Role.SUPERVISOR)
 NIKS = [int(v) for v in ektpcore.sample_niks(40, seed=77)]
@@ -33,11 +35,12 @@ def faces(_record: Any) -> CardFaces:
 
 
 @pytest.fixture
-def ledger(ledger_location: str) -> Iterator[Ledger]:
+def ledger(ledger_location: str, card_photo: str) -> Iterator[Ledger]:
     with Ledger(ledger_location) as led:
         kec = ["Bogor Barat" if i % 2 else "Bogor Timur" for i in range(40)]
-        led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=kec)
-        led.blanks.receive("LOT", 1_000, 1_049, OPERATOR)
+        cards = card_intake(NIKS, card_photo)
+        led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=kec, **cards)
+        led.blanks.receive("LOT", 1_000, 1_049, SUPERVISOR)
         led.ribbons.install("P1", "YMCKOK", 500, OPERATOR)
         yield led
 
@@ -216,7 +219,7 @@ def test_a_batch_of_hundreds_goes_through_with_a_jam_on_the_way(ledger_location:
         kec = [f"Kecamatan {i % 6}" for i in range(300)]
         kel = [f"Kelurahan {i % 17}" for i in range(300)]
         led.add_records(niks, OPERATOR, state=State.PRINT_READY, kecamatan=kec, kelurahan=kel)
-        led.blanks.receive("LOT", 1, 400, OPERATOR)
+        led.blanks.receive("LOT", 1, 400, SUPERVISOR)
         led.ribbons.install("P1", "YMCKOK", 500, OPERATOR)
         plan = Plan.from_ledger(led, [Printer("P1", 120, 90)], click_limit=300, prefix="H")
         plan.commit(led, OPERATOR)

@@ -285,7 +285,7 @@ def test_stations_and_desks_in_separate_processes_keep_the_promise(
     kecamatan = [f"Kecamatan {i % 4}" for i in range(RECORDS)]
     with Ledger(ledger_location) as ledger:
         ledger.add_records(niks, OPERATOR, state=State.PRINT_READY, kecamatan=kecamatan)
-        ledger.blanks.receive("LOT-A", 1, BLANKS, OPERATOR)
+        ledger.blanks.receive("LOT-A", 1, BLANKS, SUPERVISOR)
         for p in PRINTERS:
             ledger.ribbons.install(p.id, "K", 10_000, OPERATOR)
         floor = Floor(tmp_path, ledger_location, rng)
@@ -466,7 +466,7 @@ def _small_ledger(location: str, ribbon: int = 500) -> tuple[Ledger, list[int]]:
     niks = [int(v) for v in ektpcore.sample_niks(8, seed=31)]
     ledger = Ledger(location)
     ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
-    ledger.blanks.receive("LOT", 1, 40, OPERATOR)
+    ledger.blanks.receive("LOT", 1, 40, SUPERVISOR)
     ledger.ribbons.install("P1", "K", 500, OPERATOR, remaining=ribbon)
     ledger.queue(niks[:5], "B-1", "P1", OPERATOR)
     return ledger, niks

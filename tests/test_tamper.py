@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import ektpcore
 from ektpcore import Actor, FileAnchor, Ledger, Role, State, _ektpcore
+from ektpcore.keys import KeyFile, verify_signature
 from ektpcore.ledger import VerifyReport
 from ektpcore.ledger.chain import RECORD_CHAIN, payload
 
@@ -49,7 +50,7 @@ def _day(led: Ledger) -> None:
         kelurahan=[f"Kel {i % 3}" for i in range(12)],
         photos=[f"photos/{i}.jpg" for i in range(12)],
     )
-    led.blanks.receive("LOT-1", 100, 119, OPERATOR)
+    led.blanks.receive("LOT-1", 100, 119, SUPERVISOR)
     serials = led.queue(NIKS[:6], "B-1", "P1", OPERATOR)
     led.transition(NIKS[:6], State.PRINTED, OPERATOR, batch="B-1", blanks=serials)
     led.transition(NIKS[:1], State.PRINT_READY, OPERATOR, reason="jam\x1fB-1")
@@ -66,8 +67,12 @@ def day(ledger_location: str) -> str:
 
 
 def _query(location: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with Ledger(location) as led:
-        return led._query(sql, params)
+    """Rows read straight from the ledger's database (sealed or not)."""
+    store = ektpcore.ledger.open_store(location, create=False)
+    try:
+        return store.query(store.translate(sql), params)
+    finally:
+        store.close()
 
 
 def _one(location: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
@@ -341,7 +346,7 @@ def test_the_anchor_file_itself(ledger_location: str, tmp_path: Path) -> None:
     lines = anchor.read_text().splitlines()
     assert len(lines) == 2  # closing anchors what was left
     checkpoint = ektpcore.ledger.Checkpoint.from_line(lines[-1])
-    assert set(checkpoint.heads) == {"history", "blank_history"}
+    assert set(checkpoint.heads) == {c.table for c in ektpcore.ledger.CHAINS}
     assert checkpoint.signature is None
     assert checkpoint.fingerprint is None
     with anchor.open("a") as f:
@@ -350,6 +355,123 @@ def test_the_anchor_file_itself(ledger_location: str, tmp_path: Path) -> None:
     report = _verify(ledger_location, FileAnchor(anchor))
     assert [(f.table, f.row) for f in report.findings] == [("anchor", "line 3")]
     assert _verify(ledger_location, [checkpoint]).ok  # any checkpoints will do
+
+
+# -- a sealed ledger: links keyed, checkpoints signed -------------------------------------------
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeyFile:
+    (tmp_path / "keys").mkdir()
+    return KeyFile.create(tmp_path / "keys" / "ledger.keys")
+
+
+def _sealed(location: str, keys: KeyFile, anchor: Path | None = None) -> None:
+    place = None if anchor is None else FileAnchor(anchor)
+    with Ledger(location, keys=keys, anchor=place, anchor_period=0) as led:
+        _day(led)
+
+
+def _verify_sealed(location: str, keys: KeyFile, anchor: Any = None) -> VerifyReport:
+    with Ledger(location, keys=keys) as led:
+        return led.verify(anchor=anchor)
+
+
+def test_a_sealed_ledger_catches_rows_relinked_with_sha256(
+    ledger_location: str, tamper: Tamper, keys: KeyFile
+) -> None:
+    _sealed(ledger_location, keys)
+    assert _verify_sealed(ledger_location, keys).ok
+    formats = _query(
+        ledger_location, "SELECT DISTINCT format FROM chain_epochs WHERE chain = ?", ("history",)
+    )
+    assert formats == [(3,)]
+    seq = _one(ledger_location, "SELECT min(seq) FROM history WHERE to_state = 'ENCODED'")
+
+    def forge(row: list[Any]) -> None:
+        if row[0] == seq:
+            row[3] = "mallory"
+
+    _rechain(ledger_location, tamper, seq, forge)  # what an open ledger could not tell
+    report = _verify_sealed(ledger_location, keys)
+    assert (report.first_bad_seq, report.findings[0].table) == (seq, "history")
+
+
+def test_a_keyed_chain_downgraded_to_sha256_is_caught_with_the_keys(
+    ledger_location: str, tamper: Tamper, keys: KeyFile
+) -> None:
+    _sealed(ledger_location, keys)
+    # The epoch says "open" from the first row on, its link and every row's recomputed with
+    # SHA-256: a consistent open chain, as if the ledger had never been keyed.
+    descriptor = _ektpcore.history_payloads(b"chain_epochs", [("history", 1, 2, None)])
+    (link,) = _ektpcore.history_chain(bytes(32), descriptor)
+    tamper(
+        "UPDATE chain_epochs SET format = 2, fingerprint = NULL, link = ? WHERE chain = 'history'",
+        (link,),
+    )
+    _rechain(ledger_location, tamper, 1, lambda row: None)
+    report = _verify_sealed(ledger_location, keys)
+    assert _named(report, "chain_epochs", "history from 1")
+    assert "not keyed" in report.problem  # type: ignore[operator]
+
+
+def test_a_keyed_epoch_moved_later_is_caught(
+    ledger_location: str, tamper: Tamper, keys: KeyFile
+) -> None:
+    _sealed(ledger_location, keys)
+    tamper("UPDATE chain_epochs SET first_seq = 13 WHERE chain = 'history'")
+    # Rows 1..12 now read as the first format; the epoch's link no longer follows row 12.
+    report = _verify_sealed(ledger_location, keys)
+    assert not report.ok
+    assert report.first_bad_seq == 1
+
+
+def test_a_sealed_ledgers_checkpoints_are_signed(
+    ledger_location: str, keys: KeyFile, tmp_path: Path
+) -> None:
+    anchor = tmp_path / "anchor.log"
+    _sealed(ledger_location, keys, anchor)
+    ring = keys.key_ring()
+    lines = anchor.read_text().splitlines()
+    checkpoints = [ektpcore.ledger.Checkpoint.from_line(line) for line in lines]
+    assert all(c.fingerprint == ring.fingerprint for c in checkpoints)
+    assert all(
+        c.signature is not None and verify_signature(ring.verify_key, c.message(), c.signature)
+        for c in checkpoints
+    )
+    assert _verify_sealed(ledger_location, keys, FileAnchor(anchor)).ok
+    # A line moved back to an earlier head (to hide a cut tail) no longer verifies.
+    edited = lines[-1].replace('"history":[', '"history":[1', 1)
+    anchor.write_text("\n".join([*lines[:-1], edited]) + "\n")
+    report = _verify_sealed(ledger_location, keys, FileAnchor(anchor))
+    assert _named(report, "anchor", f"line {len(lines)}")
+    assert "signature" in report.problem  # type: ignore[operator]
+
+
+def test_an_open_ledger_sealed_later_keeps_verifying(
+    ledger_location: str, tamper: Tamper, keys: KeyFile
+) -> None:
+    with Ledger(ledger_location) as led:
+        _day(led)
+    with Ledger(ledger_location) as led:
+        assert led.seal(keys) == len(NIKS)
+        assert led.verify().ok
+    with Ledger(ledger_location, keys=keys) as led:
+        led.transition(NIKS[6:8], State.PRINT_READY, OPERATOR, reason="batch undone")
+        assert led.verify().ok
+    epochs = _query(
+        ledger_location, "SELECT chain, format FROM chain_epochs ORDER BY chain, first_seq"
+    )
+    assert ("history", 2) in epochs
+    assert ("history", 3) in epochs
+    # The intake rows chained the names in clear; the names are sealed now, and an intake row
+    # still answers for its record's: a record's sealed fields swapped with another's break it.
+    first, second = _query(ledger_location, "SELECT id, sealed FROM records ORDER BY id LIMIT 2")
+    tamper("UPDATE records SET sealed = ? WHERE id = ?", (second[1], first[0]))
+    report = _verify_sealed(ledger_location, keys)
+    assert _named(report, "records", first[0])  # its sealed fields do not open
+    intake = _one(ledger_location, "SELECT min(seq) FROM history WHERE record_id = ?", (first[0],))
+    assert _named(report, "history", intake)
 
 
 # -- SQLite's write-ahead log lost ------------------------------------------------------------
@@ -462,12 +584,12 @@ COVERED: dict[str, tuple[str, dict[str, str]]] = {
             "id": "int",
             "nik": "int",
             "name": "text",
-            "birth_date": "text",
             "sex": "int",
             "kecamatan": "text",
             "kelurahan": "text",
             "photo_ref": "text",
             "signature_ref": "text",
+            "card": "text",
             "state": "text",
         },
     ),

@@ -8,6 +8,8 @@ from __future__ import annotations
 from .clock import WIB, shift_window
 from .dedup import DuplicateGroup, NikConflict, NikDedup, dedup_niks, nik_conflicts
 from .errors import (
+    ApprovalRequiredError,
+    AuthenticationError,
     BatchClaimedError,
     BlankShortageError,
     BlankShortageWarning,
@@ -32,6 +34,7 @@ from .errors import (
     PrinterConnectionError,
     RecordClaimedError,
     RibbonExhaustedError,
+    RibbonMismatchError,
     RibbonWarning,
     SecureMessagingError,
     StationError,
@@ -42,6 +45,7 @@ from .index import NikIndex
 from .ledger import (
     BlankState,
     BlankStock,
+    CardFields,
     ChipLogEntry,
     Claim,
     Distribution,
@@ -60,7 +64,7 @@ from .ledger import (
     Transaction,
     VerifyReport,
 )
-from .lifecycle import TRANSITIONS, Actor, Role, State, Transition
+from .lifecycle import PERMISSIONS, TRANSITIONS, Actor, Permission, Role, State, Transition, permits
 from .names import NameParts, name_key, normalize_name, normalize_names, parse_name
 from .nik import (
     Nik,
@@ -99,9 +103,12 @@ from .simulate import CampaignReport, load_scenario, plot_report, simulate
 
 __all__ = [
     "DEFAULT_SHIFTS",
+    "PERMISSIONS",
     "TRANSITIONS",
     "WIB",
     "Actor",
+    "ApprovalRequiredError",
+    "AuthenticationError",
     "Batch",
     "BatchClaimedError",
     "BatchReport",
@@ -111,6 +118,7 @@ __all__ = [
     "BlankStock",
     "BlanksReceived",
     "CampaignReport",
+    "CardFields",
     "CardSpoiled",
     "CardStatusError",
     "ChipConnectionError",
@@ -152,6 +160,7 @@ __all__ = [
     "NikMismatch",
     "OversizedBlockWarning",
     "PeopleMatches",
+    "Permission",
     "PermissionDeniedError",
     "PhotoBackgroundError",
     "Plan",
@@ -169,6 +178,7 @@ __all__ = [
     "RegionTable",
     "Ribbon",
     "RibbonExhaustedError",
+    "RibbonMismatchError",
     "RibbonWarning",
     "Ribbons",
     "Role",
@@ -197,6 +207,7 @@ __all__ = [
     "normalize_names",
     "parse_name",
     "parse_niks",
+    "permits",
     "plan",
     "plot_report",
     "printers_from_toml",

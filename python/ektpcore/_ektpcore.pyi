@@ -6,6 +6,7 @@ import numpy.typing as npt
 
 __all__ = [
     "BlankReplay",
+    "KeyRing",
     "LedgerRows",
     "MasterKey",
     "RecordReplay",
@@ -21,6 +22,7 @@ __all__ = [
     "crosscheck_niks",
     "decompose_niks",
     "default_match_weights",
+    "dialect_ribbon",
     "evolis_decode",
     "evolis_encode_cards",
     "evolis_encode_panels",
@@ -39,6 +41,11 @@ __all__ = [
     "index_read",
     "index_sorted_unique",
     "index_union",
+    "magicard_command",
+    "magicard_decode",
+    "magicard_encode_cards",
+    "magicard_encode_panels",
+    "magicard_parse_prefix",
     "mask_nik",
     "mrz_check_digit",
     "nik_error_table",
@@ -55,9 +62,11 @@ __all__ = [
     "provinces",
     "raster_face",
     "retired_papua_regencies",
+    "sealed_key_id",
     "status_meaning",
     "tlv_decode",
     "tlv_encode",
+    "verify_signature",
 ]
 
 # -- NIKs --------------------------------------------------------------------------------------
@@ -245,6 +254,11 @@ class BlankReplay:
         self, blanks: LedgerRows, lots: LedgerRows, records: LedgerRows | None = None
     ) -> _Findings: ...
 
+# -- ledger keys -------------------------------------------------------------------------------
+
+def sealed_key_id(value: bytes) -> int | None: ...
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+
 # -- planning ----------------------------------------------------------------------------------
 
 def plan_batches(
@@ -307,6 +321,29 @@ def evolis_decode(
 def evolis_parse_prefix(
     stream: bytes,
 ) -> tuple[list[tuple[int, str, list[str], bytes | None]], int]: ...
+def magicard_encode_cards(
+    cards: list[_FaceArrays],
+    front: dict[str, Any],
+    back: dict[str, Any],
+    job: dict[str, Any],
+) -> bytes: ...
+def magicard_encode_panels(
+    front: tuple[Any, ...], back: tuple[Any, ...] | None, job: dict[str, Any]
+) -> bytes: ...
+def magicard_decode(
+    stream: bytes,
+) -> tuple[
+    list[tuple[int, str, list[str], bytes | None]],
+    str | None,
+    list[tuple[_PanelArrays, _PanelArrays | None, str | None, bool, int]],
+]: ...
+def magicard_parse_prefix(
+    stream: bytes,
+) -> tuple[list[tuple[int, str, list[str], bytes | None]], int]: ...
+def magicard_command(text: str) -> bytes: ...
+def dialect_ribbon(
+    dialect_name: str, ribbon: str
+) -> tuple[tuple[bool, bool, bool], tuple[bool, bool, bool]]: ...
 
 # -- chip --------------------------------------------------------------------------------------
 
@@ -370,3 +407,28 @@ class SmSession(_KeyHolder):
     def unwrap_command(self, apdu: bytes) -> bytes: ...
     def wrap_response(self, data: bytes, sw: int) -> bytes: ...
     def close(self, reason: str | None = None) -> None: ...
+
+@final
+class KeyRing(_KeyHolder):
+    def __new__(
+        cls,
+        root: bytes | bytearray | memoryview,
+        data_keys: list[tuple[int, bytes | bytearray | memoryview]],
+        current: int,
+    ) -> Self: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def current_key(self) -> int: ...
+    @property
+    def key_ids(self) -> list[int]: ...
+    @property
+    def verify_key(self) -> bytes: ...
+    def blind(self, niks: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]: ...
+    def seal(self, plaintexts: list[bytes], aads: list[bytes]) -> list[bytes]: ...
+    def open(self, sealed: list[bytes], aads: list[bytes]) -> list[bytes | None]: ...
+    def chain(self, previous: bytes, payloads: list[bytes]) -> list[bytes]: ...
+    def first_break(
+        self, previous: bytes, payloads: list[bytes], stored: list[bytes]
+    ) -> int | None: ...
+    def sign(self, message: bytes) -> bytes: ...

@@ -698,7 +698,23 @@ def _address(text: str) -> tuple[str, int]:
 @click.option("--printer", "printer_id", required=True, help="The printer's id in the plan.")
 @click.option("--address", required=True, help="host:port of the printer (raw port 9100).")
 @click.option("--batch", "batches", multiple=True, required=True, help="Batch id (repeatable).")
-@click.option("--operator", default="operator", show_default=True)
+@click.option(
+    "--operator",
+    default="operator",
+    show_default=True,
+    help="Who runs the station, on a ledger without users (development mode).",
+)
+@click.option(
+    "--user",
+    default=None,
+    help="Sign in as this user (password from EKTPCORE_PASSWORD or a prompt).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Sign in with this station's token (or EKTPCORE_STATION_TOKEN).",
+)
 @click.option(
     "--station",
     "station_name",
@@ -747,6 +763,8 @@ def station_run(
     address: str,
     batches: tuple[str, ...],
     operator: str,
+    user: str | None,
+    token_file: Path | None,
     station_name: str | None,
     lease: float,
     take_over: bool,
@@ -761,19 +779,22 @@ def station_run(
     (NIK, name, kecamatan, kelurahan, photo and signature files). With --chip-reader every
     card's chip is personalised and read back first (two-phase jobs); a failed chip spoils its
     blank. The station claims each batch before its first card and gives it back at the end;
-    a batch another station holds is refused, naming that station."""
+    a batch another station holds is refused, naming that station. On a ledger with users the
+    station signs in first (--user, or a station token), and --operator is not taken."""
     import datetime as dt
 
-    from .lifecycle import Actor, Role
+    from .lifecycle import Role
     from .printing import PrintStation, TcpTransport
     from .printing.layout import faces_from_record
 
     host, port = _address(address)
-    actor = Actor(operator, Role.OPERATOR)
     chip = None
     if chip_reader is not None:
         chip = _chip_encoding(chip_reader, chip_profile, key_file, fingerprints)
     with _open_ledger(ledger) as led:
+        actor = _actor(
+            led, operator, Role.OPERATOR, user=user, token_file=token_file, name_signs_in=False
+        )
         for batch in batches:
             with click.progressbar(length=1, label=f"batch {batch}", file=sys.stderr) as bar:
 
@@ -814,14 +835,88 @@ def station_run(
                 sys.exit(1)
 
 
-def _open_ledger(location: str) -> Any:
-    """An existing ledger (never a new one), its errors as one line."""
+def _open_ledger(location: str, *, create: bool = False) -> Any:
+    """An existing ledger (a new one only with ``create``), its errors as one line."""
     from .ledger import Ledger
 
     try:
-        return Ledger(location, create=False)
+        return Ledger(location, create=create)
     except EktpcoreError as err:
         raise click.ClickException(str(err)) from None
+
+
+@contextlib.contextmanager
+def _one_line() -> Any:
+    """The ledger's refusals as one line each, never a traceback."""
+    try:
+        yield
+    except EktpcoreError as err:
+        raise click.ClickException(str(err)) from None
+
+
+_PASSWORD, _NEW_PASSWORD, _STATION_TOKEN = (
+    "EKTPCORE_PASSWORD",
+    "EKTPCORE_NEW_PASSWORD",
+    "EKTPCORE_STATION_TOKEN",
+)
+
+
+def _password(name: str) -> str:
+    """``name``'s password: from ``EKTPCORE_PASSWORD``, or asked for without echo."""
+    import os
+
+    given = os.environ.get(_PASSWORD)
+    if given is not None:
+        return given
+    return str(click.prompt(f"password of {name}", hide_input=True, err=True))
+
+
+def _new_password(name: str) -> str:
+    """A new user's password: from ``EKTPCORE_NEW_PASSWORD``, or asked for twice."""
+    import os
+
+    given = os.environ.get(_NEW_PASSWORD)
+    if given is not None:
+        return given
+    return str(
+        click.prompt(
+            f"new password for {name}", hide_input=True, confirmation_prompt=True, err=True
+        )
+    )
+
+
+def _actor(
+    led: Any,
+    name: str,
+    role: Any,
+    *,
+    user: str | None = None,
+    token_file: Path | None = None,
+    name_signs_in: bool = True,
+) -> Any:
+    """Who acts for a command. On a ledger with users: signed in, with a station token
+    (``--token-file`` or ``EKTPCORE_STATION_TOKEN``) or as ``user`` (or ``name``, unless
+    ``name_signs_in`` is false) with a password; on a ledger without users (development
+    mode), ``name`` in ``role`` as given."""
+    import os
+
+    from .lifecycle import Actor
+
+    token = token_file.read_text(encoding="utf-8") if token_file else os.environ.get(_STATION_TOKEN)
+    with _one_line():
+        if token:
+            return led.sign_in_station(token.strip())
+        if user is None and led.users.exist():
+            if not name_signs_in:
+                raise click.ClickException(
+                    "this ledger has users: sign in with --user NAME (password from"
+                    f" {_PASSWORD} or a prompt) or a station token (--token-file,"
+                    f" {_STATION_TOKEN}); --operator is taken only on a ledger without users"
+                )
+            user = name
+        if user is not None:
+            return led.sign_in(user, _password(user))
+        return Actor(name, role)
 
 
 @station.command("claims")
@@ -849,16 +944,21 @@ def station_claims(ledger: str, show_all: bool) -> None:
 @station.command("release")
 @click.argument("ledger", callback=_ledger_location(exists=True))
 @click.option("--batch", required=True, help="The batch whose claim is released.")
-@click.option("--supervisor", required=True, help="The supervisor's name.")
+@click.option(
+    "--supervisor",
+    required=True,
+    help="The supervisor's name (signed in with a password on a ledger with users).",
+)
 @click.option("--reason", required=True, help="Why (recorded).")
 def station_release(ledger: str, batch: str, supervisor: str, reason: str) -> None:
     """A supervisor releases a batch's claim (its station died, or the printer moved): the old
     station can record nothing more, and its card in flight becomes IN_DOUBT for settle."""
-    from .lifecycle import Actor, Role
+    from .lifecycle import Role
 
     with _open_ledger(ledger) as led:
+        actor = _actor(led, supervisor, Role.SUPERVISOR)
         try:
-            led.claims.release(batch, Actor(supervisor, Role.SUPERVISOR), reason=reason)
+            led.claims.release(batch, actor, reason=reason)
             doubt = [n for n, _, _ in led.journal.in_doubt(batch=batch)]
         except EktpcoreError as err:
             raise click.ClickException(str(err)) from None
@@ -895,7 +995,11 @@ def station_in_doubt(ledger: str, printer: str | None) -> None:
     required=True,
     help="Whether the card was found whole in the output tray.",
 )
-@click.option("--supervisor", required=True, help="The supervisor's name.")
+@click.option(
+    "--supervisor",
+    required=True,
+    help="The supervisor's name (signed in with a password on a ledger with users).",
+)
 @click.option("--note", required=True, help="What was found (recorded).")
 @click.option("--serial", type=int, default=None, help="The blank's serial, if not known.")
 def station_settle(
@@ -910,11 +1014,12 @@ def station_settle(
     """A supervisor settles an IN_DOUBT card, named by its NIK or by the blank it went
     through the printer on: printed (kept; its blank USED) or not printed (its blank SPOILED,
     the record back to PRINT_READY)."""
-    from .lifecycle import Actor, Role
+    from .lifecycle import Role
 
     if (nik is None) == (blank is None):
         raise click.UsageError("name the card by --nik or by --blank (one of them)")
     with _open_ledger(ledger) as led:
+        actor = _actor(led, supervisor, Role.SUPERVISOR)
         if blank is not None:
             found = [n for n, _, s in led.journal.in_doubt() if s == blank]
             if not found:
@@ -924,13 +1029,141 @@ def station_settle(
             nik = str(found[0])
         assert nik is not None
         try:
-            led.settle(
-                nik, Actor(supervisor, Role.SUPERVISOR), printed=printed, note=note, serial=serial
-            )
+            led.settle(nik, actor, printed=printed, note=note, serial=serial)
             state = led.state_of(nik)
         except EktpcoreError as err:
             raise click.ClickException(str(err)) from None
     click.echo(f"{mask_nik(nik)}: {state.value}")
+
+
+@main.group()
+def users() -> None:
+    """Users of a ledger: the first administrator, persons, stations, roles.
+
+    A ledger without users takes any name it is given (development mode); once it has an
+    administrator it takes changes only from users who signed in. Passwords come from
+    EKTPCORE_PASSWORD (the acting user's) and EKTPCORE_NEW_PASSWORD (a new user's), or are
+    asked for without echo."""
+
+
+def _as_administrator(ledger: str, admin: str, change: Callable[[Any, Any], Any]) -> Any:
+    """``change(ledger, actor)`` by the administrator ``admin``, signed in with a password;
+    its refusals in one line."""
+    with _open_ledger(ledger) as led:
+        actor = _actor(led, admin, "administrator", user=admin)
+        with _one_line():
+            return change(led, actor)
+
+
+_ADMIN_OPTION = click.option("--admin", required=True, help="The administrator acting.")
+_ROLE_CHOICE = click.Choice(["auditor", "operator", "supervisor", "administrator"])
+
+
+@users.command("create-administrator")
+@click.argument("ledger", callback=_ledger_location(exists=False))
+@click.option("--name", required=True, help="The administrator's user name.")
+def users_create_administrator(ledger: str, name: str) -> None:
+    """Creates the LEDGER's first user, an administrator (only while it has none; a new
+    ledger file is made if there is none)."""
+    with _open_ledger(ledger, create=True) as led, _one_line():
+        led.users.create_administrator(name, _new_password(name))
+    click.echo(f"{name}: administrator created; the ledger now takes only signed-in users")
+
+
+@users.command("add")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@_ADMIN_OPTION
+@click.option("--name", required=True, help="The new user's name.")
+@click.option("--role", type=_ROLE_CHOICE, required=True)
+def users_add(ledger: str, admin: str, name: str, role: str) -> None:
+    """Adds a person, who signs in with a password."""
+    _as_administrator(
+        ledger,
+        admin,
+        lambda led, actor: led.users.add(actor, name, role, password=_new_password(name)),
+    )
+    click.echo(f"{name}: {role} added")
+
+
+@users.command("add-station")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@_ADMIN_OPTION
+@click.option("--name", required=True, help="The station's name (e.g. P1@pc-3).")
+@click.option("--role", type=_ROLE_CHOICE, default="operator", show_default=True)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the token to this new file (readable by its owner only) instead of showing it.",
+)
+def users_add_station(
+    ledger: str, admin: str, name: str, role: str, token_file: Path | None
+) -> None:
+    """Adds an unattended station and makes its token: shown once (or written to a new
+    file), stored in the ledger only as a hash."""
+    import os
+
+    if token_file is not None and token_file.exists():
+        raise click.ClickException(f"{token_file} exists; a token is written to a new file")
+    token = _as_administrator(
+        ledger, admin, lambda led, actor: led.users.add_station(actor, name, role)
+    )
+    if token_file is None:
+        click.echo(f"{name}: station added; its token, shown this once:")
+        click.echo(token)
+        return
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    click.echo(f"{name}: station added; its token is in {token_file}")
+
+
+@users.command("grant")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@_ADMIN_OPTION
+@click.option("--name", required=True, help="The user whose role changes.")
+@click.option("--role", type=_ROLE_CHOICE, required=True)
+def users_grant(ledger: str, admin: str, name: str, role: str) -> None:
+    """Gives a user another role (the one it had is revoked; it signs in again)."""
+    _as_administrator(ledger, admin, lambda led, actor: led.users.grant(actor, name, role))
+    click.echo(f"{name}: now {role}")
+
+
+@users.command("set-password")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@_ADMIN_OPTION
+@click.option("--name", required=True, help="The person whose password is replaced.")
+def users_set_password(ledger: str, admin: str, name: str) -> None:
+    """Gives a person a new password (EKTPCORE_NEW_PASSWORD, or asked for twice); whoever
+    signed in with the old one is refused from now on."""
+    _as_administrator(
+        ledger, admin, lambda led, actor: led.users.set_password(actor, name, _new_password(name))
+    )
+    click.echo(f"{name}: new password set")
+
+
+@users.command("disable")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+@_ADMIN_OPTION
+@click.option("--name", required=True, help="The user to disable.")
+def users_disable(ledger: str, admin: str, name: str) -> None:
+    """Disables a user: no more sign-ins, and its signed-in sessions are refused at once."""
+    _as_administrator(ledger, admin, lambda led, actor: led.users.disable(actor, name))
+    click.echo(f"{name}: disabled")
+
+
+@users.command("list")
+@click.argument("ledger", callback=_ledger_location(exists=True))
+def users_list(ledger: str) -> None:
+    """Every user: name, role, person or station, and who created or disabled it when."""
+    with _open_ledger(ledger) as led, _one_line():
+        found = led.users.list()
+    if not found:
+        click.echo("no users: the ledger takes any name it is given (development mode)")
+    for u in found:
+        made = f"created {wib_text(u.created_at)} by {u.created_by}"
+        off = f", DISABLED {wib_text(u.disabled_at)} by {u.disabled_by}" if u.disabled_at else ""
+        click.echo(f"{u.name}: {u.role.name.lower()} {u.kind}, {made}{off}")
 
 
 def _chip_encoding(

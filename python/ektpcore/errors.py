@@ -14,9 +14,12 @@ if TYPE_CHECKING:
     from .nik import NikErrorCode
 
 __all__ = [
+    "ApprovalRequiredError",
+    "AuthenticationError",
     "BatchClaimedError",
     "BlankShortageError",
     "BlankShortageWarning",
+    "CardDataError",
     "CardStatusError",
     "ChipConnectionError",
     "ChipDecodeError",
@@ -31,6 +34,7 @@ __all__ = [
     "LedgerConnectionError",
     "LedgerError",
     "LedgerFileError",
+    "LedgerKeyError",
     "ManifestMismatchError",
     "OversizedBlockWarning",
     "PermissionDeniedError",
@@ -38,8 +42,11 @@ __all__ = [
     "PrinterConnectionError",
     "RecordClaimedError",
     "RibbonExhaustedError",
+    "RibbonMismatchError",
     "RibbonWarning",
+    "SealedDataError",
     "SecureMessagingError",
+    "SheetError",
     "StationError",
     "StreamDecodeError",
     "UnknownRecordError",
@@ -52,6 +59,16 @@ class EktpcoreError(Exception):
 
 class InvalidArgumentError(EktpcoreError, ValueError):
     """An argument the library cannot use (a bad reference date, a malformed region table)."""
+
+
+class CardDataError(InvalidArgumentError):
+    """A record cannot be printed: its card lacks a field it shows, or its photo or signature
+    file cannot be read. The message names the record (masked) and the fields."""
+
+
+class SheetError(InvalidArgumentError):
+    """A spreadsheet or CSV file that cannot be read as asked: its message is one line naming
+    the file, and the row and column where they are known."""
 
 
 class InvalidNikError(EktpcoreError, ValueError):
@@ -154,6 +171,18 @@ class LedgerFileError(LedgerError):
     truncated, corrupt, or another program's database. The message says which."""
 
 
+class LedgerKeyError(LedgerError):
+    """A sealed ledger's keys are missing, wrong (another ledger's), or unusable: a key file
+    readable by others, malformed, or without the key a value was sealed with. The message
+    says which; it never contains key material."""
+
+
+class SealedDataError(LedgerError):
+    """A sealed value in the ledger does not open with the ledger's keys: it was altered,
+    moved from another row, or sealed under a key no longer held. The message names the table
+    and row."""
+
+
 class LedgerConnectionError(LedgerError, ConnectionError):
     """The ledger's database server cannot be reached or dropped the connection."""
 
@@ -188,6 +217,20 @@ class PermissionDeniedError(EktpcoreError, PermissionError):
     """The actor's role may not make this change."""
 
 
+class ApprovalRequiredError(PermissionDeniedError):
+    """A two-person change made directly, or approved by the person who requested it: a
+    reprint, or cancelling a printed card, is requested by one person and approved by
+    another (``ledger.approvals``)."""
+
+
+class AuthenticationError(EktpcoreError, PermissionError):
+    """Who acts is not established. A sign-in refused (an unknown user and a wrong password
+    get the same message, so names cannot be probed), or, on a ledger that has users, an
+    actor the ledger did not sign in: self-declared, with a forged credential or one from
+    another ledger, signed out, of a disabled user, or of a user whose role has changed since
+    (sign in again). Nothing was changed."""
+
+
 class IllegalTransitionError(EktpcoreError, ValueError):
     """A change the lifecycle does not allow, or one missing its required reason.
 
@@ -213,6 +256,11 @@ class RibbonWarning(UserWarning):
 
 class RibbonExhaustedError(EktpcoreError):
     """More cards printed than the installed ribbon had left, or no ribbon installed."""
+
+
+class RibbonMismatchError(InvalidArgumentError):
+    """Printing settings or panels that ask for panels the ribbon does not have: colour on a
+    black ribbon, an overlay on a ribbon without one, colour on the back of a YMCKOK card."""
 
 
 class ManifestMismatchError(EktpcoreError):

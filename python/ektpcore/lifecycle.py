@@ -1,26 +1,34 @@
-"""The life of an E-KTP record, from biometric capture to the card in the citizen's hand.
+"""The life of an E-KTP record, from biometric capture to the card in the citizen's hand, and
+who may do what.
 
-One table, :data:`TRANSITIONS`, says which state may follow which, who may make the change and
-whether a reason is required; every change the :class:`~ektpcore.Ledger` makes is checked
-against it. SIAK's own statuses map onto these (see ``docs/domain``): Bio Captured, Sent For
-Enrolment (SFE), the central duplicate check's outcomes, and Print Ready Record (PRR).
+One table, :data:`TRANSITIONS`, says which state may follow which, the permission the change
+needs, whether a reason is required and whether a second person must approve it; every change
+the :class:`~ektpcore.Ledger` makes is checked against it. Another, :data:`PERMISSIONS`, says
+which :class:`Role` holds each :class:`Permission`: the one place the ledger asks. SIAK's own
+statuses map onto the states (see ``docs/domain``): Bio Captured, Sent For Enrolment (SFE), the
+central duplicate check's outcomes, and Print Ready Record (PRR).
 """
 
 from __future__ import annotations
 
 import enum
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import InvalidArgumentError
 
 __all__ = [
+    "PERMISSIONS",
     "TRANSITIONS",
     "Actor",
+    "Permission",
     "Role",
     "State",
     "Transition",
+    "as_role",
     "meaningful",
+    "permits",
+    "plain_name",
     "transition_rule",
 ]
 
@@ -49,11 +57,72 @@ class State(str, enum.Enum):
 
 
 class Role(enum.IntEnum):
-    """Who may write. A higher role may do everything a lower one may; auditors only read."""
+    """What a user of the ledger is. The roles are not a ladder: what each may do is
+    :data:`PERMISSIONS` (an administrator manages users and nothing else; an auditor only
+    reads). The numbers are stable identifiers, not ranks."""
 
     AUDITOR = 0
     OPERATOR = 1
     SUPERVISOR = 2
+    ADMINISTRATOR = 3
+
+
+class Permission(str, enum.Enum):
+    """Something a role may be allowed to do; :data:`PERMISSIONS` says which roles may."""
+
+    READ = "read the ledger"
+    ENROL = "take records in and move them through enrolment"
+    RECEIVE_BLANKS = "receive a lot of blanks, or return blanks"
+    INSTALL_RIBBON = "install a ribbon"
+    PRINT = "queue and print batches"
+    HOLD = "put a record on hold"
+    RELEASE_HOLD = "release a record from hold"
+    CANCEL = "cancel a record"
+    CLEAR_DUPLICATE = "send a cleared duplicate back to capture"
+    REQUEST_REPRINT = "request a reprint"
+    APPROVE_REPRINT = "approve a reprint"
+    VOID = "void blanks or a printed card"
+    SETTLE = "settle in-doubt cards and release a station's claim"
+    HAND_OVER = "hand a card over"
+    DISTRIBUTE = "build, dispatch and receive manifests"
+    MANAGE_USERS = "manage users"
+
+
+_AUDITOR, _OPERATOR, _SUPERVISOR, _ADMIN = (
+    Role.AUDITOR,
+    Role.OPERATOR,
+    Role.SUPERVISOR,
+    Role.ADMINISTRATOR,
+)
+_DESK = frozenset({_OPERATOR, _SUPERVISOR})
+_ONLY_SUPERVISOR = frozenset({_SUPERVISOR})
+PERMISSIONS: dict[Permission, frozenset[Role]] = {
+    Permission.READ: frozenset(Role),
+    Permission.ENROL: _DESK,
+    Permission.RECEIVE_BLANKS: _ONLY_SUPERVISOR,
+    Permission.INSTALL_RIBBON: _DESK,
+    Permission.PRINT: _DESK,
+    Permission.HOLD: _DESK,
+    Permission.RELEASE_HOLD: _ONLY_SUPERVISOR,
+    Permission.CANCEL: _ONLY_SUPERVISOR,
+    Permission.CLEAR_DUPLICATE: _ONLY_SUPERVISOR,
+    Permission.REQUEST_REPRINT: _DESK,
+    Permission.APPROVE_REPRINT: _ONLY_SUPERVISOR,
+    Permission.VOID: _ONLY_SUPERVISOR,
+    Permission.SETTLE: _ONLY_SUPERVISOR,
+    Permission.HAND_OVER: _DESK,
+    Permission.DISTRIBUTE: _DESK,
+    Permission.MANAGE_USERS: frozenset({_ADMIN}),
+}
+"""Which roles hold each permission: the one table every write of the ledger is checked
+against (through ``Transaction.require``). Least privilege: an administrator manages users and
+may not print, cancel or settle; a supervisor may do what an operator may, and approve, void,
+cancel, settle and receive blanks; an auditor only reads."""
+
+
+def permits(role: Role, permission: Permission) -> bool:
+    """Whether ``role`` holds ``permission`` (see :data:`PERMISSIONS`)."""
+    return role in PERMISSIONS[permission]
 
 
 def meaningful(text: object) -> bool:
@@ -65,106 +134,198 @@ def meaningful(text: object) -> bool:
     )
 
 
+# Control, format (zero-width), private-use, unassigned and line/paragraph separators.
+_HIDDEN = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+
+
+def plain_name(text: object, what: str = "a name") -> str:
+    """``text`` when it can name a person or a station in the history: some visible
+    character, no invisible or control character anywhere (a zero-width space makes two
+    names that look alike), no blank at either end nor two in a row, at most 100 characters;
+    else :class:`~ektpcore.InvalidArgumentError`."""
+    if not meaningful(text):
+        raise InvalidArgumentError(f"{what} is some text (not empty, not only blanks)")
+    assert isinstance(text, str)
+    if any(unicodedata.category(ch) in _HIDDEN for ch in text):
+        raise InvalidArgumentError(
+            f"{what} may not hold invisible or control characters (zero-width spaces, tabs,"
+            " line breaks)"
+        )
+    if text != " ".join(text.split()) or len(text) > 100:
+        raise InvalidArgumentError(
+            f"{what} has no blank at either end nor two in a row, and at most 100 characters"
+        )
+    return text
+
+
+def as_role(value: object) -> Role:
+    """A :class:`Role` from a role, its number or its name; anything else (a bool, a float,
+    an unknown name) is refused."""
+    try:
+        if isinstance(value, Role):
+            return value
+        if isinstance(value, str):
+            return Role[value.strip().upper()]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Role(value)
+    except (KeyError, ValueError):
+        pass
+    names = ", ".join(r.name.lower() for r in Role)
+    raise InvalidArgumentError(f"a role is one of {names}; got {value!r}")
+
+
 @dataclass(frozen=True)
 class Actor:
-    """A person acting on the ledger; every write names one. ``role`` may be given as a
-    :class:`Role`, its number or its name."""
+    """Someone acting on the ledger; every write names one. ``role`` may be given as a
+    :class:`Role`, its number or its name.
+
+    On a ledger with users only an actor returned by ``Ledger.sign_in`` or
+    ``Ledger.sign_in_station`` is taken: it carries a ``credential`` issued by that ledger
+    (never shown in its repr), valid on any connection to the same ledger, in any process,
+    until its user is disabled or given another role. A ledger without users (development
+    mode) takes any actor as it declares itself."""
 
     name: str
     role: Role
+    credential: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not meaningful(self.name):
-            raise InvalidArgumentError("an actor has a name (not empty, not only blanks)")
-        role = self.role
-        try:
-            if isinstance(role, str) and not isinstance(role, Role):
-                role = Role[role.strip().upper()]
-            elif not isinstance(role, Role):
-                role = Role(role)
-        except (KeyError, ValueError, TypeError):
-            names = ", ".join(r.name.lower() for r in Role)
-            raise InvalidArgumentError(f"a role is one of {names}; got {role!r}") from None
-        object.__setattr__(self, "role", role)
+        plain_name(self.name, "an actor's name")
+        object.__setattr__(self, "role", as_role(self.role))
+        if self.credential is not None and not isinstance(self.credential, str):
+            raise InvalidArgumentError("an actor's credential is the text a ledger issued")
 
 
 @dataclass(frozen=True)
 class Transition:
-    """One allowed change: from, to, the least role that may make it, whether a reason must be
-    given, and the rule's name for error messages."""
+    """One allowed change: from, to, the permission needed to make it, whether a reason must
+    be given, and the rule's name for error messages. A two-person change also names the
+    permission needed to request it (``requested_by``): it is then made only by another
+    person approving that request (``ledger.approvals``), never directly."""
 
     source: State
     target: State
-    role: Role
+    permission: Permission
     reason_required: bool
     rule: str
+    requested_by: Permission | None = None
 
 
-S, R = State, Role
-_RULES: list[tuple[State, tuple[State, ...], Role, bool, str]] = [
-    (S.BIO_CAPTURED, (S.SENT_FOR_ENROLMENT,), R.OPERATOR, False, "send for enrolment"),
-    (S.SENT_FOR_ENROLMENT, (S.PRINT_READY,), R.OPERATOR, False, "central confirmation"),
+S, P = State, Permission
+_RULES: list[tuple[State, tuple[State, ...], Permission, bool, str]] = [
+    (S.BIO_CAPTURED, (S.SENT_FOR_ENROLMENT,), P.ENROL, False, "send for enrolment"),
+    (S.SENT_FOR_ENROLMENT, (S.PRINT_READY,), P.ENROL, False, "central confirmation"),
     (
         S.SENT_FOR_ENROLMENT,
         (S.DUPLICATE_RECORD, S.ADJUDICATE_RECORD, S.ENROLMENT_FAILED),
-        R.OPERATOR,
+        P.ENROL,
         False,
         "central duplicate check",
     ),
-    (S.ENROLMENT_FAILED, (S.BIO_CAPTURED,), R.OPERATOR, False, "re-capture"),
-    (S.DUPLICATE_RECORD, (S.ADJUDICATE_RECORD,), R.OPERATOR, False, "adjudication"),
-    (S.DUPLICATE_RECORD, (S.BIO_CAPTURED,), R.SUPERVISOR, True, "duplicate cleared, re-capture"),
+    (S.ENROLMENT_FAILED, (S.BIO_CAPTURED,), P.ENROL, False, "re-capture"),
+    (S.DUPLICATE_RECORD, (S.ADJUDICATE_RECORD,), P.ENROL, False, "adjudication"),
+    (
+        S.DUPLICATE_RECORD,
+        (S.BIO_CAPTURED,),
+        P.CLEAR_DUPLICATE,
+        True,
+        "duplicate cleared, re-capture",
+    ),
     (
         S.ADJUDICATE_RECORD,
         (S.PRINT_READY, S.DUPLICATE_RECORD),
-        R.OPERATOR,
+        P.ENROL,
         False,
         "adjudication outcome",
     ),
-    (S.PRINT_READY, (S.QUEUED,), R.OPERATOR, False, "queue in a batch"),
-    (S.QUEUED, (S.PRINT_READY,), R.OPERATOR, True, "taken out of the batch"),
-    (S.QUEUED, (S.PRINTED,), R.OPERATOR, False, "printed"),
-    (S.PRINTED, (S.ENCODED,), R.OPERATOR, False, "chip encoded"),
-    (S.ENCODED, (S.QC_PASSED,), R.OPERATOR, False, "quality check passed"),
-    ((S.PRINTED), (S.PRINT_READY,), R.OPERATOR, True, "spoiled attempt"),
-    ((S.ENCODED), (S.PRINT_READY,), R.OPERATOR, True, "spoiled attempt"),
-    (S.QC_PASSED, (S.IN_TRANSIT_TO_KECAMATAN,), R.OPERATOR, False, "dispatched to the kecamatan"),
-    (S.IN_TRANSIT_TO_KECAMATAN, (S.AT_KECAMATAN,), R.OPERATOR, False, "received at the kecamatan"),
+    (S.PRINT_READY, (S.QUEUED,), P.PRINT, False, "queue in a batch"),
+    (S.QUEUED, (S.PRINT_READY,), P.PRINT, True, "taken out of the batch"),
+    (S.QUEUED, (S.PRINTED,), P.PRINT, False, "printed"),
+    (S.PRINTED, (S.ENCODED,), P.PRINT, False, "chip encoded"),
+    (S.ENCODED, (S.QC_PASSED,), P.PRINT, False, "quality check passed"),
+    (S.PRINTED, (S.PRINT_READY,), P.PRINT, True, "spoiled attempt"),
+    (S.ENCODED, (S.PRINT_READY,), P.PRINT, True, "spoiled attempt"),
+    (S.QC_PASSED, (S.IN_TRANSIT_TO_KECAMATAN,), P.DISTRIBUTE, False, "dispatched to the kecamatan"),
+    (
+        S.IN_TRANSIT_TO_KECAMATAN,
+        (S.AT_KECAMATAN,),
+        P.DISTRIBUTE,
+        False,
+        "received at the kecamatan",
+    ),
     (
         S.AT_KECAMATAN,
         (S.IN_TRANSIT_TO_KELURAHAN,),
-        R.OPERATOR,
+        P.DISTRIBUTE,
         False,
         "dispatched to the kelurahan",
     ),
-    (S.IN_TRANSIT_TO_KELURAHAN, (S.AT_KELURAHAN,), R.OPERATOR, False, "received at the kelurahan"),
-    (S.AT_KECAMATAN, (S.ISSUED,), R.OPERATOR, False, "handed to the citizen"),
-    (S.AT_KELURAHAN, (S.ISSUED,), R.OPERATOR, False, "handed to the citizen"),
-    (S.ISSUED, (S.PRINT_READY,), R.SUPERVISOR, True, "reprint of a lost or damaged card"),
-    (S.QUEUED, (S.IN_DOUBT,), R.OPERATOR, True, "outcome unknown"),
-    (S.PRINTED, (S.IN_DOUBT,), R.OPERATOR, True, "outcome unknown"),
-    (S.ENCODED, (S.IN_DOUBT,), R.OPERATOR, True, "outcome unknown"),
+    (
+        S.IN_TRANSIT_TO_KELURAHAN,
+        (S.AT_KELURAHAN,),
+        P.DISTRIBUTE,
+        False,
+        "received at the kelurahan",
+    ),
+    (S.AT_KECAMATAN, (S.ISSUED,), P.HAND_OVER, False, "handed to the citizen"),
+    (S.AT_KELURAHAN, (S.ISSUED,), P.HAND_OVER, False, "handed to the citizen"),
+    (S.QUEUED, (S.IN_DOUBT,), P.PRINT, True, "outcome unknown"),
+    (S.PRINTED, (S.IN_DOUBT,), P.PRINT, True, "outcome unknown"),
+    (S.ENCODED, (S.IN_DOUBT,), P.PRINT, True, "outcome unknown"),
     (
         S.IN_DOUBT,
         (S.PRINT_READY, S.PRINTED, S.ENCODED, S.QC_PASSED),
-        R.SUPERVISOR,
+        P.SETTLE,
         True,
         "in-doubt resolution",
     ),
 ]
 for _source in (S.BIO_CAPTURED, S.SENT_FOR_ENROLMENT, S.PRINT_READY):
-    _RULES.append((_source, (S.ON_HOLD,), R.OPERATOR, True, "put on hold"))
-    _RULES.append((S.ON_HOLD, (_source,), R.SUPERVISOR, True, "released from hold"))
-for _source in State:
-    if _source not in (S.CANCELLED, S.ISSUED):
-        _RULES.append((_source, (S.CANCELLED,), R.SUPERVISOR, True, "cancelled"))
+    _RULES.append((_source, (S.ON_HOLD,), P.HOLD, True, "put on hold"))
+    _RULES.append((S.ON_HOLD, (_source,), P.RELEASE_HOLD, True, "released from hold"))
 
 TRANSITIONS: dict[tuple[State, State], Transition] = {
-    (source, target): Transition(source, target, role, reason, rule)
-    for source, targets, role, reason, rule in _RULES
+    (source, target): Transition(source, target, permission, reason, rule)
+    for source, targets, permission, reason, rule in _RULES
     for target in targets
 }
 """Every allowed change, keyed by ``(from, to)``. Anything not here is refused."""
+
+# Two-person changes: requested by one person, approved (and so made) by another. A reprint
+# makes a second card for someone who holds one; cancelling a printed card voids it.
+TRANSITIONS[S.ISSUED, S.PRINT_READY] = Transition(
+    S.ISSUED,
+    S.PRINT_READY,
+    P.APPROVE_REPRINT,
+    True,
+    "reprint of a lost or damaged card",
+    requested_by=P.REQUEST_REPRINT,
+)
+# Where a record may hold a printed card that has not reached its citizen.
+_CARD_STATES = frozenset(
+    {
+        S.PRINTED,
+        S.ENCODED,
+        S.QC_PASSED,
+        S.IN_DOUBT,
+        S.IN_TRANSIT_TO_KECAMATAN,
+        S.AT_KECAMATAN,
+        S.IN_TRANSIT_TO_KELURAHAN,
+        S.AT_KELURAHAN,
+    }
+)
+for _source in State:
+    if _source in _CARD_STATES:
+        TRANSITIONS[_source, S.CANCELLED] = Transition(
+            _source, S.CANCELLED, P.VOID, True, "printed card cancelled", requested_by=P.CANCEL
+        )
+    elif _source not in (S.CANCELLED, S.ISSUED):
+        TRANSITIONS[_source, S.CANCELLED] = Transition(
+            _source, S.CANCELLED, P.CANCEL, True, "cancelled"
+        )
+
+RECORD_PERMISSIONS = frozenset(t.permission for t in TRANSITIONS.values())
+"""The permissions that move records: a role holding none of them changes no record."""
 
 
 def transition_rule(source: State, target: State) -> Transition | None:

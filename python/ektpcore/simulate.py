@@ -507,7 +507,7 @@ class _Campaign:
         if count <= 0:
             return
         first = self.next_serial
-        self.ledger.blanks.receive(f"LOT-{first}", first, first + count - 1, _OPERATOR)
+        self.ledger.blanks.receive(f"LOT-{first}", first, first + count - 1, _SUPERVISOR)
         self.next_serial += count
         self.blanks_in += count
 

@@ -24,6 +24,22 @@ pub fn link(previous: &[u8; 32], payload: &[u8]) -> [u8; 32] {
 
 /// Hashes of rows appended after `previous`, in order.
 pub fn chain(previous: &[u8; 32], payloads: &[&[u8]]) -> Vec<[u8; 32]> {
+    chain_by(previous, payloads, link)
+}
+
+/// The index of the first row whose stored hash does not match the chain from `previous`, or
+/// `None` when every row fits.
+pub fn first_break(previous: &[u8; 32], payloads: &[&[u8]], stored: &[[u8; 32]]) -> Option<usize> {
+    first_break_by(previous, payloads, stored, link)
+}
+
+/// [`chain`] with another link function (the keyed chain of a sealed ledger, see
+/// [`crate::keys::KeyRing::chain`]).
+pub fn chain_by(
+    previous: &[u8; 32],
+    payloads: &[&[u8]],
+    link: impl Fn(&[u8; 32], &[u8]) -> [u8; 32],
+) -> Vec<[u8; 32]> {
     let mut prev = *previous;
     payloads
         .iter()
@@ -34,9 +50,13 @@ pub fn chain(previous: &[u8; 32], payloads: &[&[u8]]) -> Vec<[u8; 32]> {
         .collect()
 }
 
-/// The index of the first row whose stored hash does not match the chain from `previous`, or
-/// `None` when every row fits.
-pub fn first_break(previous: &[u8; 32], payloads: &[&[u8]], stored: &[[u8; 32]]) -> Option<usize> {
+/// [`first_break`] with another link function.
+pub fn first_break_by(
+    previous: &[u8; 32],
+    payloads: &[&[u8]],
+    stored: &[[u8; 32]],
+    link: impl Fn(&[u8; 32], &[u8]) -> [u8; 32],
+) -> Option<usize> {
     if payloads.len() != stored.len() {
         return Some(payloads.len().min(stored.len()));
     }

@@ -153,7 +153,7 @@ impl Trails {
             let seq = chunk.int(row, c.seq).unwrap_or(NOT_A_NUMBER);
             let (Some(key), Some(target)) = (chunk.int(row, c.key), chunk.get(row, c.target))
             else {
-                let what = format!("{label} {seq} names no subject or no state");
+                let what = "names nothing it is about, or no state".to_owned();
                 self.findings.add(table, seq, Some(seq), what);
                 continue;
             };
@@ -163,7 +163,7 @@ impl Trails {
                 None => {
                     if source.is_some() {
                         let what =
-                            format!("the first {label} of {key}, but it does not take it in");
+                            format!("is the first {label} about {key}, but does not take it in");
                         self.findings.add(table, seq, Some(seq), what);
                     }
                     let mut trail = Trail {

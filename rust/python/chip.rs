@@ -120,49 +120,6 @@ pub fn mrz_check_digit(field: &str) -> PyResult<u8> {
 
 // -- keys and sessions -------------------------------------------------------------------------
 
-/// The error every copy or pickle of a key-holding handle raises.
-fn refused(handle: &Bound<'_, PyAny>) -> PyErr {
-    let name = handle
-        .get_type()
-        .name()
-        .map_or_else(|_| "this object".to_string(), |n| n.to_string());
-    PyTypeError::new_err(format!(
-        "{name} holds key material: it cannot be pickled or copied (keep it in the process that \
-         made it and share the key provider's configuration instead)"
-    ))
-}
-
-/// The `#[pymethods]` of a class that holds key material, with the methods that refuse
-/// `pickle`, `copy.copy` and `copy.deepcopy` added to the ones given.
-macro_rules! key_holder_methods {
-    (impl $ty:ident { $($methods:tt)* }) => {
-        #[pymethods]
-        impl $ty {
-            $($methods)*
-
-            fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<()> {
-                Err(refused(slf.as_any()))
-            }
-
-            fn __reduce_ex__(slf: &Bound<'_, Self>, _protocol: &Bound<'_, PyAny>) -> PyResult<()> {
-                Err(refused(slf.as_any()))
-            }
-
-            fn __getstate__(slf: &Bound<'_, Self>) -> PyResult<()> {
-                Err(refused(slf.as_any()))
-            }
-
-            fn __copy__(slf: &Bound<'_, Self>) -> PyResult<()> {
-                Err(refused(slf.as_any()))
-            }
-
-            fn __deepcopy__(slf: &Bound<'_, Self>, _memo: &Bound<'_, PyAny>) -> PyResult<()> {
-                Err(refused(slf.as_any()))
-            }
-        }
-    };
-}
-
 /// HMAC-SHA-256 by RustCrypto's `hmac`; the tag, which seeds a chip's keys, is wiped when it
 /// is dropped (the MAC state zeroizes itself).
 fn hmac_sha256(key: &[u8], message: &[u8]) -> Zeroizing<Vec<u8>> {

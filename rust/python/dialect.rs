@@ -1,5 +1,6 @@
-//! Bindings of the printer dialects (`crate::dialect`): whole Evolis jobs encoded from faces
-//! or panels with the GIL released, and streams decoded back into commands and panels.
+//! Bindings of the printer dialects (`crate::dialect`): whole Evolis and Magicard jobs encoded
+//! from faces or panels with the GIL released, and streams decoded back into commands and
+//! panels.
 
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
@@ -50,7 +51,45 @@ pub fn evolis_encode_cards<'py>(
     job: EvolisArgs,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
-    let faces = cards
+    let faces = faces_of(&cards)?;
+    let encoded = py.detach(|| dialect::evolis::encode_cards(&faces, &fs, &bs, &js))?;
+    bytes_of(py, &encoded)
+}
+
+/// Rasterises and encodes a chunk of cards for a Magicard (one or two pages each, in order)
+/// on every core with the GIL released.
+#[pyfunction]
+pub fn magicard_encode_cards<'py>(
+    py: Python<'py>,
+    cards: Vec<CardArrays<'py>>,
+    front: RasterArgs<'py>,
+    back: RasterArgs<'py>,
+    job: MagicardArgs,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
+    let faces = faces_of(&cards)?;
+    let encoded = py.detach(|| dialect::magicard::encode_cards(&faces, &fs, &bs, &js))?;
+    bytes_of(py, &encoded)
+}
+
+/// Magicard job settings as a dict.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct MagicardArgs {
+    ribbon: String,
+}
+
+impl MagicardArgs {
+    fn settings(&self) -> dialect::magicard::JobSettings {
+        dialect::magicard::JobSettings {
+            ribbon: self.ribbon.clone(),
+        }
+    }
+}
+
+/// The faces of a chunk of cards, borrowed from their arrays.
+fn faces_of<'a>(cards: &'a [CardArrays<'_>]) -> PyResult<Vec<dialect::batch::CardFaces<'a>>> {
+    cards
         .iter()
         .map(|(fr, fb, br, bb)| {
             let f = face_view(fr.as_ref(), fb.as_ref())?;
@@ -61,8 +100,14 @@ pub fn evolis_encode_cards<'py>(
             };
             Ok((f, b))
         })
-        .collect::<PyResult<Vec<_>>>()?;
-    let encoded = py.detach(|| dialect::evolis::encode_cards(&faces, &fs, &bs, &js))?;
+        .collect::<PyResult<Vec<_>>>()
+}
+
+/// Encoded cards as one `bytes`.
+fn bytes_of<'py>(
+    py: Python<'py>,
+    encoded: &dialect::batch::EncodedCards,
+) -> PyResult<Bound<'py, PyBytes>> {
     PyBytes::new_with(py, encoded.len(), |buf| {
         let mut at = 0;
         for part in encoded.parts() {
@@ -189,15 +234,87 @@ pub fn evolis_parse_prefix(
 /// Decodes an Evolis stream: `(commands, ribbon, cards)`; a malformed stream raises
 /// `StreamDecodeError` with the byte offset.
 #[pyfunction]
-pub fn evolis_decode<'py>(
-    py: Python<'py>,
+pub fn evolis_decode<'py>(py: Python<'py>, stream: &[u8]) -> PyResult<DecodedJobOut<'py>> {
+    let job = py.detach(|| dialect::evolis::decode(stream))?;
+    Ok(job_out(py, job))
+}
+
+/// Decodes a Magicard stream: `(commands, ribbon, cards)`; a malformed stream raises
+/// `StreamDecodeError` with the byte offset.
+#[pyfunction]
+pub fn magicard_decode<'py>(py: Python<'py>, stream: &[u8]) -> PyResult<DecodedJobOut<'py>> {
+    let job = py.detach(|| dialect::magicard::decode(stream))?;
+    Ok(job_out(py, job))
+}
+
+/// The complete Magicard commands at the start of `stream` (a page cut off by the end is left
+/// for later, whole) and the bytes they take.
+#[pyfunction]
+pub fn magicard_parse_prefix(
+    py: Python<'_>,
     stream: &[u8],
-) -> PyResult<(
+) -> PyResult<(Vec<DecodedCommand>, usize)> {
+    let (commands, used) = dialect::magicard::parse_prefix(stream)?;
+    Ok((commands_out(py, commands), used))
+}
+
+/// Encodes one Magicard card (front page, and back page when given) from ready panels.
+#[pyfunction]
+#[pyo3(signature = (front, back, job))]
+pub fn magicard_encode_panels<'py>(
+    py: Python<'py>,
+    front: PanelInput<'py>,
+    back: Option<PanelInput<'py>>,
+    job: MagicardArgs,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let f = panels_from(&front)?;
+    let b = back.as_ref().map(panels_from).transpose()?;
+    let mut out = Vec::new();
+    let card = dialect::magicard::Card {
+        front: &f,
+        back: b.as_ref(),
+    };
+    dialect::magicard::encode_card(&card, &job.settings(), &mut out)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// A Magicard simple command: 9 x `05`, `01`, the text, `1C 03`.
+#[pyfunction]
+pub fn magicard_command<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyBytes>> {
+    if !text.bytes().all(|b| (0x20..0x7F).contains(&b)) || text.starts_with(',') {
+        return Err(EktpError::InvalidArgument(format!(
+            "a Magicard command is printable ASCII not starting with a comma, got {text:?}"
+        ))
+        .into());
+    }
+    let mut out = Vec::new();
+    dialect::magicard::simple_command(&mut out, text);
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The panels a dialect's ribbon has for the front and the back, each `(colour, k, o)`;
+/// an unknown ribbon raises `InvalidArgumentError`.
+#[pyfunction]
+pub fn dialect_ribbon(dialect_name: &str, ribbon: &str) -> PyResult<(RibbonSide, RibbonSide)> {
+    let r = match dialect_name {
+        "evolis" => dialect::evolis::ribbon(ribbon)?,
+        "magicard" => dialect::magicard::ribbon(ribbon)?.0,
+        other => {
+            return Err(EktpError::InvalidArgument(format!("no dialect {other:?}")).into());
+        }
+    };
+    let side = |p: dialect::PanelSet| (p.colour, p.k, p.o);
+    Ok((side(r.front), side(r.back)))
+}
+
+type RibbonSide = (bool, bool, bool);
+type DecodedJobOut<'py> = (
     Vec<DecodedCommand>,
     Option<String>,
     Vec<DecodedCardOut<'py>>,
-)> {
-    let job = py.detach(|| dialect::evolis::decode(stream))?;
+);
+
+fn job_out(py: Python<'_>, job: dialect::DecodedJob) -> DecodedJobOut<'_> {
     let commands = commands_out(py, job.commands);
     let cards = job
         .cards
@@ -216,5 +333,5 @@ pub fn evolis_decode<'py>(
             )
         })
         .collect();
-    Ok((commands, job.ribbon, cards))
+    (commands, job.ribbon, cards)
 }

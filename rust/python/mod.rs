@@ -6,11 +6,57 @@
 
 use pyo3::prelude::*;
 
+use pyo3::exceptions::PyTypeError;
+
 use crate::error::EktpError;
+
+/// The error every copy or pickle of a key-holding handle raises.
+pub(crate) fn refused(handle: &Bound<'_, PyAny>) -> PyErr {
+    let name = handle
+        .get_type()
+        .name()
+        .map_or_else(|_| "this object".to_string(), |n| n.to_string());
+    PyTypeError::new_err(format!(
+        "{name} holds key material: it cannot be pickled or copied (keep it in the process that \
+         made it and share the key provider's configuration instead)"
+    ))
+}
+
+/// The `#[pymethods]` of a class that holds key material, with the methods that refuse
+/// `pickle`, `copy.copy` and `copy.deepcopy` added to the ones given.
+macro_rules! key_holder_methods {
+    (impl $ty:ident { $($methods:tt)* }) => {
+        #[pymethods]
+        impl $ty {
+            $($methods)*
+
+            fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<()> {
+                Err($crate::python::refused(slf.as_any()))
+            }
+
+            fn __reduce_ex__(slf: &Bound<'_, Self>, _protocol: &Bound<'_, PyAny>) -> PyResult<()> {
+                Err($crate::python::refused(slf.as_any()))
+            }
+
+            fn __getstate__(slf: &Bound<'_, Self>) -> PyResult<()> {
+                Err($crate::python::refused(slf.as_any()))
+            }
+
+            fn __copy__(slf: &Bound<'_, Self>) -> PyResult<()> {
+                Err($crate::python::refused(slf.as_any()))
+            }
+
+            fn __deepcopy__(slf: &Bound<'_, Self>, _memo: &Bound<'_, PyAny>) -> PyResult<()> {
+                Err($crate::python::refused(slf.as_any()))
+            }
+        }
+    };
+}
 
 mod chip;
 mod dedup;
 mod dialect;
+mod keys;
 mod ledger;
 mod names;
 mod nik;
@@ -25,6 +71,7 @@ pyo3::import_exception!(ektpcore.errors, InvalidArgumentError);
 pyo3::import_exception!(ektpcore.errors, StreamDecodeError);
 pyo3::import_exception!(ektpcore.errors, ChipDecodeError);
 pyo3::import_exception!(ektpcore.errors, SecureMessagingError);
+pyo3::import_exception!(ektpcore.errors, RibbonMismatchError);
 
 impl From<EktpError> for PyErr {
     fn from(err: EktpError) -> PyErr {
@@ -37,6 +84,7 @@ impl From<EktpError> for PyErr {
             EktpError::ChipDecode { offset, .. } => ChipDecodeError::new_err((message, offset)),
             EktpError::StreamDecode { offset, .. } => StreamDecodeError::new_err((message, offset)),
             EktpError::SecureMessaging(_) => SecureMessagingError::new_err(message),
+            EktpError::RibbonMismatch(_) => RibbonMismatchError::new_err(message),
         }
     }
 }
@@ -71,6 +119,9 @@ mod _ektpcore {
     };
 
     #[pymodule_export]
+    use super::keys::{sealed_key_id, verify_signature, PyKeyRing};
+
+    #[pymodule_export]
     use super::plan::{factorize_pairs, plan_batches};
 
     #[pymodule_export]
@@ -78,8 +129,9 @@ mod _ektpcore {
 
     #[pymodule_export]
     use super::dialect::{
-        evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part,
-        evolis_parse_prefix,
+        dialect_ribbon, evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part,
+        evolis_parse_prefix, magicard_command, magicard_decode, magicard_encode_cards,
+        magicard_encode_panels, magicard_parse_prefix,
     };
 
     #[pymodule_export]

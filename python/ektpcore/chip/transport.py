@@ -10,10 +10,10 @@ answer per reply; an empty reply means the device behind the server did not answ
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import socket
 import struct
+import threading
 from typing import Any, Protocol, runtime_checkable
 
 from .._server import LoopbackServer
@@ -167,21 +167,46 @@ class TcpChipTransport:
 
 
 class ChipServer(LoopbackServer):
-    """Serves ``transport`` on a TCP port, one client at a time, until stopped. Use as a
-    context manager (it starts and stops its thread)."""
+    """Serves ``transport`` on a TCP port until stopped, each client in its own thread (the
+    transport itself is reached by one at a time). A frame shorter than an APDU's header or
+    longer than ``max_frame`` gets the empty answer (what a silent chip gives) and closes
+    that connection; a client idle for ``idle_timeout`` seconds is closed. Use as a context
+    manager (it starts and stops its threads)."""
 
-    def __init__(self, transport: ChipTransport, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port, "chip-server")
+    def __init__(
+        self,
+        transport: ChipTransport,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        idle_timeout: float = 30.0,
+        max_frame: int = 65_535,
+        max_sessions: int = 16,
+    ) -> None:
+        super().__init__(
+            host, port, "chip-server", idle_timeout=idle_timeout, max_sessions=max_sessions
+        )
         self.transport = transport
+        self.max_frame = max_frame
+        self._transmit = threading.Lock()
 
     def _session(self, conn: socket.socket) -> None:
-        with contextlib.suppress(OSError):  # the client went away
-            conn.settimeout(None)
-            while not self._stop.is_set():
-                (n,) = struct.unpack(">H", _recv_exact(conn, 2))
-                apdu = _recv_exact(conn, n)
+        while True:
+            head = self._recv_exact(conn, 2)
+            if head is None:
+                return
+            (n,) = struct.unpack(">H", head)
+            if not 4 <= n <= self.max_frame:
+                if self._send(conn, _frame(b"")):
+                    self._hang_up(conn)
+                return
+            apdu = self._recv_exact(conn, n)
+            if apdu is None:
+                return
+            with self._transmit:
                 try:
                     answer = self.transport.transmit(apdu)
                 except ChipConnectionError:
                     answer = b""
-                conn.sendall(_frame(answer))
+            if not self._send(conn, _frame(answer)):
+                return

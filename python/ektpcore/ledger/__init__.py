@@ -5,13 +5,16 @@ Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``postgre
 ledger on a PostgreSQL server), ``schema`` (versions and migrations), ``chain`` (the
 hash-chained histories), ``verify`` (what ``Ledger.verify`` checks), ``anchor`` (checkpoints
 kept outside the database), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
-chip log), ``distribution``, and ``transaction``, the one way a change happens.
+chip log), ``distribution``, ``users`` (users, sign-in and the audit), ``approvals``
+(two-person changes), and ``transaction``, the one way a change happens.
 :class:`Ledger` is what applications hold.
 """
 
 from __future__ import annotations
 
 from ..errors import (
+    ApprovalRequiredError,
+    AuthenticationError,
     BlankShortageError,
     BlankShortageWarning,
     IllegalTransitionError,
@@ -22,32 +25,43 @@ from ..errors import (
     UnknownRecordError,
 )
 from .anchor import Checkpoint, FileAnchor
+from .approvals import Approval, Approvals, ApprovalWrites
 from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
-from .chain import BLANK_CHAIN, CHAINS, RECORD_CHAIN, Finding, VerifyReport
+from .chain import AUDIT_CHAIN, BLANK_CHAIN, CHAINS, RECORD_CHAIN, Finding, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
 from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
 from .journal import ChipLogEntry, Journal, JournalWrites
 from .postgres import PostgresStore
+from .records import CARD_FIELDS, CardFields, Change, HistoryEntry, Intake, IntakeReport, Record
 from .records import CARD_HOLDING as _CARD_HOLDING
-from .records import Change, HistoryEntry, Intake, IntakeReport, Record
 from .ribbons import Ribbon, Ribbons, RibbonWrites
 from .schema import MIGRATIONS as _MIGRATIONS
 from .schema import SCHEMA_VERSION
 from .store import LedgerStore, Session, SqliteStore, open_store
 from .transaction import Transaction
+from .users import AuditEntry, User, Users
 
 __all__ = [
+    "AUDIT_CHAIN",
     "BLANK_CHAIN",
+    "CARD_FIELDS",
     "CHAINS",
     "RECORD_CHAIN",
     "SCHEMA_VERSION",
+    "Approval",
+    "ApprovalRequiredError",
+    "ApprovalWrites",
+    "Approvals",
+    "AuditEntry",
+    "AuthenticationError",
     "BlankShortageError",
     "BlankShortageWarning",
     "BlankState",
     "BlankStock",
     "BlankWrites",
+    "CardFields",
     "Change",
     "Checkpoint",
     "ChipLogEntry",
@@ -82,6 +96,8 @@ __all__ = [
     "SqliteStore",
     "Transaction",
     "UnknownRecordError",
+    "User",
+    "Users",
     "VerifyReport",
     "open_store",
 ]

@@ -217,11 +217,16 @@ def checkpoint_probes(
     verify_key = None if ring is None else bytes(ring.verify_key)
     for where, item in _numbered(anchor):
         if not isinstance(item, Checkpoint):
-            found.append(Finding("anchor", where, f"not a checkpoint: {item}"))
+            found.append(Finding("anchor", where, f"the anchor's {where} is {item}"))
             continue
         if verify_key is not None and not _signed(item, verify_key):
             found.append(
-                Finding("anchor", where, "its signature does not verify with the ledger's keys")
+                Finding(
+                    "anchor",
+                    where,
+                    f"the signature of the anchor's {where} does not verify with the ledger's"
+                    " keys: the anchor was edited",
+                )
             )
             continue
         for table, (seq, link) in item.heads.items():

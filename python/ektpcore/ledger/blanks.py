@@ -22,8 +22,9 @@ from ..errors import (
     BlankShortageWarning,
     InvalidArgumentError,
 )
-from ..lifecycle import Actor, Role, State, meaningful
+from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
+from .sealing import check_free_text, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -65,15 +66,15 @@ class Reconciliation:
         return self.received == sum(self.counts.values()) and not self.discrepancies
 
 
-# The movements a person may make directly, and the least role for each; binding at print and
-# spoiling after it come with their own rules from the record's transition.
-_MOVES: dict[tuple[BlankState, BlankState], Role] = {
-    (BlankState.IN_STOCK, BlankState.ALLOCATED): Role.OPERATOR,
-    (BlankState.ALLOCATED, BlankState.IN_STOCK): Role.OPERATOR,
-    (BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR,
-    (BlankState.IN_STOCK, BlankState.VOIDED): Role.SUPERVISOR,
-    (BlankState.ALLOCATED, BlankState.VOIDED): Role.SUPERVISOR,
-    (BlankState.IN_STOCK, BlankState.RETURNED): Role.SUPERVISOR,
+# The movements a person may make directly, and the permission each needs; binding at print
+# and spoiling after it come with their own rules from the record's transition.
+_MOVES: dict[tuple[BlankState, BlankState], Permission] = {
+    (BlankState.IN_STOCK, BlankState.ALLOCATED): Permission.PRINT,
+    (BlankState.ALLOCATED, BlankState.IN_STOCK): Permission.PRINT,
+    (BlankState.ALLOCATED, BlankState.SPOILED): Permission.PRINT,
+    (BlankState.IN_STOCK, BlankState.VOIDED): Permission.VOID,
+    (BlankState.ALLOCATED, BlankState.VOIDED): Permission.VOID,
+    (BlankState.IN_STOCK, BlankState.RETURNED): Permission.RECEIVE_BLANKS,
 }
 
 
@@ -93,7 +94,7 @@ class BlankWrites:
     def allocate(self, batch: str, count: int) -> list[int]:
         """Allocates ``count`` blanks (lowest serials first) to ``batch``."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
+        tx.require(Permission.PRINT)
         if count < 0:
             raise InvalidArgumentError("count must not be negative")
         held = tx.db.one(
@@ -142,7 +143,7 @@ def spoil(tx: Transaction, serials: list[int], reason: str | None) -> None:
         serials,
         BlankState.SPOILED,
         reason=reason,
-        allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Role.OPERATOR},
+        allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Permission.PRINT},
     )
 
 
@@ -152,7 +153,7 @@ def _open_lot(
     """Records a lot's range (refusing any overlap) and returns its id and the first serial
     still to write. An unfinished lot of the same reference and range (its receipt was cut
     short) is taken up where it stopped."""
-    tx.require(Role.OPERATOR)
+    tx.require(Permission.RECEIVE_BLANKS)
     if not (0 < first <= last) or last - first + 1 > _MAX_LOT:
         raise InvalidArgumentError(
             f"a lot is a serial range first..last with 0 < first <= last, at most "
@@ -200,7 +201,7 @@ def move(
     *,
     batch: str | None = None,
     reason: str | None = None,
-    allowed: dict[tuple[BlankState, BlankState], Role] | None = None,
+    allowed: dict[tuple[BlankState, BlankState], Permission] | None = None,
     record_ids: list[int] | None = None,
 ) -> None:
     """Moves blanks to ``target`` under the rules ``allowed`` (the direct movements by
@@ -220,12 +221,12 @@ def move(
         if serial not in found:
             raise InvalidArgumentError(f"no blank with serial {serial}")
         source = BlankState(found[serial])
-        role = moves.get((source, target))
-        if role is None:
+        needs = moves.get((source, target))
+        if needs is None:
             raise InvalidArgumentError(
                 f"blank {serial}: {source.value} -> {target.value} is not allowed"
             )
-        tx.require(role)
+        tx.require(needs)
     records: list[int | None] = list(record_ids) if record_ids else [None] * len(serials)
     db.executemany(
         "UPDATE blanks SET state = ?, batch = coalesce(?, batch), record_id = coalesce(?,"
@@ -276,6 +277,8 @@ def _history(
 ) -> None:
     records = records or [None] * len(moves)
     who, role, now = tx.actor.name, tx.actor.role.name, tx.now
+    check_free_text(reason, "a blank's reason")
+    reason = seal_text(tx.db, reason, "blank_history.reason")
     chain.append(
         tx.db,
         [

@@ -21,8 +21,11 @@ on, an epoch uses one payload format and one way to link:
 The epoch's row stores the link of its own descriptor (chain, first sequence number, format,
 fingerprint) over the row before it, and the epoch's rows chain from that link; moving, dropping
 or replacing an epoch breaks the chain there. In the canonical formats the row that takes a
-record or a blank in also chains its subject's identity fields (a record's NIK, name, birth
-date, sex, region and image references; a blank's lot), read from the subject's own row.
+record or a blank in also chains its subject's identity fields as its row held them then (a
+record's NIK column, name, sex, kecamatan, kelurahan, image references and card fields; a
+blank's lot). In a sealed ledger those columns hold the NIK's blind index and nothing personal
+(the rest is sealed, and checked by ``ledger.sealing.check``); rows of a ledger sealed after
+them are checked against the fields its sealed values open to.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ..errors import InvalidArgumentError
 from .store import Session
 
 __all__ = [
+    "AUDIT_CHAIN",
     "BLANK_CHAIN",
     "CHAINS",
     "GENESIS",
@@ -49,6 +53,9 @@ __all__ = [
     "Subject",
     "VerifyReport",
     "append",
+    "key_chains",
+    "keyed_where_said",
+    "never_keyed",
     "start_epoch",
 ]
 
@@ -116,7 +123,8 @@ class VerifyReport:
 class Finding:
     """One thing verify found wrong: the table and row concerned (a history row by its
     sequence number, a record by its id, a blank or a card by its serial, a lot by its id, an
-    anchor by its line), the history row that says otherwise (``seq``), and what is wrong."""
+    anchor by its line), what is wrong (a sentence naming the row), and the history row that
+    says otherwise (``seq``)."""
 
     table: str
     row: str
@@ -124,7 +132,7 @@ class Finding:
     seq: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.table} {self.row}: {self.problem}"
+        return self.problem
 
 
 @dataclass(frozen=True)
@@ -173,12 +181,12 @@ RECORD_CHAIN = Chain(
         (
             "nik",
             "name",
-            "birth_date",
             "sex",
             "kecamatan",
             "kelurahan",
             "photo_ref",
             "signature_ref",
+            "card",
         ),
         "record_id",
     ),
@@ -190,8 +198,14 @@ BLANK_CHAIN = Chain(
     "blank history row",
     Subject("blanks", "serial", ("lot_id",), "serial"),
 )
-CHAINS: tuple[Chain, ...] = (RECORD_CHAIN, BLANK_CHAIN)
-"""Every chain of the ledger; :meth:`~ektpcore.Ledger.verify` checks each."""
+AUDIT_CHAIN = Chain(
+    "audit",
+    "audit_chain_head",
+    ("at", "actor", "role", "event", "subject", "detail"),
+    "audit row",
+)
+CHAINS: tuple[Chain, ...] = (RECORD_CHAIN, BLANK_CHAIN, AUDIT_CHAIN)
+"""Every chained history of the ledger; :meth:`~ektpcore.Ledger.verify` checks them all."""
 
 
 def payload(row: Sequence[Any]) -> bytes:
@@ -202,20 +216,29 @@ def payload(row: Sequence[Any]) -> bytes:
 # -- writing --------------------------------------------------------------------------------
 
 
-def _descriptor(chain: Chain, first_seq: int, fmt: int, fingerprint: str | None) -> bytes:
-    return _ektpcore.history_payloads(
-        b"chain_epochs", [(chain.table, first_seq, fmt, fingerprint)]
-    )[0]
+def _descriptor(chain: Chain, epoch: Epoch) -> bytes:
+    fields = (chain.table, epoch.first_seq, epoch.format, epoch.fingerprint, epoch.sealed_from)
+    return _ektpcore.history_payloads(b"chain_epochs", [fields])[0]
 
 
-def start_epoch(db: Session, chain: Chain, mac: ChainMac | None, seq: int, head: bytes) -> bytes:
+def start_epoch(
+    db: Session,
+    chain: Chain,
+    mac: ChainMac | None,
+    seq: int,
+    head: bytes,
+    sealed_from: str | None = None,
+) -> bytes:
     """Starts an epoch of ``chain`` after row ``seq`` (whose link is ``head``) for rows linked
-    by ``mac``; returns the epoch's link, the chain's new head."""
+    by ``mac``; returns the epoch's link, the chain's new head. ``sealed_from`` says where
+    every chain was keyed from when this one was (see :func:`key_chains`)."""
     fmt, fingerprint = format_of(mac)
-    link = (mac or OPEN).chain(head, [_descriptor(chain, seq + 1, fmt, fingerprint)])[0]
+    epoch = Epoch(seq + 1, fmt, fingerprint, None, sealed_from)
+    link = (mac or OPEN).chain(head, [_descriptor(chain, epoch)])[0]
     db.execute(
-        "INSERT INTO chain_epochs (chain, first_seq, format, fingerprint, link) VALUES (?,?,?,?,?)",
-        (chain.table, seq + 1, fmt, fingerprint, link),
+        "INSERT INTO chain_epochs (chain, first_seq, format, fingerprint, link, sealed_from)"
+        " VALUES (?,?,?,?,?,?)",
+        (chain.table, seq + 1, fmt, fingerprint, link, sealed_from),
     )
     db.execute(f"UPDATE {chain.head} SET hash = ? WHERE id = 1", (link,))
     return link
@@ -257,13 +280,39 @@ def _with_subjects(db: Session, chain: Chain, rows: list[tuple[Any, ...]]) -> li
     return [(*r, *found.get(r[key], ())) if r[intake] is None else r for r in rows]
 
 
+def session_mac(db: Session) -> ChainMac | None:
+    """How ``db``'s history rows are chained: the key ring of a sealed ledger's vault, or
+    ``None`` (SHA-256)."""
+    vault = db.vault
+    return None if vault is None else vault.ring
+
+
+def never_keyed(db: Session) -> bool:
+    """Whether no chain of the ledger has ever been keyed (a ledger sealed before its chains
+    were, by an ektpcore of schema 11)."""
+    return db.one("SELECT 1 FROM chain_epochs WHERE format = ? LIMIT 1", (KEYED_FORMAT,)) is None
+
+
+def key_chains(db: Session) -> None:
+    """Keys every chain from its next row on, in one step (a ledger being sealed): each gets
+    an epoch linked by the session's keys whose descriptor also names where every other
+    chain was keyed from. So, given the keys, one chain left keyed is enough to show that
+    the others were too: turning a chain back to SHA-256 is found unless every chain is."""
+    mac = session_mac(db)
+    heads = {each: current_epoch(db, each) for each in CHAINS}
+    sealed_from = ",".join(f"{each.table}:{seq + 1}" for each, (seq, *_) in heads.items())
+    for each, (seq, head, fmt, fingerprint) in heads.items():
+        if (fmt, fingerprint) != format_of(mac):
+            start_epoch(db, each, mac, seq, head, sealed_from)
+
+
 def append(db: Session, rows: list[tuple[Any, ...]], chain: Chain) -> None:
     """Appends rows (without ``seq`` and ``hash``) to a chained history table and moves its
     head, inside the caller's transaction; starts a new epoch first when the chain's last one
     is not of the format and keys this session writes with."""
     if not rows:
         return
-    mac = db.mac
+    mac = session_mac(db)
     seq, head, fmt, fingerprint = current_epoch(db, chain)
     if (fmt, fingerprint) != format_of(mac):
         head = start_epoch(db, chain, mac, seq, head)
@@ -288,12 +337,24 @@ def append(db: Session, rows: list[tuple[Any, ...]], chain: Chain) -> None:
 @dataclass(frozen=True)
 class Epoch:
     """One epoch of a chain as stored: rows ``first_seq`` on, in ``format``, keyed with the
-    keys ``fingerprint`` names (none: SHA-256), chained from ``link``."""
+    keys ``fingerprint`` names (none: SHA-256), chained from ``link``; an epoch started when
+    the ledger was sealed says where each chain was keyed from (``sealed_from``:
+    ``"history:1,blank_history:1,..."``)."""
 
     first_seq: int
     format: int
     fingerprint: str | None
     link: bytes | None  # None: the first format's implicit epoch, chained from GENESIS
+    sealed_from: str | None = None
+
+    def keyed_from(self) -> dict[str, int]:
+        """Where each chain was keyed from, as this epoch says."""
+        out = {}
+        for part in (self.sealed_from or "").split(","):
+            table, _, seq = part.rpartition(":")
+            if table and seq.isdigit():
+                out[table] = int(seq)
+        return out
 
 
 def epochs(db: Session, chain: Chain) -> list[Epoch]:
@@ -305,10 +366,11 @@ def epochs(db: Session, chain: Chain) -> list[Epoch]:
             _number(fmt) or 0,
             None if fingerprint is None else str(fingerprint),
             _link(link),
+            None if sealed_from is None else str(sealed_from),
         )
-        for first, fmt, fingerprint, link in db.all(
-            "SELECT first_seq, format, fingerprint, link FROM chain_epochs WHERE chain = ?"
-            " ORDER BY first_seq",
+        for first, fmt, fingerprint, link, sealed_from in db.all(
+            "SELECT first_seq, format, fingerprint, link, sealed_from FROM chain_epochs"
+            " WHERE chain = ? ORDER BY first_seq",
             (chain.table,),
         )
     ]
@@ -323,6 +385,9 @@ class ChainCheck:
 
     rows: int = 0
     findings: list[Finding] = field(default_factory=list)
+    epochs: list[Epoch] = field(default_factory=list)
+    # Where each chain was keyed from, as this chain's epochs say (their links checked).
+    keyed_from: dict[str, int] = field(default_factory=dict)
 
 
 RowSink = Callable[[Any], None]
@@ -334,30 +399,31 @@ def check(
     chain: Chain,
     *,
     mac: ChainMac | None = None,
-    subjects: Any = None,
+    subjects: Mapping[int, tuple[Any, int]] | None = None,
     probes: Mapping[int, Sequence[tuple[bytes, str]]] | None = None,
     sink: RowSink | None = None,
 ) -> ChainCheck:
     """Recomputes ``chain`` from its first row, epoch by epoch, and compares every link and
     the head. ``mac`` is the sealed ledger's key ring (without it keyed epochs cannot be
-    checked, and are reported); ``subjects`` the rows of the subject table (key first, then
-    the subject's columns after ``subject_offset``); ``probes`` maps sequence numbers to links
-    an anchor saw there (and where it saw them); ``sink`` receives every chunk of rows."""
+    checked, and are reported); ``subjects`` the rows of the subject table by epoch format
+    (the rows, key first, and where the subject's columns start in them); ``probes`` maps
+    sequence numbers to links an anchor saw there (and where it saw them); ``sink`` receives
+    every chunk of rows."""
     out = ChainCheck()
     found = out.findings
     label = chain.label
     head_row = db.one(f"SELECT seq, hash FROM {chain.head} WHERE id = 1")
     head_seq, head_hash = (0, GENESIS) if head_row is None else _head(head_row)
     if head_row is None:
-        found.append(Finding(chain.head, "1", "missing: the chain has no head"))
+        found.append(Finding(chain.head, "1", f"the head of the {label}s is missing"))
     bounds = db.one(f"SELECT min(seq), max(seq) FROM {chain.table}")
     first, last = (None, None) if bounds is None else bounds
     last = 0 if last is None else int(last)
     if first is not None and int(first) < 1:
         found.append(
-            Finding(chain.table, str(first), f"a {label} numbered before the first", int(first))
+            Finding(chain.table, str(first), f"{label} {first} comes before the first", int(first))
         )
-    periods = epochs(db, chain)
+    periods = out.epochs = epochs(db, chain)
     found += _epoch_rules(chain, periods, mac, max(last, head_seq))
     previous = GENESIS
     links: dict[int, bytes] = {0: GENESIS}  # the link after each row an anchor saw
@@ -367,15 +433,19 @@ def check(
         end = periods[number + 1].first_seq - 1 if number + 1 < len(periods) else last
         epoch_mac = _epoch_mac(epoch, mac)
         if epoch.link is not None:
-            descriptor = _descriptor(chain, epoch.first_seq, epoch.format, epoch.fingerprint)
+            descriptor = _descriptor(chain, epoch)
             checked = epoch_mac is not None and not gap
-            if checked and _breaks(epoch_mac, previous, descriptor, epoch.link):
+            if checked and not _breaks(epoch_mac, previous, descriptor, epoch.link):
+                if epoch.format == KEYED_FORMAT:
+                    out.keyed_from |= epoch.keyed_from()
+            elif checked:
                 found.append(
                     Finding(
                         "chain_epochs",
                         f"{chain.table} from {epoch.first_seq}",
-                        f"the epoch (format {epoch.format}) does not follow {label}"
-                        f" {epoch.first_seq - 1}: epochs were added, moved or edited",
+                        f"the epoch of {label}s from {epoch.first_seq} (format {epoch.format})"
+                        f" does not follow {label} {epoch.first_seq - 1}: epochs were added,"
+                        " moved or edited",
                         epoch.first_seq,
                     )
                 )
@@ -385,7 +455,7 @@ def check(
             try:
                 rows = _read(db, chain, lo, hi)
             except InvalidArgumentError:
-                what = f"rows {lo}..{hi} as the database returns them do not parse"
+                what = f"{label}s {lo}..{hi} as the database returns them do not parse"
                 found.append(Finding(chain.table, str(lo), what, lo))
                 gap = True
                 continue
@@ -401,7 +471,7 @@ def check(
                     Finding(
                         chain.table,
                         str(expected_seq + missing),
-                        f"missing: {label} {seq} follows {label} {expected_seq + missing - 1}",
+                        f"{label} {expected_seq + missing} is missing",
                         seq,
                     )
                 )
@@ -419,7 +489,7 @@ def check(
                     chain.table.encode(),
                     list(range(len(chain.columns) + 1)),
                     link_column,
-                    _subject(chain, subjects),
+                    _subject(chain, (subjects or {}).get(epoch.format)),
                 )
                 if broken is not None:
                     seq = lo + broken
@@ -435,8 +505,8 @@ def check(
             Finding(
                 chain.head,
                 "1",
-                f"the last {label}s were removed: the head is at {head_seq},"
-                f" the rows end at {last_seq}",
+                f"the last {label}s were removed (the head is at {head_seq}, the rows end at"
+                f" {last_seq})",
                 last_seq + 1,
             )
         )
@@ -445,12 +515,13 @@ def check(
             Finding(
                 chain.table,
                 str(head_seq + 1),
-                f"added outside the ledger: the head is at {head_seq}",
+                f"{label}s were added outside the ledger (the head is at {head_seq})",
                 head_seq + 1,
             )
         )
     elif head_hash != previous:
-        found.append(Finding(chain.head, "1", f"does not match {label} {head_seq}", head_seq))
+        what = f"the head of the {label}s does not match {label} {head_seq}"
+        found.append(Finding(chain.head, "1", what, head_seq))
     for seq, seen in (probes or {}).items():
         for link, where in seen:
             if seq > last_seq:
@@ -458,7 +529,7 @@ def check(
                     Finding(
                         chain.table,
                         str(last_seq + 1),
-                        f"{where} saw {label} {seq}, but the chain ends at {last_seq}:"
+                        f"{where} saw {label} {seq}, but the {label}s end at {last_seq}:"
                         " committed rows were lost (cut off, rolled back, or a lost"
                         " write-ahead log)",
                         last_seq + 1,
@@ -542,47 +613,57 @@ def _epoch_rules(
     keyed_before = False
     for epoch in periods:
         where = f"{chain.table} from {epoch.first_seq}"
+        this = f"the epoch of {chain.label}s from {epoch.first_seq}"
+        problem = None
         if epoch.format not in (LEGACY, OPEN_FORMAT, KEYED_FORMAT):
-            found.append(Finding("chain_epochs", where, f"no such format {epoch.format}"))
+            problem = f"{this} has a format no ektpcore writes ({epoch.format})"
         elif epoch.first_seq > last + 1:
-            found.append(Finding("chain_epochs", where, f"starts past the chain's end ({last})"))
+            problem = f"{this} starts past the last row ({last})"
         elif epoch.format == KEYED_FORMAT and given is None:
-            found.append(
-                Finding(
-                    "chain_epochs",
-                    where,
-                    "keyed: verify needs the ledger's keys to check these rows",
-                    epoch.first_seq,
-                )
-            )
+            problem = f"{this} is keyed: verify needs the ledger's keys to check its rows"
         elif epoch.format == KEYED_FORMAT and epoch.fingerprint != given:
-            found.append(
-                Finding(
-                    "chain_epochs",
-                    where,
-                    f"keyed with other keys ({epoch.fingerprint}) than the ones given ({given})",
-                    epoch.first_seq,
-                )
-            )
+            problem = f"{this} is keyed with other keys ({epoch.fingerprint}) than the ledger's"
         elif keyed_before and epoch.format != KEYED_FORMAT:
-            found.append(
-                Finding(
-                    "chain_epochs",
-                    where,
-                    "the chain was keyed before this epoch and is not keyed in it (a downgrade)",
-                    epoch.first_seq,
-                )
-            )
+            problem = f"{this} is not keyed, after keyed rows: the chain was downgraded"
+        if problem is not None:
+            found.append(Finding("chain_epochs", where, problem, epoch.first_seq))
         keyed_before = keyed_before or epoch.format == KEYED_FORMAT
     if given is not None and periods[-1].format != KEYED_FORMAT:
+        first = periods[-1].first_seq
         found.append(
             Finding(
                 "chain_epochs",
-                f"{chain.table} from {periods[-1].first_seq}",
-                "the ledger's keys were given, but this chain is not keyed at its end",
-                periods[-1].first_seq,
+                f"{chain.table} from {first}",
+                f"the {chain.label}s from {first} on are not keyed, in a sealed ledger",
+                first,
             )
         )
+    return found
+
+
+def keyed_where_said(checks: Mapping[str, ChainCheck]) -> list[Finding]:
+    """Given the keys: each chain keyed from where the ledger's sealing says (an epoch whose
+    link checked names where every chain was keyed from), and keyed ever since."""
+    said: dict[str, int] = {}
+    for checked in checks.values():
+        said |= checked.keyed_from
+    found = []
+    for table, seq in sorted(said.items()):
+        other = checks.get(table)
+        if other is None:
+            continue
+        at = [e for e in other.epochs if e.first_seq == seq and e.format == KEYED_FORMAT]
+        later = [e for e in other.epochs if e.first_seq > seq and e.format != KEYED_FORMAT]
+        if not at or later:
+            found.append(
+                Finding(
+                    "chain_epochs",
+                    f"{table} from {seq}",
+                    f"the ledger was sealed with {table} keyed from {seq}, and it is not"
+                    " keyed from there on now: the chain was turned back to SHA-256",
+                    seq,
+                )
+            )
     return found
 
 
@@ -605,7 +686,8 @@ def table_rows(
     try:
         return _ektpcore.LedgerRows(db.json_rows(columns, table, order), len(columns))
     except InvalidArgumentError:
-        found.append(Finding(table, "-", "the rows as the database returns them do not parse"))
+        what = f"the rows of {table} as the database returns them do not parse"
+        found.append(Finding(table, "-", what))
         return _ektpcore.LedgerRows(b"[]", len(columns))
 
 
@@ -620,7 +702,9 @@ def subject_rows(
     return table_rows(db, columns, subject.table, subject.key, found)
 
 
-def _subject(chain: Chain, subjects: Any) -> tuple[Any, int, int, list[int]] | None:
+def _subject(
+    chain: Chain, subjects: tuple[Any, int] | None
+) -> tuple[Any, int, int, list[int]] | None:
     """The subject argument of ``LedgerRows.payloads`` for ``chain``'s rows."""
     subject = chain.subject
     if subject is None or subjects is None:
@@ -633,13 +717,13 @@ def _subject(chain: Chain, subjects: Any) -> tuple[Any, int, int, list[int]] | N
 
 
 def _altered(chain: Chain, rows: Any, index: int) -> str:
-    text = "altered: its link does not match its fields and the row before it"
-    subject = chain.subject
     row = rows.row(index)
+    text = f"{chain.label} {row[0]} was altered"
+    subject = chain.subject
     if subject is not None and row[chain.columns.index(subject.intake) + 1] is None:
         key = row[chain.columns.index(subject.history_key) + 1]
-        text = (
-            f"altered, or the {', '.join(subject.columns)} of {subject.table} {subject.key}"
-            f" {key}, which it took in, were edited (or that row removed)"
+        text += (
+            f", or the {', '.join(subject.columns)} of {subject.table} {subject.key} {key},"
+            " which it took in, were edited (or that row removed)"
         )
     return text

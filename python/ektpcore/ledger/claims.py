@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 from ..clock import utc_stamp, wib_text
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
-from ..lifecycle import Actor, Role, meaningful
+from ..lifecycle import Actor, Permission, meaningful
 from . import journal
+from .sealing import check_free_text, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -108,8 +109,8 @@ class ClaimWrites:
         earlier one, and turns the cards that an earlier holder had in flight into
         ``IN_DOUBT``."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
-        if not batch or not station.strip():
+        tx.require(Permission.PRINT)
+        if not meaningful(batch) or not meaningful(station):
             raise InvalidArgumentError("a claim names its batch and its station")
         db, now = tx.db, tx.now
         held = current(db, batch)
@@ -196,7 +197,7 @@ class ClaimWrites:
         was moved): the holder is fenced from now on and its cards in flight become
         ``IN_DOUBT``."""
         tx = self._tx
-        tx.require(Role.SUPERVISOR)
+        tx.require(Permission.SETTLE)
         if not meaningful(reason):
             raise InvalidArgumentError("releasing a claim needs a reason")
         held = current(tx.db, batch)
@@ -210,10 +211,11 @@ class ClaimWrites:
 
     def _mark_released(self, batch: str, reason: str) -> None:
         tx = self._tx
+        check_free_text(reason, "a release reason")
         tx.db.execute(
             "UPDATE batch_claims SET released_at = ?, released_by = ?, release_reason = ?"
             " WHERE batch = ?",
-            (tx.now, tx.actor.name, reason, batch),
+            (tx.now, tx.actor.name, seal_text(tx.db, reason, "batch_claims.release_reason"), batch),
         )
 
 

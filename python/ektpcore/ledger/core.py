@@ -19,19 +19,23 @@ from typing import TYPE_CHECKING, Any, Unpack
 import numpy.typing as npt
 
 from ..clock import utc_stamp
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, LedgerKeyError
+from ..keys import LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
-from . import chain, records, schema
+from . import chain, records, schema, sealing, users
 from .anchor import Anchor, Anchoring, Checkpoint, heads
+from .approvals import Approvals
 from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
 from .journal import ChipLogEntry, Journal
 from .records import Change, HistoryEntry, Intake, IntakeReport, Record
 from .ribbons import Ribbons
+from .sealing import Vault
 from .store import LedgerStore, Session, open_store
 from .transaction import Transaction, check_actor
+from .users import AuditEntry, Users
 from .verify import verify, verify_chain
 
 if TYPE_CHECKING:
@@ -63,6 +67,7 @@ class Ledger:
         *,
         create: bool = True,
         busy_timeout: float = 30.0,
+        keys: LedgerKeys | None = None,
         anchor: Anchor | None = None,
         anchor_period: float = DEFAULT_ANCHOR_PERIOD,
     ) -> None:
@@ -74,22 +79,84 @@ class Ledger:
         self.path = self._store.name
         self._location = path
         self._busy_timeout = busy_timeout
-        self._mac: chain.ChainMac | None = None  # a sealed ledger's key ring
-        self._reads = Session(self._store, mac=self._mac)
-        self._anchoring = None if anchor is None else Anchoring(anchor, anchor_period, self._mac)
+        self._keys = keys
         try:
             schema.migrate(self._store)
+            self._vault = self._open_keys(keys)
         except BaseException:
             if self._store is not path:  # opened here: not left open behind a refusal
                 self._store.close()
             raise
+        self._reads = Session(self._store, vault=self._vault)
+        self._anchoring = None if anchor is None else Anchoring(anchor, anchor_period, self._mac)
+
+    @property
+    def _mac(self) -> chain.ChainMac | None:
+        """How this ledger's history is chained: its key ring when sealed, else SHA-256."""
+        return None if self._vault is None else self._vault.ring
+
+    def _open_keys(self, keys: LedgerKeys | None) -> Vault | None:
+        """The vault of a sealed ledger (its keys checked against the fingerprint it keeps),
+        ``None`` for an open one. A new, empty ledger given keys is sealed by them."""
+        reads = Session(self._store)
+        sealed = sealing.fingerprint(reads)
+        if keys is None:
+            if sealed is not None:
+                raise LedgerKeyError(
+                    f"{self.path}: the ledger is sealed; open it with its keys"
+                    " (keys=KeyFile(...) or --keys FILE)"
+                )
+            return None
+        ring = keys.key_ring()
+        if sealed is None:
+            with self._store.transaction() as conn:
+                sealing.seal_new(Session(self._store, conn), ring, self.path)
+            sealed = sealing.fingerprint(reads)
+        if sealed != ring.fingerprint:
+            raise LedgerKeyError(
+                f"{self.path}: these are another ledger's keys (fingerprint {ring.fingerprint};"
+                f" the ledger was sealed by {sealed})"
+            )
+        vault = Vault(ring)
+        if chain.never_keyed(reads):  # sealed before chains were keyed, or just now
+            with self._store.transaction() as conn:
+                chain.key_chains(Session(self._store, conn, vault))
+        return vault
+
+    def seal(self, keys: LedgerKeys) -> int:
+        """Seals an open ledger with ``keys`` (a :class:`~ektpcore.keys.KeyFile`), in one
+        transaction: every record's NIK becomes its blind index and its personal fields are
+        sealed; hand-overs' identity checks and receivers too. Returns the records sealed.
+        From then on the ledger opens only with these keys. The history written before keeps
+        its reasons in clear (it is append-only evidence); reasons written after are sealed."""
+        if self._vault is not None:
+            raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
+        ring = keys.key_ring()
+        with self._store.transaction() as conn:
+            if sealing.fingerprint(Session(self._store, conn)) is not None:
+                raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
+            count = sealing.seal_existing(Session(self._store, conn), ring)
+            chain.key_chains(Session(self._store, conn, Vault(ring)))
+        self._keys = keys
+        self._vault = Vault(ring)
+        self._reads = Session(self._store, vault=self._vault)
+        if self._anchoring is not None:
+            self._anchoring.ring = ring
+        return count
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the ledger keeps personal data sealed (opened with its keys)."""
+        return self._vault is not None
 
     def reopen(self) -> Ledger | None:
         """A second connection to the same ledger, for another thread (a station's heartbeat);
         ``None`` when there is none to make (a throwaway in-memory ledger)."""
         if not isinstance(self._location, (str, os.PathLike)) or self.path == ":memory:":
             return None
-        return Ledger(self._location, create=False, busy_timeout=self._busy_timeout)
+        return Ledger(
+            self._location, create=False, busy_timeout=self._busy_timeout, keys=self._keys
+        )
 
     def close(self) -> None:
         """Closes the ledger, after a last checkpoint of anything not yet anchored."""
@@ -130,7 +197,8 @@ class Ledger:
         anchoring = self._anchoring
         current = None
         with self._store.transaction() as conn:
-            db = Session(self._store, conn, self._mac)
+            db = Session(self._store, conn, self._vault)
+            users.authenticate(db, actor)  # before anything is written
             tx = Transaction(db, actor, utc_stamp())
             try:
                 yield tx
@@ -140,6 +208,50 @@ class Ledger:
                 current = heads(db, chain.CHAINS)  # what this commit leaves
         if current is not None and anchoring is not None:
             anchoring.write(current)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A write transaction that names no actor, for the ledger package's own steps that
+        come before one exists (creating the first administrator, signing in)."""
+        with self._store.transaction() as conn:
+            yield Session(self._store, conn)
+
+    # -- who acts -----------------------------------------------------------------------------
+
+    @property
+    def users(self) -> Users:
+        """The ledger's users (see :mod:`ektpcore.ledger.users`)."""
+        return Users(self, self._reads)
+
+    def sign_in(self, name: str, password: str) -> Actor:
+        """Signs a person in: the :class:`~ektpcore.Actor` returned (name and role as the
+        ledger holds them) is taken by any connection to this ledger, in any process, until
+        the user is disabled or given another role. An unknown name and a wrong password are
+        refused alike (:class:`~ektpcore.AuthenticationError`)."""
+        return users.sign_in(self, self._reads, name, password)
+
+    def sign_in_station(self, token: str) -> Actor:
+        """Signs an unattended station in with the token an administrator made for it
+        (``users.add_station``)."""
+        return users.sign_in_station(self, self._reads, token)
+
+    def sign_out(self, actor: Actor) -> None:
+        """Ends ``actor``'s session: its credential is refused from now on."""
+        users.sign_out(self, actor)
+
+    @property
+    def approvals(self) -> Approvals:
+        """Two-person changes: a reprint, cancelling a printed card (see
+        :mod:`ektpcore.ledger.approvals`)."""
+        return Approvals(self, self._reads)
+
+    def audit(self) -> list[AuditEntry]:
+        """The audit, oldest first: users created, roles granted and revoked, users
+        disabled, two-person requests and their outcomes, and the migration that introduced
+        users. Chained like the histories (:meth:`verify`)."""
+        return users.entries(self._reads)
+
+    # -- changes, continued -------------------------------------------------------------------
 
     def add_records(self, niks: Any, actor: Actor, **intake: Unpack[Intake]) -> IntakeReport:
         """Takes records in (the columns are those of :class:`~ektpcore.ledger.Intake`, each
@@ -299,6 +411,25 @@ class Ledger:
         not fit and lists every finding (see ``docs/ledger.md#what-verify-checks``)."""
         with self._store.snapshot() as conn:
             return verify(Session(self._store, conn), mac=self._mac, anchor=anchor)
+
+    def rotate_keys(self, *, chunk: int = 2_000) -> sealing.RotationReport:
+        """Re-seals, under the keys' current data key, every value sealed with an older one
+        that the ledger may rewrite (records' fields, hand-overs), ``chunk`` rows per
+        transaction so stations keep working between them. Run it after
+        :meth:`~ektpcore.keys.KeyFile.rotate` (from a thread of its own for a background
+        rotation: :meth:`rotate_keys_in_background`). The append-only history keeps the
+        reasons it was given under the key of their day: the report says which old keys it
+        still needs, and the others may be retired."""
+        if self._vault is None:
+            raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
+        return sealing.rotate(self._store, self._vault, chunk)
+
+    def rotate_keys_in_background(self, *, chunk: int = 2_000) -> sealing.Rotation:
+        """:meth:`rotate_keys` in a thread with a connection of its own; the returned handle's
+        ``join()`` gives its report (or raises what stopped it)."""
+        if self._vault is None:
+            raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
+        return sealing.Rotation(self.reopen, chunk)
 
     # -- for the ledger's own tests: raw access below the package's rules ---------------------
 

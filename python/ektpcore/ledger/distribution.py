@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError, ManifestMismatchError
-from ..lifecycle import Actor, Role, State, meaningful
+from ..lifecycle import Actor, Permission, State, meaningful
 from ..nik import Nik, parse_niks
 from . import records
+from .sealing import check_free_text, nik_keys, niks_of, seal_text, seal_texts
 from .store import Session
 
 if TYPE_CHECKING:
@@ -51,24 +52,24 @@ def manifest(db: Session, manifest_id: int) -> Manifest:
     if head is None:
         raise InvalidArgumentError(f"no manifest {manifest_id}")
     groups: dict[str, list[Nik]] = {}
-    for kel, nik in db.all(
-        "SELECT coalesce(i.kelurahan, ''), r.nik FROM manifest_items i JOIN records r"
+    rows = db.all(
+        "SELECT coalesce(i.kelurahan, ''), r.nik, r.sealed FROM manifest_items i JOIN records r"
         " ON r.id = i.record_id WHERE i.manifest_id = ? ORDER BY i.kelurahan NULLS FIRST, r.nik",
         (manifest_id,),
-    ):
+    )
+    niks = niks_of(db, [r[1] for r in rows], [r[2] for r in rows])
+    for (kel, _, _), nik in sorted(zip(rows, niks, strict=True), key=lambda x: (x[0][0], x[1])):
         groups.setdefault(kel, []).append(Nik.from_int(nik))
     return Manifest(manifest_id, head[0], ManifestState(head[1]), groups)
 
 
 def _niks(db: Session, manifest_id: int) -> list[int]:
-    return [
-        r[0]
-        for r in db.all(
-            "SELECT r.nik FROM manifest_items i JOIN records r ON r.id = i.record_id"
-            " WHERE i.manifest_id = ?",
-            (manifest_id,),
-        )
-    ]
+    rows = db.all(
+        "SELECT r.nik, r.sealed FROM manifest_items i JOIN records r ON r.id = i.record_id"
+        " WHERE i.manifest_id = ?",
+        (manifest_id,),
+    )
+    return niks_of(db, [r[0] for r in rows], [r[1] for r in rows])
 
 
 class DistributionWrites:
@@ -81,7 +82,7 @@ class DistributionWrites:
         """One new manifest per kecamatan for every QC-passed card not yet on a manifest;
         returns their ids."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
+        tx.require(Permission.DISTRIBUTE)
         db = tx.db
         rows = db.all(
             "SELECT r.id, coalesce(r.kecamatan, ''), r.kelurahan FROM records r"
@@ -151,6 +152,8 @@ class DistributionWrites:
         if not meaningful(identity_check):
             raise InvalidArgumentError("the identity check must be recorded")
         value = int(parse_niks([nik]).values[0])
+        if value < 0:
+            raise InvalidArgumentError("hand_over takes a valid NIK")
         self._record_handovers([value], [identity_check], receiver)
 
     def hand_over_many(self, niks: Any, *, identity_checks: Sequence[str]) -> int:
@@ -164,13 +167,18 @@ class DistributionWrites:
         self, niks: list[int], checks: Sequence[str], receiver: str | None
     ) -> int:
         tx = self._tx
+        for text, what in [(c, "an identity check") for c in checks] + [(receiver, "a receiver")]:
+            check_free_text(text, what)
         moved = records.transition(tx, niks, State.ISSUED)
-        tx.db.executemany(
+        db = tx.db
+        sealed_checks = seal_texts(db, checks, "handovers.identity_check")
+        sealed_receiver = seal_text(db, receiver, "handovers.receiver")
+        db.executemany(
             "INSERT INTO handovers (record_id, at, actor, identity_check, receiver)"
             " SELECT id, ?, ?, ?, ? FROM records WHERE nik = ?",
             [
-                (tx.now, tx.actor.name, check, receiver, v)
-                for v, check in zip(niks, checks, strict=True)
+                (tx.now, tx.actor.name, check, sealed_receiver, key)
+                for key, check in zip(nik_keys(db, niks), sealed_checks, strict=True)
             ],
         )
         return moved

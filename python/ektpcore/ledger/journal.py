@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
-from ..lifecycle import Role, State, meaningful
+from ..lifecycle import Permission, State, meaningful
 from ..nik import mask_nik, parse_niks
 from . import records
 from .blanks import BlankState, move, spoil
+from .sealing import check_free_text, nik_keys, niks_of, open_texts, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -50,11 +51,11 @@ class JournalWrites:
     def sent(self, nik: int, batch: str, printer: str, serial: int) -> None:
         """Notes that ``nik``'s card, on blank ``serial``, is about to leave for ``printer``."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
+        tx.require(Permission.PRINT)
         tx.db.execute(
             "INSERT INTO station_journal (record_id, batch, printer, serial, state, sent_at)"
             " SELECT id, ?, ?, ?, 'sent', ? FROM records WHERE nik = ?",
-            (batch, printer, serial, tx.now, nik),
+            (batch, printer, serial, tx.now, nik_keys(tx.db, [nik])[0]),
         )
 
     def recover(
@@ -70,7 +71,7 @@ class JournalWrites:
         db.execute(
             "UPDATE station_journal SET state = 'in_doubt' WHERE record_id IN"
             " (SELECT id FROM records WHERE " + db.member_of("nik") + ")",
-            (db.as_list(niks),),
+            (db.as_list(nik_keys(db, niks)),),
         )
 
     def forget(self, niks: list[int]) -> None:
@@ -81,7 +82,7 @@ class JournalWrites:
             "DELETE FROM station_journal WHERE record_id IN (SELECT id FROM records WHERE "
             + db.member_of("nik")
             + ")",
-            (db.as_list(niks),),
+            (db.as_list(nik_keys(db, niks)),),
         )
 
     def log_chip(
@@ -97,10 +98,20 @@ class JournalWrites:
         """Appends a chip attempt and, when the chip was written, marks the card with its
         chip serial (the card row exists once the record is ``PRINTED``)."""
         tx = self._tx
+        check_free_text(reason, "a chip log reason")
+        outcome = "written" if written else "failed"
         tx.db.execute(
             "INSERT INTO chip_log (at, record_id, serial, printer, chip_serial, outcome, reason)"
             " SELECT ?, id, ?, ?, ?, ?, ? FROM records WHERE nik = ?",
-            (tx.now, serial, printer, chip_serial, "written" if written else "failed", reason, nik),
+            (
+                tx.now,
+                serial,
+                printer,
+                chip_serial,
+                outcome,
+                seal_text(tx.db, reason, "chip_log.reason"),
+                nik_keys(tx.db, [nik])[0],
+            ),
         )
         if written:
             tx.db.execute(
@@ -131,11 +142,13 @@ def recover(
         param = printer
     else:
         raise InvalidArgumentError("recover names a batch or a printer")
-    rows = db.all(
-        "SELECT r.nik, r.state, j.printer FROM station_journal j JOIN records r"
+    found = db.all(
+        "SELECT r.nik, r.sealed, r.state, j.printer FROM station_journal j JOIN records r"
         f" ON r.id = j.record_id WHERE j.state = 'sent' AND {where}",
         (param,),
     )
+    niks = niks_of(db, [r[0] for r in found], [r[1] for r in found])
+    rows = [(nik, state, at) for nik, (_, _, state, at) in zip(niks, found, strict=True)]
     # QUEUED: the card's fate is unknown. IN_DOUBT already: only the row is behind. Anything
     # else: the outcome was recorded and the row is stale.
     stale = [int(nik) for nik, state, _ in rows if state not in _OPEN]
@@ -166,7 +179,7 @@ def settle(
     is kept (``PRINTED``; the journal's blank, or ``serial``, is bound unless the record
     already holds a valid card). Not printed: the record goes back to ``PRINT_READY`` and the
     blank that went through the printer is spoiled (a valid card it held is invalidated)."""
-    tx.require(Role.SUPERVISOR)
+    tx.require(Permission.SETTLE)
     if not meaningful(note):
         raise InvalidArgumentError("settling an in-doubt card needs a note")
     db = tx.db
@@ -174,7 +187,7 @@ def settle(
         "SELECT r.state, j.serial, j.batch, j.printer,"
         " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1)"
         " FROM records r LEFT JOIN station_journal j ON j.record_id = r.id WHERE r.nik = ?",
-        (nik,),
+        (nik_keys(db, [nik])[0],),
     )
     if row is None:
         raise records.unknown(nik)
@@ -233,11 +246,11 @@ class Journal:
     def sent(self, printer: str) -> list[int]:
         """NIKs of the cards sent to ``printer`` whose outcome was never recorded."""
         rows = self._db.all(
-            "SELECT r.nik FROM station_journal j JOIN records r ON r.id = j.record_id"
+            "SELECT r.nik, r.sealed FROM station_journal j JOIN records r ON r.id = j.record_id"
             " WHERE j.printer = ? AND j.state = 'sent'",
             (printer,),
         )
-        return [int(r[0]) for r in rows]
+        return niks_of(self._db, [r[0] for r in rows], [r[1] for r in rows])
 
     def in_doubt(
         self, printer: str | None = None, *, batch: str | None = None
@@ -250,12 +263,13 @@ class Journal:
                 where += f" AND {column} = ?"
                 params.append(value)
         rows = self._db.all(
-            "SELECT r.nik, j.batch, j.serial FROM station_journal j"
+            "SELECT r.nik, r.sealed, j.batch, j.serial FROM station_journal j"
             " JOIN records r ON r.id = j.record_id WHERE j.state = 'in_doubt'"
             f"{where} ORDER BY j.sent_at",
             params,
         )
-        return [(int(n), str(b), int(s)) for n, b, s in rows]
+        niks = niks_of(self._db, [r[0] for r in rows], [r[1] for r in rows])
+        return [(n, str(b), int(s)) for n, (_, _, b, s) in zip(niks, rows, strict=True)]
 
     def free_blanks(self, batch: str) -> list[int]:
         """Blanks allocated to ``batch`` that no journal row holds, lowest serial first."""
@@ -268,11 +282,15 @@ class Journal:
 
     def chip_log(self, nik: Any) -> list[ChipLogEntry]:
         """Every chip personalisation attempted for ``nik``'s cards, oldest first."""
-        value = int(parse_niks([nik]).values[0])
+        value = nik_keys(self._db, [int(parse_niks([nik]).values[0])])[0]
         rows = self._db.all(
             "SELECT c.seq, c.at, c.serial, c.printer, c.chip_serial, c.outcome, c.reason"
             " FROM chip_log c JOIN records r ON r.id = c.record_id WHERE r.nik = ?"
             " ORDER BY c.seq",
             (value,),
         )
-        return [ChipLogEntry(*row) for row in rows]
+        reasons = open_texts(self._db, [row[6] for row in rows], "chip_log.reason")
+        return [
+            ChipLogEntry(seq, at, serial, printer, chip, outcome, why)
+            for (seq, at, serial, printer, chip, outcome, _), why in zip(rows, reasons, strict=True)
+        ]

@@ -7,8 +7,9 @@ Every write here runs inside a :class:`~ektpcore.ledger.Transaction` and is chec
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
@@ -17,22 +18,42 @@ import numpy.typing as npt
 from ..clock import wib_text
 from ..dedup import dedup_niks
 from ..errors import (
+    ApprovalRequiredError,
     IllegalTransitionError,
     InvalidArgumentError,
     RecordClaimedError,
     UnknownRecordError,
 )
-from ..lifecycle import Role, State, meaningful, transition_rule
+from ..lifecycle import RECORD_PERMISSIONS, Permission, State, meaningful, transition_rule
 from ..nik import Nik, mask_nik, parse_niks
 from . import blanks as _blanks
 from . import chain, ribbons
 from .blanks import BlankState
+from .sealing import (
+    CARD_FIELDS,
+    CardFields,
+    Person,
+    check_free_text,
+    nik_keys,
+    niks_of,
+    open_texts,
+    seal_text,
+)
 from .store import Session
 
 if TYPE_CHECKING:
     from .transaction import Transaction
 
-__all__ = ["CARD_HOLDING", "Change", "HistoryEntry", "Intake", "IntakeReport", "Record"]
+__all__ = [
+    "CARD_FIELDS",
+    "CARD_HOLDING",
+    "CardFields",
+    "Change",
+    "HistoryEntry",
+    "Intake",
+    "IntakeReport",
+    "Record",
+]
 
 # States in which a record may hold a printed card.
 CARD_HOLDING = frozenset(
@@ -75,6 +96,7 @@ class Intake(TypedDict, total=False):
     photos: Sequence[str | None] | None
     signatures: Sequence[str | None] | None
     priority: Sequence[int] | int
+    card: Mapping[str, Sequence[str | None]] | None
 
 
 class Change(TypedDict, total=False):
@@ -123,6 +145,7 @@ class Record:
     updated_at: str
     photo_ref: str | None = None
     signature_ref: str | None = None
+    card: CardFields = field(default_factory=CardFields)
 
     def __repr__(self) -> str:
         return (
@@ -155,7 +178,7 @@ class HistoryEntry:
 def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     """See :meth:`~ektpcore.Ledger.add_records`."""
     _only(intake, Intake, "add_records")
-    tx.require(Role.OPERATOR)
+    tx.require(Permission.ENROL)
     state = State(intake.get("state", State.BIO_CAPTURED))
     priority = intake.get("priority", 0)
     if state not in _ENTRY_STATES:
@@ -177,6 +200,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     if len(prio_col) != n or any(not 0 <= p <= 255 for p in prio_col):
         raise InvalidArgumentError("priority: one class 0 (most urgent) to 255 per NIK")
     photo_col, signature_col = column(intake.get("photos")), column(intake.get("signatures"))
+    card_cols = _card_columns(intake.get("card"), column)
     decomposed_sex = parsed.sex
     refused: list[tuple[int, str]] = [
         (i, f"invalid NIK: {msg}") for i, msg in enumerate(parsed.messages()) if msg
@@ -184,54 +208,85 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     refused += [(int(i), "NIK repeated in this intake") for i in np.flatnonzero(dedup.duplicated)]
     candidates = np.flatnonzero(dedup.first)
     db, now, actor = tx.db, tx.now, tx.actor
+    # The NIK column's value of each row: the NIK, or its blind index in a sealed ledger.
+    key_of = np.zeros(n, dtype=np.int64)
+    key_of[candidates] = nik_keys(db, parsed.values[candidates].tolist())
     existing = {
         row[0]
         for chunk in range(0, len(candidates), 50_000)
         for row in db.all(
             f"SELECT nik FROM records WHERE {db.member_of('nik')}",
-            (db.as_list(parsed.values[candidates[chunk : chunk + 50_000]].tolist()),),
+            (db.as_list(key_of[candidates[chunk : chunk + 50_000]].tolist()),),
         )
     }
-    keep = [int(i) for i in candidates if int(parsed.values[i]) not in existing]
-    refused += [
-        (int(i), "already in the ledger") for i in candidates if int(parsed.values[i]) in existing
-    ]
-    db.executemany(
-        "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
-        " photo_ref, signature_ref, priority) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [
+    keep = [int(i) for i in candidates if int(key_of[i]) not in existing]
+    refused += [(int(i), "already in the ledger") for i in candidates if int(key_of[i]) in existing]
+    cards = [_card_of(card_cols, i) for i in keep]
+    clear: list[tuple[str | None, int | None, str | None, str | None, str | None]]
+    if db.vault is None:
+        clear = [
             (
-                int(parsed.values[i]),
                 name_col[i],
                 int(decomposed_sex[i]),
+                photo_col[i],
+                signature_col[i],
+                json.dumps(card, ensure_ascii=False) if card else None,
+            )
+            for i, card in zip(keep, cards, strict=True)
+        ]
+        sealed: list[bytes | None] = [None] * len(keep)
+    else:
+        clear = [(None, None, None, None, None)] * len(keep)
+        sealed = list(
+            db.vault.seal_records(
+                [int(parsed.values[i]) for i in keep],
+                [
+                    Person(name_col[i], photo_col[i], signature_col[i], card)
+                    for i, card in zip(keep, cards, strict=True)
+                ],
+            )
+        )
+    db.executemany(
+        "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
+        " photo_ref, signature_ref, priority, sealed, card) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                int(key_of[i]),
+                name,
+                sex,
                 kec_col[i],
                 kel_col[i],
                 state.value,
                 now,
-                photo_col[i],
-                signature_col[i],
+                photo,
+                signature,
                 prio_col[i],
+                blob,
+                card,
             )
-            for i in keep
+            for i, (name, sex, photo, signature, card), blob in zip(
+                keep, clear, sealed, strict=True
+            )
         ],
     )
     ids = dict(
         db.all(
             f"SELECT nik, id FROM records WHERE {db.member_of('nik')}",
-            (db.as_list([int(parsed.values[i]) for i in keep]),),
+            (db.as_list([int(key_of[i]) for i in keep]),),
         )
     )
+    intake_reason = seal_text(db, "intake", "history.reason")
     chain.append(
         db,
         [
             (
-                ids[int(parsed.values[i])],
+                ids[int(key_of[i])],
                 now,
                 actor.name,
                 actor.role.name,
                 None,
                 state.value,
-                "intake",
+                intake_reason,
                 None,
                 None,
                 None,
@@ -241,6 +296,39 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
         chain.RECORD_CHAIN,
     )
     return IntakeReport(len(keep), sorted(refused))
+
+
+def _card_columns(
+    given: Mapping[str, Sequence[str | None]] | None,
+    column: Any,
+) -> dict[str, list[str | None]]:
+    """The intake's card fields, each one value per NIK; unknown fields are refused by name
+    and dates are checked (``YYYY-MM-DD``)."""
+    if not given:
+        return {}
+    unknown = sorted(set(given) - set(CARD_FIELDS))
+    if unknown:
+        raise InvalidArgumentError(
+            f"no card field {', '.join(unknown)} (fields: {', '.join(CARD_FIELDS)})"
+        )
+    cols: dict[str, list[str | None]] = {}
+    for name, values in given.items():
+        cols[name] = [
+            None if v is None or str(v).strip() == "" else str(v).strip() for v in column(values)
+        ]
+    for i, value in enumerate(cols.get("birth_date", [])):
+        if value is not None:
+            try:
+                cols["birth_date"][i] = _dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise InvalidArgumentError(
+                    f"row {i}: birth_date {value!r} is not a date (YYYY-MM-DD)"
+                ) from None
+    return cols
+
+
+def _card_of(cols: Mapping[str, list[str | None]], i: int) -> dict[str, str]:
+    return {name: v for name, values in cols.items() if (v := values[i]) is not None}
 
 
 def valid_niks(niks: Any, what: str) -> list[int]:
@@ -255,14 +343,20 @@ def valid_niks(niks: Any, what: str) -> list[int]:
 def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack[Change]) -> int:
     """See :meth:`~ektpcore.Ledger.transition`; ``niks`` are valid NIKs as ints."""
     _only(change, Change, "transition")
-    tx.require(Role.OPERATOR)
+    tx.require(*RECORD_PERMISSIONS, what="change records")
     reason, batch = change.get("reason"), change.get("batch")
     printer, blanks = change.get("printer"), change.get("blanks")
     db, now, actor = tx.db, tx.now, tx.actor
-    rows = db.all(
-        "SELECT r.id, r.nik, r.state, r.batch FROM records AS r WHERE " + db.member_of("r.nik"),
-        (db.as_list(niks),),
-    )
+    check_free_text(reason, "a reason")
+    keys = nik_keys(db, niks)
+    nik_of = dict(zip(keys, niks, strict=True))
+    rows = [
+        (rid, nik_of[key], state, in_batch)
+        for rid, key, state, in_batch in db.all(
+            "SELECT r.id, r.nik, r.state, r.batch FROM records AS r WHERE " + db.member_of("r.nik"),
+            (db.as_list(keys),),
+        )
+    ]
     found = {nik: (rid, State(state)) for rid, nik, state, _ in rows}
     for v in niks:
         if v not in found:
@@ -287,7 +381,12 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             raise IllegalTransitionError(
                 mask_nik(nik), source, target, "the lifecycle does not allow it"
             )
-        tx.require(rule.role)
+        tx.require(rule.permission)
+        if rule.requested_by is not None and niks != [tx.approving]:
+            raise ApprovalRequiredError(
+                f"record {mask_nik(nik)}: '{rule.rule}' takes two people: one requests it"
+                " (approvals.request), another approves it"
+            )
         if rule.reason_required and not meaningful(reason):
             raise IllegalTransitionError(
                 mask_nik(nik), source, target, f"'{rule.rule}' needs a reason"
@@ -309,10 +408,11 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
             (target.value, now, ids),
         )
+    stored_reason = seal_text(db, reason, "history.reason")
     chain.append(
         db,
         [
-            (rid, now, who, role, source, to, reason, batch, printer, serial_of.get(rid))
+            (rid, now, who, role, source, to, stored_reason, batch, printer, serial_of.get(rid))
             for rid, source in sources
         ],
         chain.RECORD_CHAIN,
@@ -342,12 +442,15 @@ def _check_journal(tx: Transaction, niks: list[int]) -> None:
     # The journal holds a few cards at most; look into it only when it holds any.
     if db.one("SELECT 1 FROM station_journal LIMIT 1") is None:
         return
+    keys = nik_keys(db, niks)
+    nik_of = dict(zip(keys, niks, strict=True))
     rows = db.all(
         "SELECT r.nik, j.batch, j.printer, j.state FROM station_journal j JOIN records r"
         " ON r.id = j.record_id WHERE " + db.member_of("r.nik"),
-        (db.as_list(niks),),
+        (db.as_list(keys),),
     )
-    for nik, batch, printer, state in rows:
+    for key, batch, printer, state in rows:
+        nik = nik_of[key]
         if state == "sent" and tx.claim is not None and tx.claim.batch == batch:
             continue  # the station settling its own card
         if state == "sent":
@@ -409,7 +512,7 @@ def _return_spare_blanks(tx: Transaction, batch: str) -> None:
             spare,
             BlankState.IN_STOCK,
             reason=f"records taken off batch {batch}",
-            allowed={(BlankState.ALLOCATED, BlankState.IN_STOCK): Role.OPERATOR},
+            allowed={(BlankState.ALLOCATED, BlankState.IN_STOCK): Permission.PRINT},
         )
 
 
@@ -451,7 +554,7 @@ def _bind_blanks(
             [int(b) for b in blanks],
             BlankState.USED,
             batch=batch,
-            allowed={(BlankState.ALLOCATED, BlankState.USED): Role.OPERATOR},
+            allowed={(BlankState.ALLOCATED, BlankState.USED): Permission.PRINT},
             record_ids=record_ids,
         )
         db.executemany(
@@ -471,7 +574,7 @@ def _bind_blanks(
     cards = list(_valid_cards(db, ids).items())
     db.executemany(
         "UPDATE cards SET valid = 0, invalidated_at = ?, reason = ? WHERE serial = ?",
-        [(now, reason, serial) for _, serial in cards],
+        [(now, seal_text(db, reason, "cards.reason"), serial) for _, serial in cards],
     )
     source_of = dict(found.values())
     spoiled = [
@@ -481,8 +584,8 @@ def _bind_blanks(
     ]
     voided = [serial for rid, serial in cards if target is State.CANCELLED]
     used_to = {
-        (BlankState.USED, BlankState.SPOILED): Role.OPERATOR,
-        (BlankState.USED, BlankState.VOIDED): Role.SUPERVISOR,
+        (BlankState.USED, BlankState.SPOILED): Permission.PRINT,
+        (BlankState.USED, BlankState.VOIDED): Permission.VOID,
     }
     if spoiled:
         _blanks.move(tx, spoiled, BlankState.SPOILED, reason=reason, allowed=used_to)
@@ -497,19 +600,45 @@ _RECORD_QUERY = (
     "SELECT r.nik, r.name, r.state, r.kecamatan, r.kelurahan,"
     " (SELECT c.serial FROM cards c WHERE c.record_id = r.id AND c.valid = 1),"
     " (SELECT max(i.manifest_id) FROM manifest_items i WHERE i.record_id = r.id),"
-    " r.updated_at, r.photo_ref, r.signature_ref FROM records r"
+    " r.updated_at, r.photo_ref, r.signature_ref, r.sealed, r.card FROM records r"
 )
 
 
-def _record(row: Sequence[Any]) -> Record:
-    nik, name, state, kec, kel, serial, manifest, updated, photo, signature = row
-    return Record(
-        Nik.from_int(nik), name, State(state), kec, kel, serial, manifest, updated, photo, signature
-    )
+def _records(db: Session, rows: Sequence[Sequence[Any]]) -> list[Record]:
+    """Records from rows of ``_RECORD_QUERY``, their sealed fields opened in one go."""
+    if db.vault is None:
+        people = [
+            (int(r[0]), Person(r[1], r[8], r[9], json.loads(r[11]) if r[11] else {})) for r in rows
+        ]
+    else:
+        people = db.vault.open_records([r[0] for r in rows], [r[10] for r in rows])
+    return [
+        Record(
+            Nik.from_int(nik),
+            person.name,
+            State(state),
+            kec,
+            kel,
+            serial,
+            manifest,
+            updated,
+            person.photo_ref,
+            person.signature_ref,
+            CardFields(**person.card),
+        )
+        for (nik, person), (_, _, state, kec, kel, serial, manifest, updated, *_) in zip(
+            people, rows, strict=True
+        )
+    ]
 
 
 def _one_nik(nik: Any) -> int:
     return int(parse_niks([nik]).values[0])
+
+
+def _key(db: Session, nik: Any) -> int:
+    """The NIK column's value for one NIK given in any form."""
+    return nik_keys(db, [_one_nik(nik)])[0]
 
 
 def unknown(nik: Any) -> UnknownRecordError:
@@ -517,26 +646,26 @@ def unknown(nik: Any) -> UnknownRecordError:
 
 
 def state_of(db: Session, nik: Any) -> State:
-    row = db.one("SELECT state FROM records WHERE nik = ?", (_one_nik(nik),))
+    row = db.one("SELECT state FROM records WHERE nik = ?", (_key(db, nik),))
     if row is None:
         raise unknown(nik)
     return State(row[0])
 
 
 def where_is(db: Session, nik: Any) -> Record:
-    row = db.one(f"{_RECORD_QUERY} WHERE r.nik = ?", (_one_nik(nik),))
+    row = db.one(f"{_RECORD_QUERY} WHERE r.nik = ?", (_key(db, nik),))
     if row is None:
         raise unknown(nik)
-    return _record(row)
+    return _records(db, [row])[0]
 
 
 def in_batch(db: Session, batch: str) -> list[Record]:
     rows = db.all(
         f"{_RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
-        " ORDER BY r.nik",
+        " ORDER BY r.id",
         (batch,),
     )
-    return [_record(r) for r in rows]
+    return sorted(_records(db, rows), key=lambda r: int(r.nik))
 
 
 def queued(db: Session, batch: str, printer: str) -> list[Record]:
@@ -551,7 +680,7 @@ def queued(db: Session, batch: str, printer: str) -> list[Record]:
         " ORDER BY r.kecamatan NULLS FIRST, r.kelurahan NULLS FIRST, r.nik",
         (q, q, batch, printer, q),
     )
-    return [_record(r) for r in rows]
+    return _records(db, rows)
 
 
 def batch_printers(db: Session, batch: str) -> dict[str, int]:
@@ -568,22 +697,29 @@ def batch_printers(db: Session, batch: str) -> dict[str, int]:
 def print_ready(db: Session) -> dict[str, npt.NDArray[Any]]:
     """The ``PRINT_READY`` records as columns for the planner, in intake order."""
     rows = db.all(
-        "SELECT nik, priority, kecamatan, kelurahan FROM records WHERE state = ? ORDER BY id",
+        "SELECT nik, priority, kecamatan, kelurahan, sealed FROM records WHERE state = ?"
+        " ORDER BY id",
         (State.PRINT_READY.value,),
     )
+    niks = niks_of(db, [r[0] for r in rows], [r[4] for r in rows])
     return {
-        "nik": np.array([r[0] for r in rows], dtype=np.int64),
+        "nik": np.array(niks, dtype=np.int64),
         "priority": np.array([r[1] for r in rows], dtype=np.int64),
         "kecamatan": np.array([r[2] or "" for r in rows], dtype=object),
         "kelurahan": np.array([r[3] or "" for r in rows], dtype=object),
     }
 
 
-def _history_entry(row: Sequence[Any]) -> HistoryEntry:
-    seq, at, who, role, src, dst, reason, batch, printer, blank = row
-    return HistoryEntry(
-        seq, at, who, role, State(src) if src else None, State(dst), reason, batch, printer, blank
-    )
+def _history_entries(db: Session, rows: Sequence[Sequence[Any]]) -> list[HistoryEntry]:
+    reasons = open_texts(db, [row[6] for row in rows], "history.reason")
+    return [
+        HistoryEntry(
+            seq, at, who, role, State(src) if src else None, State(dst), why, batch, printer, blank
+        )
+        for (seq, at, who, role, src, dst, _, batch, printer, blank), why in zip(
+            rows, reasons, strict=True
+        )
+    ]
 
 
 _HISTORY_COLUMNS = (
@@ -594,31 +730,34 @@ _HISTORY_COLUMNS = (
 def events(db: Session, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Nik, HistoryEntry]]:
     lo, hi = (t.astimezone(_dt.UTC).isoformat(timespec="microseconds") for t in (start, end))
     rows = db.all(
-        f"SELECT r.nik, {_HISTORY_COLUMNS} FROM history h JOIN records r ON r.id = h.record_id"
-        " WHERE h.at >= ? AND h.at < ? ORDER BY h.seq",
+        f"SELECT r.nik, r.sealed, {_HISTORY_COLUMNS} FROM history h JOIN records r"
+        " ON r.id = h.record_id WHERE h.at >= ? AND h.at < ? ORDER BY h.seq",
         (lo, hi),
     )
-    return [(Nik.from_int(row[0]), _history_entry(row[1:])) for row in rows]
+    niks = niks_of(db, [row[0] for row in rows], [row[1] for row in rows])
+    entries = _history_entries(db, [row[2:] for row in rows])
+    return [(Nik.from_int(nik), entry) for nik, entry in zip(niks, entries, strict=True)]
 
 
 def history(db: Session, nik: Any) -> list[HistoryEntry]:
     rows = db.all(
         f"SELECT {_HISTORY_COLUMNS} FROM history h JOIN records r ON r.id = h.record_id"
         " WHERE r.nik = ? ORDER BY h.seq",
-        (_one_nik(nik),),
+        (_key(db, nik),),
     )
     if not rows:
         raise unknown(nik)
-    return [_history_entry(row) for row in rows]
+    return _history_entries(db, rows)
 
 
 def issued_niks(db: Session) -> npt.NDArray[np.int64]:
     """NIKs with a card or a card in progress (queued and beyond, not cancelled)."""
     marks = ",".join("?" * len(_NOT_ISSUED))
     rows = db.all(
-        f"SELECT nik FROM records WHERE state NOT IN ({marks})", [s.value for s in _NOT_ISSUED]
+        f"SELECT nik, sealed FROM records WHERE state NOT IN ({marks})",
+        [s.value for s in _NOT_ISSUED],
     )
-    return np.array([r[0] for r in rows], dtype=np.int64)
+    return np.array(niks_of(db, [r[0] for r in rows], [r[1] for r in rows]), dtype=np.int64)
 
 
 _GROUPABLE = ("state", "kecamatan", "kelurahan")

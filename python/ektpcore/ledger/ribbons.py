@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError, RibbonExhaustedError, RibbonWarning
-from ..lifecycle import Actor, Role
+from ..lifecycle import Actor, Permission
 from .store import Session
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class RibbonWrites:
     ) -> Ribbon:
         """Installs a ribbon (removing the current one); ``remaining`` for a part-used one."""
         tx = self._tx
-        tx.require(Role.OPERATOR)
+        tx.require(Permission.INSTALL_RIBBON)
         left = capacity if remaining is None else remaining
         if capacity <= 0 or not 0 <= left <= capacity:
             raise InvalidArgumentError("a ribbon has a positive capacity and 0..capacity left")

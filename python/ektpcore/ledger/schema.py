@@ -8,14 +8,16 @@ in SQLite's dialect; another store brings its own translation of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import LedgerBusyError, LedgerConnectionError, LedgerError, LedgerFileError
-from .store import LedgerStore
+from . import users
+from .store import LedgerStore, Session
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 12
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -219,15 +221,86 @@ MIGRATIONS: list[str] = [
     CREATE INDEX records_batch ON records (batch);
     ALTER TABLE blank_lots ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
     """,
-    # 9: users and permissions.
+    # 9: users (persons with an Argon2id password hash, stations with the SHA-256 of their
+    # token), the sessions they signed in to, two-person approvals, and the audit: a chained,
+    # append-only history of users, roles, approvals and of this migration itself.
     """
-    SELECT 1;
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('person', 'station')),
+        secret TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        disabled_at TEXT,
+        disabled_by TEXT
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users (id),
+        role TEXT NOT NULL,
+        signed_in_at TEXT NOT NULL
+    );
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY,
+        record_id INTEGER NOT NULL REFERENCES records (id),
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_role TEXT NOT NULL,
+        decided_at TEXT,
+        decided_by TEXT,
+        decided_role TEXT,
+        outcome TEXT CHECK (outcome IN ('approved', 'refused')),
+        note TEXT
+    );
+    CREATE UNIQUE INDEX approvals_one_open ON approvals (record_id) WHERE decided_at IS NULL;
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        event TEXT NOT NULL,
+        subject TEXT,
+        detail TEXT,
+        hash BLOB NOT NULL
+    );
+    CREATE TABLE audit_chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash BLOB NOT NULL
+    );
+    INSERT INTO audit_chain_head VALUES (1, 0, zeroblob(32));
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END;
     """,
-    # 10: chain epochs. From its first sequence number on, an epoch of a history chain uses one
+    # 10: sealed ledgers. What a ledger says of itself (whether it is sealed, by which keys'
+    # fingerprint), and each record's personal fields sealed together (see ledger.sealing).
+    """
+    CREATE TABLE ledger_meta (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    ALTER TABLE records ADD COLUMN sealed BLOB;
+    """,
+    # 11: the rest of what the card shows (place and date of birth, address, religion, ...),
+    # as JSON in an open ledger; a sealed ledger keeps them in the record's sealed value.
+    """
+    ALTER TABLE records ADD COLUMN card TEXT;
+    """,
+    # 12: chain epochs. From its first sequence number on, an epoch of a history chain uses one
     # payload format and one way to link (SHA-256, or HMAC under the keys `fingerprint` names).
     # Its `link` chains the epoch itself to the row before it, so an epoch cannot be moved,
-    # dropped or swapped for an unkeyed one without breaking the chain. Rows written before
-    # this migration keep their format (no epoch row: the first format from sequence 1).
+    # dropped or swapped for an unkeyed one without breaking the chain; the epochs that began
+    # when the ledger was sealed say where every chain was keyed from (`sealed_from`). Rows
+    # written before this migration keep their format (no epoch row: the first format from
+    # sequence 1).
     """
     CREATE TABLE chain_epochs (
         chain TEXT NOT NULL,
@@ -235,6 +308,7 @@ MIGRATIONS: list[str] = [
         format INTEGER NOT NULL,
         fingerprint TEXT,
         link BLOB NOT NULL,
+        sealed_from TEXT,
         PRIMARY KEY (chain, first_seq)
     );
     CREATE TRIGGER chain_epochs_no_update BEFORE UPDATE ON chain_epochs
@@ -243,6 +317,11 @@ MIGRATIONS: list[str] = [
         BEGIN SELECT RAISE(ABORT, 'the chain epochs are append-only'); END;
     """,
 ]
+
+# What a migration also writes that SQL alone cannot (a chained row's hash), by the version it
+# reaches; each is called in the migration's transaction, once every migration has run (a
+# chained row is written in the format of the latest schema), with the version migrated from.
+FOLLOW_UPS: dict[int, Callable[[Session, int], None]] = {9: users.introduced}
 
 
 def migrate(store: LedgerStore) -> None:
@@ -266,6 +345,11 @@ def migrate(store: LedgerStore) -> None:
             for number in range(version, SCHEMA_VERSION):
                 run_script(db, store.migration(MIGRATIONS[number]))
                 store.set_schema_version(db, number + 1)
+            # Follow-ups write chained rows, which need the whole schema (chain epochs).
+            for number in range(version, SCHEMA_VERSION):
+                follow_up = FOLLOW_UPS.get(number + 1)
+                if follow_up is not None:
+                    follow_up(Session(store, db), version)
     except (LedgerBusyError, LedgerConnectionError, LedgerFileError):
         raise
     except LedgerError as err:

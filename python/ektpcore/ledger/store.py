@@ -15,9 +15,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LedgerBusyError, LedgerError, LedgerFileError
+
+if TYPE_CHECKING:
+    from .sealing import Vault
 
 __all__ = ["LedgerStore", "Session", "SqliteStore", "is_database_url", "open_store"]
 
@@ -82,14 +85,13 @@ class Session:
     as a read. Placeholders and list parameters go through the store, so no statement in the
     package is written for one database only."""
 
-    __slots__ = ("_conn", "_store", "mac")
+    __slots__ = ("_conn", "_store", "vault")
 
-    def __init__(self, store: LedgerStore, conn: Any = None, mac: Any = None) -> None:
+    def __init__(self, store: LedgerStore, conn: Any = None, vault: Vault | None = None) -> None:
         self._store = store
         self._conn = conn
-        # How this session's history rows are chained (see ektpcore.ledger.chain.ChainMac);
-        # None is the open ledger's SHA-256.
-        self.mac = mac
+        # A sealed ledger's keys at work (see ledger.sealing); None in an open ledger.
+        self.vault = vault
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._conn is None:
@@ -238,13 +240,21 @@ class SqliteStore:
     ) -> None:
         self.name = os.fspath(path)
         self.busy_timeout = busy_timeout
+        new = self.name != ":memory:" and not Path(self.name).exists()
         if self.name != ":memory:":
             _check_file(self.name, create=create)
         with sqlite_errors(self.name, busy_timeout):
             self._db = sqlite3.connect(self.name, isolation_level=None, timeout=busy_timeout)
+            if new:
+                # Citizens' data: the file is its owner's alone, before anything is written
+                # to it (SQLite gives the -wal and -shm files the database file's mode).
+                os.chmod(self.name, 0o600)
             # Checked before anything is set: another program's database is left as it was.
             _check_tables(self.name, self._db)
             self._db.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows (a journal entry, a record's old fields) are overwritten with zeros,
+            # not left readable in free pages of the file.
+            self._db.execute("PRAGMA secure_delete = ON")
             if self.name != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")

@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any, Unpack
 
 from ..errors import InvalidArgumentError, PermissionDeniedError
-from ..lifecycle import Actor, Role, State
+from ..lifecycle import PERMISSIONS, Actor, Permission, State, permits
 from . import journal, records
+from .approvals import ApprovalWrites
 from .blanks import BlankWrites
 from .claims import Claim, ClaimWrites
 from .distribution import DistributionWrites
@@ -24,6 +25,10 @@ from .ribbons import RibbonWrites
 from .store import Session
 
 __all__ = ["Transaction", "check_actor"]
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
 def check_actor(actor: object) -> Actor:
@@ -45,6 +50,7 @@ class Transaction:
             (:class:`~ektpcore.ledger.JournalWrites`).
         distribution: manifests and hand-overs (:class:`~ektpcore.ledger.DistributionWrites`).
         claims: batch claims (:class:`~ektpcore.ledger.ClaimWrites`).
+        approvals: two-person changes (:class:`~ektpcore.ledger.ApprovalWrites`).
         claim: the claim this transaction writes under, once fenced.
     """
 
@@ -57,10 +63,14 @@ class Transaction:
         self.journal = JournalWrites(self)
         self.distribution = DistributionWrites(self)
         self.claims = ClaimWrites(self)
+        self.approvals = ApprovalWrites(self)
         self.claim: Claim | None = None  # set by claims.claim/fence: the batch this tx may move
         # True while the journal itself recovers or settles its cards (journal.recover/settle):
         # only then may a transition touch a record the journal holds without a claim.
         self.journal_step = False
+        # The record whose two-person change is being approved (approvals.approve): only
+        # then may a transition follow a rule that needs a request and an approval.
+        self.approving: int | None = None
 
     def __repr__(self) -> str:
         return f"Transaction(actor={self.actor.name!r}, open={self._db is not None})"
@@ -76,14 +86,19 @@ class Transaction:
         """Ends the transaction's use: later calls through it are refused."""
         self._db = None
 
-    def require(self, role: Role) -> None:
-        """Refuses the change unless the actor holds ``role`` or a higher one."""
+    def require(self, *permissions: Permission, what: str | None = None) -> None:
+        """Refuses the change (:class:`~ektpcore.PermissionDeniedError`) unless the actor's
+        role holds one of ``permissions`` in :data:`~ektpcore.PERMISSIONS`: the one check
+        of who may do what that every write of the ledger goes through."""
         actor = self.actor
-        if actor.role < role:
-            raise PermissionDeniedError(
-                f"{actor.name} ({actor.role.name.lower()}) may not do this; "
-                f"it needs a {role.name.lower()}"
-            )
+        if any(permits(actor.role, p) for p in permissions):
+            return
+        roles = sorted({r for p in permissions for r in PERMISSIONS[p]})
+        needs = " or ".join(_a(r.name.lower()) for r in roles) or "a role none has"
+        doing = what or " or ".join(p.value for p in permissions)
+        raise PermissionDeniedError(
+            f"{actor.name} ({actor.role.name.lower()}) may not {doing}; it needs {needs}"
+        )
 
     # -- records ---------------------------------------------------------------------------
 

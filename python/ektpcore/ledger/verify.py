@@ -18,19 +18,34 @@ seconds.
 
 from __future__ import annotations
 
-import importlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from .. import _ektpcore
 from ..lifecycle import State
-from . import chain
+from ..nik import parse_niks
+from . import chain, sealing
 from .anchor import Checkpoint, checkpoint_probes
 from .chain import BLANK_CHAIN, CHAINS, RECORD_CHAIN, ChainMac, Finding, VerifyReport
 from .records import CARD_HOLDING
 from .store import Session
 
 __all__ = ["verify", "verify_chain"]
+
+# How a finding about a row of each table names it.
+_NAMES = {
+    "records": "record",
+    "blanks": "blank",
+    "cards": "the card on blank",
+    "blank_lots": "lot",
+    "history": "history row",
+    "blank_history": "blank history row",
+}
+
+OPEN, KEYED = chain.OPEN_FORMAT, chain.KEYED_FORMAT
 
 _RECORD_LEADING = ("state", "batch")
 _BLANK_LEADING = ("lot_id", "state", "batch", "record_id")
@@ -70,24 +85,33 @@ def verify(
     blank_replay = _ektpcore.BlankReplay(
         _columns(BLANK_CHAIN, "serial", "from_state", "to_state", "batch", "record_id")
     )
+    record_subjects = {f: (records, 1 + len(_RECORD_LEADING)) for f in (OPEN, KEYED)}
+    if mac is not None and any(e.format == OPEN for e in chain.epochs(db, RECORD_CHAIN)):
+        # Sealed after rows of the open format: those took their records in in clear.
+        record_subjects[OPEN] = (_records_in_clear(db, mac), 1)
+    blank_subjects = {f: (blanks, 1 + len(_BLANK_LEADING)) for f in (OPEN, KEYED)}
     replays: dict[str, tuple[Any, Any]] = {
-        RECORD_CHAIN.table: ((records, 1 + len(_RECORD_LEADING)), record_replay.feed),
-        BLANK_CHAIN.table: ((blanks, 1 + len(_BLANK_LEADING)), blank_replay.feed),
+        RECORD_CHAIN.table: (record_subjects, record_replay.feed),
+        BLANK_CHAIN.table: (blank_subjects, blank_replay.feed),
     }
     known = db.as_list([each.table for each in chains])
     for name, first_seq in db.all(
         f"SELECT chain, first_seq FROM chain_epochs WHERE NOT {db.member_of('chain')}",
         (known,),
     ):
-        findings.append(Finding("chain_epochs", f"{name} from {first_seq}", "no such chain"))
+        what = f"an epoch of a chain this ledger does not have ({name!r}, from {first_seq})"
+        findings.append(Finding("chain_epochs", f"{name} from {first_seq}", what))
     rows = 0
+    checks = {}
     for each in chains:
         subjects, sink = replays.get(each.table, (None, None))
-        checked = chain.check(
+        checked = checks[each.table] = chain.check(
             db, each, mac=mac, subjects=subjects, probes=probes.get(each.table), sink=sink
         )
         rows += checked.rows
         findings += checked.findings
+    if mac is not None:
+        findings += chain.keyed_where_said(checks)
     cards = chain.table_rows(db, ("record_id", "serial", "valid"), "cards", "serial", findings)
     lots = chain.table_rows(
         db, ("id", "first_serial", "last_serial", "complete"), "blank_lots", "id", findings
@@ -97,7 +121,10 @@ def verify(
         blank_replay.check(blanks, lots, records),
     ):
         kept, total = replayed
-        findings += [Finding(table, row, problem, seq) for table, row, seq, problem in kept]
+        findings += [
+            Finding(table, row, f"{_NAMES.get(table, table)} {row}: {problem}", seq)
+            for table, row, seq, problem in kept
+        ]
         if total > len(kept):
             findings.append(Finding("ledger", "-", f"and {total - len(kept)} more like these"))
     if mac is not None:
@@ -105,25 +132,55 @@ def verify(
     if not findings:
         return VerifyReport(True, rows)
     first = findings[0]
-    return VerifyReport(False, rows, first.seq, str(first), tuple(findings))
+    return VerifyReport(False, rows, first.seq, first.problem, tuple(findings))
 
 
 def verify_chain(db: Session, which: chain.Chain, *, mac: ChainMac | None = None) -> VerifyReport:
     """Checks one chain alone (rows and head), nothing else."""
     found: list[Finding] = []
-    subjects = None if which.subject is None else (chain.subject_rows(db, which, found), 1)
+    subjects = None
+    if which.subject is not None:
+        rows = chain.subject_rows(db, which, found)
+        subjects = {OPEN: (rows, 1), KEYED: (rows, 1)}
     checked = chain.check(db, which, mac=mac, subjects=subjects)
     checked.findings[:0] = found
     if not checked.findings:
         return VerifyReport(True, checked.rows)
     first = checked.findings[0]
-    return VerifyReport(False, checked.rows, first.seq, str(first), tuple(checked.findings))
+    return VerifyReport(False, checked.rows, first.seq, first.problem, tuple(checked.findings))
 
 
-def _sealing(db: Session, mac: ChainMac) -> list[Finding]:
-    """A sealed ledger's own check of its sealed fields, where this ektpcore has one."""
-    try:
-        sealing = importlib.import_module("ektpcore.ledger.sealing")
-    except ModuleNotFoundError:
-        return []
-    return [Finding("records", str(record), problem) for record, problem in sealing.check(db, mac)]
+def _records_in_clear(db: Session, ring: Any) -> Any:
+    """The records table's subject columns as they were before the ledger was sealed: the NIK,
+    name and references opened from each sealed value, the sex the NIK gives."""
+    subject = RECORD_CHAIN.subject
+    assert subject is not None
+    columns = subject.columns
+    rows = db.all(f"SELECT id, {', '.join(columns)} FROM records ORDER BY id")
+    people = sealing.opened(db, ring)
+    niks = [p[0] for p in people.values() if p is not None]
+    sexes = dict(zip(niks, parse_niks(np.array(niks, dtype=np.int64)).sex.tolist(), strict=True))
+    out = []
+    for row in rows:
+        values = dict(zip(columns, row[1:], strict=True))
+        person = people.get(int(row[0]))
+        if person is not None:
+            nik, fields = person
+            values |= {
+                "nik": nik,
+                "name": fields.name,
+                "sex": sexes[nik],
+                "photo_ref": fields.photo_ref,
+                "signature_ref": fields.signature_ref,
+            }
+        out.append([row[0], *(values[c] for c in columns)])
+    text = json.dumps([[None if v is None else str(v) for v in r] for r in out])
+    return _ektpcore.LedgerRows(text.encode(), 1 + len(columns))
+
+
+def _sealing(db: Session, ring: Any) -> list[Finding]:
+    """A sealed ledger's own check of its sealed fields."""
+    return [
+        Finding("records", str(record), f"record {record}: {problem}")
+        for record, problem in sealing.check(db, ring)
+    ]

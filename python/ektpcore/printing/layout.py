@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InvalidArgumentError, PhotoBackgroundError
+from ..errors import CardDataError, InvalidArgumentError, PhotoBackgroundError
 from ..nik import mask_nik
 from .dialects import CardFaces
 
@@ -258,42 +258,74 @@ def render(
 
 
 def faces_from_record(
-    record: Any, template: Template | None = None, *, check_photo: bool = True
+    record: Any,
+    template: Template | None = None,
+    *,
+    check_photo: bool = True,
+    issued_at: str = "-",
+    issued_on: _dt.date | None = None,
+    kabupaten: str | None = None,
+    province: str | None = None,
 ) -> CardFaces:
-    """Faces from what a ledger record holds (NIK, name, kecamatan, kelurahan, photo and
-    signature files); the other fields print as ``-``. For stations whose full card data
-    lives elsewhere, pass a ``faces`` callback that renders it with :func:`render`."""
+    """Faces from what a ledger :class:`~ektpcore.Record` holds: its NIK, name, kecamatan and
+    kelurahan, photo and signature files, and the card's other fields (``record.card``).
+    ``issued_at`` and ``issued_on`` are where and when the card is issued (the bureau's city,
+    today by default); ``kabupaten`` and ``province`` stand in where the record has none.
+
+    Raises:
+        CardDataError: the record lacks a field the card shows (named in the message), before
+            anything is drawn.
+    """
     from PIL import Image
 
     from ..nik import Nik
 
     nik = Nik(int(record.nik)) if not isinstance(record.nik, Nik) else record.nik
-    born = nik.birth_date or _dt.date(1970, 1, 1)
+    fields = getattr(record, "card", None)
+    missing = [] if record.name else ["name"]
+    missing += fields.missing() if fields is not None else ["birth_place", "birth_date", "address"]
+    if not record.photo_ref:
+        missing.append("photo")
+    if missing:
+        raise CardDataError(
+            f"record {mask_nik(int(nik))} cannot be printed: its card lacks"
+            f" {', '.join(missing)} (give them at intake)"
+        )
+    assert fields is not None  # a missing one was refused above
+    card_fields = fields
 
-    def image(ref: str | None, mode: str) -> npt.NDArray[np.uint8] | None:
+    def image(ref: str | None, mode: str, what: str) -> npt.NDArray[np.uint8] | None:
         if not ref:
             return None
-        with Image.open(ref) as im:
-            return np.asarray(im.convert(mode), dtype=np.uint8)
+        try:
+            with Image.open(ref) as im:
+                return np.asarray(im.convert(mode), dtype=np.uint8)
+        except OSError as err:
+            raise CardDataError(
+                f"record {mask_nik(int(nik))} cannot be printed: its {what} file cannot be"
+                f" read ({type(err).__name__})"
+            ) from None
 
     card = CardData(
         nik=str(nik),
-        nama=record.name or "-",
-        tempat_lahir="-",
-        tanggal_lahir=born,
+        nama=record.name,
+        tempat_lahir=card_fields.birth_place,
+        tanggal_lahir=_dt.date.fromisoformat(card_fields.birth_date),
         jenis_kelamin="PEREMPUAN" if nik.sex.value == 2 else "LAKI-LAKI",
-        alamat="-",
-        rt_rw="-",
+        alamat=card_fields.address,
+        rt_rw=f"{card_fields.rt}/{card_fields.rw}",
         kel_desa=record.kelurahan or "-",
         kecamatan=record.kecamatan or "-",
-        agama="-",
-        status_perkawinan="-",
-        pekerjaan="-",
-        provinsi="-",
-        kabupaten="-",
-        tempat_terbit="-",
-        tanggal_terbit=_dt.date.today(),
-        photo=image(record.photo_ref, "RGB"),
-        signature=image(record.signature_ref, "L"),
+        agama=card_fields.religion,
+        status_perkawinan=card_fields.marital_status,
+        pekerjaan=card_fields.occupation,
+        provinsi=card_fields.province or province or "-",
+        kabupaten=card_fields.kabupaten or kabupaten or "-",
+        tempat_terbit=issued_at,
+        tanggal_terbit=issued_on or _dt.date.today(),
+        gol_darah=card_fields.blood_type or "-",
+        kewarganegaraan=card_fields.citizenship,
+        photo=image(record.photo_ref, "RGB", "photo"),
+        signature=image(record.signature_ref, "L", "signature"),
     )
     return render(card, template, check_photo=check_photo)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import (
+    AuthenticationError,
     EktpcoreError,
     InvalidArgumentError,
     LeaseLostError,
@@ -46,7 +47,7 @@ from ..errors import (
     StationError,
 )
 from ..ledger.claims import DEFAULT_LEASE, Claim
-from ..lifecycle import Actor, Role, State
+from ..lifecycle import Actor, Permission, State, permits
 from ..nik import mask_nik
 from .dialects import CardFaces, ChipStation, EvolisDialect
 from .transports import PrinterConnectionError, Transport
@@ -196,7 +197,7 @@ class PrintStation:
         """Settles an in-doubt card: ``printed`` (found in the output tray) binds its blank
         and makes it ``PRINTED``; otherwise the blank is spoiled (it went through the
         printer) and the record goes back to ``PRINT_READY`` (see :meth:`Ledger.settle`)."""
-        if supervisor.role < Role.SUPERVISOR:
+        if not permits(supervisor.role, Permission.SETTLE):
             raise InvalidArgumentError("in-doubt cards are settled by a supervisor")
         if not any(row[0] == int(nik) for row in self.in_doubt()):
             raise InvalidArgumentError(f"{mask_nik(int(nik))} is not in doubt at {self.printer}")
@@ -209,7 +210,7 @@ class PrintStation:
         documentation for what each outcome records. The station claims the batch first
         (:class:`~ektpcore.BatchClaimedError` if another station holds it), renews the claim
         while it prints, and gives it back when the run ends."""
-        if not isinstance(self.actor, Actor) or self.actor.role < Role.OPERATOR:
+        if not isinstance(self.actor, Actor) or not permits(self.actor.role, Permission.PRINT):
             raise PermissionDeniedError(
                 f"{getattr(self.actor, 'name', self.actor)!s} may not run a print station;"
                 " it needs an operator"
@@ -528,7 +529,7 @@ class _Heartbeat:
     def _renew(self, ledger: Ledger) -> None:
         try:
             self._claim = ledger.claims.renew(self._claim, self._actor, self._lease)
-        except LeaseLostError as err:
+        except (LeaseLostError, AuthenticationError) as err:  # lost, or its user disabled
             self._lost = str(err)
         except LedgerError:
             pass  # busy or briefly unreachable: the next beat tries again

@@ -1,4 +1,5 @@
-"""A virtual Evolis printer: a loopback TCP server that decodes what it receives.
+"""A virtual printer: a loopback TCP server that decodes what it receives, in the Evolis
+language (the default) or the Magicard one.
 
 It reads the stream as a printer does (commands as they complete, payloads by their declared
 length), takes print time per card, keeps every card it printed with its panels, answers
@@ -26,7 +27,6 @@ reader would, and it stays with the card: ``card_chips`` holds the chip of each 
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 import time
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 
 from .. import _ektpcore
 from .._server import LoopbackServer
-from ..errors import ChipConnectionError, StreamDecodeError
-from .dialects import DecodedCard, EvolisDialect
+from ..errors import ChipConnectionError, InvalidArgumentError, StreamDecodeError
+from .dialects import DecodedCard, EvolisDialect, MagicardDialect
 
 if TYPE_CHECKING:
     from ..chip import VirtualChip
@@ -58,7 +58,14 @@ class Faults:
 
 
 class VirtualPrinter(LoopbackServer):
-    """A loopback Evolis printer; use as a context manager (it starts and stops its thread)."""
+    """A loopback printer; use as a context manager (it starts and stops its threads).
+
+    ``dialect`` is the language it speaks: an :class:`EvolisDialect` (the default) or a
+    :class:`MagicardDialect` (or their names). Each connection is served in its own thread;
+    one idle for ``idle_timeout`` seconds is closed, and one whose stream is malformed, or
+    holds more than ``max_buffer`` bytes of an unfinished card, gets the dialect's error
+    reply (Evolis ``NACK 1``; Magicard has none) and is closed, the others going on.
+    """
 
     def __init__(
         self,
@@ -69,7 +76,21 @@ class VirtualPrinter(LoopbackServer):
         faults: Faults | None = None,
         serial: str = "VIRTUAL0001",
         chips: Callable[[int], VirtualChip] | None = None,
+        dialect: EvolisDialect | MagicardDialect | str = "evolis",
+        idle_timeout: float = 30.0,
+        max_buffer: int = 16 << 20,
+        max_sessions: int = 64,
     ) -> None:
+        chosen: EvolisDialect | MagicardDialect
+        if isinstance(dialect, str):
+            kinds = {"evolis": EvolisDialect, "magicard": MagicardDialect}
+            if dialect.lower() not in kinds:
+                raise InvalidArgumentError(
+                    f"a virtual printer speaks evolis or magicard, not {dialect!r}"
+                )
+            chosen = kinds[dialect.lower()]()
+        else:
+            chosen = dialect
         self.faults = faults or Faults()
         self.chips = chips
         self.card_chips: list[VirtualChip | None] = []  # the chip of each printed card
@@ -80,14 +101,22 @@ class VirtualPrinter(LoopbackServer):
         self.cards: list[DecodedCard] = []  # printed cards, in order
         self.spoiled: list[int] = []  # attempt numbers that jammed
         self.rejected = 0
+        self.refused_streams = 0  # connections closed for a malformed or oversized stream
         self.commands: list[str] = []
         self.attempts = 0
         self.error: str | None = None
         self._ack = False
         self._position = "OK"
         self._lock = threading.Lock()
-        super().__init__(host, port, "virtual-printer")
-        self._dialect = EvolisDialect()
+        self.max_buffer = max_buffer
+        super().__init__(
+            host, port, "virtual-printer", idle_timeout=idle_timeout, max_sessions=max_sessions
+        )
+        self._dialect = chosen
+
+    @property
+    def dialect(self) -> EvolisDialect | MagicardDialect:
+        return self._dialect
 
     def encoder(self) -> _Encoder:
         """The chip encoder's reader: reaches the chip of the card at the chip station."""
@@ -103,40 +132,71 @@ class VirtualPrinter(LoopbackServer):
     # -- the server ----------------------------------------------------------------------
 
     def _session(self, conn: socket.socket) -> None:
-        conn.settimeout(0.2)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self._dialect, MagicardDialect):
+            self._magicard_session(conn)
+        else:
+            self._evolis_session(conn)
+
+    def _refuse(self, conn: socket.socket, reply: list[str]) -> None:
+        """A malformed or oversized stream: the error reply, then this connection closes."""
+        with self._lock:
+            self.refused_streams += 1
+        if self._reply(conn, reply):
+            self._hang_up(conn)
+
+    def _more(
+        self,
+        conn: socket.socket,
+        buffer: bytes,
+        parsed: int,
+        parse: Callable[[bytes], tuple[_Commands, int]],
+        error: list[str],
+    ) -> tuple[bytes, _Commands, int] | None:
+        """Reads more of the stream: the buffer, the complete commands after ``parsed`` and
+        the bytes they take; ``None`` when the session ends (closed, idle, or refused with
+        ``error`` for a malformed stream or an unfinished card over ``max_buffer``)."""
+        data = self._recv(conn, 1 << 16)
+        if not data:
+            return None
+        buffer += data
+        try:
+            if len(buffer) > self.max_buffer:
+                raise StreamDecodeError("an unfinished card over max_buffer", len(buffer))
+            commands, used = parse(buffer[parsed:])
+        except StreamDecodeError:
+            self._refuse(conn, error)
+            return None
+        return buffer, commands, used
+
+    def _evolis_session(self, conn: socket.socket) -> None:
         buffer = b""
         parsed = 0  # bytes of `buffer` already handled
         card_start: int | None = None  # where the open card's bytes start in `buffer`
-        while not self._stop.is_set():
-            try:
-                data = conn.recv(1 << 16)
-            except TimeoutError:
-                continue
-            except OSError:
+        while True:
+            more = self._more(conn, buffer, parsed, _ektpcore.evolis_parse_prefix, ["NACK 1"])
+            if more is None:
                 return
-            if not data:
-                return
-            buffer += data
-            try:
-                commands, used = _ektpcore.evolis_parse_prefix(buffer[parsed:])
-            except StreamDecodeError:
-                self._reply(conn, ["NACK 1"])
-                return
+            buffer, commands, used = more
             out: list[str] = []
             # Each command ends where the next begins; the last where the parsed bytes end.
             ends = [c[0] for c in commands[1:]] + [used] if commands else []
             for (offset, name, params, _payload), end in zip(commands, ends, strict=True):
                 start, end = parsed + offset, parsed + end
-                replies, card_start, drop = self._handle(
-                    name, params, buffer, start, end, card_start
-                )
+                try:
+                    replies, card_start, drop = self._handle(
+                        name, params, buffer, start, end, card_start
+                    )
+                except StreamDecodeError:
+                    # The framing held, the card did not decode (a payload changed inside).
+                    self._refuse(conn, [*out, "NACK 1"])
+                    return
                 out += replies
                 if drop:
                     self._reply(conn, out)
-                    conn.close()
                     return
-            self._reply(conn, out)
+            if not self._reply(conn, out):
+                return
             parsed += used
             # Keep the open card's bytes (its panels decode when it ends), drop the rest.
             cut = parsed if card_start is None else card_start
@@ -144,11 +204,75 @@ class VirtualPrinter(LoopbackServer):
             if card_start is not None:
                 card_start -= cut
 
-    def _reply(self, conn: socket.socket, texts: list[str]) -> None:
+    def _magicard_session(self, conn: socket.socket) -> None:
+        """Pages are printed as they end (a two-sided card when its back page ends); ``REQ,
+        STA,<key>,`` is answered ``01 STA,<key> <value> 2C 03``."""
+        buffer = b""
+        parsed = 0  # bytes of `buffer` already handled
+        card_start: int | None = None  # where the open card's first page starts in `buffer`
+        tags: list[str] = []  # the tags of the page being read
+        while True:
+            more = self._more(conn, buffer, parsed, _ektpcore.magicard_parse_prefix, [])
+            if more is None:
+                return
+            buffer, commands, used = more
+            replies: list[bytes] = []
+            for offset, name, params, _payload in commands:
+                at = parsed + offset
+                with self._lock:
+                    self.commands.append(name)
+                if name == "JOB":
+                    tags = params
+                    if card_start is None:
+                        card_start = at
+                elif name == "END" and card_start is not None:
+                    if "DPXON" in tags and "PAG2" not in tags:
+                        continue  # the back page follows
+                    try:
+                        job = self._dialect.decode(buffer[card_start : at + 1])
+                    except StreamDecodeError:
+                        self._refuse(conn, [])
+                        return
+                    card_start = None
+                    if self._print_pages(job.cards):
+                        return
+                elif name == "REQ" and params[:1] == ["STA"] and len(params) >= 2:
+                    value = self._magicard_status(params[1])
+                    replies.append(b"\x01STA," + params[1].encode() + value + b",\x03")
+            if replies and not self._send(conn, b"".join(replies)):
+                return
+            parsed += used
+            cut = parsed if card_start is None else card_start
+            buffer, parsed = buffer[cut:], parsed - cut
+            if card_start is not None:
+                card_start -= cut
+
+    def _print_pages(self, cards: tuple[DecodedCard, ...]) -> bool:
+        """Prints decoded cards; whether the connection drops now."""
+        with self._lock:
+            self.attempts += len(cards)
+            self.cards.extend(cards)
+            f = self.faults
+            if f.drop_after_cards is not None and len(self.cards) >= f.drop_after_cards:
+                f.drop_after_cards = None  # once
+                return True
+        return False
+
+    def _magicard_status(self, key: str) -> bytes:
+        with self._lock:
+            values = {
+                "MSR": self.serial,
+                "VRS": "VIRTUAL",
+                "TCQ": str(len(self.cards)),
+                "MDL": "0",
+            }
+        return values.get(key, "").encode("ascii")
+
+    def _reply(self, conn: socket.socket, texts: list[str]) -> bool:
+        """Sends the replies; ``False`` when the host went away or does not read."""
         if not texts:
-            return
-        with contextlib.suppress(OSError):  # the host went away; nothing to tell it
-            conn.sendall(b"".join(t.encode("ascii") + b"\r" for t in texts))
+            return True
+        return self._send(conn, b"".join(t.encode("ascii") + b"\r" for t in texts))
 
     def _status(self, name: str, params: list[str]) -> str:
         if name == "Rst":
@@ -241,6 +365,8 @@ class VirtualPrinter(LoopbackServer):
     def _acked(self, text: str) -> list[str]:
         return [text] if self._ack else []
 
+
+_Commands = list[tuple[int, str, list[str], bytes | None]]
 
 _CODES = {"MECHANICAL": "T", "COVER OPEN": "C", "RIBBON ENDED": "R"}
 

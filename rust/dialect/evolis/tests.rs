@@ -1,5 +1,5 @@
-use super::evolis::{self, Card, JobSettings, DOTS, LINES, LINE_BYTES};
-use super::ChipStation;
+use crate::dialect::evolis::{self, Card, JobSettings, DOTS, LINES, LINE_BYTES};
+use crate::dialect::ChipStation;
 use crate::error::EktpError;
 use crate::raster::Panels;
 use proptest::prelude::*;
@@ -354,7 +354,7 @@ proptest! {
 
 #[test]
 fn the_evolis_dialect_round_trips_through_the_trait() {
-    use super::{Dialect, Evolis};
+    use crate::dialect::{Dialect, Evolis};
     let d: &dyn Dialect = &Evolis::default();
     assert_eq!((d.name(), d.canvas()), ("evolis", (LINES, DOTS)));
     let front = panels(6, 3, true, true, true);
@@ -533,4 +533,160 @@ fn cards_encoded_in_shares_keep_their_order() {
     };
     let err = evolis::encode_cards(&bad, &fs, &bs, &job).unwrap_err();
     assert!(err.to_string().contains("1016 lines of 648 dots"), "{err}");
+}
+
+/// The layout of the vendor driver's capture of a black-ribbon card (Dualys 3): `Pr;k`,
+/// `Pmi;F;s`, `Pc;k;=;10`, `Pdt;DU`, `Mr;s`, `Ppws;<time>`, `Ss`, `Sr`,
+/// `Dbc;k;2;83312;` with 1016 lines of a count byte 81 and 81 bytes, `Se;1`, zero padding.
+/// The decoder reads it, and the encoder writes the same panel download for the same panel.
+#[test]
+fn the_vendor_capture_layout_decodes_and_re_encodes() {
+    let mut next = {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8 | 1 // never a white byte: every line keeps its 81 bytes
+        }
+    };
+    let mut k = vec![0u8; LINES * LINE_BYTES];
+    let mut payload = Vec::new();
+    for line in k.chunks_exact_mut(LINE_BYTES) {
+        line.iter_mut().for_each(|b| *b = next());
+        line[0] = 0x7F; // neither all white nor all black
+        payload.push(0x51);
+        payload.extend_from_slice(line);
+    }
+    assert_eq!(payload.len(), 83_312);
+    let mut capture = Vec::new();
+    for c in [
+        "Pr;k",
+        "Pmi;F;s",
+        "Pc;k;=;10",
+        "Pdt;DU",
+        "Mr;s",
+        "Ppws;1281755559",
+        "Ss",
+        "Sr",
+    ] {
+        capture.push(0x1B);
+        capture.extend_from_slice(c.as_bytes());
+        capture.push(0x0D);
+    }
+    capture.extend_from_slice(b"\x1bDbc;k;2;83312;");
+    capture.extend_from_slice(&payload);
+    capture.extend_from_slice(b"\r\x1bSe;1\r");
+    capture.extend_from_slice(&[0; 64]);
+    let job = evolis::decode(&capture).unwrap();
+    assert_eq!(job.ribbon.as_deref(), Some("k"));
+    let names: Vec<&str> = job.commands.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Pr", "Pmi", "Pc", "Pdt", "Mr", "Ppws", "Ss", "Sr", "Dbc", "Se"]
+    );
+    let front = &job.cards[0].front;
+    assert_eq!(front.k.as_deref(), Some(k.as_slice()));
+    let settings = JobSettings {
+        ribbon: "k".into(),
+        ..JobSettings::default()
+    };
+    let mut out = Vec::new();
+    evolis::encode_card(&Card { front, back: None }, 5, &settings, &mut out).unwrap();
+    let start = capture.windows(4).position(|w| w == b"\x1bSs\r").unwrap();
+    let end = capture.len() - 64;
+    assert!(
+        out == capture[start..end],
+        "the card's bytes differ from the capture's"
+    );
+}
+
+#[test]
+fn the_ribbon_decides_the_panels() {
+    let full = panels(5, 1, true, true, true);
+    let k_only = panels(5, 2, false, true, false);
+    let encode = |front: &Panels, back: Option<&Panels>, ribbon: &str| {
+        let settings = JobSettings {
+            ribbon: ribbon.into(),
+            ..JobSettings::default()
+        };
+        let mut out = b"job so far".to_vec();
+        let r = evolis::encode_card(&Card { front, back }, 5, &settings, &mut out);
+        if r.is_err() {
+            assert_eq!(out, b"job so far", "nothing of a refused card is written");
+        }
+        r
+    };
+    let err = encode(&full, None, "k").unwrap_err();
+    assert!(matches!(err, EktpError::RibbonMismatch(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the k ribbon prints K on the front; the front asks for colour (Y, M, C) and O too"
+    );
+    let err = encode(&full, Some(&full), "ymckok").unwrap_err();
+    assert!(err.to_string().contains("prints K on the back"), "{err}");
+    assert!(encode(&full, Some(&full), "ymcko").is_ok());
+    assert!(encode(&k_only, Some(&k_only), "kb").is_ok());
+    let err = encode(&full, None, "ko").unwrap_err();
+    assert!(
+        err.to_string().contains("asks for colour (Y, M, C) too"),
+        "{err}"
+    );
+    for bad in ["ymckos", "nope"] {
+        let err = encode(&k_only, None, bad).unwrap_err();
+        assert!(matches!(err, EktpError::InvalidArgument(_)), "{err:?}");
+    }
+    // Raster settings that contradict the ribbon are refused before anything is rasterised.
+    use crate::raster::{Face, Settings};
+    let rgb = vec![0u8; DOTS * LINES * 3];
+    let face = Face {
+        height: DOTS,
+        width: LINES,
+        rgb: Some(&rgb),
+        black: None,
+    };
+    let settings = JobSettings {
+        ribbon: "k".into(),
+        ..JobSettings::default()
+    };
+    let mut scratch = evolis::Scratch::default();
+    let mut out = Vec::new();
+    let err = evolis::encode_faces_with(
+        (&face, &Settings::new(5)),
+        None,
+        &settings,
+        &mut out,
+        &mut scratch,
+    )
+    .unwrap_err();
+    assert!(matches!(err, EktpError::RibbonMismatch(_)), "{err:?}");
+    assert!(out.is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Encode then decode gives every panel back: any depth, compressed or raw, one or two
+    /// sides, any mix of panels the ribbon allows.
+    #[test]
+    fn decode_inverts_encode(
+        seed in any::<u64>(),
+        depth in 5u8..=8,
+        compress in any::<bool>(),
+        colour in any::<bool>(),
+        k in any::<bool>(),
+        o in any::<bool>(),
+        two in any::<bool>(),
+    ) {
+        let front = panels(depth, seed, colour, k || !(colour || o), o);
+        let back = panels(depth, seed ^ 0xA5, false, true, false);
+        let settings = JobSettings { compress, ..JobSettings::default() };
+        let mut out = Vec::new();
+        let card = Card { front: &front, back: two.then_some(&back) };
+        evolis::encode_card(&card, depth, &settings, &mut out).unwrap();
+        let job = evolis::decode(&out).unwrap();
+        prop_assert_eq!(&job.cards[0].front, &front);
+        prop_assert_eq!(job.cards[0].back.as_ref(), two.then_some(&back));
+        prop_assert_eq!(job.cards[0].depth, if colour { depth } else { 0 });
+    }
 }

@@ -1,0 +1,469 @@
+"""What a sealed ledger keeps unreadable, and how it still finds a record by NIK.
+
+In a sealed ledger (``Ledger(path, keys=...)``) a record's NIK column holds the NIK's keyed
+blind index (:meth:`~ektpcore._ektpcore.KeyRing.blind`), never the NIK; the NIK, name, birth
+data, photo and signature references travel together in one sealed value (``records.sealed``,
+AES-256-GCM, bound to the row's blind index so that it cannot be moved to another row), and
+free text (reasons, identity checks, receivers) is sealed where it is stored. Exact look-ups
+and dedup by NIK go through the index; nothing is decrypted to find a row.
+
+Every function here takes the :class:`~ektpcore.ledger.store.Session` it works in; on an open
+ledger (no keys, ``db.vault is None``) it passes values through unchanged, so the rest of the
+package has one code path for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from .._ektpcore import KeyRing, sealed_key_id
+from ..errors import InvalidArgumentError, LedgerKeyError, SealedDataError
+from .store import Session
+
+if TYPE_CHECKING:
+    from .core import Ledger
+    from .store import LedgerStore
+
+__all__ = [
+    "CARD_FIELDS",
+    "Person",
+    "Rotation",
+    "RotationReport",
+    "Vault",
+    "check",
+    "check_free_text",
+]
+
+_TEXT_PREFIX = "sealed:"
+
+# A run of 16 digits, possibly split by spaces, dots or dashes (how a NIK is written on
+# forms): the shape of a NIK, refused in free text (see check_free_text).
+_NIK_SHAPED = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){15}(?!\d)")
+
+
+def check_free_text(text: str | None, what: str) -> None:
+    """Refuses free text (a reason, a note, a receiver) that holds a NIK-shaped run of digits:
+    sixteen digits in a row, or written in groups with spaces, dots or dashes. A NIK in free
+    text would be personal data outside the fields that are sealed and indexed; a reason names
+    the card by its blank serial or batch, never by the citizen's NIK."""
+    if text is not None and _NIK_SHAPED.search(text):
+        raise InvalidArgumentError(
+            f"{what} holds a NIK-shaped number; write the reason without the NIK (the record"
+            " is already named by the change)"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class CardFields:
+    """What the card shows besides the NIK, name, photo, signature, kecamatan and kelurahan:
+    place and date of birth (``birth_date`` as ``YYYY-MM-DD``), blood type, address with RT
+    and RW, religion, marital status, occupation, citizenship, kabupaten/kota and province.
+    ``None`` where the ledger was not given the field. The repr names the fields present, never
+    their values."""
+
+    birth_place: str | None = None
+    birth_date: str | None = None
+    blood_type: str | None = None
+    address: str | None = None
+    rt: str | None = None
+    rw: str | None = None
+    religion: str | None = None
+    marital_status: str | None = None
+    occupation: str | None = None
+    citizenship: str | None = None
+    kabupaten: str | None = None
+    province: str | None = None
+
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "birth_place",
+        "birth_date",
+        "address",
+        "rt",
+        "rw",
+        "religion",
+        "marital_status",
+        "occupation",
+        "citizenship",
+    )
+    """The fields a card cannot be printed without (blood type prints ``-`` when unknown;
+    kabupaten and province come from the bureau when not given)."""
+
+    def missing(self) -> list[str]:
+        """The required fields this record lacks."""
+        return [f for f in self.REQUIRED if not getattr(self, f)]
+
+    def __repr__(self) -> str:
+        present = [f for f in CARD_FIELDS if getattr(self, f) is not None]
+        return f"CardFields({', '.join(present) or 'empty'})"
+
+
+CARD_FIELDS = tuple(f.name for f in fields(CardFields))
+"""What a card shows besides the NIK, name, photo, signature, kecamatan and kelurahan (UU
+24/2013 Pasal 64(1)), in the order they are sealed."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """A record's personal fields, sealed together in a sealed ledger: name, photo and
+    signature references, and the card's other fields (``card``, by :data:`CARD_FIELDS`).
+
+    Sealed as the fields in order, each ``+value`` or ``-`` (absent), separated by NUL, which
+    no field may contain: a format a later field is appended to without touching old values.
+    """
+
+    name: str | None = None
+    photo_ref: str | None = None
+    signature_ref: str | None = None
+    card: Mapping[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        values = (
+            self.name,
+            self.photo_ref,
+            self.signature_ref,
+            *(self.card.get(f) for f in CARD_FIELDS),
+        )
+        if any(f is not None and "\x00" in f for f in values):
+            raise InvalidArgumentError("a name, reference or card field holds a NUL character")
+        return "\x00".join("-" if f is None else "+" + f for f in values).encode()
+
+    @staticmethod
+    def decode(data: bytes) -> Person:
+        values = [None if f == "-" else f[1:] for f in data.decode().split("\x00")]
+        card = {k: v for k, v in zip(CARD_FIELDS, values[3:], strict=False) if v is not None}
+        name, photo, signature = [*values, None, None, None][:3]
+        return Person(name, photo, signature, card)
+
+
+def _record_aad(token: int) -> bytes:
+    return b"records/" + str(int(token)).encode()
+
+
+def _text_aad(column: str) -> bytes:
+    return b"text/" + column.encode()
+
+
+class Vault:
+    """A sealed ledger's use of its :class:`~ektpcore._ektpcore.KeyRing`: blind indexes,
+    sealed records and sealed text. Holds the ring, which holds the keys."""
+
+    __slots__ = ("ring",)
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+
+    def __repr__(self) -> str:
+        return f"Vault(fingerprint={self.ring.fingerprint!r})"
+
+    def blind(self, niks: Sequence[int]) -> list[int]:
+        return list(self.ring.blind(np.asarray(niks, dtype=np.int64)).tolist())
+
+    def seal_records(self, niks: Sequence[int], people: Sequence[Person]) -> list[bytes]:
+        """One sealed value per record: the NIK's 16 digits and the person's fields, bound to
+        the NIK's blind index."""
+        tokens = self.blind(niks)
+        plain = [b"%016d" % n + p.encode() for n, p in zip(niks, people, strict=True)]
+        return self.ring.seal(plain, [_record_aad(t) for t in tokens])
+
+    def open_records(
+        self, tokens: Sequence[int], sealed: Sequence[bytes | None]
+    ) -> list[tuple[int, Person]]:
+        """The NIK and fields of each record (its blind index and sealed value, as stored)."""
+        opened = self._open_rows(tokens, sealed)
+        return [(int(p[:16]), Person.decode(p[16:])) for p in opened]
+
+    def open_niks(self, tokens: Sequence[int], sealed: Sequence[bytes | None]) -> list[int]:
+        return [int(p[:16]) for p in self._open_rows(tokens, sealed)]
+
+    def _open_rows(self, tokens: Sequence[int], sealed: Sequence[bytes | None]) -> list[bytes]:
+        values = [bytes(s) if s is not None else b"" for s in sealed]
+        opened = self.ring.open(values, [_record_aad(t) for t in tokens])
+        for token, value in zip(tokens, opened, strict=True):
+            if value is None:
+                raise SealedDataError(
+                    f"the sealed fields of the record with index {token} do not open with the"
+                    " ledger's keys (altered, moved from another row, or sealed with a key"
+                    " no longer held); run verify()"
+                )
+        return [v for v in opened if v is not None]
+
+    def seal_texts(self, texts: Sequence[str | None], column: str) -> list[str | None]:
+        present = [t for t in texts if t is not None]
+        if not present:
+            return list(texts)
+        sealed = iter(
+            self.ring.seal([t.encode() for t in present], [_text_aad(column)] * len(present))
+        )
+        return [
+            None if t is None else _TEXT_PREFIX + base64.b64encode(next(sealed)).decode()
+            for t in texts
+        ]
+
+    def open_texts(self, values: Sequence[str | None], column: str) -> list[str | None]:
+        raw = [_raw(v) for v in values]
+        present = [r for r in raw if r is not None]
+        opened = iter(self.ring.open(present, [_text_aad(column)] * len(present)))
+        out: list[str | None] = []
+        for value, r in zip(values, raw, strict=True):
+            if r is None:
+                out.append(value)  # written before the ledger was sealed, or no text
+                continue
+            text = next(opened)
+            if text is None:
+                raise SealedDataError(f"a sealed {column} does not open with the ledger's keys")
+            out.append(text.decode())
+        return out
+
+
+def _raw(value: str | None) -> bytes | None:
+    if value is None or not value.startswith(_TEXT_PREFIX):
+        return None
+    try:
+        return base64.b64decode(value[len(_TEXT_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+# -- what the rest of the ledger package calls --------------------------------------------------
+
+
+def nik_keys(db: Session, niks: Sequence[int]) -> list[int]:
+    """The values of the records table's NIK column for ``niks``: the NIKs themselves in an
+    open ledger, their blind indexes in a sealed one."""
+    return list(niks) if db.vault is None else db.vault.blind(niks)
+
+
+def seal_texts(db: Session, texts: Sequence[str | None], column: str) -> list[str | None]:
+    return list(texts) if db.vault is None else db.vault.seal_texts(texts, column)
+
+
+def seal_text(db: Session, text: str | None, column: str) -> str | None:
+    return seal_texts(db, [text], column)[0]
+
+
+def open_texts(db: Session, values: Sequence[str | None], column: str) -> list[str | None]:
+    return list(values) if db.vault is None else db.vault.open_texts(values, column)
+
+
+def niks_of(db: Session, keys: Sequence[int], sealed: Sequence[bytes | None]) -> list[int]:
+    """The NIKs of rows read as (NIK column, sealed column)."""
+    return [int(k) for k in keys] if db.vault is None else db.vault.open_niks(keys, sealed)
+
+
+def key_ids(values: Sequence[bytes | None]) -> list[int | None]:
+    """The data key each sealed value was sealed with (``None``: not sealed)."""
+    return [None if v is None else sealed_key_id(bytes(v)) for v in values]
+
+
+def check(db: Session, ring: KeyRing) -> list[tuple[int, str]]:
+    """Every record whose sealed fields do not open or do not belong to their row (the NIK
+    inside does not give the row's blind index): ``(record id, what is wrong)``."""
+    rows = db.all("SELECT id, nik, sealed FROM records ORDER BY id")
+    if not rows:
+        return []
+    values = [bytes(r[2]) if r[2] is not None else b"" for r in rows]
+    opened = ring.open(values, [_record_aad(r[1]) for r in rows])
+    found: list[tuple[int, str]] = []
+    inside: list[tuple[int, int, int]] = []
+    for (rid, token, _), value in zip(rows, opened, strict=True):
+        if value is None or len(value) < 16 or not value[:16].isdigit():
+            found.append((int(rid), "its sealed fields do not open with the ledger's keys"))
+        else:
+            inside.append((int(rid), int(token), int(value[:16])))
+    if inside:
+        tokens = ring.blind(np.array([n for _, _, n in inside], dtype=np.int64)).tolist()
+        found += [
+            (rid, "its sealed NIK does not match the row's NIK index")
+            for (rid, token, _), expected in zip(inside, tokens, strict=True)
+            if token != expected
+        ]
+    return sorted(found)
+
+
+def opened(db: Session, ring: KeyRing) -> dict[int, tuple[int, Person] | None]:
+    """Each record's NIK and personal fields, opened from its sealed value, by record id
+    (``None`` where they do not open; records without a sealed value are left out)."""
+    rows = db.all("SELECT id, nik, sealed FROM records WHERE sealed IS NOT NULL ORDER BY id")
+    values = ring.open([bytes(r[2]) for r in rows], [_record_aad(r[1]) for r in rows])
+    out: dict[int, tuple[int, Person] | None] = {}
+    for (rid, _, _), value in zip(rows, values, strict=True):
+        out[int(rid)] = None
+        if value is not None and len(value) >= 16 and value[:16].isdigit():
+            # Opened, but not a record's fields: as good as not opening.
+            with contextlib.suppress(UnicodeDecodeError, ValueError):
+                out[int(rid)] = (int(value[:16]), Person.decode(value[16:]))
+    return out
+
+
+# -- sealing a ledger, and rotating its data key ------------------------------------------------
+
+
+def fingerprint(db: Session) -> str | None:
+    """The fingerprint of the keys that sealed the ledger, ``None`` for an open ledger."""
+    row = db.one("SELECT value FROM ledger_meta WHERE name = 'sealed'")
+    return None if row is None else str(row[0])
+
+
+def seal_new(db: Session, ring: KeyRing, name: str) -> None:
+    """Seals a ledger that holds no record yet with ``ring``'s keys (two processes creating
+    it at once: the first one's keys win, the other is told they differ)."""
+    if fingerprint(db) is not None:
+        return
+    if db.one("SELECT 1 FROM records LIMIT 1") is not None:
+        raise LedgerKeyError(
+            f"{name}: the ledger holds records in clear; seal them first with"
+            " Ledger(...).seal(keys) (or: ektpcore ledger seal)"
+        )
+    db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
+
+
+_PERSON_COLUMNS = "id, nik, name, photo_ref, signature_ref"
+
+
+def seal_existing(db: Session, ring: KeyRing) -> int:
+    """Seals an open ledger's records in place: the NIK column becomes the blind index, the
+    personal fields move into the sealed value and their clear columns are emptied; returns
+    the records sealed. History rows already written keep their text (the history is
+    append-only); everything written from now on is sealed."""
+    vault = Vault(ring)
+    rows = db.all(f"SELECT {_PERSON_COLUMNS} FROM records ORDER BY id")
+    niks = [int(r[1]) for r in rows]
+    people = [Person(r[2], r[3], r[4]) for r in rows]
+    for start in range(0, len(rows), 50_000):
+        part = slice(start, start + 50_000)
+        tokens = vault.blind(niks[part])
+        sealed = vault.seal_records(niks[part], people[part])
+        db.executemany(
+            "UPDATE records SET nik = ?, sealed = ?, name = NULL, photo_ref = NULL,"
+            " signature_ref = NULL, birth_date = NULL, sex = NULL WHERE id = ?",
+            [(t, s, r[0]) for t, s, r in zip(tokens, sealed, rows[part], strict=True)],
+        )
+    texts = db.all("SELECT id, identity_check, receiver FROM handovers")
+    if texts:
+        checks = vault.seal_texts([t[1] for t in texts], "handovers.identity_check")
+        receivers = vault.seal_texts([t[2] for t in texts], "handovers.receiver")
+        db.executemany(
+            "UPDATE handovers SET identity_check = ?, receiver = ? WHERE id = ?",
+            [(c, r, t[0]) for c, r, t in zip(checks, receivers, texts, strict=True)],
+        )
+    db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """What :meth:`~ektpcore.Ledger.rotate_keys` did: values re-sealed under ``current``, and
+    the older data keys the append-only history still needs to read its reasons (any other
+    old key may be retired from the key file)."""
+
+    resealed: int
+    current: int
+    still_needed: list[int]
+
+
+# Columns the ledger may rewrite, each with the key column of its rows.
+_RESEALABLE = (
+    ("handovers", "id", "identity_check"),
+    ("handovers", "id", "receiver"),
+    ("cards", "id", "reason"),
+)
+
+
+def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
+    """Re-seals records and rewritable text under the current data key, ``chunk`` rows per
+    write transaction."""
+    current = vault.ring.current_key
+    done = 0
+    last = 0
+    while True:
+        with store.transaction() as conn:
+            db = Session(store, conn, vault)
+            rows = db.all(
+                "SELECT id, nik, sealed FROM records WHERE id > ? ORDER BY id LIMIT ?",
+                (last, chunk),
+            )
+            if not rows:
+                break
+            last = int(rows[-1][0])
+            stale = [r for r in rows if r[2] is not None and key_ids([r[2]])[0] != current]
+            if stale:
+                opened = vault.open_records([r[1] for r in stale], [r[2] for r in stale])
+                sealed = vault.seal_records([n for n, _ in opened], [p for _, p in opened])
+                db.executemany(
+                    "UPDATE records SET sealed = ? WHERE id = ?",
+                    [(s, r[0]) for s, r in zip(sealed, stale, strict=True)],
+                )
+                done += len(stale)
+    with store.transaction() as conn:
+        db = Session(store, conn, vault)
+        for table, key, column in _RESEALABLE:
+            rows = db.all(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL")
+            stale = [r for r in rows if _text_key(r[1]) not in (None, current)]
+            if stale:
+                texts = vault.open_texts([r[1] for r in stale], f"{table}.{column}")
+                sealed_texts = vault.seal_texts(texts, f"{table}.{column}")
+                db.executemany(
+                    f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
+                    [(v, r[0]) for v, r in zip(sealed_texts, stale, strict=True)],
+                )
+                done += len(stale)
+    reads = Session(store, vault=vault)
+    needed = {
+        _text_key(v)
+        for table, column in (("history", "reason"), ("blank_history", "reason"))
+        for (v,) in reads.all(
+            f"SELECT DISTINCT {column} FROM {table} WHERE {column} LIKE 'sealed:%'"
+        )
+    }
+    return RotationReport(
+        done, current, sorted(k for k in needed if k is not None and k != current)
+    )
+
+
+def _text_key(value: str | None) -> int | None:
+    raw = _raw(value)
+    return None if raw is None else sealed_key_id(raw)
+
+
+class Rotation:
+    """A key rotation running in a thread of its own, on a ledger connection the thread opens
+    (a connection belongs to the thread that made it)."""
+
+    def __init__(self, reopen: Callable[[], Ledger | None], chunk: int) -> None:
+        self._report: RotationReport | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(reopen, chunk), name="ektpcore key rotation", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, reopen: Callable[[], Ledger | None], chunk: int) -> None:
+        try:
+            ledger = reopen()
+            if ledger is None:
+                raise LedgerKeyError("a throwaway ledger has no second connection to rotate on")
+            with ledger:
+                self._report = ledger.rotate_keys(chunk=chunk)
+        except BaseException as err:  # handed to join()
+            self._error = err
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> RotationReport:
+        self._thread.join(timeout)
+        if self._error is not None:
+            raise self._error
+        if self._report is None:
+            raise TimeoutError("the key rotation is still running")
+        return self._report

@@ -1,0 +1,493 @@
+"""Who may act on a ledger: its users, how they sign in, and the audit of who changed them.
+
+A ledger **without users** (every ledger until its first administrator is created, and the
+test suite's) is in *development mode*: it takes any :class:`~ektpcore.Actor` as it declares
+itself. Once it has users it takes changes only from actors it signed in itself:
+
+- **persons** sign in with a name and a password (:meth:`~ektpcore.Ledger.sign_in`). The
+  password is stored as an Argon2id hash (pyca ``cryptography``; a random salt and the
+  parameters kept with it in the PHC string format) and compared in constant time; it has at
+  least :data:`MIN_PASSWORD` characters. An unknown name and a wrong password are refused with
+  the same words, after the same work.
+- **stations** (unattended print stations, workers) sign in with a token an administrator
+  made (:meth:`Users.add_station`), shown once and stored only as its SHA-256: a token is 256
+  random bits, so a fast hash is as safe as a slow one, and a hash can be revoked by disabling
+  its user, which a signed token could not without the same row.
+
+A sign-in writes a **session** (the SHA-256 of a random credential, the user, the role) and
+returns an :class:`~ektpcore.Actor` carrying the credential. Every write transaction checks
+its actor against the sessions before anything is written (:func:`authenticate`), on any
+connection to the ledger and in any process, so a credential stops working the moment its
+user is disabled or given another role. Every change to users and roles, every two-person
+approval and the migration that introduced users are rows of the **audit**, hash-chained like
+the histories.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+
+from ..clock import utc_stamp
+from ..errors import AuthenticationError, InvalidArgumentError, PermissionDeniedError
+from ..lifecycle import Actor, Permission, Role, as_role, meaningful, plain_name
+from . import chain
+from .store import Session
+
+if TYPE_CHECKING:
+    from .core import Ledger
+    from .transaction import Transaction
+
+__all__ = [
+    "MIN_PASSWORD",
+    "AuditEntry",
+    "User",
+    "Users",
+    "audit",
+    "authenticate",
+    "hash_password",
+    "password_matches",
+]
+
+MIN_PASSWORD = 12
+"""The fewest characters a password may have."""
+_MAX_PASSWORD = 1024
+
+# Argon2id as RFC 9106 recommends where memory is scarce: 64 MiB, 3 passes, 4 lanes.
+_MEMORY, _PASSES, _LANES = 65536, 3, 4
+_PHC = re.compile(
+    r"\$argon2id\$v=19\$m=(?P<m>\d{1,7}),t=(?P<t>\d{1,2}),p=(?P<p>\d{1,2})"
+    r"\$(?P<salt>[A-Za-z0-9+/]{11,64})\$(?P<hash>[A-Za-z0-9+/]{22,128})"
+)
+_STATION_PREFIX = "ektpcore-station-"
+_SYSTEM = ("ektpcore", "SYSTEM")  # who the audit names for the ledger's own rows
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+def _password_bytes(password: object) -> bytes:
+    """The password as hashed: NFKC-normalised (the same password typed on another keyboard
+    or system gives the same bytes), UTF-8."""
+    if not isinstance(password, str):
+        raise InvalidArgumentError("a password is text")
+    return unicodedata.normalize("NFKC", password).encode()
+
+
+def hash_password(password: str) -> str:
+    """The Argon2id hash of a new password, as a PHC string (``$argon2id$v=19$m=..,t=..,
+    p=..$salt$hash``); a password shorter than :data:`MIN_PASSWORD` characters, or of only
+    blanks, is refused."""
+    if not isinstance(password, str) or not meaningful(password):
+        raise InvalidArgumentError("a password is some text, not only blanks")
+    if not MIN_PASSWORD <= len(password) <= _MAX_PASSWORD:
+        raise InvalidArgumentError(
+            f"a password has at least {MIN_PASSWORD} characters (at most {_MAX_PASSWORD})"
+        )
+    salt = secrets.token_bytes(16)
+    digest = Argon2id(
+        salt=salt, length=32, iterations=_PASSES, lanes=_LANES, memory_cost=_MEMORY
+    ).derive(_password_bytes(password))
+    return _phc(salt, digest)
+
+
+def _phc(salt: bytes, digest: bytes) -> str:
+    """Salt, digest and parameters in the PHC string format."""
+    params = f"m={_MEMORY},t={_PASSES},p={_LANES}"
+    return f"$argon2id$v=19${params}${_b64(salt)}${_b64(digest)}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    """Whether ``password`` is the one ``stored`` (a PHC string of :func:`hash_password`)
+    was made from: derived again with the stored salt and parameters, compared in constant
+    time. A stored value that is not such a string matches nothing."""
+    found = _PHC.fullmatch(stored)
+    if found is None or len(password) > _MAX_PASSWORD:
+        return False
+    m, t, p = int(found["m"]), int(found["t"]), int(found["p"])
+    if not (8 * p <= m <= 4 * 1024 * 1024 and 1 <= t <= 16 and 1 <= p <= 16):
+        return False
+    expected = _unb64(found["hash"])
+    derived = Argon2id(
+        salt=_unb64(found["salt"]), length=len(expected), iterations=t, lanes=p, memory_cost=m
+    ).derive(_password_bytes(password))
+    return hmac.compare_digest(derived, expected)
+
+
+@functools.cache
+def _decoy() -> str:
+    """A stored hash no password matches (random salt, random digest), checked when the name
+    is unknown so that an unknown name costs the same work as a wrong password."""
+    return _phc(secrets.token_bytes(16), secrets.token_bytes(32))
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _station_secret(token: str) -> str:
+    return "sha256$" + _digest(token)
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same user: compared after NFKC normalisation and case
+    folding, so "Ani" and "ANI" (or the same letters in full width) cannot be two users."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of the ledger as :meth:`Users.list` shows it (never its secret)."""
+
+    name: str
+    role: Role
+    kind: str  # "person" or "station"
+    created_at: str
+    created_by: str
+    disabled_at: str | None = None
+    disabled_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the audit: when, who (name and role), what happened, to whom or what, and
+    the details."""
+
+    seq: int
+    at: str
+    actor: str
+    role: str
+    event: str
+    subject: str | None
+    detail: str | None
+
+
+# -- the checks every write goes through ----------------------------------------------------
+
+
+def has_users(db: Session) -> bool:
+    return db.one("SELECT 1 FROM users LIMIT 1") is not None
+
+
+def authenticate(db: Session, actor: Actor) -> None:
+    """Refuses (:class:`~ektpcore.AuthenticationError`) an actor this ledger did not sign in,
+    once it has users; called at the start of every write transaction, before anything is
+    written. Without users (development mode) a self-declared actor passes."""
+    if actor.credential is None:
+        if has_users(db):
+            raise AuthenticationError(
+                f"{actor.name} ({actor.role.name.lower()}) is not signed in: this ledger has"
+                " users and takes changes only from actors it signed in (sign_in,"
+                " sign_in_station); nothing was changed"
+            )
+        return
+    row = db.one(
+        "SELECT u.name, u.role, u.disabled_at, s.role FROM sessions s JOIN users u"
+        " ON u.id = s.user_id WHERE s.token_hash = ?",
+        (_digest(actor.credential),),
+    )
+    if row is None:
+        raise AuthenticationError(
+            f"{actor.name}: this ledger did not sign this actor in (the credential is forged,"
+            " of another ledger, or signed out); sign in again. Nothing was changed"
+        )
+    name, role, disabled_at, session_role = row
+    if name != actor.name or session_role != actor.role.name:
+        raise AuthenticationError(
+            f"{actor.name} ({actor.role.name.lower()}): the credential was issued to another"
+            " user or role; nothing was changed"
+        )
+    if disabled_at is not None:
+        raise AuthenticationError(f"user {name} is disabled; nothing was changed")
+    if role != session_role:
+        raise AuthenticationError(
+            f"{name}'s role changed since signing in (now {role.lower()}); sign in again."
+            " Nothing was changed"
+        )
+
+
+def audit(
+    db: Session,
+    at: str,
+    who: tuple[str, str],
+    event: str,
+    subject: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Appends one row to the audit chain, inside the caller's transaction; ``who`` is the
+    actor's name and role."""
+    chain.append(db, [(at, who[0], who[1], event, subject, detail)], chain.AUDIT_CHAIN)
+
+
+def introduced(db: Session, from_version: int) -> None:
+    """The audit's first row: the migration that introduced users (schema 9)."""
+    since = "a new ledger" if from_version == 0 else f"schema {from_version} migrated to 9"
+    audit(
+        db,
+        utc_stamp(),
+        _SYSTEM,
+        "users introduced",
+        None,
+        f"{since}; self-declared actors are taken until the first administrator is created",
+    )
+
+
+def entries(db: Session) -> list[AuditEntry]:
+    rows = db.all("SELECT seq, at, actor, role, event, subject, detail FROM audit ORDER BY seq")
+    return [AuditEntry(*row) for row in rows]
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def _user(row: tuple[object, ...]) -> User:
+    name, role, kind, created_at, created_by, disabled_at, disabled_by = row
+    return User(
+        str(name),
+        Role[str(role)],
+        str(kind),
+        str(created_at),
+        str(created_by),
+        None if disabled_at is None else str(disabled_at),
+        None if disabled_by is None else str(disabled_by),
+    )
+
+
+_USER_COLUMNS = "name, role, kind, created_at, created_by, disabled_at, disabled_by"
+
+
+def _find(db: Session, name: str) -> tuple[int, User]:
+    row = db.one(f"SELECT id, {_USER_COLUMNS} FROM users WHERE name_key = ?", (name_key(name),))
+    if row is None:
+        raise InvalidArgumentError(f"no user {name!r} in this ledger")
+    return int(row[0]), _user(row[1:])
+
+
+def _insert(db: Session, name: str, role: Role, kind: str, secret: str, now: str, by: str) -> None:
+    taken = db.one("SELECT name FROM users WHERE name_key = ?", (name_key(name),))
+    if taken is not None:
+        raise InvalidArgumentError(f"the name {name!r} is taken (by {taken[0]!r})")
+    db.execute(
+        "INSERT INTO users (name, name_key, role, kind, secret, created_at, created_by)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (name, name_key(name), role.name, kind, secret, now, by),
+    )
+
+
+def _manager(tx: Transaction) -> tuple[str, str]:
+    """The administrator acting in ``tx``: signed in (a ledger without users has none), with
+    the permission to manage users."""
+    if not has_users(tx.db):
+        raise AuthenticationError(
+            "this ledger has no users yet: its first administrator is created with"
+            " users.create_administrator (ektpcore users create-administrator)"
+        )
+    tx.require(Permission.MANAGE_USERS)
+    return tx.actor.name, tx.actor.role.name
+
+
+def _active_administrators(db: Session) -> int:
+    row = db.one(
+        "SELECT count(*) FROM users WHERE role = ? AND disabled_at IS NULL",
+        (Role.ADMINISTRATOR.name,),
+    )
+    return int(row[0]) if row else 0
+
+
+class Users:
+    """The users of a :class:`~ektpcore.Ledger`: ``ledger.users``. Only a signed-in
+    administrator changes them, each change one transaction and one audit row."""
+
+    def __init__(self, ledger: Ledger, reads: Session) -> None:
+        self._ledger = ledger
+        self._db = reads
+
+    def exist(self) -> bool:
+        """Whether the ledger has users (and so takes only actors it signed in)."""
+        return has_users(self._db)
+
+    def list(self) -> list[User]:
+        """Every user, disabled ones included, by name."""
+        rows = self._db.all(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name_key")
+        return [_user(r) for r in rows]
+
+    def create_administrator(self, name: str, password: str) -> None:
+        """The ledger's first user, an administrator: allowed only while the ledger has no
+        users (it then leaves development mode: from now on only signed-in actors act)."""
+        plain_name(name, "a user's name")
+        secret = hash_password(password)
+        with self._ledger._session() as db:
+            if has_users(db):
+                raise PermissionDeniedError(
+                    "this ledger has users already; a signed-in administrator adds more"
+                )
+            now = utc_stamp()
+            _insert(db, name, Role.ADMINISTRATOR, "person", secret, now, name)
+            audit(
+                db,
+                now,
+                (name, Role.ADMINISTRATOR.name),
+                "user created",
+                name,
+                "administrator, the ledger's first user",
+            )
+
+    def add(self, admin: Actor, name: str, role: Role | str | int, *, password: str) -> None:
+        """A new person with ``role``, who signs in with ``password``."""
+        plain_name(name, "a user's name")
+        given = as_role(role)
+        secret = hash_password(password)
+        with self._ledger.transaction(admin) as tx:
+            by = _manager(tx)
+            _insert(tx.db, name, given, "person", secret, tx.now, by[0])
+            audit(tx.db, tx.now, by, "user created", name, f"person, {given.name.lower()}")
+
+    def add_station(self, admin: Actor, name: str, role: Role | str | int = Role.OPERATOR) -> str:
+        """A new unattended station (a print station, a worker) and its token: returned
+        once, stored only as a hash. Keep it in a file only the station's account can read;
+        a lost token is replaced by disabling the station and adding another."""
+        plain_name(name, "a station's name")
+        given = as_role(role)
+        if given is Role.ADMINISTRATOR:
+            raise InvalidArgumentError("an unattended station never manages users")
+        token = _STATION_PREFIX + secrets.token_urlsafe(32)
+        with self._ledger.transaction(admin) as tx:
+            by = _manager(tx)
+            _insert(tx.db, name, given, "station", _station_secret(token), tx.now, by[0])
+            audit(tx.db, tx.now, by, "user created", name, f"station, {given.name.lower()}")
+        return token
+
+    def grant(self, admin: Actor, name: str, role: Role | str | int) -> None:
+        """Gives ``name`` another role (the one it had is revoked). Its sessions stop working:
+        the user signs in again. The last active administrator keeps its role."""
+        given = as_role(role)
+        with self._ledger.transaction(admin) as tx:
+            by = _manager(tx)
+            uid, user = _find(tx.db, name)
+            if given is Role.ADMINISTRATOR and user.kind == "station":
+                raise InvalidArgumentError("an unattended station never manages users")
+            if user.role is given:
+                raise InvalidArgumentError(f"{user.name} is already {given.name.lower()}")
+            self._keep_an_administrator(tx, user)
+            tx.db.execute("UPDATE users SET role = ? WHERE id = ?", (given.name, uid))
+            audit(
+                tx.db,
+                tx.now,
+                by,
+                "role granted",
+                user.name,
+                f"{given.name.lower()} granted, {user.role.name.lower()} revoked",
+            )
+
+    def set_password(self, admin: Actor, name: str, password: str) -> None:
+        """Gives a person a new password (a forgotten or exposed one): the old one no longer
+        signs in, and every actor signed in with it is refused from now on."""
+        secret = hash_password(password)
+        with self._ledger.transaction(admin) as tx:
+            by = _manager(tx)
+            uid, user = _find(tx.db, name)
+            if user.kind != "person":
+                raise InvalidArgumentError(
+                    f"{user.name} is a station: disable it and add another for a new token"
+                )
+            tx.db.execute("UPDATE users SET secret = ? WHERE id = ?", (secret, uid))
+            tx.db.execute("DELETE FROM sessions WHERE user_id = ?", (uid,))
+            audit(tx.db, tx.now, by, "password set", user.name)
+
+    def disable(self, admin: Actor, name: str) -> None:
+        """Disables ``name``: it can no longer sign in, and every actor it signed in to is
+        refused from now on, in every process. The last active administrator stays."""
+        with self._ledger.transaction(admin) as tx:
+            by = _manager(tx)
+            uid, user = _find(tx.db, name)
+            if not user.active:
+                raise InvalidArgumentError(f"{user.name} is disabled already")
+            self._keep_an_administrator(tx, user)
+            tx.db.execute(
+                "UPDATE users SET disabled_at = ?, disabled_by = ? WHERE id = ?",
+                (tx.now, by[0], uid),
+            )
+            audit(tx.db, tx.now, by, "user disabled", user.name, user.role.name.lower())
+
+    @staticmethod
+    def _keep_an_administrator(tx: Transaction, user: User) -> None:
+        if user.role is Role.ADMINISTRATOR and user.active and _active_administrators(tx.db) < 2:
+            raise PermissionDeniedError(
+                f"{user.name} is the last active administrator; add another one first"
+            )
+
+
+# -- signing in -------------------------------------------------------------------------------
+
+_REFUSED = "sign-in refused: unknown user or wrong password"
+
+
+def _session_for(ledger: Ledger, uid: int, secret: str) -> Actor:
+    """Writes a session for user ``uid`` if it is still as it was read (same secret, not
+    disabled) and returns the actor carrying its credential."""
+    credential = secrets.token_urlsafe(32)
+    with ledger._session() as db:
+        row = db.one("SELECT name, role, disabled_at, secret FROM users WHERE id = ?", (uid,))
+        if row is None or not hmac.compare_digest(str(row[3]), secret):
+            raise AuthenticationError(_REFUSED)
+        name, role, disabled_at, _ = row
+        if disabled_at is not None:
+            raise AuthenticationError(f"user {name} is disabled")
+        db.execute(
+            "INSERT INTO sessions (token_hash, user_id, role, signed_in_at) VALUES (?,?,?,?)",
+            (_digest(credential), uid, role, utc_stamp()),
+        )
+    return Actor(str(name), Role[str(role)], credential)
+
+
+def sign_in(ledger: Ledger, reads: Session, name: str, password: str) -> Actor:
+    """See :meth:`~ektpcore.Ledger.sign_in`."""
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise AuthenticationError(_REFUSED)
+    row = reads.one(
+        "SELECT id, secret FROM users WHERE name_key = ? AND kind = 'person'", (name_key(name),)
+    )
+    stored = str(row[1]) if row is not None else _decoy()
+    # The same work whether or not the name is known: no answer tells names apart.
+    matches = password_matches(password, stored)
+    if row is None or not matches:
+        raise AuthenticationError(_REFUSED)
+    return _session_for(ledger, int(row[0]), stored)
+
+
+def sign_in_station(ledger: Ledger, reads: Session, token: str) -> Actor:
+    """See :meth:`~ektpcore.Ledger.sign_in_station`."""
+    refused = "sign-in refused: unknown or revoked station token"
+    if not isinstance(token, str) or not token.strip().startswith(_STATION_PREFIX):
+        raise AuthenticationError(refused)
+    secret = _station_secret(token.strip())
+    row = reads.one("SELECT id FROM users WHERE secret = ? AND kind = 'station'", (secret,))
+    if row is None:
+        raise AuthenticationError(refused)
+    return _session_for(ledger, int(row[0]), secret)
+
+
+def sign_out(ledger: Ledger, actor: Actor) -> None:
+    """See :meth:`~ektpcore.Ledger.sign_out`."""
+    if actor.credential is None:
+        return
+    with ledger._session() as db:
+        db.execute("DELETE FROM sessions WHERE token_hash = ?", (_digest(actor.credential),))

@@ -1,0 +1,355 @@
+"""A sealed ledger: citizens' data unreadable without its keys, on both stores.
+
+A whole worked day (intake with names and photo paths, planning, a print station through the
+virtual printer, quality control, distribution and hand-over, a hold and a cancellation) runs
+on a ledger sealed by a key file; then the database file, its WAL, a backup and a
+``pg_dump`` are searched byte by byte for every name, NIK and photo path, and the ledger
+still answers every question by NIK. Wrong, missing and leaked keys are refused; key rotation
+re-seals while another process keeps writing.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import ektpcore
+from ektpcore import Actor, BlankState, Ledger, Plan, Printer, Role, State
+from ektpcore._ektpcore import sealed_key_id
+from ektpcore.errors import InvalidArgumentError, LedgerKeyError, SealedDataError
+from ektpcore.keys import EnvironmentKeys, KeyFile, verify_signature
+from ektpcore.ledger import sealing
+from ektpcore.printing import CardFaces, PrintStation, TcpTransport, VirtualPrinter
+
+OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
+NIKS = [int(v) for v in ektpcore.sample_niks(60, seed=515)]
+NAMES = [f"Siti Rahmawati Kusumadewi {chr(65 + i % 26)}{i}" for i in range(60)]
+PHOTOS = [f"/srv/capture/foto/{nik}.jpg" for nik in NIKS]
+SIGNATURES = [f"/srv/capture/ttd/{nik}.png" for nik in NIKS]
+BORN = "1987-03-29"
+FACE = np.full((648, 1016, 3), 220, dtype=np.uint8)
+TEXT = np.full((648, 1016), 255, dtype=np.uint8)
+
+
+def faces(_record: Any) -> CardFaces:
+    return CardFaces(front=FACE, front_black=TEXT, back_black=TEXT)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeyFile:
+    """A bureau's key file, kept apart from the ledger."""
+    (tmp_path / "keys").mkdir()
+    return KeyFile.create(tmp_path / "keys" / "ledger.keys")
+
+
+def a_day(ledger: Ledger) -> None:
+    """The worked example: every kind of personal data the ledger takes, through a day."""
+    kec = ["Bogor Barat" if i % 2 else "Bogor Timur" for i in range(60)]
+    report = ledger.add_records(
+        NIKS,
+        OPERATOR,
+        state=State.PRINT_READY,
+        names=NAMES,
+        kecamatan=kec,
+        kelurahan=["Menteng"] * 60,
+        photos=PHOTOS,
+        signatures=SIGNATURES,
+        card={
+            "birth_place": ["Tasikmalaya"] * 60,
+            "birth_date": [BORN] * 60,
+            "address": ["Jl. Kebon Kelapa Gang Mawar 17"] * 60,
+            "religion": ["Kepercayaan Sunda Wiwitan"] * 60,
+        },
+    )
+    assert report.added == 60
+    ledger.blanks.receive("LOT-7", 1_000, 1_099, SUPERVISOR)
+    ledger.ribbons.install("P1", "YMCKOK", 500, OPERATOR)
+    ledger.transition([NIKS[59]], State.ON_HOLD, OPERATOR, reason="data di KK belum cocok")
+    ledger.transition([NIKS[58]], State.CANCELLED, SUPERVISOR, reason="pindah domisili ke Depok")
+    plan = Plan.from_ledger(ledger, [Printer("P1", 120, 90)], click_limit=30, prefix="B")
+    plan.commit(ledger, OPERATOR)
+    with VirtualPrinter() as printer:
+        station = PrintStation(
+            ledger,
+            printer="P1",
+            connect=lambda: TcpTransport(*printer.address, timeout=10),
+            faces=faces,
+            actor=OPERATOR,
+            reply_timeout=10,
+        )
+        for batch in plan.batches:
+            assert station.run(batch.id).left == 0
+    printed = NIKS[:58]
+    ledger.transition(printed, State.ENCODED, OPERATOR)
+    ledger.transition(printed, State.QC_PASSED, OPERATOR)
+    for manifest in ledger.distribution.build(OPERATOR):
+        ledger.distribution.dispatch(manifest.id, OPERATOR)
+        ledger.distribution.receive(manifest.id, "Pak Camat", manifest.count, OPERATOR)
+    ledger.distribution.hand_over(
+        NIKS[0], OPERATOR, identity_check="KTP lama dan KK dicocokkan", receiver="Ibu Sumiati"
+    )
+    ledger.approvals.request(NIKS[0], State.PRINT_READY, OPERATOR, reason="hilang di angkot")
+
+
+def needles() -> list[bytes]:
+    """What must not be found in clear: NIKs (as text and as SQLite stores integers), names
+    (whole and each distinctive word) and photo/signature paths."""
+    found = [str(n).encode() for n in NIKS] + [n.to_bytes(8, "big") for n in NIKS]
+    found += [name.encode() for name in NAMES] + [b"Rahmawati", b"Kusumadewi"]
+    found += [p.encode() for p in PHOTOS + SIGNATURES] + [b"/srv/capture"]
+    found += [b"Sumiati", b"KTP lama", b"pindah domisili", b"belum cocok", b"angkot"]
+    found += [b"Tasikmalaya", b"Kebon Kelapa", b"Sunda Wiwitan", BORN.encode()]
+    return found
+
+
+def clear_text_in(data: bytes) -> list[bytes]:
+    return [needle for needle in needles() if needle in data]
+
+
+def test_a_day_on_a_sealed_ledger_leaves_nothing_in_clear(
+    ledger_location: str, keys: KeyFile, tmp_path: Path
+) -> None:
+    with Ledger(ledger_location, keys=keys) as ledger:
+        assert ledger.sealed
+        a_day(ledger)
+        # Everything still answers by NIK, through the blind index.
+        record = ledger.where_is(NIKS[0])
+        assert (record.state, record.name, record.photo_ref) == (State.ISSUED, NAMES[0], PHOTOS[0])
+        assert (record.card.birth_place, record.card.birth_date) == ("Tasikmalaya", BORN)
+        assert ledger.state_of(NIKS[58]) is State.CANCELLED
+        assert [h.reason for h in ledger.history(NIKS[59])][-1] == "data di KK belum cocok"
+        assert ledger.issued_index().values.tolist() == sorted(NIKS[:58])
+        assert int(ledger.print_ready()["nik"].size) == 0
+        assert ledger.verify().ok
+        assert ledger.blanks.reconcile().balanced
+        repr_text = repr(record)
+        assert str(NIKS[0]) not in repr_text
+        assert NAMES[0] not in repr_text
+        if "://" in ledger_location:
+            dump = pg_dump(ledger_location)
+            assert clear_text_in(dump) == []
+            assert b"Menteng" in dump  # the scan can see what is left in clear
+            return
+        # The WAL holds the day's last pages before they reach the file.
+        wal = Path(ledger_location + "-wal")
+        assert wal.exists()
+        assert clear_text_in(wal.read_bytes()) == []
+        backup = tmp_path / "backup.db"
+        with sqlite3.connect(ledger_location) as source, sqlite3.connect(backup) as target:
+            source.backup(target)
+    for path in (Path(ledger_location), backup):
+        data = path.read_bytes()
+        assert b"Menteng" in data
+        assert clear_text_in(data) == [], path
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(ledger_location + suffix)
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, suffix
+
+
+def pg_dump(url: str) -> bytes:
+    tool = shutil.which("pg_dump") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), None
+    )
+    if tool is None:
+        if os.environ.get("CI"):
+            pytest.fail("pg_dump is missing")
+        pytest.skip("pg_dump is not installed")
+    return subprocess.run([str(tool), url], check=True, capture_output=True).stdout
+
+
+def test_an_open_ledger_of_the_same_day_shows_what_sealing_hides(tmp_path: Path) -> None:
+    # The byte scan's control: without keys the same day is readable in the file.
+    path = tmp_path / "open.db"
+    with Ledger(path) as ledger:
+        a_day(ledger)
+    data = path.read_bytes()  # closed: the WAL is in the file
+    assert len(clear_text_in(data)) > 100
+
+
+def test_a_sealed_ledger_opens_only_with_its_own_keys(
+    ledger_location: str, keys: KeyFile, tmp_path: Path
+) -> None:
+    with Ledger(ledger_location, keys=keys) as ledger:
+        ledger.add_records(NIKS[:5], OPERATOR, names=NAMES[:5])
+    with pytest.raises(LedgerKeyError, match="sealed; open it with its keys"):
+        Ledger(ledger_location)
+    (tmp_path / "other").mkdir()
+    stranger = KeyFile.create(tmp_path / "other" / "keys")
+    with pytest.raises(LedgerKeyError, match="another ledger's keys"):
+        Ledger(ledger_location, keys=stranger)
+    with Ledger(ledger_location, keys=keys) as again:
+        assert again.where_is(NIKS[3]).name == NAMES[3]
+        # Dedup by NIK works through the index: the same NIKs are refused.
+        report = again.add_records(NIKS[:7], OPERATOR)
+        assert report.added == 2
+        assert [why for _, why in report.refused] == ["already in the ledger"] * 5
+
+
+def test_an_open_ledger_with_records_is_sealed_only_on_purpose(
+    ledger_location: str, keys: KeyFile
+) -> None:
+    with Ledger(ledger_location) as ledger:
+        ledger.add_records(NIKS[:10], OPERATOR, names=NAMES[:10], photos=PHOTOS[:10])
+        ledger.transition(NIKS[:3], State.SENT_FOR_ENROLMENT, OPERATOR)
+    with pytest.raises(LedgerKeyError, match="holds records in clear"):
+        Ledger(ledger_location, keys=keys)
+    with Ledger(ledger_location) as ledger:
+        assert ledger.seal(keys) == 10
+        assert ledger.where_is(NIKS[2]).photo_ref == PHOTOS[2]
+        with pytest.raises(LedgerKeyError, match="sealed already"):
+            ledger.seal(keys)
+    with Ledger(ledger_location, keys=keys) as ledger:
+        assert ledger.state_of(NIKS[1]) is State.SENT_FOR_ENROLMENT
+        assert ledger.where_is(NIKS[9]).name == NAMES[9]
+        assert ledger.verify().ok
+        assert ledger._query("SELECT count(*) FROM records WHERE name IS NOT NULL") == [(0,)]
+
+
+def test_free_text_with_a_nik_in_it_is_refused(ledger_location: str, keys: KeyFile) -> None:
+    with Ledger(ledger_location, keys=keys) as ledger:
+        ledger.add_records(NIKS[:2], OPERATOR)
+        nik = str(NIKS[1])
+        spaced = f"{nik[:6]} {nik[6:12]} {nik[12:]}"
+        for reason in (f"chip failed for {nik} Siti", f"see {spaced}", f"no. {nik[:4]}.{nik[4:]}"):
+            with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+                ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason=reason)
+        # Shorter numbers (a blank serial, a KK date) are ordinary text.
+        ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason="blank 1000234, KK 2019")
+        assert ledger.state_of(NIKS[0]) is State.ON_HOLD
+
+
+def test_a_sealed_value_moved_or_altered_is_found(
+    ledger_location: str, keys: KeyFile, tamper: Any
+) -> None:
+    with Ledger(ledger_location, keys=keys) as ledger:
+        ledger.add_records(NIKS[:4], OPERATOR, names=NAMES[:4])
+        ring = keys.key_ring()
+        ids = [r[0] for r in ledger._query("SELECT id FROM records ORDER BY id")]
+        # Swap two records' sealed fields: each is bound to its own row's index.
+        tamper(
+            "UPDATE records SET sealed = (SELECT sealed FROM records WHERE id = ?) WHERE id = ?",
+            (ids[1], ids[0]),
+        )
+        assert sealing.check(ledger._reads, ring) == [
+            (ids[0], "its sealed fields do not open with the ledger's keys")
+        ]
+        with pytest.raises(SealedDataError, match="do not open"):
+            ledger.where_is(NIKS[0])
+        assert ledger.where_is(NIKS[2]).name == NAMES[2]
+
+
+def test_key_rotation_reseals_while_another_process_writes(
+    ledger_location: str, keys: KeyFile
+) -> None:
+    with Ledger(ledger_location, keys=keys) as ledger:
+        ledger.add_records(NIKS, OPERATOR, names=NAMES, photos=PHOTOS)
+        ledger.transition(NIKS[:5], State.ON_HOLD, OPERATOR, reason="menunggu konfirmasi")
+        new_key = keys.rotate()
+        assert new_key == 2
+    assert keys.key_ring().current_key == 2
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, ledger_location, str(keys.path)],
+        env={**os.environ, "PYTHONPATH": str(Path(ektpcore.__file__).parents[1])},
+    )
+    with Ledger(ledger_location, keys=KeyFile(keys.path)) as ledger:
+        rotation = ledger.rotate_keys_in_background(chunk=7)
+        report = rotation.join(timeout=120)
+        assert writer.wait(timeout=120) == 0
+        assert report.current == 2
+        assert report.resealed >= 60
+        # The history keeps the reasons it was given under key 1.
+        assert report.still_needed == [1]
+        sealed = [bytes(r[0]) for r in ledger._query("SELECT sealed FROM records")]
+        assert {sealed_key_id(v) for v in sealed} == {2}
+        assert ledger.where_is(NIKS[10]).photo_ref == PHOTOS[10]
+        assert ledger.history(NIKS[0])[-1].reason == "menunggu konfirmasi"
+        assert ledger.state_of(NIKS[20]) is State.SENT_FOR_ENROLMENT
+        assert ledger.verify().ok
+
+
+_WRITER = """
+import sys
+from ektpcore import Actor, Ledger, Role, State
+from ektpcore.keys import KeyFile
+import ektpcore
+niks = [int(v) for v in ektpcore.sample_niks(60, seed=515)]
+with Ledger(sys.argv[1], keys=KeyFile(sys.argv[2])) as ledger:
+    for nik in niks[10:40]:
+        ledger.transition([nik], State.SENT_FOR_ENROLMENT, Actor("desk", Role.OPERATOR))
+"""
+
+
+def test_key_files_are_private_and_providers_keep_their_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    keys = KeyFile.create(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(LedgerKeyError, match="not overwritten"):
+        KeyFile.create(path)
+    text = path.read_text()
+    secrets_in_file = [
+        line.split()[-1] for line in text.splitlines() if line[:4] in ("root", "data")
+    ]
+    for holder in (keys, keys.key_ring()):
+        for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+            with pytest.raises(TypeError, match="holds key material"):
+                attempt(holder)
+        shown = repr(holder) + str(getattr(holder, "__dict__", "")) + str(dir(holder))
+        assert not any(s in shown for s in secrets_in_file)
+    path.chmod(0o640)
+    with pytest.raises(LedgerKeyError, match="open to others"):
+        KeyFile(path)
+    path.chmod(0o600)
+    path.write_text(text.replace("root", "rot"))
+    with pytest.raises(LedgerKeyError, match="line 2 is not understood"):
+        KeyFile(path)
+    with pytest.raises(LedgerKeyError, match="no such key file"):
+        KeyFile(tmp_path / "missing")
+
+
+def test_signatures_check_with_the_public_key_alone(keys: KeyFile) -> None:
+    ring = keys.key_ring()
+    signature = ring.sign(b"history 42")
+    assert verify_signature(ring.verify_key, b"history 42", signature)
+    assert not verify_signature(ring.verify_key, b"history 43", signature)
+
+
+def test_environment_keys_for_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EKTPCORE_LEDGER_KEY", EnvironmentKeys.generate())
+    one, two = EnvironmentKeys(), EnvironmentKeys()
+    assert one.key_ring().fingerprint == two.key_ring().fingerprint
+    monkeypatch.setenv("EKTPCORE_LEDGER_KEY", "c2hvcnQ=")
+    with pytest.raises(LedgerKeyError, match="32 bytes"):
+        EnvironmentKeys()
+    monkeypatch.delenv("EKTPCORE_LEDGER_KEY")
+    with pytest.raises(LedgerKeyError, match="no ledger key"):
+        EnvironmentKeys()
+
+
+@pytest.fixture
+def sealed_memory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
+    monkeypatch.setenv("EKTPCORE_TEST_KEY", EnvironmentKeys.generate())
+    with Ledger(":memory:", keys=EnvironmentKeys("EKTPCORE_TEST_KEY")) as ledger:
+        yield ledger
+
+
+def test_a_throwaway_ledger_can_be_sealed_too(sealed_memory: Ledger) -> None:
+    sealed_memory.add_records(NIKS[:3], OPERATOR, state=State.PRINT_READY, names=NAMES[:3])
+    assert sealed_memory.print_ready()["nik"].tolist() == NIKS[:3]
+    sealed_memory.blanks.receive("L", 1, 10, SUPERVISOR)
+    serials = sealed_memory.queue(NIKS[:3], "B1", "P1", OPERATOR)
+    sealed_memory.transition(NIKS[:3], State.PRINTED, OPERATOR, blanks=serials, batch="B1")
+    assert [r.card_serial for r in sealed_memory.batch("B1")] == serials
+    assert sealed_memory.blanks.counts()[BlankState.USED] == 3

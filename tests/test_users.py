@@ -1,0 +1,662 @@
+"""Users, sign-in, the permission table and two-person changes, on both stores.
+
+A ledger without users takes self-declared actors (development mode, as every other test
+here uses); once it has an administrator, only actors it signed in act, in any process, until
+their user is disabled or given another role."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import ektpcore
+from ektpcore import (
+    PERMISSIONS,
+    Actor,
+    ApprovalRequiredError,
+    AuthenticationError,
+    BlankState,
+    InvalidArgumentError,
+    Ledger,
+    Permission,
+    PermissionDeniedError,
+    Role,
+    State,
+    _ektpcore,
+    permits,
+)
+from ektpcore.cli import main
+from ektpcore.ledger import Session, chain
+
+PASSWORDS = {
+    "root": "root's long password",
+    "ani": "ani's long password",
+    "budi": "budi's long password",
+    "citra": "citra's long password",
+    "dewi": "dewi's long password",
+}
+ROLES = {
+    "root": Role.ADMINISTRATOR,
+    "ani": Role.OPERATOR,
+    "budi": Role.SUPERVISOR,
+    "citra": Role.SUPERVISOR,
+    "dewi": Role.AUDITOR,
+}
+NIKS = iter(str(v) for v in ektpcore.sample_niks(400, seed=9))
+
+
+@dataclasses.dataclass
+class Office:
+    """A ledger with users, each signed in."""
+
+    ledger: Ledger
+    location: str
+    actors: dict[str, Actor]
+
+    def __getitem__(self, name: str) -> Actor:
+        return self.actors[name]
+
+
+@pytest.fixture
+def office(ledger_location: str) -> Iterator[Office]:
+    with Ledger(ledger_location) as ledger:
+        ledger.users.create_administrator("root", PASSWORDS["root"])
+        root = ledger.sign_in("root", PASSWORDS["root"])
+        for name, role in ROLES.items():
+            if name != "root":
+                ledger.users.add(root, name, role, password=PASSWORDS[name])
+        actors = {name: ledger.sign_in(name, PASSWORDS[name]) for name in ROLES}
+        ledger.blanks.receive("LOT-1", 1, 200, actors["budi"])
+        yield Office(ledger, ledger_location, actors)
+
+
+def _snapshot(ledger: Ledger) -> tuple[Any, ...]:
+    return (
+        ledger.counts(),
+        ledger.blanks.counts(),
+        ledger._query("SELECT count(*) FROM history"),
+        ledger._query("SELECT count(*) FROM audit"),
+        ledger.claims.all(),
+    )
+
+
+def _record(office: Office, state: State = State.PRINT_READY) -> str:
+    """A new record walked to ``state`` by a supervisor."""
+    led, sup = office.ledger, office["budi"]
+    nik = next(NIKS)
+    if state in (State.SENT_FOR_ENROLMENT, State.DUPLICATE_RECORD):
+        led.add_records([nik], sup, state=State.SENT_FOR_ENROLMENT)
+        if state is State.DUPLICATE_RECORD:
+            led.transition([nik], state, sup)
+        return nik
+    led.add_records([nik], sup, state=State.PRINT_READY)
+    if state is State.ON_HOLD:
+        led.transition([nik], state, sup, reason="photo unclear")
+    if state in (State.PRINT_READY, State.ON_HOLD):
+        return nik
+    batch = f"B-{nik[-6:]}"
+    serials = led.blanks.allocate(batch, 1, sup)
+    led.transition([nik], State.QUEUED, sup, batch=batch)
+    led.transition([nik], State.PRINTED, sup, batch=batch, blanks=serials)
+    path = [
+        State.ENCODED,
+        State.QC_PASSED,
+        State.IN_TRANSIT_TO_KECAMATAN,
+        State.AT_KECAMATAN,
+        State.ISSUED,
+    ]
+    for step in path[: path.index(state) + 1] if state in path else []:
+        led.transition([nik], step, sup)
+    return nik
+
+
+# -- signing in -------------------------------------------------------------------------------
+
+
+def test_a_signed_in_user_acts_under_its_own_name_and_role(office: Office) -> None:
+    led, ani = office.ledger, office["ani"]
+    assert (ani.name, ani.role) == ("ani", Role.OPERATOR)
+    assert ani.credential is not None
+    assert ani.credential not in repr(ani)
+    nik = _record(office)
+    led.transition([nik], State.ON_HOLD, ani, reason="citizen asked to wait")
+    last = led.history(nik)[-1]
+    assert (last.actor, last.role) == ("ani", "OPERATOR")
+    # The name is the user's whatever case it was typed in; the password is hashed with
+    # Argon2id, its salt and parameters kept with it, a new salt for every user.
+    assert led.sign_in("ANI", PASSWORDS["ani"]).name == "ani"
+    stored = [row[0] for row in led._query("SELECT secret FROM users WHERE kind = 'person'")]
+    assert all(s.startswith("$argon2id$v=19$m=65536,t=3,p=4$") for s in stored)
+    assert not any(PASSWORDS[name] in s for s in stored for name in PASSWORDS)
+    assert len({s.split("$")[4] for s in stored}) == len(stored)
+    assert led.verify().ok
+
+
+def test_a_wrong_password_and_an_unknown_user_are_refused_alike(office: Office) -> None:
+    led = office.ledger
+    with pytest.raises(AuthenticationError) as wrong:
+        led.sign_in("ani", "not ani's password")
+    with pytest.raises(AuthenticationError) as unknown:
+        led.sign_in("nobody", PASSWORDS["ani"])
+    with pytest.raises(AuthenticationError) as empty:
+        led.sign_in("ani", "")
+    assert str(wrong.value) == str(unknown.value) == str(empty.value)
+    assert "ani" not in str(wrong.value)
+    assert "nobody" not in str(unknown.value)
+
+
+def test_a_disabled_user_is_refused_everywhere_at_once(office: Office) -> None:
+    led, root, ani = office.ledger, office["root"], office["ani"]
+    nik = _record(office)
+    other = Ledger(office.location, create=False)  # another connection: a second station
+    led.users.disable(root, "ani")
+    before = _snapshot(led)
+    for where in (led, other):
+        with pytest.raises(AuthenticationError, match="ani is disabled"):
+            where.transition([nik], State.ON_HOLD, ani, reason="late")
+    with pytest.raises(AuthenticationError, match="ani is disabled"):
+        led.sign_in("ani", PASSWORDS["ani"])
+    assert _snapshot(led) == before
+    assert [u.active for u in led.users.list() if u.name == "ani"] == [False]
+    other.close()
+
+
+def test_an_actor_the_ledger_did_not_sign_in_is_refused_before_anything_is_written(
+    office: Office, tmp_path: Path
+) -> None:
+    led, budi = office.ledger, office["budi"]
+    nik = _record(office)
+    with Ledger(tmp_path / "other.db") as other:  # another ledger's users and sessions
+        other.users.create_administrator("budi", PASSWORDS["budi"])
+        foreign = other.sign_in("budi", PASSWORDS["budi"])
+    refused = [
+        Actor("budi", Role.SUPERVISOR),  # self-declared, a real user's name
+        Actor("boss", Role.SUPERVISOR),  # self-declared, nobody
+        Actor("budi", Role.SUPERVISOR, credential="made-up"),
+        dataclasses.replace(foreign, role=Role.SUPERVISOR),
+        dataclasses.replace(office["ani"], role=Role.SUPERVISOR),  # a raised role
+        dataclasses.replace(budi, name="citra"),  # another user's name
+    ]
+    before = _snapshot(led)
+    for actor in refused:
+        with pytest.raises(AuthenticationError, match=r"(?i)nothing was changed"):
+            led.transition([nik], State.CANCELLED, actor, reason="registered twice")
+        with pytest.raises(AuthenticationError):
+            led.blanks.receive("LOT-X", 500, 510, actor)
+    assert _snapshot(led) == before
+    # A role granted since signing in: the old credential is stale until the user signs in.
+    led.users.grant(office["root"], "ani", Role.SUPERVISOR)
+    with pytest.raises(AuthenticationError, match="sign in again"):
+        led.transition([nik], State.ON_HOLD, office["ani"], reason="photo unclear")
+    again = led.sign_in("ani", PASSWORDS["ani"])
+    led.transition([nik], State.CANCELLED, again, reason="registered twice")
+    # Signing out ends a credential.
+    led.sign_out(again)
+    with pytest.raises(AuthenticationError, match="sign in again"):
+        led.blanks.allocate("B-9", 1, again)
+
+
+def test_without_users_a_ledger_takes_self_declared_actors(ledger_location: str) -> None:
+    """Development mode: every ledger until its first administrator, and this test suite."""
+    with Ledger(ledger_location) as led:
+        assert not led.users.exist()
+        nik = next(NIKS)
+        led.add_records([nik], Actor("ani", Role.OPERATOR), state=State.PRINT_READY)
+        with pytest.raises(AuthenticationError, match="create_administrator"):
+            led.users.add(Actor("root", Role.ADMINISTRATOR), "x", "operator", password="p" * 12)
+        led.users.create_administrator("root", PASSWORDS["root"])
+        with pytest.raises(PermissionDeniedError, match="has users already"):
+            led.users.create_administrator("eve", "eve's long password")
+        with pytest.raises(AuthenticationError, match="not signed in"):
+            led.transition([nik], State.ON_HOLD, Actor("ani", Role.OPERATOR), reason="x")
+        assert [(e.event, e.subject) for e in led.audit()] == [
+            ("users introduced", None),
+            ("user created", "root"),
+        ]
+
+
+# -- another process --------------------------------------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import base64, os, pickle, sys
+    from ektpcore import AuthenticationError, Ledger, State
+
+    location, nik = sys.argv[1], sys.argv[2]
+    with Ledger(location, create=False) as led:
+        if "EKTPCORE_STATION_TOKEN" in os.environ:
+            actor = led.sign_in_station(os.environ["EKTPCORE_STATION_TOKEN"])
+        else:
+            actor = pickle.loads(base64.b64decode(os.environ["ACTOR"]))
+        try:
+            led.transition([nik], State(sys.argv[3]), actor, reason="from another process")
+        except AuthenticationError as err:
+            print("refused:", err)
+            sys.exit(3)
+        print("done by", actor.name, actor.role.name)
+    """
+)
+
+
+def _child(location: str, nik: str, target: State, **env: str) -> subprocess.CompletedProcess[str]:
+    python = str(Path(ektpcore.__file__).parent.parent)
+    environ = {k: v for k, v in os.environ.items() if k not in ("EKTPCORE_STATION_TOKEN",)}
+    environ |= {"PYTHONPATH": python, **env}
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, location, nik, target.value],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_station_token_and_a_signed_in_actor_work_in_another_process(office: Office) -> None:
+    led, root = office.ledger, office["root"]
+    token = led.users.add_station(root, "P1@pc-3")
+    assert token not in str(led._query("SELECT * FROM users"))  # stored only as a hash
+    first, second = _record(office), _record(office)
+    done = _child(office.location, first, State.ON_HOLD, EKTPCORE_STATION_TOKEN=token)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["done", "by", "P1@pc-3", "OPERATOR"]
+    last = led.history(first)[-1]
+    assert (last.actor, last.role, last.target) == ("P1@pc-3", "OPERATOR", State.ON_HOLD)
+    # The actor a person signed in to here, handed to a worker process.
+    handed = base64.b64encode(pickle.dumps(office["ani"])).decode()
+    done = _child(office.location, second, State.ON_HOLD, ACTOR=handed)
+    assert done.returncode == 0, done.stderr
+    assert led.history(second)[-1].actor == "ani"
+    # Disabled here: refused there at once, and the token no longer signs in.
+    led.users.disable(root, "ani")
+    led.users.disable(root, "P1@pc-3")
+    refused = _child(office.location, second, State.PRINT_READY, ACTOR=handed)
+    assert (refused.returncode, refused.stdout.strip()) == (
+        3,
+        "refused: user ani is disabled; nothing was changed",
+    )
+    with pytest.raises(AuthenticationError, match="is disabled"):
+        led.sign_in_station(token)
+    with pytest.raises(AuthenticationError, match="unknown or revoked"):
+        led.sign_in_station(token[:-2] + "xx")
+    assert led.state_of(second) is State.ON_HOLD
+
+
+def test_a_print_station_runs_signed_in_and_its_heartbeat_too(office: Office) -> None:
+    """A station signed in with its token prints; its heartbeat renews the claim from a
+    connection of its own, in another thread, with the same actor. A self-declared operator
+    is refused before any card is sent."""
+    import threading
+
+    import numpy as np
+
+    from ektpcore.printing import CardFaces, PrintStation, TcpTransport, VirtualPrinter
+
+    led = office.ledger
+    token = led.users.add_station(office["root"], "P1@pc-3")
+    niks = [_record(office) for _ in range(3)]
+    led.ribbons.install("P1", "YMCKOK", 100, office["ani"])
+    led.queue(niks, "B-7", "P1", office["ani"])
+    rgb = np.full((648, 1016, 3), 220, dtype=np.uint8)
+    black = np.full((648, 1016), 255, dtype=np.uint8)
+
+    def station(actor: Actor, printer: VirtualPrinter) -> PrintStation:
+        return PrintStation(
+            led,
+            printer="P1",
+            connect=lambda: TcpTransport(*printer.address, timeout=10),
+            faces=lambda _: CardFaces(front=rgb, front_black=black, back_black=black),
+            actor=actor,
+            reply_timeout=10,
+        )
+
+    signed_in = led.sign_in_station(token)
+    with VirtualPrinter() as printer:
+        with pytest.raises(AuthenticationError):
+            station(Actor("P1@pc-3", Role.OPERATOR), printer).run("B-7")
+        assert printer.cards == []
+        report = station(signed_in, printer).run("B-7")
+    assert sorted(report.printed) == sorted(int(n) for n in niks)
+    assert {led.history(n)[-1].actor for n in niks} == {"P1@pc-3"}
+    # The heartbeat's own connection, in its own thread, takes the same actor.
+    claim = led.claims.claim("B-8", "P1@pc-3", signed_in)
+    renewed: list[ektpcore.Claim] = []
+
+    def beat() -> None:
+        own = led.reopen()
+        assert own is not None
+        with own:
+            renewed.append(own.claims.renew(claim, signed_in))
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    thread.join()
+    assert [c.generation for c in renewed] == [claim.generation]
+    assert led.verify().ok
+
+
+# -- the permission table ---------------------------------------------------------------------
+
+_ids = itertools.count(1)
+
+
+def _actions() -> dict[Permission, Callable[[Office, Actor], object]]:
+    """One change per permission: prepared by a supervisor, made by the actor tested."""
+
+    def receive(o: Office, a: Actor) -> object:
+        first = 1000 + 100 * next(_ids)
+        return o.ledger.blanks.receive(f"LOT-{first}", first, first + 9, a)
+
+    def void(o: Office, a: Actor) -> object:
+        serial = 50_000 + next(_ids)
+        o.ledger.blanks.receive(f"V-{serial}", serial, serial, o["budi"])
+        o.ledger.blanks.move([serial], BlankState.VOIDED, a, reason="test card")
+        return serial
+
+    def settle(o: Office, a: Actor) -> object:
+        batch = f"B-S{next(_ids)}"
+        o.ledger.claims.claim(batch, "P1@pc-1", o["ani"])
+        return o.ledger.claims.release(batch, a, reason="pc-1 died")
+
+    def approve(o: Office, a: Actor) -> object:
+        nik = _record(o, State.ISSUED)
+        request = o.ledger.approvals.request(nik, State.PRINT_READY, o["citra"], reason="lost")
+        return o.ledger.approvals.approve(request.id, a)
+
+    def move(source: State, target: State) -> Callable[[Office, Actor], object]:
+        def change(o: Office, a: Actor) -> object:
+            return o.ledger.transition([_record(o, source)], target, a, reason="asked")
+
+        return change
+
+    return {
+        Permission.ENROL: lambda o, a: o.ledger.add_records([next(NIKS)], a),
+        Permission.RECEIVE_BLANKS: receive,
+        Permission.INSTALL_RIBBON: lambda o, a: o.ledger.ribbons.install("P1", "YMCKO", 500, a),
+        Permission.PRINT: lambda o, a: o.ledger.blanks.allocate(f"B-{next(_ids)}", 1, a),
+        Permission.HOLD: move(State.PRINT_READY, State.ON_HOLD),
+        Permission.RELEASE_HOLD: move(State.ON_HOLD, State.PRINT_READY),
+        Permission.CANCEL: move(State.PRINT_READY, State.CANCELLED),
+        Permission.CLEAR_DUPLICATE: move(State.DUPLICATE_RECORD, State.BIO_CAPTURED),
+        Permission.REQUEST_REPRINT: lambda o, a: o.ledger.approvals.request(
+            _record(o, State.ISSUED), State.PRINT_READY, a, reason="lost"
+        ),
+        Permission.APPROVE_REPRINT: approve,
+        Permission.VOID: void,
+        Permission.SETTLE: settle,
+        Permission.HAND_OVER: lambda o, a: o.ledger.distribution.hand_over(
+            _record(o, State.AT_KECAMATAN), a, identity_check="KK + photo"
+        ),
+        Permission.DISTRIBUTE: lambda o, a: o.ledger.distribution.build(a),
+        Permission.MANAGE_USERS: lambda o, a: o.ledger.users.add(
+            a, f"user {next(_ids)}", Role.AUDITOR, password="a long password"
+        ),
+    }
+
+
+def test_the_permission_table_is_what_the_ledger_enforces(office: Office) -> None:
+    actions = _actions()
+    # Every permission that changes something is tried (reads take no actor).
+    assert set(actions) == set(Permission) - {Permission.READ}
+    by_role = {Role.ADMINISTRATOR: "root", Role.OPERATOR: "ani", Role.SUPERVISOR: "budi"}
+    by_role[Role.AUDITOR] = "dewi"
+    wrong = []
+    for permission, action in actions.items():
+        for role, name in by_role.items():
+            allowed = permits(role, permission)
+            try:
+                action(office, office[name])
+                outcome = True
+            except PermissionDeniedError:
+                outcome = False
+            if outcome != allowed:
+                wrong.append((permission.name, role.name, "done" if outcome else "refused"))
+    assert wrong == []
+    assert office.ledger.verify().ok
+    # Least privilege, as documented.
+    assert PERMISSIONS[Permission.MANAGE_USERS] == {Role.ADMINISTRATOR}
+    assert PERMISSIONS[Permission.RECEIVE_BLANKS] == {Role.SUPERVISOR}
+    assert {p for p in Permission if permits(Role.ADMINISTRATOR, p)} == {
+        Permission.READ,
+        Permission.MANAGE_USERS,
+    }
+    assert {p for p in Permission if permits(Role.AUDITOR, p)} == {Permission.READ}
+    # Every rule of the lifecycle names a permission of the table.
+    assert {t.permission for t in ektpcore.TRANSITIONS.values()} <= set(PERMISSIONS)
+
+
+# -- two-person changes -----------------------------------------------------------------------
+
+
+def test_a_reprint_takes_a_request_and_another_supervisors_approval(office: Office) -> None:
+    led, ani, budi, citra = office.ledger, office["ani"], office["budi"], office["citra"]
+    nik = _record(office, State.ISSUED)
+    serial = led.where_is(nik).card_serial
+    assert serial is not None
+    with pytest.raises(ApprovalRequiredError, match="two people"):
+        led.transition([nik], State.PRINT_READY, budi, reason="lost, police letter 12/XI")
+    with pytest.raises(PermissionDeniedError, match="request a reprint"):
+        led.approvals.request(nik, State.PRINT_READY, office["dewi"], reason="lost")
+    with pytest.raises(ektpcore.IllegalTransitionError, match="needs a reason"):
+        led.approvals.request(nik, State.PRINT_READY, budi, reason=" \u200b ")
+    request = led.approvals.request(nik, State.PRINT_READY, budi, reason="lost, police letter")
+    assert led.approvals.waiting() == [request]
+    with pytest.raises(InvalidArgumentError, match="waiting already"):
+        led.approvals.request(nik, State.PRINT_READY, ani, reason="lost")
+    before = _snapshot(led)
+    with pytest.raises(ApprovalRequiredError, match="another person"):
+        led.approvals.approve(request.id, budi)  # the requester
+    with pytest.raises(PermissionDeniedError, match="approve a reprint"):
+        led.approvals.approve(request.id, ani)  # not a supervisor
+    assert _snapshot(led) == before
+    approved = led.approvals.approve(request.id, citra, note="letter seen")
+    assert (approved.outcome, approved.decided_by) == ("approved", "citra")
+    assert led.state_of(nik) is State.PRINT_READY
+    last = led.history(nik)[-1]
+    assert (last.actor, last.role) == ("citra", "SUPERVISOR")
+    assert last.reason == "lost, police letter (requested by budi, approved by citra)"
+    assert led.where_is(nik).card_serial is None  # the lost card is no longer valid
+    assert led.blanks.state_of(serial) is BlankState.USED
+    with pytest.raises(InvalidArgumentError, match="approved already"):
+        led.approvals.approve(request.id, office["citra"])
+    events = [(e.event, e.actor) for e in led.audit()][-2:]
+    assert events == [("approval requested", "budi"), ("approval granted", "citra")]
+    assert led.verify().ok
+
+
+def test_cancelling_a_printed_card_takes_two_people_and_voids_it(office: Office) -> None:
+    led, budi, citra = office.ledger, office["budi"], office["citra"]
+    nik = _record(office, State.QC_PASSED)
+    serial = led.where_is(nik).card_serial
+    assert serial is not None
+    with pytest.raises(ApprovalRequiredError):
+        led.transition([nik], State.CANCELLED, budi, reason="died before hand-over")
+    request = led.approvals.request(nik, State.CANCELLED, budi, reason="died before hand-over")
+    refused = led.approvals.refuse(request.id, citra, note="death certificate missing")
+    assert refused.outcome == "refused"
+    assert led.state_of(nik) is State.QC_PASSED
+    request = led.approvals.request(nik, State.CANCELLED, budi, reason="died, certificate 4/XI")
+    led.approvals.approve(request.id, citra)
+    assert led.state_of(nik) is State.CANCELLED
+    assert led.blanks.state_of(serial) is BlankState.VOIDED
+    # A record without a printed card is cancelled by one supervisor, as before.
+    plain = _record(office)
+    led.transition([plain], State.CANCELLED, budi, reason="registered twice")
+    assert led.verify().ok
+
+
+# -- names, roles and passwords ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["", "   ", "\u200b", "ani\u200b", "a\u200dni", "ani\n", " ani", "an  i", "a\tni"]
+)
+def test_invisible_or_blank_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        Actor(name, Role.OPERATOR)
+
+
+@pytest.mark.parametrize("role", [True, 1.0, "boss", 7, None, "super visor"])
+def test_a_role_is_a_role(role: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="a role is one of"):
+        Actor("ani", role)  # type: ignore[arg-type]
+
+
+def test_users_names_and_passwords_are_checked(office: Office) -> None:
+    led, root = office.ledger, office["root"]
+    with pytest.raises(InvalidArgumentError, match="at least 12"):
+        led.users.add(root, "eko", Role.OPERATOR, password="short")
+    with pytest.raises(InvalidArgumentError, match="not only blanks"):
+        led.users.add(root, "eko", Role.OPERATOR, password="\u200b" * 20)
+    with pytest.raises(InvalidArgumentError, match="invisible"):
+        led.users.add(root, "an\u200bi", Role.SUPERVISOR, password="a long password")
+    with pytest.raises(InvalidArgumentError, match="names its batch and its station"):
+        led.claims.claim("B-1", "\u200b", office["ani"])
+    with pytest.raises(InvalidArgumentError, match="is taken"):
+        led.users.add(root, "ANI", Role.SUPERVISOR, password="a long password")
+    with pytest.raises(InvalidArgumentError, match="never manages users"):
+        led.users.add_station(root, "P2@pc-4", Role.ADMINISTRATOR)
+    with pytest.raises(PermissionDeniedError, match="last active administrator"):
+        led.users.disable(root, "root")
+    with pytest.raises(PermissionDeniedError, match="last active administrator"):
+        led.users.grant(root, "root", Role.SUPERVISOR)
+    with pytest.raises(PermissionDeniedError, match="manage users"):
+        led.users.disable(office["budi"], "ani")
+    # A new password: the old one no longer signs in, nor does what was signed in with it.
+    led.users.set_password(root, "ani", "ani's new long password")
+    with pytest.raises(AuthenticationError, match="unknown user or wrong password"):
+        led.sign_in("ani", PASSWORDS["ani"])
+    with pytest.raises(AuthenticationError, match="sign in again"):
+        led.ribbons.install("P1", "YMCKO", 500, office["ani"])
+    led.ribbons.install("P1", "YMCKO", 500, led.sign_in("ani", "ani's new long password"))
+    assert {u.name for u in led.users.list()} == set(ROLES)
+
+
+# -- an existing ledger -----------------------------------------------------------------------
+
+
+def test_a_schema_8_ledger_migrates_and_its_history_still_verifies(ledger_location: str) -> None:
+    store = ektpcore.ledger.open_store(ledger_location)
+    nik = int(next(NIKS))
+    at = "2017-11-13T01:00:00.000000+00:00"
+    with store.transaction() as conn:
+        for number, script in enumerate(ektpcore.ledger._MIGRATIONS[:8], start=1):
+            for statement in store.migration(script):
+                conn.execute(statement)
+            store.set_schema_version(conn, number)
+        db = Session(store, conn)
+        db.execute(
+            "INSERT INTO records (nik, state, updated_at) VALUES (?,?,?)", (nik, "PRINT_READY", at)
+        )
+        row = db.one("SELECT id FROM records WHERE nik = ?", (nik,))
+        assert row is not None
+        # The row as ektpcore wrote it at schema 8: fields joined with 0x1f, SHA-256 links.
+        intake = (1, row[0], at, "ani", "OPERATOR", None, "PRINT_READY", "intake", None, None, None)
+        (link,) = _ektpcore.history_chain(bytes(32), [chain.payload(intake)])
+        db.execute(
+            "INSERT INTO history (seq, record_id, at, actor, role, from_state, to_state, reason,"
+            " batch, printer, blank, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*intake, link),
+        )
+        db.execute("UPDATE chain_head SET seq = 1, hash = ? WHERE id = 1", (link,))
+    assert store.current_version() == 8
+    store.close()
+    with Ledger(ledger_location) as led:
+        assert led.schema_version == ektpcore.ledger.SCHEMA_VERSION
+        assert led.verify().ok
+        assert [(h.actor, h.target) for h in led.history(nik)] == [("ani", State.PRINT_READY)]
+        (introduced,) = led.audit()
+        assert (introduced.event, introduced.actor) == ("users introduced", "ektpcore")
+        assert introduced.detail is not None
+        assert "schema 8 migrated to 9" in introduced.detail
+        # Development mode goes on until an administrator is created.
+        led.transition([nik], State.ON_HOLD, Actor("ani", Role.OPERATOR), reason="wait")
+        led.users.create_administrator("root", PASSWORDS["root"])
+        assert led.verify().ok
+        assert led.verify().rows == 2 + 2  # two history rows, two audit rows
+
+
+def test_an_edited_audit_row_is_named_by_verify(office: Office, tamper: Any) -> None:
+    tamper(
+        "UPDATE audit SET detail = 'supervisor' WHERE event = 'user created' AND subject = ?",
+        ("ani",),
+    )
+    report = office.ledger.verify()
+    assert not report.ok
+    assert report.problem == f"audit row {report.first_bad_seq} was altered"
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_users_from_the_command_line(ledger_location: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    token_file = tmp_path / "station.token"
+
+    def run(command: str, **env: str) -> Any:
+        words = command.replace("LEDGER", ledger_location).replace("TOKEN", str(token_file))
+        return runner.invoke(main, words.split(), env=env, catch_exceptions=False)
+
+    as_root = {"EKTPCORE_PASSWORD": PASSWORDS["root"]}
+    made = run(
+        "users create-administrator LEDGER --name root",
+        EKTPCORE_NEW_PASSWORD=as_root["EKTPCORE_PASSWORD"],
+    )
+    assert made.exit_code == 0, made.output
+    new_budi = {"EKTPCORE_NEW_PASSWORD": PASSWORDS["budi"]}
+    added = run(
+        "users add LEDGER --admin root --name budi --role supervisor", **new_budi, **as_root
+    )
+    assert added.exit_code == 0, added.output
+    station = run(
+        "users add-station LEDGER --admin root --name P1@pc-3 --token-file TOKEN", **as_root
+    )
+    assert station.exit_code == 0, station.output
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+    token = token_file.read_text().strip()
+    assert token not in station.output
+    wrong = run(
+        "users grant LEDGER --admin root --name budi --role operator", EKTPCORE_PASSWORD="not it"
+    )
+    assert wrong.exit_code == 1
+    assert wrong.output.strip() == "Error: sign-in refused: unknown user or wrong password"
+    listed = run("users list LEDGER")
+    assert [line.split(":")[0] for line in listed.output.splitlines()] == [
+        "budi",
+        "P1@pc-3",
+        "root",
+    ]
+    # The station command signs in rather than trusting --operator.
+    station_run = "station run LEDGER --printer P1 --address 127.0.0.1:9 --batch B-404"
+    trusted = run(f"{station_run} --operator budi")
+    assert trusted.exit_code == 1
+    assert "this ledger has users" in trusted.output
+    signed = run(f"{station_run} --token-file TOKEN")
+    assert signed.exit_code == 1
+    assert "no batch B-404" in signed.output  # signed in, then the batch checked
+    forged = run(station_run, EKTPCORE_STATION_TOKEN=token[:-3] + "abc")
+    assert forged.output.strip().endswith(
+        "Error: sign-in refused: unknown or revoked station token"
+    )
+    released = run(
+        "station release LEDGER --batch B-404 --supervisor budi --reason died",
+        EKTPCORE_PASSWORD=PASSWORDS["budi"],
+    )
+    assert released.output.strip() == "Error: batch B-404 has no claim to release"
+    assert "Traceback" not in "".join(r.output for r in (wrong, trusted, forged, released))
+    disabled = run("users disable LEDGER --admin root --name P1@pc-3", **as_root)
+    assert disabled.exit_code == 0
+    again = run(f"{station_run} --token-file TOKEN")
+    assert again.output.strip().endswith("Error: user P1@pc-3 is disabled")
