@@ -1,17 +1,16 @@
 """The ledger's speed on this machine: a bulk transition of 100,000 records (target at least
 50,000 records/s on SQLite, 25,000 on PostgreSQL; on a sealed ledger at least 80 % of the open
 ledger's rate in the same run), an intake of 61,000 records (at most 2 s on either store,
-sealed or not), single transitions (at least 2,000/s, each its own durable transaction), and
-``verify()`` over 1,000,000 history rows (at most 5 s), against a plain-Python chain check
-(hashlib) that also serves as the reference. PostgreSQL's figures stand beside SQLite's of the
-same run (``EKTPCORE_TEST_POSTGRES`` names the server; without it they are skipped).
+sealed or not) and single transitions (at least 2,000/s, each its own durable transaction);
+``verify()`` has its own file (``test_bench_verify.py``). PostgreSQL's figures stand beside
+SQLite's of the same run (``EKTPCORE_TEST_POSTGRES`` names the server; without it they are
+skipped).
 
 Sizes shrink for the untimed smoke run of a plain ``pytest``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,10 @@ import pytest
 import ektpcore
 from ektpcore import Actor, Ledger, Role, State
 from ektpcore.keys import KeyFile
-from ektpcore.ledger import _payload
 
-from .conftest import RESULTS, STORES, Measure, judge
+from .conftest import RESULTS, STORES, judge
 
 OPERATOR = Actor("bench", Role.OPERATOR)
-GROUP = "ledger-verify"
 
 
 TIMED_SIZES = (100_000, 500_000)
@@ -146,45 +143,3 @@ def test_single_transitions(benchmark: Any, tmp_path: Path, sizes: tuple[int, in
         2_000,
         sizes == TIMED_SIZES,
     )
-
-
-@pytest.fixture(scope="module")
-def history_ledger(tmp_path_factory: pytest.TempPathFactory, sizes: tuple[int, int]) -> Ledger:
-    niks = ektpcore.sample_niks(sizes[1], seed=13)
-    ledger = Ledger(tmp_path_factory.mktemp("ledger") / "history.db")
-    ledger.add_records(niks, OPERATOR, state=State.PRINT_READY)
-    ledger.transition(niks, State.QUEUED, OPERATOR)
-    return ledger
-
-
-def python_verify(ledger: Ledger) -> bool:
-    """Reference: the same chain with hashlib, one row at a time."""
-    previous = bytes(32)
-    for row in ledger._query(
-        "SELECT seq, record_id, at, actor, role, from_state, to_state, reason, batch, printer,"
-        " blank, hash FROM history ORDER BY seq"
-    ):
-        payload = _payload(row[:-1])
-        h = hashlib.sha256(previous + len(payload).to_bytes(8, "little") + payload).digest()
-        if h != bytes(row[-1]):
-            return False
-        previous = h
-    return True
-
-
-def test_verify_ektpcore(measure: Measure, history_ledger: Ledger, sizes: tuple[int, int]) -> None:
-    report = measure(GROUP, "ektpcore", history_ledger.verify)
-    assert report.ok
-    assert report.rows == 2 * sizes[1] + 1  # the histories, and the audit's first row
-
-
-def test_verify_python(measure: Measure, history_ledger: Ledger) -> None:
-    assert measure(GROUP, "python hashlib loop", python_verify, history_ledger)
-
-
-def test_verifyjudge(benchmark: Any, history_ledger: Ledger, sizes: tuple[int, int]) -> None:
-    benchmark.group = "ledger"
-    report, seconds = benchmark.pedantic(_timed, args=(history_ledger.verify,), rounds=1)
-    assert report.ok
-    rows = 2 * sizes[1]
-    judge(f"verify() of {rows:,} history rows, seconds", seconds, 5, sizes == TIMED_SIZES, False)

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 import ektpcore
-from ektpcore import Actor, BlankState, Ledger, Role, State
+from ektpcore import Actor, BlankState, FileAnchor, Ledger, Role, State
 
 from .conftest import NOTES, RESULTS, STORES, judge
 
@@ -49,10 +49,19 @@ def _lines(log: Path) -> list[list[str]]:
     return [line.split() for line in log.read_text().splitlines() if line]
 
 
+# How the stations anchor their ledger: not at all, a checkpoint after every commit, or at
+# most one a second (the default period); the rate without an anchor, per store, for the
+# others' ratio (that case runs first).
+ANCHORING = {"no anchor": None, "anchor each commit": 0.0, "anchor every 1 s": 1.0}
+_UNANCHORED: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("anchoring", list(ANCHORING))
 def test_eight_stations_at_once(
-    benchmark: Any, location: str, tmp_path: Path, sizes: tuple[int, int]
+    benchmark: Any, location: str, tmp_path: Path, sizes: tuple[int, int], anchoring: str
 ) -> None:
     store = "postgresql" if "://" in location else "sqlite"
+    period = ANCHORING[anchoring]
     stations, per_station = sizes
     niks = [int(v) for v in ektpcore.sample_niks(stations * per_station, seed=51)]
     batches = {f"B-{i}": niks[i * per_station : (i + 1) * per_station] for i in range(stations)}
@@ -74,6 +83,8 @@ def test_eight_stations_at_once(
             "batch": batch,
             "log": str(logs[i]),
             "go": str(go),
+            "anchor": None if period is None else str(tmp_path / "anchor.log"),
+            "anchor_period": period,
         }
         procs.append(subprocess.Popen([sys.executable, str(WORKER), json.dumps(config)]))
     try:
@@ -107,10 +118,19 @@ def test_eight_stations_at_once(
         assert ledger.verify().ok
         assert all(ledger.journal.sent(f"P{i}") == [] for i in range(stations))
     seconds = end - start
-    if benchmark.stats is not None:
-        RESULTS.setdefault(GROUP, {})[STORES[store]] = seconds
     rate = len(niks) / seconds
     text = f"{stations} station processes on {store}, {len(niks):,} cards settled per s"
+    if period is not None:
+        with Ledger(location) as ledger:
+            assert ledger.verify(anchor=FileAnchor(tmp_path / "anchor.log")).ok
+        lines = len((tmp_path / "anchor.log").read_text().splitlines())
+        base = _UNANCHORED.get(store)
+        share = "" if base is None else f", {rate / base:.2f} of the rate without"
+        NOTES.append(f"{text}, {anchoring} ({lines:,} checkpoints): {rate:,.0f}{share}")
+        return
+    _UNANCHORED[store] = rate
+    if benchmark.stats is not None:
+        RESULTS.setdefault(GROUP, {})[STORES[store]] = seconds
     if store == "postgresql":
         judge(text, rate, TARGET, benchmark.stats is not None and stations == STATIONS)
     else:

@@ -34,6 +34,7 @@ import numpy.typing as npt
 from ektpcore import (
     Actor,
     BatchClaimedError,
+    FileAnchor,
     IllegalTransitionError,
     Ledger,
     PermissionDeniedError,
@@ -290,10 +291,17 @@ def run_desk(config: dict[str, Any]) -> None:
 
 def run_timed(config: dict[str, Any]) -> None:
     """One batch through a zero-delay printer, timed from a common start: waits for the
-    ``go`` file, runs, and logs ``timed <start> <end> <printed>`` (``time.time()``)."""
+    ``go`` file, runs, and logs ``timed <start> <end> <printed>`` (``time.time()``). With an
+    ``anchor`` file, the ledger checkpoints to it every ``anchor_period`` seconds."""
     log = Log(config["log"])
     go = Path(config["go"])
-    with Ledger(config["location"]) as ledger, _printer(config, log) as printer:
+    anchoring: dict[str, Any] = {}
+    if config.get("anchor"):
+        anchoring = {
+            "anchor": FileAnchor(config["anchor"]),
+            "anchor_period": config.get("anchor_period", 1.0),
+        }
+    with Ledger(config["location"], **anchoring) as ledger, _printer(config, log) as printer:
         station = _station(ledger, printer, config)
         log.line("ready")
         while not go.exists():

@@ -288,31 +288,20 @@ impl Rows {
     pub fn seq_break(&self, column: usize, first: i64) -> Option<usize> {
         (0..self.len()).find(|&row| self.int(row, column) != Some(first + row as i64))
     }
-
-    /// `column` read as 32 bytes written in hex; a cell that is not one stands as all-ones
-    /// (it can match no hash).
-    pub fn hashes(&self, column: usize) -> Vec<[u8; 32]> {
-        (0..self.len())
-            .map(|row| {
-                self.get(row, column)
-                    .and_then(unhex32)
-                    .unwrap_or([0xFF; 32])
-            })
-            .collect()
-    }
 }
 
-/// 64 hex digits as 32 bytes.
-pub fn unhex32(text: &[u8]) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
+/// Links stored one after the other, 32 bytes each, as the store returns a chained table's
+/// `hash` column; a last piece shorter than a link stands as all-ones (it matches no link).
+pub fn links(bytes: &[u8]) -> Vec<[u8; 32]> {
+    let mut chunks = bytes.chunks_exact(32);
+    let mut out: Vec<[u8; 32]> = chunks
+        .by_ref()
+        .map(|c| c.try_into().unwrap_or([0xFF; 32]))
+        .collect();
+    if !chunks.remainder().is_empty() {
+        out.push([0xFF; 32]);
     }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        let digit = |c: u8| (c as char).to_digit(16);
-        *byte = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
-    }
-    Some(out)
+    out
 }
 
 /// The canonical payload (from schema 10 on) of the fields of one history row, appended to
@@ -610,11 +599,11 @@ mod tests {
     }
 
     #[test]
-    fn seqs_and_hashes() {
-        let h = "ab".repeat(32);
-        let json = format!(r#"[["1","{h}"],["2","zz"],["4",null]]"#);
-        let rows = Rows::parse(json.as_bytes(), 2).unwrap();
+    fn seqs_and_links() {
+        let rows = Rows::parse(br#"[["1"],["2"],["4"]]"#, 1).unwrap();
         assert_eq!(rows.seq_break(0, 1), Some(2));
-        assert_eq!(rows.hashes(1), vec![[0xAB; 32], [0xFF; 32], [0xFF; 32]]);
+        let mut stored = vec![0xAB; 64];
+        stored.push(1);
+        assert_eq!(links(&stored), vec![[0xAB; 32], [0xAB; 32], [0xFF; 32]]);
     }
 }

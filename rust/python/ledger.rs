@@ -116,38 +116,54 @@ fn format_of(format: u8) -> PyResult<Format> {
 }
 
 /// Rows of a ledger table as the store returned them (one JSON array of arrays of text or
-/// null, `width` cells a row), parsed in one pass with the GIL released.
+/// null, `width` cells a row), parsed in one pass with the GIL released; for a chained table,
+/// with the links stored with them (`links`: 32 bytes a row, one after the other).
 #[pyclass(frozen, name = "LedgerRows", module = "ektpcore._ektpcore")]
-pub struct PyLedgerRows(Rows, OnceLock<FastMap<i64, usize>>);
+pub struct PyLedgerRows {
+    rows: Rows,
+    keys: OnceLock<FastMap<i64, usize>>,
+    links: Vec<[u8; 32]>,
+}
 
 #[pymethods]
 impl PyLedgerRows {
     #[new]
-    fn new(py: Python<'_>, json: PyBackedBytes, width: usize) -> PyResult<Self> {
-        Ok(PyLedgerRows(
-            py.detach(|| Rows::parse(&json, width))?,
-            OnceLock::new(),
-        ))
+    #[pyo3(signature = (json, width, links=None))]
+    fn new(
+        py: Python<'_>,
+        json: PyBackedBytes,
+        width: usize,
+        links: Option<PyBackedBytes>,
+    ) -> PyResult<Self> {
+        let (rows, links) = py.detach(|| {
+            let links = links.as_deref().map(rows::links).unwrap_or_default();
+            Rows::parse(&json, width).map(|rows| (rows, links))
+        })?;
+        Ok(PyLedgerRows {
+            rows,
+            keys: OnceLock::new(),
+            links,
+        })
     }
 
     fn __len__(&self) -> usize {
-        self.0.len()
+        self.rows.len()
     }
 
     #[getter]
     fn width(&self) -> usize {
-        self.0.width()
+        self.rows.width()
     }
 
     /// The cells of row `index` as text (`None` for NULL; bytes that are not UTF-8 shown
     /// replaced).
     fn row(&self, index: usize) -> PyResult<Vec<Option<String>>> {
-        if index >= self.0.len() {
+        if index >= self.rows.len() {
             return Err(PyIndexError::new_err("no such row"));
         }
-        Ok((0..self.0.width())
+        Ok((0..self.rows.width())
             .map(|c| {
-                self.0
+                self.rows
                     .get(index, c)
                     .map(|t| String::from_utf8_lossy(t).into_owned())
             })
@@ -157,17 +173,7 @@ impl PyLedgerRows {
     /// The index of the first row whose `column` is not `first + index`, or `None`.
     fn seq_break(&self, column: usize, first: i64) -> PyResult<Option<usize>> {
         self.column(column)?;
-        Ok(self.0.seq_break(column, first))
-    }
-
-    /// `column` read as hex-written 32-byte hashes (all-ones where a cell is not one).
-    fn hashes(&self, py: Python<'_>, column: usize) -> PyResult<Vec<Py<PyBytes>>> {
-        self.column(column)?;
-        let hashes = py.detach(|| self.0.hashes(column));
-        Ok(hashes
-            .iter()
-            .map(|h| PyBytes::new(py, h).unbind())
-            .collect())
+        Ok(self.rows.seq_break(column, first))
     }
 
     /// The payload of every row: the chain's `tag` and the cells of `columns`, in `format` (1
@@ -184,30 +190,18 @@ impl PyLedgerRows {
         columns: Vec<usize>,
         subject: Option<SubjectArg<'_>>,
     ) -> PyResult<Vec<Py<PyBytes>>> {
-        let format = format_of(format)?;
-        let subject = self.subject(&columns, subject.as_ref())?;
-        let payloads = py.detach(|| {
-            let subject = subject.map(|s| s.core());
-            let layout = Layout {
-                format,
-                tag,
-                columns: &columns,
-                subject: subject.as_ref(),
-            };
-            layout.payloads(&self.0)
-        });
-        Ok(payloads
-            .iter()
-            .map(|p| PyBytes::new(py, p).unbind())
-            .collect())
+        let layout = (format_of(format)?, tag, columns);
+        let subject = self.subject(&layout.2, subject.as_ref())?;
+        let payloads = py.detach(|| self.layout_do(&layout, subject, |l, rows| l.payloads(rows)));
+        Ok(bytes_list(py, &payloads))
     }
 
-    /// The index of the first row whose stored link (hex, in `links`) breaks the chain from
-    /// `previous`, the payloads made as :meth:`payloads` makes them; `None` when every row
-    /// fits. `mac` computes the links (an object with ``first_break(previous, payloads,
-    /// stored)``, such as a ``KeyRing``); without one they are SHA-256, checked here without
-    /// a payload ever becoming a Python object.
-    #[pyo3(signature = (mac, previous, format, tag, columns, links, subject=None))]
+    /// The index of the first row whose stored link breaks the chain from `previous`, the
+    /// payloads made as :meth:`payloads` makes them; `None` when every row fits. `mac`
+    /// computes the links (an object with ``first_break(previous, payloads, stored)``, such
+    /// as a ``KeyRing``); without one they are SHA-256, checked here without a payload ever
+    /// becoming a Python object.
+    #[pyo3(signature = (mac, previous, format, tag, columns, subject=None))]
     #[allow(clippy::too_many_arguments)]
     fn first_break(
         &self,
@@ -217,44 +211,20 @@ impl PyLedgerRows {
         format: u8,
         tag: &[u8],
         columns: Vec<usize>,
-        links: usize,
         subject: Option<SubjectArg<'_>>,
     ) -> PyResult<Option<usize>> {
-        let format = format_of(format)?;
+        let layout = (format_of(format)?, tag, columns);
         let previous = hash32(previous)?;
-        self.column(links)?;
-        let subject = self.subject(&columns, subject.as_ref())?;
-        let stored = py.detach(|| self.0.hashes(links));
+        let subject = self.subject(&layout.2, subject.as_ref())?;
         let Some(mac) = mac else {
             return Ok(py.detach(|| {
-                let subject = subject.map(|s| s.core());
-                let layout = Layout {
-                    format,
-                    tag,
-                    columns: &columns,
-                    subject: subject.as_ref(),
-                };
-                layout.first_break(&self.0, &previous, &stored)
+                self.layout_do(&layout, subject, |l, rows| {
+                    l.first_break(rows, &previous, &self.links)
+                })
             }));
         };
-        let payloads = py.detach(|| {
-            let subject = subject.map(|s| s.core());
-            let layout = Layout {
-                format,
-                tag,
-                columns: &columns,
-                subject: subject.as_ref(),
-            };
-            layout.payloads(&self.0)
-        });
-        let payloads: Vec<Py<PyBytes>> = payloads
-            .iter()
-            .map(|p| PyBytes::new(py, p).unbind())
-            .collect();
-        let stored: Vec<Py<PyBytes>> = stored
-            .iter()
-            .map(|h| PyBytes::new(py, h).unbind())
-            .collect();
+        let payloads = py.detach(|| self.layout_do(&layout, subject, |l, rows| l.payloads(rows)));
+        let (payloads, stored) = (bytes_list(py, &payloads), bytes_list(py, &self.links));
         mac.call_method1(
             "first_break",
             (PyBytes::new(py, &previous), payloads, stored),
@@ -262,26 +232,26 @@ impl PyLedgerRows {
         .extract()
     }
 
-    /// The stored link of row `index` (hex in `column`), as 32 bytes (all-ones when the cell
-    /// is not one).
-    fn link<'py>(
-        &self,
-        py: Python<'py>,
-        index: usize,
-        column: usize,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        self.column(column)?;
-        if index >= self.0.len() {
+    /// The stored link of row `index`, 32 bytes (all-ones where the store gave none).
+    fn link<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyBytes>> {
+        if index >= self.rows.len() {
             return Err(PyIndexError::new_err("no such row"));
         }
-        let link = self
-            .0
-            .get(index, column)
-            .and_then(rows::unhex32)
-            .unwrap_or([0xFF; 32]);
-        Ok(PyBytes::new(py, &link))
+        Ok(PyBytes::new(
+            py,
+            self.links.get(index).unwrap_or(&[0xFF; 32]),
+        ))
     }
 }
+
+fn bytes_list(py: Python<'_>, values: &[impl AsRef<[u8]>]) -> Vec<Py<PyBytes>> {
+    values
+        .iter()
+        .map(|v| PyBytes::new(py, v.as_ref()).unbind())
+        .collect()
+}
+
+type LayoutArgs<'a> = (Format, &'a [u8], Vec<usize>);
 
 /// The `subject` argument: (rows, key column, intake column, the subject's columns chained).
 type SubjectArg<'py> = (PyRef<'py, PyLedgerRows>, usize, usize, Vec<usize>);
@@ -297,7 +267,7 @@ struct SubjectRef<'a> {
 impl<'a> SubjectRef<'a> {
     fn core(&self) -> rows::Subject<'a> {
         rows::Subject {
-            rows: &self.rows.0,
+            rows: &self.rows.rows,
             index: self.rows.keys(),
             key: self.key,
             intake: self.intake,
@@ -309,7 +279,25 @@ impl<'a> SubjectRef<'a> {
 impl PyLedgerRows {
     /// Where each key (the first column, an integer) stands; built once.
     fn keys(&self) -> &FastMap<i64, usize> {
-        self.1.get_or_init(|| self.0.index(0))
+        self.keys.get_or_init(|| self.rows.index(0))
+    }
+
+    /// `work` over these rows with the payload layout `layout` (and its subject).
+    fn layout_do<T>(
+        &self,
+        layout: &LayoutArgs<'_>,
+        subject: Option<SubjectRef<'_>>,
+        work: impl FnOnce(&Layout<'_>, &Rows) -> T,
+    ) -> T {
+        let subject = subject.map(|s| s.core());
+        let (format, tag, columns) = layout;
+        let layout = Layout {
+            format: *format,
+            tag,
+            columns,
+            subject: subject.as_ref(),
+        };
+        work(&layout, &self.rows)
     }
 
     fn subject<'a>(
@@ -337,10 +325,10 @@ impl PyLedgerRows {
     }
 
     fn column(&self, column: usize) -> PyResult<()> {
-        if column >= self.0.width() {
+        if column >= self.rows.width() {
             return Err(PyIndexError::new_err(format!(
                 "rows have {} columns, not {}",
-                self.0.width(),
+                self.rows.width(),
                 column + 1
             )));
         }
@@ -402,7 +390,7 @@ impl PyRecordReplay {
 
     /// Feeds the next rows of the history, in order.
     fn feed(&mut self, py: Python<'_>, rows: PyRef<'_, PyLedgerRows>) -> PyResult<()> {
-        let (replay, rows) = (taken(&mut self.0)?, &rows.0);
+        let (replay, rows) = (taken(&mut self.0)?, &rows.rows);
         py.detach(|| replay.feed(rows));
         Ok(())
     }
@@ -420,7 +408,7 @@ impl PyRecordReplay {
                 "this replay was already checked".into(),
             ))
         })?;
-        let (records, cards) = (&records.0, &cards.0);
+        let (records, cards) = (&records.rows, &cards.rows);
         Ok(findings(py.detach(|| replay.check(records, cards))))
     }
 }
@@ -438,7 +426,7 @@ impl PyBlankReplay {
     }
 
     fn feed(&mut self, py: Python<'_>, rows: PyRef<'_, PyLedgerRows>) -> PyResult<()> {
-        let (replay, rows) = (taken(&mut self.0)?, &rows.0);
+        let (replay, rows) = (taken(&mut self.0)?, &rows.rows);
         py.detach(|| replay.feed(rows));
         Ok(())
     }
@@ -458,7 +446,7 @@ impl PyBlankReplay {
                 "this replay was already checked".into(),
             ))
         })?;
-        let (blanks, lots, records) = (&blanks.0, &lots.0, records.as_deref());
+        let (blanks, lots, records) = (&blanks.rows, &lots.rows, records.as_deref());
         let records = records.map(|r| r.keys());
         Ok(findings(py.detach(|| replay.check(blanks, lots, records))))
     }

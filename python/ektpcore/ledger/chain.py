@@ -30,13 +30,16 @@ them are checked against the fields its sealed values open to.
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import _ektpcore
 from ..errors import InvalidArgumentError
-from .store import Session
+from .store import OneThread, Session
 
 __all__ = [
     "AUDIT_CHAIN",
@@ -402,13 +405,15 @@ def check(
     subjects: Mapping[int, tuple[Any, int]] | None = None,
     probes: Mapping[int, Sequence[tuple[bytes, str]]] | None = None,
     sink: RowSink | None = None,
+    reader: OneThread | None = None,
 ) -> ChainCheck:
     """Recomputes ``chain`` from its first row, epoch by epoch, and compares every link and
     the head. ``mac`` is the sealed ledger's key ring (without it keyed epochs cannot be
     checked, and are reported); ``subjects`` the rows of the subject table by epoch format
     (the rows, key first, and where the subject's columns start in them); ``probes`` maps
     sequence numbers to links an anchor saw there (and where it saw them); ``sink`` receives
-    every chunk of rows."""
+    every chunk of rows. Given a ``reader`` (one thread, sharing ``db``'s connection), the next
+    chunks are read while this one is checked."""
     out = ChainCheck()
     found = out.findings
     label = chain.label
@@ -429,8 +434,13 @@ def check(
     links: dict[int, bytes] = {0: GENESIS}  # the link after each row an anchor saw
     expected_seq = 1
     gap = False
+    ends = [e.first_seq - 1 for e in periods[1:]] + [last]
+    spans = [
+        [(lo, min(lo + CHUNK - 1, end)) for lo in range(epoch.first_seq, end + 1, CHUNK)]
+        for epoch, end in zip(periods, ends, strict=True)
+    ]
+    chunks = _read_ahead(db, chain, [span for each in spans for span in each], reader)
     for number, epoch in enumerate(periods):
-        end = periods[number + 1].first_seq - 1 if number + 1 < len(periods) else last
         epoch_mac = _epoch_mac(epoch, mac)
         if epoch.link is not None:
             descriptor = _descriptor(chain, epoch)
@@ -450,11 +460,9 @@ def check(
                     )
                 )
             previous = epoch.link
-        for lo in range(epoch.first_seq, end + 1, CHUNK):
-            hi = min(lo + CHUNK - 1, end)
-            try:
-                rows = _read(db, chain, lo, hi)
-            except InvalidArgumentError:
+        for lo, hi in spans[number]:
+            rows = next(chunks)
+            if rows is None:
                 what = f"{label}s {lo}..{hi} as the database returns them do not parse"
                 found.append(Finding(chain.table, str(lo), what, lo))
                 gap = True
@@ -478,9 +486,8 @@ def check(
                 gap = True
                 continue
             expected_seq += len(rows)
-            link_column = len(chain.columns) + 1
             for seq in _probed(probes, lo, hi):
-                links[seq] = rows.link(seq - lo, link_column)
+                links[seq] = rows.link(seq - lo)
             if epoch_mac is not None:
                 broken = rows.first_break(
                     None if isinstance(epoch_mac, OpenChain) else epoch_mac,
@@ -488,7 +495,6 @@ def check(
                     epoch.format,
                     chain.table.encode(),
                     list(range(len(chain.columns) + 1)),
-                    link_column,
                     _subject(chain, (subjects or {}).get(epoch.format)),
                 )
                 if broken is not None:
@@ -496,7 +502,7 @@ def check(
                     found.append(Finding(chain.table, str(seq), _altered(chain, rows, broken), seq))
                     gap = True
                     continue
-            previous = rows.link(len(rows) - 1, link_column)
+            previous = rows.link(len(rows) - 1)
     if gap:
         return out
     last_seq = expected_seq - 1
@@ -668,14 +674,36 @@ def keyed_where_said(checks: Mapping[str, ChainCheck]) -> list[Finding]:
 
 
 def _read(db: Session, chain: Chain, lo: int, hi: int) -> Any:
-    """Rows ``lo``..``hi`` of ``chain``: sequence number, columns, link (hex)."""
-    json = db.json_rows(
-        ("seq", *chain.columns, "hex(hash)"),
-        f"{chain.table} WHERE seq BETWEEN ? AND ?",
-        "seq",
-        (lo, hi),
-    )
-    return _ektpcore.LedgerRows(json, len(chain.columns) + 2)
+    """Rows ``lo``..``hi`` of ``chain`` (sequence number, columns) with their links; ``None``
+    when what the database returns does not parse."""
+    source = f"{chain.table} WHERE seq BETWEEN ? AND ?"
+    json = db.json_rows(("seq", *chain.columns), source, "seq", (lo, hi))
+    links = db.joined_blobs("hash", source, "seq", (lo, hi))
+    try:
+        return _ektpcore.LedgerRows(json, len(chain.columns) + 1, links)
+    except InvalidArgumentError:
+        return None
+
+
+def _read_ahead(
+    db: Session, chain: Chain, spans: list[tuple[int, int]], reader: OneThread | None
+) -> Iterator[Any]:
+    """The rows of each span in turn; with a ``reader``, the next two are being read (the
+    database building their JSON, the core parsing it, neither holding the GIL) while the
+    caller checks one."""
+    if reader is None:
+        for lo, hi in spans:
+            yield _read(db, chain, lo, hi)
+        return
+    pending: deque[Future[Any]] = deque()
+    waiting = iter(spans)
+    for lo, hi in itertools.islice(waiting, 2):
+        pending.append(reader.submit(_read, db, chain, lo, hi))
+    while pending:
+        done = pending.popleft()
+        for lo, hi in itertools.islice(waiting, 1):
+            pending.append(reader.submit(_read, db, chain, lo, hi))
+        yield done.result()
 
 
 def table_rows(

@@ -319,14 +319,14 @@ class PostgresStore:
             raise self._error(err) from err
 
     def json_rows(self, columns: Sequence[str], source: str, order: str) -> str:
-        cells = ", ".join(
-            f"encode({c[4:-1]}, 'hex')" if c.startswith("hex(") else f"CAST({c} AS TEXT)"
-            for c in columns
-        )
+        cells = ", ".join(f"CAST({c} AS TEXT)" for c in columns)
         return (
             f"SELECT convert_to(CAST(json_agg(json_build_array({cells}) ORDER BY {order})"
             f" AS TEXT), 'UTF8') FROM {source}"
         )
+
+    def joined_blobs(self, column: str, source: str, order: str) -> str:
+        return f"SELECT string_agg({column}, ''::bytea ORDER BY {order}) FROM {source}"
 
     def translate(self, sql: str) -> str:
         return translate(sql)

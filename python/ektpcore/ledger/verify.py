@@ -31,7 +31,7 @@ from . import chain, sealing
 from .anchor import Checkpoint, checkpoint_probes
 from .chain import BLANK_CHAIN, CHAINS, RECORD_CHAIN, ChainMac, Finding, VerifyReport
 from .records import CARD_HOLDING
-from .store import Session
+from .store import OneThread, Session
 
 __all__ = ["verify", "verify_chain"]
 
@@ -48,6 +48,8 @@ _NAMES = {
 OPEN, KEYED = chain.OPEN_FORMAT, chain.KEYED_FORMAT
 
 _RECORD_LEADING = ("state", "batch")
+_CARDS = ("record_id", "serial", "valid")
+_LOTS = ("id", "first_serial", "last_serial", "complete")
 _BLANK_LEADING = ("lot_id", "state", "batch", "record_id")
 
 
@@ -67,14 +69,36 @@ def verify(
     chains: tuple[chain.Chain, ...] = CHAINS,
 ) -> VerifyReport:
     """Checks the ledger ``db`` reads (one snapshot) as the module says; ``mac`` is a sealed
-    ledger's key ring, ``anchor`` the checkpoints to hold the chains to."""
+    ledger's key ring, ``anchor`` the checkpoints to hold the chains to. One thread of its
+    own reads the rows, ahead of the one checking them."""
+    reader = OneThread()
+    try:
+        return _verify(db.on(reader), reader, mac, anchor, chains)
+    finally:
+        reader.close()
+
+
+def _verify(
+    db: Session,
+    reader: OneThread,
+    mac: ChainMac | None,
+    anchor: Iterable[Checkpoint] | None,
+    chains: tuple[chain.Chain, ...],
+) -> VerifyReport:
     findings: list[Finding] = []
+    read: list[Finding] = []  # what the reader found, in the order it read
+    tables = [
+        reader.submit(chain.subject_rows, db, RECORD_CHAIN, read, _RECORD_LEADING),
+        reader.submit(chain.subject_rows, db, BLANK_CHAIN, read, _BLANK_LEADING),
+        reader.submit(chain.table_rows, db, _CARDS, "cards", "serial", read),
+        reader.submit(chain.table_rows, db, _LOTS, "blank_lots", "id", read),
+    ]
     probes: dict[str, dict[int, list[tuple[bytes, str]]]] = {}
     if anchor is not None:
         probes, anchor_findings = checkpoint_probes(anchor, mac)
         findings += anchor_findings
-    records = chain.subject_rows(db, RECORD_CHAIN, findings, _RECORD_LEADING)
-    blanks = chain.subject_rows(db, BLANK_CHAIN, findings, _BLANK_LEADING)
+    records, blanks, cards, lots = (t.result() for t in tables)
+    findings += read
     record_replay = _ektpcore.RecordReplay(
         _columns(RECORD_CHAIN, "record_id", "from_state", "to_state", "batch", "blank"),
         State.QUEUED.value,
@@ -106,16 +130,18 @@ def verify(
     for each in chains:
         subjects, sink = replays.get(each.table, (None, None))
         checked = checks[each.table] = chain.check(
-            db, each, mac=mac, subjects=subjects, probes=probes.get(each.table), sink=sink
+            db,
+            each,
+            mac=mac,
+            subjects=subjects,
+            probes=probes.get(each.table),
+            sink=sink,
+            reader=reader,
         )
         rows += checked.rows
         findings += checked.findings
     if mac is not None:
         findings += chain.keyed_where_said(checks)
-    cards = chain.table_rows(db, ("record_id", "serial", "valid"), "cards", "serial", findings)
-    lots = chain.table_rows(
-        db, ("id", "first_serial", "last_serial", "complete"), "blank_lots", "id", findings
-    )
     for replayed in (
         record_replay.check(records, cards),
         blank_replay.check(blanks, lots, records),
