@@ -239,6 +239,25 @@ def test_an_epoch_dropped_or_edited_breaks_the_chain(day: str, tamper: Tamper) -
     assert _verify(day).first_bad_seq == 1  # row 1 is read in the first format: it breaks
 
 
+def test_a_key_ring_or_any_chain_object_checks_what_sha256_checks(day: str) -> None:
+    """The chain check takes any object with ``first_break`` (the contract a ``KeyRing``
+    keeps); given the open chain's own, it finds what the built-in SHA-256 check finds."""
+    from ektpcore.ledger import chain
+
+    with Ledger(day) as led:
+        db = led._reads
+        (epoch,) = [e for e in chain.epochs(db, RECORD_CHAIN) if e.link is not None]
+        rows = chain._read(db, RECORD_CHAIN, 1, 10_000)
+        subjects = chain.subject_rows(db, RECORD_CHAIN, [])
+        columns = list(range(len(RECORD_CHAIN.columns) + 1))
+        subject = chain._subject(RECORD_CHAIN, (subjects, 1))
+        args = (epoch.link, epoch.format, b"history", columns, subject)
+        assert rows.first_break(None, *args) is None
+        assert rows.first_break(chain.OPEN, *args) is None
+        moved = (bytes(32), *args[1:])  # another start: both break at the first row
+        assert rows.first_break(None, *moved) == rows.first_break(chain.OPEN, *moved) == 0
+
+
 # -- what only the anchor catches in an open ledger ----------------------------------------------
 
 

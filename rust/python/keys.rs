@@ -34,7 +34,7 @@ fn bytes_list(py: Python<'_>, values: &[impl AsRef<[u8]>]) -> Vec<Py<PyBytes>> {
 /// `ektpcore.keys.LedgerKeys` provider; the ledger asks it to seal, open, index, chain and
 /// sign, and it never hands out a key.
 #[pyclass(frozen, name = "KeyRing", module = "ektpcore._ektpcore")]
-pub struct PyKeyRing(KeyRing);
+pub struct PyKeyRing(pub(crate) KeyRing);
 
 key_holder_methods! {
 impl PyKeyRing {

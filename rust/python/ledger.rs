@@ -14,6 +14,8 @@ use crate::ledger;
 use crate::ledger::replay::{self, BlankReplay, HistoryColumns, RecordReplay, RecordRules};
 use crate::ledger::rows::{self, FastMap, Format, Layout, Rows};
 
+use super::keys::PyKeyRing;
+
 /// The chain's previous hash as the fixed-size array the core takes.
 fn hash32(bytes: &[u8]) -> PyResult<[u8; 32]> {
     bytes.try_into().map_err(|_| {
@@ -198,9 +200,9 @@ impl PyLedgerRows {
 
     /// The index of the first row whose stored link breaks the chain from `previous`, the
     /// payloads made as :meth:`payloads` makes them; `None` when every row fits. `mac`
-    /// computes the links (an object with ``first_break(previous, payloads, stored)``, such
-    /// as a ``KeyRing``); without one they are SHA-256, checked here without a payload ever
-    /// becoming a Python object.
+    /// computes the links (a ``KeyRing``, or any object with ``first_break(previous,
+    /// payloads, stored)``); without one they are SHA-256. SHA-256 and a ``KeyRing`` are
+    /// checked here without a payload ever becoming a Python object.
     #[pyo3(signature = (mac, previous, format, tag, columns, subject=None))]
     #[allow(clippy::too_many_arguments)]
     fn first_break(
@@ -223,6 +225,15 @@ impl PyLedgerRows {
                 })
             }));
         };
+        if let Ok(ring) = mac.cast::<PyKeyRing>() {
+            // The ledger's own key ring: checked in the core too, no payload made an object.
+            let ring = &ring.get().0;
+            return Ok(py.detach(|| {
+                let payloads = self.layout_do(&layout, subject, |l, rows| l.payloads(rows));
+                let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+                ring.first_break(&previous, &refs, &self.links)
+            }));
+        }
         let payloads = py.detach(|| self.layout_do(&layout, subject, |l, rows| l.payloads(rows)));
         let (payloads, stored) = (bytes_list(py, &payloads), bytes_list(py, &self.links));
         mac.call_method1(

@@ -160,8 +160,11 @@ class Ledger:
 
     def close(self) -> None:
         """Closes the ledger, after a last checkpoint of anything not yet anchored."""
+        self._close(anchor=True)
+
+    def _close(self, *, anchor: bool) -> None:
         try:
-            if self._anchoring is not None:
+            if anchor and self._anchoring is not None:
                 self._anchoring.write(heads(self._reads, chain.CHAINS))
         finally:
             self._store.close()
@@ -169,8 +172,10 @@ class Ledger:
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        # Leaving on an error, the error is what the caller sees: no checkpoint is attempted
+        # (the last one written stands; the next ledger opened writes the next).
+        self._close(anchor=kind is None)
 
     def __repr__(self) -> str:
         return f"Ledger({self.path!r})"
