@@ -20,12 +20,19 @@ from ..errors import (
     RibbonWarning,
     UnknownRecordError,
 )
-from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
+from .blanks import BlankMovement, BlankState, BlankStock, BlankWrites, Reconciliation
 from .chain import BLANK_CHAIN, RECORD_CHAIN, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
-from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
+from .distribution import (
+    Distribution,
+    DistributionWrites,
+    Handover,
+    Leg,
+    Manifest,
+    ManifestState,
+)
 from .journal import ChipLogEntry, Journal, JournalWrites
 from .postgres import PostgresStore
 from .records import CARD_HOLDING as _CARD_HOLDING
@@ -40,6 +47,7 @@ __all__ = [
     "BLANK_CHAIN",
     "RECORD_CHAIN",
     "SCHEMA_VERSION",
+    "BlankMovement",
     "BlankShortageError",
     "BlankShortageWarning",
     "BlankState",
@@ -52,6 +60,7 @@ __all__ = [
     "Claims",
     "Distribution",
     "DistributionWrites",
+    "Handover",
     "HistoryEntry",
     "IllegalTransitionError",
     "Intake",
@@ -60,6 +69,7 @@ __all__ = [
     "JournalWrites",
     "Ledger",
     "LedgerStore",
+    "Leg",
     "Manifest",
     "ManifestMismatchError",
     "ManifestState",

@@ -15,7 +15,7 @@ from .store import LedgerStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -227,6 +227,13 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     ALTER TABLE records ADD COLUMN sealed BLOB;
+    """,
+    # 10: the kelurahan leg of distribution. Which leg a manifest is (from the bureau to a
+    # kecamatan, or from a kecamatan to one of its kelurahan), and the kelurahan it goes to.
+    """
+    ALTER TABLE manifests ADD COLUMN leg TEXT NOT NULL DEFAULT 'KECAMATAN'
+        CHECK (leg IN ('KECAMATAN', 'KELURAHAN'));
+    ALTER TABLE manifests ADD COLUMN kelurahan TEXT;
     """,
 ]
 
