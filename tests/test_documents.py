@@ -209,16 +209,18 @@ def test_the_handover_record_names_the_citizen_with_the_full_nik_each_on_its_own
         docs.handover_pdf(ledger, ["not a NIK"], bureau=BUREAU)
 
 
-def _shift(bureau: Bureau) -> docs.ProductionReport:
-    start, end = ektpcore.shift_window(
-        (bureau.started - dt.timedelta(hours=8)).date(),
-        night=not 8 <= bureau.started.hour < 20,
-    )
-    if not start <= bureau.ended < end:
+def _shift_of(ledger: Ledger, started: dt.datetime, ended: dt.datetime) -> docs.ProductionReport:
+    """The report of the shift the work from ``started`` to ``ended`` (WIB) was done in."""
+    day = (started - dt.timedelta(hours=8)).date()  # a night shift's first day
+    report = docs.shift_report(ledger, day, night=not 8 <= started.hour < 20)
+    assert report.start <= started
+    if ended >= report.end:
         pytest.skip("the ledger's work crossed a shift change")
-    return docs.shift_report(
-        bureau.ledger, start.astimezone(WIB).date(), night=start.astimezone(WIB).hour == 20
-    )
+    return report
+
+
+def _shift(bureau: Bureau) -> docs.ProductionReport:
+    return _shift_of(bureau.ledger, bureau.started, bureau.ended)
 
 
 def test_the_shift_report_counts_printing_spoils_blanks_ribbons_doubt_and_operators(
@@ -339,3 +341,17 @@ def test_a_sealed_ledger_prints_the_same_documents(ledger_location: str, tmp_pat
         assert own in page
         assert sealed.names[own] in page
         assert "KTP lama diserahkan, foto cocok" in page
+
+
+def test_the_csv_keeps_a_cause_typed_as_a_formula_as_text(ledger_location: str) -> None:
+    with Ledger(ledger_location) as ledger:
+        started = dt.datetime.now(WIB)
+        ledger.blanks.receive("LOT-1", 1, 10, OPERATOR)
+        jammed = ledger.blanks.allocate("B-1", 2, OPERATOR)
+        ledger.blanks.move(jammed[:1], BlankState.SPOILED, OPERATOR, reason="=HYPERLINK(1)")
+        ledger.blanks.move(jammed[1:], BlankState.SPOILED, OPERATOR, reason="-kusut")
+        report = _shift_of(ledger, started, dt.datetime.now(WIB))
+        rows = list(csv.DictReader(io.StringIO(docs.report_csv(report))))
+        causes = sorted(r["rincian"] for r in rows if r["bagian"] == "rusak")
+        assert causes == ["'-kusut", "'=HYPERLINK(1)"]
+        assert report.spoiled_by_cause() == {"=HYPERLINK(1)": 1, "-kusut": 1}

@@ -891,16 +891,25 @@ _CSV_COLUMNS = ("periode", "mulai", "selesai", "bagian", "rincian", "operator", 
 def report_csv(report: ProductionReport, path: str | os.PathLike[str] | None = None) -> str:
     """The report as CSV rows (``periode, mulai, selesai, bagian, rincian, operator, printer,
     jumlah``), for a spreadsheet: a day report's shifts first, then the day. No NIK and no
-    name of a citizen. Returns the text (also written to ``path``, UTF-8)."""
+    name of a citizen; a cell a spreadsheet would take for a formula is written as text.
+    Returns the text (also written to ``path``, UTF-8)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for part in (*report.shifts, report):
-        writer.writerows(_csv_rows(part))
+        writer.writerows(tuple(_cell(v) for v in row) for row in _csv_rows(part))
     text = out.getvalue()
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
+
+
+def _cell(value: str | int) -> str | int:
+    """A text cell a spreadsheet would run as a formula (a cause typed as ``=...``) starts
+    with an apostrophe instead, which spreadsheets show as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _csv_rows(report: ProductionReport) -> Iterable[tuple[str | int, ...]]:
