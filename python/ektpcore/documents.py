@@ -456,15 +456,6 @@ def manifest_pdf(
         ),
         Spacer(1, 2 * mm),
     ]
-    for kelurahan, niks in found.kelurahan.items():
-        table = _kelurahan_table(kelurahan, niks, cards)
-        # A kelurahan of a page or less is never split (its cards are packed together);
-        # a longer one runs on, its heading repeated on every page.
-        story += [
-            CondPageBreak(30 * mm),
-            KeepTogether([table]) if len(niks) <= _KEEP_ROWS else table,
-            Spacer(1, 4 * mm),
-        ]
     total = _p(
         f"Jumlah seluruhnya: {_number(found.count)} kartu untuk"
         f" {_number(len(found.kelurahan))} kelurahan.",
@@ -474,7 +465,19 @@ def manifest_pdf(
         ("Yang menyerahkan,", f"Petugas {sender}", None),
         ("Yang menerima,", f"Petugas {receiver}", found.received_by),
     ]
-    story.append(_signed([total], signatures))
+    groups = list(found.kelurahan.items())
+    for index, (kelurahan, niks) in enumerate(groups):
+        table = _kelurahan_table(kelurahan, niks, cards)
+        story.append(CondPageBreak(30 * mm))
+        if len(niks) > _KEEP_ROWS:  # runs on, its heading repeated on every page
+            story += [table, Spacer(1, 4 * mm)]
+        elif index < len(groups) - 1:  # a short kelurahan's cards are never split
+            story += [KeepTogether([table]), Spacer(1, 4 * mm)]
+        else:  # nor left apart from the total and the signatures
+            story.append(_signed([table, Spacer(1, 4 * mm), total], signatures))
+            break
+    else:
+        story.append(_signed([total], signatures))
     return _pdf(
         story,
         bureau=bureau,
