@@ -166,6 +166,8 @@ def test_a_manifest_lists_every_card_masked_by_kelurahan_with_counts_and_pages(
     assert len(empang) >= 2  # Empang's list runs over pages, its heading on each
     assert sum("Kelurahan Empang: 77 kartu" in page for page in pages) == len(empang)
     assert len(re.findall(r"\( \.{10,} \)", text)) == 1  # the sender signs by hand
+    assert "Yang menerima," in pages[-1]
+    assert any(row in pages[-1] for row in rows.values())  # the signatures under cards
 
 
 def test_a_kelurahan_manifest_names_its_route_and_prints_on_a_path(

@@ -236,6 +236,10 @@ class _Pages(canvas.Canvas):
     def start_document(self, reference: str) -> None:
         self._documents[len(self._states)] = reference
 
+    def page_index(self) -> int:
+        """The page being drawn, from 0."""
+        return len(self._states)
+
     def showPage(self) -> None:
         self._states.append(dict(self.__dict__))
         self._startPage()  # type: ignore[attr-defined]  # ReportLab's own, not in its stubs
@@ -435,12 +439,59 @@ def manifest_pdf(
     the office that receives it signs it: route, dates, the cards grouped by kelurahan (each
     kelurahan's heading repeated on every page it runs over, never left alone at a page's
     foot) with masked NIK, initials and blank serial, counts per kelurahan and in all, and
-    signature lines for sender and receiver. Returns the PDF (also written to ``path``)."""
+    signature lines for sender and receiver, on a page with cards above them. Returns the
+    PDF (also written to ``path``)."""
     found = ledger.distribution.manifest(manifest_id)
     cards = {record.nik: record for record in ledger.distribution.cards(manifest_id)}
     made_at = _dt.datetime.now(WIB)
     reference = f"Manifes No. {found.id}"
     sender, receiver = _route(found, bureau)
+
+    def build(tail: int) -> tuple[bytes, bool]:
+        story, rows_end, signed = _manifest_story(found, cards, sender, receiver, tail)
+        pdf = _pdf(
+            story,
+            bureau=bureau,
+            reference=reference,
+            title=f"{reference}: {sender} kepada {receiver}",
+            made_at=made_at,
+            path=None,
+        )
+        return pdf, rows_end.page == signed.page
+
+    pdf, together = build(0)
+    if not together:
+        # The last kelurahan ran on and left no room under it: its last rows go over with
+        # the total and the signatures (its heading repeated over them, as on any page).
+        pdf, _ = build(_TAIL_ROWS)
+    if path is not None:
+        Path(path).write_bytes(pdf)
+    return pdf
+
+
+_TAIL_ROWS = 5  # cards of a long last kelurahan kept on the page of the signatures
+
+
+class _Mark(Flowable):
+    """Notes the page it lands on (drawn, not seen)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page: int | None = None
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return 0, 0
+
+    def draw(self) -> None:
+        if isinstance(self.canv, _Pages):
+            self.page = self.canv.page_index()
+
+
+def _manifest_story(
+    found: Manifest, cards: Mapping[Nik, Any], sender: str, receiver: str, tail: int
+) -> tuple[list[Flowable], _Mark, _Mark]:
+    """The manifest's flowables, with marks where the cards end and where the signatures
+    begin; ``tail`` cards of a long last kelurahan are kept with the signatures."""
     story: list[Flowable] = [
         _p("MANIFES PENGIRIMAN KTP-EL", _TITLE),
         _p(f"{sender} kepada {receiver}", _SUBTITLE),
@@ -456,6 +507,7 @@ def manifest_pdf(
         ),
         Spacer(1, 2 * mm),
     ]
+    rows_end, signed = _Mark(), _Mark()
     total = _p(
         f"Jumlah seluruhnya: {_number(found.count)} kartu untuk"
         f" {_number(len(found.kelurahan))} kelurahan.",
@@ -466,26 +518,25 @@ def manifest_pdf(
         ("Yang menerima,", f"Petugas {receiver}", found.received_by),
     ]
     groups = list(found.kelurahan.items())
+    last: list[Flowable] = []
     for index, (kelurahan, niks) in enumerate(groups):
-        table = _kelurahan_table(kelurahan, niks, cards)
         story.append(CondPageBreak(30 * mm))
-        if len(niks) > _KEEP_ROWS:  # runs on, its heading repeated on every page
-            story += [table, Spacer(1, 4 * mm)]
-        elif index < len(groups) - 1:  # a short kelurahan's cards are never split
-            story += [KeepTogether([table]), Spacer(1, 4 * mm)]
-        else:  # nor left apart from the total and the signatures
-            story.append(_signed([table, Spacer(1, 4 * mm), total], signatures))
-            break
+        if index == len(groups) - 1 and len(niks) <= _KEEP_ROWS:
+            # A short last kelurahan stays with the total and the signatures.
+            last = [_kelurahan_table(kelurahan, niks, cards)]
+        elif index == len(groups) - 1 and tail:
+            split = len(niks) - tail
+            story.append(_kelurahan_table(kelurahan, niks, cards, rows=slice(0, split)))
+            last = [_kelurahan_table(kelurahan, niks, cards, rows=slice(split, None))]
+        elif len(niks) > _KEEP_ROWS:  # runs on, its heading repeated on every page
+            story += [_kelurahan_table(kelurahan, niks, cards), Spacer(1, 4 * mm)]
+        else:  # a short kelurahan's cards are never split
+            story += [KeepTogether([_kelurahan_table(kelurahan, niks, cards)]), Spacer(1, 4 * mm)]
+    if last:
+        story.append(_signed([*last, rows_end, Spacer(1, 4 * mm), signed, total], signatures))
     else:
-        story.append(_signed([total], signatures))
-    return _pdf(
-        story,
-        bureau=bureau,
-        reference=reference,
-        title=f"{reference}: {sender} kepada {receiver}",
-        made_at=made_at,
-        path=path,
-    )
+        story += [rows_end, _signed([signed, total], signatures)]
+    return story, rows_end, signed
 
 
 def _route(found: Manifest, bureau: Bureau) -> tuple[str, str]:
@@ -522,37 +573,42 @@ def _summary_table(found: Manifest) -> Table:
     return _table(rows, [12 * mm, _WIDTH - 52 * mm, 40 * mm], total=total, numeric=[2])
 
 
-def _kelurahan_table(kelurahan: str, niks: Sequence[Nik], cards: Mapping[Nik, Any]) -> Table:
-    """One kelurahan's cards; its heading is the table's first row, repeated with the column
-    heads on every page, so a page break never leaves it apart from its rows."""
+def _kelurahan_table(
+    kelurahan: str,
+    niks: Sequence[Nik],
+    cards: Mapping[Nik, Any],
+    *,
+    rows: slice = slice(None),
+) -> Table:
+    """One kelurahan's cards (those of ``rows``); its heading is the table's first row,
+    repeated with the column heads on every page, so a page break never leaves it apart
+    from its rows. The part that holds the last card ends with the kelurahan's count."""
     heading = f"{_kelurahan(kelurahan)}: {_number(len(niks))} kartu"
-    rows: list[Sequence[str | Flowable]] = [
+    body: list[Sequence[str | Flowable]] = [
         [heading, "", "", "", ""],
         ["No.", "NIK (tersamar)", "Inisial nama", "No. seri blangko", "Cek"],
     ]
-    for i, nik in enumerate(niks, start=1):
+    first, stop, _ = rows.indices(len(niks))
+    for i, nik in enumerate(niks[first:stop], start=first + 1):
         record = cards.get(nik)
         serial = record.card_serial if record is not None else None
         name = record.name if record is not None else None
-        rows.append(
+        body.append(
             [str(i), nik.masked, _initials(name), "-" if serial is None else str(serial), ""]
         )
+    ends = stop == len(niks)
     table = _table(
-        rows,
+        body,
         [12 * mm, 48 * mm, 40 * mm, 40 * mm, _WIDTH - 140 * mm],
         header_rows=2,
-        total=["", f"Jumlah {_kelurahan(kelurahan)}", "", _number(len(niks)), ""],
+        total=["", f"Jumlah {_kelurahan(kelurahan)}", "", _number(len(niks)), ""] if ends else None,
         short=True,
     )
-    table.setStyle(
-        TableStyle(
-            [
-                ("SPAN", (0, 0), (-1, 0)),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.8, 0.84, 0.9)),
-                ("SPAN", (1, -1), (2, -1)),
-            ]
-        )
-    )
+    spans: list[Any] = [
+        ("SPAN", (0, 0), (-1, 0)),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.8, 0.84, 0.9)),
+    ]
+    table.setStyle(TableStyle([*spans, ("SPAN", (1, -1), (2, -1))] if ends else spans))
     return table
 
 
