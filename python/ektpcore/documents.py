@@ -815,7 +815,8 @@ def _report(ledger: Ledger, kind: str, start: _dt.datetime, end: _dt.datetime) -
     stock_start, stock_end = _stock(ledger, moves, end)
     printed: list[tuple[_dt.datetime, str, str]] = []
     operators: dict[str, Counter[str]] = defaultdict(Counter)
-    entered, settled = [], []
+    entered: list[InDoubtCard] = []
+    settled: list[InDoubtCard] = []
     for nik, entry in events:
         at, target = _wib(entry.at), entry.target
         column = _operator_column(entry.source, target)
@@ -839,11 +840,11 @@ def _report(ledger: Ledger, kind: str, start: _dt.datetime, end: _dt.datetime) -
         operators[blank.operator]["rusak"] += 1
     kinds: Counter[str] = Counter()
     for m in moves:
-        code = _MOVES.get((m.source, m.target), (f"{m.source}_{m.target}".lower(), ""))[0]
+        other = f"{m.source.value if m.source else 'baru'}_{m.target.value}".lower()
+        code = _MOVES.get((m.source, m.target), (other, ""))[0]
         kinds[code] += 1
-    printers = sorted({p for _, _, p in printed if p != "-"})
     installed = ledger.ribbons.installed(start, end)
-    printers = sorted(set(printers) | {r.printer for r in installed})
+    printers = sorted({p for _, _, p in printed if p != "-"} | {r.printer for r in installed})
     still = [
         InDoubtCard(Nik.from_int(nik), None, None, batch, serial)
         for nik, batch, serial in ledger.journal.in_doubt()
