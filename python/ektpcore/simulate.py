@@ -689,13 +689,17 @@ class _Campaign:
         elif kind == "arrive_kecamatan":
             self.arrive_kecamatan(event.data, t)
         elif kind == "arrive_kelurahan":
-            led.transition(event.data, State.AT_KELURAHAN, _OPERATOR)
+            sent, niks = event.data
+            counts = [led.distribution.manifest(m).count for m in sent]
+            with led.transaction(_OPERATOR) as tx:
+                for m, count in zip(sent, counts, strict=True):
+                    tx.distribution.receive(m, "lurah", count)
             waits = self.rng.exponential(
-                float(self.s["distribution"]["collection_days_mean"]) * _DAY, len(event.data)
+                float(self.s["distribution"]["collection_days_mean"]) * _DAY, len(niks)
             )
             days = np.ceil(waits / _DAY)
             for d in np.unique(days).tolist():
-                chosen = [v for v, x in zip(event.data, days.tolist(), strict=True) if x == d]
+                chosen = [v for v, x in zip(niks, days.tolist(), strict=True) if x == d]
                 # Citizens come during office hours of that day.
                 self.push(t + d * _DAY, "collect", chosen)
         elif kind == "collect":
@@ -769,9 +773,15 @@ class _Campaign:
         m = dist.manifest(manifest_id)
         dist.receive(manifest_id, "camat", m.count, _OPERATOR)
         niks = [int(nik) for group in m.kelurahan.values() for nik in group]
-        self.ledger.transition(niks, State.IN_TRANSIT_TO_KELURAHAN, _OPERATOR)
+        # On to each kelurahan, one manifest each, packed and sent at once.
+        with self.ledger.transaction(_OPERATOR) as tx:
+            sent = tx.distribution.build_kelurahan(m.kecamatan)
+            for each in sent:
+                tx.distribution.dispatch(each)
         self.push(
-            t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY, "arrive_kelurahan", niks
+            t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY,
+            "arrive_kelurahan",
+            (sent, niks),
         )
 
     # -- the report --------------------------------------------------------------------------

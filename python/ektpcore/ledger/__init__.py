@@ -24,12 +24,19 @@ from ..errors import (
     UnknownRecordError,
 )
 from .approvals import Approval, Approvals, ApprovalWrites
-from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
+from .blanks import BlankMovement, BlankState, BlankStock, BlankWrites, Reconciliation
 from .chain import AUDIT_CHAIN, BLANK_CHAIN, CHAINS, RECORD_CHAIN, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
-from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
+from .distribution import (
+    Distribution,
+    DistributionWrites,
+    Handover,
+    Leg,
+    Manifest,
+    ManifestState,
+)
 from .journal import ChipLogEntry, Journal, JournalWrites
 from .postgres import PostgresStore
 from .records import CARD_FIELDS, CardFields, Change, HistoryEntry, Intake, IntakeReport, Record
@@ -54,6 +61,7 @@ __all__ = [
     "Approvals",
     "AuditEntry",
     "AuthenticationError",
+    "BlankMovement",
     "BlankShortageError",
     "BlankShortageWarning",
     "BlankState",
@@ -67,6 +75,7 @@ __all__ = [
     "Claims",
     "Distribution",
     "DistributionWrites",
+    "Handover",
     "HistoryEntry",
     "IllegalTransitionError",
     "Intake",
@@ -75,6 +84,7 @@ __all__ = [
     "JournalWrites",
     "Ledger",
     "LedgerStore",
+    "Leg",
     "Manifest",
     "ManifestMismatchError",
     "ManifestState",

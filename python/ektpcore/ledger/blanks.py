@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..clock import stamp_window
 from ..errors import (
     BatchClaimedError,
     BlankShortageError,
@@ -24,14 +25,14 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
-from .sealing import check_free_text, seal_text
+from .sealing import check_free_text, open_texts, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
     from .core import Ledger
     from .transaction import Transaction
 
-__all__ = ["BlankState", "BlankStock", "BlankWrites", "Reconciliation"]
+__all__ = ["BlankMovement", "BlankState", "BlankStock", "BlankWrites", "Reconciliation"]
 
 _MAX_LOT = 1_000_000
 
@@ -64,6 +65,22 @@ class Reconciliation:
     @property
     def balanced(self) -> bool:
         return self.received == sum(self.counts.values()) and not self.discrepancies
+
+
+@dataclass(frozen=True)
+class BlankMovement:
+    """One row of the blank-card history: when, who (name and role), which blank, from which
+    state to which (``source`` ``None``: received in a lot), why, and the batch."""
+
+    seq: int
+    at: str
+    serial: int
+    actor: str
+    role: str
+    source: BlankState | None
+    target: BlankState
+    reason: str | None
+    batch: str | None
 
 
 # The movements a person may make directly, and the permission each needs; binding at print
@@ -346,6 +363,35 @@ class BlankStock:
             for s, n in self._db.all("SELECT state, count(*) FROM blanks GROUP BY state")
         }
 
+    def movements(
+        self, start: _dt.datetime | None = None, end: _dt.datetime | None = None
+    ) -> list[BlankMovement]:
+        """Every blank movement between ``start`` and ``end`` (aware datetimes; see
+        :func:`~ektpcore.shift_window`; open ends when not given), in order: what a shift
+        report counts by kind, cause and operator."""
+        rows = self._db.all(
+            "SELECT seq, at, serial, actor, role, from_state, to_state, reason, batch"
+            " FROM blank_history WHERE at >= ? AND at < ? ORDER BY seq",
+            stamp_window(start, end),
+        )
+        reasons = open_texts(self._db, [r[7] for r in rows], "blank_history.reason")
+        return [
+            BlankMovement(
+                int(seq),
+                at,
+                int(serial),
+                actor,
+                role,
+                BlankState(src) if src else None,
+                BlankState(dst),
+                why,
+                batch,
+            )
+            for (seq, at, serial, actor, role, src, dst, _, batch), why in zip(
+                rows, reasons, strict=True
+            )
+        ]
+
     def _allocated_to_nobody(self) -> list[tuple[int, str]]:
         """Blanks allocated to a batch beyond the records waiting in it (allocated, then never
         queued, or records taken off without their blanks), highest serials first; blanks a
@@ -412,14 +458,12 @@ class BlankStock:
         problems += self._allocated_to_nobody()
         movements: dict[BlankState, int] = {}
         if start is not None or end is not None:
-            lo = (start or _dt.datetime.min.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
-            hi = (end or _dt.datetime.max.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
             movements = {
                 BlankState(s): n
                 for s, n in query(
                     "SELECT to_state, count(*) FROM blank_history WHERE at >= ? AND at < ?"
                     " GROUP BY to_state",
-                    (lo.isoformat(timespec="microseconds"), hi.isoformat(timespec="microseconds")),
+                    stamp_window(start, end),
                 )
             }
         print_ready = query(

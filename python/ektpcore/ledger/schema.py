@@ -17,7 +17,7 @@ from .store import LedgerStore, Session
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -293,6 +293,13 @@ MIGRATIONS: list[str] = [
     # as JSON in an open ledger; a sealed ledger keeps them in the record's sealed value.
     """
     ALTER TABLE records ADD COLUMN card TEXT;
+    """,
+    # 12: the kelurahan leg of distribution. Which leg a manifest is (from the bureau to a
+    # kecamatan, or from a kecamatan to one of its kelurahan), and the kelurahan it goes to.
+    """
+    ALTER TABLE manifests ADD COLUMN leg TEXT NOT NULL DEFAULT 'KECAMATAN'
+        CHECK (leg IN ('KECAMATAN', 'KELURAHAN'));
+    ALTER TABLE manifests ADD COLUMN kelurahan TEXT;
     """,
 ]
 
