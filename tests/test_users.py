@@ -439,6 +439,19 @@ def test_the_permission_table_is_what_the_ledger_enforces(office: Office) -> Non
 # -- two-person changes -----------------------------------------------------------------------
 
 
+def test_stations_are_not_people_for_two_person_rules(office: Office) -> None:
+    led = office.ledger
+    nik = _record(office, State.ISSUED)
+    token = led.users.add_station(office["root"], "S5@pc-9", Role.SUPERVISOR)
+    station = led.sign_in_station(token)
+    with pytest.raises(AuthenticationError, match="is a station"):
+        led.approvals.request(nik, State.PRINT_READY, station, reason="lost on the way")
+    request = led.approvals.request(nik, State.PRINT_READY, office["budi"], reason="lost")
+    with pytest.raises(AuthenticationError, match="is a station"):
+        led.approvals.approve(request.id, station)
+    assert led.state_of(nik) is State.ISSUED
+
+
 def test_a_reprint_takes_a_request_and_another_supervisors_approval(office: Office) -> None:
     led, ani, budi, citra = office.ledger, office["ani"], office["budi"], office["citra"]
     nik = _record(office, State.ISSUED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
-from .sealing import check_free_text, open_texts, seal_text
+from .sealing import check_free_text, open_texts, seal_texts
 from .store import Session
 
 if TYPE_CHECKING:
@@ -295,12 +296,12 @@ def _history(
     records = records or [None] * len(moves)
     who, role, now = tx.actor.name, tx.actor.role.name, tx.now
     check_free_text(reason, "a blank's reason")
-    reason = seal_text(tx.db, reason, "blank_history.reason")
+    stored = seal_texts(tx.db, [reason] * len(moves), "blank_history.reason")
     chain.append(
         tx.db,
         [
-            (s, now, who, role, src.value if src else None, dst.value, reason, batch, r)
-            for (s, src, dst), r in zip(moves, records, strict=True)
+            (s, now, who, role, src.value if src else None, dst.value, why, batch, r)
+            for (s, src, dst), r, why in zip(moves, records, stored, strict=True)
         ],
         chain.BLANK_CHAIN,
     )
@@ -392,6 +393,22 @@ class BlankStock:
             )
         ]
 
+    def _missing_from_lots(self, limit: int = 1_000) -> list[tuple[int, str]]:
+        """Serials of received lots that have no blank row (deleted behind the ledger's back):
+        each one, up to ``limit`` per lot."""
+        query = self._db.all
+        short = query(
+            "SELECT l.id, l.first_serial, l.last_serial FROM blank_lots l"
+            " WHERE (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
+            " < l.last_serial - l.first_serial + 1"
+        )
+        missing: list[tuple[int, str]] = []
+        for lot, first, last in short:
+            have = {int(r[0]) for r in query("SELECT serial FROM blanks WHERE lot_id = ?", (lot,))}
+            gaps = (n for n in range(int(first), int(last) + 1) if n not in have)
+            missing += [(n, "missing from its lot") for n in itertools.islice(gaps, limit)]
+        return missing
+
     def _allocated_to_nobody(self) -> list[tuple[int, str]]:
         """Blanks allocated to a batch beyond the records waiting in it (allocated, then never
         queued, or records taken off without their blanks), highest serials first; blanks a
@@ -446,15 +463,10 @@ class BlankStock:
                 " ('PRINT_READY', 'QUEUED', 'BIO_CAPTURED', 'SENT_FOR_ENROLMENT')",
                 "a valid card for a record not yet printed",
             ),
-            (
-                "SELECT l.first_serial + (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
-                " FROM blank_lots l WHERE (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
-                " < l.last_serial - l.first_serial + 1",
-                "missing from its lot",
-            ),
         ]
         for sql, problem in checks:
             problems += [(row[0], problem) for row in query(sql)]
+        problems += self._missing_from_lots()
         problems += self._allocated_to_nobody()
         movements: dict[BlankState, int] = {}
         if start is not None or end is not None:

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from ..clock import utc_stamp
 from ..errors import InvalidArgumentError, LedgerKeyError
-from ..keys import LedgerKeys
+from ..keys import KeyFile, LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
 from . import chain, records, schema, sealing, users
@@ -98,7 +98,7 @@ class Ledger:
                 f"{self.path}: these are another ledger's keys (fingerprint {ring.fingerprint};"
                 f" the ledger was sealed by {sealed})"
             )
-        return Vault(ring)
+        return Vault(keys)
 
     def seal(self, keys: LedgerKeys) -> int:
         """Seals an open ledger with ``keys`` (a :class:`~ektpcore.keys.KeyFile`), in one
@@ -114,7 +114,7 @@ class Ledger:
                 raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
             count = sealing.seal_existing(Session(self._store, conn), ring)
         self._keys = keys
-        self._vault = Vault(ring)
+        self._vault = Vault(keys)
         self._reads = Session(self._store, vault=self._vault)
         return count
 
@@ -388,6 +388,18 @@ class Ledger:
         if self._vault is None:
             raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
         return sealing.rotate(self._store, self._vault, chunk)
+
+    def retire_key(self, key_id: int) -> None:
+        """Removes an old data key from the ledger's key file, once no value in the ledger is
+        sealed with it (refused otherwise: the values sealed with it would be lost)."""
+        if self._vault is None or not isinstance(self._keys, KeyFile):
+            raise LedgerKeyError(f"{self.path}: only a sealed ledger's key file retires keys")
+        if key_id in sealing.keys_in_use(self._reads):
+            raise LedgerKeyError(
+                f"{self.path}: data key {key_id} still seals values in the ledger; run"
+                " rotate_keys() first (the history keeps the keys its reasons were sealed with)"
+            )
+        self._keys.retire(key_id)
 
     def rotate_keys_in_background(self, *, chunk: int = 2_000) -> sealing.Rotation:
         """:meth:`rotate_keys` in a thread with a connection of its own; the returned handle's

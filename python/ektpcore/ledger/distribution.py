@@ -130,8 +130,22 @@ def _manifest(db: Session, head: Sequence[Any]) -> Manifest:
     niks = niks_of(db, [r[1] for r in rows], [r[2] for r in rows])
     for (kel, _, _), nik in sorted(zip(rows, niks, strict=True), key=lambda x: (x[0][0], x[1])):
         groups.setdefault(kel, []).append(Nik.from_int(nik))
-    _, kec, state, leg, to_kel, *times = head
-    return Manifest(manifest_id, kec, ManifestState(state), groups, Leg(leg), to_kel, *times)
+    _, kec, state, leg, to_kel, created_at, created_by, sent, received, by, count = head
+    (by,) = open_texts(db, [by], "manifests.received_by")
+    return Manifest(
+        manifest_id,
+        kec,
+        ManifestState(state),
+        groups,
+        Leg(leg),
+        to_kel,
+        created_at,
+        created_by,
+        sent,
+        received,
+        by,
+        count,
+    )
 
 
 def _niks(db: Session, manifest_id: int) -> list[int]:
@@ -243,6 +257,7 @@ class DistributionWrites:
         found = self._in_state(manifest_id, ManifestState.DISPATCHED)
         if not meaningful(receiver):
             raise InvalidArgumentError("the receiver's name is required")
+        check_free_text(receiver, "a receiver")
         if count != found.count:
             raise ManifestMismatchError(
                 f"manifest {manifest_id} for {found.destination} lists {found.count} cards;"
@@ -252,7 +267,13 @@ class DistributionWrites:
         tx.db.execute(
             "UPDATE manifests SET state = ?, received_at = ?, received_by = ?,"
             " received_count = ? WHERE id = ?",
-            (ManifestState.RECEIVED.value, tx.now, receiver, count, manifest_id),
+            (
+                ManifestState.RECEIVED.value,
+                tx.now,
+                seal_text(tx.db, receiver, "manifests.received_by"),
+                count,
+                manifest_id,
+            ),
         )
 
     def hand_over(self, nik: Any, *, identity_check: str, receiver: str | None = None) -> None:
