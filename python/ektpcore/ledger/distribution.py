@@ -202,6 +202,11 @@ class Distribution:
     def manifest(self, manifest_id: int) -> Manifest:
         return manifest(self._db, manifest_id)
 
+    def manifests(self) -> list[Manifest]:
+        """Every manifest, oldest first."""
+        ids = [int(r[0]) for r in self._db.all("SELECT id FROM manifests ORDER BY id")]
+        return [manifest(self._db, i) for i in ids]
+
     def dispatch(self, manifest_id: int, actor: Actor) -> Manifest:
         """Sends the consignment: its cards go ``IN_TRANSIT_TO_KECAMATAN``."""
         with self._ledger.transaction(actor) as tx:

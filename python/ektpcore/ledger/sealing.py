@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -310,7 +311,7 @@ def seal_new(db: Session, ring: KeyRing, name: str) -> None:
     db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
 
 
-_PERSON_COLUMNS = "id, nik, name, photo_ref, signature_ref"
+_PERSON_COLUMNS = "id, nik, name, photo_ref, signature_ref, card"
 
 
 def seal_existing(db: Session, ring: KeyRing) -> int:
@@ -321,14 +322,14 @@ def seal_existing(db: Session, ring: KeyRing) -> int:
     vault = Vault(ring)
     rows = db.all(f"SELECT {_PERSON_COLUMNS} FROM records ORDER BY id")
     niks = [int(r[1]) for r in rows]
-    people = [Person(r[2], r[3], r[4]) for r in rows]
+    people = [Person(r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}) for r in rows]
     for start in range(0, len(rows), 50_000):
         part = slice(start, start + 50_000)
         tokens = vault.blind(niks[part])
         sealed = vault.seal_records(niks[part], people[part])
         db.executemany(
             "UPDATE records SET nik = ?, sealed = ?, name = NULL, photo_ref = NULL,"
-            " signature_ref = NULL, birth_date = NULL, sex = NULL WHERE id = ?",
+            " signature_ref = NULL, birth_date = NULL, sex = NULL, card = NULL WHERE id = ?",
             [(t, s, r[0]) for t, s, r in zip(tokens, sealed, rows[part], strict=True)],
         )
     texts = db.all("SELECT id, identity_check, receiver FROM handovers")
