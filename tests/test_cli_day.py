@@ -110,6 +110,10 @@ def test_a_whole_day_from_an_export_to_issued(
     assert "no such day" in reasons
     assert "repeats row 3" in reasons
     assert "the card lacks rt" in reasons
+    # The same export taken in again (tomorrow's holds today's rows too): nothing doubled.
+    intake = ["ledger", "import", "LEDGER", str(export.path), "--default", "citizenship=WNI"]
+    again = day(*intake, "--user", "ani", "--rejects", str(rejects), code=13)
+    assert "0 records added as PRINT_READY; 4 left out; 18 already in the ledger" in again.stdout
     day(
         "blanks",
         "receive",
