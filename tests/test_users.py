@@ -615,6 +615,7 @@ def test_users_from_the_command_line(ledger_location: str, tmp_path: Path) -> No
         return runner.invoke(main, words.split(), env=env, catch_exceptions=False)
 
     as_root = {"EKTPCORE_PASSWORD": PASSWORDS["root"]}
+    assert run("ledger init LEDGER").exit_code == 0  # a new ledger is made only by init
     made = run(
         "users create-administrator LEDGER --name root",
         EKTPCORE_NEW_PASSWORD=as_root["EKTPCORE_PASSWORD"],
@@ -635,7 +636,7 @@ def test_users_from_the_command_line(ledger_location: str, tmp_path: Path) -> No
     wrong = run(
         "users grant LEDGER --admin root --name budi --role operator", EKTPCORE_PASSWORD="not it"
     )
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == 7
     assert wrong.output.strip() == "Error: sign-in refused: unknown user or wrong password"
     listed = run("users list LEDGER")
     assert [line.split(":")[0] for line in listed.output.splitlines()] == [
@@ -646,10 +647,10 @@ def test_users_from_the_command_line(ledger_location: str, tmp_path: Path) -> No
     # The station command signs in rather than trusting --operator.
     station_run = "station run LEDGER --printer P1 --address 127.0.0.1:9 --batch B-404"
     trusted = run(f"{station_run} --operator budi")
-    assert trusted.exit_code == 1
+    assert trusted.exit_code == 7
     assert "this ledger has users" in trusted.output
     signed = run(f"{station_run} --token-file TOKEN")
-    assert signed.exit_code == 1
+    assert signed.exit_code == 10
     assert "no batch B-404" in signed.output  # signed in, then the batch checked
     forged = run(station_run, EKTPCORE_STATION_TOKEN=token[:-3] + "abc")
     assert forged.output.strip().endswith(

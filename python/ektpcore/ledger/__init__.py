@@ -4,8 +4,9 @@ one database, and the only part of ektpcore that knows SQL or the schema.
 Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``postgres`` (the same
 ledger on a PostgreSQL server), ``schema`` (versions and migrations), ``chain`` (the
 hash-chained histories), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
-chip log), ``distribution``, ``users`` (users, sign-in and the audit), ``approvals``
-(two-person changes), and ``transaction``, the one way a change happens.
+chip log), ``distribution``, ``batches`` (print batches as the ledger knows them), ``users``
+(users, sign-in and the audit), ``approvals`` (two-person changes), and ``transaction``, the
+one way a change happens.
 :class:`Ledger` is what applications hold.
 """
 
@@ -24,7 +25,8 @@ from ..errors import (
     UnknownRecordError,
 )
 from .approvals import Approval, Approvals, ApprovalWrites
-from .blanks import BlankMovement, BlankState, BlankStock, BlankWrites, Reconciliation
+from .batches import BatchSummary
+from .blanks import BlankMovement, BlankState, BlankStock, BlankWrites, Lot, Reconciliation
 from .chain import AUDIT_CHAIN, BLANK_CHAIN, CHAINS, RECORD_CHAIN, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
@@ -61,6 +63,7 @@ __all__ = [
     "Approvals",
     "AuditEntry",
     "AuthenticationError",
+    "BatchSummary",
     "BlankMovement",
     "BlankShortageError",
     "BlankShortageWarning",
@@ -85,6 +88,7 @@ __all__ = [
     "Ledger",
     "LedgerStore",
     "Leg",
+    "Lot",
     "Manifest",
     "ManifestMismatchError",
     "ManifestState",

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .core import Ledger
     from .transaction import Transaction
 
-__all__ = ["BlankMovement", "BlankState", "BlankStock", "BlankWrites", "Reconciliation"]
+__all__ = ["BlankMovement", "BlankState", "BlankStock", "BlankWrites", "Lot", "Reconciliation"]
 
 _MAX_LOT = 1_000_000
 
@@ -82,6 +82,23 @@ class BlankMovement:
     target: BlankState
     reason: str | None
     batch: str | None
+
+
+@dataclass(frozen=True)
+class Lot:
+    """A delivered lot of blanks: its reference, serials ``first``..``last``, when and by whom
+    it was received, and whether every serial is in (a large lot is received in parts)."""
+
+    reference: str
+    first: int
+    last: int
+    received_at: str
+    received_by: str
+    complete: bool
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
 
 
 # The movements a person may make directly, and the permission each needs; binding at print
@@ -351,6 +368,14 @@ class BlankStock:
             raise InvalidArgumentError("a blank's movement needs a reason")
         with self._ledger.transaction(actor) as tx:
             tx.blanks.move(serials, target, reason=reason)
+
+    def lots(self) -> list[Lot]:
+        """Every lot received, in the order it was."""
+        rows = self._db.all(
+            "SELECT reference, first_serial, last_serial, received_at, actor, complete"
+            " FROM blank_lots ORDER BY id"
+        )
+        return [Lot(r, int(a), int(b), at, who, bool(done)) for r, a, b, at, who, done in rows]
 
     def state_of(self, serial: int) -> BlankState:
         row = self._db.one("SELECT state FROM blanks WHERE serial = ?", (serial,))

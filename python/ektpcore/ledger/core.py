@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any, Unpack
 import numpy.typing as npt
 
 from ..clock import utc_stamp
-from ..errors import InvalidArgumentError, LedgerKeyError
+from ..errors import InvalidArgumentError, LedgerError, LedgerKeyError
 from ..keys import KeyFile, LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
-from . import chain, records, schema, sealing, users
+from . import batches, chain, records, schema, sealing, users
 from .approvals import Approvals
+from .batches import BatchSummary
 from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
@@ -134,6 +135,18 @@ class Ledger:
 
     def close(self) -> None:
         self._store.close()
+
+    def backup(self, path: str | os.PathLike[str]) -> None:
+        """Copies a SQLite ledger into a new file (mode 0600), one consistent snapshot even
+        while stations write; a sealed ledger's copy stays sealed. A PostgreSQL ledger is
+        backed up with the server's own tools (``pg_dump``)."""
+        backup = getattr(self._store, "backup", None)
+        if backup is None:
+            raise LedgerError(
+                f"{self.path}: a ledger on a database server is backed up with its own tools"
+                " (pg_dump)"
+            )
+        backup(path)
 
     def __enter__(self) -> Ledger:
         return self
@@ -303,9 +316,24 @@ class Ledger:
         """Where a citizen's card is: state, region, the serial of its valid card, manifest."""
         return records.where_is(self._reads, nik)
 
-    def batch(self, batch: str) -> list[Record]:
-        """The records that were ever part of a print batch, in NIK order."""
-        return records.in_batch(self._reads, batch)
+    def batch(self, batch: str, *, current: bool = False) -> list[Record]:
+        """The records that were ever part of a print batch, in NIK order; with ``current``,
+        only those whose last batch it is (not those spoiled and queued again elsewhere)."""
+        return records.in_batch(self._reads, batch, current=current)
+
+    def batches(self, name: str | None = None) -> list[BatchSummary]:
+        """Every print batch (or the one named), oldest first: the printer it was queued
+        for, its records by state, its blanks by state."""
+        return batches.summaries(self._reads, name)
+
+    def records(self, *states: State) -> list[Record]:
+        """Every record, or those in ``states``, in intake order."""
+        return records.listed(self._reads, states)
+
+    def where_is_card(self, serial: int) -> Record:
+        """The record a card was printed for, found by the serial of its blank (read off the
+        card in hand)."""
+        return records.on_blank(self._reads, serial)
 
     def queued(self, batch: str, printer: str) -> list[Record]:
         """The records of ``batch`` still ``QUEUED`` for ``printer``, in print order (by

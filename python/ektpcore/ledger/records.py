@@ -668,13 +668,35 @@ def where_is(db: Session, nik: Any) -> Record:
     return _records(db, [row])[0]
 
 
-def in_batch(db: Session, batch: str) -> list[Record]:
-    rows = db.all(
-        f"{_RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
-        " ORDER BY r.id",
-        (batch,),
-    )
+def in_batch(db: Session, batch: str, *, current: bool = False) -> list[Record]:
+    if current:  # the batch each record was last queued in
+        rows = db.all(f"{_RECORD_QUERY} WHERE r.batch = ? ORDER BY r.id", (batch,))
+    else:
+        rows = db.all(
+            f"{_RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
+            " ORDER BY r.id",
+            (batch,),
+        )
     return sorted(_records(db, rows), key=lambda r: int(r.nik))
+
+
+def on_blank(db: Session, serial: int) -> Record:
+    """The record a card was printed for, by the serial of the blank it is on."""
+    row = db.one(
+        f"{_RECORD_QUERY} WHERE r.id = (SELECT c.record_id FROM cards c WHERE c.serial = ?)",
+        (int(serial),),
+    )
+    if row is None:
+        raise UnknownRecordError(f"no card was printed on blank {serial}")
+    return _records(db, [row])[0]
+
+
+def listed(db: Session, states: Sequence[State] = ()) -> list[Record]:
+    """Every record (in ``states``, when given), in intake order."""
+    where, params = "", [State(s).value for s in states]
+    if params:
+        where = f" WHERE r.state IN ({','.join('?' * len(params))})"
+    return _records(db, db.all(f"{_RECORD_QUERY}{where} ORDER BY r.id", params))
 
 
 def queued(db: Session, batch: str, printer: str) -> list[Record]:

@@ -117,6 +117,13 @@ class Ribbons:
         )
         return [Ribbon(*row) for row in rows]
 
+    def in_printers(self) -> list[Ribbon]:
+        """The ribbon in each printer that has one, by printer."""
+        rows = self._db.all(
+            f"SELECT {_COLUMNS} FROM ribbons WHERE removed_at IS NULL ORDER BY printer"
+        )
+        return [Ribbon(*row) for row in rows]
+
     def changes(self, printer: str) -> int:
         """How many ribbons were installed in ``printer`` so far."""
         rows = self._db.all("SELECT count(*) FROM ribbons WHERE printer = ?", (printer,))
