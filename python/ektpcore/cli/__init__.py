@@ -17,6 +17,7 @@ from .blanks import blanks
 from .common import Exit, Main
 from .dedup import dedup_command
 from .distribution import handover, manifest
+from .documents import berita_acara, print_manifest, report
 from .ledger import ledger
 from .nik import nik
 from .plan import plan_command
@@ -70,5 +71,8 @@ for command in (
     qc,
     manifest,
     handover,
+    berita_acara,
+    report,
 ):
     main.add_command(command)
+manifest.add_command(print_manifest)

@@ -1,9 +1,6 @@
-"""``ektpcore manifest`` and ``ektpcore handover``: cards from the bureau to the kecamatan,
-and into citizens' hands.
-
-Each manifest command works on one leg of the way, the kecamatan's today (``_LEG``); the
-kelurahan leg and the printed documents come as ``--leg kecamatan|kelurahan`` and a ``print``
-subcommand of the ``manifest`` group."""
+"""``ektpcore manifest`` and ``ektpcore handover``: cards from the bureau to each kecamatan,
+from a kecamatan to each kelurahan (``manifest build --leg kelurahan``), and into citizens'
+hands. ``manifest print`` (in :mod:`ektpcore.cli.documents`) prints a manifest."""
 
 from __future__ import annotations
 
@@ -43,9 +40,6 @@ from .ledger import record_of
 
 __all__ = ["handover", "manifest"]
 
-_LEG = "kecamatan"
-"""The leg the manifest commands work on (the bureau to the kecamatan)."""
-
 
 @click.group()
 def manifest() -> None:
@@ -62,7 +56,8 @@ def _find(led: Any, number: int) -> Any:
 
 def _line(m: Any) -> str:
     groups = ", ".join(f"{kel or '-'} {len(cards)}" for kel, cards in m.kelurahan.items())
-    return f"manifest {m.id}: {m.kecamatan or '-'}, {count(m.count)}, {m.state.value} ({groups})"
+    to = m.kecamatan or "-" if m.to_kelurahan is None else f"{m.kecamatan} / {m.to_kelurahan}"
+    return f"manifest {m.id}: {to}, {count(m.count)}, {m.state.value} ({groups})"
 
 
 def _manifest_argument(f: Any) -> Any:
@@ -71,14 +66,32 @@ def _manifest_argument(f: Any) -> Any:
 
 @manifest.command("build")
 @on_ledger
+@click.option(
+    "--leg",
+    type=click.Choice(["kecamatan", "kelurahan"]),
+    default="kecamatan",
+    show_default=True,
+    help="kecamatan: QC-passed cards, one manifest per kecamatan; kelurahan: cards received"
+    " at a kecamatan, one manifest per kelurahan.",
+)
+@click.option("--kecamatan", default=None, help="With --leg kelurahan: this kecamatan only.")
 @acting(Role.OPERATOR)
-def manifest_build(ledger: str, keys: Path | None, who: Who) -> None:
-    """One new manifest per kecamatan for every card that passed quality control and is on
-    no manifest yet."""
+def manifest_build(
+    ledger: str, keys: Path | None, leg: str, kecamatan: str | None, who: Who
+) -> None:
+    """New manifests for the cards on no manifest yet: one per kecamatan for the cards that
+    passed quality control, or (``--leg kelurahan``) one per kelurahan for the cards received
+    at their kecamatan."""
+    if kecamatan is not None and leg != "kelurahan":
+        raise failure("--kecamatan goes with --leg kelurahan", Exit.USAGE)
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
-        built = led.distribution.build(actor)
+        if leg == "kelurahan":
+            built = led.distribution.build_kelurahan(actor, kecamatan=kecamatan)
+        else:
+            built = led.distribution.build(actor)
     if not built:
-        raise failure("no card passed quality control that is not on a manifest", Exit.NOTHING)
+        waiting = "received at a kecamatan" if leg == "kelurahan" else "passed quality control"
+        raise failure(f"no card {waiting} that is not on a manifest", Exit.NOTHING)
     for m in built:
         echo(_line(m))
 
@@ -120,7 +133,7 @@ def manifest_dispatch(ledger: str, keys: Path | None, number: int, who: Who) -> 
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
         m = _find(led, number)
         led.distribution.dispatch(number, actor)
-    echo(f"manifest {number}: {count(m.count)} dispatched to {m.kecamatan or '-'} ({_LEG} leg)")
+    echo(f"manifest {number}: {count(m.count)} dispatched to {m.destination or '-'}")
 
 
 @manifest.command("receive")
@@ -143,7 +156,7 @@ def manifest_receive(
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
         _find(led, number)
         m = led.distribution.receive(number, receiver, counted, actor)
-    echo(f"manifest {number}: {count(m.count)} received at {m.kecamatan or '-'}")
+    echo(f"manifest {number}: {count(m.count)} received at {m.destination or '-'}")
 
 
 _HANDED = (State.AT_KECAMATAN, State.AT_KELURAHAN)
