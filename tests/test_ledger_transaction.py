@@ -129,6 +129,11 @@ class PercentStore(SqliteStore):
         with super().transaction() as db:
             yield _PercentConnection(db)
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:  # type: ignore[override]
+        with super().snapshot() as db:
+            yield _PercentConnection(db)
+
     def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         return _PercentConnection(self._db).execute(sql, params).fetchall()
 

@@ -34,6 +34,7 @@ from ektpcore import (
     PermissionDeniedError,
     Role,
     State,
+    _ektpcore,
     permits,
 )
 from ektpcore.cli import main
@@ -574,8 +575,15 @@ def test_a_schema_8_ledger_migrates_and_its_history_still_verifies(ledger_locati
         )
         row = db.one("SELECT id FROM records WHERE nik = ?", (nik,))
         assert row is not None
-        intake = (row[0], at, "ani", "OPERATOR", None, "PRINT_READY", "intake", None, None, None)
-        chain.append(db, [intake], chain.RECORD_CHAIN)
+        # The row as ektpcore wrote it at schema 8: fields joined with 0x1f, SHA-256 links.
+        intake = (1, row[0], at, "ani", "OPERATOR", None, "PRINT_READY", "intake", None, None, None)
+        (link,) = _ektpcore.history_chain(bytes(32), [chain.payload(intake)])
+        db.execute(
+            "INSERT INTO history (seq, record_id, at, actor, role, from_state, to_state, reason,"
+            " batch, printer, blank, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*intake, link),
+        )
+        db.execute("UPDATE chain_head SET seq = 1, hash = ? WHERE id = 1", (link,))
     assert store.current_version() == 8
     store.close()
     with Ledger(ledger_location) as led:

@@ -5,8 +5,11 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "BlankReplay",
     "KeyRing",
+    "LedgerRows",
     "MasterKey",
+    "RecordReplay",
     "RegionSet",
     "SmChallenge",
     "SmKeys",
@@ -30,6 +33,7 @@ __all__ = [
     "first_occurrences",
     "history_chain",
     "history_first_break",
+    "history_payloads",
     "index_checksum",
     "index_contains",
     "index_difference",
@@ -199,6 +203,56 @@ def history_chain(previous: bytes, payloads: list[bytes]) -> list[bytes]: ...
 def history_first_break(
     previous: bytes, payloads: list[bytes], stored: list[bytes]
 ) -> int | None: ...
+def history_payloads(tag: bytes, rows: list[tuple[int | str | None, ...]]) -> list[bytes]: ...
+
+_Subject = tuple[LedgerRows, int, int, list[int]]
+_Findings = tuple[list[tuple[str, str, int | None, str]], int]
+_HistoryColumns = tuple[int, int, int, int, int, int]
+
+@final
+class LedgerRows:
+    def __new__(cls, json: bytes, width: int) -> Self: ...
+    def __len__(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    def row(self, index: int) -> list[str | None]: ...
+    def seq_break(self, column: int, first: int) -> int | None: ...
+    def hashes(self, column: int) -> list[bytes]: ...
+    def payloads(
+        self, format: int, tag: bytes, columns: list[int], subject: _Subject | None = None
+    ) -> list[bytes]: ...
+    def first_break(
+        self,
+        mac: Any,
+        previous: bytes,
+        format: int,
+        tag: bytes,
+        columns: list[int],
+        links: int,
+        subject: _Subject | None = None,
+    ) -> int | None: ...
+    def link(self, index: int, column: int) -> bytes: ...
+
+@final
+class RecordReplay:
+    def __new__(
+        cls,
+        columns: _HistoryColumns,
+        queued: str,
+        printed: str,
+        releasing: list[str],
+        holding: list[str],
+    ) -> Self: ...
+    def feed(self, rows: LedgerRows) -> None: ...
+    def check(self, records: LedgerRows, cards: LedgerRows) -> _Findings: ...
+
+@final
+class BlankReplay:
+    def __new__(cls, columns: _HistoryColumns) -> Self: ...
+    def feed(self, rows: LedgerRows) -> None: ...
+    def check(
+        self, blanks: LedgerRows, lots: LedgerRows, records: LedgerRows | None = None
+    ) -> _Findings: ...
 
 # -- ledger keys -------------------------------------------------------------------------------
 

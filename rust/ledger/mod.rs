@@ -7,6 +7,9 @@
 
 use sha2::{Digest, Sha256};
 
+pub mod replay;
+pub mod rows;
+
 /// The hash before the first row: 32 zero bytes.
 pub const GENESIS: [u8; 32] = [0; 32];
 

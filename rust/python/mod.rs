@@ -113,7 +113,10 @@ mod _ektpcore {
     };
 
     #[pymodule_export]
-    use super::ledger::{history_chain, history_first_break};
+    use super::ledger::{
+        history_chain, history_first_break, history_payloads, PyBlankReplay, PyLedgerRows,
+        PyRecordReplay,
+    };
 
     #[pymodule_export]
     use super::keys::{sealed_key_id, verify_signature, PyKeyRing};

@@ -3,7 +3,8 @@ one database, and the only part of ektpcore that knows SQL or the schema.
 
 Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``postgres`` (the same
 ledger on a PostgreSQL server), ``schema`` (versions and migrations), ``chain`` (the
-hash-chained histories), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
+hash-chained histories), ``verify`` (what ``Ledger.verify`` checks), ``anchor`` (checkpoints
+kept outside the database), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
 chip log), ``distribution``, ``batches`` (print batches as the ledger knows them), ``users``
 (users, sign-in and the audit), ``approvals`` (two-person changes), and ``transaction``, the
 one way a change happens.
@@ -24,10 +25,11 @@ from ..errors import (
     RibbonWarning,
     UnknownRecordError,
 )
+from .anchor import Checkpoint, FileAnchor
 from .approvals import Approval, Approvals, ApprovalWrites
 from .batches import BatchSummary
 from .blanks import BlankMovement, BlankState, BlankStock, BlankWrites, Lot, Reconciliation
-from .chain import AUDIT_CHAIN, BLANK_CHAIN, CHAINS, RECORD_CHAIN, VerifyReport
+from .chain import AUDIT_CHAIN, BLANK_CHAIN, CHAINS, RECORD_CHAIN, Finding, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
@@ -72,12 +74,15 @@ __all__ = [
     "BlankWrites",
     "CardFields",
     "Change",
+    "Checkpoint",
     "ChipLogEntry",
     "Claim",
     "ClaimWrites",
     "Claims",
     "Distribution",
     "DistributionWrites",
+    "FileAnchor",
+    "Finding",
     "Handover",
     "HistoryEntry",
     "IllegalTransitionError",

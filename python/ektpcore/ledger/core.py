@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -24,6 +24,7 @@ from ..keys import KeyFile, LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
 from . import batches, chain, records, schema, sealing, users
+from .anchor import Anchor, Anchoring, Checkpoint, heads
 from .approvals import Approvals
 from .batches import BatchSummary
 from .blanks import BlankStock
@@ -36,11 +37,16 @@ from .sealing import Vault
 from .store import LedgerStore, Session, open_store
 from .transaction import Transaction, check_actor
 from .users import AuditEntry, Users
+from .verify import verify, verify_chain
 
 if TYPE_CHECKING:
     from ..index import NikIndex
 
-__all__ = ["Ledger"]
+__all__ = ["DEFAULT_ANCHOR_PERIOD", "Ledger"]
+
+DEFAULT_ANCHOR_PERIOD = 1.0
+"""Seconds between two checkpoints at most (see ``docs/ledger.md#the-anchor``): a checkpoint
+after every transaction costs a second flush to disk per commit."""
 
 
 class Ledger:
@@ -49,6 +55,11 @@ class Ledger:
     ``Ledger(path)`` opens or creates it; ``Ledger(":memory:")`` is a throwaway one;
     ``Ledger("postgresql://...")`` keeps it in a PostgreSQL database; a
     :class:`~ektpcore.ledger.LedgerStore` puts it in another database.
+
+    ``anchor`` (a :class:`~ektpcore.ledger.FileAnchor`, or any callable taking a
+    :class:`~ektpcore.ledger.Checkpoint`) receives a checkpoint of the chains' heads after a
+    committed transaction that moved them, at most every ``anchor_period`` seconds (0: after
+    every one), and when the ledger is closed; ``verify(anchor=...)`` holds the chains to them.
     """
 
     def __init__(
@@ -58,6 +69,8 @@ class Ledger:
         create: bool = True,
         busy_timeout: float = 30.0,
         keys: LedgerKeys | None = None,
+        anchor: Anchor | None = None,
+        anchor_period: float = DEFAULT_ANCHOR_PERIOD,
     ) -> None:
         self._store: LedgerStore = (
             path
@@ -76,6 +89,12 @@ class Ledger:
                 self._store.close()
             raise
         self._reads = Session(self._store, vault=self._vault)
+        self._anchoring = None if anchor is None else Anchoring(anchor, anchor_period, self._mac)
+
+    @property
+    def _mac(self) -> chain.ChainMac | None:
+        """How this ledger's history is chained: its key ring when sealed, else SHA-256."""
+        return None if self._vault is None else self._vault.ring
 
     def _open_keys(self, keys: LedgerKeys | None) -> Vault | None:
         """The vault of a sealed ledger (its keys checked against the fingerprint it keeps),
@@ -99,7 +118,11 @@ class Ledger:
                 f"{self.path}: these are another ledger's keys (fingerprint {ring.fingerprint};"
                 f" the ledger was sealed by {sealed})"
             )
-        return Vault(keys)
+        vault = Vault(keys)
+        if chain.never_keyed(reads):  # sealed before chains were keyed, or just now
+            with self._store.transaction() as conn:
+                chain.key_chains(Session(self._store, conn, vault))
+        return vault
 
     def seal(self, keys: LedgerKeys) -> int:
         """Seals an open ledger with ``keys`` (a :class:`~ektpcore.keys.KeyFile`), in one
@@ -114,9 +137,12 @@ class Ledger:
             if sealing.fingerprint(Session(self._store, conn)) is not None:
                 raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
             count = sealing.seal_existing(Session(self._store, conn), ring)
+            chain.key_chains(Session(self._store, conn, Vault(ring)))
         self._keys = keys
         self._vault = Vault(keys)
         self._reads = Session(self._store, vault=self._vault)
+        if self._anchoring is not None:
+            self._anchoring.ring = ring
         return count
 
     @property
@@ -134,7 +160,12 @@ class Ledger:
         )
 
     def close(self) -> None:
-        self._store.close()
+        """Closes the ledger, after a last checkpoint of anything not yet anchored."""
+        try:
+            if self._anchoring is not None:
+                self._anchoring.write(heads(self._reads, chain.CHAINS))
+        finally:
+            self._store.close()
 
     def backup(self, path: str | os.PathLike[str]) -> None:
         """Copies a SQLite ledger into a new file (mode 0600), one consistent snapshot even
@@ -176,21 +207,27 @@ class Ledger:
                 tx.blanks.allocate("B-001", len(niks))
         """
         check_actor(actor)
+        anchoring = self._anchoring
+        current = None
         with self._store.transaction() as conn:
-            session = Session(self._store, conn, self._vault)
-            users.authenticate(session, actor)  # before anything is written
-            tx = Transaction(session, actor, utc_stamp())
+            db = Session(self._store, conn, self._vault)
+            users.authenticate(db, actor)  # before anything is written
+            tx = Transaction(db, actor, utc_stamp())
             try:
                 yield tx
             finally:
                 tx.close()
+            if anchoring is not None and anchoring.due():
+                current = heads(db, chain.CHAINS)  # what this commit leaves
+        if current is not None and anchoring is not None:
+            anchoring.write(current)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
         """A write transaction that names no actor, for the ledger package's own steps that
         come before one exists (creating the first administrator, signing in)."""
         with self._store.transaction() as conn:
-            yield Session(self._store, conn)
+            yield Session(self._store, conn, self._vault)
 
     # -- who acts -----------------------------------------------------------------------------
 
@@ -394,16 +431,14 @@ class Ledger:
         """How many records are in each state (states with none left out)."""
         return records.counts(self._reads)
 
-    def verify(self) -> chain.VerifyReport:
-        """Recomputes the hash chains of the record history, the blank-card history and the
-        audit; names the first row edited, inserted or deleted."""
-        rows = 0
-        for each in chain.CHAINS:
-            report = chain.verify(self._reads, each)
-            if not report.ok:
-                return report
-            rows += report.rows
-        return chain.VerifyReport(True, rows)
+    def verify(self, anchor: Iterable[Checkpoint] | None = None) -> chain.VerifyReport:
+        """Checks the whole ledger as one commit left it: every chain row by row and its head,
+        the tables against the history (states, batches, blanks, cards, lots), and, given an
+        ``anchor`` (a :class:`~ektpcore.ledger.FileAnchor` or checkpoints), that no
+        checkpoint it holds was lost or rewritten. The report names the first row that does
+        not fit and lists every finding (see ``docs/ledger.md#what-verify-checks``)."""
+        with self._store.snapshot() as conn:
+            return verify(Session(self._store, conn), mac=self._mac, anchor=anchor)
 
     def rotate_keys(self, *, chunk: int = 2_000) -> sealing.RotationReport:
         """Re-seals, under the keys' current data key, every value sealed with an older one
@@ -445,4 +480,5 @@ class Ledger:
         return self._store.transaction()
 
     def _verify_chain(self, which: chain.Chain) -> chain.VerifyReport:
-        return chain.verify(self._reads, which)
+        with self._store.snapshot() as conn:
+            return verify_chain(Session(self._store, conn), which, mac=self._mac)

@@ -308,6 +308,26 @@ class PostgresStore:
         except self._pg.Error as err:
             raise self._error(err) from err
 
+    @contextmanager
+    def snapshot(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield conn
+        except self._pg.Error as err:
+            raise self._error(err) from err
+
+    def json_rows(self, columns: Sequence[str], source: str, order: str) -> str:
+        cells = ", ".join(
+            f"encode({c[4:-1]}, 'hex')" if c.startswith("hex(") else f"CAST({c} AS TEXT)"
+            for c in columns
+        )
+        return (
+            f"SELECT convert_to(CAST(json_agg(json_build_array({cells}) ORDER BY {order})"
+            f" AS TEXT), 'UTF8') FROM {source}"
+        )
+
     def translate(self, sql: str) -> str:
         return translate(sql)
 

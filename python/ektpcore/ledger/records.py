@@ -33,6 +33,7 @@ from .sealing import (
     CARD_FIELDS,
     CardFields,
     Person,
+    card_json,
     check_free_text,
     nik_keys,
     niks_of,
@@ -235,7 +236,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
                 int(decomposed_sex[i]),
                 photo_col[i],
                 signature_col[i],
-                json.dumps(card, ensure_ascii=False) if card else None,
+                card_json(card),
             )
             for i, card in zip(keep, cards, strict=True)
         ]

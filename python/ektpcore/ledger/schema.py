@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import LedgerError
+from ..errors import LedgerBusyError, LedgerConnectionError, LedgerError, LedgerFileError
 from . import users
 from .store import LedgerStore, Session
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -301,32 +301,71 @@ MIGRATIONS: list[str] = [
         CHECK (leg IN ('KECAMATAN', 'KELURAHAN'));
     ALTER TABLE manifests ADD COLUMN kelurahan TEXT;
     """,
+    # 13: chain epochs. From its first sequence number on, an epoch of a history chain uses one
+    # payload format and one way to link (SHA-256, or HMAC under the keys `fingerprint` names).
+    # Its `link` chains the epoch itself to the row before it, so an epoch cannot be moved,
+    # dropped or swapped for an unkeyed one without breaking the chain; the epochs that began
+    # when the ledger was sealed say where every chain was keyed from (`sealed_from`). Rows
+    # written before this migration keep their format (no epoch row: the first format from
+    # sequence 1).
+    """
+    CREATE TABLE chain_epochs (
+        chain TEXT NOT NULL,
+        first_seq INTEGER NOT NULL CHECK (first_seq > 0),
+        format INTEGER NOT NULL,
+        fingerprint TEXT,
+        link BLOB NOT NULL,
+        sealed_from TEXT,
+        PRIMARY KEY (chain, first_seq)
+    );
+    CREATE TRIGGER chain_epochs_no_update BEFORE UPDATE ON chain_epochs
+        BEGIN SELECT RAISE(ABORT, 'the chain epochs are append-only'); END;
+    CREATE TRIGGER chain_epochs_no_delete BEFORE DELETE ON chain_epochs
+        BEGIN SELECT RAISE(ABORT, 'the chain epochs are append-only'); END;
+    """,
 ]
 
 # What a migration also writes that SQL alone cannot (a chained row's hash), by the version it
-# reaches; each is called in the migration's transaction with the version migrated from.
+# reaches; each is called in the migration's transaction, once every migration has run (a
+# chained row is written in the format of the latest schema), with the version migrated from.
 FOLLOW_UPS: dict[int, Callable[[Session, int], None]] = {9: users.introduced}
 
 
 def migrate(store: LedgerStore) -> None:
     """Brings the store's tables to :data:`SCHEMA_VERSION` in one transaction (two processes
     opening a new ledger at once migrate it once); refuses a newer schema. A ledger already
-    current is only read: opening it does not wait for the write lock."""
+    current is only read: opening it does not wait for the write lock. A ledger whose tables
+    do not match the version it says it is at is damaged (:class:`~ektpcore.LedgerFileError`)."""
     if store.current_version() == SCHEMA_VERSION:
         return
-    with store.transaction() as db:
-        version = store.schema_version(db)
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"{store.name}: schema version {version} is newer than this ektpcore "
-                f"({SCHEMA_VERSION})"
-            )
-        for number in range(version, SCHEMA_VERSION):
-            run_script(db, store.migration(MIGRATIONS[number]))
-            store.set_schema_version(db, number + 1)
-            follow_up = FOLLOW_UPS.get(number + 1)
-            if follow_up is not None:
-                follow_up(Session(store, db), version)
+    version = 0
+    try:
+        with store.transaction() as db:
+            version = store.schema_version(db)
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"{store.name}: schema version {version} is newer than this ektpcore "
+                    f"({SCHEMA_VERSION})"
+                )
+            if version < 0:
+                raise LedgerFileError(f"{store.name}: schema version {version}: damaged")
+            for number in range(version, SCHEMA_VERSION):
+                run_script(db, store.migration(MIGRATIONS[number]))
+                store.set_schema_version(db, number + 1)
+            # Follow-ups write chained rows, which need the whole schema (chain epochs).
+            for number in range(version, SCHEMA_VERSION):
+                follow_up = FOLLOW_UPS.get(number + 1)
+                if follow_up is not None:
+                    follow_up(Session(store, db), version)
+    except (LedgerBusyError, LedgerConnectionError, LedgerFileError):
+        raise
+    except LedgerError as err:
+        if not 0 < version < SCHEMA_VERSION:
+            raise
+        raise LedgerFileError(
+            f"{store.name}: the tables do not match schema version {version}; the ledger is"
+            f" damaged ({err})"
+        ) from None
 
 
 def schema_version(store: LedgerStore) -> int:

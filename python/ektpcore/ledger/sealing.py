@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -147,6 +148,14 @@ class Person:
         card = {k: v for k, v in zip(CARD_FIELDS, values[3:], strict=False) if v is not None}
         name, photo, signature = [*values, None, None, None][:3]
         return Person(name, photo, signature, card)
+
+
+def card_json(card: Mapping[str, str]) -> str | None:
+    """How an open ledger keeps a record's card fields (the ``card`` column): JSON, its keys
+    in :data:`CARD_FIELDS` order, so the same fields are always the same text (the history
+    chains that text at intake)."""
+    ordered = {k: card[k] for k in CARD_FIELDS if k in card}
+    return json.dumps(ordered, ensure_ascii=False) if ordered else None
 
 
 def _record_aad(token: int) -> bytes:
@@ -298,6 +307,21 @@ def check(db: Session, ring: KeyRing) -> list[tuple[int, str]]:
             if token != expected
         ]
     return sorted(found)
+
+
+def opened(db: Session, ring: KeyRing) -> dict[int, tuple[int, Person] | None]:
+    """Each record's NIK and personal fields, opened from its sealed value, by record id
+    (``None`` where they do not open; records without a sealed value are left out)."""
+    rows = db.all("SELECT id, nik, sealed FROM records WHERE sealed IS NOT NULL ORDER BY id")
+    values = ring.open([bytes(r[2]) for r in rows], [_record_aad(r[1]) for r in rows])
+    out: dict[int, tuple[int, Person] | None] = {}
+    for (rid, _, _), value in zip(rows, values, strict=True):
+        out[int(rid)] = None
+        if value is not None and len(value) >= 16 and value[:16].isdigit():
+            # Opened, but not a record's fields: as good as not opening.
+            with contextlib.suppress(UnicodeDecodeError, ValueError):
+                out[int(rid)] = (int(value[:16]), Person.decode(value[16:]))
+    return out
 
 
 # -- sealing a ledger, and rotating its data key ------------------------------------------------

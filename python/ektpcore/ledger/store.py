@@ -65,6 +65,18 @@ class LedgerStore(Protocol):
 
     def set_schema_version(self, conn: Any, version: int) -> None: ...
 
+    def snapshot(self) -> Any:
+        """A context manager yielding a connection inside one read-only transaction: every
+        read through it sees the ledger as one commit left it, while writers go on."""
+        ...
+
+    def json_rows(self, columns: Sequence[str], source: str, order: str) -> str:
+        """SQL whose one value is the rows of ``source`` (a table and its ``WHERE``) as one
+        JSON array of arrays (bytes, UTF-8), ordered by ``order``: each of ``columns`` as text
+        or null, a column written ``hex(x)`` as the bytes of ``x`` in hex; NULL when there are
+        no rows. How :func:`~ektpcore.ledger.chain.verify` reads a million rows at once."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -106,8 +118,29 @@ class Session:
     def as_list(self, values: Sequence[Any]) -> Any:
         return self._store.as_list(values)
 
+    def json_rows(
+        self, columns: Sequence[str], source: str, order: str, params: Sequence[Any] = ()
+    ) -> bytes:
+        """The rows of ``source`` as one JSON array of arrays (see
+        :meth:`LedgerStore.json_rows`); ``b"[]"`` when there are none."""
+        row = self.one(self._store.json_rows(columns, source, order), params)
+        return b"[]" if row is None or row[0] is None else bytes(row[0])
+
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+# What SQLite says of a file whose bytes were changed: text that is not UTF-8, a damaged page
+# or schema, or tables that no longer have the columns every ledger of its version has.
+_DAMAGED = (
+    "decode",
+    "malformed",
+    "file format",
+    "not a database",
+    "no such table",
+    "no such column",
+    "has no column",
+)
 
 
 @contextmanager
@@ -126,7 +159,11 @@ def sqlite_errors(name: str, busy_timeout: float) -> Iterator[None]:
             ) from None
         if "unable to open" in text or "disk I/O" in text or "readonly" in text:
             raise LedgerFileError(f"{name}: {text}") from None
-        raise
+        if any(sign in text for sign in _DAMAGED):
+            raise LedgerFileError(
+                f"{name}: the ledger file is damaged or not a ledger ({text})"
+            ) from None
+        raise LedgerError(f"{name}: {text}") from None
     except sqlite3.IntegrityError as err:
         # A constraint or an append-only trigger refused a write: the transaction is rolled
         # back and nothing of it stays.
@@ -134,6 +171,11 @@ def sqlite_errors(name: str, busy_timeout: float) -> Iterator[None]:
     except sqlite3.DatabaseError as err:
         raise LedgerFileError(
             f"{name}: the ledger file is damaged or not a ledger ({err})"
+        ) from None
+    except UnicodeDecodeError:
+        # Text that is not UTF-8: the ledger wrote none, so the file's bytes were changed.
+        raise LedgerFileError(
+            f"{name}: the ledger file is damaged (text that is not UTF-8)"
         ) from None
 
 
@@ -238,6 +280,27 @@ class SqliteStore:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with sqlite_errors(self.name, self.busy_timeout):
             return self._db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        # A deferred BEGIN takes no lock; its first read fixes the snapshot (WAL), and writers
+        # of other connections go on meanwhile.
+        with sqlite_errors(self.name, self.busy_timeout):
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                if self._db.in_transaction:
+                    self._db.execute("COMMIT")
+
+    def json_rows(self, columns: Sequence[str], source: str, order: str) -> str:
+        # Every cell cast to text: json_array refuses a blob, and a damaged or edited row may
+        # hold one anywhere. The whole array comes back as a blob, undecoded.
+        cells = ", ".join(c if c.startswith("hex(") else f"CAST({c} AS TEXT)" for c in columns)
+        return (
+            f"SELECT CAST(json_group_array(json_array({cells})) AS BLOB)"
+            f" FROM (SELECT * FROM {source} ORDER BY {order})"
+        )
 
     def translate(self, sql: str) -> str:
         return sql  # the package's own style

@@ -1,0 +1,244 @@
+"""Checkpoints of the ledger's chains, kept outside the database: the anchor.
+
+A :class:`Checkpoint` names the head (sequence number and link) of every chain at one commit.
+A ledger opened with ``anchor=`` hands one to the anchor after each committed transaction that
+moved a chain (at most once every ``anchor_period`` seconds, and when it is closed); a sealed
+ledger signs it (Ed25519, the key ring's checkpoint key), an open ledger does not.
+:class:`FileAnchor` appends them to a file, one line each, flushed to disk before the
+transaction returns; any callable taking a checkpoint is an anchor too (a line to a syslog
+host, a row in another database).
+
+``ledger.verify(anchor=...)`` holds the chains to the checkpoints: a chain that ends before a
+checkpoint lost committed rows (cut off, rolled back to an older copy, or a SQLite write-ahead
+log lost with its writer), and a chain whose link at a checkpoint differs was rewritten up to
+there. The anchor is only as good as its distance from the database: kept where whoever can
+write the database cannot (another host, an append-only store), and, for an open ledger,
+where nobody can write lines into it, since its checkpoints are not signed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..clock import utc_stamp
+from ..errors import LedgerError
+from .store import Session
+
+__all__ = ["Anchor", "Anchoring", "Checkpoint", "FileAnchor", "checkpoint_probes"]
+
+_PREFIX = b"ektpcore checkpoint 1\n"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The heads of a ledger's chains at one commit: ``heads`` maps each chain's table to
+    (sequence number, link); ``fingerprint`` names a sealed ledger's keys (``None`` when
+    open), whose checkpoint key made ``signature`` over :meth:`message`."""
+
+    at: str
+    heads: dict[str, tuple[int, bytes]]
+    fingerprint: str | None = None
+    signature: bytes | None = None
+
+    def message(self) -> bytes:
+        """The bytes signed: everything but the signature, in one canonical form."""
+        body = {
+            "at": self.at,
+            "heads": {k: [seq, link.hex()] for k, (seq, link) in sorted(self.heads.items())},
+            "keys": self.fingerprint,
+        }
+        return _PREFIX + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    def line(self) -> str:
+        """The checkpoint as one line of text (JSON, no newline)."""
+        body = {
+            "at": self.at,
+            "heads": {k: [seq, link.hex()] for k, (seq, link) in sorted(self.heads.items())},
+            "keys": self.fingerprint,
+            "signature": None if self.signature is None else self.signature.hex(),
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_line(cls, line: str) -> Checkpoint:
+        """The checkpoint :meth:`line` wrote; ``ValueError`` for anything else."""
+        try:
+            body = json.loads(line)
+            heads = {
+                str(k): (int(seq), bytes.fromhex(link)) for k, (seq, link) in body["heads"].items()
+            }
+            signature = body.get("signature")
+            return cls(
+                str(body["at"]),
+                heads,
+                None if body.get("keys") is None else str(body["keys"]),
+                None if signature is None else bytes.fromhex(signature),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"not a checkpoint ({type(err).__name__})") from None
+
+
+Anchor = Callable[[Checkpoint], None]
+"""Anything that keeps a checkpoint: :class:`FileAnchor`, or a callable of your own."""
+
+
+class FileAnchor:
+    """An anchor file: each checkpoint appended as one line and flushed to disk (``fsync``)
+    before the call returns; several ledgers' processes may append to one file (each line is
+    one ``write`` to a file opened for appending). Keep it on another disk or host than the
+    ledger, where whoever can change the ledger cannot change it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FileAnchor({str(self.path)!r})"
+
+    def __call__(self, checkpoint: Checkpoint) -> None:
+        data = (checkpoint.line() + "\n").encode()
+        created = not self.path.exists()
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            except OSError as err:
+                raise LedgerError(
+                    f"{self.path}: cannot write the anchor ({err.strerror})"
+                ) from None
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if created:
+                _sync_folder(self.path.parent)
+
+    def __iter__(self) -> Iterator[Checkpoint]:
+        for _, item in self.lines():
+            if isinstance(item, Checkpoint):
+                yield item
+
+    def lines(self) -> Iterator[tuple[int, Checkpoint | str]]:
+        """Every line, numbered from 1: its checkpoint, or what is wrong with it. A last line
+        without its newline (a write cut short) is left out."""
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise LedgerError(f"{self.path}: cannot read the anchor ({err.strerror})") from None
+        pieces = text.split(b"\n")
+        for number, raw in enumerate(pieces[:-1], start=1):
+            try:
+                yield number, Checkpoint.from_line(raw.decode())
+            except (UnicodeDecodeError, ValueError) as err:
+                yield number, str(err) if isinstance(err, ValueError) else "not text"
+
+
+def _sync_folder(folder: Path) -> None:
+    """Makes a new file's name durable (its folder's entry), where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def heads(db: Session, chains: Iterable[Any]) -> dict[str, tuple[int, bytes]]:
+    """Every chain's head (sequence number, link), as ``db`` sees them."""
+    parts = [f"SELECT '{c.table}', seq, hash FROM {c.head} WHERE id = 1" for c in chains]
+    return {str(t): (int(s), bytes(h)) for t, s, h in db.all(" UNION ALL ".join(parts))}
+
+
+class Anchoring:
+    """A ledger's side of its anchor: decides when a checkpoint is due, makes it (signed with
+    ``ring`` when given) and hands it over."""
+
+    def __init__(self, anchor: Anchor, period: float, ring: Any = None) -> None:
+        if period < 0:
+            raise ValueError("anchor_period is a number of seconds, 0 or more")
+        self.anchor = anchor
+        self.period = period
+        self.ring = ring
+        self._last: dict[str, tuple[int, bytes]] | None = None
+        self._when = float("-inf")
+
+    def due(self) -> bool:
+        return time.monotonic() - self._when >= self.period
+
+    def write(self, current: dict[str, tuple[int, bytes]]) -> None:
+        """Hands the checkpoint of ``current`` to the anchor, unless it is the last one
+        written."""
+        if current == self._last:
+            return
+        fingerprint = None if self.ring is None else str(self.ring.fingerprint)
+        checkpoint = Checkpoint(utc_stamp(), current, fingerprint)
+        if self.ring is not None:
+            signature = bytes(self.ring.sign(checkpoint.message()))
+            checkpoint = Checkpoint(checkpoint.at, current, fingerprint, signature)
+        self.anchor(checkpoint)
+        self._last = current
+        self._when = time.monotonic()
+
+
+def _numbered(anchor: Iterable[Checkpoint]) -> Iterator[tuple[str, Checkpoint | str]]:
+    lines = getattr(anchor, "lines", None)
+    if callable(lines):
+        for number, item in lines():
+            yield f"line {number}", item
+        return
+    for number, item in enumerate(anchor, start=1):
+        yield f"checkpoint {number}", item
+
+
+def checkpoint_probes(
+    anchor: Iterable[Checkpoint], ring: Any = None
+) -> tuple[dict[str, dict[int, list[tuple[bytes, str]]]], list[Any]]:
+    """The links the anchor saw, by chain and sequence number (with where it saw each), and
+    findings about the anchor itself: lines that are not checkpoints, and, given a sealed
+    ledger's ``ring``, checkpoints whose signature does not verify with its checkpoint key
+    (those are not used)."""
+    from .chain import Finding
+
+    probes: dict[str, dict[int, list[tuple[bytes, str]]]] = {}
+    found: list[Finding] = []
+    verify_key = None if ring is None else bytes(ring.verify_key)
+    for where, item in _numbered(anchor):
+        if not isinstance(item, Checkpoint):
+            found.append(Finding("anchor", where, f"the anchor's {where} is {item}"))
+            continue
+        if verify_key is not None and not _signed(item, verify_key):
+            found.append(
+                Finding(
+                    "anchor",
+                    where,
+                    f"the signature of the anchor's {where} does not verify with the ledger's"
+                    " keys: the anchor was edited",
+                )
+            )
+            continue
+        for table, (seq, link) in item.heads.items():
+            seen = probes.setdefault(table, {}).setdefault(seq, [])
+            if all(link != known for known, _ in seen):
+                seen.append((link, f"the anchor's {where} ({item.at})"))
+    return probes, found
+
+
+def _signed(checkpoint: Checkpoint, verify_key: bytes) -> bool:
+    if checkpoint.signature is None:
+        return False
+    from ..keys import verify_signature  # type: ignore[import-not-found, unused-ignore]
+
+    return bool(verify_signature(verify_key, checkpoint.message(), checkpoint.signature))
