@@ -210,7 +210,7 @@ def test_claims_are_visible_released_and_settled_from_the_command_line(
     assert settled.exit_code == 0, settled.output
     assert "PRINT_READY" in settled.output
     again = run("settle", ledger_location, *nik, "--printed", *who, "--note", "x")
-    assert again.exit_code == 1
+    assert again.exit_code == 8  # refused by the ledger
     assert "not in doubt" in again.output
     assert "Traceback" not in again.output
     assert "released" in run("claims", ledger_location, "--all").output
@@ -280,7 +280,7 @@ def test_a_supervisor_finds_and_settles_in_doubt_cards_by_their_blank(
     assert str(NIKS[2]) not in listed.output
     settle = ["station", "settle", ledger_location, "--supervisor", "budi", "--note", "in tray"]
     wrong = CliRunner().invoke(main, [*settle, "--blank", str(serial + 1), "--printed"])
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == 10  # no such card
     assert "no card in doubt" in wrong.output
     done = CliRunner().invoke(main, [*settle, "--blank", str(serial), "--printed"])
     assert done.exit_code == 0, done.output

@@ -184,3 +184,141 @@ def test_worked_example_from_records_to_issued(ledger_location: str) -> None:
         }
         assert ledger.ribbons.current("P1").remaining == 495
         assert ledger.verify().ok
+        assert supervisor.role > operator.role
+
+
+def _at_kecamatan(ledger: Ledger, niks: list[str]) -> list[int]:
+    """Prints ``niks`` and carries them through the kecamatan leg; returns their serials."""
+    serials = _print_all(ledger, niks)
+    for manifest in ledger.distribution.build(OPERATOR):
+        ledger.distribution.dispatch(manifest.id, OPERATOR)
+        ledger.distribution.receive(manifest.id, "Pak Camat", manifest.count, OPERATOR)
+    return serials
+
+
+def test_kelurahan_leg_manifests_dispatch_receive_and_hand_over(ledger: Ledger) -> None:
+    serials = _at_kecamatan(ledger, NIKS)
+    # A citizen of Tanah Sareal collects at the kecamatan: that card never travels on.
+    ledger.distribution.hand_over(NIKS[5], OPERATOR, identity_check="KK, photo matches")
+    built = ledger.distribution.build_kelurahan(OPERATOR, kecamatan="Bogor Selatan")
+    assert [(m.leg, m.kecamatan, m.to_kelurahan, m.destination, m.count) for m in built] == [
+        (ektpcore.Leg.KELURAHAN, "Bogor Selatan", "Batutulis", "Batutulis", 1),
+        (ektpcore.Leg.KELURAHAN, "Bogor Selatan", "Empang", "Empang", 2),
+    ]
+    empang = built[1]
+    assert list(empang.kelurahan) == ["Empang"]
+    assert empang.state is ManifestState.OPEN
+    assert empang.created_by == "ani"
+    assert ledger.distribution.build_kelurahan(OPERATOR, kecamatan="Bogor Selatan") == []
+    # Packed for Empang: not handed over at the kecamatan, the box would be one card short.
+    with pytest.raises(ektpcore.IllegalTransitionError, match=f"manifest {empang.id}"):
+        ledger.distribution.hand_over(NIKS[1], OPERATOR, identity_check="KK")
+    assert ledger.state_of(NIKS[1]) is State.AT_KECAMATAN
+
+    sent = ledger.distribution.dispatch(empang.id, OPERATOR)
+    assert sent.state is ManifestState.DISPATCHED
+    assert sent.dispatched_at is not None
+    assert ledger.state_of(NIKS[1]) is State.IN_TRANSIT_TO_KELURAHAN
+    assert ledger.state_of(NIKS[0]) is State.AT_KECAMATAN  # Batutulis' box not sent yet
+    with pytest.raises(ManifestMismatchError, match="for Empang lists 2 cards"):
+        ledger.distribution.receive(empang.id, "Ibu Lurah", 1, OPERATOR)
+    assert ledger.state_of(NIKS[2]) is State.IN_TRANSIT_TO_KELURAHAN
+    received = ledger.distribution.receive(empang.id, "Ibu Lurah", 2, OPERATOR)
+    assert (received.state, received.received_by, received.received_count) == (
+        ManifestState.RECEIVED,
+        "Ibu Lurah",
+        2,
+    )
+    assert "Ibu Lurah" not in repr(received)
+    assert ledger.state_of(NIKS[1]) is State.AT_KELURAHAN
+    assert ledger.where_is(NIKS[1]).manifest == empang.id
+
+    ledger.distribution.hand_over(
+        NIKS[1], OPERATOR, identity_check="KK and photo", receiver="Sri (ibu kandung)"
+    )
+    ledger.distribution.hand_over(NIKS[2], OPERATOR, identity_check="photo matches")
+    (given,) = ledger.distribution.handovers(NIKS[1])
+    assert (given.office, given.receiver, given.identity_check, given.actor) == (
+        State.AT_KELURAHAN,
+        "Sri (ibu kandung)",
+        "KK and photo",
+        "ani",
+    )
+    assert given.card_serial == serials[1]
+    assert "Sri" not in repr(given)
+    assert NIKS[1][4:14] not in repr(given)
+    (at_kecamatan,) = ledger.distribution.handovers(NIKS[5])
+    assert (at_kecamatan.office, at_kecamatan.receiver) == (State.AT_KECAMATAN, None)
+    assert ledger.distribution.handovers(NIKS[0]) == []
+
+    by_leg = ledger.distribution.manifests(leg="KELURAHAN")
+    assert [(m.destination, m.state) for m in by_leg] == [
+        ("Batutulis", ManifestState.OPEN),
+        ("Empang", ManifestState.RECEIVED),
+    ]
+    kecamatan_leg = ledger.distribution.manifests(leg=ektpcore.Leg.KECAMATAN, state="RECEIVED")
+    assert [m.kecamatan for m in kecamatan_leg] == ["Bogor Selatan", "Bogor Tengah", "Tanah Sareal"]
+    assert ledger.distribution.manifests(kecamatan="Tanah Sareal", leg="KELURAHAN") == []
+    names = [r.name for r in ledger.distribution.cards(empang.id)]
+    assert sorted(names) == ["Agus Salim", "Budi Santoso"]
+    assert ledger.counts()[State.ISSUED] == 3
+    assert ledger.verify().ok
+
+
+def test_kelurahan_leg_in_one_transaction_and_cards_without_a_kelurahan(ledger: Ledger) -> None:
+    extra = [str(v) for v in ektpcore.sample_niks(1, seed=77)]
+    ledger.add_records(
+        extra, OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Tengah"], kelurahan=[None]
+    )
+    _at_kecamatan(ledger, [NIKS[3], NIKS[4], *extra])
+    with ledger.transaction(OPERATOR) as tx:
+        assert tx.distribution.build_kelurahan(kecamatan="Bogor Tengah", kelurahan=["Kebon"]) == []
+        (paledang,) = tx.distribution.build_kelurahan("Bogor Tengah", ["Paledang"])
+        tx.distribution.dispatch(paledang)
+        tx.distribution.receive(paledang, "Pak Lurah", 2)
+    assert ledger.distribution.manifest(paledang).count == 2
+    assert ledger.state_of(NIKS[3]) is State.AT_KELURAHAN
+    # The card whose record names no kelurahan stays at the kecamatan, handed over there.
+    assert ledger.distribution.build_kelurahan(OPERATOR) == []
+    assert ledger.state_of(extra[0]) is State.AT_KECAMATAN
+    ledger.distribution.hand_over(extra[0], OPERATOR, identity_check="KK")
+    # A refused receipt inside a transaction leaves nothing of it.
+    _print_all(ledger, NIKS[:1], batch="B-2")
+    (selatan,) = ledger.distribution.build(OPERATOR)
+
+    def dispatch_then_miscount() -> None:
+        with ledger.transaction(OPERATOR) as tx:
+            tx.distribution.dispatch(selatan.id)
+            tx.distribution.receive(selatan.id, "Pak Camat", 5)
+
+    with pytest.raises(ManifestMismatchError):
+        dispatch_then_miscount()
+    assert ledger.distribution.manifest(selatan.id).state is ManifestState.OPEN
+    assert ledger.state_of(NIKS[0]) is State.QC_PASSED
+    with pytest.raises(InvalidArgumentError, match="no manifest"):
+        ledger.distribution.cards(9999)
+    assert ledger.verify().ok
+
+
+def test_a_ledger_from_before_the_kelurahan_leg_keeps_its_manifests_on_the_kecamatan_leg(
+    ledger_location: str,
+) -> None:
+    store = ektpcore.ledger.open_store(ledger_location)
+    with store.transaction() as db:
+        before = ektpcore.ledger.SCHEMA_VERSION - 1  # the kelurahan leg came last
+        for migration in ektpcore.ledger._MIGRATIONS[:before]:
+            for statement in store.migration(migration):
+                db.execute(statement)
+        db.execute(
+            store.translate(
+                "INSERT INTO manifests (kecamatan, state, created_at, created_by)"
+                " VALUES (?, ?, ?, ?)"
+            ),
+            ("Bogor Barat", "OPEN", "2017-11-13T01:00:00.000000+00:00", "ani"),
+        )
+        store.set_schema_version(db, before)
+    store.close()
+    with Ledger(ledger_location) as led:
+        assert led.schema_version == ektpcore.ledger.SCHEMA_VERSION
+        (old,) = led.distribution.manifests()
+        assert (old.leg, old.destination, old.count) == (ektpcore.Leg.KECAMATAN, "Bogor Barat", 0)

@@ -55,16 +55,16 @@ def test_cli_sample_then_check(tmp_path: Path) -> None:
     result = runner.invoke(main, ["nik", "check", str(path)])
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.stdout)))
-    assert rows[0] == ["row", "nik", "code", "reason", "position"]
+    assert rows[0] == ["row", "nik", "name", "code", "reason", "position"]
     expected = parse_niks(lines)
     assert len(rows) - 1 == len(expected) - expected.n_valid
     assert "NIKs checked" in result.stderr
     for row in rows[1:]:
         original = lines[int(row[0]) - 1]
         assert original[4:14] not in row[1]
-        assert int(row[2]) == expected.error[int(row[0]) - 1]
+        assert int(row[3]) == expected.error[int(row[0]) - 1]
     failing = runner.invoke(main, ["nik", "check", "--fail-on-invalid", str(path)])
-    assert failing.exit_code == 1
+    assert failing.exit_code == 14
 
 
 def test_cli_check_reads_a_csv_column(tmp_path: Path) -> None:
@@ -75,10 +75,11 @@ def test_cli_check_reads_a_csv_column(tmp_path: Path) -> None:
     out = tmp_path / "errors.csv"
     result = CliRunner().invoke(main, ["nik", "check", str(path), "--errors", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.read_text(encoding="utf-8").splitlines()[1] == "2,3271**********01,9,day,6"
+    # The spreadsheet's row (the header is row 1), the name's initials.
+    assert out.read_text(encoding="utf-8").splitlines()[1] == "3,3271**********01,B.,9,day,6"
     bad = CliRunner().invoke(main, ["nik", "check", str(path), "--column", "nope"])
-    assert bad.exit_code == 2
-    assert "no column" in bad.output
+    assert bad.exit_code == 3
+    assert "no column 'nope'" in bad.output
 
 
 def test_cli_demo_summarises() -> None:
@@ -119,7 +120,7 @@ def test_cli_dedup_report(tmp_path: Path) -> None:
     assert report["exact_duplicates"] == 1
     assert report["probable_same_person_pairs"] > 100
     exact = (out / "exact_duplicates.csv").read_text().splitlines()
-    assert exact[1].startswith("11,4,")
+    assert exact[1].startswith("12,5,")  # rows as the spreadsheet numbers them
     assert niks[3][4:14] not in (out / "exact_duplicates.csv").read_text()
     assert (out / "candidates.csv").read_text().startswith("left_row,right_row,score,name_level")
     bad = CliRunner().invoke(main, ["dedup", str(path), "--column", "nik"])

@@ -110,6 +110,7 @@ def needles() -> list[bytes]:
     found += [name.encode() for name in NAMES] + [b"Rahmawati", b"Kusumadewi"]
     found += [p.encode() for p in PHOTOS + SIGNATURES] + [b"/srv/capture"]
     found += [b"Sumiati", b"KTP lama", b"pindah domisili", b"belum cocok", b"angkot"]
+    found += [b"Pak Camat"]
     found += [b"Tasikmalaya", b"Kebon Kelapa", b"Sunda Wiwitan", BORN.encode()]
     return found
 
@@ -202,7 +203,8 @@ def test_an_open_ledger_with_records_is_sealed_only_on_purpose(
     ledger_location: str, keys: KeyFile
 ) -> None:
     with Ledger(ledger_location) as ledger:
-        ledger.add_records(NIKS[:10], OPERATOR, names=NAMES[:10], photos=PHOTOS[:10])
+        card = {"birth_place": ["Tasikmalaya"] * 10, "address": ["Jl. Kebon Kelapa"] * 10}
+        ledger.add_records(NIKS[:10], OPERATOR, names=NAMES[:10], photos=PHOTOS[:10], card=card)
         ledger.transition(NIKS[:3], State.SENT_FOR_ENROLMENT, OPERATOR)
     with pytest.raises(LedgerKeyError, match="holds records in clear"):
         Ledger(ledger_location, keys=keys)
@@ -215,17 +217,39 @@ def test_an_open_ledger_with_records_is_sealed_only_on_purpose(
         assert ledger.state_of(NIKS[1]) is State.SENT_FOR_ENROLMENT
         assert ledger.where_is(NIKS[9]).name == NAMES[9]
         assert ledger.verify().ok
-        assert ledger._query("SELECT count(*) FROM records WHERE name IS NOT NULL") == [(0,)]
+        assert ledger.where_is(NIKS[4]).card.birth_place == "Tasikmalaya"
+        assert ledger._query(
+            "SELECT count(*) FROM records WHERE name IS NOT NULL OR card IS NOT NULL"
+        ) == [(0,)]
 
 
 def test_free_text_with_a_nik_in_it_is_refused(ledger_location: str, keys: KeyFile) -> None:
     with Ledger(ledger_location, keys=keys) as ledger:
         ledger.add_records(NIKS[:2], OPERATOR)
         nik = str(NIKS[1])
-        spaced = f"{nik[:6]} {nik[6:12]} {nik[12:]}"
-        for reason in (f"chip failed for {nik} Siti", f"see {spaced}", f"no. {nik[:4]}.{nik[4:]}"):
+        wide = "".join(chr(0xFF10 + int(d)) for d in nik)  # full-width digits
+        written = [
+            f"chip failed for {nik} Siti",
+            f"see {nik[:6]} {nik[6:12]} {nik[12:]}",
+            f"no. {nik[:4]}.{nik[4:]}",
+            "/".join([nik[:4], nik[4:8], nik[8:12], nik[12:]]),
+            "\n".join([nik[:8], nik[8:]]),
+            "\u200b".join(nik),
+            f"{nik[:4]} -{nik[4:8]}- {nik[8:12]} -{nik[12:]}",
+            wide,
+        ]
+        for reason in written:
             with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
                 ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason=reason)
+        for meaningless in (".", "\u3164", "\u2800", "\x00"):
+            with pytest.raises(ektpcore.IllegalTransitionError, match="needs a reason"):
+                ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason=meaningless)
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            ledger.transition([NIKS[0]], State.QUEUED, OPERATOR, batch=nik, printer="P1")
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            ledger.add_records(NIKS[1:2], OPERATOR, kecamatan=[f"Kec {nik}"])
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            Actor(nik, Role.OPERATOR)
         # Shorter numbers (a blank serial, a KK date) are ordinary text.
         ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason="blank 1000234, KK 2019")
         assert ledger.state_of(NIKS[0]) is State.ON_HOLD
@@ -278,6 +302,22 @@ def test_key_rotation_reseals_while_another_process_writes(
         assert ledger.history(NIKS[0])[-1].reason == "menunggu konfirmasi"
         assert ledger.state_of(NIKS[20]) is State.SENT_FOR_ENROLMENT
         assert ledger.verify().ok
+        with pytest.raises(LedgerKeyError, match="data key 1 still seals values"):
+            ledger.retire_key(1)  # the history's reasons were sealed under it
+
+
+def test_a_process_open_before_a_rotation_follows_it(ledger_location: str, keys: KeyFile) -> None:
+    with Ledger(ledger_location, keys=KeyFile(keys.path)) as station:
+        station.add_records(NIKS[:3], OPERATOR, names=NAMES[:3])
+        # Another process rotates the key file and re-seals the records.
+        other = KeyFile(keys.path)
+        other.rotate()
+        with Ledger(ledger_location, keys=other) as desk:
+            assert desk.rotate_keys().current == 2
+        assert station.where_is(NIKS[1]).name == NAMES[1]
+        station.add_records(NIKS[3:4], OPERATOR, names=NAMES[3:4])
+        (new,) = station._query("SELECT sealed FROM records ORDER BY id DESC LIMIT 1")
+        assert sealed_key_id(bytes(new[0])) == 2
 
 
 _WRITER = """

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import Workbook
 
 from ektpcore.errors import InvalidArgumentError, SheetError
-from ektpcore.sheets import parse_date, read_sheet, row_label
+from ektpcore.sheets import initials, parse_date, read_sheet, row_label
 
 NIK = "3271014508990001"
 
@@ -159,3 +159,4 @@ def test_a_short_row_is_padded_not_shifted(tmp_path: Path) -> None:
 def test_row_labels_find_a_record_without_showing_it() -> None:
     assert row_label(14, NIK, "Siti rahma aminah") == "row 14, 3271**********01 (S. R. A.)"
     assert row_label(3, None) == "row 3"
+    assert (initials("Muhammad Ma\u2019ruf"), initials(None), initials(" ")) == ("M. M.", "", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -72,6 +74,33 @@ def test_a_campaign_runs_end_to_end_and_the_ledger_adds_up(
     printable = 1_000 - report.duplicates
     assert report.printed + report.blank_shortfall == printable
     assert "BLANK SHORTFALL" in report.summary()
+
+
+def test_the_summary_names_every_bottleneck(small_run: tuple[CampaignReport, Path]) -> None:
+    report = small_run[0]
+    lines = report.bottlenecks()
+    assert [line.split(":")[0] for line in lines] == ["blanks", "ribbons", "staff", "printers"]
+    assert lines[0].startswith("blanks: a BOTTLENECK: ")  # fewer blanks than records
+    assert lines[1].startswith("ribbons: a BOTTLENECK: printers waited ")
+    assert lines[2] == "staff: not a bottleneck (every shift runs all 2 printers)"
+    assert all(f"    {line}" in report.summary() for line in lines)
+    assert report.to_dict()["bottlenecks"] == lines
+    # Too few operators at night, and printers busy all the time yet short of the target.
+    scenario = copy.deepcopy(report.scenario)
+    scenario["staffing"]["printers_per_operator"] = 1
+    scenario["shifts"][1]["staff"] = 1
+    busy = {p: 0.97 for p in report.utilisation}
+    thin = dataclasses.replace(report, scenario=scenario, utilisation=busy, printed_by_target=10)
+    staff, printers = thin.bottlenecks()[2:]
+    assert staff == "staff: a BOTTLENECK: the 20:00-08:00 shift's 1 operators run 1 of 2 printers"
+    assert printers.startswith("printers: a BOTTLENECK: busy 97% of the time, yet 10 of ")
+
+
+def test_a_scenario_too_large_to_hold_is_refused_by_name() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"records\.print_ready must be a number in"):
+        load_scenario(overrides=["records.print_ready=1e12"])
+    with pytest.raises(InvalidArgumentError, match=r"blanks\.in_stock must be a number in"):
+        load_scenario(overrides=["blanks.in_stock=100000000000"])
 
 
 def test_the_same_seed_gives_the_same_report(small_run: tuple[CampaignReport, Path]) -> None:

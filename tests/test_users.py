@@ -440,6 +440,19 @@ def test_the_permission_table_is_what_the_ledger_enforces(office: Office) -> Non
 # -- two-person changes -----------------------------------------------------------------------
 
 
+def test_stations_are_not_people_for_two_person_rules(office: Office) -> None:
+    led = office.ledger
+    nik = _record(office, State.ISSUED)
+    token = led.users.add_station(office["root"], "S5@pc-9", Role.SUPERVISOR)
+    station = led.sign_in_station(token)
+    with pytest.raises(AuthenticationError, match="is a station"):
+        led.approvals.request(nik, State.PRINT_READY, station, reason="lost on the way")
+    request = led.approvals.request(nik, State.PRINT_READY, office["budi"], reason="lost")
+    with pytest.raises(AuthenticationError, match="is a station"):
+        led.approvals.approve(request.id, station)
+    assert led.state_of(nik) is State.ISSUED
+
+
 def test_a_reprint_takes_a_request_and_another_supervisors_approval(office: Office) -> None:
     led, ani, budi, citra = office.ledger, office["ani"], office["budi"], office["citra"]
     nik = _record(office, State.ISSUED)
@@ -610,6 +623,7 @@ def test_users_from_the_command_line(ledger_location: str, tmp_path: Path) -> No
         return runner.invoke(main, words.split(), env=env, catch_exceptions=False)
 
     as_root = {"EKTPCORE_PASSWORD": PASSWORDS["root"]}
+    assert run("ledger init LEDGER").exit_code == 0  # a new ledger is made only by init
     made = run(
         "users create-administrator LEDGER --name root",
         EKTPCORE_NEW_PASSWORD=as_root["EKTPCORE_PASSWORD"],
@@ -630,7 +644,7 @@ def test_users_from_the_command_line(ledger_location: str, tmp_path: Path) -> No
     wrong = run(
         "users grant LEDGER --admin root --name budi --role operator", EKTPCORE_PASSWORD="not it"
     )
-    assert wrong.exit_code == 1
+    assert wrong.exit_code == 7
     assert wrong.output.strip() == "Error: sign-in refused: unknown user or wrong password"
     listed = run("users list LEDGER")
     assert [line.split(":")[0] for line in listed.output.splitlines()] == [
@@ -641,10 +655,10 @@ def test_users_from_the_command_line(ledger_location: str, tmp_path: Path) -> No
     # The station command signs in rather than trusting --operator.
     station_run = "station run LEDGER --printer P1 --address 127.0.0.1:9 --batch B-404"
     trusted = run(f"{station_run} --operator budi")
-    assert trusted.exit_code == 1
+    assert trusted.exit_code == 7
     assert "this ledger has users" in trusted.output
     signed = run(f"{station_run} --token-file TOKEN")
-    assert signed.exit_code == 1
+    assert signed.exit_code == 10
     assert "no batch B-404" in signed.output  # signed in, then the batch checked
     forged = run(station_run, EKTPCORE_STATION_TOKEN=token[:-3] + "abc")
     assert forged.output.strip().endswith(

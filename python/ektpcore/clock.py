@@ -13,7 +13,16 @@ from dataclasses import dataclass
 
 from .errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_SHIFTS", "WIB", "Shift", "aware", "shift_window", "utc_stamp", "wib_text"]
+__all__ = [
+    "DEFAULT_SHIFTS",
+    "WIB",
+    "Shift",
+    "aware",
+    "shift_window",
+    "stamp_window",
+    "utc_stamp",
+    "wib_text",
+]
 
 WIB = _dt.timezone(_dt.timedelta(hours=7), "WIB")
 """Western Indonesian Time, the clock of Java and Sumatra offices; shifts are 08-20 and 20-08."""
@@ -60,6 +69,14 @@ def utc_stamp(moment: _dt.datetime | None = None) -> str:
     microsecond, so stamps sort as text in the order they happened."""
     when = _dt.datetime.now(_dt.UTC) if moment is None else aware(moment).astimezone(_dt.UTC)
     return when.isoformat(timespec="microseconds")
+
+
+def stamp_window(start: _dt.datetime | None, end: _dt.datetime | None) -> tuple[str, str]:
+    """The ledger stamps bounding ``start`` .. ``end`` (a naive time read as WIB; an end not
+    given is open), for reads of what happened in a window."""
+    lo = _dt.datetime.min.replace(tzinfo=_dt.UTC) if start is None else aware(start)
+    hi = _dt.datetime.max.replace(tzinfo=_dt.UTC) if end is None else aware(end)
+    return utc_stamp(lo), utc_stamp(hi)
 
 
 def wib_text(moment: _dt.datetime | str) -> str:

@@ -66,14 +66,18 @@ def _b64(value: str, what: str, path: str) -> bytes:
         raise LedgerKeyError(f"{path}: {what} is not base64") from None
 
 
-def _check_private(path: Path) -> None:
-    """Refuses a key file others can read or write, or that another user owns."""
+def _check_private(path: Path) -> os.stat_result:
+    """Refuses a key file others can read or write, that another user owns, that is a
+    symbolic link (it could be pointed elsewhere) or sits in a folder others may write to
+    (they could replace it); returns its status."""
     try:
-        info = path.stat()
+        info = path.lstat()
     except FileNotFoundError:
         raise LedgerKeyError(f"{path}: no such key file") from None
     except OSError as err:
         raise LedgerKeyError(f"{path}: cannot read the key file ({err.strerror})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise LedgerKeyError(f"{path}: a key file is not a symbolic link; name the file itself")
     if not stat.S_ISREG(info.st_mode):
         raise LedgerKeyError(f"{path}: a key file is a regular file")
     if info.st_mode & 0o077:
@@ -83,6 +87,10 @@ def _check_private(path: Path) -> None:
         )
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise LedgerKeyError(f"{path}: the key file belongs to another user")
+    folder = path.absolute().parent.stat()
+    if folder.st_mode & 0o002 and not folder.st_mode & stat.S_ISVTX:
+        raise LedgerKeyError(f"{path}: the key file's folder is open to everyone's writes")
+    return info
 
 
 def _write_private(path: Path, text: str, *, replace: bool) -> None:
@@ -113,11 +121,12 @@ class KeyFile(LedgerKeys):
             key file; or ``unwrap`` failed.
     """
 
-    __slots__ = ("_path", "_ring", "_unwrap")
+    __slots__ = ("_path", "_ring", "_seen", "_unwrap")
 
     def __init__(self, path: str | os.PathLike[str], *, unwrap: Unwrap | None = None) -> None:
         self._path = Path(path)
         self._unwrap = unwrap
+        self._seen: tuple[int, int, int] | None = None
         self._ring = self._read()
 
     def __repr__(self) -> str:
@@ -128,6 +137,14 @@ class KeyFile(LedgerKeys):
         return self._path
 
     def key_ring(self) -> KeyRing:
+        """The keys, read again when the file changed since (a rotation by another process:
+        this one then opens values sealed under the new key and seals with it too)."""
+        try:
+            info = self._path.stat()
+        except OSError:
+            return self._ring  # the file went away: the keys already read still hold
+        if (info.st_ino, info.st_mtime_ns, info.st_size) != self._seen:
+            self._ring = self._read()
         return self._ring
 
     def _secret(self, value: str, what: str) -> bytearray:
@@ -142,7 +159,8 @@ class KeyFile(LedgerKeys):
         return bytearray(raw)
 
     def _read(self) -> KeyRing:
-        _check_private(self._path)
+        info = _check_private(self._path)
+        self._seen = (info.st_ino, info.st_mtime_ns, info.st_size)
         try:
             text = self._path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError):
@@ -201,6 +219,7 @@ class KeyFile(LedgerKeys):
         :meth:`retire` removes them."""
         _check_private(self._path)
         lines = self._path.read_text(encoding="ascii").splitlines()
+        self._ring = self._read()
         new_id = max(self._ring.key_ids) + 1
         seal = wrap or (lambda secret: secret)
         kept = [ln for ln in lines if not ln.startswith("current ")]
@@ -211,8 +230,9 @@ class KeyFile(LedgerKeys):
         return new_id
 
     def retire(self, key_id: int) -> None:
-        """Removes an old data key from the file, once no value is sealed with it any more
-        (:meth:`~ektpcore.Ledger.rotate_keys` reports when that is so)."""
+        """Removes an old data key from the file. Call it through
+        :meth:`~ektpcore.Ledger.retire_key`, which first checks that no value in the ledger
+        is sealed with it."""
         if key_id == self._ring.current_key:
             raise LedgerKeyError(f"{self._path}: data key {key_id} is the current one")
         _check_private(self._path)

@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from .errors import InvalidArgumentError
+from .nik import has_nik_shape
 
 __all__ = [
     "PERMISSIONS",
@@ -125,12 +126,16 @@ def permits(role: Role, permission: Permission) -> bool:
     return role in PERMISSIONS[permission]
 
 
+# Letters that show nothing: the Hangul fillers, and the blank braille pattern.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def meaningful(text: object) -> bool:
-    """Whether ``text`` says something: not empty, and not only spaces or invisible characters
-    (zero-width spaces and other format characters), which a required reason or name may not
-    be."""
+    """Whether ``text`` says something: at least one visible letter or digit, not only spaces,
+    punctuation or invisible characters (zero-width spaces, fillers, control characters),
+    which a required reason or name may not be."""
     return isinstance(text, str) and any(
-        not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text
+        unicodedata.category(ch)[0] in "LN" and ch not in _BLANK_LETTERS for ch in text
     )
 
 
@@ -155,6 +160,8 @@ def plain_name(text: object, what: str = "a name") -> str:
         raise InvalidArgumentError(
             f"{what} has no blank at either end nor two in a row, and at most 100 characters"
         )
+    if has_nik_shape(text):
+        raise InvalidArgumentError(f"{what} may not be or hold a NIK-shaped number")
     return text
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import logging
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex
 
@@ -712,3 +714,35 @@ def crosscheck_niks(niks: Any, birth_dates: Any, sexes: Any) -> npt.NDArray[np.u
     else:
         sex_codes = np.array([0 if s is None else int(_as_sex(s)) for s in sexes], dtype=np.uint8)
     return _ektpcore.crosscheck_niks(np.ascontiguousarray(values), days, sex_codes)
+
+
+# A chain of digit groups joined by short separators (up to three characters that are neither
+# letters nor digits: spaces, dots, dashes, slashes, line breaks, ...), after the text is
+# brought to plain digits: the ways a NIK is written on forms and in notes.
+_DIGIT_CHAIN = re.compile(r"[0-9]+(?:[^0-9a]{1,3}[0-9]+)*")
+
+
+def has_nik_shape(text: str) -> bool:
+    """Whether ``text`` holds a number written like a NIK: sixteen digits, in one run or in
+    groups joined by spaces, dots, dashes, slashes or other short separators, in any script's
+    digits (full-width, Arabic-Indic, superscript, circled ...) and with invisible characters
+    or combining marks anywhere. A run of more than sixteen digits counts too (a NIK with a
+    digit added). Two serials of eight digits side by side read as one NIK: a reason names
+    one blank, a batch or a range instead."""
+    view = []
+    for ch in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(ch)
+        if category in ("Cf", "Mn", "Me"):
+            continue  # invisible or combining: not seen, so not a separator
+        digit = unicodedata.decimal(ch, None)
+        if digit is not None:
+            view.append(str(digit))
+        elif ch.isalpha():
+            view.append("a")
+        else:
+            view.append(" ")
+    for chain in _DIGIT_CHAIN.finditer("".join(view)):
+        groups = re.findall(r"[0-9]+", chain.group())
+        if sum(map(len, groups)) == 16 or max(map(len, groups)) >= 16:
+            return True
+    return False

@@ -25,7 +25,16 @@ from pathlib import Path
 from .errors import SheetError
 from .nik import mask_nik
 
-__all__ = ["FIELDS", "SIAK", "Sheet", "SheetError", "parse_date", "read_sheet", "row_label"]
+__all__ = [
+    "FIELDS",
+    "SIAK",
+    "Sheet",
+    "SheetError",
+    "initials",
+    "parse_date",
+    "read_sheet",
+    "row_label",
+]
 
 FIELDS: dict[str, str] = {
     "nik": "NIK",
@@ -48,6 +57,12 @@ FIELDS: dict[str, str] = {
     "photo": "pas foto (path or URI)",
     "signature": "tanda tangan (path or URI)",
     "priority": "priority class (0 first-time, 1 data change, 2 replacement)",
+    "mother_name": "nama ibu kandung",
+    "id": "a record's number, for planning a sheet without NIKs",
+    "ready": "when the record can be printed (ISO 8601; empty: now; 'unknown': not yet)",
+    "two_sided": "printed on both sides (yes/no)",
+    "identity_check": "how the citizen's identity was checked at hand-over",
+    "receiver": "who received the card, when not the citizen",
 }
 """The fields ektpcore reads from a sheet, with what each holds (the card's fields follow
 UU 24/2013 Pasal 64)."""
@@ -73,6 +88,12 @@ SIAK: dict[str, tuple[str, ...]] = {
     "photo": ("foto", "pas_foto", "photo", "photo_ref"),
     "signature": ("ttd", "tanda_tangan", "signature", "signature_ref"),
     "priority": ("prioritas", "priority"),
+    "mother_name": ("nama_lgkp_ibu", "nama_ibu", "nama_ibu_kandung", "mother_name"),
+    "id": ("id", "no", "nomor"),
+    "ready": ("ready", "siap", "siap_cetak"),
+    "two_sided": ("two_sided", "dua_sisi"),
+    "identity_check": ("identity_check", "cek_identitas", "pemeriksaan_identitas"),
+    "receiver": ("receiver", "penerima"),
 }
 """Header spellings each field is found by (after :func:`_key`): the SIAK export's column
 names first, then common ones."""
@@ -93,11 +114,16 @@ def row_label(row: int, nik: str | int | None, name: str | None = None) -> str:
     text = f"row {row}"
     if nik not in (None, ""):
         text += f", {mask_nik(nik)}"
-    if name:
-        initials = " ".join(w[0].upper() + "." for w in name.split() if w[:1].isalpha())
-        if initials:
-            text += f" ({initials})"
+    letters = initials(name)
+    if letters:
+        text += f" ({letters})"
     return text
+
+
+def initials(name: str | None) -> str:
+    """A name's initials (``S. R. A.``), which tell records apart in a report without
+    naming anyone; ``''`` for no name."""
+    return " ".join(w[0].upper() + "." for w in (name or "").split() if w[:1].isalpha())
 
 
 def parse_date(text: str, *, where: str = "") -> _dt.date:

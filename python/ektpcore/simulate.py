@@ -111,6 +111,10 @@ def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ())
     return scenario
 
 
+_MOST_RECORDS = 10_000_000
+"""The most records of each kind, and blanks, a scenario may hold (a province's campaign)."""
+
+
 def _check(s: Mapping[str, Any]) -> None:
     def number(section: str, key: str, lo: float = 0.0, hi: float = math.inf) -> None:
         value = s[section][key]
@@ -120,7 +124,7 @@ def _check(s: Mapping[str, Any]) -> None:
             )
 
     for key in ("print_ready", "sent_for_enrolment", "bio_captured"):
-        number("records", key)
+        number("records", key, 0, _MOST_RECORDS)
     number("records", "replacement_share", 0, 1)
     number("central", "duplicate_share", 0, 1)
     number("central", "tranche_hours", 0.01)
@@ -131,7 +135,7 @@ def _check(s: Mapping[str, Any]) -> None:
     number("printers", "cards_per_hour_two_sided", 1)
     number("campaign", "click_limit", 1)
     number("campaign", "max_days", 1, 3650)
-    number("blanks", "in_stock")
+    number("blanks", "in_stock", 0, _MOST_RECORDS)
     number("ribbons", "capacity", 1)
     if not isinstance(s["campaign"]["start"], _dt.datetime):
         raise InvalidArgumentError("scenario: campaign.start must be a TOML date-time")
@@ -211,6 +215,8 @@ class CampaignReport:
             )
         else:
             lines.append("  blanks: enough for every print-ready record")
+        lines.append("  bottlenecks:")
+        lines += [f"    {line}" for line in self.bottlenecks()]
         lines.append(
             f"  ledger: history chain {'verified' if self.ledger_verified else 'BROKEN'}, "
             f"blank stock {'balanced' if self.blanks_balanced else 'NOT balanced'}; "
@@ -218,8 +224,60 @@ class CampaignReport:
         )
         return "\n".join(lines)
 
+    def bottlenecks(self) -> list[str]:
+        """What held the campaign back, resource by resource: blanks, ribbons, staff and
+        printers, each said to be a bottleneck (and by how much) or not."""
+        s = self.scenario
+        lines = []
+        if self.blank_shortfall > 0:
+            lines.append(
+                f"blanks: a BOTTLENECK: {self.blank_shortfall:,} print-ready records got no"
+                f" card; at least {self.blank_shortfall:,} more blanks are needed"
+            )
+        else:
+            lines.append("blanks: not a bottleneck (enough for every print-ready record)")
+        if self.ribbon_waits_hours > 0:
+            lines.append(
+                f"ribbons: a BOTTLENECK: printers waited {self.ribbon_waits_hours:.0f} h for"
+                f" ribbons ({self.ribbons_used} used); keep more in stock"
+            )
+        else:
+            lines.append(f"ribbons: not a bottleneck ({self.ribbons_used} used, none waited for)")
+        count = int(s["printers"]["count"])
+        per = int(s["staffing"]["printers_per_operator"])
+        short = [
+            f"the {sh['start']}-{sh['end']} shift's {sh['staff']} operators run"
+            f" {min(count, int(sh['staff']) * per)} of {count} printers"
+            for sh in s["shifts"]
+            if int(sh["staff"]) * per < count
+        ]
+        if short:
+            lines.append("staff: a BOTTLENECK: " + "; ".join(short))
+        else:
+            lines.append(f"staff: not a bottleneck (every shift runs all {count} printers)")
+        printable = self.records - self.duplicates - self.blank_shortfall
+        busy = sum(self.utilisation.values()) / len(self.utilisation) if self.utilisation else 0
+        down = sum(
+            (b - a) * 24 for spans in self.timeline.values() for a, b, k in spans if k == "down"
+        )
+        broken = f"; broken down {down:.0f} h in all" if down else ""
+        if self.printed_by_target < printable and busy >= 0.85:
+            lines.append(
+                f"printers: a BOTTLENECK: busy {busy:.0%} of the time, yet"
+                f" {self.printed_by_target:,} of {printable:,} printable cards were printed by"
+                f" day {self.target_days}{broken}"
+            )
+        else:
+            lines.append(
+                f"printers: not a bottleneck (busy {busy:.0%} of the time,"
+                f" {self.printed_by_target:,} of {printable:,} printable cards by day"
+                f" {self.target_days}{broken})"
+            )
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         doc = dataclasses.asdict(self)
+        doc["bottlenecks"] = self.bottlenecks()
         doc["scenario"] = json.loads(json.dumps(self.scenario, default=str))
         return doc
 
@@ -689,13 +747,17 @@ class _Campaign:
         elif kind == "arrive_kecamatan":
             self.arrive_kecamatan(event.data, t)
         elif kind == "arrive_kelurahan":
-            led.transition(event.data, State.AT_KELURAHAN, _OPERATOR)
+            sent, niks = event.data
+            counts = [led.distribution.manifest(m).count for m in sent]
+            with led.transaction(_OPERATOR) as tx:
+                for m, count in zip(sent, counts, strict=True):
+                    tx.distribution.receive(m, "lurah", count)
             waits = self.rng.exponential(
-                float(self.s["distribution"]["collection_days_mean"]) * _DAY, len(event.data)
+                float(self.s["distribution"]["collection_days_mean"]) * _DAY, len(niks)
             )
             days = np.ceil(waits / _DAY)
             for d in np.unique(days).tolist():
-                chosen = [v for v, x in zip(event.data, days.tolist(), strict=True) if x == d]
+                chosen = [v for v, x in zip(niks, days.tolist(), strict=True) if x == d]
                 # Citizens come during office hours of that day.
                 self.push(t + d * _DAY, "collect", chosen)
         elif kind == "collect":
@@ -769,9 +831,15 @@ class _Campaign:
         m = dist.manifest(manifest_id)
         dist.receive(manifest_id, "camat", m.count, _OPERATOR)
         niks = [int(nik) for group in m.kelurahan.values() for nik in group]
-        self.ledger.transition(niks, State.IN_TRANSIT_TO_KELURAHAN, _OPERATOR)
+        # On to each kelurahan, one manifest each, packed and sent at once.
+        with self.ledger.transaction(_OPERATOR) as tx:
+            sent = tx.distribution.build_kelurahan(m.kecamatan)
+            for each in sent:
+                tx.distribution.dispatch(each)
         self.push(
-            t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY, "arrive_kelurahan", niks
+            t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY,
+            "arrive_kelurahan",
+            (sent, niks),
         )
 
     # -- the report --------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 //! interpreter objects, and both stores give the same cells whatever their own number and
 //! spacing conventions.
 //!
-//! [`encode`] is the payload of a history row from schema 10 on: the field count, then every
+//! [`encode`] is the payload of a history row from schema 13 on: the field count, then every
 //! field as `0x00` (NULL) or `0x01`, its byte length (u32, big-endian) and its UTF-8 text.
 //! No field's text can move into the next and NULL is not the empty text, which the first
 //! format ([`encode_legacy`]: the fields joined with `0x1f`, NULL as empty) could not promise;
@@ -304,7 +304,7 @@ pub fn links(bytes: &[u8]) -> Vec<[u8; 32]> {
     out
 }
 
-/// The canonical payload (from schema 10 on) of the fields of one history row, appended to
+/// The canonical payload (from schema 13 on) of the fields of one history row, appended to
 /// `out`.
 pub fn encode<'a>(out: &mut Vec<u8>, fields: impl ExactSizeIterator<Item = Option<&'a [u8]>>) {
     out.extend_from_slice(&(fields.len() as u32).to_be_bytes());
@@ -327,7 +327,7 @@ fn field(out: &mut Vec<u8>, value: Option<&[u8]>) {
 }
 
 /// The payload of the first format: the fields joined with `0x1f`, NULL as the empty text.
-/// Kept to check rows written before schema 10; ambiguous, so never written again.
+/// Kept to check rows written before schema 13; ambiguous, so never written again.
 pub fn encode_legacy<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = Option<&'a [u8]>>) {
     for (i, field) in fields.enumerate() {
         if i > 0 {

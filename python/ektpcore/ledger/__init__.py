@@ -5,8 +5,9 @@ Modules: :mod:`~ektpcore.ledger.store` (the database and its dialect), ``postgre
 ledger on a PostgreSQL server), ``schema`` (versions and migrations), ``chain`` (the
 hash-chained histories), ``verify`` (what ``Ledger.verify`` checks), ``anchor`` (checkpoints
 kept outside the database), ``records``, ``blanks``, ``ribbons``, ``journal`` (station journal and
-chip log), ``distribution``, ``users`` (users, sign-in and the audit), ``approvals``
-(two-person changes), and ``transaction``, the one way a change happens.
+chip log), ``distribution``, ``batches`` (print batches as the ledger knows them), ``users``
+(users, sign-in and the audit), ``approvals`` (two-person changes), and ``transaction``, the
+one way a change happens.
 :class:`Ledger` is what applications hold.
 """
 
@@ -26,12 +27,20 @@ from ..errors import (
 )
 from .anchor import Checkpoint, FileAnchor
 from .approvals import Approval, Approvals, ApprovalWrites
-from .blanks import BlankState, BlankStock, BlankWrites, Reconciliation
+from .batches import BatchSummary
+from .blanks import BlankMovement, BlankState, BlankStock, BlankWrites, Lot, Reconciliation
 from .chain import AUDIT_CHAIN, BLANK_CHAIN, CHAINS, RECORD_CHAIN, Finding, VerifyReport
 from .chain import payload as _payload
 from .claims import Claim, Claims, ClaimWrites
 from .core import Ledger
-from .distribution import Distribution, DistributionWrites, Manifest, ManifestState
+from .distribution import (
+    Distribution,
+    DistributionWrites,
+    Handover,
+    Leg,
+    Manifest,
+    ManifestState,
+)
 from .journal import ChipLogEntry, Journal, JournalWrites
 from .postgres import PostgresStore
 from .records import CARD_FIELDS, CardFields, Change, HistoryEntry, Intake, IntakeReport, Record
@@ -56,6 +65,8 @@ __all__ = [
     "Approvals",
     "AuditEntry",
     "AuthenticationError",
+    "BatchSummary",
+    "BlankMovement",
     "BlankShortageError",
     "BlankShortageWarning",
     "BlankState",
@@ -72,6 +83,7 @@ __all__ = [
     "DistributionWrites",
     "FileAnchor",
     "Finding",
+    "Handover",
     "HistoryEntry",
     "IllegalTransitionError",
     "Intake",
@@ -80,6 +92,8 @@ __all__ = [
     "JournalWrites",
     "Ledger",
     "LedgerStore",
+    "Leg",
+    "Lot",
     "Manifest",
     "ManifestMismatchError",
     "ManifestState",

@@ -117,6 +117,7 @@ class ApprovalWrites:
         value = records.valid_niks([nik], "request")[0]
         target = State(target)
         check_free_text(reason, "a request's reason")
+        users.require_person(tx.db, tx.actor, "asking for a two-person change")
         row = tx.db.one("SELECT id, state FROM records WHERE nik = ?", nik_keys(tx.db, [value]))
         if row is None:
             raise records.unknown(value)
@@ -180,6 +181,7 @@ class ApprovalWrites:
         tx = self._tx
         found = self._waiting(approval_id)
         actor = tx.actor
+        users.require_person(tx.db, actor, "approving a two-person change")
         if users.name_key(actor.name) == users.name_key(found.requested_by):
             raise ApprovalRequiredError(
                 f"request {found.id} was made by {found.requested_by}: another person approves"

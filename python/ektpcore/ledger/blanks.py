@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..clock import stamp_window
 from ..errors import (
     BatchClaimedError,
     BlankShortageError,
@@ -24,14 +26,14 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
-from .sealing import check_free_text, seal_text
+from .sealing import check_free_text, open_texts, seal_texts
 from .store import Session
 
 if TYPE_CHECKING:
     from .core import Ledger
     from .transaction import Transaction
 
-__all__ = ["BlankState", "BlankStock", "BlankWrites", "Reconciliation"]
+__all__ = ["BlankMovement", "BlankState", "BlankStock", "BlankWrites", "Lot", "Reconciliation"]
 
 _MAX_LOT = 1_000_000
 
@@ -64,6 +66,39 @@ class Reconciliation:
     @property
     def balanced(self) -> bool:
         return self.received == sum(self.counts.values()) and not self.discrepancies
+
+
+@dataclass(frozen=True)
+class BlankMovement:
+    """One row of the blank-card history: when, who (name and role), which blank, from which
+    state to which (``source`` ``None``: received in a lot), why, and the batch."""
+
+    seq: int
+    at: str
+    serial: int
+    actor: str
+    role: str
+    source: BlankState | None
+    target: BlankState
+    reason: str | None
+    batch: str | None
+
+
+@dataclass(frozen=True)
+class Lot:
+    """A delivered lot of blanks: its reference, serials ``first``..``last``, when and by whom
+    it was received, and whether every serial is in (a large lot is received in parts)."""
+
+    reference: str
+    first: int
+    last: int
+    received_at: str
+    received_by: str
+    complete: bool
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
 
 
 # The movements a person may make directly, and the permission each needs; binding at print
@@ -278,12 +313,12 @@ def _history(
     records = records or [None] * len(moves)
     who, role, now = tx.actor.name, tx.actor.role.name, tx.now
     check_free_text(reason, "a blank's reason")
-    reason = seal_text(tx.db, reason, "blank_history.reason")
+    stored = seal_texts(tx.db, [reason] * len(moves), "blank_history.reason")
     chain.append(
         tx.db,
         [
-            (s, now, who, role, src.value if src else None, dst.value, reason, batch, r)
-            for (s, src, dst), r in zip(moves, records, strict=True)
+            (s, now, who, role, src.value if src else None, dst.value, why, batch, r)
+            for (s, src, dst), r, why in zip(moves, records, stored, strict=True)
         ],
         chain.BLANK_CHAIN,
     )
@@ -334,6 +369,14 @@ class BlankStock:
         with self._ledger.transaction(actor) as tx:
             tx.blanks.move(serials, target, reason=reason)
 
+    def lots(self) -> list[Lot]:
+        """Every lot received, in the order it was."""
+        rows = self._db.all(
+            "SELECT reference, first_serial, last_serial, received_at, actor, complete"
+            " FROM blank_lots ORDER BY id"
+        )
+        return [Lot(r, int(a), int(b), at, who, bool(done)) for r, a, b, at, who, done in rows]
+
     def state_of(self, serial: int) -> BlankState:
         row = self._db.one("SELECT state FROM blanks WHERE serial = ?", (serial,))
         if row is None:
@@ -345,6 +388,51 @@ class BlankStock:
             BlankState(s): n
             for s, n in self._db.all("SELECT state, count(*) FROM blanks GROUP BY state")
         }
+
+    def movements(
+        self, start: _dt.datetime | None = None, end: _dt.datetime | None = None
+    ) -> list[BlankMovement]:
+        """Every blank movement between ``start`` and ``end`` (aware datetimes; see
+        :func:`~ektpcore.shift_window`; open ends when not given), in order: what a shift
+        report counts by kind, cause and operator."""
+        rows = self._db.all(
+            "SELECT seq, at, serial, actor, role, from_state, to_state, reason, batch"
+            " FROM blank_history WHERE at >= ? AND at < ? ORDER BY seq",
+            stamp_window(start, end),
+        )
+        reasons = open_texts(self._db, [r[7] for r in rows], "blank_history.reason")
+        return [
+            BlankMovement(
+                int(seq),
+                at,
+                int(serial),
+                actor,
+                role,
+                BlankState(src) if src else None,
+                BlankState(dst),
+                why,
+                batch,
+            )
+            for (seq, at, serial, actor, role, src, dst, _, batch), why in zip(
+                rows, reasons, strict=True
+            )
+        ]
+
+    def _missing_from_lots(self, limit: int = 1_000) -> list[tuple[int, str]]:
+        """Serials of received lots that have no blank row (deleted behind the ledger's back):
+        each one, up to ``limit`` per lot."""
+        query = self._db.all
+        short = query(
+            "SELECT l.id, l.first_serial, l.last_serial FROM blank_lots l"
+            " WHERE (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
+            " < l.last_serial - l.first_serial + 1"
+        )
+        missing: list[tuple[int, str]] = []
+        for lot, first, last in short:
+            have = {int(r[0]) for r in query("SELECT serial FROM blanks WHERE lot_id = ?", (lot,))}
+            gaps = (n for n in range(int(first), int(last) + 1) if n not in have)
+            missing += [(n, "missing from its lot") for n in itertools.islice(gaps, limit)]
+        return missing
 
     def _allocated_to_nobody(self) -> list[tuple[int, str]]:
         """Blanks allocated to a batch beyond the records waiting in it (allocated, then never
@@ -400,26 +488,19 @@ class BlankStock:
                 " ('PRINT_READY', 'QUEUED', 'BIO_CAPTURED', 'SENT_FOR_ENROLMENT')",
                 "a valid card for a record not yet printed",
             ),
-            (
-                "SELECT l.first_serial + (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
-                " FROM blank_lots l WHERE (SELECT count(*) FROM blanks b WHERE b.lot_id = l.id)"
-                " < l.last_serial - l.first_serial + 1",
-                "missing from its lot",
-            ),
         ]
         for sql, problem in checks:
             problems += [(row[0], problem) for row in query(sql)]
+        problems += self._missing_from_lots()
         problems += self._allocated_to_nobody()
         movements: dict[BlankState, int] = {}
         if start is not None or end is not None:
-            lo = (start or _dt.datetime.min.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
-            hi = (end or _dt.datetime.max.replace(tzinfo=_dt.UTC)).astimezone(_dt.UTC)
             movements = {
                 BlankState(s): n
                 for s, n in query(
                     "SELECT to_state, count(*) FROM blank_history WHERE at >= ? AND at < ?"
                     " GROUP BY to_state",
-                    (lo.isoformat(timespec="microseconds"), hi.isoformat(timespec="microseconds")),
+                    stamp_window(start, end),
                 )
             }
         print_ready = query(

@@ -5,10 +5,10 @@ Each history row stores a link computed over the previous row's link and its own
 and a one-row head table holds the last sequence number and link, so rows edited, inserted,
 deleted or cut off the end are found by recomputing the chain (:func:`check`).
 
-A chain is kept in **epochs** (``chain_epochs``, schema 10): from its first sequence number
+A chain is kept in **epochs** (``chain_epochs``, schema 13): from its first sequence number
 on, an epoch uses one payload format and one way to link:
 
-- format 1: the fields joined with ``0x1f`` and SHA-256 links. Rows written before schema 10;
+- format 1: the fields joined with ``0x1f`` and SHA-256 links. Rows written before schema 13;
   no epoch row says so (it is the chain until its first epoch row). Its payload is ambiguous
   (text could move from one field to the next, NULL was the empty text), so it is only read.
 - format 2: the canonical payload (``rust/ledger/rows.rs``: the field count, then each field
@@ -212,7 +212,7 @@ CHAINS: tuple[Chain, ...] = (RECORD_CHAIN, BLANK_CHAIN, AUDIT_CHAIN)
 
 
 def payload(row: Sequence[Any]) -> bytes:
-    """The payload of a row written before schema 10: its fields, unit-separated."""
+    """The payload of a row written before schema 13: its fields, unit-separated."""
     return "\x1f".join("" if v is None else str(v) for v in row).encode()
 
 
@@ -292,7 +292,7 @@ def session_mac(db: Session) -> ChainMac | None:
 
 def never_keyed(db: Session) -> bool:
     """Whether no chain of the ledger has ever been keyed (a ledger sealed before its chains
-    were, by an ektpcore of schema 11)."""
+    were, by an ektpcore of an earlier schema)."""
     return db.one("SELECT 1 FROM chain_epochs WHERE format = ? LIMIT 1", (KEYED_FORMAT,)) is None
 
 

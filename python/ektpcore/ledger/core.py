@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Unpack
 import numpy.typing as npt
 
 from ..clock import utc_stamp
-from ..errors import InvalidArgumentError, LedgerKeyError
-from ..keys import LedgerKeys
+from ..errors import InvalidArgumentError, LedgerError, LedgerKeyError
+from ..keys import KeyFile, LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
-from . import chain, records, schema, sealing, users
+from . import batches, chain, records, schema, sealing, users
 from .anchor import Anchor, Anchoring, Checkpoint, heads
 from .approvals import Approvals
+from .batches import BatchSummary
 from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
@@ -117,7 +118,7 @@ class Ledger:
                 f"{self.path}: these are another ledger's keys (fingerprint {ring.fingerprint};"
                 f" the ledger was sealed by {sealed})"
             )
-        vault = Vault(ring)
+        vault = Vault(keys)
         if chain.never_keyed(reads):  # sealed before chains were keyed, or just now
             with self._store.transaction() as conn:
                 chain.key_chains(Session(self._store, conn, vault))
@@ -138,7 +139,7 @@ class Ledger:
             count = sealing.seal_existing(Session(self._store, conn), ring)
             chain.key_chains(Session(self._store, conn, Vault(ring)))
         self._keys = keys
-        self._vault = Vault(ring)
+        self._vault = Vault(keys)
         self._reads = Session(self._store, vault=self._vault)
         if self._anchoring is not None:
             self._anchoring.ring = ring
@@ -168,6 +169,18 @@ class Ledger:
                 self._anchoring.write(heads(self._reads, chain.CHAINS))
         finally:
             self._store.close()
+
+    def backup(self, path: str | os.PathLike[str]) -> None:
+        """Copies a SQLite ledger into a new file (mode 0600), one consistent snapshot even
+        while stations write; a sealed ledger's copy stays sealed. A PostgreSQL ledger is
+        backed up with the server's own tools (``pg_dump``)."""
+        backup = getattr(self._store, "backup", None)
+        if backup is None:
+            raise LedgerError(
+                f"{self.path}: a ledger on a database server is backed up with its own tools"
+                " (pg_dump)"
+            )
+        backup(path)
 
     def __enter__(self) -> Ledger:
         return self
@@ -219,7 +232,7 @@ class Ledger:
         """A write transaction that names no actor, for the ledger package's own steps that
         come before one exists (creating the first administrator, signing in)."""
         with self._store.transaction() as conn:
-            yield Session(self._store, conn)
+            yield Session(self._store, conn, self._vault)
 
     # -- who acts -----------------------------------------------------------------------------
 
@@ -345,9 +358,24 @@ class Ledger:
         """Where a citizen's card is: state, region, the serial of its valid card, manifest."""
         return records.where_is(self._reads, nik)
 
-    def batch(self, batch: str) -> list[Record]:
-        """The records that were ever part of a print batch, in NIK order."""
-        return records.in_batch(self._reads, batch)
+    def batch(self, batch: str, *, current: bool = False) -> list[Record]:
+        """The records that were ever part of a print batch, in NIK order; with ``current``,
+        only those whose last batch it is (not those spoiled and queued again elsewhere)."""
+        return records.in_batch(self._reads, batch, current=current)
+
+    def batches(self, name: str | None = None) -> list[BatchSummary]:
+        """Every print batch (or the one named), oldest first: the printer it was queued
+        for, its records by state, its blanks by state."""
+        return batches.summaries(self._reads, name)
+
+    def records(self, *states: State) -> list[Record]:
+        """Every record, or those in ``states``, in intake order."""
+        return records.listed(self._reads, states)
+
+    def where_is_card(self, serial: int) -> Record:
+        """The record a card was printed for, found by the serial of its blank (read off the
+        card in hand)."""
+        return records.on_blank(self._reads, serial)
 
     def queued(self, batch: str, printer: str) -> list[Record]:
         """The records of ``batch`` still ``QUEUED`` for ``printer``, in print order (by
@@ -428,6 +456,18 @@ class Ledger:
         if self._vault is None:
             raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
         return sealing.rotate(self._store, self._vault, chunk)
+
+    def retire_key(self, key_id: int) -> None:
+        """Removes an old data key from the ledger's key file, once no value in the ledger is
+        sealed with it (refused otherwise: the values sealed with it would be lost)."""
+        if self._vault is None or not isinstance(self._keys, KeyFile):
+            raise LedgerKeyError(f"{self.path}: only a sealed ledger's key file retires keys")
+        if key_id in sealing.keys_in_use(self._reads):
+            raise LedgerKeyError(
+                f"{self.path}: data key {key_id} still seals values in the ledger; run"
+                " rotate_keys() first (the history keeps the keys its reasons were sealed with)"
+            )
+        self._keys.retire(key_id)
 
     def rotate_keys_in_background(self, *, chunk: int = 2_000) -> sealing.Rotation:
         """:meth:`rotate_keys` in a thread with a connection of its own; the returned handle's

@@ -1,27 +1,30 @@
 """From the bureau to the citizen: manifests per kecamatan, grouped by kelurahan, built from
-cards that passed quality control; dispatched; received with a count check; then handed over,
-one citizen at a time, with the identity check recorded.
+cards that passed quality control; dispatched; received with a count check; then, for cards
+collected at a kelurahan, manifests from the kecamatan to each kelurahan, dispatched and
+received the same way; then handed over, one citizen at a time, with the identity check
+recorded.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgumentError, ManifestMismatchError
+from ..errors import IllegalTransitionError, InvalidArgumentError, ManifestMismatchError
 from ..lifecycle import Actor, Permission, State, meaningful
-from ..nik import Nik, parse_niks
+from ..nik import Nik, mask_nik, parse_niks
 from . import records
-from .sealing import check_free_text, nik_keys, niks_of, seal_text, seal_texts
+from .records import Record
+from .sealing import check_free_text, nik_keys, niks_of, open_texts, seal_text, seal_texts
 from .store import Session
 
 if TYPE_CHECKING:
     from .core import Ledger
     from .transaction import Transaction
 
-__all__ = ["Distribution", "DistributionWrites", "Manifest", "ManifestState"]
+__all__ = ["Distribution", "DistributionWrites", "Handover", "Leg", "Manifest", "ManifestState"]
 
 
 class ManifestState(str, enum.Enum):
@@ -32,25 +35,92 @@ class ManifestState(str, enum.Enum):
     RECEIVED = "RECEIVED"
 
 
+class Leg(str, enum.Enum):
+    """Which leg a manifest travels: from the bureau to a kecamatan, or from a kecamatan to
+    one of its kelurahan. The values are stored in the ledger and never change."""
+
+    KECAMATAN = "KECAMATAN"
+    KELURAHAN = "KELURAHAN"
+
+
+# The state a manifest's cards take on each leg when it is dispatched, and when received.
+_IN_TRANSIT = {
+    Leg.KECAMATAN: State.IN_TRANSIT_TO_KECAMATAN,
+    Leg.KELURAHAN: State.IN_TRANSIT_TO_KELURAHAN,
+}
+_ARRIVED = {Leg.KECAMATAN: State.AT_KECAMATAN, Leg.KELURAHAN: State.AT_KELURAHAN}
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """A consignment of cards for one kecamatan; ``kelurahan`` maps each kelurahan to its
-    cards' NIKs (shown masked)."""
+    """A consignment of cards: from the bureau to one kecamatan (``leg`` ``KECAMATAN``), or
+    from a kecamatan to one of its kelurahan (``KELURAHAN``, ``to_kelurahan`` naming it).
+    ``kelurahan`` maps each kelurahan to its cards' NIKs (shown masked). Times are the
+    ledger's UTC stamps; ``received_by`` is left out of the repr."""
 
     id: int
     kecamatan: str
     state: ManifestState
     kelurahan: dict[str, list[Nik]]
+    leg: Leg = Leg.KECAMATAN
+    to_kelurahan: str | None = None
+    created_at: str = ""
+    created_by: str = ""
+    dispatched_at: str | None = None
+    received_at: str | None = None
+    received_by: str | None = field(default=None, repr=False)
+    received_count: int | None = None
 
     @property
     def count(self) -> int:
         return sum(len(v) for v in self.kelurahan.values())
 
+    @property
+    def destination(self) -> str:
+        """The office the consignment goes to: the kecamatan, or the kelurahan."""
+        return self.kecamatan if self.leg is Leg.KECAMATAN else (self.to_kelurahan or "")
+
+
+@dataclass(frozen=True, repr=False)
+class Handover:
+    """One card handed to its citizen: when, by whom, how identity was checked, who received
+    it (``None``: the citizen in person), where (``office``: ``AT_KECAMATAN`` or
+    ``AT_KELURAHAN``, the state it left) and the serial of the card handed over. The repr
+    masks the NIK and leaves the identity check and receiver out."""
+
+    nik: Nik
+    at: str
+    actor: str
+    identity_check: str
+    receiver: str | None
+    office: State | None
+    card_serial: int | None
+
+    def __repr__(self) -> str:
+        return f"Handover(nik={self.nik!r}, at={self.at!r}, actor={self.actor!r})"
+
+
+_MANIFEST_COLUMNS = (
+    "id, kecamatan, state, leg, kelurahan, created_at, created_by, dispatched_at, received_at,"
+    " received_by, received_count"
+)
+
+# Records on a manifest still open or on its way: not put on another.
+_NOT_ON_A_MANIFEST = (
+    " AND NOT EXISTS (SELECT 1 FROM manifest_items i JOIN manifests m ON m.id = i.manifest_id"
+    " WHERE i.record_id = r.id AND m.state != 'RECEIVED')"
+)
+
 
 def manifest(db: Session, manifest_id: int) -> Manifest:
-    head = db.one("SELECT kecamatan, state FROM manifests WHERE id = ?", (manifest_id,))
+    head = db.one(f"SELECT {_MANIFEST_COLUMNS} FROM manifests WHERE id = ?", (manifest_id,))
     if head is None:
         raise InvalidArgumentError(f"no manifest {manifest_id}")
+    return _manifest(db, head)
+
+
+def _manifest(db: Session, head: Sequence[Any]) -> Manifest:
+    manifest_id = int(head[0])
     groups: dict[str, list[Nik]] = {}
     rows = db.all(
         "SELECT coalesce(i.kelurahan, ''), r.nik, r.sealed FROM manifest_items i JOIN records r"
@@ -60,7 +130,22 @@ def manifest(db: Session, manifest_id: int) -> Manifest:
     niks = niks_of(db, [r[1] for r in rows], [r[2] for r in rows])
     for (kel, _, _), nik in sorted(zip(rows, niks, strict=True), key=lambda x: (x[0][0], x[1])):
         groups.setdefault(kel, []).append(Nik.from_int(nik))
-    return Manifest(manifest_id, head[0], ManifestState(head[1]), groups)
+    _, kec, state, leg, to_kel, created_at, created_by, sent, received, by, count = head
+    (by,) = open_texts(db, [by], "manifests.received_by")
+    return Manifest(
+        manifest_id,
+        kec,
+        ManifestState(state),
+        groups,
+        Leg(leg),
+        to_kel,
+        created_at,
+        created_by,
+        sent,
+        received,
+        by,
+        count,
+    )
 
 
 def _niks(db: Session, manifest_id: int) -> list[int]:
@@ -86,30 +171,67 @@ class DistributionWrites:
         db = tx.db
         rows = db.all(
             "SELECT r.id, coalesce(r.kecamatan, ''), r.kelurahan FROM records r"
-            " WHERE r.state = ? AND NOT EXISTS (SELECT 1 FROM manifest_items i JOIN"
-            " manifests m ON m.id = i.manifest_id WHERE i.record_id = r.id"
-            " AND m.state != 'RECEIVED')"
+            f" WHERE r.state = ?{_NOT_ON_A_MANIFEST}"
             " ORDER BY r.kecamatan NULLS FIRST, r.kelurahan NULLS FIRST, r.nik",
             (State.QC_PASSED.value,),
         )
         by_kecamatan: dict[str, list[tuple[int, str | None]]] = {}
         for rid, kec, kel in rows:
             by_kecamatan.setdefault(kec, []).append((rid, kel))
-        ids = []
-        for kec, items in by_kecamatan.items():
-            row = db.one(
-                "INSERT INTO manifests (kecamatan, state, created_at, created_by)"
-                " VALUES (?,?,?,?) RETURNING id",
-                (kec, ManifestState.OPEN.value, tx.now, tx.actor.name),
-            )
-            assert row is not None
-            mid = int(row[0])
-            db.executemany(
-                "INSERT INTO manifest_items (manifest_id, record_id, kelurahan) VALUES (?,?,?)",
-                [(mid, rid, kel) for rid, kel in items],
-            )
-            ids.append(mid)
-        return ids
+        return [self._new(kec, items, Leg.KECAMATAN) for kec, items in by_kecamatan.items()]
+
+    def build_kelurahan(
+        self, kecamatan: str | None = None, kelurahan: Sequence[str] | None = None
+    ) -> list[int]:
+        """One new manifest per kelurahan for every card received at its kecamatan
+        (``AT_KECAMATAN``) not yet on a manifest, of ``kecamatan`` only when given, of the
+        named ``kelurahan`` only when given; returns their ids. Cards whose record names no
+        kelurahan stay at the kecamatan, to be handed over there."""
+        tx = self._tx
+        tx.require(Permission.DISTRIBUTE)
+        db = tx.db
+        where, params = "", [State.AT_KECAMATAN.value]
+        if kecamatan is not None:
+            where += " AND coalesce(r.kecamatan, '') = ?"
+            params.append(kecamatan)
+        if kelurahan is not None:
+            where += " AND " + db.member_of("r.kelurahan")
+            params.append(db.as_list(list(kelurahan)))
+        rows = db.all(
+            "SELECT r.id, coalesce(r.kecamatan, ''), r.kelurahan FROM records r"
+            f" WHERE r.state = ? AND r.kelurahan IS NOT NULL AND r.kelurahan != ''{where}"
+            f"{_NOT_ON_A_MANIFEST} ORDER BY r.kecamatan NULLS FIRST, r.kelurahan, r.nik",
+            params,
+        )
+        by_kelurahan: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        for rid, kec, kel in rows:
+            by_kelurahan.setdefault((kec, kel), []).append((rid, kel))
+        return [
+            self._new(kec, items, Leg.KELURAHAN, kel) for (kec, kel), items in by_kelurahan.items()
+        ]
+
+    def _new(
+        self,
+        kecamatan: str,
+        items: list[tuple[int, str | None]],
+        leg: Leg,
+        kelurahan: str | None = None,
+    ) -> int:
+        """A new open manifest of ``items`` (record id, kelurahan); returns its id."""
+        tx = self._tx
+        db = tx.db
+        row = db.one(
+            "INSERT INTO manifests (kecamatan, state, created_at, created_by, leg, kelurahan)"
+            " VALUES (?,?,?,?,?,?) RETURNING id",
+            (kecamatan, ManifestState.OPEN.value, tx.now, tx.actor.name, leg.value, kelurahan),
+        )
+        assert row is not None
+        mid = int(row[0])
+        db.executemany(
+            "INSERT INTO manifest_items (manifest_id, record_id, kelurahan) VALUES (?,?,?)",
+            [(mid, rid, kel) for rid, kel in items],
+        )
+        return mid
 
     def _in_state(self, manifest_id: int, state: ManifestState) -> Manifest:
         found = manifest(self._tx.db, manifest_id)
@@ -118,32 +240,40 @@ class DistributionWrites:
         return found
 
     def dispatch(self, manifest_id: int) -> None:
-        """Sends the consignment: its cards go ``IN_TRANSIT_TO_KECAMATAN``."""
+        """Sends the consignment: its cards go ``IN_TRANSIT_TO_KECAMATAN`` (or
+        ``IN_TRANSIT_TO_KELURAHAN`` on the kelurahan leg)."""
         tx = self._tx
-        self._in_state(manifest_id, ManifestState.OPEN)
-        records.transition(tx, _niks(tx.db, manifest_id), State.IN_TRANSIT_TO_KECAMATAN)
+        found = self._in_state(manifest_id, ManifestState.OPEN)
+        records.transition(tx, _niks(tx.db, manifest_id), _IN_TRANSIT[found.leg])
         tx.db.execute(
             "UPDATE manifests SET state = ?, dispatched_at = ? WHERE id = ?",
             (ManifestState.DISPATCHED.value, tx.now, manifest_id),
         )
 
     def receive(self, manifest_id: int, receiver: str, count: int) -> None:
-        """The kecamatan confirms receipt of ``count`` cards; a count that does not match the
-        manifest is refused."""
+        """The kecamatan (or kelurahan) confirms receipt of ``count`` cards; a count that does
+        not match the manifest is refused."""
         tx = self._tx
         found = self._in_state(manifest_id, ManifestState.DISPATCHED)
         if not meaningful(receiver):
             raise InvalidArgumentError("the receiver's name is required")
+        check_free_text(receiver, "a receiver")
         if count != found.count:
             raise ManifestMismatchError(
-                f"manifest {manifest_id} for {found.kecamatan} lists {found.count} cards;"
+                f"manifest {manifest_id} for {found.destination} lists {found.count} cards;"
                 f" {receiver} counted {count}"
             )
-        records.transition(tx, _niks(tx.db, manifest_id), State.AT_KECAMATAN)
+        records.transition(tx, _niks(tx.db, manifest_id), _ARRIVED[found.leg])
         tx.db.execute(
             "UPDATE manifests SET state = ?, received_at = ?, received_by = ?,"
             " received_count = ? WHERE id = ?",
-            (ManifestState.RECEIVED.value, tx.now, receiver, count, manifest_id),
+            (
+                ManifestState.RECEIVED.value,
+                tx.now,
+                seal_text(tx.db, receiver, "manifests.received_by"),
+                count,
+                manifest_id,
+            ),
         )
 
     def hand_over(self, nik: Any, *, identity_check: str, receiver: str | None = None) -> None:
@@ -169,8 +299,9 @@ class DistributionWrites:
         tx = self._tx
         for text, what in [(c, "an identity check") for c in checks] + [(receiver, "a receiver")]:
             check_free_text(text, what)
-        moved = records.transition(tx, niks, State.ISSUED)
         db = tx.db
+        _check_not_packed(db, niks)
+        moved = records.transition(tx, niks, State.ISSUED)
         sealed_checks = seal_texts(db, checks, "handovers.identity_check")
         sealed_receiver = seal_text(db, receiver, "handovers.receiver")
         db.executemany(
@@ -182,6 +313,71 @@ class DistributionWrites:
             ],
         )
         return moved
+
+
+def _check_not_packed(db: Session, niks: list[int]) -> None:
+    """A card on an open manifest is packed for the kelurahan: handing it over at the
+    kecamatan would leave the manifest listing a card that is not in the box."""
+    keys = nik_keys(db, niks)
+    row = db.one(
+        "SELECT r.nik, r.sealed, r.state, m.id, m.kelurahan FROM manifest_items i"
+        " JOIN manifests m ON m.id = i.manifest_id JOIN records r ON r.id = i.record_id"
+        " WHERE m.state = 'OPEN' AND " + db.member_of("r.nik"),
+        (db.as_list(keys),),
+    )
+    if row is not None:
+        (nik,) = niks_of(db, [row[0]], [row[1]])
+        raise IllegalTransitionError(
+            mask_nik(nik),
+            State(row[2]),
+            State.ISSUED,
+            f"the card is packed on manifest {row[3]} for kelurahan {row[4]}; it is handed"
+            " over there once that manifest is dispatched and received",
+        )
+
+
+def cards(db: Session, manifest_id: int) -> list[Record]:
+    """The records on a manifest, by kelurahan then NIK."""
+    manifest(db, manifest_id)  # refuses an unknown manifest
+    rows = db.all(
+        f"{records._RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM manifest_items"
+        " WHERE manifest_id = ?)",
+        (manifest_id,),
+    )
+    return sorted(records._records(db, rows), key=lambda r: (r.kelurahan or "", int(r.nik)))
+
+
+def handovers(db: Session, nik: Any) -> list[Handover]:
+    """Every hand-over of ``nik``'s cards, oldest first (a card reprinted after a loss is
+    handed over again)."""
+    value = int(parse_niks([nik]).values[0])
+    if value < 0:
+        raise InvalidArgumentError("handovers takes a valid NIK")
+    rows = db.all(
+        "SELECT h.at, h.actor, h.identity_check, h.receiver,"
+        " (SELECT y.from_state FROM history y WHERE y.record_id = h.record_id"
+        " AND y.to_state = 'ISSUED' AND y.at = h.at ORDER BY y.seq DESC LIMIT 1),"
+        " (SELECT c.serial FROM cards c WHERE c.record_id = h.record_id AND c.created_at <= h.at"
+        " AND (c.invalidated_at IS NULL OR c.invalidated_at > h.at) ORDER BY c.id DESC LIMIT 1)"
+        " FROM handovers h JOIN records r ON r.id = h.record_id WHERE r.nik = ? ORDER BY h.id",
+        (nik_keys(db, [value])[0],),
+    )
+    checks = open_texts(db, [r[2] for r in rows], "handovers.identity_check")
+    receivers = open_texts(db, [r[3] for r in rows], "handovers.receiver")
+    return [
+        Handover(
+            Nik.from_int(value),
+            at,
+            actor,
+            check or "",
+            receiver,
+            State(office) if office else None,
+            None if serial is None else int(serial),
+        )
+        for (at, actor, _, _, office, serial), check, receiver in zip(
+            rows, checks, receivers, strict=True
+        )
+    ]
 
 
 class Distribution:
@@ -199,18 +395,67 @@ class Distribution:
             ids = tx.distribution.build()
         return [self.manifest(i) for i in ids]
 
+    def build_kelurahan(
+        self,
+        actor: Actor,
+        *,
+        kecamatan: str | None = None,
+        kelurahan: Sequence[str] | None = None,
+    ) -> list[Manifest]:
+        """One new manifest per kelurahan for every card received at its kecamatan and not
+        yet on a manifest (of ``kecamatan`` only, of the named ``kelurahan`` only, when
+        given). Cards whose record names no kelurahan stay at the kecamatan."""
+        with self._ledger.transaction(actor) as tx:
+            ids = tx.distribution.build_kelurahan(kecamatan, kelurahan)
+        return [self.manifest(i) for i in ids]
+
     def manifest(self, manifest_id: int) -> Manifest:
         return manifest(self._db, manifest_id)
 
+    def manifests(
+        self,
+        *,
+        leg: Leg | str | None = None,
+        state: ManifestState | str | None = None,
+        kecamatan: str | None = None,
+    ) -> list[Manifest]:
+        """The manifests of one leg, in one state, for one kecamatan (any, when not given),
+        oldest first."""
+        where, params = "", []
+        for column, value in (
+            ("leg", None if leg is None else Leg(leg).value),
+            ("state", None if state is None else ManifestState(state).value),
+            ("kecamatan", kecamatan),
+        ):
+            if value is not None:
+                where += f" AND {column} = ?"
+                params.append(value)
+        heads = self._db.all(
+            f"SELECT {_MANIFEST_COLUMNS} FROM manifests WHERE 1 = 1{where} ORDER BY id", params
+        )
+        return [_manifest(self._db, head) for head in heads]
+
+    def cards(self, manifest_id: int) -> list[Record]:
+        """The records on a manifest (name, card serial, kelurahan, ...), by kelurahan then
+        NIK: what a printed manifest lists."""
+        return cards(self._db, manifest_id)
+
+    def handovers(self, nik: Any) -> list[Handover]:
+        """Every hand-over of ``nik``'s cards, oldest first: what a *berita acara serah
+        terima* records."""
+        return handovers(self._db, nik)
+
     def dispatch(self, manifest_id: int, actor: Actor) -> Manifest:
-        """Sends the consignment: its cards go ``IN_TRANSIT_TO_KECAMATAN``."""
+        """Sends the consignment: its cards go ``IN_TRANSIT_TO_KECAMATAN`` (or
+        ``IN_TRANSIT_TO_KELURAHAN`` on the kelurahan leg)."""
         with self._ledger.transaction(actor) as tx:
             tx.distribution.dispatch(manifest_id)
         return self.manifest(manifest_id)
 
     def receive(self, manifest_id: int, receiver: str, count: int, actor: Actor) -> Manifest:
-        """The kecamatan confirms receipt of ``count`` cards; a count that does not match the
-        manifest is refused (and nothing is recorded)."""
+        """The kecamatan (or kelurahan) confirms receipt of ``count`` cards: they go
+        ``AT_KECAMATAN`` (or ``AT_KELURAHAN``); a count that does not match the manifest is
+        refused (and nothing is recorded)."""
         with self._ledger.transaction(actor) as tx:
             tx.distribution.receive(manifest_id, receiver, count)
         return self.manifest(manifest_id)

@@ -25,7 +25,7 @@ from ..errors import (
     UnknownRecordError,
 )
 from ..lifecycle import RECORD_PERMISSIONS, Permission, State, meaningful, transition_rule
-from ..nik import Nik, mask_nik, parse_niks
+from ..nik import Nik, has_nik_shape, mask_nik, parse_niks
 from . import blanks as _blanks
 from . import chain, ribbons
 from .blanks import BlankState
@@ -33,11 +33,13 @@ from .sealing import (
     CARD_FIELDS,
     CardFields,
     Person,
+    card_json,
     check_free_text,
     nik_keys,
     niks_of,
     open_texts,
     seal_text,
+    seal_texts,
 )
 from .store import Session
 
@@ -196,6 +198,10 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
 
     name_col, kec_col = column(intake.get("names")), column(intake.get("kecamatan"))
     kel_col = column(intake.get("kelurahan"))
+    # Kecamatan and kelurahan stay in clear (the planner and manifests group by them).
+    for place in {p for p in (*kec_col, *kel_col) if p is not None}:
+        if has_nik_shape(place):
+            raise InvalidArgumentError("a kecamatan or kelurahan may not hold a NIK-shaped number")
     prio_col = [int(priority)] * n if isinstance(priority, int) else [int(p) for p in priority]
     if len(prio_col) != n or any(not 0 <= p <= 255 for p in prio_col):
         raise InvalidArgumentError("priority: one class 0 (most urgent) to 255 per NIK")
@@ -230,7 +236,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
                 int(decomposed_sex[i]),
                 photo_col[i],
                 signature_col[i],
-                json.dumps(card, ensure_ascii=False) if card else None,
+                card_json(card),
             )
             for i, card in zip(keep, cards, strict=True)
         ]
@@ -348,6 +354,9 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     printer, blanks = change.get("printer"), change.get("blanks")
     db, now, actor = tx.db, tx.now, tx.actor
     check_free_text(reason, "a reason")
+    for label, what in ((batch, "a batch's name"), (printer, "a printer's name")):
+        if label is not None and has_nik_shape(label):
+            raise InvalidArgumentError(f"{what} may not hold a NIK-shaped number")
     keys = nik_keys(db, niks)
     nik_of = dict(zip(keys, niks, strict=True))
     rows = [
@@ -408,12 +417,13 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
             (target.value, now, ids),
         )
-    stored_reason = seal_text(db, reason, "history.reason")
+    # One sealed value per row: rows of one change must not show which ones share a reason.
+    stored = seal_texts(db, [reason] * len(sources), "history.reason")
     chain.append(
         db,
         [
-            (rid, now, who, role, source, to, stored_reason, batch, printer, serial_of.get(rid))
-            for rid, source in sources
+            (rid, now, who, role, source, to, why, batch, printer, serial_of.get(rid))
+            for (rid, source), why in zip(sources, stored, strict=True)
         ],
         chain.RECORD_CHAIN,
     )
@@ -659,13 +669,35 @@ def where_is(db: Session, nik: Any) -> Record:
     return _records(db, [row])[0]
 
 
-def in_batch(db: Session, batch: str) -> list[Record]:
-    rows = db.all(
-        f"{_RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
-        " ORDER BY r.id",
-        (batch,),
-    )
+def in_batch(db: Session, batch: str, *, current: bool = False) -> list[Record]:
+    if current:  # the batch each record was last queued in
+        rows = db.all(f"{_RECORD_QUERY} WHERE r.batch = ? ORDER BY r.id", (batch,))
+    else:
+        rows = db.all(
+            f"{_RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM history WHERE batch = ?)"
+            " ORDER BY r.id",
+            (batch,),
+        )
     return sorted(_records(db, rows), key=lambda r: int(r.nik))
+
+
+def on_blank(db: Session, serial: int) -> Record:
+    """The record a card was printed for, by the serial of the blank it is on."""
+    row = db.one(
+        f"{_RECORD_QUERY} WHERE r.id = (SELECT c.record_id FROM cards c WHERE c.serial = ?)",
+        (int(serial),),
+    )
+    if row is None:
+        raise UnknownRecordError(f"no card was printed on blank {serial}")
+    return _records(db, [row])[0]
+
+
+def listed(db: Session, states: Sequence[State] = ()) -> list[Record]:
+    """Every record (in ``states``, when given), in intake order."""
+    where, params = "", [State(s).value for s in states]
+    if params:
+        where = f" WHERE r.state IN ({','.join('?' * len(params))})"
+    return _records(db, db.all(f"{_RECORD_QUERY}{where} ORDER BY r.id", params))
 
 
 def queued(db: Session, batch: str, printer: str) -> list[Record]:

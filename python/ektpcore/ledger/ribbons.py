@@ -7,10 +7,12 @@ refused, since those cards cannot have been printed on it.
 
 from __future__ import annotations
 
+import datetime as _dt
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..clock import stamp_window
 from ..errors import InvalidArgumentError, RibbonExhaustedError, RibbonWarning
 from ..lifecycle import Actor, Permission
 from .store import Session
@@ -25,13 +27,16 @@ __all__ = ["Ribbon", "RibbonWrites", "Ribbons"]
 @dataclass(frozen=True)
 class Ribbon:
     """The ribbon installed in a printer: its kind (panels, e.g. ``YMCKO``), how many prints
-    it holds and has left, and when it was installed."""
+    it holds and has left, when it was installed and by whom, and when it was taken out (the
+    next one installed; ``None`` while it is in the printer)."""
 
     printer: str
     kind: str
     capacity: int
     remaining: int
     installed_at: str
+    installed_by: str | None = None
+    removed_at: str | None = None
 
 
 class RibbonWrites:
@@ -58,7 +63,7 @@ class RibbonWrites:
             " installed_by) VALUES (?,?,?,?,?,?)",
             (printer, kind, capacity, left, tx.now, tx.actor.name),
         )
-        return Ribbon(printer, kind, capacity, left, tx.now)
+        return Ribbon(printer, kind, capacity, left, tx.now, tx.actor.name)
 
 
 def consume(db: Session, printer: str, cards: int) -> None:
@@ -74,6 +79,9 @@ def consume(db: Session, printer: str, cards: int) -> None:
             " record the ribbon change first"
         )
     db.execute("UPDATE ribbons SET remaining = remaining - ? WHERE id = ?", (cards, row[0]))
+
+
+_COLUMNS = "printer, kind, capacity, remaining, installed_at, installed_by, removed_at"
 
 
 class Ribbons:
@@ -92,11 +100,29 @@ class Ribbons:
 
     def current(self, printer: str) -> Ribbon | None:
         row = self._db.one(
-            "SELECT printer, kind, capacity, remaining, installed_at FROM ribbons"
-            " WHERE printer = ? AND removed_at IS NULL",
+            f"SELECT {_COLUMNS} FROM ribbons WHERE printer = ? AND removed_at IS NULL",
             (printer,),
         )
         return Ribbon(*row) if row else None
+
+    def installed(
+        self, start: _dt.datetime | None = None, end: _dt.datetime | None = None
+    ) -> list[Ribbon]:
+        """The ribbons installed between ``start`` and ``end`` (aware datetimes; all when not
+        given), in any printer, oldest first; a removed one shows the prints it had left."""
+        rows = self._db.all(
+            f"SELECT {_COLUMNS} FROM ribbons WHERE installed_at >= ? AND installed_at < ?"
+            " ORDER BY id",
+            stamp_window(start, end),
+        )
+        return [Ribbon(*row) for row in rows]
+
+    def in_printers(self) -> list[Ribbon]:
+        """The ribbon in each printer that has one, by printer."""
+        rows = self._db.all(
+            f"SELECT {_COLUMNS} FROM ribbons WHERE removed_at IS NULL ORDER BY printer"
+        )
+        return [Ribbon(*row) for row in rows]
 
     def changes(self, printer: str) -> int:
         """How many ribbons were installed in ``printer`` so far."""

@@ -17,7 +17,7 @@ from .store import LedgerStore, Session
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -294,7 +294,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE records ADD COLUMN card TEXT;
     """,
-    # 12: chain epochs. From its first sequence number on, an epoch of a history chain uses one
+    # 12: the kelurahan leg of distribution. Which leg a manifest is (from the bureau to a
+    # kecamatan, or from a kecamatan to one of its kelurahan), and the kelurahan it goes to.
+    """
+    ALTER TABLE manifests ADD COLUMN leg TEXT NOT NULL DEFAULT 'KECAMATAN'
+        CHECK (leg IN ('KECAMATAN', 'KELURAHAN'));
+    ALTER TABLE manifests ADD COLUMN kelurahan TEXT;
+    """,
+    # 13: chain epochs. From its first sequence number on, an epoch of a history chain uses one
     # payload format and one way to link (SHA-256, or HMAC under the keys `fingerprint` names).
     # Its `link` chains the epoch itself to the row before it, so an epoch cannot be moved,
     # dropped or swapped for an unkeyed one without breaking the chain; the epochs that began

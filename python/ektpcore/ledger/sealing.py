@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import re
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -27,9 +27,11 @@ import numpy as np
 
 from .._ektpcore import KeyRing, sealed_key_id
 from ..errors import InvalidArgumentError, LedgerKeyError, SealedDataError
+from ..nik import has_nik_shape
 from .store import Session
 
 if TYPE_CHECKING:
+    from ..keys import LedgerKeys
     from .core import Ledger
     from .store import LedgerStore
 
@@ -45,20 +47,24 @@ __all__ = [
 
 _TEXT_PREFIX = "sealed:"
 
-# A run of 16 digits, possibly split by spaces, dots or dashes (how a NIK is written on
-# forms): the shape of a NIK, refused in free text (see check_free_text).
-_NIK_SHAPED = re.compile(r"(?<!\d)\d(?:[ .\-]?\d){15}(?!\d)")
+FREE_TEXT_LIMIT = 2_000
+"""The longest free text (a reason, a note, an identity check) the ledger keeps."""
 
 
 def check_free_text(text: str | None, what: str) -> None:
-    """Refuses free text (a reason, a note, a receiver) that holds a NIK-shaped run of digits:
-    sixteen digits in a row, or written in groups with spaces, dots or dashes. A NIK in free
-    text would be personal data outside the fields that are sealed and indexed; a reason names
-    the card by its blank serial or batch, never by the citizen's NIK."""
-    if text is not None and _NIK_SHAPED.search(text):
+    """Refuses free text (a reason, a note, a receiver) that holds a NIK-shaped number (see
+    :func:`~ektpcore.nik.has_nik_shape`: sixteen digits in a row or in groups, in any
+    script), or is longer than :data:`FREE_TEXT_LIMIT`. A NIK in free text would be personal
+    data outside the fields that are sealed and indexed; a reason names the card by its blank
+    serial or batch, never by the citizen's NIK."""
+    if text is None:
+        return
+    if len(text) > FREE_TEXT_LIMIT:
+        raise InvalidArgumentError(f"{what} is longer than {FREE_TEXT_LIMIT:,} characters")
+    if has_nik_shape(text):
         raise InvalidArgumentError(
-            f"{what} holds a NIK-shaped number; write the reason without the NIK (the record"
-            " is already named by the change)"
+            f"{what} holds a NIK-shaped number; write it without the NIK (the record is"
+            " already named by the change)"
         )
 
 
@@ -144,6 +150,14 @@ class Person:
         return Person(name, photo, signature, card)
 
 
+def card_json(card: Mapping[str, str]) -> str | None:
+    """How an open ledger keeps a record's card fields (the ``card`` column): JSON, its keys
+    in :data:`CARD_FIELDS` order, so the same fields are always the same text (the history
+    chains that text at intake)."""
+    ordered = {k: card[k] for k in CARD_FIELDS if k in card}
+    return json.dumps(ordered, ensure_ascii=False) if ordered else None
+
+
 def _record_aad(token: int) -> bytes:
     return b"records/" + str(int(token)).encode()
 
@@ -154,12 +168,18 @@ def _text_aad(column: str) -> bytes:
 
 class Vault:
     """A sealed ledger's use of its :class:`~ektpcore._ektpcore.KeyRing`: blind indexes,
-    sealed records and sealed text. Holds the ring, which holds the keys."""
+    sealed records and sealed text. Holds the ring, or the provider it asks for the ring each
+    time (a key file rotated by another process is then read again)."""
 
-    __slots__ = ("ring",)
+    __slots__ = ("_source",)
 
-    def __init__(self, ring: KeyRing) -> None:
-        self.ring = ring
+    def __init__(self, source: KeyRing | LedgerKeys) -> None:
+        self._source = source
+
+    @property
+    def ring(self) -> KeyRing:
+        source = self._source
+        return source if isinstance(source, KeyRing) else source.key_ring()
 
     def __repr__(self) -> str:
         return f"Vault(fingerprint={self.ring.fingerprint!r})"
@@ -187,12 +207,12 @@ class Vault:
     def _open_rows(self, tokens: Sequence[int], sealed: Sequence[bytes | None]) -> list[bytes]:
         values = [bytes(s) if s is not None else b"" for s in sealed]
         opened = self.ring.open(values, [_record_aad(t) for t in tokens])
-        for token, value in zip(tokens, opened, strict=True):
+        for value in opened:
             if value is None:
                 raise SealedDataError(
-                    f"the sealed fields of the record with index {token} do not open with the"
-                    " ledger's keys (altered, moved from another row, or sealed with a key"
-                    " no longer held); run verify()"
+                    "a record's sealed fields do not open with the ledger's keys (altered,"
+                    " moved from another row, or sealed with a key no longer held); verify()"
+                    " names the record"
                 )
         return [v for v in opened if v is not None]
 
@@ -306,6 +326,23 @@ def opened(db: Session, ring: KeyRing) -> dict[int, tuple[int, Person] | None]:
 
 # -- sealing a ledger, and rotating its data key ------------------------------------------------
 
+SEALED_TEXT: tuple[tuple[str, str, str, bool], ...] = (
+    ("history", "seq", "reason", False),
+    ("blank_history", "seq", "reason", False),
+    ("chip_log", "seq", "reason", False),
+    ("cards", "id", "reason", True),
+    ("handovers", "id", "identity_check", True),
+    ("handovers", "id", "receiver", True),
+    ("approvals", "id", "reason", True),
+    ("approvals", "id", "note", True),
+    ("batch_claims", "batch", "release_reason", True),
+    ("manifests", "id", "received_by", True),
+)
+"""Every column of free text a sealed ledger seals: (table, key column, column, whether the
+ledger may rewrite it). The append-only ones (histories, the chip log) keep what they were
+given: text written before a ledger was sealed stays in clear there, and text sealed under an
+old data key keeps needing that key."""
+
 
 def fingerprint(db: Session) -> str | None:
     """The fingerprint of the keys that sealed the ledger, ``None`` for an open ledger."""
@@ -326,7 +363,7 @@ def seal_new(db: Session, ring: KeyRing, name: str) -> None:
     db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
 
 
-_PERSON_COLUMNS = "id, nik, name, photo_ref, signature_ref"
+_PERSON_COLUMNS = "id, nik, name, photo_ref, signature_ref, card"
 
 
 def seal_existing(db: Session, ring: KeyRing) -> int:
@@ -337,25 +374,42 @@ def seal_existing(db: Session, ring: KeyRing) -> int:
     vault = Vault(ring)
     rows = db.all(f"SELECT {_PERSON_COLUMNS} FROM records ORDER BY id")
     niks = [int(r[1]) for r in rows]
-    people = [Person(r[2], r[3], r[4]) for r in rows]
+    people = [Person(r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}) for r in rows]
     for start in range(0, len(rows), 50_000):
         part = slice(start, start + 50_000)
         tokens = vault.blind(niks[part])
         sealed = vault.seal_records(niks[part], people[part])
         db.executemany(
             "UPDATE records SET nik = ?, sealed = ?, name = NULL, photo_ref = NULL,"
-            " signature_ref = NULL, birth_date = NULL, sex = NULL WHERE id = ?",
+            " signature_ref = NULL, birth_date = NULL, sex = NULL, card = NULL WHERE id = ?",
             [(t, s, r[0]) for t, s, r in zip(tokens, sealed, rows[part], strict=True)],
         )
-    texts = db.all("SELECT id, identity_check, receiver FROM handovers")
-    if texts:
-        checks = vault.seal_texts([t[1] for t in texts], "handovers.identity_check")
-        receivers = vault.seal_texts([t[2] for t in texts], "handovers.receiver")
-        db.executemany(
-            "UPDATE handovers SET identity_check = ?, receiver = ? WHERE id = ?",
-            [(c, r, t[0]) for c, r, t in zip(checks, receivers, texts, strict=True)],
-        )
+    for table, key, column, rewritable in SEALED_TEXT:
+        if rewritable:
+            _reseal_text(db, vault, table, key, column, lambda v: _raw(v) is None)
     db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
+    return len(rows)
+
+
+def _reseal_text(
+    db: Session, vault: Vault, table: str, key: str, column: str, stale: Callable[[str], bool]
+) -> int:
+    """Seals again, under the current data key, the values of ``column`` that ``stale``
+    picks (text in clear when a ledger is sealed; text under an old key when it rotates)."""
+    rows = [
+        r
+        for r in db.all(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL")
+        if stale(r[1])
+    ]
+    if not rows:
+        return 0
+    where = f"{table}.{column}"
+    texts = vault.open_texts([r[1] for r in rows], where)
+    sealed = vault.seal_texts(texts, where)
+    db.executemany(
+        f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
+        [(v, r[0]) for v, r in zip(sealed, rows, strict=True)],
+    )
     return len(rows)
 
 
@@ -368,14 +422,6 @@ class RotationReport:
     resealed: int
     current: int
     still_needed: list[int]
-
-
-# Columns the ledger may rewrite, each with the key column of its rows.
-_RESEALABLE = (
-    ("handovers", "id", "identity_check"),
-    ("handovers", "id", "receiver"),
-    ("cards", "id", "reason"),
-)
 
 
 def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
@@ -405,21 +451,16 @@ def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
                 done += len(stale)
     with store.transaction() as conn:
         db = Session(store, conn, vault)
-        for table, key, column in _RESEALABLE:
-            rows = db.all(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL")
-            stale = [r for r in rows if _text_key(r[1]) not in (None, current)]
-            if stale:
-                texts = vault.open_texts([r[1] for r in stale], f"{table}.{column}")
-                sealed_texts = vault.seal_texts(texts, f"{table}.{column}")
-                db.executemany(
-                    f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
-                    [(v, r[0]) for v, r in zip(sealed_texts, stale, strict=True)],
+        for table, key, column, rewritable in SEALED_TEXT:
+            if rewritable:
+                done += _reseal_text(
+                    db, vault, table, key, column, lambda v: _text_key(v) not in (None, current)
                 )
-                done += len(stale)
     reads = Session(store, vault=vault)
     needed = {
         _text_key(v)
-        for table, column in (("history", "reason"), ("blank_history", "reason"))
+        for table, _, column, rewritable in SEALED_TEXT
+        if not rewritable
         for (v,) in reads.all(
             f"SELECT DISTINCT {column} FROM {table} WHERE {column} LIKE 'sealed:%'"
         )
@@ -427,6 +468,24 @@ def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
     return RotationReport(
         done, current, sorted(k for k in needed if k is not None and k != current)
     )
+
+
+def keys_in_use(db: Session) -> set[int]:
+    """The data keys some value in the ledger is sealed with."""
+    used = {
+        k
+        for (v,) in db.all("SELECT sealed FROM records WHERE sealed IS NOT NULL")
+        if (k := sealed_key_id(bytes(v))) is not None
+    }
+    for table, _, column, _ in SEALED_TEXT:
+        used |= {
+            k
+            for (v,) in db.all(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {column} LIKE 'sealed:%'"
+            )
+            if (k := _text_key(v)) is not None
+        }
+    return used
 
 
 def _text_key(value: str | None) -> int | None:

@@ -398,6 +398,28 @@ class SqliteStore:
     def set_schema_version(self, conn: sqlite3.Connection, version: int) -> None:
         conn.execute(f"PRAGMA user_version = {int(version)}")
 
+    def backup(self, path: str | os.PathLike[str]) -> None:
+        """Copies the ledger, as one consistent snapshot taken while stations write, into a
+        new file of mode 0600 (an existing file is never overwritten)."""
+        target = os.fspath(path)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise LedgerFileError(f"{target}: exists; a backup is written to a new file") from None
+        except OSError as err:
+            raise LedgerFileError(f"{target}: cannot be written ({err.strerror})") from None
+        os.close(fd)
+        try:
+            with sqlite_errors(target, self.busy_timeout):
+                copy = sqlite3.connect(target)
+                try:
+                    self._db.backup(copy)
+                finally:
+                    copy.close()
+        except BaseException:
+            Path(target).unlink(missing_ok=True)
+            raise
+
     def close(self) -> None:
         self._db.close()
 

@@ -187,6 +187,19 @@ def has_users(db: Session) -> bool:
     return db.one("SELECT 1 FROM users LIMIT 1") is not None
 
 
+def require_person(db: Session, actor: Actor, what: str) -> None:
+    """Refuses a station's token where a person must act (asking for or approving a
+    two-person change: two unattended stations are not two people)."""
+    if actor.credential is None:
+        return  # development mode: no users to tell apart
+    row = db.one(
+        "SELECT u.kind FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+        (_digest(actor.credential),),
+    )
+    if row is not None and row[0] == "station":
+        raise AuthenticationError(f"{actor.name} is a station: {what} is a person's")
+
+
 def authenticate(db: Session, actor: Actor) -> None:
     """Refuses (:class:`~ektpcore.AuthenticationError`) an actor this ledger did not sign in,
     once it has users; called at the start of every write transaction, before anything is

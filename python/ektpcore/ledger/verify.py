@@ -198,6 +198,7 @@ def _records_in_clear(db: Session, ring: Any) -> Any:
                 "sex": sexes[nik],
                 "photo_ref": fields.photo_ref,
                 "signature_ref": fields.signature_ref,
+                "card": sealing.card_json(fields.card),
             }
         out.append([row[0], *(values[c] for c in columns)])
     text = json.dumps([[None if v is None else str(v) for v in r] for r in out])

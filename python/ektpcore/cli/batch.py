@@ -1,0 +1,67 @@
+"""``ektpcore batch``: the print batches a plan queued, and where their cards are."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from ..clock import wib_text
+from ..ledger import BlankState
+from ..lifecycle import State
+from .common import Exit, echo, failure, label, on_ledger, open_ledger
+
+__all__ = ["batch"]
+
+
+@click.group()
+def batch() -> None:
+    """Print batches: what was queued for which printer, and where its cards are now."""
+
+
+def _states(counts: Mapping[State, int] | Mapping[BlankState, int]) -> str:
+    """Counts by state, in the order of the lifecycle."""
+    members: list[State | BlankState] = [*State, *BlankState]
+    items: list[tuple[State | BlankState, int]] = list(counts.items())
+    text = ", ".join(f"{n} {s.value}" for s, n in sorted(items, key=lambda x: members.index(x[0])))
+    return text or "none"
+
+
+@batch.command("list")
+@on_ledger
+@click.option("--waiting", is_flag=True, help="Only batches with cards still queued.")
+def batch_list(ledger: str, keys: Path | None, waiting: bool) -> None:
+    """Every batch, oldest first: its printer, its records by state, its blanks."""
+    with open_ledger(ledger, keys) as led:
+        found = led.batches()
+    if waiting:
+        found = [b for b in found if b.waiting]
+    if not found:
+        echo("no batch" + (" has cards waiting" if waiting else " was queued"))
+    for b in found:
+        printers = ", ".join(sorted(b.printers))
+        echo(
+            f"{b.name}: {printers}, queued {wib_text(b.queued_at)}; records"
+            f" {_states(b.states)}; blanks {_states(b.blanks)}"
+        )
+
+
+@batch.command("show")
+@on_ledger
+@click.argument("name", metavar="BATCH")
+def batch_show(ledger: str, keys: Path | None, name: str) -> None:
+    """One batch's records in print order: the masked NIK with the name's initials and the
+    kelurahan, the state, and the blank its card is on."""
+    with open_ledger(ledger, keys) as led:
+        found = led.batches(name)
+        if not found:
+            raise failure(f"no batch {name} in the ledger", Exit.UNKNOWN)
+        records = led.batch(name, current=True)
+    b = found[0]
+    echo(f"{b.name}: {', '.join(sorted(b.printers))}, queued {wib_text(b.queued_at)}")
+    echo(f"  records {_states(b.states)}; blanks {_states(b.blanks)}")
+    order = sorted(records, key=lambda r: (r.kecamatan or "", r.kelurahan or "", int(r.nik)))
+    for r in order:
+        blank = f", blank {r.card_serial}" if r.card_serial is not None else ""
+        echo(f"  {label(r)}: {r.state.value}{blank}")

@@ -1,0 +1,584 @@
+"""What every command shares: exit codes, errors as one line, opening a ledger (sealed or
+not), who acts, reading sheets, rejects and output files.
+
+Every :class:`~ektpcore.EktpcoreError` a command lets through becomes one line, ``Error:
+...``, and the exit code of its kind (:class:`Exit`); a command that did less than it was
+asked says so and exits with the code that says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import enum
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from ..errors import (
+    ApprovalRequiredError,
+    AuthenticationError,
+    BatchClaimedError,
+    BlankShortageError,
+    CardDataError,
+    EktpcoreError,
+    IllegalTransitionError,
+    InvalidArgumentError,
+    InvalidNikError,
+    LeaseLostError,
+    LedgerError,
+    LedgerFileError,
+    LedgerKeyError,
+    ManifestMismatchError,
+    PermissionDeniedError,
+    RecordClaimedError,
+    RibbonExhaustedError,
+    SheetError,
+    UnknownRecordError,
+)
+from ..lifecycle import Actor, Role
+from ..nik import Nik, mask_nik
+from ..sheets import FIELDS, Sheet, initials, read_sheet, row_label
+
+if TYPE_CHECKING:
+    from ..ledger import Ledger, Record
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Exit(enum.IntEnum):
+    """The exit codes of every command (docs/cli.md#exit-codes)."""
+
+    OK = 0
+    """Everything asked was done."""
+    ERROR = 1
+    """Any other error (a printer that cannot be reached, a file that cannot be read)."""
+    USAGE = 2
+    """A wrong option or argument."""
+    INPUT = 3
+    """An input file cannot be read as asked (the message names file, row and column)."""
+    OUTPUT = 4
+    """An output path cannot be written (checked before the work starts)."""
+    LEDGER = 5
+    """Not a ledger, none there, damaged, busy or unreachable, or one exists already."""
+    KEYS = 6
+    """A sealed ledger without its keys, with another ledger's, or keys others can read."""
+    DENIED = 7
+    """Sign-in refused, or the user's role may not do this."""
+    REFUSED = 8
+    """The ledger refused the change: the lifecycle, a record a station holds, a two-person
+    rule, a count that does not match, a range that overlaps."""
+    NOTHING = 9
+    """Nothing to do: nothing matched what was asked."""
+    UNKNOWN = 10
+    """No such record, batch, manifest, request or blank."""
+    ELSEWHERE = 11
+    """The batch is queued for another printer."""
+    SHORT = 12
+    """Not enough blanks in stock, or no ribbon (or one used up)."""
+    PARTIAL = 13
+    """Done in part: a run stopped before the batch's end, rows rejected at intake."""
+    CHECK = 14
+    """A check found a problem: the history does not verify, the blanks do not balance,
+    invalid NIKs with --fail-on-invalid."""
+
+
+def failure(message: str, code: Exit = Exit.ERROR) -> click.ClickException:
+    """A command's failure, to raise: one line on standard error, ``Error: ...``, and its
+    exit code."""
+    err = click.ClickException(" ".join(message.split()))
+    err.exit_code = int(code)
+    return err
+
+
+_KINDS: tuple[tuple[type[EktpcoreError], Exit], ...] = (
+    (SheetError, Exit.INPUT),
+    (LedgerKeyError, Exit.KEYS),
+    (BatchClaimedError, Exit.REFUSED),
+    (LeaseLostError, Exit.REFUSED),
+    (LedgerError, Exit.LEDGER),
+    (ApprovalRequiredError, Exit.REFUSED),
+    (AuthenticationError, Exit.DENIED),
+    (PermissionDeniedError, Exit.DENIED),
+    (UnknownRecordError, Exit.UNKNOWN),
+    (BlankShortageError, Exit.SHORT),
+    (RibbonExhaustedError, Exit.SHORT),
+    (IllegalTransitionError, Exit.REFUSED),
+    (RecordClaimedError, Exit.REFUSED),
+    (ManifestMismatchError, Exit.REFUSED),
+    (CardDataError, Exit.REFUSED),
+    (InvalidNikError, Exit.USAGE),
+    (InvalidArgumentError, Exit.REFUSED),
+)
+
+
+def failure_of(err: EktpcoreError) -> click.ClickException:
+    """The failure a library error is reported as."""
+    code = next((code for kind, code in _KINDS if isinstance(err, kind)), Exit.ERROR)
+    return failure(str(err), code)
+
+
+class Main(click.Group):
+    """The command group: every library error a command lets through is one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EktpcoreError as err:
+            raise failure_of(err) from None
+        except OverflowError:
+            raise failure("a number given is too large", Exit.USAGE) from None
+        except MemoryError:
+            raise failure("not enough memory for what was asked", Exit.ERROR) from None
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def echo(text: str = "") -> None:
+    """What the command did, on standard output."""
+    click.echo(text)
+
+
+def note(text: str) -> None:
+    """Progress, warnings and remarks, on standard error."""
+    click.echo(text, err=True)
+
+
+def check_output(path: Path, what: str, *, new: bool = False) -> None:
+    """Refuses, before any work starts, a file that cannot be written: a folder, a missing
+    folder, a place without write access (and, with ``new``, an existing file)."""
+    if path.is_dir():
+        raise failure(f"{path}: is a folder; {what} is written to a file", Exit.OUTPUT)
+    if path.exists():
+        if new:
+            raise failure(f"{path}: exists; {what} is written to a new file", Exit.OUTPUT)
+        try:
+            os.close(os.open(path, os.O_WRONLY))
+        except OSError as err:
+            raise failure(f"{path}: cannot be written ({err.strerror})", Exit.OUTPUT) from None
+        return
+    check_folder(path.parent, f"{path}")
+
+
+def check_folder(folder: Path, what: str) -> None:
+    """Refuses a folder that is missing, not a folder, or not writable."""
+    if not folder.is_dir():
+        raise failure(f"{what}: the folder {folder} does not exist", Exit.OUTPUT)
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise failure(f"{what}: cannot write in {folder} ({err.strerror})", Exit.OUTPUT) from None
+
+
+@contextlib.contextmanager
+def writing(path: Path | None, *, private: bool = False) -> Iterator[IO[str]]:
+    """A text file to write (standard output for ``None`` or ``-``); a write that fails is
+    one line naming the file. ``private`` files (personal data) are made mode 0600, new."""
+    if path is None or str(path) == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    try:
+        if private:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            f: IO[str] = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        else:
+            f = path.open("w", newline="", encoding="utf-8")
+        with f:
+            yield f
+    except OSError as err:
+        raise failure(f"{path}: cannot be written ({err.strerror or err})", Exit.OUTPUT) from None
+
+
+# -- ledgers -----------------------------------------------------------------------------------
+
+KEYS_VARIABLE = "EKTPCORE_LEDGER_KEYS"
+PASSWORD_VARIABLE = "EKTPCORE_PASSWORD"
+NEW_PASSWORD_VARIABLE = "EKTPCORE_NEW_PASSWORD"
+TOKEN_VARIABLE = "EKTPCORE_STATION_TOKEN"
+
+
+def shown(location: str) -> str:
+    """A ledger's location as it may be shown (a database URL without its password)."""
+    from ..ledger.postgres import mask_url
+    from ..ledger.store import is_database_url
+
+    return mask_url(location) if is_database_url(location) else location
+
+
+def on_ledger(f: F) -> F:
+    """The ``LEDGER`` argument (a ledger file, or a ``postgresql://`` URL) and ``--keys``."""
+    f = click.option(
+        "--keys",
+        type=click.Path(path_type=Path),
+        envvar=KEYS_VARIABLE,
+        default=None,
+        help=f"The key file of a sealed ledger (or {KEYS_VARIABLE}).",
+    )(f)
+    return click.argument("ledger", metavar="LEDGER")(f)
+
+
+def key_file(path: Path | None) -> Any:
+    """The keys in ``path`` (a :class:`~ektpcore.keys.KeyFile`), or ``None``."""
+    from ..keys import KeyFile
+
+    return None if path is None else KeyFile(path)
+
+
+@contextlib.contextmanager
+def open_ledger(location: str, keys: Path | None) -> Iterator[Ledger]:
+    """An existing ledger, opened with its keys when it is sealed. A file that is not a
+    ledger, none at all, or a sealed ledger without its keys is refused (a new ledger is
+    made only by ``ledger init``); keys given for an open ledger are refused too rather than
+    sealing it on the way."""
+    from ..ledger import Ledger
+
+    ring = key_file(keys)
+    try:
+        if ring is None:
+            led = Ledger(location, create=False)
+        else:
+            try:
+                Ledger(location, create=False).close()
+            except LedgerKeyError:
+                led = Ledger(location, create=False, keys=ring)
+            else:
+                raise failure(
+                    f"{shown(location)}: the ledger is not sealed; --keys ({KEYS_VARIABLE}) is"
+                    " for a sealed one (ektpcore ledger seal seals it)",
+                    Exit.KEYS,
+                )
+    except LedgerFileError as err:
+        hint = "" if "://" in location or Path(location).exists() else " (ledger init makes one)"
+        raise failure(f"{err}{hint}", Exit.LEDGER) from None
+    try:
+        yield led
+    finally:
+        led.close()
+
+
+# -- who acts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who a command acts as, from its options: see :func:`acting`."""
+
+    role: Role
+    user: str | None
+    token_file: Path | None
+    declared: str | None
+
+
+def _password(name: str) -> str:
+    given = os.environ.get(PASSWORD_VARIABLE)
+    if given is not None:
+        return given
+    return str(click.prompt(f"password of {name}", hide_input=True, err=True))
+
+
+def new_password(name: str) -> str:
+    """A new user's password: from ``EKTPCORE_NEW_PASSWORD``, or asked for twice."""
+    given = os.environ.get(NEW_PASSWORD_VARIABLE)
+    if given is not None:
+        return given
+    return str(
+        click.prompt(
+            f"new password for {name}", hide_input=True, confirmation_prompt=True, err=True
+        )
+    )
+
+
+def acting(role: Role, *, default: str | None = None) -> Callable[[F], F]:
+    """Options naming who acts, passed to the command as ``who``: ``--user`` (signed in with
+    a password), ``--token-file`` (a station's token) and, on a ledger without users only,
+    ``--operator`` or ``--supervisor`` (the name the change is recorded under). A
+    supervisor's command also signs ``--supervisor`` in on a ledger with users."""
+    declared = "--supervisor" if role is Role.SUPERVISOR else "--operator"
+    signs_in = (
+        " (signed in with a password on a ledger with users)"
+        if declared == ("--supervisor")
+        else " (only on a ledger without users: development mode)"
+    )
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def run(
+            *args: Any,
+            user: str | None,
+            token_file: Path | None,
+            declared_name: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            return f(*args, who=Who(role, user, token_file, declared_name), **kwargs)
+
+        options = [
+            click.option(
+                "--user",
+                default=None,
+                help=f"Sign in as this user (password from {PASSWORD_VARIABLE} or a prompt).",
+            ),
+            click.option(
+                "--token-file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=None,
+                help=f"Sign in with a station's token (or {TOKEN_VARIABLE}).",
+            ),
+            click.option(
+                declared,
+                "declared_name",
+                default=default,
+                show_default=default is not None,
+                help=f"Who acts, as the {role.name.lower()}{signs_in}.",
+            ),
+        ]
+        for option in reversed(options):
+            run = option(run)
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+@contextlib.contextmanager
+def signed_in(led: Ledger, who: Who) -> Iterator[Actor]:
+    """The actor a command acts as (see :func:`acting`), signed out when it ends. A ledger
+    with users takes only users it signs in; a ledger without users (development mode) the
+    name given, in the role the command needs."""
+    if led.users.exist():
+        token = (
+            who.token_file.read_text(encoding="utf-8")
+            if who.token_file is not None
+            else os.environ.get(TOKEN_VARIABLE)
+        )
+        name = who.user or (who.declared if who.role is Role.SUPERVISOR else None)
+        if token and who.user is None:
+            actor = led.sign_in_station(token.strip())
+        elif name is not None:
+            actor = led.sign_in(name, _password(name))
+        else:
+            raise failure(
+                "this ledger has users: sign in with --user NAME (password from"
+                f" {PASSWORD_VARIABLE} or a prompt) or a station token (--token-file,"
+                f" {TOKEN_VARIABLE}); --operator is taken only on a ledger without users",
+                Exit.DENIED,
+            )
+        try:
+            yield actor
+        finally:
+            with contextlib.suppress(EktpcoreError):
+                led.sign_out(actor)
+        return
+    if who.user is not None or who.token_file is not None:
+        raise failure(
+            "this ledger has no users (development mode): there is no one to sign in; name"
+            f" who acts with --{'supervisor' if who.role is Role.SUPERVISOR else 'operator'}"
+            " NAME, or give the ledger its administrator (ektpcore users create-administrator)",
+            Exit.DENIED,
+        )
+    if who.declared is None:
+        option = "--supervisor" if who.role is Role.SUPERVISOR else "--operator"
+        raise failure(f"name who acts: {option} NAME (development mode)", Exit.USAGE)
+    yield Actor(who.declared, who.role)
+
+
+# -- naming records ----------------------------------------------------------------------------
+
+
+class NikType(click.ParamType):  # type: ignore[type-arg]
+    """A NIK on the command line: refused (masked) unless valid."""
+
+    name = "NIK"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Nik:
+        if isinstance(value, Nik):
+            return value
+        try:
+            return Nik.parse(str(value).strip())
+        except InvalidNikError as err:
+            self.fail(str(err), param, ctx)
+
+
+NIK = NikType()
+
+
+class SerialType(click.ParamType):  # type: ignore[type-arg]
+    """A blank's serial on the command line: a whole number from 1."""
+
+    name = "SERIAL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        if not text.isdigit() or not 0 < int(text) <= 2**62:
+            self.fail(f"a blank's serial is a whole number from 1, not {text[:24]!r}", param, ctx)
+        return int(text)
+
+
+SERIAL = SerialType()
+
+
+def label(record: Record) -> str:
+    """A record as reports show it: the masked NIK, the name's initials, the kelurahan."""
+    text = mask_nik(record.nik)
+    letters = initials(record.name)
+    if letters:
+        text += f" ({letters})"
+    if record.kelurahan:
+        text += f", {record.kelurahan}"
+    return text
+
+
+def count(n: int, thing: str = "card") -> str:
+    """``1 card``, ``2 cards``."""
+    return f"{n:,} {thing}" + ("" if n == 1 else "es" if thing.endswith("ch") else "s")
+
+
+def serial_ranges(serials: Sequence[int]) -> str:
+    """Blank serials as runs: ``1-20, 25, 31-40``."""
+    runs: list[list[int]] = []
+    for s in sorted(serials):
+        if runs and s == runs[-1][1] + 1:
+            runs[-1][1] = s
+        else:
+            runs.append([s, s])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in runs) or "none"
+
+
+# -- sheets ------------------------------------------------------------------------------------
+
+
+def columns_option(fields: str) -> Callable[[F], F]:
+    """``--column FIELD=HEADER`` (repeatable): where a field is when its header is not one
+    of the names ektpcore knows (``SIAK``'s and the common ones)."""
+    return click.option(
+        "--column",
+        "columns",
+        multiple=True,
+        metavar="FIELD=HEADER",
+        help=f"Read FIELD ({fields}) from the column headed HEADER; repeatable.",
+    )
+
+
+def column_map(items: Sequence[str], *, bare: str | None = None) -> dict[str, str]:
+    """``--column`` values as a mapping; a value without ``=`` names ``bare``'s column."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        field, sep, header = item.partition("=")
+        if not sep and bare is not None:
+            field, header = bare, item
+        if (not sep and bare is None) or not header.strip():
+            raise click.UsageError(f"--column takes FIELD=HEADER, not {item!r}")
+        if field.strip() not in FIELDS:
+            raise click.UsageError(
+                f"--column: no field {field.strip()!r} (fields: {', '.join(FIELDS)})"
+            )
+        mapping[field.strip()] = header.strip()
+    return mapping
+
+
+def read_input(path: Path, columns: dict[str, str], fields: Sequence[str]) -> Sheet:
+    """A sheet read with :func:`~ektpcore.sheets.read_sheet`; an encoding other than UTF-8
+    is said on standard error."""
+    sheet = read_sheet(path, columns=columns, fields=fields)
+    if sheet.encoding not in ("utf-8", "utf-8 with BOM", "xlsx"):
+        note(f"{path.name}: read as {sheet.encoding}")
+    return sheet
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row left out, and why: its spreadsheet row, the masked NIK and the name's initials
+    (never the values themselves), the column at fault."""
+
+    row: int
+    nik: str
+    name: str
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f" ({self.column})" if self.column else ""
+        text = f"row {self.row}" + (f", {self.nik}" if self.nik else "")
+        text += f" ({self.name})" if self.name else ""
+        return f"{text}{where}: {self.reason}"
+
+
+def reject(sheet: Sheet, i: int, field: str | None, reason: str) -> Reject:
+    """The ``i``-th data row of ``sheet`` rejected for ``reason`` found in ``field``."""
+    nik = sheet.rows[i][sheet.columns["nik"]].strip() if sheet.has("nik") else ""
+    name = sheet.rows[i][sheet.columns["name"]].strip() if sheet.has("name") else ""
+    column = sheet.header_of(field) if field is not None and sheet.has(field) else ""
+    return Reject(sheet.numbers[i], mask_nik(nik) if nik else "", initials(name), column, reason)
+
+
+def rejects_option(f: F) -> F:
+    return click.option(
+        "--rejects",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Write the rows left out, with the reason, here (default: SHEET-rejects.csv"
+        " beside the sheet, when there are any).",
+    )(f)
+
+
+def output_option(f: F) -> F:
+    return click.option(
+        "--output",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Write the rows taken (the cleaned sheet, UTF-8, dates as YYYY-MM-DD) here.",
+    )(f)
+
+
+def rejects_path(sheet_path: Path, given: Path | None) -> Path:
+    return given if given is not None else sheet_path.with_name(f"{sheet_path.stem}-rejects.csv")
+
+
+def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
+    """The rejects file: one row per row left out (masked; the sheet holds the values)."""
+    with writing(path) as f:
+        w = csv.writer(f)
+        w.writerow(["row", "nik", "name", "column", "reason"])
+        for r in rejects:
+            w.writerow([r.row, r.nik, r.name, r.column, r.reason])
+
+
+def tell_rejects(rejects: Sequence[Reject], path: Path, shown_at_most: int = 10) -> None:
+    """The first rejects on standard error, and where the rest are."""
+    for r in rejects[:shown_at_most]:
+        note(f"  {r}")
+    if len(rejects) > shown_at_most:
+        note(f"  ... and {len(rejects) - shown_at_most:,} more")
+    note(f"rows left out, with the reason: {path}")
+
+
+def write_cleaned(
+    path: Path, sheet: Sheet, keep: Sequence[int], dates: dict[str, list[str]] | None = None
+) -> None:
+    """The rows kept, all their cells, as UTF-8 CSV; ``dates`` gives the date fields'
+    cells rewritten as ``YYYY-MM-DD``."""
+    rewrite = {sheet.columns[f]: cells for f, cells in (dates or {}).items() if sheet.has(f)}
+    with writing(path) as f:
+        w = csv.writer(f)
+        w.writerow(sheet.headers)
+        for i in keep:
+            w.writerow(
+                [
+                    rewrite[c][i] if c in rewrite else cell.strip()
+                    for c, cell in enumerate(sheet.rows[i])
+                ]
+            )
+
+
+def row_of(sheet: Sheet, i: int) -> str:
+    """The ``i``-th data row as reports name it: row, masked NIK, initials."""
+    nik = sheet.rows[i][sheet.columns["nik"]].strip() if sheet.has("nik") else None
+    name = sheet.rows[i][sheet.columns["name"]].strip() if sheet.has("name") else None
+    return row_label(sheet.numbers[i], nik, name)

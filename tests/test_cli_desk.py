@@ -1,0 +1,251 @@
+"""The desk's commands, each through click's runner on both stores: blanks, ribbons and
+batches at a glance; holds, cancellations and reprints with their two-person rules; the
+manifests and single hand-overs; export, backup and sealing; a password changed; a plan from a
+sheet with its own headers; a simulation's report on standard output."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import ektpcore
+from ektpcore import Actor, Ledger, Role, State
+from ektpcore.cli import main
+from ektpcore.keys import KeyFile
+
+from .conftest import card_intake
+
+OPERATOR, SUPERVISOR = Actor("ani", Role.OPERATOR), Actor("budi", Role.SUPERVISOR)
+NIKS = [int(v) for v in ektpcore.sample_niks(10, seed=33)]
+PASSWORD = "kata sandi yang panjang"
+
+
+def run(*words: object, code: int = 0, **env: str) -> Result:
+    result = CliRunner().invoke(main, [str(w) for w in words], env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def desk(ledger_location: str, tmp_path: Path) -> str:
+    """Ten records: six printed in batch B-1, four of them through QC, on a manifest that
+    reached the kecamatan; the rest print-ready."""
+    with Ledger(ledger_location) as led:
+        led.add_records(
+            NIKS,
+            OPERATOR,
+            state=State.PRINT_READY,
+            kecamatan=["Bogor Barat"] * 10,
+            kelurahan=["Menteng", "Cilendek"] * 5,
+            **card_intake(NIKS, str(tmp_path / "foto.png")),
+        )
+        led.blanks.receive("LOT-1", 1, 50, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        serials = led.queue(NIKS[:6], "B-1", "P1", OPERATOR)
+        led.transition(NIKS[:6], State.PRINTED, OPERATOR, batch="B-1", printer="P1", blanks=serials)
+        led.transition(NIKS[:4], State.ENCODED, OPERATOR)
+        led.transition(NIKS[:4], State.QC_PASSED, OPERATOR)
+        (m,) = led.distribution.build(OPERATOR)
+        led.distribution.dispatch(m.id, OPERATOR)
+        led.distribution.receive(m.id, "Ibu Camat", 4, OPERATOR)
+    return ledger_location
+
+
+def test_blanks_ribbons_and_batches_at_a_glance(desk: str) -> None:
+    lots = run("blanks", "list", desk).stdout
+    assert "lot LOT-1: 1-50 (50), received " in lots
+    assert re.search(r"IN_STOCK\s+44\n", lots)
+    assert "P1: YMCKO, 494 of 500 prints left" in run("ribbon", "status", desk).stdout
+    changed = run(
+        "ribbon", "change", desk, "--printer", "P1", "--remaining", "400", "--operator", "ani"
+    ).stdout
+    assert "(494 prints were left on the old one); YMCKO, 400 of 500 prints" in changed
+    assert "ribbon 2 of this printer" in run("ribbon", "status", desk, "--printer", "P1").stdout
+    shown = run("batch", "show", desk, "B-1").stdout
+    assert "records 2 PRINTED, 4 AT_KECAMATAN; blanks 6 USED" in shown
+    assert (
+        len(re.findall(r"^  \d{4}\*{10}\d{2} \(W\. C\.\), (Menteng|Cilendek): ", shown, re.M)) == 6
+    )
+    assert all(str(n) not in shown for n in NIKS)
+    assert "B-1: P1, queued " in run("batch", "list", desk).stdout
+    assert run("batch", "list", desk, "--waiting").stdout == "no batch has cards waiting\n"
+
+
+def test_holds_and_cancellations_with_the_two_person_rule(desk: str) -> None:
+    who, boss, other = ("--operator", "ani"), ("--supervisor", "budi"), ("--supervisor", "sari")
+    run("record", "hold", desk, NIKS[8], "--reason", "address in question", *who)
+    run("record", "release", desk, NIKS[8], "--reason", "address confirmed", *boss)
+    run("record", "cancel", desk, NIKS[9], "--reason", "moved to Depok", *boss)
+    refused = run("record", "cancel", desk, NIKS[4], "--reason", "damaged", *boss, code=8)
+    assert "holds a printed card (PRINTED)" in refused.stderr
+    filed = run("record", "cancel", desk, NIKS[4], "--reason", "damaged", "--request", *boss)
+    (number,) = re.findall(r"request (\d+) to cancel it filed", filed.stdout)
+    assert f"request {number}: " in run("record", "requests", desk).stdout
+    same = run("record", "approve", desk, number, *boss, code=8)
+    assert "another person approves it" in same.stderr
+    run("record", "approve", desk, number, *other)
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[8]) is State.PRINT_READY
+        assert led.state_of(NIKS[9]) is State.CANCELLED
+        assert led.state_of(NIKS[4]) is State.CANCELLED
+        assert led.blanks.counts()[ektpcore.BlankState.VOIDED] == 1
+
+
+def test_hand_overs_manifests_and_a_reprint(desk: str) -> None:
+    who, boss = ("--operator", "ani"), ("--supervisor", "budi")
+    listed = run("manifest", "list", desk).stdout
+    assert listed.startswith("manifest 1: Bogor Barat, 4 cards, RECEIVED (Cilendek 2, Menteng 2)")
+    shown = run("manifest", "show", desk, "1").stdout
+    assert shown.count("AT_KECAMATAN") == 4
+    run("handover", desk, NIKS[0], "--identity-check", "KK and photo", *who)
+    with Ledger(desk, create=False) as led:
+        serial = led.where_is(NIKS[1]).card_serial
+    run("handover", desk, "--blank", serial, "--identity-check", "KK", "--receiver", "Ibu", *who)
+    asked = run("reprint", "request", desk, NIKS[0], "--reason", "lost, police letter", *who)
+    (first,) = re.findall(r"reprint request (\d+) filed", asked.stdout)
+    run("reprint", "refuse", desk, first, "--note", "the card was found", *boss)
+    again = run("reprint", "request", desk, NIKS[0], "--reason", "lost for good", *who)
+    (second,) = re.findall(r"reprint request (\d+) filed", again.stdout)
+    done = run("reprint", "approve", desk, second, *boss).stdout
+    assert f"request {second} approved: " in done
+    assert "is PRINT_READY (requested by ani)" in done
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[1]) is State.ISSUED
+        assert led.state_of(NIKS[0]) is State.PRINT_READY
+
+
+def test_export_backup_and_sealing(desk: str, tmp_path: Path) -> None:
+    out = tmp_path / "issued.csv"
+    written = run("ledger", "export", desk, out, "--state", "at_kecamatan").stdout
+    assert "4 records written" in written
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("nik,name,state,kecamatan,kelurahan,card_serial")
+    assert sorted(int(r.split(",")[0]) for r in rows[1:]) == sorted(NIKS[:4])
+    copy = tmp_path / "copy.db"
+    backed = run("ledger", "backup", desk, copy).stdout
+    if "://" in desk:
+        assert "dumped to" in backed
+        assert copy.read_bytes()[:5] == b"PGDMP"
+    else:
+        assert "history verified" in backed
+        with Ledger(copy, create=False) as led:
+            assert led.counts()[State.AT_KECAMATAN] == 4
+    keys = tmp_path / "bureau.keys"
+    sealed = run("ledger", "seal", desk, "--keys", keys, "--new-keys").stdout
+    assert "sealed, 10 records" in sealed
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    run("ledger", "status", desk, code=6)
+    status = run("ledger", "status", desk, EKTPCORE_LEDGER_KEYS=str(keys)).stdout
+    assert "sealed ledger" in status
+    found = run("ledger", "where-is", desk, NIKS[2], "--keys", keys).stdout
+    assert "AT_KECAMATAN" in found
+    assert str(NIKS[2]) not in found
+    with Ledger(desk, create=False, keys=KeyFile(keys)) as led:
+        assert led.where_is(NIKS[7]).card.missing() == []  # still printable when sealed
+
+
+def test_a_password_changed_by_the_administrator(ledger_location: str) -> None:
+    env = {"EKTPCORE_PASSWORD": PASSWORD, "EKTPCORE_NEW_PASSWORD": PASSWORD}
+    run("ledger", "init", ledger_location)
+    run("users", "create-administrator", ledger_location, "--name", "root", **env)
+    run(
+        "users",
+        "add",
+        ledger_location,
+        "--admin",
+        "root",
+        "--name",
+        "ani",
+        "--role",
+        "operator",
+        **env,
+    )
+    fresh = "another long password"
+    run(
+        "users",
+        "set-password",
+        ledger_location,
+        "--admin",
+        "root",
+        "--name",
+        "ani",
+        EKTPCORE_PASSWORD=PASSWORD,
+        EKTPCORE_NEW_PASSWORD=fresh,
+    )
+    old = run(
+        "ribbon", "install", ledger_location, "--printer", "P1", "--user", "ani", code=7, **env
+    )
+    assert old.stderr == "Error: sign-in refused: unknown user or wrong password\n"
+    run(
+        "ribbon",
+        "install",
+        ledger_location,
+        "--printer",
+        "P1",
+        "--user",
+        "ani",
+        EKTPCORE_PASSWORD=fresh,
+    )
+
+
+def test_a_plan_from_a_sheet_with_its_own_headers(tmp_path: Path) -> None:
+    sheet = tmp_path / "antrian.csv"
+    rows = ["Nomor Induk;Kecamatan;Siap"] + [f"{n};Bogor Barat;" for n in NIKS[:6]]
+    rows.append("32710145O8990001;Bogor Barat;")
+    rows.append(f"{NIKS[6]};Bogor Barat;unknown")
+    sheet.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    printers = tmp_path / "printers.toml"
+    printers.write_text('[[printers]]\nid = "P1"\ncards_per_hour = 60\n', encoding="utf-8")
+    out = tmp_path / "plan.csv"
+    planned = run(
+        "plan",
+        sheet,
+        printers,
+        "--blanks",
+        "10",
+        "--column",
+        "nik=Nomor Induk",
+        "--start",
+        "2017-11-13T08:00",
+        "--csv",
+        out,
+        "--output",
+        tmp_path / "ok.csv",
+        code=13,
+    )
+    assert "6 cards in 1 batch, 2017-11-13 08:00:00 WIB to" in planned.stdout
+    assert "not scheduled (NOT_READY): 1" in planned.stdout
+    assert "row 8, 3271**********01 (Nomor Induk): invalid NIK: non_digit" in planned.stderr
+    assert "32710145O8990001" not in planned.output
+    rejects = (tmp_path / "antrian-rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert rejects[1].startswith("8,3271**********01,,Nomor Induk,invalid NIK")
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 8  # header and 7 records
+    assert len((tmp_path / "ok.csv").read_text(encoding="utf-8").splitlines()) == 8
+
+
+def test_a_simulations_report_on_standard_output(tmp_path: Path) -> None:
+    small = [
+        "records.print_ready=300",
+        "records.sent_for_enrolment=0",
+        "records.bio_captured=0",
+        "blanks.in_stock=250",
+        "printers.count=2",
+        "campaign.max_days=20",
+    ]
+    words: list[Any] = ["simulate", "--seed", "3", "--quiet", "--no-plot", "--json", "-"]
+    for o in small:
+        words += ["--set", o]
+    result = run(*words)
+    report = json.loads(result.stdout)
+    assert report["seed"] == 3
+    assert report["bottlenecks"][0].startswith("blanks: a BOTTLENECK")
+    assert "bottlenecks:" in result.stderr
+    assert "BLANK SHORTFALL" in result.stderr

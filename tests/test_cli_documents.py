@@ -1,0 +1,95 @@
+"""The papers from the command line: the kelurahan leg's manifests, a manifest printed for
+its box, the hand-over record and the day's report, read back from the PDFs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+import ektpcore
+from ektpcore import Actor, Ledger, Role, State
+from ektpcore.cli import main
+
+OPERATOR = Actor("ani", Role.OPERATOR)
+SUPERVISOR = Actor("budi", Role.SUPERVISOR)
+NIKS = [int(v) for v in ektpcore.sample_niks(4, seed=88)]
+
+
+def text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_manifests_of_both_legs_a_hand_over_record_and_the_days_report(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    with Ledger(ledger_location) as led:
+        led.add_records(
+            NIKS,
+            OPERATOR,
+            state=State.PRINT_READY,
+            names=["Siti Aminah", "Budi Santoso", "Agus Salim", "Dewi Lestari"],
+            kecamatan=["Bogor Selatan"] * 4,
+            kelurahan=["Empang", "Empang", "Batutulis", "Batutulis"],
+        )
+        led.blanks.receive("LOT", 1, 10, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        serials = led.queue(NIKS, "B-1", "P1", OPERATOR)
+        led.transition(NIKS, State.PRINTED, OPERATOR, batch="B-1", printer="P1", blanks=serials)
+        led.transition(NIKS, State.ENCODED, OPERATOR)
+        led.transition(NIKS, State.QC_PASSED, OPERATOR)
+    who = ("--operator", "ani")
+    place = ("--region", "Kota Bogor")
+    assert "Bogor Selatan, 4 cards" in run("manifest", "build", ledger_location, *who)
+    run("manifest", "dispatch", ledger_location, "1", *who)
+    run(
+        "manifest", "receive", ledger_location, "1", "--receiver", "Pak Camat", "--count", "4", *who
+    )
+    built = run("manifest", "build", ledger_location, "--leg", "kelurahan", *who)
+    assert "Bogor Selatan / Batutulis, 2 cards" in built
+    assert "Bogor Selatan / Empang, 2 cards" in built
+    empang = next(line.split(":")[0].split()[1] for line in built.splitlines() if "Empang" in line)
+    run("manifest", "dispatch", ledger_location, empang, *who)
+    run(
+        "manifest",
+        "receive",
+        ledger_location,
+        empang,
+        "--receiver",
+        "Bu Lurah",
+        "--count",
+        "2",
+        *who,
+    )
+    run("handover", ledger_location, str(NIKS[0]), "--identity-check", "KK dicocokkan", *who)
+
+    pdf = tmp_path / "manifest.pdf"
+    run("manifest", "print", ledger_location, empang, *place, "--output", str(pdf))
+    printed = text(pdf)
+    assert "Empang" in printed
+    assert "Halaman 1 dari 1" in printed
+    assert str(NIKS[1]) not in printed  # masked on a manifest
+
+    record = tmp_path / "berita-acara.pdf"
+    run("berita-acara", ledger_location, str(NIKS[0]), *place, "--output", str(record))
+    assert str(NIKS[0]) in text(record)  # the hand-over record binds the full NIK
+
+    report, figures = tmp_path / "report.pdf", tmp_path / "report.csv"
+    out = run("report", "day", ledger_location, *place, "-o", str(report), "--csv", str(figures))
+    assert "report:" in out
+    assert "Halaman 1 dari" in text(report)
+    assert figures.read_text().strip()
+
+    # Output paths are checked before any work: a folder is refused with its exit code.
+    refused = CliRunner().invoke(
+        main, ["report", "day", ledger_location, *place, "--output", str(tmp_path)]
+    )
+    assert refused.exit_code == 4
+    assert "is a folder" in refused.output

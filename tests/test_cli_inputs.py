@@ -1,0 +1,495 @@
+"""Everyday bad input, tried on every command it reaches: encodings, delimiters, headers,
+dates, sizes, paths and wrong files, refused ledgers and keys, sign-ins, batches that are not
+there. Each must give one line, ``Error: ...``, with its documented exit code, never a
+traceback or an unmasked NIK, and change nothing: the ledgers, the input files and the places
+an output was refused stay as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import ektpcore
+from ektpcore import Actor, Ledger, Role, State
+from ektpcore.cli import Exit, main
+from ektpcore.keys import KeyFile
+
+from ._exports import PRINTERS, siak_export
+from .conftest import card_intake
+
+OPERATOR, SUPERVISOR = Actor("ani", Role.OPERATOR), Actor("budi", Role.SUPERVISOR)
+PASSWORD = "kata sandi yang panjang"
+UNKNOWN_NIK = "3271014508990001"
+
+
+def _write(folder: Path, name: str, data: bytes | str) -> None:
+    (folder / name).write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bureau's folder, made once: its ledger (development mode) with batches queued,
+    printed and without a ribbon, a ledger with users, a sealed ledger and keys, and files."""
+    folder = tmp_path_factory.mktemp("bureau")
+    export = siak_export(folder, name="export.csv")
+    niks = export.niks
+    with Ledger(folder / "bureau.db") as led:
+        led.add_records(
+            niks[:12],
+            OPERATOR,
+            state=State.PRINT_READY,
+            kecamatan=["Bogor Barat"] * 12,
+            **card_intake(niks[:12], str(folder / "foto" / "merah.png")),
+        )
+        led.blanks.receive("LOT-1", 1, 50, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        led.queue(niks[:5], "B-1", "P1", OPERATOR)
+        led.queue(niks[5:7], "B-3", "P3", OPERATOR)  # P3 has no ribbon
+        serials = led.queue(niks[7:9], "B-done", "P1", OPERATOR)
+        led.transition(
+            niks[7:9], State.PRINTED, OPERATOR, batch="B-done", printer="P1", blanks=serials
+        )
+    with Ledger(folder / "users.db") as led:
+        led.users.create_administrator("root", PASSWORD)
+        root = led.sign_in("root", PASSWORD)
+        led.users.add(root, "ani", Role.OPERATOR, password=PASSWORD)
+        led.users.add(root, "budi", Role.SUPERVISOR, password=PASSWORD)
+    keys = KeyFile.create(folder / "sealed.keys")
+    KeyFile.create(folder / "other.keys")
+    with Ledger(folder / "sealed.db", keys=keys) as led:
+        led.add_records(niks[:3], OPERATOR)
+    shutil.copy(folder / "sealed.keys", folder / "open.keys")
+    os.chmod(folder / "open.keys", 0o644)
+    _write(folder, "old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
+    _write(folder, "bad-bom.csv", b"\xef\xbb\xbfnik\n\xff\xfe\n")
+    _write(folder, "book.csv", b"PK\x03\x04 not really a sheet")
+    _write(folder, "bad.xlsx", b"not a zip at all")
+    _write(folder, "long.csv", f"nik,nama\n{niks[0]},Ani,Bogor\n")
+    _write(folder, "nonik.csv", "nama,alamat\nAni,Jl. Pajajaran\n")
+    _write(folder, "nocard.csv", f"NIK,NAMA_LGKP\n{UNKNOWN_NIK},Ani\n")
+    _write(folder, "empty.csv", b"")
+    _write(folder, "afile.txt", "a file, not a folder\n")
+    _write(folder, "existing.csv", "kept as it is\n")
+    _write(folder, "printers.toml", PRINTERS)
+    dates = "nik,nama,tgl_lhr\n" + "".join(f"{n},Ani,31/02/1990\n" for n in niks[12:15])
+    _write(folder, "baddates.csv", dates)
+    ready = "nik,ready\n" + "".join(f"{n},besok pagi\n" for n in niks[12:15])
+    _write(folder, "badready.csv", ready)
+    _write(folder, "recs.csv", "nik\n" + "".join(f"{n}\n" for n in niks[12:15]))
+    return folder
+
+
+@pytest.fixture
+def bureau(template: Path, tmp_path: Path) -> Path:
+    """A copy of the bureau's folder for one test to break."""
+    return Path(shutil.copytree(template, tmp_path / "b"))
+
+
+def _fingerprint(folder: Path) -> dict[str, Any]:
+    """What must not change: every ledger's content, every file's bytes."""
+    seen: dict[str, Any] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix == ".db":
+            keys = {"keys": KeyFile(folder / "sealed.keys")} if path.name == "sealed.db" else {}
+            with Ledger(path, create=False, **keys) as led:
+                seen[path.name] = (
+                    led.counts(),
+                    led.blanks.counts(),
+                    [(r.printer, r.remaining) for r in led.ribbons.in_printers()],
+                    [(b.name, b.states) for b in led.batches()],
+                    led.verify().rows,
+                    [(u.name, u.role) for u in led.users.list()],
+                )
+        elif path.is_file() and not path.name.endswith(("-wal", "-shm")):
+            seen[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.is_dir():
+            seen[path.name] = "folder"
+    return seen
+
+
+# Each case: the command's words ({B} is the bureau's folder), the exit code, and what the
+# one line says.
+CASES: list[tuple[str, str, Exit, str]] = [
+    # encodings and file kinds
+    ("xls", "nik check {B}/old.xls", Exit.INPUT, r"old\.xls: not a text file"),
+    ("bom", "nik check {B}/bad-bom.csv", Exit.INPUT, r"bad-bom\.csv: a UTF-8 mark, then"),
+    (
+        "zip",
+        "ledger import {B}/bureau.db {B}/book.csv --operator ani",
+        Exit.INPUT,
+        r"book\.csv: a workbook; name it \.xlsx",
+    ),
+    ("xlsx", "dedup {B}/bad.xlsx -o {B}/out", Exit.INPUT, r"bad\.xlsx: not a readable \.xlsx"),
+    # delimiters and headers
+    ("cells", "nik check {B}/long.csv", Exit.INPUT, r"long\.csv, row 2: 3 cells under 2"),
+    ("no-nik", "nik check {B}/nonik.csv", Exit.INPUT, r"nonik\.csv: no column for nik"),
+    (
+        "no-nik-import",
+        "ledger import {B}/bureau.db {B}/nonik.csv --operator ani",
+        Exit.INPUT,
+        r"no column for nik .*headers are nama, alamat",
+    ),
+    (
+        "no-nik-plan",
+        "plan {B}/nonik.csv {B}/printers.toml --blanks 5",
+        Exit.INPUT,
+        r"nonik\.csv: no column for nik",
+    ),
+    (
+        "mapped-header",
+        "ledger import {B}/bureau.db {B}/export.csv --column nik=Nomor --operator ani",
+        Exit.INPUT,
+        r"no column 'Nomor' for nik",
+    ),
+    (
+        "unknown-field",
+        "ledger import {B}/bureau.db {B}/export.csv --column nomor=NIK --operator ani",
+        Exit.USAGE,
+        r"--column: no field 'nomor'",
+    ),
+    (
+        "no-card",
+        "ledger import {B}/bureau.db {B}/nocard.csv --operator ani",
+        Exit.INPUT,
+        r"print-ready records need every field their card shows; no column for photo",
+    ),
+    ("toml", "plan {B}/recs.csv {B}/export.csv --blanks 5", Exit.INPUT, r"export\.csv: "),
+    # dates
+    (
+        "dates",
+        "ledger import {B}/bureau.db {B}/baddates.csv --state sent-for-enrolment"
+        " --operator ani --rejects {B}/r.csv",
+        Exit.PARTIAL,
+        r"3 of 3 rows left out",
+    ),
+    (
+        "ready",
+        "plan {B}/badready.csv {B}/printers.toml --blanks 5 --rejects {B}/r.csv",
+        Exit.NOTHING,
+        r"badready\.csv: no record to plan",
+    ),
+    # sizes
+    ("empty", "nik check {B}/empty.csv", Exit.INPUT, r"empty\.csv: the file is empty"),
+    (
+        "empty-import",
+        "ledger import {B}/bureau.db {B}/empty.csv --operator ani",
+        Exit.INPUT,
+        r"the file is empty",
+    ),
+    ("sample", "nik sample 1000000000000", Exit.USAGE, r"1000000000000 is not in the range"),
+    (
+        "blanks-huge",
+        "plan {B}/recs.csv {B}/printers.toml --blanks " + "9" * 30,
+        Exit.USAGE,
+        r"--blanks",
+    ),
+    (
+        "serial-huge",
+        "blanks receive {B}/bureau.db --lot X --first 1 --last " + "9" * 25 + " --supervisor budi",
+        Exit.USAGE,
+        r"--last",
+    ),
+    (
+        "lot-huge",
+        "blanks receive {B}/bureau.db --lot X --first 100 --last 2000000 --supervisor budi",
+        Exit.REFUSED,
+        r"at most 1,000,000 cards",
+    ),
+    ("blank-huge", "ledger where-is {B}/bureau.db --blank " + "9" * 25, Exit.USAGE, r"--blank"),
+    (
+        "scenario",
+        "simulate --set records.print_ready=1e12 --no-plot",
+        Exit.USAGE,
+        r"records\.print_ready must be a number in",
+    ),
+    # output paths, checked before the work
+    (
+        "json",
+        "simulate --json {B}/missing/r.json --no-plot --quiet",
+        Exit.OUTPUT,
+        r"the folder .*missing does not exist",
+    ),
+    ("plot", "simulate --plot {B}/foto --quiet", Exit.OUTPUT, r"foto: is a folder"),
+    (
+        "sim-ledger",
+        "simulate --ledger {B}/bureau.db --no-plot --quiet",
+        Exit.LEDGER,
+        r"bureau\.db: exists",
+    ),
+    (
+        "sim-folder",
+        "simulate --ledger {B}/missing/x.db --no-plot --quiet",
+        Exit.OUTPUT,
+        r"the folder .*missing does not exist",
+    ),
+    (
+        "errors",
+        "nik check {B}/export.csv --errors {B}/missing/e.csv",
+        Exit.OUTPUT,
+        r"the folder .*missing does not exist",
+    ),
+    (
+        "export",
+        "ledger export {B}/bureau.db {B}/existing.csv",
+        Exit.OUTPUT,
+        r"existing\.csv: exists; the export is written to a new file",
+    ),
+    (
+        "backup",
+        "ledger backup {B}/bureau.db {B}/missing/b.db",
+        Exit.OUTPUT,
+        r"the folder .*missing does not exist",
+    ),
+    ("dedup-out", "dedup {B}/export.csv -o {B}/afile.txt", Exit.OUTPUT, r"afile\.txt: is a file"),
+    (
+        "rejects",
+        "ledger import {B}/bureau.db {B}/export.csv --rejects {B}/missing/r.csv --operator ani",
+        Exit.OUTPUT,
+        r"the folder .*missing does not exist",
+    ),
+    # wrong files for a ledger, and keys
+    (
+        "csv-ledger",
+        "station run {B}/export.csv --printer P1 --address 127.0.0.1:9 --batch B-1",
+        Exit.LEDGER,
+        r"export\.csv: not a ledger",
+    ),
+    (
+        "no-ledger",
+        f"ledger where-is {{B}}/missing.db {UNKNOWN_NIK}",
+        Exit.LEDGER,
+        r"no ledger there .*\(ledger init makes one\)",
+    ),
+    ("folder-ledger", "ledger status {B}/foto", Exit.LEDGER, r"is a folder, not a ledger"),
+    ("init-existing", "ledger init {B}/export.csv", Exit.LEDGER, r"export\.csv: exists"),
+    ("init-folder", "ledger init {B}/missing/new.db", Exit.LEDGER, r"does not exist"),
+    (
+        "import-into-csv",
+        "ledger import {B}/export.csv {B}/export.csv --operator ani"
+        " --default citizenship=WNI --rejects {B}/r.csv",
+        Exit.LEDGER,
+        r"not a ledger",
+    ),
+    (
+        "keys-open",
+        "ledger status {B}/bureau.db --keys {B}/sealed.keys",
+        Exit.KEYS,
+        r"the ledger is not sealed",
+    ),
+    ("no-keys", "ledger status {B}/sealed.db", Exit.KEYS, r"the ledger is sealed; open it"),
+    (
+        "other-keys",
+        "ledger status {B}/sealed.db --keys {B}/other.keys",
+        Exit.KEYS,
+        r"these are another ledger's keys",
+    ),
+    (
+        "keys-mode",
+        "ledger status {B}/sealed.db --keys {B}/open.keys",
+        Exit.KEYS,
+        r"the key file is open to others \(mode 0644\)",
+    ),
+    # the station's batch
+    (
+        "no-batch",
+        "station run {B}/bureau.db --printer P1 --address 127.0.0.1:9 --batch NOPE",
+        Exit.UNKNOWN,
+        r"no batch NOPE in the ledger",
+    ),
+    (
+        "elsewhere",
+        "station run {B}/bureau.db --printer P2 --address 127.0.0.1:9 --batch B-1",
+        Exit.ELSEWHERE,
+        r"batch B-1 is queued for printer P1 \(5 cards\), not P2",
+    ),
+    (
+        "done",
+        "station run {B}/bureau.db --printer P1 --address 127.0.0.1:9 --batch B-done",
+        Exit.NOTHING,
+        r"batch B-done: nothing left to print \(2 PRINTED\)",
+    ),
+    (
+        "no-ribbon",
+        "station run {B}/bureau.db --printer P3 --address 127.0.0.1:9 --batch B-3",
+        Exit.SHORT,
+        r"printer P3 has no ribbon installed",
+    ),
+    (
+        "address",
+        "station run {B}/bureau.db --printer P1 --address nowhere --batch B-1",
+        Exit.USAGE,
+        r"an address is host:port",
+    ),
+    # who acts
+    (
+        "role",
+        "blanks receive {B}/users.db --lot X --first 900 --last 910 --user ani",
+        Exit.DENIED,
+        r"ani \(operator\) may not receive a lot of blanks",
+    ),
+    (
+        "declared",
+        "ribbon install {B}/users.db --printer P1 --operator ani",
+        Exit.DENIED,
+        r"this ledger has users: sign in with --user",
+    ),
+    (
+        "dev-user",
+        "ribbon install {B}/bureau.db --printer P9 --user ani",
+        Exit.DENIED,
+        r"this ledger has no users \(development mode\)",
+    ),
+    ("nobody", "ribbon install {B}/bureau.db --printer P9", Exit.USAGE, r"name who acts"),
+    # refused by the ledger
+    (
+        "hold-queued",
+        "record hold {B}/bureau.db {N0} --reason wait --operator ani",
+        Exit.REFUSED,
+        r"QUEUED -> ON_HOLD refused",
+    ),
+    (
+        "overlap",
+        "blanks receive {B}/bureau.db --lot Y --first 40 --last 60 --supervisor budi",
+        Exit.REFUSED,
+        r"overlap lot 'LOT-1'",
+    ),
+    (
+        "nik-in-text",
+        "record hold {B}/bureau.db {N11} --reason {N11} --operator ani",
+        Exit.REFUSED,
+        r"holds a NIK-shaped number",
+    ),
+    (
+        "second-ribbon",
+        "ribbon install {B}/bureau.db --printer P1 --operator ani",
+        Exit.REFUSED,
+        r"printer P1 has a ribbon \(498 of 500 prints left\)",
+    ),
+    # unknown and nothing to do
+    (
+        "unknown-nik",
+        f"ledger where-is {{B}}/bureau.db {UNKNOWN_NIK}",
+        Exit.UNKNOWN,
+        r"no record with NIK 3271\*{10}01",
+    ),
+    (
+        "invalid-nik",
+        "ledger where-is {B}/bureau.db 32710145O8990001",
+        Exit.USAGE,
+        r"invalid NIK 3271\*{10}01",
+    ),
+    ("manifest", "manifest show {B}/bureau.db 99", Exit.UNKNOWN, r"no manifest 99"),
+    (
+        "request",
+        "record approve {B}/bureau.db 42 --supervisor budi",
+        Exit.UNKNOWN,
+        r"no request 42",
+    ),
+    (
+        "no-card-on-blank",
+        "qc pass {B}/bureau.db --blank 49 --operator ani",
+        Exit.UNKNOWN,
+        r"no card was printed on blank 49",
+    ),
+    (
+        "build",
+        "manifest build {B}/bureau.db --operator ani",
+        Exit.NOTHING,
+        r"no card passed quality control",
+    ),
+    (
+        "qc-nothing",
+        "qc pass {B}/bureau.db --batch B-1 --operator ani",
+        Exit.NOTHING,
+        r"no printed card waits for quality control",
+    ),
+    (
+        "no-ribbon-to-change",
+        "ribbon change {B}/bureau.db --printer P7 --operator ani",
+        Exit.NOTHING,
+        r"printer P7 has no ribbon to change",
+    ),
+]
+
+
+def _words(command: str, folder: Path) -> list[str]:
+    niks = [str(n) for n in siak_niks(folder)]
+    text = command.replace("{B}", str(folder))
+    for i in (0, 11):
+        text = text.replace(f"{{N{i}}}", niks[i])
+    return text.split()
+
+
+def siak_niks(folder: Path) -> list[int]:
+    """The export's NIKs, as the bureau's ledger holds them (intake order)."""
+    with Ledger(folder / "bureau.db", create=False) as led:
+        return [int(r.nik) for r in led.records()]
+
+
+def _check_one_line(code: int, stderr: str, stdout: str, expected: Exit, pattern: str) -> None:
+    assert code == expected, f"exit {code}, wanted {expected.name}: {stdout}{stderr}"
+    assert "Traceback" not in stderr + stdout
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("Error: ")]
+    assert len(errors) == 1, stderr
+    assert re.search(pattern, errors[0]), errors[0]
+
+
+@pytest.mark.parametrize(("case", "command", "code", "says"), CASES, ids=[c[0] for c in CASES])
+def test_a_bad_input_is_one_line_its_exit_code_and_nothing_changed(
+    bureau: Path, case: str, command: str, code: Exit, says: str
+) -> None:
+    words = _words(command, bureau)
+    before = _fingerprint(bureau)
+    result = CliRunner().invoke(
+        main, words, env={"EKTPCORE_PASSWORD": PASSWORD}, catch_exceptions=False
+    )
+    _check_one_line(result.exit_code, result.stderr, result.stdout, code, says)
+    shown = result.stdout + result.stderr
+    assert not any(str(n) in shown for n in siak_export_niks(bureau))
+    after = _fingerprint(bureau)
+    if "--rejects" in command:  # the report of the rows left out is what was asked for
+        assert after.pop("r.csv", None) is not None or code != Exit.PARTIAL
+    assert after == before
+    assert not (bureau / "missing").exists()
+    assert not (bureau / "missing.db").exists()
+
+
+def siak_export_niks(folder: Path) -> list[int]:
+    """Every NIK in the export, good rows and bad."""
+    text = (folder / "export.csv").read_bytes().decode("cp1252")
+    return [int(line[:16]) for line in text.splitlines()[1:] if line[:16].isdigit()]
+
+
+SUBPROCESS = ["csv-ledger", "no-batch", "keys-mode", "empty", "json", "unknown-nik"]
+
+
+@pytest.mark.parametrize("case", SUBPROCESS)
+def test_the_same_from_a_shell(bureau: Path, case: str) -> None:
+    _, command, code, says = next(c for c in CASES if c[0] == case)
+    env = dict(os.environ, EKTPCORE_PASSWORD=PASSWORD)
+    env["PYTHONPATH"] = str(Path(ektpcore.__file__).parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-m", "ektpcore", *_words(command, bureau)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    _check_one_line(done.returncode, done.stderr, done.stdout, code, says)
+
+
+def test_every_exit_code_is_documented() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    for code in Exit:
+        assert f"| {int(code)} | `{code.name}` |" in doc, code.name
+    assert len({c[2] for c in CASES}) >= len(Exit) - 3  # the catalogue reaches nearly every code
