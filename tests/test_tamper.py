@@ -258,6 +258,46 @@ def test_a_key_ring_or_any_chain_object_checks_what_sha256_checks(day: str) -> N
         assert rows.first_break(None, *moved) == rows.first_break(chain.OPEN, *moved) == 0
 
 
+def test_rows_written_before_the_epochs_keep_verifying(
+    ledger_location: str, tamper: Tamper
+) -> None:
+    """A ledger of schema 8 (its rows joined with 0x1f, as ektpcore wrote them then) migrates
+    without a row rewritten: its rows verify as they are, new rows start an epoch of the
+    canonical format, and an edit on either side of the epoch is named."""
+    store = ektpcore.ledger.open_store(ledger_location)
+    at = "2017-11-13T01:00:00.000000+00:00"
+    with store.transaction() as conn:
+        for number, script in enumerate(ektpcore.ledger._MIGRATIONS[:8], start=1):
+            for statement in store.migration(script):
+                conn.execute(statement)
+            store.set_schema_version(conn, number)
+        db = ektpcore.ledger.Session(store, conn)
+        link = bytes(32)
+        for seq, nik in enumerate(NIKS[:2], start=1):
+            db.execute(
+                "INSERT INTO records (nik, state, updated_at) VALUES (?,?,?)",
+                (int(nik), "PRINT_READY", at),
+            )
+            row = (seq, seq, at, "ani", "OPERATOR", None, "PRINT_READY", "intake", None, None, None)
+            (link,) = _ektpcore.history_chain(link, [payload(row)])
+            db.execute(f"INSERT INTO history ({HISTORY}, hash) VALUES ({'?,' * 11}?)", (*row, link))
+        db.execute("UPDATE chain_head SET seq = 2, hash = ? WHERE id = 1", (link,))
+    store.close()
+    with Ledger(ledger_location) as led:
+        assert led.verify().ok
+        led.transition(NIKS[:2], State.QUEUED, OPERATOR, batch="B-1")
+        assert led.verify().ok
+    assert _query(
+        ledger_location, "SELECT first_seq, format FROM chain_epochs WHERE chain = 'history'"
+    ) == [(3, 2)]
+    assert _one(ledger_location, "SELECT hash FROM history WHERE seq = 2") == link  # kept
+    tamper("UPDATE history SET actor = 'mallory' WHERE seq = 2")
+    assert _verify(ledger_location).first_bad_seq == 2
+    tamper("UPDATE history SET actor = 'ani' WHERE seq = 2")
+    tamper("UPDATE history SET batch = 'B-9' WHERE seq = 4")
+    assert _verify(ledger_location).first_bad_seq == 4
+
+
 # -- what only the anchor catches in an open ledger ----------------------------------------------
 
 
