@@ -162,3 +162,57 @@ def test_a_large_lot_is_received_in_parts_and_resumes_after_a_crash(tmp_path: Pa
         assert report.balanced
         assert report.counts[BlankState.IN_STOCK] == 202_000
         assert led.verify().ok
+
+
+_HOLD_OPEN = """
+import sys
+from ektpcore import Ledger
+ledger = Ledger(sys.argv[1])
+ledger.counts()
+print("open", flush=True)
+sys.stdin.readline()
+ledger.close()
+"""
+
+
+def test_opening_a_ledger_twice_in_one_process_keeps_the_first_ones_commits(
+    tmp_path: Path,
+) -> None:
+    """A process with two ledgers on one file (a station and its heartbeat, a web server's
+    requests) while other processes come and go: a commit of the first one is never lost.
+    Reading the file's header through a descriptor of its own, then closing it, would drop
+    every POSIX lock the process holds on the file; the other processes would then take the
+    first ledger for gone, and delete or replace the write-ahead log it still writes to."""
+    path = _ledger(tmp_path / "l.db")
+    extra = [str(v) for v in ektpcore.sample_niks(12, seed=4)][5:]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    first = Ledger(path)
+    first.add_records(extra[:2], OPERATOR, state=State.PRINT_READY)
+    Ledger(path).close()  # a second ledger on the same file, in this process
+    # Another process opens and closes the ledger, then a third one keeps it open.
+    subprocess.run(
+        [sys.executable, "-c", _HOLD_OPEN, str(path)],
+        input="\n",
+        env=env,
+        check=True,
+        text=True,
+        capture_output=True,
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_OPEN, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "open\n"
+        first.add_records(extra[2:], OPERATOR, state=State.PRINT_READY)
+        assert first.counts() == {State.PRINT_READY: len(NIKS) + len(extra)}
+        first.close()
+    finally:
+        holder.communicate("\n", timeout=60)
+    with Ledger(path) as ledger:
+        assert ledger.counts() == {State.PRINT_READY: len(NIKS) + len(extra)}
+        assert ledger.verify().ok

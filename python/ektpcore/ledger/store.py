@@ -244,9 +244,29 @@ def sqlite_errors(name: str, busy_timeout: float) -> Iterator[None]:
         ) from None
 
 
+# The ledger files this process has SQLite connections to, by (device, inode), with how many.
+# POSIX record locks belong to a process, not to a descriptor: closing *any* descriptor of a
+# file drops every lock the process holds on it, SQLite's included. A connection whose shared
+# lock is gone looks absent to other processes, and the last of them to close deletes the
+# write-ahead log under it: its later commits go to an unlinked file and are lost. So the file
+# is read directly (the header check below) only while no connection of this process has it.
+_CONNECTED: dict[tuple[int, int], int] = {}
+_CONNECTING = threading.Lock()
+
+
+def _file_key(name: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _check_file(name: str, *, create: bool) -> None:
     """Refuses, before SQLite touches it, a file that cannot be a ledger: SQLite would turn an
-    empty file into a new empty database, and report a truncated one only later."""
+    empty file into a new empty database, and report a truncated one only later. A file this
+    process is connected to already was checked when it was first opened, and is not read
+    again (see ``_CONNECTED``)."""
     path = Path(name)
     if not path.exists():
         if not create:
@@ -259,6 +279,8 @@ def _check_file(name: str, *, create: bool) -> None:
     size = path.stat().st_size
     if size == 0:
         raise LedgerFileError(f"{name}: the file is empty, not a ledger")
+    if _file_key(name) in _CONNECTED:
+        return
     with path.open("rb") as f:
         header = f.read(100)
     if not header.startswith(_SQLITE_MAGIC) or len(header) < 100:
@@ -306,30 +328,43 @@ class SqliteStore:
         self.name = os.fspath(path)
         self.busy_timeout = busy_timeout
         new = self.name != ":memory:" and not Path(self.name).exists()
-        if self.name != ":memory:":
-            _check_file(self.name, create=create)
-        with sqlite_errors(self.name, busy_timeout):
+        self._key: tuple[int, int] | None = None
+        with _CONNECTING, sqlite_errors(self.name, busy_timeout):
+            if self.name != ":memory:":
+                _check_file(self.name, create=create)
             # Used by one thread at a time, though not always the one that opened it (a
             # verify reads ahead on a thread of its own, see OneThread).
             self._db = sqlite3.connect(
                 self.name, isolation_level=None, timeout=busy_timeout, check_same_thread=False
             )
-            if new:
-                # Citizens' data: the file is its owner's alone, before anything is written
-                # to it (SQLite gives the -wal and -shm files the database file's mode).
-                os.chmod(self.name, 0o600)
-            # Checked before anything is set: another program's database is left as it was.
-            _check_tables(self.name, self._db)
-            self._db.execute("PRAGMA foreign_keys = ON")
-            # Deleted rows (a journal entry, a record's old fields) are overwritten with zeros,
-            # not left readable in free pages of the file.
-            self._db.execute("PRAGMA secure_delete = ON")
             if self.name != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
-            # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the
-            # default 2 MB page cache would evict and re-read them within one transaction.
-            self._db.execute("PRAGMA cache_size = -65536")
+                self._key = _file_key(self.name)
+                if self._key is not None:
+                    _CONNECTED[self._key] = _CONNECTED.get(self._key, 0) + 1
+        try:
+            with sqlite_errors(self.name, busy_timeout):
+                self._configure(new=new, durable=durable)
+        except BaseException:
+            self.close()
+            raise
+
+    def _configure(self, *, new: bool, durable: bool) -> None:
+        if new:
+            # Citizens' data: the file is its owner's alone, before anything is written to it
+            # (SQLite gives the -wal and -shm files the database file's mode).
+            os.chmod(self.name, 0o600)
+        # Checked before anything is set: another program's database is left as it was.
+        _check_tables(self.name, self._db)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows (a journal entry, a record's old fields) are overwritten with zeros, not
+        # left readable in free pages of the file.
+        self._db.execute("PRAGMA secure_delete = ON")
+        if self.name != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
+        # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the default
+        # 2 MB page cache would evict and re-read them within one transaction.
+        self._db.execute("PRAGMA cache_size = -65536")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -421,7 +456,13 @@ class SqliteStore:
             raise
 
     def close(self) -> None:
-        self._db.close()
+        with _CONNECTING:
+            self._db.close()
+            if self._key is not None:
+                left = _CONNECTED.pop(self._key, 1) - 1
+                if left > 0:
+                    _CONNECTED[self._key] = left
+                self._key = None
 
 
 def statements(script: str) -> list[str]:
