@@ -3,9 +3,9 @@
 One module per command group (``nik``, ``dedup``, ``plan``, ``simulate``, ``printer``,
 ``station`` with ``in-doubt``, ``users``, ``ledger``, ``blanks``, ``ribbon``, ``batch``,
 ``records`` for ``record``, ``reprint`` and ``qc``, ``distribution`` for ``manifest`` and
-``handover``) and :mod:`~ektpcore.cli.common` for what they share: opening ledgers and their
-keys, signing in, reading sheets, and every error as one line with its exit code
-(:class:`~ektpcore.cli.common.Exit`, docs/cli.md).
+``handover``, ``console`` serving :mod:`ektpcore.console`) and :mod:`~ektpcore.cli.common`
+for what they share: opening ledgers and their keys, signing in, reading sheets, and every
+error as one line with its exit code (:class:`~ektpcore.cli.common.Exit`, docs/cli.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import click
 from .batch import batch
 from .blanks import blanks
 from .common import Exit, Main
+from .console import console_command
 from .dedup import dedup_command
 from .distribution import handover, manifest
 from .documents import berita_acara, print_manifest, report
@@ -73,6 +74,7 @@ for command in (
     handover,
     berita_acara,
     report,
+    console_command,
 ):
     main.add_command(command)
 manifest.add_command(print_manifest)

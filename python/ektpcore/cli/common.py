@@ -214,16 +214,20 @@ def shown(location: str) -> str:
     return mask_url(location) if is_database_url(location) else location
 
 
-def on_ledger(f: F) -> F:
-    """The ``LEDGER`` argument (a ledger file, or a ``postgresql://`` URL) and ``--keys``."""
-    f = click.option(
+def keys_option(f: F) -> F:
+    """``--keys``: a sealed ledger's key file (or ``EKTPCORE_LEDGER_KEYS``)."""
+    return click.option(
         "--keys",
         type=click.Path(path_type=Path),
         envvar=KEYS_VARIABLE,
         default=None,
         help=f"The key file of a sealed ledger (or {KEYS_VARIABLE}).",
     )(f)
-    return click.argument("ledger", metavar="LEDGER")(f)
+
+
+def on_ledger(f: F) -> F:
+    """The ``LEDGER`` argument (a ledger file, or a ``postgresql://`` URL) and ``--keys``."""
+    return click.argument("ledger", metavar="LEDGER")(keys_option(f))
 
 
 def key_file(path: Path | None) -> Any:

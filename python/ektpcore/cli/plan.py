@@ -17,7 +17,6 @@ from ..lifecycle import Role
 from ..nik import parse_niks
 from ..sheets import Sheet, parse_date
 from .common import (
-    KEYS_VARIABLE,
     Exit,
     Reject,
     Who,
@@ -29,6 +28,7 @@ from .common import (
     echo,
     failure,
     failure_of,
+    keys_option,
     note,
     open_ledger,
     output_option,
@@ -153,13 +153,7 @@ def _ready(text: str, start: _dt.datetime) -> _dt.datetime | None:
     help="Plan the ledger's PRINT_READY records over its blanks and ribbons (instead of a"
     " RECORDS sheet); a file or a postgresql:// URL.",
 )
-@click.option(
-    "--keys",
-    type=click.Path(path_type=Path),
-    envvar=KEYS_VARIABLE,
-    default=None,
-    help=f"The key file of a sealed ledger (or {KEYS_VARIABLE}).",
-)
+@keys_option
 @click.option(
     "--commit",
     is_flag=True,

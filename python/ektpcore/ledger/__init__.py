@@ -43,7 +43,16 @@ from .distribution import (
 )
 from .journal import ChipLogEntry, Journal, JournalWrites
 from .postgres import PostgresStore
-from .records import CARD_FIELDS, CardFields, Change, HistoryEntry, Intake, IntakeReport, Record
+from .records import (
+    CARD_FIELDS,
+    CardFields,
+    Change,
+    HistoryEntry,
+    Intake,
+    IntakeReport,
+    Record,
+    Reveal,
+)
 from .records import CARD_HOLDING as _CARD_HOLDING
 from .ribbons import Ribbon, Ribbons, RibbonWrites
 from .schema import MIGRATIONS as _MIGRATIONS
@@ -101,6 +110,7 @@ __all__ = [
     "PostgresStore",
     "Reconciliation",
     "Record",
+    "Reveal",
     "Ribbon",
     "RibbonExhaustedError",
     "RibbonWarning",

@@ -31,7 +31,7 @@ from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
 from .journal import ChipLogEntry, Journal
-from .records import Change, HistoryEntry, Intake, IntakeReport, Record
+from .records import Change, HistoryEntry, Intake, IntakeReport, Record, Reveal
 from .ribbons import Ribbons
 from .sealing import Vault
 from .store import LedgerStore, Session, open_store
@@ -423,6 +423,20 @@ class Ledger:
 
             return pl.DataFrame(data)
         raise InvalidArgumentError("frame is 'pandas', 'polars' or None")
+
+    def reveal(self, nik: Any, actor: Actor, *, purpose: str) -> Record:
+        """``nik``'s record for showing its personal data in full (the NIK, the name) to
+        ``actor``, who gives the purpose; the showing is written to the audit first (who,
+        when, why, which record), so every full view of a citizen's data is accounted for
+        (:meth:`reveals`). Lists and reports show NIKs masked; an application that shows one
+        in full asks here."""
+        with self.transaction(actor) as tx:
+            return records.reveal(tx, nik, purpose)
+
+    def reveals(self, nik: Any) -> list[Reveal]:
+        """Every time ``nik``'s personal data was shown in full (:meth:`reveal`), oldest
+        first."""
+        return records.reveals(self._reads, nik)
 
     def history(self, nik: Any) -> list[HistoryEntry]:
         """Every change of ``nik``'s record, oldest first."""

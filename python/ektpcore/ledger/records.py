@@ -55,6 +55,7 @@ __all__ = [
     "Intake",
     "IntakeReport",
     "Record",
+    "Reveal",
 ]
 
 # States in which a record may hold a printed card.
@@ -807,3 +808,51 @@ def counts_by(db: Session, columns: Sequence[str]) -> list[tuple[Any, ...]]:
 
 def counts(db: Session) -> dict[State, int]:
     return {State(s): n for s, n in db.all("SELECT state, count(*) FROM records GROUP BY state")}
+
+
+REVEALED = "personal data shown"
+"""The audit event of :func:`reveal`: a record's NIK and name shown in full to someone."""
+
+
+def _subject(record_id: int) -> str:
+    return f"record {record_id}"
+
+
+def reveal(tx: Transaction, nik: Any, purpose: str) -> Record:
+    """See :meth:`~ektpcore.Ledger.reveal`."""
+    from .sealing import check_free_text
+    from .users import audit
+
+    tx.require(Permission.READ)
+    if not meaningful(purpose):
+        raise InvalidArgumentError("showing a record's personal data needs a purpose")
+    check_free_text(purpose, "a purpose")
+    row = tx.db.one("SELECT id FROM records WHERE nik = ?", (_key(tx.db, nik),))
+    if row is None:
+        raise unknown(nik)
+    actor = tx.actor
+    audit(tx.db, tx.now, (actor.name, actor.role.name), REVEALED, _subject(int(row[0])), purpose)
+    return where_is(tx.db, nik)
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """One showing of a record's personal data in full: when (UTC, ISO 8601), to whom (name
+    and role), and the purpose they gave."""
+
+    at: str
+    actor: str
+    role: str
+    purpose: str | None
+
+
+def reveals(db: Session, nik: Any) -> list[Reveal]:
+    """See :meth:`~ektpcore.Ledger.reveals`."""
+    row = db.one("SELECT id FROM records WHERE nik = ?", (_key(db, nik),))
+    if row is None:
+        raise unknown(nik)
+    rows = db.all(
+        "SELECT at, actor, role, detail FROM audit WHERE event = ? AND subject = ? ORDER BY seq",
+        (REVEALED, _subject(int(row[0]))),
+    )
+    return [Reveal(str(a), str(b), str(c), None if d is None else str(d)) for a, b, c, d in rows]

@@ -172,9 +172,17 @@ class PrintStation:
         self.dialect = dialect or EvolisDialect()
         self.progress = progress
         self.reply_timeout = reply_timeout
+        self._stop_reason: str | None = None
 
     def __repr__(self) -> str:
         return f"PrintStation(printer={self.printer!r})"
+
+    def request_stop(self, reason: str) -> None:
+        """Asks a run in progress (from another thread: a console's stop button) to stop
+        before its next card: the card in the printer is finished and recorded, the cards
+        not yet sent stay ``QUEUED`` with their blanks, and the report's ``stopped`` is
+        ``reason``. A later :meth:`run` prints the rest."""
+        self._stop_reason = reason
 
     # -- after a crash -------------------------------------------------------------------
 
@@ -230,6 +238,7 @@ class PrintStation:
             report.recovered = recovered
             return report
         finally:
+            self._stop_reason = None  # a stop asked for holds for one run
             heartbeat.stop()
             # A claim that cannot be given back lapses by itself; the report stands.
             if not self._keep_claim:
@@ -276,8 +285,8 @@ class PrintStation:
                 return report
             for done, (record, serial) in enumerate(zip(records, blanks, strict=False)):
                 lost = heartbeat.beat()
-                if lost is not None:
-                    report.stopped = lost
+                if lost is not None or self._stop_reason is not None:
+                    report.stopped = lost or self._stop_reason
                     break
                 try:
                     outcome = self._one(transport, batch, record, serial, report)
