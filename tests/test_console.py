@@ -123,7 +123,7 @@ def test_every_page_carries_the_security_headers(console: Console) -> None:
         assert "script-src 'self'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
         assert headers["cache-control"] == "no-store"
     static = desk.get("/static/console.css")
     assert static.status_code == 200
@@ -419,6 +419,55 @@ def test_stop_and_pause_end_the_run_between_cards_and_resume_prints_the_rest(
         made.ledger.close()
 
 
+def test_quality_control_passes_a_batch_and_fails_a_card_by_its_blank(
+    console: Console, office: tuple[str, list[int], dict[str, VirtualPrinter]]
+) -> None:
+    _, niks, _ = office
+    ani, wati = Desk(console, "ani"), Desk(console, "wati")
+    ani.post("/printers/P1/start", page="/queue")
+    _wait(ani, "P1")
+    failed = console.ledger.where_is(niks[2]).card_serial
+    assert failed is not None
+    assert 'action="/qc/fail"' not in wati.get("/qc").text
+    assert wati.post("/qc/B-P1/pass").status_code == 403
+    ani.post("/qc/fail", {"serial": str(failed), "reason": "photo smudged"}, page="/qc")
+    assert console.ledger.state_of(niks[2]) is State.PRINT_READY
+    assert console.ledger.blanks.state_of(failed).value == "SPOILED"
+    ani.post("/qc/B-P1/pass", page="/qc")
+    states = [console.ledger.state_of(n) for n in niks[:6]]
+    assert states.count(State.QC_PASSED) == 5
+    # Nothing left to check: the batch leaves the list, and a second click is one line.
+    assert "B-P1: 5 kartu lolos kontrol mutu" in ani.get("/qc").text
+    assert 'action="/qc/B-P1/pass"' not in ani.get("/qc").text
+    ani.post("/qc/B-P1/pass", page="/qc")
+    assert "no printed card waits for quality control" in ani.get("/qc").text
+    ani.close()
+    wati.close()
+
+
+def test_the_queue_plans_the_print_ready_records_from_the_printers_file(
+    office: tuple[str, list[int], dict[str, VirtualPrinter]],
+) -> None:
+    from ektpcore import Printer, PrinterSetup
+
+    location, niks, _ = office
+    setup = PrinterSetup((Printer("P1", cards_per_hour=120), Printer("P2", cards_per_hour=60)))
+    made = open_console(location, printers=setup, photo_check=False)
+    try:
+        ani = Desk(made, "ani")
+        page = ani.get("/queue").text
+        assert 'action="/queue/plan"' in page
+        assert re.search(r"\d\d\.\d\d WIB", page)  # each batch's time at its printer's rate
+        ani.post("/queue/plan", page="/queue")
+        assert "batch masuk antrean" in ani.get("/queue").text
+        assert made.ledger.counts().get(State.PRINT_READY, 0) == 0
+        queued = [made.ledger.state_of(n) for n in niks[12:]]
+        assert queued == [State.QUEUED] * 4
+        ani.close()
+    finally:
+        made.ledger.close()
+
+
 # -- distribution, reports, stock --------------------------------------------------------------
 
 
@@ -429,8 +478,10 @@ def test_manifests_are_built_dispatched_received_and_printed_from_the_page(
     ani = Desk(console, "ani")
     ani.post("/printers/P1/start", page="/queue")
     _wait(ani, "P1")
-    console.ledger.transition(niks[:6], State.ENCODED, console.sessions.all()[0].actor)
-    console.ledger.transition(niks[:6], State.QC_PASSED, console.sessions.all()[0].actor)
+    assert "B-P1" in ani.get("/qc").text
+    ani.post("/qc/B-P1/pass", page="/qc")
+    assert all(console.ledger.state_of(n) is State.QC_PASSED for n in niks[:6])
+    assert console.ledger.history(niks[0])[-1].actor == "ani"
     ani.post("/distribution/build", page="/distribution")
     manifests = console.ledger.distribution.manifests()
     assert len(manifests) == 1

@@ -79,6 +79,7 @@ def open_console(
         stations,
         bureau or Bureau("Kabupaten/Kota"),
         printers=tuple(sorted(set(rates) | set(known))),
+        setup=printers,
         secure=secure,
     )
     return console

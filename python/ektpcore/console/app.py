@@ -55,6 +55,7 @@ from .stations import StationRuns
 if TYPE_CHECKING:
     from ..documents import Bureau
     from ..ledger import Ledger, Record
+    from ..planning import PrinterSetup
 
 __all__ = ["Console", "create_app"]
 
@@ -73,6 +74,7 @@ class Console:
     stations: StationRuns
     bureau: Bureau
     printers: tuple[str, ...] = ()
+    setup: PrinterSetup | None = None
     secure: bool = False
     sessions: Sessions = field(default_factory=Sessions)
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
@@ -244,6 +246,11 @@ def page(permission: Permission = Permission.READ) -> Callable[[Handler], Handle
         return endpoint
 
     return decorate
+
+
+def _say(request: Request, session: Session, text: str, **values: object) -> None:
+    """A message for the next page, in its language (``text`` is English, with fields)."""
+    session.say("ok", i18n.translate(_language(request), text).format(**values))
 
 
 @contextlib.contextmanager
@@ -476,6 +483,7 @@ async def queue_page(request: Request) -> Response:
         console,
         "queue.html",
         session,
+        plannable=console.setup is not None,
         queue=queue,
         printers=printers,
         runs=runs,
@@ -494,7 +502,14 @@ async def printer_action(request: Request) -> Response:
         if action in ("start", "resume"):
             with console.lock:
                 started = console.stations.start(console.ledger, session.actor, printer)
-            session.say("ok", f"{printer}: batch {started.batch}, {started.total} cards")
+            _say(
+                request,
+                session,
+                "{printer}: batch {batch}, {cards} cards",
+                printer=printer,
+                batch=started.batch,
+                cards=started.total,
+            )
         elif action == "pause":
             console.stations.pause(session.actor, printer)
         elif action == "stop":
@@ -515,6 +530,115 @@ async def printer_progress(request: Request) -> Response:
     body["state_text"] = i18n.translate(language, found.state)
     body["time_left"] = _duration(found.seconds_left, language)
     return JSONResponse(body)
+
+
+@page(Permission.PRINT)
+async def plan_queue(request: Request) -> Response:
+    """Plans every print-ready record over the printers' file and queues the batches (what
+    ``ektpcore plan --ledger --commit`` does)."""
+    from ..planning import Plan
+
+    console: Console = request.app.state.console
+    session = _session(request)
+    assert session is not None
+    setup = console.setup
+    if setup is None:
+        return _not_found(request)
+    with _acting(session, "/queue"), console.lock:
+        made = Plan.from_ledger(
+            console.ledger,
+            setup.printers,
+            shifts=setup.shifts,
+            click_limit=setup.click_limit,
+            click_overhead=setup.click_overhead,
+        )
+        if not made.batches:
+            raise InvalidArgumentError("nothing to plan: no print-ready record, or no blank")
+        taken = [b.id for b in made.batches if console.ledger.batches(b.id)]
+        if taken:
+            raise InvalidArgumentError(f"batch {taken[0]} exists in the ledger already")
+        made.commit(console.ledger, session.actor)
+        _say(
+            request,
+            session,
+            "{count} batches queued: {names}",
+            count=len(made.batches),
+            names=", ".join(b.id for b in made.batches),
+        )
+    return _back("/queue")
+
+
+# -- quality control ---------------------------------------------------------------------------
+
+_CHECKED = (State.PRINTED, State.ENCODED)
+
+
+@page()
+async def qc_page(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = _session(request)
+    with console.lock:
+        batches = [
+            (b.name, sum(b.states.get(s, 0) for s in _CHECKED), b.states.get(State.QUEUED, 0))
+            for b in console.ledger.batches()
+            if any(b.states.get(s) for s in _CHECKED)
+        ]
+    return render(request, console, "qc.html", session, batches=batches)
+
+
+@page(Permission.PRINT)
+async def qc_pass(request: Request) -> Response:
+    """Every printed card of a batch passed the check: ``QC_PASSED`` (through ``ENCODED``,
+    the chip read back), in one change."""
+    console: Console = request.app.state.console
+    session = _session(request)
+    assert session is not None
+    batch = request.path_params["batch"]
+    with _acting(session, "/qc"), console.lock:
+        cards = [r for r in console.ledger.batch(batch, current=True) if r.state in _CHECKED]
+        if not cards:
+            raise InvalidArgumentError(f"batch {batch}: no printed card waits for quality control")
+        printed = [int(r.nik) for r in cards if r.state is State.PRINTED]
+        with console.ledger.transaction(session.actor) as tx:
+            if printed:
+                tx.transition(printed, State.ENCODED, reason="chip read back at quality control")
+            tx.transition([int(r.nik) for r in cards], State.QC_PASSED)
+        _say(
+            request,
+            session,
+            "{batch}: {count} cards passed quality control",
+            batch=batch,
+            count=len(cards),
+        )
+    return _back("/qc")
+
+
+@page(Permission.PRINT)
+async def qc_fail(request: Request) -> Response:
+    """One card failed the check (by the serial on it): its blank spoiled, its record
+    print-ready again."""
+    console: Console = request.app.state.console
+    session = _session(request)
+    assert session is not None
+    form: dict[str, str] = request.state.form
+    with _acting(session, "/qc"), console.lock:
+        serial = _whole(form, "serial", "a blank's serial")
+        record = console.ledger.where_is_card(serial)
+        if record.state not in _CHECKED:
+            raise InvalidArgumentError(
+                f"the card on blank {serial} is {record.state.value}: quality control checks"
+                " printed cards"
+            )
+        console.ledger.transition(
+            [int(record.nik)], State.PRINT_READY, session.actor, reason=form.get("reason")
+        )
+        _say(
+            request,
+            session,
+            "blank {serial}: spoiled; the record is print-ready again",
+            serial=serial,
+        )
+    return _back("/qc")
 
 
 # -- cards in doubt ----------------------------------------------------------------------------
@@ -824,7 +948,13 @@ async def receive_blanks(request: Request) -> Response:
         first = _whole(form, "first", "the first serial")
         last = _whole(form, "last", "the last serial")
         added = console.ledger.blanks.receive(form.get("reference", ""), first, last, session.actor)
-        session.say("ok", f"{form.get('reference', '')}: {added} blanks")
+        _say(
+            request,
+            session,
+            "{reference}: {count} blanks received",
+            reference=form.get("reference", ""),
+            count=added,
+        )
     return _back("/stock")
 
 
@@ -857,6 +987,10 @@ def create_app(console: Console, *, tls: bool = False) -> Any:
         Route("/logout", logout, methods=["POST"]),
         Route("/lang/{code}", language),
         Route("/queue", queue_page),
+        Route("/queue/plan", plan_queue, methods=["POST"]),
+        Route("/qc", qc_page),
+        Route("/qc/fail", qc_fail, methods=["POST"]),
+        Route("/qc/{batch}/pass", qc_pass, methods=["POST"]),
         Route("/printers/{printer}/progress.json", printer_progress),
         Route("/printers/{printer}/{action}", printer_action, methods=["POST"]),
         Route("/in-doubt", in_doubt_page),

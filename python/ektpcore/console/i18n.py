@@ -145,6 +145,20 @@ INDONESIAN: dict[str, str] = {
     "Cards printed per shift": "Kartu tercetak per shift",
     "Printers now": "Printer saat ini",
     "Watching the run: this page refreshes itself.": "Memantau pencetakan: halaman ini memuat ulang sendiri.",
+    "Quality control": "Kontrol mutu",
+    "Printed cards to check": "Kartu tercetak untuk diperiksa",
+    "Still queued": "Masih dalam antrean",
+    "All passed": "Semua lolos",
+    "No printed card waits for quality control.": "Tidak ada kartu tercetak yang menunggu kontrol mutu.",
+    "A card failed the check": "Kartu gagal pemeriksaan",
+    "Failed: print it again": "Gagal: cetak ulang",
+    "Plan and queue the print-ready records": "Rencanakan dan antrekan rekaman siap cetak",
+    # Messages of the console's own buttons (the ledger's refusals are its own words).
+    "{printer}: batch {batch}, {cards} cards": "{printer}: batch {batch}, {cards} kartu",
+    "{reference}: {count} blanks received": "{reference}: {count} blangko diterima",
+    "{count} batches queued: {names}": "{count} batch masuk antrean: {names}",
+    "{batch}: {count} cards passed quality control": "{batch}: {count} kartu lolos kontrol mutu",
+    "blank {serial}: spoiled; the record is print-ready again": "blangko {serial}: rusak; rekaman kembali siap cetak",
 }
 
 

@@ -306,11 +306,13 @@ class StationRuns:
                 self._update(run, state=FINISHED, message=None, seconds_left=0)
             else:
                 state = run.asked or FAILED
-                self._update(run, state=state, message=report.stopped)
+                self._update(run, state=state, message=report.stopped, seconds_left=None)
         except EktpcoreError as err:
-            self._update(run, state=FAILED, message=str(err))
+            self._update(run, state=FAILED, message=str(err), seconds_left=None)
         except Exception as err:  # a failure of the run must never pass silently
-            self._update(run, state=FAILED, message=f"{type(err).__name__}: {err}")
+            self._update(
+                run, state=FAILED, message=f"{type(err).__name__}: {err}", seconds_left=None
+            )
         finally:
             if self._on_finish is not None:
                 self._on_finish(run.actor)
