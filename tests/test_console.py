@@ -508,6 +508,9 @@ def test_manifests_are_built_dispatched_received_and_printed_from_the_page(
         report = ani.get(f"/reports/{kind}.pdf?day=2026-12-02")
         assert report.content.startswith(b"%PDF"), kind
     assert ani.get("/reports/day.pdf?day=yesterday").status_code == 400
+    shown = ani.get("/reports?day=2026-12-02").text
+    assert 'src="/reports/day.png?day=2026-12-02"' in shown
+    assert ani.get("/reports/day.png?day=2026-12-02").content.startswith(b"\x89PNG")
     ani.close()
 
 

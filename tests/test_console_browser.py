@@ -109,10 +109,13 @@ def test_an_operator_prints_two_printers_and_a_supervisor_settles_the_card_in_do
         assert ledger.journal.in_doubt() == []
         assert ledger.blanks.reconcile().balanced
         assert ledger.verify().ok
-        printed = ledger.records(State.PRINTED)
+        printed = ledger.records(State.IN_TRANSIT_TO_KECAMATAN)
         # P1: eight cards, one jammed (back to PRINT_READY, its blank spoiled), seven printed;
-        # P2: one printed, one in doubt settled as printed, six still queued.
+        # P2: one printed, one in doubt settled as printed, six still queued. The nine
+        # passed quality control and left on one manifest.
         assert len(printed) == 9
+        manifests = ledger.distribution.manifests()
+        assert [(m.count, m.state.value) for m in manifests] == [(9, "DISPATCHED")]
         serials = [r.card_serial for r in printed]
         assert None not in serials
         assert len(set(serials)) == len(serials)  # one valid card per record, each its own blank
@@ -125,6 +128,15 @@ def test_an_operator_prints_two_printers_and_a_supervisor_settles_the_card_in_do
         ledger.close()
     pictures = sorted(p.name for p in screens.glob("*.png"))
     assert len(pictures) >= 8, pictures
+
+
+def _until(condition: Any, seconds: float = 30.0) -> None:
+    """Waits for ``condition()`` (polled from the test: the page's policy forbids the
+    evaluated scripts Playwright's own polling uses)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the page never got there"
+        time.sleep(0.1)
 
 
 def _the_day(browser: Any, url: str, screens: Path, console: Any) -> None:
@@ -147,11 +159,7 @@ def _the_day(browser: Any, url: str, screens: Path, console: Any) -> None:
     page.click("#printer-P2 >> text=Cetak batch berikutnya")
     page.wait_for_url(f"{url}/queue")
     # The live figures move on the page while P1 prints.
-    page.wait_for_function(
-        "document.querySelector('#printer-P1 [data-field=printed]') &&"
-        " Number(document.querySelector('#printer-P1 [data-field=printed]').textContent) >= 1",
-        timeout=30_000,
-    )
+    _until(lambda: int(page.inner_text("#printer-P1 [data-field=printed]")) >= 1)
     page.screenshot(path=str(screens / "04-mencetak.png"), full_page=True)
     # Both runs end (the page reloads itself when a run ends): P1 at its jam, P2 at the drop.
     for printer in ("P1", "P2"):
@@ -200,9 +208,26 @@ def _the_day(browser: Any, url: str, screens: Path, console: Any) -> None:
     page.wait_for_url(f"{url}/records/**")
     assert nik not in page.content()
     page.screenshot(path=str(screens / "10-rekaman.png"), full_page=True)
+    # Quality control: both batches' printed cards pass; a manifest is built and dispatched.
+    page.click("nav >> text=Kontrol mutu")
+    page.screenshot(path=str(screens / "11-kontrol-mutu.png"), full_page=True)
+    for batch in ("B-P1", "B-P2"):
+        page.click(f"form[action='/qc/{batch}/pass'] button")
+        page.wait_for_url(f"{url}/qc")
     page.click("a[href^='/lang/en']")
-    page.click("nav >> text=Stock")
-    page.screenshot(path=str(screens / "11-stock-en.png"), full_page=True)
     page.click("nav >> text=Distribution")
+    page.click("text=Build manifests for the kecamatan")
+    page.wait_for_url(f"{url}/distribution")
+    pdf = page.request.get(f"{url}/distribution/1.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF")
+    page.click("form[action='/distribution/dispatch'] button")
+    page.wait_for_url(f"{url}/distribution")
     page.screenshot(path=str(screens / "12-distribution-en.png"), full_page=True)
+    page.click("nav >> text=Stock")
+    page.screenshot(path=str(screens / "13-stock-en.png"), full_page=True)
+    page.click("nav >> text=Reports")
+    chart = page.locator("img.chart")
+    _until(lambda: chart.evaluate("img => img.complete && img.naturalWidth > 0"))
+    page.screenshot(path=str(screens / "14-reports-en.png"), full_page=True)
     supervisor.close()

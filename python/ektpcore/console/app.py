@@ -881,11 +881,55 @@ def _pdf(data: bytes, name: str) -> Response:
 # -- reports and stock -------------------------------------------------------------------------
 
 
+def _day(request: Request) -> _dt.date | None:
+    """The ``day`` asked for (today's bureau day when none); ``None`` when it is no date."""
+    given = request.query_params.get("day")
+    if not given:
+        return _bureau_day()
+    try:
+        return _dt.date.fromisoformat(given)
+    except ValueError:
+        return None
+
+
+def _has_charts() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @page()
 async def reports_page(request: Request) -> Response:
+    from ..documents import day_report
+
     console: Console = request.app.state.console
     session = _session(request)
-    return render(request, console, "reports.html", session, day=_bureau_day())
+    day = _day(request)
+    if day is None:
+        return PlainTextResponse("a day is YYYY-MM-DD", status_code=400)
+    with console.lock:
+        report = day_report(console.ledger, day)
+    shifts = [
+        (s.kind, len(s.printed), len(s.spoiled), len(s.in_doubt_entered)) for s in report.shifts
+    ]
+    return render(
+        request, console, "reports.html", session, day=day, shifts=shifts, chart=_has_charts()
+    )
+
+
+@page()
+async def report_chart_page(request: Request) -> Response:
+    from ..documents import day_report, report_chart
+
+    console: Console = request.app.state.console
+    day = _day(request)
+    if day is None:
+        return PlainTextResponse("a day is YYYY-MM-DD", status_code=400)
+    with console.lock:
+        picture = report_chart(day_report(console.ledger, day))
+    return Response(picture, media_type="image/png")
 
 
 @page()
@@ -1005,6 +1049,7 @@ def create_app(console: Console, *, tls: bool = False) -> Any:
         Route("/distribution/{number:int}.pdf", manifest_pdf_page),
         Route("/distribution/{action}", distribution_action, methods=["POST"]),
         Route("/reports", reports_page),
+        Route("/reports/day.png", report_chart_page),
         Route("/reports/{kind}.pdf", report_pdf_page),
         Route("/stock", stock_page),
         Route("/stock/blanks", receive_blanks, methods=["POST"]),

@@ -146,6 +146,7 @@ INDONESIAN: dict[str, str] = {
     "Printers now": "Printer saat ini",
     "Watching the run: this page refreshes itself.": "Memantau pencetakan: halaman ini memuat ulang sendiri.",
     "Quality control": "Kontrol mutu",
+    "Show": "Tampilkan",
     "Printed cards to check": "Kartu tercetak untuk diperiksa",
     "Still queued": "Masih dalam antrean",
     "All passed": "Semua lolos",
