@@ -322,6 +322,7 @@ def append(
     them back."""
     if not rows:
         return
+    db.lock_heads([c.head for c in CHAINS])
     mac = session_mac(db)
     seq, head, fmt, fingerprint = current_epoch(db, chain)
     if (fmt, fingerprint) != format_of(mac):

@@ -383,6 +383,14 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     for v in niks:
         if v not in found:
             raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+    if tx.beside:
+        claimed = None if tx.claim is None else tx.claim.batch
+        for _, nik, _, in_batch in rows:
+            if in_batch != claimed:
+                raise InvalidArgumentError(
+                    f"record {mask_nik(nik)} is not in batch {claimed}: a station's"
+                    " transaction changes only the batch it holds"
+                )
     # Batches that records leave the queue of: no desk may take them while a station holds
     # the batch, and their spare blanks go back to stock (printed or in-doubt cards keep
     # theirs, so only the other ways out of the queue return any).
