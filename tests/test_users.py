@@ -552,7 +552,7 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
         led.claims.claim("B-1", "\u200b", office["ani"])
     with pytest.raises(InvalidArgumentError, match="is taken"):
         led.users.add(root, "ANI", Role.SUPERVISOR, password="a long password")
-    # "аni" with a Cyrillic "а" reads as "ani" in every history listing.
+    # "ani" whose "a" is Cyrillic (U+0430) reads as "ani" in every history listing.
     with pytest.raises(InvalidArgumentError, match="mixes the letters of 2 scripts"):
         led.users.add(root, "\u0430ni", Role.SUPERVISOR, password="a long password")
     with pytest.raises(InvalidArgumentError, match="never manages users"):

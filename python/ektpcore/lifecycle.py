@@ -167,8 +167,8 @@ def plain_name(text: object, what: str = "a name") -> str:
     if len(scripts) > 1:
         raise InvalidArgumentError(
             f"{what} mixes the letters of {len(scripts)} scripts"
-            f" ({', '.join(sorted(str(s).title() for s in scripts))}): a Cyrillic 'а' in a Latin"
-            " name makes a second user who looks the same"
+            f" ({', '.join(sorted(str(s).title() for s in scripts))}): a Cyrillic letter among"
+            " Latin ones makes a second user who reads the same"
         )
     return text
 
