@@ -19,12 +19,19 @@ USERS = {"budi": Role.SUPERVISOR, "ani": Role.OPERATOR, "wati": Role.AUDITOR}
 KELURAHAN = ("Menteng", "Cibogor", "Paledang")
 
 
-def bureau(tmp_path: Path, *, per_printer: int = 6, extra_ready: int = 4) -> tuple[str, list[int]]:
-    """The ledger's path and its records' NIKs: ``per_printer`` cards queued for each of P1
-    and P2 (batches B-P1 and B-P2) and ``extra_ready`` print-ready ones."""
+def bureau(
+    tmp_path: Path,
+    *,
+    per_printer: int = 6,
+    extra_ready: int = 4,
+    location: str | None = None,
+) -> tuple[str, list[int]]:
+    """The ledger's location (a new file under ``tmp_path``, or ``location``) and its
+    records' NIKs: ``per_printer`` cards queued for each of P1 and P2 (batches B-P1 and B-P2)
+    and ``extra_ready`` print-ready ones."""
     photo = tmp_path / "foto.png"
     Image.new("RGB", (60, 80), (200, 30, 30)).save(photo)
-    location = str(tmp_path / "bureau.db")
+    location = location or str(tmp_path / "bureau.db")
     total = 2 * per_printer + extra_ready
     niks = [
         int(ektpcore.Nik.compose("32.71.01", dt.date(1990, 1, 1) + dt.timedelta(days=i), "M", 1))

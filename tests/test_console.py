@@ -468,6 +468,32 @@ def test_the_queue_plans_the_print_ready_records_from_the_printers_file(
         made.ledger.close()
 
 
+def test_two_printers_at_once_on_either_store(ledger_location: str, tmp_path: Path) -> None:
+    """Both printers print at the same time, each run on its own connection, while the pages
+    are read: on SQLite and on PostgreSQL."""
+    location, niks = bureau(tmp_path, location=ledger_location)
+    with VirtualPrinter(seconds_per_card=0.05) as p1, VirtualPrinter() as p2:
+        addresses = {"P1": "{}:{}".format(*p1.address), "P2": "{}:{}".format(*p2.address)}
+        made = open_console(location, addresses=addresses, photo_check=False)
+        try:
+            ani = Desk(made, "ani")
+            ani.post("/printers/P1/start", page="/queue")
+            ani.post("/printers/P2/start", page="/queue")
+            for path in ("/", "/queue", "/stock"):
+                assert ani.get(path).status_code == 200
+            assert _wait(ani, "P1")["state"] == "finished"
+            assert _wait(ani, "P2")["state"] == "finished"
+            assert made.ledger.counts()[State.PRINTED] == 12
+            assert len(p1.cards) + len(p2.cards) == 12
+            assert made.ledger.blanks.reconcile().balanced
+            assert made.ledger.verify().ok
+            assert all(made.ledger.state_of(n) is State.PRINTED for n in niks[:12])
+            ani.close()
+        finally:
+            made.stations.stop_all()
+            made.ledger.close()
+
+
 # -- distribution, reports, stock --------------------------------------------------------------
 
 
