@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 import numpy as np
 import numpy.typing as npt
 
-from ..clock import wib_text
+from ..clock import stamp_window, wib_text
 from ..dedup import dedup_niks
 from ..errors import (
     ApprovalRequiredError,
@@ -791,6 +791,18 @@ def events(db: Session, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Ni
     niks = niks_of(db, [row[0] for row in rows], [row[1] for row in rows])
     entries = _history_entries(db, [row[2:] for row in rows])
     return [(Nik.from_int(nik), entry) for nik, entry in zip(niks, entries, strict=True)]
+
+
+def transition_counts(
+    db: Session, start: _dt.datetime, end: _dt.datetime
+) -> dict[tuple[State, str | None], int]:
+    """See :meth:`~ektpcore.Ledger.transition_counts`."""
+    rows = db.all(
+        "SELECT to_state, printer, count(*) FROM history WHERE at >= ? AND at < ?"
+        " GROUP BY to_state, printer",
+        stamp_window(start, end),
+    )
+    return {(State(state), printer): int(n) for state, printer, n in rows}
 
 
 def history(db: Session, nik: Any) -> list[HistoryEntry]:
