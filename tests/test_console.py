@@ -540,6 +540,58 @@ def test_manifests_are_built_dispatched_received_and_printed_from_the_page(
     ani.close()
 
 
+def test_from_print_to_hand_over_and_a_reprint_approved_by_another_person(
+    console: Console, office: tuple[str, list[int], dict[str, VirtualPrinter]]
+) -> None:
+    _, niks, _ = office
+    ani, budi, wati = Desk(console, "ani"), Desk(console, "budi"), Desk(console, "wati")
+    ani.post("/printers/P1/start", page="/queue")
+    _wait(ani, "P1")
+    ani.post("/qc/B-P1/pass", page="/qc")
+    ani.post("/distribution/build", page="/distribution")
+    ani.post("/distribution/dispatch", {"manifest": "1"}, page="/distribution")
+    ani.post(
+        "/distribution/receive",
+        {"manifest": "1", "receiver": "Ibu Camat", "count": "6"},
+        page="/distribution",
+    )
+    ani.post("/distribution/build-kelurahan", page="/distribution")
+    for m in console.ledger.distribution.manifests(leg="KELURAHAN"):
+        ani.post("/distribution/dispatch", {"manifest": str(m.id)}, page="/distribution")
+        ani.post(
+            "/distribution/receive",
+            {"manifest": str(m.id), "receiver": "Pak Lurah", "count": str(m.count)},
+            page="/distribution",
+        )
+    nik = niks[0]
+    assert console.ledger.state_of(nik) is State.AT_KELURAHAN
+    where = ani.post("/records/find", {"nik": str(nik)}, page="/records").headers["location"]
+    assert f'action="{where}/hand-over"' in ani.get(where).text
+    ani.post(f"{where}/hand-over", {"identity_check": "KK and photo"}, page=where)
+    assert console.ledger.state_of(nik) is State.ISSUED
+    # The card is lost: an operator asks for a reprint, a supervisor approves it.
+    page = ani.get(where).text
+    assert f'action="{where}/reprint"' in page
+    ani.post(f"{where}/reprint", {"reason": "card lost, police letter 12/XI"}, page=where)
+    assert console.ledger.state_of(nik) is State.ISSUED  # not until approved
+    waiting = console.ledger.approvals.waiting()
+    assert [(a.requested_by, a.target) for a in waiting] == [("ani", State.PRINT_READY)]
+    number = waiting[0].id
+    listed = wati.get("/approvals").text
+    assert mask_nik(nik) in listed
+    assert str(nik) not in listed
+    assert f'action="/approvals/{number}"' not in listed  # an auditor does not decide
+    assert f'action="/approvals/{number}"' not in ani.get("/approvals").text
+    assert ani.post(f"/approvals/{number}", {"decision": "approve"}).status_code == 403
+    budi.post(
+        f"/approvals/{number}", {"decision": "approve", "note": "letter seen"}, page="/approvals"
+    )
+    assert console.ledger.state_of(nik) is State.PRINT_READY
+    assert console.ledger.approvals.get(number).decided_by == "budi"
+    for desk in (ani, budi, wati):
+        desk.close()
+
+
 def test_a_ribbon_installed_at_the_stock_page(console: Console) -> None:
     ani = Desk(console, "ani")
     ani.post("/stock/ribbon", {"printer": "P1", "kind": "YMCKOK", "capacity": "250"}, page="/stock")

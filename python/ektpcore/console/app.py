@@ -248,13 +248,23 @@ def page(permission: Permission = Permission.READ) -> Callable[[Handler], Handle
     return decorate
 
 
+def _button(request: Request) -> tuple[Console, Session, dict[str, str]]:
+    """What a handler behind :func:`page` works with: the console, the signed-in session
+    and the posted form (checked; empty for a page)."""
+    console: Console = request.app.state.console
+    session = _session(request)
+    assert session is not None  # page() let only signed-in requests through
+    form: dict[str, str] = getattr(request.state, "form", {})
+    return console, session, form
+
+
 def _say(request: Request, session: Session, text: str, **values: object) -> None:
     """A message for the next page, in its language (``text`` is English, with fields)."""
     session.say("ok", i18n.translate(_language(request), text).format(**values))
 
 
 @contextlib.contextmanager
-def _acting(session: Session, back: str) -> Iterator[None]:
+def _acting(session: Session) -> Iterator[None]:
     """A button's work: a library error becomes the message on the page returned to."""
     try:
         yield
@@ -511,11 +521,9 @@ async def queue_page(request: Request) -> Response:
 
 @page(Permission.PRINT)
 async def printer_action(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
+    console, session, _ = _button(request)
     printer, action = request.path_params["printer"], request.path_params["action"]
-    with _acting(session, "/queue"):
+    with _acting(session):
         if action in ("start", "resume"):
             with console.lock:
                 started = console.stations.start(console.ledger, session.actor, printer)
@@ -555,13 +563,11 @@ async def plan_queue(request: Request) -> Response:
     ``ektpcore plan --ledger --commit`` does)."""
     from ..planning import Plan
 
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
+    console, session, _ = _button(request)
     setup = console.setup
     if setup is None:
         return _not_found(request)
-    with _acting(session, "/queue"), console.lock:
+    with _acting(session), console.lock:
         made = Plan.from_ledger(
             console.ledger,
             setup.printers,
@@ -607,11 +613,9 @@ async def qc_page(request: Request) -> Response:
 async def qc_pass(request: Request) -> Response:
     """Every printed card of a batch passed the check: ``QC_PASSED`` (through ``ENCODED``,
     the chip read back), in one change."""
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
+    console, session, _ = _button(request)
     batch = request.path_params["batch"]
-    with _acting(session, "/qc"), console.lock:
+    with _acting(session), console.lock:
         cards = [r for r in console.ledger.batch(batch, current=True) if r.state in _CHECKED]
         if not cards:
             raise InvalidArgumentError(f"batch {batch}: no printed card waits for quality control")
@@ -634,11 +638,8 @@ async def qc_pass(request: Request) -> Response:
 async def qc_fail(request: Request) -> Response:
     """One card failed the check (by the serial on it): its blank spoiled, its record
     print-ready again."""
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
-    with _acting(session, "/qc"), console.lock:
+    console, session, form = _button(request)
+    with _acting(session), console.lock:
         serial = _whole(form, "serial", "a blank's serial")
         record = console.ledger.where_is_card(serial)
         if record.state not in _CHECKED:
@@ -672,12 +673,9 @@ async def in_doubt_page(request: Request) -> Response:
 
 @page(Permission.SETTLE)
 async def settle(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
+    console, session, form = _button(request)
     serial = int(request.path_params["serial"])
-    with _acting(session, "/in-doubt"), console.lock:
+    with _acting(session), console.lock:
         found = [n for n, _, s in console.ledger.journal.in_doubt() if s == serial]
         if not found:
             raise InvalidArgumentError(
@@ -702,10 +700,7 @@ async def records_page(request: Request) -> Response:
 
 @page()
 async def find_record(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
+    console, session, form = _button(request)
     try:
         nik = Nik.parse(form.get("nik", "").strip())
         with console.lock:
@@ -737,14 +732,21 @@ def _record_context(console: Console, nik: int, role: Role) -> dict[str, Any]:
         "may_hold": transition_rule(record.state, State.ON_HOLD) is not None
         and permits(role, Permission.HOLD),
         "may_release": held and back is not None and permits(role, Permission.RELEASE_HOLD),
+        "may_request_reprint": _reprint_rule(record.state, role),
+        "may_hand_over": record.state is State.AT_KELURAHAN and permits(role, Permission.HAND_OVER),
     }
+
+
+def _reprint_rule(state: State, role: Role) -> bool:
+    """Whether ``role`` may ask for a reprint of a record in ``state`` (a two-person change:
+    another person approves it)."""
+    rule = transition_rule(state, State.PRINT_READY)
+    return rule is not None and rule.requested_by is not None and permits(role, rule.requested_by)
 
 
 @page()
 async def record_page(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
+    console, session, _ = _button(request)
     nik = _record_nik(request, session)
     if nik is None:
         return _not_found(request)
@@ -763,10 +765,7 @@ async def record_page(request: Request) -> Response:
 
 @page()
 async def reveal(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
+    console, session, form = _button(request)
     nik = _record_nik(request, session)
     if nik is None:
         return _not_found(request)
@@ -787,14 +786,11 @@ async def reveal(request: Request) -> Response:
 
 @page(Permission.HOLD)
 async def hold(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
+    console, session, form = _button(request)
     nik = _record_nik(request, session)
     if nik is None:
         return _not_found(request)
-    with _acting(session, ""), console.lock:
+    with _acting(session), console.lock:
         console.ledger.transition([nik], State.ON_HOLD, session.actor, reason=form.get("reason"))
         session.say("ok", f"{mask_nik(nik)}: ON_HOLD")
     return _back(f"/records/{request.path_params['handle']}")
@@ -802,14 +798,11 @@ async def hold(request: Request) -> Response:
 
 @page(Permission.RELEASE_HOLD)
 async def release(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
+    console, session, form = _button(request)
     nik = _record_nik(request, session)
     if nik is None:
         return _not_found(request)
-    with _acting(session, ""), console.lock:
+    with _acting(session), console.lock:
         before = [h for h in console.ledger.history(nik) if h.target is State.ON_HOLD]
         if console.ledger.where_is(nik).state is not State.ON_HOLD or not before:
             raise InvalidArgumentError(f"{mask_nik(nik)} is not on hold")
@@ -818,6 +811,74 @@ async def release(request: Request) -> Response:
         console.ledger.transition([nik], back, session.actor, reason=form.get("reason"))
         session.say("ok", f"{mask_nik(nik)}: {back.value}")
     return _back(f"/records/{request.path_params['handle']}")
+
+
+@page(Permission.REQUEST_REPRINT)
+async def request_reprint(request: Request) -> Response:
+    console, session, form = _button(request)
+    nik = _record_nik(request, session)
+    if nik is None:
+        return _not_found(request)
+    with _acting(session), console.lock:
+        made = console.ledger.approvals.request(
+            nik, State.PRINT_READY, session.actor, reason=form.get("reason", "")
+        )
+        _say(
+            request, session, "request {number} waits for another person's approval", number=made.id
+        )
+    return _back(f"/records/{request.path_params['handle']}")
+
+
+@page(Permission.HAND_OVER)
+async def hand_over(request: Request) -> Response:
+    """The card handed to its citizen at the kelurahan (``ISSUED``), with how identity was
+    checked, and who received it if not the citizen."""
+    console, session, form = _button(request)
+    nik = _record_nik(request, session)
+    if nik is None:
+        return _not_found(request)
+    with _acting(session), console.lock:
+        receiver = form.get("receiver", "").strip() or None
+        console.ledger.distribution.hand_over(
+            nik, session.actor, identity_check=form.get("identity_check", ""), receiver=receiver
+        )
+        session.say("ok", f"{mask_nik(nik)}: {State.ISSUED.value}")
+    return _back(f"/records/{request.path_params['handle']}")
+
+
+# -- two-person changes ------------------------------------------------------------------------
+
+
+@page()
+async def approvals_page(request: Request) -> Response:
+    console: Console = request.app.state.console
+    session = _session(request)
+    with console.lock:
+        waiting = console.ledger.approvals.waiting()
+    return render(request, console, "approvals.html", session, waiting=waiting)
+
+
+@page(Permission.APPROVE_REPRINT)
+async def decide(request: Request) -> Response:
+    """Another person approves or refuses a waiting two-person change (the ledger refuses
+    the person who asked)."""
+    console, session, form = _button(request)
+    number = int(request.path_params["number"])
+    with _acting(session), console.lock:
+        note = form.get("note", "").strip()
+        if form.get("decision") == "approve":
+            console.ledger.approvals.approve(number, session.actor, note=note or None)
+        else:
+            console.ledger.approvals.refuse(number, session.actor, note=note)
+        found = console.ledger.approvals.get(number)
+        _say(
+            request,
+            session,
+            "request {number}: {outcome}",
+            number=number,
+            outcome=found.outcome or "",
+        )
+    return _back("/approvals")
 
 
 # -- distribution ------------------------------------------------------------------------------
@@ -844,12 +905,9 @@ async def distribution_page(request: Request) -> Response:
 
 @page(Permission.DISTRIBUTE)
 async def distribution_action(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
+    console, session, form = _button(request)
     action = request.path_params["action"]
-    with _acting(session, "/distribution"), console.lock:
+    with _acting(session), console.lock:
         dist, actor = console.ledger.distribution, session.actor
         if action == "build":
             built = dist.build(actor)
@@ -999,11 +1057,8 @@ def _whole(form: dict[str, str], key: str, what: str) -> int:
 
 @page(Permission.RECEIVE_BLANKS)
 async def receive_blanks(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
-    with _acting(session, "/stock"), console.lock:
+    console, session, form = _button(request)
+    with _acting(session), console.lock:
         first = _whole(form, "first", "the first serial")
         last = _whole(form, "last", "the last serial")
         added = console.ledger.blanks.receive(form.get("reference", ""), first, last, session.actor)
@@ -1019,11 +1074,8 @@ async def receive_blanks(request: Request) -> Response:
 
 @page(Permission.INSTALL_RIBBON)
 async def install_ribbon(request: Request) -> Response:
-    console: Console = request.app.state.console
-    session = _session(request)
-    assert session is not None
-    form: dict[str, str] = request.state.form
-    with _acting(session, "/stock"), console.lock:
+    console, session, form = _button(request)
+    with _acting(session), console.lock:
         capacity = _whole(form, "capacity", "a ribbon's capacity")
         ribbon = console.ledger.ribbons.install(
             form.get("printer", "").strip(), form.get("kind", "").strip(), capacity, session.actor
@@ -1060,6 +1112,10 @@ def create_app(console: Console, *, tls: bool = False) -> Any:
         Route("/records/{handle}/reveal", reveal, methods=["POST"]),
         Route("/records/{handle}/hold", hold, methods=["POST"]),
         Route("/records/{handle}/release", release, methods=["POST"]),
+        Route("/records/{handle}/reprint", request_reprint, methods=["POST"]),
+        Route("/records/{handle}/hand-over", hand_over, methods=["POST"]),
+        Route("/approvals", approvals_page),
+        Route("/approvals/{number:int}", decide, methods=["POST"]),
         Route("/distribution", distribution_page),
         Route("/distribution/{number:int}.pdf", manifest_pdf_page),
         Route("/distribution/{action}", distribution_action, methods=["POST"]),

@@ -154,12 +154,26 @@ INDONESIAN: dict[str, str] = {
     "A card failed the check": "Kartu gagal pemeriksaan",
     "Failed: print it again": "Gagal: cetak ulang",
     "Plan and queue the print-ready records": "Rencanakan dan antrekan rekaman siap cetak",
+    "Approvals": "Persetujuan",
+    "Requests waiting for approval": "Permintaan menunggu persetujuan",
+    "A two-person change (a reprint, cancelling a printed card) is made when a person other than the one who asked approves it.": "Perubahan dua orang (cetak ulang, pembatalan kartu tercetak) dilakukan setelah disetujui orang lain selain yang meminta.",
+    "Approve": "Setujui",
+    "Refuse": "Tolak",
+    "Note (recorded)": "Catatan (dicatat)",
+    "Decide": "Putuskan",
+    "No request is waiting.": "Tidak ada permintaan yang menunggu.",
+    "Request a reprint": "Minta cetak ulang",
+    "Hand the card over": "Serahkan kartu",
+    "Identity checked by (recorded)": "Identitas diperiksa dengan (dicatat)",
+    "Received by, if not the citizen": "Diterima oleh, bila bukan penduduk yang bersangkutan",
     # Messages of the console's own buttons (the ledger's refusals are its own words).
     "{printer}: batch {batch}, {cards} cards": "{printer}: batch {batch}, {cards} kartu",
     "{reference}: {count} blanks received": "{reference}: {count} blangko diterima",
     "{count} batches queued: {names}": "{count} batch masuk antrean: {names}",
     "{batch}: {count} cards passed quality control": "{batch}: {count} kartu lolos kontrol mutu",
     "blank {serial}: spoiled; the record is print-ready again": "blangko {serial}: rusak; rekaman kembali siap cetak",
+    "request {number} waits for another person's approval": "permintaan {number} menunggu persetujuan orang lain",
+    "request {number}: {outcome}": "permintaan {number}: {outcome}",
 }
 
 
