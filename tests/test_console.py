@@ -494,6 +494,35 @@ def test_two_printers_at_once_on_either_store(ledger_location: str, tmp_path: Pa
             made.ledger.close()
 
 
+def test_signing_out_while_printing_lets_the_run_finish_then_ends_the_sign_in(
+    tmp_path: Path,
+) -> None:
+    from ektpcore.errors import AuthenticationError
+
+    location, niks = bureau(tmp_path, per_printer=5, extra_ready=0)
+    with VirtualPrinter(seconds_per_card=0.2) as slow:
+        made = open_console(
+            location, addresses={"P1": "{}:{}".format(*slow.address)}, photo_check=False
+        )
+        try:
+            ani = Desk(made, "ani")
+            ani.post("/printers/P1/start", page="/queue")
+            actor = made.sessions.all()[0].actor
+            ani.post("/logout")
+            assert made.sessions.all() == []
+            assert ani.get("/printers/P1/progress.json").status_code == 401
+            ended = made.stations.wait("P1", timeout=60)
+            assert ended is not None
+            assert ended.state == "finished"
+            assert all(made.ledger.state_of(n) is State.PRINTED for n in niks[:5])
+            # Once the run ended, the ledger no longer takes the signed-out credential.
+            with pytest.raises(AuthenticationError):
+                made.ledger.transition([niks[5]], State.ON_HOLD, actor, reason="test")
+        finally:
+            made.stations.stop_all()
+            made.ledger.close()
+
+
 # -- distribution, reports, stock --------------------------------------------------------------
 
 

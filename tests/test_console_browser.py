@@ -230,4 +230,9 @@ def _the_day(browser: Any, url: str, screens: Path, console: Any) -> None:
     chart = page.locator("img.chart")
     _until(lambda: chart.evaluate("img => img.complete && img.naturalWidth > 0"))
     page.screenshot(path=str(screens / "14-reports-en.png"), full_page=True)
+    # A tablet held upright: the same queue, its buttons within reach.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.click("nav >> text=Queue")
+    assert page.locator("#printer-P2 button.primary").is_visible()
+    page.screenshot(path=str(screens / "15-queue-tablet.png"), full_page=True)
     supervisor.close()
