@@ -195,6 +195,8 @@ class _Writer:
     __slots__ = ("_cursor",)
 
     _PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:%s,? ?)+\)")
+    # Up to this many rows an INSERT is cheaper than the round trips of a COPY.
+    _FEW = 16
 
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
@@ -207,8 +209,13 @@ class _Writer:
         if plain is None:
             self._cursor.executemany(sql, rows)
             return
+        listed = rows if isinstance(rows, Sequence) else list(rows)
+        if len(listed) <= self._FEW:
+            # A few rows (a station's card): statements, prepared once, in one pipeline.
+            self._cursor.executemany(sql, listed)
+            return
         with self._cursor.copy(f"COPY {plain[1]} ({plain[2]}) FROM STDIN") as copy:
-            for row in rows:
+            for row in listed:
                 copy.write_row(row)
 
 
@@ -306,9 +313,12 @@ class PostgresStore:
             raise self._error(err) from err
 
     def lock_heads(self, conn: _Writer, heads: Sequence[str]) -> None:
-        # One statement: every shared transaction locks the rows in the same order.
-        tables = ", ".join(heads)
-        conn.execute(f"SELECT 1 FROM {tables} FOR UPDATE")
+        # One statement: every shared transaction locks the rows in the same order. Each head
+        # by its key: a join of whole tables would be planned for millions of rows (the
+        # planner has no statistics on them) and compiled by the JIT for every card.
+        tables = ", ".join(f"{head} h{i}" for i, head in enumerate(heads))
+        keys = " AND ".join(f"h{i}.id = 1" for i in range(len(heads)))
+        conn.execute(f"SELECT 1 FROM {tables} WHERE {keys} FOR UPDATE")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:

@@ -471,8 +471,9 @@ def _check_journal(tx: Transaction, niks: list[int]) -> None:
     if tx.journal_step:
         return
     db = tx.db
-    # The journal holds a few cards at most; look into it only when it holds any.
-    if db.one("SELECT 1 FROM station_journal LIMIT 1") is None:
+    # The journal holds a few cards at most; look into it only when it holds any (a station
+    # settling its card knows it does).
+    if tx.claim is None and db.one("SELECT 1 FROM station_journal LIMIT 1") is None:
         return
     keys = nik_keys(db, niks)
     nik_of = dict(zip(keys, niks, strict=True))
@@ -500,8 +501,8 @@ def _check_journal(tx: Transaction, niks: list[int]) -> None:
 def _check_claims(tx: Transaction, leaving: dict[str, int]) -> None:
     """A record waiting in a batch that a station holds may be on its way through the printer:
     only the holder, writing under its claim, may move it out of the queue."""
-    if not leaving:
-        return
+    if not leaving or tx.beside:
+        return  # a station beside others changes only the batch it holds (checked)
     db = tx.db
     held = db.all(
         "SELECT batch, station, lease_until FROM batch_claims WHERE released_at IS NULL AND "
