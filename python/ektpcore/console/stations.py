@@ -3,9 +3,10 @@ thread of the server, its progress kept for the pages to show.
 
 "Print next batch" picks the oldest batch with cards still ``QUEUED`` for the printer and runs
 it at the printer's configured address, as the signed-in operator (every card in the ledger's
-history under that name). After each card the station's progress callback reads the batch's
-figures from the station's own connection to the ledger (printed, spoiled, in doubt, still
-queued); the page polls them. *Pause* and *stop* ask the station to stop before its next card
+history under that name). After each card the station's progress callback takes the run's
+figures from the station's own report (:attr:`~ektpcore.PrintStation.current`: printed,
+spoiled, in doubt) with the cards still to go, without a question to the ledger; the page
+polls them. *Pause* and *stop* ask the station to stop before its next card
 (:meth:`~ektpcore.PrintStation.request_stop`): the card in the printer is finished and
 recorded, the rest stay ``QUEUED`` with their blanks. A paused printer keeps its batch, and
 *resume* prints the rest of it; a stopped one is free for the next batch.
@@ -22,8 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EktpcoreError, InvalidArgumentError, StationError
-from ..ledger import BlankState
-from ..lifecycle import Actor, Permission, State, permits
+from ..lifecycle import Actor, Permission, permits
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -82,20 +82,6 @@ class RunProgress:
         }
 
 
-def _figures(ledger: Ledger, batch: str, printer: str) -> tuple[int, int, int, int]:
-    """The batch's printed and in-doubt records, spoiled blanks, and cards still queued for
-    ``printer``."""
-    found = ledger.batches(batch)
-    states = found[0].states if found else {}
-    blanks = found[0].blanks if found else {}
-    return (
-        states.get(State.PRINTED, 0),
-        states.get(State.IN_DOUBT, 0),
-        blanks.get(BlankState.SPOILED, 0),
-        ledger.batch_printers(batch).get(printer, 0),
-    )
-
-
 def next_batch(ledger: Ledger, printer: str) -> str | None:
     """The oldest batch with cards still ``QUEUED`` for ``printer``."""
     for summary in ledger.batches():
@@ -114,7 +100,6 @@ class _Run:
         self.rate = rate  # cards per hour from the printers' file, for the first estimate
         self.station: PrintStation | None = None
         self.started = time.monotonic()
-        self.base = (0, 0, 0)
         self.thread: threading.Thread | None = None
         self.asked: str | None = None  # PAUSED or STOPPED once a stop is asked for
 
@@ -257,11 +242,15 @@ class StationRuns:
         with self._lock:
             run.progress = replace(run.progress, **changes)
 
-    def _measure(self, run: _Run, ledger: Ledger) -> None:
-        printed, doubt, spoiled, remaining = _figures(
-            ledger, run.progress.batch, run.progress.printer
-        )
-        done = run.progress.total - remaining
+    def _measure(self, run: _Run, done: int) -> None:
+        """After each card: the run's figures from the station's own report (no question to
+        the ledger, so a card's outcome is on the page at the next poll, whatever the
+        ledger's size), and the time left at the pace so far."""
+        station = run.station
+        report = station.current if station is not None else None
+        if report is None:
+            return
+        remaining = max(run.progress.total - done, 0)
         elapsed = time.monotonic() - run.started
         if done > 0:
             left: float | None = elapsed / done * remaining
@@ -271,9 +260,9 @@ class StationRuns:
             left = None
         self._update(
             run,
-            printed=printed - run.base[0],
-            in_doubt=doubt - run.base[1],
-            spoiled=spoiled - run.base[2],
+            printed=len(report.printed),
+            in_doubt=len(report.in_doubt),
+            spoiled=len(report.spoiled),
             remaining=remaining,
             seconds_left=left,
         )
@@ -284,15 +273,13 @@ class StationRuns:
         printer, batch = run.progress.printer, run.progress.batch
         try:
             with contextlib.closing(self._open()) as ledger:
-                printed, doubt, spoiled, _ = _figures(ledger, batch, printer)
-                run.base = (printed, doubt, spoiled)
                 station = PrintStation(
                     ledger,
                     printer=printer,
                     connect=lambda: self._connect(address),
                     faces=self._faces,
                     actor=run.actor,
-                    progress=lambda _done, _total: self._measure(run, ledger),
+                    progress=lambda done, _total: self._measure(run, done),
                     station=f"{printer}@console",
                     lease=_dt.timedelta(seconds=90),
                 )
@@ -301,7 +288,14 @@ class StationRuns:
                     if run.asked is not None:
                         station.request_stop(f"{run.asked} at the console")
                 report = station.run(batch)
-                self._measure(run, ledger)
+                left = ledger.batch_printers(batch).get(printer, 0)
+            self._update(
+                run,
+                printed=len(report.printed),
+                in_doubt=len(report.in_doubt),
+                spoiled=len(report.spoiled),
+                remaining=left,
+            )
             if report.stopped is None:
                 self._update(run, state=FINISHED, message=None, seconds_left=0)
             else:

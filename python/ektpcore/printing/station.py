@@ -173,9 +173,17 @@ class PrintStation:
         self.progress = progress
         self.reply_timeout = reply_timeout
         self._stop_reason: str | None = None
+        self._current: BatchReport | None = None
 
     def __repr__(self) -> str:
         return f"PrintStation(printer={self.printer!r})"
+
+    @property
+    def current(self) -> BatchReport | None:
+        """The report of the run in progress, as far as it got (the cards printed, spoiled
+        and put in doubt so far), or of the last run once it ended: what a progress callback
+        reads to show more than a count, without asking the ledger after every card."""
+        return self._current
 
     def request_stop(self, reason: str) -> None:
         """Asks a run in progress (from another thread: a console's stop button) to stop
@@ -258,7 +266,7 @@ class PrintStation:
             raise StationError(f"no batch {batch} in the ledger")
 
     def _run(self, batch: str, heartbeat: _Heartbeat) -> BatchReport:
-        report = BatchReport(batch)
+        report = self._current = BatchReport(batch)
         records = self.ledger.queued(batch, self.printer)
         if not records:
             return report
