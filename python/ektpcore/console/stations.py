@@ -27,7 +27,7 @@ from ..lifecycle import Actor, Permission, permits
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
-    from ..printing import CardFaces, PrintStation, Transport
+    from ..printing import BatchReport, CardFaces, PrintStation, Transport
 
 __all__ = ["RunProgress", "StationRuns"]
 
@@ -258,13 +258,17 @@ class StationRuns:
             left = remaining * 3_600.0 / run.rate
         else:
             left = None
+        self._counted(run, report, remaining, seconds_left=left)
+
+    def _counted(self, run: _Run, report: BatchReport, remaining: int, **more: Any) -> None:
+        """The run's figures from ``report``, with the cards still queued."""
         self._update(
             run,
             printed=len(report.printed),
             in_doubt=len(report.in_doubt),
             spoiled=len(report.spoiled),
             remaining=remaining,
-            seconds_left=left,
+            **more,
         )
 
     def _run(self, run: _Run, address: str) -> None:
@@ -289,13 +293,7 @@ class StationRuns:
                         station.request_stop(f"{run.asked} at the console")
                 report = station.run(batch)
                 left = ledger.batch_printers(batch).get(printer, 0)
-            self._update(
-                run,
-                printed=len(report.printed),
-                in_doubt=len(report.in_doubt),
-                spoiled=len(report.spoiled),
-                remaining=left,
-            )
+            self._counted(run, report, left)
             if report.stopped is None:
                 self._update(run, state=FINISHED, message=None, seconds_left=0)
             else:
