@@ -261,7 +261,12 @@ class PostgresStore:
         conn.adapters.register_loader("numeric", _numeric_loader(pg))
         ms = max(1, round(self.busy_timeout * 1000))
         try:
-            conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{ms}ms",))
+            # No JIT: the ledger's statements are short, and the planner, sizing a small table
+            # it has no statistics on at a million rows, compiles them for longer than they run.
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false), set_config('jit', 'off', false)",
+                (f"{ms}ms",),
+            )
             schema = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
         except pg.Error as err:
             conn.close()
