@@ -307,3 +307,33 @@ def test_the_heartbeat_keeps_a_claim_alive_through_a_batch_longer_than_its_lease
     assert claim is not None
     assert claim.released  # given back at the end
     check_ledger(ledger)
+
+
+def test_a_stop_asked_from_another_thread_ends_the_run_between_cards(ledger: Ledger) -> None:
+    """``request_stop`` (a console's pause or stop) finishes the card in the printer and sends
+    no other: the rest stay QUEUED with their blanks, nothing in doubt, and the next run
+    prints them. ``current`` shows the run's report as it grows, card by card."""
+    ids = batches(ledger)
+    seen: list[tuple[int, int, int]] = []
+    with VirtualPrinter() as printer:
+        s = station(ledger, printer)
+
+        def progress(done: int, _total: int) -> None:
+            report = s.current
+            assert report is not None
+            seen.append((done, len(report.printed), len(report.in_doubt)))
+            if done == 3:
+                s.request_stop("paused at the console by ani")
+
+        s.progress = progress
+        first = s.run(ids[0])
+        assert first.stopped == "paused at the console by ani"
+        assert (len(first.printed), first.left, first.in_doubt) == (3, 17, [])
+        assert seen == [(1, 1, 0), (2, 2, 0), (3, 3, 0)]
+        assert s.current is first
+        assert len(printer.cards) == 3
+        assert ledger.batch_printers(ids[0]) == {"P1": 17}
+        s.progress = None
+        rest = s.run(ids[0])  # the stop held for one run only
+    assert (len(rest.printed), rest.left, rest.stopped) == (17, 0, None)
+    assert ledger.journal.in_doubt() == []
