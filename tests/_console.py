@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -25,10 +26,11 @@ def bureau(
     per_printer: int = 6,
     extra_ready: int = 4,
     location: str | None = None,
+    keys: Any = None,
 ) -> tuple[str, list[int]]:
     """The ledger's location (a new file under ``tmp_path``, or ``location``) and its
     records' NIKs: ``per_printer`` cards queued for each of P1 and P2 (batches B-P1 and B-P2)
-    and ``extra_ready`` print-ready ones."""
+    and ``extra_ready`` print-ready ones; ``keys`` seal it."""
     photo = tmp_path / "foto.png"
     Image.new("RGB", (60, 80), (200, 30, 30)).save(photo)
     location = location or str(tmp_path / "bureau.db")
@@ -37,7 +39,7 @@ def bureau(
         int(ektpcore.Nik.compose("32.71.01", dt.date(1990, 1, 1) + dt.timedelta(days=i), "M", 1))
         for i in range(total)
     ]
-    with Ledger(location) as led:
+    with Ledger(location, keys=keys) as led:
         led.users.create_administrator("root", PASSWORD)
         root = led.sign_in("root", PASSWORD)
         for name, role in USERS.items():

@@ -259,23 +259,23 @@ def test_a_record_is_shown_masked_and_each_full_showing_is_recorded(
     assert "PRINT_READY" in page
     assert console.ledger.reveals(nik) == []
     # Without a purpose nothing is shown, and nothing recorded.
-    refused = ani.post(f"{where}/reveal", {"purpose": "  "}, page=where)
+    refused = ani.post(f"{where}/reveal", {"purpose": "Budi asked, his neighbour"}, page=where)
     assert refused.status_code == 303
     assert console.ledger.reveals(nik) == []
-    shown = ani.post(f"{where}/reveal", {"purpose": "citizen at the desk asks"}, page=where)
+    shown = ani.post(f"{where}/reveal", {"purpose": "citizen at the desk"}, page=where)
     assert shown.status_code == 200
     assert str(nik) in shown.text
     assert "Warga Contoh" in shown.text
     assert shown.headers["cache-control"] == "no-store"
     reveals = console.ledger.reveals(nik)
     assert [(r.actor, r.role, r.purpose) for r in reveals] == [
-        ("ani", "OPERATOR", "citizen at the desk asks")
+        ("ani", "OPERATOR", "citizen at the desk")
     ]
     assert console.ledger.verify().ok
     # The record's page lists the showing; the next view is masked again.
     again = ani.get(where).text
     assert str(nik) not in again
-    assert "citizen at the desk asks" in again
+    assert "penduduk di loket" in again  # the purpose, in the page's language
     # A handle of one session means nothing in another.
     budi = Desk(console, "budi")
     assert budi.get(where).status_code == 404
@@ -523,6 +523,44 @@ def test_signing_out_while_printing_lets_the_run_finish_then_ends_the_sign_in(
             made.ledger.close()
 
 
+def test_a_sealed_ledger_prints_and_shows_a_record_only_through_reveal(tmp_path: Path) -> None:
+    from ektpcore.keys import KeyFile
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    KeyFile.create(private / "bureau.keys")
+    keys = KeyFile(private / "bureau.keys")
+    location, niks = bureau(tmp_path, per_printer=3, extra_ready=1, keys=keys)
+    with VirtualPrinter() as p1:
+        made = open_console(
+            location, keys=keys, addresses={"P1": "{}:{}".format(*p1.address)}, photo_check=False
+        )
+        try:
+            ani = Desk(made, "ani")
+            ani.post("/printers/P1/start", page="/queue")
+            assert _wait(ani, "P1")["printed"] == 3
+            assert len(p1.cards) == 3
+            where = ani.post("/records/find", {"nik": str(niks[0])}, page="/records")
+            page = ani.get(where.headers["location"]).text
+            assert mask_nik(niks[0]) in page
+            assert "Warga Contoh" not in page
+            shown = ani.post(
+                f"{where.headers['location']}/reveal",
+                {"purpose": "data correction"},
+                page=where.headers["location"],
+            )
+            assert str(niks[0]) in shown.text
+            assert "Warga Contoh 0" in shown.text
+            assert made.ledger.verify().ok
+            ani.close()
+        finally:
+            made.stations.stop_all()
+            made.ledger.close()
+    raw = Path(location).read_bytes()
+    assert b"Warga Contoh" not in raw
+    assert b"data correction" in raw  # a purpose is one of a fixed list, kept in clear
+
+
 # -- distribution, reports, stock --------------------------------------------------------------
 
 
@@ -704,12 +742,13 @@ def test_reveal_needs_a_signed_in_actor_and_a_purpose_without_a_nik(tmp_path: Pa
     location, niks = bureau(tmp_path, per_printer=1, extra_ready=0)
     with Ledger(location) as led:
         with pytest.raises(AuthenticationError):
-            led.reveal(niks[0], Actor("ani", Role.OPERATOR), purpose="curious")
+            led.reveal(niks[0], Actor("ani", Role.OPERATOR), purpose="citizen at the desk")
         ani = led.sign_in("ani", PASSWORD)
-        with pytest.raises(InvalidArgumentError):
-            led.reveal(niks[0], ani, purpose=f"about {niks[1]}")
+        for purpose in (f"about {niks[1]}", "asked by Pak Budi", ""):  # free text names people
+            with pytest.raises(InvalidArgumentError, match="one of: citizen at the desk"):
+                led.reveal(niks[0], ani, purpose=purpose)
         assert led.reveals(niks[0]) == []
-        record = led.reveal(niks[0], ani, purpose="the citizen asked at the desk")
+        record = led.reveal(niks[0], ani, purpose="citizen at the desk")
         assert int(record.nik) == niks[0]
         assert [r.actor for r in led.reveals(niks[0])] == ["ani"]
         assert led.audit()[-1].event == "personal data shown"

@@ -36,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 from ..clock import WIB, wib_text
 from ..errors import AuthenticationError, EktpcoreError, InvalidArgumentError, InvalidNikError
 from ..ledger import BlankState, Leg, ManifestState
+from ..ledger.records import REVEAL_PURPOSES
 from ..lifecycle import Actor, Permission, Role, State, as_role, permits, transition_rule
 from ..nik import Nik, mask_nik
 from ..sheets import initials
@@ -733,6 +734,7 @@ def _record_context(console: Console, nik: int, role: Role) -> dict[str, Any]:
         and permits(role, Permission.HOLD),
         "may_release": held and back is not None and permits(role, Permission.RELEASE_HOLD),
         "may_request_reprint": _reprint_rule(record.state, role),
+        "purposes": REVEAL_PURPOSES,
         "may_hand_over": record.state is State.AT_KELURAHAN and permits(role, Permission.HAND_OVER),
     }
 

@@ -442,10 +442,11 @@ class Ledger:
 
     def reveal(self, nik: Any, actor: Actor, *, purpose: str) -> Record:
         """``nik``'s record for showing its personal data in full (the NIK, the name) to
-        ``actor``, who gives the purpose; the showing is written to the audit first (who,
-        when, why, which record), so every full view of a citizen's data is accounted for
-        (:meth:`reveals`). Lists and reports show NIKs masked; an application that shows one
-        in full asks here."""
+        ``actor``, who gives the purpose (one of
+        :data:`~ektpcore.ledger.records.REVEAL_PURPOSES`); the showing is written to the audit
+        first (who, when, why, which record), so every full view of a citizen's data is
+        accounted for (:meth:`reveals`). Lists and reports show NIKs masked; an application
+        that shows one in full asks here."""
         with self.transaction(actor) as tx:
             return records.reveal(tx, nik, purpose)
 
