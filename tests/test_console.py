@@ -712,6 +712,11 @@ def test_the_console_command_refuses_what_it_cannot_serve(tmp_path: Path) -> Non
     bad = runner.invoke(main, ["console", "--ledger", str(not_ledger)])
     assert bad.exit_code == 5
     assert "Traceback" not in bad.output
+    open_one = tmp_path / "open.db"
+    Ledger(str(open_one)).close()
+    served = runner.invoke(main, ["console", "--ledger", str(open_one), "--behind-tls-proxy"])
+    assert served.exit_code == 7
+    assert "no users" in served.output
     address = runner.invoke(main, ["console", "--ledger", location, "--printer", "P1=nowhere"])
     assert address.exit_code != 0
     assert "host:port" in address.output

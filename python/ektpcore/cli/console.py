@@ -108,8 +108,14 @@ def console_command(
         if not sep or not name.strip():
             raise click.UsageError(f"--printer takes ID=HOST:PORT, not {item!r}")
         addresses[name.strip()] = check_address(address.strip(), f"--printer {name.strip()}")
-    with open_ledger(location, keys):
-        pass  # refused here, with its exit code, if it is not a ledger or its keys are wrong
+    with open_ledger(location, keys) as led:  # refused here if not a ledger, or wrong keys
+        if tls and not led.users.exist():
+            raise failure(
+                f"{shown(location)} has no users (development mode: anyone may sign in as any"
+                " role); give it users (ektpcore users create-administrator) before serving it"
+                " beyond this machine",
+                Exit.DENIED,
+            )
     console = open_console(
         location,
         keys=key_file(keys),
