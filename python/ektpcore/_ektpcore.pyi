@@ -22,7 +22,9 @@ __all__ = [
     "crosscheck_niks",
     "decompose_niks",
     "default_match_weights",
+    "dialect_condition",
     "dialect_ribbon",
+    "dialect_status_query",
     "evolis_decode",
     "evolis_encode_cards",
     "evolis_encode_panels",
@@ -304,11 +306,13 @@ def evolis_encode_cards(
     front: dict[str, Any],
     back: dict[str, Any],
     job: dict[str, Any],
-) -> bytes: ...
+) -> tuple[bytes, list[tuple[int, int]]]: ...
 def evolis_encode_panels(
     front: tuple[Any, ...], back: tuple[Any, ...] | None, depth: int, job: dict[str, Any]
 ) -> bytes: ...
-def evolis_job_part(part: str, job: dict[str, Any], station: str | None = None) -> bytes: ...
+def evolis_job_part(
+    part: str, job: dict[str, Any], station: str | None = None
+) -> tuple[bytes, int]: ...
 def evolis_decode(
     stream: bytes,
 ) -> tuple[
@@ -324,7 +328,7 @@ def magicard_encode_cards(
     front: dict[str, Any],
     back: dict[str, Any],
     job: dict[str, Any],
-) -> bytes: ...
+) -> tuple[bytes, list[tuple[int, int]]]: ...
 def magicard_encode_panels(
     front: tuple[Any, ...], back: tuple[Any, ...] | None, job: dict[str, Any]
 ) -> bytes: ...
@@ -342,6 +346,8 @@ def magicard_command(text: str) -> bytes: ...
 def dialect_ribbon(
     dialect_name: str, ribbon: str
 ) -> tuple[tuple[bool, bool, bool], tuple[bool, bool, bool]]: ...
+def dialect_condition(dialect_name: str, reply: str) -> str: ...
+def dialect_status_query(dialect_name: str) -> tuple[bytes, int]: ...
 
 # -- chip --------------------------------------------------------------------------------------
 

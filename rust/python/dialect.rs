@@ -40,6 +40,9 @@ impl EvolisArgs {
     }
 }
 
+/// Cards encoded in one stream: its bytes, and each card's `(bytes, replies)` in order.
+type EncodedOut<'py> = (Bound<'py, PyBytes>, Vec<(usize, usize)>);
+
 /// Rasterises and encodes a chunk of cards (`Ss` ... `Se;1` each, in order) on every core
 /// with the GIL released; the caller writes the job's start and end.
 #[pyfunction]
@@ -49,7 +52,7 @@ pub fn evolis_encode_cards<'py>(
     front: RasterArgs<'py>,
     back: RasterArgs<'py>,
     job: EvolisArgs,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<EncodedOut<'py>> {
     let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
     let faces = faces_of(&cards)?;
     let encoded = py.detach(|| dialect::evolis::encode_cards(&faces, &fs, &bs, &js))?;
@@ -65,7 +68,7 @@ pub fn magicard_encode_cards<'py>(
     front: RasterArgs<'py>,
     back: RasterArgs<'py>,
     job: MagicardArgs,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<EncodedOut<'py>> {
     let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
     let faces = faces_of(&cards)?;
     let encoded = py.detach(|| dialect::magicard::encode_cards(&faces, &fs, &bs, &js))?;
@@ -103,19 +106,25 @@ fn faces_of<'a>(cards: &'a [CardArrays<'_>]) -> PyResult<Vec<dialect::batch::Car
         .collect::<PyResult<Vec<_>>>()
 }
 
-/// Encoded cards as one `bytes`.
+/// Encoded cards as one `bytes`, with each card's length and replies.
 fn bytes_of<'py>(
     py: Python<'py>,
     encoded: &dialect::batch::EncodedCards,
-) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, encoded.len(), |buf| {
+) -> PyResult<EncodedOut<'py>> {
+    let data = PyBytes::new_with(py, encoded.len(), |buf| {
         let mut at = 0;
         for part in encoded.parts() {
             buf[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
         Ok(())
-    })
+    })?;
+    let cards = encoded
+        .cards()
+        .iter()
+        .map(|c| (c.bytes, c.replies))
+        .collect();
+    Ok((data, cards))
 }
 
 /// Panels given as arrays (`lines`, `dots`, y, m, c, k, o), for encoders fed by a Python
@@ -166,8 +175,9 @@ pub fn evolis_encode_panels<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
-/// The start (`Pr`, `Pmi`), the chip phase (`Pneab;E`, `Sis`/`Sic`), the reject (`Ser`) and
-/// the end (padding) of an Evolis job.
+/// A part of an Evolis job and the replies it draws in ACK/NACK mode: the handshake (`Pem;4`,
+/// `Srs`), the start (`Pr`, `Pmi`), the status query (`Rst`), the chip phase (`Pneab;E`,
+/// `Sis`/`Sic`), the reject (`Ser`) and the end (padding).
 #[pyfunction]
 #[pyo3(signature = (part, job, station=None))]
 pub fn evolis_job_part<'py>(
@@ -175,17 +185,21 @@ pub fn evolis_job_part<'py>(
     part: &str,
     job: EvolisArgs,
     station: Option<&str>,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+    use dialect::evolis;
     let mut out = Vec::new();
-    match (part, station) {
-        ("start", _) => dialect::evolis::job_start(&job.settings(), &mut out),
-        ("end", _) => dialect::evolis::job_end(&job.settings(), &mut out),
-        ("reject", _) => dialect::evolis::reject(&mut out),
-        ("chip", Some("contact")) => {
-            dialect::evolis::chip_phase(dialect::ChipStation::Contact, &mut out)
+    let replies = match (part, station) {
+        ("handshake", _) => evolis::handshake(&mut out),
+        ("start", _) => evolis::job_start(&job.settings(), &mut out),
+        ("status", _) => evolis::status_query(&mut out),
+        ("end", _) => {
+            evolis::job_end(&job.settings(), &mut out);
+            0
         }
+        ("reject", _) => evolis::reject(&mut out),
+        ("chip", Some("contact")) => evolis::chip_phase(dialect::ChipStation::Contact, &mut out),
         ("chip", Some("contactless")) => {
-            dialect::evolis::chip_phase(dialect::ChipStation::Contactless, &mut out)
+            evolis::chip_phase(dialect::ChipStation::Contactless, &mut out)
         }
         _ => {
             return Err(EktpError::InvalidArgument(format!(
@@ -193,8 +207,34 @@ pub fn evolis_job_part<'py>(
             ))
             .into())
         }
+    };
+    Ok((PyBytes::new(py, &out), replies))
+}
+
+/// The built-in dialects through the trait a station relies on.
+fn builtin(name: &str) -> PyResult<Box<dyn dialect::Dialect>> {
+    match name {
+        "evolis" => Ok(Box::new(dialect::Evolis::default())),
+        "magicard" => Ok(Box::new(dialect::Magicard::default())),
+        other => Err(EktpError::InvalidArgument(format!("no dialect {other:?}")).into()),
     }
-    Ok(PyBytes::new(py, &out))
+}
+
+/// What a printer's reply says, as a status-model name (`ready`, `jam`, `cover_open`, ...).
+#[pyfunction]
+pub fn dialect_condition(dialect_name: &str, reply: &str) -> PyResult<&'static str> {
+    Ok(builtin(dialect_name)?.condition(reply).name())
+}
+
+/// A dialect's status query and the replies it draws.
+#[pyfunction]
+pub fn dialect_status_query<'py>(
+    py: Python<'py>,
+    dialect_name: &str,
+) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+    let mut out = Vec::new();
+    let replies = builtin(dialect_name)?.status_query(&mut out);
+    Ok((PyBytes::new(py, &out), replies))
 }
 
 type DecodedCommand = (usize, String, Vec<String>, Option<Py<PyBytes>>);

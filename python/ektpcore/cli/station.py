@@ -23,6 +23,7 @@ from .common import (
     echo,
     failure,
     label,
+    note,
     on_ledger,
     open_ledger,
     signed_in,
@@ -162,6 +163,22 @@ def _ribbon(led: Any, printer: str) -> None:
     help="Development master key (hex) for the chips' keys; production keys are in a SAM.",
 )
 @click.option(
+    "--dialect",
+    "dialect_name",
+    type=click.Choice(["evolis", "magicard"]),
+    default="evolis",
+    show_default=True,
+    help="The printer's language.",
+)
+@click.option(
+    "--pause-for",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for the operator when the printer needs them (cover open, ribbon"
+    " out, feeder empty ...); 0 stops the run at once.",
+)
+@click.option(
     "--fingerprints",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
@@ -181,6 +198,8 @@ def station_run(
     chip_reader: str | None,
     chip_profile: str,
     key_file: Path | None,
+    dialect_name: str,
+    pause_for: float,
     fingerprints: Path | None,
 ) -> None:
     """Print queued batches at one printer, recording every card in the LEDGER (a file, or a
@@ -195,8 +214,9 @@ def station_run(
     Every batch is checked before the first card moves: one that is unknown (exit 10),
     queued for another printer (11) or has nothing left to print (9), or a printer without
     a ribbon (12), is refused. A run that stops before the batch's end (a jam, the printer
-    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12."""
-    from ..printing import PrintStation, TcpTransport
+    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12. When the
+    printer needs the operator, the station says what to do and waits --pause-for seconds."""
+    from ..printing import PrintStation, TcpTransport, dialect
     from ..printing.layout import faces_from_record
 
     host, port = _address(address)
@@ -225,8 +245,13 @@ def station_run(
                     station=station_name,
                     lease=dt.timedelta(seconds=lease),
                     take_over=take_over,
+                    dialect=dialect(dialect_name),
+                    pause=lambda message: note(f"printer {printer_id}: {message}"),
+                    pause_timeout=pause_for,
                 )
                 report = st.run(batch)
+            for warning in report.warnings:
+                note(f"printer {printer_id}: {warning}")
             echo(
                 f"{batch}: printed {len(report.printed)}, spoiled {len(report.spoiled)}"
                 + (f" ({len(report.chip_failed)} chips failed)" if chip is not None else "")
