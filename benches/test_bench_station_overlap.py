@@ -6,14 +6,21 @@ cards are rendered and encoded on another thread while the printer prints (targe
 5 %). The peer in the ratio table is the same station making each card when its turn comes
 (``prefetch=0``).
 
+The printer runs in a process of its own, as a real printer is a machine of its own (in the
+station's process its threads would compete with the station's for the interpreter).
+
 Every run is checked: the whole batch printed, every card out of the printer exactly once,
 the ledger balanced. The untimed smoke run of a plain ``pytest`` prints four cards at 0.05 s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,7 @@ from PIL import Image
 
 import ektpcore
 from ektpcore import Actor, Ledger, Role, State
-from ektpcore.printing import PrintStation, TcpTransport, VirtualPrinter
+from ektpcore.printing import PrintStation, TcpTransport
 from ektpcore.printing.layout import faces_from_record
 
 from .conftest import NOTES, RESULTS, judge
@@ -72,14 +79,49 @@ def _ledger(path: Path, cards: int) -> Ledger:
     return ledger
 
 
+# A virtual printer in a process of its own: it says its address, and when its standard input
+# closes, how many cards it printed and how many of them had a back.
+_PRINTER = """
+import sys
+from ektpcore.printing import VirtualPrinter
+with VirtualPrinter(seconds_per_card=float(sys.argv[1])) as printer:
+    print(*printer.address, flush=True)
+    sys.stdin.read()
+    print(len(printer.cards), sum(c.back is not None for c in printer.cards), flush=True)
+"""
+
+
+@contextlib.contextmanager
+def _printer(seconds: float) -> Iterator[tuple[tuple[str, int], list[int]]]:
+    """The printer's address, and (once the block ends) its cards printed and two-sided."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _PRINTER, str(seconds)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        counts: list[int] = []
+        try:
+            host, port = proc.stdout.readline().split()
+            yield (host, int(port)), counts
+            proc.stdin.close()
+            counts += [int(w) for w in proc.stdout.readline().split()]
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
 def _print(tmp_path: Path, cards: int, seconds: float, prefetch: int) -> float:
     """One batch through a fresh ledger and printer; the run's seconds."""
     ledger = _ledger(tmp_path / f"prefetch-{prefetch}" / "ledger.db", cards)
-    with ledger, VirtualPrinter(seconds_per_card=seconds) as printer:
+    with ledger, _printer(seconds) as (address, printed):
         station = PrintStation(
             ledger,
             printer="P1",
-            connect=lambda: TcpTransport(*printer.address, timeout=30),
+            connect=lambda: TcpTransport(*address, timeout=30),
             faces=lambda record: faces_from_record(record, check_photo=False),
             actor=OPERATOR,
             prefetch=prefetch,
@@ -88,10 +130,9 @@ def _print(tmp_path: Path, cards: int, seconds: float, prefetch: int) -> float:
         report = station.run("B-1")
         took = time.perf_counter() - start
         assert (len(report.printed), report.left, report.stopped) == (cards, 0, None)
-        assert len(printer.cards) == cards
-        assert printer.cards[0].back is not None
         assert ledger.counts() == {State.PRINTED: cards}
         assert ledger.blanks.reconcile().balanced
+    assert printed == [cards, cards]  # every card out once, with its back
     return took
 
 

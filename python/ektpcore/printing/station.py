@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import socket
 import threading
 import time
@@ -302,14 +303,26 @@ class PrintStation:
             raise StationError(
                 f"batch {batch}: {len(records)} cards queued but {len(blanks)} blanks allocated"
             )
+        with _Ahead(self.dialect, self.faces, records, self.prefetch) as ahead:
+            ahead.after(-1)  # the first cards are made while the printer is reached
+            return self._print(batch, heartbeat, records, blanks, ahead, report)
+
+    def _print(
+        self,
+        batch: str,
+        heartbeat: _Heartbeat,
+        records: list[Record],
+        blanks: list[int],
+        ahead: _Ahead,
+        report: BatchReport,
+    ) -> BatchReport:
         total = len(records)
         try:
             transport = self.connect()
         except PrinterConnectionError as err:
             report.left, report.stopped = total, str(err)
             return report
-        ahead = _Ahead(self.dialect, self.faces, records, self.prefetch)
-        with transport, ahead:
+        with transport:
             try:
                 handshake = self.dialect.handshake()
                 refused = self._refusal(self._exchange(transport, handshake))
@@ -334,7 +347,14 @@ class PrintStation:
                     break
                 try:
                     card = ahead.card(done)
-                    outcome = self._one(transport, batch, (record, serial), card, report, status)
+                    outcome = self._one(
+                        transport,
+                        batch,
+                        (record, serial),
+                        (card, functools.partial(ahead.after, done)),
+                        report,
+                        status,
+                    )
                 except (LeaseLostError, LedgerBusyError) as err:
                     # The card went to the printer but its outcome could not be recorded (the
                     # claim was lost, or the ledger stayed locked): it stays in the journal,
@@ -379,14 +399,16 @@ class PrintStation:
         transport: Transport,
         batch: str,
         card_of: tuple[Record, int],
-        card: Exchange,
+        sending: tuple[Exchange, Callable[[], None]],
         report: BatchReport,
         ready: PrinterStatus,
     ) -> str | PrinterStatus | None:
-        """Prints one card (a record, its blank's serial, its bytes) on a printer whose status
-        was ``ready``; returns why the batch stops, ``None`` to go on, or the printer's status
-        when it refused the card before printing it (nothing happened to it)."""
+        """Prints one card (a record and its blank's serial) on a printer whose status was
+        ``ready``: its bytes, and what to start once they are sent (the next cards, made while
+        the printer prints). Returns why the batch stops, ``None`` to go on, or the printer's
+        status when it refused the card before printing it (nothing happened to it)."""
         record, serial = card_of
+        card, sent = sending
         nik = int(record.nik)
         # The chip's data is gathered before the card moves: a record whose data cannot be
         # written stops the run here, before a blank is used.
@@ -410,7 +432,9 @@ class PrintStation:
                 chip, stop = self._chip_phase(transport, batch, nik, chip_data, serial, report)
                 if chip is None:
                     return stop
-            refused = self._refusal(self._exchange(transport, card))
+            transport.write(card)
+            sent()
+            refused = self._refusal(self._exchange(transport, Exchange(b"", card.replies)))
             unconfirmed = None
             if refused is None and not card.replies:
                 unconfirmed = self._confirmed(transport, counted)
@@ -742,10 +766,18 @@ class _Ahead:
         """The card of the run's ``index``-th record."""
         if self._pool is None:
             return self._make(index)
-        for ahead in range(index, min(index + 1 + self._prefetch, len(self._records))):
+        if index not in self._made:  # the first card, or one sent again
+            self.after(index - 1)
+        return self._made.pop(index).result()
+
+    def after(self, index: int) -> None:
+        """The ``index``-th card has left: the next ones are made while it prints (not
+        before, so that making them does not slow the sending)."""
+        if self._pool is None:
+            return
+        for ahead in range(index + 1, min(index + 1 + self._prefetch, len(self._records))):
             if ahead not in self._made:
                 self._made[ahead] = self._pool.submit(self._make, ahead)
-        return self._made.pop(index).result()
 
     def __enter__(self) -> _Ahead:
         return self

@@ -422,21 +422,23 @@ class VirtualPrinter(LoopbackServer):
         if f.ribbon_cards is not None and nth > f.ribbon_cards:
             self.error = "RIBBON ENDED"
             return self._acked("NACK R"), None, False
+        # A card takes seconds_per_card from its end arriving to its answer, the printer's own
+        # reading of it included; other clients are answered meanwhile (``PRINTING``).
+        until = time.monotonic() + self.seconds_per_card
+        card = None if nth in f.jam_at else self._dialect.decode(segment).cards[0]
         if self.seconds_per_card:
-            # Other clients are answered while the card prints (``PRINTING``).
             self._printing = True
             self._lock.release()
             try:
-                time.sleep(self.seconds_per_card)
+                time.sleep(max(0.0, until - time.monotonic()))
             finally:
                 self._lock.acquire()
                 self._printing = False
-        if nth in f.jam_at:
+        if card is None:
             self._at_encoder = None  # the chip is lost with the card
             self.error = "MECHANICAL"
             self.spoiled.append(nth)
             return self._acked("NACK T"), None, False
-        card = self._dialect.decode(segment).cards[0]
         self.cards.append(card)
         self.card_chips.append(self._at_encoder)
         self._at_encoder = None
