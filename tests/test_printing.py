@@ -334,3 +334,20 @@ def test_magicard_refusals() -> None:
     assert info.value.offset == 65
     assert isinstance(dialect("magicard", ribbon="ko"), MagicardDialect)
     assert MagicardDialect().command("REQ,STA,MSR,") == b"\x05" * 9 + b"\x01REQ,STA,MSR,\x1c\x03"
+
+
+def test_a_magicard_stream_is_handed_over_without_a_copy() -> None:
+    """The pages stay in the encoder's memory, read through views; the views hold them."""
+    rgb, black = face(7)
+    cards = [CardFaces(front=rgb[:642].copy(), front_black=black[:642].copy())] * 5
+    d = MagicardDialect()
+    pieces = list(d.stream(cards, chunk=4))
+    views = [p for p in pieces if isinstance(p, memoryview)]
+    assert views
+    assert all(v.readonly for v in views)
+    whole = b"".join(pieces)
+    del d
+    assert whole == MagicardDialect().job_start() + MagicardDialect().encode_faces(cards)
+    assert len(MagicardDialect().decode(whole).cards) == 5
+    for _ in range(3):  # pieces given back and taken again by the next chunks
+        assert b"".join(MagicardDialect().stream(cards, chunk=2)) == whole

@@ -335,3 +335,45 @@ def test_the_next_cards_are_made_on_another_thread_while_one_prints(ledger: Ledg
     assert all(name.startswith("station-encode") for _, name, _ in made)
     # Every card after the first was made before the card ahead of it had printed.
     assert all(printed < i for i, (_, _, printed) in enumerate(made) if i)
+
+
+# -- from the command line ------------------------------------------------------------------------
+
+
+def test_the_cli_prints_through_a_magicard_and_waits_for_the_operator(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from ektpcore.cli import main
+
+    path = str(tmp_path / "ledger.db")
+    with VirtualPrinter(dialect="magicard") as printer:
+        host, port = printer.address
+        args = ["station", "run", path, "--printer", "P1", "--address", f"{host}:{port}"]
+        result = CliRunner().invoke(
+            main, [*args, "--batch", BATCH, "--dialect", "magicard", "--no-photo-check"]
+        )
+    assert result.exit_code == 0, result.output
+    assert "printed 12, spoiled 0, in doubt 0, still queued 0" in result.output
+    assert len(printer.cards) == 12
+    assert (printer.cards[0].front.lines, printer.cards[0].front.dots) == (1016, 642)
+
+
+def test_the_cli_says_what_the_printer_needs(ledger: Ledger, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ektpcore.cli import main
+
+    path = str(tmp_path / "ledger.db")
+    with VirtualPrinter(faults=Faults(cover_open=True)) as printer:
+        host, port = printer.address
+        args = ["station", "run", path, "--printer", "P1", "--address", f"{host}:{port}"]
+        result = CliRunner().invoke(
+            main, [*args, "--batch", BATCH, "--pause-for", "0.3", "--no-photo-check"]
+        )
+    assert result.exit_code != 0
+    assert "printer P1: the printer's cover is open: close it (ERR COVER OPEN)" in result.output
+    assert "not cleared within 0.3 s" in result.output
+    assert "Traceback" not in result.output
+    assert printer.attempts == 0

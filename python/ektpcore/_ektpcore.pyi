@@ -6,6 +6,7 @@ import numpy.typing as npt
 
 __all__ = [
     "BlankReplay",
+    "EncodedPart",
     "KeyRing",
     "LedgerRows",
     "MasterKey",
@@ -47,6 +48,7 @@ __all__ = [
     "magicard_decode",
     "magicard_encode_cards",
     "magicard_encode_panels",
+    "magicard_encode_parts",
     "magicard_parse_prefix",
     "mask_nik",
     "mrz_check_digit",
@@ -329,6 +331,18 @@ def magicard_encode_cards(
     back: dict[str, Any],
     job: dict[str, Any],
 ) -> tuple[bytes, list[tuple[int, int]]]: ...
+
+class EncodedPart:
+    """Encoded bytes in the core's memory; read them with ``memoryview(part)``."""
+
+    def __len__(self) -> int: ...
+
+def magicard_encode_parts(
+    cards: list[_FaceArrays],
+    front: dict[str, Any],
+    back: dict[str, Any],
+    job: dict[str, Any],
+) -> tuple[list[EncodedPart], list[tuple[int, int]]]: ...
 def magicard_encode_panels(
     front: tuple[Any, ...], back: tuple[Any, ...] | None, job: dict[str, Any]
 ) -> bytes: ...

@@ -81,6 +81,19 @@ impl EncodedCards {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The stream's pieces, to hand on without a copy; give each back with [`recycle`] when
+    /// it has been sent.
+    pub fn into_parts(mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.parts)
+    }
+}
+
+/// Gives a piece of an encoded stream back to the pool, for the next batch.
+pub fn recycle(part: Vec<u8>) {
+    if part.capacity() <= KEEP_OUTPUT {
+        give_back(&OUTPUTS, [part]);
+    }
 }
 
 impl Drop for EncodedCards {

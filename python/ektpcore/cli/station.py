@@ -3,6 +3,7 @@ which station holds which batch, release a dead station's batch, settle in-doubt
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from pathlib import Path
@@ -216,8 +217,14 @@ def station_run(
     a ribbon (12), is refused. A run that stops before the batch's end (a jam, the printer
     refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12. When the
     printer needs the operator, the station says what to do and waits --pause-for seconds."""
-    from ..printing import PrintStation, TcpTransport, dialect
+    from ..printing import PrintStation, TcpTransport, Template, dialect
     from ..printing.layout import faces_from_record
+
+    language = dialect(dialect_name)
+    # The E-KTP layout on the printer's canvas (a Magicard's is 642 dots high, not 648: the
+    # layout's bottom edge, all bleed, is left off).
+    lines, dots = language.canvas
+    template = dataclasses.replace(Template.default(), width=lines, height=dots)
 
     host, port = _address(address)
     chip = None
@@ -238,14 +245,16 @@ def station_run(
                     led,
                     printer=printer_id,
                     connect=lambda: TcpTransport(host, port),
-                    faces=lambda record: faces_from_record(record, check_photo=not no_photo_check),
+                    faces=lambda record: faces_from_record(
+                        record, template, check_photo=not no_photo_check
+                    ),
                     actor=actor,
                     progress=progress,
                     chip=chip,
                     station=station_name,
                     lease=dt.timedelta(seconds=lease),
                     take_over=take_over,
-                    dialect=dialect(dialect_name),
+                    dialect=language,
                     pause=lambda message: note(f"printer {printer_id}: {message}"),
                     pause_timeout=pause_for,
                 )

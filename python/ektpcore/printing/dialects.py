@@ -317,13 +317,17 @@ class _PanelDialect:
     def depth(self) -> int:
         return self.front.depth
 
-    def _encoded(self, cards: Sequence[CardFaces]) -> tuple[bytes, list[tuple[int, int]]]:
+    @staticmethod
+    def _arrays(cards: Sequence[CardFaces]) -> list[Any]:
         arrays = []
         for i, card in enumerate(cards):
             f, fb = check_face(card.front, card.front_black, f"card {i} front")
             b, bb = check_face(card.back, card.back_black, f"card {i} back")
             arrays.append((f, fb, b, bb))
-        return self._encode_cards(arrays)
+        return arrays
+
+    def _encoded(self, cards: Sequence[CardFaces]) -> tuple[bytes, list[tuple[int, int]]]:
+        return self._encode_cards(self._arrays(cards))
 
     def encode_faces(self, cards: Sequence[CardFaces]) -> bytes:
         """Rasterises and encodes cards (no job start or end), all cores, GIL released."""
@@ -345,18 +349,23 @@ class _PanelDialect:
     def status(self, reply: str) -> PrinterStatus:
         return PrinterStatus(Condition(_ektpcore.dialect_condition(self.name, reply)), reply)
 
-    def stream(self, cards: Iterable[CardFaces], *, chunk: int = 8) -> Iterator[bytes]:
-        """The whole job as a sequence of byte strings: start, ``chunk`` cards at a time,
-        end. The batch is never held in memory at once: only one chunk's panels and bytes."""
+    def _pieces(self, cards: Sequence[CardFaces]) -> list[bytes | memoryview]:
+        """Cards encoded, as pieces of the stream."""
+        return [self.encode_faces(cards)]
+
+    def stream(self, cards: Iterable[CardFaces], *, chunk: int = 8) -> Iterator[bytes | memoryview]:
+        """The whole job as a sequence of byte strings (or read-only views of them): start,
+        ``chunk`` cards at a time, end. The batch is never held in memory at once: only one
+        chunk's panels and bytes."""
         yield self.job_start()
         pending: list[CardFaces] = []
         for card in cards:
             pending.append(card)
             if len(pending) == chunk:
-                yield self.encode_faces(pending)
+                yield from self._pieces(pending)
                 pending = []
         if pending:
-            yield self.encode_faces(pending)
+            yield from self._pieces(pending)
         yield self.job_end()
 
     def commands(self, stream: bytes) -> tuple[DecodedCommand, ...]:
@@ -538,6 +547,14 @@ class MagicardDialect(_PanelDialect):
         return _ektpcore.magicard_encode_cards(
             arrays, self.front.as_core(), self.back.as_core(), self.job
         )
+
+    def _pieces(self, cards: Sequence[CardFaces]) -> list[bytes | memoryview]:
+        """Views of the encoder's own memory, not copies: a Magicard card is 1.7 MB of
+        uncompressed pages."""
+        parts, _ = _ektpcore.magicard_encode_parts(
+            self._arrays(cards), self.front.as_core(), self.back.as_core(), self.job
+        )
+        return [memoryview(part) for part in parts]  # type: ignore[arg-type]
 
     def _parse_prefix(self, data: bytes) -> tuple[_Commands, int]:
         return _ektpcore.magicard_parse_prefix(data)
