@@ -332,6 +332,7 @@ def magicard_encode_cards(
     job: dict[str, Any],
 ) -> tuple[bytes, list[tuple[int, int]]]: ...
 
+@final
 class EncodedPart:
     """Encoded bytes in the core's memory; read them with ``memoryview(part)``."""
 

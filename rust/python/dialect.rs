@@ -69,10 +69,20 @@ pub fn magicard_encode_cards<'py>(
     back: RasterArgs<'py>,
     job: MagicardArgs,
 ) -> PyResult<EncodedOut<'py>> {
+    bytes_of(py, &magicard_encoded(py, &cards, &front, &back, &job)?)
+}
+
+/// A Magicard chunk encoded on every core with the GIL released.
+fn magicard_encoded(
+    py: Python<'_>,
+    cards: &[CardArrays<'_>],
+    front: &RasterArgs<'_>,
+    back: &RasterArgs<'_>,
+    job: &MagicardArgs,
+) -> PyResult<dialect::batch::EncodedCards> {
     let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
-    let faces = faces_of(&cards)?;
-    let encoded = py.detach(|| dialect::magicard::encode_cards(&faces, &fs, &bs, &js))?;
-    bytes_of(py, &encoded)
+    let faces = faces_of(cards)?;
+    Ok(py.detach(|| dialect::magicard::encode_cards(&faces, &fs, &bs, &js))?)
 }
 
 /// A piece of an encoded stream (a few cards), held in the core's pooled memory and read
@@ -128,6 +138,9 @@ impl EncodedPart {
     }
 }
 
+/// A stream's pieces, and each card's `(bytes, replies)` in order.
+type PartsOut = (Vec<EncodedPart>, Vec<(usize, usize)>);
+
 /// Rasterises and encodes a chunk of cards for a Magicard, as [`magicard_encode_cards`], and
 /// hands the stream over in pieces without copying it; and each card's `(bytes, replies)`.
 #[pyfunction]
@@ -137,10 +150,8 @@ pub fn magicard_encode_parts<'py>(
     front: RasterArgs<'py>,
     back: RasterArgs<'py>,
     job: MagicardArgs,
-) -> PyResult<(Vec<EncodedPart>, Vec<(usize, usize)>)> {
-    let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
-    let faces = faces_of(&cards)?;
-    let encoded = py.detach(|| dialect::magicard::encode_cards(&faces, &fs, &bs, &js))?;
+) -> PyResult<PartsOut> {
+    let encoded = magicard_encoded(py, &cards, &front, &back, &job)?;
     let spans = encoded
         .cards()
         .iter()
