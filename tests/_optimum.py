@@ -11,6 +11,7 @@ whole seconds so that the model is exact.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -131,9 +132,7 @@ def optimum(inst: Instance, time_limit_s: float, workers: int = 2) -> Optimum:
         printed: Any = 0
         for b in range(slots):
             used = m.new_bool_var(f"u{i}_{b}")
-            x = {
-                key: m.new_int_var(0, min(click, count[key]), f"x{i}_{b}_{key}") for key in count
-            }
+            x = {key: m.new_int_var(0, min(click, count[key]), f"x{i}_{b}_{key}") for key in count}
             cards = sum(x.values())
             m.add(cards <= click * used)
             m.add(cards >= used)
@@ -149,10 +148,7 @@ def optimum(inst: Instance, time_limit_s: float, workers: int = 2) -> Optimum:
             work = sum(x[c, s] * seconds[i, int(s)] for c, s in count)
             m.add(
                 end
-                == start
-                + inst.overhead_s * used
-                + work
-                + changes_s[i] * (changes - prev_changes)
+                == start + inst.overhead_s * used + work + changes_s[i] * (changes - prev_changes)
             )
             m.add(makespan >= end)
             busy = busy + inst.overhead_s * used + work
@@ -170,7 +166,7 @@ def optimum(inst: Instance, time_limit_s: float, workers: int = 2) -> Optimum:
         m.add(sum(xs) == count[key])
     # Priority order: no click with a less urgent card starts before the last click with a
     # more urgent one has started (every card is ready at the start).
-    for c, later in zip(classes, classes[1:], strict=False):
+    for c, later in itertools.pairwise(classes):
         last = m.new_int_var(0, horizon, f"last{c}")
         first = m.new_int_var(0, horizon, f"first{later}")
         for has, start in starts_with[c]:

@@ -622,9 +622,10 @@ pub fn plan(
         if share == 0 {
             // Everything left is done sooner by the others: wait for the next printer to
             // free up (or the next release) and look again then.
+            // A printer free at the same moment goes first (a microsecond later for `p`).
             let others = (0..clocks.len())
-                .filter(|&q| q != p && !clocks[q].retired && clocks[q].time > t)
-                .map(|q| clocks[q].time);
+                .filter(|&q| q != p && !clocks[q].retired && clocks[q].time >= t)
+                .map(|q| clocks[q].time.max(t + 1e-6));
             let release_next = (next < selected.len()).then(|| release[next]);
             if let Some(later) = others.chain(release_next).reduce(f64::min) {
                 clocks[p].time = later;
