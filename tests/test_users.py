@@ -521,6 +521,19 @@ def test_invisible_or_blank_names_are_refused(name: str) -> None:
         Actor(name, Role.OPERATOR)
 
 
+@pytest.mark.parametrize("name", ["\u0430ni", "bud\u0456", "\u03bfperator 2", "P1@p\u0441-4"])
+def test_names_mixing_look_alike_scripts_are_refused(name: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="scripts"):
+        Actor(name, Role.OPERATOR)
+
+
+@pytest.mark.parametrize(
+    "name", ["Ani Suryani", "P1@pc-4", "\u0421\u0435\u0440\u0433\u0435\u0439", "Ny. Siti 2"]
+)
+def test_names_in_one_script_are_taken(name: str) -> None:
+    assert Actor(name, Role.OPERATOR).name == name
+
+
 @pytest.mark.parametrize("role", [True, 1.0, "boss", 7, None, "super visor"])
 def test_a_role_is_a_role(role: object) -> None:
     with pytest.raises(InvalidArgumentError, match="a role is one of"):
@@ -539,6 +552,9 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
         led.claims.claim("B-1", "\u200b", office["ani"])
     with pytest.raises(InvalidArgumentError, match="is taken"):
         led.users.add(root, "ANI", Role.SUPERVISOR, password="a long password")
+    # "ani" whose "a" is Cyrillic (U+0430) reads as "ani" in every history listing.
+    with pytest.raises(InvalidArgumentError, match="mixes the letters of 2 scripts"):
+        led.users.add(root, "\u0430ni", Role.SUPERVISOR, password="a long password")
     with pytest.raises(InvalidArgumentError, match="never manages users"):
         led.users.add_station(root, "P2@pc-4", Role.ADMINISTRATOR)
     with pytest.raises(PermissionDeniedError, match="last active administrator"):

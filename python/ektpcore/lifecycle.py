@@ -146,8 +146,9 @@ _HIDDEN = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 def plain_name(text: object, what: str = "a name") -> str:
     """``text`` when it can name a person or a station in the history: some visible
     character, no invisible or control character anywhere (a zero-width space makes two
-    names that look alike), no blank at either end nor two in a row, at most 100 characters;
-    else :class:`~ektpcore.InvalidArgumentError`."""
+    names that look alike), no blank at either end nor two in a row, at most 100 characters,
+    the letters of one script only (look-alike letters of another script make two names
+    that read the same); else :class:`~ektpcore.InvalidArgumentError`."""
     if not meaningful(text):
         raise InvalidArgumentError(f"{what} is some text (not empty, not only blanks)")
     assert isinstance(text, str)
@@ -162,7 +163,22 @@ def plain_name(text: object, what: str = "a name") -> str:
         )
     if has_nik_shape(text):
         raise InvalidArgumentError(f"{what} may not be or hold a NIK-shaped number")
+    scripts = {_script(ch) for ch in text} - {None}
+    if len(scripts) > 1:
+        raise InvalidArgumentError(
+            f"{what} mixes the letters of {len(scripts)} scripts"
+            f" ({', '.join(sorted(str(s).title() for s in scripts))}): a Cyrillic letter among"
+            " Latin ones makes a second user who reads the same"
+        )
     return text
+
+
+def _script(ch: str) -> str | None:
+    """The script of a letter, as the first word of its Unicode name says (LATIN, CYRILLIC,
+    GREEK, ARABIC...); ``None`` for what every script shares (digits, punctuation, blanks)."""
+    if unicodedata.category(ch)[0] != "L":
+        return None
+    return unicodedata.name(ch, "UNNAMED").split(" ", 1)[0]
 
 
 def as_role(value: object) -> Role:

@@ -244,13 +244,22 @@ def move(
     if len(set(serials)) != len(serials):
         raise InvalidArgumentError("a serial is given twice")
     db = tx.db
-    found = dict(
-        db.all(
-            "SELECT serial, state FROM blanks WHERE " + db.member_of("serial"),
-            (db.as_list(serials),),
-        )
+    rows = db.all(
+        "SELECT serial, state, batch FROM blanks WHERE " + db.member_of("serial"),
+        (db.as_list(serials),),
     )
-    _check_claimed_blanks(tx, serials)
+    found = {serial: state for serial, state, _ in rows}
+    if tx.beside:
+        # A station beside others moves only its own batch's blanks (no claim to look up).
+        claimed = None if tx.claim is None else tx.claim.batch
+        for serial, _, in_batch in rows:
+            if in_batch != claimed:
+                raise InvalidArgumentError(
+                    f"blank {serial} is not allocated to batch {claimed}: a station's"
+                    " transaction moves only the batch it holds"
+                )
+    else:
+        _check_claimed_blanks(tx, serials)
     moves = allowed or _MOVES
     for serial in serials:
         if serial not in found:

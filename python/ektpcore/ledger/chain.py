@@ -309,18 +309,30 @@ def key_chains(db: Session) -> None:
             start_epoch(db, each, mac, seq, head, sealed_from)
 
 
-def append(db: Session, rows: list[tuple[Any, ...]], chain: Chain) -> None:
+def append(
+    db: Session,
+    rows: list[tuple[Any, ...]],
+    chain: Chain,
+    subjects: Sequence[tuple[Any, ...]] | None = None,
+) -> None:
     """Appends rows (without ``seq`` and ``hash``) to a chained history table and moves its
     head, inside the caller's transaction; starts a new epoch first when the chain's last one
-    is not of the format and keys this session writes with."""
+    is not of the format and keys this session writes with. ``subjects``: the subject's
+    columns of each row, as the caller has just written them (an intake), instead of reading
+    them back."""
     if not rows:
         return
+    db.lock_heads([c.head for c in CHAINS])
     mac = session_mac(db)
     seq, head, fmt, fingerprint = current_epoch(db, chain)
     if (fmt, fingerprint) != format_of(mac):
         head = start_epoch(db, chain, mac, seq, head)
     numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
-    payloads = _ektpcore.history_payloads(chain.table.encode(), _with_subjects(db, chain, numbered))
+    if subjects is None:
+        full = _with_subjects(db, chain, numbered)
+    else:
+        full = [(*r, *subject) for r, subject in zip(numbered, subjects, strict=True)]
+    payloads = _ektpcore.history_payloads(chain.table.encode(), full)
     hashes = (mac or OPEN).chain(head, payloads)
     names = ", ".join(("seq", *chain.columns, "hash"))
     marks = ",".join("?" * (len(chain.columns) + 2))

@@ -17,6 +17,8 @@ and is taken over only by a supervisor's :meth:`Claims.release` or by a station 
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -260,6 +262,18 @@ class Claims:
         """Claims ``batch`` for ``station`` (see :meth:`ClaimWrites.claim`)."""
         with self._ledger.transaction(actor) as tx:
             return tx.claims.claim(batch, station, lease=lease, take_over=take_over)
+
+    @contextmanager
+    def under(self, claim: Claim, actor: Actor) -> Iterator[Transaction]:
+        """A transaction of the station holding ``claim``, fenced by it
+        (:class:`~ektpcore.LeaseLostError` once it is lost). On a database server it runs
+        beside other stations' transactions, under a shared lock that every other change
+        waits for (a take-over, a desk change): it may change only its batch's records and
+        their cards, blanks and journal entries, and its printer's ribbon; the history chains'
+        heads are locked from its first history row to its commit."""
+        with self._ledger._transaction(actor, beside=True) as tx:
+            tx.claims.fence(claim)
+            yield tx
 
     def renew(self, claim: Claim, actor: Actor, lease: _dt.timedelta = DEFAULT_LEASE) -> Claim:
         """Extends ``claim``'s lease; :class:`~ektpcore.LeaseLostError` if it is lost."""

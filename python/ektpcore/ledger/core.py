@@ -211,13 +211,20 @@ class Ledger:
                 tx.transition(niks, State.QUEUED, batch="B-001", printer="P1")
                 tx.blanks.allocate("B-001", len(niks))
         """
+        with self._transaction(actor) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, actor: Actor, *, beside: bool = False) -> Iterator[Transaction]:
+        """:meth:`transaction`; ``beside``: run beside other stations' transactions where
+        the store can (see :meth:`~ektpcore.ledger.Claims.under`)."""
         check_actor(actor)
         anchoring = self._anchoring
         current = None
-        with self._store.transaction() as conn:
-            db = Session(self._store, conn, self._vault)
+        with self._store.transaction(shared=beside) as conn:
+            db = Session(self._store, conn, self._vault, shared=beside)
             users.authenticate(db, actor)  # before anything is written
-            tx = Transaction(db, actor, utc_stamp())
+            tx = Transaction(db, actor, utc_stamp(), beside=beside)
             try:
                 yield tx
             finally:

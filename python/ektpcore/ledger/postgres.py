@@ -195,6 +195,8 @@ class _Writer:
     __slots__ = ("_cursor",)
 
     _PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:%s,? ?)+\)")
+    # Up to this many rows an INSERT is cheaper than the round trips of a COPY.
+    _FEW = 16
 
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
@@ -207,8 +209,13 @@ class _Writer:
         if plain is None:
             self._cursor.executemany(sql, rows)
             return
+        listed = rows if isinstance(rows, Sequence) else list(rows)
+        if len(listed) <= self._FEW:
+            # A few rows (a station's card): statements, prepared once, in one pipeline.
+            self._cursor.executemany(sql, listed)
+            return
         with self._cursor.copy(f"COPY {plain[1]} ({plain[2]}) FROM STDIN") as copy:
-            for row in rows:
+            for row in listed:
                 copy.write_row(row)
 
 
@@ -254,7 +261,12 @@ class PostgresStore:
         conn.adapters.register_loader("numeric", _numeric_loader(pg))
         ms = max(1, round(self.busy_timeout * 1000))
         try:
-            conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{ms}ms",))
+            # No JIT: the ledger's statements are short, and the planner, sizing a small table
+            # it has no statistics on at a million rows, compiles them for longer than they run.
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false), set_config('jit', 'off', false)",
+                (f"{ms}ms",),
+            )
             schema = conn.execute("SELECT coalesce(current_schema(), '')").fetchone()
         except pg.Error as err:
             conn.close()
@@ -291,16 +303,27 @@ class PostgresStore:
         return LedgerError(f"{self.name}: {self._text(err)}")
 
     @contextmanager
-    def transaction(self) -> Iterator[_Writer]:
+    def transaction(self, *, shared: bool = False) -> Iterator[_Writer]:
         # The advisory lock is taken before anything is read, as BEGIN IMMEDIATE does: writers
-        # queue (up to busy_timeout, through lock_timeout) instead of failing half-way.
+        # queue (up to busy_timeout, through lock_timeout) instead of failing half-way. Shared
+        # holders (stations, each in its own batch) run side by side and lock the chains'
+        # heads before they append (lock_heads); an exclusive holder waits for all of them.
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         try:
             conn = self._connection()
             with conn.transaction(), conn.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock,))
+                cursor.execute(f"SELECT {lock}(%s)", (self._lock,))
                 yield _Writer(cursor)
         except self._pg.Error as err:
             raise self._error(err) from err
+
+    def lock_heads(self, conn: _Writer, heads: Sequence[str]) -> None:
+        # One statement: every shared transaction locks the rows in the same order. Each head
+        # by its key: a join of whole tables would be planned for millions of rows (the
+        # planner has no statistics on them) and compiled by the JIT for every card.
+        tables = ", ".join(f"{head} h{i}" for i, head in enumerate(heads))
+        keys = " AND ".join(f"h{i}.id = 1" for i in range(len(heads)))
+        conn.execute(f"SELECT 1 FROM {tables} WHERE {keys} FOR UPDATE")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:

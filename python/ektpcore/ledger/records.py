@@ -227,81 +227,94 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     }
     keep = [int(i) for i in candidates if int(key_of[i]) not in existing]
     refused += [(int(i), "already in the ledger") for i in candidates if int(key_of[i]) in existing]
-    cards = [_card_of(card_cols, i) for i in keep]
-    clear: list[tuple[str | None, int | None, str | None, str | None, str | None]]
+    keys = [int(key_of[i]) for i in keep]
+    state_value = state.value
+    rows: list[tuple[Any, ...]]
     if db.vault is None:
-        clear = [
+        card_text = (
+            [card_json(_card_of(card_cols, i)) for i in keep] if card_cols else [None] * len(keep)
+        )
+        rows = [
             (
+                key,
                 name_col[i],
                 int(decomposed_sex[i]),
-                photo_col[i],
-                signature_col[i],
-                card_json(card),
-            )
-            for i, card in zip(keep, cards, strict=True)
-        ]
-        sealed: list[bytes | None] = [None] * len(keep)
-    else:
-        clear = [(None, None, None, None, None)] * len(keep)
-        sealed = list(
-            db.vault.seal_records(
-                [int(parsed.values[i]) for i in keep],
-                [
-                    Person(name_col[i], photo_col[i], signature_col[i], card)
-                    for i, card in zip(keep, cards, strict=True)
-                ],
-            )
-        )
-    db.executemany(
-        "INSERT INTO records (nik, name, sex, kecamatan, kelurahan, state, updated_at,"
-        " photo_ref, signature_ref, priority, sealed, card) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            (
-                int(key_of[i]),
-                name,
-                sex,
                 kec_col[i],
                 kel_col[i],
-                state.value,
+                state_value,
                 now,
-                photo,
-                signature,
+                photo_col[i],
+                signature_col[i],
                 prio_col[i],
-                blob,
+                None,
                 card,
             )
-            for i, (name, sex, photo, signature, card), blob in zip(
-                keep, clear, sealed, strict=True
+            for key, i, card in zip(keys, keep, card_text, strict=True)
+        ]
+    else:
+        sealed = db.vault.seal_columns(
+            [int(parsed.values[i]) for i in keep],
+            [[col[i] for i in keep] for col in (name_col, photo_col, signature_col)],
+            {f: [values[i] for i in keep] for f, values in card_cols.items()},
+        )
+        rows = [
+            (
+                key,
+                None,
+                None,
+                kec_col[i],
+                kel_col[i],
+                state_value,
+                now,
+                None,
+                None,
+                prio_col[i],
+                blob,
+                None,
             )
-        ],
+            for key, i, blob in zip(keys, keep, sealed, strict=True)
+        ]
+    db.executemany(
+        f"INSERT INTO records ({', '.join(_INTAKE_COLUMNS)})"
+        f" VALUES ({','.join('?' * len(_INTAKE_COLUMNS))})",
+        rows,
     )
     ids = dict(
-        db.all(
-            f"SELECT nik, id FROM records WHERE {db.member_of('nik')}",
-            (db.as_list([int(key_of[i]) for i in keep]),),
-        )
+        db.all(f"SELECT nik, id FROM records WHERE {db.member_of('nik')}", (db.as_list(keys),))
     )
     intake_reason = seal_text(db, "intake", "history.reason")
+    who, role = actor.name, actor.role.name
+    # The intake rows chain their records' fields as just written (not read back).
+    subject = [_INTAKE_COLUMNS.index(c) for c in _SUBJECT_COLUMNS]
     chain.append(
         db,
         [
-            (
-                ids[int(key_of[i])],
-                now,
-                actor.name,
-                actor.role.name,
-                None,
-                state.value,
-                intake_reason,
-                None,
-                None,
-                None,
-            )
-            for i in keep
+            (ids[key], now, who, role, None, state_value, intake_reason, None, None, None)
+            for key in keys
         ],
         chain.RECORD_CHAIN,
+        subjects=[tuple(row[c] for c in subject) for row in rows],
     )
     return IntakeReport(len(keep), sorted(refused))
+
+
+# The columns an intake writes, in the order of its rows.
+_INTAKE_COLUMNS = (
+    "nik",
+    "name",
+    "sex",
+    "kecamatan",
+    "kelurahan",
+    "state",
+    "updated_at",
+    "photo_ref",
+    "signature_ref",
+    "priority",
+    "sealed",
+    "card",
+)
+assert chain.RECORD_CHAIN.subject is not None
+_SUBJECT_COLUMNS = chain.RECORD_CHAIN.subject.columns
 
 
 def _card_columns(
@@ -370,6 +383,14 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     for v in niks:
         if v not in found:
             raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+    if tx.beside:
+        claimed = None if tx.claim is None else tx.claim.batch
+        for _, nik, _, in_batch in rows:
+            if in_batch != claimed:
+                raise InvalidArgumentError(
+                    f"record {mask_nik(nik)} is not in batch {claimed}: a station's"
+                    " transaction changes only the batch it holds"
+                )
     # Batches that records leave the queue of: no desk may take them while a station holds
     # the batch, and their spare blanks go back to stock (printed or in-doubt cards keep
     # theirs, so only the other ways out of the queue return any).
@@ -449,8 +470,9 @@ def _check_journal(tx: Transaction, niks: list[int]) -> None:
     if tx.journal_step:
         return
     db = tx.db
-    # The journal holds a few cards at most; look into it only when it holds any.
-    if db.one("SELECT 1 FROM station_journal LIMIT 1") is None:
+    # The journal holds a few cards at most; look into it only when it holds any (a station
+    # settling its card knows it does).
+    if tx.claim is None and db.one("SELECT 1 FROM station_journal LIMIT 1") is None:
         return
     keys = nik_keys(db, niks)
     nik_of = dict(zip(keys, niks, strict=True))
@@ -478,8 +500,8 @@ def _check_journal(tx: Transaction, niks: list[int]) -> None:
 def _check_claims(tx: Transaction, leaving: dict[str, int]) -> None:
     """A record waiting in a batch that a station holds may be on its way through the printer:
     only the holder, writing under its claim, may move it out of the queue."""
-    if not leaving:
-        return
+    if not leaving or tx.beside:
+        return  # a station beside others changes only the batch it holds (checked)
     db = tx.db
     held = db.all(
         "SELECT batch, station, lease_until FROM batch_claims WHERE released_at IS NULL AND "

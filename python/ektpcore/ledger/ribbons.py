@@ -78,7 +78,16 @@ def consume(db: Session, printer: str, cards: int) -> None:
             f"printer {printer}: {cards} cards printed but its ribbon had {row[1]} left;"
             " record the ribbon change first"
         )
-    db.execute("UPDATE ribbons SET remaining = remaining - ? WHERE id = ?", (cards, row[0]))
+    # Conditional, so two stations sharing a printer beside each other never take it below 0.
+    changed = db.execute(
+        "UPDATE ribbons SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
+        (cards, row[0], cards),
+    )
+    if changed.rowcount != 1:
+        raise RibbonExhaustedError(
+            f"printer {printer}: its ribbon ran out while {cards} cards were recorded;"
+            " record the ribbon change first"
+        )
 
 
 _COLUMNS = "printer, kind, capacity, remaining, installed_at, installed_by, removed_at"

@@ -41,10 +41,17 @@ class LedgerStore(Protocol):
 
     name: str
 
-    def transaction(self) -> Any:
+    def transaction(self, *, shared: bool = False) -> Any:
         """A context manager yielding a connection (``execute``, ``executemany``) inside one
         write transaction, holding the write lock from its start, committed on success and
-        rolled back on any exception."""
+        rolled back on any exception. ``shared``: a lock other shared transactions hold at
+        the same time, where the store has one (see ``lock_heads``)."""
+        ...
+
+    def lock_heads(self, conn: Any, heads: Sequence[str]) -> None:
+        """Locks the one row of each chain-head table in ``heads`` until the transaction
+        ends: what a shared transaction does before it appends to a chain (an exclusive one
+        holds them already)."""
         ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -101,7 +108,7 @@ class Session:
     as a read. Placeholders and list parameters go through the store, so no statement in the
     package is written for one database only."""
 
-    __slots__ = ("_conn", "_store", "_thread", "vault")
+    __slots__ = ("_conn", "_heads", "_store", "_thread", "vault")
 
     def __init__(
         self,
@@ -109,9 +116,13 @@ class Session:
         conn: Any = None,
         vault: Vault | None = None,
         thread: OneThread | None = None,
+        *,
+        shared: bool = False,
     ) -> None:
         self._store = store
         self._conn = conn
+        # A shared write transaction locks the chains' heads before its first history row.
+        self._heads = "unlocked" if shared else "held"
         # A sealed ledger's keys at work (see ledger.sealing); None in an open ledger.
         self.vault = vault
         # The one thread this session's statements run on, when another reads ahead on it.
@@ -137,9 +148,16 @@ class Session:
             return self._store.query(self._store.translate(sql), params)
         return list(self._conn.execute(self._store.translate(sql), params).fetchall())
 
+    def lock_heads(self, heads: Sequence[str]) -> None:
+        """Makes sure this transaction holds the chains' heads (all of them, always in the
+        same order, so two shared transactions never wait for each other crosswise)."""
+        if self._heads == "unlocked":
+            self._store.lock_heads(self._conn, heads)
+            self._heads = "held"
+
     def on(self, thread: OneThread) -> Session:
         """This session, its statements run on ``thread``."""
-        return Session(self._store, self._conn, self.vault, thread)
+        return Session(self._store, self._conn, self.vault, thread, shared=self._heads != "held")
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self.all(sql, params)
@@ -367,10 +385,10 @@ class SqliteStore:
         self._db.execute("PRAGMA cache_size = -65536")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, shared: bool = False) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue (SQLite's
         # busy handler retries with backoff up to the timeout) instead of failing half-way
-        # through a transaction.
+        # through a transaction. SQLite has one writer at a time: ``shared`` is exclusive.
         with sqlite_errors(self.name, self.busy_timeout):
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -380,6 +398,9 @@ class SqliteStore:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def lock_heads(self, conn: sqlite3.Connection, heads: Sequence[str]) -> None:
+        pass  # the write lock is the whole file's
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with sqlite_errors(self.name, self.busy_timeout):

@@ -54,10 +54,13 @@ class Transaction:
         claim: the claim this transaction writes under, once fenced.
     """
 
-    def __init__(self, db: Session, actor: Actor, now: str) -> None:
+    def __init__(self, db: Session, actor: Actor, now: str, *, beside: bool = False) -> None:
         self._db: Session | None = db
         self.actor = check_actor(actor)
         self.now = now
+        # Run beside other stations' transactions (a database server's shared lock): it may
+        # change only the records of the batch it is fenced to (see Claims.under).
+        self.beside = beside
         self.blanks = BlankWrites(self)
         self.ribbons = RibbonWrites(self)
         self.journal = JournalWrites(self)

@@ -479,9 +479,11 @@ class PrintStation:
     def _fenced(self, actor: Actor) -> Iterator[Transaction]:
         """A transaction under the station's claim: refused (LeaseLostError) once the claim
         lapsed or was taken over, so a fenced station records nothing."""
-        with self.ledger.transaction(actor) as tx:
-            if self._claim is not None:
-                tx.claims.fence(self._claim)
+        if self._claim is None:
+            with self.ledger.transaction(actor) as tx:
+                yield tx
+            return
+        with self.ledger.claims.under(self._claim, actor) as tx:
             yield tx
 
     def _after_outcome(
