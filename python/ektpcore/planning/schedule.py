@@ -216,7 +216,9 @@ class Plan:
 
     @property
     def groups_split(self) -> int:
-        """Kelurahan groups whose cards are spread over more than one batch."""
+        """Kelurahan groups whose cards are spread over more than one batch; a group is the
+        cards of one kelurahan, of one priority class, released at the same time. After a
+        re-plan, of the batches planned again."""
         return int(self._c["groups_split"])
 
     def _windows_of(self, i: int) -> list[tuple[float, float]]:
