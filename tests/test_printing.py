@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -15,6 +17,8 @@ from ektpcore.printing import (
     MagicardDialect,
     Panels,
     RasterSettings,
+    TcpTransport,
+    VirtualPrinter,
     chip_clear_mask,
     dialect,
     dialects,
@@ -182,28 +186,67 @@ def test_dialects_register_by_name_and_python_dialects_plug_in() -> None:
         dialect("nope")
 
 
-def test_the_worked_example_of_a_python_dialect_runs() -> None:
+def worked_example() -> Any:
     """The dialect written in docs/printing.md, run as written."""
     import re
     from pathlib import Path
 
     text = (Path(__file__).parent.parent / "docs" / "printing.md").read_text(encoding="utf-8")
-    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "PbmProof" in b)
+    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "MonoEvolis" in b)
     scope: dict[str, object] = {}
     exec(compile(code, "docs/printing.md", "exec"), scope)
-    proof = dialect("pbm-proof")
-    assert isinstance(proof, Dialect)
-    rgb, black = face(3)
-    panels = rasterize(rgb, black)
-    stream = proof.job_start() + proof.encode_card(panels) + proof.encode_card(panels)
-    job = proof.decode(stream)
+    return dialect("mono-evolis")
+
+
+def test_the_worked_example_of_a_python_dialect_runs() -> None:
+    mono = worked_example()
+    assert isinstance(mono, Dialect)
+    _, black = face(3)
+    panels = rasterize(None, black, RasterSettings(colour=False, overlay="none"))
+    cards = mono.encode_cards([CardFaces(front_black=black)] * 2)
+    assert [c.replies for c in cards] == [4, 4]
+    stream = mono.job_start() + b"".join(cards) + mono.job_end()
+    job = mono.decode(stream)
     assert len(job.cards) == 2
     assert job.cards[0].front.k is not None
     assert panels.k is not None
     assert np.array_equal(job.cards[0].front.k, panels.k)
+    # The Evolis decoder reads the same stream: it is Evolis framing with raw downloads.
+    again = EvolisDialect(ribbon="k").decode(stream).cards[1].front.k
+    assert again is not None
+    assert np.array_equal(again, panels.k)
     with pytest.raises(StreamDecodeError) as info:
-        proof.decode(stream[:-5])
-    assert info.value.offset == len(stream) // 2
+        mono.decode(stream[: len(stream) // 2])
+    assert info.value.offset > 0
+    with VirtualPrinter(dialect=mono) as printer, TcpTransport(*printer.address) as t:
+        t.write(stream)
+        assert t.command("Rco;p") == "2"
+    assert np.array_equal(printer.cards[1].front.k, panels.k)  # type: ignore[arg-type]
+
+
+def test_encoders_count_the_replies_a_card_draws() -> None:
+    """The encoder says how many replies each card draws; the decoder of the same bytes (a
+    second reading, which the station never does) agrees."""
+    rgb, black = face(5)
+    cases = [
+        (EvolisDialect(), CardFaces(front=rgb, front_black=black, back_black=black)),
+        (EvolisDialect(ribbon="ymcko"), CardFaces(front=rgb, front_black=black, back=rgb)),
+        (EvolisDialect(ribbon="k"), CardFaces(front_black=black)),
+        (EvolisDialect(), CardFaces(front_black=black)),  # no RGB face: no colour
+    ]
+    for d, card in cases:
+        (one,) = d.encode_cards([card])
+        assert one.replies == len(d.commands(one)), d
+        assert bytes(one) == d.encode_faces([card])
+        several = d.encode_cards([card] * 5)
+        assert b"".join(several) == d.encode_faces([card] * 5)
+    magicard = MagicardDialect()
+    (page,) = magicard.encode_cards([CardFaces(front_black=black[:642].copy())])
+    assert page.replies == 0  # a Magicard answers nothing while it takes pages
+    handshake = EvolisDialect().handshake()
+    assert handshake.replies == len(EvolisDialect().commands(handshake)) == 4
+    assert EvolisDialect().chip_phase("contact").replies == 2
+    assert EvolisDialect().reject().replies == 1
 
 
 # -- the ribbon decides the panels ------------------------------------------------------------
@@ -291,3 +334,20 @@ def test_magicard_refusals() -> None:
     assert info.value.offset == 65
     assert isinstance(dialect("magicard", ribbon="ko"), MagicardDialect)
     assert MagicardDialect().command("REQ,STA,MSR,") == b"\x05" * 9 + b"\x01REQ,STA,MSR,\x1c\x03"
+
+
+def test_a_magicard_stream_is_handed_over_without_a_copy() -> None:
+    """The pages stay in the encoder's memory, read through views; the views hold them."""
+    rgb, black = face(7)
+    cards = [CardFaces(front=rgb[:642].copy(), front_black=black[:642].copy())] * 5
+    d = MagicardDialect()
+    pieces = list(d.stream(cards, chunk=4))
+    views = [p for p in pieces if isinstance(p, memoryview)]
+    assert views
+    assert all(v.readonly for v in views)
+    whole = b"".join(pieces)
+    del d
+    assert whole == MagicardDialect().job_start() + MagicardDialect().encode_faces(cards)
+    assert len(MagicardDialect().decode(whole).cards) == 5
+    for _ in range(3):  # pieces given back and taken again by the next chunks
+        assert b"".join(MagicardDialect().stream(cards, chunk=2)) == whole

@@ -109,6 +109,12 @@ def test_the_same_seed_gives_the_same_report(small_run: tuple[CampaignReport, Pa
     other = simulate(load_scenario(overrides=SMALL), seed=8).to_dict()
     for doc in (first, again, other):
         doc.pop("replan_ms_mean")
+        # The time split adds up; its figures are wall-clock, never the same twice.
+        seconds = doc.pop("seconds")
+        assert set(seconds) == {"planning", "ledger", "simulation", "total"}
+        assert min(seconds.values()) >= 0
+        parts = seconds["planning"] + seconds["ledger"] + seconds["simulation"]
+        assert abs(parts - seconds["total"]) < 1e-6
     assert again == first
     assert other != first
 

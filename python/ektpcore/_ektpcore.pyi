@@ -6,6 +6,7 @@ import numpy.typing as npt
 
 __all__ = [
     "BlankReplay",
+    "EncodedPart",
     "KeyRing",
     "LedgerRows",
     "MasterKey",
@@ -22,7 +23,9 @@ __all__ = [
     "crosscheck_niks",
     "decompose_niks",
     "default_match_weights",
+    "dialect_condition",
     "dialect_ribbon",
+    "dialect_status_query",
     "evolis_decode",
     "evolis_encode_cards",
     "evolis_encode_panels",
@@ -45,6 +48,7 @@ __all__ = [
     "magicard_decode",
     "magicard_encode_cards",
     "magicard_encode_panels",
+    "magicard_encode_parts",
     "magicard_parse_prefix",
     "mask_nik",
     "mrz_check_digit",
@@ -304,11 +308,13 @@ def evolis_encode_cards(
     front: dict[str, Any],
     back: dict[str, Any],
     job: dict[str, Any],
-) -> bytes: ...
+) -> tuple[bytes, list[tuple[int, int]]]: ...
 def evolis_encode_panels(
     front: tuple[Any, ...], back: tuple[Any, ...] | None, depth: int, job: dict[str, Any]
 ) -> bytes: ...
-def evolis_job_part(part: str, job: dict[str, Any], station: str | None = None) -> bytes: ...
+def evolis_job_part(
+    part: str, job: dict[str, Any], station: str | None = None
+) -> tuple[bytes, int]: ...
 def evolis_decode(
     stream: bytes,
 ) -> tuple[
@@ -324,7 +330,20 @@ def magicard_encode_cards(
     front: dict[str, Any],
     back: dict[str, Any],
     job: dict[str, Any],
-) -> bytes: ...
+) -> tuple[bytes, list[tuple[int, int]]]: ...
+
+@final
+class EncodedPart:
+    """Encoded bytes in the core's memory; read them with ``memoryview(part)``."""
+
+    def __len__(self) -> int: ...
+
+def magicard_encode_parts(
+    cards: list[_FaceArrays],
+    front: dict[str, Any],
+    back: dict[str, Any],
+    job: dict[str, Any],
+) -> tuple[list[EncodedPart], list[tuple[int, int]]]: ...
 def magicard_encode_panels(
     front: tuple[Any, ...], back: tuple[Any, ...] | None, job: dict[str, Any]
 ) -> bytes: ...
@@ -342,6 +361,8 @@ def magicard_command(text: str) -> bytes: ...
 def dialect_ribbon(
     dialect_name: str, ribbon: str
 ) -> tuple[tuple[bool, bool, bool], tuple[bool, bool, bool]]: ...
+def dialect_condition(dialect_name: str, reply: str) -> str: ...
+def dialect_status_query(dialect_name: str) -> tuple[bytes, int]: ...
 
 # -- chip --------------------------------------------------------------------------------------
 

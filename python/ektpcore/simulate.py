@@ -13,6 +13,7 @@ overrides. :func:`simulate` returns a :class:`CampaignReport`; :func:`plot_repor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import heapq
@@ -24,11 +25,11 @@ import time
 import tomllib
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -171,6 +172,9 @@ class CampaignReport:
     replan_ms_mean: float
     ledger_verified: bool
     blanks_balanced: bool
+    # Wall-clock seconds of the run: planning (the first plan, re-plans, looking up the next
+    # batch), the ledger (every call on it), the simulation (the rest), and the total.
+    seconds: dict[str, float] = field(compare=False)
     printed_curve: list[tuple[float, int]] = field(repr=False)
     issued_curve: list[tuple[float, int]] = field(repr=False)
     timeline: dict[str, list[tuple[float, float, str]]] = field(repr=False)
@@ -221,6 +225,11 @@ class CampaignReport:
             f"  ledger: history chain {'verified' if self.ledger_verified else 'BROKEN'}, "
             f"blank stock {'balanced' if self.blanks_balanced else 'NOT balanced'}; "
             f"{self.replans} re-plans, {self.replan_ms_mean:.1f} ms each on average"
+        )
+        t = self.seconds
+        lines.append(
+            f"  run: {t['total']:.1f} s (planning {t['planning']:.1f} s, ledger "
+            f"{t['ledger']:.1f} s, simulation {t['simulation']:.1f} s)"
         )
         return "\n".join(lines)
 
@@ -371,6 +380,60 @@ class _Running:
     stop_kind: str  # "done", "jam", "ribbon"
 
 
+class _Stopwatch:
+    """Wall-clock seconds per part of a run; a call inside a timed call counts for the outer
+    one (the ledger reads of making a plan are planning)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        if self._depth:
+            yield
+            return
+        self._depth += 1
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+            self._depth -= 1
+
+
+class _TimedLedger:
+    """The ledger as the simulator sees it: every call on it, on its parts (blanks, ribbons,
+    distribution) and on its transactions is timed as the ledger's."""
+
+    def __init__(self, target: Any, watch: _Stopwatch) -> None:
+        self._target = target
+        self._watch = watch
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if callable(value):
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                with self._watch.part("ledger"):
+                    out = value(*args, **kwargs)
+                # A transaction: its entry, its calls and its commit are the ledger's too.
+                return _TimedLedger(out, self._watch) if hasattr(out, "__enter__") else out
+
+            return call
+        if type(value).__module__.startswith("ektpcore.ledger"):
+            return _TimedLedger(value, self._watch)
+        return value
+
+    def __enter__(self) -> Any:
+        with self._watch.part("ledger"):
+            return _TimedLedger(self._target.__enter__(), self._watch)
+
+    def __exit__(self, *exc: Any) -> Any:
+        with self._watch.part("ledger"):
+            return self._target.__exit__(*exc)
+
+
 class _Campaign:
     def __init__(
         self,
@@ -383,7 +446,9 @@ class _Campaign:
         self.s = scenario
         self.rng = np.random.default_rng(seed)
         self.seed = seed
-        self.ledger = ledger
+        self.watch = _Stopwatch()
+        self.began = time.perf_counter()
+        self.ledger = cast(Ledger, _TimedLedger(ledger, self.watch))
         self.progress = progress
         camp = scenario["campaign"]
         self.origin: _dt.datetime = camp["start"]
@@ -583,26 +648,19 @@ class _Campaign:
 
     def replan(self, t: float, events: list[PlanEvent]) -> None:
         began = time.perf_counter()
-        self.plan = self.plan.replan(self.when(t), events)
+        with self.watch.part("planning"):
+            self.plan = self.plan.replan(self.when(t), events)
         self.replan_times.append(time.perf_counter() - began)
 
     def run(self) -> CampaignReport:
-        camp = self.s["campaign"]
         self.intake()
-        self.plan = Plan.from_ledger(
-            self.ledger,
-            self.printers,
-            start=self.origin,
-            shifts=self.shifts,
-            click_limit=int(camp["click_limit"]),
-            click_overhead=_dt.timedelta(minutes=float(camp["click_overhead_minutes"])),
-            two_sided=bool(self.s["records"]["two_sided"]),
-            prefix="B",
-        )
+        with self.watch.part("planning"):
+            self.plan = self._first_plan()
         total = max(1, len(self.niks))
         t = 0.0
         while True:
-            batch = self.plan.next_batch(self.when(t), self.started)
+            with self.watch.part("planning"):
+                batch = self.plan.next_batch(self.when(t), self.started)
             event = self.events[0] if self.events else None
             batch_t = math.inf if batch is None else (batch.start - self.origin).total_seconds()
             event_t = math.inf if event is None else event.at
@@ -618,6 +676,19 @@ class _Campaign:
             if self.progress is not None:
                 self.progress(min(1.0, (len(self.printed_at) + self.duplicates) / total))
         return self.report()
+
+    def _first_plan(self) -> Plan:
+        camp = self.s["campaign"]
+        return Plan.from_ledger(
+            self.ledger,
+            self.printers,
+            start=self.origin,
+            shifts=self.shifts,
+            click_limit=int(camp["click_limit"]),
+            click_overhead=_dt.timedelta(minutes=float(camp["click_overhead_minutes"])),
+            two_sided=bool(self.s["records"]["two_sided"]),
+            prefix="B",
+        )
 
     def start_batch(self, batch: Any, t: float) -> None:
         """Queues the batch with its blanks and decides, card by card, how it will go."""
@@ -870,6 +941,9 @@ class _Campaign:
             # The shortage is the report's own subject; no need to warn about it.
             warnings.simplefilter("ignore", BlankShortageWarning)
             balanced = self.ledger.blanks.reconcile().balanced
+        seconds = {key: self.watch.seconds.get(key, 0.0) for key in ("planning", "ledger")}
+        seconds["total"] = time.perf_counter() - self.began
+        seconds["simulation"] = seconds["total"] - seconds["planning"] - seconds["ledger"]
         all_printed = len(printed) >= printable and printable > 0
         return CampaignReport(
             scenario=dict(self.s),
@@ -898,6 +972,7 @@ class _Campaign:
             replan_ms_mean=1000 * float(np.mean(self.replan_times)) if self.replan_times else 0.0,
             ledger_verified=verified,
             blanks_balanced=balanced,
+            seconds=seconds,
             printed_curve=_curve(printed),
             issued_curve=_curve(issued),
             timeline=self.timeline,

@@ -46,14 +46,28 @@ pub(crate) fn give_back<T>(pool: &std::sync::Mutex<Vec<T>>, items: impl IntoIter
     }
 }
 
+/// One encoded card: its bytes in the stream and the replies the printer sends for them (what
+/// a station counts, so it never parses a card it just encoded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CardSpan {
+    pub bytes: usize,
+    pub replies: usize,
+}
+
 /// Cards encoded by [`encode_batch`]: their stream is [`EncodedCards::parts`] in order. When
 /// dropped, the output buffers go back to the pool for the next batch.
 #[derive(Debug)]
 pub struct EncodedCards {
     parts: Vec<Vec<u8>>,
+    cards: Vec<CardSpan>,
 }
 
 impl EncodedCards {
+    /// Each card's bytes and replies, in order.
+    pub fn cards(&self) -> &[CardSpan] {
+        &self.cards
+    }
+
     /// The stream, in pieces to concatenate.
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
         self.parts.iter().map(Vec::as_slice)
@@ -67,6 +81,19 @@ impl EncodedCards {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The stream's pieces, to hand on without a copy; give each back with [`recycle`] when
+    /// it has been sent.
+    pub fn into_parts(mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.parts)
+    }
+}
+
+/// Gives a piece of an encoded stream back to the pool, for the next batch.
+pub fn recycle(part: Vec<u8>) {
+    if part.capacity() <= KEEP_OUTPUT {
+        give_back(&OUTPUTS, [part]);
+    }
 }
 
 impl Drop for EncodedCards {
@@ -79,9 +106,10 @@ impl Drop for EncodedCards {
 /// One side to encode: its face and raster settings.
 pub type Side<'a, 'b> = (&'a Face<'b>, &'a Settings);
 
-/// Rasterises and encodes `cards` on every core with `encode(front, back, job, out, scratch)`, one
-/// card after another within a share; `scratch` comes from `pool` and goes back to it. A side
-/// given without an RGB face prints no colour, whatever the settings allow.
+/// Rasterises and encodes `cards` on every core with `encode(front, back, job, out, scratch)`
+/// (which returns the replies the card draws), one card after another within a share;
+/// `scratch` comes from `pool` and goes back to it. A side given without an RGB face prints no
+/// colour, whatever the settings allow.
 pub fn encode_batch<S, J, F>(
     cards: &[CardFaces<'_>],
     (front, back): (&Settings, &Settings),
@@ -92,29 +120,40 @@ pub fn encode_batch<S, J, F>(
 where
     S: Default + Send,
     J: Sync,
-    F: Fn(Side<'_, '_>, Option<Side<'_, '_>>, &J, &mut Vec<u8>, &mut S) -> Result<(), EktpError>
+    F: Fn(Side<'_, '_>, Option<Side<'_, '_>>, &J, &mut Vec<u8>, &mut S) -> Result<usize, EktpError>
         + Sync,
 {
     use rayon::prelude::*;
     let (front_mono, back_mono) = (mono(front), mono(back));
-    let parts = cards
+    let shares = cards
         .par_chunks(SHARE)
         .map(|share| {
             let mut scratch: S = pooled(pool);
             let mut out: Vec<u8> = pooled(&OUTPUTS);
             out.clear();
+            let mut spans = Vec::with_capacity(share.len());
             let encoded = share.iter().try_for_each(|(f, b)| {
                 let fs = if f.rgb.is_some() { front } else { &front_mono };
                 let back_side = b
                     .as_ref()
                     .map(|b| (b, if b.rgb.is_some() { back } else { &back_mono }));
-                encode((f, fs), back_side, job, &mut out, &mut scratch)
+                let before = out.len();
+                let replies = encode((f, fs), back_side, job, &mut out, &mut scratch)?;
+                spans.push(CardSpan {
+                    bytes: out.len() - before,
+                    replies,
+                });
+                Ok(())
             });
             give_back(pool, [scratch]);
-            encoded.map(|()| out)
+            encoded.map(|()| (out, spans))
         })
         .collect::<Result<Vec<_>, EktpError>>()?;
-    Ok(EncodedCards { parts })
+    let (parts, spans): (Vec<_>, Vec<_>) = shares.into_iter().unzip();
+    Ok(EncodedCards {
+        parts,
+        cards: spans.into_iter().flatten().collect(),
+    })
 }
 
 /// The same settings without colour panels.

@@ -191,15 +191,85 @@ impl Ribbon {
     }
 }
 
-/// What every printer dialect provides: the bytes that open and close a job, one card from
-/// its panels, the two halves of a chip job, and the exact inverse decoder. A new printer
-/// language is one more implementation over the same [`Panels`].
+/// What a printer says about itself, as every dialect maps its printer's answers: the one
+/// vocabulary a print station acts on (wait, pause for the operator, spoil the card, stop),
+/// whichever language the printer speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Condition {
+    /// Ready for a card (or the command was taken).
+    Ready,
+    /// Warming up, cooling, cleaning: ready again by itself.
+    Busy,
+    /// Printing a card.
+    Printing,
+    /// An error the printer names no better; someone must look at it.
+    NeedsAction,
+    /// Still printing, but the ribbon is nearly used up.
+    RibbonLow,
+    /// The ribbon ended, is missing, or does not fit.
+    RibbonOut,
+    CoverOpen,
+    /// A card jammed: that card is lost.
+    Jam,
+    /// Another mechanical fault.
+    Mechanical,
+    FeederEmpty,
+    RejectFull,
+    /// Another client holds the printer for its own job.
+    SessionHeld,
+}
+
+impl Condition {
+    /// Every condition, in declaration order.
+    pub const ALL: [Condition; 12] = [
+        Condition::Ready,
+        Condition::Busy,
+        Condition::Printing,
+        Condition::NeedsAction,
+        Condition::RibbonLow,
+        Condition::RibbonOut,
+        Condition::CoverOpen,
+        Condition::Jam,
+        Condition::Mechanical,
+        Condition::FeederEmpty,
+        Condition::RejectFull,
+        Condition::SessionHeld,
+    ];
+
+    /// The name the Python status model uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Ready => "ready",
+            Condition::Busy => "busy",
+            Condition::Printing => "printing",
+            Condition::NeedsAction => "needs_action",
+            Condition::RibbonLow => "ribbon_low",
+            Condition::RibbonOut => "ribbon_out",
+            Condition::CoverOpen => "cover_open",
+            Condition::Jam => "jam",
+            Condition::Mechanical => "mechanical",
+            Condition::FeederEmpty => "feeder_empty",
+            Condition::RejectFull => "reject_full",
+            Condition::SessionHeld => "session_held",
+        }
+    }
+}
+
+/// What every printer dialect provides, and all a print station uses: the handshake and the
+/// job's start, one card from its panels with the replies it draws (so the station never
+/// parses what it just encoded), the two halves of a chip job, a status query and the
+/// meaning of each reply, and the exact inverse decoder. A new printer language is one more
+/// implementation over the same [`Panels`]. Functions that write return how many replies
+/// the printer sends for what they wrote.
 pub trait Dialect {
     /// The name the Python registry knows it by.
     fn name(&self) -> &'static str;
     /// Panel geometry: `(lines, dots)`.
     fn canvas(&self) -> (usize, usize);
-    fn job_start(&self, out: &mut Vec<u8>);
+    /// Puts the printer in the mode a station drives it in (Evolis: ACK/NACK replies, a
+    /// reset that clears an error whose cause is gone).
+    fn handshake(&self, out: &mut Vec<u8>) -> usize;
+    fn job_start(&self, out: &mut Vec<u8>) -> usize;
     fn job_end(&self, out: &mut Vec<u8>);
     /// One card, front and optional back, colour at `depth` bits.
     fn encode_card(
@@ -208,12 +278,16 @@ pub trait Dialect {
         back: Option<&Panels>,
         depth: u8,
         out: &mut Vec<u8>,
-    ) -> Result<(), EktpError>;
+    ) -> Result<usize, EktpError>;
     /// Moves the card to a chip station before it is printed (refused by a language whose
     /// public sources do not say how).
-    fn chip_phase(&self, station: ChipStation, out: &mut Vec<u8>) -> Result<(), EktpError>;
+    fn chip_phase(&self, station: ChipStation, out: &mut Vec<u8>) -> Result<usize, EktpError>;
     /// Ejects the card at the chip station to the reject tray.
-    fn reject(&self, out: &mut Vec<u8>) -> Result<(), EktpError>;
+    fn reject(&self, out: &mut Vec<u8>) -> Result<usize, EktpError>;
+    /// Asks the printer how it is.
+    fn status_query(&self, out: &mut Vec<u8>) -> usize;
+    /// What one reply says.
+    fn condition(&self, reply: &str) -> Condition;
     /// Cards and commands back from a stream.
     fn decode(&self, stream: &[u8]) -> Result<DecodedJob, EktpError>;
 }
@@ -233,8 +307,12 @@ impl Dialect for Evolis {
         (evolis::LINES, evolis::DOTS)
     }
 
-    fn job_start(&self, out: &mut Vec<u8>) {
-        evolis::job_start(&self.settings, out);
+    fn handshake(&self, out: &mut Vec<u8>) -> usize {
+        evolis::handshake(out)
+    }
+
+    fn job_start(&self, out: &mut Vec<u8>) -> usize {
+        evolis::job_start(&self.settings, out)
     }
 
     fn job_end(&self, out: &mut Vec<u8>) {
@@ -247,18 +325,24 @@ impl Dialect for Evolis {
         back: Option<&Panels>,
         depth: u8,
         out: &mut Vec<u8>,
-    ) -> Result<(), EktpError> {
+    ) -> Result<usize, EktpError> {
         evolis::encode_card(&evolis::Card { front, back }, depth, &self.settings, out)
     }
 
-    fn chip_phase(&self, station: ChipStation, out: &mut Vec<u8>) -> Result<(), EktpError> {
-        evolis::chip_phase(station, out);
-        Ok(())
+    fn chip_phase(&self, station: ChipStation, out: &mut Vec<u8>) -> Result<usize, EktpError> {
+        Ok(evolis::chip_phase(station, out))
     }
 
-    fn reject(&self, out: &mut Vec<u8>) -> Result<(), EktpError> {
-        evolis::reject(out);
-        Ok(())
+    fn reject(&self, out: &mut Vec<u8>) -> Result<usize, EktpError> {
+        Ok(evolis::reject(out))
+    }
+
+    fn status_query(&self, out: &mut Vec<u8>) -> usize {
+        evolis::status_query(out)
+    }
+
+    fn condition(&self, reply: &str) -> Condition {
+        evolis::condition(reply)
     }
 
     fn decode(&self, stream: &[u8]) -> Result<DecodedJob, EktpError> {
@@ -281,7 +365,13 @@ impl Dialect for Magicard {
         (magicard::LINES, magicard::DOTS)
     }
 
-    fn job_start(&self, _out: &mut Vec<u8>) {}
+    fn handshake(&self, _out: &mut Vec<u8>) -> usize {
+        0
+    }
+
+    fn job_start(&self, _out: &mut Vec<u8>) -> usize {
+        0
+    }
 
     fn job_end(&self, _out: &mut Vec<u8>) {}
 
@@ -291,22 +381,32 @@ impl Dialect for Magicard {
         back: Option<&Panels>,
         depth: u8,
         out: &mut Vec<u8>,
-    ) -> Result<(), EktpError> {
+    ) -> Result<usize, EktpError> {
         if depth != magicard::DEPTH {
             return Err(EktpError::InvalidArgument(format!(
                 "Magicard colour is {} bits a dot, not {depth}",
                 magicard::DEPTH
             )));
         }
-        magicard::encode_card(&magicard::Card { front, back }, &self.settings, out)
+        // A Magicard answers nothing while it takes pages: a card is confirmed by its
+        // counter (the status query).
+        magicard::encode_card(&magicard::Card { front, back }, &self.settings, out).map(|()| 0)
     }
 
-    fn chip_phase(&self, _station: ChipStation, _out: &mut Vec<u8>) -> Result<(), EktpError> {
+    fn chip_phase(&self, _station: ChipStation, _out: &mut Vec<u8>) -> Result<usize, EktpError> {
         Err(magicard::no_chip_phase())
     }
 
-    fn reject(&self, _out: &mut Vec<u8>) -> Result<(), EktpError> {
+    fn reject(&self, _out: &mut Vec<u8>) -> Result<usize, EktpError> {
         Err(magicard::no_chip_phase())
+    }
+
+    fn status_query(&self, out: &mut Vec<u8>) -> usize {
+        magicard::status_query(out)
+    }
+
+    fn condition(&self, reply: &str) -> Condition {
+        magicard::condition(reply)
     }
 
     fn decode(&self, stream: &[u8]) -> Result<DecodedJob, EktpError> {

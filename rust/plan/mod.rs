@@ -142,7 +142,8 @@ pub struct Schedule {
     pub busy: Vec<f64>,
     /// Seconds each printer is available between the start and the makespan.
     pub available: Vec<f64>,
-    /// Kelurahan groups whose cards went into more than one batch.
+    /// Kelurahan groups (one place, one class, one release time) whose cards went into more
+    /// than one batch.
     pub groups_split: u32,
     /// Prints left on each printer's ribbon at the end of its last batch.
     pub ribbon_left: Vec<u32>,
@@ -256,15 +257,21 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
     selected
 }
 
-/// Cards waiting to print, by (priority class, group): one vector per pair in a dense table
-/// (pushing a card is an index, not a tree search) and an ordered set of the non-empty pairs.
+/// Cards waiting to print, by side, priority class and group: one vector per (side, class,
+/// group) in a dense table (pushing a card is an index, not a tree search) and ordered sets of
+/// the non-empty (class, group) pairs, per side and for either side.
 struct Pool {
-    keys: BTreeSet<(u8, u32)>,
-    slots: Vec<Vec<u32>>,
+    /// Non-empty (class, group) pairs: one-sided, two-sided, either.
+    keys: [BTreeSet<(u8, u32)>; 3],
+    slots: [Vec<Vec<u32>>; 2],
     class_rank: [usize; 256],
     groups: usize,
     len: usize,
 }
+
+const ONE: usize = 0;
+const TWO: usize = 1;
+const EITHER: usize = 2;
 
 impl Pool {
     fn new(priority: &[u8], groups: usize) -> Self {
@@ -281,77 +288,165 @@ impl Pool {
             }
         }
         Pool {
-            keys: BTreeSet::new(),
-            slots: vec![Vec::new(); classes * groups],
+            keys: Default::default(),
+            slots: [
+                vec![Vec::new(); classes * groups],
+                vec![Vec::new(); classes * groups],
+            ],
             class_rank,
             groups,
             len: 0,
         }
     }
 
-    fn slot(&mut self, class: u8, group: u32) -> &mut Vec<u32> {
-        &mut self.slots[self.class_rank[class as usize] * self.groups + group as usize]
+    fn index(&self, class: u8, group: u32) -> usize {
+        self.class_rank[class as usize] * self.groups + group as usize
     }
 
-    fn push(&mut self, class: u8, group: u32, job: u32) {
-        let slot = self.slot(class, group);
-        slot.push(job);
-        if slot.len() == 1 {
-            self.keys.insert((class, group));
+    fn side_len(&self, side: usize, class: u8, group: u32) -> usize {
+        self.slots[side][self.index(class, group)].len()
+    }
+
+    fn push(&mut self, class: u8, group: u32, two_sided: bool, job: u32) {
+        let side = usize::from(two_sided);
+        let i = self.index(class, group);
+        self.slots[side][i].push(job);
+        if self.slots[side][i].len() == 1 {
+            self.keys[side].insert((class, group));
+            self.keys[EITHER].insert((class, group));
         }
         self.len += 1;
     }
 
-    /// Takes up to `room` cards: whole groups of the most urgent class first (first fit),
-    /// then a split of the class's first group to fill the click, then the next class.
-    /// Appends the cards to `taken` and one `(group, from, to)` range of `taken` per group.
-    fn take(&mut self, mut room: usize, taken: &mut Vec<u32>, runs: &mut Vec<(u32, u32, u32)>) {
+    /// The most urgent class with a card waiting.
+    fn first_class(&self) -> Option<u8> {
+        self.keys[EITHER].first().map(|k| k.0)
+    }
+
+    /// Moves the last `count` cards of one side of a (class, group) into `taken`.
+    fn move_cards(
+        &mut self,
+        side: usize,
+        class: u8,
+        group: u32,
+        count: usize,
+        taken: &mut Vec<u32>,
+        runs: &mut Vec<(u32, u32, u32)>,
+    ) {
+        if count == 0 {
+            return;
+        }
+        let i = self.index(class, group);
+        let cards = &mut self.slots[side][i];
+        let keep = cards.len() - count;
+        let from = taken.len() as u32;
+        taken.extend(cards.drain(keep..));
+        runs.push((group, from, taken.len() as u32));
+        self.len -= count;
+        if keep == 0 {
+            self.keys[side].remove(&(class, group));
+            if self.slots[1 - side][i].is_empty() {
+                self.keys[EITHER].remove(&(class, group));
+            }
+        }
+    }
+
+    /// Takes up to `room` cards of class `class` from `side` (`ONE`, `TWO`, or `EITHER` for
+    /// both sides of a group together): whole groups first (first fit over the next groups),
+    /// then a split of the first group left to fill the click. Appends the cards to `taken`
+    /// and one `(group, from, to)` range of `taken` per group and side; returns how many.
+    fn take_class(
+        &mut self,
+        side: usize,
+        class: u8,
+        room: usize,
+        taken: &mut Vec<u32>,
+        runs: &mut Vec<(u32, u32, u32)>,
+    ) -> usize {
+        let len_of = |pool: &Pool, group: u32| match side {
+            EITHER => pool.side_len(ONE, class, group) + pool.side_len(TWO, class, group),
+            s => pool.side_len(s, class, group),
+        };
+        let mut left = room;
         let mut whole = Vec::new();
+        let mut skipped = 0;
+        for &(_, group) in self.keys[side].range((class, 0)..=(class, u32::MAX)) {
+            if skipped > FIRST_FIT_SCAN || left == 0 {
+                break;
+            }
+            let len = len_of(self, group);
+            if len <= left {
+                left -= len;
+                whole.push(group);
+            } else {
+                skipped += 1;
+            }
+        }
+        for &group in &whole {
+            for s in [ONE, TWO] {
+                if side == s || side == EITHER {
+                    let len = self.side_len(s, class, group);
+                    self.move_cards(s, class, group, len, taken, runs);
+                }
+            }
+        }
+        if left == 0 {
+            return room;
+        }
+        // Groups too large for the room left: split the first to fill the click.
+        let Some(&(c, group)) = self.keys[side].range((class, 0)..=(class, u32::MAX)).next() else {
+            return room - left;
+        };
+        debug_assert_eq!(c, class);
+        if side == EITHER {
+            // Both sides in the group's proportion.
+            let two = self.side_len(TWO, class, group);
+            let all = two + self.side_len(ONE, class, group);
+            let k_two = ((two * left) as f64 / all as f64).round() as usize;
+            let k_two = k_two.min(two).max(left.saturating_sub(all - two));
+            self.move_cards(TWO, class, group, k_two, taken, runs);
+            self.move_cards(ONE, class, group, left - k_two, taken, runs);
+        } else {
+            self.move_cards(side, class, group, left, taken, runs);
+        }
+        room
+    }
+
+    /// Fills a click of up to `room` cards, most urgent class first, never taking a card of a
+    /// class while a more urgent one waits. `two_share`: the share of two-sided cards the
+    /// printer should take (each side filled apart, kelurahan groups kept whole within it), or
+    /// `None` to take whole groups of both sides as they come.
+    ///
+    /// `fill` scales the room left for two-sided cards once one-sided ones run out: a click
+    /// sized for one-sided cards is not filled with as many slower ones; the click then ends.
+    fn take(
+        &mut self,
+        mut room: usize,
+        two_share: Option<f64>,
+        fill: f64,
+        taken: &mut Vec<u32>,
+        runs: &mut Vec<(u32, u32, u32)>,
+    ) {
         while room > 0 {
-            let Some(&(class, _)) = self.keys.first() else {
+            let Some(class) = self.first_class() else {
                 return;
             };
-            whole.clear();
-            let mut skipped = 0;
-            for &(c, group) in self.keys.range((class, 0)..(class, u32::MAX)) {
-                if c != class || skipped > FIRST_FIT_SCAN || room == 0 {
-                    break;
+            match two_share {
+                None => room -= self.take_class(EITHER, class, room, taken, runs),
+                Some(share) => {
+                    let want = ((share * room as f64).round() as usize).min(room);
+                    let two = self.take_class(TWO, class, want, taken, runs);
+                    room -= two;
+                    room -= self.take_class(ONE, class, room, taken, runs);
+                    // One side of the class ran out: the other fills the click.
+                    if room > 0 && fill < 1.0 {
+                        let scaled = (room as f64 * fill).floor() as usize;
+                        self.take_class(TWO, class, scaled, taken, runs);
+                        return;
+                    }
+                    room -= self.take_class(TWO, class, room, taken, runs);
                 }
-                let len =
-                    self.slots[self.class_rank[c as usize] * self.groups + group as usize].len();
-                if len <= room {
-                    room -= len;
-                    whole.push(group);
-                } else {
-                    skipped += 1;
-                }
             }
-            for &group in &whole {
-                self.keys.remove(&(class, group));
-                let cards = std::mem::take(self.slot(class, group));
-                self.len -= cards.len();
-                let from = taken.len() as u32;
-                taken.extend(cards);
-                runs.push((group, from, taken.len() as u32));
-            }
-            if room == 0 {
-                return;
-            }
-            // The class still has groups too large for the room left: split the first.
-            let Some(&(c, group)) = self.keys.first() else {
-                return;
-            };
-            if c != class {
-                continue;
-            }
-            let cards = self.slot(class, group);
-            let keep = cards.len() - room;
-            let split: Vec<u32> = cards.drain(keep..).collect();
-            let from = taken.len() as u32;
-            taken.extend(split);
-            runs.push((group, from, taken.len() as u32));
-            self.len -= room;
-            room = 0;
         }
     }
 }
@@ -448,6 +543,7 @@ pub fn plan(
     let overhead = options.click_overhead_s;
     let (group, groups) = dense_groups(jobs.group);
     let mut pool = Pool::new(jobs.priority, groups);
+    let sides = Sides::new(printers, options);
     let mut next = 0usize;
     let mut taken: Vec<u32> = Vec::with_capacity(click);
     let mut runs: Vec<(u32, u32, u32)> = Vec::new();
@@ -474,7 +570,7 @@ pub fn plan(
         }
         while next < selected.len() && release[next] <= t {
             let j = selected[next].0 as usize;
-            pool.push(jobs.priority[j], group[j], j as u32);
+            pool.push(jobs.priority[j], group[j], jobs.two_sided[j], j as u32);
             next += 1;
         }
         if pool.len == 0 {
@@ -510,20 +606,44 @@ pub fn plan(
             }
             continue;
         }
+        // The share of two-sided cards each printer should print, from the fluid plan of
+        // what is left (`None`: every printer alike, or one side left: nothing to steer).
+        let shares = sides.shares(t, &clocks, left_one, left_two);
         let share = tail_share(
             p,
             printers,
             &clocks,
+            shares.as_deref(),
             left_one,
             left_two,
             pool.len + (selected.len() - next),
             options,
         );
+        if share == 0 {
+            // Everything left is done sooner by the others: wait for the next printer to
+            // free up (or the next release) and look again then.
+            // A printer free at the same moment goes first (a microsecond later for `p`).
+            let others = (0..clocks.len())
+                .filter(|&q| q != p && !clocks[q].retired && clocks[q].time >= t)
+                .map(|q| clocks[q].time.max(t + 1e-6));
+            let release_next = (next < selected.len()).then(|| release[next]);
+            if let Some(later) = others.chain(release_next).reduce(f64::min) {
+                clocks[p].time = later;
+                continue;
+            }
+        }
         let room = lo.min(share.max(1));
+        // A click meant for one-sided cards holds fewer two-sided ones when those run out:
+        // a printer slow at two-sided cards takes only what fits in the same time.
+        let fill = (spec.one_sided_s / spec.two_sided_s).min(1.0);
 
         taken.clear();
         runs.clear();
-        pool.take(room, &mut taken, &mut runs);
+        pool.take(room, shares.map(|s| s[p]), fill, &mut taken, &mut runs);
+        if taken.is_empty() {
+            // Only two-sided cards were left for a click sized for less than one of them.
+            pool.take(1, None, 1.0, &mut taken, &mut runs);
+        }
         // Print order is by group: order the (few) group ranges, not the cards.
         runs.sort_by_key(|r| r.0);
         let index = out.batches.len() as i32;
@@ -574,12 +694,176 @@ pub fn plan(
             out.reason[j as usize] = reason::NO_PRINTER;
         }
     }
-    out.groups_split = groups_split(&group, groups, &out);
+    out.groups_split = groups_split(jobs, &group, groups, &selected, &out);
     for (p, spec) in printers.iter().enumerate() {
         out.available[p] = spec.available(0.0, out.makespan);
     }
     out.lower_bound = lower_bound(jobs, printers, options, &selected, &out);
     Ok(out)
+}
+
+/// Printers whose two-sided / one-sided cost ratios differ by less than this are one class:
+/// steering sides between them gains less than it costs in split kelurahan groups.
+const RATIO_CLASS_TOLERANCE: f64 = 0.02;
+
+/// Which side each printer is relatively best at: the fluid (linear) plan of the cards left.
+///
+/// Each printer's per-card costs include its share of click overheads and ribbon changes.
+/// Printers are put in classes of equal two-sided / one-sided cost ratio; in the fluid plan
+/// that finishes first, two-sided cards go to the classes with the lowest ratio until they are
+/// all placed (every printer of the boundary class giving them the same share of its time)
+/// and one-sided cards fill the rest. That exchange argument is what makes the plan optimal,
+/// and the lower bound makes the same placement, so the two are comparable.
+struct Sides {
+    one: Vec<f64>,
+    two: Vec<f64>,
+    /// Printers by class, classes by ascending ratio.
+    classes: Vec<Vec<usize>>,
+    /// Prefix sums of each printer's window lengths, to measure availability in `O(log w)`.
+    cumulative: Vec<Vec<f64>>,
+    windows: Vec<Vec<(f64, f64)>>,
+}
+
+impl Sides {
+    fn new(printers: &[PrinterSpec], options: &Options) -> Self {
+        let per_click = options.click_overhead_s / f64::from(options.click_limit);
+        let amortised = |p: &PrinterSpec, s: f64| {
+            s + per_click + p.ribbon_change_s / f64::from(p.ribbon_capacity)
+        };
+        let one: Vec<f64> = printers
+            .iter()
+            .map(|p| amortised(p, p.one_sided_s))
+            .collect();
+        let two: Vec<f64> = printers
+            .iter()
+            .map(|p| amortised(p, p.two_sided_s))
+            .collect();
+        let mut by_ratio: Vec<usize> = (0..printers.len()).collect();
+        by_ratio.sort_by(|&a, &b| (two[a] / one[a]).total_cmp(&(two[b] / one[b])));
+        let mut classes: Vec<Vec<usize>> = Vec::new();
+        let mut class_ratio = f64::NAN;
+        for q in by_ratio {
+            let ratio = two[q] / one[q];
+            match classes.last_mut() {
+                Some(class) if ratio <= class_ratio * (1.0 + RATIO_CLASS_TOLERANCE) => {
+                    class.push(q)
+                }
+                _ => {
+                    classes.push(vec![q]);
+                    class_ratio = ratio;
+                }
+            }
+        }
+        let cumulative = printers
+            .iter()
+            .map(|p| {
+                let mut sum = 0.0;
+                std::iter::once(0.0)
+                    .chain(p.windows.iter().map(|&(a, b)| {
+                        sum += b - a;
+                        sum
+                    }))
+                    .collect()
+            })
+            .collect();
+        Sides {
+            one,
+            two,
+            classes,
+            cumulative,
+            windows: printers.iter().map(|p| p.windows.clone()).collect(),
+        }
+    }
+
+    /// Seconds of printer `q`'s windows before `x`.
+    fn worked_by(&self, q: usize, x: f64) -> f64 {
+        let w = &self.windows[q];
+        let i = w.partition_point(|win| win.0 < x);
+        if i == 0 {
+            return 0.0;
+        }
+        let (a, b) = w[i - 1];
+        self.cumulative[q][i - 1] + (x.min(b) - a)
+    }
+
+    /// Each printer's share of two-sided cards, or `None` when all printers are one class or
+    /// only one side is left (nothing to steer).
+    fn shares(
+        &self,
+        now: f64,
+        clocks: &[Clock],
+        left_one: usize,
+        left_two: usize,
+    ) -> Option<Vec<f64>> {
+        if self.classes.len() < 2 || left_one == 0 || left_two == 0 {
+            return None;
+        }
+        let (n_one, n_two) = (left_one as f64, left_two as f64);
+        let capacity = |q: usize, end: f64| {
+            if clocks[q].retired {
+                return 0.0;
+            }
+            let from = clocks[q].time.max(now);
+            (self.worked_by(q, end) - self.worked_by(q, from)).max(0.0)
+        };
+        // Time share each class gives two-sided cards, and whether `end` leaves enough room.
+        let split = |end: f64, time_share: &mut Vec<f64>| {
+            time_share.clear();
+            let mut need_two = n_two;
+            let mut one_room = 0.0;
+            for class in &self.classes {
+                let room_two: f64 = class.iter().map(|&q| capacity(q, end) / self.two[q]).sum();
+                let s = if need_two >= room_two {
+                    1.0
+                } else if room_two > 0.0 {
+                    need_two / room_two
+                } else {
+                    0.0
+                };
+                need_two = (need_two - room_two).max(0.0);
+                one_room += class
+                    .iter()
+                    .map(|&q| (1.0 - s) * capacity(q, end) / self.one[q])
+                    .sum::<f64>();
+                time_share.push(s);
+            }
+            need_two <= 1e-9 && one_room >= n_one
+        };
+        let mut time_share = Vec::with_capacity(self.classes.len());
+        let horizon = self
+            .windows
+            .iter()
+            .filter_map(|w| w.last().map(|l| l.1))
+            .fold(now, f64::max);
+        let fastest = self
+            .one
+            .iter()
+            .chain(&self.two)
+            .fold(f64::INFINITY, |a, &b| a.min(b));
+        let (mut lo, mut hi) = (now, now + (n_one + n_two) * fastest / self.one.len() as f64);
+        while !split(hi, &mut time_share) && hi < horizon {
+            (lo, hi) = (hi, now + 2.0 * (hi - now));
+        }
+        hi = hi.min(horizon.max(now));
+        while hi - lo > 1e-4 * (hi - now).max(1.0) {
+            let mid = 0.5 * (lo + hi);
+            if split(mid, &mut time_share) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        split(hi, &mut time_share);
+        let mut shares = vec![0.0; self.one.len()];
+        for (class, &s) in self.classes.iter().zip(&time_share) {
+            for &q in class {
+                // Cards from time: two-sided s / t2 against one-sided (1 - s) / t1.
+                let (two, one) = (s / self.two[q], (1.0 - s) / self.one[q]);
+                shares[q] = two / (two + one);
+            }
+        }
+        Some(shares)
+    }
 }
 
 /// The cards printer `p` should take so that all printers finish together, or `usize::MAX`
@@ -588,10 +872,12 @@ pub fn plan(
 /// Each printer `q`, free at `T_q`, can print `k_q(E)` cards by a common end `E`, counting its
 /// clicks and the ribbon changes its ribbon will need; the smallest `E` with `Σ k_q(E) ≥
 /// remaining` is found by bisection and `p` takes `k_p(E)`.
+#[allow(clippy::too_many_arguments)]
 fn tail_share(
     p: usize,
     printers: &[PrinterSpec],
     clocks: &[Clock],
+    shares: Option<&[f64]>,
     left_one: usize,
     left_two: usize,
     remaining: usize,
@@ -601,7 +887,8 @@ fn tail_share(
     let share_two = left_two as f64 / total;
     let card = |q: usize| {
         let spec = &printers[q];
-        spec.one_sided_s * (1.0 - share_two) + spec.two_sided_s * share_two
+        let share = shares.map_or(share_two, |s| s[q]);
+        spec.one_sided_s * (1.0 - share) + spec.two_sided_s * share
     };
     let t = clocks[p].time;
     let overhead = options.click_overhead_s;
@@ -650,23 +937,50 @@ fn tail_share(
             lo = mid;
         }
     }
-    cards_by(p, hi).max(1) as usize
+    cards_by(p, hi) as usize
 }
 
-/// Groups (dense numbers, `0..groups`) whose cards went into more than one batch.
-fn groups_split(group: &[u32], groups: usize, out: &Schedule) -> u32 {
-    let mut last_batch = vec![u32::MAX; groups];
-    let mut split = vec![false; groups];
+/// Kelurahan groups whose cards went into more than one batch. A group is what the planner
+/// can keep in one click: the cards of one place, of one priority class, released at the same
+/// time (cards of another class or released days later are other groups, never "split").
+fn groups_split(
+    jobs: &Jobs<'_>,
+    group: &[u32],
+    groups: usize,
+    selected: &[(u32, f64)],
+    out: &Schedule,
+) -> u32 {
+    // `selected` is in release order: number the distinct release times.
+    let mut release_rank = vec![0u32; group.len()];
+    let mut rank = 0u32;
+    for (k, &(j, r)) in selected.iter().enumerate() {
+        if k > 0 && r != selected[k - 1].1 {
+            rank += 1;
+        }
+        release_rank[j as usize] = rank;
+    }
+    let key = |j: usize| {
+        ((u64::from(jobs.priority[j]) * groups as u64 + u64::from(group[j])) << 32)
+            | u64::from(release_rank[j])
+    };
+    // (last batch, split) per group.
+    let mut seen: std::collections::HashMap<u64, (u32, bool)> =
+        std::collections::HashMap::with_capacity(groups.min(group.len()));
     for (b, batch) in out.batches.iter().enumerate() {
+        let mut previous = u64::MAX;
         for &j in &out.order[batch.first as usize..(batch.first + batch.len) as usize] {
-            let g = group[j as usize] as usize;
-            if last_batch[g] != b as u32 {
-                split[g] |= last_batch[g] != u32::MAX;
-                last_batch[g] = b as u32;
+            let k = key(j as usize);
+            if k == previous {
+                continue; // cards of a group print together within a batch
+            }
+            previous = k;
+            let entry = seen.entry(k).or_insert((b as u32, false));
+            if entry.0 != b as u32 {
+                *entry = (b as u32, true);
             }
         }
     }
-    split.iter().filter(|&&s| s).count() as u32
+    seen.values().filter(|v| v.1).count() as u32
 }
 
 /// A bound no schedule of the scheduled records can beat: for a set of release checkpoints
@@ -769,10 +1083,25 @@ fn lower_bound(
         }
         bound = bound.max(lo);
     }
+    // The last card released is printed by some printer, in one of its windows, after a click
+    // overhead: the earliest any printer can do that.
     let last = scheduled[count - 1];
-    let quickest = printers
+    let earliest = printers
         .iter()
-        .map(|p| p.card_s(last.1))
+        .map(|p| {
+            let need = options.click_overhead_s + p.card_s(last.1);
+            let from = last.0.max(p.free_at);
+            p.windows
+                .iter()
+                .map(|&(a, b)| (a.max(from), b))
+                .find(|&(a, b)| b - a >= need)
+                .map_or(f64::INFINITY, |(a, _)| a + need)
+        })
         .fold(f64::INFINITY, f64::min);
-    bound.max(last.0 + options.click_overhead_s + quickest)
+    let earliest = if earliest.is_finite() {
+        earliest
+    } else {
+        last.0 + options.click_overhead_s
+    };
+    bound.max(earliest)
 }

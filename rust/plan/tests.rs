@@ -245,3 +245,28 @@ fn bad_input_is_refused_with_a_reason() {
     };
     assert!(plan(&short, &[printer(1.0, 1.0)], &options(1)).is_err());
 }
+
+#[test]
+fn two_sided_cards_go_to_the_printers_relatively_best_at_them() {
+    // Two models barely slowed by the back side, two that take more than twice as long.
+    let printers = vec![
+        printer(29.0, 30.7),
+        printer(29.0, 65.0),
+        printer(36.0, 37.9),
+        printer(30.0, 72.0),
+    ];
+    let mut inst = Instance::new(8_000, 1);
+    inst.priority = vec![0; 8_000];
+    inst.two_sided = (0..8_000).map(|j| j % 2 == 0).collect();
+    let opts = options(u64::MAX);
+    let s = plan(&inst.jobs(), &printers, &opts).unwrap();
+    check_invariants(&inst, &printers, &opts, &s);
+    let ratio = s.makespan / s.lower_bound;
+    assert!(ratio <= 1.02, "makespan / bound = {ratio}");
+    let share = |p: i32| {
+        let mine: Vec<usize> = (0..8_000).filter(|&j| s.printer[j] == p).collect();
+        mine.iter().filter(|&&j| inst.two_sided[j]).count() as f64 / mine.len() as f64
+    };
+    assert!(share(0).min(share(2)) > 0.6);
+    assert!(share(1).max(share(3)) < 0.1);
+}

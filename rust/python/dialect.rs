@@ -40,6 +40,9 @@ impl EvolisArgs {
     }
 }
 
+/// Cards encoded in one stream: its bytes, and each card's `(bytes, replies)` in order.
+type EncodedOut<'py> = (Bound<'py, PyBytes>, Vec<(usize, usize)>);
+
 /// Rasterises and encodes a chunk of cards (`Ss` ... `Se;1` each, in order) on every core
 /// with the GIL released; the caller writes the job's start and end.
 #[pyfunction]
@@ -49,7 +52,7 @@ pub fn evolis_encode_cards<'py>(
     front: RasterArgs<'py>,
     back: RasterArgs<'py>,
     job: EvolisArgs,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<EncodedOut<'py>> {
     let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
     let faces = faces_of(&cards)?;
     let encoded = py.detach(|| dialect::evolis::encode_cards(&faces, &fs, &bs, &js))?;
@@ -65,11 +68,101 @@ pub fn magicard_encode_cards<'py>(
     front: RasterArgs<'py>,
     back: RasterArgs<'py>,
     job: MagicardArgs,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<EncodedOut<'py>> {
+    bytes_of(py, &magicard_encoded(py, &cards, &front, &back, &job)?)
+}
+
+/// A Magicard chunk encoded on every core with the GIL released.
+fn magicard_encoded(
+    py: Python<'_>,
+    cards: &[CardArrays<'_>],
+    front: &RasterArgs<'_>,
+    back: &RasterArgs<'_>,
+    job: &MagicardArgs,
+) -> PyResult<dialect::batch::EncodedCards> {
     let (fs, bs, js) = (front.settings()?, back.settings()?, job.settings());
-    let faces = faces_of(&cards)?;
-    let encoded = py.detach(|| dialect::magicard::encode_cards(&faces, &fs, &bs, &js))?;
-    bytes_of(py, &encoded)
+    let faces = faces_of(cards)?;
+    Ok(py.detach(|| dialect::magicard::encode_cards(&faces, &fs, &bs, &js))?)
+}
+
+/// A piece of an encoded stream (a few cards), held in the core's pooled memory and read
+/// through the buffer protocol (`memoryview(part)`) without a copy: a Magicard card is 1.7 MB
+/// of uncompressed pages, and copying every batch into fresh `bytes` cost as much as a fifth
+/// of encoding it. The memory goes back to the pool when the piece is dropped.
+#[pyclass(frozen, name = "EncodedPart", module = "ektpcore._ektpcore")]
+pub struct EncodedPart {
+    data: Vec<u8>,
+}
+
+impl Drop for EncodedPart {
+    fn drop(&mut self) {
+        dialect::batch::recycle(std::mem::take(&mut self.data));
+    }
+}
+
+#[pymethods]
+impl EncodedPart {
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
+
+    /// A read-only view of the bytes.
+    ///
+    /// # Safety
+    /// `view` is the buffer CPython asks to fill. The bytes are never changed (the class is
+    /// frozen) and live as long as the object, which the view holds a reference to.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::os::raw::c_int,
+    ) -> PyResult<()> {
+        let data = &slf.get().data;
+        let len = isize::try_from(data.len()).map_err(|_| {
+            EktpError::InvalidArgument("an encoded part too large for a buffer".into())
+        })?;
+        // SAFETY: see above; CPython checks `flags` (a writable view is refused).
+        let filled = unsafe {
+            pyo3::ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                data.as_ptr() as *mut std::ffi::c_void,
+                len,
+                1,
+                flags,
+            )
+        };
+        if filled == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+}
+
+/// A stream's pieces, and each card's `(bytes, replies)` in order.
+type PartsOut = (Vec<EncodedPart>, Vec<(usize, usize)>);
+
+/// Rasterises and encodes a chunk of cards for a Magicard, as [`magicard_encode_cards`], and
+/// hands the stream over in pieces without copying it; and each card's `(bytes, replies)`.
+#[pyfunction]
+pub fn magicard_encode_parts<'py>(
+    py: Python<'py>,
+    cards: Vec<CardArrays<'py>>,
+    front: RasterArgs<'py>,
+    back: RasterArgs<'py>,
+    job: MagicardArgs,
+) -> PyResult<PartsOut> {
+    let encoded = magicard_encoded(py, &cards, &front, &back, &job)?;
+    let spans = encoded
+        .cards()
+        .iter()
+        .map(|c| (c.bytes, c.replies))
+        .collect();
+    let parts = encoded
+        .into_parts()
+        .into_iter()
+        .map(|data| EncodedPart { data })
+        .collect();
+    Ok((parts, spans))
 }
 
 /// Magicard job settings as a dict.
@@ -103,19 +196,25 @@ fn faces_of<'a>(cards: &'a [CardArrays<'_>]) -> PyResult<Vec<dialect::batch::Car
         .collect::<PyResult<Vec<_>>>()
 }
 
-/// Encoded cards as one `bytes`.
+/// Encoded cards as one `bytes`, with each card's length and replies.
 fn bytes_of<'py>(
     py: Python<'py>,
     encoded: &dialect::batch::EncodedCards,
-) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, encoded.len(), |buf| {
+) -> PyResult<EncodedOut<'py>> {
+    let data = PyBytes::new_with(py, encoded.len(), |buf| {
         let mut at = 0;
         for part in encoded.parts() {
             buf[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
         Ok(())
-    })
+    })?;
+    let cards = encoded
+        .cards()
+        .iter()
+        .map(|c| (c.bytes, c.replies))
+        .collect();
+    Ok((data, cards))
 }
 
 /// Panels given as arrays (`lines`, `dots`, y, m, c, k, o), for encoders fed by a Python
@@ -166,8 +265,9 @@ pub fn evolis_encode_panels<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
-/// The start (`Pr`, `Pmi`), the chip phase (`Pneab;E`, `Sis`/`Sic`), the reject (`Ser`) and
-/// the end (padding) of an Evolis job.
+/// A part of an Evolis job and the replies it draws in ACK/NACK mode: the handshake (`Pem;4`,
+/// `Srs`), the start (`Pr`, `Pmi`), the status query (`Rst`), the chip phase (`Pneab;E`,
+/// `Sis`/`Sic`), the reject (`Ser`) and the end (padding).
 #[pyfunction]
 #[pyo3(signature = (part, job, station=None))]
 pub fn evolis_job_part<'py>(
@@ -175,17 +275,21 @@ pub fn evolis_job_part<'py>(
     part: &str,
     job: EvolisArgs,
     station: Option<&str>,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+    use dialect::evolis;
     let mut out = Vec::new();
-    match (part, station) {
-        ("start", _) => dialect::evolis::job_start(&job.settings(), &mut out),
-        ("end", _) => dialect::evolis::job_end(&job.settings(), &mut out),
-        ("reject", _) => dialect::evolis::reject(&mut out),
-        ("chip", Some("contact")) => {
-            dialect::evolis::chip_phase(dialect::ChipStation::Contact, &mut out)
+    let replies = match (part, station) {
+        ("handshake", _) => evolis::handshake(&mut out),
+        ("start", _) => evolis::job_start(&job.settings(), &mut out),
+        ("status", _) => evolis::status_query(&mut out),
+        ("end", _) => {
+            evolis::job_end(&job.settings(), &mut out);
+            0
         }
+        ("reject", _) => evolis::reject(&mut out),
+        ("chip", Some("contact")) => evolis::chip_phase(dialect::ChipStation::Contact, &mut out),
         ("chip", Some("contactless")) => {
-            dialect::evolis::chip_phase(dialect::ChipStation::Contactless, &mut out)
+            evolis::chip_phase(dialect::ChipStation::Contactless, &mut out)
         }
         _ => {
             return Err(EktpError::InvalidArgument(format!(
@@ -193,8 +297,34 @@ pub fn evolis_job_part<'py>(
             ))
             .into())
         }
+    };
+    Ok((PyBytes::new(py, &out), replies))
+}
+
+/// The built-in dialects through the trait a station relies on.
+fn builtin(name: &str) -> PyResult<Box<dyn dialect::Dialect>> {
+    match name {
+        "evolis" => Ok(Box::new(dialect::Evolis::default())),
+        "magicard" => Ok(Box::new(dialect::Magicard::default())),
+        other => Err(EktpError::InvalidArgument(format!("no dialect {other:?}")).into()),
     }
-    Ok(PyBytes::new(py, &out))
+}
+
+/// What a printer's reply says, as a status-model name (`ready`, `jam`, `cover_open`, ...).
+#[pyfunction]
+pub fn dialect_condition(dialect_name: &str, reply: &str) -> PyResult<&'static str> {
+    Ok(builtin(dialect_name)?.condition(reply).name())
+}
+
+/// A dialect's status query and the replies it draws.
+#[pyfunction]
+pub fn dialect_status_query<'py>(
+    py: Python<'py>,
+    dialect_name: &str,
+) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+    let mut out = Vec::new();
+    let replies = builtin(dialect_name)?.status_query(&mut out);
+    Ok((PyBytes::new(py, &out), replies))
 }
 
 type DecodedCommand = (usize, String, Vec<String>, Option<Py<PyBytes>>);

@@ -129,9 +129,10 @@ mod _ektpcore {
 
     #[pymodule_export]
     use super::dialect::{
-        dialect_ribbon, evolis_decode, evolis_encode_cards, evolis_encode_panels, evolis_job_part,
-        evolis_parse_prefix, magicard_command, magicard_decode, magicard_encode_cards,
-        magicard_encode_panels, magicard_parse_prefix,
+        dialect_condition, dialect_ribbon, dialect_status_query, evolis_decode,
+        evolis_encode_cards, evolis_encode_panels, evolis_job_part, evolis_parse_prefix,
+        magicard_command, magicard_decode, magicard_encode_cards, magicard_encode_panels,
+        magicard_encode_parts, magicard_parse_prefix, EncodedPart,
     };
 
     #[pymodule_export]

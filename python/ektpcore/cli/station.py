@@ -3,6 +3,7 @@ which station holds which batch, release a dead station's batch, settle in-doubt
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from .common import (
     echo,
     failure,
     label,
+    note,
     on_ledger,
     open_ledger,
     signed_in,
@@ -162,6 +164,22 @@ def _ribbon(led: Any, printer: str) -> None:
     help="Development master key (hex) for the chips' keys; production keys are in a SAM.",
 )
 @click.option(
+    "--dialect",
+    "dialect_name",
+    type=click.Choice(["evolis", "magicard"]),
+    default="evolis",
+    show_default=True,
+    help="The printer's language.",
+)
+@click.option(
+    "--pause-for",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for the operator when the printer needs them (cover open, ribbon"
+    " out, feeder empty ...); 0 stops the run at once.",
+)
+@click.option(
     "--fingerprints",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
@@ -181,6 +199,8 @@ def station_run(
     chip_reader: str | None,
     chip_profile: str,
     key_file: Path | None,
+    dialect_name: str,
+    pause_for: float,
     fingerprints: Path | None,
 ) -> None:
     """Print queued batches at one printer, recording every card in the LEDGER (a file, or a
@@ -195,9 +215,16 @@ def station_run(
     Every batch is checked before the first card moves: one that is unknown (exit 10),
     queued for another printer (11) or has nothing left to print (9), or a printer without
     a ribbon (12), is refused. A run that stops before the batch's end (a jam, the printer
-    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12."""
-    from ..printing import PrintStation, TcpTransport
+    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12. When the
+    printer needs the operator, the station says what to do and waits --pause-for seconds."""
+    from ..printing import PrintStation, TcpTransport, Template, dialect
     from ..printing.layout import faces_from_record
+
+    language = dialect(dialect_name)
+    # The E-KTP layout on the printer's canvas (a Magicard's is 642 dots high, not 648: the
+    # layout's bottom edge, all bleed, is left off).
+    lines, dots = language.canvas
+    template = dataclasses.replace(Template.default(), width=lines, height=dots)
 
     host, port = _address(address)
     chip = None
@@ -218,15 +245,22 @@ def station_run(
                     led,
                     printer=printer_id,
                     connect=lambda: TcpTransport(host, port),
-                    faces=lambda record: faces_from_record(record, check_photo=not no_photo_check),
+                    faces=lambda record: faces_from_record(
+                        record, template, check_photo=not no_photo_check
+                    ),
                     actor=actor,
                     progress=progress,
                     chip=chip,
                     station=station_name,
                     lease=dt.timedelta(seconds=lease),
                     take_over=take_over,
+                    dialect=language,
+                    pause=lambda message: note(f"printer {printer_id}: {message}"),
+                    pause_timeout=pause_for,
                 )
                 report = st.run(batch)
+            for warning in report.warnings:
+                note(f"printer {printer_id}: {warning}")
             echo(
                 f"{batch}: printed {len(report.printed)}, spoiled {len(report.spoiled)}"
                 + (f" ({len(report.chip_failed)} chips failed)" if chip is not None else "")

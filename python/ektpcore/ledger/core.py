@@ -221,8 +221,12 @@ class Ledger:
         check_actor(actor)
         anchoring = self._anchoring
         current = None
-        with self._store.transaction(shared=beside) as conn:
-            db = Session(self._store, conn, self._vault, shared=beside)
+        # Side by side only where the store can run writers so (PostgreSQL); elsewhere the
+        # transaction is exclusive, and the rules of a station's transaction hold all the same.
+        shared = beside and hasattr(self._store, "shared_transaction")
+        opened = self._store.shared_transaction() if shared else self._store.transaction()  # type: ignore[attr-defined]
+        with opened as conn:
+            db = Session(self._store, conn, self._vault, shared=shared)
             users.authenticate(db, actor)  # before anything is written
             tx = Transaction(db, actor, utc_stamp(), beside=beside)
             try:

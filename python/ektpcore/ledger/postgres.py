@@ -11,6 +11,7 @@ never wait. The schema version is kept in the one-row table ``ektpcore_schema``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -302,8 +303,14 @@ class PostgresStore:
             )
         return LedgerError(f"{self.name}: {self._text(err)}")
 
+    def transaction(self) -> contextlib.AbstractContextManager[_Writer]:
+        return self._transaction(shared=False)
+
+    def shared_transaction(self) -> contextlib.AbstractContextManager[_Writer]:
+        return self._transaction(shared=True)
+
     @contextmanager
-    def transaction(self, *, shared: bool = False) -> Iterator[_Writer]:
+    def _transaction(self, *, shared: bool) -> Iterator[_Writer]:
         # The advisory lock is taken before anything is read, as BEGIN IMMEDIATE does: writers
         # queue (up to busy_timeout, through lock_timeout) instead of failing half-way. Shared
         # holders (stations, each in its own batch) run side by side and lock the chains'

@@ -41,17 +41,16 @@ class LedgerStore(Protocol):
 
     name: str
 
-    def transaction(self, *, shared: bool = False) -> Any:
+    def transaction(self) -> Any:
         """A context manager yielding a connection (``execute``, ``executemany``) inside one
         write transaction, holding the write lock from its start, committed on success and
-        rolled back on any exception. ``shared``: a lock other shared transactions hold at
-        the same time, where the store has one (see ``lock_heads``)."""
-        ...
+        rolled back on any exception.
 
-    def lock_heads(self, conn: Any, heads: Sequence[str]) -> None:
-        """Locks the one row of each chain-head table in ``heads`` until the transaction
-        ends: what a shared transaction does before it appends to a chain (an exclusive one
-        holds them already)."""
+        A store whose writers can run side by side (PostgreSQL) also has
+        ``shared_transaction()``, the same with a lock other shared transactions hold at the
+        same time (a station's, see :meth:`~ektpcore.ledger.Claims.under`), and
+        ``lock_heads(conn, heads)``, which such a transaction calls before it appends to a
+        history chain."""
         ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -152,7 +151,7 @@ class Session:
         """Makes sure this transaction holds the chains' heads (all of them, always in the
         same order, so two shared transactions never wait for each other crosswise)."""
         if self._heads == "unlocked":
-            self._store.lock_heads(self._conn, heads)
+            self._store.lock_heads(self._conn, heads)  # type: ignore[attr-defined]
             self._heads = "held"
 
     def on(self, thread: OneThread) -> Session:
@@ -385,10 +384,10 @@ class SqliteStore:
         self._db.execute("PRAGMA cache_size = -65536")
 
     @contextmanager
-    def transaction(self, *, shared: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue (SQLite's
         # busy handler retries with backoff up to the timeout) instead of failing half-way
-        # through a transaction. SQLite has one writer at a time: ``shared`` is exclusive.
+        # through a transaction. SQLite has one writer at a time: it has no shared kind.
         with sqlite_errors(self.name, self.busy_timeout):
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -398,9 +397,6 @@ class SqliteStore:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-
-    def lock_heads(self, conn: sqlite3.Connection, heads: Sequence[str]) -> None:
-        pass  # the write lock is the whole file's
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with sqlite_errors(self.name, self.busy_timeout):

@@ -216,7 +216,9 @@ class Plan:
 
     @property
     def groups_split(self) -> int:
-        """Kelurahan groups whose cards are spread over more than one batch."""
+        """Kelurahan groups whose cards are spread over more than one batch; a group is the
+        cards of one kelurahan, of one priority class, released at the same time. After a
+        re-plan, of the batches planned again."""
         return int(self._c["groups_split"])
 
     def _windows_of(self, i: int) -> list[tuple[float, float]]:
@@ -575,6 +577,17 @@ def _run(
     return out
 
 
+def _ranges(
+    starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    """For ranges ``[start, start + length)``: each element's range number and the element,
+    every range after the other (the cards of many batches gathered without a Python loop)."""
+    label = np.repeat(np.arange(len(lengths)), lengths)
+    before = np.cumsum(lengths) - lengths
+    index = np.arange(int(lengths.sum()), dtype=np.int64) - before[label] + starts[label]
+    return label, index
+
+
 def _combine(
     st: _State,
     old_jobs: _Jobs,
@@ -593,25 +606,27 @@ def _combine(
     remap = np.full(len(old_jobs), -1, dtype=np.int64)
     remap[frozen] = np.arange(n_frozen)
     old_batches = np.flatnonzero(started & (kept_len > 0))
-    order_parts, firsts, lens, changes, offsets = [], [], [], [], [0]
-    pos = 0
-    for b in old_batches.tolist():
-        first = int(c["batch_first"][b])
-        members = c["order"][first : first + int(kept_len[b])]
-        members = members[remap[members] >= 0]
-        order_parts.append(remap[members])
-        firsts.append(pos)
-        lens.append(len(members))
-        pos += len(members)
-        lo, hi = c["change_offsets"][b], c["change_offsets"][b + 1]
-        kept_changes = [x for x in c["changes"][lo:hi].tolist() if x < kept_len[b]]
-        changes.extend(kept_changes)
-        offsets.append(len(changes))
     nb_old = len(old_batches)
+    # Every kept card of the started batches at once: its batch and its place in the order.
+    kept = kept_len[old_batches].astype(np.int64)
+    label, members = _ranges(c["batch_first"][old_batches].astype(np.int64), kept)
+    members = c["order"][members]
+    alive = remap[members] >= 0
+    old_order = remap[members[alive]]
+    lens = np.bincount(label[alive], minlength=nb_old).astype(np.int64)
+    firsts = np.cumsum(lens) - lens
+    pos = int(lens.sum())
+    # Ribbon changes before a card the batch still holds.
+    lo = c["change_offsets"][old_batches].astype(np.int64)
+    hi = c["change_offsets"][old_batches + 1].astype(np.int64)
+    change_label, change_at = _ranges(lo, hi - lo)
+    values = c["changes"][change_at].astype(np.int64)
+    still = values < kept[change_label]
+    changes = values[still]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(change_label[still], minlength=nb_old))])
     f = fresh
     batch_index = np.full(len(jobs), -1, dtype=np.int32)
-    for k in range(nb_old):
-        batch_index[order_parts[k]] = k
+    batch_index[old_order] = label[alive]
     fresh_batch = f["batch"].copy()
     fresh_batch[fresh_batch >= 0] += nb_old
     batch_index[n_frozen:] = fresh_batch
@@ -621,7 +636,7 @@ def _combine(
         "start": np.concatenate([c["start"][frozen], f["start"]]),
         "end": np.concatenate([c["end"][frozen], f["end"]]),
         "reason": np.concatenate([np.zeros(n_frozen, dtype=np.uint8), f["reason"]]),
-        "order": np.concatenate([*order_parts, f["order"].astype(np.int64) + n_frozen]),
+        "order": np.concatenate([old_order, f["order"].astype(np.int64) + n_frozen]),
         "batch_printer": np.concatenate([c["batch_printer"][old_batches], f["batch_printer"]]),
         "batch_start": np.concatenate([c["batch_start"][old_batches], f["batch_start"]]),
         "batch_end": np.concatenate([c["batch_end"][old_batches], f["batch_end"]]),

@@ -1,17 +1,27 @@
 """The print station: a planned batch from the ledger, through a printer, back into the
 ledger, one card at a time.
 
-For each card of a ``QUEUED`` batch, in kecamatan and kelurahan order, the station renders
-and encodes it, writes it to its **journal** (in the ledger, with the blank it goes on)
-*before* the bytes leave, sends it with the printer in ACK/NACK mode, and records the outcome
-in one transaction with the journal row's removal:
+The station knows a printer only through its :class:`~ektpcore.printing.Dialect`: the
+handshake, each card's bytes with the replies they draw, the chip phase, the reject, the
+status query and what every reply means (:class:`~ektpcore.printing.PrinterStatus`). It holds
+no printer-language bytes of its own.
 
-- ``ACK``: ``PRINTED`` with its blank serial;
-- ``NACK T`` (a jam): the blank ``SPOILED``, the record back to ``PRINT_READY``, the batch
-  stops (clear the printer and run it again);
-- ``NACK R`` / ``NACK C`` / another refusal: nothing printed, the record stays ``QUEUED``
-  with its blank, the batch stops with the reason;
-- a lost connection or no answer: ``IN_DOUBT``; the card is never sent again by the station.
+For each card of a ``QUEUED`` batch, in kecamatan and kelurahan order, the station asks the
+printer's status (busy or held by another client: it waits; a fault the operator must clear:
+it pauses with a message, or stops), writes the card to its **journal** (in the ledger, with
+the blank it goes on) *before* the bytes leave, sends it, and records the outcome in one
+transaction with the journal row's removal. The next cards' faces are rendered and encoded on
+another thread (the encoder uses every core) while the printer prints the current one.
+
+- confirmed by the printer (every reply ready; for a printer that answers nothing while it
+  prints, its card counter up by one): ``PRINTED`` with its blank serial;
+- a jam or mechanical fault: the blank ``SPOILED``, the record back to ``PRINT_READY``, the
+  batch stops (clear the printer and run it again);
+- refused before printing (ribbon, cover, feeder, another refusal): nothing printed, the
+  record stays ``QUEUED`` with its blank; the station pauses for the operator and sends the
+  card again once the printer is ready, or stops with the reason;
+- a lost connection, no answer, or a card the printer does not confirm: ``IN_DOUBT``; the
+  card is never sent again by the station.
 
 With a :class:`ChipEncoding` every card is a two-phase job: the card goes to the chip
 station first, its chip is personalised and read back, and then either the card is printed
@@ -30,9 +40,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,7 +62,15 @@ from ..errors import (
 from ..ledger.claims import DEFAULT_LEASE, Claim
 from ..lifecycle import Actor, Permission, State, permits
 from ..nik import mask_nik
-from .dialects import CardFaces, ChipStation, EvolisDialect
+from .dialects import (
+    CardFaces,
+    ChipStation,
+    Condition,
+    Dialect,
+    EvolisDialect,
+    Exchange,
+    PrinterStatus,
+)
 from .transports import PrinterConnectionError, Transport
 
 if TYPE_CHECKING:
@@ -114,6 +135,8 @@ class BatchReport:
     left: int = 0  # cards still QUEUED when the run stopped
     stopped: str | None = None  # why the run stopped early, if it did
     recovered: list[int] = field(default_factory=list)  # earlier cards put in doubt at start
+    warnings: list[str] = field(default_factory=list)  # what the printer warned of (ribbon low)
+    paused: list[str] = field(default_factory=list)  # why the run paused for the operator
 
     def __repr__(self) -> str:
         return (
@@ -133,13 +156,24 @@ class PrintStation:
         connect: opens a transport to the printer (called once per run).
         faces: the faces of a record's card (render them with :func:`render`).
         actor: who runs the station (an operator).
-        dialect: the printer's dialect (Evolis by default).
+        dialect: the printer's dialect (Evolis by default): all the station knows of the
+            printer's language.
         progress: called with (cards done, cards in the batch) after each card.
+        reply_timeout: how long a reply may take (a card's includes its print time).
         chip: personalises each card's chip before it is printed (two-phase jobs).
         station: the station's name in batch claims (default ``"<printer>@<host>"``).
         lease: how long a claim lasts between heartbeats (renewed a third of the way in).
         take_over: take over a batch whose claim lapsed (its station died); a claim still
             live is never taken.
+        wait: how long to wait for a printer that is busy, printing or held by another
+            client before the run stops.
+        pause: called with the operator's message when the printer needs them (cover open,
+            ribbon out, feeder empty, reject tray full ...).
+        pause_timeout: how long a pause waits for the printer to be ready again before the
+            run stops (0: stop at once).
+        poll: seconds between status queries while waiting or paused.
+        prefetch: cards rendered and encoded ahead, on another thread, while the printer
+            prints (0: each card is made when its turn comes).
     """
 
     def __init__(
@@ -150,14 +184,25 @@ class PrintStation:
         connect: Callable[[], Transport],
         faces: Callable[[Record], CardFaces],
         actor: Actor,
-        dialect: EvolisDialect | None = None,
+        dialect: Dialect | None = None,
         progress: Callable[[int, int], None] | None = None,
         reply_timeout: float = 60.0,
         chip: ChipEncoding | None = None,
         station: str | None = None,
         lease: _dt.timedelta = DEFAULT_LEASE,
         take_over: bool = False,
+        wait: float = 60.0,
+        pause: Callable[[str], None] | None = None,
+        pause_timeout: float = 0.0,
+        poll: float = 0.5,
+        prefetch: int = 2,
     ) -> None:
+        if min(wait, pause_timeout) < 0 or poll <= 0 or prefetch < 0:
+            raise InvalidArgumentError(
+                "wait and pause_timeout must be >= 0, poll > 0 and prefetch >= 0"
+            )
+        self.wait, self.pause, self.pause_timeout = wait, pause, pause_timeout
+        self.poll, self.prefetch = poll, prefetch
         self.chip = chip
         self.station = station or f"{printer}@{socket.gethostname()}"
         self.lease = lease
@@ -169,7 +214,7 @@ class PrintStation:
         self.connect = connect
         self.faces = faces
         self.actor = actor
-        self.dialect = dialect or EvolisDialect()
+        self.dialect: Dialect = dialect or EvolisDialect()
         self.progress = progress
         self.reply_timeout = reply_timeout
         self._stop_reason: str | None = None
@@ -275,6 +320,19 @@ class PrintStation:
             raise StationError(
                 f"batch {batch}: {len(records)} cards queued but {len(blanks)} blanks allocated"
             )
+        with _Ahead(self.dialect, self.faces, records, self.prefetch) as ahead:
+            ahead.after(-1)  # the first cards are made while the printer is reached
+            return self._print(batch, heartbeat, records, blanks, ahead, report)
+
+    def _print(
+        self,
+        batch: str,
+        heartbeat: _Heartbeat,
+        records: list[Record],
+        blanks: list[int],
+        ahead: _Ahead,
+        report: BatchReport,
+    ) -> BatchReport:
         total = len(records)
         try:
             transport = self.connect()
@@ -283,21 +341,37 @@ class PrintStation:
             return report
         with transport:
             try:
-                self._expect(transport.command("Pem;4", self.reply_timeout), "Pem;4")
-                # A software reset clears an error whose cause the operator has removed.
-                transport.command("Srs", self.reply_timeout)
-                transport.write(self.dialect.job_start())
-                self._replies(transport, self.dialect.job_start())
+                handshake = self.dialect.handshake()
+                refused = self._refusal(self._exchange(transport, handshake))
+                if refused is not None:
+                    raise StationError(f"the printer answered {refused.reply!r} to the handshake")
             except (PrinterConnectionError, StationError) as err:
                 report.left, report.stopped = total, str(err)
                 return report
-            for done, (record, serial) in enumerate(zip(records, blanks, strict=False)):
+            done = retried = 0
+            while done < total:
+                record, serial = records[done], blanks[done]
                 lost = heartbeat.beat()
                 if lost is not None or self._stop_reason is not None:
                     report.stopped = lost or self._stop_reason
                     break
                 try:
-                    outcome = self._one(transport, batch, record, serial, report)
+                    why, status = self._ready(transport, report)
+                except PrinterConnectionError as err:
+                    why = f"connection lost: {err}"
+                if why is not None:
+                    report.stopped = why
+                    break
+                try:
+                    card = ahead.card(done)
+                    outcome = self._one(
+                        transport,
+                        batch,
+                        (record, serial),
+                        (card, functools.partial(ahead.after, done)),
+                        report,
+                        status,
+                    )
                 except (LeaseLostError, LedgerBusyError) as err:
                     # The card went to the printer but its outcome could not be recorded (the
                     # claim was lost, or the ledger stayed locked): it stays in the journal,
@@ -311,8 +385,21 @@ class PrintStation:
                         raise  # nothing was sent: the refusal is the run's
                     self._in_doubt_now(batch, int(record.nik), err, report)
                     outcome = f"{err}; the card was left in doubt for a supervisor"
+                if isinstance(outcome, PrinterStatus):
+                    # Refused before printing: the operator clears the cause, the card goes
+                    # again (once: a printer that refuses it again stops the run).
+                    if retried:
+                        why = f"again: {outcome}"
+                    else:
+                        why = self._paused(transport, outcome, report)
+                    if why is None:
+                        retried += 1
+                        continue
+                    outcome = f"the printer refused the card: {why}"
+                retried = 0
+                done += 1
                 if self.progress is not None:
-                    self.progress(done + 1, total)
+                    self.progress(done, total)
                 if outcome is not None:
                     report.stopped = outcome
                     break
@@ -325,12 +412,21 @@ class PrintStation:
         return report
 
     def _one(
-        self, transport: Transport, batch: str, record: Record, serial: int, report: BatchReport
-    ) -> str | None:
-        """Prints one card; returns why the batch stops, or ``None`` to go on."""
+        self,
+        transport: Transport,
+        batch: str,
+        card_of: tuple[Record, int],
+        sending: tuple[Exchange, Callable[[], None]],
+        report: BatchReport,
+        ready: PrinterStatus,
+    ) -> str | PrinterStatus | None:
+        """Prints one card (a record and its blank's serial) on a printer whose status was
+        ``ready``: its bytes, and what to start once they are sent (the next cards, made while
+        the printer prints). Returns why the batch stops, ``None`` to go on, or the printer's
+        status when it refused the card before printing it (nothing happened to it)."""
+        record, serial = card_of
+        card, sent = sending
         nik = int(record.nik)
-        faces = self.faces(record)
-        data = self.dialect.encode_faces([faces])
         # The chip's data is gathered before the card moves: a record whose data cannot be
         # written stops the run here, before a blank is used.
         chip_data = self.chip.prepare(record) if self.chip is not None else None
@@ -348,25 +444,23 @@ class PrintStation:
             return f"{err} (the card was not sent)"
         chip: str | None = None  # the chip serial once the chip is written
         try:
+            counted = None if card.replies else ready.cards
             if chip_data is not None:
                 chip, stop = self._chip_phase(transport, batch, nik, chip_data, serial, report)
                 if chip is None:
                     return stop
-            transport.write(data)
-            replies = self._replies(transport, data)
+            transport.write(card)
+            sent()
+            refused = self._refusal(self._exchange(transport, Exchange(b"", card.replies)))
+            unconfirmed = None
+            if refused is None and not card.replies:
+                unconfirmed = self._confirmed(transport, counted)
         except PrinterConnectionError as err:
-            self._settle(
-                [nik],
-                State.IN_DOUBT,
-                self.actor,
-                batch,
-                f"no answer from the printer after sending: {err}",
-                keep_journal=True,
-            )
-            report.in_doubt.append(nik)
+            self._doubt(batch, nik, f"no answer from the printer after sending: {err}", report)
             return f"connection lost: {err}"
-        last = replies[-1]
-        refused = next((r for r in replies if r != "ACK"), None)
+        if unconfirmed is not None:
+            self._doubt(batch, nik, unconfirmed, report)
+            return f"{unconfirmed}; the card was left in doubt for a supervisor"
         if refused is None:
             self._settle(
                 [nik],
@@ -379,18 +473,18 @@ class PrintStation:
             )
             report.printed.append(nik)
             return None
-        if last == "NACK T" or chip is not None:
+        jam = refused.condition.action == "stop"
+        if jam or chip is not None:
             # A jam spoils the card; so does any refusal once its chip holds someone's data
             # (the card is ejected: a written chip never goes to another record).
             why = (
-                "jam: the card was spoiled"
-                if last == "NACK T"
-                else (f"the printer refused the card after its chip was written ({refused})")
+                f"{refused.condition.advice}: the card was spoiled"
+                if jam
+                else f"the printer refused the card after its chip was written ({refused.reply})"
             )
-            if last != "NACK T":
+            if not jam:
                 with contextlib.suppress(PrinterConnectionError):
-                    transport.write(self.dialect.reject())
-                    self._replies(transport, self.dialect.reject())
+                    self._exchange(transport, self.dialect.reject())
             self._settle(
                 [nik],
                 State.PRINT_READY,
@@ -401,13 +495,104 @@ class PrintStation:
                 chip=None if chip is None else (serial, chip, False, why),
             )
             report.spoiled.append(nik)
-            if last == "NACK T":
-                return "the printer jammed (NACK T): clear it and run the batch again"
+            if refused.condition is Condition.JAM:
+                return f"the printer jammed ({refused.reply}): clear it and run the batch again"
+            if jam:
+                return f"{refused}: clear the printer and run the batch again"
             return why
         # Refused before printing (ribbon, cover, a bad command): nothing happened to the card.
         with self._fenced(self.actor) as tx:
             tx.journal.forget([nik])
-        return f"the printer refused the card ({refused})"
+        return refused
+
+    def _doubt(self, batch: str, nik: int, reason: str, report: BatchReport) -> None:
+        self._settle([nik], State.IN_DOUBT, self.actor, batch, reason, keep_journal=True)
+        report.in_doubt.append(nik)
+
+    # -- talking to the printer, through its dialect ------------------------------------
+
+    def _exchange(self, transport: Transport, exchange: Exchange) -> list[str]:
+        """Sends ``exchange`` and reads the replies it draws."""
+        if exchange:
+            transport.write(exchange)
+        end = self.dialect.reply_end
+        return [transport.read_reply(self.reply_timeout, end) for _ in range(exchange.replies)]
+
+    def _refusal(self, replies: Sequence[str]) -> PrinterStatus | None:
+        """The first reply that is not the printer going on, if any."""
+        for reply in replies:
+            status = self.dialect.status(reply)
+            if not status.ok:
+                return status
+        return None
+
+    def _status(self, transport: Transport) -> PrinterStatus:
+        replies = self._exchange(transport, self.dialect.status_query())
+        statuses = [self.dialect.status(r) for r in replies]
+        worst = next((st for st in statuses if not st.ok), None)
+        return worst or (statuses[-1] if statuses else PrinterStatus(Condition.READY, ""))
+
+    def _ready(self, transport: Transport, report: BatchReport) -> tuple[str | None, PrinterStatus]:
+        """Before a card: waits while the printer is busy or held, pauses for the operator
+        while it needs them; ``(why the run stops, status)``, ``why`` ``None`` to print."""
+        until = time.monotonic() + self.wait
+        status = self._status(transport)
+        while True:
+            action = status.condition.action
+            if action == "go":
+                if status.condition is Condition.RIBBON_LOW and str(status) not in report.warnings:
+                    report.warnings.append(str(status))
+                return None, status
+            if action == "wait":
+                if time.monotonic() >= until:
+                    return f"{status}; waited {self.wait:g} s", status
+                time.sleep(self.poll)
+            else:
+                why = self._paused(transport, status, report)
+                if why is not None:
+                    return why, status
+            status = self._status(transport)
+
+    def _paused(
+        self, transport: Transport, status: PrinterStatus, report: BatchReport
+    ) -> str | None:
+        """Tells the operator and waits (up to ``pause_timeout``) for the printer to be
+        ready, sending the handshake again (which clears an error whose cause is gone);
+        ``None`` once it is, or why the run stops."""
+        message = str(status)
+        if status.condition.action == "stop":
+            return f"{message}: clear the printer and run the batch again"
+        if self.pause_timeout <= 0:
+            return message
+        report.paused.append(message)
+        if self.pause is not None:
+            self.pause(message)
+        until = time.monotonic() + self.pause_timeout
+        while time.monotonic() < until:
+            time.sleep(self.poll)
+            self._exchange(transport, self.dialect.handshake())
+            now = self._status(transport)
+            if now.condition.action in ("go", "wait"):
+                return None
+        return f"{message}; not cleared within {self.pause_timeout:g} s"
+
+    def _confirmed(self, transport: Transport, before: int | None) -> str | None:
+        """For a card the printer answers nothing for: waits (up to ``reply_timeout``) for
+        its card counter to go up by one; ``None`` once it did, or why the card is in doubt."""
+        if before is None:
+            return "the printer does not say whether the card printed"
+        until = time.monotonic() + self.reply_timeout
+        while True:
+            status = self._status(transport)
+            if status.cards == before + 1:
+                return None
+            if status.cards is not None and status.cards > before + 1:
+                return f"the printer counted {status.cards - before} cards for one"
+            if status.condition.action in ("pause", "stop"):
+                return f"the printer did not confirm the card: {status}"
+            if time.monotonic() >= until:
+                return "the printer did not confirm the card within the reply timeout"
+            time.sleep(min(self.poll, 0.05))
 
     def _chip_phase(
         self,
@@ -423,19 +608,17 @@ class PrintStation:
         the reject tray and spoiled; the batch goes on); ``(None, why)`` when the batch
         stops."""
         assert self.chip is not None
-        phase = self.dialect.chip_phase(self.chip.station)
-        transport.write(phase)
-        refused = next((r for r in self._replies(transport, phase) if r != "ACK"), None)
+        refused = self._refusal(
+            self._exchange(transport, self.dialect.chip_phase(self.chip.station))
+        )
         if refused is not None:
             with self._fenced(self.actor) as tx:
                 tx.journal.forget([nik])
-            return None, f"the printer refused the chip station ({refused})"
+            return None, f"the printer refused the chip station ({refused.reply})"
         result = self.chip.personalise(data)
         if result.ok:
             return result.uid or "unknown", None
-        reject = self.dialect.reject()
-        transport.write(reject)
-        self._replies(transport, reject)
+        self._exchange(transport, self.dialect.reject())
         reason = f"chip {result.uid or 'not answering'}: {result.reason}"
         self._settle(
             [nik],
@@ -449,16 +632,6 @@ class PrintStation:
         report.spoiled.append(nik)
         report.chip_failed.append(nik)
         return None, None
-
-    def _replies(self, transport: Transport, data: bytes) -> list[str]:
-        """One reply per command of ``data`` (ACK/NACK mode)."""
-        count = len(self.dialect.commands(data))
-        return [transport.read_reply(self.reply_timeout) for _ in range(count)]
-
-    @staticmethod
-    def _expect(reply: str, what: str) -> None:
-        if reply != "ACK":
-            raise StationError(f"the printer answered {reply!r} to {what}")
 
     def _settle(
         self,
@@ -576,3 +749,58 @@ class _Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+class _Ahead:
+    """The next cards, rendered and encoded on a thread of its own while the printer prints
+    the current one: ``prefetch`` cards ahead of the one asked for (the encoder itself uses
+    every core, with the GIL released). A card whose faces cannot be made raises when its
+    turn comes, as if it were made then. Cards made for a run that stops are dropped."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        faces: Callable[[Record], CardFaces],
+        records: Sequence[Record],
+        prefetch: int,
+    ) -> None:
+        self._dialect, self._faces, self._records = dialect, faces, records
+        self._prefetch = prefetch
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="station-encode")
+            if prefetch
+            else None
+        )
+        self._made: dict[int, Future[Exchange]] = {}
+
+    def _make(self, index: int) -> Exchange:
+        cards = self._dialect.encode_cards([self._faces(self._records[index])])
+        if len(cards) != 1:
+            raise StationError(
+                f"the {self._dialect.name} dialect encoded one card's faces as {len(cards)}"
+            )
+        return cards[0]
+
+    def card(self, index: int) -> Exchange:
+        """The card of the run's ``index``-th record."""
+        if self._pool is None:
+            return self._make(index)
+        if index not in self._made:  # the first card, or one sent again
+            self.after(index - 1)
+        return self._made.pop(index).result()
+
+    def after(self, index: int) -> None:
+        """The ``index``-th card has left: the next ones are made while it prints (not
+        before, so that making them does not slow the sending)."""
+        if self._pool is None:
+            return
+        for ahead in range(index + 1, min(index + 1 + self._prefetch, len(self._records))):
+            if ahead not in self._made:
+                self._made[ahead] = self._pool.submit(self._make, ahead)
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

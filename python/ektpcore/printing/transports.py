@@ -76,11 +76,12 @@ class Transport:
                 sent += len(chunk)
         return sent
 
-    def read_reply(self, timeout: float | None = None) -> str:
-        """One reply, up to its CR, as text (``OK``, ``ACK``, ``NACK T``, ...)."""
+    def read_reply(self, timeout: float | None = None, end: bytes = CR) -> str:
+        """One reply, up to its ``end`` byte (CR, as Evolis printers end theirs; a
+        dialect's ``reply_end``), as text (``OK``, ``ACK``, ``NACK T``, ...)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         buffer = self._pending()
-        while CR not in buffer:
+        while end not in buffer:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise PrinterConnectionError("no reply from the printer within the timeout")
@@ -88,7 +89,7 @@ class Transport:
             if not data:
                 raise PrinterConnectionError("the printer closed the connection")
             buffer += data
-        line, _, rest = buffer.partition(CR)
+        line, _, rest = buffer.partition(end)
         self._keep(rest)
         return line.decode("ascii", errors="replace").strip("\x00\n ")
 

@@ -12,12 +12,23 @@ mechanical (jam), ``C`` cover open, ``R`` ribbon. Status commands answer in any 
 
 | command | reply |
 | --- | --- |
-| ``Rst`` | ``OK``, or ``ERR <reason>`` while in error |
+| ``Rst`` | the status (below) |
 | ``Rlr;p`` | ``OK`` (no card), ``SMART CARD``, ``CONTACTLESS CARD``, ``ERR CARD`` |
 | ``Rco;p`` | cards printed |
 | ``Rsn`` / ``Rtp`` | serial number / model |
 
 ``Srs`` (software reset) clears an error once its cause is gone (``clear_fault``).
+
+``Rst`` answers, first match first: ``SESSION HELD`` to a client while another holds the
+printer (it sent ``Pem;4`` and is still connected), ``ERR <reason>`` while in error (a jam
+leaves ``ERR MECHANICAL``), ``ERR MECHANICAL`` / ``ERR COVER OPEN`` for a staged fault,
+``PRINTING`` while a card prints, ``BUSY`` for ``busy_for`` seconds after the start,
+``FEEDER EMPTY``, ``ERR REJECT BOX FULL``, ``WAR RIBBON LOW`` (the ribbon within
+``ribbon_low`` cards of its end; its end is found when a card meets it), else ``OK``.
+
+A dialect of one's own is served in the framing it writes (``language="evolis"`` by
+default): the printer reads commands as that language frames them and decodes each card
+with the dialect's own ``decode``.
 
 With ``chips``, every blank carries a chip (a :class:`~ektpcore.chip.VirtualChip` made per
 card): ``Sis``/``Sic`` bring it to the encoder, :meth:`VirtualPrinter.encoder` reaches it as a
@@ -32,12 +43,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .. import _ektpcore
 from .._server import LoopbackServer
 from ..errors import ChipConnectionError, InvalidArgumentError, StreamDecodeError
-from .dialects import DecodedCard, EvolisDialect, MagicardDialect
+from .dialects import DecodedCard, Dialect, EvolisDialect, MagicardDialect
 
 if TYPE_CHECKING:
     from ..chip import VirtualChip
@@ -55,6 +66,11 @@ class Faults:
     cover_open: bool = False
     drop_after_cards: int | None = None  # the connection drops once this many are printed
     nack_commands: dict[str, str] = field(default_factory=dict)  # command name -> NACK code
+    busy_for: float = 0.0  # seconds busy (warming up) after the printer starts
+    ribbon_low: int = 0  # warns when the ribbon has this many cards left or fewer
+    feeder_cards: int | None = None  # blanks in the feeder (then empty: NACK F)
+    reject_capacity: int | None = None  # cards the reject tray holds before it is full
+    mechanical: bool = False  # a mechanical fault that only clear_fault() removes
 
 
 class VirtualPrinter(LoopbackServer):
@@ -76,12 +92,13 @@ class VirtualPrinter(LoopbackServer):
         faults: Faults | None = None,
         serial: str = "VIRTUAL0001",
         chips: Callable[[int], VirtualChip] | None = None,
-        dialect: EvolisDialect | MagicardDialect | str = "evolis",
+        dialect: Dialect | str = "evolis",
         idle_timeout: float = 30.0,
         max_buffer: int = 16 << 20,
         max_sessions: int = 64,
+        language: Literal["evolis", "magicard"] | None = None,
     ) -> None:
-        chosen: EvolisDialect | MagicardDialect
+        chosen: Dialect
         if isinstance(dialect, str):
             kinds = {"evolis": EvolisDialect, "magicard": MagicardDialect}
             if dialect.lower() not in kinds:
@@ -106,17 +123,33 @@ class VirtualPrinter(LoopbackServer):
         self.attempts = 0
         self.error: str | None = None
         self._ack = False
+        self._ack_sessions: dict[int, bool] = {}  # session thread -> in ACK/NACK mode
         self._position = "OK"
         self._lock = threading.Lock()
         self.max_buffer = max_buffer
+        self.language = language or (
+            "magicard" if isinstance(chosen, MagicardDialect) else "evolis"
+        )
+        if self.language not in ("evolis", "magicard"):
+            raise InvalidArgumentError(
+                f"a virtual printer frames evolis or magicard, not {self.language!r}"
+            )
+        self._holder: int | None = None  # the session holding the printer (ACK/NACK mode)
+        self._printing = False
+        self._busy_until = 0.0
         super().__init__(
             host, port, "virtual-printer", idle_timeout=idle_timeout, max_sessions=max_sessions
         )
         self._dialect = chosen
 
     @property
-    def dialect(self) -> EvolisDialect | MagicardDialect:
+    def dialect(self) -> Dialect:
         return self._dialect
+
+    def start(self) -> VirtualPrinter:
+        self._busy_until = time.monotonic() + self.faults.busy_for
+        super().start()
+        return self
 
     def encoder(self) -> _Encoder:
         """The chip encoder's reader: reaches the chip of the card at the chip station."""
@@ -126,6 +159,11 @@ class VirtualPrinter(LoopbackServer):
         """The operator fixed the cause (cleared the jam, closed the cover, new ribbon)."""
         with self._lock:
             self.faults.cover_open = False
+            self.faults.mechanical = False
+            if self.faults.feeder_cards is not None:
+                self.faults.feeder_cards = self.attempts + 10_000
+            if self.faults.reject_capacity is not None:
+                self.faults.reject_capacity = self.rejected + 10_000
             if self.faults.ribbon_cards is not None:
                 self.faults.ribbon_cards = self.attempts + 10_000
 
@@ -133,10 +171,16 @@ class VirtualPrinter(LoopbackServer):
 
     def _session(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if isinstance(self._dialect, MagicardDialect):
-            self._magicard_session(conn)
-        else:
-            self._evolis_session(conn)
+        try:
+            if self.language == "magicard":
+                self._magicard_session(conn)
+            else:
+                self._evolis_session(conn)
+        finally:
+            with self._lock:
+                self._ack_sessions.pop(threading.get_ident(), None)
+                if self._holder == threading.get_ident():
+                    self._holder = None
 
     def _refuse(self, conn: socket.socket, reply: list[str]) -> None:
         """A malformed or oversized stream: the error reply, then this connection closes."""
@@ -274,9 +318,35 @@ class VirtualPrinter(LoopbackServer):
             return True
         return self._send(conn, b"".join(t.encode("ascii") + b"\r" for t in texts))
 
+    def _state(self) -> str:
+        """The reply to ``Rst`` (see the module documentation)."""
+        f, me = self.faults, threading.get_ident()
+        if self._holder is None and self._ack_sessions.get(me):
+            self._holder = me  # the last holder left: this session takes the printer
+        if self._holder not in (None, me):
+            return "SESSION HELD"
+        if self.error is not None:
+            return f"ERR {self.error}"
+        if f.mechanical:
+            return "ERR MECHANICAL"
+        if f.cover_open:
+            return "ERR COVER OPEN"
+        if self._printing:
+            return "PRINTING"
+        if time.monotonic() < self._busy_until:
+            return "BUSY"
+        if f.feeder_cards is not None and self.attempts >= f.feeder_cards:
+            return "FEEDER EMPTY"
+        if f.reject_capacity is not None and self.rejected >= f.reject_capacity:
+            return "ERR REJECT BOX FULL"
+        # The end of the ribbon is found when a card meets it (NACK R, then ERR RIBBON ENDED).
+        if f.ribbon_cards is not None and 0 < f.ribbon_cards - self.attempts <= f.ribbon_low:
+            return "WAR RIBBON LOW"
+        return "OK"
+
     def _status(self, name: str, params: list[str]) -> str:
         if name == "Rst":
-            return "OK" if self.error is None else f"ERR {self.error}"
+            return self._state()
         if name == "Rlr":
             return self._position
         if name == "Rco":
@@ -304,6 +374,10 @@ class VirtualPrinter(LoopbackServer):
                 return [self._status(name, params)], card_start, False
             if name == "Pem":
                 self._ack = params[:1] == ["4"]
+                me = threading.get_ident()
+                self._ack_sessions[me] = self._ack
+                if self._ack and self._holder is None:
+                    self._holder = me  # a client taking the printer for its job
                 return (["ACK"] if self._ack else []), card_start, False
             if name == "Srs":
                 if not f.cover_open and (f.ribbon_cards is None or self.attempts < f.ribbon_cards):
@@ -333,6 +407,8 @@ class VirtualPrinter(LoopbackServer):
                 if f.cover_open:
                     self.error = "COVER OPEN"
                     return self._acked("NACK C"), None, False
+                if f.feeder_cards is not None and self.attempts >= f.feeder_cards:
+                    return self._acked("NACK F"), None, False
                 return self._acked("ACK"), offset, False
             if name == "Se" and card_start is not None:
                 return self._print_card(buffer[card_start:end])
@@ -346,14 +422,23 @@ class VirtualPrinter(LoopbackServer):
         if f.ribbon_cards is not None and nth > f.ribbon_cards:
             self.error = "RIBBON ENDED"
             return self._acked("NACK R"), None, False
+        # A card takes seconds_per_card from its end arriving to its answer, the printer's own
+        # reading of it included; other clients are answered meanwhile (``PRINTING``).
+        until = time.monotonic() + self.seconds_per_card
+        card = None if nth in f.jam_at else self._dialect.decode(segment).cards[0]
         if self.seconds_per_card:
-            time.sleep(self.seconds_per_card)
-        if nth in f.jam_at:
+            self._printing = True
+            self._lock.release()
+            try:
+                time.sleep(max(0.0, until - time.monotonic()))
+            finally:
+                self._lock.acquire()
+                self._printing = False
+        if card is None:
             self._at_encoder = None  # the chip is lost with the card
             self.error = "MECHANICAL"
             self.spoiled.append(nth)
             return self._acked("NACK T"), None, False
-        card = self._dialect.decode(segment).cards[0]
         self.cards.append(card)
         self.card_chips.append(self._at_encoder)
         self._at_encoder = None

@@ -20,10 +20,26 @@ pub fn command(out: &mut Vec<u8>, name: &str, params: &[&str]) {
     out.push(CR);
 }
 
-/// The commands that open a job: ribbon and feeder.
-pub fn job_start(settings: &JobSettings, out: &mut Vec<u8>) {
+/// What a station sends first: ACK/NACK replies (`Pem;4`), so that every command is answered
+/// and a card is printed only when its `Se` is acknowledged, then a software reset (`Srs`),
+/// which clears an error whose cause the operator has removed. Returns the replies.
+pub fn handshake(out: &mut Vec<u8>) -> usize {
+    command(out, "Pem", &["4"]);
+    command(out, "Srs", &[]);
+    2
+}
+
+/// The commands that open a job: ribbon and feeder. Returns the replies (in ACK/NACK mode).
+pub fn job_start(settings: &JobSettings, out: &mut Vec<u8>) -> usize {
     command(out, "Pr", &[&settings.ribbon]);
     command(out, "Pmi", &[&settings.feeder.to_string(), "s"]);
+    2
+}
+
+/// The status query (`Rst`), answered with one reply in any mode.
+pub fn status_query(out: &mut Vec<u8>) -> usize {
+    command(out, "Rst", &[]);
+    1
 }
 
 /// The padding that closes a job.
@@ -32,7 +48,7 @@ pub fn job_end(settings: &JobSettings, out: &mut Vec<u8>) {
 }
 
 /// The first half of a two-phase card: keep it in the printer and move it to `station`.
-pub fn chip_phase(station: ChipStation, out: &mut Vec<u8>) {
+pub fn chip_phase(station: ChipStation, out: &mut Vec<u8>) -> usize {
     command(out, "Pneab", &["E"]);
     command(
         out,
@@ -42,11 +58,13 @@ pub fn chip_phase(station: ChipStation, out: &mut Vec<u8>) {
         },
         &[],
     );
+    2
 }
 
 /// Ejects the card at the chip station into the reject tray.
-pub fn reject(out: &mut Vec<u8>) {
+pub fn reject(out: &mut Vec<u8>) -> usize {
     command(out, "Ser", &[]);
+    1
 }
 
 /// Checks that a side fills the Evolis canvas.
@@ -97,13 +115,14 @@ fn check_panels(p: &Panels, side: &str) -> Result<bool, EktpError> {
     Ok(true)
 }
 
-/// Encodes one card (`Ss` ... `Se;1`) at `depth` colour bits.
+/// Encodes one card (`Ss` ... `Se;1`) at `depth` colour bits; returns its commands, each
+/// answered in ACK/NACK mode.
 pub fn encode_card(
     card: &Card<'_>,
     depth: u8,
     settings: &JobSettings,
     out: &mut Vec<u8>,
-) -> Result<(), EktpError> {
+) -> Result<usize, EktpError> {
     encode_card_with(card, depth, settings, out, &mut Vec::new())
 }
 
@@ -115,7 +134,7 @@ pub fn encode_card_with(
     settings: &JobSettings,
     out: &mut Vec<u8>,
     payload: &mut Vec<u8>,
-) -> Result<(), EktpError> {
+) -> Result<usize, EktpError> {
     if !(5..=8).contains(&depth) {
         return Err(invalid(format!("colour depth is 5 to 8 bits, got {depth}")));
     }
@@ -130,19 +149,22 @@ pub fn encode_card_with(
     }
     let start = out.len();
     command(out, "Ss", &[]);
+    let mut commands = 2; // Ss and Se
     for (i, (name, panels)) in sides.iter().enumerate() {
         command(out, if i == 0 { "Sr" } else { "Sv" }, &[]);
+        commands += 1;
         if !panels.y.is_empty() {
             for (letter, values) in [("y", &panels.y), ("m", &panels.m), ("c", &panels.c)] {
                 payload.clear();
                 let levels = colour_payload(values, depth, settings.compress, payload);
                 colour_download(out, start, name, letter, levels, depth, settings, payload)?;
             }
+            commands += 3;
         }
-        mono_panels(out, panels, settings.compress, payload);
+        commands += mono_panels(out, panels, settings.compress, payload);
     }
     command(out, "Se", &["1"]);
-    Ok(())
+    Ok(commands)
 }
 
 /// Lines per band when a card is rasterised and encoded in one pass: the band's three colour
@@ -160,7 +182,7 @@ pub struct Scratch {
 }
 
 /// Rasterises and encodes one card (`Ss` ... `Se;1`) from its faces, at the front settings'
-/// colour depth.
+/// colour depth; returns its commands, each answered in ACK/NACK mode.
 ///
 /// The same stream as [`raster::rasterize`] followed by [`encode_card`], in one pass: colour
 /// comes from the raster stage a band of lines at a time and is compressed while it is still
@@ -172,7 +194,7 @@ pub fn encode_faces_with(
     settings: &JobSettings,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
-) -> Result<(), EktpError> {
+) -> Result<usize, EktpError> {
     let depth = front.1.depth;
     if !(5..=8).contains(&depth) {
         return Err(invalid(format!("colour depth is 5 to 8 bits, got {depth}")));
@@ -194,8 +216,10 @@ pub fn encode_faces_with(
         Some(("front", front, front_panels)),
         back.map(|b| ("back", b, back_panels)),
     ];
+    let mut commands = 2; // Ss and Se
     for (i, (name, (face, raster_settings), panels)) in sides.into_iter().flatten().enumerate() {
         command(out, if i == 0 { "Sr" } else { "Sv" }, &[]);
+        commands += 1;
         let mut levels = [0u8; 3];
         for payload in colour.iter_mut() {
             payload.clear();
@@ -224,11 +248,12 @@ pub fn encode_faces_with(
             {
                 colour_download(out, start, name, letter, level, depth, settings, payload)?;
             }
+            commands += 3;
         }
-        mono_panels(out, panels, settings.compress, mono);
+        commands += mono_panels(out, panels, settings.compress, mono);
     }
     command(out, "Se", &["1"]);
-    Ok(())
+    Ok(commands)
 }
 
 /// Raster and payload buffers a worker keeps from card to card.
@@ -270,13 +295,16 @@ fn colour_download(
     Ok(())
 }
 
-/// The K and O downloads of a side that has them.
-fn mono_panels(out: &mut Vec<u8>, panels: &Panels, compress: bool, payload: &mut Vec<u8>) {
+/// The K and O downloads of a side that has them; returns how many.
+fn mono_panels(out: &mut Vec<u8>, panels: &Panels, compress: bool, payload: &mut Vec<u8>) -> usize {
+    let mut written = 0;
     for (letter, bits) in [("k", &panels.k), ("o", &panels.o)] {
         if let Some(bits) = bits {
             mono_panel(out, letter, bits, compress, payload);
+            written += 1;
         }
     }
+    written
 }
 
 fn download(out: &mut Vec<u8>, letter: &str, levels: usize, payload: &[u8], compressed: bool) {

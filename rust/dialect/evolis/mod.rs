@@ -31,7 +31,7 @@ mod tests;
 pub use decode::*;
 pub use encode::*;
 
-use super::{PanelSet, Ribbon};
+use super::{Condition, PanelSet, Ribbon};
 use crate::error::EktpError;
 use crate::raster::Panels;
 
@@ -133,4 +133,51 @@ pub fn ribbon(name: &str) -> Result<Ribbon, EktpError> {
         front,
         back,
     })
+}
+
+/// What an Evolis reply says. ACK/NACK codes are the programming guide's (A5013 section 5):
+/// `T` time-out or mechanical (for a card, a jam), `C` cover open, `R` ribbon, `F` feeder,
+/// `1`/`2` a command or parameter refused. Status texts: `OK` and `ERR <reason>` are the
+/// guide's and libevolis's; the reasons and the states other than an error (`BUSY`,
+/// `PRINTING`, `WAR RIBBON LOW`, `SESSION HELD`) follow libevolis's flag names
+/// (`INF_BUSY`, `INF_RIBBON_LOW`, `ERR_COVER_OPEN`, `WAR_FEEDER_EMPTY`, `WAR_HOPPER_FULL`...),
+/// whose wire texts the public sources do not give. Anything unknown needs someone to look.
+pub fn condition(reply: &str) -> Condition {
+    let reply = reply.trim();
+    if let Some(code) = reply.strip_prefix("NACK") {
+        return match code.trim() {
+            "T" => Condition::Jam,
+            "C" => Condition::CoverOpen,
+            "R" => Condition::RibbonOut,
+            "F" => Condition::FeederEmpty,
+            _ => Condition::NeedsAction,
+        };
+    }
+    let upper = reply.to_ascii_uppercase();
+    let has = |word: &str| upper.contains(word);
+    match upper.as_str() {
+        "ACK" | "OK" => return Condition::Ready,
+        "BUSY" => return Condition::Busy,
+        "PRINTING" => return Condition::Printing,
+        _ => {}
+    }
+    if has("SESSION") {
+        Condition::SessionHeld
+    } else if has("RIBBON") && has("LOW") {
+        Condition::RibbonLow
+    } else if has("RIBBON") {
+        Condition::RibbonOut
+    } else if has("COVER") {
+        Condition::CoverOpen
+    } else if has("JAM") {
+        Condition::Jam
+    } else if has("MECHANICAL") {
+        Condition::Mechanical
+    } else if has("FEEDER") {
+        Condition::FeederEmpty
+    } else if has("REJECT") || has("HOPPER") {
+        Condition::RejectFull
+    } else {
+        Condition::NeedsAction
+    }
 }

@@ -359,10 +359,49 @@ fn the_evolis_dialect_round_trips_through_the_trait() {
     assert_eq!((d.name(), d.canvas()), ("evolis", (LINES, DOTS)));
     let front = panels(6, 3, true, true, true);
     let mut out = Vec::new();
-    d.job_start(&mut out);
-    d.encode_card(&front, None, 6, &mut out).unwrap();
+    let mut replies = d.handshake(&mut out);
+    replies += d.job_start(&mut out);
+    replies += d.encode_card(&front, None, 6, &mut out).unwrap();
+    replies += d.chip_phase(ChipStation::Contact, &mut out).unwrap();
+    replies += d.reject(&mut out).unwrap();
+    replies += d.status_query(&mut out);
     d.job_end(&mut out);
-    assert_eq!(d.decode(&out).unwrap().cards[0].front, front);
+    let job = d.decode(&out).unwrap();
+    assert_eq!(job.cards[0].front, front);
+    // Every command is answered in ACK/NACK mode: the writers counted them all.
+    assert_eq!(job.commands.len(), replies);
+}
+
+#[test]
+fn evolis_replies_map_onto_the_status_model() {
+    use crate::dialect::{Condition, Dialect, Evolis};
+    let d = Evolis::default();
+    let cases = [
+        ("ACK", Condition::Ready),
+        ("OK", Condition::Ready),
+        ("NACK T", Condition::Jam),
+        ("NACK C", Condition::CoverOpen),
+        ("NACK R", Condition::RibbonOut),
+        ("NACK F", Condition::FeederEmpty),
+        ("NACK 1", Condition::NeedsAction),
+        ("NACK 2", Condition::NeedsAction),
+        ("BUSY", Condition::Busy),
+        ("PRINTING", Condition::Printing),
+        ("WAR RIBBON LOW", Condition::RibbonLow),
+        ("ERR RIBBON ENDED", Condition::RibbonOut),
+        ("ERR COVER OPEN", Condition::CoverOpen),
+        ("ERR MECHANICAL", Condition::Mechanical),
+        ("FEEDER EMPTY", Condition::FeederEmpty),
+        ("ERR REJECT BOX FULL", Condition::RejectFull),
+        ("SESSION HELD", Condition::SessionHeld),
+        ("ERR HEAD TEMP", Condition::NeedsAction),
+        ("", Condition::NeedsAction),
+    ];
+    for (reply, condition) in cases {
+        assert_eq!(d.condition(reply), condition, "{reply}");
+    }
+    let names: std::collections::HashSet<_> = Condition::ALL.iter().map(|c| c.name()).collect();
+    assert_eq!(names.len(), Condition::ALL.len());
 }
 
 #[test]
@@ -522,6 +561,15 @@ fn cards_encoded_in_shares_keep_their_order() {
             evolis::encode_faces_with((f, &fs), b, &job, &mut one_by_one, &mut scratch).unwrap();
         }
         assert!(together == one_by_one);
+        // Each card's span: its bytes, and as many replies as it has commands.
+        let mut at = 0;
+        assert_eq!(encoded.cards().len(), cards.len());
+        for span in encoded.cards() {
+            let card = &together[at..at + span.bytes];
+            assert_eq!(evolis::decode(card).unwrap().commands.len(), span.replies);
+            at += span.bytes;
+        }
+        assert_eq!(at, together.len());
     }
     let small = vec![0u8; 10 * 10 * 3];
     let mut bad = cards.clone();

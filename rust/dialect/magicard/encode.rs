@@ -6,7 +6,7 @@ use super::{
     GUARD, K_PLANE, LINES, LINE_BYTES, PAGE_GUARD, PLANE_END, ROW_BYTES, SOH,
 };
 use crate::dialect::batch::{self, CardFaces, EncodedCards};
-use crate::dialect::{PanelSet, Ribbon};
+use crate::dialect::{Condition, PanelSet, Ribbon};
 use crate::error::EktpError;
 use crate::raster::{self, Face, Overlay, Panels, Settings};
 
@@ -16,6 +16,25 @@ pub fn simple_command(out: &mut Vec<u8>, text: &str) {
     out.push(SOH);
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(&[FS, ETX]);
+}
+
+/// The status query: the total of cards printed (`REQ,STA,TCQ,`), one reply. The public
+/// sources name no error or state key, so the counter is what a Magicard says: a card is
+/// printed when it goes up.
+pub fn status_query(out: &mut Vec<u8>) -> usize {
+    simple_command(out, "REQ,STA,TCQ,");
+    1
+}
+
+/// What a reply says (`01 STA,<key><value>,` with or without its `03`): a well-formed `STA`
+/// reply is a printer that answers (ready); anything else is a printer someone must look at.
+pub fn condition(reply: &str) -> Condition {
+    let body = reply.trim_start_matches('\u{1}').trim_end_matches('\u{3}');
+    if body.starts_with("STA,") && body.ends_with(',') {
+        Condition::Ready
+    } else {
+        Condition::NeedsAction
+    }
 }
 
 /// The overcoat panel `OVRON` stands for: every one of the 642 dots of every line.
@@ -397,5 +416,12 @@ pub fn encode_cards(
     back: &Settings,
     settings: &JobSettings,
 ) -> Result<EncodedCards, EktpError> {
-    batch::encode_batch(cards, (front, back), settings, &SCRATCH, encode_faces_with)
+    // A Magicard answers nothing while it takes pages.
+    batch::encode_batch(
+        cards,
+        (front, back),
+        settings,
+        &SCRATCH,
+        |f, b, j, out, s| encode_faces_with(f, b, j, out, s).map(|()| 0),
+    )
 }

@@ -443,3 +443,17 @@ fn row_bytes_hold_the_padded_line() {
     assert_eq!(ROW_BYTES * 8, 672);
     assert_eq!(LINE_BYTES, 81);
 }
+
+#[test]
+fn a_magicard_answers_only_its_status_requests() {
+    use crate::dialect::{Condition, Dialect, Magicard};
+    let d = Magicard::default();
+    let mut out = Vec::new();
+    assert_eq!(d.handshake(&mut out) + d.job_start(&mut out), 0);
+    assert!(out.is_empty());
+    assert_eq!(d.status_query(&mut out), 1);
+    assert!(out.ends_with(b"REQ,STA,TCQ,\x1c\x03"));
+    assert_eq!(d.condition("\u{1}STA,TCQ12,"), Condition::Ready);
+    assert_eq!(d.condition("\u{1}STA,TCQ12,\u{3}"), Condition::Ready);
+    assert_eq!(d.condition("STA"), Condition::NeedsAction);
+}
