@@ -393,10 +393,9 @@ class BlankStock:
         return BlankState(row[0])
 
     def counts(self) -> dict[BlankState, int]:
-        return {
-            BlankState(s): n
-            for s, n in self._db.all("SELECT state, count(*) FROM blanks GROUP BY state")
-        }
+        """How many blanks are in each state (states with none left out); counted as
+        :meth:`~ektpcore.Ledger.counts` counts records."""
+        return {BlankState(s): n for s, n in self._ledger._counted("blanks").items()}
 
     def movements(
         self, start: _dt.datetime | None = None, end: _dt.datetime | None = None

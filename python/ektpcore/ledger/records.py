@@ -841,10 +841,6 @@ def counts_by(db: Session, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     return db.all(f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {order}")
 
 
-def counts(db: Session) -> dict[State, int]:
-    return {State(s): n for s, n in db.all("SELECT state, count(*) FROM records GROUP BY state")}
-
-
 REVEALED = "personal data shown"
 """The audit event of :func:`reveal`: a record's NIK and name shown in full to someone."""
 
