@@ -5,6 +5,7 @@ backup; and sealing an open ledger whose records hold the card's fields."""
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,19 @@ def test_counts_by_state_follow_every_change_whichever_connection_made_it(
         desk.transition(NIKS[:1], State.ON_HOLD, OPERATOR, reason="data check")
         assert desk.counts()[State.ON_HOLD] == 1
         agree(desk)
+
+
+def test_reconcile_counts_the_blanks_themselves_not_the_kept_tally(
+    ledger_location: str, tamper: Callable[..., None]
+) -> None:
+    """The stock's check reads the table: a blank deleted behind the ledger's back is missing
+    from it even where the tally, kept from the history, still counts it."""
+    with Ledger(ledger_location) as led:
+        led.blanks.receive("LOT-A", 1, 10, SUPERVISOR)
+        assert led.blanks.counts() == {BlankState.IN_STOCK: 10}
+        assert led.blanks.reconcile().received == sum(led.blanks.reconcile().counts.values())
+        tamper("DELETE FROM blanks WHERE serial = ?", (7,))
+        assert led.blanks.counts() == {BlankState.IN_STOCK: 10}  # the history did not change
+        checked = led.blanks.reconcile()
+        assert checked.counts == {BlankState.IN_STOCK: 9}
+        assert checked.received == 10
