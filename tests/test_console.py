@@ -629,6 +629,24 @@ def test_manifests_are_built_dispatched_received_and_printed_from_the_page(
         page="/distribution",
     )
     assert console.ledger.distribution.manifest(number).state.value == "RECEIVED"
+    # The page lists the manifests on their way and only the latest received ones.
+    ani.post("/distribution/build-kelurahan", page="/distribution")
+    dist = console.ledger.distribution
+    second, third, fourth = (m.id for m in dist.manifests(leg="KELURAHAN"))
+    for m in (second, third):
+        ani.post("/distribution/dispatch", {"manifest": str(m)}, page="/distribution")
+        count = str(dist.manifest(m).count)
+        ani.post(
+            "/distribution/receive",
+            {"manifest": str(m), "receiver": "Pak Lurah", "count": count},
+            page="/distribution",
+        )
+    assert [m.id for m in dist.manifests(latest=2)] == [third, fourth]
+    assert [m.id for m in dist.manifests(state="RECEIVED", latest=1)] == [third]
+    console.received_shown = 1
+    listed = ani.get("/distribution").text
+    shown = {int(n) for n in re.findall(r'href="/distribution/(\d+)\.pdf"', listed)}
+    assert shown == {third, fourth}
     pdf = ani.get(f"/distribution/{number}.pdf")
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")

@@ -124,7 +124,8 @@ def test_sealing_an_open_ledger_seals_the_cards_fields_too(
 
 def test_a_schema_13_ledger_gains_the_indexes_of_the_pages_reads(ledger_location: str) -> None:
     """Migration 14 adds indexes only: a ledger of schema 13 migrates, keeps verifying, and a
-    day's figures, a batch's changes and a record's showings are read through them."""
+    day's figures, a batch's changes, the manifests in a state and a record's showings are
+    read through them."""
     store = ektpcore.ledger.open_store(ledger_location)
     with store.transaction() as conn:
         for number, script in enumerate(ektpcore.ledger._MIGRATIONS[:13], start=1):
@@ -150,6 +151,9 @@ def test_a_schema_13_ledger_gains_the_indexes_of_the_pages_reads(ledger_location
                 "EXPLAIN QUERY PLAN SELECT record_id FROM history WHERE batch = ?"
                 " AND to_state = 'QUEUED'",
                 ("B-1",),
+            ),
+            "manifests_state": led._query(
+                "EXPLAIN QUERY PLAN SELECT id FROM manifests WHERE state = ?", ("OPEN",)
             ),
             "audit_subject": led._query(
                 "EXPLAIN QUERY PLAN SELECT at FROM audit WHERE event = ? AND subject = ?",

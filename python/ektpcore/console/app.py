@@ -82,6 +82,7 @@ class Console:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     lock: threading.RLock = field(default_factory=threading.RLock)
     deferred: list[Actor] = field(default_factory=list)  # sign-outs waiting for a run's end
+    received_shown: int = 20  # received manifests listed on the distribution page, latest
 
     def sign_out(self, actor: Actor) -> None:
         """Ends the ledger's sign-in of ``actor``, once no print run uses it."""
@@ -956,7 +957,12 @@ async def distribution_page(request: Request) -> Response:
     console: Console = request.app.state.console
     session = _session(request)
     with console.lock:
-        manifests = console.ledger.distribution.manifests()
+        # Those still on their way, and the latest received: not every manifest ever made.
+        dist = console.ledger.distribution
+        manifests = dist.manifests(state=ManifestState.OPEN)
+        manifests += dist.manifests(state=ManifestState.DISPATCHED)
+        manifests += dist.manifests(state=ManifestState.RECEIVED, latest=console.received_shown)
+        manifests.sort(key=lambda m: m.id)
         ready = console.ledger.counts().get(State.QC_PASSED, 0)
     return render(
         request,
@@ -964,6 +970,7 @@ async def distribution_page(request: Request) -> Response:
         "distribution.html",
         session,
         manifests=manifests,
+        received_shown=console.received_shown,
         ready=ready,
         Leg=Leg,
         ManifestState=ManifestState,

@@ -204,6 +204,7 @@ INDONESIAN: dict[str, str] = {
     "Hand-over record (berita acara)": "Berita acara serah terima",
     "The PDF shows the NIK and name in full: it is recorded as a showing for the card's hand-over.": "PDF memuat NIK dan nama lengkap: pembukaan ini dicatat untuk keperluan serah terima kartu.",
     "Berita acara (PDF)": "Berita acara (PDF)",
+    "Manifests on their way, and the latest received ones:": "Manifes yang masih dalam perjalanan, dan manifes terakhir yang sudah diterima:",
 }
 
 

@@ -325,12 +325,13 @@ MIGRATIONS: list[str] = [
     """,
     # 14: indexes for the reads a page makes on a large ledger: the changes in a window of
     # time (a shift's figures: covering, so counted from the index alone), the changes of a
-    # batch (its summary, its queued cards; only rows that name a batch), and a record's
-    # showings in the audit.
+    # batch (its summary, its queued cards; only rows that name a batch), a record's showings
+    # in the audit, and the manifests in one state (those still on their way).
     """
     CREATE INDEX history_at ON history (at, to_state, printer);
     CREATE INDEX history_batch ON history (batch, to_state, printer) WHERE batch IS NOT NULL;
     CREATE INDEX audit_subject ON audit (subject, event);
+    CREATE INDEX manifests_state ON manifests (state);
     """,
 ]
 
