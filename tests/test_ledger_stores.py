@@ -194,3 +194,43 @@ def test_a_simulated_campaign_comes_out_the_same_on_both_stores(
     )
     assert again.exit_code != 0
     assert "holds a ledger" in again.output
+
+
+@on_postgres
+def test_references_checked_per_statement_hold_as_foreign_keys_did(ledger_location: str) -> None:
+    """On PostgreSQL the bulk-written references are checked once per statement (schema 15),
+    not row by row under a row lock: a row naming nothing is still refused, and so is
+    deleting or truncating what rows name."""
+    psycopg = pytest.importorskip("psycopg")
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS[:2], OPERATOR, state=State.PRINT_READY)
+        led.blanks.receive("LOT-1", 1, 10, Actor("budi", Role.SUPERVISOR))
+    refused = (
+        (
+            "INSERT INTO history (seq, record_id, at, actor, role, to_state, hash)"
+            " VALUES (1000, 999999, 'now', 'x', 'OPERATOR', 'PRINT_READY', '\\x00')",
+            "history.record_id names a records row that does not exist",
+        ),
+        (
+            "INSERT INTO cards (record_id, serial, created_at)"
+            " SELECT id, 424242, 'now' FROM records LIMIT 1",
+            "cards.serial names a blanks row that does not exist",
+        ),
+        (
+            "INSERT INTO blanks (serial, lot_id, state, updated_at)"
+            " VALUES (424242, 999, 'IN_STOCK', 'now')",
+            "blanks.lot_id names a blank_lots row that does not exist",
+        ),
+        ("DELETE FROM records", "a records row still named elsewhere cannot be deleted"),
+        ("DELETE FROM blank_lots", "a blank_lots row still named elsewhere cannot be deleted"),
+        ("TRUNCATE blank_lots", "the blank_lots table is named elsewhere and cannot be truncated"),
+    )
+    with psycopg.connect(ledger_location, autocommit=True) as raw:
+        for sql, words in refused:
+            with pytest.raises(psycopg.errors.ForeignKeyViolation, match=words):
+                raw.execute(sql)
+        names = [r[0] for r in raw.execute("SELECT conname FROM pg_constraint WHERE contype = 'f'")]
+        assert "history_record_id_fkey" not in names
+        assert "manifest_items_record_id_fkey" in names  # the others stay foreign keys
+    with Ledger(ledger_location) as led:
+        assert led.verify().ok

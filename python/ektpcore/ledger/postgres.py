@@ -130,6 +130,52 @@ def _trigger(match: re.Match[str]) -> list[str]:
     return out
 
 
+_PER_STATEMENT = re.compile(r"SELECT 'references checked per statement',(?P<refs>.*)", re.S)
+_REFERENCE = re.compile(r"'(\w+)\.(\w+) -> (\w+)\.(\w+)'")
+
+
+def _per_statement(refs: str) -> list[str]:
+    """Each ``'table.column -> target.key'`` reference as PostgreSQL checks it once per
+    statement instead of once per row: the column's foreign key (named as PostgreSQL names
+    an inline one) dropped, an insert's new rows checked against the target by one anti-join
+    through a transition table, and a delete from the target checked the same way, so the
+    reference holds as the foreign key held it. Raised as a foreign-key violation."""
+    out: list[str] = []
+    by_target: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for table, column, target, key in _REFERENCE.findall(refs):
+        name = f"{table}_{column}"
+        out += [
+            f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}_fkey",
+            f"CREATE FUNCTION {name}_exists() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+            f" IF EXISTS (SELECT 1 FROM added a WHERE a.{column} IS NOT NULL AND NOT EXISTS"
+            f" (SELECT 1 FROM {target} t WHERE t.{key} = a.{column})) THEN RAISE EXCEPTION"
+            f" '{table}.{column} names a {target} row that does not exist'"
+            f" USING ERRCODE = 'foreign_key_violation'; END IF; RETURN NULL; END$$",
+            f"CREATE TRIGGER {name}_exists AFTER INSERT ON {table} REFERENCING NEW TABLE AS"
+            f" added FOR EACH STATEMENT EXECUTE FUNCTION {name}_exists()",
+        ]
+        by_target.setdefault((target, key), []).append((table, column))
+    for (target, key), referring in by_target.items():
+        uses = " OR ".join(
+            f"EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = g.{key})"
+            for table, column in referring
+        )
+        out += [
+            f"CREATE FUNCTION {target}_still_named() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$BEGIN IF EXISTS (SELECT 1 FROM gone g WHERE {uses}) THEN RAISE EXCEPTION"
+            f" 'a {target} row still named elsewhere cannot be deleted'"
+            f" USING ERRCODE = 'foreign_key_violation'; END IF; RETURN NULL; END$$",
+            f"CREATE TRIGGER {target}_still_named AFTER DELETE ON {target} REFERENCING OLD TABLE"
+            f" AS gone FOR EACH STATEMENT EXECUTE FUNCTION {target}_still_named()",
+            f"CREATE FUNCTION {target}_not_truncated() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$BEGIN RAISE EXCEPTION 'the {target} table is named elsewhere and cannot be"
+            f" truncated' USING ERRCODE = 'foreign_key_violation'; END$$",
+            f"CREATE TRIGGER {target}_not_truncated BEFORE TRUNCATE ON {target}"
+            f" FOR EACH STATEMENT EXECUTE FUNCTION {target}_not_truncated()",
+        ]
+    return out
+
+
 def translate_migration(script: str) -> list[str]:
     """A migration of :mod:`~ektpcore.ledger.schema` (SQLite's dialect) as PostgreSQL
     statements. A statement this translation does not know is refused rather than guessed."""
@@ -137,6 +183,10 @@ def translate_migration(script: str) -> list[str]:
     for statement in statements(script):
         text = statement.strip()
         if text.upper().startswith("PRAGMA"):
+            continue
+        per_statement = _PER_STATEMENT.fullmatch(text)
+        if per_statement is not None:
+            out += _per_statement(per_statement["refs"])
             continue
         if text.upper().startswith("CREATE TRIGGER"):
             match = _TRIGGER.fullmatch(text)
