@@ -147,6 +147,8 @@ def card_intake(niks: Sequence[int], photo: str) -> dict[str, Any]:
             "marital_status": ["Belum Kawin"] * n,
             "occupation": ["Pelajar/Mahasiswa"] * n,
             "citizenship": ["WNI"] * n,
+            "kabupaten": ["Kota Bogor"] * n,
+            "province": ["Jawa Barat"] * n,
         },
     }
 

@@ -54,6 +54,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         led.queue(niks[:5], "B-1", "P1", OPERATOR)
         led.queue(niks[5:7], "B-3", "P3", OPERATOR)  # P3 has no ribbon
+        gone = card_intake(niks[15:17], str(folder / "foto" / "gone.png"))
+        led.add_records(niks[15:17], OPERATOR, state=State.PRINT_READY, **gone)
+        led.queue(niks[15:17], "B-gone", "P1", OPERATOR)  # their photo is not there
         serials = led.queue(niks[7:9], "B-done", "P1", OPERATOR)
         led.transition(
             niks[7:9], State.PRINTED, OPERATOR, batch="B-done", printer="P1", blanks=serials
@@ -76,6 +79,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(folder, "long.csv", f"nik,nama\n{niks[0]},Ani,Bogor\n")
     _write(folder, "nonik.csv", "nama,alamat\nAni,Jl. Pajajaran\n")
     _write(folder, "nocard.csv", f"NIK,NAMA_LGKP\n{UNKNOWN_NIK},Ani\n")
+    card = (
+        "nik,nama,tmpt_lhr,tgl_lhr,alamat,rt,rw,agama,stat_kwn,jenis_pkrjn,foto,kec_name,kel_name"
+    )
+    row = f"{UNKNOWN_NIK},Ani,Bogor,05/08/1999,Jl. Pajajaran,001,002,Islam,KAWIN,PNS"
+    _write(folder, "noregion.csv", f"{card}\n{row},foto/merah.png,Bogor Barat,Menteng\n")
+    card += ",kab_name,prop_name"
+    _write(
+        folder,
+        "nophoto.csv",
+        f"{card}\n{row},foto/gone.png,Bogor Barat,Menteng,Kota Bogor,Jawa Barat\n",
+    )
     _write(folder, "empty.csv", b"")
     _write(folder, "afile.txt", "a file, not a folder\n")
     _write(folder, "existing.csv", "kept as it is\n")
@@ -161,6 +175,19 @@ CASES: list[tuple[str, str, Exit, str]] = [
         "ledger import {B}/bureau.db {B}/nocard.csv --operator ani",
         Exit.INPUT,
         r"print-ready records need every field their card shows; no column for photo",
+    ),
+    (
+        "no-region",
+        "ledger import {B}/bureau.db {B}/noregion.csv --operator ani --default citizenship=WNI",
+        Exit.INPUT,
+        r"noregion\.csv: print-ready .* no column for kabupaten, province",
+    ),
+    (
+        "no-photo-file",
+        "ledger import {B}/bureau.db {B}/nophoto.csv --operator ani --default citizenship=WNI"
+        " --rejects {B}/r.csv",
+        Exit.PARTIAL,
+        r"1 of 1 rows left out",
     ),
     ("toml", "plan {B}/recs.csv {B}/export.csv --blanks 5", Exit.INPUT, r"export\.csv: "),
     # dates
@@ -324,6 +351,12 @@ CASES: list[tuple[str, str, Exit, str]] = [
         r"printer P3 has no ribbon installed",
     ),
     (
+        "photo-gone",
+        "station run {B}/bureau.db --printer P1 --address 127.0.0.1:9 --batch B-gone",
+        Exit.REFUSED,
+        r"record 3271\*{10}\d\d \(W\. C\.\) cannot be printed: its photo file cannot be read",
+    ),
+    (
         "address",
         "station run {B}/bureau.db --printer P1 --address nowhere --batch B-1",
         Exit.USAGE,
@@ -388,6 +421,18 @@ CASES: list[tuple[str, str, Exit, str]] = [
         r"invalid NIK 3271\*{10}01",
     ),
     ("manifest", "manifest show {B}/bureau.db 99", Exit.UNKNOWN, r"no manifest 99"),
+    (
+        "manifest-print",
+        "manifest print {B}/bureau.db 99 --region Bogor --output {B}/m.pdf",
+        Exit.UNKNOWN,
+        r"no manifest 99",
+    ),
+    (
+        "berita-acara",
+        f"berita-acara {{B}}/bureau.db {UNKNOWN_NIK} --region Bogor --output {{B}}/ba.pdf",
+        Exit.UNKNOWN,
+        r"no record with NIK 3271\*{10}01",
+    ),
     (
         "request",
         "record approve {B}/bureau.db 42 --supervisor budi",
@@ -493,3 +538,31 @@ def test_every_exit_code_is_documented() -> None:
     for code in Exit:
         assert f"| {int(code)} | `{code.name}` |" in doc, code.name
     assert len({c[2] for c in CASES}) >= len(Exit) - 3  # the catalogue reaches nearly every code
+
+
+def test_a_plan_short_of_blanks_says_so_with_its_code(tmp_path: Path) -> None:
+    """No blank in stock: nothing queued, exit 12 (receive blanks). Blanks for some of the
+    records: those are queued, the rest named, exit 13 (done in part)."""
+    niks = [int(n) for n in ektpcore.sample_niks(3, seed=1611)]
+    _write(tmp_path, "printers.toml", PRINTERS)
+    with Ledger(tmp_path / "bureau.db") as led:
+        led.add_records(niks, OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 3)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+    words = ["plan", str(tmp_path / "printers.toml"), "--ledger", str(tmp_path / "bureau.db")]
+    words += ["--commit", "--operator", "ani"]
+    none = CliRunner().invoke(main, [*words, "--prefix", "A"])
+    _check_one_line(none.exit_code, none.stderr, none.stdout, Exit.SHORT, r"receive blanks first")
+    with Ledger(tmp_path / "bureau.db", create=False) as led:
+        assert led.counts() == {State.PRINT_READY: 3}
+        led.blanks.receive("LOT", 1, 2, SUPERVISOR)
+    some = CliRunner().invoke(main, [*words, "--prefix", "B"])
+    _check_one_line(
+        some.exit_code,
+        some.stderr,
+        some.stdout,
+        Exit.PARTIAL,
+        r"1 batch queued; 1 record not planned \(1 record: no blank left for it\)",
+    )
+    assert "B-00001: 2 cards queued for P1" in some.stdout
+    with Ledger(tmp_path / "bureau.db", create=False) as led:
+        assert led.counts() == {State.QUEUED: 2, State.PRINT_READY: 1}

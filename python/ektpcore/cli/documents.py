@@ -21,7 +21,8 @@ from ..documents import (
     shift_report,
 )
 from ..nik import Nik
-from .common import NIK, Exit, check_output, echo, failure, on_ledger, open_ledger
+from .common import NIK, Exit, check_output, echo, failure, label, on_ledger, open_ledger
+from .distribution import find_manifest
 
 __all__ = ["berita_acara", "print_manifest", "report"]
 
@@ -48,6 +49,7 @@ def print_manifest(
     serial), counts, and signature lines for sender and receiver."""
     check_output(output, "the manifest")
     with open_ledger(ledger, keys) as led:
+        find_manifest(led, number)  # an unknown one is exit 10, as everywhere
         manifest_pdf(led, number, bureau=Bureau(region, address), path=output)
     echo(f"manifest {number}: {output}")
 
@@ -71,6 +73,14 @@ def berita_acara(
     page each, with signature lines for both parties."""
     check_output(output, "the hand-over record")
     with open_ledger(ledger, keys) as led:
+        for nik in niks:
+            record = led.where_is(nik)  # an unknown NIK is exit 10
+            if not led.distribution.handovers(nik):
+                raise failure(
+                    f"{label(record)}: no hand-over is recorded (the card is"
+                    f" {record.state.value}): nothing to print",
+                    Exit.NOTHING,
+                )
         handover_pdf(
             led,
             [int(n) for n in niks],

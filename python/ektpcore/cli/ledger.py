@@ -162,7 +162,15 @@ class _Intake:
 def _needed_for_print() -> tuple[str, ...]:
     from ..ledger import CardFields
 
-    return ("name", "photo", *CardFields.REQUIRED)
+    return (
+        "name",
+        "photo",
+        *CardFields.REQUIRED,
+        "kecamatan",
+        "kelurahan",
+        "kabupaten",
+        "province",
+    )
 
 
 def _check_intake(
@@ -217,13 +225,22 @@ def _check_intake(
         lacking = [f for f in needed if not (dates if f == "birth_date" else columns[f])[i]]
         if lacking and i not in bad:
             bad[i] = reject(sheet, i, None, f"the card lacks {', '.join(lacking)}")
-    keep = [i for i in range(n) if i not in bad]
     base = sheet.path.resolve().parent
 
     def where(ref: str) -> str | None:
         if not ref:
             return None
         return ref if "://" in ref or os.path.isabs(ref) else str(base / ref)
+
+    if needed:
+        # A card is drawn from its photo and signature files: one not there is found now,
+        # not at the printer.
+        for name in ("photo", "signature"):
+            for i, ref in enumerate(columns.get(name, ())):
+                path = where(ref)
+                if i not in bad and path and "://" not in path and not os.path.isfile(path):
+                    bad[i] = reject(sheet, i, name, f"no {name} file {ref}")
+    keep = [i for i in range(n) if i not in bad]
 
     kept: dict[str, list[str | None]] = {
         name: [columns[name][i] or None for i in keep]
@@ -305,12 +322,14 @@ def ledger_import(
     and delimiter, or .xlsx) into the LEDGER: NIK, name, kecamatan, kelurahan, photo and
     signature (paths relative to the sheet's folder, or URIs) and the card's fields
     (birth place and date, address, RT/RW, religion, marital status, occupation,
-    citizenship, blood type, ...), found by their SIAK column names or --column.
+    citizenship, blood type, kabupaten/kota, province, ...), found by their SIAK column
+    names or --column.
 
     Rows with an invalid or repeated NIK, a birth date that is not a date, or (print-ready)
-    a card field missing are left out, each with its reason in the rejects file; the rest
-    are taken in, in one transaction. Rows whose NIK the ledger holds already are left as
-    they are. Exits 13 when rows were left out."""
+    a field the card shows missing (kecamatan, kelurahan, kabupaten and province included)
+    or a photo file that is not there are left out, each with its reason in the rejects
+    file; the rest are taken in, in one transaction. Rows whose NIK the ledger holds already
+    are left as they are. Exits 13 when rows were left out."""
     target = _STATES[state]
     if output is not None:
         check_output(output, "the cleaned sheet")
@@ -391,7 +410,9 @@ def ledger_where_is(
         echo(f"  kecamatan {record.kecamatan or '-'}, kelurahan {record.kelurahan or '-'}")
         if record.card_serial is not None or record.manifest is not None:
             echo(f"  card on blank {record.card_serial or '-'}, manifest {record.manifest or '-'}")
-        missing = record.card.missing()
+        from ..printing.layout import card_lacks
+
+        missing = card_lacks(record)
         if missing and record.state in (State.PRINT_READY, State.QUEUED):
             echo(f"  cannot be printed: the card lacks {', '.join(missing)}")
         echo(f"  last change {wib_text(record.updated_at)}")

@@ -308,7 +308,7 @@ def _from_ledger(
     json_out: Path | None,
     csv_out: Path | None,
 ) -> None:
-    from ..planning import Plan
+    from ..planning import Plan, Unscheduled
 
     with open_ledger(location, keys) as led:
         result = Plan.from_ledger(led, setup.printers, **options)
@@ -316,8 +316,14 @@ def _from_ledger(
         chosen: Sequence[Any] = result.batches
         if not chosen:
             why = "; ".join(
-                f"{len(ids):,} {reason.value}" for reason, ids in result.unscheduled.items()
+                f"{count(len(ids), 'record')}: {reason.value}"
+                for reason, ids in result.unscheduled.items()
             )
+            if set(result.unscheduled) == {Unscheduled.NO_BLANK}:
+                raise failure(
+                    f"nothing planned: {why} (receive blanks first: ektpcore blanks receive)",
+                    Exit.SHORT,
+                )
             raise failure(
                 "nothing to plan: " + (why or "the ledger has no PRINT_READY record"),
                 Exit.NOTHING,
@@ -345,6 +351,17 @@ def _from_ledger(
                     f"{b.id}: {count(len(b))} queued for {b.printer} on blanks"
                     f" {serial_ranges(serials)}, {wib_text(b.start)} to {wib_text(b.end)}"
                 )
+        left = sum(len(ids) for ids in result.unscheduled.values())
+        if left:
+            why = "; ".join(
+                f"{count(len(ids), 'record')}: {reason.value}"
+                for reason, ids in result.unscheduled.items()
+            )
+            raise failure(
+                f"{count(len(chosen), 'batch')} queued;"
+                f" {count(left, 'record')} not planned ({why})",
+                Exit.PARTIAL,
+            )
 
 
 def _code(err: EktpcoreError) -> Exit:
