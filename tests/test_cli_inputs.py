@@ -91,6 +91,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"{card}\n{row},foto/gone.png,Bogor Barat,Menteng,Kota Bogor,Jawa Barat\n",
     )
     _write(folder, "empty.csv", b"")
+    _write(folder, "header.csv", "NIK;NAMA_LGKP;TGL_LHR\r\n")
     _write(folder, "afile.txt", "a file, not a folder\n")
     _write(folder, "existing.csv", "kept as it is\n")
     _write(folder, "printers.toml", PRINTERS)
@@ -211,6 +212,14 @@ CASES: list[tuple[str, str, Exit, str]] = [
         "ledger import {B}/bureau.db {B}/empty.csv --operator ani",
         Exit.INPUT,
         r"the file is empty",
+    ),
+    ("header-dedup", "dedup {B}/header.csv -o {B}/out", Exit.INPUT, r"header\.csv: no rows"),
+    ("header-nik", "nik check {B}/header.csv", Exit.INPUT, r"header\.csv: no rows"),
+    (
+        "header-import",
+        "ledger import {B}/bureau.db {B}/header.csv --operator ani --state sent-for-enrolment",
+        Exit.INPUT,
+        r"header\.csv: no rows under the header",
     ),
     ("sample", "nik sample 1000000000000", Exit.USAGE, r"1000000000000 is not in the range"),
     (
@@ -566,3 +575,33 @@ def test_a_plan_short_of_blanks_says_so_with_its_code(tmp_path: Path) -> None:
     assert "B-00001: 2 cards queued for P1" in some.stdout
     with Ledger(tmp_path / "bureau.db", create=False) as led:
         assert led.counts() == {State.QUEUED: 2, State.PRINT_READY: 1}
+
+
+def test_a_row_whose_birth_date_or_sex_is_not_its_niks_is_left_out(tmp_path: Path) -> None:
+    """The NIK holds the birth date and the sex: a row that says otherwise would print a card
+    that contradicts itself, so it is left out with its reason; the others are taken."""
+    shutil.copytree(Path(siak_export(tmp_path).path).parent / "foto", tmp_path / "sheet" / "foto")
+    born = "05/08/1999"  # UNKNOWN_NIK: a woman born 05-08-99
+    head = "NIK;NAMA_LGKP;TMPT_LHR;TGL_LHR;JENIS_KLMIN;ALAMAT;NO_RT;NO_RW;KEL_NAME;KEC_NAME"
+    head += ";KAB_NAME;PROP_NAME;AGAMA;STAT_KWN;JENIS_PKRJN;FOTO"
+    rest = "Jl. Pajajaran;001;002;Menteng;Bogor Barat;Kota Bogor;Jawa Barat;Islam;KAWIN;PNS"
+    rows = [
+        f"{UNKNOWN_NIK};Siti Aminah;Bogor;{born};PEREMPUAN;{rest};foto/merah.png",
+        f"3271014508990002;Sri Astuti;Bogor;06/08/1999;PEREMPUAN;{rest};foto/merah.png",
+        f"3271014508990003;Ani Lestari;Bogor;{born};LAKI-LAKI;{rest};foto/merah.png",
+        f"3271014508990004;Dewi Sartika;Bogor;{born};P;{rest};foto/merah.png",
+    ]
+    sheet = tmp_path / "sheet" / "prr.csv"
+    sheet.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+    Ledger(tmp_path / "bureau.db").close()
+    words = ["ledger", "import", str(tmp_path / "bureau.db"), str(sheet)]
+    result = CliRunner().invoke(main, [*words, "--default", "citizenship=WNI", "--operator", "ani"])
+    _check_one_line(result.exit_code, result.stderr, result.stdout, Exit.PARTIAL, r"2 of 4 rows")
+    assert "2 records added as PRINT_READY; 2 left out" in result.stdout
+    rejects = (tmp_path / "sheet" / "prr-rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert rejects[1:] == [
+        "3,3271**********02,S. A.,TGL_LHR,the birth date is not the NIK's",
+        "4,3271**********03,A. L.,JENIS_KLMIN,the sex is not the NIK's",
+    ]
+    with Ledger(tmp_path / "bureau.db", create=False) as led:
+        assert led.counts() == {State.PRINT_READY: 2}

@@ -489,8 +489,11 @@ def column_map(items: Sequence[str], *, bare: str | None = None) -> dict[str, st
 
 def read_input(path: Path, columns: dict[str, str], fields: Sequence[str]) -> Sheet:
     """A sheet read with :func:`~ektpcore.sheets.read_sheet`; an encoding other than UTF-8
-    is said on standard error."""
+    is said on standard error. A sheet with a header and no rows is as empty as an empty
+    file: every command refuses it alike."""
     sheet = read_sheet(path, columns=columns, fields=fields)
+    if not len(sheet):
+        raise SheetError(f"{path.name}: no rows under the header: nothing to read")
     if sheet.encoding not in ("utf-8", "utf-8 with BOM", "xlsx"):
         note(f"{path.name}: read as {sheet.encoding}")
     return sheet

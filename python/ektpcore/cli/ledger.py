@@ -21,7 +21,7 @@ from ..clock import shift_window, wib_text
 from ..errors import BlankShortageWarning, LedgerFileError, LedgerKeyError, SheetError
 from ..ledger import CARD_FIELDS
 from ..lifecycle import Role, State
-from ..nik import Nik, parse_niks
+from ..nik import Nik, Sex, parse_niks
 from ..sheets import Sheet, parse_date
 from .common import (
     KEYS_VARIABLE,
@@ -212,6 +212,7 @@ def _check_intake(
                 dates[i] = parse_date(text).isoformat()
             except SheetError as err:
                 bad[i] = reject(sheet, i, "birth_date", date_reason(err))
+    _check_against_nik(sheet, parsed.values, dates, bad)
     classes = [priority or 0] * n
     if sheet.has("priority") and priority is None:
         for i, text in enumerate(sheet.values("priority")):
@@ -263,6 +264,36 @@ def _check_intake(
         [classes[i] for i in keep],
         dates,
     )
+
+
+_FEMALE = {"PEREMPUAN", "P", "F", "2", "WANITA", "FEMALE"}
+_MALE = {"LAKI-LAKI", "LAKI LAKI", "LAKI", "L", "M", "1", "PRIA", "MALE"}
+
+
+def _check_against_nik(sheet: Sheet, niks: Any, dates: list[str], bad: dict[int, Reject]) -> None:
+    """Rows whose birth date or sex says other than their NIK (which holds both) are left
+    out: the card would print a NIK and a birth date or sex that disagree."""
+    sexes = sheet.values("sex") if sheet.has("sex") else [""] * len(sheet)
+    for i, (value, born, sex) in enumerate(zip(niks.tolist(), dates, sexes, strict=True)):
+        if i in bad:
+            continue
+        nik = Nik(int(value))
+        if born:
+            day = _dt.date.fromisoformat(born)
+            if (day.day, day.month, day.year % 100) != (
+                nik.birth_day,
+                nik.birth_month,
+                nik.birth_yy,
+            ):
+                bad[i] = reject(sheet, i, "birth_date", "the birth date is not the NIK's")
+                continue
+        said = sex.strip().upper()
+        if not said:
+            continue
+        if said not in _FEMALE | _MALE:
+            bad[i] = reject(sheet, i, "sex", "not a sex (LAKI-LAKI or PEREMPUAN)")
+        elif (said in _FEMALE) != (nik.sex is Sex.FEMALE):
+            bad[i] = reject(sheet, i, "sex", "the sex is not the NIK's")
 
 
 def _defaults(items: Sequence[str]) -> dict[str, str]:
@@ -325,7 +356,8 @@ def ledger_import(
     citizenship, blood type, kabupaten/kota, province, ...), found by their SIAK column
     names or --column.
 
-    Rows with an invalid or repeated NIK, a birth date that is not a date, or (print-ready)
+    Rows with an invalid or repeated NIK, a birth date that is not a date, a birth date or
+    sex other than the NIK's, or (print-ready)
     a field the card shows missing (kecamatan, kelurahan, kabupaten and province included)
     or a photo file that is not there are left out, each with its reason in the rejects
     file; the rest are taken in, in one transaction. Rows whose NIK the ledger holds already
@@ -335,7 +367,7 @@ def ledger_import(
         check_output(output, "the cleaned sheet")
     where = rejects_path(sheet_path, rejects)
     check_output(where, "the rejects")
-    sheet = read_input(sheet_path, column_map(columns), _INTAKE)
+    sheet = read_input(sheet_path, column_map(columns), (*_INTAKE, "sex"))
     intake = _check_intake(sheet, target, _defaults(defaults), priority)
     kept = intake.columns
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
@@ -366,7 +398,8 @@ def ledger_import(
         write_cleaned(output, sheet, intake.keep, {"birth_date": intake.dates})
     added = 0 if report is None else report.added
     echo(
-        f"{sheet_path.name}: {len(sheet):,} rows; {added:,} records added as {target.value};"
+        f"{sheet_path.name}: {len(sheet):,} rows; {added:,} record{'' if added == 1 else 's'}"
+        f" added as {target.value};"
         f" {len(intake.rejects):,} left out"
         + (f"; {len(there):,} already in the ledger (left as they are)" if there else "")
     )
