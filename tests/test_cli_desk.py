@@ -249,3 +249,22 @@ def test_a_simulations_report_on_standard_output(tmp_path: Path) -> None:
     assert report["bottlenecks"][0].startswith("blanks: a BOTTLENECK")
     assert "bottlenecks:" in result.stderr
     assert "BLANK SHORTFALL" in result.stderr
+
+
+def test_a_batch_taken_back_from_a_printer_that_broke_down(ledger_location: str) -> None:
+    """P2 broke down before printing its batch: the batch's queued cards are taken out of it,
+    print-ready again with their blanks back in stock, and planned anew for P1."""
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS[:4], OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 4)
+        led.blanks.receive("LOT-1", 1, 10, SUPERVISOR)
+        led.queue(NIKS[:3], "B-P2", "P2", OPERATOR)
+    who = ("--operator", "ani")
+    out = run("batch", "pull", ledger_location, "B-P2", "--reason", "P2 rusak", *who).stdout
+    assert "B-P2: 3 cards taken out of the batch, PRINT_READY again; 3 blanks back in stock" in out
+    with Ledger(ledger_location, create=False) as led:
+        assert led.counts() == {State.PRINT_READY: 4}
+        assert led.blanks.counts() == {ektpcore.BlankState.IN_STOCK: 10}
+        assert led.blanks.reconcile().balanced
+    again = run("batch", "pull", ledger_location, "B-P2", "--reason", "lagi", *who, code=9)
+    assert "no card queued to take out" in again.stderr
+    run("batch", "pull", ledger_location, "B-NOPE", "--reason", "x", *who, code=10)
