@@ -268,3 +268,21 @@ def test_a_batch_taken_back_from_a_printer_that_broke_down(ledger_location: str)
     again = run("batch", "pull", ledger_location, "B-P2", "--reason", "lagi", *who, code=9)
     assert "no card queued to take out" in again.stderr
     run("batch", "pull", ledger_location, "B-NOPE", "--reason", "x", *who, code=10)
+
+
+def test_a_committed_plan_says_where_the_ribbon_is_changed(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    """The ribbon in P1 has 3 prints left: the plan changes it before the batch's fourth
+    card, and says so, so the operator has the new ribbon at hand when the station stops."""
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS[:5], OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 5)
+        led.blanks.receive("LOT-1", 1, 10, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR, remaining=3)
+    printers = tmp_path / "printers.toml"
+    printers.write_text('[[printers]]\nid = "P1"\ncards_per_hour = 120\n', encoding="utf-8")
+    out = run(
+        "plan", printers, "--ledger", ledger_location, "--commit", "--prefix", "R",
+        "--operator", "ani",
+    ).stdout  # fmt: skip
+    assert re.search(r"R-00001: 5 cards queued for P1 .*; ribbon change before its card 4", out)

@@ -350,6 +350,7 @@ def _from_ledger(
                 echo(
                     f"{b.id}: {count(len(b))} queued for {b.printer} on blanks"
                     f" {serial_ranges(serials)}, {wib_text(b.start)} to {wib_text(b.end)}"
+                    + _ribbon_changes(b)
                 )
         left = sum(len(ids) for ids in result.unscheduled.values())
         if left:
@@ -362,6 +363,15 @@ def _from_ledger(
                 f" {count(left, 'record')} not planned ({why})",
                 Exit.PARTIAL,
             )
+
+
+def _ribbon_changes(b: Any) -> str:
+    """Where the plan changes the batch's ribbon: the station stops there (exit 12) for
+    ``ektpcore ribbon change``, then the batch is run again."""
+    if not b.ribbon_changes:
+        return ""
+    cards = ", ".join(str(i + 1) for i in b.ribbon_changes)
+    return f"; ribbon change before its card {cards} (ektpcore ribbon change)"
 
 
 def _code(err: EktpcoreError) -> Exit:
