@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -272,6 +273,12 @@ CASES: list[tuple[str, str, Exit, str]] = [
         "nik check {B}/export.csv --errors {B}/missing/e.csv",
         Exit.OUTPUT,
         r"the folder .*missing does not exist",
+    ),
+    (
+        "cleaned-exists",
+        "nik check {B}/export.csv --output {B}/existing.csv",
+        Exit.OUTPUT,
+        r"existing\.csv: exists; the cleaned sheet is written to a new file",
     ),
     (
         "export",
@@ -605,3 +612,14 @@ def test_a_row_whose_birth_date_or_sex_is_not_its_niks_is_left_out(tmp_path: Pat
     ]
     with Ledger(tmp_path / "bureau.db", create=False) as led:
         assert led.counts() == {State.PRINT_READY: 2}
+
+
+def test_a_cleaned_sheet_is_kept_from_other_users(bureau: Path) -> None:
+    """``--output`` writes citizens' data in clear: a new file only its owner reads."""
+    cleaned = bureau / "cleaned.csv"
+    result = CliRunner().invoke(
+        main, ["nik", "check", str(bureau / "export.csv"), "--output", str(cleaned)]
+    )
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(cleaned.stat().st_mode) == 0o600
+    assert cleaned.read_text(encoding="utf-8").startswith("NIK,NAMA_LGKP,")  # UTF-8, commas

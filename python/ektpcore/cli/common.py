@@ -168,6 +168,13 @@ def check_output(path: Path, what: str, *, new: bool = False) -> None:
     check_folder(path.parent, f"{path}")
 
 
+def check_cleaned(path: Path | None) -> None:
+    """The cleaned sheet's path (``--output``), checked before the work: it holds citizens'
+    data in clear, so it is a new file, never one written over."""
+    if path is not None and str(path) != "-":
+        check_output(path, "the cleaned sheet", new=True)
+
+
 def check_folder(folder: Path, what: str) -> None:
     """Refuses a folder that is missing, not a folder, or not writable."""
     if not folder.is_dir():
@@ -570,9 +577,10 @@ def write_cleaned(
     path: Path, sheet: Sheet, keep: Sequence[int], dates: dict[str, list[str]] | None = None
 ) -> None:
     """The rows kept, all their cells, as UTF-8 CSV; ``dates`` gives the date fields'
-    cells rewritten as ``YYYY-MM-DD``."""
+    cells rewritten as ``YYYY-MM-DD``. Citizens' data in clear: a new file of mode 0600
+    (checked with :func:`check_cleaned` before the work)."""
     rewrite = {sheet.columns[f]: cells for f, cells in (dates or {}).items() if sheet.has(f)}
-    with writing(path) as f:
+    with writing(path, private=str(path) != "-") as f:
         w = csv.writer(f)
         w.writerow(sheet.headers)
         for i in keep:

@@ -31,6 +31,7 @@ from .common import (
     Reject,
     Who,
     acting,
+    check_cleaned,
     check_output,
     column_map,
     columns_option,
@@ -363,8 +364,7 @@ def ledger_import(
     file; the rest are taken in, in one transaction. Rows whose NIK the ledger holds already
     are left as they are. Exits 13 when rows were left out."""
     target = _STATES[state]
-    if output is not None:
-        check_output(output, "the cleaned sheet")
+    check_cleaned(output)
     where = rejects_path(sheet_path, rejects)
     check_output(where, "the rejects")
     sheet = read_input(sheet_path, column_map(columns), (*_INTAKE, "sex"))

@@ -21,6 +21,7 @@ from .common import (
     Reject,
     Who,
     acting,
+    check_cleaned,
     check_output,
     column_map,
     columns_option,
@@ -224,13 +225,10 @@ def plan_command(
             "with --ledger the ledger's records and blank stock are planned:"
             " --blanks, --column, --rejects and --output are for a RECORDS sheet"
         )
-    for path, what in (
-        (json_out, "the plan"),
-        (csv_out, "the plan's records"),
-        (output, "the cleaned sheet"),
-    ):
+    for path, what in ((json_out, "the plan"), (csv_out, "the plan's records")):
         if path is not None:
             check_output(path, what)
+    check_cleaned(output)
     setup = _printers(Path(files[-1]))
     try:
         start = _dt.datetime.fromisoformat(start_text) if start_text else _dt.datetime.now(WIB)
