@@ -623,3 +623,16 @@ def test_a_cleaned_sheet_is_kept_from_other_users(bureau: Path) -> None:
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(cleaned.stat().st_mode) == 0o600
     assert cleaned.read_text(encoding="utf-8").startswith("NIK,NAMA_LGKP,")  # UTF-8, commas
+
+
+def test_a_printer_that_cannot_be_reached_is_exit_1_and_no_card_moves(bureau: Path) -> None:
+    """Nothing was printed: not 'done in part' (13) but the documented 1, the batch's cards
+    still queued on their blanks."""
+    words = f"station run {bureau}/bureau.db --printer P1 --address 127.0.0.1:9 --batch B-1"
+    result = CliRunner().invoke(main, words.split())
+    _check_one_line(
+        result.exit_code, result.stderr, result.stdout, Exit.ERROR, r"cannot reach the printer"
+    )
+    assert "B-1: printed 0, spoiled 0, in doubt 0, still queued 5" in result.stdout
+    with Ledger(bureau / "bureau.db", create=False) as led:
+        assert [b.states for b in led.batches("B-1")] == [{State.QUEUED: 5}]

@@ -216,8 +216,9 @@ def station_run(
     queued for another printer (11) or has nothing left to print (9), or a printer without
     a ribbon (12), or a card that cannot be drawn (a field missing, a photo file not there: 8),
     is refused. A run that stops before the batch's end (a jam, the printer
-    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12. When the
-    printer needs the operator, the station says what to do and waits --pause-for seconds."""
+    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12; a printer
+    that cannot be reached, 1. When the printer needs the operator, the station says what to
+    do and waits --pause-for seconds."""
     from ..printing import PrintStation, TcpTransport, Template, dialect
     from ..printing.layout import check_card, faces_from_record
 
@@ -278,9 +279,10 @@ def station_run(
             if report.stopped:
                 ribbon = led.ribbons.current(printer_id)
                 used_up = ribbon is None or ribbon.remaining < 1
+                code = Exit.SHORT if used_up else Exit.PARTIAL
                 raise failure(
                     f"batch {batch} stopped: {report.stopped}",
-                    Exit.SHORT if used_up else Exit.PARTIAL,
+                    Exit.ERROR if report.unreachable else code,
                 )
 
 
