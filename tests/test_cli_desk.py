@@ -286,3 +286,21 @@ def test_a_committed_plan_says_where_the_ribbon_is_changed(
         "--operator", "ani",
     ).stdout  # fmt: skip
     assert re.search(r"R-00001: 5 cards queued for P1 .*; ribbon change before its card 4", out)
+
+
+def test_a_collection_sheet_naming_a_card_twice_hands_it_over_once(
+    desk: str, tmp_path: Path
+) -> None:
+    """The kelurahan's list names one citizen twice: one card is handed over, the second row
+    is left out as a repeat, and the summary counts what happened."""
+    sheet = tmp_path / "ambil.csv"
+    sheet.write_text(
+        f"NIK;CEK_IDENTITAS\n{NIKS[2]};KK\n{NIKS[3]};KK\n{NIKS[2]};KK lagi\n", encoding="utf-8"
+    )
+    result = run("handover", desk, "--sheet", sheet, "--operator", "ani", code=13)
+    assert "ambil.csv: 2 cards handed over (ISSUED); 1 left out" in result.stdout
+    assert "row 4, " in result.stderr
+    assert "the NIK repeats row 2" in result.stderr
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[2]) is State.ISSUED
+        assert led.state_of(NIKS[3]) is State.ISSUED

@@ -221,10 +221,15 @@ def handover(
     parsed = parse_niks(sheet.values("nik"))
     left_out: list[Reject] = []
     keep: list[int] = []
+    first: dict[int, int] = {}
     with open_ledger(ledger, keys) as led:
         for i, message in enumerate(parsed.messages()):
             why = _why_not(led, int(parsed.values[i]), message, checks[i] or identity_check)
+            if why is None and int(parsed.values[i]) in first:
+                # One card per citizen: a second row of the same NIK hands nothing over.
+                why = ("nik", f"the NIK repeats row {sheet.numbers[first[int(parsed.values[i])]]}")
             if why is None:
+                first[int(parsed.values[i])] = i
                 keep.append(i)
             else:
                 left_out.append(reject(sheet, i, why[0], why[1]))
