@@ -636,3 +636,24 @@ def test_a_printer_that_cannot_be_reached_is_exit_1_and_no_card_moves(bureau: Pa
     assert "B-1: printed 0, spoiled 0, in doubt 0, still queued 5" in result.stdout
     with Ledger(bureau / "bureau.db", create=False) as led:
         assert [b.states for b in led.batches("B-1")] == [{State.QUEUED: 5}]
+
+
+def test_an_export_taken_in_twice_adds_nothing_and_says_so(tmp_path: Path) -> None:
+    """The second time, every row is already in the ledger: left as it is, exit 0, and
+    nothing calls those rows 'left out'."""
+    export = siak_export(tmp_path)
+    Ledger(tmp_path / "bureau.db").close()
+    words = ["ledger", "import", str(tmp_path / "bureau.db"), str(export.path)]
+    words += ["--default", "citizenship=WNI", "--operator", "ani"]
+    first = CliRunner().invoke(main, words)
+    assert first.exit_code == Exit.PARTIAL  # the export's four bad rows
+    again = CliRunner().invoke(main, words)
+    assert again.exit_code == Exit.PARTIAL
+    assert "0 records added as PRINT_READY; 4 left out; 18 already in the ledger" in again.stdout
+    good = tmp_path / "good.csv"
+    good.write_bytes(b"\r\n".join(export.path.read_bytes().splitlines()[:19]) + b"\r\n")
+    third = CliRunner().invoke(main, [*words[:3], str(good), *words[4:]])
+    assert third.exit_code == 0, third.output
+    assert "0 records added as PRINT_READY; 0 left out; 18 already in the ledger" in third.stdout
+    assert "left out, with the reason" not in third.stderr
+    assert "rows already in the ledger, with the reason: " in third.stderr

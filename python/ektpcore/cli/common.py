@@ -564,13 +564,15 @@ def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
             w.writerow([r.row, r.nik, r.name, r.column, r.reason])
 
 
-def tell_rejects(rejects: Sequence[Reject], path: Path, shown_at_most: int = 10) -> None:
-    """The first rejects on standard error, and where the rest are."""
+def tell_rejects(
+    rejects: Sequence[Reject], path: Path, shown_at_most: int = 10, *, what: str = "rows left out"
+) -> None:
+    """The first rejects on standard error, and where the rest are (``what`` they are)."""
     for r in rejects[:shown_at_most]:
         note(f"  {r}")
     if len(rejects) > shown_at_most:
         note(f"  ... and {len(rejects) - shown_at_most:,} more")
-    note(f"rows left out, with the reason: {path}")
+    note(f"{what}, with the reason: {path}")
 
 
 def write_cleaned(

@@ -404,7 +404,10 @@ def ledger_import(
         + (f"; {len(there):,} already in the ledger (left as they are)" if there else "")
     )
     if left_out:
-        tell_rejects(left_out, where)
+        held_only = not intake.rejects
+        tell_rejects(
+            left_out, where, what="rows already in the ledger" if held_only else "rows left out"
+        )
     if intake.rejects:
         raise failure(
             f"{len(intake.rejects):,} of {len(sheet):,} rows left out (see {where})",
