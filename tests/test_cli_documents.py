@@ -160,3 +160,22 @@ def test_a_manifest_lists_the_cards_as_they_lie_in_the_box(
     )
     listed = [int(s) for s in re.findall(r"\b(10[1-9]|110)\b", text(pdf).split("Daftar kartu")[1])]
     assert listed == sorted(serials)
+
+
+def test_the_days_report_is_of_the_bureau_day_in_progress(tmp_path: Path) -> None:
+    """Without --date, the day report is of the day whose 08.00-08.00 WIB window holds now:
+    between midnight and 08.00 the night shift of yesterday's day is still on."""
+    import datetime as dt
+
+    from ektpcore.clock import WIB
+
+    ledger = str(tmp_path / "ledger.db")
+    Ledger(ledger).close()
+    before = (dt.datetime.now(WIB) - dt.timedelta(hours=8)).date()
+    report = tmp_path / "laporan.pdf"
+    run("report", "day", ledger, "--region", "Kota Bogor", "-o", str(report))
+    after = (dt.datetime.now(WIB) - dt.timedelta(hours=8)).date()
+    shown = text(report)
+    assert (
+        f"Laporan harian {before:%d-%m-%Y}" in shown or f"Laporan harian {after:%d-%m-%Y}" in shown
+    )

@@ -106,7 +106,8 @@ def _report_options(f: Any) -> Any:
         "day",
         type=click.DateTime(formats=["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"]),
         default=None,
-        help="The day (WIB; today by default), YYYY-MM-DD or DD/MM/YYYY.",
+        help="The day (WIB), YYYY-MM-DD or DD/MM/YYYY; by default the day in progress (before"
+        " 08.00 WIB, yesterday: its night shift is still on).",
     )(f)
 
 
@@ -121,7 +122,11 @@ def _write(
 
 
 def _day(day: _dt.datetime | None) -> _dt.date:
-    return day.date() if day is not None else _dt.datetime.now(WIB).date()
+    """The day asked for, or the bureau's day in progress: its 08.00-08.00 WIB window holds
+    now, so between midnight and 08.00 it is yesterday (the night shift's day)."""
+    if day is not None:
+        return day.date()
+    return (_dt.datetime.now(WIB) - _dt.timedelta(hours=8)).date()
 
 
 @report.command("shift")
@@ -163,7 +168,7 @@ def report_day(
     for path in (output, csv_path):
         if path is not None:
             check_output(path, "the report")
-    if day is not None and day.date() > _dt.datetime.now(WIB).date():
+    if day is not None and day.date() > _day(None):
         raise failure(f"{day.date()} has not come yet: nothing to report", Exit.NOTHING)
     with open_ledger(ledger, keys) as led:
         found = day_report(led, _day(day))
