@@ -14,8 +14,8 @@ from PIL import Image
 from ektpcore import Nik
 
 HEADER = (
-    "NIK;NAMA_LGKP;TMPT_LHR;TGL_LHR;JENIS_KLMIN;ALAMAT;NO_RT;NO_RW;KEL_NAME;KEC_NAME;AGAMA;"
-    "STAT_KWN;JENIS_PKRJN;FOTO"
+    "NIK;NAMA_LGKP;TMPT_LHR;TGL_LHR;JENIS_KLMIN;ALAMAT;NO_RT;NO_RW;KEL_NAME;KEC_NAME;KAB_NAME;"
+    "PROP_NAME;AGAMA;STAT_KWN;JENIS_PKRJN;FOTO"
 )
 GIVEN = ["Siti", "Muhammad", "Dewi", "José", "Nur", "Agus", "Rina", "Budi", "Ani"]
 FAMILY = ["Ma\u2019ruf", "Rahmawati", "Hidayat", "Santoso", "Lestari", "Purnama"]
@@ -61,7 +61,8 @@ def siak_export(folder: Path, *, good: int = 18, name: str = "siak-export.csv") 
         person = f"{GIVEN[i % len(GIVEN)]} {FAMILY[i % len(FAMILY)]}"
         lines.append(
             f"{nik};{person};Bogor;{born:%d/%m/%Y};{'PEREMPUAN' if sex == 'F' else 'LAKI-LAKI'};"
-            f"Jl. Pajajaran No. {i + 1};00{1 + i % 3};00{2 + i % 2};{kels[i % 2]};{kec};Islam;"
+            f"Jl. Pajajaran No. {i + 1};00{1 + i % 3};00{2 + i % 2};{kels[i % 2]};{kec};Kota Bogor;"
+            "Jawa Barat;Islam;"
             f"BELUM KAWIN;PELAJAR/MAHASISWA;foto/{'merah' if born.year % 2 else 'biru'}.png"
         )
         niks.append(int(nik))
@@ -75,7 +76,8 @@ def siak_export(folder: Path, *, good: int = 18, name: str = "siak-export.csv") 
         len(lines) + 4: "",
     }
     row = (
-        "Bogor;{date};LAKI-LAKI;Jl. Sudirman 1;{rt};002;Menteng;Bogor Barat;Islam;KAWIN;PNS;"
+        "Bogor;{date};LAKI-LAKI;Jl. Sudirman 1;{rt};002;Menteng;Bogor Barat;Kota Bogor;Jawa Barat;"
+        "Islam;KAWIN;PNS;"
         "foto/merah.png"
     )
     lines.append(f"{first[:8]}O{first[9:]};Bad Nik;" + row.format(date="05/08/1980", rt="001"))

@@ -4,6 +4,7 @@ that lacks a field its card needs is refused before anything is drawn."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,47 @@ def test_a_photo_that_cannot_be_read_is_named(tmp_path: Path, card_photo: str) -
         ledger.add_records(NIKS[:1], OPERATOR, **card_intake(NIKS[:1], str(tmp_path / "gone.jpg")))
         with pytest.raises(CardDataError, match="its photo file cannot be read"):
             faces_from_record(ledger.where_is(NIKS[0]), check_photo=False)
+
+
+def test_the_card_names_its_region_and_place_of_issue(card_photo: str) -> None:
+    """Kabupaten/kota and province come from the record, or from the bureau when it has
+    none; neither given, the card is refused (never ``PROVINSI -``). The place of issue under
+    the photo is the card's kabupaten/kota unless the bureau names another."""
+    with Ledger(":memory:") as ledger:
+        columns = card_intake(NIKS[:2], card_photo)
+        columns["card"]["kabupaten"] = ["Kota Bogor", None]
+        columns["card"]["province"] = ["Jawa Barat", None]
+        ledger.add_records(NIKS[:2], OPERATOR, state=State.PRINT_READY, **columns)
+        full, bare = ledger.where_is(NIKS[0]), ledger.where_is(NIKS[1])
+    with pytest.raises(
+        CardDataError,
+        match=r"\(W\. C\.\) cannot be printed: its card lacks"
+        r" kabupaten, province",
+    ):
+        faces_from_record(bare, check_photo=False)
+    given = faces_from_record(
+        bare, check_photo=False, kabupaten="Kota Bogor", province="Jawa Barat"
+    )
+    assert given.front_black.shape == (648, 1016)
+    at_kabupaten = faces_from_record(full, check_photo=False)
+    named = faces_from_record(full, check_photo=False, issued_at="Kota Bogor")
+    dash = faces_from_record(full, check_photo=False, issued_at="-")
+    assert (at_kabupaten.front_black == named.front_black).all()
+    assert not (at_kabupaten.front_black == dash.front_black).all()
+
+
+def test_a_letter_the_cards_font_lacks_is_drawn_as_its_base_letter(card_photo: str) -> None:
+    """``JOSÉ`` is printed as SIAK writes it, ``JOSE``: never a missing glyph's box."""
+    with Ledger(":memory:") as ledger:
+        columns = card_intake(NIKS[:3], card_photo)
+        columns["names"] = ["José Núñez", "Jose Nunez", "Jose Nxnez"]
+        ledger.add_records(NIKS[:3], OPERATOR, state=State.PRINT_READY, **columns)
+        records = [ledger.where_is(n) for n in NIKS[:3]]
+    accented, plain, other = (
+        faces_from_record(
+            dataclasses.replace(r, nik=records[0].nik, card=records[0].card), check_photo=False
+        )
+        for r in records
+    )
+    assert (accented.front_black == plain.front_black).all()
+    assert not (plain.front_black == other.front_black).all()

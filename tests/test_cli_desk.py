@@ -249,3 +249,58 @@ def test_a_simulations_report_on_standard_output(tmp_path: Path) -> None:
     assert report["bottlenecks"][0].startswith("blanks: a BOTTLENECK")
     assert "bottlenecks:" in result.stderr
     assert "BLANK SHORTFALL" in result.stderr
+
+
+def test_a_batch_taken_back_from_a_printer_that_broke_down(ledger_location: str) -> None:
+    """P2 broke down before printing its batch: the batch's queued cards are taken out of it,
+    print-ready again with their blanks back in stock, and planned anew for P1."""
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS[:4], OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 4)
+        led.blanks.receive("LOT-1", 1, 10, SUPERVISOR)
+        led.queue(NIKS[:3], "B-P2", "P2", OPERATOR)
+    who = ("--operator", "ani")
+    out = run("batch", "pull", ledger_location, "B-P2", "--reason", "P2 rusak", *who).stdout
+    assert "B-P2: 3 cards taken out of the batch, PRINT_READY again; 3 blanks back in stock" in out
+    with Ledger(ledger_location, create=False) as led:
+        assert led.counts() == {State.PRINT_READY: 4}
+        assert led.blanks.counts() == {ektpcore.BlankState.IN_STOCK: 10}
+        assert led.blanks.reconcile().balanced
+    again = run("batch", "pull", ledger_location, "B-P2", "--reason", "lagi", *who, code=9)
+    assert "no card queued to take out" in again.stderr
+    run("batch", "pull", ledger_location, "B-NOPE", "--reason", "x", *who, code=10)
+
+
+def test_a_committed_plan_says_where_the_ribbon_is_changed(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    """The ribbon in P1 has 3 prints left: the plan changes it before the batch's fourth
+    card, and says so, so the operator has the new ribbon at hand when the station stops."""
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS[:5], OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 5)
+        led.blanks.receive("LOT-1", 1, 10, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR, remaining=3)
+    printers = tmp_path / "printers.toml"
+    printers.write_text('[[printers]]\nid = "P1"\ncards_per_hour = 120\n', encoding="utf-8")
+    out = run(
+        "plan", printers, "--ledger", ledger_location, "--commit", "--prefix", "R",
+        "--operator", "ani",
+    ).stdout  # fmt: skip
+    assert re.search(r"R-00001: 5 cards queued for P1 .*; ribbon change before its card 4", out)
+
+
+def test_a_collection_sheet_naming_a_card_twice_hands_it_over_once(
+    desk: str, tmp_path: Path
+) -> None:
+    """The kelurahan's list names one citizen twice: one card is handed over, the second row
+    is left out as a repeat, and the summary counts what happened."""
+    sheet = tmp_path / "ambil.csv"
+    sheet.write_text(
+        f"NIK;CEK_IDENTITAS\n{NIKS[2]};KK\n{NIKS[3]};KK\n{NIKS[2]};KK lagi\n", encoding="utf-8"
+    )
+    result = run("handover", desk, "--sheet", sheet, "--operator", "ani", code=13)
+    assert "ambil.csv: 2 cards handed over (ISSUED); 1 left out" in result.stdout
+    assert "row 4, " in result.stderr
+    assert "the NIK repeats row 2" in result.stderr
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[2]) is State.ISSUED
+        assert led.state_of(NIKS[3]) is State.ISSUED

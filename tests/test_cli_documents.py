@@ -3,6 +3,7 @@ its box, the hand-over record and the day's report, read back from the PDFs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -93,3 +94,88 @@ def test_manifests_of_both_legs_a_hand_over_record_and_the_days_report(
     )
     assert refused.exit_code == 4
     assert "is a folder" in refused.output
+
+
+def test_a_card_failed_at_quality_control_is_counted_against_its_batch(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    """The day report's spoiled blanks name the batch each card was printed in, also for a
+    card spoiled later, at quality control."""
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS[:2], OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 2)
+        led.blanks.receive("LOT", 1, 10, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        serials = led.queue(NIKS[:2], "B-0711", "P1", OPERATOR)
+        led.transition(
+            NIKS[:2], State.PRINTED, OPERATOR, batch="B-0711", printer="P1", blanks=serials
+        )
+    said = run(
+        "qc",
+        "fail",
+        ledger_location,
+        "--blank",
+        str(serials[0]),
+        "--reason",
+        "foto buram",
+        "--operator",
+        "ani",
+    )
+    assert "SPOILED" in said
+    with Ledger(ledger_location) as led:
+        spoiled = [m for m in led.blanks.movements() if m.target.value == "SPOILED"]
+        assert [(m.serial, m.batch) for m in spoiled] == [(serials[0], "B-0711")]
+    report = tmp_path / "laporan.pdf"
+    run("report", "day", ledger_location, "--region", "Kota Bogor", "-o", str(report))
+    assert "B-0711" in text(report)
+
+
+def test_a_manifest_lists_the_cards_as_they_lie_in_the_box(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    """Within each kelurahan the cards are listed by blank serial, whatever order the
+    records were taken in, so an officer checks the box card by card down the page."""
+    names = ["Siti Aminah", "Budi Santoso", "Agus Salim", "Dewi Lestari"]
+    with Ledger(ledger_location) as led:
+        led.add_records(
+            NIKS, OPERATOR, state=State.PRINT_READY, names=names, kecamatan=["Bogor Barat"] * 4
+        )
+        led.blanks.receive("LOT", 101, 110, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        order = [NIKS[2], NIKS[0], NIKS[3], NIKS[1]]
+        serials = led.queue(order, "B-1", "P1", OPERATOR)
+        led.transition(order, State.PRINTED, OPERATOR, batch="B-1", printer="P1", blanks=serials)
+        led.transition(order, State.ENCODED, OPERATOR)
+        led.transition(order, State.QC_PASSED, OPERATOR)
+        (built,) = led.distribution.build(OPERATOR)
+    pdf = tmp_path / "manifest.pdf"
+    run(
+        "manifest",
+        "print",
+        ledger_location,
+        str(built.id),
+        "--region",
+        "Kota Bogor",
+        "-o",
+        str(pdf),
+    )
+    listed = [int(s) for s in re.findall(r"\b(10[1-9]|110)\b", text(pdf).split("Daftar kartu")[1])]
+    assert listed == sorted(serials)
+
+
+def test_the_days_report_is_of_the_bureau_day_in_progress(tmp_path: Path) -> None:
+    """Without --date, the day report is of the day whose 08.00-08.00 WIB window holds now:
+    between midnight and 08.00 the night shift of yesterday's day is still on."""
+    import datetime as dt
+
+    from ektpcore.clock import WIB
+
+    ledger = str(tmp_path / "ledger.db")
+    Ledger(ledger).close()
+    before = (dt.datetime.now(WIB) - dt.timedelta(hours=8)).date()
+    report = tmp_path / "laporan.pdf"
+    run("report", "day", ledger, "--region", "Kota Bogor", "-o", str(report))
+    after = (dt.datetime.now(WIB) - dt.timedelta(hours=8)).date()
+    shown = text(report)
+    assert (
+        f"Laporan harian {before:%d-%m-%Y}" in shown or f"Laporan harian {after:%d-%m-%Y}" in shown
+    )

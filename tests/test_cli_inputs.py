@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
         led.queue(niks[:5], "B-1", "P1", OPERATOR)
         led.queue(niks[5:7], "B-3", "P3", OPERATOR)  # P3 has no ribbon
+        gone = card_intake(niks[15:17], str(folder / "foto" / "gone.png"))
+        led.add_records(niks[15:17], OPERATOR, state=State.PRINT_READY, **gone)
+        led.queue(niks[15:17], "B-gone", "P1", OPERATOR)  # their photo is not there
         serials = led.queue(niks[7:9], "B-done", "P1", OPERATOR)
         led.transition(
             niks[7:9], State.PRINTED, OPERATOR, batch="B-done", printer="P1", blanks=serials
@@ -76,7 +80,19 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(folder, "long.csv", f"nik,nama\n{niks[0]},Ani,Bogor\n")
     _write(folder, "nonik.csv", "nama,alamat\nAni,Jl. Pajajaran\n")
     _write(folder, "nocard.csv", f"NIK,NAMA_LGKP\n{UNKNOWN_NIK},Ani\n")
+    card = (
+        "nik,nama,tmpt_lhr,tgl_lhr,alamat,rt,rw,agama,stat_kwn,jenis_pkrjn,foto,kec_name,kel_name"
+    )
+    row = f"{UNKNOWN_NIK},Ani,Bogor,05/08/1999,Jl. Pajajaran,001,002,Islam,KAWIN,PNS"
+    _write(folder, "noregion.csv", f"{card}\n{row},foto/merah.png,Bogor Barat,Menteng\n")
+    card += ",kab_name,prop_name"
+    _write(
+        folder,
+        "nophoto.csv",
+        f"{card}\n{row},foto/gone.png,Bogor Barat,Menteng,Kota Bogor,Jawa Barat\n",
+    )
     _write(folder, "empty.csv", b"")
+    _write(folder, "header.csv", "NIK;NAMA_LGKP;TGL_LHR\r\n")
     _write(folder, "afile.txt", "a file, not a folder\n")
     _write(folder, "existing.csv", "kept as it is\n")
     _write(folder, "printers.toml", PRINTERS)
@@ -162,6 +178,19 @@ CASES: list[tuple[str, str, Exit, str]] = [
         Exit.INPUT,
         r"print-ready records need every field their card shows; no column for photo",
     ),
+    (
+        "no-region",
+        "ledger import {B}/bureau.db {B}/noregion.csv --operator ani --default citizenship=WNI",
+        Exit.INPUT,
+        r"noregion\.csv: print-ready .* no column for kabupaten, province",
+    ),
+    (
+        "no-photo-file",
+        "ledger import {B}/bureau.db {B}/nophoto.csv --operator ani --default citizenship=WNI"
+        " --rejects {B}/r.csv",
+        Exit.PARTIAL,
+        r"1 of 1 rows left out",
+    ),
     ("toml", "plan {B}/recs.csv {B}/export.csv --blanks 5", Exit.INPUT, r"export\.csv: "),
     # dates
     (
@@ -184,6 +213,14 @@ CASES: list[tuple[str, str, Exit, str]] = [
         "ledger import {B}/bureau.db {B}/empty.csv --operator ani",
         Exit.INPUT,
         r"the file is empty",
+    ),
+    ("header-dedup", "dedup {B}/header.csv -o {B}/out", Exit.INPUT, r"header\.csv: no rows"),
+    ("header-nik", "nik check {B}/header.csv", Exit.INPUT, r"header\.csv: no rows"),
+    (
+        "header-import",
+        "ledger import {B}/bureau.db {B}/header.csv --operator ani --state sent-for-enrolment",
+        Exit.INPUT,
+        r"header\.csv: no rows under the header",
     ),
     ("sample", "nik sample 1000000000000", Exit.USAGE, r"1000000000000 is not in the range"),
     (
@@ -236,6 +273,12 @@ CASES: list[tuple[str, str, Exit, str]] = [
         "nik check {B}/export.csv --errors {B}/missing/e.csv",
         Exit.OUTPUT,
         r"the folder .*missing does not exist",
+    ),
+    (
+        "cleaned-exists",
+        "nik check {B}/export.csv --output {B}/existing.csv",
+        Exit.OUTPUT,
+        r"existing\.csv: exists; the cleaned sheet is written to a new file",
     ),
     (
         "export",
@@ -324,6 +367,12 @@ CASES: list[tuple[str, str, Exit, str]] = [
         r"printer P3 has no ribbon installed",
     ),
     (
+        "photo-gone",
+        "station run {B}/bureau.db --printer P1 --address 127.0.0.1:9 --batch B-gone",
+        Exit.REFUSED,
+        r"record 3271\*{10}\d\d \(W\. C\.\) cannot be printed: its photo file cannot be read",
+    ),
+    (
         "address",
         "station run {B}/bureau.db --printer P1 --address nowhere --batch B-1",
         Exit.USAGE,
@@ -388,6 +437,18 @@ CASES: list[tuple[str, str, Exit, str]] = [
         r"invalid NIK 3271\*{10}01",
     ),
     ("manifest", "manifest show {B}/bureau.db 99", Exit.UNKNOWN, r"no manifest 99"),
+    (
+        "manifest-print",
+        "manifest print {B}/bureau.db 99 --region Bogor --output {B}/m.pdf",
+        Exit.UNKNOWN,
+        r"no manifest 99",
+    ),
+    (
+        "berita-acara",
+        f"berita-acara {{B}}/bureau.db {UNKNOWN_NIK} --region Bogor --output {{B}}/ba.pdf",
+        Exit.UNKNOWN,
+        r"no record with NIK 3271\*{10}01",
+    ),
     (
         "request",
         "record approve {B}/bureau.db 42 --supervisor budi",
@@ -493,3 +554,106 @@ def test_every_exit_code_is_documented() -> None:
     for code in Exit:
         assert f"| {int(code)} | `{code.name}` |" in doc, code.name
     assert len({c[2] for c in CASES}) >= len(Exit) - 3  # the catalogue reaches nearly every code
+
+
+def test_a_plan_short_of_blanks_says_so_with_its_code(tmp_path: Path) -> None:
+    """No blank in stock: nothing queued, exit 12 (receive blanks). Blanks for some of the
+    records: those are queued, the rest named, exit 13 (done in part)."""
+    niks = [int(n) for n in ektpcore.sample_niks(3, seed=1611)]
+    _write(tmp_path, "printers.toml", PRINTERS)
+    with Ledger(tmp_path / "bureau.db") as led:
+        led.add_records(niks, OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 3)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+    words = ["plan", str(tmp_path / "printers.toml"), "--ledger", str(tmp_path / "bureau.db")]
+    words += ["--commit", "--operator", "ani"]
+    none = CliRunner().invoke(main, [*words, "--prefix", "A"])
+    _check_one_line(none.exit_code, none.stderr, none.stdout, Exit.SHORT, r"receive blanks first")
+    with Ledger(tmp_path / "bureau.db", create=False) as led:
+        assert led.counts() == {State.PRINT_READY: 3}
+        led.blanks.receive("LOT", 1, 2, SUPERVISOR)
+    some = CliRunner().invoke(main, [*words, "--prefix", "B"])
+    _check_one_line(
+        some.exit_code,
+        some.stderr,
+        some.stdout,
+        Exit.PARTIAL,
+        r"1 batch queued; 1 record not planned \(1 record: no blank left for it\)",
+    )
+    assert "B-00001: 2 cards queued for P1" in some.stdout
+    with Ledger(tmp_path / "bureau.db", create=False) as led:
+        assert led.counts() == {State.QUEUED: 2, State.PRINT_READY: 1}
+
+
+def test_a_row_whose_birth_date_or_sex_is_not_its_niks_is_left_out(tmp_path: Path) -> None:
+    """The NIK holds the birth date and the sex: a row that says otherwise would print a card
+    that contradicts itself, so it is left out with its reason; the others are taken."""
+    shutil.copytree(Path(siak_export(tmp_path).path).parent / "foto", tmp_path / "sheet" / "foto")
+    born = "05/08/1999"  # UNKNOWN_NIK: a woman born 05-08-99
+    head = "NIK;NAMA_LGKP;TMPT_LHR;TGL_LHR;JENIS_KLMIN;ALAMAT;NO_RT;NO_RW;KEL_NAME;KEC_NAME"
+    head += ";KAB_NAME;PROP_NAME;AGAMA;STAT_KWN;JENIS_PKRJN;FOTO"
+    rest = "Jl. Pajajaran;001;002;Menteng;Bogor Barat;Kota Bogor;Jawa Barat;Islam;KAWIN;PNS"
+    rows = [
+        f"{UNKNOWN_NIK};Siti Aminah;Bogor;{born};PEREMPUAN;{rest};foto/merah.png",
+        f"3271014508990002;Sri Astuti;Bogor;06/08/1999;PEREMPUAN;{rest};foto/merah.png",
+        f"3271014508990003;Ani Lestari;Bogor;{born};LAKI-LAKI;{rest};foto/merah.png",
+        f"3271014508990004;Dewi Sartika;Bogor;{born};P;{rest};foto/merah.png",
+    ]
+    sheet = tmp_path / "sheet" / "prr.csv"
+    sheet.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+    Ledger(tmp_path / "bureau.db").close()
+    words = ["ledger", "import", str(tmp_path / "bureau.db"), str(sheet)]
+    result = CliRunner().invoke(main, [*words, "--default", "citizenship=WNI", "--operator", "ani"])
+    _check_one_line(result.exit_code, result.stderr, result.stdout, Exit.PARTIAL, r"2 of 4 rows")
+    assert "2 records added as PRINT_READY; 2 left out" in result.stdout
+    rejects = (tmp_path / "sheet" / "prr-rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert rejects[1:] == [
+        "3,3271**********02,S. A.,TGL_LHR,the birth date is not the NIK's",
+        "4,3271**********03,A. L.,JENIS_KLMIN,the sex is not the NIK's",
+    ]
+    with Ledger(tmp_path / "bureau.db", create=False) as led:
+        assert led.counts() == {State.PRINT_READY: 2}
+
+
+def test_a_cleaned_sheet_is_kept_from_other_users(bureau: Path) -> None:
+    """``--output`` writes citizens' data in clear: a new file only its owner reads."""
+    cleaned = bureau / "cleaned.csv"
+    result = CliRunner().invoke(
+        main, ["nik", "check", str(bureau / "export.csv"), "--output", str(cleaned)]
+    )
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(cleaned.stat().st_mode) == 0o600
+    assert cleaned.read_text(encoding="utf-8").startswith("NIK,NAMA_LGKP,")  # UTF-8, commas
+
+
+def test_a_printer_that_cannot_be_reached_is_exit_1_and_no_card_moves(bureau: Path) -> None:
+    """Nothing was printed: not 'done in part' (13) but the documented 1, the batch's cards
+    still queued on their blanks."""
+    words = f"station run {bureau}/bureau.db --printer P1 --address 127.0.0.1:9 --batch B-1"
+    result = CliRunner().invoke(main, words.split())
+    _check_one_line(
+        result.exit_code, result.stderr, result.stdout, Exit.ERROR, r"cannot reach the printer"
+    )
+    assert "B-1: printed 0, spoiled 0, in doubt 0, still queued 5" in result.stdout
+    with Ledger(bureau / "bureau.db", create=False) as led:
+        assert [b.states for b in led.batches("B-1")] == [{State.QUEUED: 5}]
+
+
+def test_an_export_taken_in_twice_adds_nothing_and_says_so(tmp_path: Path) -> None:
+    """The second time, every row is already in the ledger: left as it is, exit 0, and
+    nothing calls those rows 'left out'."""
+    export = siak_export(tmp_path)
+    Ledger(tmp_path / "bureau.db").close()
+    words = ["ledger", "import", str(tmp_path / "bureau.db"), str(export.path)]
+    words += ["--default", "citizenship=WNI", "--operator", "ani"]
+    first = CliRunner().invoke(main, words)
+    assert first.exit_code == Exit.PARTIAL  # the export's four bad rows
+    again = CliRunner().invoke(main, words)
+    assert again.exit_code == Exit.PARTIAL
+    assert "0 records added as PRINT_READY; 4 left out; 18 already in the ledger" in again.stdout
+    good = tmp_path / "good.csv"
+    good.write_bytes(b"\r\n".join(export.path.read_bytes().splitlines()[:19]) + b"\r\n")
+    third = CliRunner().invoke(main, [*words[:3], str(good), *words[4:]])
+    assert third.exit_code == 0, third.output
+    assert "0 records added as PRINT_READY; 0 left out; 18 already in the ledger" in third.stdout
+    assert "left out, with the reason" not in third.stderr
+    assert "rows already in the ledger, with the reason: " in third.stderr

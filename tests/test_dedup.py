@@ -115,6 +115,13 @@ def test_no_conflicts_without_repeats() -> None:
     )
 
 
+def test_no_records_no_conflicts() -> None:
+    """An empty sheet's columns (empty lists) are no records, not a float array."""
+    empty: dict[str, list[str]] = {"nik": [], "name": [], "birth_date": [], "sex": []}
+    assert nik_conflicts(empty) == []
+    assert len(dedup_niks([]).duplicated) == 0
+
+
 def test_conflicts_ignore_missing_values_of_any_kind() -> None:
     frame = pd.DataFrame(
         {

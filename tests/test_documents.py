@@ -364,3 +364,29 @@ def test_the_csv_keeps_a_cause_typed_as_a_formula_as_text(ledger_location: str) 
         causes = sorted(r["rincian"] for r in rows if r["bagian"] == "rusak")
         assert causes == ["'-kusut", "'=HYPERLINK(1)"]
         assert report.spoiled_by_cause() == {"=HYPERLINK(1)": 1, "-kusut": 1}
+
+
+def test_a_card_in_doubt_found_printed_counts_as_printed(ledger_location: str) -> None:
+    """The report's cards printed agree with its blanks used: a card that went in doubt and
+    was found whole in the tray is one of the cards printed, by whoever sent it."""
+    niks = [str(v) for v in ektpcore.sample_niks(3, seed=1616)]
+    with Ledger(ledger_location) as ledger:
+        started = dt.datetime.now(WIB)
+        ledger.add_records(niks, OPERATOR, state=State.PRINT_READY, kecamatan=["Bogor Barat"] * 3)
+        ledger.blanks.receive("LOT", 1, 10, SUPERVISOR)
+        ledger.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        serials = ledger.queue(niks, "B-1", "P1", CLERK)
+        ledger.transition(
+            niks[:1], State.PRINTED, CLERK, batch="B-1", printer="P1", blanks=serials[:1]
+        )
+        with ledger.transaction(CLERK) as tx:
+            for nik, serial in zip(niks[1:], serials[1:], strict=True):
+                tx.journal.sent(int(nik), "B-1", "P1", serial)
+        with ledger.transaction(CLERK) as tx:
+            tx.journal.recover(reason="printer stopped answering", batch="B-1")
+        ledger.settle(niks[1], SUPERVISOR, printed=True, note="found whole in the tray")
+        report = _shift_of(ledger, started, dt.datetime.now(WIB))
+        assert len(report.printed) == 2 == report.blank_moves["terpakai"]
+        assert report.printed_by("printer") == {"P1": 2}
+        assert report.operators["Sri Wahyuni"]["dicetak"] == 2
+        assert [str(c.nik) for c in report.in_doubt_open] == niks[2:]

@@ -12,7 +12,13 @@ from click.testing import CliRunner
 
 from ektpcore import BlankState, InvalidArgumentError, Ledger, State
 from ektpcore.cli import main
-from ektpcore.simulate import CampaignReport, load_scenario, plot_report, simulate
+from ektpcore.simulate import (
+    CampaignReport,
+    campaign_figure,
+    load_scenario,
+    plot_report,
+    simulate,
+)
 
 # A small campaign with every fault frequent enough to happen: jams, chip and QC failures,
 # breakdowns, ribbons running out before a delivery, and fewer blanks than records.
@@ -128,6 +134,24 @@ def test_the_report_is_written_as_json_and_as_a_picture(
     assert doc["scenario"]["records"]["print_ready"] == 500
     plot_report(report, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_picture_shows_the_blank_shortfall_the_summary_reports(
+    small_run: tuple[CampaignReport, Path],
+) -> None:
+    import matplotlib.pyplot as plt
+
+    report = small_run[0]
+    assert report.blank_shortfall > 0
+    fig = campaign_figure(report)
+    try:
+        top = fig.axes[0]
+        labels = top.get_legend_handles_labels()[1]
+        assert f"blank shortfall: {report.blank_shortfall:,} records without a card" in labels
+        assert f"BLANK SHORTFALL {report.blank_shortfall:,}" in top.get_title()
+        assert f"BLANK SHORTFALL: {report.blank_shortfall:,}" in report.summary()
+    finally:
+        plt.close(fig)
 
 
 def test_scenarios_load_from_toml_and_overrides(tmp_path: Path) -> None:

@@ -37,6 +37,8 @@ def column(records: Any, name: str) -> npt.NDArray[Any]:
             return np.asarray(to_numpy(zero_copy_only=False))
         except TypeError:
             return np.asarray(to_numpy())
+    if not isinstance(values, np.ndarray) and len(values) == 0:
+        return np.asarray([], dtype=object)  # not numpy's float64 for an empty list
     return np.asarray(values)
 
 

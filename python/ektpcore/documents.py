@@ -517,7 +517,11 @@ def _manifest_story(
         ("Yang menyerahkan,", f"Petugas {sender}", None),
         ("Yang menerima,", f"Petugas {receiver}", found.received_by),
     ]
-    groups = list(found.kelurahan.items())
+    # Each kelurahan's cards in the order of their blank serials, as they lie in the box.
+    groups = [
+        (kel, sorted(niks, key=lambda n: _serial_of(cards, n)))
+        for kel, niks in found.kelurahan.items()
+    ]
     last: list[Flowable] = []
     for index, (kelurahan, niks) in enumerate(groups):
         story.append(CondPageBreak(30 * mm))
@@ -537,6 +541,12 @@ def _manifest_story(
     else:
         story += [rows_end, _signed([signed, total], signatures)]
     return story, rows_end, signed
+
+
+def _serial_of(cards: Mapping[Nik, Any], nik: Nik) -> tuple[bool, int]:
+    """A card's place in its box: by blank serial, cards without one last."""
+    serial = getattr(cards.get(nik), "card_serial", None)
+    return serial is None, serial or 0
 
 
 def _route(found: Manifest, bureau: Bureau) -> tuple[str, str]:
@@ -824,6 +834,17 @@ def _report(ledger: Ledger, kind: str, start: _dt.datetime, end: _dt.datetime) -
             operators[entry.actor][column] += 1
         if target is State.PRINTED and entry.source is State.QUEUED:
             printed.append((at, entry.actor, entry.printer or "-"))
+        if target is State.PRINTED and entry.source is State.IN_DOUBT:
+            # A card in doubt found whole in the tray was printed when it went through the
+            # printer, by whoever sent it: counted with the cards printed, as its blank is.
+            went = next((c for c in reversed(entered) if c.nik == nik), None)
+            if went is None:  # it went in doubt in an earlier period
+                printed.append((at, entry.actor, entry.printer or "-"))
+                operators[entry.actor]["dicetak"] += 1
+            else:
+                who = went.operator or entry.actor
+                printed.append((went.at or at, who, went.printer or entry.printer or "-"))
+                operators[who]["dicetak"] += 1
         serial = int(entry.blank) if entry.blank else None
         if target is State.IN_DOUBT:
             entered.append(InDoubtCard(nik, at, entry.printer, entry.batch, serial, entry.actor))

@@ -54,7 +54,14 @@ from .planning import (
 from .regions import RegionTable
 from .sample import sample_niks
 
-__all__ = ["CampaignReport", "default_scenario_text", "load_scenario", "plot_report", "simulate"]
+__all__ = [
+    "CampaignReport",
+    "campaign_figure",
+    "default_scenario_text",
+    "load_scenario",
+    "plot_report",
+    "simulate",
+]
 
 _DAY = 86_400.0
 _OPERATOR = Actor("simulated operator", Role.OPERATOR)
@@ -297,10 +304,8 @@ class CampaignReport:
         return text
 
 
-def plot_report(report: CampaignReport, path: str | Path) -> None:
-    """A PNG: cumulative cards printed and issued against the target, and a timeline per
-    printer (batches, breakdowns and waits). Needs matplotlib (``pip install
-    'ektpcore[plot]'``)."""
+def campaign_figure(report: CampaignReport) -> Any:
+    """The campaign's picture as a matplotlib figure (see :func:`plot_report`)."""
     try:
         import matplotlib
 
@@ -330,11 +335,23 @@ def plot_report(report: CampaignReport, path: str | Path) -> None:
         report.records - report.duplicates, color="grey", linestyle=":", label="records to print"
     )
     top.axhline(report.blanks_in, color="#ff7f0e", linestyle=":", label="blanks delivered")
+    title = f"{report.scenario['campaign']['name']}: {report.printed:,} printed,"
+    title += f" {report.issued:,} issued"
+    if report.blank_shortfall > 0:
+        # The records the summary says got no card: the band between what was printed and
+        # what there was to print.
+        end = max([report.target_days, *(x for x, _ in report.issued_curve)]) + 1
+        top.fill_between(
+            [0, end],
+            report.printed,
+            report.printed + report.blank_shortfall,
+            color="#d62728",
+            alpha=0.15,
+            label=f"blank shortfall: {report.blank_shortfall:,} records without a card",
+        )
+        title += f"; BLANK SHORTFALL {report.blank_shortfall:,}"
     top.set_ylabel("cards")
-    top.set_title(
-        f"{report.scenario['campaign']['name']}: {report.printed:,} printed, "
-        f"{report.issued:,} issued"
-    )
+    top.set_title(title)
     top.legend(loc="lower right")
     top.grid(alpha=0.3)
     colours = {"print": "#1f77b4", "down": "#d62728", "ribbon": "#ff7f0e"}
@@ -350,6 +367,16 @@ def plot_report(report: CampaignReport, path: str | Path) -> None:
     last = max([report.target_days, *(x for x, _ in report.issued_curve)])
     bottom.set_xlim(0, last + 1)
     fig.tight_layout()
+    return fig
+
+
+def plot_report(report: CampaignReport, path: str | Path) -> None:
+    """A PNG: cumulative cards printed and issued against the target (and the blank
+    shortfall, when there is one), and a timeline per printer (batches, breakdowns and
+    waits). Needs matplotlib (``pip install 'ektpcore[plot]'``)."""
+    import matplotlib.pyplot as plt
+
+    fig = campaign_figure(report)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

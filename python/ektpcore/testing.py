@@ -436,5 +436,7 @@ def card_intake(niks: Any, photo: str) -> dict[str, Any]:
             "marital_status": ["Belum Kawin"] * n,
             "occupation": ["Pelajar/Mahasiswa"] * n,
             "citizenship": ["WNI"] * n,
+            "kabupaten": ["Kota Bogor"] * n,
+            "province": ["Jawa Barat"] * n,
         },
     }

@@ -1,4 +1,5 @@
-"""``ektpcore batch``: the print batches a plan queued, and where their cards are."""
+"""``ektpcore batch``: the print batches a plan queued, where their cards are, and taking a
+batch's queued cards back out of it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ import click
 
 from ..clock import wib_text
 from ..ledger import BlankState
-from ..lifecycle import State
-from .common import Exit, echo, failure, label, on_ledger, open_ledger
+from ..lifecycle import Role, State
+from .common import (
+    Exit,
+    Who,
+    acting,
+    count,
+    echo,
+    failure,
+    label,
+    on_ledger,
+    open_ledger,
+    signed_in,
+)
 
 __all__ = ["batch"]
 
@@ -65,3 +77,34 @@ def batch_show(ledger: str, keys: Path | None, name: str) -> None:
     for r in order:
         blank = f", blank {r.card_serial}" if r.card_serial is not None else ""
         echo(f"  {label(r)}: {r.state.value}{blank}")
+
+
+@batch.command("pull")
+@on_ledger
+@click.argument("name", metavar="BATCH")
+@click.option(
+    "--reason", required=True, help="Why (recorded; never a NIK), e.g. 'printer P2 broke down'."
+)
+@acting(Role.OPERATOR)
+def batch_pull(ledger: str, keys: Path | None, name: str, reason: str, who: Who) -> None:
+    """Takes a batch's cards still queued out of it (a printer broke down, the plan
+    changed): they are PRINT_READY again, to be planned anew, and the batch's blanks not
+    used go back to stock. Cards printed stay as they are; a batch a station is printing is
+    refused (exit 8), one with nothing queued exits 9."""
+    with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
+        found = led.batches(name)
+        if not found:
+            raise failure(f"no batch {name} in the ledger", Exit.UNKNOWN)
+        queued = [r for r in led.batch(name, current=True) if r.state is State.QUEUED]
+        if not queued:
+            raise failure(
+                f"batch {name}: no card queued to take out ({_states(found[0].states)})",
+                Exit.NOTHING,
+            )
+        before = led.blanks.counts().get(BlankState.IN_STOCK, 0)
+        led.transition([int(r.nik) for r in queued], State.PRINT_READY, actor, reason=reason)
+        back = led.blanks.counts().get(BlankState.IN_STOCK, 0) - before
+    echo(
+        f"{name}: {count(len(queued))} taken out of the batch, PRINT_READY again;"
+        f" {count(back, 'blank')} back in stock (plan them again: ektpcore plan --commit)"
+    )

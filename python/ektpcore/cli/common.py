@@ -168,6 +168,13 @@ def check_output(path: Path, what: str, *, new: bool = False) -> None:
     check_folder(path.parent, f"{path}")
 
 
+def check_cleaned(path: Path | None) -> None:
+    """The cleaned sheet's path (``--output``), checked before the work: it holds citizens'
+    data in clear, so it is a new file, never one written over."""
+    if path is not None and str(path) != "-":
+        check_output(path, "the cleaned sheet", new=True)
+
+
 def check_folder(folder: Path, what: str) -> None:
     """Refuses a folder that is missing, not a folder, or not writable."""
     if not folder.is_dir():
@@ -489,8 +496,11 @@ def column_map(items: Sequence[str], *, bare: str | None = None) -> dict[str, st
 
 def read_input(path: Path, columns: dict[str, str], fields: Sequence[str]) -> Sheet:
     """A sheet read with :func:`~ektpcore.sheets.read_sheet`; an encoding other than UTF-8
-    is said on standard error."""
+    is said on standard error. A sheet with a header and no rows is as empty as an empty
+    file: every command refuses it alike."""
     sheet = read_sheet(path, columns=columns, fields=fields)
+    if not len(sheet):
+        raise SheetError(f"{path.name}: no rows under the header: nothing to read")
     if sheet.encoding not in ("utf-8", "utf-8 with BOM", "xlsx"):
         note(f"{path.name}: read as {sheet.encoding}")
     return sheet
@@ -554,22 +564,25 @@ def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
             w.writerow([r.row, r.nik, r.name, r.column, r.reason])
 
 
-def tell_rejects(rejects: Sequence[Reject], path: Path, shown_at_most: int = 10) -> None:
-    """The first rejects on standard error, and where the rest are."""
+def tell_rejects(
+    rejects: Sequence[Reject], path: Path, shown_at_most: int = 10, *, what: str = "rows left out"
+) -> None:
+    """The first rejects on standard error, and where the rest are (``what`` they are)."""
     for r in rejects[:shown_at_most]:
         note(f"  {r}")
     if len(rejects) > shown_at_most:
         note(f"  ... and {len(rejects) - shown_at_most:,} more")
-    note(f"rows left out, with the reason: {path}")
+    note(f"{what}, with the reason: {path}")
 
 
 def write_cleaned(
     path: Path, sheet: Sheet, keep: Sequence[int], dates: dict[str, list[str]] | None = None
 ) -> None:
     """The rows kept, all their cells, as UTF-8 CSV; ``dates`` gives the date fields'
-    cells rewritten as ``YYYY-MM-DD``."""
+    cells rewritten as ``YYYY-MM-DD``. Citizens' data in clear: a new file of mode 0600
+    (checked with :func:`check_cleaned` before the work)."""
     rewrite = {sheet.columns[f]: cells for f, cells in (dates or {}).items() if sheet.has(f)}
-    with writing(path) as f:
+    with writing(path, private=str(path) != "-") as f:
         w = csv.writer(f)
         w.writerow(sheet.headers)
         for i in keep:

@@ -47,7 +47,7 @@ def manifest() -> None:
     and received with their count checked."""
 
 
-def _find(led: Any, number: int) -> Any:
+def find_manifest(led: Any, number: int) -> Any:
     try:
         return led.distribution.manifest(number)
     except InvalidArgumentError:
@@ -115,7 +115,7 @@ def manifest_show(ledger: str, keys: Path | None, number: int) -> None:
     """A manifest's cards by kelurahan: the masked NIK with the name's initials, the blank
     each card is on, and where each is now."""
     with open_ledger(ledger, keys) as led:
-        m = _find(led, number)
+        m = find_manifest(led, number)
         echo(_line(m))
         for kel, cards in m.kelurahan.items():
             echo(f"  {kel or '-'}:")
@@ -131,7 +131,7 @@ def manifest_show(ledger: str, keys: Path | None, number: int) -> None:
 def manifest_dispatch(ledger: str, keys: Path | None, number: int, who: Who) -> None:
     """Sends a manifest's consignment: its cards are on their way to the kecamatan."""
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
-        m = _find(led, number)
+        m = find_manifest(led, number)
         led.distribution.dispatch(number, actor)
     echo(f"manifest {number}: {count(m.count)} dispatched to {m.destination or '-'}")
 
@@ -154,7 +154,7 @@ def manifest_receive(
     """The kecamatan confirms receipt of a manifest with the count it made; a count that
     does not match is refused (exit 8) and nothing is recorded."""
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
-        _find(led, number)
+        find_manifest(led, number)
         m = led.distribution.receive(number, receiver, counted, actor)
     echo(f"manifest {number}: {count(m.count)} received at {m.destination or '-'}")
 
@@ -221,10 +221,15 @@ def handover(
     parsed = parse_niks(sheet.values("nik"))
     left_out: list[Reject] = []
     keep: list[int] = []
+    first: dict[int, int] = {}
     with open_ledger(ledger, keys) as led:
         for i, message in enumerate(parsed.messages()):
             why = _why_not(led, int(parsed.values[i]), message, checks[i] or identity_check)
+            if why is None and int(parsed.values[i]) in first:
+                # One card per citizen: a second row of the same NIK hands nothing over.
+                why = ("nik", f"the NIK repeats row {sheet.numbers[first[int(parsed.values[i])]]}")
             if why is None:
+                first[int(parsed.values[i])] = i
                 keep.append(i)
             else:
                 left_out.append(reject(sheet, i, why[0], why[1]))

@@ -21,7 +21,8 @@ from ..documents import (
     shift_report,
 )
 from ..nik import Nik
-from .common import NIK, Exit, check_output, echo, failure, on_ledger, open_ledger
+from .common import NIK, Exit, check_output, echo, failure, label, on_ledger, open_ledger
+from .distribution import find_manifest
 
 __all__ = ["berita_acara", "print_manifest", "report"]
 
@@ -48,6 +49,7 @@ def print_manifest(
     serial), counts, and signature lines for sender and receiver."""
     check_output(output, "the manifest")
     with open_ledger(ledger, keys) as led:
+        find_manifest(led, number)  # an unknown one is exit 10, as everywhere
         manifest_pdf(led, number, bureau=Bureau(region, address), path=output)
     echo(f"manifest {number}: {output}")
 
@@ -71,6 +73,14 @@ def berita_acara(
     page each, with signature lines for both parties."""
     check_output(output, "the hand-over record")
     with open_ledger(ledger, keys) as led:
+        for nik in niks:
+            record = led.where_is(nik)  # an unknown NIK is exit 10
+            if not led.distribution.handovers(nik):
+                raise failure(
+                    f"{label(record)}: no hand-over is recorded (the card is"
+                    f" {record.state.value}): nothing to print",
+                    Exit.NOTHING,
+                )
         handover_pdf(
             led,
             [int(n) for n in niks],
@@ -96,7 +106,8 @@ def _report_options(f: Any) -> Any:
         "day",
         type=click.DateTime(formats=["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"]),
         default=None,
-        help="The day (WIB; today by default), YYYY-MM-DD or DD/MM/YYYY.",
+        help="The day (WIB), YYYY-MM-DD or DD/MM/YYYY; by default the day in progress (before"
+        " 08.00 WIB, yesterday: its night shift is still on).",
     )(f)
 
 
@@ -111,7 +122,11 @@ def _write(
 
 
 def _day(day: _dt.datetime | None) -> _dt.date:
-    return day.date() if day is not None else _dt.datetime.now(WIB).date()
+    """The day asked for, or the bureau's day in progress: its 08.00-08.00 WIB window holds
+    now, so between midnight and 08.00 it is yesterday (the night shift's day)."""
+    if day is not None:
+        return day.date()
+    return (_dt.datetime.now(WIB) - _dt.timedelta(hours=8)).date()
 
 
 @report.command("shift")
@@ -153,7 +168,7 @@ def report_day(
     for path in (output, csv_path):
         if path is not None:
             check_output(path, "the report")
-    if day is not None and day.date() > _dt.datetime.now(WIB).date():
+    if day is not None and day.date() > _day(None):
         raise failure(f"{day.date()} has not come yet: nothing to report", Exit.NOTHING)
     with open_ledger(ledger, keys) as led:
         found = day_report(led, _day(day))

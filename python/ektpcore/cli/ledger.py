@@ -21,7 +21,7 @@ from ..clock import shift_window, wib_text
 from ..errors import BlankShortageWarning, LedgerFileError, LedgerKeyError, SheetError
 from ..ledger import CARD_FIELDS
 from ..lifecycle import Role, State
-from ..nik import Nik, parse_niks
+from ..nik import Nik, Sex, parse_niks
 from ..sheets import Sheet, parse_date
 from .common import (
     KEYS_VARIABLE,
@@ -31,6 +31,7 @@ from .common import (
     Reject,
     Who,
     acting,
+    check_cleaned,
     check_output,
     column_map,
     columns_option,
@@ -162,7 +163,15 @@ class _Intake:
 def _needed_for_print() -> tuple[str, ...]:
     from ..ledger import CardFields
 
-    return ("name", "photo", *CardFields.REQUIRED)
+    return (
+        "name",
+        "photo",
+        *CardFields.REQUIRED,
+        "kecamatan",
+        "kelurahan",
+        "kabupaten",
+        "province",
+    )
 
 
 def _check_intake(
@@ -204,6 +213,7 @@ def _check_intake(
                 dates[i] = parse_date(text).isoformat()
             except SheetError as err:
                 bad[i] = reject(sheet, i, "birth_date", date_reason(err))
+    _check_against_nik(sheet, parsed.values, dates, bad)
     classes = [priority or 0] * n
     if sheet.has("priority") and priority is None:
         for i, text in enumerate(sheet.values("priority")):
@@ -217,13 +227,22 @@ def _check_intake(
         lacking = [f for f in needed if not (dates if f == "birth_date" else columns[f])[i]]
         if lacking and i not in bad:
             bad[i] = reject(sheet, i, None, f"the card lacks {', '.join(lacking)}")
-    keep = [i for i in range(n) if i not in bad]
     base = sheet.path.resolve().parent
 
     def where(ref: str) -> str | None:
         if not ref:
             return None
         return ref if "://" in ref or os.path.isabs(ref) else str(base / ref)
+
+    if needed:
+        # A card is drawn from its photo and signature files: one not there is found now,
+        # not at the printer.
+        for name in ("photo", "signature"):
+            for i, ref in enumerate(columns.get(name, ())):
+                path = where(ref)
+                if i not in bad and path and "://" not in path and not os.path.isfile(path):
+                    bad[i] = reject(sheet, i, name, f"no {name} file {ref}")
+    keep = [i for i in range(n) if i not in bad]
 
     kept: dict[str, list[str | None]] = {
         name: [columns[name][i] or None for i in keep]
@@ -246,6 +265,36 @@ def _check_intake(
         [classes[i] for i in keep],
         dates,
     )
+
+
+_FEMALE = {"PEREMPUAN", "P", "F", "2", "WANITA", "FEMALE"}
+_MALE = {"LAKI-LAKI", "LAKI LAKI", "LAKI", "L", "M", "1", "PRIA", "MALE"}
+
+
+def _check_against_nik(sheet: Sheet, niks: Any, dates: list[str], bad: dict[int, Reject]) -> None:
+    """Rows whose birth date or sex says other than their NIK (which holds both) are left
+    out: the card would print a NIK and a birth date or sex that disagree."""
+    sexes = sheet.values("sex") if sheet.has("sex") else [""] * len(sheet)
+    for i, (value, born, sex) in enumerate(zip(niks.tolist(), dates, sexes, strict=True)):
+        if i in bad:
+            continue
+        nik = Nik(int(value))
+        if born:
+            day = _dt.date.fromisoformat(born)
+            if (day.day, day.month, day.year % 100) != (
+                nik.birth_day,
+                nik.birth_month,
+                nik.birth_yy,
+            ):
+                bad[i] = reject(sheet, i, "birth_date", "the birth date is not the NIK's")
+                continue
+        said = sex.strip().upper()
+        if not said:
+            continue
+        if said not in _FEMALE | _MALE:
+            bad[i] = reject(sheet, i, "sex", "not a sex (LAKI-LAKI or PEREMPUAN)")
+        elif (said in _FEMALE) != (nik.sex is Sex.FEMALE):
+            bad[i] = reject(sheet, i, "sex", "the sex is not the NIK's")
 
 
 def _defaults(items: Sequence[str]) -> dict[str, str]:
@@ -305,18 +354,20 @@ def ledger_import(
     and delimiter, or .xlsx) into the LEDGER: NIK, name, kecamatan, kelurahan, photo and
     signature (paths relative to the sheet's folder, or URIs) and the card's fields
     (birth place and date, address, RT/RW, religion, marital status, occupation,
-    citizenship, blood type, ...), found by their SIAK column names or --column.
+    citizenship, blood type, kabupaten/kota, province, ...), found by their SIAK column
+    names or --column.
 
-    Rows with an invalid or repeated NIK, a birth date that is not a date, or (print-ready)
-    a card field missing are left out, each with its reason in the rejects file; the rest
-    are taken in, in one transaction. Rows whose NIK the ledger holds already are left as
-    they are. Exits 13 when rows were left out."""
+    Rows with an invalid or repeated NIK, a birth date that is not a date, a birth date or
+    sex other than the NIK's, or (print-ready)
+    a field the card shows missing (kecamatan, kelurahan, kabupaten and province included)
+    or a photo file that is not there are left out, each with its reason in the rejects
+    file; the rest are taken in, in one transaction. Rows whose NIK the ledger holds already
+    are left as they are. Exits 13 when rows were left out."""
     target = _STATES[state]
-    if output is not None:
-        check_output(output, "the cleaned sheet")
+    check_cleaned(output)
     where = rejects_path(sheet_path, rejects)
     check_output(where, "the rejects")
-    sheet = read_input(sheet_path, column_map(columns), _INTAKE)
+    sheet = read_input(sheet_path, column_map(columns), (*_INTAKE, "sex"))
     intake = _check_intake(sheet, target, _defaults(defaults), priority)
     kept = intake.columns
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
@@ -347,12 +398,16 @@ def ledger_import(
         write_cleaned(output, sheet, intake.keep, {"birth_date": intake.dates})
     added = 0 if report is None else report.added
     echo(
-        f"{sheet_path.name}: {len(sheet):,} rows; {added:,} records added as {target.value};"
+        f"{sheet_path.name}: {len(sheet):,} rows; {added:,} record{'' if added == 1 else 's'}"
+        f" added as {target.value};"
         f" {len(intake.rejects):,} left out"
         + (f"; {len(there):,} already in the ledger (left as they are)" if there else "")
     )
     if left_out:
-        tell_rejects(left_out, where)
+        held_only = not intake.rejects
+        tell_rejects(
+            left_out, where, what="rows already in the ledger" if held_only else "rows left out"
+        )
     if intake.rejects:
         raise failure(
             f"{len(intake.rejects):,} of {len(sheet):,} rows left out (see {where})",
@@ -391,7 +446,9 @@ def ledger_where_is(
         echo(f"  kecamatan {record.kecamatan or '-'}, kelurahan {record.kelurahan or '-'}")
         if record.card_serial is not None or record.manifest is not None:
             echo(f"  card on blank {record.card_serial or '-'}, manifest {record.manifest or '-'}")
-        missing = record.card.missing()
+        from ..printing.layout import card_lacks
+
+        missing = card_lacks(record)
         if missing and record.state in (State.PRINT_READY, State.QUEUED):
             echo(f"  cannot be printed: the card lacks {', '.join(missing)}")
         echo(f"  last change {wib_text(record.updated_at)}")

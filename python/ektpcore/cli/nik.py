@@ -20,6 +20,7 @@ from ..sample import corrupt_niks, sample_niks
 from ..sheets import initials
 from .common import (
     Exit,
+    check_cleaned,
     check_output,
     column_map,
     columns_option,
@@ -105,9 +106,9 @@ def nik_check(
 
     Prints the invalid rows as CSV (the spreadsheet's row, the masked NIK, the name's
     initials, code, reason, position) and a summary on standard error."""
-    for path, what in ((errors_path, "the errors"), (output, "the cleaned sheet")):
-        if path is not None:
-            check_output(path, what)
+    if errors_path is not None:
+        check_output(errors_path, "the errors")
+    check_cleaned(output)
     table = regions_table(regions)
     sheet = read_input(file, column_map(columns, bare="nik"), ["nik", "name"])
     sheet.require("nik")

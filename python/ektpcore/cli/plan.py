@@ -21,6 +21,7 @@ from .common import (
     Reject,
     Who,
     acting,
+    check_cleaned,
     check_output,
     column_map,
     columns_option,
@@ -224,13 +225,10 @@ def plan_command(
             "with --ledger the ledger's records and blank stock are planned:"
             " --blanks, --column, --rejects and --output are for a RECORDS sheet"
         )
-    for path, what in (
-        (json_out, "the plan"),
-        (csv_out, "the plan's records"),
-        (output, "the cleaned sheet"),
-    ):
+    for path, what in ((json_out, "the plan"), (csv_out, "the plan's records")):
         if path is not None:
             check_output(path, what)
+    check_cleaned(output)
     setup = _printers(Path(files[-1]))
     try:
         start = _dt.datetime.fromisoformat(start_text) if start_text else _dt.datetime.now(WIB)
@@ -308,7 +306,7 @@ def _from_ledger(
     json_out: Path | None,
     csv_out: Path | None,
 ) -> None:
-    from ..planning import Plan
+    from ..planning import Plan, Unscheduled
 
     with open_ledger(location, keys) as led:
         result = Plan.from_ledger(led, setup.printers, **options)
@@ -316,8 +314,14 @@ def _from_ledger(
         chosen: Sequence[Any] = result.batches
         if not chosen:
             why = "; ".join(
-                f"{len(ids):,} {reason.value}" for reason, ids in result.unscheduled.items()
+                f"{count(len(ids), 'record')}: {reason.value}"
+                for reason, ids in result.unscheduled.items()
             )
+            if set(result.unscheduled) == {Unscheduled.NO_BLANK}:
+                raise failure(
+                    f"nothing planned: {why} (receive blanks first: ektpcore blanks receive)",
+                    Exit.SHORT,
+                )
             raise failure(
                 "nothing to plan: " + (why or "the ledger has no PRINT_READY record"),
                 Exit.NOTHING,
@@ -344,7 +348,28 @@ def _from_ledger(
                 echo(
                     f"{b.id}: {count(len(b))} queued for {b.printer} on blanks"
                     f" {serial_ranges(serials)}, {wib_text(b.start)} to {wib_text(b.end)}"
+                    + _ribbon_changes(b)
                 )
+        left = sum(len(ids) for ids in result.unscheduled.values())
+        if left:
+            why = "; ".join(
+                f"{count(len(ids), 'record')}: {reason.value}"
+                for reason, ids in result.unscheduled.items()
+            )
+            raise failure(
+                f"{count(len(chosen), 'batch')} queued;"
+                f" {count(left, 'record')} not planned ({why})",
+                Exit.PARTIAL,
+            )
+
+
+def _ribbon_changes(b: Any) -> str:
+    """Where the plan changes the batch's ribbon: the station stops there (exit 12) for
+    ``ektpcore ribbon change``, then the batch is run again."""
+    if not b.ribbon_changes:
+        return ""
+    cards = ", ".join(str(i + 1) for i in b.ribbon_changes)
+    return f"; ribbon change before its card {cards} (ektpcore ribbon change)"
 
 
 def _code(err: EktpcoreError) -> Exit:

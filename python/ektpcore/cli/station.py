@@ -214,11 +214,13 @@ def station_run(
 
     Every batch is checked before the first card moves: one that is unknown (exit 10),
     queued for another printer (11) or has nothing left to print (9), or a printer without
-    a ribbon (12), is refused. A run that stops before the batch's end (a jam, the printer
-    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12. When the
-    printer needs the operator, the station says what to do and waits --pause-for seconds."""
+    a ribbon (12), or a card that cannot be drawn (a field missing, a photo file not there: 8),
+    is refused. A run that stops before the batch's end (a jam, the printer
+    refusing, a lost connection: cards in doubt) exits 13, its ribbon used up 12; a printer
+    that cannot be reached, 1. When the printer needs the operator, the station says what to
+    do and waits --pause-for seconds."""
     from ..printing import PrintStation, TcpTransport, Template, dialect
-    from ..printing.layout import faces_from_record
+    from ..printing.layout import check_card, faces_from_record
 
     language = dialect(dialect_name)
     # The E-KTP layout on the printer's canvas (a Magicard's is 642 dots high, not 648: the
@@ -233,6 +235,8 @@ def station_run(
     with open_ledger(ledger, keys) as led, signed_in(led, who) as actor:
         for batch in batches:
             _printable(led, batch, printer_id)
+            for record in led.queued(batch, printer_id):
+                check_card(record)  # every card drawable before the first one moves
         _ribbon(led, printer_id)
         for batch in batches:
             with click.progressbar(length=1, label=f"batch {batch}", file=sys.stderr) as bar:
@@ -275,9 +279,10 @@ def station_run(
             if report.stopped:
                 ribbon = led.ribbons.current(printer_id)
                 used_up = ribbon is None or ribbon.remaining < 1
+                code = Exit.SHORT if used_up else Exit.PARTIAL
                 raise failure(
                     f"batch {batch} stopped: {report.stopped}",
-                    Exit.SHORT if used_up else Exit.PARTIAL,
+                    Exit.ERROR if report.unreachable else code,
                 )
 
 

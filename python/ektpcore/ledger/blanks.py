@@ -249,6 +249,9 @@ def move(
         (db.as_list(serials),),
     )
     found = {serial: state for serial, state, _ in rows}
+    # Each movement names its batch: the one given, else the batch the blank was allocated
+    # to (a card spoiled at quality control is counted against the batch it was printed in).
+    in_batches = {serial: held for serial, _, held in rows}
     if tx.beside:
         # A station beside others moves only its own batch's blanks (no claim to look up).
         claimed = None if tx.claim is None else tx.claim.batch
@@ -281,7 +284,7 @@ def move(
         tx,
         [(s, BlankState(found[s]), target) for s in serials],
         reason=reason,
-        batch=batch,
+        batch=[batch or in_batches[s] for s in serials],
         records=records,
     )
 
@@ -316,18 +319,20 @@ def _history(
     moves: Sequence[tuple[int, BlankState | None, BlankState]],
     *,
     reason: str | None = None,
-    batch: str | None = None,
+    batch: str | Sequence[str | None] | None = None,
     records: Sequence[int | None] | None = None,
 ) -> None:
+    """The movements' history rows: ``batch`` one for all, or one per movement."""
     records = records or [None] * len(moves)
+    batches = [batch] * len(moves) if batch is None or isinstance(batch, str) else list(batch)
     who, role, now = tx.actor.name, tx.actor.role.name, tx.now
     check_free_text(reason, "a blank's reason")
     stored = seal_texts(tx.db, [reason] * len(moves), "blank_history.reason")
     chain.append(
         tx.db,
         [
-            (s, now, who, role, src.value if src else None, dst.value, why, batch, r)
-            for (s, src, dst), r, why in zip(moves, records, stored, strict=True)
+            (s, now, who, role, src.value if src else None, dst.value, why, b, r)
+            for (s, src, dst), r, why, b in zip(moves, records, stored, batches, strict=True)
         ],
         chain.BLANK_CHAIN,
     )

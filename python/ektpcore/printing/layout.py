@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,10 @@ __all__ = [
     "CardData",
     "PhotoBackgroundError",
     "Template",
+    "card_lacks",
+    "check_card",
     "check_photo_background",
+    "faces_from_record",
     "photo_background",
     "render",
 ]
@@ -192,6 +196,39 @@ def check_photo_background(card: CardData) -> None:
         )
 
 
+def _has_glyph(font: Any, char: str) -> bool:
+    """Whether ``font`` draws ``char`` (rather than its box for a missing glyph)."""
+    key = (*font.getname(), char)
+    if key not in _GLYPHS:
+
+        def shape(c: str) -> tuple[tuple[int, int], bytes]:
+            mask = font.getmask(c)
+            return mask.size, bytes(mask)
+
+        _GLYPHS[key] = char.isspace() or shape(char) != shape("\uffff")
+    return _GLYPHS[key]
+
+
+_GLYPHS: dict[tuple[str, ...], bool] = {}
+
+
+def _drawable(text: str, font: Any) -> str:
+    """``text`` as the card's font can draw it: a letter the font lacks is drawn as its base
+    letter (``JOSÉ`` as ``JOSE``, as SIAK writes names), never as a missing glyph's box."""
+    out = []
+    for char in text:
+        if char.isascii() or _has_glyph(font, char):
+            out.append(char)
+            continue
+        base = "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
+        if char in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212":
+            base = "-"
+        out.append(base if base and all(_has_glyph(font, c) for c in base) else "?")
+    return "".join(out)
+
+
 def _fit(image: npt.NDArray[np.uint8], box: Box, mode: str) -> Any:
     from PIL import Image
 
@@ -229,7 +266,9 @@ def render(
                 raise InvalidArgumentError(
                     f"the template refers to an unknown field {err}"
                 ) from None
-            draw.text((item.x, item.y), text, fill=0, font=font, anchor=item.anchor)
+            draw.text(
+                (item.x, item.y), _drawable(text, font), fill=0, font=font, anchor=item.anchor
+            )
         return black
 
     front_black = layer(t.front)
@@ -257,42 +296,96 @@ def render(
     )
 
 
+def card_lacks(
+    record: Any, *, kabupaten: str | None = None, province: str | None = None
+) -> list[str]:
+    """The fields ``record``'s card shows that it lacks (``[]``: it can be printed), with
+    the bureau's ``kabupaten`` and ``province`` standing in where the record has none."""
+    fields = getattr(record, "card", None)
+    missing = [] if record.name else ["name"]
+    if fields is None:
+        from ..ledger import CardFields
+
+        missing += list(CardFields.REQUIRED)
+    else:
+        missing += fields.missing()
+    if not ((fields is not None and fields.kabupaten) or kabupaten):
+        missing.append("kabupaten")
+    if not ((fields is not None and fields.province) or province):
+        missing.append("province")
+    if not record.photo_ref:
+        missing.append("photo")
+    return missing
+
+
+def check_card(record: Any, *, kabupaten: str | None = None, province: str | None = None) -> None:
+    """Refuses a record whose card cannot be printed: a field missing (see
+    :func:`card_lacks`), or a photo or signature file that cannot be read. A station checks
+    each card of a batch with it before the first one moves.
+
+    Raises:
+        CardDataError: naming the record (masked NIK and initials) and what it lacks.
+    """
+    from PIL import Image
+
+    who = _who(record)
+    missing = card_lacks(record, kabupaten=kabupaten, province=province)
+    if missing:
+        raise CardDataError(
+            f"record {who} cannot be printed: its card lacks {', '.join(missing)} (give them"
+            " at intake)"
+        )
+    for what, ref in (("photo", record.photo_ref), ("signature", record.signature_ref)):
+        if not ref:
+            continue
+        try:
+            with Image.open(ref):
+                pass
+        except OSError as err:
+            raise CardDataError(
+                f"record {who} cannot be printed: its {what} file cannot be read"
+                f" ({err.strerror or type(err).__name__})"
+            ) from None
+
+
+def _who(record: Any) -> str:
+    """A record as errors name it: masked NIK and the name's initials."""
+    from ..sheets import initials
+
+    letters = initials(record.name)
+    return mask_nik(int(record.nik)) + (f" ({letters})" if letters else "")
+
+
 def faces_from_record(
     record: Any,
     template: Template | None = None,
     *,
     check_photo: bool = True,
-    issued_at: str = "-",
+    issued_at: str | None = None,
     issued_on: _dt.date | None = None,
     kabupaten: str | None = None,
     province: str | None = None,
 ) -> CardFaces:
     """Faces from what a ledger :class:`~ektpcore.Record` holds: its NIK, name, kecamatan and
     kelurahan, photo and signature files, and the card's other fields (``record.card``).
-    ``issued_at`` and ``issued_on`` are where and when the card is issued (the bureau's city,
-    today by default); ``kabupaten`` and ``province`` stand in where the record has none.
+    ``issued_at`` and ``issued_on`` are where and when the card is issued (the card's
+    kabupaten/kota and today by default); ``kabupaten`` and ``province`` stand in where the
+    record has none.
 
     Raises:
-        CardDataError: the record lacks a field the card shows (named in the message), before
-            anything is drawn.
+        CardDataError: the record lacks a field the card shows (named in the message), or
+            its photo cannot be read, before anything is drawn.
     """
     from PIL import Image
 
     from ..nik import Nik
 
     nik = Nik(int(record.nik)) if not isinstance(record.nik, Nik) else record.nik
-    fields = getattr(record, "card", None)
-    missing = [] if record.name else ["name"]
-    missing += fields.missing() if fields is not None else ["birth_place", "birth_date", "address"]
-    if not record.photo_ref:
-        missing.append("photo")
-    if missing:
-        raise CardDataError(
-            f"record {mask_nik(int(nik))} cannot be printed: its card lacks"
-            f" {', '.join(missing)} (give them at intake)"
-        )
-    assert fields is not None  # a missing one was refused above
-    card_fields = fields
+    check_card(record, kabupaten=kabupaten, province=province)
+    card_fields = record.card
+    # Both are there: check_card refused a record without them.
+    regency = str(card_fields.kabupaten or kabupaten)
+    region = str(card_fields.province or province)
 
     def image(ref: str | None, mode: str, what: str) -> npt.NDArray[np.uint8] | None:
         if not ref:
@@ -302,7 +395,7 @@ def faces_from_record(
                 return np.asarray(im.convert(mode), dtype=np.uint8)
         except OSError as err:
             raise CardDataError(
-                f"record {mask_nik(int(nik))} cannot be printed: its {what} file cannot be"
+                f"record {_who(record)} cannot be printed: its {what} file cannot be"
                 f" read ({type(err).__name__})"
             ) from None
 
@@ -319,9 +412,9 @@ def faces_from_record(
         agama=card_fields.religion,
         status_perkawinan=card_fields.marital_status,
         pekerjaan=card_fields.occupation,
-        provinsi=card_fields.province or province or "-",
-        kabupaten=card_fields.kabupaten or kabupaten or "-",
-        tempat_terbit=issued_at,
+        provinsi=region,
+        kabupaten=regency,
+        tempat_terbit=issued_at or regency,
         tanggal_terbit=issued_on or _dt.date.today(),
         gol_darah=card_fields.blood_type or "-",
         kewarganegaraan=card_fields.citizenship,

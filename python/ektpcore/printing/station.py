@@ -137,6 +137,7 @@ class BatchReport:
     recovered: list[int] = field(default_factory=list)  # earlier cards put in doubt at start
     warnings: list[str] = field(default_factory=list)  # what the printer warned of (ribbon low)
     paused: list[str] = field(default_factory=list)  # why the run paused for the operator
+    unreachable: bool = False  # the printer could not be reached: no card moved
 
     def __repr__(self) -> str:
         return (
@@ -337,7 +338,7 @@ class PrintStation:
         try:
             transport = self.connect()
         except PrinterConnectionError as err:
-            report.left, report.stopped = total, str(err)
+            report.left, report.stopped, report.unreachable = total, str(err), True
             return report
         with transport:
             try:
