@@ -496,10 +496,16 @@ class PrintStation:
                 chip=None if chip is None else (serial, chip, False, why),
             )
             report.spoiled.append(nik)
+            # The spoiled card's record left the batch (print-ready again): it goes into the
+            # next plan, not into this batch's next run.
+            again = "its record is print-ready again for the next plan"
             if refused.condition is Condition.JAM:
-                return f"the printer jammed ({refused.reply}): clear it and run the batch again"
+                return (
+                    f"the printer jammed ({refused.reply}): clear it and run the batch again;"
+                    f" the jammed card was spoiled and {again}"
+                )
             if jam:
-                return f"{refused}: clear the printer and run the batch again"
+                return f"{refused}: clear the printer and run the batch again; {again}"
             return why
         # Refused before printing (ribbon, cover, a bad command): nothing happened to the card.
         with self._fenced(self.actor) as tx:
