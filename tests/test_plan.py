@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -549,3 +550,25 @@ def test_two_sided_cards_go_to_the_printers_relatively_best_at_them() -> None:
     # S1 and S3 barely slow down on two-sided cards; S2 and S4 take more than twice as long.
     assert min(share["S1"], share["S3"]) > 0.6
     assert max(share["S2"], share["S4"]) < 0.1
+
+
+def test_printers_that_each_find_the_others_better_do_not_wait_on_each_other() -> None:
+    """An instance the properties drew: every printer left found the others better placed for
+    what was left, and they deferred to each other a microsecond at a time, for ever. Each
+    defers once at a moment now; then the one asked takes the click."""
+    data = json.loads(
+        (Path(__file__).parent / "data" / "plan_printers_waiting_on_each_other.json").read_text()
+    )
+    n = len(data["ids"])
+    recs = {
+        "id": np.array(data["ids"]),
+        "priority": np.array([int(c) for c in data["priority"]]),
+        "two_sided": np.array([c == "1" for c in data["two_sided"]]),
+        "ready": [START + dt.timedelta(hours=h) for h in data["ready_hours"]],
+        "kecamatan": np.array(["Bogor Tengah"] * n, dtype=object),
+        "kelurahan": np.array(["Kel 0"] * n, dtype=object),
+    }
+    ps = [Printer(**p) for p in data["printers"]]
+    p = ektpcore.plan(recs, ps, blanks=data["blanks"], start=START, click_limit=data["click"])
+    check(p, data["click"])
+    assert sum(len(b) for b in p.batches) == data["blanks"]

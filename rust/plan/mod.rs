@@ -548,6 +548,9 @@ pub fn plan(
     let mut taken: Vec<u32> = Vec::with_capacity(click);
     let mut runs: Vec<(u32, u32, u32)> = Vec::new();
 
+    // Deferrals (`share == 0`) since the planning clock last moved on by more than a
+    // millisecond, and where it stood then.
+    let (mut waited_from, mut waiting) = (f64::NEG_INFINITY, 0usize);
     // The printer free first (ties: the lower index) takes the next click.
     while let Some(p) = (0..printers.len())
         .filter(|&q| !clocks[q].retired)
@@ -619,7 +622,13 @@ pub fn plan(
             pool.len + (selected.len() - next),
             options,
         );
-        if share == 0 {
+        if t > waited_from + 1e-3 {
+            (waited_from, waiting) = (t, 0);
+        }
+        // Every printer may defer once at the same moment; after that the one asked takes
+        // the click, so printers that each find the others better never wait on each other
+        // a microsecond at a time.
+        if share == 0 && waiting <= printers.len() {
             // Everything left is done sooner by the others: wait for the next printer to
             // free up (or the next release) and look again then.
             // A printer free at the same moment goes first (a microsecond later for `p`).
@@ -629,6 +638,7 @@ pub fn plan(
             let release_next = (next < selected.len()).then(|| release[next]);
             if let Some(later) = others.chain(release_next).reduce(f64::min) {
                 clocks[p].time = later;
+                waiting += 1;
                 continue;
             }
         }
