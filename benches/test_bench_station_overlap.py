@@ -16,7 +16,6 @@ the ledger balanced. The untimed smoke run of a plain ``pytest`` prints four car
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import ektpcore
 from ektpcore import Actor, Ledger, Role, State
 from ektpcore.printing import PrintStation, TcpTransport
 from ektpcore.printing.layout import faces_from_record
+from ektpcore.testing import card_intake
 
 from .conftest import NOTES, RESULTS, judge
 
@@ -53,25 +53,12 @@ def _ledger(path: Path, cards: int) -> Ledger:
     photo = path.parent / "foto.png"
     Image.new("RGB", (300, 400), (200, 30, 30)).save(photo)
     niks = [int(v) for v in ektpcore.sample_niks(cards, seed=17)]
-    born = [ektpcore.Nik(v).birth_date or dt.date(1990, 1, 1) for v in niks]
     ledger = Ledger(str(path))
     ledger.add_records(
         niks,
         OPERATOR,
         state=State.PRINT_READY,
-        names=[f"Warga Contoh {i}" for i in range(cards)],
-        photos=[str(photo)] * cards,
-        card={
-            "birth_place": ["Bogor"] * cards,
-            "birth_date": [d.isoformat() for d in born],
-            "address": ["Jl. Pajajaran No. 10"] * cards,
-            "rt": ["001"] * cards,
-            "rw": ["002"] * cards,
-            "religion": ["Islam"] * cards,
-            "marital_status": ["Belum Kawin"] * cards,
-            "occupation": ["Pelajar/Mahasiswa"] * cards,
-            "citizenship": ["WNI"] * cards,
-        },
+        **card_intake(niks, str(photo)),
     )
     ledger.blanks.receive("LOT", 1, cards, SUPERVISOR)
     ledger.ribbons.install("P1", "YMCKOK", cards, OPERATOR)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import ektpcore
-from ektpcore import _ektpcore
+from ektpcore import _ektpcore, testing
 
 settings.register_profile(
     "ci",
@@ -132,23 +132,7 @@ def tamper(ledger_location: str) -> Callable[..., None]:
 def card_intake(niks: Sequence[int], photo: str) -> dict[str, Any]:
     """Intake columns that give each record everything its card shows (a station refuses a
     record that lacks a field): names, the card's fields, and one photo file for all."""
-    n = len(niks)
-    born = [ektpcore.Nik(int(v)).birth_date or dt.date(1990, 1, 1) for v in niks]
-    return {
-        "names": [f"Warga Contoh {i}" for i in range(n)],
-        "photos": [photo] * n,
-        "card": {
-            "birth_place": ["Bogor"] * n,
-            "birth_date": [d.isoformat() for d in born],
-            "address": ["Jl. Pajajaran No. 10"] * n,
-            "rt": ["001"] * n,
-            "rw": ["002"] * n,
-            "religion": ["Islam"] * n,
-            "marital_status": ["Belum Kawin"] * n,
-            "occupation": ["Pelajar/Mahasiswa"] * n,
-            "citizenship": ["WNI"] * n,
-        },
-    }
+    return testing.card_intake(niks, photo)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from ektpcore import Ledger, State
+from ektpcore import Ledger, Role, State
 from ektpcore.cli import main
 from ektpcore.console import Console, create_app, open_console
 from ektpcore.console.i18n import INDONESIAN
@@ -349,6 +349,41 @@ def test_print_next_batch_prints_it_as_the_signed_in_operator(
     ani.close()
 
 
+def test_each_cards_outcome_is_in_the_progress_json_before_the_next_card_goes(
+    tmp_path: Path,
+) -> None:
+    """Whenever the printer holds card k + 1, the page's progress figures already count card
+    k: each card's outcome reaches the JSON the page polls as soon as it is recorded, not at
+    the end of the batch (read from the run, not the ledger)."""
+    cards = 40
+    location, _ = bureau(tmp_path, per_printer=cards, extra_ready=0)
+    with VirtualPrinter(seconds_per_card=0.005) as p1:
+        made = open_console(
+            location, addresses={"P1": "{}:{}".format(*p1.address)}, photo_check=False
+        )
+        try:
+            ani = Desk(made, "ani")
+            assert ani.post("/printers/P1/start", page="/queue").status_code == 303
+            seen: list[int] = []
+            for _ in range(6_000):  # bounded: forty cards end long before
+                at_printer = len(p1.cards)  # read first: the JSON is asked after
+                progress = ani.get("/printers/P1/progress.json").json()
+                assert progress["done"] >= at_printer - 1, (at_printer, progress)
+                assert progress["printed"] + progress["remaining"] == cards, progress
+                seen.append(progress["done"])
+                if not progress["active"]:
+                    break
+                time.sleep(0.005)
+            assert progress["state"] == "finished", progress
+            assert (progress["printed"], progress["done"], len(p1.cards)) == (cards, cards, cards)
+            assert seen == sorted(seen)  # the figures only go forward
+            assert len(set(seen)) > 2  # seen on the way, not only at the start and the end
+            ani.close()
+        finally:
+            made.stations.stop_all()
+            made.ledger.close()
+
+
 def test_a_lost_connection_leaves_a_card_in_doubt_that_a_supervisor_settles(
     console: Console, office: tuple[str, list[int], dict[str, VirtualPrinter]]
 ) -> None:
@@ -594,6 +629,24 @@ def test_manifests_are_built_dispatched_received_and_printed_from_the_page(
         page="/distribution",
     )
     assert console.ledger.distribution.manifest(number).state.value == "RECEIVED"
+    # The page lists the manifests on their way and only the latest received ones.
+    ani.post("/distribution/build-kelurahan", page="/distribution")
+    dist = console.ledger.distribution
+    second, third, fourth = (m.id for m in dist.manifests(leg="KELURAHAN"))
+    for m in (second, third):
+        ani.post("/distribution/dispatch", {"manifest": str(m)}, page="/distribution")
+        count = str(dist.manifest(m).count)
+        ani.post(
+            "/distribution/receive",
+            {"manifest": str(m), "receiver": "Pak Lurah", "count": count},
+            page="/distribution",
+        )
+    assert [m.id for m in dist.manifests(latest=2)] == [third, fourth]
+    assert [m.id for m in dist.manifests(state="RECEIVED", latest=1)] == [third]
+    console.received_shown = 1
+    listed = ani.get("/distribution").text
+    shown = {int(n) for n in re.findall(r'href="/distribution/(\d+)\.pdf"', listed)}
+    assert shown == {third, fourth}
     pdf = ani.get(f"/distribution/{number}.pdf")
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
@@ -636,6 +689,14 @@ def test_from_print_to_hand_over_and_a_reprint_approved_by_another_person(
     assert f'action="{where}/hand-over"' in ani.get(where).text
     ani.post(f"{where}/hand-over", {"identity_check": "KK and photo"}, page=where)
     assert console.ledger.state_of(nik) is State.ISSUED
+    # The berita acara, with the NIK and name in full: recorded as a showing first.
+    assert f'action="{where}/berita-acara"' in ani.get(where).text
+    assert console.ledger.reveals(nik) == []
+    paper = ani.post(f"{where}/berita-acara", page=where)
+    assert paper.headers["content-type"] == "application/pdf"
+    assert paper.content.startswith(b"%PDF")
+    (shown,) = console.ledger.reveals(nik)
+    assert (shown.actor, shown.purpose) == ("ani", "card hand-over")
     # The card is lost: an operator asks for a reprint, a supervisor approves it.
     page = ani.get(where).text
     assert f'action="{where}/reprint"' in page
@@ -656,6 +717,81 @@ def test_from_print_to_hand_over_and_a_reprint_approved_by_another_person(
     assert console.ledger.state_of(nik) is State.PRINT_READY
     assert console.ledger.approvals.get(number).decided_by == "budi"
     for desk in (ani, budi, wati):
+        desk.close()
+
+
+def test_the_administrator_manages_users_from_the_users_page(console: Console) -> None:
+    root, budi = Desk(console, "root"), Desk(console, "budi")
+    assert 'href="/users"' in root.get("/").text
+    assert 'href="/users"' not in budi.get("/").text
+    assert budi.get("/users").status_code == 403
+    token = _csrf(budi.get("/").text)
+    added = budi.client.post(
+        "/users/add",
+        data={"csrf": token, "name": "x", "role": "administrator", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert added.status_code == 403
+    listed = root.get("/users").text
+    assert all(f'data-user="{name}"' in listed for name in ("ani", "budi", "wati", "root"))
+    root.post(
+        "/users/add", {"name": "sari", "role": "supervisor", "password": PASSWORD}, page="/users"
+    )
+    root.post("/users/grant", {"name": "wati", "role": "operator"}, page="/users")
+    root.post("/users/disable", {"name": "ani"}, page="/users")
+    users = {u.name: u for u in console.ledger.users.list()}
+    assert users["sari"].role is Role.SUPERVISOR
+    assert users["sari"].created_by == "root"
+    assert users["wati"].role is Role.OPERATOR
+    assert not users["ani"].active
+    assert users["ani"].disabled_by == "root"
+    assert Desk(console).sign_in("ani").status_code == 401
+    assert Desk(console).sign_in("sari").status_code == 303
+    # The ledger's refusals come back as one line on the page.
+    root.post(
+        "/users/add", {"name": "sari", "role": "operator", "password": PASSWORD}, page="/users"
+    )
+    assert "sari" in root.get("/users").text
+    assert len([u for u in console.ledger.users.list() if u.name == "sari"]) == 1
+    events = [(e.actor, e.event, e.subject) for e in console.ledger.audit()]
+    assert ("root", "user created", "sari") in events
+    assert ("root", "role granted", "wati") in events
+    root.close()
+    budi.close()
+
+
+def test_cancelling_a_printed_card_needs_a_second_persons_approval(
+    console: Console, office: tuple[str, list[int], dict[str, VirtualPrinter]]
+) -> None:
+    _, niks, _ = office
+    ani, budi, root = Desk(console, "ani"), Desk(console, "budi"), Desk(console, "root")
+    root.post(
+        "/users/add", {"name": "sari", "role": "supervisor", "password": PASSWORD}, page="/users"
+    )
+    sari = Desk(console, "sari")
+    ani.post("/printers/P1/start", page="/queue")
+    _wait(ani, "P1")
+    printed, ready = niks[0], niks[-1]
+    where = budi.post("/records/find", {"nik": str(printed)}, page="/records").headers["location"]
+    assert f'action="{where}/cancel"' in budi.get(where).text
+    mine = ani.post("/records/find", {"nik": str(printed)}, page="/records").headers["location"]
+    assert f'action="{mine}/cancel"' not in ani.get(mine).text  # an operator may not
+    budi.post(f"{where}/cancel", {"reason": "data of another citizen"}, page=where)
+    assert console.ledger.state_of(printed) is State.PRINTED  # not until approved
+    (waiting,) = console.ledger.approvals.waiting()
+    assert (waiting.requested_by, waiting.target) == ("budi", State.CANCELLED)
+    budi.post(f"/approvals/{waiting.id}", {"decision": "approve"}, page="/approvals")
+    assert console.ledger.state_of(printed) is State.PRINTED  # the requester cannot approve
+    sari.post(f"/approvals/{waiting.id}", {"decision": "approve"}, page="/approvals")
+    assert console.ledger.state_of(printed) is State.CANCELLED
+    assert console.ledger.where_is(printed).card_serial is None
+    # A record with no card yet is cancelled at once by a supervisor.
+    other = budi.post("/records/find", {"nik": str(ready)}, page="/records").headers["location"]
+    assert "Batalkan rekaman" in budi.get(other).text
+    budi.post(f"{other}/cancel", {"reason": "moved away"}, page=other)
+    assert console.ledger.state_of(ready) is State.CANCELLED
+    assert console.ledger.history(ready)[-1].actor == "budi"
+    for desk in (ani, budi, root, sari):
         desk.close()
 
 

@@ -125,9 +125,12 @@ def test_an_operator_prints_two_printers_and_a_supervisor_settles_the_card_in_do
         for record in printed:
             actors = {h.actor for h in ledger.history(int(record.nik))}
             assert actors <= {"ani", "budi"}
+        # The cancellation asked for waits; the administrator's new user is in the ledger.
+        assert [a.target for a in ledger.approvals.waiting()] == [State.CANCELLED]
+        assert "sari" in {u.name for u in ledger.users.list()}
         ledger.close()
     pictures = sorted(p.name for p in screens.glob("*.png"))
-    assert len(pictures) >= 8, pictures
+    assert len(pictures) >= 18, pictures
 
 
 def _until(condition: Any, seconds: float = 30.0) -> None:
@@ -235,4 +238,36 @@ def _the_day(browser: Any, url: str, screens: Path, console: Any) -> None:
     page.click("nav >> text=Queue")
     assert page.locator("#printer-P2 button.primary").is_visible()
     page.screenshot(path=str(screens / "15-queue-tablet.png"), full_page=True)
+    # A card on its way is asked to be cancelled: a request another person decides.
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.click("nav >> text=Records")
+    page.fill("input[name=nik]", nik)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{url}/records/**")
+    form = page.locator("form[action$='/cancel']")
+    form.locator("input[name=reason]").fill("data belongs to another citizen")
+    page.screenshot(path=str(screens / "16-cancel-request-en.png"), full_page=True)
+    form.locator("button[type=submit]").click()
+    assert "waits for another person's approval" in page.inner_text(".message.ok")
+    page.click("nav >> text=Approvals")
+    assert page.locator("tr[id^=request-]").count() == 1
+    page.screenshot(path=str(screens / "17-approvals-en.png"), full_page=True)
     supervisor.close()
+    # The administrator adds a person and sees every user.
+    admin = browser.new_context(viewport={"width": 1280, "height": 860}, locale="id-ID")
+    page = admin.new_page()
+    page.goto(f"{url}/login")
+    page.fill("input[name=name]", "root")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{url}/")
+    page.click("nav >> text=Pengguna")
+    form = page.locator("form[action='/users/add']")
+    form.locator("input[name=name]").fill("sari")
+    form.locator("select[name=role]").select_option("supervisor")
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{url}/users")
+    assert page.locator("tr[data-user=sari]").count() == 1
+    page.screenshot(path=str(screens / "18-pengguna.png"), full_page=True)
+    admin.close()

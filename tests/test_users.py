@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import itertools
 import os
 import pickle
@@ -38,7 +39,9 @@ from ektpcore import (
     permits,
 )
 from ektpcore.cli import main
+from ektpcore.keys import KeyFile
 from ektpcore.ledger import Session, chain
+from ektpcore.ledger.users import hash_password
 
 PASSWORDS = {
     "root": "root's long password",
@@ -625,6 +628,88 @@ def test_an_edited_audit_row_is_named_by_verify(office: Office, tamper: Any) -> 
     report = office.ledger.verify()
     assert not report.ok
     assert report.problem == f"audit row {report.first_bad_seq} was altered"
+
+
+# Edits of the users table behind the ledger's back, as someone with write access to the
+# database could make them to give themselves more: each is named by verify().
+_BEHIND = {
+    "a role raised": (
+        "UPDATE users SET role = 'ADMINISTRATOR' WHERE name = 'ani'",
+        "user ani is person administrator but the audit makes it person operator",
+    ),
+    "a disabled user enabled again": (
+        "UPDATE users SET disabled_at = NULL, disabled_by = NULL WHERE name = 'dewi'",
+        "user dewi should be disabled by the audit",
+    ),
+    "a password replaced by one the editor knows": (
+        "UPDATE users SET secret = ? WHERE name = 'root'",
+        "user root's secret is not the one the audit recorded: its password or token was"
+        " replaced outside the ledger",
+    ),
+    "a user written in": (
+        "INSERT INTO users (name, name_key, role, kind, secret, created_at, created_by)"
+        " SELECT 'eko', 'eko', 'ADMINISTRATOR', 'person', ?, created_at, 'root'"
+        " FROM users WHERE name = 'ani'",
+        "user eko is not in the audit: it was written outside the ledger",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(_BEHIND))
+def test_users_changed_behind_the_ledgers_back_are_named_by_verify(
+    office: Office, tamper: Any, edit: str
+) -> None:
+    led = office.ledger
+    led.users.disable(office["root"], "dewi")
+    assert led.verify().ok
+    sql, problem = _BEHIND[edit]
+    # The editor's own password, hashed as the ledger hashes them.
+    tamper(sql, (hash_password("the editor's own password"),) if "?" in sql else ())
+    report = led.verify()
+    assert not report.ok
+    assert [f.problem for f in report.findings if f.table == "users"] == [problem]
+
+
+def test_a_password_set_by_the_administrator_still_verifies(office: Office) -> None:
+    led = office.ledger
+    led.users.set_password(office["root"], "ani", "ani's new long password")
+    led.users.grant(office["root"], "ani", Role.SUPERVISOR)
+    led.users.add_station(office["root"], "P1@bogor")
+    assert led.verify().ok
+
+
+def test_in_a_sealed_ledger_a_session_written_or_moved_behind_its_back_signs_nobody_in(
+    ledger_location: str, tamper: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "keys").mkdir()
+    keys = KeyFile.create(tmp_path / "keys" / "ledger.keys")
+    with Ledger(ledger_location, keys=keys) as led:
+        led.users.create_administrator("root", PASSWORDS["root"])
+        root = led.sign_in("root", PASSWORDS["root"])
+        led.users.add(root, "ani", Role.OPERATOR, password=PASSWORDS["ani"])
+        ani = led.sign_in("ani", PASSWORDS["ani"])
+        led.add_records([next(NIKS)], ani, state=State.PRINT_READY)  # her session works
+        # A session row written with a credential of the editor's own choosing (as an open
+        # ledger keeps them: its SHA-256) for the administrator.
+        credential = "chosen by whoever edits the database"
+        tamper(
+            "INSERT INTO sessions (token_hash, user_id, role, signed_in_at)"
+            " SELECT ?, id, role, created_at FROM users WHERE name = 'root'",
+            (hashlib.sha256(credential.encode()).hexdigest(),),
+        )
+        forged = Actor("root", Role.ADMINISTRATOR, credential)
+        with pytest.raises(ektpcore.AuthenticationError, match="did not sign this actor in"):
+            led.users.add(forged, "eko", Role.ADMINISTRATOR, password=PASSWORDS["dewi"])
+        # Ani's own session moved to the administrator: her credential names her, not root.
+        tamper(
+            "UPDATE sessions SET user_id = (SELECT id FROM users WHERE name = 'root'),"
+            " role = 'ADMINISTRATOR' WHERE user_id = (SELECT id FROM users WHERE name = 'ani')"
+        )
+        moved = Actor("root", Role.ADMINISTRATOR, ani.credential)
+        with pytest.raises(ektpcore.AuthenticationError, match="did not sign this actor in"):
+            led.users.add(moved, "eko", Role.ADMINISTRATOR, password=PASSWORDS["dewi"])
+        assert [u.name for u in led.users.list()] == ["ani", "root"]
+        assert led.verify().ok  # sessions are not history: nothing to report, nothing gained
 
 
 # -- the command line -------------------------------------------------------------------------

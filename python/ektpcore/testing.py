@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from .sample import sample_niks
 
-__all__ = ["pairwise_precision_recall", "synthetic_people"]
+__all__ = ["card_intake", "pairwise_precision_recall", "synthetic_people"]
 
 GIVEN_MALE = [
     "Budi",
@@ -411,3 +411,30 @@ def pairwise_precision_recall(
     both = cluster * (int(truth.max(initial=0)) + 1) + truth
     found, true, correct = _pairs_within(cluster), _pairs_within(truth), _pairs_within(both)
     return (correct / found if found else 1.0, correct / true if true else 1.0)
+
+
+def card_intake(niks: Any, photo: str) -> dict[str, Any]:
+    """Intake columns (for :meth:`~ektpcore.Ledger.add_records`) that give each of ``niks``
+    everything its card shows, so a print station prints it: a name, the card's fields (the
+    birth date from the NIK), and one photo file for all. Made-up values, for tests and
+    demonstrations."""
+    from .nik import Nik
+
+    values = [int(v) for v in niks]
+    n = len(values)
+    born = [Nik(v).birth_date or _dt.date(1990, 1, 1) for v in values]
+    return {
+        "names": [f"Warga Contoh {i}" for i in range(n)],
+        "photos": [photo] * n,
+        "card": {
+            "birth_place": ["Bogor"] * n,
+            "birth_date": [d.isoformat() for d in born],
+            "address": ["Jl. Pajajaran No. 10"] * n,
+            "rt": ["001"] * n,
+            "rw": ["002"] * n,
+            "religion": ["Islam"] * n,
+            "marital_status": ["Belum Kawin"] * n,
+            "occupation": ["Pelajar/Mahasiswa"] * n,
+            "citizenship": ["WNI"] * n,
+        },
+    }

@@ -73,6 +73,10 @@ def open_console(
     stations = StationRuns(
         open_ledger, known, faces=faces, rates=rates, connect=connect, on_finish=finished
     )
+    # The ledger counts its records and blanks by state once, then follows the changes: done
+    # here, the first page shown pays no full count of a large ledger.
+    ledger.counts()
+    ledger.blanks.counts()
     console = Console(
         ledger,
         open_ledger,

@@ -82,6 +82,7 @@ class Console:
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     lock: threading.RLock = field(default_factory=threading.RLock)
     deferred: list[Actor] = field(default_factory=list)  # sign-outs waiting for a run's end
+    received_shown: int = 20  # received manifests listed on the distribution page, latest
 
     def sign_out(self, actor: Actor) -> None:
         """Ends the ledger's sign-in of ``actor``, once no print run uses it."""
@@ -474,7 +475,7 @@ def _queue(console: Console, now: _dt.datetime) -> dict[str, list[dict[str, Any]
     led = console.ledger
     queue: dict[str, list[dict[str, Any]]] = {}
     ends: dict[str, _dt.datetime] = {}
-    for summary in led.batches():
+    for summary in led.batches(holding=[State.QUEUED]):
         if not summary.waiting:
             continue
         for printer, cards in sorted(led.batch_printers(summary.name).items()):
@@ -604,7 +605,7 @@ async def qc_page(request: Request) -> Response:
     with console.lock:
         batches = [
             (b.name, sum(b.states.get(s, 0) for s in _CHECKED), b.states.get(State.QUEUED, 0))
-            for b in console.ledger.batches()
+            for b in console.ledger.batches(holding=_CHECKED)
             if any(b.states.get(s) for s in _CHECKED)
         ]
     return render(request, console, "qc.html", session, batches=batches)
@@ -733,17 +734,27 @@ def _record_context(console: Console, nik: int, role: Role) -> dict[str, Any]:
         "may_hold": transition_rule(record.state, State.ON_HOLD) is not None
         and permits(role, Permission.HOLD),
         "may_release": held and back is not None and permits(role, Permission.RELEASE_HOLD),
-        "may_request_reprint": _reprint_rule(record.state, role),
+        "may_request_reprint": _may_request(record.state, State.PRINT_READY, role),
+        "may_request_cancel": _may_request(record.state, State.CANCELLED, role),
+        "may_cancel": _may_cancel(record.state, role),
+        "handed_over": record.state is State.ISSUED,
         "purposes": REVEAL_PURPOSES,
         "may_hand_over": record.state is State.AT_KELURAHAN and permits(role, Permission.HAND_OVER),
     }
 
 
-def _reprint_rule(state: State, role: Role) -> bool:
-    """Whether ``role`` may ask for a reprint of a record in ``state`` (a two-person change:
-    another person approves it)."""
-    rule = transition_rule(state, State.PRINT_READY)
+def _may_request(state: State, target: State, role: Role) -> bool:
+    """Whether ``role`` may ask for a record in ``state`` to go to ``target`` as a two-person
+    change (a reprint, cancelling a printed card): another person approves it."""
+    rule = transition_rule(state, target)
     return rule is not None and rule.requested_by is not None and permits(role, rule.requested_by)
+
+
+def _may_cancel(state: State, role: Role) -> bool:
+    """Whether ``role`` may cancel a record in ``state`` at once (no card printed for it
+    yet: one person's change)."""
+    rule = transition_rule(state, State.CANCELLED)
+    return rule is not None and rule.requested_by is None and permits(role, rule.permission)
 
 
 @page()
@@ -831,6 +842,61 @@ async def request_reprint(request: Request) -> Response:
     return _back(f"/records/{request.path_params['handle']}")
 
 
+@page()
+async def cancel(request: Request) -> Response:
+    """Cancels a record: at once when no card was printed for it (a supervisor), or, for a
+    printed card, as a request another person approves on the approvals page."""
+    console, session, form = _button(request)
+    nik = _record_nik(request, session)
+    if nik is None:
+        return _not_found(request)
+    with _acting(session), console.lock:
+        reason = form.get("reason", "")
+        state = console.ledger.where_is(nik).state
+        if _may_request(state, State.CANCELLED, session.actor.role):
+            made = console.ledger.approvals.request(
+                nik, State.CANCELLED, session.actor, reason=reason
+            )
+            _say(
+                request,
+                session,
+                "request {number} waits for another person's approval",
+                number=made.id,
+            )
+        elif _may_cancel(state, session.actor.role):
+            console.ledger.transition([nik], State.CANCELLED, session.actor, reason=reason)
+            session.say("ok", f"{mask_nik(nik)}: {State.CANCELLED.value}")
+        else:
+            raise InvalidArgumentError(
+                f"{mask_nik(nik)} ({state.value}) cannot be cancelled by"
+                f" {session.actor.role.name.lower()}s"
+            )
+    return _back(f"/records/{request.path_params['handle']}")
+
+
+@page()
+async def berita_acara(request: Request) -> Response:
+    """The hand-over record (berita acara serah terima) of the card's latest hand-over, as
+    a PDF with the full NIK and name: a showing of the citizen's data, so it is written to
+    the audit first (purpose: the card's hand-over)."""
+    from ..documents import handover_pdf
+
+    console, session, _ = _button(request)
+    nik = _record_nik(request, session)
+    if nik is None:
+        return _not_found(request)
+    try:
+        with console.lock:
+            console.ledger.reveal(nik, session.actor, purpose="card hand-over")
+            pdf = handover_pdf(console.ledger, nik, bureau=console.bureau)
+    except AuthenticationError:
+        raise
+    except EktpcoreError as err:
+        session.say("error", str(err))
+        return _back(f"/records/{request.path_params['handle']}")
+    return _pdf(pdf, "berita-acara.pdf")
+
+
 @page(Permission.HAND_OVER)
 async def hand_over(request: Request) -> Response:
     """The card handed to its citizen at the kelurahan (``ISSUED``), with how identity was
@@ -891,7 +957,12 @@ async def distribution_page(request: Request) -> Response:
     console: Console = request.app.state.console
     session = _session(request)
     with console.lock:
-        manifests = console.ledger.distribution.manifests()
+        # Those still on their way, and the latest received: not every manifest ever made.
+        dist = console.ledger.distribution
+        manifests = dist.manifests(state=ManifestState.OPEN)
+        manifests += dist.manifests(state=ManifestState.DISPATCHED)
+        manifests += dist.manifests(state=ManifestState.RECEIVED, latest=console.received_shown)
+        manifests.sort(key=lambda m: m.id)
         ready = console.ledger.counts().get(State.QC_PASSED, 0)
     return render(
         request,
@@ -899,6 +970,7 @@ async def distribution_page(request: Request) -> Response:
         "distribution.html",
         session,
         manifests=manifests,
+        received_shown=console.received_shown,
         ready=ready,
         Leg=Leg,
         ManifestState=ManifestState,
@@ -1086,6 +1158,44 @@ async def install_ribbon(request: Request) -> Response:
     return _back("/stock")
 
 
+# -- users -------------------------------------------------------------------------------------
+
+
+@page(Permission.MANAGE_USERS)
+async def users_page(request: Request) -> Response:
+    console, session, _ = _button(request)
+    with console.lock:
+        users = console.ledger.users.list()
+    roles = [r.name.lower() for r in Role]
+    return render(request, console, "users.html", session, users=users, roles=roles)
+
+
+@page(Permission.MANAGE_USERS)
+async def users_action(request: Request) -> Response:
+    """Adds a person, grants another role, sets a new password or disables a user: each one
+    change of the ledger's users by the signed-in administrator, written to the audit."""
+    console, session, form = _button(request)
+    action, users = request.path_params["action"], console.ledger.users
+    name, admin = form.get("name", "").strip(), session.actor
+    with _acting(session), console.lock:
+        if action == "add":
+            users.add(admin, name, as_role(form.get("role", "")), password=form.get("password", ""))
+            _say(request, session, "{name}: user added", name=name)
+        elif action == "grant":
+            role = as_role(form.get("role", ""))
+            users.grant(admin, name, role)
+            _say(request, session, "{name}: now {role}", name=name, role=role.name.lower())
+        elif action == "password":
+            users.set_password(admin, name, form.get("password", ""))
+            _say(request, session, "{name}: password set", name=name)
+        elif action == "disable":
+            users.disable(admin, name)
+            _say(request, session, "{name}: disabled", name=name)
+        else:
+            return _not_found(request)
+    return _back("/users")
+
+
 # -- the application ---------------------------------------------------------------------------
 
 
@@ -1116,6 +1226,8 @@ def create_app(console: Console, *, tls: bool = False) -> Any:
         Route("/records/{handle}/release", release, methods=["POST"]),
         Route("/records/{handle}/reprint", request_reprint, methods=["POST"]),
         Route("/records/{handle}/hand-over", hand_over, methods=["POST"]),
+        Route("/records/{handle}/cancel", cancel, methods=["POST"]),
+        Route("/records/{handle}/berita-acara", berita_acara, methods=["POST"]),
         Route("/approvals", approvals_page),
         Route("/approvals/{number:int}", decide, methods=["POST"]),
         Route("/distribution", distribution_page),
@@ -1127,6 +1239,8 @@ def create_app(console: Console, *, tls: bool = False) -> Any:
         Route("/stock", stock_page),
         Route("/stock/blanks", receive_blanks, methods=["POST"]),
         Route("/stock/ribbon", install_ribbon, methods=["POST"]),
+        Route("/users", users_page),
+        Route("/users/{action}", users_action, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
     ]
 

@@ -179,6 +179,32 @@ INDONESIAN: dict[str, str] = {
     "blank {serial}: spoiled; the record is print-ready again": "blangko {serial}: rusak; rekaman kembali siap cetak",
     "request {number} waits for another person's approval": "permintaan {number} menunggu persetujuan orang lain",
     "request {number}: {outcome}": "permintaan {number}: {outcome}",
+    # Users (the administrator's page).
+    "Users": "Pengguna",
+    "Each change of a user is written to the ledger's audit under your name. A disabled user, or one given another role, is signed out everywhere.": "Setiap perubahan pengguna dicatat dalam audit ledger atas nama Anda. Pengguna yang dinonaktifkan, atau yang diberi peran lain, keluar dari semua sesi.",
+    "Created": "Dibuat",
+    "active": "aktif",
+    "disabled": "nonaktif",
+    "person": "orang",
+    "station": "stasiun",
+    "Add a person": "Tambah orang",
+    "First password": "Kata sandi awal",
+    "Grant another role": "Beri peran lain",
+    "Set a new password": "Atur kata sandi baru",
+    "New password": "Kata sandi baru",
+    "Disable a user": "Nonaktifkan pengguna",
+    "{name}: user added": "{name}: pengguna ditambahkan",
+    "{name}: now {role}": "{name}: kini {role}",
+    "{name}: password set": "{name}: kata sandi diatur",
+    "{name}: disabled": "{name}: dinonaktifkan",
+    # Cancelling a record; the hand-over record.
+    "Request cancellation": "Minta pembatalan",
+    "Cancel the record": "Batalkan rekaman",
+    "The printed card is cancelled when another person approves.": "Kartu yang sudah tercetak dibatalkan setelah orang lain menyetujui.",
+    "Hand-over record (berita acara)": "Berita acara serah terima",
+    "The PDF shows the NIK and name in full: it is recorded as a showing for the card's hand-over.": "PDF memuat NIK dan nama lengkap: pembukaan ini dicatat untuk keperluan serah terima kartu.",
+    "Berita acara (PDF)": "Berita acara (PDF)",
+    "Manifests on their way, and the latest received ones:": "Manifes yang masih dalam perjalanan, dan manifes terakhir yang sudah diterima:",
 }
 
 

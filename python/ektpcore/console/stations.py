@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EktpcoreError, InvalidArgumentError, StationError
-from ..lifecycle import Actor, Permission, permits
+from ..lifecycle import Actor, Permission, State, permits
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -84,7 +84,7 @@ class RunProgress:
 
 def next_batch(ledger: Ledger, printer: str) -> str | None:
     """The oldest batch with cards still ``QUEUED`` for ``printer``."""
-    for summary in ledger.batches():
+    for summary in ledger.batches(holding=[State.QUEUED]):
         waiting = summary.waiting and printer in summary.printers
         if waiting and ledger.batch_printers(summary.name).get(printer):
             return summary.name

@@ -3,6 +3,7 @@ records are now, and where its blanks went (``ledger.batches()``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..lifecycle import State
@@ -31,9 +32,26 @@ class BatchSummary:
         return self.states.get(State.QUEUED, 0)
 
 
-def summaries(db: Session, name: str | None = None) -> list[BatchSummary]:
-    """Every batch (or the one named), oldest first."""
-    where, params = ("", ()) if name is None else (" AND batch = ?", (name,))
+def summaries(
+    db: Session, name: str | None = None, holding: Sequence[State] = ()
+) -> list[BatchSummary]:
+    """Every batch (or the one named), oldest first; with ``holding``, only those with
+    records now in one of its states."""
+    names: list[str] | None = None if name is None else [name]
+    if holding:
+        # Found through the records' states (indexed), not by reading every batch's history.
+        marks = ",".join("?" * len(holding))
+        found = db.all(
+            f"SELECT DISTINCT batch FROM records WHERE state IN ({marks}) AND batch IS NOT NULL",
+            [State(s).value for s in holding],
+        )
+        held = sorted(str(b) for (b,) in found)
+        names = held if names is None else [b for b in names if b in held]
+        if not names:
+            return []
+    where, params = "", tuple(names or ())
+    if names is not None:
+        where = f" AND batch IN ({','.join('?' * len(names))})"
     queued = db.all(
         "SELECT batch, printer, count(DISTINCT record_id), min(at) FROM history"
         f" WHERE to_state = ? AND batch IS NOT NULL{where} GROUP BY batch, printer",

@@ -31,6 +31,7 @@ them are checked against the fields its sealed values open to.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -322,16 +323,29 @@ def append(
     them back."""
     if not rows:
         return
-    db.lock_heads([c.head for c in CHAINS])
     mac = session_mac(db)
-    seq, head, fmt, fingerprint = current_epoch(db, chain)
+    locked = db.locked_epochs([(c.head, c.table) for c in CHAINS]).get(chain.table)
+    if locked is None:
+        seq, head, fmt, fingerprint = current_epoch(db, chain)
+    else:
+        seq, head, stored, fingerprint = locked
+        fmt = LEGACY if stored is None else int(stored)
     if (fmt, fingerprint) != format_of(mac):
-        head = start_epoch(db, chain, mac, seq, head)
+        # Read again: the lock's epoch columns may predate its wait. (Had another holder
+        # started an epoch meanwhile, it would have been of another format than the one it
+        # found, so not this session's: writers of two formats at once on one ledger are
+        # refused when they open it, by the keys' fingerprint.)
+        if locked is not None:
+            seq, head, fmt, fingerprint = current_epoch(db, chain)
+        if (fmt, fingerprint) != format_of(mac):
+            head = start_epoch(db, chain, mac, seq, head)
     numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
     if subjects is None:
         full = _with_subjects(db, chain, numbered)
     else:
-        full = [(*r, *subject) for r, subject in zip(numbered, subjects, strict=True)]
+        if len(subjects) != len(numbered):
+            raise ValueError("one subject per row")
+        full = list(map(operator.add, numbered, map(tuple, subjects)))
     payloads = _ektpcore.history_payloads(chain.table.encode(), full)
     hashes = (mac or OPEN).chain(head, payloads)
     names = ", ".join(("seq", *chain.columns, "hash"))
@@ -344,6 +358,7 @@ def append(
         f"UPDATE {chain.head} SET seq = ?, hash = ? WHERE id = 1",
         (numbered[-1][0], hashes[-1]),
     )
+    db.moved(chain.table, (numbered[-1][0], hashes[-1], *format_of(mac)))
 
 
 # -- checking -------------------------------------------------------------------------------

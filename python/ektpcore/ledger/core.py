@@ -35,6 +35,7 @@ from .records import Change, HistoryEntry, Intake, IntakeReport, Record, Reveal
 from .ribbons import Ribbons
 from .sealing import Vault
 from .store import LedgerStore, Session, open_store
+from .tallies import Tally
 from .transaction import Transaction, check_actor
 from .users import AuditEntry, Users
 from .verify import verify, verify_chain
@@ -89,6 +90,11 @@ class Ledger:
                 self._store.close()
             raise
         self._reads = Session(self._store, vault=self._vault)
+        # Counts by state, kept from one read to the next (see ledger.tallies).
+        self._tallies = {
+            "records": Tally("records", "history"),
+            "blanks": Tally("blanks", "blank_history"),
+        }
         self._anchoring = None if anchor is None else Anchoring(anchor, anchor_period, self._mac)
 
     @property
@@ -374,10 +380,14 @@ class Ledger:
         only those whose last batch it is (not those spoiled and queued again elsewhere)."""
         return records.in_batch(self._reads, batch, current=current)
 
-    def batches(self, name: str | None = None) -> list[BatchSummary]:
+    def batches(
+        self, name: str | None = None, *, holding: Iterable[State] = ()
+    ) -> list[BatchSummary]:
         """Every print batch (or the one named), oldest first: the printer it was queued
-        for, its records by state, its blanks by state."""
-        return batches.summaries(self._reads, name)
+        for, its records by state, its blanks by state. With ``holding``, only the batches
+        with records now in one of those states (``holding=[State.QUEUED]``: the batches
+        still waiting), found without reading every batch's history."""
+        return batches.summaries(self._reads, name, tuple(State(s) for s in holding))
 
     def records(self, *states: State) -> list[Record]:
         """Every record, or those in ``states``, in intake order."""
@@ -468,8 +478,14 @@ class Ledger:
         return self.journal.chip_log(nik)
 
     def counts(self) -> dict[State, int]:
-        """How many records are in each state (states with none left out)."""
-        return records.counts(self._reads)
+        """How many records are in each state (states with none left out). The ledger counts
+        them once, then adds the changes written since (see ``ledger.tallies``): on a large
+        ledger a repeated read costs what changed, not what is there."""
+        return {State(s): n for s, n in self._counted("records").items()}
+
+    def _counted(self, table: str) -> dict[str, int]:
+        """The rows of ``table`` (``records`` or ``blanks``) counted by state."""
+        return self._tallies[table].read(self._store)
 
     def verify(self, anchor: Iterable[Checkpoint] | None = None) -> chain.VerifyReport:
         """Checks the whole ledger as one commit left it: every chain row by row and its head,

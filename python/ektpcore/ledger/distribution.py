@@ -418,9 +418,10 @@ class Distribution:
         leg: Leg | str | None = None,
         state: ManifestState | str | None = None,
         kecamatan: str | None = None,
+        latest: int | None = None,
     ) -> list[Manifest]:
         """The manifests of one leg, in one state, for one kecamatan (any, when not given),
-        oldest first."""
+        oldest first; with ``latest``, only the last ``latest`` of them."""
         where, params = "", []
         for column, value in (
             ("leg", None if leg is None else Leg(leg).value),
@@ -430,10 +431,16 @@ class Distribution:
             if value is not None:
                 where += f" AND {column} = ?"
                 params.append(value)
+        if latest is None:
+            order = "ORDER BY id"
+        elif isinstance(latest, bool) or not isinstance(latest, int) or latest < 0:
+            raise InvalidArgumentError("latest is a whole number of manifests, 0 or more")
+        else:
+            order = f"ORDER BY id DESC LIMIT {int(latest)}"
         heads = self._db.all(
-            f"SELECT {_MANIFEST_COLUMNS} FROM manifests WHERE 1 = 1{where} ORDER BY id", params
+            f"SELECT {_MANIFEST_COLUMNS} FROM manifests WHERE 1 = 1{where} {order}", params
         )
-        return [_manifest(self._db, head) for head in heads]
+        return sorted((_manifest(self._db, head) for head in heads), key=lambda m: m.id)
 
     def cards(self, manifest_id: int) -> list[Record]:
         """The records on a manifest (name, card serial, kelurahan, ...), by kelurahan then

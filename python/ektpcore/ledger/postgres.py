@@ -318,19 +318,45 @@ class PostgresStore:
         lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         try:
             conn = self._connection()
-            with conn.transaction(), conn.cursor() as cursor:
-                cursor.execute(f"SELECT {lock}(%s)", (self._lock,))
-                yield _Writer(cursor)
+            with conn.cursor() as cursor:
+                # BEGIN and the lock in one round trip (the key is a number of ours, written
+                # into the text): a station pays for each round trip on every card.
+                try:
+                    cursor.execute(f"BEGIN; SELECT {lock}({int(self._lock)})".encode())
+                    yield _Writer(cursor)
+                except BaseException:
+                    if not conn.closed:
+                        with contextlib.suppress(self._pg.Error):
+                            conn.execute(b"ROLLBACK")
+                    raise
+                conn.execute(b"COMMIT")
         except self._pg.Error as err:
             raise self._error(err) from err
 
-    def lock_heads(self, conn: _Writer, heads: Sequence[str]) -> None:
-        # One statement: every shared transaction locks the rows in the same order. Each head
-        # by its key: a join of whole tables would be planned for millions of rows (the
-        # planner has no statistics on them) and compiled by the JIT for every card.
-        tables = ", ".join(f"{head} h{i}" for i, head in enumerate(heads))
-        keys = " AND ".join(f"h{i}.id = 1" for i in range(len(heads)))
-        conn.execute(f"SELECT 1 FROM {tables} WHERE {keys} FOR UPDATE")
+    def lock_heads(
+        self, conn: _Writer, chains: Sequence[tuple[str, str]]
+    ) -> list[tuple[int, bytes, int | None, str | None]]:
+        # One statement: every shared transaction locks the rows in the same order, and reads
+        # the heads it locked (the newest versions, once another holder's commit let it
+        # through) with their last epochs. Each head by its key: a join of whole tables would
+        # be planned for millions of rows (the planner has no statistics on them) and
+        # compiled by the JIT for every card.
+        tables = ", ".join(f"{head} h{i}" for i, (head, _) in enumerate(chains))
+        keys = " AND ".join(f"h{i}.id = 1" for i in range(len(chains)))
+        last = "(SELECT {} FROM chain_epochs WHERE chain = %s ORDER BY first_seq DESC LIMIT 1)"
+        columns = ", ".join(
+            f"h{i}.seq, h{i}.hash, {last.format('format')}, {last.format('fingerprint')}"
+            for i in range(len(chains))
+        )
+        locked = ", ".join(f"h{i}" for i in range(len(chains)))
+        params = [table for _, table in chains for _ in range(2)]
+        row = conn.execute(
+            f"SELECT {columns} FROM {tables} WHERE {keys} FOR UPDATE OF {locked}", params
+        ).fetchone()
+        assert row is not None  # every head row is made by the chain's migration
+        return [
+            (int(row[i]), bytes(row[i + 1]), row[i + 2], row[i + 3]) for i in range(0, len(row), 4)
+        ]
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:

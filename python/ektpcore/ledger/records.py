@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
@@ -211,7 +212,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     card_cols = _card_columns(intake.get("card"), column)
     decomposed_sex = parsed.sex
     refused: list[tuple[int, str]] = [
-        (i, f"invalid NIK: {msg}") for i, msg in enumerate(parsed.messages()) if msg
+        (int(i), f"invalid NIK: {parsed.message(i)}") for i in np.flatnonzero(parsed.error)
     ]
     refused += [(int(i), "NIK repeated in this intake") for i in np.flatnonzero(dedup.duplicated)]
     candidates = np.flatnonzero(dedup.first)
@@ -287,7 +288,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     intake_reason = seal_text(db, "intake", "history.reason")
     who, role = actor.name, actor.role.name
     # The intake rows chain their records' fields as just written (not read back).
-    subject = [_INTAKE_COLUMNS.index(c) for c in _SUBJECT_COLUMNS]
+    subject = operator.itemgetter(*(_INTAKE_COLUMNS.index(c) for c in _SUBJECT_COLUMNS))
     chain.append(
         db,
         [
@@ -295,7 +296,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
             for key in keys
         ],
         chain.RECORD_CHAIN,
-        subjects=[tuple(row[c] for c in subject) for row in rows],
+        subjects=list(map(subject, rows)),
     )
     return IntakeReport(len(keep), sorted(refused))
 
@@ -839,10 +840,6 @@ def counts_by(db: Session, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     cols = ", ".join(columns)
     order = ", ".join(f"{c} NULLS FIRST" for c in columns)
     return db.all(f"SELECT {cols}, count(*) FROM records GROUP BY {cols} ORDER BY {order}")
-
-
-def counts(db: Session) -> dict[State, int]:
-    return {State(s): n for s, n in db.all("SELECT state, count(*) FROM records GROUP BY state")}
 
 
 REVEALED = "personal data shown"

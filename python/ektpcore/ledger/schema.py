@@ -17,7 +17,7 @@ from .store import LedgerStore, Session
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -322,6 +322,16 @@ MIGRATIONS: list[str] = [
         BEGIN SELECT RAISE(ABORT, 'the chain epochs are append-only'); END;
     CREATE TRIGGER chain_epochs_no_delete BEFORE DELETE ON chain_epochs
         BEGIN SELECT RAISE(ABORT, 'the chain epochs are append-only'); END;
+    """,
+    # 14: indexes for the reads a page makes on a large ledger: the changes in a window of
+    # time (a shift's figures: covering, so counted from the index alone), the changes of a
+    # batch (its summary, its queued cards; only rows that name a batch), a record's showings
+    # in the audit, and the manifests in one state (those still on their way).
+    """
+    CREATE INDEX history_at ON history (at, to_state, printer);
+    CREATE INDEX history_batch ON history (batch, to_state, printer) WHERE batch IS NOT NULL;
+    CREATE INDEX audit_subject ON audit (subject, event);
+    CREATE INDEX manifests_state ON manifests (state);
     """,
 ]
 

@@ -49,8 +49,10 @@ class LedgerStore(Protocol):
         A store whose writers can run side by side (PostgreSQL) also has
         ``shared_transaction()``, the same with a lock other shared transactions hold at the
         same time (a station's, see :meth:`~ektpcore.ledger.Claims.under`), and
-        ``lock_heads(conn, heads)``, which such a transaction calls before it appends to a
-        history chain."""
+        ``lock_heads(conn, chains)``, which such a transaction calls before it appends to a
+        history chain: it locks every ``(head table, chain table)`` given, in that order, and
+        returns each chain's ``(seq, link, epoch format, epoch fingerprint)`` as the lock read
+        them (the format ``None`` when the chain has no epoch row)."""
         ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -107,7 +109,7 @@ class Session:
     as a read. Placeholders and list parameters go through the store, so no statement in the
     package is written for one database only."""
 
-    __slots__ = ("_conn", "_heads", "_store", "_thread", "vault")
+    __slots__ = ("_conn", "_epochs", "_heads", "_store", "_thread", "vault")
 
     def __init__(
         self,
@@ -120,8 +122,10 @@ class Session:
     ) -> None:
         self._store = store
         self._conn = conn
-        # A shared write transaction locks the chains' heads before its first history row.
+        # A shared write transaction locks the chains' heads before its first history row,
+        # and keeps what the lock read of them (see locked_epochs).
         self._heads = "unlocked" if shared else "held"
+        self._epochs: dict[str, tuple[int, bytes, int | None, str | None]] = {}
         # A sealed ledger's keys at work (see ledger.sealing); None in an open ledger.
         self.vault = vault
         # The one thread this session's statements run on, when another reads ahead on it.
@@ -147,16 +151,31 @@ class Session:
             return self._store.query(self._store.translate(sql), params)
         return list(self._conn.execute(self._store.translate(sql), params).fetchall())
 
-    def lock_heads(self, heads: Sequence[str]) -> None:
-        """Makes sure this transaction holds the chains' heads (all of them, always in the
-        same order, so two shared transactions never wait for each other crosswise)."""
+    def locked_epochs(
+        self, chains: Sequence[tuple[str, str]]
+    ) -> dict[str, tuple[int, bytes, int | None, str | None]]:
+        """Makes sure this transaction holds the chains' heads (``(head table, chain table)``,
+        all of them, always in the same order, so two shared transactions never wait for each
+        other crosswise); returns what the lock read of each chain (its head's sequence number
+        and link, its last epoch's format and fingerprint), as this transaction has moved them
+        since (:meth:`moved`). Empty for a transaction that holds the whole ledger's lock:
+        it reads the heads as it needs them."""
         if self._heads == "unlocked":
-            self._store.lock_heads(self._conn, heads)  # type: ignore[attr-defined]
+            rows = self._store.lock_heads(self._conn, chains)  # type: ignore[attr-defined]
+            self._epochs.update(zip((table for _, table in chains), rows, strict=True))
             self._heads = "held"
+        return self._epochs
+
+    def moved(self, chain: str, epoch: tuple[int, bytes, int | None, str | None]) -> None:
+        """Records where this transaction left a chain whose head it locked."""
+        if chain in self._epochs:
+            self._epochs[chain] = epoch
 
     def on(self, thread: OneThread) -> Session:
         """This session, its statements run on ``thread``."""
-        return Session(self._store, self._conn, self.vault, thread, shared=self._heads != "held")
+        other = Session(self._store, self._conn, self.vault, thread, shared=self._heads != "held")
+        other._epochs = self._epochs
+        return other
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self.all(sql, params)

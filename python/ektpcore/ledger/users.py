@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from ..clock import utc_stamp
 from ..errors import AuthenticationError, InvalidArgumentError, PermissionDeniedError
 from ..lifecycle import Actor, Permission, Role, as_role, meaningful, plain_name
-from . import chain
+from . import chain, sealing
 from .store import Session
 
 if TYPE_CHECKING:
@@ -139,6 +139,53 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# The keyed tags of a sealed ledger's sessions and users' secrets: links of the key ring's
+# chain MAC from a start no chain has (its heads are links or zeros), so a tag is never a
+# history link, and a provider that keeps its keys elsewhere (an HSM) tags as it chains.
+_TAG_START = hashlib.sha256(b"ektpcore sessions and users v1").digest()
+
+
+def _tag(db: Session | chain.ChainMac | None, message: str) -> str | None:
+    """``message`` tagged under a sealed ledger's key ring (given, or the session's);
+    ``None`` in an open ledger."""
+    mac = chain.session_mac(db) if isinstance(db, Session) else db
+    if mac is None or isinstance(mac, chain.OpenChain):
+        return None
+    return bytes(mac.chain(_TAG_START, [message.encode()])[0]).hex()
+
+
+def session_key(db: Session, credential: str, name: str, role: str) -> str:
+    """What a session row is found by: the SHA-256 of its credential in an open ledger; in a
+    sealed one a tag under its key over the credential, the user's name and the role, so a
+    session written into the database by anyone without the key (or one moved to another
+    user or role) signs nobody in."""
+    tagged = _tag(db, f"session\x00{credential}\x00{name_key(name)}\x00{role}")
+    return _digest(credential) if tagged is None else tagged
+
+
+def _actor_key(db: Session, actor: Actor) -> str:
+    assert actor.credential is not None
+    return session_key(db, actor.credential, actor.name, actor.role.name)
+
+
+def secret_mark(db: Session | chain.ChainMac | None, name: str, secret: str) -> str:
+    """What the audit keeps of a user's stored secret (a password's Argon2 hash, a station
+    token's SHA-256), so that verify() catches a secret replaced in the users table: 16 hex
+    digits of its tag under a sealed ledger's key, or of its SHA-256 in an open ledger."""
+    tagged = _tag(db, f"secret\x00{name_key(name)}\x00{secret}")
+    return (tagged or _digest(f"{name_key(name)}\x00{secret}"))[:16]
+
+
+_MARK = re.compile(r"(?:^|; )secret ([0-9a-f]{16})$")
+
+
+def marked_secret(detail: str | None) -> str | None:
+    """The secret mark an audit row's detail ends with, if any (rows before marks were kept
+    have none)."""
+    found = _MARK.search(detail or "")
+    return None if found is None else found[1]
+
+
 def _station_secret(token: str) -> str:
     return "sha256$" + _digest(token)
 
@@ -194,7 +241,7 @@ def require_person(db: Session, actor: Actor, what: str) -> None:
         return  # development mode: no users to tell apart
     row = db.one(
         "SELECT u.kind FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
-        (_digest(actor.credential),),
+        (_actor_key(db, actor),),
     )
     if row is not None and row[0] == "station":
         raise AuthenticationError(f"{actor.name} is a station: {what} is a person's")
@@ -215,7 +262,7 @@ def authenticate(db: Session, actor: Actor) -> None:
     row = db.one(
         "SELECT u.name, u.role, u.disabled_at, s.role FROM sessions s JOIN users u"
         " ON u.id = s.user_id WHERE s.token_hash = ?",
-        (_digest(actor.credential),),
+        (_actor_key(db, actor),),
     )
     if row is None:
         raise AuthenticationError(
@@ -360,7 +407,7 @@ class Users:
                 (name, Role.ADMINISTRATOR.name),
                 "user created",
                 name,
-                "administrator, the ledger's first user",
+                "administrator, the ledger's first user; secret " + secret_mark(db, name, secret),
             )
 
     def add(self, admin: Actor, name: str, role: Role | str | int, *, password: str) -> None:
@@ -371,7 +418,9 @@ class Users:
         with self._ledger.transaction(admin) as tx:
             by = _manager(tx)
             _insert(tx.db, name, given, "person", secret, tx.now, by[0])
-            audit(tx.db, tx.now, by, "user created", name, f"person, {given.name.lower()}")
+            mark = secret_mark(tx.db, name, secret)
+            detail = f"person, {given.name.lower()}; secret {mark}"
+            audit(tx.db, tx.now, by, "user created", name, detail)
 
     def add_station(self, admin: Actor, name: str, role: Role | str | int = Role.OPERATOR) -> str:
         """A new unattended station (a print station, a worker) and its token: returned
@@ -384,8 +433,11 @@ class Users:
         token = _STATION_PREFIX + secrets.token_urlsafe(32)
         with self._ledger.transaction(admin) as tx:
             by = _manager(tx)
-            _insert(tx.db, name, given, "station", _station_secret(token), tx.now, by[0])
-            audit(tx.db, tx.now, by, "user created", name, f"station, {given.name.lower()}")
+            secret = _station_secret(token)
+            _insert(tx.db, name, given, "station", secret, tx.now, by[0])
+            mark = secret_mark(tx.db, name, secret)
+            detail = f"station, {given.name.lower()}; secret {mark}"
+            audit(tx.db, tx.now, by, "user created", name, detail)
         return token
 
     def grant(self, admin: Actor, name: str, role: Role | str | int) -> None:
@@ -423,7 +475,8 @@ class Users:
                 )
             tx.db.execute("UPDATE users SET secret = ? WHERE id = ?", (secret, uid))
             tx.db.execute("DELETE FROM sessions WHERE user_id = ?", (uid,))
-            audit(tx.db, tx.now, by, "password set", user.name)
+            mark = secret_mark(tx.db, user.name, secret)
+            audit(tx.db, tx.now, by, "password set", user.name, f"secret {mark}")
 
     def disable(self, admin: Actor, name: str) -> None:
         """Disables ``name``: it can no longer sign in, and every actor it signed in to is
@@ -466,7 +519,7 @@ def _session_for(ledger: Ledger, uid: int, secret: str) -> Actor:
             raise AuthenticationError(f"user {name} is disabled")
         db.execute(
             "INSERT INTO sessions (token_hash, user_id, role, signed_in_at) VALUES (?,?,?,?)",
-            (_digest(credential), uid, role, utc_stamp()),
+            (session_key(db, credential, str(name), str(role)), uid, role, utc_stamp()),
         )
     return Actor(str(name), Role[str(role)], credential)
 
@@ -503,4 +556,113 @@ def sign_out(ledger: Ledger, actor: Actor) -> None:
     if actor.credential is None:
         return
     with ledger._session() as db:
-        db.execute("DELETE FROM sessions WHERE token_hash = ?", (_digest(actor.credential),))
+        db.execute("DELETE FROM sessions WHERE token_hash = ?", (_actor_key(db, actor),))
+
+
+# -- what verify() checks of the users ----------------------------------------------------------
+
+_CREATED = re.compile(r"^(?P<kind>person|station|administrator), (?P<role>[a-z]+)")
+_GRANTED = re.compile(r"^(?P<role>[a-z]+) granted")
+
+
+@dataclass
+class _Replayed:
+    name: str
+    kind: str
+    role: str
+    disabled: bool = False
+    mark: str | None = None
+    seq: int = 0
+
+
+def _replay(db: Session) -> tuple[dict[str, _Replayed], list[tuple[str, str, int]]]:
+    """The users as the audit made them (by name key), and audit rows that cannot be read."""
+    users: dict[str, _Replayed] = {}
+    unreadable: list[tuple[str, str, int]] = []
+    for entry in entries(db):
+        key = name_key(entry.subject or "")
+        event, detail, seq = entry.event, entry.detail or "", entry.seq
+        if event == "user created":
+            created = _CREATED.match(detail)
+            if created is None:
+                unreadable.append((entry.subject or "-", f"audit row {seq} is unreadable", seq))
+                continue
+            kind, role = created["kind"], created["role"]
+            if kind == "administrator":  # the ledger's first user
+                kind, role = "person", "administrator"
+            users[key] = _Replayed(str(entry.subject), kind, role.upper(), False, None, seq)
+        elif key not in users:
+            continue  # approvals, reveals: not about users
+        elif event == "role granted":
+            granted = _GRANTED.match(detail)
+            if granted is None:
+                unreadable.append((entry.subject or "-", f"audit row {seq} is unreadable", seq))
+                continue
+            users[key].role, users[key].seq = granted["role"].upper(), seq
+        elif event == "user disabled":
+            users[key].disabled, users[key].seq = True, seq
+        elif event == "password set":
+            users[key].seq = seq
+        else:
+            continue
+        if event in ("user created", "password set"):
+            users[key].mark = marked_secret(detail)
+    return users, unreadable
+
+
+def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int | None]]:
+    """Every user row against the audit (``(user, problem, audit row)``): a user the audit
+    never created, one it created that is gone, a kind, role or disabled state the audit
+    does not give, and a secret other than the one the audit last recorded (where it
+    recorded one: rows written before secrets were marked say nothing). In a sealed ledger
+    checked without its keys the secrets are not compared."""
+    expected, found = _replay(db)
+    problems: list[tuple[str, str, int | None]] = list(found)
+    sealed_without_keys = mac is None and sealing.fingerprint(db) is not None
+    rows = db.all("SELECT name, role, kind, secret, disabled_at FROM users ORDER BY name_key")
+    seen = set()
+    for name, role, kind, secret, disabled_at in rows:
+        key = name_key(str(name))
+        seen.add(key)
+        want = expected.get(key)
+        if want is None:
+            problems.append(
+                (
+                    str(name),
+                    f"user {name} is not in the audit: it was written outside the ledger",
+                    None,
+                )
+            )
+            continue
+        if (kind, role) != (want.kind, want.role):
+            problems.append(
+                (
+                    str(name),
+                    f"user {name} is {kind} {str(role).lower()} but the audit makes it"
+                    f" {want.kind} {want.role.lower()}",
+                    want.seq,
+                )
+            )
+        if (disabled_at is not None) != want.disabled:
+            state = "disabled" if want.disabled else "active"
+            problems.append((str(name), f"user {name} should be {state} by the audit", want.seq))
+        checkable = want.mark is not None and not sealed_without_keys
+        if checkable and secret_mark(mac, str(name), str(secret)) != want.mark:
+            problems.append(
+                (
+                    str(name),
+                    f"user {name}'s secret is not the one the audit recorded: its password"
+                    " or token was replaced outside the ledger",
+                    want.seq,
+                )
+            )
+    for key, want in expected.items():
+        if key not in seen:
+            problems.append(
+                (
+                    want.name,
+                    f"user {want.name} is in the audit but not in the users table",
+                    want.seq,
+                )
+            )
+    return problems

@@ -27,7 +27,7 @@ import numpy as np
 from .. import _ektpcore
 from ..lifecycle import State
 from ..nik import parse_niks
-from . import chain, sealing
+from . import chain, sealing, users
 from .anchor import Checkpoint, checkpoint_probes
 from .chain import BLANK_CHAIN, CHAINS, RECORD_CHAIN, ChainMac, Finding, VerifyReport
 from .records import CARD_HOLDING
@@ -155,6 +155,9 @@ def _verify(
             findings.append(Finding("ledger", "-", f"and {total - len(kept)} more like these"))
     if mac is not None:
         findings += _sealing(db, mac)
+    findings += [
+        Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
+    ]
     if not findings:
         return VerifyReport(True, rows)
     first = findings[0]
