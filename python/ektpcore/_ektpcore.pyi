@@ -63,6 +63,11 @@ __all__ = [
     "people_score",
     "perso_scripts",
     "plan_batches",
+    "plan_classes",
+    "plan_combine_cards",
+    "plan_ids_check",
+    "plan_run",
+    "plan_windows",
     "provinces",
     "raster_face",
     "retired_papua_regencies",
@@ -271,6 +276,51 @@ def plan_batches(
     blanks: int,
     blank_arrivals: list[tuple[float, int]],
 ) -> dict[str, Any]: ...
+
+_Staffing = tuple[list[tuple[float, float, int, int | None]], float, float, int, bool]
+
+def plan_run(
+    jobs: dict[str, npt.NDArray[Any]],
+    subset: npt.NDArray[np.int64] | None,
+    rank: npt.NDArray[np.uint32],
+    now: float,
+    printers: list[
+        tuple[
+            float,
+            float,
+            int,
+            int,
+            float,
+            float,
+            list[tuple[float, float]],
+            list[tuple[float, float]] | None,
+        ]
+    ],
+    staffing: _Staffing,
+    click_limit: int,
+    click_overhead_s: float,
+    blanks: int,
+    blank_arrivals: list[tuple[float, int]],
+) -> dict[str, Any]: ...
+def plan_windows(
+    printers: list[tuple[float, list[tuple[float, float]], list[tuple[float, float]] | None]],
+    staffing: _Staffing,
+    days: int,
+) -> list[list[tuple[float, float]]]: ...
+def plan_ids_check(ids: npt.NDArray[np.int64]) -> int: ...
+def plan_combine_cards(
+    order: npt.NDArray[np.uint32],
+    card_start: npt.NDArray[np.float64],
+    card_end: npt.NDArray[np.float64],
+    firsts: npt.NDArray[np.int64],
+    kept: npt.NDArray[np.int64],
+    keep: npt.NDArray[np.bool_],
+    fresh_order: npt.NDArray[np.uint32],
+    fresh_start: npt.NDArray[np.float64],
+    fresh_end: npt.NDArray[np.float64],
+    fresh_reason: npt.NDArray[np.uint8],
+) -> dict[str, Any]: ...
+def plan_classes(values: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8] | None: ...
 def factorize_pairs(
     kecamatan: npt.NDArray[np.object_],
     kelurahan: npt.NDArray[np.object_],

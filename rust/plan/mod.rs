@@ -23,6 +23,7 @@
 
 #[cfg(test)]
 mod tests;
+pub mod windows;
 
 use std::collections::BTreeSet;
 
@@ -118,21 +119,19 @@ pub struct Batch {
     pub ribbon_changes: Vec<u32>,
 }
 
-/// The planner's answer. Per-record columns are indexed like the input.
+/// The planner's answer. `reason` is indexed like the input; the cards' times follow
+/// [`Schedule::order`] (print order, batch after batch), so they are written in sequence;
+/// [`Schedule::by_record`] gives them per record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
-    /// Printer per record, `-1` when not scheduled.
-    pub printer: Vec<i32>,
-    /// Batch per record, `-1` when not scheduled.
-    pub batch: Vec<i32>,
-    /// When the record's card starts printing (NaN when not scheduled).
-    pub start: Vec<f64>,
-    /// When the record's card is done: its ETA (NaN when not scheduled).
-    pub end: Vec<f64>,
     /// A [`reason`] code per record.
     pub reason: Vec<u8>,
     /// Record indices in print order, batch after batch.
     pub order: Vec<u32>,
+    /// When each card of [`Schedule::order`] starts printing.
+    pub card_start: Vec<f64>,
+    /// When each card of [`Schedule::order`] is done: its record's ETA.
+    pub card_end: Vec<f64>,
     pub batches: Vec<Batch>,
     /// End of the last card, seconds from the start (0 with nothing scheduled).
     pub makespan: f64,
@@ -147,6 +146,39 @@ pub struct Schedule {
     pub groups_split: u32,
     /// Prints left on each printer's ribbon at the end of its last batch.
     pub ribbon_left: Vec<u32>,
+}
+
+/// A schedule's columns per record: printer and batch (`-1` when not scheduled), when its card
+/// starts and is done (NaN when not scheduled).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ByRecord {
+    pub printer: Vec<i32>,
+    pub batch: Vec<i32>,
+    pub start: Vec<f64>,
+    pub end: Vec<f64>,
+}
+
+impl Schedule {
+    /// The columns per record (the schedule keeps them in print order).
+    pub fn by_record(&self) -> ByRecord {
+        let n = self.reason.len();
+        let mut out = ByRecord {
+            printer: vec![-1; n],
+            batch: vec![-1; n],
+            start: vec![f64::NAN; n],
+            end: vec![f64::NAN; n],
+        };
+        for (b, batch) in self.batches.iter().enumerate() {
+            for pos in batch.first as usize..(batch.first + batch.len) as usize {
+                let j = self.order[pos] as usize;
+                out.printer[j] = batch.printer as i32;
+                out.batch[j] = b as i32;
+                out.start[j] = self.card_start[pos];
+                out.end[j] = self.card_end[pos];
+            }
+        }
+        out
+    }
 }
 
 /// How many groups a batch may skip over, looking for ones that fit whole, before it splits
@@ -209,31 +241,47 @@ fn validate(jobs: &Jobs<'_>, printers: &[PrinterSpec], options: &Options) -> Res
 }
 
 /// Which records get a blank, and from when each may print (its release time).
+#[inline(never)]
 fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f64)> {
-    // Sorted by (class, ready, index): a stable merge sort by ready time (linear when, as
-    // usual, most records share a few ready times), then a stable counting sort by class.
-    let mut by_ready: Vec<u32> = Vec::with_capacity(jobs.ready.len());
+    // Sorted by (class, ready, index): a stable merge sort by ready time (skipped when, as
+    // usual, the records come in ready order already: all ready at once), then a stable
+    // counting sort by class.
+    let mut in_order = true;
+    let mut last = f64::NEG_INFINITY;
+    let mut next_slot = [0usize; 256];
     for (i, &ready) in jobs.ready.iter().enumerate() {
         if ready.is_finite() {
-            by_ready.push(i as u32);
+            in_order &= last.total_cmp(&ready).is_le();
+            last = ready;
+            next_slot[jobs.priority[i] as usize] += 1;
         } else {
             reason[i] = reason::NOT_READY;
         }
-    }
-    by_ready.sort_by(|&a, &b| jobs.ready[a as usize].total_cmp(&jobs.ready[b as usize]));
-    let mut next_slot = [0usize; 256];
-    for &i in &by_ready {
-        next_slot[jobs.priority[i as usize] as usize] += 1;
     }
     let mut total = 0;
     for slot in next_slot.iter_mut() {
         (*slot, total) = (total, total + *slot);
     }
-    let mut ordered = vec![0u32; by_ready.len()];
-    for &i in &by_ready {
+    let mut ordered = vec![0u32; total];
+    let mut place = |i: u32| {
         let slot = &mut next_slot[jobs.priority[i as usize] as usize];
         ordered[*slot] = i;
         *slot += 1;
+    };
+    if in_order {
+        for (i, &ready) in jobs.ready.iter().enumerate() {
+            if ready.is_finite() {
+                place(i as u32);
+            }
+        }
+    } else {
+        let mut by_ready: Vec<u32> = Vec::with_capacity(total);
+        by_ready
+            .extend((0..jobs.ready.len() as u32).filter(|&i| jobs.ready[i as usize].is_finite()));
+        by_ready.sort_by(|&a, &b| jobs.ready[a as usize].total_cmp(&jobs.ready[b as usize]));
+        for i in by_ready {
+            place(i);
+        }
     }
     let mut deliveries = options.blank_arrivals.clone();
     deliveries.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -263,7 +311,12 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
 struct Pool {
     /// Non-empty (class, group) pairs: one-sided, two-sided, either.
     keys: [BTreeSet<(u8, u32)>; 3],
-    slots: [Vec<Vec<u32>>; 2],
+    /// Every card's place: one stack per (side, class, group), all in one buffer, each with
+    /// room for every card the plan will ever push on it (no stack grows or moves).
+    cards: Vec<u32>,
+    /// Per side, per (class, group): where its stack starts in `cards`, and its height.
+    base: [Vec<usize>; 2],
+    height: [Vec<usize>; 2],
     class_rank: [usize; 256],
     groups: usize,
     len: usize,
@@ -274,7 +327,14 @@ const TWO: usize = 1;
 const EITHER: usize = 2;
 
 impl Pool {
-    fn new(priority: &[u8], groups: usize) -> Self {
+    /// A pool for the cards `jobs` names, each pushed at most once (sized for all of them).
+    fn new(
+        priority: &[u8],
+        group: &[u32],
+        two_sided: &[bool],
+        jobs: &[(u32, f64)],
+        groups: usize,
+    ) -> Self {
         let mut present = [false; 256];
         for &p in priority {
             present[p as usize] = true;
@@ -287,12 +347,26 @@ impl Pool {
                 classes += 1;
             }
         }
+        let mut base = [
+            vec![0usize; classes * groups],
+            vec![0usize; classes * groups],
+        ];
+        for &(j, _) in jobs {
+            let j = j as usize;
+            let i = class_rank[priority[j] as usize] * groups + group[j] as usize;
+            base[usize::from(two_sided[j])][i] += 1;
+        }
+        let mut total = 0;
+        for side in &mut base {
+            for slot in side.iter_mut() {
+                (*slot, total) = (total, total + *slot);
+            }
+        }
         Pool {
             keys: Default::default(),
-            slots: [
-                vec![Vec::new(); classes * groups],
-                vec![Vec::new(); classes * groups],
-            ],
+            cards: vec![0; total],
+            base,
+            height: [vec![0; classes * groups], vec![0; classes * groups]],
             class_rank,
             groups,
             len: 0,
@@ -304,14 +378,16 @@ impl Pool {
     }
 
     fn side_len(&self, side: usize, class: u8, group: u32) -> usize {
-        self.slots[side][self.index(class, group)].len()
+        self.height[side][self.index(class, group)]
     }
 
     fn push(&mut self, class: u8, group: u32, two_sided: bool, job: u32) {
         let side = usize::from(two_sided);
         let i = self.index(class, group);
-        self.slots[side][i].push(job);
-        if self.slots[side][i].len() == 1 {
+        let h = self.height[side][i];
+        self.cards[self.base[side][i] + h] = job;
+        self.height[side][i] = h + 1;
+        if h == 0 {
             self.keys[side].insert((class, group));
             self.keys[EITHER].insert((class, group));
         }
@@ -337,15 +413,15 @@ impl Pool {
             return;
         }
         let i = self.index(class, group);
-        let cards = &mut self.slots[side][i];
-        let keep = cards.len() - count;
+        let (base, keep) = (self.base[side][i], self.height[side][i] - count);
         let from = taken.len() as u32;
-        taken.extend(cards.drain(keep..));
+        taken.extend_from_slice(&self.cards[base + keep..base + keep + count]);
+        self.height[side][i] = keep;
         runs.push((group, from, taken.len() as u32));
         self.len -= count;
         if keep == 0 {
             self.keys[side].remove(&(class, group));
-            if self.slots[1 - side][i].is_empty() {
+            if self.height[1 - side][i] == 0 {
                 self.keys[EITHER].remove(&(class, group));
             }
         }
@@ -503,18 +579,22 @@ pub fn plan(
     let n = jobs.ready.len();
     let mut reason = vec![reason::SCHEDULED; n];
     let mut selected = select(jobs, options, &mut reason);
+    // What the loop below does not place found no printer window.
+    for &(j, _) in &selected {
+        reason[j as usize] = reason::NO_PRINTER;
+    }
     // Released in time order (the pool orders by class and group itself). A stable merge
     // sort: linear when, as usual, most records are ready at the start.
-    selected.sort_by(|a, b| a.1.total_cmp(&b.1));
+    if !selected.is_sorted_by(|a, b| a.1.total_cmp(&b.1).is_le()) {
+        selected.sort_by(|a, b| a.1.total_cmp(&b.1));
+    }
     let release: Vec<f64> = selected.iter().map(|s| s.1).collect();
 
     let mut out = Schedule {
-        printer: vec![-1; n],
-        batch: vec![-1; n],
-        start: vec![f64::NAN; n],
-        end: vec![f64::NAN; n],
         reason,
         order: Vec::with_capacity(selected.len()),
+        card_start: Vec::with_capacity(selected.len()),
+        card_end: Vec::with_capacity(selected.len()),
         batches: Vec::new(),
         makespan: 0.0,
         lower_bound: 0.0,
@@ -542,7 +622,7 @@ pub fn plan(
     let click = options.click_limit as usize;
     let overhead = options.click_overhead_s;
     let (group, groups) = dense_groups(jobs.group);
-    let mut pool = Pool::new(jobs.priority, groups);
+    let mut pool = Pool::new(jobs.priority, &group, jobs.two_sided, &selected, groups);
     let sides = Sides::new(printers, options);
     let mut next = 0usize;
     let mut taken: Vec<u32> = Vec::with_capacity(click);
@@ -656,7 +736,6 @@ pub fn plan(
         }
         // Print order is by group: order the (few) group ranges, not the cards.
         runs.sort_by_key(|r| r.0);
-        let index = out.batches.len() as i32;
         let clock = &mut clocks[p];
         let mut now = t + overhead;
         let mut changes = Vec::new();
@@ -677,11 +756,10 @@ pub fn plan(
             } else {
                 left_one -= 1;
             }
-            out.start[ju] = now;
+            out.card_start.push(now);
             now += spec.card_s(two);
-            out.end[ju] = now;
-            out.printer[ju] = p as i32;
-            out.batch[ju] = index;
+            out.card_end.push(now);
+            out.reason[ju] = reason::SCHEDULED;
             clock.ribbon_left -= 1;
             out.order.push(j);
         }
@@ -697,12 +775,6 @@ pub fn plan(
             len: taken.len() as u32,
             ribbon_changes: changes,
         });
-    }
-    // Whatever is left found no printer window.
-    for &(j, _) in &selected {
-        if out.batch[j as usize] < 0 {
-            out.reason[j as usize] = reason::NO_PRINTER;
-        }
     }
     out.groups_split = groups_split(jobs, &group, groups, &selected, &out);
     for (p, spec) in printers.iter().enumerate() {
@@ -883,6 +955,7 @@ impl Sides {
 /// clicks and the ribbon changes its ribbon will need; the smallest `E` with `Σ k_q(E) ≥
 /// remaining` is found by bisection and `p` takes `k_p(E)`.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn tail_share(
     p: usize,
     printers: &[PrinterSpec],
@@ -953,6 +1026,7 @@ fn tail_share(
 /// Kelurahan groups whose cards went into more than one batch. A group is what the planner
 /// can keep in one click: the cards of one place, of one priority class, released at the same
 /// time (cards of another class or released days later are other groups, never "split").
+#[inline(never)]
 fn groups_split(
     jobs: &Jobs<'_>,
     group: &[u32],
@@ -960,6 +1034,31 @@ fn groups_split(
     selected: &[(u32, f64)],
     out: &Schedule,
 ) -> u32 {
+    // The usual case, every card released at once: a table by (class, group), no hashing.
+    let single_release = selected.windows(2).all(|w| w[0].1 == w[1].1);
+    if single_release && 256 * groups <= 8 * group.len().max(1024) {
+        let mut seen = vec![(u32::MAX, false); 256 * groups];
+        let mut split = 0;
+        for (b, batch) in out.batches.iter().enumerate() {
+            let b = b as u32;
+            let mut previous = usize::MAX;
+            for &j in &out.order[batch.first as usize..(batch.first + batch.len) as usize] {
+                let k = jobs.priority[j as usize] as usize * groups + group[j as usize] as usize;
+                if k == previous {
+                    continue;
+                }
+                previous = k;
+                let entry = &mut seen[k];
+                if entry.0 == u32::MAX {
+                    *entry = (b, false);
+                } else if entry.0 != b {
+                    split += u32::from(!entry.1);
+                    *entry = (b, true);
+                }
+            }
+        }
+        return split;
+    }
     // `selected` is in release order: number the distinct release times.
     let mut release_rank = vec![0u32; group.len()];
     let mut rank = 0u32;
@@ -997,6 +1096,7 @@ fn groups_split(
 /// `a`, the earliest `T` by which the printers' capacity in `[a, T]` covers the work released
 /// at or after `a` (click overheads and ribbon changes amortised per card, two-sided cards
 /// placed fractionally where they cost least), and the last release plus one card.
+#[inline(never)]
 fn lower_bound(
     jobs: &Jobs<'_>,
     printers: &[PrinterSpec],
@@ -1005,11 +1105,13 @@ fn lower_bound(
     out: &Schedule,
 ) -> f64 {
     // `selected` is in release order already.
-    let scheduled: Vec<(f64, bool)> = selected
-        .iter()
-        .filter(|s| out.batch[s.0 as usize] >= 0)
-        .map(|s| (s.1.max(0.0), jobs.two_sided[s.0 as usize]))
-        .collect();
+    let mut scheduled: Vec<(f64, bool)> = Vec::with_capacity(selected.len());
+    scheduled.extend(
+        selected
+            .iter()
+            .filter(|s| out.reason[s.0 as usize] == reason::SCHEDULED)
+            .map(|s| (s.1.max(0.0), jobs.two_sided[s.0 as usize])),
+    );
     if scheduled.is_empty() || printers.is_empty() {
         return 0.0;
     }

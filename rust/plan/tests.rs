@@ -60,6 +60,7 @@ impl Instance {
 fn check_invariants(inst: &Instance, printers: &[PrinterSpec], opts: &Options, s: &Schedule) {
     let n = inst.ready.len();
     let mut seen = vec![false; n];
+    let r = s.by_record();
     for (b, batch) in s.batches.iter().enumerate() {
         assert!(batch.len >= 1 && batch.len <= opts.click_limit);
         let spec = &printers[batch.printer as usize];
@@ -72,8 +73,8 @@ fn check_invariants(inst: &Instance, printers: &[PrinterSpec], opts: &Options, s
         for &j in &s.order[batch.first as usize..(batch.first + batch.len) as usize] {
             assert!(!seen[j as usize], "record {j} scheduled twice");
             seen[j as usize] = true;
-            assert_eq!(s.batch[j as usize], b as i32);
-            assert!(s.start[j as usize] >= inst.ready[j as usize]);
+            assert_eq!(r.batch[j as usize], b as i32);
+            assert!(r.start[j as usize] >= inst.ready[j as usize]);
         }
     }
     let scheduled = seen.iter().filter(|&&x| x).count();
@@ -151,7 +152,8 @@ fn a_later_delivery_releases_cards_no_earlier_than_it_arrives() {
     opts.blank_arrivals = vec![(50_000.0, 400)];
     let s = plan(&inst.jobs(), &printers, &opts).unwrap();
     check_invariants(&inst, &printers, &opts, &s);
-    let late = (0..500).filter(|&j| s.start[j] >= 50_000.0).count();
+    let start = s.by_record().start;
+    let late = (0..500).filter(|&j| start[j] >= 50_000.0).count();
     assert_eq!(late, 400);
 }
 
@@ -161,10 +163,11 @@ fn a_ready_card_of_a_higher_class_never_starts_after_a_lower_one() {
     let printers = vec![printer(12.0, 18.0); 3];
     let opts = options(u64::MAX);
     let s = plan(&inst.jobs(), &printers, &opts).unwrap();
+    let batch = s.by_record().batch;
     for a in (0..3_000).step_by(7) {
         for b in (0..3_000).step_by(11) {
             if inst.priority[a] < inst.priority[b] {
-                let (ba, bb) = (s.batch[a] as usize, s.batch[b] as usize);
+                let (ba, bb) = (batch[a] as usize, batch[b] as usize);
                 assert!(s.batches[ba].start <= s.batches[bb].start);
             }
         }
@@ -263,8 +266,9 @@ fn two_sided_cards_go_to_the_printers_relatively_best_at_them() {
     check_invariants(&inst, &printers, &opts, &s);
     let ratio = s.makespan / s.lower_bound;
     assert!(ratio <= 1.02, "makespan / bound = {ratio}");
+    let printer = s.by_record().printer;
     let share = |p: i32| {
-        let mine: Vec<usize> = (0..8_000).filter(|&j| s.printer[j] == p).collect();
+        let mine: Vec<usize> = (0..8_000).filter(|&j| printer[j] == p).collect();
         mine.iter().filter(|&&j| inst.two_sided[j]).count() as f64 / mine.len() as f64
     };
     assert!(share(0).min(share(2)) > 0.6);

@@ -122,7 +122,10 @@ mod _ektpcore {
     use super::keys::{sealed_key_id, verify_signature, PyKeyRing};
 
     #[pymodule_export]
-    use super::plan::{factorize_pairs, plan_batches};
+    use super::plan::{
+        factorize_pairs, plan_batches, plan_classes, plan_combine_cards, plan_ids_check, plan_run,
+        plan_windows,
+    };
 
     #[pymodule_export]
     use super::raster::raster_face;

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,26 +57,29 @@ class _Jobs:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, index: npt.NDArray[np.intp]) -> _Jobs:
-        return _Jobs(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
-
-    @staticmethod
-    def concat(parts: Sequence[_Jobs]) -> _Jobs:
-        return _Jobs(
-            *(
-                np.concatenate([getattr(p, f.name) for p in parts])
-                for f in dataclasses.fields(_Jobs)
-            )
-        )
+    def gather(self, index: npt.NDArray[np.intp], *tails: _Jobs) -> _Jobs:
+        """The records at ``index`` followed by those of ``tails``, each column written once."""
+        k = len(index)
+        size = k + sum(len(t) for t in tails)
+        columns = []
+        for f in dataclasses.fields(self):
+            source = getattr(self, f.name)
+            out = np.empty(size, dtype=source.dtype)
+            np.take(source, index, out=out[:k], mode="clip")
+            at = k
+            for t in tails:
+                part = getattr(t, f.name)
+                out[at : at + len(part)] = part
+                at += len(part)
+            columns.append(out)
+        return _Jobs(*columns)
 
 
 def _distinct(ids: npt.NDArray[np.int64], message: str = "record ids must be distinct") -> None:
-    if (ids < 0).any():
+    problem = _ektpcore.plan_ids_check(np.ascontiguousarray(ids, dtype=np.int64))
+    if problem == 1:
         raise InvalidArgumentError("record ids are NIKs or other non-negative integers")
-    if len(ids) < 2 or bool((ids[1:] > ids[:-1]).all()):
-        return  # ascending, so distinct: the common case of ids in ledger or file order
-    _, first, _ = _ektpcore.first_occurrences(ids, np.iinfo(np.int64).max)
-    if not first.all():
+    if problem == 2:
         raise InvalidArgumentError(message)
 
 
@@ -121,13 +123,15 @@ def _jobs_from(records: Any, origin: _dt.datetime, places: _Places) -> _Jobs:
             )
         if len(ready) != n:
             raise InvalidArgumentError("column 'ready' must have one value per record")
-    priority = optional("priority", Priority.FIRST_TIME, np.int64)
-    if n and (priority.min() < 0 or priority.max() > 255):
+    priority = _ektpcore.plan_classes(
+        np.ascontiguousarray(optional("priority", Priority.FIRST_TIME, np.int64))
+    )
+    if priority is None:
         raise InvalidArgumentError("priority classes are 0 (most urgent) to 255")
     return _Jobs(
         ids=ids,
         ready=ready,
-        priority=priority.astype(np.uint8),
+        priority=priority,
         place=places.codes(optional("kecamatan", "", object), optional("kelurahan", "", object)),
         two_sided=optional("two_sided", True, np.bool_),
     )

@@ -32,7 +32,7 @@ from .model import (
     PrinterDown,
     Unscheduled,
 )
-from .windows import _windows
+from .windows import _staffing
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -59,6 +59,35 @@ class _State:
     down: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
+class _Names:
+    """A plan's batch ids, in batch order: those of batches kept from an earlier plan, then
+    ``count`` new ones ``{prefix}-{first + 1:05d}`` on, written out only when asked for."""
+
+    def __init__(self, prefix: str, first: int, count: int, kept: Sequence[str] = ()) -> None:
+        self.prefix, self.first, self.count = prefix, first, count
+        self.kept = list(kept)
+        self._kept_index: dict[str, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.kept) + self.count
+
+    def __getitem__(self, b: int) -> str:
+        if b < len(self.kept):
+            return self.kept[b]
+        return f"{self.prefix}-{self.first + b - len(self.kept) + 1:05d}"
+
+    def index(self, name: str) -> int | None:
+        """The batch with id ``name``, or ``None``."""
+        head, _, number = name.rpartition("-")
+        if head == self.prefix and number.isdigit():
+            k = int(number) - self.first - 1
+            if 0 <= k < self.count and self[len(self.kept) + k] == name:
+                return len(self.kept) + k
+        if self._kept_index is None:
+            self._kept_index = {n: i for i, n in enumerate(self.kept)}
+        return self._kept_index.get(name)
+
+
 class Plan:
     """A schedule of batches over printers, an ETA per record, what could not be scheduled
     and why, and how good the schedule is (makespan against its lower bound).
@@ -72,7 +101,7 @@ class Plan:
         state: _State,
         jobs: _Jobs,
         columns: dict[str, Any],
-        batch_names: list[str],
+        batch_names: _Names,
         lower_bound: float,
         now: float,
     ) -> None:
@@ -83,7 +112,7 @@ class Plan:
         self._lower_bound = lower_bound
         self._now = now
         self._batches: list[Batch] | None = None
-        self._by_name = {name: i for i, name in enumerate(batch_names)}
+        self._ends: npt.NDArray[np.float64] | None = None
 
     # -- what the plan says --------------------------------------------------------------
 
@@ -123,12 +152,12 @@ class Plan:
             end=origin + _dt.timedelta(seconds=float(c["batch_end"][b])),
             ribbon_changes=tuple(int(x) for x in c["changes"][lo:hi]),
             kecamatan=tuple(dict.fromkeys(pairs[k][0] for k in jobs.place[members].tolist())),
-            card_start=stamp(c["start"][members]),
-            card_end=stamp(c["end"][members]),
+            card_start=stamp(c["card_start"][first : first + n]),
+            card_end=stamp(c["card_end"][first : first + n]),
         )
 
     def batch(self, batch_id: str) -> Batch:
-        b = self._by_name.get(batch_id)
+        b = self._names.index(batch_id)
         if b is None:
             raise InvalidArgumentError(f"no batch {batch_id!r} in this plan")
         return self._batch_at(b)
@@ -153,7 +182,7 @@ class Plan:
     def etas(self) -> npt.NDArray[np.datetime64]:
         """When each record's card is done (UTC ``datetime64[us]``; NaT when unscheduled)."""
         base = np.datetime64(self._state.origin.astimezone(_dt.UTC).replace(tzinfo=None), "us")
-        end = self._c["end"]
+        end = self._record_ends()
         out = base + np.where(np.isnan(end), 0, end * 1e6).astype("timedelta64[us]")
         out[np.isnan(end)] = np.datetime64("NaT")
         return out
@@ -162,8 +191,22 @@ class Plan:
         hit = np.flatnonzero(self._jobs.ids == int(record))
         if len(hit) == 0:
             raise InvalidArgumentError(f"record {mask_nik(int(record))} is not in this plan")
-        end = float(self._c["end"][hit[0]])
+        end = float(self._record_ends()[hit[0]])
         return None if math.isnan(end) else self._state.origin + _dt.timedelta(seconds=end)
+
+    def _by_record(self, key: str) -> npt.NDArray[np.float64]:
+        """A column of the cards in print order as one per record (NaN unscheduled)."""
+        out = np.full(len(self._jobs), np.nan)
+        out[self._c["order"]] = self._c[key]
+        return out
+
+    def _record_starts(self) -> npt.NDArray[np.float64]:
+        return self._by_record("card_start")
+
+    def _record_ends(self) -> npt.NDArray[np.float64]:
+        if self._ends is None:
+            self._ends = self._by_record("card_end")
+        return self._ends
 
     @property
     def unscheduled(self) -> dict[Unscheduled, npt.NDArray[np.int64]]:
@@ -278,6 +321,7 @@ class Plan:
             for k, rid in enumerate(b.records.tolist()):
                 position[rid] = (b.id, b.printer, k)
         origin = self._state.origin
+        starts, ends = self._record_starts(), self._record_ends()
         with Path(path).open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(
@@ -296,7 +340,7 @@ class Plan:
             for i, rid in enumerate(self._jobs.ids.tolist()):
                 code = int(self._c["reason"][i])
                 where = position.get(rid, ("", "", ""))
-                start, end = float(self._c["start"][i]), float(self._c["end"][i])
+                start, end = float(starts[i]), float(ends[i])
                 w.writerow(
                     [
                         rid,
@@ -347,21 +391,21 @@ class Plan:
             kept_len[b] = card
             stopped[b] = True
             st.spoiled += int(spoiled)
-            at = float(c["start"][members[card]])
+            at = float(c["card_start"][first + card])
             c["batch_end"][b] = at
             p = int(c["batch_printer"][b])
             free_at[p] = max(free_at[p], resume if math.isfinite(resume) else at)
 
         for event in events:
             if isinstance(event, Jam | CardSpoiled):
-                b = self._by_name.get(event.batch)
+                b = self._names.index(event.batch)
                 if b is None or not started[b]:
                     raise InvalidArgumentError(f"batch {event.batch!r} has not started")
                 if not 0 <= event.card < int(kept_len[b]):
                     raise InvalidArgumentError(f"batch {event.batch!r} has no card {event.card}")
                 if isinstance(event, Jam):
                     first = int(c["batch_first"][b])
-                    at = float(c["start"][c["order"][first + event.card]])
+                    at = float(c["card_start"][first + event.card])
                     stop(b, event.card, at + event.cleared_after.total_seconds())
                 else:
                     member = c["order"][int(c["batch_first"][b]) + event.card]
@@ -380,11 +424,10 @@ class Plan:
                 st.down.setdefault(event.printer, []).append((a, z))
                 for b in np.flatnonzero(started & (c["batch_printer"] == p)).tolist():
                     first = int(c["batch_first"][b])
-                    members = c["order"][first : first + int(kept_len[b])]
-                    running = np.flatnonzero(c["end"][members] > a)
+                    running = np.flatnonzero(c["card_end"][first : first + int(kept_len[b])] > a)
                     if len(running):
                         k = int(running[0])
-                        stop(b, k, z, spoiled=bool(c["start"][members[k]] < a))
+                        stop(b, k, z, spoiled=bool(c["card_start"][first + k] < a))
             elif isinstance(event, BlanksReceived):
                 if event.count < 0:
                     raise InvalidArgumentError("a delivery has a count >= 0")
@@ -397,9 +440,7 @@ class Plan:
                 new_jobs.append(_jobs_from(event.records, st.origin, st.places))
             else:
                 raise InvalidArgumentError(f"unknown plan event {event!r}")
-        for b in np.flatnonzero(started).tolist():
-            p = int(c["batch_printer"][b])
-            free_at[p] = max(free_at[p], float(c["batch_end"][b]))
+        np.maximum.at(free_at, c["batch_printer"][started], c["batch_end"][started])
         if new_jobs:
             _distinct(
                 np.concatenate([jobs.ids, *(j.ids for j in new_jobs)]),
@@ -418,18 +459,20 @@ class Plan:
             dataclasses.replace(p, ribbon_remaining=ribbons[i]) for i, p in enumerate(st.printers)
         )
         used = len(frozen) + st.spoiled
-        remaining = _Jobs.concat([jobs.take(rest), *new_jobs])
-        fresh = _run(
-            st,
-            remaining,
-            now=t_now,
-            blanks=max(0, st.blanks - used),
-            free_at=free_at,
-        )
-        fresh["_jobs"] = remaining
+        if new_jobs:
+            # The records left and the new ones, in that order, as the core plans them.
+            remaining = jobs.gather(rest, *new_jobs)
+            fresh = _run(st, remaining, now=t_now, blanks=max(0, st.blanks - used), free_at=free_at)
+            combined = jobs.gather(frozen, remaining)
+        else:
+            # The core reads the records left where they are.
+            fresh = _run(
+                st, jobs, now=t_now, blanks=max(0, st.blanks - used), free_at=free_at, subset=rest
+            )
+            combined = jobs.gather(np.concatenate([frozen, rest]))
         st.printers = self._state.printers
         c["batch_used"] = used_ribbon
-        return _combine(st, jobs, frozen, c, started, kept_len, self._names, fresh, t_now)
+        return _combine(st, combined, keep_card, c, started, kept_len, self._names, fresh, t_now)
 
     @staticmethod
     def _ribbons_after(
@@ -522,58 +565,50 @@ def _run(
     now: float,
     blanks: int,
     free_at: npt.NDArray[np.float64] | None,
+    subset: npt.NDArray[np.intp] | None = None,
 ) -> dict[str, Any]:
-    """Calls the core for ``jobs`` from ``now`` (seconds from the origin), growing the window
+    """Calls the core for ``jobs`` (those at ``subset`` when given, in that order) from
+    ``now`` (seconds from the origin); the core builds the printers' windows and grows their
     horizon until no record lacks a printer only for want of horizon."""
-    n = len(jobs)
-    slowest = max((p.seconds_per_card(True) for p in st.printers), default=1.0)
-    ready = jobs.ready[np.isfinite(jobs.ready)]
-    last_ready = max(float(ready.max()) if len(ready) else now, now)
-    work = n * slowest / max(1, len(st.printers))
-    days = int((last_ready - now + 4 * work) / 86_400) + 8
     start = st.origin + _dt.timedelta(seconds=now)
-    overhead = st.click_overhead.total_seconds()
-    group = st.places.rank()[jobs.place] if len(jobs) else np.zeros(0, np.uint32)
-    while True:
-        windows = _windows(st.printers, st.shifts, st.origin, start, days, st.down)
-        specs = [
-            (
-                p.seconds_per_card(False),
-                p.seconds_per_card(True),
-                p.ribbon_capacity,
-                p.ribbon_left,
-                p.ribbon_change_minutes * 60.0,
-                0.0 if free_at is None else float(free_at[i]) - now,
-                [(a - now, b - now) for a, b in windows[i]],
-            )
-            for i, p in enumerate(st.printers)
-        ]
-        out: dict[str, Any] = _ektpcore.plan_batches(
-            {
-                "ready": np.ascontiguousarray(jobs.ready - now if now else jobs.ready),
-                "priority": np.ascontiguousarray(jobs.priority),
-                "group": group,
-                "two_sided": np.ascontiguousarray(jobs.two_sided),
-            },
-            specs,
-            st.click_limit,
-            overhead,
-            int(blanks),
-            [(a - now, int(k)) for a, k in st.deliveries],
+    own, staffing = _staffing(st.printers, st.shifts, st.origin, start, st.down)
+    specs = [
+        (
+            one,
+            two,
+            p.ribbon_capacity,
+            p.ribbon_left,
+            p.ribbon_change_minutes * 60.0,
+            0.0 if free_at is None else float(free_at[i]) - now,
+            down,
+            only,
         )
-        no_printer = (out["reason"] == 3).any()
-        if not no_printer or days > 3 * 366 or not st.printers:
-            break
-        days *= 2
-    if now:
-        for key in ("start", "end", "batch_start", "batch_end"):
-            out[key] = out[key] + now
-    out["windows"] = windows
+        for i, (p, (one, two, down, only)) in enumerate(zip(st.printers, own, strict=True))
+    ]
+    got = _ektpcore.plan_run(
+        {
+            "ready": jobs.ready,
+            "priority": jobs.priority,
+            "place": jobs.place,
+            "two_sided": jobs.two_sided,
+        },
+        None if subset is None else subset.astype(np.int64, copy=False),
+        st.places.rank(),
+        now,
+        specs,
+        staffing,
+        st.click_limit,
+        st.click_overhead.total_seconds(),
+        int(blanks),
+        st.deliveries,
+    )
+    out: dict[str, Any] = got["schedule"]
+    out["windows"] = got["windows"]
+    out["batch_used"] = got["batch_used"]
     out["ribbon_left_start"] = [p.ribbon_left for p in st.printers]
     out["ribbon_capacity"] = [p.ribbon_capacity for p in st.printers]
-    out["batch_used"] = out["batch_len"].astype(np.int64)
-    out["names"] = [f"{st.prefix}-{st.named + k + 1:05d}" for k in range(len(out["batch_start"]))]
-    st.named += len(out["names"])
+    out["names"] = _Names(st.prefix, st.named, len(out["batch_start"]))
+    st.named += len(out["batch_start"])
     return out
 
 
@@ -590,30 +625,35 @@ def _ranges(
 
 def _combine(
     st: _State,
-    old_jobs: _Jobs,
-    frozen: npt.NDArray[np.intp],
+    jobs: _Jobs,
+    keep: npt.NDArray[np.bool_],
     c: dict[str, Any],
     started: npt.NDArray[np.bool_],
     kept_len: npt.NDArray[Any],
-    old_names: list[str],
+    old_names: _Names,
     fresh: dict[str, Any],
     now: float,
 ) -> Plan:
-    """The started batches (as they ran) followed by the fresh plan for the rest."""
-    # Records of the fresh plan follow the frozen ones.
-    jobs = _Jobs.concat([old_jobs.take(frozen), fresh.pop("_jobs")])
-    n_frozen = len(frozen)
-    remap = np.full(len(old_jobs), -1, dtype=np.int64)
-    remap[frozen] = np.arange(n_frozen)
+    """The started batches (as they ran) followed by the fresh plan for the rest; ``jobs``
+    are the kept records followed by those of the fresh plan."""
     old_batches = np.flatnonzero(started & (kept_len > 0))
     nb_old = len(old_batches)
-    # Every kept card of the started batches at once: its batch and its place in the order.
+    # Every kept card of the started batches at once, written in place (the core).
     kept = kept_len[old_batches].astype(np.int64)
-    label, members = _ranges(c["batch_first"][old_batches].astype(np.int64), kept)
-    members = c["order"][members]
-    alive = remap[members] >= 0
-    old_order = remap[members[alive]]
-    lens = np.bincount(label[alive], minlength=nb_old).astype(np.int64)
+    f = fresh
+    cards = _ektpcore.plan_combine_cards(
+        c["order"],
+        c["card_start"],
+        c["card_end"],
+        c["batch_first"][old_batches].astype(np.int64),
+        kept,
+        keep,
+        f["order"],
+        f["card_start"],
+        f["card_end"],
+        f["reason"],
+    )
+    lens = cards["lens"]
     firsts = np.cumsum(lens) - lens
     pos = int(lens.sum())
     # Ribbon changes before a card the batch still holds.
@@ -624,19 +664,11 @@ def _combine(
     still = values < kept[change_label]
     changes = values[still]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(change_label[still], minlength=nb_old))])
-    f = fresh
-    batch_index = np.full(len(jobs), -1, dtype=np.int32)
-    batch_index[old_order] = label[alive]
-    fresh_batch = f["batch"].copy()
-    fresh_batch[fresh_batch >= 0] += nb_old
-    batch_index[n_frozen:] = fresh_batch
     columns: dict[str, Any] = {
-        "printer": np.concatenate([c["printer"][frozen], f["printer"]]),
-        "batch": batch_index,
-        "start": np.concatenate([c["start"][frozen], f["start"]]),
-        "end": np.concatenate([c["end"][frozen], f["end"]]),
-        "reason": np.concatenate([np.zeros(n_frozen, dtype=np.uint8), f["reason"]]),
-        "order": np.concatenate([old_order, f["order"].astype(np.int64) + n_frozen]),
+        "card_start": cards["card_start"],
+        "card_end": cards["card_end"],
+        "reason": cards["reason"],
+        "order": cards["order"],
         "batch_printer": np.concatenate([c["batch_printer"][old_batches], f["batch_printer"]]),
         "batch_start": np.concatenate([c["batch_start"][old_batches], f["batch_start"]]),
         "batch_end": np.concatenate([c["batch_end"][old_batches], f["batch_end"]]),
@@ -657,7 +689,8 @@ def _combine(
         "ribbon_left_start": c["ribbon_left_start"],
         "ribbon_capacity": c["ribbon_capacity"],
     }
-    names = [old_names[b] for b in old_batches.tolist()] + f["names"]
+    new: _Names = f["names"]
+    names = _Names(new.prefix, new.first, new.count, [old_names[b] for b in old_batches.tolist()])
     return Plan(st, jobs, columns, names, float(f["lower_bound"]), now)
 
 
