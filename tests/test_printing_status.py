@@ -105,6 +105,7 @@ def test_a_python_dialect_prints_a_batch_through_a_station(ledger: Ledger) -> No
         first = s.run(BATCH)
         assert (len(first.printed), len(first.spoiled)) == (3, 1)
         assert "jammed (NACK T)" in (first.stopped or "")
+        assert "print-ready again for the next plan" in (first.stopped or "")
         printer.clear_fault()
         second = s.run(BATCH)
     assert (len(second.printed), second.left, second.stopped) == (8, 0, None)
