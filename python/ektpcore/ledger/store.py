@@ -433,8 +433,10 @@ class SqliteStore:
         self._db.execute("PRAGMA cache_size = -65536")
         if self.name != ":memory:":
             # The log is copied back into the file by a thread of its own (_Checkpointer),
-            # not by whichever commit crossed SQLite's threshold.
-            self._db.execute("PRAGMA wal_autocheckpoint = 0")
+            # not by whichever commit crossed SQLite's 1,000 pages. SQLite's own copy stays
+            # as a backstop at 16,384 pages (64 MB of 4 KB pages): the log never grows without
+            # bound where short-lived processes write and a long-lived one stays idle.
+            self._db.execute("PRAGMA wal_autocheckpoint = 16384")
             self._checkpointer = _Checkpointer(self.name, durable=durable)
 
     @contextmanager
