@@ -13,6 +13,8 @@ import csv
 import enum
 import functools
 import os
+import re
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -69,7 +71,8 @@ class Exit(enum.IntEnum):
     LEDGER = 5
     """Not a ledger, none there, damaged, busy or unreachable, or one exists already."""
     KEYS = 6
-    """A sealed ledger without its keys, with another ledger's, or keys others can read."""
+    """A sealed ledger without its keys, with another ledger's, or keys or a station token file
+    others can read."""
     DENIED = 7
     """Sign-in refused, or the user's role may not do this."""
     REFUSED = 8
@@ -93,7 +96,7 @@ class Exit(enum.IntEnum):
 def failure(message: str, code: Exit = Exit.ERROR) -> click.ClickException:
     """A command's failure, to raise: one line on standard error, ``Error: ...``, and its
     exit code."""
-    err = click.ClickException(" ".join(message.split()))
+    err = click.ClickException(plain(" ".join(message.split())))
     err.exit_code = int(code)
     return err
 
@@ -125,12 +128,40 @@ def failure_of(err: EktpcoreError) -> click.ClickException:
     return failure(str(err), code)
 
 
+def one_line_usage(err: click.UsageError) -> click.ClickException:
+    """A usage error as one line naming what is wrong and where the command's help is
+    (click shows the usage, a hint and a blank line before it: four lines for one fault)."""
+    where = ""
+    if err.ctx is not None:
+        where = f", see '{err.ctx.command_path} {err.ctx.help_option_names[0]}'"
+    return failure(f"{err.format_message()}{where}", Exit.USAGE)
+
+
 class Main(click.Group):
-    """The command group: every library error a command lets through is one line."""
+    """The command group: every library error a command lets through, and every usage
+    error, is one line."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # the help asked for by giving nothing
+        except click.UsageError as err:
+            raise one_line_usage(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:
+            raise one_line_usage(err) from None
         except EktpcoreError as err:
             raise failure_of(err) from None
         except OverflowError:
@@ -142,14 +173,36 @@ class Main(click.Group):
 # -- output ------------------------------------------------------------------------------------
 
 
+# Characters a terminal acts on rather than shows: C0 and C1 controls (ESC starts a
+# sequence that can rewrite the screen, BEL rings, CR overwrites the line) and the
+# bidirectional overrides and isolates (they reorder the text shown after them).
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str, *, lines: bool = False) -> str:
+    """``text`` as it may reach a terminal: every control character escaped (``\\x1b``,
+    ``\\n``), so text kept in a ledger (a reason, a note, a name) can neither move the
+    cursor, ring, recolour nor start a line of its own; ``lines`` keeps line breaks (the
+    command's own)."""
+
+    def escaped(match: re.Match[str]) -> str:
+        ch = match.group()
+        if lines and ch == "\n":
+            return ch
+        return ch.encode("unicode_escape").decode("ascii")
+
+    return _UNSHOWN.sub(escaped, text)
+
+
 def echo(text: str = "") -> None:
-    """What the command did, on standard output."""
-    click.echo(text)
+    """What the command did, on standard output (control characters escaped: see
+    :func:`plain`)."""
+    click.echo(plain(text, lines=True))
 
 
 def note(text: str) -> None:
-    """Progress, warnings and remarks, on standard error."""
-    click.echo(text, err=True)
+    """Progress, warnings and remarks, on standard error (control characters escaped)."""
+    click.echo(plain(text, lines=True), err=True)
 
 
 def check_output(path: Path, what: str, *, new: bool = False) -> None:
@@ -211,6 +264,7 @@ KEYS_VARIABLE = "EKTPCORE_LEDGER_KEYS"
 PASSWORD_VARIABLE = "EKTPCORE_PASSWORD"
 NEW_PASSWORD_VARIABLE = "EKTPCORE_NEW_PASSWORD"
 TOKEN_VARIABLE = "EKTPCORE_STATION_TOKEN"
+ANCHOR_VARIABLE = "EKTPCORE_ANCHOR"
 
 
 def shown(location: str) -> str:
@@ -232,9 +286,92 @@ def keys_option(f: F) -> F:
     )(f)
 
 
+_ANCHOR = "ektpcore.anchor"
+
+
+def _keep_anchor(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    ctx.meta[_ANCHOR] = value if value is not None and str(value) else None
+
+
+def anchor_option(f: F) -> F:
+    """``--anchor``: the ledger's anchor file (or ``EKTPCORE_ANCHOR``), where the command
+    appends a checkpoint of the chains' heads after its changes and ``ledger verify`` holds
+    the ledger to them. Kept for :func:`open_ledger` (``ctx.meta``), not passed to the
+    command: every command that opens a ledger takes it alike, set once for a bureau."""
+    return click.option(
+        "--anchor",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar=ANCHOR_VARIABLE,
+        default=None,
+        expose_value=False,
+        callback=_keep_anchor,
+        help=f"The ledger's anchor file, kept away from the ledger (or {ANCHOR_VARIABLE}):"
+        " checkpoints are appended to it, ledger verify checks them.",
+    )(f)
+
+
+def given_anchor() -> Path | None:
+    """The anchor file the command was given (``--anchor``, ``EKTPCORE_ANCHOR``), if any."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(_ANCHOR)
+
+
 def on_ledger(f: F) -> F:
-    """The ``LEDGER`` argument (a ledger file, or a ``postgresql://`` URL) and ``--keys``."""
-    return click.argument("ledger", metavar="LEDGER")(keys_option(f))
+    """The ``LEDGER`` argument (a ledger file, or a ``postgresql://`` URL), ``--keys`` and
+    ``--anchor``."""
+    return click.argument("ledger", metavar="LEDGER")(keys_option(anchor_option(f)))
+
+
+def last_checkpoint(path: Path) -> Any:
+    """The last whole checkpoint in the anchor file ``path`` (read from its end), or
+    ``None`` when it has none, or its last line is not one."""
+    from ..ledger import Checkpoint
+
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 65_536))
+            tail = f.read()
+    except OSError:
+        return None
+    pieces = tail.split(b"\n")
+    if len(pieces) < 2:
+        return None
+    try:
+        return Checkpoint.from_line(pieces[-2].decode())
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+class CommandAnchor:
+    """The anchor file as a command writes it: a :class:`~ektpcore.FileAnchor` that leaves
+    out a first checkpoint equal to the one the file ends with, so a command that changed
+    nothing (a report, ``where-is``) adds no line, while one that did adds its own."""
+
+    def __init__(self, path: Path) -> None:
+        from ..ledger import FileAnchor
+
+        self.file = FileAnchor(path)
+        self._first = True
+
+    def __call__(self, checkpoint: Any) -> None:
+        if self._first:
+            self._first = False
+            last = last_checkpoint(self.file.path)
+            if last is not None and last.heads == checkpoint.heads:
+                return
+        self.file(checkpoint)
+
+
+def check_anchor_folder(path: Path) -> None:
+    """Refuses, before the ledger is opened, an anchor whose folder is not there (a mount
+    that is not mounted), so no change is made that could not be anchored."""
+    if not path.absolute().parent.is_dir():
+        raise failure(
+            f"{path}: the anchor's folder {path.absolute().parent} does not exist (is its disk"
+            " mounted?)",
+            Exit.OUTPUT,
+        )
 
 
 def key_file(path: Path | None) -> Any:
@@ -245,22 +382,28 @@ def key_file(path: Path | None) -> Any:
 
 
 @contextlib.contextmanager
-def open_ledger(location: str, keys: Path | None) -> Iterator[Ledger]:
+def open_ledger(location: str, keys: Path | None, *, anchored: bool = True) -> Iterator[Ledger]:
     """An existing ledger, opened with its keys when it is sealed. A file that is not a
     ledger, none at all, or a sealed ledger without its keys is refused (a new ledger is
     made only by ``ledger init``); keys given for an open ledger are refused too rather than
-    sealing it on the way."""
+    sealing it on the way. Given an anchor (:func:`anchor_option`) and ``anchored``, the
+    ledger writes its checkpoints there (:class:`CommandAnchor`), the last one as it is
+    closed, even when the command then fails (what it committed stays committed)."""
     from ..ledger import Ledger
 
     ring = key_file(keys)
+    path = given_anchor() if anchored else None
+    if path is not None:
+        check_anchor_folder(path)
+    anchor: dict[str, Any] = {} if path is None else {"anchor": CommandAnchor(path)}
     try:
         if ring is None:
-            led = Ledger(location, create=False)
+            led = Ledger(location, create=False, **anchor)
         else:
             try:
                 Ledger(location, create=False).close()
             except LedgerKeyError:
-                led = Ledger(location, create=False, keys=ring)
+                led = Ledger(location, create=False, keys=ring, **anchor)
             else:
                 raise failure(
                     f"{shown(location)}: the ledger is not sealed; --keys ({KEYS_VARIABLE}) is"
@@ -272,8 +415,11 @@ def open_ledger(location: str, keys: Path | None) -> Iterator[Ledger]:
         raise failure(f"{err}{hint}", Exit.LEDGER) from None
     try:
         yield led
-    finally:
-        led.close()
+    except BaseException:
+        with contextlib.suppress(EktpcoreError):  # the command's own error is the one said
+            led.close()
+        raise
+    led.close()
 
 
 # -- who acts ------------------------------------------------------------------------------------
@@ -289,18 +435,30 @@ class Who:
     declared: str | None
 
 
+def _terminal_for(what: str, variable: str) -> None:
+    """Refuses to ask for a password without a terminal to ask on (a script, a service, a
+    pipe): the prompt would echo it, or wait on nothing; the variable gives it."""
+    if not sys.stdin.isatty():
+        raise failure(
+            f"no {what} given and no terminal to ask for it on: set {variable}", Exit.USAGE
+        )
+
+
 def _password(name: str) -> str:
     given = os.environ.get(PASSWORD_VARIABLE)
     if given is not None:
         return given
+    _terminal_for(f"password for {name}", PASSWORD_VARIABLE)
     return str(click.prompt(f"password of {name}", hide_input=True, err=True))
 
 
 def new_password(name: str) -> str:
-    """A new user's password: from ``EKTPCORE_NEW_PASSWORD``, or asked for twice."""
+    """A new user's password: from ``EKTPCORE_NEW_PASSWORD``, or asked for twice on the
+    terminal (refused without one)."""
     given = os.environ.get(NEW_PASSWORD_VARIABLE)
     if given is not None:
         return given
+    _terminal_for(f"new password for {name}", NEW_PASSWORD_VARIABLE)
     return str(
         click.prompt(
             f"new password for {name}", hide_input=True, confirmation_prompt=True, err=True
@@ -358,6 +516,30 @@ def acting(role: Role, *, default: str | None = None) -> Callable[[F], F]:
     return decorate
 
 
+def read_token(path: Path) -> str:
+    """A station's token from its file, refused like a key file when others could read it
+    or replace it: open to the group or others, not a regular file, another user's."""
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise failure(f"{path}: cannot read the token file ({err.strerror})", Exit.KEYS) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise failure(f"{path}: a token file is a regular file", Exit.KEYS)
+    if info.st_mode & 0o077:
+        raise failure(
+            f"{path}: the token file is open to others (mode {stat.S_IMODE(info.st_mode):04o});"
+            f" make it private with: chmod 600 {path}",
+            Exit.KEYS,
+        )
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise failure(f"{path}: the token file belongs to another user", Exit.KEYS)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not text"
+        raise failure(f"{path}: cannot read the token file ({reason})", Exit.KEYS) from None
+
+
 @contextlib.contextmanager
 def signed_in(led: Ledger, who: Who) -> Iterator[Actor]:
     """The actor a command acts as (see :func:`acting`), signed out when it ends. A ledger
@@ -365,7 +547,7 @@ def signed_in(led: Ledger, who: Who) -> Iterator[Actor]:
     name given, in the role the command needs."""
     if led.users.exist():
         token = (
-            who.token_file.read_text(encoding="utf-8")
+            read_token(who.token_file)
             if who.token_file is not None
             else os.environ.get(TOKEN_VARIABLE)
         )

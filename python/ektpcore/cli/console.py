@@ -8,7 +8,18 @@ from pathlib import Path
 
 import click
 
-from .common import Exit, failure, key_file, keys_option, note, open_ledger, shown
+from .common import (
+    CommandAnchor,
+    Exit,
+    anchor_option,
+    failure,
+    given_anchor,
+    key_file,
+    keys_option,
+    note,
+    open_ledger,
+    shown,
+)
 
 __all__ = ["console_command"]
 
@@ -31,6 +42,7 @@ def _loopback(host: str) -> bool:
     help="The ledger: a file, or a postgresql:// URL.",
 )
 @keys_option
+@anchor_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -116,9 +128,11 @@ def console_command(
                 " beyond this machine",
                 Exit.DENIED,
             )
+    anchor = given_anchor()
     console = open_console(
         location,
         keys=key_file(keys),
+        anchor=None if anchor is None else CommandAnchor(anchor),
         printers=setup,
         addresses=addresses,
         bureau=Bureau(region or "Kabupaten/Kota", office_address),

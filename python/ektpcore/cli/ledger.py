@@ -27,22 +27,28 @@ from .common import (
     KEYS_VARIABLE,
     NIK,
     SERIAL,
+    CommandAnchor,
     Exit,
     Reject,
     Who,
     acting,
+    anchor_option,
+    check_anchor_folder,
     check_cleaned,
     check_output,
     column_map,
     columns_option,
     echo,
     failure,
+    given_anchor,
     key_file,
     label,
+    last_checkpoint,
     note,
     on_ledger,
     open_ledger,
     output_option,
+    plain,
     read_input,
     reject,
     rejects_option,
@@ -96,15 +102,34 @@ def _sealing_keys(keys: Path | None, new_keys: bool) -> Any:
     return key_file(keys)
 
 
+def _new_anchor(path: Path | None) -> CommandAnchor | None:
+    """The anchor of a ledger whose history starts here (made, or sealed): a file that
+    holds no checkpoint yet, since older ones are another history's and would not verify."""
+    if path is None:
+        return None
+    check_anchor_folder(path)
+    if path.is_file() and path.stat().st_size > 0:
+        raise failure(
+            f"{path}: the anchor holds checkpoints already (of another ledger, or of this one"
+            " before it was sealed); give this ledger a new anchor file",
+            Exit.OUTPUT,
+        )
+    return CommandAnchor(path)
+
+
 @ledger.command("init")
 @click.argument("location", metavar="LEDGER")
 @_keys_options
+@anchor_option
 def ledger_init(location: str, keys: Path | None, new_keys: bool) -> None:
     """Makes a new, empty LEDGER: a new file (mode 0600), or the tables in an empty
     PostgreSQL database. With --keys it is sealed: citizens' data kept encrypted, opened
-    only with that key file. A place that holds a ledger (or any file) is refused."""
+    only with that key file. With --anchor its first checkpoint is written to a new anchor
+    file. A place that holds a ledger (or any file) is refused."""
     from ..ledger import Ledger
     from ..ledger.store import is_database_url
+
+    anchor = _new_anchor(given_anchor())
 
     if is_database_url(location):
         try:
@@ -122,10 +147,11 @@ def ledger_init(location: str, keys: Path | None, new_keys: bool) -> None:
     elif not Path(location).parent.is_dir():
         raise failure(f"{location}: the folder {Path(location).parent} does not exist", Exit.LEDGER)
     ring = _sealing_keys(keys, new_keys)
-    with Ledger(location, keys=ring) as led:
+    with Ledger(location, keys=ring, anchor=anchor) as led:
         echo(
             f"{led.path}: new ledger (schema {led.schema_version})"
             + (f", sealed with {keys}" if led.sealed else ", open (not sealed)")
+            + (f", anchored in {anchor.file.path}" if anchor is not None else "")
         )
 
 
@@ -464,9 +490,9 @@ def ledger_where_is(
                     )
                     if value
                 )
-                why = f": {h.reason}" if h.reason else ""
+                why = f": {plain(h.reason)}" if h.reason else ""
                 echo(
-                    f"  {wib_text(h.at)} {h.actor} ({h.role.lower()}) {source} -> "
+                    f"  {wib_text(h.at)} {plain(h.actor)} ({h.role.lower()}) {source} -> "
                     f"{h.target.value}{extra}{why}"
                 )
 
@@ -504,16 +530,52 @@ def ledger_status(ledger: str, keys: Path | None) -> None:
 @ledger.command("verify")
 @on_ledger
 def ledger_verify(ledger: str, keys: Path | None) -> None:
-    """Recomputes the hash chains of the record history, the blank history and the audit;
-    a row edited, inserted or deleted behind the ledger's back is named (exit 14)."""
-    with open_ledger(ledger, keys) as led:
-        report = led.verify()
+    """Checks the whole ledger: the hash chains of the record history, the blank history
+    and the audit, and the tables against them; a row edited, inserted or deleted behind
+    the ledger's back is named (exit 14). With --anchor (or EKTPCORE_ANCHOR) it also holds
+    the chains to the checkpoints there: a tail cut off, a file rolled back to an older
+    copy, a lost write-ahead log or a chain rewritten is found (exit 14), and so is an
+    anchor file missing or empty."""
+    from ..ledger import FileAnchor
+
+    path = given_anchor()
+    last = None if path is None else _anchor_to_check(path)
+    with open_ledger(ledger, keys, anchored=False) as led:  # verifying writes no checkpoint
+        report = led.verify(anchor=None if path is None else FileAnchor(path))
     if not report.ok:
+        shown_at_most = 20
+        for found in report.findings[:shown_at_most]:
+            echo(f"  {found.table} {found.row}: {found.problem}")
+        if len(report.findings) > shown_at_most:
+            echo(f"  ... and {len(report.findings) - shown_at_most:,} more")
+        row = f" (row {report.first_bad_seq})" if report.first_bad_seq is not None else ""
+        raise failure(f"the ledger does not verify: {report.problem}{row}", Exit.CHECK)
+    echo(f"history verified: {report.rows:,} rows (records, blanks, audit)")
+    if last is not None:
+        echo(f"anchor {path}: every checkpoint found in the ledger, the last of {last.at}")
+
+
+def _anchor_to_check(path: Path) -> Any:
+    """The last checkpoint of the anchor file ``path``; an anchor that is not there, not a
+    file or holds no checkpoint is a failed check: it cannot vouch for the ledger (a bureau
+    whose anchor was deleted must hear of it)."""
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
         raise failure(
-            f"the history does not verify: {report.problem} (row {report.first_bad_seq})",
+            f"{path}: the anchor {what}; the ledger cannot be held to its checkpoints",
             Exit.CHECK,
         )
-    echo(f"history verified: {report.rows:,} rows (records, blanks, audit)")
+    last = last_checkpoint(path)
+    if last is None:
+        from ..ledger import FileAnchor
+
+        last = next(reversed([*FileAnchor(path)]), None)
+    if last is None:
+        raise failure(
+            f"{path}: the anchor holds no checkpoint; the ledger cannot be held to it",
+            Exit.CHECK,
+        )
+    return last
 
 
 @ledger.command("reconcile")
@@ -676,13 +738,17 @@ def _pg_dump(url: str, dest: Path) -> None:
 @ledger.command("seal")
 @click.argument("location", metavar="LEDGER")
 @_keys_options
+@anchor_option
 def ledger_seal(location: str, keys: Path | None, new_keys: bool) -> None:
     """Seals an open LEDGER with the key file --keys names (--new-keys makes it), in one
     transaction: every record's personal fields encrypted, NIKs found through a keyed index.
     From then on the ledger opens only with those keys. The history written before keeps
-    its reasons in clear (it is append-only)."""
+    its reasons in clear (it is append-only). A sealed ledger signs its checkpoints, and
+    the open ledger's were not: --anchor names a new anchor file for the sealed one (verify
+    the open ledger against its old anchor first)."""
     if keys is None:
         raise click.UsageError("give the key file to seal with: --keys FILE (--new-keys makes it)")
+    _new_anchor(given_anchor())
     with open_ledger(location, None) as led:
         ring = _sealing_keys(keys, new_keys)
         count = led.seal(ring)

@@ -21,6 +21,7 @@ from .common import (
     Reject,
     Who,
     acting,
+    anchor_option,
     check_cleaned,
     check_output,
     column_map,
@@ -155,6 +156,7 @@ def _ready(text: str, start: _dt.datetime) -> _dt.datetime | None:
     " RECORDS sheet); a file or a postgresql:// URL.",
 )
 @keys_option
+@anchor_option
 @click.option(
     "--commit",
     is_flag=True,

@@ -25,6 +25,7 @@ from .common import (
     label,
     on_ledger,
     open_ledger,
+    plain,
     signed_in,
 )
 from .ledger import record_of
@@ -214,7 +215,7 @@ def record_requests(ledger: str, keys: Path | None) -> None:
             r = led.where_is(int(a.nik))
             echo(
                 f"request {a.id}: {label(r)} {a.source.value} -> {a.target.value}, by"
-                f" {a.requested_by} at {wib_text(a.requested_at)}: {a.reason}"
+                f" {a.requested_by} at {wib_text(a.requested_at)}: {plain(a.reason)}"
             )
 
 

@@ -73,11 +73,9 @@ def users_create_administrator(ledger: str, keys: Path | None, name: str) -> Non
 @click.option("--role", type=_ROLE_CHOICE, required=True)
 def users_add(ledger: str, keys: Path | None, admin: str, name: str, role: str) -> None:
     """Adds a person, who signs in with a password."""
+    password = new_password(name)  # asked before the administrator signs in
     _as_administrator(
-        ledger,
-        keys,
-        admin,
-        lambda led, actor: led.users.add(actor, name, role, password=new_password(name)),
+        ledger, keys, admin, lambda led, actor: led.users.add(actor, name, role, password=password)
     )
     echo(f"{name}: {role} added")
 
@@ -131,11 +129,9 @@ def users_grant(ledger: str, keys: Path | None, admin: str, name: str, role: str
 def users_set_password(ledger: str, keys: Path | None, admin: str, name: str) -> None:
     """Gives a person a new password (EKTPCORE_NEW_PASSWORD, or asked for twice); whoever
     signed in with the old one is refused from now on."""
+    password = new_password(name)  # asked before the administrator signs in
     _as_administrator(
-        ledger,
-        keys,
-        admin,
-        lambda led, actor: led.users.set_password(actor, name, new_password(name)),
+        ledger, keys, admin, lambda led, actor: led.users.set_password(actor, name, password)
     )
     echo(f"{name}: new password set")
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..documents import Bureau
     from ..keys import LedgerKeys
     from ..ledger import Ledger
+    from ..ledger.anchor import Anchor
     from ..planning import PrinterSetup
     from ..printing import Transport
 
@@ -37,6 +38,7 @@ def open_console(
     location: str,
     *,
     keys: LedgerKeys | None = None,
+    anchor: Anchor | None = None,
     printers: PrinterSetup | None = None,
     addresses: dict[str, str] | None = None,
     bureau: Bureau | None = None,
@@ -45,7 +47,8 @@ def open_console(
     connect: Callable[[str], Transport] | None = None,
 ) -> Console:
     """A console over the existing ledger at ``location`` (a file or a ``postgresql://``
-    URL; ``keys`` for a sealed one). ``printers`` (:func:`~ektpcore.printers_from_toml`)
+    URL; ``keys`` for a sealed one; ``anchor`` keeps the checkpoints of every connection it
+    opens, see docs/ledger.md#the-anchor). ``printers`` (:func:`~ektpcore.printers_from_toml`)
     gives each printer's rate, for the queue's times, and its ``address``; ``addresses``
     adds or overrides ``printer -> host:port``. ``bureau`` heads printed documents;
     ``photo_check`` applies the photo-background rule before each card; ``secure`` sends
@@ -56,7 +59,7 @@ def open_console(
     from ..printing.layout import faces_from_record
 
     def open_ledger() -> Ledger:
-        return Ledger(location, create=False, keys=keys)
+        return Ledger(location, create=False, keys=keys, anchor=anchor)
 
     known = dict(printers.addresses) if printers is not None else {}
     known.update(addresses or {})

@@ -18,6 +18,7 @@ import base64
 import binascii
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -51,16 +52,32 @@ FREE_TEXT_LIMIT = 2_000
 """The longest free text (a reason, a note, an identity check) the ledger keeps."""
 
 
+# Control characters (C0, DEL, C1, among them ESC, BEL, CR and line breaks), line and
+# paragraph separators, and the bidirectional overrides and isolates, which reorder the
+# text shown after them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def check_free_text(text: str | None, what: str) -> None:
-    """Refuses free text (a reason, a note, a receiver) that holds a NIK-shaped number (see
-    :func:`~ektpcore.nik.has_nik_shape`: sixteen digits in a row or in groups, in any
-    script), or is longer than :data:`FREE_TEXT_LIMIT`. A NIK in free text would be personal
-    data outside the fields that are sealed and indexed; a reason names the card by its blank
-    serial or batch, never by the citizen's NIK."""
+    """Refuses free text (a reason, a note, a receiver, an identity check) that holds a
+    NIK-shaped number (see :func:`~ektpcore.nik.has_nik_shape`: sixteen digits in a row or
+    in groups, in any script), a control character, or is longer than
+    :data:`FREE_TEXT_LIMIT`. A NIK in free text would be personal data outside the fields
+    that are sealed and indexed; a reason names the card by its blank serial or batch, never
+    by the citizen's NIK. A control character (an escape sequence, a bell, a line break, a
+    right-to-left override) would act on the terminal or page that shows the history rather
+    than be read: free text is one line of visible characters."""
     if text is None:
         return
     if len(text) > FREE_TEXT_LIMIT:
         raise InvalidArgumentError(f"{what} is longer than {FREE_TEXT_LIMIT:,} characters")
+    found = _CONTROL.search(text)
+    if found is not None:
+        code = f"U+{ord(found.group()):04X}"
+        raise InvalidArgumentError(
+            f"{what} holds a control character ({code}); free text is one line of visible"
+            " characters (no escapes, tabs, line breaks or direction overrides)"
+        )
     if has_nik_shape(text):
         raise InvalidArgumentError(
             f"{what} holds a NIK-shaped number; write it without the NIK (the record is"
