@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import ektpcore
-from ektpcore import Ledger, State
+from ektpcore import FileAnchor, Ledger, State
 from ektpcore.keys import KeyFile
 from ektpcore.printing import VirtualPrinter
 
@@ -36,11 +36,15 @@ def test_the_day_in_the_docs_runs_as_written(tmp_path: Path) -> None:
     export = siak_export(tmp_path, name="siak-2017-11-13.csv")
     collection_sheet(export, tmp_path, "pengambilan-2017-11-13.csv")
     keys = tmp_path / "etc-ektpcore"
+    arsip = tmp_path / "arsip"  # the archive server's share
+    arsip.mkdir()
     env = dict(os.environ, EKTPCORE_PASSWORD=PASSWORD, EKTPCORE_NEW_PASSWORD=PASSWORD)
     env["PYTHONPATH"] = str(Path(ektpcore.__file__).parent.parent)
     env.pop("EKTPCORE_LEDGER_KEYS", None)
+    env.pop("EKTPCORE_ANCHOR", None)
     with VirtualPrinter() as printer:
         script = walk_through().replace("/etc/ektpcore", str(keys))
+        script = script.replace("/mnt/arsip", str(arsip))
         script = script.replace("10.0.0.21:9100", "{}:{}".format(*printer.address))
         preamble = (
             f'set -euo pipefail\nektpcore() {{ {shlex.quote(sys.executable)} -m ektpcore "$@"; }}\n'
@@ -61,9 +65,14 @@ def test_the_day_in_the_docs_runs_as_written(tmp_path: Path) -> None:
     assert not any(str(nik) in shown for nik in export.niks)
     assert "18 records added as PRINT_READY; 4 left out" in done.stdout
     assert "balanced: every blank is accounted for" in done.stdout
+    anchor = arsip / "bureau.anchor"
+    assert f"anchor {anchor}: every checkpoint found in the ledger" in done.stdout
+    checkpoints = [*FileAnchor(anchor)]
+    assert len(checkpoints) >= 20  # the day's changing commands, each signed
+    assert all(c.signature is not None for c in checkpoints)
     with Ledger(tmp_path / "bureau.db", create=False, keys=KeyFile(keys / "bureau.keys")) as led:
         assert led.counts() == {State.ISSUED: 18}
-        assert led.verify().ok
+        assert led.verify(anchor=FileAnchor(anchor)).ok
     with Ledger(
         tmp_path / "backup" / "bureau-2017-11-13.db",
         create=False,

@@ -133,8 +133,8 @@ def one_line_usage(err: click.UsageError) -> click.ClickException:
     (click shows the usage, a hint and a blank line before it: four lines for one fault)."""
     where = ""
     if err.ctx is not None:
-        where = f", see '{err.ctx.command_path} {err.ctx.help_option_names[0]}'"
-    return failure(f"{err.format_message()}{where}", Exit.USAGE)
+        where = f" (see '{err.ctx.command_path} {err.ctx.help_option_names[0]}')"
+    return failure(f"{err.format_message().rstrip('.')}{where}", Exit.USAGE)
 
 
 class Main(click.Group):
