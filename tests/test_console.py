@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from ektpcore import Ledger, Role, State
+from ektpcore import FileAnchor, Ledger, Role, State
 from ektpcore.cli import main
 from ektpcore.console import Console, create_app, open_console
 from ektpcore.console.i18n import INDONESIAN
@@ -894,3 +894,32 @@ def test_reveal_needs_a_signed_in_actor_and_a_purpose_without_a_nik(tmp_path: Pa
         assert [r.actor for r in led.reveals(niks[0])] == ["ani"]
         assert led.audit()[-1].event == "personal data shown"
         assert str(niks[0]) not in str(led.audit()[-1])
+
+
+def test_a_console_given_an_anchor_checkpoints_its_print_runs(
+    office: tuple[str, list[int], dict[str, VirtualPrinter]], tmp_path: Path
+) -> None:
+    """Each connection the console opens (its own, each print run's) appends its
+    checkpoints to the bureau's anchor, and the ledger verifies against them."""
+    location, niks, printers = office
+    anchor = FileAnchor(tmp_path / "bureau.anchor")
+    addresses = {name: "{}:{}".format(*p.address) for name, p in printers.items()}
+    made = open_console(location, addresses=addresses, photo_check=False, anchor=anchor)
+    try:
+        ani = Desk(made, "ani")
+        assert ani.post("/printers/P1/start", page="/queue").status_code == 303
+        assert _wait(ani, "P1")["printed"] == 6
+        ani.close()
+    finally:
+        made.stations.stop_all()
+        made.ledger.close()
+    with Ledger(location, create=False) as led:
+        last = led._query("SELECT max(seq) FROM history")[0][0]
+        assert led.verify(anchor=anchor).ok
+    assert [*anchor][-1].heads["history"][0] == last
+    assert all(led_state is State.PRINTED for led_state in _states(location, niks[:6]))
+
+
+def _states(location: str, niks: list[int]) -> list[State]:
+    with Ledger(location, create=False) as led:
+        return [led.state_of(n) for n in niks]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 import ektpcore
 from ektpcore import Actor, FileAnchor, Ledger, Role, State, _ektpcore
 from ektpcore.keys import KeyFile, verify_signature
-from ektpcore.ledger import VerifyReport
+from ektpcore.ledger import VerifyReport, sealing
 from ektpcore.ledger.chain import RECORD_CHAIN, payload
 
 OPERATOR = Actor("ani", Role.OPERATOR)
@@ -36,6 +37,12 @@ NAMES = [f"Siti Aminah {chr(65 + i)}" for i in range(12)]
 HISTORY = "seq, record_id, at, actor, role, from_state, to_state, reason, batch, printer, blank"
 
 Tamper = Callable[..., None]
+
+
+def _before_the_rule(text: str | None, what: str) -> None:
+    """The free-text rule as it was before control characters were refused: the length and
+    the NIK shape."""
+    sealing.check_free_text(None if text is None else text.replace("\x1f", " "), what)
 
 
 def _day(led: Ledger) -> None:
@@ -53,7 +60,13 @@ def _day(led: Ledger) -> None:
     led.blanks.receive("LOT-1", 100, 119, SUPERVISOR)
     serials = led.queue(NIKS[:6], "B-1", "P1", OPERATOR)
     led.transition(NIKS[:6], State.PRINTED, OPERATOR, batch="B-1", blanks=serials)
-    led.transition(NIKS[:1], State.PRINT_READY, OPERATOR, reason="jam\x1fB-1")
+    # A reason kept from before free text refused control characters, as a ledger written
+    # then holds it: the rule lifted for this one change.
+    with (
+        mock.patch.object(ektpcore.ledger.records, "check_free_text", _before_the_rule),
+        mock.patch.object(ektpcore.ledger.blanks, "check_free_text", _before_the_rule),
+    ):
+        led.transition(NIKS[:1], State.PRINT_READY, OPERATOR, reason="jam\x1fB-1")
     led.transition(NIKS[1:6], State.ENCODED, OPERATOR)
     led.queue(NIKS[6:8], "B-2", "P2", OPERATOR)
 

@@ -71,17 +71,17 @@ def check_free_text(text: str | None, what: str) -> None:
         return
     if len(text) > FREE_TEXT_LIMIT:
         raise InvalidArgumentError(f"{what} is longer than {FREE_TEXT_LIMIT:,} characters")
+    if has_nik_shape(text):
+        raise InvalidArgumentError(
+            f"{what} holds a NIK-shaped number; write it without the NIK (the record is"
+            " already named by the change)"
+        )
     found = _CONTROL.search(text)
     if found is not None:
         code = f"U+{ord(found.group()):04X}"
         raise InvalidArgumentError(
             f"{what} holds a control character ({code}); free text is one line of visible"
             " characters (no escapes, tabs, line breaks or direction overrides)"
-        )
-    if has_nik_shape(text):
-        raise InvalidArgumentError(
-            f"{what} holds a NIK-shaped number; write it without the NIK (the record is"
-            " already named by the change)"
         )
 
 
