@@ -576,6 +576,11 @@ class _Campaign:
     def when(self, t: float) -> _dt.datetime:
         return self.origin + _dt.timedelta(seconds=t)
 
+    def _utc(self, t: float) -> np.datetime64:
+        """The instant ``t`` seconds after the start, in UTC, to the microsecond."""
+        moment = self.when(t).astimezone(_dt.UTC).replace(tzinfo=None)
+        return np.datetime64(moment, "us")
+
     def push(self, t: float, kind: str, data: Any = None) -> None:
         self._seq += 1
         heapq.heappush(self.events, _Event(t, self._seq, kind, data))
@@ -692,7 +697,9 @@ class _Campaign:
             "kecamatan": [self.places[self.record_place[v]][1] for v in niks],
             "kelurahan": [self.places[self.record_place[v]][2] for v in niks],
             "priority": [self.record_priority.get(v, 0) for v in niks],
-            "ready": [self.when(t)] * len(niks),
+            # UTC instants as one datetime64 column: the planner reads it without a datetime
+            # object per record.
+            "ready": np.full(len(niks), self._utc(t)),
             "two_sided": [bool(self.s["records"]["two_sided"])] * len(niks),
         }
 

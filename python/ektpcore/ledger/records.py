@@ -434,8 +434,8 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
         ribbons.consume(db, printer, len(found))
     # Enum values looked up once, not once per record: bulk changes touch 10^5 rows.
     who, role, to = actor.name, actor.role.name, target.value
-    sources = [(rid, source.value) for rid, source in found.values()]
-    ids = db.as_list([rid for rid, _ in found.values()])
+    sources = [(rid, source) for rid, _, source, _ in rows]  # stored texts, in found's order
+    ids = db.as_list([rid for rid, _ in sources])
     if target is State.QUEUED:
         db.execute(
             "UPDATE records SET state = ?, updated_at = ?, batch = ? WHERE " + db.member_of("id"),
