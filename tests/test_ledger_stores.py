@@ -4,6 +4,7 @@ its own: one write lock per ledger, busy and connection errors, passwords kept o
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import threading
 import time
@@ -11,11 +12,14 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ektpcore
 from ektpcore import Actor, Ledger, Role, State
 from ektpcore.ledger import schema
 from ektpcore.ledger.postgres import mask_url, translate, translate_migration
+from ektpcore.ledger.store import Column, Packed, Same, _SqliteWriter, columnar_insert
 
 OPERATOR = Actor("ani", Role.OPERATOR)
 SUPERVISOR = Actor("budi", Role.SUPERVISOR)
@@ -234,3 +238,107 @@ def test_references_checked_per_statement_hold_as_foreign_keys_did(ledger_locati
         assert "manifest_items_record_id_fkey" in names  # the others stay foreign keys
     with Ledger(ledger_location) as led:
         assert led.verify().ok
+
+
+# SQLite's bulk inserts go as columns (``columnar_insert``): the rows it writes must be the
+# rows ``executemany`` writes, value for value and type for type.
+_INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+_CELLS = st.one_of(
+    st.none(),
+    _INT64,
+    st.integers(min_value=-5, max_value=5),
+    st.text(max_size=6),
+    st.binary(max_size=6),
+    st.sampled_from([0, 1, "same", b"same"]),
+)
+
+
+@given(
+    width=st.integers(min_value=1, max_value=4),
+    data=st.data(),
+    count=st.integers(min_value=1, max_value=90),
+    run_from=st.none() | st.integers(min_value=-3, max_value=2**40),
+)
+@settings(max_examples=150, deadline=None)
+def test_rows_sent_as_columns_are_the_rows_executemany_writes(
+    width: int, data: st.DataObject, count: int, run_from: int | None
+) -> None:
+    # Each column draws from one kind of cell, a constant, a run of integers (a chain's
+    # sequence numbers) or byte strings of one width (its links), as a ledger's history rows
+    # do; the chain gives such columns as such (``insert_columns``).
+    columns: list[list[Any]] = []
+    given: list[Column] = []
+    for _ in range(width):
+        shape = data.draw(st.sampled_from(["mixed", "constant", "run", "kind", "packed"]))
+        if shape == "constant":
+            value = data.draw(_CELLS)
+            columns.append([value] * count)
+            given.append(Same(value))
+        elif shape == "run" and run_from is not None:
+            columns.append(list(range(run_from, run_from + count)))
+            given.append(range(run_from, run_from + count))
+        elif shape == "packed":
+            size = data.draw(st.integers(min_value=1, max_value=4))
+            blob = data.draw(st.binary(min_size=size * count, max_size=size * count))
+            columns.append([blob[i * size : (i + 1) * size] for i in range(count)])
+            given.append(Packed(blob, size))
+        elif shape == "kind":
+            kind = data.draw(st.sampled_from([_INT64, st.text(), st.binary()]))
+            columns.append(data.draw(st.lists(st.none() | kind, min_size=count, max_size=count)))
+            given.append(columns[-1])
+        else:
+            columns.append(data.draw(st.lists(_CELLS, min_size=count, max_size=count)))
+            given.append(columns[-1])
+    rows = [tuple(column[i] for column in columns) for i in range(count)]
+    names = [f"c{i}" for i in range(width)]
+    sql = f"INSERT INTO t ({', '.join(names)}) VALUES ({', '.join('?' * width)})"
+    written = []
+    for way in ("rows", "as columns", "given columns"):
+        db = sqlite3.connect(":memory:")
+        db.execute(f"CREATE TABLE t (n INTEGER PRIMARY KEY, {', '.join(names)})")
+        statements = columnar_insert(sql, rows) if way == "as columns" else None
+        if way == "given columns":
+            _SqliteWriter(db).insert_columns("t", names, given, count)
+        elif statements is None:
+            db.executemany(sql, rows)
+        else:
+            for statement, params in statements:
+                db.execute(statement, params)
+        typed = ", ".join(f"c{i}, typeof(c{i})" for i in range(width))
+        written.append(db.execute(f"SELECT {typed} FROM t ORDER BY n").fetchall())
+    assert written[1] == written[0]
+    assert written[2] == written[0]
+
+
+def test_bulk_inserts_go_as_columns_only_when_exact() -> None:
+    sql = "INSERT INTO t (a, b) VALUES (?, ?)"
+    statement, params = columnar_insert(sql, [(7, "x"), (8, "y")])[0]  # type: ignore[index]
+    assert statement == "INSERT INTO t (a, b) SELECT ? + key, value FROM json_each(?)"
+    assert params == [7, '["x", "y"]']
+    assert columnar_insert(sql, [(1.5, "x"), (2, "y")]) is None  # a real: not carried exactly
+    assert columnar_insert(sql, [(2**64, "x"), (2, "y")]) is None  # beyond SQLite's integers
+    assert columnar_insert(sql, [(1, "a\x00b"), (2, "y")]) is None  # NUL ends JSON text
+    assert columnar_insert("INSERT OR IGNORE INTO t (a) VALUES (?)", [(1,)]) is None
+
+
+@given(
+    count=st.integers(min_value=1, max_value=20),
+    first=st.integers(min_value=1, max_value=2**40),
+    data=st.data(),
+)
+@settings(max_examples=60, deadline=None)
+def test_history_rows_given_as_columns_chain_as_rows_do(
+    count: int, first: int, data: st.DataObject
+) -> None:
+    from ektpcore import _ektpcore
+
+    cell = st.none() | st.integers(min_value=-(2**70), max_value=2**70) | st.text(max_size=5)
+    columns: list[Any] = [
+        data.draw(st.lists(cell, min_size=count, max_size=count) | cell) for _ in range(4)
+    ]
+    rows = [
+        (first + i, *(c[i] if isinstance(c, list) else c for c in columns)) for i in range(count)
+    ]
+    assert _ektpcore.history_payloads_columns(
+        b"history", first, columns, count
+    ) == _ektpcore.history_payloads(b"history", rows)

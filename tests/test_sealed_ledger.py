@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,11 @@ def test_a_day_on_a_sealed_ledger_leaves_nothing_in_clear(
         assert wal.exists()
         assert clear_text_in(wal.read_bytes()) == []
         backup = tmp_path / "backup.db"
-        with sqlite3.connect(ledger_location) as source, sqlite3.connect(backup) as target:
+        # Closed before the ledger is: its close, the last, copies the log into the file.
+        with (
+            closing(sqlite3.connect(ledger_location)) as source,
+            closing(sqlite3.connect(backup)) as target,
+        ):
             source.backup(target)
     for path in (Path(ledger_location), backup):
         data = path.read_bytes()

@@ -37,6 +37,7 @@ __all__ = [
     "history_chain",
     "history_first_break",
     "history_payloads",
+    "history_payloads_columns",
     "index_checksum",
     "index_contains",
     "index_difference",
@@ -213,6 +214,9 @@ def history_first_break(
     previous: bytes, payloads: list[bytes], stored: list[bytes]
 ) -> int | None: ...
 def history_payloads(tag: bytes, rows: list[tuple[int | str | None, ...]]) -> list[bytes]: ...
+def history_payloads_columns(
+    tag: bytes, first_seq: int, columns: list[object], count: int
+) -> list[bytes]: ...
 
 _Subject = tuple[LedgerRows, int, int, list[int]]
 _Findings = tuple[list[tuple[str, str, int | None, str]], int]

@@ -2,12 +2,13 @@
 //! payload of a history row, rows of a table as the store returns them for checking, and the
 //! replay of the histories against the tables; the bulk work runs with the GIL released.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple};
 
 use crate::error::EktpError;
 use crate::ledger;
@@ -71,7 +72,12 @@ fn field_text(value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<bool> {
     if let Ok(text) = value.cast::<PyString>() {
         out.extend_from_slice(text.to_str()?.as_bytes());
     } else if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
-        out.extend_from_slice(value.str()?.to_str()?.as_bytes());
+        // Digits written here for a machine integer: a Python `str()` call per field was
+        // most of a bulk change's payload time.
+        match value.extract::<i64>() {
+            Ok(number) => out.extend_from_slice(number.to_string().as_bytes()),
+            Err(_) => out.extend_from_slice(value.str()?.to_str()?.as_bytes()),
+        }
     } else {
         return Err(PyTypeError::new_err(format!(
             "a history field is None, an int or a str, not {}",
@@ -102,6 +108,73 @@ pub fn history_payloads(
         let mut payload = Vec::with_capacity(16 + text.len() + 5 * bounds.len());
         let fields = std::iter::once(Some(tag))
             .chain(bounds.iter().map(|b| b.map(|(s, e)| &text[s..e])))
+            .collect::<Vec<_>>();
+        rows::encode(&mut payload, fields.into_iter());
+        out.push(PyBytes::new(py, &payload).unbind());
+    }
+    Ok(out)
+}
+
+/// One column of history rows given as columns: the same text for every row, or each row's
+/// own (`bounds` into one shared buffer).
+enum ColumnText {
+    Same(Option<(usize, usize)>),
+    PerRow(Vec<Option<(usize, usize)>>),
+}
+
+/// [`history_payloads`] of rows given as columns (a bulk change: most columns hold one value
+/// for every row): the rows numbered from `first_seq`, then one entry of `columns` per field,
+/// a `list` of `count` values or one value for every row. Each distinct value is turned into
+/// text once, and no row tuple is built on either side.
+#[pyfunction]
+pub fn history_payloads_columns(
+    py: Python<'_>,
+    tag: &[u8],
+    first_seq: i64,
+    columns: Vec<Bound<'_, PyAny>>,
+    count: usize,
+) -> PyResult<Vec<Py<PyBytes>>> {
+    let mut text = Vec::new();
+    let bounded = |value: &Bound<'_, PyAny>, text: &mut Vec<u8>| {
+        let start = text.len();
+        field_text(value, text).map(|present| present.then_some((start, text.len())))
+    };
+    let mut parsed = Vec::with_capacity(columns.len());
+    for column in &columns {
+        parsed.push(match column.cast::<PyList>() {
+            Ok(list) => {
+                if list.len() != count {
+                    return Err(EktpError::InvalidArgument(format!(
+                        "a history column of {} values for {count} rows",
+                        list.len()
+                    ))
+                    .into());
+                }
+                let mut bounds = Vec::with_capacity(count);
+                for value in list.iter() {
+                    bounds.push(bounded(&value, &mut text)?);
+                }
+                ColumnText::PerRow(bounds)
+            }
+            Err(_) => ColumnText::Same(bounded(column, &mut text)?),
+        });
+    }
+    let mut seq = String::new();
+    let mut payload = Vec::new();
+    let mut out = Vec::with_capacity(count);
+    for row in 0..count {
+        payload.clear();
+        seq.clear();
+        write!(seq, "{}", first_seq + row as i64).expect("writing to a String");
+        let fields = [Some(tag), Some(seq.as_bytes())]
+            .into_iter()
+            .chain(parsed.iter().map(|column| {
+                let bounds = match column {
+                    ColumnText::Same(bounds) => *bounds,
+                    ColumnText::PerRow(each) => each[row],
+                };
+                bounds.map(|(s, e)| &text[s..e])
+            }))
             .collect::<Vec<_>>();
         rows::encode(&mut payload, fields.into_iter());
         out.push(PyBytes::new(py, &payload).unbind());

@@ -114,8 +114,8 @@ mod _ektpcore {
 
     #[pymodule_export]
     use super::ledger::{
-        history_chain, history_first_break, history_payloads, PyBlankReplay, PyLedgerRows,
-        PyRecordReplay,
+        history_chain, history_first_break, history_payloads, history_payloads_columns,
+        PyBlankReplay, PyLedgerRows, PyRecordReplay,
     };
 
     #[pymodule_export]

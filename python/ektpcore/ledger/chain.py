@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from .. import _ektpcore
 from ..errors import InvalidArgumentError
-from .store import OneThread, Session
+from .store import OneThread, Packed, Same, Session
 
 __all__ = [
     "AUDIT_CHAIN",
@@ -323,6 +323,58 @@ def append(
     them back."""
     if not rows:
         return
+    mac, seq, head = _head_for_append(db, chain)
+    numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
+    if subjects is None:
+        full = _with_subjects(db, chain, numbered)
+    else:
+        if len(subjects) != len(numbered):
+            raise ValueError("one subject per row")
+        full = list(map(operator.add, numbered, map(tuple, subjects)))
+    payloads = _ektpcore.history_payloads(chain.table.encode(), full)
+    hashes = (mac or OPEN).chain(head, payloads)
+    names = ", ".join(("seq", *chain.columns, "hash"))
+    marks = ",".join("?" * (len(chain.columns) + 2))
+    db.executemany(
+        f"INSERT INTO {chain.table} ({names}) VALUES ({marks})",
+        [(*r, h) for r, h in zip(numbered, hashes, strict=True)],
+    )
+    _move_head(db, chain, mac, numbered[-1][0], hashes[-1])
+
+
+def append_columns(
+    db: Session, columns: Sequence[list[Any] | Same], count: int, chain: Chain
+) -> None:
+    """:func:`append` of ``count`` rows given as columns, one per column of ``chain`` (each
+    row's value, or :class:`~ektpcore.ledger.store.Same` for one value in every row): a bulk
+    change's rows share most of their fields, and rows never built as tuples cost nothing to
+    take apart again (payloads, links and the insert all go column by column). Rows of a
+    subject's intake are not taken here: they chain their subject's fields too."""
+    if not count:
+        return
+    if len(columns) != len(chain.columns):
+        raise ValueError(f"{len(chain.columns)} columns of {chain.table}, not {len(columns)}")
+    if chain.subject is not None:
+        intake = columns[chain.columns.index(chain.subject.intake)]
+        values = [intake.value] if isinstance(intake, Same) else intake
+        if None in values:
+            raise ValueError("an intake row is appended with its subject (append)")
+    mac, seq, head = _head_for_append(db, chain)
+    plain = [c.value if isinstance(c, Same) else c for c in columns]
+    payloads = _ektpcore.history_payloads_columns(chain.table.encode(), seq + 1, plain, count)
+    hashes = (mac or OPEN).chain(head, payloads)
+    db.insert_columns(
+        chain.table,
+        ("seq", *chain.columns, "hash"),
+        [range(seq + 1, seq + count + 1), *columns, Packed(b"".join(hashes), 32)],
+        count,
+    )
+    _move_head(db, chain, mac, seq + count, hashes[-1])
+
+
+def _head_for_append(db: Session, chain: Chain) -> tuple[ChainMac | None, int, bytes]:
+    """How this session links rows (see :func:`session_mac`), and the sequence number and
+    link the chain's next row follows, an epoch of that format started first if needed."""
     mac = session_mac(db)
     locked = db.locked_epochs([(c.head, c.table) for c in CHAINS]).get(chain.table)
     if locked is None:
@@ -339,26 +391,12 @@ def append(
             seq, head, fmt, fingerprint = current_epoch(db, chain)
         if (fmt, fingerprint) != format_of(mac):
             head = start_epoch(db, chain, mac, seq, head)
-    numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
-    if subjects is None:
-        full = _with_subjects(db, chain, numbered)
-    else:
-        if len(subjects) != len(numbered):
-            raise ValueError("one subject per row")
-        full = list(map(operator.add, numbered, map(tuple, subjects)))
-    payloads = _ektpcore.history_payloads(chain.table.encode(), full)
-    hashes = (mac or OPEN).chain(head, payloads)
-    names = ", ".join(("seq", *chain.columns, "hash"))
-    marks = ",".join("?" * (len(chain.columns) + 2))
-    db.executemany(
-        f"INSERT INTO {chain.table} ({names}) VALUES ({marks})",
-        [(*r, h) for r, h in zip(numbered, hashes, strict=True)],
-    )
-    db.execute(
-        f"UPDATE {chain.head} SET seq = ?, hash = ? WHERE id = 1",
-        (numbered[-1][0], hashes[-1]),
-    )
-    db.moved(chain.table, (numbered[-1][0], hashes[-1], *format_of(mac)))
+    return mac, seq, head
+
+
+def _move_head(db: Session, chain: Chain, mac: ChainMac | None, seq: int, link: bytes) -> None:
+    db.execute(f"UPDATE {chain.head} SET seq = ?, hash = ? WHERE id = 1", (seq, link))
+    db.moved(chain.table, (seq, link, *format_of(mac)))
 
 
 # -- checking -------------------------------------------------------------------------------

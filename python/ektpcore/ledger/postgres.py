@@ -28,7 +28,7 @@ from ..errors import (
     LedgerError,
     LedgerFileError,
 )
-from .store import statements
+from .store import Column, column_rows, statements
 
 if TYPE_CHECKING:
     import psycopg
@@ -268,6 +268,13 @@ class _Writer:
         with self._cursor.copy(f"COPY {plain[1]} ({plain[2]}) FROM STDIN") as copy:
             for row in listed:
                 copy.write_row(row)
+
+    def insert_columns(
+        self, table: str, names: Sequence[str], columns: Sequence[Column], count: int
+    ) -> None:
+        marks = ", ".join(["%s"] * len(names))
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+        self.executemany(sql, column_rows(columns, count))
 
 
 class PostgresStore:

@@ -42,10 +42,13 @@ from .sealing import (
     seal_text,
     seal_texts,
 )
-from .store import Session
+from .store import Same, Session
 
 if TYPE_CHECKING:
     from .transaction import Transaction
+
+# A state by its stored value.
+_STATES = {state.value: state for state in State}
 
 __all__ = [
     "CARD_FIELDS",
@@ -362,9 +365,6 @@ def valid_niks(niks: Any, what: str) -> list[int]:
     return list(values.tolist())
 
 
-_STATES = {state.value: state for state in State}
-
-
 def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack[Change]) -> int:
     """See :meth:`~ektpcore.Ledger.transition`; ``niks`` are valid NIKs as ints."""
     _only(change, Change, "transition")
@@ -385,12 +385,15 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             (db.as_list(keys),),
         )
     ]
-    # States by their stored text through a dict: an enum call per row was a tenth of a bulk
-    # change's Python time (an unknown text still raises, as the enum does).
-    found = {nik: (rid, _STATES.get(state) or State(state)) for rid, nik, state, _ in rows}
-    for v in niks:
-        if v not in found:
-            raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+    # In the table's order: the records' and the history's index pages are then written one
+    # after the other rather than all over the file (a bulk change touches 10^5 rows).
+    rows.sort()
+    # Enum members looked up by value from a dict: bulk changes touch 10^5 rows.
+    found = {nik: (rid, _STATES[state]) for rid, nik, state, _ in rows}
+    if len(found) != len(set(niks)):
+        for v in niks:
+            if v not in found:
+                raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
     if tx.beside:
         claimed = None if tx.claim is None else tx.claim.batch
         for _, nik, _, in_batch in rows:
@@ -409,11 +412,11 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             if state == State.QUEUED.value and in_batch is not None:
                 leaving.setdefault(in_batch, nik)
         _check_claims(tx, leaving)
-    # The rule depends on the source state only: check it once per state present.
-    first_of: dict[State, int] = {}
-    for nik, (_, source) in found.items():
-        first_of.setdefault(source, nik)
-    for source, nik in first_of.items():
+    # The rule depends on the source state only: check it once per state present (the NIK
+    # an error names is found only then).
+    for value in sorted({state for _, _, state, _ in rows}):
+        source = _STATES[value]
+        nik = next(nik for _, nik, state, _ in rows if state == value)
         rule = transition_rule(source, target)
         if rule is None:
             raise IllegalTransitionError(
@@ -432,10 +435,10 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     serial_of = _bind_blanks(tx, niks, found, target, blanks, reason, batch)
     if target is State.PRINTED and printer is not None:
         ribbons.consume(db, printer, len(found))
-    # Enum values looked up once, not once per record: bulk changes touch 10^5 rows.
+    # Enum values looked up once, not once per record.
     who, role, to = actor.name, actor.role.name, target.value
-    sources = [(rid, source) for rid, _, source, _ in rows]  # stored texts, in found's order
-    ids = db.as_list([rid for rid, _ in sources])
+    rid_list = [rid for rid, _, _, _ in rows]
+    ids = db.as_list(rid_list)
     if target is State.QUEUED:
         db.execute(
             "UPDATE records SET state = ?, updated_at = ?, batch = ? WHERE " + db.member_of("id"),
@@ -447,13 +450,25 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             (target.value, now, ids),
         )
     # One sealed value per row: rows of one change must not show which ones share a reason.
-    stored = seal_texts(db, [reason] * len(sources), "history.reason")
-    chain.append(
+    why: list[Any] | Same = (
+        Same(reason) if db.vault is None else seal_texts(db, [reason] * len(rows), "history.reason")
+    )
+    serials = [serial_of.get(rid) for rid in rid_list] if serial_of else Same(None)
+    chain.append_columns(
         db,
         [
-            (rid, now, who, role, source, to, why, batch, printer, serial_of.get(rid))
-            for (rid, source), why in zip(sources, stored, strict=True)
+            rid_list,
+            Same(now),
+            Same(who),
+            Same(role),
+            [state for _, _, state, _ in rows],
+            Same(to),
+            why,
+            Same(batch),
+            Same(printer),
+            serials,
         ],
+        len(rows),
         chain.RECORD_CHAIN,
     )
     if target not in (State.PRINTED, State.IN_DOUBT):
@@ -604,11 +619,9 @@ def _bind_blanks(
         return {rid: int(b) for rid, b in zip(record_ids, blanks, strict=True)}
     if blanks is not None:
         raise InvalidArgumentError("blanks are given only when printing")
-    ids = [
-        rid
-        for rid, source in found.values()
-        if target in (State.PRINT_READY, State.CANCELLED) and source in CARD_HOLDING
-    ]
+    if target not in (State.PRINT_READY, State.CANCELLED):
+        return {}
+    ids = [rid for rid, source in found.values() if source in CARD_HOLDING]
     if not ids:
         return {}
     cards = list(_valid_cards(db, ids).items())

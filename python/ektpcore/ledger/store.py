@@ -9,13 +9,16 @@ how placeholders are spelt (:meth:`LedgerStore.translate`), how a list of values
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -44,7 +47,9 @@ class LedgerStore(Protocol):
     def transaction(self) -> Any:
         """A context manager yielding a connection (``execute``, ``executemany``) inside one
         write transaction, holding the write lock from its start, committed on success and
-        rolled back on any exception.
+        rolled back on any exception. The connection may also have ``insert_columns(table,
+        names, columns, count)`` (see :meth:`Session.insert_columns`); without it, such rows
+        go through ``executemany``.
 
         A store whose writers can run side by side (PostgreSQL) also has
         ``shared_transaction()``, the same with a lock other shared transactions hold at the
@@ -140,6 +145,26 @@ class Session:
         if self._conn is None:
             raise RuntimeError("a read session cannot change the ledger")
         self._conn.executemany(self._store.translate(sql), rows)
+
+    def insert_columns(
+        self, table: str, names: Sequence[str], columns: Sequence[Column], count: int
+    ) -> None:
+        """Inserts ``count`` rows given as columns (see :data:`Column`): a bulk change's
+        history rows hold one value for most columns, and rows never built as tuples cost
+        nothing to take apart again."""
+        if self._conn is None:
+            raise RuntimeError("a read session cannot change the ledger")
+        if not count:
+            return
+        insert = getattr(self._conn, "insert_columns", None)
+        if insert is not None:
+            insert(table, names, columns, count)
+            return
+        marks = ", ".join("?" * len(names))
+        self.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
+            column_rows(columns, count),
+        )
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._thread is not None:
@@ -325,8 +350,12 @@ def _check_file(name: str, *, create: bool) -> None:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # The page count in the header is valid when it was written by the same change as the
-    # change counter (bytes 24 and 92); then the file must hold that many pages.
-    if header[24:28] == header[92:96] and pages and size < pages * page_size:
+    # change counter (bytes 24 and 92); then the file must hold that many pages, unless the
+    # write-ahead log holds changes (past its 32-byte header): a copy of the log into the file
+    # cut short by a crash leaves the file part-written, and SQLite finishes it from the log.
+    wal = Path(name + "-wal")
+    logged = wal.exists() and wal.stat().st_size > 32
+    if header[24:28] == header[92:96] and pages and size < pages * page_size and not logged:
         raise LedgerFileError(
             f"{name}: the file is truncated ({size:,} bytes of {pages * page_size:,})"
         )
@@ -365,6 +394,7 @@ class SqliteStore:
         self.busy_timeout = busy_timeout
         new = self.name != ":memory:" and not Path(self.name).exists()
         self._key: tuple[int, int] | None = None
+        self._checkpointer: _Checkpointer | None = None
         with _CONNECTING, sqlite_errors(self.name, busy_timeout):
             if self.name != ":memory:":
                 _check_file(self.name, create=create)
@@ -401,21 +431,30 @@ class SqliteStore:
         # A bulk change of 10^5 records touches tens of megabytes of B-tree pages; the default
         # 2 MB page cache would evict and re-read them within one transaction.
         self._db.execute("PRAGMA cache_size = -65536")
+        if self.name != ":memory:":
+            # The log is copied back into the file by a thread of its own (_Checkpointer),
+            # not by whichever commit crossed SQLite's 1,000 pages. SQLite's own copy stays
+            # as a backstop at 16,384 pages (64 MB of 4 KB pages): the log never grows without
+            # bound where short-lived processes write and a long-lived one stays idle.
+            self._db.execute("PRAGMA wal_autocheckpoint = 16384")
+            self._checkpointer = _Checkpointer(self.name, durable=durable)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[_SqliteWriter]:
         # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue (SQLite's
         # busy handler retries with backoff up to the timeout) instead of failing half-way
         # through a transaction. SQLite has one writer at a time: it has no shared kind.
         with sqlite_errors(self.name, self.busy_timeout):
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield _SqliteWriter(self._db)
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+        if self._checkpointer is not None:
+            self._checkpointer.changed(self._db.total_changes)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with sqlite_errors(self.name, self.busy_timeout):
@@ -492,6 +531,8 @@ class SqliteStore:
             raise
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with _CONNECTING:
             self._db.close()
             if self._key is not None:
@@ -499,6 +540,71 @@ class SqliteStore:
                 if left > 0:
                     _CONNECTED[self._key] = left
                 self._key = None
+
+
+class _Checkpointer:
+    """Copies a ledger's write-ahead log back into its file on a thread with a connection of
+    its own, once the commits of this process have changed enough rows since it last did.
+
+    SQLite otherwise makes the commit that crosses its threshold (1,000 pages) copy the log
+    and flush the file before it returns: a station's card or a clerk's change would now and
+    then wait for megabytes another write left in the log, and a bulk change of 10^5 records
+    waits for its own 30 MB twice. The copy is SQLite's passive checkpoint: it never waits for
+    or blocks a writer or a reader, and what it cannot copy yet is copied the next time (or by
+    the last connection to close the ledger)."""
+
+    # Rows changed between checkpoints: about SQLite's own 1,000 pages of a station's writes.
+    EVERY = 2_000
+
+    def __init__(self, name: str, *, durable: bool) -> None:
+        self._name = name
+        self._durable = durable
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._done = 0  # total_changes of the main connection when last woken
+
+    def changed(self, total: int) -> None:
+        if total - self._done < self.EVERY:
+            return
+        self._done = total
+        # A process forked from this one (a station worker) has no copy of the thread.
+        if self._thread is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._stop = False
+            self._thread = threading.Thread(
+                target=self._run, name="ektpcore-checkpoint", daemon=True
+            )
+            self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self._name, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return  # the main connection's close copies the log instead
+        try:
+            db.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'OFF'}")
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stop:
+                    return
+                # Busy or going away: the next wake copies what is left.
+                with suppress(sqlite3.Error):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        thread = self._thread
+        if thread is None or self._pid != os.getpid():
+            return
+        self._stop = True
+        self._wake.set()
+        thread.join()
+        self._thread = None
 
 
 def statements(script: str) -> list[str]:
@@ -524,3 +630,225 @@ def open_store(location: str | os.PathLike[str], **options: Any) -> LedgerStore:
 
         return PostgresStore(os.fspath(location), **options)
     return SqliteStore(location, **options)
+
+
+@dataclass(frozen=True, slots=True)
+class Same:
+    """A column of rows given as columns that holds one value for every row."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A column of byte strings of one width, one after the other (a chain's links)."""
+
+    data: bytes
+    width: int
+
+
+# A column of rows given as columns (:meth:`Session.insert_columns`): each row's value (a
+# list), one value for every row (Same), consecutive integers (a range: sequence numbers) or
+# byte strings of one width (Packed).
+Column = list[Any] | Same | range | Packed
+
+
+def column_values(column: Column, count: int) -> Sequence[Any]:
+    """Each row's value of ``column``."""
+    if isinstance(column, Same):
+        return [column.value] * count
+    if isinstance(column, Packed):
+        width = column.width
+        return [column.data[i : i + width] for i in range(0, count * width, width)]
+    return column
+
+
+def column_rows(columns: Sequence[Column], count: int) -> list[tuple[Any, ...]]:
+    """The rows of ``columns``."""
+    return list(zip(*(column_values(c, count) for c in columns), strict=True))
+
+
+class _SqliteWriter:
+    """The connection a SQLite write transaction yields: the connection itself, with many rows
+    of a plain ``INSERT ... VALUES`` sent as columns in one statement (:func:`columnar_insert`)
+    instead of one statement per row."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        listed = rows if isinstance(rows, list) else list(rows)
+        columnar = columnar_insert(sql, listed) if len(listed) >= _MANY else None
+        if columnar is None:
+            self._db.executemany(sql, listed)
+            return
+        for statement, params in columnar:
+            self._db.execute(statement, params)
+
+    def insert_columns(
+        self, table: str, names: Sequence[str], columns: Sequence[Column], count: int
+    ) -> None:
+        statements = _columnar_statements(table, ", ".join(names), list(columns), count)
+        if statements is None:
+            marks = ", ".join("?" * len(names))
+            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+            self._db.executemany(sql, column_rows(columns, count))
+            return
+        for statement, params in statements:
+            self._db.execute(statement, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+# From this many rows a bulk insert goes as columns: below it, building the statement costs
+# more than the per-row binding it saves.
+_MANY = 64
+# Rows per columnar statement: bounds the JSON text and blobs held at once (a lot of a million
+# blanks goes in a few statements).
+_CHUNK = 100_000
+_PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:\?, ?)*\?\)")
+_NONE = type(None)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def columnar_insert(sql: str, rows: list[Sequence[Any]]) -> list[tuple[str, list[Any]]] | None:
+    """``sql``, a plain ``INSERT INTO t (a, b, ...) VALUES (?, ?, ...)``, and its rows as
+    statements ``INSERT INTO t (...) SELECT ... FROM json_each(?)`` with their parameters (see
+    :func:`_columnar_statements`); ``None`` when they cannot go so (another statement, a value
+    of a type the JSON would not carry exactly).
+
+    Binding twelve values a row from Python costs more than SQLite inserting the row: a bulk
+    change writes 10^5 history rows."""
+    match = _PLAIN_INSERT.fullmatch(sql)
+    if match is None or not rows:
+        return None
+    width = len(match[2].split(","))
+    if set(map(len, rows)) != {width}:
+        return None
+    count = len(rows)
+    columns: list[Column] = []
+    for column in zip(*rows, strict=True):
+        first = column[0]
+        # One value for every row (True == 1 == 1.0: all must be of first's type).
+        if (
+            type(first) in _SCALARS
+            and column.count(first) == count
+            and len(set(map(type, column))) == 1
+        ):
+            columns.append(Same(first))
+            continue
+        if (
+            type(first) is int
+            and type(column[-1]) is int
+            and column[-1] - first == count - 1
+            and column == tuple(range(first, first + count))
+            and set(map(type, column)) == {int}
+        ):
+            columns.append(range(first, first + count))
+        else:
+            columns.append(list(column))
+    return _columnar_statements(match[1], match[2], columns, count)
+
+
+_SCALARS = frozenset((int, str, bytes, _NONE))
+
+
+def _columnar_statements(
+    table: str, names: str, columns: list[Column], count: int
+) -> list[tuple[str, list[Any]]] | None:
+    """``columns`` inserted as statements ``INSERT INTO t (...) SELECT ... FROM json_each(?)``
+    of up to ``_CHUNK`` rows each; ``None`` when a column holds values the JSON would not carry
+    exactly. A column of one value is bound once; consecutive integers become ``? + key``;
+    integers and text go in one JSON array of the rows' varying values (SQLite's ``->>`` gives
+    them back as INTEGER and TEXT, as binding would); blobs go concatenated into one blob,
+    each row's slice named by its offset and length (or by its place, when all have one
+    width)."""
+    statements = []
+    for start in range(0, count, _CHUNK):
+        end = min(start + _CHUNK, count)
+        chunk = [_slice(column, start, end) for column in columns]
+        built = _columnar_chunk(table, names, chunk, end - start)
+        if built is None:
+            return None
+        statements.append(built)
+    return statements
+
+
+def _slice(column: Column, start: int, end: int) -> Column:
+    if isinstance(column, Same):
+        return column
+    if isinstance(column, Packed):
+        return Packed(column.data[start * column.width : end * column.width], column.width)
+    return column[start:end]
+
+
+def _columnar_chunk(
+    table: str, names: str, columns: list[Column], count: int
+) -> tuple[str, list[Any]] | None:
+    selects: list[str] = []
+    params: list[Any] = []
+    varying: list[Sequence[Any]] = []  # the columns sent in the JSON array, in its order
+
+    def json_cell(values: Sequence[Any]) -> str:
+        varying.append(values)
+        return f"value->>{len(varying) - 1}"
+
+    for column in columns:
+        if isinstance(column, Same):
+            selects.append("?")
+            params.append(column.value)
+            continue
+        if isinstance(column, range):
+            if column.step != 1 or not (_INT64[0] <= column[0] and column[-1] <= _INT64[1]):
+                return None
+            selects.append("? + key")
+            params.append(column[0])
+            continue
+        if isinstance(column, Packed):
+            if column.width <= 0:
+                return None
+            selects.append(f"substr(?, key * {column.width} + 1, {column.width})")
+            params.append(column.data)
+            continue
+        kinds = set(map(type, column))
+        if kinds <= {int, _NONE}:
+            values = [v for v in column if v is not None]
+            if values and not _INT64[0] <= min(values) <= max(values) <= _INT64[1]:
+                return None  # JSON would carry it as a real
+            selects.append(json_cell(column))
+        elif kinds <= {str, _NONE}:
+            if "\x00" in "".join(filter(None, column)):
+                return None  # a NUL would end the text in SQLite's JSON
+            selects.append(json_cell(column))
+        elif kinds <= {bytes, _NONE}:
+            lengths = [0 if v is None else len(v) for v in column]
+            params.append(b"".join(v for v in column if v is not None))
+            # accumulate() yields one offset more than there are rows: the end of the last.
+            offsets = itertools.accumulate(lengths, initial=0)
+            at = json_cell(
+                [None if v is None else o for v, o in zip(column, offsets, strict=False)]
+            )
+            size = json_cell(lengths)
+            # substr() of no bytes is NULL, not an empty blob.
+            selects.append(
+                f"CASE WHEN {at} IS NULL THEN NULL WHEN {size} = 0 THEN x''"
+                f" ELSE substr(?, {at} + 1, {size}) END"
+            )
+        else:
+            return None
+    if len(varying) == 1:
+        text = json.dumps(list(varying[0]), ensure_ascii=False)
+        selects = [c.replace("value->>0", "value") for c in selects]
+    elif varying:
+        text = json.dumps(list(zip(*varying, strict=True)), ensure_ascii=False)
+    else:
+        text = json.dumps([0] * count)
+    params.append(text)
+    statement = f"INSERT INTO {table} ({names}) SELECT {', '.join(selects)} FROM json_each(?)"
+    return statement, params
