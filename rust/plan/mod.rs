@@ -16,11 +16,15 @@
 //! 4. **Balance the tail.** When the remaining cards no longer fill a click on every printer,
 //!    each printer's batch is sized to its share of what is left so that all printers finish
 //!    together; that is what keeps the makespan within a few percent of the lower bound.
+//! 5. **A second look at small plans.** With a few clicks per printer, a search over how many
+//!    cards of each class and side go into which click (`improve.rs`) replaces the list
+//!    schedule when it finds one that ends sooner.
 //!
 //! Times are seconds from the planning start (`0.0`), as `f64`; the Python layer converts them
 //! to datetimes. Staffing (how many printers the people on shift can run) is resolved into each
 //! printer's availability windows before the core sees them.
 
+mod improve;
 #[cfg(test)]
 mod tests;
 pub mod windows;
@@ -734,54 +738,83 @@ pub fn plan(
             // Only two-sided cards were left for a click sized for less than one of them.
             pool.take(1, None, 1.0, &mut taken, &mut runs);
         }
-        // Print order is by group: order the (few) group ranges, not the cards.
-        runs.sort_by_key(|r| r.0);
         let clock = &mut clocks[p];
-        let mut now = t + overhead;
-        let mut changes = Vec::new();
-        let first = out.order.len() as u32;
-        let print_order = runs
-            .iter()
-            .flat_map(|&(_, from, to)| &taken[from as usize..to as usize]);
-        for (pos, &j) in print_order.enumerate() {
-            if clock.ribbon_left == 0 {
-                now += spec.ribbon_change_s;
-                clock.ribbon_left = spec.ribbon_capacity;
-                changes.push(pos as u32);
-            }
-            let ju = j as usize;
-            let two = jobs.two_sided[ju];
-            if two {
-                left_two -= 1;
-            } else {
-                left_one -= 1;
-            }
-            out.card_start.push(now);
-            now += spec.card_s(two);
-            out.card_end.push(now);
-            out.reason[ju] = reason::SCHEDULED;
-            clock.ribbon_left -= 1;
-            out.order.push(j);
-        }
-        out.busy[p] += now - t;
-        out.makespan = out.makespan.max(now);
-        clock.time = now;
-        out.ribbon_left[p] = clock.ribbon_left;
-        out.batches.push(Batch {
-            printer: p as u32,
-            start: t,
-            end: now,
-            first,
-            len: taken.len() as u32,
-            ribbon_changes: changes,
-        });
+        let (end, two) = write_batch(
+            &mut out,
+            p,
+            spec,
+            t,
+            overhead,
+            &mut clock.ribbon_left,
+            &taken,
+            &mut runs,
+            jobs.two_sided,
+        );
+        clock.time = end;
+        left_two -= two;
+        left_one -= taken.len() - two;
     }
+    improve::improve(jobs, printers, options, &selected, &group, groups, &mut out);
     out.groups_split = groups_split(jobs, &group, groups, &selected, &out);
     for (p, spec) in printers.iter().enumerate() {
         out.available[p] = spec.available(0.0, out.makespan);
     }
     out.lower_bound = lower_bound(jobs, printers, options, &selected, &out);
     Ok(out)
+}
+
+/// Appends a click of printer `p` that starts at `t` with the cards `taken` (one range of it
+/// per group and side in `runs`): print order by group, a ribbon change wherever the ribbon
+/// runs out, each card's times. Returns when the click ends and how many cards are two-sided.
+#[allow(clippy::too_many_arguments)]
+fn write_batch(
+    out: &mut Schedule,
+    p: usize,
+    spec: &PrinterSpec,
+    t: f64,
+    overhead: f64,
+    ribbon_left: &mut u32,
+    taken: &[u32],
+    runs: &mut [(u32, u32, u32)],
+    two_sided: &[bool],
+) -> (f64, usize) {
+    // Print order is by group: order the (few) group ranges, not the cards.
+    runs.sort_by_key(|r| r.0);
+    let mut now = t + overhead;
+    let mut changes = Vec::new();
+    let mut twos = 0;
+    let first = out.order.len() as u32;
+    let print_order = runs
+        .iter()
+        .flat_map(|&(_, from, to)| &taken[from as usize..to as usize]);
+    for (pos, &j) in print_order.enumerate() {
+        if *ribbon_left == 0 {
+            now += spec.ribbon_change_s;
+            *ribbon_left = spec.ribbon_capacity;
+            changes.push(pos as u32);
+        }
+        let ju = j as usize;
+        let two = two_sided[ju];
+        twos += usize::from(two);
+        out.card_start.push(now);
+        now += spec.card_s(two);
+        out.card_end.push(now);
+        out.reason[ju] = reason::SCHEDULED;
+        *ribbon_left -= 1;
+        out.order.push(j);
+    }
+    out.busy[p] += now - t;
+    out.makespan = out.makespan.max(now);
+    out.ribbon_left[p] = *ribbon_left;
+    out.batches.push(Batch {
+        printer: p as u32,
+        start: t,
+        end: now,
+        first,
+        len: taken.len() as u32,
+        ribbon_changes: changes,
+    });
+    (now, twos)
 }
 
 /// Printers whose two-sided / one-sided cost ratios differ by less than this are one class:

@@ -274,3 +274,117 @@ fn two_sided_cards_go_to_the_printers_relatively_best_at_them() {
     assert!(share(0).min(share(2)) > 0.6);
     assert!(share(1).max(share(3)) < 0.1);
 }
+
+#[test]
+fn small_plans_searched_for_shorter_click_sizes_keep_every_rule() {
+    // A few clicks per printer on fleets of different models, ribbons part used, three
+    // classes: where the search runs. Every card once, limits, windows, ribbons, and the
+    // priority rule at click level (no click holding a less urgent card starts before a
+    // click holding a more urgent one); the same input gives the same plan.
+    for seed in 0..40u64 {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (seed * 0x2545_F491);
+        let mut next = move |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        };
+        let n = 20 + next(200) as usize;
+        let mut inst = Instance::new(n, 1 + next(12) as u32);
+        inst.priority = (0..n).map(|_| [0, 0, 0, 1, 2][next(5) as usize]).collect();
+        let printers: Vec<PrinterSpec> = (0..2 + next(3))
+            .map(|_| {
+                let one = 15.0 + next(80) as f64;
+                let capacity = 20 + next(60) as u32;
+                PrinterSpec {
+                    one_sided_s: one,
+                    two_sided_s: one + next(60) as f64,
+                    ribbon_capacity: capacity,
+                    ribbon_left: next(u64::from(capacity) + 1) as u32,
+                    ribbon_change_s: 120.0 + next(800) as f64,
+                    free_at: next(300) as f64,
+                    windows: vec![(0.0, 1e9)],
+                }
+            })
+            .collect();
+        let mut opts = options(u64::MAX);
+        opts.click_limit = 10 + next(60) as u32;
+        opts.click_overhead_s = 240.0;
+        let s = plan(&inst.jobs(), &printers, &opts).unwrap();
+        check_invariants(&inst, &printers, &opts, &s);
+        assert_eq!(s.order.len(), n, "seed {seed}: every card planned");
+        for (b, batch) in s.batches.iter().enumerate() {
+            assert!(batch.start >= printers[batch.printer as usize].free_at);
+            let cards = &s.order[batch.first as usize..(batch.first + batch.len) as usize];
+            let worst = cards
+                .iter()
+                .map(|&j| inst.priority[j as usize])
+                .max()
+                .unwrap();
+            for other in &s.batches {
+                let theirs = &s.order[other.first as usize..(other.first + other.len) as usize];
+                if theirs.iter().any(|&j| inst.priority[j as usize] < worst) {
+                    assert!(
+                        other.start <= batch.start + 1e-9,
+                        "seed {seed}: batch {b} starts before a more urgent one"
+                    );
+                }
+            }
+            // Print order by group within a batch; one printer's batches do not overlap.
+            assert!(cards
+                .windows(2)
+                .all(|w| inst.group[w[0] as usize] <= inst.group[w[1] as usize]));
+        }
+        for p in 0..printers.len() {
+            let mut mine: Vec<&Batch> = s
+                .batches
+                .iter()
+                .filter(|b| b.printer as usize == p)
+                .collect();
+            mine.sort_by(|a, b| a.start.total_cmp(&b.start));
+            assert!(mine.windows(2).all(|w| w[0].end <= w[1].start + 1e-9));
+        }
+        assert_eq!(
+            s,
+            plan(&inst.jobs(), &printers, &opts).unwrap(),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_small_plan_puts_the_replacements_into_the_last_clicks_instead_of_clicks_of_their_own() {
+    // Two printers, 60 cards with a fifth replacements, a click limit of 20: list scheduling
+    // alone prints the replacements last in small clicks of their own, each paying the click
+    // overhead; the search folds them into the printers' last clicks.
+    let n = 60;
+    let inst = Instance {
+        ready: vec![0.0; n],
+        priority: (0..n).map(|j| if j % 5 == 0 { 2 } else { 0 }).collect(),
+        group: (0..n).map(|j| (j % 7) as u32).collect(),
+        two_sided: (0..n).map(|j| j % 5 == 1 || j % 5 == 2).collect(),
+    };
+    let mut fast = printer(24.0, 90.0);
+    let mut slow = printer(85.0, 95.0);
+    (fast.ribbon_capacity, fast.ribbon_left, fast.ribbon_change_s) = (30, 12, 840.0);
+    (slow.ribbon_capacity, slow.ribbon_left, slow.ribbon_change_s) = (36, 21, 600.0);
+    let printers = vec![slow, fast];
+    let mut opts = options(u64::MAX);
+    (opts.click_limit, opts.click_overhead_s) = (20, 240.0);
+    let s = plan(&inst.jobs(), &printers, &opts).unwrap();
+    check_invariants(&inst, &printers, &opts, &s);
+    let replacements_only = s
+        .batches
+        .iter()
+        .filter(|b| {
+            s.order[b.first as usize..(b.first + b.len) as usize]
+                .iter()
+                .all(|&j| inst.priority[j as usize] == 2)
+        })
+        .count();
+    assert!(s.batches.len() <= 4, "{} clicks", s.batches.len());
+    assert!(
+        replacements_only <= 1,
+        "{replacements_only} clicks of replacements alone"
+    );
+}

@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
-from .sealing import check_free_text, open_texts, seal_texts
+from .sealing import check_free_text, check_label, open_texts, seal_texts
 from .store import Session
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class BlankWrites:
         """Allocates ``count`` blanks (lowest serials first) to ``batch``."""
         tx = self._tx
         tx.require(Permission.PRINT)
+        check_label(batch, "a batch's name")
         if count < 0:
             raise InvalidArgumentError("count must not be negative")
         held = tx.db.one(
