@@ -242,6 +242,8 @@ def test_free_text_with_a_nik_in_it_is_refused(ledger_location: str, keys: KeyFi
             "\u200b".join(nik),
             f"{nik[:4]} -{nik[4:8]}- {nik[8:12]} -{nik[12:]}",
             wide,
+            "".join(chr(0x2775 + int(d)) if d != "0" else "\u24ff" for d in nik),  # ❶ and ⓿
+            "\u3164".join(nik),  # Hangul fillers: letters that show nothing
         ]
         for reason in written:
             with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
@@ -255,6 +257,18 @@ def test_free_text_with_a_nik_in_it_is_refused(ledger_location: str, keys: KeyFi
             ledger.add_records(NIKS[1:2], OPERATOR, kecamatan=[f"Kec {nik}"])
         with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
             Actor(nik, Role.OPERATOR)
+        # Names kept in clear beside the sealed fields: batches, printers, stations, ribbons.
+        spaced = f"B-{nik[:4]} {nik[4:8]} {nik[8:12]} {nik[12:]}"
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            ledger.blanks.allocate(spaced, 1, SUPERVISOR)
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            ledger.ribbons.install(spaced, "YMCKO", 100, OPERATOR)
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            ledger.ribbons.install("P1", spaced, 100, OPERATOR)
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            ledger.claims.claim("B-1", spaced, OPERATOR)
+        with pytest.raises(InvalidArgumentError, match="NIK-shaped"):
+            ledger.claims.claim(spaced, "station 1", OPERATOR)
         # Shorter numbers (a blank serial, a KK date) are ordinary text.
         ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason="blank 1000234, KK 2019")
         assert ledger.state_of(NIKS[0]) is State.ON_HOLD

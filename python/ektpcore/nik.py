@@ -720,6 +720,9 @@ def crosscheck_niks(niks: Any, birth_dates: Any, sexes: Any) -> npt.NDArray[np.u
 # letters nor digits: spaces, dots, dashes, slashes, line breaks, ...), after the text is
 # brought to plain digits: the ways a NIK is written on forms and in notes.
 _DIGIT_CHAIN = re.compile(r"[0-9]+(?:[^0-9a]{1,3}[0-9]+)*")
+# Letters by their category that show nothing (Unicode's default-ignorable Hangul fillers):
+# between digits they hide no separator, like a zero-width space.
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
 def has_nik_shape(text: str) -> bool:
@@ -732,9 +735,11 @@ def has_nik_shape(text: str) -> bool:
     view = []
     for ch in unicodedata.normalize("NFKC", text):
         category = unicodedata.category(ch)
-        if category in ("Cf", "Mn", "Me"):
+        if category in ("Cf", "Mn", "Me") or ch in _INVISIBLE_LETTERS:
             continue  # invisible or combining: not seen, so not a separator
-        digit = unicodedata.decimal(ch, None)
+        # A digit value, not only a decimal one: dingbat circled digits (❶, ➀) have no
+        # decimal value and read as digits all the same.
+        digit = unicodedata.digit(ch, None)
         if digit is not None:
             view.append(str(digit))
         elif ch.isalpha():

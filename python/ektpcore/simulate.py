@@ -1,7 +1,7 @@
 """The campaign simulator: an office's printing campaign, day by day, before it runs it.
 
 A seeded discrete-event simulation that drives the real planner (:mod:`ektpcore.planning`) and a
-real ledger (a temporary SQLite file unless a path is given): records arrive from the centre,
+real ledger (an SQLite ledger in memory unless a path is given): records arrive from the centre,
 batches are queued with their blanks, printers print, jam, break down and run out of ribbon,
 chips fail, cards are spoiled, re-planned, sent to the kecamatan and kelurahan and collected.
 Everything an office would record is recorded in the ledger, which is verified at the end.
@@ -20,7 +20,6 @@ import heapq
 import itertools
 import json
 import math
-import tempfile
 import time
 import tomllib
 import warnings
@@ -36,7 +35,7 @@ import numpy.typing as npt
 
 from .clock import WIB
 from .errors import BlankShortageWarning, InvalidArgumentError
-from .ledger import BlankState, Ledger, SqliteStore
+from .ledger import BlankState, Ledger, Manifest, SqliteStore
 from .ledger.store import is_database_url
 from .lifecycle import Actor, Role, State
 from .planning import (
@@ -407,6 +406,32 @@ class _Running:
     stop_kind: str  # "done", "jam", "ribbon"
 
 
+@dataclass
+class _Outcome:
+    """How a batch's printed cards fared after printing, drawn when the batch ends."""
+
+    printed: int  # cards that went through the printer
+    failed_chip: list[int]  # chip encoding failed: the blank is spoiled, the record goes back
+    encoded: list[int]
+    rejected: list[int]  # rejected at quality control: the same
+    passed: list[int]
+    spoil_current: bool  # the card in the printer when the batch stopped is spoiled
+    why: str  # why the batch ended ("done", "jam", ...)
+
+    def steps(self) -> list[tuple[list[int], State, str | None]]:
+        """The records' steps after printing, in order: (NIKs, state, reason)."""
+        return [
+            (niks, state, reason)
+            for niks, state, reason in (
+                (self.failed_chip, State.PRINT_READY, "chip encoding failed"),
+                (self.encoded, State.ENCODED, None),
+                (self.rejected, State.PRINT_READY, "rejected at quality control"),
+                (self.passed, State.QC_PASSED, None),
+            )
+            if niks
+        ]
+
+
 class _Stopwatch:
     """Wall-clock seconds per part of a run; a call inside a timed call counts for the outer
     one (the ledger reads of making a plan are planning)."""
@@ -551,6 +576,11 @@ class _Campaign:
     def when(self, t: float) -> _dt.datetime:
         return self.origin + _dt.timedelta(seconds=t)
 
+    def _utc(self, t: float) -> np.datetime64:
+        """The instant ``t`` seconds after the start, in UTC, to the microsecond."""
+        moment = self.when(t).astimezone(_dt.UTC).replace(tzinfo=None)
+        return np.datetime64(moment, "us")
+
     def push(self, t: float, kind: str, data: Any = None) -> None:
         self._seq += 1
         heapq.heappush(self.events, _Event(t, self._seq, kind, data))
@@ -667,7 +697,9 @@ class _Campaign:
             "kecamatan": [self.places[self.record_place[v]][1] for v in niks],
             "kelurahan": [self.places[self.record_place[v]][2] for v in niks],
             "priority": [self.record_priority.get(v, 0) for v in niks],
-            "ready": [self.when(t)] * len(niks),
+            # UTC instants as one datetime64 column: the planner reads it without a datetime
+            # object per record.
+            "ready": np.full(len(niks), self._utc(t)),
             "two_sided": [bool(self.s["records"]["two_sided"])] * len(niks),
         }
 
@@ -750,65 +782,72 @@ class _Campaign:
         self, run: _Running, printed: int, t: float, spoil_current: bool, why: str
     ) -> list[PlanEvent]:
         """Records the batch's outcome in the ledger and returns the plan events it implies."""
-        led = self.ledger
-        events: list[PlanEvent] = []
+        faults = self.s["faults"]
+        chip_fail = self.rng.random(printed) < float(faults["chip_failure_rate"])
+        qc_fail = ~chip_fail & (self.rng.random(printed) < float(faults["qc_reject_rate"]))
+        ok_ids = run.records[:printed]
+        outcome = _Outcome(
+            printed=printed,
+            failed_chip=[v for v, f in zip(ok_ids, chip_fail.tolist(), strict=True) if f],
+            encoded=[v for v, f in zip(ok_ids, chip_fail.tolist(), strict=True) if not f],
+            rejected=[v for v, f in zip(ok_ids, qc_fail.tolist(), strict=True) if f],
+            passed=[
+                v for v, f in zip(ok_ids, (chip_fail | qc_fail).tolist(), strict=True) if not f
+            ],
+            spoil_current=spoil_current,
+            why=why,
+        )
+        self.record_batch(run, outcome)
+        self.spoiled["chip"] += len(outcome.failed_chip)
+        self.spoiled["quality control"] += len(outcome.rejected)
+        if spoil_current and printed < len(run.records):
+            self.spoiled[why] += 1
+        events: list[PlanEvent] = [
+            CardSpoiled(run.batch, k, "spoiled")
+            for k, (f1, f2) in enumerate(zip(chip_fail.tolist(), qc_fail.tolist(), strict=True))
+            if f1 or f2
+        ]
+        # A card counts as printed once it passed quality control.
+        bad = (chip_fail | qc_fail).tolist()
+        self.printed_at.extend(e for e, b in zip(run.ends[:printed], bad, strict=True) if not b)
+        return events
+
+    def record_batch(self, run: _Running, out: _Outcome) -> None:
+        """The batch's whole outcome as one change of the ledger, as a print station records a
+        batch it has settled: the cards' several steps touch the same rows, written once."""
+        printed = out.printed
         ok_ids, ok_serials = run.records[:printed], run.serials[:printed]
         # Print in chunks between ribbon changes so the ledger's ribbon count stays true.
         changes = [c for c in run.changes if c < printed]
         cuts = sorted({0, *changes, printed})
-        for a, b in itertools.pairwise(cuts):
-            if a in changes:
-                ribbon = led.ribbons.current(run.printer)
-                led.ribbons.install(
-                    run.printer,
-                    ribbon.kind if ribbon else "YMCKO",
-                    self.s["ribbons"]["capacity"],
-                    _OPERATOR,
-                )
-            if b > a:
-                led.transition(
-                    ok_ids[a:b],
-                    State.PRINTED,
-                    _OPERATOR,
-                    batch=run.batch,
-                    printer=run.printer,
-                    blanks=ok_serials[a:b],
-                )
-        faults = self.s["faults"]
-        chip_fail = self.rng.random(printed) < float(faults["chip_failure_rate"])
-        qc_fail = ~chip_fail & (self.rng.random(printed) < float(faults["qc_reject_rate"]))
-        failed_chip = [v for v, f in zip(ok_ids, chip_fail.tolist(), strict=True) if f]
-        encoded = [v for v, f in zip(ok_ids, chip_fail.tolist(), strict=True) if not f]
-        if failed_chip:
-            led.transition(failed_chip, State.PRINT_READY, _OPERATOR, reason="chip encoding failed")
-        if encoded:
-            led.transition(encoded, State.ENCODED, _OPERATOR)
-        rejected = [v for v, f in zip(ok_ids, qc_fail.tolist(), strict=True) if f]
-        passed = [v for v, f in zip(ok_ids, (chip_fail | qc_fail).tolist(), strict=True) if not f]
-        if rejected:
-            led.transition(
-                rejected, State.PRINT_READY, _OPERATOR, reason="rejected at quality control"
-            )
-        if passed:
-            led.transition(passed, State.QC_PASSED, _OPERATOR)
-        self.spoiled["chip"] += len(failed_chip)
-        self.spoiled["quality control"] += len(rejected)
-        for k, (f1, f2) in enumerate(zip(chip_fail.tolist(), qc_fail.tolist(), strict=True)):
-            if f1 or f2:
-                events.append(CardSpoiled(run.batch, k, "spoiled"))
-        # A card counts as printed once it passed quality control.
-        bad = (chip_fail | qc_fail).tolist()
-        self.printed_at.extend(e for e, b in zip(run.ends[:printed], bad, strict=True) if not b)
+        ribbon = self.ledger.ribbons.current(run.printer) if changes else None
         # What did not print goes back: the current card spoiled (jam, breakdown), the rest
         # unallocated (taking records off a batch returns its spare blanks to stock).
         rest_ids, rest_serials = run.records[printed:], run.serials[printed:]
-        if rest_ids:
-            with led.transaction(_OPERATOR) as tx:
-                if spoil_current:
-                    tx.blanks.spoil(rest_serials[:1], reason=why)
-                    self.spoiled[why] += 1
-                tx.transition(rest_ids, State.PRINT_READY, reason=f"{why}: taken out of the batch")
-        return events
+        with self.ledger.transaction(_OPERATOR) as tx:
+            for a, b in itertools.pairwise(cuts):
+                if a in changes:
+                    tx.ribbons.install(
+                        run.printer,
+                        ribbon.kind if ribbon else "YMCKO",
+                        self.s["ribbons"]["capacity"],
+                    )
+                if b > a:
+                    tx.transition(
+                        ok_ids[a:b],
+                        State.PRINTED,
+                        batch=run.batch,
+                        printer=run.printer,
+                        blanks=ok_serials[a:b],
+                    )
+            for niks, state, reason in out.steps():
+                tx.transition(niks, state, reason=reason)
+            if rest_ids:
+                if out.spoil_current:
+                    tx.blanks.spoil(rest_serials[:1], reason=out.why)
+                tx.transition(
+                    rest_ids, State.PRINT_READY, reason=f"{out.why}: taken out of the batch"
+                )
 
     def handle(self, event: _Event, t: float) -> None:
         led = self.ledger
@@ -915,30 +954,41 @@ class _Campaign:
         self.replan(t, [*events, PrinterDown(printer, self.when(t), self.when(until))])
 
     def dispatch(self, t: float) -> None:
-        manifests = self.ledger.distribution.build(_OPERATOR)
-        for m in manifests:
-            self.ledger.distribution.dispatch(m.id, _OPERATOR)
+        for m in self.send_manifests():
             self.push(
                 t + float(self.s["distribution"]["to_kecamatan_days"]) * _DAY,
                 "arrive_kecamatan",
-                m.id,
+                m,
             )
 
-    def arrive_kecamatan(self, manifest_id: int, t: float) -> None:
-        dist = self.ledger.distribution
-        m = dist.manifest(manifest_id)
-        dist.receive(manifest_id, "camat", m.count, _OPERATOR)
-        niks = [int(nik) for group in m.kelurahan.values() for nik in group]
-        # On to each kelurahan, one manifest each, packed and sent at once.
+    def send_manifests(self) -> list[int]:
+        """The morning's manifests, packed and sent in one change of the ledger; their ids."""
         with self.ledger.transaction(_OPERATOR) as tx:
-            sent = tx.distribution.build_kelurahan(m.kecamatan)
-            for each in sent:
-                tx.distribution.dispatch(each)
+            manifests = tx.distribution.build()
+            for m in manifests:
+                tx.distribution.dispatch(m)
+        return manifests
+
+    def arrive_kecamatan(self, manifest_id: int, t: float) -> None:
+        m = self.ledger.distribution.manifest(manifest_id)
+        niks = [int(nik) for group in m.kelurahan.values() for nik in group]
+        sent = self.send_on(m)
         self.push(
             t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY,
             "arrive_kelurahan",
             (sent, niks),
         )
+
+    def send_on(self, m: Manifest) -> list[int]:
+        """A kecamatan's manifest received with its count checked, then its cards on to each
+        kelurahan, one manifest each, packed and sent at once: one change of the ledger.
+        Returns the kelurahan manifests' ids."""
+        with self.ledger.transaction(_OPERATOR) as tx:
+            tx.distribution.receive(m.id, "camat", m.count)
+            sent = tx.distribution.build_kelurahan(m.kecamatan)
+            for each in sent:
+                tx.distribution.dispatch(each)
+        return sent
 
     # -- the report --------------------------------------------------------------------------
 
@@ -1028,7 +1078,7 @@ def simulate(
     """Runs a campaign. ``scenario`` from :func:`load_scenario` (default: Kota Bogor 2017);
     ``seed`` makes the run reproducible (default: the scenario's ``campaign.seed`` or 2017);
     ``ledger`` keeps the ledger at that path, or in the (empty) PostgreSQL database of a
-    ``postgresql://`` URL (default: a temporary file, removed after);
+    ``postgresql://`` URL (default: an SQLite ledger in memory, gone after);
     ``regions`` names kecamatan and kelurahan from a region table; ``progress`` is called with
     the fraction of records settled."""
     s = dict(scenario) if scenario is not None else load_scenario()
@@ -1047,8 +1097,7 @@ def simulate(
             raise InvalidArgumentError(f"{ledger} exists; the simulation starts a new ledger")
         with Ledger(SqliteStore(ledger, durable=False)) as led:
             return _Campaign(s, run_seed, led, regions, progress).run()
-    with (
-        tempfile.TemporaryDirectory(prefix="ektpcore-sim-") as tmp,
-        Ledger(SqliteStore(Path(tmp) / "campaign.db", durable=False)) as led,
-    ):
+    # Not kept: the same SQLite ledger in memory, with no file to write pages to and check
+    # back into (a fifth of the ledger's time when it was a temporary file).
+    with Ledger(SqliteStore(":memory:")) as led:
         return _Campaign(s, run_seed, led, regions, progress).run()

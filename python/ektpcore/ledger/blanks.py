@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
-from .sealing import check_free_text, open_texts, seal_texts
+from .sealing import check_free_text, check_label, open_texts, seal_texts
 from .store import Session
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class BlankWrites:
         """Allocates ``count`` blanks (lowest serials first) to ``batch``."""
         tx = self._tx
         tx.require(Permission.QUEUE)
+        check_label(batch, "a batch's name")
         if count < 0:
             raise InvalidArgumentError("count must not be negative")
         held = tx.db.one(
@@ -264,16 +265,23 @@ def move(
     else:
         _check_claimed_blanks(tx, serials)
     moves = allowed or _MOVES
+    # The rule depends on the source state only: checked at the first blank in each state
+    # (once per blank was a fifth of a batch's Python time).
+    sources: dict[str, BlankState] = {}
     for serial in serials:
-        if serial not in found:
+        text = found.get(serial)
+        if text is None:
             raise InvalidArgumentError(f"no blank with serial {serial}")
-        source = BlankState(found[serial])
+        if text in sources:
+            continue
+        source = BlankState(text)
         needs = moves.get((source, target))
         if needs is None:
             raise InvalidArgumentError(
                 f"blank {serial}: {source.value} -> {target.value} is not allowed"
             )
         tx.require(needs)
+        sources[text] = source
     records: list[int | None] = list(record_ids) if record_ids else [None] * len(serials)
     db.executemany(
         "UPDATE blanks SET state = ?, batch = coalesce(?, batch), record_id = coalesce(?,"
@@ -282,7 +290,7 @@ def move(
     )
     _history(
         tx,
-        [(s, BlankState(found[s]), target) for s in serials],
+        [(s, sources[found[s]], target) for s in serials],
         reason=reason,
         batch=[batch or in_batches[s] for s in serials],
         records=records,

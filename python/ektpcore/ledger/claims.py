@@ -26,7 +26,7 @@ from ..clock import utc_stamp, wib_text
 from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
 from ..lifecycle import Actor, Permission, meaningful
 from . import journal
-from .sealing import check_free_text, seal_text
+from .sealing import check_free_text, check_label, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ class ClaimWrites:
         tx.require(Permission.PRINT)
         if not meaningful(batch) or not meaningful(station):
             raise InvalidArgumentError("a claim names its batch and its station")
+        check_label(batch, "a batch's name")
+        check_label(station, "a station's name")
         db, now = tx.db, tx.now
         held = current(db, batch)
         lease_until = _lease_text(lease, now)

@@ -233,18 +233,28 @@ class DistributionWrites:
         )
         return mid
 
-    def _in_state(self, manifest_id: int, state: ManifestState) -> Manifest:
-        found = manifest(self._tx.db, manifest_id)
-        if found.state is not state:
-            raise InvalidArgumentError(f"manifest {manifest_id} is {found.state.value}")
-        return found
+    def _in_state(self, manifest_id: int, state: ManifestState) -> tuple[Leg, str, list[int]]:
+        """The leg, destination and NIKs of a manifest that is in ``state``: what a dispatch
+        or receipt needs, read once (not the whole manifest, whose NIKs are built as
+        :class:`~ektpcore.Nik` objects for readers)."""
+        db = self._tx.db
+        head = db.one(
+            "SELECT state, leg, kecamatan, kelurahan FROM manifests WHERE id = ?", (manifest_id,)
+        )
+        if head is None:
+            raise InvalidArgumentError(f"no manifest {manifest_id}")
+        if ManifestState(head[0]) is not state:
+            raise InvalidArgumentError(f"manifest {manifest_id} is {head[0]}")
+        leg = Leg(head[1])
+        destination = head[2] if leg is Leg.KECAMATAN else (head[3] or "")
+        return leg, destination, _niks(db, manifest_id)
 
     def dispatch(self, manifest_id: int) -> None:
         """Sends the consignment: its cards go ``IN_TRANSIT_TO_KECAMATAN`` (or
         ``IN_TRANSIT_TO_KELURAHAN`` on the kelurahan leg)."""
         tx = self._tx
-        found = self._in_state(manifest_id, ManifestState.OPEN)
-        records.transition(tx, _niks(tx.db, manifest_id), _IN_TRANSIT[found.leg])
+        leg, _, niks = self._in_state(manifest_id, ManifestState.OPEN)
+        records.transition(tx, niks, _IN_TRANSIT[leg])
         tx.db.execute(
             "UPDATE manifests SET state = ?, dispatched_at = ? WHERE id = ?",
             (ManifestState.DISPATCHED.value, tx.now, manifest_id),
@@ -254,16 +264,16 @@ class DistributionWrites:
         """The kecamatan (or kelurahan) confirms receipt of ``count`` cards; a count that does
         not match the manifest is refused."""
         tx = self._tx
-        found = self._in_state(manifest_id, ManifestState.DISPATCHED)
+        leg, destination, niks = self._in_state(manifest_id, ManifestState.DISPATCHED)
         if not meaningful(receiver):
             raise InvalidArgumentError("the receiver's name is required")
         check_free_text(receiver, "a receiver")
-        if count != found.count:
+        if count != len(niks):
             raise ManifestMismatchError(
-                f"manifest {manifest_id} for {found.destination} lists {found.count} cards;"
+                f"manifest {manifest_id} for {destination} lists {len(niks)} cards;"
                 f" {receiver} counted {count}"
             )
-        records.transition(tx, _niks(tx.db, manifest_id), _ARRIVED[found.leg])
+        records.transition(tx, niks, _ARRIVED[leg])
         tx.db.execute(
             "UPDATE manifests SET state = ?, received_at = ?, received_by = ?,"
             " received_count = ? WHERE id = ?",
@@ -289,7 +299,9 @@ class DistributionWrites:
     def hand_over_many(self, niks: Any, *, identity_checks: Sequence[str]) -> int:
         """Hands many cards over at once, one identity check per card."""
         values = records.valid_niks(niks, "hand_over_many")
-        if len(identity_checks) != len(values) or any(not meaningful(c) for c in identity_checks):
+        if len(identity_checks) != len(values) or any(
+            not meaningful(c) for c in dict.fromkeys(identity_checks)
+        ):
             raise InvalidArgumentError("every card handed over needs its identity check recorded")
         return self._record_handovers(values, identity_checks, None)
 
@@ -297,7 +309,10 @@ class DistributionWrites:
         self, niks: list[int], checks: Sequence[str], receiver: str | None
     ) -> int:
         tx = self._tx
-        for text, what in [(c, "an identity check") for c in checks] + [(receiver, "a receiver")]:
+        # Each distinct text once: a collection day repeats the same identity check per card.
+        for text, what in [(c, "an identity check") for c in dict.fromkeys(checks)] + [
+            (receiver, "a receiver")
+        ]:
             check_free_text(text, what)
         db = tx.db
         _check_not_packed(db, niks)

@@ -36,6 +36,7 @@ from .sealing import (
     Person,
     card_json,
     check_free_text,
+    check_label,
     nik_keys,
     niks_of,
     open_texts,
@@ -373,9 +374,8 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     printer, blanks = change.get("printer"), change.get("blanks")
     db, now, actor = tx.db, tx.now, tx.actor
     check_free_text(reason, "a reason")
-    for label, what in ((batch, "a batch's name"), (printer, "a printer's name")):
-        if label is not None and has_nik_shape(label):
-            raise InvalidArgumentError(f"{what} may not hold a NIK-shaped number")
+    check_label(batch, "a batch's name")
+    check_label(printer, "a printer's name")
     keys = nik_keys(db, niks)
     nik_of = dict(zip(keys, niks, strict=True))
     rows = [

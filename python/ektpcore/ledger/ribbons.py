@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..clock import stamp_window
 from ..errors import InvalidArgumentError, RibbonExhaustedError, RibbonWarning
 from ..lifecycle import Actor, Permission
+from .sealing import check_label
 from .store import Session
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class RibbonWrites:
         """Installs a ribbon (removing the current one); ``remaining`` for a part-used one."""
         tx = self._tx
         tx.require(Permission.INSTALL_RIBBON)
+        check_label(printer, "a printer's name")
+        check_label(kind, "a ribbon's kind")
         left = capacity if remaining is None else remaining
         if capacity <= 0 or not 0 <= left <= capacity:
             raise InvalidArgumentError("a ribbon has a positive capacity and 0..capacity left")

@@ -557,3 +557,11 @@ class Rotation:
         if self._report is None:
             raise TimeoutError("the key rotation is still running")
         return self._report
+
+
+def check_label(label: str | None, what: str) -> None:
+    """Refuses a name the ledger keeps in clear (a batch, a printer, a station, a ribbon's
+    kind) that holds a NIK-shaped number: such names are not sealed, so a NIK in one would be
+    a citizen's number in clear beside the sealed fields."""
+    if label is not None and has_nik_shape(label):
+        raise InvalidArgumentError(f"{what} may not hold a NIK-shaped number")
