@@ -272,11 +272,13 @@ def test_a_station_token_and_a_signed_in_actor_work_in_another_process(office: O
     token = led.users.add_station(root, "P1@pc-3")
     assert token not in str(led._query("SELECT * FROM users"))  # stored only as a hash
     first, second = _record(office), _record(office)
-    done = _child(office.location, first, State.ON_HOLD, EKTPCORE_STATION_TOKEN=token)
+    led.queue([first], "B-child", "P1", office["ani"])
+    # A station takes a card out of its batch (as after a spoiled attempt).
+    done = _child(office.location, first, State.PRINT_READY, EKTPCORE_STATION_TOKEN=token)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["done", "by", "P1@pc-3", "OPERATOR"]
     last = led.history(first)[-1]
-    assert (last.actor, last.role, last.target) == ("P1@pc-3", "OPERATOR", State.ON_HOLD)
+    assert (last.actor, last.role, last.target) == ("P1@pc-3", "OPERATOR", State.PRINT_READY)
     # The actor a person signed in to here, handed to a worker process.
     handed = base64.b64encode(pickle.dumps(office["ani"])).decode()
     done = _child(office.location, second, State.ON_HOLD, ACTOR=handed)
@@ -388,7 +390,8 @@ def _actions() -> dict[Permission, Callable[[Office, Actor], object]]:
         Permission.ENROL: lambda o, a: o.ledger.add_records([next(NIKS)], a),
         Permission.RECEIVE_BLANKS: receive,
         Permission.INSTALL_RIBBON: lambda o, a: o.ledger.ribbons.install("P1", "YMCKO", 500, a),
-        Permission.PRINT: lambda o, a: o.ledger.blanks.allocate(f"B-{next(_ids)}", 1, a),
+        Permission.QUEUE: lambda o, a: o.ledger.blanks.allocate(f"B-{next(_ids)}", 1, a),
+        Permission.PRINT: lambda o, a: o.ledger.claims.claim(f"B-P{next(_ids)}", "P1@pc-1", a),
         Permission.HOLD: move(State.PRINT_READY, State.ON_HOLD),
         Permission.RELEASE_HOLD: move(State.ON_HOLD, State.PRINT_READY),
         Permission.CANCEL: move(State.PRINT_READY, State.CANCELLED),
@@ -409,23 +412,36 @@ def _actions() -> dict[Permission, Callable[[Office, Actor], object]]:
     }
 
 
+_BY_ROLE = {
+    Role.ADMINISTRATOR: "root",
+    Role.OPERATOR: "ani",
+    Role.SUPERVISOR: "budi",
+    Role.AUDITOR: "dewi",
+}
+
+
 def test_the_permission_table_is_what_the_ledger_enforces(office: Office) -> None:
     actions = _actions()
     # Every permission that changes something is tried (reads take no actor).
     assert set(actions) == set(Permission) - {Permission.READ}
-    by_role = {Role.ADMINISTRATOR: "root", Role.OPERATOR: "ani", Role.SUPERVISOR: "budi"}
-    by_role[Role.AUDITOR] = "dewi"
+    led = office.ledger
+    # Each role as a person, and an unattended station's token (an operator, and an auditor).
+    tried = [(role, office[name], False) for role, name in _BY_ROLE.items()]
+    for role in (Role.OPERATOR, Role.AUDITOR):
+        token = led.users.add_station(office["root"], f"P-{role.name}@pc-1", role)
+        tried.append((role, led.sign_in_station(token), True))
     wrong = []
     for permission, action in actions.items():
-        for role, name in by_role.items():
-            allowed = permits(role, permission)
+        for role, actor, station in tried:
+            allowed = permits(role, permission, station=station)
             try:
-                action(office, office[name])
+                action(office, actor)
                 outcome = True
             except PermissionDeniedError:
                 outcome = False
             if outcome != allowed:
-                wrong.append((permission.name, role.name, "done" if outcome else "refused"))
+                done = "done" if outcome else "refused"
+                wrong.append((permission.name, role.name, station, done))
     assert wrong == []
     assert office.ledger.verify().ok
     # Least privilege, as documented.
@@ -436,6 +452,11 @@ def test_the_permission_table_is_what_the_ledger_enforces(office: Office) -> Non
         Permission.MANAGE_USERS,
     }
     assert {p for p in Permission if permits(Role.AUDITOR, p)} == {Permission.READ}
+    # An unattended station prints the batches people queue, and does nothing else.
+    assert {p for p in Permission if permits(Role.OPERATOR, p, station=True)} == {
+        Permission.READ,
+        Permission.PRINT,
+    }
     # Every rule of the lifecycle names a permission of the table.
     assert {t.permission for t in ektpcore.TRANSITIONS.values()} <= set(PERMISSIONS)
 
@@ -446,12 +467,12 @@ def test_the_permission_table_is_what_the_ledger_enforces(office: Office) -> Non
 def test_stations_are_not_people_for_two_person_rules(office: Office) -> None:
     led = office.ledger
     nik = _record(office, State.ISSUED)
-    token = led.users.add_station(office["root"], "S5@pc-9", Role.SUPERVISOR)
+    token = led.users.add_station(office["root"], "S5@pc-9")
     station = led.sign_in_station(token)
-    with pytest.raises(AuthenticationError, match="is a station"):
+    with pytest.raises(PermissionDeniedError, match="is an unattended station"):
         led.approvals.request(nik, State.PRINT_READY, station, reason="lost on the way")
     request = led.approvals.request(nik, State.PRINT_READY, office["budi"], reason="lost")
-    with pytest.raises(AuthenticationError, match="is a station"):
+    with pytest.raises(PermissionDeniedError, match="approve a reprint"):
         led.approvals.approve(request.id, station)
     assert led.state_of(nik) is State.ISSUED
 
@@ -513,6 +534,153 @@ def test_cancelling_a_printed_card_takes_two_people_and_voids_it(office: Office)
     assert led.verify().ok
 
 
+# The approvals table edited behind the ledger's back to get round the two-person rule, as
+# someone with write access to the database could: ``(SQL, who then tries to approve)``. Each
+# statement takes the request's id, another ISSUED record's id and another request's id.
+_FORGED_REQUESTS = {
+    # The requester renamed, so that the requester approves the request himself.
+    "requester renamed": (
+        "UPDATE approvals SET requested_by = 'citra' WHERE id = ? AND ? > 0 AND ? > 0",
+        "budi",
+    ),
+    # A request nobody asked for, its reason copied from a real one, for another record.
+    "request written in": (
+        "INSERT INTO approvals (record_id, from_state, to_state, reason, requested_at,"
+        " requested_by, requested_role) SELECT ?, from_state, to_state, reason,"
+        " requested_at, 'citra', 'SUPERVISOR' FROM approvals WHERE id = ? AND ? > 0",
+        "budi",
+    ),
+    # The request moved to another citizen's record: that one would be reprinted.
+    "record changed": ("UPDATE approvals SET record_id = ? WHERE id = ? AND ? > 0", "citra"),
+    # Another request's reason (a police letter) put on this one.
+    "reason moved": (
+        "UPDATE approvals SET reason = (SELECT reason FROM approvals WHERE id = ?)"
+        " WHERE id = ? AND ? > 0",
+        "citra",
+    ),
+}
+
+
+def _forge(edit: str, request: int, other_record: int, other_request: int) -> tuple[Any, ...]:
+    """The parameters of ``edit``'s statement, in the order it names them."""
+    if edit == "request written in":
+        return (other_record, request, 1)
+    if edit == "record changed":
+        return (other_record, request, 1)
+    if edit == "reason moved":
+        return (other_request, request, 1)
+    return (request, 1, 1)
+
+
+@pytest.mark.parametrize("edit", list(_FORGED_REQUESTS))
+def test_an_approvals_table_edited_behind_the_ledgers_back_approves_nothing(
+    office: Office, tamper: Any, edit: str
+) -> None:
+    """Who asked for a two-person change is what the audit says, not the approvals table:
+    an approval of a request the audit does not explain is refused, and verify() names it."""
+    led, budi = office.ledger, office["budi"]
+    nik, other = _record(office, State.ISSUED), _record(office, State.ISSUED)
+    elsewhere = _record(office, State.QC_PASSED)
+    request = led.approvals.request(nik, State.PRINT_READY, budi, reason="lost")
+    letter = led.approvals.request(elsewhere, State.CANCELLED, budi, reason="police letter 7")
+    assert led.verify().ok
+    (other_id,) = led._query("SELECT id FROM records WHERE nik = ?", (int(other),))[0]
+    sql, approver = _FORGED_REQUESTS[edit]
+    tamper(sql, _forge(edit, request.id, int(other_id), letter.id))
+    forged = request.id
+    if edit == "request written in":
+        forged = max(a.id for a in led.approvals.waiting())
+    before = _snapshot(led)
+    with pytest.raises(ApprovalRequiredError, match=f"request {forged}.*not decided"):
+        led.approvals.approve(forged, office[approver])
+    assert _snapshot(led) == before
+    assert (led.state_of(nik), led.state_of(other)) == (State.ISSUED, State.ISSUED)
+    report = led.verify()
+    assert not report.ok
+    named = [f for f in report.findings if f.table == "approvals"]
+    expected = {
+        "requester renamed": f"request {forged} names citra (supervisor) as its requester but"
+        " the audit says budi (supervisor)",
+        "request written in": f"request {forged} is not in the audit: it was written outside"
+        " the ledger",
+        "record changed": f"request {forged} concerns record {other_id} but the audit says record",
+        "reason moved": f"request {forged}'s reason is not the one the audit recorded",
+    }[edit]
+    assert len(named) == 1
+    assert (named[0].row, named[0].problem.startswith(expected)) == (f"request {forged}", True)
+    if edit != "request written in":  # the audit's row of the request
+        assert named[0].seq is not None
+        assert led.audit()[-1].event == "approval requested"
+
+
+def test_a_decision_undone_or_a_request_deleted_behind_the_ledgers_back_is_named(
+    office: Office, tamper: Any
+) -> None:
+    led, budi, citra = office.ledger, office["budi"], office["citra"]
+    nik, gone = _record(office, State.ISSUED), _record(office, State.ISSUED)
+    refused = led.approvals.request(nik, State.PRINT_READY, budi, reason="lost")
+    led.approvals.refuse(refused.id, citra, note="no police letter")
+    deleted = led.approvals.request(gone, State.PRINT_READY, budi, reason="lost too")
+    tamper(
+        "UPDATE approvals SET decided_at = NULL, decided_by = NULL, decided_role = NULL,"
+        " outcome = NULL, note = NULL WHERE id = ?",
+        (refused.id,),
+    )
+    tamper("DELETE FROM approvals WHERE id = ?", (deleted.id,))
+    # The refused request, waiting again, is not approved by the one who refused it either.
+    with pytest.raises(ApprovalRequiredError, match="the audit says refused by citra"):
+        led.approvals.approve(refused.id, citra)
+    assert led.state_of(nik) is State.ISSUED
+    problems = [f.problem for f in led.verify().findings if f.table == "approvals"]
+    assert problems == [
+        f"request {refused.id} is waiting but the audit says refused by citra",
+        f"request {deleted.id} is in the audit but not in the approvals table",
+    ]
+
+
+def test_a_sealed_ledgers_requests_are_held_to_the_audit_too(
+    ledger_location: str, tmp_path: Path, tamper: Any
+) -> None:
+    """The reason of a sealed request opens wherever it is moved in its column; the audit's
+    keyed mark of it still tells it is another request's."""
+    keys = KeyFile.create(tmp_path / "ledger.keys")
+    with Ledger(ledger_location, keys=keys) as led:
+        led.users.create_administrator("root", PASSWORDS["root"])
+        root = led.sign_in("root", PASSWORDS["root"])
+        for name in ("budi", "citra"):
+            led.users.add(root, name, Role.SUPERVISOR, password=PASSWORDS[name])
+        budi = led.sign_in("budi", PASSWORDS["budi"])
+        niks = [next(NIKS), next(NIKS)]
+        led.add_records(niks, budi, state=State.PRINT_READY)
+        led.blanks.receive("LOT-1", 1, 10, budi)
+        serials = led.blanks.allocate("B-1", 2, budi)
+        led.transition(niks, State.QUEUED, budi, batch="B-1")
+        led.transition(niks, State.PRINTED, budi, batch="B-1", blanks=serials)
+        asked = [
+            led.approvals.request(nik, State.CANCELLED, budi, reason=reason)
+            for nik, reason in zip(niks, ["died, certificate 4/XI", "moved abroad"], strict=True)
+        ]
+        assert led.verify().ok
+        tamper(
+            "UPDATE approvals SET reason = (SELECT reason FROM approvals WHERE id = ?)"
+            " WHERE id = ?",
+            (asked[0].id, asked[1].id),
+        )
+        assert led.approvals.get(asked[1].id).reason == "died, certificate 4/XI"  # it opens
+        citra = led.sign_in("citra", PASSWORDS["citra"])
+        with pytest.raises(ApprovalRequiredError, match="reason is not the one the audit"):
+            led.approvals.approve(asked[1].id, citra)
+        assert led.state_of(niks[1]) is State.PRINTED
+        (finding,) = [f for f in led.verify().findings if f.table == "approvals"]
+        assert (
+            finding.problem == f"request {asked[1].id}'s reason is not the one the audit recorded"
+        )
+        # The audit keeps a keyed mark of the reason, never the reason.
+        details = " ".join(str(e.detail) for e in led.audit())
+        assert "died" not in details
+        assert "abroad" not in details
+
+
 # -- names, roles and passwords ---------------------------------------------------------------
 
 
@@ -558,8 +726,12 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
     # "ani" whose "a" is Cyrillic (U+0430) reads as "ani" in every history listing.
     with pytest.raises(InvalidArgumentError, match="mixes the letters of 2 scripts"):
         led.users.add(root, "\u0430ni", Role.SUPERVISOR, password="a long password")
-    with pytest.raises(InvalidArgumentError, match="never manages users"):
-        led.users.add_station(root, "P2@pc-4", Role.ADMINISTRATOR)
+    for above in (Role.ADMINISTRATOR, Role.SUPERVISOR):
+        with pytest.raises(InvalidArgumentError, match=f"never {above.name.lower()}"):
+            led.users.add_station(root, "P2@pc-4", above)
+    led.users.add_station(root, "P2@pc-4")
+    with pytest.raises(InvalidArgumentError, match="never supervisor"):
+        led.users.grant(root, "P2@pc-4", Role.SUPERVISOR)
     with pytest.raises(PermissionDeniedError, match="last active administrator"):
         led.users.disable(root, "root")
     with pytest.raises(PermissionDeniedError, match="last active administrator"):
@@ -573,7 +745,32 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
     with pytest.raises(AuthenticationError, match="sign in again"):
         led.ribbons.install("P1", "YMCKO", 500, office["ani"])
     led.ribbons.install("P1", "YMCKO", 500, led.sign_in("ani", "ani's new long password"))
-    assert {u.name for u in led.users.list()} == set(ROLES)
+    assert {u.name for u in led.users.list()} == set(ROLES) | {"P2@pc-4"}
+
+
+def test_emptying_the_users_table_does_not_bring_development_mode_back(
+    office: Office, tamper: Any
+) -> None:
+    """Once a ledger has created an administrator it takes only actors it signed in, for
+    good: users deleted behind its back make nobody anyone, and verify() names them."""
+    led = office.ledger
+    nik = _record(office)
+    tamper("DELETE FROM sessions")
+    tamper("DELETE FROM users")
+    assert led.users.exist()
+    before = _snapshot(led)
+    with pytest.raises(AuthenticationError, match="removed outside the ledger"):
+        led.transition([nik], State.CANCELLED, Actor("budi", Role.SUPERVISOR), reason="gone")
+    with pytest.raises(PermissionDeniedError, match="removed outside the ledger"):
+        led.users.create_administrator("eve", "eve's long password")
+    with pytest.raises(AuthenticationError, match="unknown user or wrong password"):
+        led.sign_in("budi", PASSWORDS["budi"])
+    assert _snapshot(led) == before
+    assert led.state_of(nik) is State.PRINT_READY
+    report = led.verify()
+    gone = sorted(f.row for f in report.findings if f.table == "users")
+    assert gone == sorted(ROLES)
+    assert report.problem == "user root is in the audit but not in the users table"
 
 
 # -- an existing ledger -----------------------------------------------------------------------

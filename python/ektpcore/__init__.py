@@ -67,7 +67,17 @@ from .ledger import (
     Transaction,
     VerifyReport,
 )
-from .lifecycle import PERMISSIONS, TRANSITIONS, Actor, Permission, Role, State, Transition, permits
+from .lifecycle import (
+    PERMISSIONS,
+    STATION_PERMISSIONS,
+    TRANSITIONS,
+    Actor,
+    Permission,
+    Role,
+    State,
+    Transition,
+    permits,
+)
 from .names import NameParts, name_key, normalize_name, normalize_names, parse_name
 from .nik import (
     Nik,
@@ -107,6 +117,7 @@ from .simulate import CampaignReport, load_scenario, plot_report, simulate
 __all__ = [
     "DEFAULT_SHIFTS",
     "PERMISSIONS",
+    "STATION_PERMISSIONS",
     "TRANSITIONS",
     "WIB",
     "Actor",

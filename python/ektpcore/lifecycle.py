@@ -20,6 +20,7 @@ from .nik import has_nik_shape
 
 __all__ = [
     "PERMISSIONS",
+    "STATION_PERMISSIONS",
     "TRANSITIONS",
     "Actor",
     "Permission",
@@ -75,7 +76,8 @@ class Permission(str, enum.Enum):
     ENROL = "take records in and move them through enrolment"
     RECEIVE_BLANKS = "receive a lot of blanks, or return blanks"
     INSTALL_RIBBON = "install a ribbon"
-    PRINT = "queue and print batches"
+    QUEUE = "queue records in a batch and allocate its blanks"
+    PRINT = "print queued batches"
     HOLD = "put a record on hold"
     RELEASE_HOLD = "release a record from hold"
     CANCEL = "cancel a record"
@@ -102,6 +104,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.ENROL: _DESK,
     Permission.RECEIVE_BLANKS: _ONLY_SUPERVISOR,
     Permission.INSTALL_RIBBON: _DESK,
+    Permission.QUEUE: _DESK,
     Permission.PRINT: _DESK,
     Permission.HOLD: _DESK,
     Permission.RELEASE_HOLD: _ONLY_SUPERVISOR,
@@ -120,10 +123,18 @@ against (through ``Transaction.require``). Least privilege: an administrator man
 may not print, cancel or settle; a supervisor may do what an operator may, and approve, void,
 cancel, settle and receive blanks; an auditor only reads."""
 
+STATION_PERMISSIONS: frozenset[Permission] = frozenset({Permission.READ, Permission.PRINT})
+"""What an unattended station's token may do, whatever its role: print the batches people
+queued (claim a batch, its journal, each card's outcome, its chip log, the ribbon it uses,
+a spoiled blank). Everything else is a person's decision, made by someone who signed in with
+a password: a token lying on a station's disk takes no record in, holds, cancels or hands
+over nothing, and installs no ribbon nor receives blanks."""
 
-def permits(role: Role, permission: Permission) -> bool:
-    """Whether ``role`` holds ``permission`` (see :data:`PERMISSIONS`)."""
-    return role in PERMISSIONS[permission]
+
+def permits(role: Role, permission: Permission, *, station: bool = False) -> bool:
+    """Whether ``role`` holds ``permission`` (see :data:`PERMISSIONS`); for an unattended
+    ``station``, only if the permission is also one of :data:`STATION_PERMISSIONS`."""
+    return role in PERMISSIONS[permission] and (not station or permission in STATION_PERMISSIONS)
 
 
 # Letters that show nothing: the Hangul fillers, and the blank braille pattern.
@@ -261,7 +272,7 @@ _RULES: list[tuple[State, tuple[State, ...], Permission, bool, str]] = [
         False,
         "adjudication outcome",
     ),
-    (S.PRINT_READY, (S.QUEUED,), P.PRINT, False, "queue in a batch"),
+    (S.PRINT_READY, (S.QUEUED,), P.QUEUE, False, "queue in a batch"),
     (S.QUEUED, (S.PRINT_READY,), P.PRINT, True, "taken out of the batch"),
     (S.QUEUED, (S.PRINTED,), P.PRINT, False, "printed"),
     (S.PRINTED, (S.ENCODED,), P.PRINT, False, "chip encoded"),

@@ -559,7 +559,7 @@ async def printer_progress(request: Request) -> Response:
     return JSONResponse(body)
 
 
-@page(Permission.PRINT)
+@page(Permission.QUEUE)
 async def plan_queue(request: Request) -> Response:
     """Plans every print-ready record over the printers' file and queues the batches (what
     ``ektpcore plan --ledger --commit`` does)."""

@@ -8,21 +8,30 @@ card). Someone holding the request's permission asks, with a reason; a superviso
 the requester approves, and the change is made then, in the approval's transaction, recorded
 in the history under the approver with both names in its reason. Requests, approvals and
 refusals are rows of the audit.
+
+The audit, not the approvals table, says who asked for what: its request row names the
+requester (its actor), the change, the record and a mark of the reason, and its decision row
+who decided. An approval is refused when the request's row disagrees with the audit (a
+requester's name edited so that the requester may approve, a request written into the table),
+and :meth:`~ektpcore.Ledger.verify` names every request the audit does not explain
+(:func:`check`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     ApprovalRequiredError,
     IllegalTransitionError,
     InvalidArgumentError,
+    SealedDataError,
 )
 from ..lifecycle import Actor, State, meaningful, transition_rule
 from ..nik import Nik, mask_nik
-from . import records, users
+from . import chain, records, sealing, users
 from .sealing import check_free_text, nik_keys, niks_of, open_texts, seal_text
 from .store import Session
 
@@ -103,6 +112,160 @@ def get(db: Session, approval_id: int) -> Approval:
     return _approvals(db, [row])[0]
 
 
+# -- the approvals table against the audit ----------------------------------------------------
+
+_EVENTS = ("approval requested", "approval granted", "approval refused")
+_OUTCOMES = {"approval granted": "approved", "approval refused": "refused"}
+# A request's audit detail: "<rule>: FROM -> TO; record <id>; reason <mark>" (rows written
+# before records and reasons were marked end after the states).
+_REQUESTED = re.compile(
+    r"^[^:]*: (?P<source>[A-Z_]+) -> (?P<target>[A-Z_]+)"
+    r"(?:; record (?P<record>\d+); reason (?P<reason>[0-9a-f]{16}))?$"
+)
+_RAW = (
+    "id, record_id, from_state, to_state, reason, requested_by, requested_role, outcome,"
+    " decided_by, decided_role, decided_at"
+)
+
+
+@dataclass
+class _Audited:
+    """What the audit says of one request: its request row (seq, actor, role, detail) and
+    its decision row (seq, outcome, actor, role), and rows it should not have."""
+
+    asked: tuple[int, str, str, str] | None = None
+    decided: tuple[int, str, str, str] | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+def _audited(db: Session, subject: str | None = None) -> dict[int, _Audited]:
+    """The audit's rows about requests, by request id (all, or one ``subject``)."""
+    where = "" if subject is None else " AND subject = ?"
+    rows = db.all(
+        "SELECT seq, actor, role, event, subject, detail FROM audit WHERE event IN (?, ?, ?)"
+        f"{where} ORDER BY seq",
+        (*_EVENTS, *(() if subject is None else (subject,))),
+    )
+    out: dict[int, _Audited] = {}
+    for seq, actor, role, event, about, detail in rows:
+        found = re.fullmatch(r"request (\d+)", str(about or ""))
+        if found is None:
+            continue
+        entry = out.setdefault(int(found[1]), _Audited())
+        if event == "approval requested":
+            if entry.asked is not None:
+                entry.extra.append(f"the audit asks for it twice (rows {entry.asked[0]}, {seq})")
+            entry.asked = entry.asked or (int(seq), str(actor), str(role), str(detail or ""))
+        elif entry.decided is not None:
+            entry.extra.append(f"the audit decides it twice (rows {entry.decided[0]}, {seq})")
+        else:
+            entry.decided = (int(seq), _OUTCOMES[str(event)], str(actor), str(role))
+    return out
+
+
+def _unexplained(
+    row: tuple[Any, ...], audited: _Audited | None, marks: tuple[str, ...] | None
+) -> list[tuple[str, int | None]]:
+    """What of a raw approvals row (``_RAW``) the audit does not explain: ``(problem,
+    audit row)``. ``marks``: the marks the row's reason may have in the audit (``None``: its
+    reason cannot be read here, and is not compared)."""
+    aid, record_id, source, target, _, by, role, outcome, decided_by, decided_role, at = row
+    name = f"request {aid}"
+    if audited is None or audited.asked is None:
+        return [(f"{name} is not in the audit: it was written outside the ledger", None)]
+    seq, actor, actor_role, detail = audited.asked
+    found: list[tuple[str, int | None]] = [(f"{name}: {extra}", seq) for extra in audited.extra]
+    if (by, role) != (actor, actor_role):
+        found.append(
+            (
+                f"{name} names {by} ({str(role).lower()}) as its requester but the audit"
+                f" says {actor} ({actor_role.lower()})",
+                seq,
+            )
+        )
+    said = _REQUESTED.match(detail)
+    if said is None:
+        return [*found, (f"{name}: audit row {seq} is unreadable", seq)]
+    if (source, target) != (said["source"], said["target"]):
+        found.append(
+            (
+                f"{name} asks for {source} -> {target} but the audit says"
+                f" {said['source']} -> {said['target']}",
+                seq,
+            )
+        )
+    if said["record"] is not None and int(said["record"]) != int(record_id):
+        found.append(
+            (f"{name} concerns record {record_id} but the audit says record {said['record']}", seq)
+        )
+    if said["reason"] is not None and marks is not None and said["reason"] not in marks:
+        found.append((f"{name}'s reason is not the one the audit recorded", seq))
+    decided = audited.decided
+    if decided is None:
+        if outcome is not None or at is not None or decided_by is not None:
+            found.append((f"{name} is {outcome or 'decided'} but the audit has no decision", seq))
+    elif (outcome, decided_by, decided_role) != decided[1:]:
+        shown = "waiting" if outcome is None else f"{outcome} by {decided_by}"
+        found.append(
+            (f"{name} is {shown} but the audit says {decided[1]} by {decided[2]}", decided[0])
+        )
+    return found
+
+
+def _marks(db: Session | chain.ChainMac | None, reason: str | None) -> tuple[str, ...] | None:
+    return None if reason is None else users.text_marks(db, reason)
+
+
+def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int | None]]:
+    """Every row of the approvals table replayed against the audit (``(request, problem,
+    audit row)``): a request the audit never asked for, one whose requester, change, record,
+    reason or decision is not the audit's, and one the audit asked for that is gone. The
+    reasons of a sealed ledger checked without its keys are not compared."""
+    audited = _audited(db)
+    rows = db.all(f"SELECT {_RAW} FROM approvals ORDER BY id")
+    reasons = _reasons(db, mac, [r[4] for r in rows])
+    problems: list[tuple[str, str, int | None]] = []
+    for row, reason in zip(rows, reasons, strict=True):
+        for problem, seq in _unexplained(row, audited.pop(int(row[0]), None), _marks(mac, reason)):
+            problems.append((f"request {row[0]}", problem, seq))
+    for aid, gone in sorted(audited.items()):
+        seq = None if gone.asked is None else gone.asked[0]
+        what = f"request {aid} is in the audit but not in the approvals table"
+        problems.append((f"request {aid}", what, seq))
+    return problems
+
+
+def _reasons(db: Session, mac: chain.ChainMac | None, values: list[str | None]) -> list[str | None]:
+    """The requests' reasons as written: opened with a sealed ledger's keys (``None`` where
+    a value does not open, or where the keys are not given)."""
+    if mac is None or isinstance(mac, chain.OpenChain):
+        sealed = sealing.fingerprint(db) is not None
+        return [None] * len(values) if sealed else values
+    vault = sealing.Vault(mac)  # type: ignore[arg-type]
+    out: list[str | None] = []
+    for value in values:
+        try:
+            out.append(vault.open_texts([value], "approvals.reason")[0])
+        except SealedDataError:
+            out.append(None)
+    return out
+
+
+def _check_request(db: Session, found: Approval) -> None:
+    """Refuses to decide a request whose row the audit does not explain (its requester,
+    change, record, reason or decision changed outside the ledger, or written there)."""
+    row = db.one(f"SELECT {_RAW} FROM approvals WHERE id = ?", (found.id,))
+    assert row is not None
+    audited = _audited(db, f"request {found.id}").get(found.id)
+    problems = _unexplained(row, audited, _marks(db, found.reason))
+    if problems:
+        raise ApprovalRequiredError(
+            f"{problems[0][0]}; the audit, not the approvals table, says who asked for what,"
+            f" so request {found.id} is not decided (verify() lists what else disagrees)."
+            " Nothing was changed"
+        )
+
+
 class ApprovalWrites:
     """The two-person changes of one transaction: ``tx.approvals``."""
 
@@ -117,7 +280,6 @@ class ApprovalWrites:
         value = records.valid_niks([nik], "request")[0]
         target = State(target)
         check_free_text(reason, "a request's reason")
-        users.require_person(tx.db, tx.actor, "asking for a two-person change")
         row = tx.db.one("SELECT id, state FROM records WHERE nik = ?", nik_keys(tx.db, [value]))
         if row is None:
             raise records.unknown(value)
@@ -159,13 +321,14 @@ class ApprovalWrites:
         )
         assert made is not None
         request = int(made[0])
+        mark = users.text_marks(tx.db, reason)[0]
         users.audit(
             tx.db,
             tx.now,
             (actor.name, actor.role.name),
             "approval requested",
             f"request {request}",
-            f"{rule.rule}: {source.value} -> {target.value}",
+            f"{rule.rule}: {source.value} -> {target.value}; record {record_id}; reason {mark}",
         )
         return request
 
@@ -173,6 +336,7 @@ class ApprovalWrites:
         found = get(self._tx.db, approval_id)
         if found.outcome is not None:
             raise InvalidArgumentError(f"request {found.id} was {found.outcome} already")
+        _check_request(self._tx.db, found)
         return found
 
     def approve(self, approval_id: int, *, note: str | None = None) -> None:
@@ -181,7 +345,6 @@ class ApprovalWrites:
         tx = self._tx
         found = self._waiting(approval_id)
         actor = tx.actor
-        users.require_person(tx.db, actor, "approving a two-person change")
         if users.name_key(actor.name) == users.name_key(found.requested_by):
             raise ApprovalRequiredError(
                 f"request {found.id} was made by {found.requested_by}: another person approves"

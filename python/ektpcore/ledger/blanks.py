@@ -104,8 +104,8 @@ class Lot:
 # The movements a person may make directly, and the permission each needs; binding at print
 # and spoiling after it come with their own rules from the record's transition.
 _MOVES: dict[tuple[BlankState, BlankState], Permission] = {
-    (BlankState.IN_STOCK, BlankState.ALLOCATED): Permission.PRINT,
-    (BlankState.ALLOCATED, BlankState.IN_STOCK): Permission.PRINT,
+    (BlankState.IN_STOCK, BlankState.ALLOCATED): Permission.QUEUE,
+    (BlankState.ALLOCATED, BlankState.IN_STOCK): Permission.QUEUE,
     (BlankState.ALLOCATED, BlankState.SPOILED): Permission.PRINT,
     (BlankState.IN_STOCK, BlankState.VOIDED): Permission.VOID,
     (BlankState.ALLOCATED, BlankState.VOIDED): Permission.VOID,
@@ -129,7 +129,7 @@ class BlankWrites:
     def allocate(self, batch: str, count: int) -> list[int]:
         """Allocates ``count`` blanks (lowest serials first) to ``batch``."""
         tx = self._tx
-        tx.require(Permission.PRINT)
+        tx.require(Permission.QUEUE)
         check_label(batch, "a batch's name")
         if count < 0:
             raise InvalidArgumentError("count must not be negative")

@@ -233,8 +233,8 @@ class Ledger:
         opened = self._store.shared_transaction() if shared else self._store.transaction()  # type: ignore[attr-defined]
         with opened as conn:
             db = Session(self._store, conn, self._vault, shared=shared)
-            users.authenticate(db, actor)  # before anything is written
-            tx = Transaction(db, actor, utc_stamp(), beside=beside)
+            station = users.authenticate(db, actor)  # before anything is written
+            tx = Transaction(db, actor, utc_stamp(), beside=beside, station=station)
             try:
                 yield tx
             finally:

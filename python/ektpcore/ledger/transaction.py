@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Unpack
 
 from ..errors import InvalidArgumentError, PermissionDeniedError
-from ..lifecycle import PERMISSIONS, Actor, Permission, State, permits
+from ..lifecycle import PERMISSIONS, STATION_PERMISSIONS, Actor, Permission, State, permits
 from . import journal, records
 from .approvals import ApprovalWrites
 from .blanks import BlankWrites
@@ -52,12 +52,23 @@ class Transaction:
         claims: batch claims (:class:`~ektpcore.ledger.ClaimWrites`).
         approvals: two-person changes (:class:`~ektpcore.ledger.ApprovalWrites`).
         claim: the claim this transaction writes under, once fenced.
+        station: whether the actor signed in with an unattended station's token (it may then
+            do only what :data:`~ektpcore.STATION_PERMISSIONS` lists).
     """
 
-    def __init__(self, db: Session, actor: Actor, now: str, *, beside: bool = False) -> None:
+    def __init__(
+        self,
+        db: Session,
+        actor: Actor,
+        now: str,
+        *,
+        beside: bool = False,
+        station: bool = False,
+    ) -> None:
         self._db: Session | None = db
         self.actor = check_actor(actor)
         self.now = now
+        self.station = station
         # Run beside other stations' transactions (a database server's shared lock): it may
         # change only the records of the batch it is fenced to (see Claims.under).
         self.beside = beside
@@ -91,14 +102,21 @@ class Transaction:
 
     def require(self, *permissions: Permission, what: str | None = None) -> None:
         """Refuses the change (:class:`~ektpcore.PermissionDeniedError`) unless the actor's
-        role holds one of ``permissions`` in :data:`~ektpcore.PERMISSIONS`: the one check
-        of who may do what that every write of the ledger goes through."""
+        role holds one of ``permissions`` in :data:`~ektpcore.PERMISSIONS` (and, for an
+        unattended station, in :data:`~ektpcore.STATION_PERMISSIONS`): the one check of who
+        may do what that every write of the ledger goes through."""
         actor = self.actor
-        if any(permits(actor.role, p) for p in permissions):
+        if any(permits(actor.role, p, station=self.station) for p in permissions):
             return
+        doing = what or " or ".join(p.value for p in permissions)
+        if self.station and any(permits(actor.role, p) for p in permissions):
+            may = " and ".join(sorted(p.value for p in STATION_PERMISSIONS))
+            raise PermissionDeniedError(
+                f"{actor.name} is an unattended station: it may not {doing}, a person signed"
+                f" in with a password does that (a station's token may only {may})"
+            )
         roles = sorted({r for p in permissions for r in PERMISSIONS[p]})
         needs = " or ".join(_a(r.name.lower()) for r in roles) or "a role none has"
-        doing = what or " or ".join(p.value for p in permissions)
         raise PermissionDeniedError(
             f"{actor.name} ({actor.role.name.lower()}) may not {doing}; it needs {needs}"
         )

@@ -2,7 +2,8 @@
 
 A ledger **without users** (every ledger until its first administrator is created, and the
 test suite's) is in *development mode*: it takes any :class:`~ektpcore.Actor` as it declares
-itself. Once it has users it takes changes only from actors it signed in itself:
+itself. Once it has users (or its audit has created one: emptying the users table does not
+bring development mode back) it takes changes only from actors it signed in itself:
 
 - **persons** sign in with a name and a password (:meth:`~ektpcore.Ledger.sign_in`). The
   password is stored as an Argon2id hash (pyca ``cryptography``; a random salt and the
@@ -12,7 +13,8 @@ itself. Once it has users it takes changes only from actors it signed in itself:
 - **stations** (unattended print stations, workers) sign in with a token an administrator
   made (:meth:`Users.add_station`), shown once and stored only as its SHA-256: a token is 256
   random bits, so a fast hash is as safe as a slow one, and a hash can be revoked by disabling
-  its user, which a signed token could not without the same row.
+  its user, which a signed token could not without the same row. A station's token prints and
+  does nothing else (:data:`~ektpcore.STATION_PERMISSIONS`).
 
 A sign-in writes a **session** (the SHA-256 of a random credential, the user, the role) and
 returns an :class:`~ektpcore.Actor` carrying the credential. Every write transaction checks
@@ -176,6 +178,16 @@ def secret_mark(db: Session | chain.ChainMac | None, name: str, secret: str) -> 
     return (tagged or _digest(f"{name_key(name)}\x00{secret}"))[:16]
 
 
+def text_marks(db: Session | chain.ChainMac | None, text: str) -> tuple[str, str]:
+    """What the audit keeps of a text it must not show (a two-person request's reason): 16
+    hex digits of its tag under a sealed ledger's key (first; ``None`` keys give its
+    SHA-256 twice), and of its SHA-256, which rows written before the ledger was sealed
+    carry."""
+    digest = _digest(text)[:16]
+    tagged = _tag(db, f"text\x00{text}")
+    return (digest if tagged is None else tagged[:16]), digest
+
+
 _MARK = re.compile(r"(?:^|; )secret ([0-9a-f]{16})$")
 
 
@@ -230,37 +242,49 @@ class AuditEntry:
 # -- the checks every write goes through ----------------------------------------------------
 
 
+# A ledger leaves development mode when its first user is created, for good: the audit's row
+# of that creation says so even if the users table is emptied behind the ledger's back (which
+# would otherwise make anyone anyone again). One statement, run only for an actor that carries
+# no credential; a signed-in actor's check below does not need it.
+_LEFT_DEVELOPMENT = (
+    "SELECT EXISTS (SELECT 1 FROM users)"
+    " OR EXISTS (SELECT 1 FROM audit WHERE event = 'user created')"
+)
+
+
 def has_users(db: Session) -> bool:
-    return db.one("SELECT 1 FROM users LIMIT 1") is not None
+    """Whether the ledger has left development mode: it has users, or its audit created one
+    (then it takes only actors it signed in, even with its users table emptied)."""
+    row = db.one(_LEFT_DEVELOPMENT)
+    return row is not None and bool(row[0])
 
 
-def require_person(db: Session, actor: Actor, what: str) -> None:
-    """Refuses a station's token where a person must act (asking for or approving a
-    two-person change: two unattended stations are not two people)."""
-    if actor.credential is None:
-        return  # development mode: no users to tell apart
-    row = db.one(
-        "SELECT u.kind FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
-        (_actor_key(db, actor),),
+def _users_gone(db: Session) -> str:
+    """What to add to a refusal when the users table is empty but the audit created users."""
+    if db.one("SELECT 1 FROM users LIMIT 1") is not None:
+        return ""
+    return (
+        "; its users table is empty although its audit created users: they were removed"
+        " outside the ledger (restore the ledger from a backup, and see verify())"
     )
-    if row is not None and row[0] == "station":
-        raise AuthenticationError(f"{actor.name} is a station: {what} is a person's")
 
 
-def authenticate(db: Session, actor: Actor) -> None:
+def authenticate(db: Session, actor: Actor) -> bool:
     """Refuses (:class:`~ektpcore.AuthenticationError`) an actor this ledger did not sign in,
     once it has users; called at the start of every write transaction, before anything is
-    written. Without users (development mode) a self-declared actor passes."""
+    written. Without users (development mode) a self-declared actor passes. Returns whether
+    the actor is an unattended station (signed in with a token), which may do less than a
+    person of the same role (:data:`~ektpcore.STATION_PERMISSIONS`)."""
     if actor.credential is None:
         if has_users(db):
             raise AuthenticationError(
                 f"{actor.name} ({actor.role.name.lower()}) is not signed in: this ledger has"
                 " users and takes changes only from actors it signed in (sign_in,"
-                " sign_in_station); nothing was changed"
+                f" sign_in_station){_users_gone(db)}; nothing was changed"
             )
-        return
+        return False
     row = db.one(
-        "SELECT u.name, u.role, u.disabled_at, s.role FROM sessions s JOIN users u"
+        "SELECT u.name, u.role, u.disabled_at, s.role, u.kind FROM sessions s JOIN users u"
         " ON u.id = s.user_id WHERE s.token_hash = ?",
         (_actor_key(db, actor),),
     )
@@ -269,7 +293,7 @@ def authenticate(db: Session, actor: Actor) -> None:
             f"{actor.name}: this ledger did not sign this actor in (the credential is forged,"
             " of another ledger, or signed out); sign in again. Nothing was changed"
         )
-    name, role, disabled_at, session_role = row
+    name, role, disabled_at, session_role, kind = row
     if name != actor.name or session_role != actor.role.name:
         raise AuthenticationError(
             f"{actor.name} ({actor.role.name.lower()}): the credential was issued to another"
@@ -282,6 +306,7 @@ def authenticate(db: Session, actor: Actor) -> None:
             f"{name}'s role changed since signing in (now {role.lower()}); sign in again."
             " Nothing was changed"
         )
+    return bool(kind == "station")
 
 
 def audit(
@@ -372,6 +397,23 @@ def _active_administrators(db: Session) -> int:
     return int(row[0]) if row else 0
 
 
+# The roles an unattended station may have: an operator's (it prints), or an auditor's. A
+# station's token may only print whatever its role (STATION_PERMISSIONS), so a higher role
+# would give it nothing but a name that reads as more than it may do.
+_STATION_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
+
+
+def _station_role(role: Role | str | int) -> Role:
+    given = as_role(role)
+    if given not in _STATION_ROLES:
+        raise InvalidArgumentError(
+            f"an unattended station is an operator (it prints) or an auditor, never"
+            f" {given.name.lower()}: supervisors and administrators are people, who sign in"
+            " with a password"
+        )
+    return given
+
+
 class Users:
     """The users of a :class:`~ektpcore.Ledger`: ``ledger.users``. Only a signed-in
     administrator changes them, each change one transaction and one audit row."""
@@ -398,6 +440,7 @@ class Users:
             if has_users(db):
                 raise PermissionDeniedError(
                     "this ledger has users already; a signed-in administrator adds more"
+                    + _users_gone(db)
                 )
             now = utc_stamp()
             _insert(db, name, Role.ADMINISTRATOR, "person", secret, now, name)
@@ -425,11 +468,11 @@ class Users:
     def add_station(self, admin: Actor, name: str, role: Role | str | int = Role.OPERATOR) -> str:
         """A new unattended station (a print station, a worker) and its token: returned
         once, stored only as a hash. Keep it in a file only the station's account can read;
-        a lost token is replaced by disabling the station and adding another."""
+        a lost token is replaced by disabling the station and adding another. A station is
+        an operator or an auditor, and its token only prints
+        (:data:`~ektpcore.STATION_PERMISSIONS`): every other change is a person's."""
         plain_name(name, "a station's name")
-        given = as_role(role)
-        if given is Role.ADMINISTRATOR:
-            raise InvalidArgumentError("an unattended station never manages users")
+        given = _station_role(role)
         token = _STATION_PREFIX + secrets.token_urlsafe(32)
         with self._ledger.transaction(admin) as tx:
             by = _manager(tx)
@@ -447,8 +490,8 @@ class Users:
         with self._ledger.transaction(admin) as tx:
             by = _manager(tx)
             uid, user = _find(tx.db, name)
-            if given is Role.ADMINISTRATOR and user.kind == "station":
-                raise InvalidArgumentError("an unattended station never manages users")
+            if user.kind == "station":
+                _station_role(given)
             if user.role is given:
                 raise InvalidArgumentError(f"{user.name} is already {given.name.lower()}")
             self._keep_an_administrator(tx, user)

@@ -10,7 +10,9 @@
 3. with an anchor, that every checkpoint the anchor holds (signed, in a sealed ledger) is a
    point of the current chains: nothing after it was lost, nothing before it rewritten;
 4. in a sealed ledger, that every sealed field opens and belongs to its row
-   (``ektpcore.ledger.sealing.check``).
+   (``ektpcore.ledger.sealing.check``);
+5. the users and the two-person requests against the audit that made them
+   (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``).
 
 Rows are read in bulk as JSON and checked in the Rust core, a million history rows in a few
 seconds.
@@ -27,7 +29,7 @@ import numpy as np
 from .. import _ektpcore
 from ..lifecycle import State
 from ..nik import parse_niks
-from . import chain, sealing, users
+from . import approvals, chain, sealing, users
 from .anchor import Checkpoint, checkpoint_probes
 from .chain import BLANK_CHAIN, CHAINS, RECORD_CHAIN, ChainMac, Finding, VerifyReport
 from .records import CARD_HOLDING
@@ -157,6 +159,10 @@ def _verify(
         findings += _sealing(db, mac)
     findings += [
         Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
+    ]
+    findings += [
+        Finding("approvals", request, problem, seq)
+        for request, problem, seq in approvals.check(db, mac)
     ]
     if not findings:
         return VerifyReport(True, rows)
