@@ -204,6 +204,46 @@ def test_a_sealed_ledger_opens_only_with_its_own_keys(
         assert [why for _, why in report.refused] == ["already in the ledger"] * 5
 
 
+on_postgres = pytest.mark.parametrize("ledger_location", ["postgres"], indirect=True)
+
+
+def _server_files(url: str) -> bytes:
+    """Every data file of ``url``'s database on the server (run where the server's folder can
+    be read, as the tests' server is; skipped otherwise), after a checkpoint."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        folder = conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
+        oid = conn.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).fetchone()[0]  # type: ignore[index]
+    base = Path(folder) / "base" / str(oid)
+    try:
+        files = [p for p in base.iterdir() if p.is_file()]
+        return b"".join(p.read_bytes() for p in files)
+    except PermissionError:
+        pytest.skip("the server's data folder cannot be read from here")
+
+
+@on_postgres
+def test_sealing_later_leaves_no_clear_row_in_the_servers_files(
+    ledger_location: str, keys: KeyFile
+) -> None:
+    with Ledger(ledger_location) as ledger:
+        ledger.add_records(NIKS[:10], OPERATOR, names=NAMES[:10], photos=PHOTOS[:10])
+    assert NAMES[3].encode() in _server_files(ledger_location)  # the scan sees clear rows
+    with Ledger(ledger_location) as ledger:
+        assert ledger.seal(keys) == 10
+    data = _server_files(ledger_location)
+    # Neither the names nor the photo references, though an update leaves the row it
+    # replaced in the table's file: sealing writes the tables anew.
+    assert [n for n in NAMES[:10] + PHOTOS[:10] if n.encode() in data] == []
+    with Ledger(ledger_location, keys=keys) as ledger:
+        assert ledger.where_is(NIKS[3]).name == NAMES[3]
+        assert ledger.verify().ok
+
+
 def test_an_open_ledger_with_records_is_sealed_only_on_purpose(
     ledger_location: str, keys: KeyFile
 ) -> None:

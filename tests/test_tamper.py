@@ -687,7 +687,7 @@ COVERED: dict[str, tuple[str, dict[str, str]]] = {
 
 
 def _values(kind: str, postgres: bool) -> st.SearchStrategy[Any]:
-    text = st.text(st.characters(exclude_characters="\x00"), max_size=12)
+    text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
     typed = {
         "text": text | st.sampled_from(["QUEUED", "ISSUED", "B-1", "USED", "history", ""]),
         "int": st.integers(-3, 130) | st.integers(1, 2**62),

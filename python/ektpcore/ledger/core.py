@@ -144,6 +144,8 @@ class Ledger:
                 raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
             count = sealing.seal_existing(Session(self._store, conn), ring)
             chain.key_chains(Session(self._store, conn, Vault(ring)))
+        # The clear values the sealing replaced, gone from the database's files too.
+        self._store.rewrite(sealing.SEALED_TABLES)
         self._keys = keys
         self._vault = Vault(keys)
         self._reads = Session(self._store, vault=self._vault)

@@ -415,6 +415,17 @@ class PostgresStore:
             (int(row[i]), bytes(row[i + 1]), row[i + 2], row[i + 3]) for i in range(0, len(row), 4)
         ]
 
+    def rewrite(self, tables: Sequence[str]) -> None:
+        """Writes ``tables`` anew (``VACUUM FULL``), so that values an update replaced (clear
+        text a sealing emptied) are no longer in the server's data files: an update leaves
+        the old row version in place until its space is reused."""
+        try:
+            conn = self._connection()
+            for table in tables:
+                conn.execute(f"VACUUM FULL {table}")
+        except self._pg.Error as err:
+            raise self._error(err) from err
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._connection().execute(sql, params).fetchall()

@@ -391,6 +391,12 @@ ledger may rewrite it). The append-only ones (histories, the chip log) keep what
 given: text written before a ledger was sealed stays in clear there, and text sealed under an
 old data key keeps needing that key."""
 
+SEALED_TABLES: tuple[str, ...] = (
+    "records",
+    *dict.fromkeys(table for table, _, _, rewritable in SEALED_TEXT if rewritable),
+)
+"""The tables whose clear values sealing an open ledger replaces."""
+
 
 def fingerprint(db: Session) -> str | None:
     """The fingerprint of the keys that sealed the ledger, ``None`` for an open ledger."""

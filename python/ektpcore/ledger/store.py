@@ -106,6 +106,11 @@ class LedgerStore(Protocol):
         the other, in the order of :meth:`json_rows` (a chained table's links)."""
         ...
 
+    def rewrite(self, tables: Sequence[str]) -> None:
+        """Writes ``tables`` anew where the database keeps replaced values in its files (after
+        a ledger is sealed); outside any transaction."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -455,6 +460,11 @@ class SqliteStore:
             self._db.execute("COMMIT")
         if self._checkpointer is not None:
             self._checkpointer.changed(self._db.total_changes)
+
+    def rewrite(self, tables: Sequence[str]) -> None:
+        """Nothing to do: with ``secure_delete`` SQLite overwrites a replaced value where it
+        stood, and the old pages in the log are overwritten as it is reused."""
+        del tables
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with sqlite_errors(self.name, self.busy_timeout):
