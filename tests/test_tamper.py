@@ -155,6 +155,17 @@ def test_a_record_state_edited_without_history_names_the_record(day: str, tamper
     assert "ENCODED" in report.problem
 
 
+def test_a_state_no_lifecycle_has_is_a_ledger_error_not_a_crash(day: str, tamper: Tamper) -> None:
+    record = _record(day, NIKS[9])
+    tamper("UPDATE records SET state = 'DIBATALKAN' WHERE id = ?", (record,))
+    with Ledger(day) as led:
+        with pytest.raises(ektpcore.LedgerError, match="does not know") as caught:
+            led.transition(NIKS[8:10], State.ON_HOLD, OPERATOR, reason="menunggu")
+        assert "DIBATALKAN" not in str(caught.value)
+        assert led.state_of(NIKS[8]) is State.PRINT_READY  # nothing was changed
+        assert _named(led.verify(), "records", record)
+
+
 def test_a_queued_record_moved_to_another_batch_is_named(day: str, tamper: Tamper) -> None:
     record = _record(day, NIKS[7])
     tamper("UPDATE records SET batch = 'B-9' WHERE id = ?", (record,))

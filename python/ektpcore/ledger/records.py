@@ -22,6 +22,7 @@ from ..errors import (
     ApprovalRequiredError,
     IllegalTransitionError,
     InvalidArgumentError,
+    LedgerError,
     RecordClaimedError,
     UnknownRecordError,
 )
@@ -389,7 +390,14 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     # after the other rather than all over the file (a bulk change touches 10^5 rows).
     rows.sort()
     # Enum members looked up by value from a dict: bulk changes touch 10^5 rows.
-    found = {nik: (rid, _STATES[state]) for rid, nik, state, _ in rows}
+    try:
+        found = {nik: (rid, _STATES[state]) for rid, nik, state, _ in rows}
+    except KeyError:
+        # Not shown: text written into the state column by hand could be anything.
+        raise LedgerError(
+            "a record holds a state ektpcore does not know (its database was edited by"
+            " hand): verify() names it; nothing was changed"
+        ) from None
     if len(found) != len(set(niks)):
         for v in niks:
             if v not in found:
