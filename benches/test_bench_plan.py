@@ -1,9 +1,9 @@
 """The batch planner: 61,000 cards on 6 printers (target at most 50 ms), 1,000,000 cards on 100
-printers (at most 1 s), a re-plan after a jam (at most 10 ms), against a straightforward
-pure-Python greedy planner written here (ektpcore at least 50x faster with an equal or better
-makespan), and the makespan over its lower bound for several shapes of campaign, mixed fleets
-of printer models with different two-sided slow-downs among them (at most 1.02 where each
-printer has at least 1,000 cards).
+printers (at most 1 s), a re-plan after a jam (at most 5 ms, from the call to the new
+``Plan``), against a straightforward pure-Python greedy planner written here (ektpcore at
+least 50x faster with an equal or better makespan), and the makespan over its lower bound for
+several shapes of campaign, mixed fleets of printer models with different two-sided
+slow-downs among them (at most 1.02 where each printer has at least 1,000 cards).
 
 Every schedule is checked before its figure counts: each record at most once, no click over
 the limit, no card before it is ready.
@@ -292,7 +292,7 @@ def test_replan_after_a_jam(benchmark: Any, timed: bool) -> None:
     judge(
         f"re-plan {n:,} cards on 6 printers after a jam, ms (median)",
         1e3 * (benchmark.stats.stats.median if benchmark.stats else float("nan")),
-        10.0,
+        5.0,
         timed,
         higher_is_better=False,
     )
