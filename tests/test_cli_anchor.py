@@ -46,6 +46,12 @@ def _one(location: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
         store.close()
 
 
+def receive_lot(ledger: Path, lot: str, first: int, last: int, **env: str) -> Result:
+    """``blanks receive`` of serials ``first``..``last`` by a supervisor."""
+    words = ["--lot", lot, "--first", first, "--last", last, "--supervisor", "budi"]
+    return run("blanks", "receive", ledger, *words, **env)
+
+
 def _lines(anchor: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in anchor.read_text(encoding="utf-8").splitlines()]
 
@@ -115,35 +121,9 @@ def test_a_file_rolled_back_to_an_older_copy_fails_verify(tmp_path: Path) -> Non
     anchor.parent.mkdir()
     env = {"EKTPCORE_ANCHOR": str(anchor)}
     run("ledger", "init", ledger, **env)
-    run(
-        "blanks",
-        "receive",
-        ledger,
-        "--lot",
-        "L1",
-        "--first",
-        1,
-        "--last",
-        10,
-        "--supervisor",
-        "budi",
-        **env,
-    )
+    receive_lot(ledger, "L1", 1, 10, **env)
     shutil.copy(ledger, tmp_path / "yesterday.db")
-    run(
-        "blanks",
-        "receive",
-        ledger,
-        "--lot",
-        "L2",
-        "--first",
-        11,
-        "--last",
-        20,
-        "--supervisor",
-        "budi",
-        **env,
-    )
+    receive_lot(ledger, "L2", 11, 20, **env)
     run("ledger", "verify", ledger, **env)
     shutil.copy(tmp_path / "yesterday.db", ledger)  # the older copy put back
     assert "history verified: 11 rows" in run("ledger", "verify", ledger).stdout
@@ -189,20 +169,7 @@ def test_a_new_ledger_or_a_sealing_takes_a_new_anchor(tmp_path: Path) -> None:
     assert line["signature"] is not None
     assert line["keys"] is not None
     env = {"EKTPCORE_ANCHOR": str(sealed), "EKTPCORE_LEDGER_KEYS": str(keys)}
-    run(
-        "blanks",
-        "receive",
-        ledger,
-        "--lot",
-        "L1",
-        "--first",
-        1,
-        "--last",
-        5,
-        "--supervisor",
-        "budi",
-        **env,
-    )
+    receive_lot(ledger, "L1", 1, 5, **env)
     assert all(line["signature"] for line in _lines(sealed))
     assert "every checkpoint found" in run("ledger", "verify", ledger, **env).stdout
 
