@@ -320,21 +320,26 @@ def append(
     rows: list[tuple[Any, ...]],
     chain: Chain,
     subjects: Sequence[tuple[Any, ...]] | None = None,
+    *,
+    seal: bool = True,
 ) -> None:
     """Appends rows (without ``seq`` and ``hash``) to a chained history table and moves its
     head, inside the caller's transaction; starts a new epoch first when the chain's last one
     is not of the format and keys this session writes with. ``subjects``: the subject's
     columns of each row, as the caller has just written them (an intake), instead of reading
-    them back."""
+    them back. ``seal=False`` keeps the chain's text columns as given in a sealed ledger too
+    (text ektpcore writes itself, never a person's)."""
     if not rows:
         return
     mac, seq, head = _head_for_append(db, chain)
     numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
-    if db.vault is not None:
+    if db.vault is not None and seal:
         for name in chain.sealed:
             at = chain.columns.index(name) + 1
             stored = db.vault.seal_texts(
-                [r[at] for r in numbered], f"{chain.table}.{name}", [r[0] for r in numbered]
+                [r[at] for r in numbered],
+                f"{chain.table}.{name}",
+                range(seq + 1, seq + len(rows) + 1),
             )
             numbered = [(*r[:at], v, *r[at + 1 :]) for r, v in zip(numbered, stored, strict=True)]
     if subjects is None:

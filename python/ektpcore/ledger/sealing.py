@@ -215,6 +215,8 @@ def row_key(*parts: object) -> str:
 def _row_aads(column: str, rows: Sequence[object]) -> list[bytes]:
     """Format 2's associated data: the table and column, and the row's identity."""
     head = b"text2/" + column.encode() + b"\x00"
+    if isinstance(rows, range):  # a history's sequence numbers: formatted as bytes at once
+        return [b"%b%d" % (head, row) for row in rows]
     return [head + str(row).encode() for row in rows]
 
 
