@@ -126,7 +126,7 @@ def test_a_file_rolled_back_to_an_older_copy_fails_verify(tmp_path: Path) -> Non
     receive_lot(ledger, "L2", 11, 20, **env)
     run("ledger", "verify", ledger, **env)
     shutil.copy(tmp_path / "yesterday.db", ledger)  # the older copy put back
-    assert "history verified: 11 rows" in run("ledger", "verify", ledger).stdout
+    assert "history verified: 12 rows" in run("ledger", "verify", ledger).stdout
     said = one_error(run("ledger", "verify", ledger, code=Exit.CHECK, **env))
     assert "saw blank history row 20, but the blank history rows end at 10" in said
     # A reader on the rolled-back file does not hide it: the old checkpoints stand.
@@ -172,6 +172,31 @@ def test_a_new_ledger_or_a_sealing_takes_a_new_anchor(tmp_path: Path) -> None:
     receive_lot(ledger, "L1", 1, 5, **env)
     assert all(line["signature"] for line in _lines(sealed))
     assert "every checkpoint found" in run("ledger", "verify", ledger, **env).stdout
+
+
+def test_another_ledgers_anchor_is_refused(anchored: tuple[str, Path], tmp_path: Path) -> None:
+    location, anchor = anchored
+    other, theirs = tmp_path / "other.db", tmp_path / "other.anchor"
+    run("ledger", "init", other, "--anchor", theirs)
+    receive_lot(other, "L1", 1, 5, EKTPCORE_ANCHOR=str(theirs))
+    before = anchor.read_bytes()
+    # Verifying one ledger against the other's anchor: exit 14, the lines named.
+    found = run("ledger", "verify", other, "--anchor", anchor, code=Exit.CHECK)
+    said = one_error(found)
+    assert "the anchor's line 1 is a checkpoint of another ledger" in said, said
+    assert "one anchor file per ledger" in said
+    # A change with the other's anchor: refused before anything is changed, exit 14.
+    words = ["--lot", "L2", "--first", 6, "--last", 9, "--supervisor", "budi"]
+    refused = run("blanks", "receive", other, *words, code=Exit.CHECK, EKTPCORE_ANCHOR=str(anchor))
+    assert "holds checkpoints of another ledger" in one_error(refused)
+    assert anchor.read_bytes() == before
+    with Ledger(other, create=False) as led:
+        assert sum(led.blanks.counts().values()) == 5
+    # Lines of the other ledger copied into this one's anchor are found.
+    with anchor.open("ab") as f:
+        f.write(theirs.read_bytes())
+    said = one_error(run("ledger", "verify", location, "--anchor", anchor, code=Exit.CHECK))
+    assert "is a checkpoint of another ledger" in said
 
 
 def test_an_anchor_on_a_disk_that_is_not_mounted_changes_nothing(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ re-seals while another process keeps writing.
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import pickle
@@ -334,6 +335,137 @@ def test_a_sealed_value_moved_or_altered_is_found(
         with pytest.raises(SealedDataError, match="do not open"):
             ledger.where_is(NIKS[0])
         assert ledger.where_is(NIKS[2]).name == NAMES[2]
+
+
+def test_records_moved_with_their_index_are_named(
+    ledger_location: str, keys: KeyFile, tamper: Any
+) -> None:
+    # A record's sealed fields are bound to its NIK index; moved together with the index to
+    # another row, the intake row that took that row in answers for it.
+    with Ledger(ledger_location, keys=keys) as ledger:
+        ledger.add_records(NIKS[:3], OPERATOR, names=NAMES[:3])
+        (a, ka, sa), (b, kb, sb), _ = ledger._query(
+            "SELECT id, nik, sealed FROM records ORDER BY id"
+        )
+        tamper("UPDATE records SET nik = 1 WHERE id = ?", (a,))
+        tamper("UPDATE records SET nik = ?, sealed = ? WHERE id = ?", (ka, sa, b))
+        tamper("UPDATE records SET nik = ?, sealed = ? WHERE id = ?", (kb, sb, a))
+        report = ledger.verify()
+        named = {(f.table, f.row) for f in report.findings}
+        intakes = dict(ledger._query("SELECT record_id, seq FROM history ORDER BY seq"))
+        assert not report.ok
+        assert ("history", str(intakes[a])) in named  # the chain's first break
+        assert f"records id {a}" in report.problem
+
+
+def _handed_over_twice(ledger: Ledger) -> None:
+    a_day(ledger)
+    ledger.distribution.hand_over(
+        NIKS[1], OPERATOR, identity_check="KK dicocokkan di loket dua", receiver="Bapak Wiryo"
+    )
+
+
+def test_sealed_text_moved_to_another_row_does_not_open(
+    ledger_location: str, keys: KeyFile, tamper: Any
+) -> None:
+    with Ledger(ledger_location, keys=keys) as ledger:
+        _handed_over_twice(ledger)
+        assert ledger.verify().ok
+        first, second = ledger._query(
+            "SELECT id, identity_check, receiver FROM handovers ORDER BY id"
+        )
+        # One hand-over's identity check and receiver copied onto the other's row (same
+        # table, same columns): each is bound to its own hand-over.
+        tamper(
+            "UPDATE handovers SET identity_check = ?, receiver = ? WHERE id = ?",
+            (first[1], first[2], second[0]),
+        )
+        with pytest.raises(SealedDataError, match=r"handovers\.identity_check does not open"):
+            ledger.distribution.handovers(NIKS[1])
+        assert ledger.distribution.handovers(NIKS[0])[0].receiver == "Ibu Sumiati"
+        # One manifest's receiver copied onto another's.
+        (m1, by), (m2, _) = ledger._query("SELECT id, received_by FROM manifests ORDER BY id")[:2]
+        tamper("UPDATE manifests SET received_by = ? WHERE id = ?", (by, m2))
+        with pytest.raises(SealedDataError, match=r"manifests\.received_by"):
+            ledger.distribution.manifest(m2)
+        assert ledger.distribution.manifest(m1).received_by == "Pak Camat"
+        # A history row's reason moved to another history row.
+        seqs = {
+            r[0]: r[1]
+            for r in ledger._query("SELECT to_state, seq FROM history WHERE reason IS NOT NULL")
+            if r[0] in ("ON_HOLD", "CANCELLED")
+        }
+        (moved,) = ledger._query("SELECT reason FROM history WHERE seq = ?", (seqs["CANCELLED"],))
+        tamper("UPDATE history SET reason = ? WHERE seq = ?", (moved[0], seqs["ON_HOLD"]))
+        with pytest.raises(SealedDataError, match=r"history\.reason does not open"):
+            ledger.history(NIKS[59])
+        report = ledger.verify()
+        assert not report.ok
+        problems: dict[tuple[str, str], list[str]] = {}
+        for f in report.findings:
+            problems.setdefault((f.table, f.row), []).append(f.problem)
+        assert problems[("handovers", str(second[0]))] == [
+            f"handovers id {second[0]}: its sealed {column} does not open with the ledger's"
+            " keys (altered, or moved from another row)"
+            for column in ("identity_check", "receiver")
+        ]
+        assert ("handovers", str(first[0])) not in problems
+        assert ("manifests", str(m2)) in problems
+        assert ("history", str(seqs["ON_HOLD"])) in problems  # the keyed chain breaks there
+        # Text written in clear where a sealed ledger keeps it sealed is named too.
+        tamper("UPDATE manifests SET received_by = 'Pak Lurah' WHERE id = ?", (m1,))
+        found = {(f.table, f.row): f.problem for f in ledger.verify().findings}
+        assert "in clear" in found[("manifests", str(m1))]
+
+
+def _seal_format_1(self: sealing.Vault, texts: Any, column: str, rows: Any) -> list[str | None]:
+    """How a ledger sealed free text before it was bound to its row (format 1): bound to its
+    table and column only."""
+    present = [t for t in texts if t is not None]
+    sealed = iter(
+        self.ring.seal([t.encode() for t in present], [f"text/{column}".encode()] * len(present))
+    )
+    return [
+        None if t is None else "sealed:" + base64.b64encode(next(sealed)).decode() for t in texts
+    ]
+
+
+def test_text_sealed_before_it_was_bound_to_its_row_still_opens(
+    ledger_location: str, keys: KeyFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Ledger(ledger_location, keys=keys) as ledger:
+        with monkeypatch.context() as old:
+            old.setattr(sealing.Vault, "seal_texts", _seal_format_1)
+            _handed_over_twice(ledger)
+        checks = [r[0] for r in ledger._query("SELECT identity_check FROM handovers")]
+        assert {sealing.text_format(v) for v in checks} == {1}
+        reasons = ledger._query("SELECT reason FROM history WHERE from_state IS NOT NULL")
+        assert {sealing.text_format(r[0]) for r in reasons if r[0] is not None} == {1}
+        # The intake rows' reason is ektpcore's own word, kept as it is.
+        intake = ledger._query("SELECT DISTINCT reason FROM history WHERE from_state IS NULL")
+        assert intake == [("intake",)]
+        # Everything opens and verifies as before; what is written now is bound.
+        assert ledger.distribution.handovers(NIKS[1])[0].receiver == "Bapak Wiryo"
+        assert ledger.history(NIKS[59])[-1].reason == "data di KK belum cocok"
+        assert ledger.verify().ok
+        ledger.transition([NIKS[59]], State.CANCELLED, SUPERVISOR, reason="foto buram")
+        (new,) = ledger._query("SELECT reason FROM history ORDER BY seq DESC LIMIT 1")
+        assert sealing.text_format(new[0]) == 2
+        # A rotation (to a new data key, or under the same one) rewrites what it may, bound.
+        keys.rotate()
+        report = ledger.rotate_keys()
+        assert report.resealed >= 3
+        for column in ("identity_check", "receiver"):
+            values = [r[0] for r in ledger._query(f"SELECT {column} FROM handovers")]
+            assert {sealing.text_format(v) for v in values if v is not None} == {2}
+        assert ledger.distribution.handovers(NIKS[0])[0].identity_check == (
+            "KTP lama dan KK dicocokkan"
+        )
+        assert ledger.distribution.manifests()[0].received_by == "Pak Camat"
+        # The append-only history keeps its format 1 reasons, which still open.
+        assert ledger.history(NIKS[58])[-1].reason == "pindah domisili ke Depok"
+        assert report.still_needed == [1]
+        assert ledger.verify().ok
 
 
 def test_key_rotation_reseals_while_another_process_writes(

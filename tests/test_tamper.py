@@ -8,6 +8,7 @@ rewrite kept consistent everywhere is caught only by the anchor. The cases below
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 
 import ektpcore
 from ektpcore import Actor, FileAnchor, Ledger, Role, State, _ektpcore
+from ektpcore.errors import AnchorError
 from ektpcore.keys import KeyFile, verify_signature
 from ektpcore.ledger import VerifyReport, sealing
 from ektpcore.ledger.chain import RECORD_CHAIN, payload
@@ -438,6 +440,99 @@ def test_the_anchor_file_itself(ledger_location: str, tmp_path: Path) -> None:
     report = _verify(ledger_location, FileAnchor(anchor))
     assert [(f.table, f.row) for f in report.findings] == [("anchor", "line 3")]
     assert _verify(ledger_location, [checkpoint]).ok  # any checkpoints will do
+
+
+def test_one_anchor_per_ledger(ledger_location: str, tmp_path: Path) -> None:
+    ours, theirs = tmp_path / "ours.anchor", tmp_path / "theirs.anchor"
+    _anchored_day(ledger_location, ours)
+    other = tmp_path / "other.db"
+    with Ledger(other, anchor=FileAnchor(theirs), anchor_period=0) as led:
+        led.blanks.receive("LOT-9", 1, 5, SUPERVISOR)
+        their_identity = led.identity
+    with Ledger(ledger_location) as led:
+        identity = led.identity
+    assert identity is not None
+    assert their_identity is not None
+    assert identity != their_identity
+    lines = ours.read_text().splitlines()
+    assert {ektpcore.ledger.Checkpoint.from_line(line).ledger for line in lines} == {identity}
+    # Another ledger's anchor: every line named, none held to.
+    report = _verify(ledger_location, FileAnchor(theirs))
+    assert [f.row for f in report.findings] == ["line 1"]
+    assert report.problem == (
+        f"the anchor's line 1 is a checkpoint of another ledger ({their_identity}; this one"
+        f" is {identity}): one anchor file per ledger"
+    )
+    # Appending to it is refused before anything is changed.
+    before = theirs.read_bytes()
+    with pytest.raises(AnchorError, match="holds checkpoints of another ledger"):
+        Ledger(ledger_location, anchor=FileAnchor(theirs))
+    assert theirs.read_bytes() == before
+    # Lines copied into our anchor from theirs are named where they are.
+    with ours.open("a") as f:
+        f.write(before.decode())
+    report = _verify(ledger_location, FileAnchor(ours))
+    assert _named(report, "anchor", f"line {len(lines) + 1}")
+    with pytest.raises(AnchorError):
+        Ledger(ledger_location, anchor=FileAnchor(ours))
+    # Another ledger's process writing into the file after it was opened: the next
+    # checkpoint is refused (the change it follows was committed, and stands).
+    ours.write_text("\n".join(lines) + "\n")
+    led = Ledger(ledger_location, anchor=FileAnchor(ours), anchor_period=0)
+    led.transition(NIKS[8:9], State.ON_HOLD, OPERATOR, reason="foto buram")
+    with ours.open("a") as f:
+        f.write(before.decode())
+    with pytest.raises(AnchorError):
+        led.transition(NIKS[9:10], State.ON_HOLD, OPERATOR, reason="foto buram")
+    assert led.state_of(NIKS[9]) is State.ON_HOLD
+    with pytest.raises(AnchorError):
+        led.close()  # its last checkpoint too (the ledger is closed all the same)
+
+
+def test_anchor_lines_from_before_ledgers_had_an_identity_still_hold(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    anchor = tmp_path / "anchor.log"
+    _anchored_day(ledger_location, anchor)
+    # As lines were written before checkpoints carried the ledger: no "ledger" field.
+    old = [
+        dataclasses.replace(ektpcore.ledger.Checkpoint.from_line(line), ledger=None).line()
+        for line in anchor.read_text().splitlines()
+    ]
+    assert all('"ledger"' not in line for line in old)
+    anchor.write_text("\n".join(old) + "\n")
+    assert _verify(ledger_location, FileAnchor(anchor)).ok
+    with Ledger(ledger_location, anchor=FileAnchor(anchor), anchor_period=0) as led:
+        led.transition(NIKS[8:9], State.ON_HOLD, OPERATOR, reason="foto buram")
+    assert _verify(ledger_location, FileAnchor(anchor)).ok
+
+
+def test_a_sealed_ledgers_checkpoints_sign_its_identity(
+    ledger_location: str, keys: KeyFile, tmp_path: Path
+) -> None:
+    anchor = tmp_path / "anchor.log"
+    _sealed(ledger_location, keys, anchor)
+    lines = anchor.read_text().splitlines()
+    assert _verify_sealed(ledger_location, keys, FileAnchor(anchor)).ok
+    last = ektpcore.ledger.Checkpoint.from_line(lines[-1])
+    # The identity taken out (as if written before identities), or another ledger's put in:
+    # the signature no longer verifies.
+    for ledger in (None, "0" * 32):
+        edited = dataclasses.replace(last, ledger=ledger).line()
+        anchor.write_text("\n".join([*lines[:-1], edited]) + "\n")
+        report = _verify_sealed(ledger_location, keys, FileAnchor(anchor))
+        assert _named(report, "anchor", f"line {len(lines)}")
+
+
+def test_the_ledgers_identity_is_kept_in_its_audit_once(day: str, tamper: Tamper) -> None:
+    with Ledger(day) as led:
+        identity = led.identity
+    (seq,) = [r[0] for r in _query(day, "SELECT seq FROM audit WHERE event = 'ledger identified'")]
+    tamper("UPDATE audit SET detail = ? WHERE seq = ?", (f"ledger {'0' * 32}", seq))
+    with Ledger(day) as led:
+        assert led.identity == "0" * 32
+    assert _named(_verify(day), "audit", seq)  # the audit's chain breaks there
+    assert identity != "0" * 32
 
 
 # -- a sealed ledger: links keyed, checkpoints signed -------------------------------------------

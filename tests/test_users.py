@@ -6,7 +6,7 @@ their user is disabled or given another role."""
 
 from __future__ import annotations
 
-import base64
+import copy
 import dataclasses
 import hashlib
 import itertools
@@ -39,6 +39,8 @@ from ektpcore import (
     permits,
 )
 from ektpcore.cli import main
+from ektpcore.console.security import Sessions
+from ektpcore.errors import SealedDataError
 from ektpcore.keys import KeyFile
 from ektpcore.ledger import Session, chain
 from ektpcore.ledger.users import hash_password
@@ -226,23 +228,66 @@ def test_without_users_a_ledger_takes_self_declared_actors(ledger_location: str)
             led.transition([nik], State.ON_HOLD, Actor("ani", Role.OPERATOR), reason="x")
         assert [(e.event, e.subject) for e in led.audit()] == [
             ("users introduced", None),
+            ("ledger identified", None),
             ("user created", "root"),
         ]
+
+
+def test_a_signed_in_actor_keeps_its_credential_like_a_key(office: Office) -> None:
+    led, root = office.ledger, office["root"]
+    token = led.users.add_station(root, "P2@pc-4")
+    for actor in (office["ani"], led.sign_in_station(token)):
+        secret = actor.credential
+        assert secret
+        assert secret not in repr(actor)
+        assert secret not in str(actor)
+        with pytest.raises(TypeError):
+            vars(actor)  # no __dict__ to show it in
+        assert not hasattr(actor, "__dict__")
+        for attempt in (
+            lambda a: pickle.dumps(a),
+            lambda a: pickle.dumps(a, protocol=0),
+            copy.copy,
+            copy.deepcopy,
+            lambda a: copy.deepcopy({"who": a}),
+        ):
+            with pytest.raises(TypeError, match="credential") as refused:
+                attempt(actor)
+            assert secret not in str(refused.value)
+        # Whatever holds a signed-in actor (a print station, a queue's item) refuses too.
+        with pytest.raises(TypeError, match="credential"):
+            pickle.dumps([actor])
+        # Handed on purpose, it acts.
+        again = Actor(actor.name, actor.role, actor.credential)
+        assert again == actor
+    # A console's session holds the actor and the browser's key: shown and copied as little.
+    session = Sessions().start(office["ani"])
+    for secret in (session.key, session.csrf, office["ani"].credential):
+        assert secret is not None
+        assert secret not in repr(session)
+    for attempt in (vars, pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError):
+            attempt(session)
+    # A declared actor holds nothing secret: it travels as before.
+    declared = Actor("ani", Role.OPERATOR)
+    assert pickle.loads(pickle.dumps(declared)) == declared
+    assert copy.deepcopy(declared) == declared
 
 
 # -- another process --------------------------------------------------------------------------
 
 CHILD = textwrap.dedent(
     """
-    import base64, os, pickle, sys
-    from ektpcore import AuthenticationError, Ledger, State
+    import os, sys
+    from ektpcore import Actor, AuthenticationError, Ledger, State
 
     location, nik = sys.argv[1], sys.argv[2]
     with Ledger(location, create=False) as led:
         if "EKTPCORE_STATION_TOKEN" in os.environ:
             actor = led.sign_in_station(os.environ["EKTPCORE_STATION_TOKEN"])
         else:
-            actor = pickle.loads(base64.b64decode(os.environ["ACTOR"]))
+            name, role, credential = os.environ["ACTOR"].split(":", 2)
+            actor = Actor(name, role, credential)
         try:
             led.transition([nik], State(sys.argv[3]), actor, reason="from another process")
         except AuthenticationError as err:
@@ -279,8 +324,11 @@ def test_a_station_token_and_a_signed_in_actor_work_in_another_process(office: O
     assert done.stdout.split() == ["done", "by", "P1@pc-3", "OPERATOR"]
     last = led.history(first)[-1]
     assert (last.actor, last.role, last.target) == ("P1@pc-3", "OPERATOR", State.PRINT_READY)
-    # The actor a person signed in to here, handed to a worker process.
-    handed = base64.b64encode(pickle.dumps(office["ani"])).decode()
+    # The actor a person signed in to here, handed to a worker process on purpose (an actor
+    # holding a credential is not pickled).
+    ani = office["ani"]
+    assert ani.credential is not None
+    handed = f"{ani.name}:{ani.role.name}:{ani.credential}"
     done = _child(office.location, second, State.ON_HOLD, ACTOR=handed)
     assert done.returncode == 0, done.stderr
     assert led.history(second)[-1].actor == "ani"
@@ -641,8 +689,8 @@ def test_a_decision_undone_or_a_request_deleted_behind_the_ledgers_back_is_named
 def test_a_sealed_ledgers_requests_are_held_to_the_audit_too(
     ledger_location: str, tmp_path: Path, tamper: Any
 ) -> None:
-    """The reason of a sealed request opens wherever it is moved in its column; the audit's
-    keyed mark of it still tells it is another request's."""
+    """The reason of a sealed request is bound to its request: moved to another one it does
+    not open, so the request cannot be decided, and verify() names it."""
     keys = KeyFile.create(tmp_path / "ledger.keys")
     with Ledger(ledger_location, keys=keys) as led:
         led.users.create_administrator("root", PASSWORDS["root"])
@@ -666,14 +714,17 @@ def test_a_sealed_ledgers_requests_are_held_to_the_audit_too(
             " WHERE id = ?",
             (asked[0].id, asked[1].id),
         )
-        assert led.approvals.get(asked[1].id).reason == "died, certificate 4/XI"  # it opens
+        with pytest.raises(SealedDataError, match=r"approvals\.reason does not open"):
+            led.approvals.get(asked[1].id)
+        assert led.approvals.get(asked[0].id).reason == "died, certificate 4/XI"
         citra = led.sign_in("citra", PASSWORDS["citra"])
-        with pytest.raises(ApprovalRequiredError, match="reason is not the one the audit"):
+        with pytest.raises(SealedDataError):
             led.approvals.approve(asked[1].id, citra)
         assert led.state_of(niks[1]) is State.PRINTED
         (finding,) = [f for f in led.verify().findings if f.table == "approvals"]
-        assert (
-            finding.problem == f"request {asked[1].id}'s reason is not the one the audit recorded"
+        assert finding.problem == (
+            f"approvals id {asked[1].id}: its sealed reason does not open with the ledger's"
+            " keys (altered, or moved from another row)"
         )
         # The audit keeps a keyed mark of the reason, never the reason.
         details = " ".join(str(e.detail) for e in led.audit())
@@ -806,15 +857,18 @@ def test_a_schema_8_ledger_migrates_and_its_history_still_verifies(ledger_locati
         assert led.schema_version == ektpcore.ledger.SCHEMA_VERSION
         assert led.verify().ok
         assert [(h.actor, h.target) for h in led.history(nik)] == [("ani", State.PRINT_READY)]
-        (introduced,) = led.audit()
+        introduced, identified = led.audit()
         assert (introduced.event, introduced.actor) == ("users introduced", "ektpcore")
         assert introduced.detail is not None
         assert "schema 8 migrated to 9" in introduced.detail
+        # The ledger's identity, which its anchor's checkpoints carry, made by the migration.
+        assert (identified.event, identified.actor) == ("ledger identified", "ektpcore")
+        assert identified.detail == f"ledger {led.identity}; schema 8 migrated to 16"
         # Development mode goes on until an administrator is created.
         led.transition([nik], State.ON_HOLD, Actor("ani", Role.OPERATOR), reason="wait")
         led.users.create_administrator("root", PASSWORDS["root"])
         assert led.verify().ok
-        assert led.verify().rows == 2 + 2  # two history rows, two audit rows
+        assert led.verify().rows == 2 + 3  # two history rows, three audit rows
 
 
 def test_an_edited_audit_row_is_named_by_verify(office: Office, tamper: Any) -> None:

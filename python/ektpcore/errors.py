@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .nik import NikErrorCode
 
 __all__ = [
+    "AnchorError",
     "ApprovalRequiredError",
     "AuthenticationError",
     "BatchClaimedError",
@@ -181,6 +182,12 @@ class SealedDataError(LedgerError):
     """A sealed value in the ledger does not open with the ledger's keys: it was altered,
     moved from another row, or sealed under a key no longer held. The message names the table
     and row."""
+
+
+class AnchorError(LedgerError):
+    """The anchor given to a ledger holds checkpoints of another ledger: one anchor file per
+    ledger. Raised before anything is changed when the ledger is opened with that anchor (or,
+    another ledger's process having written to it since, when the next checkpoint is due)."""
 
 
 class LedgerConnectionError(LedgerError, ConnectionError):

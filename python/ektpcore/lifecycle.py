@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any, NoReturn, SupportsIndex
 
 from .errors import InvalidArgumentError
 from .nik import has_nik_shape
@@ -208,16 +209,22 @@ def as_role(value: object) -> Role:
     raise InvalidArgumentError(f"a role is one of {names}; got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Actor:
     """Someone acting on the ledger; every write names one. ``role`` may be given as a
     :class:`Role`, its number or its name.
 
     On a ledger with users only an actor returned by ``Ledger.sign_in`` or
-    ``Ledger.sign_in_station`` is taken: it carries a ``credential`` issued by that ledger
-    (never shown in its repr), valid on any connection to the same ledger, in any process,
-    until its user is disabled or given another role. A ledger without users (development
-    mode) takes any actor as it declares itself."""
+    ``Ledger.sign_in_station`` is taken: it carries a ``credential`` issued by that ledger,
+    valid on any connection to the same ledger, in any process, until its user is disabled or
+    given another role. A ledger without users (development mode) takes any actor as it
+    declares itself.
+
+    The credential signs its holder in, so it is kept like a key: never shown in the repr,
+    no ``vars()`` (the actor has slots, no ``__dict__``), and an actor holding one refuses
+    ``pickle`` and copies (a pickle in a queue or a cache, a copy kept behind its owner's
+    back). A worker process is handed it on purpose:
+    ``Actor(actor.name, actor.role, actor.credential)`` on its side."""
 
     name: str
     role: Role
@@ -228,6 +235,31 @@ class Actor:
         object.__setattr__(self, "role", as_role(self.role))
         if self.credential is not None and not isinstance(self.credential, str):
             raise InvalidArgumentError("an actor's credential is the text a ledger issued")
+
+    def _refuse(self) -> NoReturn:
+        raise TypeError(
+            f"the actor {self.name!r} holds the credential of a signed-in session: it cannot be"
+            " pickled or copied (hand a worker Actor(name, role, credential) on purpose)"
+        )
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        if self.credential is not None:
+            self._refuse()
+        return (Actor, (self.name, self.role))  # a declared actor holds no secret
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__reduce_ex__(2)
+
+    def __getstate__(self) -> NoReturn:
+        self._refuse()
+
+    def __copy__(self) -> Actor:
+        if self.credential is not None:
+            self._refuse()
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Actor:
+        return self.__copy__()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..errors import (
+    AnchorError,
     ApprovalRequiredError,
     AuthenticationError,
     BatchClaimedError,
@@ -104,6 +105,7 @@ def failure(message: str, code: Exit = Exit.ERROR) -> click.ClickException:
 _KINDS: tuple[tuple[type[EktpcoreError], Exit], ...] = (
     (SheetError, Exit.INPUT),
     (LedgerKeyError, Exit.KEYS),
+    (AnchorError, Exit.CHECK),
     (BatchClaimedError, Exit.REFUSED),
     (LeaseLostError, Exit.REFUSED),
     (LedgerError, Exit.LEDGER),
@@ -354,11 +356,17 @@ class CommandAnchor:
         self.file = FileAnchor(path)
         self._first = True
 
+    def claim(self, ledger: str) -> None:
+        """Refuses the file if it holds another ledger's checkpoints (see
+        :meth:`~ektpcore.FileAnchor.claim`)."""
+        self.file.claim(ledger)
+
     def __call__(self, checkpoint: Any) -> None:
         if self._first:
             self._first = False
             last = last_checkpoint(self.file.path)
-            if last is not None and last.heads == checkpoint.heads:
+            same = (last.heads, last.ledger) if last is not None else None
+            if same == (checkpoint.heads, checkpoint.ledger):
                 return
         self.file(checkpoint)
 

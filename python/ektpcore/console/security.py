@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..chip.keys import KeyHolder
 from ..lifecycle import Actor
 
 __all__ = ["LoginLimiter", "SecurityHeaders", "Session", "Sessions", "csrf_matches"]
@@ -29,13 +30,15 @@ SESSION_COOKIE = "ektpcore_session"
 ANONYMOUS_COOKIE = "ektpcore_visitor"
 
 
-@dataclass
-class Session:
-    """One signed-in user at one browser."""
+@dataclass(slots=True)
+class Session(KeyHolder):
+    """One signed-in user at one browser. Its cookie's key and form token sign requests
+    in, so like a key they are never shown (not in the repr; no ``vars()``: slots) and the
+    session refuses ``pickle`` and copies."""
 
-    key: str
+    key: str = field(repr=False)
     actor: Actor
-    csrf: str
+    csrf: str = field(repr=False)
     started: float
     seen: float
     messages: list[tuple[str, str]] = field(default_factory=list)  # (kind, text)

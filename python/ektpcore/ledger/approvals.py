@@ -32,7 +32,7 @@ from ..errors import (
 from ..lifecycle import Actor, State, meaningful, transition_rule
 from ..nik import Nik, mask_nik
 from . import chain, records, sealing, users
-from .sealing import check_free_text, nik_keys, niks_of, open_texts, seal_text
+from .sealing import check_free_text, nik_keys, niks_of, open_texts, row_key, seal_text
 from .store import Session
 
 if TYPE_CHECKING:
@@ -62,15 +62,16 @@ class Approval:
 
 _COLUMNS = (
     "a.id, r.nik, a.from_state, a.to_state, a.reason, a.requested_by, a.requested_at,"
-    " a.outcome, a.decided_by, a.decided_at, a.note, r.sealed"
+    " a.outcome, a.decided_by, a.decided_at, a.note, r.sealed, a.record_id"
 )
 
 
 def _approvals(db: Session, rows: list[tuple[Any, ...]]) -> list[Approval]:
     """Requests from rows of ``_COLUMNS``: NIKs and free text opened in a sealed ledger."""
     niks = niks_of(db, [r[1] for r in rows], [r[11] for r in rows])
-    reasons = open_texts(db, [r[4] for r in rows], "approvals.reason")
-    notes = open_texts(db, [r[10] for r in rows], "approvals.note")
+    idents = [row_key(r[12], r[6]) for r in rows]  # a request's record and instant
+    reasons = open_texts(db, [r[4] for r in rows], "approvals.reason", idents)
+    notes = open_texts(db, [r[10] for r in rows], "approvals.note", idents)
     return [
         Approval(
             int(aid),
@@ -96,6 +97,7 @@ def _approvals(db: Session, rows: list[tuple[Any, ...]]) -> list[Approval]:
             outcome,
             decided_by,
             decided_at,
+            _,
             _,
             _,
         ), nik, reason, note in zip(rows, niks, reasons, notes, strict=True)
@@ -222,8 +224,9 @@ def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int |
     reason or decision is not the audit's, and one the audit asked for that is gone. The
     reasons of a sealed ledger checked without its keys are not compared."""
     audited = _audited(db)
-    rows = db.all(f"SELECT {_RAW} FROM approvals ORDER BY id")
-    reasons = _reasons(db, mac, [r[4] for r in rows])
+    read = db.all(f"SELECT {_RAW}, requested_at FROM approvals ORDER BY id")
+    rows = [r[:-1] for r in read]
+    reasons = _reasons(db, mac, [r[4] for r in rows], [row_key(r[1], r[-1]) for r in read])
     problems: list[tuple[str, str, int | None]] = []
     for row, reason in zip(rows, reasons, strict=True):
         for problem, seq in _unexplained(row, audited.pop(int(row[0]), None), _marks(mac, reason)):
@@ -235,17 +238,20 @@ def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int |
     return problems
 
 
-def _reasons(db: Session, mac: chain.ChainMac | None, values: list[str | None]) -> list[str | None]:
-    """The requests' reasons as written: opened with a sealed ledger's keys (``None`` where
-    a value does not open, or where the keys are not given)."""
+def _reasons(
+    db: Session, mac: chain.ChainMac | None, values: list[str | None], idents: list[str]
+) -> list[str | None]:
+    """The requests' reasons as written (``idents``: each request's identity, see
+    ``sealing.SEALED_TEXT``): opened with a sealed ledger's keys (``None`` where a value does
+    not open, or where the keys are not given)."""
     if mac is None or isinstance(mac, chain.OpenChain):
         sealed = sealing.fingerprint(db) is not None
         return [None] * len(values) if sealed else values
     vault = sealing.Vault(mac)  # type: ignore[arg-type]
     out: list[str | None] = []
-    for value in values:
+    for value, ident in zip(values, idents, strict=True):
         try:
-            out.append(vault.open_texts([value], "approvals.reason")[0])
+            out.append(vault.open_texts([value], "approvals.reason", [ident])[0])
         except SealedDataError:
             out.append(None)
     return out
@@ -313,7 +319,7 @@ class ApprovalWrites:
                 record_id,
                 source.value,
                 target.value,
-                seal_text(tx.db, reason, "approvals.reason"),
+                seal_text(tx.db, reason, "approvals.reason", row_key(record_id, tx.now)),
                 tx.now,
                 actor.name,
                 actor.role.name,
@@ -389,6 +395,8 @@ class ApprovalWrites:
         tx = self._tx
         actor = tx.actor
         check_free_text(note, "a decision's note")
+        bound = tx.db.one("SELECT record_id, requested_at FROM approvals WHERE id = ?", (found.id,))
+        assert bound is not None
         tx.db.execute(
             "UPDATE approvals SET decided_at = ?, decided_by = ?, decided_role = ?,"
             " outcome = ?, note = ? WHERE id = ?",
@@ -397,7 +405,7 @@ class ApprovalWrites:
                 actor.name,
                 actor.role.name,
                 outcome,
-                seal_text(tx.db, note, "approvals.note"),
+                seal_text(tx.db, note, "approvals.note", row_key(*bound)),
                 found.id,
             ),
         )

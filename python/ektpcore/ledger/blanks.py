@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
-from .sealing import check_free_text, check_label, open_texts, seal_texts
+from .sealing import check_free_text, check_label, open_texts
 from .store import Session
 
 if TYPE_CHECKING:
@@ -335,12 +335,12 @@ def _history(
     batches = [batch] * len(moves) if batch is None or isinstance(batch, str) else list(batch)
     who, role, now = tx.actor.name, tx.actor.role.name, tx.now
     check_free_text(reason, "a blank's reason")
-    stored = seal_texts(tx.db, [reason] * len(moves), "blank_history.reason")
+    # The reason is sealed by chain.append in a sealed ledger, bound to each row.
     chain.append(
         tx.db,
         [
-            (s, now, who, role, src.value if src else None, dst.value, why, b, r)
-            for (s, src, dst), r, why, b in zip(moves, records, stored, batches, strict=True)
+            (s, now, who, role, src.value if src else None, dst.value, reason, b, r)
+            for (s, src, dst), r, b in zip(moves, records, batches, strict=True)
         ],
         chain.BLANK_CHAIN,
     )
@@ -421,7 +421,9 @@ class BlankStock:
             " FROM blank_history WHERE at >= ? AND at < ? ORDER BY seq",
             stamp_window(start, end),
         )
-        reasons = open_texts(self._db, [r[7] for r in rows], "blank_history.reason")
+        reasons = open_texts(
+            self._db, [r[7] for r in rows], "blank_history.reason", [r[0] for r in rows]
+        )
         return [
             BlankMovement(
                 int(seq),

@@ -161,6 +161,9 @@ class Chain:
     columns: tuple[str, ...]
     label: str
     subject: Subject | None = None
+    sealed: tuple[str, ...] = ()
+    """Columns of free text: given in clear to :func:`append`, sealed there in a sealed
+    ledger, bound to the row's sequence number (known only once the head is locked)."""
 
 
 RECORD_CHAIN = Chain(
@@ -194,6 +197,7 @@ RECORD_CHAIN = Chain(
         ),
         "record_id",
     ),
+    ("reason",),
 )
 BLANK_CHAIN = Chain(
     "blank_history",
@@ -201,6 +205,7 @@ BLANK_CHAIN = Chain(
     ("serial", "at", "actor", "role", "from_state", "to_state", "reason", "batch", "record_id"),
     "blank history row",
     Subject("blanks", "serial", ("lot_id",), "serial"),
+    ("reason",),
 )
 AUDIT_CHAIN = Chain(
     "audit",
@@ -315,16 +320,28 @@ def append(
     rows: list[tuple[Any, ...]],
     chain: Chain,
     subjects: Sequence[tuple[Any, ...]] | None = None,
+    *,
+    seal: bool = True,
 ) -> None:
     """Appends rows (without ``seq`` and ``hash``) to a chained history table and moves its
     head, inside the caller's transaction; starts a new epoch first when the chain's last one
     is not of the format and keys this session writes with. ``subjects``: the subject's
     columns of each row, as the caller has just written them (an intake), instead of reading
-    them back."""
+    them back. ``seal=False`` keeps the chain's text columns as given in a sealed ledger too
+    (text ektpcore writes itself, never a person's)."""
     if not rows:
         return
     mac, seq, head = _head_for_append(db, chain)
     numbered = [(seq + i + 1, *row) for i, row in enumerate(rows)]
+    if db.vault is not None and seal:
+        for name in chain.sealed:
+            at = chain.columns.index(name) + 1
+            stored = db.vault.seal_texts(
+                [r[at] for r in numbered],
+                f"{chain.table}.{name}",
+                range(seq + 1, seq + len(rows) + 1),
+            )
+            numbered = [(*r[:at], v, *r[at + 1 :]) for r, v in zip(numbered, stored, strict=True)]
     if subjects is None:
         full = _with_subjects(db, chain, numbered)
     else:
@@ -360,6 +377,17 @@ def append_columns(
         if None in values:
             raise ValueError("an intake row is appended with its subject (append)")
     mac, seq, head = _head_for_append(db, chain)
+    if db.vault is not None:
+        columns = list(columns)
+        for name in chain.sealed:
+            at = chain.columns.index(name)
+            given = columns[at]
+            if isinstance(given, Same) and given.value is None:
+                continue  # no text: nothing to seal (a bulk change without a reason)
+            texts = [given.value] * count if isinstance(given, Same) else given
+            if any(t is not None for t in texts):
+                rows = range(seq + 1, seq + count + 1)
+                columns[at] = db.vault.seal_texts(texts, f"{chain.table}.{name}", rows)
     plain = [c.value if isinstance(c, Same) else c for c in columns]
     payloads = _ektpcore.history_payloads_columns(chain.table.encode(), seq + 1, plain, count)
     hashes = (mac or OPEN).chain(head, payloads)

@@ -219,7 +219,12 @@ class ClaimWrites:
         tx.db.execute(
             "UPDATE batch_claims SET released_at = ?, released_by = ?, release_reason = ?"
             " WHERE batch = ?",
-            (tx.now, tx.actor.name, seal_text(tx.db, reason, "batch_claims.release_reason"), batch),
+            (
+                tx.now,
+                tx.actor.name,
+                seal_text(tx.db, reason, "batch_claims.release_reason", batch),
+                batch,
+            ),
         )
 
 

@@ -23,6 +23,7 @@ from ..errors import InvalidArgumentError, LedgerError, LedgerKeyError
 from ..keys import KeyFile, LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
+from . import anchor as anchors
 from . import batches, chain, records, schema, sealing, users
 from .anchor import Anchor, Anchoring, Checkpoint, heads
 from .approvals import Approvals
@@ -95,7 +96,19 @@ class Ledger:
             "records": Tally("records", "history"),
             "blanks": Tally("blanks", "blank_history"),
         }
-        self._anchoring = None if anchor is None else Anchoring(anchor, anchor_period, self._mac)
+        self.identity: str | None = anchors.identity(self._reads)
+        """The ledger's identity (32 hex digits, made once with it), which every checkpoint
+        of its anchor carries."""
+        try:
+            self._anchoring = (
+                None
+                if anchor is None
+                else Anchoring(anchor, anchor_period, self._mac, self.identity)
+            )
+        except BaseException:
+            if self._store is not path:
+                self._store.close()
+            raise
 
     @property
     def _mac(self) -> chain.ChainMac | None:

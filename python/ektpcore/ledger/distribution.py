@@ -17,7 +17,15 @@ from ..lifecycle import Actor, Permission, State, meaningful
 from ..nik import Nik, mask_nik, parse_niks
 from . import records
 from .records import Record
-from .sealing import check_free_text, nik_keys, niks_of, open_texts, seal_text, seal_texts
+from .sealing import (
+    check_free_text,
+    nik_keys,
+    niks_of,
+    open_texts,
+    row_key,
+    seal_text,
+    seal_texts,
+)
 from .store import Session
 
 if TYPE_CHECKING:
@@ -131,7 +139,7 @@ def _manifest(db: Session, head: Sequence[Any]) -> Manifest:
     for (kel, _, _), nik in sorted(zip(rows, niks, strict=True), key=lambda x: (x[0][0], x[1])):
         groups.setdefault(kel, []).append(Nik.from_int(nik))
     _, kec, state, leg, to_kel, created_at, created_by, sent, received, by, count = head
-    (by,) = open_texts(db, [by], "manifests.received_by")
+    (by,) = open_texts(db, [by], "manifests.received_by", [manifest_id])
     return Manifest(
         manifest_id,
         kec,
@@ -280,7 +288,7 @@ class DistributionWrites:
             (
                 ManifestState.RECEIVED.value,
                 tx.now,
-                seal_text(tx.db, receiver, "manifests.received_by"),
+                seal_text(tx.db, receiver, "manifests.received_by", manifest_id),
                 count,
                 manifest_id,
             ),
@@ -317,14 +325,17 @@ class DistributionWrites:
         db = tx.db
         _check_not_packed(db, niks)
         moved = records.transition(tx, niks, State.ISSUED)
-        sealed_checks = seal_texts(db, checks, "handovers.identity_check")
-        sealed_receiver = seal_text(db, receiver, "handovers.receiver")
+        # Each hand-over's texts are bound to it: its record (by NIK index) and instant.
+        keys = nik_keys(db, niks)
+        rows = [row_key(key, tx.now) for key in keys]
+        sealed_checks = seal_texts(db, checks, "handovers.identity_check", rows)
+        sealed_receivers = seal_texts(db, [receiver] * len(keys), "handovers.receiver", rows)
         db.executemany(
             "INSERT INTO handovers (record_id, at, actor, identity_check, receiver)"
             " SELECT id, ?, ?, ?, ? FROM records WHERE nik = ?",
             [
-                (tx.now, tx.actor.name, check, sealed_receiver, key)
-                for key, check in zip(nik_keys(db, niks), sealed_checks, strict=True)
+                (tx.now, tx.actor.name, check, who, key)
+                for key, check, who in zip(keys, sealed_checks, sealed_receivers, strict=True)
             ],
         )
         return moved
@@ -368,6 +379,7 @@ def handovers(db: Session, nik: Any) -> list[Handover]:
     value = int(parse_niks([nik]).values[0])
     if value < 0:
         raise InvalidArgumentError("handovers takes a valid NIK")
+    key = nik_keys(db, [value])[0]
     rows = db.all(
         "SELECT h.at, h.actor, h.identity_check, h.receiver,"
         " (SELECT y.from_state FROM history y WHERE y.record_id = h.record_id"
@@ -375,10 +387,11 @@ def handovers(db: Session, nik: Any) -> list[Handover]:
         " (SELECT c.serial FROM cards c WHERE c.record_id = h.record_id AND c.created_at <= h.at"
         " AND (c.invalidated_at IS NULL OR c.invalidated_at > h.at) ORDER BY c.id DESC LIMIT 1)"
         " FROM handovers h JOIN records r ON r.id = h.record_id WHERE r.nik = ? ORDER BY h.id",
-        (nik_keys(db, [value])[0],),
+        (key,),
     )
-    checks = open_texts(db, [r[2] for r in rows], "handovers.identity_check")
-    receivers = open_texts(db, [r[3] for r in rows], "handovers.receiver")
+    idents = [row_key(key, r[0]) for r in rows]
+    checks = open_texts(db, [r[2] for r in rows], "handovers.identity_check", idents)
+    receivers = open_texts(db, [r[3] for r in rows], "handovers.receiver", idents)
     return [
         Handover(
             Nik.from_int(value),

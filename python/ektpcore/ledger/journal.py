@@ -20,7 +20,7 @@ from ..lifecycle import Permission, State, meaningful
 from ..nik import mask_nik, parse_niks
 from . import records
 from .blanks import BlankState, move, spoil
-from .sealing import check_free_text, nik_keys, niks_of, open_texts, seal_text
+from .sealing import check_free_text, nik_keys, niks_of, open_texts, row_key, seal_text
 from .store import Same, Session
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ class JournalWrites:
         tx = self._tx
         check_free_text(reason, "a chip log reason")
         outcome = "written" if written else "failed"
+        key = nik_keys(tx.db, [nik])[0]
         tx.db.execute(
             "INSERT INTO chip_log (at, record_id, serial, printer, chip_serial, outcome, reason)"
             " SELECT ?, id, ?, ?, ?, ?, ? FROM records WHERE nik = ?",
@@ -134,8 +135,8 @@ class JournalWrites:
                 printer,
                 chip_serial,
                 outcome,
-                seal_text(tx.db, reason, "chip_log.reason"),
-                nik_keys(tx.db, [nik])[0],
+                seal_text(tx.db, reason, "chip_log.reason", row_key(key, serial, tx.now)),
+                key,
             ),
         )
         if written:
@@ -314,7 +315,12 @@ class Journal:
             " ORDER BY c.seq",
             (value,),
         )
-        reasons = open_texts(self._db, [row[6] for row in rows], "chip_log.reason")
+        reasons = open_texts(
+            self._db,
+            [row[6] for row in rows],
+            "chip_log.reason",
+            [row_key(value, row[2], row[1]) for row in rows],
+        )
         return [
             ChipLogEntry(seq, at, serial, printer, chip, outcome, why)
             for (seq, at, serial, printer, chip, outcome, _), why in zip(rows, reasons, strict=True)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import LedgerBusyError, LedgerConnectionError, LedgerError, LedgerFileError
-from . import users
+from . import anchor, users
 from .store import LedgerStore, Session
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 15
+SCHEMA_VERSION = 16
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -344,12 +344,21 @@ MIGRATIONS: list[str] = [
         'cards.record_id -> records.id', 'cards.serial -> blanks.serial',
         'blanks.lot_id -> blank_lots.id'
     """,
+    # 16: the ledger's identity, which its anchor's checkpoints carry (one anchor per ledger):
+    # written by the follow-up as a row of the audit chain (anchor.identify); its reads find
+    # it by the event.
+    """
+    CREATE INDEX audit_event ON audit (event);
+    """,
 ]
 
 # What a migration also writes that SQL alone cannot (a chained row's hash), by the version it
 # reaches; each is called in the migration's transaction, once every migration has run (a
 # chained row is written in the format of the latest schema), with the version migrated from.
-FOLLOW_UPS: dict[int, Callable[[Session, int], None]] = {9: users.introduced}
+FOLLOW_UPS: dict[int, Callable[[Session, int], None]] = {
+    9: users.introduced,
+    16: anchor.identify,
+}
 
 
 def migrate(store: LedgerStore) -> None:

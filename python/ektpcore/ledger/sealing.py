@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +41,7 @@ __all__ = [
     "Person",
     "Rotation",
     "RotationReport",
+    "TextColumn",
     "Vault",
     "check",
     "check_free_text",
@@ -197,7 +198,26 @@ def _record_aad(token: int) -> bytes:
 
 
 def _text_aad(column: str) -> bytes:
+    """Format 1 (``sealed:`` and base64): text bound to its table and column only."""
     return b"text/" + column.encode()
+
+
+_ROW_BOUND = "2:"
+"""After :data:`_TEXT_PREFIX`, the mark of format 2: text bound to its row too (base64 has
+no colon, so a format 1 value never starts so)."""
+
+
+def row_key(*parts: object) -> str:
+    """A row's identity as its sealed text is bound to (see :data:`SEALED_TEXT`)."""
+    return "/".join(str(p) for p in parts)
+
+
+def _row_aads(column: str, rows: Sequence[object]) -> list[bytes]:
+    """Format 2's associated data: the table and column, and the row's identity."""
+    head = b"text2/" + column.encode() + b"\x00"
+    if isinstance(rows, range):  # a history's sequence numbers: formatted as bytes at once
+        return [b"%b%d" % (head, row) for row in rows]
+    return [head + str(row).encode() for row in rows]
 
 
 class Vault:
@@ -264,41 +284,98 @@ class Vault:
                 )
         return [v for v in opened if v is not None]
 
-    def seal_texts(self, texts: Sequence[str | None], column: str) -> list[str | None]:
-        present = [t for t in texts if t is not None]
-        if not present:
+    def seal_texts(
+        self, texts: Sequence[str | None], column: str, rows: Sequence[object]
+    ) -> list[str | None]:
+        """Seals each text (format 2) bound to ``column`` (``table.column``) and to its row's
+        identity in ``rows`` (:data:`SEALED_TEXT` says what that is for each column): a value
+        copied to another row, or another column, does not open."""
+        at = [i for i, t in enumerate(texts) if t is not None]
+        if not at:
             return list(texts)
-        sealed = iter(
-            self.ring.seal([t.encode() for t in present], [_text_aad(column)] * len(present))
+        sealed = self.ring.seal(
+            [texts[i].encode() for i in at],  # type: ignore[union-attr]
+            _row_aads(column, [rows[i] for i in at]),
         )
-        return [
-            None if t is None else _TEXT_PREFIX + base64.b64encode(next(sealed)).decode()
-            for t in texts
-        ]
-
-    def open_texts(self, values: Sequence[str | None], column: str) -> list[str | None]:
-        raw = [_raw(v) for v in values]
-        present = [r for r in raw if r is not None]
-        opened = iter(self.ring.open(present, [_text_aad(column)] * len(present)))
-        out: list[str | None] = []
-        for value, r in zip(values, raw, strict=True):
-            if r is None:
-                out.append(value)  # written before the ledger was sealed, or no text
-                continue
-            text = next(opened)
-            if text is None:
-                raise SealedDataError(f"a sealed {column} does not open with the ledger's keys")
-            out.append(text.decode())
+        out = list(texts)
+        prefix = _TEXT_PREFIX + _ROW_BOUND
+        for i, value in zip(at, sealed, strict=True):
+            out[i] = prefix + base64.b64encode(value).decode()
         return out
+
+    def open_texts(
+        self, values: Sequence[str | None], column: str, rows: Sequence[object]
+    ) -> list[str | None]:
+        """The texts ``values`` hold (as stored in ``column``, in the rows ``rows`` names):
+        format 2 opened with its row's identity, format 1 (written before sealed text was
+        bound to rows) with the column's; text in clear (written before the ledger was
+        sealed) as it is.
+
+        Raises:
+            SealedDataError: a value does not open (altered, moved from another row or
+                column, or sealed with a key no longer held).
+        """
+        out = list(values)
+        for i, text in zip(*self._open_each(values, column, rows), strict=True):
+            if text is None:
+                raise SealedDataError(
+                    f"a sealed {column} does not open with the ledger's keys (altered, moved"
+                    f" from another row, or sealed with a key no longer held); verify() names"
+                    " the row"
+                )
+            out[i] = text
+        return out
+
+    def failing(
+        self, values: Sequence[str | None], column: str, rows: Sequence[object]
+    ) -> list[int]:
+        """The positions of the values that are sealed and do not open in their row."""
+        at, texts = self._open_each(values, column, rows)
+        return [i for i, text in zip(at, texts, strict=True) if text is None]
+
+    def _open_each(
+        self, values: Sequence[str | None], column: str, rows: Sequence[object]
+    ) -> tuple[list[int], list[str | None]]:
+        """The positions of the sealed values, and what each opens to (``None``: it does
+        not open, or is not text)."""
+        at: list[int] = []
+        raw: list[bytes] = []
+        aads: list[bytes] = []
+        old = _text_aad(column)
+        for i, value in enumerate(values):
+            if value is None or not value.startswith(_TEXT_PREFIX):
+                continue
+            bound = value.startswith(_ROW_BOUND, len(_TEXT_PREFIX))
+            at.append(i)
+            raw.append(_raw(value) or b"")
+            aads.append(_row_aads(column, [rows[i]])[0] if bound else old)
+        texts: list[str | None] = []
+        for opened in self.ring.open(raw, aads) if raw else []:
+            try:
+                texts.append(None if opened is None else opened.decode())
+            except UnicodeDecodeError:
+                texts.append(None)
+        return at, texts
 
 
 def _raw(value: str | None) -> bytes | None:
+    """The sealed bytes of a stored text (either format), ``None`` for text in clear."""
     if value is None or not value.startswith(_TEXT_PREFIX):
         return None
+    start = len(_TEXT_PREFIX)
+    if value.startswith(_ROW_BOUND, start):
+        start += len(_ROW_BOUND)
     try:
-        return base64.b64decode(value[len(_TEXT_PREFIX) :], validate=True)
+        return base64.b64decode(value[start:], validate=True)
     except (binascii.Error, ValueError):
         return b""
+
+
+def text_format(value: str | None) -> int | None:
+    """1 or 2 for sealed text of that format, ``None`` for text in clear or none."""
+    if value is None or not value.startswith(_TEXT_PREFIX):
+        return None
+    return 2 if value.startswith(_ROW_BOUND, len(_TEXT_PREFIX)) else 1
 
 
 # -- what the rest of the ledger package calls --------------------------------------------------
@@ -310,16 +387,23 @@ def nik_keys(db: Session, niks: Sequence[int]) -> list[int]:
     return list(niks) if db.vault is None else db.vault.blind(niks)
 
 
-def seal_texts(db: Session, texts: Sequence[str | None], column: str) -> list[str | None]:
-    return list(texts) if db.vault is None else db.vault.seal_texts(texts, column)
+def seal_texts(
+    db: Session, texts: Sequence[str | None], column: str, rows: Sequence[object]
+) -> list[str | None]:
+    """``texts`` as ``column`` (``table.column``) stores them in the rows ``rows`` names
+    (each row's identity, see :data:`SEALED_TEXT`): sealed to that row in a sealed ledger."""
+    return list(texts) if db.vault is None else db.vault.seal_texts(texts, column, rows)
 
 
-def seal_text(db: Session, text: str | None, column: str) -> str | None:
-    return seal_texts(db, [text], column)[0]
+def seal_text(db: Session, text: str | None, column: str, row: object) -> str | None:
+    return seal_texts(db, [text], column, [row])[0]
 
 
-def open_texts(db: Session, values: Sequence[str | None], column: str) -> list[str | None]:
-    return list(values) if db.vault is None else db.vault.open_texts(values, column)
+def open_texts(
+    db: Session, values: Sequence[str | None], column: str, rows: Sequence[object]
+) -> list[str | None]:
+    """The texts stored in ``column`` of the rows ``rows`` names (see :func:`seal_texts`)."""
+    return list(values) if db.vault is None else db.vault.open_texts(values, column, rows)
 
 
 def niks_of(db: Session, keys: Sequence[int], sealed: Sequence[bytes | None]) -> list[int]:
@@ -374,26 +458,67 @@ def opened(db: Session, ring: KeyRing) -> dict[int, tuple[int, Person] | None]:
 
 # -- sealing a ledger, and rotating its data key ------------------------------------------------
 
-SEALED_TEXT: tuple[tuple[str, str, str, bool], ...] = (
-    ("history", "seq", "reason", False),
-    ("blank_history", "seq", "reason", False),
-    ("chip_log", "seq", "reason", False),
-    ("cards", "id", "reason", True),
-    ("handovers", "id", "identity_check", True),
-    ("handovers", "id", "receiver", True),
-    ("approvals", "id", "reason", True),
-    ("approvals", "id", "note", True),
-    ("batch_claims", "batch", "release_reason", True),
-    ("manifests", "id", "received_by", True),
+
+@dataclass(frozen=True)
+class TextColumn:
+    """A column of free text a sealed ledger seals: ``table.column``, the row named by
+    ``key`` in findings, whether the ledger may rewrite it (rotation, sealing), and the row's
+    identity its sealed values are bound to: ``binding``, SQL over ``source`` (the table as
+    ``t``, joined to its record as ``r`` where the identity is the record's). An identity is
+    known before the row is written and never changes after."""
+
+    table: str
+    key: str
+    column: str
+    rewritable: bool
+    binding: str
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.column}"
+
+    def rows(self, db: Session, where: str = "", params: Sequence[object] = ()) -> list[Any]:
+        """``(key, value, identity)`` of every row holding a value."""
+        source = self.source or f"{self.table} t"
+        found = db.all(
+            f"SELECT t.{self.key}, t.{self.column}, {self.binding} FROM {source}"
+            f" WHERE t.{self.column} IS NOT NULL{where}",
+            params,
+        )
+        return [(key, value, row_key(*ident)) for key, value, *ident in found]
+
+
+_OF_RECORD = "LEFT JOIN records r ON r.id = t.record_id"
+
+SEALED_TEXT: tuple[TextColumn, ...] = (
+    TextColumn("history", "seq", "reason", False, "t.seq"),
+    TextColumn("blank_history", "seq", "reason", False, "t.seq"),
+    TextColumn(
+        "chip_log", "seq", "reason", False, "r.nik, t.serial, t.at", f"chip_log t {_OF_RECORD}"
+    ),
+    TextColumn("cards", "serial", "reason", True, "t.serial"),
+    TextColumn(
+        "handovers", "id", "identity_check", True, "r.nik, t.at", f"handovers t {_OF_RECORD}"
+    ),
+    TextColumn("handovers", "id", "receiver", True, "r.nik, t.at", f"handovers t {_OF_RECORD}"),
+    TextColumn("approvals", "id", "reason", True, "t.record_id, t.requested_at"),
+    TextColumn("approvals", "id", "note", True, "t.record_id, t.requested_at"),
+    TextColumn("batch_claims", "batch", "release_reason", True, "t.batch"),
+    TextColumn("manifests", "id", "received_by", True, "t.id"),
 )
-"""Every column of free text a sealed ledger seals: (table, key column, column, whether the
-ledger may rewrite it). The append-only ones (histories, the chip log) keep what they were
-given: text written before a ledger was sealed stays in clear there, and text sealed under an
-old data key keeps needing that key."""
+"""Every column of free text a sealed ledger seals, and the identity of the row each value
+is bound to (format 2): a history row's sequence number; a chip attempt's record (its NIK
+index), blank and instant; a card's blank serial; a hand-over's record and instant; a
+request's record and instant; a claim's batch; a manifest's id. The append-only ones
+(histories, the chip log) keep what they were given: text written before a ledger was sealed
+stays in clear there, text sealed in format 1 (bound to its column only) stays so, and text
+sealed under an old data key keeps needing that key. The others are rewritten by a key
+rotation in format 2 under the current key."""
 
 SEALED_TABLES: tuple[str, ...] = (
     "records",
-    *dict.fromkeys(table for table, _, _, rewritable in SEALED_TEXT if rewritable),
+    *dict.fromkeys(c.table for c in SEALED_TEXT if c.rewritable),
 )
 """The tables whose clear values sealing an open ledger replaces."""
 
@@ -438,33 +563,63 @@ def seal_existing(db: Session, ring: KeyRing) -> int:
             " signature_ref = NULL, birth_date = NULL, sex = NULL, card = NULL WHERE id = ?",
             [(t, s, r[0]) for t, s, r in zip(tokens, sealed, rows[part], strict=True)],
         )
-    for table, key, column, rewritable in SEALED_TEXT:
-        if rewritable:
-            _reseal_text(db, vault, table, key, column, lambda v: _raw(v) is None)
+    for text in SEALED_TEXT:
+        if text.rewritable:
+            _reseal_text(db, vault, text, lambda v: _raw(v) is None)
     db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
     return len(rows)
 
 
-def _reseal_text(
-    db: Session, vault: Vault, table: str, key: str, column: str, stale: Callable[[str], bool]
-) -> int:
-    """Seals again, under the current data key, the values of ``column`` that ``stale``
-    picks (text in clear when a ledger is sealed; text under an old key when it rotates)."""
-    rows = [
-        r
-        for r in db.all(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL")
-        if stale(r[1])
-    ]
+def _reseal_text(db: Session, vault: Vault, text: TextColumn, stale: Callable[[str], bool]) -> int:
+    """Seals again, in format 2 under the current data key, the values of ``text`` that
+    ``stale`` picks (text in clear when a ledger is sealed; text under an old key, or bound
+    to its column only, when it rotates)."""
+    rows = [r for r in text.rows(db) if stale(r[1])]
     if not rows:
         return 0
-    where = f"{table}.{column}"
-    texts = vault.open_texts([r[1] for r in rows], where)
-    sealed = vault.seal_texts(texts, where)
+    idents = [r[2] for r in rows]
+    clear = vault.open_texts([r[1] for r in rows], text.name, idents)
+    sealed = vault.seal_texts(clear, text.name, idents)
     db.executemany(
-        f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
+        f"UPDATE {text.table} SET {text.column} = ? WHERE {text.key} = ?",
         [(v, r[0]) for v, r in zip(sealed, rows, strict=True)],
     )
     return len(rows)
+
+
+def check_texts(db: Session, ring: KeyRing) -> list[tuple[str, str, str]]:
+    """Every sealed text that does not open in its row (altered, moved from another row or
+    column), and every text in clear in a column a sealed ledger keeps sealed throughout:
+    ``(table, row, what is wrong)``. The chained histories are left to their chains, whose
+    keyed links cover the stored values (a value moved there breaks the chain at its row)."""
+    vault = Vault(ring)
+    found: list[tuple[str, str, str]] = []
+    for text in SEALED_TEXT:
+        if text.table in ("history", "blank_history"):
+            continue
+        rows = text.rows(db)
+        values = [r[1] for r in rows]
+        for i in vault.failing(values, text.name, [r[2] for r in rows]):
+            found.append(
+                (
+                    text.table,
+                    str(rows[i][0]),
+                    f"{text.table} {text.key} {rows[i][0]}: its sealed {text.column} does not"
+                    " open with the ledger's keys (altered, or moved from another row)",
+                )
+            )
+        if text.rewritable:
+            found += [
+                (
+                    text.table,
+                    str(key),
+                    f"{text.table} {text.key} {key}: its {text.column} is in clear in a sealed"
+                    " ledger (written outside the ledger)",
+                )
+                for key, value, _ in rows
+                if text_format(value) is None
+            ]
+    return found
 
 
 @dataclass(frozen=True)
@@ -505,18 +660,21 @@ def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
                 done += len(stale)
     with store.transaction() as conn:
         db = Session(store, conn, vault)
-        for table, key, column, rewritable in SEALED_TEXT:
-            if rewritable:
+        for text in SEALED_TEXT:
+            if text.rewritable:
                 done += _reseal_text(
-                    db, vault, table, key, column, lambda v: _text_key(v) not in (None, current)
+                    db,
+                    vault,
+                    text,
+                    lambda v: _text_key(v) not in (None, current) or text_format(v) == 1,
                 )
     reads = Session(store, vault=vault)
     needed = {
         _text_key(v)
-        for table, _, column, rewritable in SEALED_TEXT
-        if not rewritable
+        for text in SEALED_TEXT
+        if not text.rewritable
         for (v,) in reads.all(
-            f"SELECT DISTINCT {column} FROM {table} WHERE {column} LIKE 'sealed:%'"
+            f"SELECT DISTINCT {text.column} FROM {text.table} WHERE {text.column} LIKE 'sealed:%'"
         )
     }
     return RotationReport(
@@ -531,11 +689,12 @@ def keys_in_use(db: Session) -> set[int]:
         for (v,) in db.all("SELECT sealed FROM records WHERE sealed IS NOT NULL")
         if (k := sealed_key_id(bytes(v))) is not None
     }
-    for table, _, column, _ in SEALED_TEXT:
+    for text in SEALED_TEXT:
         used |= {
             k
             for (v,) in db.all(
-                f"SELECT DISTINCT {column} FROM {table} WHERE {column} LIKE 'sealed:%'"
+                f"SELECT DISTINCT {text.column} FROM {text.table}"
+                f" WHERE {text.column} LIKE 'sealed:%'"
             )
             if (k := _text_key(v)) is not None
         }

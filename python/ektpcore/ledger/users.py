@@ -71,7 +71,7 @@ _PHC = re.compile(
     r"\$(?P<salt>[A-Za-z0-9+/]{11,64})\$(?P<hash>[A-Za-z0-9+/]{22,128})"
 )
 _STATION_PREFIX = "ektpcore-station-"
-_SYSTEM = ("ektpcore", "SYSTEM")  # who the audit names for the ledger's own rows
+SYSTEM = ("ektpcore", "SYSTEM")  # who the audit names for the ledger's own rows
 
 
 def _b64(data: bytes) -> str:
@@ -328,7 +328,7 @@ def introduced(db: Session, from_version: int) -> None:
     audit(
         db,
         utc_stamp(),
-        _SYSTEM,
+        SYSTEM,
         "users introduced",
         None,
         f"{since}; self-declared actors are taken until the first administrator is created",

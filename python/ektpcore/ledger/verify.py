@@ -7,10 +7,12 @@
    record what its blank history says, each card a printing of the history on its blank (valid
    exactly while nothing took it back), each lot holds every blank of its range, and every row
    the history names exists;
-3. with an anchor, that every checkpoint the anchor holds (signed, in a sealed ledger) is a
-   point of the current chains: nothing after it was lost, nothing before it rewritten;
-4. in a sealed ledger, that every sealed field opens and belongs to its row
-   (``ektpcore.ledger.sealing.check``);
+3. with an anchor, that every checkpoint the anchor holds (signed, in a sealed ledger) is
+   this ledger's (the identity it carries) and a point of the current chains: nothing after
+   it was lost, nothing before it rewritten; the ledger's identity is in its audit once;
+4. in a sealed ledger, that every sealed field and text opens and belongs to its row, and
+   that no text is in clear where the ledger keeps it sealed (``ektpcore.ledger.sealing.check``,
+   ``check_texts``; a history's reasons are covered by its keyed chain);
 5. the users and the two-person requests against the audit that made them
    (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``).
 
@@ -30,7 +32,7 @@ from .. import _ektpcore
 from ..lifecycle import State
 from ..nik import parse_niks
 from . import approvals, chain, sealing, users
-from .anchor import Checkpoint, checkpoint_probes
+from .anchor import Checkpoint, checkpoint_probes, identity, identity_findings
 from .chain import BLANK_CHAIN, CHAINS, RECORD_CHAIN, ChainMac, Finding, VerifyReport
 from .records import CARD_HOLDING
 from .store import OneThread, Session
@@ -97,7 +99,7 @@ def _verify(
     ]
     probes: dict[str, dict[int, list[tuple[bytes, str]]]] = {}
     if anchor is not None:
-        probes, anchor_findings = checkpoint_probes(anchor, mac)
+        probes, anchor_findings = checkpoint_probes(anchor, mac, identity(db))
         findings += anchor_findings
     records, blanks, cards, lots = (t.result() for t in tables)
     findings += read
@@ -157,6 +159,7 @@ def _verify(
             findings.append(Finding("ledger", "-", f"and {total - len(kept)} more like these"))
     if mac is not None:
         findings += _sealing(db, mac)
+    findings += identity_findings(db)
     findings += [
         Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
     ]
@@ -215,8 +218,8 @@ def _records_in_clear(db: Session, ring: Any) -> Any:
 
 
 def _sealing(db: Session, ring: Any) -> list[Finding]:
-    """A sealed ledger's own check of its sealed fields."""
+    """A sealed ledger's own check of its sealed fields and texts."""
     return [
         Finding("records", str(record), f"record {record}: {problem}")
         for record, problem in sealing.check(db, ring)
-    ]
+    ] + [Finding(table, row, problem) for table, row, problem in sealing.check_texts(db, ring)]
