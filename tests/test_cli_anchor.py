@@ -129,8 +129,12 @@ def test_a_file_rolled_back_to_an_older_copy_fails_verify(tmp_path: Path) -> Non
     assert "history verified: 12 rows" in run("ledger", "verify", ledger).stdout
     said = one_error(run("ledger", "verify", ledger, code=Exit.CHECK, **env))
     assert "saw blank history row 20, but the blank history rows end at 10" in said
-    # A reader on the rolled-back file does not hide it: the old checkpoints stand.
-    run("ledger", "status", ledger, **env)
+    # A reader on the rolled-back file does not hide it: it refuses to anchor the older heads
+    # (archiving the lines before them would otherwise leave a clean anchor of the copy).
+    lines = anchor.read_bytes()
+    said = one_error(run("ledger", "status", ledger, code=Exit.CHECK, **env))
+    assert "behind its anchor's last checkpoint" in said, said
+    assert anchor.read_bytes() == lines
     run("ledger", "verify", ledger, code=Exit.CHECK, **env)
 
 

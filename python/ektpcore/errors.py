@@ -187,7 +187,9 @@ class SealedDataError(LedgerError):
 class AnchorError(LedgerError):
     """The anchor given to a ledger holds checkpoints of another ledger: one anchor file per
     ledger. Raised before anything is changed when the ledger is opened with that anchor (or,
-    another ledger's process having written to it since, when the next checkpoint is due)."""
+    another ledger's process having written to it since, when the next checkpoint is due).
+    Also raised when a checkpoint is due and the ledger is behind the anchor's last one (the
+    file rolled back to an older copy): nothing is appended."""
 
 
 class LedgerConnectionError(LedgerError, ConnectionError):

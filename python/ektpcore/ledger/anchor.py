@@ -172,6 +172,24 @@ class FileAnchor:
             if created:
                 _sync_folder(self.path.parent)
 
+    def last(self) -> Checkpoint | None:
+        """The file's last checkpoint (read from its end: a year's anchor is megabytes)."""
+        try:
+            with self.path.open("rb") as f:
+                end = f.seek(0, os.SEEK_END)
+                f.seek(max(0, end - _TAIL))
+                tail = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise LedgerError(f"{self.path}: cannot read the anchor ({err.strerror})") from None
+        for raw in reversed(tail.split(b"\n")[1 if end > _TAIL else 0 : -1]):
+            try:
+                return Checkpoint.from_line(raw.decode())
+            except (UnicodeDecodeError, ValueError):
+                continue  # verify() names it; the checkpoint before it still holds
+        return None
+
     def __iter__(self) -> Iterator[Checkpoint]:
         for _, item in self.lines():
             if isinstance(item, Checkpoint):
@@ -192,6 +210,9 @@ class FileAnchor:
                 yield number, Checkpoint.from_line(raw.decode())
             except (UnicodeDecodeError, ValueError) as err:
                 yield number, str(err) if isinstance(err, ValueError) else "not text"
+
+
+_TAIL = 1 << 16  # bytes read from an anchor's end for its last checkpoint
 
 
 _LEDGER_IN_LINE = re.compile(rb'"ledger":"([^"]*)"')
@@ -242,11 +263,35 @@ class Anchoring:
     def due(self) -> bool:
         return time.monotonic() - self._when >= self.period
 
-    def write(self, current: dict[str, tuple[int, bytes]]) -> None:
+    def write(
+        self,
+        current: dict[str, tuple[int, bytes]],
+        link_at: Callable[[str, int], bytes | None] | None = None,
+    ) -> None:
         """Hands the checkpoint of ``current`` to the anchor, unless it is the last one
-        written."""
+        written. An anchor that can say its last checkpoint (:meth:`FileAnchor.last`) is
+        held to it first: the ledger must still hold each chain's row there with that link
+        (``link_at(chain, row)``), or it was rolled back to an older copy or cut, and signing
+        its heads would make the anchor vouch for what it exists to catch (AnchorError,
+        nothing appended). A checkpoint no newer than the last (another process of the
+        ledger anchored a later commit first) is not appended."""
         if current == self._last:
             return
+        last = getattr(self.anchor, "last", None)
+        before = last() if callable(last) and link_at is not None else None
+        if before is not None and link_at is not None:
+            for table, (seq, link) in sorted(before.heads.items()):
+                if seq and link_at(table, seq) != link:
+                    raise AnchorError(
+                        f"{getattr(self.anchor, 'path', 'the anchor')}: the ledger's"
+                        f" {table.replace('_', ' ')} chain does not hold the row its anchor's"
+                        f" last checkpoint names (row {seq}): the ledger was rolled back to an"
+                        " older copy or cut; nothing was anchored (ledger verify --anchor"
+                        " names what is missing)"
+                    )
+            if all(current.get(t, (0, b""))[0] <= s for t, (s, _) in before.heads.items()):
+                self._last = current
+                return
         fingerprint = None if self.ring is None else str(self.ring.fingerprint)
         checkpoint = Checkpoint(utc_stamp(), current, fingerprint, None, self.ledger)
         if self.ring is not None:

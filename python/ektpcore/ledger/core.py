@@ -187,7 +187,7 @@ class Ledger:
     def _close(self, *, anchor: bool) -> None:
         try:
             if anchor and self._anchoring is not None:
-                self._anchoring.write(heads(self._reads, chain.CHAINS))
+                self._anchoring.write(heads(self._reads, chain.CHAINS), self._link_at)
         finally:
             self._store.close()
 
@@ -257,7 +257,15 @@ class Ledger:
             if anchoring is not None and anchoring.due():
                 current = heads(db, chain.CHAINS)  # what this commit leaves
         if current is not None and anchoring is not None:
-            anchoring.write(current)
+            anchoring.write(current, self._link_at)
+
+    def _link_at(self, table: str, seq: int) -> bytes | None:
+        """The link of row ``seq`` of chain ``table`` (named by an anchor: checked against
+        the chains), or ``None`` when the ledger has no such row."""
+        if table not in {c.table for c in chain.CHAINS}:
+            return None
+        row = self._reads.one(f"SELECT hash FROM {table} WHERE seq = ?", (seq,))
+        return None if row is None else bytes(row[0])
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
