@@ -354,12 +354,18 @@ class CommandAnchor:
         from ..ledger import FileAnchor
 
         self.file = FileAnchor(path)
+        self.path = path
         self._first = True
 
     def claim(self, ledger: str) -> None:
         """Refuses the file if it holds another ledger's checkpoints (see
         :meth:`~ektpcore.FileAnchor.claim`)."""
         self.file.claim(ledger)
+
+    def last(self) -> Any:
+        """The file's last checkpoint, which the ledger's heads are held to before a line is
+        added (see :meth:`~ektpcore.FileAnchor.last`)."""
+        return self.file.last()
 
     def __call__(self, checkpoint: Any) -> None:
         if self._first:

@@ -266,12 +266,12 @@ class Anchoring:
     def write(
         self,
         current: dict[str, tuple[int, bytes]],
-        link_at: Callable[[str, int], bytes | None] | None = None,
+        link_at: Callable[[str, int], set[bytes]] | None = None,
     ) -> None:
         """Hands the checkpoint of ``current`` to the anchor, unless it is the last one
         written. An anchor that can say its last checkpoint (:meth:`FileAnchor.last`) is
         held to it first: the ledger must still hold each chain's row there with that link
-        (``link_at(chain, row)``), or it was rolled back to an older copy or cut, and signing
+        (among ``link_at(chain, row)``), or it was rolled back to an older copy or cut, and signing
         its heads would make the anchor vouch for what it exists to catch (AnchorError,
         nothing appended). A checkpoint no newer than the last (another process of the
         ledger anchored a later commit first) is not appended."""
@@ -281,7 +281,7 @@ class Anchoring:
         before = last() if callable(last) and link_at is not None else None
         if before is not None and link_at is not None:
             for table, (seq, link) in sorted(before.heads.items()):
-                if seq and link_at(table, seq) != link:
+                if seq and link not in link_at(table, seq):
                     raise AnchorError(
                         f"{getattr(self.anchor, 'path', 'the anchor')}: the ledger's"
                         f" {table.replace('_', ' ')} chain does not hold the row its anchor's"

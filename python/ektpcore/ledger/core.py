@@ -259,13 +259,18 @@ class Ledger:
         if current is not None and anchoring is not None:
             anchoring.write(current, self._link_at)
 
-    def _link_at(self, table: str, seq: int) -> bytes | None:
-        """The link of row ``seq`` of chain ``table`` (named by an anchor: checked against
-        the chains), or ``None`` when the ledger has no such row."""
+    def _link_at(self, table: str, seq: int) -> set[bytes]:
+        """The links chain ``table`` (named by an anchor: checked against the chains) had
+        at row ``seq``: the row's own, and that of an epoch started right after it (a head
+        moves to it with no row); none when the ledger has no such row."""
         if table not in {c.table for c in chain.CHAINS}:
-            return None
-        row = self._reads.one(f"SELECT hash FROM {table} WHERE seq = ?", (seq,))
-        return None if row is None else bytes(row[0])
+            return set()
+        rows = self._reads.all(
+            f"SELECT hash FROM {table} WHERE seq = ? UNION ALL"
+            " SELECT link FROM chain_epochs WHERE chain = ? AND first_seq = ? AND link IS NOT NULL",
+            (seq, table, seq + 1),
+        )
+        return {bytes(r[0]) for r in rows}
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
