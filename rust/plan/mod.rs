@@ -266,10 +266,11 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
     for slot in next_slot.iter_mut() {
         (*slot, total) = (total, total + *slot);
     }
-    let mut ordered = vec![0u32; total];
+    // Records in that order, then kept in place where a blank is theirs.
+    let mut ordered = vec![(0u32, 0.0f64); total];
     let mut place = |i: u32| {
         let slot = &mut next_slot[jobs.priority[i as usize] as usize];
-        ordered[*slot] = i;
+        ordered[*slot].0 = i;
         *slot += 1;
     };
     if in_order {
@@ -291,8 +292,9 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
     deliveries.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut supply = std::iter::once((f64::NEG_INFINITY, options.blanks)).chain(deliveries);
     let (mut from, mut left) = (f64::NEG_INFINITY, 0u64);
-    let mut selected = Vec::with_capacity(ordered.len());
-    for i in ordered {
+    let mut kept = 0;
+    for k in 0..ordered.len() {
+        let i = ordered[k].0;
         while left == 0 {
             match supply.next() {
                 Some((t, count)) => (from, left) = (t, count),
@@ -304,9 +306,11 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
             continue;
         }
         left -= 1;
-        selected.push((i, jobs.ready[i as usize].max(from)));
+        ordered[kept] = (i, jobs.ready[i as usize].max(from));
+        kept += 1;
     }
-    selected
+    ordered.truncate(kept);
+    ordered
 }
 
 /// Cards waiting to print, by side, priority class and group: one vector per (side, class,
@@ -592,7 +596,6 @@ pub fn plan(
     if !selected.is_sorted_by(|a, b| a.1.total_cmp(&b.1).is_le()) {
         selected.sort_by(|a, b| a.1.total_cmp(&b.1));
     }
-    let release: Vec<f64> = selected.iter().map(|s| s.1).collect();
 
     let mut out = Schedule {
         reason,
@@ -655,7 +658,7 @@ pub fn plan(
             clock.time = w_start;
             continue;
         }
-        while next < selected.len() && release[next] <= t {
+        while next < selected.len() && selected[next].1 <= t {
             let j = selected[next].0 as usize;
             pool.push(jobs.priority[j], group[j], jobs.two_sided[j], j as u32);
             next += 1;
@@ -664,7 +667,7 @@ pub fn plan(
             if next == selected.len() {
                 break;
             }
-            clock.time = release[next];
+            clock.time = selected[next].1;
             continue;
         }
         // The conservative number of cards that fit before the window closes.
@@ -719,7 +722,7 @@ pub fn plan(
             let others = (0..clocks.len())
                 .filter(|&q| q != p && !clocks[q].retired && clocks[q].time >= t)
                 .map(|q| clocks[q].time.max(t + 1e-6));
-            let release_next = (next < selected.len()).then(|| release[next]);
+            let release_next = (next < selected.len()).then(|| selected[next].1);
             if let Some(later) = others.chain(release_next).reduce(f64::min) {
                 clocks[p].time = later;
                 waiting += 1;
@@ -754,12 +757,14 @@ pub fn plan(
         left_two -= two;
         left_one -= taken.len() - two;
     }
-    improve::improve(jobs, printers, options, &selected, &group, groups, &mut out);
+    let whole_clicks =
+        improve::improve(jobs, printers, options, &selected, &group, groups, &mut out);
     out.groups_split = groups_split(jobs, &group, groups, &selected, &out);
     for (p, spec) in printers.iter().enumerate() {
         out.available[p] = spec.available(0.0, out.makespan);
     }
-    out.lower_bound = lower_bound(jobs, printers, options, &selected, &out);
+    // On small plans the bound in whole clicks and cards is the tighter one.
+    out.lower_bound = lower_bound(jobs, printers, options, &selected, &out).max(whole_clicks);
     Ok(out)
 }
 
@@ -1137,17 +1142,26 @@ fn lower_bound(
     selected: &[(u32, f64)],
     out: &Schedule,
 ) -> f64 {
-    // `selected` is in release order already.
-    let mut scheduled: Vec<(f64, bool)> = Vec::with_capacity(selected.len());
-    scheduled.extend(
+    // `selected` is in release order already. Usually every selected record is scheduled and
+    // the bound reads `selected` where it is; a copy only when some found no printer.
+    let filtered: Vec<(u32, f64)>;
+    let scheduled = if selected
+        .iter()
+        .all(|s| out.reason[s.0 as usize] == reason::SCHEDULED)
+    {
         selected
+    } else {
+        filtered = selected
             .iter()
             .filter(|s| out.reason[s.0 as usize] == reason::SCHEDULED)
-            .map(|s| (s.1.max(0.0), jobs.two_sided[s.0 as usize])),
-    );
+            .copied()
+            .collect();
+        &filtered[..]
+    };
     if scheduled.is_empty() || printers.is_empty() {
         return 0.0;
     }
+    let release = |i: usize| scheduled[i].1.max(0.0);
     let per_click = options.click_overhead_s / f64::from(options.click_limit);
     let cost: Vec<(f64, f64, f64)> = printers
         .iter()
@@ -1160,11 +1174,6 @@ fn lower_bound(
             )
         })
         .collect();
-    // Two-sided suffix counts so each checkpoint knows its mix.
-    let mut two_from = vec![0usize; scheduled.len() + 1];
-    for i in (0..scheduled.len()).rev() {
-        two_from[i] = two_from[i + 1] + usize::from(scheduled[i].1);
-    }
     let mut by_ratio: Vec<usize> = (0..printers.len()).collect();
     by_ratio.sort_by(|&a, &b| (cost[a].1 / cost[a].0).total_cmp(&(cost[b].1 / cost[b].0)));
 
@@ -1195,17 +1204,28 @@ fn lower_bound(
     let mut bound = 0.0f64;
     let count = scheduled.len();
     let checkpoints = 64.min(count);
-    let mut last_checked = usize::MAX;
-    for k in 0..checkpoints {
-        let i = k * count / checkpoints;
-        // Start each checkpoint at the first record released at that time.
-        let i = scheduled.partition_point(|s| s.0 < scheduled[i].0);
-        if i == last_checked {
-            continue;
-        }
-        last_checked = i;
-        let a = scheduled[i].0;
-        let n_two = two_from[i] as f64;
+    // Each checkpoint starts at the first record released at its time; the two-sided cards
+    // released from it on, counted in one pass.
+    let mut starts: Vec<usize> = (0..checkpoints)
+        .map(|k| {
+            let i = k * count / checkpoints;
+            let at = release(i);
+            scheduled.partition_point(|s| s.1.max(0.0) < at)
+        })
+        .collect();
+    starts.dedup();
+    let is_two = |s: &(u32, f64)| usize::from(jobs.two_sided[s.0 as usize]);
+    let mut two_from = vec![0usize; starts.len()];
+    let mut two_after = 0;
+    let mut end = count;
+    for (slot, &i) in starts.iter().enumerate().rev() {
+        two_after += scheduled[i..end].iter().map(is_two).sum::<usize>();
+        two_from[slot] = two_after;
+        end = i;
+    }
+    for (slot, &i) in starts.iter().enumerate() {
+        let a = release(i);
+        let n_two = two_from[slot] as f64;
         let n_one = (count - i) as f64 - n_two;
         let mut lo = a;
         let mut hi = a.max(1.0);
@@ -1230,7 +1250,10 @@ fn lower_bound(
     }
     // The last card released is printed by some printer, in one of its windows, after a click
     // overhead: the earliest any printer can do that.
-    let last = scheduled[count - 1];
+    let last = (
+        release(count - 1),
+        jobs.two_sided[scheduled[count - 1].0 as usize],
+    );
     let earliest = printers
         .iter()
         .map(|p| {

@@ -474,9 +474,23 @@ pub fn factorize_pairs<'py>(
         .collect();
     let mut by_address: HashMap<(usize, usize), u32, BuildHasherDefault<AddressHasher>> =
         HashMap::default();
+    // A direct-mapped cache in front of the table: a column repeats a few dozen objects, so
+    // nearly every record is found in one compare of two addresses, without hashing.
+    const SLOTS: usize = 1 << 12;
+    let mut recent = vec![(0usize, 0usize, 0u32); SLOTS];
+    let slot_of = |(x, y): (usize, usize)| {
+        (((x ^ y.rotate_left(17)) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize
+            & (SLOTS - 1)
+    };
     let mut codes = Vec::with_capacity(a.len());
     for (x, y) in a.iter().zip(b) {
         let address = (x.as_ptr() as usize, y.as_ptr() as usize);
+        let slot = slot_of(address);
+        let hit = recent[slot];
+        if (hit.0, hit.1) == address {
+            codes.push(hit.2);
+            continue;
+        }
         let code = match by_address.get(&address) {
             Some(&code) => code,
             None => {
@@ -493,6 +507,7 @@ pub fn factorize_pairs<'py>(
                 code
             }
         };
+        recent[slot] = (address.0, address.1, code);
         codes.push(code);
     }
     Ok((codes.into_pyarray(py), pairs))
