@@ -800,7 +800,14 @@ pub(super) fn improve(
         index[c.printer] += 1;
     }
     clicks.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut pool = Pool::new(jobs.priority, group, jobs.two_sided, selected, groups);
+    let mut pool = Pool::new(
+        jobs.priority,
+        group,
+        jobs.two_sided,
+        selected,
+        groups,
+        Vec::new(),
+    );
     for &(j, _) in selected {
         let j = j as usize;
         pool.push(jobs.priority[j], group[j], jobs.two_sided[j], j as u32);

@@ -29,6 +29,7 @@ mod improve;
 mod tests;
 pub mod windows;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use crate::error::EktpError;
@@ -246,7 +247,12 @@ fn validate(jobs: &Jobs<'_>, printers: &[PrinterSpec], options: &Options) -> Res
 
 /// Which records get a blank, and from when each may print (its release time).
 #[inline(never)]
-fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f64)> {
+fn select(
+    jobs: &Jobs<'_>,
+    options: &Options,
+    reason: &mut [u8],
+    mut ordered: Vec<(u32, f64)>,
+) -> Vec<(u32, f64)> {
     // Sorted by (class, ready, index): a stable merge sort by ready time (skipped when, as
     // usual, the records come in ready order already: all ready at once), then a stable
     // counting sort by class.
@@ -267,7 +273,8 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
         (*slot, total) = (total, total + *slot);
     }
     // Records in that order, then kept in place where a blank is theirs.
-    let mut ordered = vec![(0u32, 0.0f64); total];
+    ordered.clear();
+    ordered.resize(total, (0, 0.0));
     let mut place = |i: u32| {
         let slot = &mut next_slot[jobs.priority[i as usize] as usize];
         ordered[*slot].0 = i;
@@ -342,6 +349,7 @@ impl Pool {
         two_sided: &[bool],
         jobs: &[(u32, f64)],
         groups: usize,
+        mut cards: Vec<u32>,
     ) -> Self {
         let mut present = [false; 256];
         for &p in priority {
@@ -370,9 +378,11 @@ impl Pool {
                 (*slot, total) = (total, total + *slot);
             }
         }
+        cards.clear();
+        cards.resize(total, 0);
         Pool {
             keys: Default::default(),
-            cards: vec![0; total],
+            cards,
             base,
             height: [vec![0; classes * groups], vec![0; classes * groups]],
             class_rank,
@@ -586,7 +596,8 @@ pub fn plan(
     let printers = &merged[..];
     let n = jobs.ready.len();
     let mut reason = vec![reason::SCHEDULED; n];
-    let mut selected = select(jobs, options, &mut reason);
+    let buffers = BUFFERS.with(RefCell::take);
+    let mut selected = select(jobs, options, &mut reason, buffers.selected);
     // What the loop below does not place found no printer window.
     for &(j, _) in &selected {
         reason[j as usize] = reason::NO_PRINTER;
@@ -629,7 +640,14 @@ pub fn plan(
     let click = options.click_limit as usize;
     let overhead = options.click_overhead_s;
     let (group, groups) = dense_groups(jobs.group);
-    let mut pool = Pool::new(jobs.priority, &group, jobs.two_sided, &selected, groups);
+    let mut pool = Pool::new(
+        jobs.priority,
+        &group,
+        jobs.two_sided,
+        &selected,
+        groups,
+        buffers.cards,
+    );
     let sides = Sides::new(printers, options);
     let mut next = 0usize;
     let mut taken: Vec<u32> = Vec::with_capacity(click);
@@ -765,7 +783,62 @@ pub fn plan(
     }
     // On small plans the bound in whole clicks and cards is the tighter one.
     out.lower_bound = lower_bound(jobs, printers, options, &selected, &out).max(whole_clicks);
+    Buffers {
+        selected,
+        cards: pool.cards,
+    }
+    .keep();
     Ok(out)
+}
+
+/// The per-record working buffers of a plan (the records selected, the pool's cards), kept
+/// for the next plan on the same thread. Fresh buffers of a plan of 61,000 cards are a few
+/// hundred pages the kernel has to map and zero on every call, which measured a quarter of
+/// the call; re-planning over and over (a simulated campaign, the jam after the jam) reuses
+/// them instead. Buffers for more than [`KEPT_RECORDS`] records are freed as usual.
+#[derive(Default)]
+struct Buffers {
+    selected: Vec<(u32, f64)>,
+    cards: Vec<u32>,
+}
+
+/// The largest plan whose buffers are kept: about 6 MB.
+const KEPT_RECORDS: usize = 1 << 18;
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+}
+
+impl Buffers {
+    fn keep(self) {
+        if self.selected.capacity() <= KEPT_RECORDS && self.cards.capacity() <= KEPT_RECORDS {
+            BUFFERS.with(|b| b.replace(self));
+        }
+    }
+}
+
+/// Buffers kept between calls on the same thread, like [`Buffers`], for the Python layer's
+/// per-record columns (place ranks, ready times of records all ready at the start): taken
+/// with [`take`], given back with [`keep`].
+#[cfg(feature = "python")]
+pub(crate) type Spare<T> = std::thread::LocalKey<RefCell<Vec<T>>>;
+
+#[cfg(feature = "python")]
+pub(crate) fn take<T>(spare: &'static Spare<T>) -> Vec<T> {
+    spare.with(RefCell::take)
+}
+
+#[cfg(feature = "python")]
+pub(crate) fn keep<T>(spare: &'static Spare<T>, buffer: Vec<T>) {
+    if buffer.capacity() <= KEPT_RECORDS {
+        spare.with(|b| b.replace(buffer));
+    }
+}
+
+#[cfg(feature = "python")]
+thread_local! {
+    pub(crate) static SPARE_U32: RefCell<Vec<u32>> = RefCell::default();
+    pub(crate) static SPARE_F64: RefCell<Vec<f64>> = RefCell::default();
 }
 
 /// Appends a click of printer `p` that starts at `t` with the cards `taken` (one range of it
@@ -785,29 +858,46 @@ fn write_batch(
 ) -> (f64, usize) {
     // Print order is by group: order the (few) group ranges, not the cards.
     runs.sort_by_key(|r| r.0);
+    debug_assert_eq!(
+        runs.iter().map(|r| (r.2 - r.1) as usize).sum::<usize>(),
+        taken.len(),
+        "the runs hold every card taken"
+    );
     let mut now = t + overhead;
     let mut changes = Vec::new();
     let mut twos = 0;
-    let first = out.order.len() as u32;
+    let first = out.order.len();
+    // The batch's stretch of the card columns, written through local slices and counters
+    // (pushing through `out` kept the loop's state in memory).
+    let end = first + taken.len();
+    out.order.resize(end, 0);
+    out.card_start.resize(end, 0.0);
+    out.card_end.resize(end, 0.0);
+    let (order, starts) = (&mut out.order[first..], &mut out.card_start[first..]);
+    let (ends, reasons) = (&mut out.card_end[first..], &mut out.reason[..]);
+    let mut left = *ribbon_left;
+    let (one_s, two_s) = (spec.one_sided_s, spec.two_sided_s);
     let print_order = runs
         .iter()
         .flat_map(|&(_, from, to)| &taken[from as usize..to as usize]);
     for (pos, &j) in print_order.enumerate() {
-        if *ribbon_left == 0 {
+        if left == 0 {
             now += spec.ribbon_change_s;
-            *ribbon_left = spec.ribbon_capacity;
+            left = spec.ribbon_capacity;
             changes.push(pos as u32);
         }
         let ju = j as usize;
         let two = two_sided[ju];
         twos += usize::from(two);
-        out.card_start.push(now);
-        now += spec.card_s(two);
-        out.card_end.push(now);
-        out.reason[ju] = reason::SCHEDULED;
-        *ribbon_left -= 1;
-        out.order.push(j);
+        starts[pos] = now;
+        now += if two { two_s } else { one_s };
+        ends[pos] = now;
+        reasons[ju] = reason::SCHEDULED;
+        left -= 1;
+        order[pos] = j;
     }
+    *ribbon_left = left;
+    let first = first as u32;
     out.busy[p] += now - t;
     out.makespan = out.makespan.max(now);
     out.ribbon_left[p] = *ribbon_left;
