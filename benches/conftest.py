@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,45 @@ def measure(benchmark: Any) -> Measure:
         return result
 
     return run
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Times of a subject and its peer taken in alternating rounds of one run."""
+
+    subject: list[float]
+    peer: list[float]
+
+    @property
+    def of_medians(self) -> float:
+        """The peer's median time over the subject's: how many times faster the subject is."""
+        return statistics.median(self.peer) / statistics.median(self.subject)
+
+    @property
+    def of_minima(self) -> float:
+        return min(self.peer) / min(self.subject)
+
+
+def alternate(
+    subject: Callable[[], Any], peer: Callable[[], Any], rounds: int, per_round: int = 1
+) -> Paired:
+    """Times ``subject`` and ``peer`` in alternating rounds (the peer once, then the subject
+    ``per_round`` times): a busy stretch of a shared machine slows both sides alike, so the
+    ratio of their medians holds where the medians of separate benchmarks, taken minutes
+    apart, do not. Both run once untimed first (imports, caches, allocator)."""
+    subject()
+    peer()
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        peer()
+        theirs.append(time.perf_counter() - began)
+        for _ in range(per_round):
+            began = time.perf_counter()
+            subject()
+            ours.append(time.perf_counter() - began)
+    return Paired(ours, theirs)
 
 
 def judge(

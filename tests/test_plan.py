@@ -220,6 +220,30 @@ def test_spoiled_cards_and_new_records_are_planned_again() -> None:
     assert {spoiled_id, 999_991, 999_992} <= planned
 
 
+def test_new_records_ready_later_wait_in_a_plan_whose_records_were_all_ready() -> None:
+    # The first plan has no ready column (every record ready at the start); the new records
+    # bring one, and those not yet ready are planned no earlier than they are.
+    p = ektpcore.plan(records(600), printers(), blanks=2_000, start=START)
+    now = p.batches[0].end
+    later = now + dt.timedelta(hours=3)
+    extra = {
+        "id": np.array([999_991, 999_992, 999_993]),
+        "ready": [now, later, None],
+    }
+    q = p.replan(now, [NewRecords(extra)])
+    check(q)
+    eta = {int(i): q.eta(int(i)) for i in extra["id"]}
+    soon, waited = eta[999_991], eta[999_992]
+    assert soon is not None
+    assert soon > now
+    assert waited is not None
+    assert waited > later
+    assert eta[999_993] is None
+    assert [int(i) for i in q.unscheduled[Unscheduled.NOT_READY]] == [999_993]
+    # The records of the first plan are all planned, none of them waiting on a ready time.
+    assert sum(len(b) for b in q.batches) == 602
+
+
 def test_replan_refuses_bad_events() -> None:
     p = ektpcore.plan(records(3_000), printers(), blanks=3_000, start=START)
     later = p.batches[-1]

@@ -284,7 +284,7 @@ def plan_batches(
 _Staffing = tuple[list[tuple[float, float, int, int | None]], float, float, int, bool]
 
 def plan_run(
-    jobs: dict[str, npt.NDArray[Any]],
+    jobs: dict[str, npt.NDArray[Any] | None],
     subset: npt.NDArray[np.int64] | None,
     rank: npt.NDArray[np.uint32],
     now: float,

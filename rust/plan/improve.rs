@@ -204,6 +204,66 @@ impl Search<'_> {
         Some((makespan, makespan + SPREAD * sum / ends.len() as f64))
     }
 
+    /// A plan from the relaxation's split (`split`: cards and two-sided cards per printer) and
+    /// the cards per class and side (`count`, indexed `class * 2 + side`): each side's cards
+    /// dealt to the printers in proportion to their quotas, most urgent first, so that every
+    /// printer prints its urgent cards first and its less urgent ones last; each printer's
+    /// cards in as few clicks as the limit allows, of even sizes. `None` when a printer would
+    /// need more clicks than a plan holds.
+    fn seed(&self, split: &[(usize, usize)], count: &[usize]) -> Option<Solution> {
+        let printers = self.printers.len();
+        let mut dealt = vec![0u32; printers * self.types];
+        for side in [ONE, TWO] {
+            let quota: Vec<usize> = split
+                .iter()
+                .map(|&(k, b)| if side == TWO { b } else { k - b })
+                .collect();
+            let mut given = vec![0usize; printers];
+            for class in 0..self.classes {
+                for _ in 0..count[class * 2 + side] {
+                    // The printer furthest behind its quota takes the next card.
+                    let p = (0..printers)
+                        .filter(|&p| given[p] < quota[p])
+                        .min_by(|&a, &b| {
+                            let fa = (given[a] + 1) as f64 / quota[a] as f64;
+                            let fb = (given[b] + 1) as f64 / quota[b] as f64;
+                            fa.total_cmp(&fb)
+                        })?;
+                    given[p] += 1;
+                    dealt[p * self.types + class * 2 + side] += 1;
+                }
+            }
+        }
+        let mut sol = Solution {
+            clicks: vec![0; printers],
+            x: vec![0; printers * self.width * self.types],
+        };
+        let limit = self.limit as usize;
+        for (p, &(k, _)) in split.iter().enumerate() {
+            let m = k.div_ceil(limit);
+            if m > self.width || (m > 0 && !self.start[p].is_finite()) {
+                return None;
+            }
+            sol.clicks[p] = m;
+            let mut ty = 0;
+            for i in 0..m {
+                let mut room = k / m + usize::from(i < k % m);
+                let at = self.at(p, i);
+                while room > 0 {
+                    let left = &mut dealt[p * self.types + ty];
+                    let take = room.min(*left as usize);
+                    *left -= take as u32;
+                    sol.x[at + ty] += take as u32;
+                    room -= take;
+                    if *left == 0 {
+                        ty += 1;
+                    }
+                }
+            }
+        }
+        Some(sol)
+    }
+
     /// A click at random: from the printer that ends last when `late` is given, else any.
     fn pick_click(
         &self,
@@ -362,6 +422,176 @@ impl Search<'_> {
     }
 }
 
+/// A bound on every plan of the search's model, tight on small plans: each printer on its
+/// own, with whole clicks and whole ribbon changes, and the cards split between printers in
+/// whole numbers (only the priority rule is left out). A printer that prints `k` cards, `b` of
+/// them two-sided, from its start `s` ends no earlier than
+/// `s + ⌈k / limit⌉ · overhead + changes(k) · change + (k − b) · one + b · two`; a makespan `T`
+/// is possible only if some split of the cards over the printers keeps every printer within
+/// `T`. Where the list schedule or the search reaches the bound it is optimal and the search
+/// stops: the search is then as cheap as the plan needs (measured against CP-SAT's optima, the
+/// bound equals the optimum on five of the six instances of
+/// `benches/test_bench_plan_optimum.py`).
+struct Relaxation<'a> {
+    search: &'a Search<'a>,
+    cards: usize,
+    two_sided: usize,
+}
+
+/// The bound's check costs about `(printers - 2) · cards² / 2` steps; beyond this many it is
+/// not worth its time and the search runs without it.
+const RELAXATION_STEPS: usize = 4_000_000;
+
+/// The relaxation's working arrays, reused across checks.
+#[derive(Default)]
+struct Scratch {
+    /// Per number of cards placed on the printers so far: the most and the fewest two-sided
+    /// cards they can take (a necessary condition on the split, so the check stays a bound).
+    hi: Vec<i64>,
+    lo: Vec<i64>,
+    next_hi: Vec<i64>,
+    next_lo: Vec<i64>,
+    /// Per printer and cards placed up to it: the cards it takes on the way to `hi`.
+    pick: Vec<u32>,
+    ranges: Vec<(i64, i64)>,
+}
+
+const NONE: i64 = i64::MIN;
+
+impl Relaxation<'_> {
+    /// The two-sided cards printer `p` can take among `k` cards and end by `t`, or `None`
+    /// when `k` cards do not fit (nor do more).
+    fn range(&self, p: usize, k: usize, t: f64) -> Option<(i64, i64)> {
+        let s = self.search;
+        let spec = &s.printers[p];
+        if k == 0 {
+            return Some((0, 0));
+        }
+        if !s.start[p].is_finite() {
+            return None;
+        }
+        let (one, two) = (spec.one_sided_s, spec.two_sided_s);
+        let (fast, slow) = (one.min(two), one.max(two));
+        let k64 = k as u64;
+        let changes = k64
+            .saturating_sub(u64::from(spec.ribbon_left))
+            .div_ceil(u64::from(spec.ribbon_capacity));
+        let base = s.start[p]
+            + k64.div_ceil(u64::from(s.limit)) as f64 * s.overhead
+            + changes as f64 * spec.ribbon_change_s
+            + k as f64 * fast;
+        // A hair of slack for rounding: the check must never refuse a plan's own end.
+        let slack = t - base;
+        if slack < -1e-9 * t.abs().max(1.0) {
+            return None;
+        }
+        let slack = slack.max(0.0);
+        let k = k as i64;
+        let swap = if slow > fast {
+            ((slack / (slow - fast)) * (1.0 + 1e-12))
+                .floor()
+                .min(k as f64) as i64
+        } else {
+            k
+        };
+        Some(if two >= one { (0, swap) } else { (k - swap, k) })
+    }
+
+    /// Whether some split of the cards keeps every printer within `t` (`false` proves that
+    /// no plan of the model ends by `t`).
+    fn fits(&self, t: f64, w: &mut Scratch) -> bool {
+        let n = self.cards;
+        let printers = self.search.printers.len();
+        w.hi.clear();
+        w.hi.resize(n + 1, NONE);
+        w.lo.clear();
+        w.lo.resize(n + 1, i64::MAX);
+        w.hi[0] = 0;
+        w.lo[0] = 0;
+        w.pick.clear();
+        w.pick.resize(printers * (n + 1), 0);
+        for p in 0..printers {
+            let last = p + 1 == printers;
+            w.next_hi.clear();
+            w.next_hi.resize(n + 1, NONE);
+            w.next_lo.clear();
+            w.next_lo.resize(n + 1, i64::MAX);
+            w.ranges.clear();
+            for k in 0..=n {
+                match self.range(p, k, t) {
+                    Some(r) => w.ranges.push(r),
+                    None => break,
+                }
+            }
+            let pick = &mut w.pick[p * (n + 1)..(p + 1) * (n + 1)];
+            for m in 0..=n {
+                let (h, l) = (w.hi[m], w.lo[m]);
+                if h == NONE {
+                    continue;
+                }
+                // The last printer: only the split that places every card counts.
+                let ks = if last { n - m..n - m + 1 } else { 0..n - m + 1 };
+                for k in ks {
+                    let Some(&(a, b)) = w.ranges.get(k) else {
+                        break;
+                    };
+                    if h + b > w.next_hi[m + k] {
+                        w.next_hi[m + k] = h + b;
+                        pick[m + k] = k as u32;
+                    }
+                    w.next_lo[m + k] = w.next_lo[m + k].min(l + a);
+                }
+            }
+            std::mem::swap(&mut w.hi, &mut w.next_hi);
+            std::mem::swap(&mut w.lo, &mut w.next_lo);
+        }
+        let want = self.two_sided as i64;
+        w.hi[n] != NONE && w.hi[n] >= want && w.lo[n] <= want
+    }
+
+    /// A time no plan of the model ends before, within `tol` of the relaxation's optimum, or
+    /// `upper - tol` when no plan ends before that (then a plan ending at `upper` is optimal);
+    /// and the smallest time found that the relaxation fits in.
+    fn bound(&self, upper: f64, tol: f64, w: &mut Scratch) -> (f64, f64) {
+        let (mut below, mut above) = (0.0, upper - tol);
+        if !self.fits(above, w) {
+            return (above, upper);
+        }
+        while above - below > tol {
+            let mid = 0.5 * (below + above);
+            if self.fits(mid, w) {
+                above = mid;
+            } else {
+                below = mid;
+            }
+        }
+        (below, above)
+    }
+
+    /// The relaxation's split of the cards at `t` (where it fits): per printer, how many cards
+    /// and how many of them two-sided.
+    fn split(&self, t: f64, w: &mut Scratch) -> Option<Vec<(usize, usize)>> {
+        if !self.fits(t, w) {
+            return None;
+        }
+        let n = self.cards;
+        let printers = self.search.printers.len();
+        let mut out = vec![(0usize, 0usize); printers];
+        let mut m = n;
+        let mut spare = w.hi[n] - self.two_sided as i64;
+        for p in (0..printers).rev() {
+            let k = w.pick[p * (n + 1) + m] as usize;
+            let (a, b) = self.range(p, k, t)?;
+            // Fewer two-sided cards where the printers could take more than there are.
+            let drop = spare.min(b - a).max(0);
+            spare -= drop;
+            out[p] = (k, (b - drop) as usize);
+            m -= k;
+        }
+        (m == 0 && spare == 0).then_some(out)
+    }
+}
+
 /// A small fixed-seed generator (xorshift): the search is the same on every run.
 struct Rng(u64);
 
@@ -376,6 +606,7 @@ impl Rng {
 
 /// Replaces `out` by a plan that ends sooner when the search finds one (see the module
 /// documentation for when it runs). `group` are the dense group numbers the pool uses.
+/// Returns the relaxation's bound (no plan ends sooner), `-inf` where it did not run.
 pub(super) fn improve(
     jobs: &Jobs<'_>,
     printers: &[PrinterSpec],
@@ -384,15 +615,19 @@ pub(super) fn improve(
     group: &[u32],
     groups: usize,
     out: &mut Schedule,
-) {
+) -> f64 {
+    // Large plans first, without a pass over the records: far too many clicks to search.
+    if out.batches.len() > MAX_CLICKS_PER_PRINTER * printers.len() {
+        return f64::NEG_INFINITY;
+    }
     let Some(release) = selected.first().map(|s| s.1) else {
-        return;
+        return f64::NEG_INFINITY;
     };
     if selected
         .iter()
         .any(|s| s.1 != release || out.reason[s.0 as usize] != reason::SCHEDULED)
     {
-        return;
+        return f64::NEG_INFINITY;
     }
     // Each printer's start and the window it works in; the window must hold the list
     // schedule (so it holds any plan that ends sooner).
@@ -401,14 +636,14 @@ pub(super) fn improve(
         let from = spec.free_at.max(0.0).max(release);
         match spec.windows.iter().find(|w| w.1 > from) {
             Some(&(a, b)) if b >= out.makespan => start[p] = a.max(from),
-            Some(_) => return,
+            Some(_) => return f64::NEG_INFINITY,
             None => {}
         }
     }
     let usable = start.iter().filter(|s| s.is_finite()).count();
     let limit = options.click_limit;
     if usable == 0 || out.batches.len() > MAX_CLICKS_PER_PRINTER * usable {
-        return;
+        return f64::NEG_INFINITY;
     }
     // Class ranks: the classes present, most urgent first.
     let mut present = [false; 256];
@@ -445,7 +680,7 @@ pub(super) fn improve(
     for batch in &out.batches {
         let p = batch.printer as usize;
         if !search.start[p].is_finite() {
-            return;
+            return f64::NEG_INFINITY;
         }
         let at = search.at(p, current.clicks[p]);
         current.clicks[p] += 1;
@@ -458,15 +693,56 @@ pub(super) fn improve(
     let mut timed = Vec::new();
     let mut ends = vec![0.0; printers.len()];
     let Some((makespan, mut score)) = search.evaluate(&current, &mut timed, &mut ends) else {
-        return;
+        return f64::NEG_INFINITY;
     };
     let last_of = |ends: &[f64]| {
         (0..ends.len())
             .max_by(|&a, &b| ends[a].total_cmp(&ends[b]))
             .unwrap_or(0)
     };
+    // Stop as soon as a plan reaches the bound: it is optimal. A list schedule already there
+    // needs no search at all.
+    let cards = selected.len();
+    let relaxation = Relaxation {
+        search: &search,
+        cards,
+        two_sided: selected
+            .iter()
+            .filter(|s| jobs.two_sided[s.0 as usize])
+            .count(),
+    };
+    let steps = printers.len().saturating_sub(2) * cards * cards / 2 + 2 * cards;
+    let tol = 1e-6 * out.makespan.max(1.0);
+    let mut scratch = Scratch::default();
+    let (bound, fits_at) = if steps <= RELAXATION_STEPS {
+        relaxation.bound(out.makespan.min(makespan), tol, &mut scratch)
+    } else {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    };
+    if out.makespan <= bound + tol {
+        return bound;
+    }
+    // Start from the relaxation's split of the cards when that plan ends sooner.
+    let mut count = vec![0usize; search.types];
+    for s in selected {
+        let j = s.0 as usize;
+        count[rank[jobs.priority[j] as usize] * 2 + usize::from(jobs.two_sided[j])] += 1;
+    }
+    let mut best_makespan = makespan;
+    if let Some(seed) = (fits_at.is_finite())
+        .then(|| relaxation.split(fits_at, &mut scratch))
+        .flatten()
+        .and_then(|split| search.seed(&split, &count))
+    {
+        let mut seed_ends = vec![0.0; printers.len()];
+        if let Some((m, s)) = search.evaluate(&seed, &mut timed, &mut seed_ends) {
+            if m < best_makespan - 1e-6 {
+                (current, score, best_makespan, ends) = (seed, s, m, seed_ends);
+            }
+        }
+    }
     let mut late = last_of(&ends);
-    let (mut best, mut best_makespan) = (current.clone(), makespan);
+    let mut best = current.clone();
     let mut candidate = current.clone();
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let (hot, cold) = (0.02 * makespan, 1e-4 * makespan);
@@ -475,7 +751,7 @@ pub(super) fn improve(
     let mut since = 0;
     for i in 0..ITERATIONS {
         since += 1;
-        if since > STALL {
+        if since > STALL || best_makespan <= bound + tol {
             break;
         }
         if i % ROUND == 0 && i > 0 {
@@ -511,7 +787,7 @@ pub(super) fn improve(
         }
     }
     if best_makespan >= out.makespan - 1e-6 {
-        return;
+        return bound;
     }
     // Fill the counts with cards, clicks in start order, and replace the schedule.
     search
@@ -524,7 +800,14 @@ pub(super) fn improve(
         index[c.printer] += 1;
     }
     clicks.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut pool = Pool::new(jobs.priority, group, jobs.two_sided, selected, groups);
+    let mut pool = Pool::new(
+        jobs.priority,
+        group,
+        jobs.two_sided,
+        selected,
+        groups,
+        Vec::new(),
+    );
     for &(j, _) in selected {
         let j = j as usize;
         pool.push(jobs.priority[j], group[j], jobs.two_sided[j], j as u32);
@@ -563,4 +846,104 @@ pub(super) fn improve(
     }
     debug_assert_eq!(pool.len, 0);
     debug_assert!((out.makespan - best_makespan).abs() < 1e-6);
+    bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn printer(one: f64, two: f64) -> PrinterSpec {
+        PrinterSpec {
+            one_sided_s: one,
+            two_sided_s: two,
+            ribbon_capacity: 1_000,
+            ribbon_left: 1_000,
+            ribbon_change_s: 600.0,
+            free_at: 0.0,
+            windows: vec![(0.0, 1e9)],
+        }
+    }
+
+    fn search(printers: &[PrinterSpec], limit: u32) -> Search<'_> {
+        Search {
+            printers,
+            start: vec![0.0; printers.len()],
+            usable: (0..printers.len()).collect(),
+            classes: 1,
+            types: 2,
+            width: 8,
+            overhead: 100.0,
+            limit,
+        }
+    }
+
+    #[test]
+    fn the_bound_counts_whole_clicks_and_splits_cards_in_whole_numbers() {
+        // Ten one-sided cards of 10 s on two printers, 100 s a click: four per click gives
+        // 5 + 5 in two clicks each (250 s; 4 + 6 is 260 s), five per click one each (150 s).
+        let printers = [printer(10.0, 20.0), printer(10.0, 20.0)];
+        let mut w = Scratch::default();
+        for (limit, best) in [(4, 250.0), (5, 150.0)] {
+            let s = search(&printers, limit);
+            let r = Relaxation {
+                search: &s,
+                cards: 10,
+                two_sided: 0,
+            };
+            assert!(r.fits(best, &mut w));
+            assert!(!r.fits(best - 1e-3, &mut w));
+            let (below, above) = r.bound(1_000.0, 1e-6, &mut w);
+            assert!(below <= best && best <= above + 1e-6 && above - below <= 1e-6);
+        }
+    }
+
+    #[test]
+    fn two_sided_cards_go_where_they_cost_least_in_the_split() {
+        // Two printers, one slow on the back: its two-sided card costs 40 s, the other's 12 s.
+        // Four two-sided and four one-sided cards, one click each: the fast printer takes the
+        // two-sided ones (4 · 12 = 48 s), the other the one-sided ones (4 · 10 = 40 s).
+        let printers = [printer(10.0, 40.0), printer(10.0, 12.0)];
+        let s = search(&printers, 10);
+        let r = Relaxation {
+            search: &s,
+            cards: 8,
+            two_sided: 4,
+        };
+        let mut w = Scratch::default();
+        assert!(r.fits(148.0, &mut w));
+        assert!(!r.fits(147.9, &mut w));
+        assert_eq!(r.split(148.0, &mut w), Some(vec![(4, 0), (4, 4)]));
+    }
+
+    #[test]
+    fn the_seed_deals_every_card_once_the_urgent_ones_first() {
+        let printers = [printer(10.0, 20.0), printer(10.0, 20.0)];
+        let mut s = search(&printers, 3);
+        (s.classes, s.types) = (2, 4);
+        // Per class and side: 3 + 2 urgent, 1 + 2 less urgent; 4 cards (2 two-sided) each.
+        let seed = s
+            .seed(&[(4, 2), (4, 2)], &[3, 2, 1, 2])
+            .expect("room for the clicks");
+        assert_eq!(seed.clicks, vec![2, 2]);
+        let mut total = [0u32; 4];
+        for p in 0..2 {
+            let mut last_class = 0;
+            for i in 0..seed.clicks[p] {
+                let at = s.at(p, i);
+                assert!(s.size(&seed, p, i) <= 3);
+                for ty in 0..4 {
+                    total[ty] += seed.x[at + ty];
+                    if seed.x[at + ty] > 0 {
+                        assert!(
+                            ty / 2 >= last_class,
+                            "an urgent card after a less urgent one"
+                        );
+                        last_class = ty / 2;
+                    }
+                }
+            }
+        }
+        assert_eq!(total, [3, 2, 1, 2]);
+    }
 }

@@ -29,6 +29,7 @@ mod improve;
 mod tests;
 pub mod windows;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use crate::error::EktpError;
@@ -246,7 +247,12 @@ fn validate(jobs: &Jobs<'_>, printers: &[PrinterSpec], options: &Options) -> Res
 
 /// Which records get a blank, and from when each may print (its release time).
 #[inline(never)]
-fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f64)> {
+fn select(
+    jobs: &Jobs<'_>,
+    options: &Options,
+    reason: &mut [u8],
+    mut ordered: Vec<(u32, f64)>,
+) -> Vec<(u32, f64)> {
     // Sorted by (class, ready, index): a stable merge sort by ready time (skipped when, as
     // usual, the records come in ready order already: all ready at once), then a stable
     // counting sort by class.
@@ -266,10 +272,12 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
     for slot in next_slot.iter_mut() {
         (*slot, total) = (total, total + *slot);
     }
-    let mut ordered = vec![0u32; total];
+    // Records in that order, then kept in place where a blank is theirs.
+    ordered.clear();
+    ordered.resize(total, (0, 0.0));
     let mut place = |i: u32| {
         let slot = &mut next_slot[jobs.priority[i as usize] as usize];
-        ordered[*slot] = i;
+        ordered[*slot].0 = i;
         *slot += 1;
     };
     if in_order {
@@ -291,8 +299,9 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
     deliveries.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut supply = std::iter::once((f64::NEG_INFINITY, options.blanks)).chain(deliveries);
     let (mut from, mut left) = (f64::NEG_INFINITY, 0u64);
-    let mut selected = Vec::with_capacity(ordered.len());
-    for i in ordered {
+    let mut kept = 0;
+    for k in 0..ordered.len() {
+        let i = ordered[k].0;
         while left == 0 {
             match supply.next() {
                 Some((t, count)) => (from, left) = (t, count),
@@ -304,9 +313,11 @@ fn select(jobs: &Jobs<'_>, options: &Options, reason: &mut [u8]) -> Vec<(u32, f6
             continue;
         }
         left -= 1;
-        selected.push((i, jobs.ready[i as usize].max(from)));
+        ordered[kept] = (i, jobs.ready[i as usize].max(from));
+        kept += 1;
     }
-    selected
+    ordered.truncate(kept);
+    ordered
 }
 
 /// Cards waiting to print, by side, priority class and group: one vector per (side, class,
@@ -338,6 +349,7 @@ impl Pool {
         two_sided: &[bool],
         jobs: &[(u32, f64)],
         groups: usize,
+        mut cards: Vec<u32>,
     ) -> Self {
         let mut present = [false; 256];
         for &p in priority {
@@ -366,9 +378,11 @@ impl Pool {
                 (*slot, total) = (total, total + *slot);
             }
         }
+        cards.clear();
+        cards.resize(total, 0);
         Pool {
             keys: Default::default(),
-            cards: vec![0; total],
+            cards,
             base,
             height: [vec![0; classes * groups], vec![0; classes * groups]],
             class_rank,
@@ -582,7 +596,8 @@ pub fn plan(
     let printers = &merged[..];
     let n = jobs.ready.len();
     let mut reason = vec![reason::SCHEDULED; n];
-    let mut selected = select(jobs, options, &mut reason);
+    let buffers = BUFFERS.with(RefCell::take);
+    let mut selected = select(jobs, options, &mut reason, buffers.selected);
     // What the loop below does not place found no printer window.
     for &(j, _) in &selected {
         reason[j as usize] = reason::NO_PRINTER;
@@ -592,7 +607,6 @@ pub fn plan(
     if !selected.is_sorted_by(|a, b| a.1.total_cmp(&b.1).is_le()) {
         selected.sort_by(|a, b| a.1.total_cmp(&b.1));
     }
-    let release: Vec<f64> = selected.iter().map(|s| s.1).collect();
 
     let mut out = Schedule {
         reason,
@@ -626,7 +640,14 @@ pub fn plan(
     let click = options.click_limit as usize;
     let overhead = options.click_overhead_s;
     let (group, groups) = dense_groups(jobs.group);
-    let mut pool = Pool::new(jobs.priority, &group, jobs.two_sided, &selected, groups);
+    let mut pool = Pool::new(
+        jobs.priority,
+        &group,
+        jobs.two_sided,
+        &selected,
+        groups,
+        buffers.cards,
+    );
     let sides = Sides::new(printers, options);
     let mut next = 0usize;
     let mut taken: Vec<u32> = Vec::with_capacity(click);
@@ -655,7 +676,7 @@ pub fn plan(
             clock.time = w_start;
             continue;
         }
-        while next < selected.len() && release[next] <= t {
+        while next < selected.len() && selected[next].1 <= t {
             let j = selected[next].0 as usize;
             pool.push(jobs.priority[j], group[j], jobs.two_sided[j], j as u32);
             next += 1;
@@ -664,7 +685,7 @@ pub fn plan(
             if next == selected.len() {
                 break;
             }
-            clock.time = release[next];
+            clock.time = selected[next].1;
             continue;
         }
         // The conservative number of cards that fit before the window closes.
@@ -719,7 +740,7 @@ pub fn plan(
             let others = (0..clocks.len())
                 .filter(|&q| q != p && !clocks[q].retired && clocks[q].time >= t)
                 .map(|q| clocks[q].time.max(t + 1e-6));
-            let release_next = (next < selected.len()).then(|| release[next]);
+            let release_next = (next < selected.len()).then(|| selected[next].1);
             if let Some(later) = others.chain(release_next).reduce(f64::min) {
                 clocks[p].time = later;
                 waiting += 1;
@@ -754,13 +775,70 @@ pub fn plan(
         left_two -= two;
         left_one -= taken.len() - two;
     }
-    improve::improve(jobs, printers, options, &selected, &group, groups, &mut out);
+    let whole_clicks =
+        improve::improve(jobs, printers, options, &selected, &group, groups, &mut out);
     out.groups_split = groups_split(jobs, &group, groups, &selected, &out);
     for (p, spec) in printers.iter().enumerate() {
         out.available[p] = spec.available(0.0, out.makespan);
     }
-    out.lower_bound = lower_bound(jobs, printers, options, &selected, &out);
+    // On small plans the bound in whole clicks and cards is the tighter one.
+    out.lower_bound = lower_bound(jobs, printers, options, &selected, &out).max(whole_clicks);
+    Buffers {
+        selected,
+        cards: pool.cards,
+    }
+    .keep();
     Ok(out)
+}
+
+/// The per-record working buffers of a plan (the records selected, the pool's cards), kept
+/// for the next plan on the same thread. Fresh buffers of a plan of 61,000 cards are a few
+/// hundred pages the kernel has to map and zero on every call, which measured a quarter of
+/// the call; re-planning over and over (a simulated campaign, the jam after the jam) reuses
+/// them instead. Buffers for more than [`KEPT_RECORDS`] records are freed as usual.
+#[derive(Default)]
+struct Buffers {
+    selected: Vec<(u32, f64)>,
+    cards: Vec<u32>,
+}
+
+/// The largest plan whose buffers are kept: about 6 MB.
+const KEPT_RECORDS: usize = 1 << 18;
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+}
+
+impl Buffers {
+    fn keep(self) {
+        if self.selected.capacity() <= KEPT_RECORDS && self.cards.capacity() <= KEPT_RECORDS {
+            BUFFERS.with(|b| b.replace(self));
+        }
+    }
+}
+
+/// Buffers kept between calls on the same thread, like [`Buffers`], for the Python layer's
+/// per-record columns (place ranks, ready times of records all ready at the start): taken
+/// with [`take`], given back with [`keep`].
+#[cfg(feature = "python")]
+pub(crate) type Spare<T> = std::thread::LocalKey<RefCell<Vec<T>>>;
+
+#[cfg(feature = "python")]
+pub(crate) fn take<T>(spare: &'static Spare<T>) -> Vec<T> {
+    spare.with(RefCell::take)
+}
+
+#[cfg(feature = "python")]
+pub(crate) fn keep<T>(spare: &'static Spare<T>, buffer: Vec<T>) {
+    if buffer.capacity() <= KEPT_RECORDS {
+        spare.with(|b| b.replace(buffer));
+    }
+}
+
+#[cfg(feature = "python")]
+thread_local! {
+    pub(crate) static SPARE_U32: RefCell<Vec<u32>> = RefCell::default();
+    pub(crate) static SPARE_F64: RefCell<Vec<f64>> = RefCell::default();
 }
 
 /// Appends a click of printer `p` that starts at `t` with the cards `taken` (one range of it
@@ -780,29 +858,46 @@ fn write_batch(
 ) -> (f64, usize) {
     // Print order is by group: order the (few) group ranges, not the cards.
     runs.sort_by_key(|r| r.0);
+    debug_assert_eq!(
+        runs.iter().map(|r| (r.2 - r.1) as usize).sum::<usize>(),
+        taken.len(),
+        "the runs hold every card taken"
+    );
     let mut now = t + overhead;
     let mut changes = Vec::new();
     let mut twos = 0;
-    let first = out.order.len() as u32;
+    let first = out.order.len();
+    // The batch's stretch of the card columns, written through local slices and counters
+    // (pushing through `out` kept the loop's state in memory).
+    let end = first + taken.len();
+    out.order.resize(end, 0);
+    out.card_start.resize(end, 0.0);
+    out.card_end.resize(end, 0.0);
+    let (order, starts) = (&mut out.order[first..], &mut out.card_start[first..]);
+    let (ends, reasons) = (&mut out.card_end[first..], &mut out.reason[..]);
+    let mut left = *ribbon_left;
+    let (one_s, two_s) = (spec.one_sided_s, spec.two_sided_s);
     let print_order = runs
         .iter()
         .flat_map(|&(_, from, to)| &taken[from as usize..to as usize]);
     for (pos, &j) in print_order.enumerate() {
-        if *ribbon_left == 0 {
+        if left == 0 {
             now += spec.ribbon_change_s;
-            *ribbon_left = spec.ribbon_capacity;
+            left = spec.ribbon_capacity;
             changes.push(pos as u32);
         }
         let ju = j as usize;
         let two = two_sided[ju];
         twos += usize::from(two);
-        out.card_start.push(now);
-        now += spec.card_s(two);
-        out.card_end.push(now);
-        out.reason[ju] = reason::SCHEDULED;
-        *ribbon_left -= 1;
-        out.order.push(j);
+        starts[pos] = now;
+        now += if two { two_s } else { one_s };
+        ends[pos] = now;
+        reasons[ju] = reason::SCHEDULED;
+        left -= 1;
+        order[pos] = j;
     }
+    *ribbon_left = left;
+    let first = first as u32;
     out.busy[p] += now - t;
     out.makespan = out.makespan.max(now);
     out.ribbon_left[p] = *ribbon_left;
@@ -1137,17 +1232,26 @@ fn lower_bound(
     selected: &[(u32, f64)],
     out: &Schedule,
 ) -> f64 {
-    // `selected` is in release order already.
-    let mut scheduled: Vec<(f64, bool)> = Vec::with_capacity(selected.len());
-    scheduled.extend(
+    // `selected` is in release order already. Usually every selected record is scheduled and
+    // the bound reads `selected` where it is; a copy only when some found no printer.
+    let filtered: Vec<(u32, f64)>;
+    let scheduled = if selected
+        .iter()
+        .all(|s| out.reason[s.0 as usize] == reason::SCHEDULED)
+    {
         selected
+    } else {
+        filtered = selected
             .iter()
             .filter(|s| out.reason[s.0 as usize] == reason::SCHEDULED)
-            .map(|s| (s.1.max(0.0), jobs.two_sided[s.0 as usize])),
-    );
+            .copied()
+            .collect();
+        &filtered[..]
+    };
     if scheduled.is_empty() || printers.is_empty() {
         return 0.0;
     }
+    let release = |i: usize| scheduled[i].1.max(0.0);
     let per_click = options.click_overhead_s / f64::from(options.click_limit);
     let cost: Vec<(f64, f64, f64)> = printers
         .iter()
@@ -1160,11 +1264,6 @@ fn lower_bound(
             )
         })
         .collect();
-    // Two-sided suffix counts so each checkpoint knows its mix.
-    let mut two_from = vec![0usize; scheduled.len() + 1];
-    for i in (0..scheduled.len()).rev() {
-        two_from[i] = two_from[i + 1] + usize::from(scheduled[i].1);
-    }
     let mut by_ratio: Vec<usize> = (0..printers.len()).collect();
     by_ratio.sort_by(|&a, &b| (cost[a].1 / cost[a].0).total_cmp(&(cost[b].1 / cost[b].0)));
 
@@ -1195,17 +1294,28 @@ fn lower_bound(
     let mut bound = 0.0f64;
     let count = scheduled.len();
     let checkpoints = 64.min(count);
-    let mut last_checked = usize::MAX;
-    for k in 0..checkpoints {
-        let i = k * count / checkpoints;
-        // Start each checkpoint at the first record released at that time.
-        let i = scheduled.partition_point(|s| s.0 < scheduled[i].0);
-        if i == last_checked {
-            continue;
-        }
-        last_checked = i;
-        let a = scheduled[i].0;
-        let n_two = two_from[i] as f64;
+    // Each checkpoint starts at the first record released at its time; the two-sided cards
+    // released from it on, counted in one pass.
+    let mut starts: Vec<usize> = (0..checkpoints)
+        .map(|k| {
+            let i = k * count / checkpoints;
+            let at = release(i);
+            scheduled.partition_point(|s| s.1.max(0.0) < at)
+        })
+        .collect();
+    starts.dedup();
+    let is_two = |s: &(u32, f64)| usize::from(jobs.two_sided[s.0 as usize]);
+    let mut two_from = vec![0usize; starts.len()];
+    let mut two_after = 0;
+    let mut end = count;
+    for (slot, &i) in starts.iter().enumerate().rev() {
+        two_after += scheduled[i..end].iter().map(is_two).sum::<usize>();
+        two_from[slot] = two_after;
+        end = i;
+    }
+    for (slot, &i) in starts.iter().enumerate() {
+        let a = release(i);
+        let n_two = two_from[slot] as f64;
         let n_one = (count - i) as f64 - n_two;
         let mut lo = a;
         let mut hi = a.max(1.0);
@@ -1230,7 +1340,10 @@ fn lower_bound(
     }
     // The last card released is printed by some printer, in one of its windows, after a click
     // overhead: the earliest any printer can do that.
-    let last = scheduled[count - 1];
+    let last = (
+        release(count - 1),
+        jobs.two_sided[scheduled[count - 1].0 as usize],
+    );
     let earliest = printers
         .iter()
         .map(|p| {

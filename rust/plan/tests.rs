@@ -88,6 +88,18 @@ fn check_invariants(inst: &Instance, printers: &[PrinterSpec], opts: &Options, s
 }
 
 #[test]
+fn a_plan_after_other_plans_on_the_thread_is_the_same_plan() {
+    // The working buffers kept between plans hold nothing of the last plan that counts.
+    let (large, small) = (Instance::new(5_000, 40), Instance::new(700, 9));
+    let printers = vec![printer(12.0, 18.0); 4];
+    let opts = options(4_000);
+    let first = plan(&large.jobs(), &printers, &opts).unwrap();
+    let between = plan(&small.jobs(), &printers, &options(u64::MAX)).unwrap();
+    check_invariants(&small, &printers, &options(u64::MAX), &between);
+    assert_eq!(plan(&large.jobs(), &printers, &opts).unwrap(), first);
+}
+
+#[test]
 fn plans_every_card_once_within_the_click_limit() {
     let inst = Instance::new(10_000, 68);
     let printers = vec![printer(12.0, 18.0); 6];

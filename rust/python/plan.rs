@@ -125,7 +125,8 @@ fn plan_out(py: Python<'_>, s: plan::Schedule) -> PlanOut<'_> {
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
 pub struct RunJobs<'py> {
-    ready: PyReadonlyArray1<'py, f64>,
+    /// `None`: every record is ready at the origin (no column of zeros to allocate).
+    ready: Option<PyReadonlyArray1<'py, f64>>,
     priority: PyReadonlyArray1<'py, u8>,
     place: PyReadonlyArray1<'py, u32>,
     two_sided: PyReadonlyArray1<'py, bool>,
@@ -217,15 +218,27 @@ pub fn plan_run<'py>(
     blanks: u64,
     blank_arrivals: Vec<(f64, u64)>,
 ) -> PyResult<RunOut<'py>> {
-    let (ready, priority) = (jobs.ready.as_slice()?, jobs.priority.as_slice()?);
+    let ready_column = jobs.ready.as_ref().map(|r| r.as_slice()).transpose()?;
+    let priority = jobs.priority.as_slice()?;
     let (place, two_sided) = (jobs.place.as_slice()?, jobs.two_sided.as_slice()?);
     let rank = rank.as_slice()?;
     let staffing = staffing_of(staffing);
     let subset = subset.as_ref().map(|s| s.as_slice()).transpose()?;
-    if subset.is_some_and(|s| s.iter().any(|&j| j < 0 || j as usize >= ready.len())) {
+    let records = priority.len();
+    if subset.is_some_and(|s| s.iter().any(|&j| j < 0 || j as usize >= records)) {
         return Err(EktpError::InvalidArgument("a record index outside the columns".into()).into());
     }
     let (s, windows, used) = py.detach(|| {
+        let mut zeros = Vec::new();
+        let ready = match ready_column {
+            Some(column) => column,
+            None => {
+                zeros = plan::take(&plan::SPARE_F64);
+                zeros.clear();
+                zeros.resize(records, 0.0);
+                &zeros[..]
+            }
+        };
         // The records planned, gathered when a subset is given.
         let gathered;
         let (ready, priority, place, two_sided) = match subset {
@@ -249,7 +262,7 @@ pub fn plan_run<'py>(
                 )
             }
         };
-        run(
+        let result = run(
             ready,
             priority,
             place,
@@ -264,7 +277,9 @@ pub fn plan_run<'py>(
                 blanks,
                 blank_arrivals: blank_arrivals.iter().map(|&(a, k)| (a - now, k)).collect(),
             },
-        )
+        );
+        plan::keep(&plan::SPARE_F64, zeros);
+        result
     })?;
     Ok(RunOut {
         schedule: plan_out(py, s),
@@ -312,7 +327,9 @@ fn run(
             "a place code without a rank".into(),
         ));
     }
-    let group: Vec<u32> = place.iter().map(|&p| rank[p as usize]).collect();
+    let mut group = plan::take(&plan::SPARE_U32);
+    group.clear();
+    group.extend(place.iter().map(|&p| rank[p as usize]));
     let shifted: Vec<f64>;
     let ready = if now != 0.0 {
         shifted = ready.iter().map(|r| r - now).collect();
@@ -340,7 +357,7 @@ fn run(
     let last_ready = last_finite(ready).max(0.0);
     let work = ready.len() as f64 * slowest / printers.len().max(1) as f64;
     let mut days = ((last_ready + 4.0 * work) / 86_400.0) as u32 + 8;
-    loop {
+    let result = loop {
         let windows = windows::windows(&avail, staffing, days);
         let specs: Vec<plan::PrinterSpec> = printers
             .iter()
@@ -368,10 +385,12 @@ fn run(
                 }
             }
             let used = s.batches.iter().map(|b| i64::from(b.len)).collect();
-            return Ok((s, windows, used));
+            break (s, windows, used);
         }
         days *= 2;
-    }
+    };
+    plan::keep(&plan::SPARE_U32, group);
+    Ok(result)
 }
 
 /// Priority classes as the core reads them (`0..=255`), or `None` when one is out of range.
@@ -474,9 +493,23 @@ pub fn factorize_pairs<'py>(
         .collect();
     let mut by_address: HashMap<(usize, usize), u32, BuildHasherDefault<AddressHasher>> =
         HashMap::default();
+    // A direct-mapped cache in front of the table: a column repeats a few dozen objects, so
+    // nearly every record is found in one compare of two addresses, without hashing.
+    const SLOTS: usize = 1 << 12;
+    let mut recent = vec![(0usize, 0usize, 0u32); SLOTS];
+    let slot_of = |(x, y): (usize, usize)| {
+        (((x ^ y.rotate_left(17)) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize
+            & (SLOTS - 1)
+    };
     let mut codes = Vec::with_capacity(a.len());
     for (x, y) in a.iter().zip(b) {
         let address = (x.as_ptr() as usize, y.as_ptr() as usize);
+        let slot = slot_of(address);
+        let hit = recent[slot];
+        if (hit.0, hit.1) == address {
+            codes.push(hit.2);
+            continue;
+        }
         let code = match by_address.get(&address) {
             Some(&code) => code,
             None => {
@@ -493,6 +526,7 @@ pub fn factorize_pairs<'py>(
                 code
             }
         };
+        recent[slot] = (address.0, address.1, code);
         codes.push(code);
     }
     Ok((codes.into_pyarray(py), pairs))

@@ -49,7 +49,9 @@ class _Jobs:
     """The planner's record columns (parallel arrays)."""
 
     ids: npt.NDArray[np.int64]
-    ready: npt.NDArray[np.float64]  # seconds from the plan's origin; NaN unknown
+    # Seconds from the plan's origin, NaN unknown; None: every record ready at the origin
+    # (the common case, where the core needs no column of zeros).
+    ready: npt.NDArray[np.float64] | None
     priority: npt.NDArray[np.uint8]
     place: npt.NDArray[np.uint32]  # code into the plan's _Places
     two_sided: npt.NDArray[np.bool_]
@@ -61,18 +63,25 @@ class _Jobs:
         """The records at ``index`` followed by those of ``tails``, each column written once."""
         k = len(index)
         size = k + sum(len(t) for t in tails)
-        columns = []
+        columns: list[Any] = []
         for f in dataclasses.fields(self):
-            source = getattr(self, f.name)
+            if f.name == "ready" and all(j.ready is None for j in (self, *tails)):
+                columns.append(None)
+                continue
+            source = self._column(f.name)
             out = np.empty(size, dtype=source.dtype)
             np.take(source, index, out=out[:k], mode="clip")
             at = k
             for t in tails:
-                part = getattr(t, f.name)
+                part = t._column(f.name)
                 out[at : at + len(part)] = part
                 at += len(part)
             columns.append(out)
         return _Jobs(*columns)
+
+    def _column(self, name: str) -> npt.NDArray[Any]:
+        values: npt.NDArray[Any] | None = getattr(self, name)
+        return np.zeros(len(self.ids)) if values is None else values
 
 
 def _distinct(ids: npt.NDArray[np.int64], message: str = "record ids must be distinct") -> None:
@@ -108,21 +117,23 @@ def _jobs_from(records: Any, origin: _dt.datetime, places: _Places) -> _Jobs:
             raise InvalidArgumentError(f"column {name!r} must have one value per record")
         return values.astype(dtype, copy=False)
 
-    ready = np.zeros(n, dtype=np.float64)
+    ready: npt.NDArray[np.float64] | None = None
     if has_column(records, "ready"):
         raw = column(records, "ready")
-        if raw.dtype.kind == "M":
-            ready = _seconds(raw, origin)
-        else:
-            ready = np.array(
+        seconds = (
+            _seconds(raw, origin)
+            if raw.dtype.kind == "M"
+            else np.array(
                 [
                     np.nan if r is None else (aware(r) - origin).total_seconds()
                     for r in raw.tolist()
                 ],
                 dtype=np.float64,
             )
-        if len(ready) != n:
+        )
+        if len(seconds) != n:
             raise InvalidArgumentError("column 'ready' must have one value per record")
+        ready = seconds
     priority = _ektpcore.plan_classes(
         np.ascontiguousarray(optional("priority", Priority.FIRST_TIME, np.int64))
     )

@@ -233,7 +233,8 @@ class Plan:
     def lower_bound(self) -> _dt.timedelta:
         """No schedule of the scheduled records finishes earlier (from the plan's start):
         work over capacity, with click overheads and ribbon changes amortised, and the bounds
-        from the ready times."""
+        from the ready times; on small plans (a few clicks per printer, every card ready at
+        once) also whole clicks, ribbon changes and cards per printer, where it is tight."""
         return _dt.timedelta(seconds=self._lower_bound)
 
     @property
