@@ -176,6 +176,7 @@ def _station(ledger: Ledger, printer: VirtualPrinter, config: dict[str, Any]) ->
         station=config["name"],
         lease=dt.timedelta(seconds=config.get("lease", 90.0)),
         take_over=config.get("take_over", False),
+        window=config.get("window", 1),
     )
 
 

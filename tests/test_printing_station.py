@@ -160,7 +160,13 @@ class CrashingTransport(Transport):
         self.inner.close()
 
 
-def test_a_station_killed_mid_card_recovers_without_printing_twice(ledger: Ledger) -> None:
+@pytest.mark.parametrize("window", [1, 5])
+def test_a_station_killed_mid_card_recovers_without_printing_twice(
+    ledger: Ledger, window: int
+) -> None:
+    """The process goes down while its seventh card is at the printer: the cards printed
+    before it are recorded (with a window of five, on the way out), the cards journalled
+    after it leave the journal, and only the card in flight is in doubt."""
     ids = batches(ledger)
     with VirtualPrinter() as printer:
         crashing = PrintStation(
@@ -170,6 +176,7 @@ def test_a_station_killed_mid_card_recovers_without_printing_twice(ledger: Ledge
             faces=faces,
             actor=OPERATOR,
             reply_timeout=10,
+            window=window,
         )
         with pytest.raises(KeyboardInterrupt):
             crashing.run(ids[0])
@@ -202,9 +209,14 @@ def test_the_cli_runs_a_station_against_a_virtual_printer(
         host, port = printer.address
         args = ["station", "run", path, "--printer", "P1", "--address", f"{host}:{port}"]
         result = CliRunner().invoke(main, [*args, "--batch", ids[0], "--no-photo-check"])
+        windowed = [*args, "--batch", ids[1], "--no-photo-check", "--window", "6"]
+        second = CliRunner().invoke(main, windowed)
     assert result.exit_code == 0, result.output
     assert "printed 20, spoiled 0, in doubt 0, still queued 0" in result.output
-    assert len(printer.cards) == 20
+    assert second.exit_code == 0, second.output
+    assert "printed 20, spoiled 0, in doubt 0, still queued 0" in second.output
+    assert len(printer.cards) == 40
+    assert ledger.journal.sent("P1") == []
     served = CliRunner().invoke(main, ["printer", "virtual", "--port", "0", "--for-seconds", "0.3"])
     assert served.exit_code == 0, served.output
     assert "listening on 127.0.0.1:" in served.output
@@ -271,22 +283,27 @@ def ids_of(ledger: Ledger) -> list[str]:
     return sorted({c.batch for c in ledger.claims.all()})
 
 
+@pytest.mark.parametrize(("window", "out", "recorded"), [(1, 3, 2), (4, 4, 0)])
 def test_a_station_whose_claim_is_released_mid_card_records_nothing_more(
-    ledger: Ledger, ledger_location: str
+    ledger: Ledger, ledger_location: str, window: int, out: int, recorded: int
 ) -> None:
+    """Released during its third card, a station records nothing more: with one card in the
+    journal at a time, two cards are recorded and the third is in doubt; with a window of
+    four, the four journalled together are in doubt (the fourth, already journalled, still
+    goes to the printer: the station learns of the release at its next transaction)."""
     ids = batches(ledger)
     with VirtualPrinter() as printer:
-        s = station(ledger, printer)
+        s = station(ledger, printer, window=window)
         s.connect = lambda: _ReleasedMidCard(printer.address, ledger_location)
         report = s.run(ids[0])
-        assert len(printer.cards) == 3  # physically out: two recorded, one in flight
-    assert len(report.printed) == 2
-    assert len(report.in_doubt) == 1
+        assert len(printer.cards) == out  # physically out
+    assert len(report.printed) == recorded
+    assert len(report.in_doubt) == out - recorded
     assert report.stopped is not None
     assert "released" in report.stopped
-    (nik,) = report.in_doubt
-    assert ledger.state_of(nik) is State.IN_DOUBT  # by the release, not by the station
-    ledger.settle(nik, SUPERVISOR, printed=True, note="third card found in the tray")
+    for nik in report.in_doubt:
+        assert ledger.state_of(nik) is State.IN_DOUBT  # by the release, not by the station
+        ledger.settle(nik, SUPERVISOR, printed=True, note="found in the tray")
     assert ledger.counts()[State.PRINTED] == len(printer.cards)
     check_ledger(ledger)
 
@@ -337,3 +354,61 @@ def test_a_stop_asked_from_another_thread_ends_the_run_between_cards(ledger: Led
         rest = s.run(ids[0])  # the stop held for one run only
     assert (len(rest.printed), rest.left, rest.stopped) == (17, 0, None)
     assert ledger.journal.in_doubt() == []
+
+
+def test_a_window_of_cards_is_journalled_together_and_never_more(ledger: Ledger) -> None:
+    """With ``window=8`` the station journals eight cards in one transaction with the
+    outcomes of the eight before: the journal holds more than one card while it prints, never
+    more than eight, and every card is recorded once the run ends."""
+    ids = batches(ledger)
+    held: list[int] = []
+    with VirtualPrinter() as printer:
+        s = station(ledger, printer, window=8)
+        s.progress = lambda _done, _total: held.append(len(ledger.journal.sent("P1")))
+        reports = [s.run(b) for b in ids]
+    assert [len(r.printed) for r in reports] == [20, 20]
+    assert all(r.stopped is None and r.in_doubt == [] for r in reports)
+    assert max(held) == 8
+    assert min(held) >= 1
+    assert ledger.journal.sent("P1") == []
+    assert len(printer.cards) == 40
+    assert ledger.counts() == {State.PRINTED: 40}
+    check_ledger(ledger)
+
+
+def test_a_window_stops_where_the_ribbon_ends(ledger: Ledger) -> None:
+    """A window is never wider than what the ribbon has left: five prints left, a window of
+    eight, and five cards print; the run stops asking for a ribbon change, nothing in doubt,
+    nothing left in the journal, the other cards still queued with their blanks."""
+    ids = batches(ledger)
+    ledger.ribbons.install("P1", "YMCKOK", 5, OPERATOR)
+    with VirtualPrinter() as printer:
+        report = station(ledger, printer, window=8).run(ids[0])
+    assert len(report.printed) == 5
+    assert report.in_doubt == []
+    assert "ribbon" in (report.stopped or "")
+    assert report.left == 15
+    assert len(printer.cards) == 5
+    assert ledger.journal.sent("P1") == []
+    check_ledger(ledger)
+
+
+def test_a_card_refused_in_a_window_is_sent_again_or_leaves_the_journal(ledger: Ledger) -> None:
+    """A printer that refuses the fourth card of a window (its ribbon out) stops the run: the
+    three before are recorded, the refused card and those journalled after it never left, so
+    they leave the journal and stay queued; nothing is in doubt."""
+    ids = batches(ledger)
+    with VirtualPrinter(faults=Faults(ribbon_cards=3)) as printer:
+        report = station(ledger, printer, window=8).run(ids[0])
+    assert len(report.printed) == 3
+    assert report.in_doubt == []
+    assert "NACK R" in (report.stopped or "")
+    assert report.left == 17
+    assert ledger.journal.sent("P1") == []
+    assert ledger.blanks.counts()[BlankState.ALLOCATED] == 37
+    check_ledger(ledger)
+
+
+def test_a_window_must_hold_a_card(ledger: Ledger) -> None:
+    with VirtualPrinter() as printer, pytest.raises(ektpcore.InvalidArgumentError, match="window"):
+        station(ledger, printer, window=0)

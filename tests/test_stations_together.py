@@ -51,6 +51,9 @@ DESKS_RECHECK = os.environ.get("EKTPCORE_FLOOR_BLIND_DESKS", "") != "1"
 # in every run: one dies right after a card landed in its tray (the card is out, the station
 # never heard so), one while a card's bytes are half sent (nothing came out).
 FIRST_LIFE = {"P1@pc-1": {"die_after_tray": 6}, "P2@pc-3": {"die_mid_send": 4}}
+# Cards each station journals together (``PrintStation(window=...)``): one at a time, or
+# four, so that a kill can leave a whole window in doubt, printed and not.
+WINDOWS = {"P1@pc-1": 4, "P1@pc-2": 1, "P2@pc-3": 1, "P2@pc-4": 4}
 
 
 @dataclass
@@ -135,6 +138,7 @@ class Floor:
             lease=LEASE,
             seconds_per_card=SECONDS_PER_CARD,
             take_over=take_over,
+            window=WINDOWS[name],
             **extra,
         )
 

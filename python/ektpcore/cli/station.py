@@ -145,6 +145,15 @@ def _ribbon(led: Any, printer: str) -> None:
     is_flag=True,
     help="Take over a batch whose claim lapsed (its station died); a live claim is never taken.",
 )
+@click.option(
+    "--window",
+    type=click.IntRange(min=1, max=1_000),
+    default=1,
+    show_default=True,
+    help="Cards journalled together ahead of the printer, in one transaction with the"
+    " outcomes before them: fewer transactions, and at most this many cards in doubt after a"
+    " crash.",
+)
 @click.option("--no-photo-check", is_flag=True, help="Skip the photo-background rule.")
 @click.option(
     "--chip-reader",
@@ -195,6 +204,7 @@ def station_run(
     station_name: str | None,
     lease: float,
     take_over: bool,
+    window: int,
     no_photo_check: bool,
     chip_reader: str | None,
     chip_profile: str,
@@ -258,6 +268,7 @@ def station_run(
                     station=station_name,
                     lease=dt.timedelta(seconds=lease),
                     take_over=take_over,
+                    window=window,
                     dialect=language,
                     pause=lambda message: note(f"printer {printer_id}: {message}"),
                     pause_timeout=pause_for,

@@ -11,6 +11,7 @@ failed, with the chip's serial (its UID) when it answered.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +51,23 @@ class JournalWrites:
 
     def sent(self, nik: int, batch: str, printer: str, serial: int) -> None:
         """Notes that ``nik``'s card, on blank ``serial``, is about to leave for ``printer``."""
+        self.sent_all([(nik, serial)], batch, printer)
+
+    def sent_all(self, cards: Sequence[tuple[int, int]], batch: str, printer: str) -> None:
+        """Notes that these cards ``(NIK, blank serial)`` are about to leave for ``printer``,
+        in one statement (a station journals a window of cards at once)."""
         tx = self._tx
         tx.require(Permission.PRINT)
-        tx.db.execute(
+        if not cards:
+            return
+        keys = nik_keys(tx.db, [nik for nik, _ in cards])
+        tx.db.executemany(
             "INSERT INTO station_journal (record_id, batch, printer, serial, state, sent_at)"
             " SELECT id, ?, ?, ?, 'sent', ? FROM records WHERE nik = ?",
-            (batch, printer, serial, tx.now, nik_keys(tx.db, [nik])[0]),
+            [
+                (batch, printer, serial, tx.now, key)
+                for (_, serial), key in zip(cards, keys, strict=True)
+            ],
         )
 
     def recover(

@@ -175,6 +175,10 @@ class PrintStation:
         poll: seconds between status queries while waiting or paused.
         prefetch: cards rendered and encoded ahead, on another thread, while the printer
             prints (0: each card is made when its turn comes).
+        window: cards written to the journal together, ahead of the printer, in the same
+            transaction as the outcomes of the cards before them: the most cards a crash or
+            a lost claim can leave in doubt. 1 (the default) is one transaction per card;
+            a larger window makes fewer transactions for fast printers and busy servers.
     """
 
     def __init__(
@@ -197,13 +201,14 @@ class PrintStation:
         pause_timeout: float = 0.0,
         poll: float = 0.5,
         prefetch: int = 2,
+        window: int = 1,
     ) -> None:
-        if min(wait, pause_timeout) < 0 or poll <= 0 or prefetch < 0:
+        if min(wait, pause_timeout) < 0 or poll <= 0 or prefetch < 0 or window < 1:
             raise InvalidArgumentError(
-                "wait and pause_timeout must be >= 0, poll > 0 and prefetch >= 0"
+                "wait and pause_timeout must be >= 0, poll > 0, prefetch >= 0 and window >= 1"
             )
         self.wait, self.pause, self.pause_timeout = wait, pause, pause_timeout
-        self.poll, self.prefetch = poll, prefetch
+        self.poll, self.prefetch, self.window = poll, prefetch, window
         self.chip = chip
         self.station = station or f"{printer}@{socket.gethostname()}"
         self.lease = lease
@@ -349,61 +354,15 @@ class PrintStation:
             except (PrinterConnectionError, StationError) as err:
                 report.left, report.stopped = total, str(err)
                 return report
-            done = retried = 0
-            while done < total:
-                record, serial = records[done], blanks[done]
-                lost = heartbeat.beat()
-                if lost is not None or self._stop_reason is not None:
-                    report.stopped = lost or self._stop_reason
-                    break
-                try:
-                    why, status = self._ready(transport, report)
-                except PrinterConnectionError as err:
-                    why = f"connection lost: {err}"
-                if why is not None:
+            window = _Window(batch, [(int(r.nik), s) for r, s in zip(records, blanks, strict=True)])
+            try:
+                self._cards(transport, heartbeat, records, window, ahead, report)
+            finally:
+                # Whatever stopped the run, the cards it printed are recorded and those it
+                # journalled but never sent leave the journal (in doubt if even that fails).
+                why = self._advance(window, report, closing=True)
+                if why is not None and report.stopped is None:
                     report.stopped = why
-                    break
-                try:
-                    card = ahead.card(done)
-                    outcome = self._one(
-                        transport,
-                        batch,
-                        (record, serial),
-                        (card, functools.partial(ahead.after, done)),
-                        report,
-                        status,
-                    )
-                except (LeaseLostError, LedgerBusyError) as err:
-                    # The card went to the printer but its outcome could not be recorded (the
-                    # claim was lost, or the ledger stayed locked): it stays in the journal,
-                    # and becomes IN_DOUBT at the next run, claim or release of the batch.
-                    report.in_doubt.append(int(record.nik))
-                    outcome = str(err)
-                except EktpcoreError as err:
-                    # Any other refusal of the outcome (the ribbon count, say): the card may
-                    # be out, so it is put in doubt under the claim before the claim goes.
-                    if int(record.nik) not in self.ledger.journal.sent(self.printer):
-                        raise  # nothing was sent: the refusal is the run's
-                    self._in_doubt_now(batch, int(record.nik), err, report)
-                    outcome = f"{err}; the card was left in doubt for a supervisor"
-                if isinstance(outcome, PrinterStatus):
-                    # Refused before printing: the operator clears the cause, the card goes
-                    # again (once: a printer that refuses it again stops the run).
-                    if retried:
-                        why = f"again: {outcome}"
-                    else:
-                        why = self._paused(transport, outcome, report)
-                    if why is None:
-                        retried += 1
-                        continue
-                    outcome = f"the printer refused the card: {why}"
-                retried = 0
-                done += 1
-                if self.progress is not None:
-                    self.progress(done, total)
-                if outcome is not None:
-                    report.stopped = outcome
-                    break
             end = self.dialect.job_end()
             if report.stopped is None and end:
                 # The padding is a courtesy: every card is already settled.
@@ -412,38 +371,165 @@ class PrintStation:
         report.left = len(self.ledger.queued(batch, self.printer))
         return report
 
+    def _cards(
+        self,
+        transport: Transport,
+        heartbeat: _Heartbeat,
+        records: list[Record],
+        window: _Window,
+        ahead: _Ahead,
+        report: BatchReport,
+    ) -> None:
+        """The run's card loop; ``window.done`` counts the cards it is through with."""
+        total, retried = len(records), 0
+        while window.done < total:
+            done = window.done
+            lost = heartbeat.beat()
+            if lost is not None or self._stop_reason is not None:
+                report.stopped = lost or self._stop_reason
+                return
+            try:
+                why, status = self._ready(transport, report)
+            except PrinterConnectionError as err:
+                why = f"connection lost: {err}"
+            if why is None and done >= window.upto:
+                why = self._advance(window, report)
+            if why is not None:
+                report.stopped = why
+                return
+            record = records[done]
+            try:
+                card = ahead.card(done)
+                outcome = self._one(
+                    transport,
+                    window,
+                    record,
+                    (card, functools.partial(ahead.after, done)),
+                    report,
+                    status,
+                )
+            except (LeaseLostError, LedgerBusyError) as err:
+                # The card went to the printer but its outcome could not be recorded (the
+                # claim was lost, or the ledger stayed locked): it stays in the journal,
+                # and becomes IN_DOUBT at the next run, claim or release of the batch.
+                report.in_doubt.append(int(record.nik))
+                outcome = str(err)
+            except EktpcoreError as err:
+                # Any other refusal of the outcome: the card may be out, so it is put in
+                # doubt under the claim (with every card of the window) before the claim
+                # goes.
+                if window.flying <= window.done:
+                    raise  # nothing was sent: the refusal is the run's
+                window.done += 1
+                self._in_doubt_now(window, err, report, [int(record.nik)])
+                report.stopped = f"{err}; the card was left in doubt for a supervisor"
+                return
+            if isinstance(outcome, PrinterStatus):
+                # Refused before printing: the operator clears the cause, the card goes
+                # again (once: a printer that refuses it again stops the run, the card
+                # still QUEUED and never sent).
+                why = f"again: {outcome}" if retried else self._paused(transport, outcome, report)
+                if why is None:
+                    retried += 1
+                    continue
+                report.stopped = f"the printer refused the card: {why}"
+                return
+            retried = 0
+            window.done += 1
+            if self.progress is not None:
+                self.progress(window.done, total)
+            if outcome is not None:
+                report.stopped = outcome
+                return
+
+    def _advance(
+        self, window: _Window, report: BatchReport, *, closing: bool = False
+    ) -> str | None:
+        """One transaction: the outcomes of the cards printed since the last one, and the
+        next cards (up to ``window``, as far as the ribbon lasts) written to the journal
+        before they leave; ``closing``, the cards journalled but never sent leave the
+        journal instead. Returns why the run stops, or ``None``."""
+        printed, unsent = window.printed, window.unsent()
+        ahead: list[tuple[int, int]] = []
+        stop = None
+        if not closing:
+            ribbon = self.ledger.ribbons.current(self.printer)
+            left = 0 if ribbon is None else ribbon.remaining - len(printed)
+            ahead = window.cards[window.done : window.done + min(self.window, left)]
+            if not ahead:
+                state = "has no ribbon installed" if ribbon is None else "has used up its ribbon"
+                stop = (
+                    f"printer {self.printer} {state}: record the ribbon change and run the"
+                    " batch again (the card was not sent)"
+                )
+        if not (printed or unsent or ahead):
+            return stop
+        try:
+            with self._fenced(self.actor) as tx:
+                # The journal first: the outcomes lock the ledger's chain heads, which
+                # stations beside each other take in turn, until the commit.
+                tx.journal.forget([nik for nik, _, _ in printed] + unsent)
+                tx.journal.sent_all(ahead, window.batch, self.printer)
+                self._record_printed(tx, window.batch, printed)
+        except (LeaseLostError, LedgerBusyError) as err:
+            # The cards stay in the journal and become IN_DOUBT at the next run, claim or
+            # release of the batch: whoever takes the batch over finds them there.
+            out = {nik for nik, _, _ in printed}
+            report.printed[:] = [nik for nik in report.printed if nik not in out]
+            report.in_doubt.extend([nik for nik, _, _ in printed] + unsent)
+            window.printed, window.upto = [], window.done
+            return f"{err} (the cards not yet sent were not sent)"
+        except EktpcoreError as err:
+            if not (printed or unsent):
+                raise  # nothing in the journal: the refusal is the run's
+            self._in_doubt_now(window, err, report)
+            return f"{err}; the cards in the journal were left in doubt for a supervisor"
+        window.printed, window.upto = [], window.done + len(ahead)
+        return stop
+
+    def _record_printed(
+        self, tx: Transaction, batch: str, printed: list[tuple[int, int, str | None]]
+    ) -> None:
+        """``PRINTED`` with their blanks (and chip serials), cards of one reason together."""
+        by_reason: dict[str | None, list[tuple[int, int, str | None]]] = {}
+        for card in printed:
+            by_reason.setdefault(
+                None if card[2] is None else f"chip {card[2]} written and verified", []
+            ).append(card)
+        for reason, cards in by_reason.items():
+            tx.transition(
+                [nik for nik, _, _ in cards],
+                State.PRINTED,
+                reason=reason,
+                batch=batch,
+                printer=self.printer,
+                blanks=[serial for _, serial, _ in cards],
+            )
+        for nik, serial, chip in printed:
+            if chip is not None:
+                tx.journal.log_chip(nik, serial, self.printer, chip, written=True, reason=None)
+
     def _one(
         self,
         transport: Transport,
-        batch: str,
-        card_of: tuple[Record, int],
+        window: _Window,
+        record: Record,
         sending: tuple[Exchange, Callable[[], None]],
         report: BatchReport,
         ready: PrinterStatus,
     ) -> str | PrinterStatus | None:
-        """Prints one card (a record and its blank's serial) on a printer whose status was
+        """Prints one card, journalled with its blank, on a printer whose status was
         ``ready``: its bytes, and what to start once they are sent (the next cards, made while
         the printer prints). Returns why the batch stops, ``None`` to go on, or the printer's
         status when it refused the card before printing it (nothing happened to it)."""
-        record, serial = card_of
         card, sent = sending
-        nik = int(record.nik)
+        nik, serial = window.cards[window.done]
+        batch = window.batch
         # The chip's data is gathered before the card moves: a record whose data cannot be
         # written stops the run here, before a blank is used.
         chip_data = self.chip.prepare(record) if self.chip is not None else None
-        ribbon = self.ledger.ribbons.current(self.printer)
-        if ribbon is None or ribbon.remaining < 1:
-            state = "has no ribbon installed" if ribbon is None else "has used up its ribbon"
-            return (
-                f"printer {self.printer} {state}: record the ribbon change and run the batch"
-                " again (the card was not sent)"
-            )
-        try:
-            with self._fenced(self.actor) as tx:
-                tx.journal.sent(nik, batch, self.printer, serial)
-        except (LeaseLostError, LedgerBusyError) as err:
-            return f"{err} (the card was not sent)"
         chip: str | None = None  # the chip serial once the chip is written
+        window.flying = window.done + 1
         try:
             counted = None if card.replies else ready.cards
             if chip_data is not None:
@@ -463,15 +549,9 @@ class PrintStation:
             self._doubt(batch, nik, unconfirmed, report)
             return f"{unconfirmed}; the card was left in doubt for a supervisor"
         if refused is None:
-            self._settle(
-                [nik],
-                State.PRINTED,
-                self.actor,
-                batch,
-                None if chip is None else f"chip {chip} written and verified",
-                blanks=[serial],
-                chip=None if chip is None else (serial, chip, True, None),
-            )
+            # Recorded with the next cards' journal rows (see ``window``); in the report at
+            # once (moved to its in-doubt cards if that recording fails).
+            window.printed.append((nik, serial, chip))
             report.printed.append(nik)
             return None
         jam = refused.condition.action == "stop"
@@ -507,9 +587,9 @@ class PrintStation:
             if jam:
                 return f"{refused}: clear the printer and run the batch again; {again}"
             return why
-        # Refused before printing (ribbon, cover, a bad command): nothing happened to the card.
-        with self._fenced(self.actor) as tx:
-            tx.journal.forget([nik])
+        # Refused before printing (ribbon, cover, a bad command): nothing happened to the
+        # card; it stays in the journal for the next try, or leaves it when the run stops.
+        window.flying = window.done
         return refused
 
     def _doubt(self, batch: str, nik: int, reason: str, report: BatchReport) -> None:
@@ -661,16 +741,26 @@ class PrintStation:
             )
             self._after_outcome(tx, niks, reason, spoil, keep_journal, chip)
 
-    def _in_doubt_now(self, batch: str, nik: int, err: Exception, report: BatchReport) -> None:
-        """Turns the card in flight into ``IN_DOUBT`` at once; if even that cannot be
-        recorded, the claim is kept (it lapses, and whoever takes the batch over finds the
-        card in the journal) rather than given back over a card nobody accounts for."""
-        report.in_doubt.append(nik)
+    def _in_doubt_now(
+        self, window: _Window, err: Exception, report: BatchReport, flight: Sequence[int] = ()
+    ) -> None:
+        """Turns every card in the journal (``flight``, the card whose outcome was refused;
+        the cards printed since the last transaction; those journalled ahead) into
+        ``IN_DOUBT`` at once; if even that cannot be recorded, the claim is kept (it lapses,
+        and whoever takes the batch over finds the cards in the journal) rather than given
+        back over cards nobody accounts for."""
         try:
             with self._fenced(self.actor) as tx:
-                tx.journal.recover(batch=batch, reason=f"its outcome could not be recorded: {err}")
+                niks = tx.journal.recover(
+                    batch=window.batch, reason=f"its outcome could not be recorded: {err}"
+                )
         except EktpcoreError:
             self._keep_claim = True
+            niks = list(flight) + [nik for nik, _, _ in window.printed] + window.unsent()
+        out = set(niks)
+        report.printed[:] = [nik for nik in report.printed if nik not in out]
+        report.in_doubt.extend(dict.fromkeys(niks))
+        window.printed, window.upto = [], window.done
 
     @contextlib.contextmanager
     def _fenced(self, actor: Actor) -> Iterator[Transaction]:
@@ -703,6 +793,26 @@ class PrintStation:
             tx.journal.mark_in_doubt(niks)
         else:
             tx.journal.forget(niks)
+
+
+@dataclass
+class _Window:
+    """A run's cards, ``(NIK, blank serial)`` in printing order, and how far it got: through
+    ``done`` of them, ``upto`` journalled; ``printed`` are cards out of the printer whose
+    outcome is recorded with the next journal rows ``(NIK, blank serial, chip serial)``;
+    the cards before ``flying`` began to leave for the printer (the others journalled are
+    known never sent, and leave the journal when the run ends)."""
+
+    batch: str
+    cards: list[tuple[int, int]]
+    done: int = 0
+    upto: int = 0
+    flying: int = 0
+    printed: list[tuple[int, int, str | None]] = field(default_factory=list)
+
+    def unsent(self) -> list[int]:
+        """The cards journalled that never began to leave."""
+        return [nik for nik, _ in self.cards[max(self.done, self.flying) : self.upto]]
 
 
 class _Heartbeat:
