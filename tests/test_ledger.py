@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,8 @@ from ektpcore import (
     State,
     UnknownRecordError,
 )
+from ektpcore.ledger import SqliteStore
+from ektpcore.ledger.schema import READ_INDEXES, drop_read_indexes
 
 OPERATOR = Actor("ani", Role.OPERATOR)
 SUPERVISOR = Actor("budi", Role.SUPERVISOR)
@@ -68,6 +71,39 @@ def test_the_whole_way_to_the_citizen(ledger: Ledger) -> None:
     assert history[4].blank == str(serials[0])
     assert ledger.blanks.state_of(serials[0]) is ektpcore.BlankState.USED
     assert ledger.verify().ok
+
+
+def test_a_ledger_without_its_read_indexes_records_and_reads_the_same(tmp_path: Path) -> None:
+    # A simulated campaign's ledger in memory drops them for its run.
+    store = SqliteStore(str(tmp_path / "ledger.db"))
+    with Ledger(store) as led:
+        drop_read_indexes(store)
+        indexes = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert indexes.isdisjoint(READ_INDEXES)
+        led.add_records(NIKS[:3], OPERATOR, state=State.PRINT_READY)
+        led.blanks.receive("KEMENDAGRI-2017-11", 1000, 1099, SUPERVISOR)
+        serials = led.queue(NIKS[:3], "B-001", "P1", OPERATOR)
+        led.transition(NIKS[:3], State.PRINTED, OPERATOR, batch="B-001", blanks=serials)
+        led.transition(NIKS[:3], State.ENCODED, OPERATOR)
+        led.transition(NIKS[:3], State.QC_PASSED, OPERATOR)
+        (manifest,) = led.distribution.build(OPERATOR)
+        led.distribution.dispatch(manifest.id, OPERATOR)
+        led.distribution.receive(manifest.id, "camat", 3, OPERATOR)
+        led.distribution.hand_over_many(NIKS[:2], OPERATOR, identity_checks=["KK"] * 2)
+        assert [h.target for h in led.history(NIKS[0])][-3:] == [
+            State.IN_TRANSIT_TO_KECAMATAN,
+            State.AT_KECAMATAN,
+            State.ISSUED,
+        ]
+        assert led.history(NIKS[0])[2].blank == str(serials[0])
+        assert led.counts() == {State.ISSUED: 2, State.AT_KECAMATAN: 1}
+        assert [h.card_serial for h in led.distribution.handovers(NIKS[1])] == [serials[1]]
+        bound = store.query(
+            "SELECT r.nik, b.serial FROM blanks b JOIN records r ON r.id = b.record_id"
+            " ORDER BY b.serial"
+        )
+        assert bound == [(int(n), s) for n, s in zip(NIKS[:3], serials, strict=True)]
+        assert led.verify().ok
 
 
 def test_illegal_changes_are_refused_whole_with_the_rule(ledger: Ledger) -> None:

@@ -27,7 +27,7 @@ from ..errors import (
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
 from .sealing import check_free_text, check_label, open_texts
-from .store import Session
+from .store import Same, Session, same_or_each
 
 if TYPE_CHECKING:
     from .core import Ledger
@@ -283,17 +283,34 @@ def move(
         tx.require(needs)
         sources[text] = source
     records: list[int | None] = list(record_ids) if record_ids else [None] * len(serials)
-    db.executemany(
-        "UPDATE blanks SET state = ?, batch = coalesce(?, batch), record_id = coalesce(?,"
-        " record_id), updated_at = ? WHERE serial = ?",
-        [(target.value, batch, r, tx.now, s) for s, r in zip(serials, records, strict=True)],
+    # One statement for all: a batch's blanks move alike, each printed one bound to its record.
+    db.execute(
+        "UPDATE blanks SET state = ?, batch = coalesce(?, batch), updated_at = ? WHERE "
+        + db.member_of("serial"),
+        (target.value, batch, tx.now, db.as_list(serials)),
     )
-    _history(
-        tx,
-        [(s, sources[found[s]], target) for s in serials],
-        reason=reason,
-        batch=[batch or in_batches[s] for s in serials],
-        records=records,
+    if record_ids:
+        db.update_each("blanks", "serial", serials, "record_id", list(record_ids))
+    # The movements' history rows as columns: one target, and mostly one source, batch and
+    # reason, each bound once.
+    check_free_text(reason, "a blank's reason")
+    froms = [found[s] for s in serials]
+    batches = [batch or in_batches[s] for s in serials]
+    chain.append_columns(
+        db,
+        [
+            serials,
+            Same(tx.now),
+            Same(tx.actor.name),
+            Same(tx.actor.role.name),
+            same_or_each(froms),
+            Same(target.value),
+            Same(reason),  # sealed by the chain, bound to each row, in a sealed ledger
+            same_or_each(batches),
+            records if record_ids else Same(None),
+        ],
+        len(serials),
+        chain.BLANK_CHAIN,
     )
 
 

@@ -26,7 +26,7 @@ from .sealing import (
     seal_text,
     seal_texts,
 )
-from .store import Session
+from .store import Same, Session, same_or_each
 
 if TYPE_CHECKING:
     from .core import Ledger
@@ -156,13 +156,15 @@ def _manifest(db: Session, head: Sequence[Any]) -> Manifest:
     )
 
 
-def _niks(db: Session, manifest_id: int) -> list[int]:
+def _cards(db: Session, manifest_id: int) -> list[tuple[int, int, str, str | None]]:
+    """Each card's record on a manifest as a transition takes it: (id, NIK, state, batch)."""
     rows = db.all(
-        "SELECT r.nik, r.sealed FROM manifest_items i JOIN records r ON r.id = i.record_id"
-        " WHERE i.manifest_id = ?",
+        "SELECT r.id, r.nik, r.sealed, r.state, r.batch FROM manifest_items i JOIN records r"
+        " ON r.id = i.record_id WHERE i.manifest_id = ?",
         (manifest_id,),
     )
-    return niks_of(db, [r[0] for r in rows], [r[1] for r in rows])
+    niks = niks_of(db, [r[1] for r in rows], [r[2] for r in rows])
+    return [(r[0], nik, r[3], r[4]) for r, nik in zip(rows, niks, strict=True)]
 
 
 class DistributionWrites:
@@ -235,16 +237,21 @@ class DistributionWrites:
         )
         assert row is not None
         mid = int(row[0])
-        db.executemany(
-            "INSERT INTO manifest_items (manifest_id, record_id, kelurahan) VALUES (?,?,?)",
-            [(mid, rid, kel) for rid, kel in items],
+        db.insert_columns(
+            "manifest_items",
+            ("manifest_id", "record_id", "kelurahan"),
+            [Same(mid), [rid for rid, _ in items], same_or_each([kel for _, kel in items])],
+            len(items),
         )
         return mid
 
-    def _in_state(self, manifest_id: int, state: ManifestState) -> tuple[Leg, str, list[int]]:
-        """The leg, destination and NIKs of a manifest that is in ``state``: what a dispatch
-        or receipt needs, read once (not the whole manifest, whose NIKs are built as
-        :class:`~ektpcore.Nik` objects for readers)."""
+    def _in_state(
+        self, manifest_id: int, state: ManifestState
+    ) -> tuple[Leg, str, list[tuple[int, int, str, str | None]]]:
+        """The leg, destination and cards (see :func:`_cards`) of a manifest that is in
+        ``state``: what a dispatch or receipt needs, read once (not the whole manifest, whose
+        NIKs are built as :class:`~ektpcore.Nik` objects for readers, nor each NIK looked up
+        again by the transition)."""
         db = self._tx.db
         head = db.one(
             "SELECT state, leg, kecamatan, kelurahan FROM manifests WHERE id = ?", (manifest_id,)
@@ -255,14 +262,14 @@ class DistributionWrites:
             raise InvalidArgumentError(f"manifest {manifest_id} is {head[0]}")
         leg = Leg(head[1])
         destination = head[2] if leg is Leg.KECAMATAN else (head[3] or "")
-        return leg, destination, _niks(db, manifest_id)
+        return leg, destination, _cards(db, manifest_id)
 
     def dispatch(self, manifest_id: int) -> None:
         """Sends the consignment: its cards go ``IN_TRANSIT_TO_KECAMATAN`` (or
         ``IN_TRANSIT_TO_KELURAHAN`` on the kelurahan leg)."""
         tx = self._tx
-        leg, _, niks = self._in_state(manifest_id, ManifestState.OPEN)
-        records.transition(tx, niks, _IN_TRANSIT[leg])
+        leg, _, cards = self._in_state(manifest_id, ManifestState.OPEN)
+        records.transition(tx, [c[1] for c in cards], _IN_TRANSIT[leg], known=cards)
         tx.db.execute(
             "UPDATE manifests SET state = ?, dispatched_at = ? WHERE id = ?",
             (ManifestState.DISPATCHED.value, tx.now, manifest_id),
@@ -272,16 +279,16 @@ class DistributionWrites:
         """The kecamatan (or kelurahan) confirms receipt of ``count`` cards; a count that does
         not match the manifest is refused."""
         tx = self._tx
-        leg, destination, niks = self._in_state(manifest_id, ManifestState.DISPATCHED)
+        leg, destination, cards = self._in_state(manifest_id, ManifestState.DISPATCHED)
         if not meaningful(receiver):
             raise InvalidArgumentError("the receiver's name is required")
         check_free_text(receiver, "a receiver")
-        if count != len(niks):
+        if count != len(cards):
             raise ManifestMismatchError(
-                f"manifest {manifest_id} for {destination} lists {len(niks)} cards;"
+                f"manifest {manifest_id} for {destination} lists {len(cards)} cards;"
                 f" {receiver} counted {count}"
             )
-        records.transition(tx, niks, _ARRIVED[leg])
+        records.transition(tx, [c[1] for c in cards], _ARRIVED[leg], known=cards)
         tx.db.execute(
             "UPDATE manifests SET state = ?, received_at = ?, received_by = ?,"
             " received_count = ? WHERE id = ?",
@@ -324,19 +331,26 @@ class DistributionWrites:
             check_free_text(text, what)
         db = tx.db
         _check_not_packed(db, niks)
-        moved = records.transition(tx, niks, State.ISSUED)
+        # Looked up once: the transition and the hand-overs' rows take the same records.
+        found = records.lookup(db, niks)
+        moved = records.transition(tx, niks, State.ISSUED, known=found)
         # Each hand-over's texts are bound to it: its record (by NIK index) and instant.
         keys = nik_keys(db, niks)
         rows = [row_key(key, tx.now) for key in keys]
         sealed_checks = seal_texts(db, checks, "handovers.identity_check", rows)
         sealed_receivers = seal_texts(db, [receiver] * len(keys), "handovers.receiver", rows)
-        db.executemany(
-            "INSERT INTO handovers (record_id, at, actor, identity_check, receiver)"
-            " SELECT id, ?, ?, ?, ? FROM records WHERE nik = ?",
+        id_of = {nik: rid for rid, nik, _, _ in found}
+        db.insert_columns(
+            "handovers",
+            ("record_id", "at", "actor", "identity_check", "receiver"),
             [
-                (tx.now, tx.actor.name, check, who, key)
-                for key, check, who in zip(keys, sealed_checks, sealed_receivers, strict=True)
+                [id_of[nik] for nik in niks],
+                Same(tx.now),
+                Same(tx.actor.name),
+                same_or_each(sealed_checks),
+                same_or_each(sealed_receivers),
             ],
+            len(niks),
         )
         return moved
 

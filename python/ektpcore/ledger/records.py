@@ -43,7 +43,7 @@ from .sealing import (
     open_texts,
     seal_text,
 )
-from .store import Same, Session
+from .store import Same, Session, same_or_each
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -371,8 +371,17 @@ def valid_niks(niks: Any, what: str) -> list[int]:
     return list(values.tolist())
 
 
-def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack[Change]) -> int:
-    """See :meth:`~ektpcore.Ledger.transition`; ``niks`` are valid NIKs as ints."""
+def transition(
+    tx: Transaction,
+    niks: list[int],
+    target: State,
+    *,
+    known: list[tuple[int, int, str, str | None]] | None = None,
+    **change: Unpack[Change],
+) -> int:
+    """See :meth:`~ektpcore.Ledger.transition`; ``niks`` are valid NIKs as ints. ``known``:
+    each record's (id, NIK, state, batch) as the caller has just read them in this
+    transaction (a manifest's cards, read by the manifest), instead of looking each NIK up."""
     _only(change, Change, "transition")
     tx.require(*RECORD_PERMISSIONS, what="change records")
     reason, batch = change.get("reason"), change.get("batch")
@@ -381,15 +390,7 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     check_free_text(reason, "a reason")
     check_label(batch, "a batch's name")
     check_label(printer, "a printer's name")
-    keys = nik_keys(db, niks)
-    nik_of = dict(zip(keys, niks, strict=True))
-    rows = [
-        (rid, nik_of[key], state, in_batch)
-        for rid, key, state, in_batch in db.all(
-            "SELECT r.id, r.nik, r.state, r.batch FROM records AS r WHERE " + db.member_of("r.nik"),
-            (db.as_list(keys),),
-        )
-    ]
+    rows = lookup(db, niks) if known is None else list(known)
     # In the table's order: the records' and the history's index pages are then written one
     # after the other rather than all over the file (a bulk change touches 10^5 rows).
     rows.sort()
@@ -420,8 +421,9 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
     _check_journal(tx, niks)
     leaving: dict[str, int] = {}
     if target is not State.QUEUED:
+        queued = State.QUEUED.value
         for _, nik, state, in_batch in rows:
-            if state == State.QUEUED.value and in_batch is not None:
+            if state == queued and in_batch is not None:
                 leaving.setdefault(in_batch, nik)
         _check_claims(tx, leaving)
     # The rule depends on the source state only: check it once per state present (the NIK
@@ -472,7 +474,8 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
             Same(now),
             Same(who),
             Same(role),
-            [state for _, _, state, _ in rows],
+            # A change usually moves records out of one state: one value, bound once.
+            same_or_each([state for _, _, state, _ in rows]),
             Same(to),
             why,
             Same(batch),
@@ -494,6 +497,19 @@ def transition(tx: Transaction, niks: list[int], target: State, **change: Unpack
                 (db.as_list(reprints),),
             )
     return len(found)
+
+
+def lookup(db: Session, niks: list[int]) -> list[tuple[int, int, str, str | None]]:
+    """Each record's (id, NIK, state, batch) of ``niks`` that the ledger holds."""
+    keys = nik_keys(db, niks)
+    nik_of = dict(zip(keys, niks, strict=True))
+    return [
+        (rid, nik_of[key], state, in_batch)
+        for rid, key, state, in_batch in db.all(
+            "SELECT r.id, r.nik, r.state, r.batch FROM records AS r WHERE " + db.member_of("r.nik"),
+            (db.as_list(keys),),
+        )
+    ]
 
 
 def _check_journal(tx: Transaction, niks: list[int]) -> None:
@@ -615,19 +631,22 @@ def _bind_blanks(
                 "serial per NIK, in the same order"
             )
         record_ids = [found[nik][0] for nik in niks]
+        serials = [int(b) for b in blanks]
         _blanks.move(
             tx,
-            [int(b) for b in blanks],
+            serials,
             BlankState.USED,
             batch=batch,
             allowed={(BlankState.ALLOCATED, BlankState.USED): Permission.PRINT},
             record_ids=record_ids,
         )
-        db.executemany(
-            "INSERT INTO cards (record_id, serial, created_at) VALUES (?,?,?)",
-            [(rid, int(b), now) for rid, b in zip(record_ids, blanks, strict=True)],
+        db.insert_columns(
+            "cards",
+            ("record_id", "serial", "created_at"),
+            [record_ids, serials, Same(now)],
+            len(serials),
         )
-        return {rid: int(b) for rid, b in zip(record_ids, blanks, strict=True)}
+        return dict(zip(record_ids, serials, strict=True))
     if blanks is not None:
         raise InvalidArgumentError("blanks are given only when printing")
     if target not in (State.PRINT_READY, State.CANCELLED):

@@ -15,7 +15,13 @@ from ..errors import LedgerBusyError, LedgerConnectionError, LedgerError, Ledger
 from . import anchor, users
 from .store import LedgerStore, Session
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = [
+    "MIGRATIONS",
+    "READ_INDEXES",
+    "SCHEMA_VERSION",
+    "drop_read_indexes",
+    "migrate",
+]
 
 SCHEMA_VERSION = 16
 
@@ -396,6 +402,22 @@ def migrate(store: LedgerStore) -> None:
             f"{store.name}: the tables do not match schema version {version}; the ledger is"
             f" damaged ({err})"
         ) from None
+
+
+# The history's indexes that serve reads only (a record's history, a shift's figures, a
+# batch's summary) and hold no rule: no write checks anything against them.
+READ_INDEXES = ("history_record", "history_at", "history_batch")
+
+
+def drop_read_indexes(store: LedgerStore) -> None:
+    """Drops :data:`READ_INDEXES`: for a ledger written in one run and gone after it (a
+    simulated campaign's, in memory), whose only reads (counts, the blank reconciliation,
+    verify) use none of them. Kept up row by row, they cost each history row about three times
+    what the row itself costs. Nothing the ledger records, and no rule it keeps, depends on
+    them."""
+    with store.transaction() as db:
+        for name in READ_INDEXES:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 def schema_version(store: LedgerStore) -> int:

@@ -171,6 +171,22 @@ class Session:
             column_rows(columns, count),
         )
 
+    def update_each(
+        self, table: str, key: str, keys: list[int], column: str, values: list[int]
+    ) -> None:
+        """Sets ``column`` of the row of ``table`` whose integer ``key`` is each of ``keys`` to
+        that row's integer of ``values``: in one statement where the store can (a batch's
+        printed blanks each take their own record), else one statement per row."""
+        if self._conn is None:
+            raise RuntimeError("a read session cannot change the ledger")
+        update = getattr(self._conn, "update_each", None)
+        if update is not None:
+            update(table, key, keys, column, values)
+            return
+        self.executemany(
+            f"UPDATE {table} SET {column} = ? WHERE {key} = ?", list(zip(values, keys, strict=True))
+        )
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._thread is not None:
             return self._thread.run(self._all, sql, params)
@@ -657,6 +673,12 @@ class Packed:
     width: int
 
 
+def same_or_each(values: list[Any]) -> list[Any] | Same:
+    """A column of rows given as columns: :class:`Same` when every row holds one value (bound
+    once, not sent per row), else ``values``."""
+    return Same(values[0]) if values and values.count(values[0]) == len(values) else values
+
+
 # A column of rows given as columns (:meth:`Session.insert_columns`): each row's value (a
 # list), one value for every row (Same), consecutive integers (a range: sequence numbers) or
 # byte strings of one width (Packed).
@@ -711,6 +733,15 @@ class _SqliteWriter:
             return
         for statement, params in statements:
             self._db.execute(statement, params)
+
+    def update_each(
+        self, table: str, key: str, keys: list[int], column: str, values: list[int]
+    ) -> None:
+        # The pairs as one JSON array: SQLite joins the table to it by the key's index.
+        self._db.execute(
+            f"UPDATE {table} SET {column} = value->>1 FROM json_each(?) WHERE {key} = value->>0",
+            (json.dumps(list(zip(keys, values, strict=True))),),
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
