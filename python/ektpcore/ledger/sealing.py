@@ -33,6 +33,7 @@ from .store import Session
 
 if TYPE_CHECKING:
     from ..keys import LedgerKeys
+    from ..lifecycle import Actor
     from .core import Ledger
     from .store import LedgerStore
 
@@ -551,21 +552,26 @@ class Rotation:
     """A key rotation running in a thread of its own, on a ledger connection the thread opens
     (a connection belongs to the thread that made it)."""
 
-    def __init__(self, reopen: Callable[[], Ledger | None], chunk: int) -> None:
+    def __init__(
+        self, reopen: Callable[[], Ledger | None], chunk: int, actor: Actor | None = None
+    ) -> None:
         self._report: RotationReport | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(reopen, chunk), name="ektpcore key rotation", daemon=True
+            target=self._run,
+            args=(reopen, chunk, actor),
+            name="ektpcore key rotation",
+            daemon=True,
         )
         self._thread.start()
 
-    def _run(self, reopen: Callable[[], Ledger | None], chunk: int) -> None:
+    def _run(self, reopen: Callable[[], Ledger | None], chunk: int, actor: Actor | None) -> None:
         try:
             ledger = reopen()
             if ledger is None:
                 raise LedgerKeyError("a throwaway ledger has no second connection to rotate on")
             with ledger:
-                self._report = ledger.rotate_keys(chunk=chunk)
+                self._report = ledger.rotate_keys(actor, chunk=chunk)
         except BaseException as err:  # handed to join()
             self._error = err
 
