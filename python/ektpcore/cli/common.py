@@ -195,15 +195,17 @@ def plain(text: str, *, lines: bool = False) -> str:
     return _UNSHOWN.sub(escaped, text)
 
 
-def echo(text: str = "") -> None:
-    """What the command did, on standard output (control characters escaped: see
-    :func:`plain`)."""
-    click.echo(plain(text, lines=True))
+def echo(text: str = "", *, lines: bool = False) -> None:
+    """What the command did, on standard output, one line: control characters escaped, line
+    breaks too (see :func:`plain`), so a value from a ledger or a sheet (a kecamatan, a
+    name, a reason) can never start a line of its own that reads as the command's. Text the
+    command composes of several lines says so (``lines``)."""
+    click.echo(plain(text, lines=lines))
 
 
-def note(text: str) -> None:
-    """Progress, warnings and remarks, on standard error (control characters escaped)."""
-    click.echo(plain(text, lines=True), err=True)
+def note(text: str, *, lines: bool = False) -> None:
+    """Progress, warnings and remarks, on standard error (escaped as :func:`echo`)."""
+    click.echo(plain(text, lines=lines), err=True)
 
 
 def check_output(path: Path, what: str, *, new: bool = False) -> None:

@@ -331,8 +331,9 @@ class Ledger:
             PermissionDeniedError: the actor's role is too low for the change.
         """
         values = records.valid_niks(niks, "transition")
+        state = sealing.member(State, target, "the state to move to")
         with self.transaction(actor) as tx:
-            return records.transition(tx, values, State(target), **change)
+            return records.transition(tx, values, state, **change)
 
     def queue(self, niks: Any, batch: str, printer: str, actor: Actor) -> list[int]:
         """Queues a planned batch: its records go ``PRINT_READY`` → ``QUEUED`` under ``batch``
@@ -400,7 +401,8 @@ class Ledger:
         for, its records by state, its blanks by state. With ``holding``, only the batches
         with records now in one of those states (``holding=[State.QUEUED]``: the batches
         still waiting), found without reading every batch's history."""
-        return batches.summaries(self._reads, name, tuple(State(s) for s in holding))
+        states = tuple(sealing.member(State, s, "a state") for s in holding)
+        return batches.summaries(self._reads, name, states)
 
     def records(self, *states: State) -> list[Record]:
         """Every record, or those in ``states``, in intake order."""

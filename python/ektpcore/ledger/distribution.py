@@ -17,7 +17,15 @@ from ..lifecycle import Actor, Permission, State, meaningful
 from ..nik import Nik, mask_nik, parse_niks
 from . import records
 from .records import Record
-from .sealing import check_free_text, nik_keys, niks_of, open_texts, seal_text, seal_texts
+from .sealing import (
+    check_free_text,
+    nik_keys,
+    niks_of,
+    open_texts,
+    seal_text,
+    seal_texts,
+    whole_number,
+)
 from .store import Session
 
 if TYPE_CHECKING:
@@ -113,6 +121,7 @@ _NOT_ON_A_MANIFEST = (
 
 
 def manifest(db: Session, manifest_id: int) -> Manifest:
+    manifest_id = whole_number(manifest_id, "a manifest's number")
     head = db.one(f"SELECT {_MANIFEST_COLUMNS} FROM manifests WHERE id = ?", (manifest_id,))
     if head is None:
         raise InvalidArgumentError(f"no manifest {manifest_id}")
@@ -238,6 +247,7 @@ class DistributionWrites:
         or receipt needs, read once (not the whole manifest, whose NIKs are built as
         :class:`~ektpcore.Nik` objects for readers)."""
         db = self._tx.db
+        manifest_id = whole_number(manifest_id, "a manifest's number")
         head = db.one(
             "SELECT state, leg, kecamatan, kelurahan FROM manifests WHERE id = ?", (manifest_id,)
         )
@@ -268,6 +278,7 @@ class DistributionWrites:
         if not meaningful(receiver):
             raise InvalidArgumentError("the receiver's name is required")
         check_free_text(receiver, "a receiver")
+        count = whole_number(count, "the count received")
         if count != len(niks):
             raise ManifestMismatchError(
                 f"manifest {manifest_id} for {destination} lists {len(niks)} cards;"
@@ -353,7 +364,7 @@ def _check_not_packed(db: Session, niks: list[int]) -> None:
 
 def cards(db: Session, manifest_id: int) -> list[Record]:
     """The records on a manifest, by kelurahan then NIK."""
-    manifest(db, manifest_id)  # refuses an unknown manifest
+    manifest_id = manifest(db, manifest_id).id  # refuses an unknown manifest
     rows = db.all(
         f"{records._RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM manifest_items"
         " WHERE manifest_id = ?)",

@@ -591,9 +591,16 @@ def sign_in(ledger: Ledger, reads: Session, name: str, password: str) -> Actor:
     """See :meth:`~ektpcore.Ledger.sign_in`."""
     if not isinstance(name, str) or not isinstance(password, str):
         raise AuthenticationError(_REFUSED)
-    row = reads.one(
-        "SELECT id, secret FROM users WHERE name_key = ? AND kind = 'person'", (name_key(name),)
-    )
+    sealing.check_text(name, "a user's name")
+    sealing.check_text(password, "a password")
+    # A name with a NUL is no user's (names hold no control character), and a database
+    # server would refuse to compare it.
+    row = None
+    if "\x00" not in name:
+        row = reads.one(
+            "SELECT id, secret FROM users WHERE name_key = ? AND kind = 'person'",
+            (name_key(name),),
+        )
     stored = str(row[1]) if row is not None else _decoy()
     # The same work whether or not the name is known: no answer tells names apart.
     matches = password_matches(password, stored)
@@ -607,6 +614,7 @@ def sign_in_station(ledger: Ledger, reads: Session, token: str) -> Actor:
     refused = "sign-in refused: unknown or revoked station token"
     if not isinstance(token, str) or not token.strip().startswith(_STATION_PREFIX):
         raise AuthenticationError(refused)
+    sealing.check_text(token, "a station's token")
     secret = _station_secret(token.strip())
     row = reads.one("SELECT id FROM users WHERE secret = ? AND kind = 'station'", (secret,))
     if row is None:
