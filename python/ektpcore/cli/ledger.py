@@ -20,9 +20,16 @@ import click
 
 from .._ektpcore import KeyRing
 from ..clock import shift_window, wib_text
-from ..errors import BlankShortageWarning, LedgerFileError, LedgerKeyError, SheetError
+from ..errors import (
+    BlankShortageWarning,
+    InvalidArgumentError,
+    LedgerFileError,
+    LedgerKeyError,
+    SheetError,
+)
 from ..keys import KeyFile, LedgerKeys
 from ..ledger import CARD_FIELDS
+from ..ledger.sealing import check_label
 from ..lifecycle import Role, State
 from ..nik import Nik, Sex, parse_niks
 from ..sheets import Sheet, parse_date
@@ -271,6 +278,16 @@ def _check_intake(
                 bad.setdefault(i, reject(sheet, i, "priority", "a priority is a class 0-255"))
     columns = {name: cells(name) for name in _INTAKE if sheet.has(name) or name in defaults}
     columns["birth_date"] = dates
+    # The ledger's rule for names it keeps and shows (no control character, no lone
+    # surrogate, no NIK-shaped number), applied row by row so that one bad cell leaves its
+    # row out, not the whole sheet.
+    for name in ("name", "kecamatan", "kelurahan"):
+        for i, text in enumerate(columns.get(name, ())):
+            if text and i not in bad:
+                try:
+                    check_label(text, "the cell")
+                except InvalidArgumentError as err:
+                    bad[i] = reject(sheet, i, name, str(err))
     for i in range(n):
         lacking = [f for f in needed if not (dates if f == "birth_date" else columns[f])[i]]
         if lacking and i not in bad:
