@@ -196,6 +196,35 @@ def test_a_password_changed_by_the_administrator(ledger_location: str) -> None:
     )
 
 
+def test_a_ledger_with_users_is_sealed_by_its_administrator_only(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    """Whoever seals a ledger decides who can open it: without a sign-in, or signed in as a
+    supervisor, `ledger seal` is one line and exit 7, and neither the ledger nor a key file
+    changes; the administrator seals it, and the audit says so."""
+    env = {"EKTPCORE_PASSWORD": PASSWORD, "EKTPCORE_NEW_PASSWORD": PASSWORD}
+    run("ledger", "init", ledger_location)
+    run("users", "create-administrator", ledger_location, "--name", "root", **env)
+    run(
+        "users", "add", ledger_location, "--admin", "root", "--name", "budi",
+        "--role", "supervisor", **env,
+    )  # fmt: skip
+    run("blanks", "receive", ledger_location, "--lot", "L1", "--first", "1", "--last", "10",
+        "--user", "budi", **env)  # fmt: skip
+    keys = tmp_path / "mine.keys"
+    seal = ("ledger", "seal", ledger_location, "--keys", keys, "--new-keys")
+    for who in ((), ("--user", "budi")):
+        refused = run(*seal, *who, code=7, **env)
+        assert refused.stderr.count("\n") == 1
+        assert not keys.exists()
+    assert "IN_STOCK" in run("blanks", "list", ledger_location).stdout  # still open, no keys
+    assert "sealed, 0 records" in run(*seal, "--user", "root", **env).stdout
+    with Ledger(ledger_location, create=False, keys=KeyFile(keys)) as led:
+        last = led.audit()[-1]
+        assert (last.actor, last.role, last.event) == ("root", "ADMINISTRATOR", "ledger sealed")
+        assert led.verify().ok
+
+
 def test_a_plan_from_a_sheet_with_its_own_headers(tmp_path: Path) -> None:
     sheet = tmp_path / "antrian.csv"
     rows = ["Nomor Induk;Kecamatan;Siap"] + [f"{n};Bogor Barat;" for n in NIKS[:6]]

@@ -4,6 +4,7 @@ its box, the hand-over record and the day's report, read back from the PDFs."""
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -94,6 +95,32 @@ def test_manifests_of_both_legs_a_hand_over_record_and_the_days_report(
     )
     assert refused.exit_code == 4
     assert "is a folder" in refused.output
+
+    # Every paper is a new file of mode 0600 (docs/cli.md): the berita acara holds the full
+    # NIK, the name and the identity check. An existing file is one line naming it, exit 4,
+    # and stays as it was; a symbolic link where the file is expected is never written
+    # through, whether it points nowhere or at a file.
+    for path in (pdf, record, report, figures):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    elsewhere = tmp_path / "elsewhere.pdf"
+    (tmp_path / "dangling.pdf").symlink_to(elsewhere)
+    decoy = tmp_path / "decoy.pdf"
+    decoy.write_bytes(b"kept")
+    (tmp_path / "aimed.pdf").symlink_to(decoy)
+    before = record.read_bytes()
+    for target in (record, tmp_path / "dangling.pdf", tmp_path / "aimed.pdf"):
+        for words in (
+            ["berita-acara", ledger_location, str(NIKS[0]), *place],
+            ["manifest", "print", ledger_location, empang, *place],
+            ["report", "day", ledger_location, *place],
+        ):
+            again = CliRunner().invoke(main, [*words, "--output", str(target)])
+            assert again.exit_code == 4, again.output
+            assert again.output.count("\n") == 1
+            assert str(target) in again.output
+    assert record.read_bytes() == before
+    assert not elsewhere.exists()
+    assert decoy.read_bytes() == b"kept"
 
 
 def test_a_card_failed_at_quality_control_is_counted_against_its_batch(

@@ -614,6 +614,38 @@ def test_a_row_whose_birth_date_or_sex_is_not_its_niks_is_left_out(tmp_path: Pat
         assert led.counts() == {State.PRINT_READY: 2}
 
 
+def test_a_row_whose_name_or_region_holds_a_control_character_is_left_out(
+    tmp_path: Path,
+) -> None:
+    """A cell with an escape, a bell or a direction override (a SIAK export gone wrong)
+    leaves its row out with the reason, by the ledger's own rule for the names it keeps;
+    the other rows are taken, and nothing of the bad cell reaches the terminal."""
+    head = "NIK;NAMA_LGKP;KEC_NAME;KEL_NAME"
+    niks = [f"32710145089900{i:02d}" for i in range(1, 5)]
+    rows = [
+        f"{niks[0]};Siti Aminah;Bogor Barat;Menteng",
+        f"{niks[1]};Sri Astuti;Bogor\x1b[2JBarat;Menteng",
+        f"{niks[2]};Ani Lestari;Bogor Barat;Menteng\x07[OK] balanced",
+        f"{niks[3]};Dewi\u202eSartika;Bogor Barat;Menteng",
+    ]
+    sheet = tmp_path / "sfe.csv"
+    sheet.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+    Ledger(tmp_path / "bureau.db").close()
+    words = ["ledger", "import", str(tmp_path / "bureau.db"), str(sheet), "--operator", "ani"]
+    result = CliRunner().invoke(main, [*words, "--state", "sent-for-enrolment"])
+    _check_one_line(result.exit_code, result.stderr, result.stdout, Exit.PARTIAL, r"3 of 4 rows")
+    assert not any(ch in result.output for ch in "\x1b\x07\u202e")
+    rejects = (tmp_path / "sfe-rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert [r.split(",")[:4] for r in rejects[1:]] == [
+        ["3", "3271**********02", "S. A.", "KEC_NAME"],
+        ["4", "3271**********03", "A. L.", "KEL_NAME"],
+        ["5", "3271**********04", "D.", "NAMA_LGKP"],
+    ]
+    assert all("control character" in r for r in rejects[1:])
+    with Ledger(tmp_path / "bureau.db", create=False) as led:
+        assert led.counts() == {State.SENT_FOR_ENROLMENT: 1}
+
+
 def test_a_cleaned_sheet_is_kept_from_other_users(bureau: Path) -> None:
     """``--output`` writes citizens' data in clear: a new file only its owner reads."""
     cleaned = bureau / "cleaned.csv"

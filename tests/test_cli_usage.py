@@ -199,3 +199,35 @@ def test_stored_text_reaches_the_terminal_escaped(bureau: Path, tmp_path: Path) 
     assert not any(ch in done.stdout for ch in "\x1b\x07\r")
     (held,) = [line for line in done.stdout.splitlines() if "-> ON_HOLD" in line]
     assert held.endswith(": a\\x1b[2J\\nb\\x07"), held
+
+
+def test_a_line_break_kept_in_a_name_or_region_is_shown_escaped(tmp_path: Path) -> None:
+    """A kecamatan, kelurahan or name holding a line break or a carriage return (written
+    before intake refused them, or behind the ledger's back) never starts a line of its own
+    in the command's output: each record stays on the lines the command gives it."""
+    ledger = tmp_path / "old.db"
+    with Ledger(ledger) as led:
+        led.add_records(NIKS[:1], OPERATOR, state=State.PRINT_READY, names=["Siti Aminah"])
+        led.blanks.receive("LOT-1", 1, 5, Actor("budi", Role.SUPERVISOR))
+        led.queue(NIKS[:1], "B-1", "P1", OPERATOR)
+    raw = sqlite3.connect(ledger)
+    for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        raw.execute(f"DROP TRIGGER {name}")
+    raw.execute(
+        "UPDATE records SET kecamatan = ?, kelurahan = ?",
+        ("Bogor\nBarat", "Menteng\r[OK] all blanks balanced\nDONE"),
+    )
+    raw.commit()
+    raw.close()
+    shown = shell("ledger", "where-is", ledger, NIKS[0])
+    assert shown.returncode == 0, shown.stderr
+    assert "\r" not in shown.stdout
+    lines = shown.stdout.splitlines()
+    assert len(lines) == 4, lines  # the record, its region, its card, its last change
+    assert (
+        "kecamatan Bogor\\nBarat, kelurahan Menteng\\r[OK] all blanks balanced\\nDONE" in lines[1]
+    )
+    batch = shell("batch", "show", ledger, "B-1")
+    assert batch.returncode == 0, batch.stderr
+    (row,) = [line for line in batch.stdout.splitlines() if "(S. A.)" in line]
+    assert row.endswith("\\nDONE: QUEUED"), batch.stdout

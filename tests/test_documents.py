@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -390,3 +392,47 @@ def test_a_card_in_doubt_found_printed_counts_as_printed(ledger_location: str) -
         assert report.printed_by("printer") == {"P1": 2}
         assert report.operators["Sri Wahyuni"]["dicetak"] == 2
         assert [str(c.nik) for c in report.in_doubt_open] == niks[2:]
+
+
+def test_every_document_is_a_new_private_file_never_one_written_over_nor_a_link(
+    bureau: Bureau, tmp_path: Path
+) -> None:
+    """A berita acara holds a citizen's full NIK, name and identity check: each document is
+    made mode 0600 whatever the umask, an existing file is refused and left as it was, and a
+    symbolic link planted where the file is expected (pointing nowhere, or at a file) is
+    refused without writing through it."""
+    ledger, own = bureau.ledger, bureau.at_empang[0]
+    report = _shift(bureau)
+    writers = {
+        "berita-acara.pdf": lambda p: docs.handover_pdf(ledger, own, bureau=BUREAU, path=p),
+        "manifest.pdf": lambda p: docs.manifest_pdf(
+            ledger, bureau.kelurahan["Batutulis"].id, bureau=BUREAU, path=p
+        ),
+        "report.pdf": lambda p: docs.report_pdf(report, bureau=BUREAU, path=p),
+        "report.csv": lambda p: docs.report_csv(report, path=p),
+        "chart.png": lambda p: docs.report_chart(report, path=p),
+    }
+    old = os.umask(0o022)
+    try:
+        for name, write in writers.items():
+            path = tmp_path / name
+            write(path)
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+            before = path.read_bytes()
+            with pytest.raises(FileExistsError, match=re.escape(str(path))):
+                write(path)
+            assert path.read_bytes() == before  # neither written over nor removed
+            dangling, target = tmp_path / f"link-{name}", tmp_path / f"elsewhere-{name}"
+            dangling.symlink_to(target)
+            with pytest.raises(FileExistsError):
+                write(dangling)
+            assert not target.exists()  # nothing written through the link
+            decoy = tmp_path / f"decoy-{name}"
+            decoy.write_bytes(b"someone else's")
+            aimed = tmp_path / f"aimed-{name}"
+            aimed.symlink_to(decoy)
+            with pytest.raises(FileExistsError):
+                write(aimed)
+            assert decoy.read_bytes() == b"someone else's"
+    finally:
+        os.umask(old)

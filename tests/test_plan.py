@@ -289,6 +289,15 @@ def test_json_and_csv_exports(tmp_path: Any) -> None:
     assert len(rows) == 701
     assert sum(1 for r in rows if r.endswith("NO_BLANK")) == 50
     assert "Plan(batches=" in repr(p)
+    # A plan of a ledger's records names them by NIK: new files of mode 0600, never one
+    # written over.
+    for name in ("plan.json", "plan.csv"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):
+        p.to_json(tmp_path / "plan.json")
+    with pytest.raises(FileExistsError):
+        p.to_csv(tmp_path / "plan.csv")
+    assert len((tmp_path / "plan.csv").read_text().splitlines()) == 701
 
 
 # -- properties ----------------------------------------------------------------------------

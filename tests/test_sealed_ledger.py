@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import os
 import pickle
 import shutil
@@ -29,18 +30,29 @@ import pytest
 import ektpcore
 from ektpcore import Actor, BlankState, Ledger, Plan, Printer, Role, State
 from ektpcore._ektpcore import sealed_key_id
-from ektpcore.errors import InvalidArgumentError, LedgerKeyError, SealedDataError
+from ektpcore.errors import (
+    AuthenticationError,
+    InvalidArgumentError,
+    LedgerKeyError,
+    PermissionDeniedError,
+    SealedDataError,
+)
 from ektpcore.keys import EnvironmentKeys, KeyFile, verify_signature
 from ektpcore.ledger import sealing
 from ektpcore.printing import CardFaces, PrintStation, TcpTransport, VirtualPrinter
 
 OPERATOR = Actor("ani", Role.OPERATOR)
 SUPERVISOR = Actor("budi", Role.SUPERVISOR)
-NIKS = [int(v) for v in ektpcore.sample_niks(60, seed=515)]
+BORN = "1987-03-29"
+# Every citizen born on BORN, as their NIKs say (an intake refuses a birth date that is not
+# the NIK's), so the byte scan looks for one date.
+NIKS = [
+    int(ektpcore.Nik.compose("32.71.01", dt.date.fromisoformat(BORN), "M", 1 + i))
+    for i in range(60)
+]
 NAMES = [f"Siti Rahmawati Kusumadewi {chr(65 + i % 26)}{i}" for i in range(60)]
 PHOTOS = [f"/srv/capture/foto/{nik}.jpg" for nik in NIKS]
 SIGNATURES = [f"/srv/capture/ttd/{nik}.png" for nik in NIKS]
-BORN = "1987-03-29"
 FACE = np.full((648, 1016, 3), 220, dtype=np.uint8)
 TEXT = np.full((648, 1016), 255, dtype=np.uint8)
 
@@ -518,7 +530,9 @@ import sys
 from ektpcore import Actor, Ledger, Role, State
 from ektpcore.keys import KeyFile
 import ektpcore
-niks = [int(v) for v in ektpcore.sample_niks(60, seed=515)]
+import datetime as dt
+born = dt.date(1987, 3, 29)
+niks = [int(ektpcore.Nik.compose("32.71.01", born, "M", 1 + i)) for i in range(60)]
 with Ledger(sys.argv[1], keys=KeyFile(sys.argv[2])) as ledger:
     for nik in niks[10:40]:
         ledger.transition([nik], State.SENT_FOR_ENROLMENT, Actor("desk", Role.OPERATOR))
@@ -586,3 +600,58 @@ def test_a_throwaway_ledger_can_be_sealed_too(sealed_memory: Ledger) -> None:
     sealed_memory.transition(NIKS[:3], State.PRINTED, OPERATOR, blanks=serials, batch="B1")
     assert [r.card_serial for r in sealed_memory.batch("B1")] == serials
     assert sealed_memory.blanks.counts()[BlankState.USED] == 3
+
+
+def test_on_a_ledger_with_users_only_a_signed_in_administrator_seals_or_rotates(
+    ledger_location: str, keys: KeyFile
+) -> None:
+    """Sealing decides who can open the ledger at all: on a ledger with users nobody
+    unsigned, and no role but an administrator's, seals it, rotates or retires its keys;
+    each refusal leaves the ledger as it was, and the audit names who did each."""
+    with Ledger(ledger_location) as ledger:
+        ledger.users.create_administrator("root", "root-password-123")
+        root = ledger.sign_in("root", "root-password-123")
+        ledger.users.add(root, "budi", Role.SUPERVISOR, password="budi-password-123")
+        budi = ledger.sign_in("budi", "budi-password-123")
+        ledger.blanks.receive("L-1", 1, 10, budi)
+        before = ledger.audit()
+        with pytest.raises(AuthenticationError, match="only an administrator"):
+            ledger.seal(keys)
+        with pytest.raises(AuthenticationError, match="not signed in"):
+            ledger.seal(keys, Actor("root", Role.ADMINISTRATOR))  # declared, not signed in
+        with pytest.raises(PermissionDeniedError, match="may not seal the ledger"):
+            ledger.seal(keys, budi)
+        assert not ledger.sealed
+        assert ledger.audit() == before
+        assert ledger._query("SELECT value FROM ledger_meta WHERE name = 'sealed'") == []
+        assert ledger.seal(keys, root) == 0
+        sealed = ledger.audit()[-1]
+        assert (sealed.actor, sealed.role, sealed.event) == (
+            "root",
+            "ADMINISTRATOR",
+            "ledger sealed",
+        )
+        assert keys.key_ring().fingerprint in (sealed.detail or "")
+    with Ledger(ledger_location, keys=KeyFile(keys.path)) as ledger:
+        assert ledger.verify().ok, ledger.verify().problem
+        root = ledger.sign_in("root", "root-password-123")
+        budi = ledger.sign_in("budi", "budi-password-123")
+        keys.rotate()
+        for refused in (
+            lambda: ledger.rotate_keys(),
+            lambda: ledger.rotate_keys(budi),
+            lambda: ledger.rotate_keys_in_background(budi).join(timeout=60),
+            lambda: ledger.retire_key(1),
+            lambda: ledger.retire_key(1, budi),
+        ):
+            with pytest.raises((AuthenticationError, PermissionDeniedError)):
+                refused()
+        assert ledger.audit()[-1] == sealed
+        assert ledger.rotate_keys_in_background(root).join(timeout=60).current == 2
+        ledger.retire_key(1, root)
+        events = [(e.actor, e.event, e.detail) for e in ledger.audit()[-2:]]
+        assert events == [
+            ("root", "keys rotated", "data key 2"),
+            ("root", "key retired", "data key 1"),
+        ]
+        assert ledger.verify().ok

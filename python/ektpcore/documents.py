@@ -13,7 +13,8 @@ record, whose purpose is to bind one card to one citizen, signed by both; it sho
 and the full name (``full_nik=False`` prints a masked copy). A manifest shows each card's
 masked NIK, the initials of the name and the blank serial printed on the card, which is what
 the receiving office checks the cards against. The report and its CSV name no citizen.
-See ``docs/documents.md``.
+Every file written (``path=``) is a new file of mode 0600, never one written over nor a
+symbolic link (:class:`FileExistsError`). See ``docs/documents.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
@@ -51,6 +51,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from ._files import write_private
 from .clock import WIB, shift_window
 from .errors import InvalidArgumentError
 from .ledger import BlankState, Leg, Manifest, ManifestState, Ribbon
@@ -322,7 +323,7 @@ def _pdf(
     )
     data = buffer.getvalue()
     if path is not None:
-        Path(path).write_bytes(data)
+        write_private(path, data)
     return data
 
 
@@ -465,7 +466,7 @@ def manifest_pdf(
         # the total and the signatures (its heading repeated over them, as on any page).
         pdf, _ = build(_TAIL_ROWS)
     if path is not None:
-        Path(path).write_bytes(pdf)
+        write_private(path, pdf)
     return pdf
 
 
@@ -987,7 +988,7 @@ def report_csv(report: ProductionReport, path: str | os.PathLike[str] | None = N
         writer.writerows(tuple(_cell(v) for v in row) for row in _csv_rows(part))
     text = out.getvalue()
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        write_private(path, text)
     return text
 
 
@@ -1084,7 +1085,7 @@ def report_chart(report: ProductionReport, path: str | os.PathLike[str] | None =
     figure.savefig(buffer, format="png")
     data = buffer.getvalue()
     if path is not None:
-        Path(path).write_bytes(data)
+        write_private(path, data)
     return data
 
 

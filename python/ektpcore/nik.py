@@ -35,6 +35,7 @@ __all__ = [
     "NikMismatch",
     "Sex",
     "crosscheck_niks",
+    "mask_digits",
     "mask_nik",
     "nik_error_message",
     "parse_niks",
@@ -120,6 +121,13 @@ def mask_nik(value: object) -> str:
     if isinstance(value, bytes):
         return _ektpcore.mask_nik(value.decode("utf-8", "replace"))
     return _ektpcore.mask_nik(str(value))
+
+
+def mask_digits(text: str) -> str:
+    """``text`` with every digit shown as ``*``: the shape of a date or number given (which
+    separators, how many digits) without its value, for messages about a birth date as
+    :func:`mask_nik` is for a NIK."""
+    return "".join("*" if ch.isdigit() else ch for ch in str(text))
 
 
 def _reference_days(reference_date: _dt.date | None) -> int | None:

@@ -413,6 +413,19 @@ def pairwise_precision_recall(
     return (correct / found if found else 1.0, correct / true if true else 1.0)
 
 
+def _born(nik: Any) -> _dt.date:
+    """A birth date the NIK holds (day, month, the year's last two digits), as the ledger
+    requires: the NIK's own, or in the other century when that one has no such day."""
+    if nik.birth_date is not None:
+        return nik.birth_date  # type: ignore[no-any-return]
+    for century in (1900, 2000, 1800):
+        try:
+            return _dt.date(century + nik.birth_yy, nik.birth_month, nik.birth_day)
+        except ValueError:
+            continue
+    return _dt.date(1990, 1, 1)  # a NIK with no such day at all: refused at intake anyway
+
+
 def card_intake(niks: Any, photo: str) -> dict[str, Any]:
     """Intake columns (for :meth:`~ektpcore.Ledger.add_records`) that give each of ``niks``
     everything its card shows, so a print station prints it: a name, the card's fields (the
@@ -422,7 +435,7 @@ def card_intake(niks: Any, photo: str) -> dict[str, Any]:
 
     values = [int(v) for v in niks]
     n = len(values)
-    born = [Nik(v).birth_date or _dt.date(1990, 1, 1) for v in values]
+    born = [_born(Nik(v)) for v in values]
     return {
         "names": [f"Warga Contoh {i}" for i in range(n)],
         "photos": [photo] * n,

@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from .._files import EXISTS, new_private
 from ..errors import (
     AnchorError,
     ApprovalRequiredError,
@@ -196,20 +197,25 @@ def plain(text: str, *, lines: bool = False) -> str:
     return _UNSHOWN.sub(escaped, text)
 
 
-def echo(text: str = "") -> None:
-    """What the command did, on standard output (control characters escaped: see
-    :func:`plain`)."""
-    click.echo(plain(text, lines=True))
+def echo(text: str = "", *, lines: bool = False) -> None:
+    """What the command did, on standard output, one line: control characters escaped, line
+    breaks too (see :func:`plain`), so a value from a ledger or a sheet (a kecamatan, a
+    name, a reason) can never start a line of its own that reads as the command's. Text the
+    command composes of several lines says so (``lines``)."""
+    click.echo(plain(text, lines=lines))
 
 
-def note(text: str) -> None:
-    """Progress, warnings and remarks, on standard error (control characters escaped)."""
-    click.echo(plain(text, lines=True), err=True)
+def note(text: str, *, lines: bool = False) -> None:
+    """Progress, warnings and remarks, on standard error (escaped as :func:`echo`)."""
+    click.echo(plain(text, lines=lines), err=True)
 
 
 def check_output(path: Path, what: str, *, new: bool = False) -> None:
     """Refuses, before any work starts, a file that cannot be written: a folder, a missing
-    folder, a place without write access (and, with ``new``, an existing file)."""
+    folder, a place without write access (and, with ``new``, an existing file or a symbolic
+    link, even one that points nowhere: citizens' data is never written through one)."""
+    if new and path.is_symlink():
+        raise failure(f"{path}: is a symbolic link; {what} is written to a new file", Exit.OUTPUT)
     if path.is_dir():
         raise failure(f"{path}: is a folder; {what} is written to a file", Exit.OUTPUT)
     if path.exists():
@@ -241,23 +247,33 @@ def check_folder(folder: Path, what: str) -> None:
 
 
 @contextlib.contextmanager
+def output_errors(path: Path) -> Iterator[None]:
+    """A write to ``path`` that fails, as one line naming it (exit 4): an existing file or a
+    symbolic link where a new file is made, a full disk, a folder without write access."""
+    try:
+        yield
+    except FileExistsError:
+        raise failure(f"{path}: {EXISTS}", Exit.OUTPUT) from None
+    except OSError as err:
+        raise failure(f"{path}: cannot be written ({err.strerror or err})", Exit.OUTPUT) from None
+
+
+@contextlib.contextmanager
 def writing(path: Path | None, *, private: bool = False) -> Iterator[IO[str]]:
     """A text file to write (standard output for ``None`` or ``-``); a write that fails is
-    one line naming the file. ``private`` files (personal data) are made mode 0600, new."""
+    one line naming the file. ``private`` files (personal data) are new files of mode 0600,
+    never written over nor through a symbolic link (:func:`~ektpcore._files.new_private`)."""
     if path is None or str(path) == "-":
         yield sys.stdout
         sys.stdout.flush()
         return
-    try:
+    with output_errors(path):
         if private:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            f: IO[str] = os.fdopen(fd, "w", newline="", encoding="utf-8")
+            with new_private(path) as f:
+                yield f
         else:
-            f = path.open("w", newline="", encoding="utf-8")
-        with f:
-            yield f
-    except OSError as err:
-        raise failure(f"{path}: cannot be written ({err.strerror or err})", Exit.OUTPUT) from None
+            with path.open("w", newline="", encoding="utf-8") as f:
+                yield f
 
 
 # -- ledgers -----------------------------------------------------------------------------------

@@ -21,12 +21,25 @@ from ..documents import (
     shift_report,
 )
 from ..nik import Nik
-from .common import NIK, Exit, check_output, echo, failure, label, on_ledger, open_ledger
+from .common import (
+    NIK,
+    Exit,
+    check_output,
+    echo,
+    failure,
+    label,
+    on_ledger,
+    open_ledger,
+    output_errors,
+)
 from .distribution import find_manifest
 
 __all__ = ["berita_acara", "print_manifest", "report"]
 
-_PDF = click.Path(path_type=Path)  # checked by check_output, with its exit code
+# Checked by check_output, with its exit code. Every document is a new file of mode 0600,
+# never one written over nor a symbolic link: a berita acara holds a citizen's full NIK and
+# name, a manifest masked NIKs and initials by kelurahan, a report the staff's work.
+_PDF = click.Path(path_type=Path)
 
 
 def _bureau(f: Any) -> Any:
@@ -47,8 +60,8 @@ def print_manifest(
 ) -> None:
     """A manifest as the box travels with it: cards by kelurahan (masked NIK, initials, blank
     serial), counts, and signature lines for sender and receiver."""
-    check_output(output, "the manifest")
-    with open_ledger(ledger, keys) as led:
+    check_output(output, "the manifest", new=True)
+    with open_ledger(ledger, keys) as led, output_errors(output):
         find_manifest(led, number)  # an unknown one is exit 10, as everywhere
         manifest_pdf(led, number, bureau=Bureau(region, address), path=output)
     echo(f"manifest {number}: {output}")
@@ -71,7 +84,7 @@ def berita_acara(
 ) -> None:
     """The hand-over record (berita acara serah terima) of each card's latest hand-over, one
     page each, with signature lines for both parties."""
-    check_output(output, "the hand-over record")
+    check_output(output, "the hand-over record", new=True)
     with open_ledger(ledger, keys) as led:
         for nik in niks:
             record = led.where_is(nik)  # an unknown NIK is exit 10
@@ -81,13 +94,14 @@ def berita_acara(
                     f" {record.state.value}): nothing to print",
                     Exit.NOTHING,
                 )
-        handover_pdf(
-            led,
-            [int(n) for n in niks],
-            bureau=Bureau(region, address),
-            full_nik=not masked,
-            path=output,
-        )
+        with output_errors(output):
+            handover_pdf(
+                led,
+                [int(n) for n in niks],
+                bureau=Bureau(region, address),
+                full_nik=not masked,
+                path=output,
+            )
     echo(f"berita acara for {len(niks)} card(s): {output}")
 
 
@@ -114,10 +128,12 @@ def _report_options(f: Any) -> Any:
 def _write(
     found: Any, region: str, address: str | None, output: Path, csv_path: Path | None
 ) -> None:
-    report_pdf(found, bureau=Bureau(region, address), path=output)
+    with output_errors(output):
+        report_pdf(found, bureau=Bureau(region, address), path=output)
     echo(f"report: {output}")
     if csv_path is not None:
-        report_csv(found, csv_path)
+        with output_errors(csv_path):
+            report_csv(found, csv_path)
         echo(f"figures: {csv_path}")
 
 
@@ -146,7 +162,7 @@ def report_shift(
     """One shift's report: the day shift 08-20 WIB, or with ``--night`` 20-08."""
     for path in (output, csv_path):
         if path is not None:
-            check_output(path, "the report")
+            check_output(path, "the report", new=True)
     with open_ledger(ledger, keys) as led:
         found = shift_report(led, _day(day), night=night)
     _write(found, region, address, output, csv_path)
@@ -167,7 +183,7 @@ def report_day(
     """A whole day's report, both shifts (08 WIB to 08 WIB the next day)."""
     for path in (output, csv_path):
         if path is not None:
-            check_output(path, "the report")
+            check_output(path, "the report", new=True)
     if day is not None and day.date() > _day(None):
         raise failure(f"{day.date()} has not come yet: nothing to report", Exit.NOTHING)
     with open_ledger(ledger, keys) as led:

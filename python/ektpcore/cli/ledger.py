@@ -4,6 +4,7 @@ and seal it."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import os
@@ -17,15 +18,25 @@ from typing import Any
 
 import click
 
+from .._ektpcore import KeyRing
 from ..clock import shift_window, wib_text
-from ..errors import BlankShortageWarning, LedgerFileError, LedgerKeyError, SheetError
+from ..errors import (
+    BlankShortageWarning,
+    InvalidArgumentError,
+    LedgerFileError,
+    LedgerKeyError,
+    SheetError,
+)
+from ..keys import KeyFile, LedgerKeys
 from ..ledger import CARD_FIELDS
+from ..ledger.sealing import check_label
 from ..lifecycle import Role, State
 from ..nik import Nik, Sex, parse_niks
 from ..sheets import Sheet, parse_date
 from .common import (
     KEYS_VARIABLE,
     NIK,
+    PASSWORD_VARIABLE,
     SERIAL,
     CommandAnchor,
     Exit,
@@ -89,17 +100,35 @@ def _keys_options(f: Any) -> Any:
 
 
 def _sealing_keys(keys: Path | None, new_keys: bool) -> Any:
-    from ..keys import KeyFile
-
+    """The keys to seal with: the key file ``keys``, or with ``new_keys`` one made when the
+    ledger first asks for them (after the sign-in and the permission check, so a refused
+    ``ledger seal`` leaves no key file behind)."""
     if new_keys and keys is None:
         raise click.UsageError("--new-keys makes the file --keys names: give --keys FILE")
     if new_keys:
         assert keys is not None
         check_output(keys, "a key file", new=True)
-        made = KeyFile.create(keys)
-        note(f"{keys}: new key file (mode 0600): keep a copy offline, never beside the ledger")
-        return made
+        return _KeysMadeOnUse(keys)
     return key_file(keys)
+
+
+class _KeysMadeOnUse(LedgerKeys):
+    """A new key file, made the first time the ledger asks for its keys."""
+
+    __slots__ = ("_made", "_path")
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._made: KeyFile | None = None
+
+    def key_ring(self) -> KeyRing:
+        if self._made is None:
+            self._made = KeyFile.create(self._path)
+            note(
+                f"{self._path}: new key file (mode 0600): keep a copy offline, never beside"
+                " the ledger"
+            )
+        return self._made.key_ring()
 
 
 def _new_anchor(path: Path | None) -> CommandAnchor | None:
@@ -249,6 +278,16 @@ def _check_intake(
                 bad.setdefault(i, reject(sheet, i, "priority", "a priority is a class 0-255"))
     columns = {name: cells(name) for name in _INTAKE if sheet.has(name) or name in defaults}
     columns["birth_date"] = dates
+    # The ledger's rule for names it keeps and shows (no control character, no lone
+    # surrogate, no NIK-shaped number), applied row by row so that one bad cell leaves its
+    # row out, not the whole sheet.
+    for name in ("name", "kecamatan", "kelurahan"):
+        for i, text in enumerate(columns.get(name, ())):
+            if text and i not in bad:
+                try:
+                    check_label(text, "the cell")
+                except InvalidArgumentError as err:
+                    bad[i] = reject(sheet, i, name, str(err))
     for i in range(n):
         lacking = [f for f in needed if not (dates if f == "birth_date" else columns[f])[i]]
         if lacking and i not in bad:
@@ -739,17 +778,34 @@ def _pg_dump(url: str, dest: Path) -> None:
 @click.argument("location", metavar="LEDGER")
 @_keys_options
 @anchor_option
-def ledger_seal(location: str, keys: Path | None, new_keys: bool) -> None:
+@click.option(
+    "--user",
+    default=None,
+    help="The administrator who seals a ledger with users (password from"
+    f" {PASSWORD_VARIABLE} or a prompt).",
+)
+def ledger_seal(location: str, keys: Path | None, new_keys: bool, user: str | None) -> None:
     """Seals an open LEDGER with the key file --keys names (--new-keys makes it), in one
     transaction: every record's personal fields encrypted, NIKs found through a keyed index.
     From then on the ledger opens only with those keys. The history written before keeps
     its reasons in clear (it is append-only). A sealed ledger signs its checkpoints, and
     the open ledger's were not: --anchor names a new anchor file for the sealed one (verify
-    the open ledger against its old anchor first)."""
+    the open ledger against its old anchor first). A ledger with users is sealed by an
+    administrator (--user), and the audit says who sealed it."""
     if keys is None:
         raise click.UsageError("give the key file to seal with: --keys FILE (--new-keys makes it)")
     _new_anchor(given_anchor())
     with open_ledger(location, None) as led:
-        ring = _sealing_keys(keys, new_keys)
-        count = led.seal(ring)
+        if led.users.exist() and user is None:
+            raise failure(
+                "this ledger has users: an administrator seals it, signed in with --user NAME"
+                f" (password from {PASSWORD_VARIABLE} or a prompt); nothing was changed",
+                Exit.DENIED,
+            )
+        signing: Any = contextlib.nullcontext(None)
+        if user is not None:
+            signing = signed_in(led, Who(Role.ADMINISTRATOR, user, None, None))
+        with signing as actor:
+            ring = _sealing_keys(keys, new_keys)
+            count = led.seal(ring, actor)
     echo(f"{shown(location)}: sealed, {count:,} records; it opens only with {keys} from now on")

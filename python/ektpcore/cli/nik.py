@@ -199,18 +199,18 @@ def nik_demo(n: int, seed: int, invalid_rate: float, regions: Path | None) -> No
         start = time.perf_counter()
         batch = parse_niks(data, regions=table)
         seconds = time.perf_counter() - start
-        echo(f"\n[{name}]")
+        echo(f"\n[{name}]", lines=True)
         _summary(batch, seconds, sys.stdout)
     batch = parse_niks(texts, regions=table)
     examples = list(batch.errors())[:5]
     if examples:
-        echo("\nfirst errors (NIKs masked):")
+        echo("\nfirst errors (NIKs masked):", lines=True)
         for index, code, position in examples:
             echo(
                 f"  row {index + 1:>9}: {mask_nik(texts[index])}  "
                 f"{nik_error_message(code, position)}"
             )
     women = int(np.count_nonzero(batch.sex == 2))
-    echo(f"\nvalid NIKs of women: {women:,} of {batch.n_valid:,}")
+    echo(f"\nvalid NIKs of women: {women:,} of {batch.n_valid:,}", lines=True)
     if batch.counts().get(NikErrorCode.VALID, 0) == 0:
         raise failure("no valid NIK among the samples", Exit.CHECK)

@@ -33,6 +33,7 @@ from .common import (
     keys_option,
     note,
     open_ledger,
+    output_errors,
     output_option,
     read_input,
     reject,
@@ -228,8 +229,8 @@ def plan_command(
             " --blanks, --column, --rejects and --output are for a RECORDS sheet"
         )
     for path, what in ((json_out, "the plan"), (csv_out, "the plan's records")):
-        if path is not None:
-            check_output(path, what)
+        if path is not None:  # records named by NIK when planned from a ledger
+            check_output(path, what, new=True)
     check_cleaned(output)
     setup = _printers(Path(files[-1]))
     try:
@@ -287,15 +288,14 @@ def _tell(result: Any, json_out: Path | None, csv_out: Path | None) -> None:
     )
     for why, many in summary["unscheduled"].items():
         echo(f"not scheduled ({why}): {many:,}")
-    try:
-        if json_out is not None:
+    if json_out is not None:
+        with output_errors(json_out):
             result.to_json(json_out)
-            echo(f"plan: {json_out}")
-        if csv_out is not None:
+        echo(f"plan: {json_out}")
+    if csv_out is not None:
+        with output_errors(csv_out):
             result.to_csv(csv_out)
-            echo(f"records: {csv_out}")
-    except OSError as err:
-        raise failure(f"{err.filename}: cannot be written ({err.strerror})", Exit.OUTPUT) from None
+        echo(f"records: {csv_out}")
 
 
 def _from_ledger(

@@ -74,7 +74,7 @@ def simulate_command(
     from ..simulate import default_scenario_text, load_scenario, plot_report, simulate
 
     if show_scenario:
-        echo(default_scenario_text().rstrip("\n"))
+        echo(default_scenario_text().rstrip("\n"), lines=True)
         return
     to_stdout = json_out is not None and str(json_out) == "-"
     if json_out is not None and not to_stdout:

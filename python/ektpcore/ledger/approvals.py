@@ -32,7 +32,15 @@ from ..errors import (
 from ..lifecycle import Actor, State, meaningful, transition_rule
 from ..nik import Nik, mask_nik
 from . import chain, records, sealing, users
-from .sealing import check_free_text, nik_keys, niks_of, open_texts, row_key, seal_text
+from .sealing import (
+    check_free_text,
+    nik_keys,
+    niks_of,
+    open_texts,
+    row_key,
+    seal_text,
+    whole_number,
+)
 from .store import Session
 
 if TYPE_CHECKING:
@@ -105,9 +113,10 @@ def _approvals(db: Session, rows: list[tuple[Any, ...]]) -> list[Approval]:
 
 
 def get(db: Session, approval_id: int) -> Approval:
+    approval_id = whole_number(approval_id, "a request's number")
     row = db.one(
         f"SELECT {_COLUMNS} FROM approvals a JOIN records r ON r.id = a.record_id WHERE a.id = ?",
-        (int(approval_id),),
+        (approval_id,),
     )
     if row is None:
         raise InvalidArgumentError(f"no request {approval_id}")

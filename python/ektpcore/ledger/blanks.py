@@ -26,7 +26,14 @@ from ..errors import (
 )
 from ..lifecycle import Actor, Permission, State, meaningful
 from . import chain
-from .sealing import check_free_text, check_label, open_texts
+from .sealing import (
+    check_free_text,
+    check_label,
+    member,
+    open_texts,
+    whole_number,
+    whole_numbers,
+)
 from .store import Same, Session, same_or_each
 
 if TYPE_CHECKING:
@@ -122,6 +129,7 @@ class BlankWrites:
     def receive(self, reference: str, first: int, last: int) -> int:
         """Records a delivered lot of serials ``first``..``last``, whole, in this transaction;
         returns how many. A range overlapping any earlier lot is refused."""
+        first, last = _lot_range(reference, first, last)
         lot, _ = _open_lot(self._tx, reference, first, last, complete=True)
         _add_blanks(self._tx, lot, first, last, reference)
         return last - first + 1
@@ -131,8 +139,7 @@ class BlankWrites:
         tx = self._tx
         tx.require(Permission.QUEUE)
         check_label(batch, "a batch's name")
-        if count < 0:
-            raise InvalidArgumentError("count must not be negative")
+        count = whole_number(count, "the count of blanks")
         held = tx.db.one(
             "SELECT station, lease_until FROM batch_claims WHERE batch = ? AND released_at IS NULL",
             (batch,),
@@ -164,12 +171,13 @@ class BlankWrites:
         (``VOIDED``) or returns (``RETURNED``) blanks, with a reason."""
         if not meaningful(reason):
             raise InvalidArgumentError("a blank's movement needs a reason")
-        move(self._tx, list(serials), BlankState(target), reason=reason)
+        serials = whole_numbers(serials, "a blank's serial")
+        move(self._tx, serials, member(BlankState, target, "a blank's state"), reason=reason)
 
     def spoil(self, serials: Sequence[int], *, reason: str | None) -> None:
         """Spoils allocated blanks that went through a printer without becoming a card (a
         jam, a failed chip, a card ejected to the reject tray)."""
-        spoil(self._tx, list(serials), reason)
+        spoil(self._tx, whole_numbers(serials, "a blank's serial"), reason)
 
 
 def spoil(tx: Transaction, serials: list[int], reason: str | None) -> None:
@@ -180,6 +188,17 @@ def spoil(tx: Transaction, serials: list[int], reason: str | None) -> None:
         BlankState.SPOILED,
         reason=reason,
         allowed={(BlankState.ALLOCATED, BlankState.SPOILED): Permission.PRINT},
+    )
+
+
+def _lot_range(reference: str, first: int, last: int) -> tuple[int, int]:
+    """A lot's reference and serials, checked before anything is computed from them."""
+    if not meaningful(reference):
+        raise InvalidArgumentError("a lot's reference is some text")
+    check_label(reference, "a lot's reference")
+    return (
+        whole_number(first, "a lot's first serial", least=1),
+        whole_number(last, "a lot's last serial", least=1),
     )
 
 
@@ -382,6 +401,7 @@ class BlankStock:
         are not held up for the whole of it; until the last part is in, the lot shows as
         incomplete (``reconcile`` lists its missing serials), and receiving the same lot again
         continues where it stopped."""
+        first, last = _lot_range(reference, first, last)
         with self._ledger.transaction(actor) as tx:
             if last - first + 1 <= _PART:
                 return tx.blanks.receive(reference, first, last)
@@ -417,6 +437,7 @@ class BlankStock:
         return [Lot(r, int(a), int(b), at, who, bool(done)) for r, a, b, at, who, done in rows]
 
     def state_of(self, serial: int) -> BlankState:
+        serial = whole_number(serial, "a blank's serial")
         row = self._db.one("SELECT state FROM blanks WHERE serial = ?", (serial,))
         if row is None:
             raise InvalidArgumentError(f"no blank with serial {serial}")

@@ -39,6 +39,10 @@ DEFAULT_LEASE = _dt.timedelta(seconds=90)
 """Long enough to outlast a slow printer reply between two heartbeats; short enough that a
 dead station's batch is visible as abandoned within minutes."""
 
+MAX_LEASE = _dt.timedelta(days=1)
+"""The longest lease a claim is given or renewed for (the CLI's bound too): a station's
+claim that nobody renews lapses within a day, so no batch is held for good."""
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -81,8 +85,8 @@ def _claim(row: tuple[object, ...]) -> Claim:
 
 
 def _lease_text(lease: _dt.timedelta, now: str) -> str:
-    if lease <= _dt.timedelta(0):
-        raise InvalidArgumentError("a lease is a positive duration")
+    if not _dt.timedelta(0) < lease <= MAX_LEASE:
+        raise InvalidArgumentError("a lease is a positive duration of at most a day")
     return utc_stamp(_dt.datetime.fromisoformat(now) + lease)
 
 

@@ -143,20 +143,31 @@ class Ledger:
                 chain.key_chains(Session(self._store, conn, vault))
         return vault
 
-    def seal(self, keys: LedgerKeys) -> int:
+    def seal(self, keys: LedgerKeys, actor: Actor | None = None) -> int:
         """Seals an open ledger with ``keys`` (a :class:`~ektpcore.keys.KeyFile`), in one
         transaction: every record's NIK becomes its blind index and its personal fields are
         sealed; hand-overs' identity checks and receivers too. Returns the records sealed.
         From then on the ledger opens only with these keys. The history written before keeps
-        its reasons in clear (it is append-only evidence); reasons written after are sealed."""
+        its reasons in clear (it is append-only evidence); reasons written after are sealed.
+
+        On a ledger with users, ``actor`` is an administrator it signed in: whoever seals
+        decides who can open the ledger at all, so anyone else (or no one signed in) is
+        refused before anything changes. The audit records the sealing, who did it and the
+        keys' fingerprint. Everyone signs in again afterwards."""
         if self._vault is not None:
             raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
-        ring = keys.key_ring()
         with self._store.transaction() as conn:
             if sealing.fingerprint(Session(self._store, conn)) is not None:
                 raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
+            now = utc_stamp()
+            who = users.key_keeper(Session(self._store, conn), actor, "seal the ledger", now)
+            ring = keys.key_ring()
             count = sealing.seal_existing(Session(self._store, conn), ring)
-            chain.key_chains(Session(self._store, conn, Vault(ring)))
+            keyed = Session(self._store, conn, Vault(ring))
+            chain.key_chains(keyed)
+            users.audit(
+                keyed, now, who, "ledger sealed", None, f"{count} records; keys {ring.fingerprint}"
+            )
         # The clear values the sealing replaced, gone from the database's files too.
         self._store.rewrite(sealing.SEALED_TABLES)
         self._keys = keys
@@ -346,8 +357,9 @@ class Ledger:
             PermissionDeniedError: the actor's role is too low for the change.
         """
         values = records.valid_niks(niks, "transition")
+        state = sealing.member(State, target, "the state to move to")
         with self.transaction(actor) as tx:
-            return records.transition(tx, values, State(target), **change)
+            return records.transition(tx, values, state, **change)
 
     def queue(self, niks: Any, batch: str, printer: str, actor: Actor) -> list[int]:
         """Queues a planned batch: its records go ``PRINT_READY`` → ``QUEUED`` under ``batch``
@@ -415,7 +427,8 @@ class Ledger:
         for, its records by state, its blanks by state. With ``holding``, only the batches
         with records now in one of those states (``holding=[State.QUEUED]``: the batches
         still waiting), found without reading every batch's history."""
-        return batches.summaries(self._reads, name, tuple(State(s) for s in holding))
+        states = tuple(sealing.member(State, s, "a state") for s in holding)
+        return batches.summaries(self._reads, name, states)
 
     def records(self, *states: State) -> list[Record]:
         """Every record, or those in ``states``, in intake order."""
@@ -524,21 +537,29 @@ class Ledger:
         with self._store.snapshot() as conn:
             return verify(Session(self._store, conn), mac=self._mac, anchor=anchor)
 
-    def rotate_keys(self, *, chunk: int = 2_000) -> sealing.RotationReport:
+    def rotate_keys(
+        self, actor: Actor | None = None, *, chunk: int = 2_000
+    ) -> sealing.RotationReport:
         """Re-seals, under the keys' current data key, every value sealed with an older one
         that the ledger may rewrite (records' fields, hand-overs), ``chunk`` rows per
         transaction so stations keep working between them. Run it after
         :meth:`~ektpcore.keys.KeyFile.rotate` (from a thread of its own for a background
         rotation: :meth:`rotate_keys_in_background`). The append-only history keeps the
         reasons it was given under the key of their day: the report says which old keys it
-        still needs, and the others may be retired."""
+        still needs, and the others may be retired. On a ledger with users, ``actor`` is an
+        administrator it signed in (as for :meth:`seal`); the audit records the rotation
+        before the first value is re-sealed."""
         if self._vault is None:
             raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
+        current = self._vault.ring.current_key
+        self._keys_audit(actor, "rotate the ledger's keys", "keys rotated", f"data key {current}")
         return sealing.rotate(self._store, self._vault, chunk)
 
-    def retire_key(self, key_id: int) -> None:
+    def retire_key(self, key_id: int, actor: Actor | None = None) -> None:
         """Removes an old data key from the ledger's key file, once no value in the ledger is
-        sealed with it (refused otherwise: the values sealed with it would be lost)."""
+        sealed with it (refused otherwise: the values sealed with it would be lost). On a
+        ledger with users, ``actor`` is an administrator it signed in, and the audit records
+        the key retired."""
         if self._vault is None or not isinstance(self._keys, KeyFile):
             raise LedgerKeyError(f"{self.path}: only a sealed ledger's key file retires keys")
         if key_id in sealing.keys_in_use(self._reads):
@@ -546,14 +567,25 @@ class Ledger:
                 f"{self.path}: data key {key_id} still seals values in the ledger; run"
                 " rotate_keys() first (the history keeps the keys its reasons were sealed with)"
             )
+        self._keys_audit(actor, "retire a key", "key retired", f"data key {int(key_id)}")
         self._keys.retire(key_id)
 
-    def rotate_keys_in_background(self, *, chunk: int = 2_000) -> sealing.Rotation:
+    def _keys_audit(self, actor: Actor | None, doing: str, event: str, detail: str) -> None:
+        """Refuses ``doing`` to anyone but a signed-in administrator on a ledger with users
+        (:func:`~ektpcore.ledger.users.key_keeper`), and writes its audit row."""
+        with self._store.transaction() as conn:
+            db = Session(self._store, conn, self._vault)
+            now = utc_stamp()
+            users.audit(db, now, users.key_keeper(db, actor, doing, now), event, None, detail)
+
+    def rotate_keys_in_background(
+        self, actor: Actor | None = None, *, chunk: int = 2_000
+    ) -> sealing.Rotation:
         """:meth:`rotate_keys` in a thread with a connection of its own; the returned handle's
         ``join()`` gives its report (or raises what stopped it)."""
         if self._vault is None:
             raise LedgerKeyError(f"{self.path}: an open ledger has no keys to rotate")
-        return sealing.Rotation(self.reopen, chunk)
+        return sealing.Rotation(self.reopen, chunk, actor)
 
     # -- for the ledger's own tests: raw access below the package's rules ---------------------
 

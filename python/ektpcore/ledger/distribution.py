@@ -25,6 +25,7 @@ from .sealing import (
     row_key,
     seal_text,
     seal_texts,
+    whole_number,
 )
 from .store import Same, Session, same_or_each
 
@@ -121,6 +122,7 @@ _NOT_ON_A_MANIFEST = (
 
 
 def manifest(db: Session, manifest_id: int) -> Manifest:
+    manifest_id = whole_number(manifest_id, "a manifest's number")
     head = db.one(f"SELECT {_MANIFEST_COLUMNS} FROM manifests WHERE id = ?", (manifest_id,))
     if head is None:
         raise InvalidArgumentError(f"no manifest {manifest_id}")
@@ -253,6 +255,7 @@ class DistributionWrites:
         NIKs are built as :class:`~ektpcore.Nik` objects for readers, nor each NIK looked up
         again by the transition)."""
         db = self._tx.db
+        manifest_id = whole_number(manifest_id, "a manifest's number")
         head = db.one(
             "SELECT state, leg, kecamatan, kelurahan FROM manifests WHERE id = ?", (manifest_id,)
         )
@@ -283,6 +286,7 @@ class DistributionWrites:
         if not meaningful(receiver):
             raise InvalidArgumentError("the receiver's name is required")
         check_free_text(receiver, "a receiver")
+        count = whole_number(count, "the count received")
         if count != len(cards):
             raise ManifestMismatchError(
                 f"manifest {manifest_id} for {destination} lists {len(cards)} cards;"
@@ -378,7 +382,7 @@ def _check_not_packed(db: Session, niks: list[int]) -> None:
 
 def cards(db: Session, manifest_id: int) -> list[Record]:
     """The records on a manifest, by kelurahan then NIK."""
-    manifest(db, manifest_id)  # refuses an unknown manifest
+    manifest_id = manifest(db, manifest_id).id  # refuses an unknown manifest
     rows = db.all(
         f"{records._RECORD_QUERY} WHERE r.id IN (SELECT record_id FROM manifest_items"
         " WHERE manifest_id = ?)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -27,7 +27,7 @@ from ..errors import (
     UnknownRecordError,
 )
 from ..lifecycle import RECORD_PERMISSIONS, Permission, State, meaningful, transition_rule
-from ..nik import Nik, has_nik_shape, mask_nik, parse_niks
+from ..nik import Nik, NikMismatch, crosscheck_niks, mask_digits, mask_nik, parse_niks
 from . import blanks as _blanks
 from . import chain, ribbons
 from .blanks import BlankState
@@ -38,10 +38,13 @@ from .sealing import (
     card_json,
     check_free_text,
     check_label,
+    check_texts,
+    member,
     nik_keys,
     niks_of,
     open_texts,
     seal_text,
+    whole_number,
 )
 from .store import Same, Session, same_or_each
 
@@ -188,7 +191,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     """See :meth:`~ektpcore.Ledger.add_records`."""
     _only(intake, Intake, "add_records")
     tx.require(Permission.ENROL)
-    state = State(intake.get("state", State.BIO_CAPTURED))
+    state = member(State, intake.get("state", State.BIO_CAPTURED), "the state records enter")
     priority = intake.get("priority", 0)
     if state not in _ENTRY_STATES:
         raise InvalidArgumentError(f"records enter as one of {[s.value for s in _ENTRY_STATES]}")
@@ -205,14 +208,14 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
 
     name_col, kec_col = column(intake.get("names")), column(intake.get("kecamatan"))
     kel_col = column(intake.get("kelurahan"))
+    check_texts(name_col, "a name", labels=True)
     # Kecamatan and kelurahan stay in clear (the planner and manifests group by them).
-    for place in {p for p in (*kec_col, *kel_col) if p is not None}:
-        if has_nik_shape(place):
-            raise InvalidArgumentError("a kecamatan or kelurahan may not hold a NIK-shaped number")
-    prio_col = [int(priority)] * n if isinstance(priority, int) else [int(p) for p in priority]
-    if len(prio_col) != n or any(not 0 <= p <= 255 for p in prio_col):
-        raise InvalidArgumentError("priority: one class 0 (most urgent) to 255 per NIK")
+    check_texts(kec_col, "a kecamatan", labels=True, nik=True)
+    check_texts(kel_col, "a kelurahan", labels=True, nik=True)
+    prio_col = _priorities(priority, n)
     photo_col, signature_col = column(intake.get("photos")), column(intake.get("signatures"))
+    check_texts(photo_col, "a photo reference")
+    check_texts(signature_col, "a signature reference")
     card_cols = _card_columns(intake.get("card"), column)
     decomposed_sex = parsed.sex
     refused: list[tuple[int, str]] = [
@@ -220,6 +223,13 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     ]
     refused += [(int(i), "NIK repeated in this intake") for i in np.flatnonzero(dedup.duplicated)]
     candidates = np.flatnonzero(dedup.first)
+    # A birth date other than the one its NIK holds: the card would contradict itself.
+    contradicted = _birth_dates_not_the_niks(parsed.values, card_cols.get("birth_date"))
+    if contradicted is not None:
+        refused += [
+            (int(i), "the birth date is not the NIK's") for i in candidates if contradicted[i]
+        ]
+        candidates = candidates[~contradicted[candidates]]
     db, now, actor = tx.db, tx.now, tx.actor
     # The NIK column's value of each row: the NIK, or its blind index in a sealed ledger.
     key_of = np.zeros(n, dtype=np.int64)
@@ -329,6 +339,36 @@ assert chain.RECORD_CHAIN.subject is not None
 _SUBJECT_COLUMNS = chain.RECORD_CHAIN.subject.columns
 
 
+def _priorities(priority: object, n: int) -> list[int]:
+    """The intake's priority classes, one for all or one per record, each 0 to 255."""
+    what = "a priority (a class from 0, most urgent, to 255)"
+    if isinstance(priority, (int, np.integer)) and not isinstance(priority, bool):
+        return [whole_number(priority, what, most=255)] * n
+    if isinstance(priority, (str, bytes)) or not isinstance(priority, Iterable):
+        raise InvalidArgumentError(f"{what} is one whole number, or one per NIK")
+    classes = priority.tolist() if isinstance(priority, np.ndarray) else list(priority)
+    if len(classes) != n:
+        raise InvalidArgumentError(f"{what} is one whole number, or one per NIK")
+    if not all(type(p) is int and 0 <= p <= 255 for p in classes):
+        classes = [whole_number(p, what, most=255) for p in classes]
+    return classes
+
+
+def _birth_dates_not_the_niks(
+    niks: npt.NDArray[np.int64], dates: Sequence[str | None] | None
+) -> npt.NDArray[np.bool_] | None:
+    """Which records' birth dates (``YYYY-MM-DD``, checked) are not the one their NIK holds
+    (day, month, the year's last two digits: :func:`~ektpcore.crosscheck_niks`); ``None``
+    when the intake gives no birth date. An invalid NIK is left to its own refusal."""
+    if dates is None:
+        return None
+    days = np.array(["NaT" if d is None else d for d in dates], dtype="datetime64[D]")
+    flags = crosscheck_niks(niks, days, np.zeros(len(days), dtype=np.uint8))
+    wrong = NikMismatch.BIRTH_DAY | NikMismatch.BIRTH_MONTH | NikMismatch.BIRTH_YEAR
+    compared = (flags & int(NikMismatch.NIK_INVALID)) == 0
+    return np.asarray(compared & ((flags & int(wrong)) != 0), dtype=np.bool_)
+
+
 def _card_columns(
     given: Mapping[str, Sequence[str | None]] | None,
     column: Any,
@@ -344,18 +384,28 @@ def _card_columns(
         )
     cols: dict[str, list[str | None]] = {}
     for name, values in given.items():
-        cols[name] = [
-            None if v is None or str(v).strip() == "" else str(v).strip() for v in column(values)
-        ]
+        given_values = column(values)
+        check_texts(given_values, f"the card's {name}")
+        cols[name] = [None if v is None or v.strip() == "" else v.strip() for v in given_values]
     for i, value in enumerate(cols.get("birth_date", [])):
         if value is not None:
-            try:
-                cols["birth_date"][i] = _dt.date.fromisoformat(value).isoformat()
-            except ValueError:
+            date = _iso_date(value)
+            if date is None:
+                # Masked as a NIK is: the shape of what was given, never the date itself.
                 raise InvalidArgumentError(
-                    f"row {i}: birth_date {value!r} is not a date (YYYY-MM-DD)"
-                ) from None
+                    f"row {i}: birth_date {mask_digits(value)!r} is not a date (YYYY-MM-DD)"
+                )
+            cols["birth_date"][i] = date
     return cols
+
+
+def _iso_date(text: str) -> str | None:
+    """``text`` as a ``YYYY-MM-DD`` date, or ``None`` (raised outside the parser's own
+    error, whose message would quote the date)."""
+    try:
+        return _dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        return None
 
 
 def _card_of(cols: Mapping[str, list[str | None]], i: int) -> dict[str, str]:
@@ -756,9 +806,10 @@ def in_batch(db: Session, batch: str, *, current: bool = False) -> list[Record]:
 
 def on_blank(db: Session, serial: int) -> Record:
     """The record a card was printed for, by the serial of the blank it is on."""
+    serial = whole_number(serial, "a blank's serial")
     row = db.one(
         f"{_RECORD_QUERY} WHERE r.id = (SELECT c.record_id FROM cards c WHERE c.serial = ?)",
-        (int(serial),),
+        (serial,),
     )
     if row is None:
         raise UnknownRecordError(f"no card was printed on blank {serial}")
@@ -767,7 +818,7 @@ def on_blank(db: Session, serial: int) -> Record:
 
 def listed(db: Session, states: Sequence[State] = ()) -> list[Record]:
     """Every record (in ``states``, when given), in intake order."""
-    where, params = "", [State(s).value for s in states]
+    where, params = "", [member(State, s, "a state").value for s in states]
     if params:
         where = f" WHERE r.state IN ({','.join('?' * len(params))})"
     return _records(db, db.all(f"{_RECORD_QUERY}{where} ORDER BY r.id", params))

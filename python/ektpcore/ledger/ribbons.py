@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..clock import stamp_window
 from ..errors import InvalidArgumentError, RibbonExhaustedError, RibbonWarning
 from ..lifecycle import Actor, Permission
-from .sealing import check_label
+from .sealing import check_label, whole_number
 from .store import Session
 
 if TYPE_CHECKING:
@@ -54,8 +54,9 @@ class RibbonWrites:
         tx.require(Permission.INSTALL_RIBBON)
         check_label(printer, "a printer's name")
         check_label(kind, "a ribbon's kind")
-        left = capacity if remaining is None else remaining
-        if capacity <= 0 or not 0 <= left <= capacity:
+        capacity = whole_number(capacity, "a ribbon's capacity", least=1)
+        left = capacity if remaining is None else whole_number(remaining, "a ribbon's prints left")
+        if not 0 <= left <= capacity:
             raise InvalidArgumentError("a ribbon has a positive capacity and 0..capacity left")
         tx.db.execute(
             "UPDATE ribbons SET removed_at = ? WHERE printer = ? AND removed_at IS NULL",

@@ -17,12 +17,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import enum
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from .store import Session
 
 if TYPE_CHECKING:
     from ..keys import LedgerKeys
+    from ..lifecycle import Actor
     from .core import Ledger
     from .store import LedgerStore
 
@@ -45,6 +47,12 @@ __all__ = [
     "Vault",
     "check",
     "check_free_text",
+    "check_label",
+    "check_text",
+    "check_texts",
+    "member",
+    "whole_number",
+    "whole_numbers",
 ]
 
 _TEXT_PREFIX = "sealed:"
@@ -59,17 +67,125 @@ FREE_TEXT_LIMIT = 2_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+# -- what the ledger takes: every text and number at its edges is checked here -------------
+#
+# The ledger's calls take text and numbers from applications, sheets and forms. Each is
+# checked once, here, with the argument's name in the error, so no value reaches the
+# database driver or a hash that it would fail on with an error of its own (an
+# OverflowError, a UnicodeEncodeError, a TypeError), and no text that would act on the
+# terminal or page showing it is kept.
+
+_LARGEST = 2**63 - 1
+"""The largest whole number the ledger's stores keep (a signed 64-bit integer)."""
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def check_text(value: object, what: str) -> str:
+    """``value`` when it is text the ledger can keep: a :class:`str` (not a number, bytes or
+    ``None``) whose every character can be stored; a lone surrogate (half of a UTF-16 pair,
+    as a badly decoded file gives) is no character, and no database takes it. Else
+    :class:`~ektpcore.InvalidArgumentError` naming ``what``."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} is text, not {_kind(value)}")
+    if not value.isascii():
+        bad = _SURROGATE.search(value)
+        if bad is not None:
+            raise InvalidArgumentError(
+                f"{what} holds a lone surrogate (U+{ord(bad.group()):04X}), which is no"
+                " character: the text was decoded wrongly"
+            )
+    return value
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _control(text: str, what: str, allowed: str) -> None:
+    found = _CONTROL.search(text)
+    if found is not None:
+        raise InvalidArgumentError(
+            f"{what} holds a control character (U+{ord(found.group()):04X}); {allowed}"
+        )
+
+
+def check_texts(
+    values: Sequence[object], what: str, *, labels: bool = False, nik: bool = False
+) -> None:
+    """A column of an intake (one value per record, ``None`` where absent): each value text
+    as :func:`check_text` says; with ``labels``, none holding a control character (a name,
+    a kecamatan: shown on lists, pages and cards); with ``nik``, none holding a NIK-shaped
+    number (a value kept in clear). A refusal names the column and the row. Checked on the
+    column joined, so a large intake pays for one pass, not one call per value."""
+    present = [v for v in values if v is not None]
+    try:
+        joined = "".join(present)  # type: ignore[arg-type]
+    except TypeError:
+        joined = None
+    if (
+        joined is None
+        or (not joined.isascii() and _SURROGATE.search(joined))
+        or (labels and _CONTROL.search(joined))
+    ):
+        for i, value in enumerate(values):
+            if value is not None:
+                text = check_text(value, f"{what} (row {i})")
+                if labels:
+                    _control(text, f"{what} (row {i})", "it is one line of visible characters")
+    if nik:
+        for value in set(present):
+            if has_nik_shape(value):  # type: ignore[arg-type]
+                raise InvalidArgumentError(f"{what} may not hold a NIK-shaped number")
+
+
+def whole_number(value: object, what: str, *, least: int = 0, most: int = _LARGEST) -> int:
+    """``value`` as an ``int`` when it is a whole number (an ``int`` or a numpy integer, not
+    a bool, a float or text) from ``least`` to ``most`` (at most what the stores keep, a
+    signed 64-bit integer); else :class:`~ektpcore.InvalidArgumentError` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidArgumentError(f"{what} is a whole number, not {_kind(value)}")
+    number = int(value)
+    if not least <= number <= most:
+        raise InvalidArgumentError(f"{what} is a whole number from {least:,} to {most:,}")
+    return number
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def member(kind: type[_E], value: object, what: str) -> _E:
+    """``value`` as a member of the enumeration ``kind`` (given as the member or its value);
+    anything else is :class:`~ektpcore.InvalidArgumentError` naming ``what`` and the members."""
+    try:
+        return kind(value)
+    except (ValueError, TypeError):
+        pass
+    names = ", ".join(str(m.value) for m in kind)
+    raise InvalidArgumentError(f"{what} is one of {names}; not {_kind(value)} {str(value)[:40]!r}")
+
+
+def whole_numbers(values: object, what: str, *, least: int = 0, most: int = _LARGEST) -> list[int]:
+    """A sequence of :func:`whole_number` values, as a list."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InvalidArgumentError(f"{what} is given in a sequence, not {_kind(values)}")
+    return [whole_number(v, what, least=least, most=most) for v in values]
+
+
 def check_free_text(text: str | None, what: str) -> None:
-    """Refuses free text (a reason, a note, a receiver, an identity check) that holds a
-    NIK-shaped number (see :func:`~ektpcore.nik.has_nik_shape`: sixteen digits in a row or
-    in groups, in any script), a control character, or is longer than
-    :data:`FREE_TEXT_LIMIT`. A NIK in free text would be personal data outside the fields
-    that are sealed and indexed; a reason names the card by its blank serial or batch, never
-    by the citizen's NIK. A control character (an escape sequence, a bell, a line break, a
-    right-to-left override) would act on the terminal or page that shows the history rather
-    than be read: free text is one line of visible characters."""
+    """Refuses free text (a reason, a note, a receiver, an identity check) that is not text
+    the ledger can keep (:func:`check_text`), holds a NIK-shaped number (see
+    :func:`~ektpcore.nik.has_nik_shape`: sixteen digits in a row or in groups, in any
+    script), a control character, or is longer than :data:`FREE_TEXT_LIMIT`. A NIK in free
+    text would be personal data outside the fields that are sealed and indexed; a reason
+    names the card by its blank serial or batch, never by the citizen's NIK. A control
+    character (an escape sequence, a bell, a line break, a right-to-left override) would act
+    on the terminal or page that shows the history rather than be read: free text is one
+    line of visible characters."""
     if text is None:
         return
+    check_text(text, what)
     if len(text) > FREE_TEXT_LIMIT:
         raise InvalidArgumentError(f"{what} is longer than {FREE_TEXT_LIMIT:,} characters")
     if has_nik_shape(text):
@@ -587,7 +703,7 @@ def _reseal_text(db: Session, vault: Vault, text: TextColumn, stale: Callable[[s
     return len(rows)
 
 
-def check_texts(db: Session, ring: KeyRing) -> list[tuple[str, str, str]]:
+def unopened_texts(db: Session, ring: KeyRing) -> list[tuple[str, str, str]]:
     """Every sealed text that does not open in its row (altered, moved from another row or
     column), and every text in clear in a column a sealed ledger keeps sealed throughout:
     ``(table, row, what is wrong)``. The chained histories are left to their chains, whose
@@ -710,21 +826,26 @@ class Rotation:
     """A key rotation running in a thread of its own, on a ledger connection the thread opens
     (a connection belongs to the thread that made it)."""
 
-    def __init__(self, reopen: Callable[[], Ledger | None], chunk: int) -> None:
+    def __init__(
+        self, reopen: Callable[[], Ledger | None], chunk: int, actor: Actor | None = None
+    ) -> None:
         self._report: RotationReport | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(reopen, chunk), name="ektpcore key rotation", daemon=True
+            target=self._run,
+            args=(reopen, chunk, actor),
+            name="ektpcore key rotation",
+            daemon=True,
         )
         self._thread.start()
 
-    def _run(self, reopen: Callable[[], Ledger | None], chunk: int) -> None:
+    def _run(self, reopen: Callable[[], Ledger | None], chunk: int, actor: Actor | None) -> None:
         try:
             ledger = reopen()
             if ledger is None:
                 raise LedgerKeyError("a throwaway ledger has no second connection to rotate on")
             with ledger:
-                self._report = ledger.rotate_keys(chunk=chunk)
+                self._report = ledger.rotate_keys(actor, chunk=chunk)
         except BaseException as err:  # handed to join()
             self._error = err
 
@@ -742,8 +863,15 @@ class Rotation:
 
 
 def check_label(label: str | None, what: str) -> None:
-    """Refuses a name the ledger keeps in clear (a batch, a printer, a station, a ribbon's
-    kind) that holds a NIK-shaped number: such names are not sealed, so a NIK in one would be
-    a citizen's number in clear beside the sealed fields."""
-    if label is not None and has_nik_shape(label):
+    """Refuses a name the ledger keeps in clear (a batch, a printer, a station, a lot, a
+    ribbon's kind) that is not text it can keep (:func:`check_text`), holds a control
+    character (a line break, NUL, an escape: such a name is shown on every list, page and
+    terminal that names it, where it would act rather than be read), or holds a NIK-shaped
+    number: such names are not sealed, so a NIK in one would be a citizen's number in clear
+    beside the sealed fields."""
+    if label is None:
+        return
+    check_text(label, what)
+    _control(label, what, "a name is one line of visible characters")
+    if has_nik_shape(label):
         raise InvalidArgumentError(f"{what} may not hold a NIK-shaped number")

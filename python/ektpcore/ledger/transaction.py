@@ -22,6 +22,7 @@ from .distribution import DistributionWrites
 from .journal import JournalWrites
 from .records import Change, Intake, IntakeReport
 from .ribbons import RibbonWrites
+from .sealing import member, whole_number
 from .store import Session
 
 __all__ = ["Transaction", "check_actor"]
@@ -130,11 +131,15 @@ class Transaction:
     def transition(self, niks: Any, target: State, **change: Unpack[Change]) -> int:
         """Moves every given record to ``target``; see :meth:`~ektpcore.Ledger.transition`."""
         values = records.valid_niks(niks, "transition")
-        return records.transition(self, values, State(target), **change)
+        return records.transition(
+            self, values, member(State, target, "the state to move to"), **change
+        )
 
     def settle(self, nik: Any, *, printed: bool, note: str, serial: int | None = None) -> None:
         """Settles an ``IN_DOUBT`` card (a supervisor's); see :meth:`~ektpcore.Ledger.settle`."""
         value = records.valid_niks([nik], "settle")[0]
+        if serial is not None:
+            serial = whole_number(serial, "a blank's serial")
         journal.settle(self, value, printed=printed, note=note, serial=serial)
 
     def queue(self, niks: Any, batch: str, printer: str) -> list[int]:

@@ -309,6 +309,26 @@ def authenticate(db: Session, actor: Actor) -> bool:
     return bool(kind == "station")
 
 
+def key_keeper(db: Session, actor: Actor | None, doing: str, now: str) -> tuple[str, str]:
+    """Who may seal the ledger or change its keys (``doing`` says which), as the audit names
+    them: on a ledger with users an administrator it signed in (the permission to manage
+    users: sealing decides who can open the ledger at all, as managing users decides who may
+    change it), refused before anything is written; in development mode the actor given, or
+    the ledger itself when none is."""
+    if actor is None:
+        if has_users(db):
+            raise AuthenticationError(
+                f"this ledger has users: only an administrator it signed in may {doing}"
+                f" (sign in and pass the actor){_users_gone(db)}; nothing was changed"
+            )
+        return SYSTEM
+    from .transaction import Transaction, check_actor
+
+    station = authenticate(db, check_actor(actor))
+    Transaction(db, actor, now, station=station).require(Permission.MANAGE_USERS, what=doing)
+    return actor.name, actor.role.name
+
+
 def audit(
     db: Session,
     at: str,
@@ -571,9 +591,16 @@ def sign_in(ledger: Ledger, reads: Session, name: str, password: str) -> Actor:
     """See :meth:`~ektpcore.Ledger.sign_in`."""
     if not isinstance(name, str) or not isinstance(password, str):
         raise AuthenticationError(_REFUSED)
-    row = reads.one(
-        "SELECT id, secret FROM users WHERE name_key = ? AND kind = 'person'", (name_key(name),)
-    )
+    sealing.check_text(name, "a user's name")
+    sealing.check_text(password, "a password")
+    # A name with a NUL is no user's (names hold no control character), and a database
+    # server would refuse to compare it.
+    row = None
+    if "\x00" not in name:
+        row = reads.one(
+            "SELECT id, secret FROM users WHERE name_key = ? AND kind = 'person'",
+            (name_key(name),),
+        )
     stored = str(row[1]) if row is not None else _decoy()
     # The same work whether or not the name is known: no answer tells names apart.
     matches = password_matches(password, stored)
@@ -587,6 +614,7 @@ def sign_in_station(ledger: Ledger, reads: Session, token: str) -> Actor:
     refused = "sign-in refused: unknown or revoked station token"
     if not isinstance(token, str) or not token.strip().startswith(_STATION_PREFIX):
         raise AuthenticationError(refused)
+    sealing.check_text(token, "a station's token")
     secret = _station_secret(token.strip())
     row = reads.one("SELECT id FROM users WHERE secret = ? AND kind = 'station'", (secret,))
     if row is None:
@@ -690,7 +718,13 @@ def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int |
             state = "disabled" if want.disabled else "active"
             problems.append((str(name), f"user {name} should be {state} by the audit", want.seq))
         checkable = want.mark is not None and not sealed_without_keys
-        if checkable and secret_mark(mac, str(name), str(secret)) != want.mark:
+        # A mark written before the ledger was sealed is the secret's SHA-256, as the
+        # approvals' reason marks are (text_marks): either is a mark of this very secret.
+        marks = {
+            secret_mark(mac, str(name), str(secret)),
+            secret_mark(None, str(name), str(secret)),
+        }
+        if checkable and want.mark not in marks:
             problems.append(
                 (
                     str(name),

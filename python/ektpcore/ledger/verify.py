@@ -12,7 +12,7 @@
    it was lost, nothing before it rewritten; the ledger's identity is in its audit once;
 4. in a sealed ledger, that every sealed field and text opens and belongs to its row, and
    that no text is in clear where the ledger keeps it sealed (``ektpcore.ledger.sealing.check``,
-   ``check_texts``; a history's reasons are covered by its keyed chain);
+   ``unopened_texts``; a history's reasons are covered by its keyed chain);
 5. the users and the two-person requests against the audit that made them
    (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``).
 
@@ -222,4 +222,4 @@ def _sealing(db: Session, ring: Any) -> list[Finding]:
     return [
         Finding("records", str(record), f"record {record}: {problem}")
         for record, problem in sealing.check(db, ring)
-    ] + [Finding(table, row, problem) for table, row, problem in sealing.check_texts(db, ring)]
+    ] + [Finding(table, row, problem) for table, row, problem in sealing.unopened_texts(db, ring)]

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _ektpcore
+from .._files import new_private, write_private
 from ..clock import DEFAULT_SHIFTS, WIB, Shift, aware
 from ..errors import InvalidArgumentError
 from ..nik import mask_nik
@@ -293,7 +294,9 @@ class Plan:
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The plan as JSON: its figures and every batch with its records in print order."""
+        """The plan as JSON: its figures and every batch with its records in print order
+        (written to ``path``, a new file of mode 0600: a plan of a ledger's records names
+        them by NIK)."""
         doc = self.summary()
         doc["batch_list"] = [
             {
@@ -309,12 +312,13 @@ class Plan:
         ]
         text = json.dumps(doc, indent=1)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            write_private(path, text)
         return text
 
     def to_csv(self, path: str | Path) -> None:
         """One row per record: id, batch, printer, position, start, ETA, kecamatan,
-        kelurahan, or the reason it is unscheduled."""
+        kelurahan, or the reason it is unscheduled; a new file of mode 0600 (a plan of a
+        ledger's records names them by NIK)."""
         import csv
 
         position: dict[int, tuple[str, str, int]] = {}
@@ -323,7 +327,7 @@ class Plan:
                 position[rid] = (b.id, b.printer, k)
         origin = self._state.origin
         starts, ends = self._record_starts(), self._record_ends()
-        with Path(path).open("w", newline="", encoding="utf-8") as f:
+        with new_private(path) as f:
             w = csv.writer(f)
             w.writerow(
                 [
