@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..clock import utc_stamp, wib_text
-from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
+from ..errors import (
+    BatchClaimedError,
+    InvalidArgumentError,
+    LeaseLostError,
+    PermissionDeniedError,
+)
 from ..lifecycle import Actor, Permission, meaningful
 from . import journal
 from .sealing import check_free_text, check_label, seal_text
@@ -38,6 +43,10 @@ __all__ = ["Claim", "ClaimWrites", "Claims"]
 DEFAULT_LEASE = _dt.timedelta(seconds=90)
 """Long enough to outlast a slow printer reply between two heartbeats; short enough that a
 dead station's batch is visible as abandoned within minutes."""
+
+MAX_LEASE = _dt.timedelta(days=1)
+"""The longest lease a claim is given or renewed for (the CLI's bound too): a station's
+claim that nobody renews lapses within a day, so no batch is held for good."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +90,14 @@ def _claim(row: tuple[object, ...]) -> Claim:
 
 
 def _lease_text(lease: _dt.timedelta, now: str) -> str:
-    if lease <= _dt.timedelta(0):
-        raise InvalidArgumentError("a lease is a positive duration")
+    if not _dt.timedelta(0) < lease <= MAX_LEASE:
+        raise InvalidArgumentError("a lease is a positive duration of at most a day")
     return utc_stamp(_dt.datetime.fromisoformat(now) + lease)
+
+
+def _claimed_by(db: Session, batch: str) -> str | None:
+    row = db.one("SELECT claimed_by FROM batch_claims WHERE batch = ?", (batch,))
+    return None if row is None else str(row[0])
 
 
 def current(db: Session, batch: str) -> Claim | None:
@@ -117,6 +131,13 @@ class ClaimWrites:
         check_label(batch, "a batch's name")
         check_label(station, "a station's name")
         db, now = tx.db, tx.now
+        if tx.station and (
+            db.one("SELECT 1 FROM records WHERE batch = ? AND state = 'QUEUED' LIMIT 1", (batch,))
+            is None
+        ):
+            # A station's token takes a batch only to print it: one with nothing queued (or
+            # a made-up name) is not held against the desk.
+            raise InvalidArgumentError(f"batch {batch} has no card queued to print")
         held = current(db, batch)
         lease_until = _lease_text(lease, now)
         if held is not None and not held.released:
@@ -154,8 +175,8 @@ class ClaimWrites:
         claim = current(db, batch)
         assert claim is not None
         tx.claim = claim
-        if held is not None:
-            journal.recover(tx, batch=batch, reason=f"batch {batch} claimed by {station}")
+        # Cards an earlier holder (or anyone before claims) left sent become IN_DOUBT.
+        journal.recover(tx, batch=batch, reason=f"batch {batch} claimed by {station}")
         return claim
 
     def fence(self, claim: Claim) -> None:
@@ -177,11 +198,22 @@ class ClaimWrites:
                 f"station {claim.station} no longer holds batch {claim.batch} ({why});"
                 " nothing was recorded"
             )
+        # A claim read from claims.held() names its station and generation, which anyone may
+        # see: only whoever claimed it writes under it.
+        assert held is not None
+        if held.station != claim.station or _claimed_by(self._tx.db, claim.batch) != (
+            self._tx.actor.name
+        ):
+            raise PermissionDeniedError(
+                f"{self._tx.actor.name} does not hold the claim on batch {claim.batch}"
+                f" (station {held.station} does): only its holder writes under it, renews it or"
+                " gives it back; a supervisor releases another's claim"
+            )
         self._tx.claim = claim
 
     def renew(self, claim: Claim, lease: _dt.timedelta = DEFAULT_LEASE) -> Claim:
-        """Extends the lease of a claim still held (the heartbeat)."""
-        self.fence(claim)
+        """Extends the lease of a claim still held (the heartbeat), by its holder only."""
+        self._holder(claim, "renew")
         tx = self._tx
         tx.db.execute(
             "UPDATE batch_claims SET lease_until = ? WHERE batch = ? AND generation = ?",
@@ -192,9 +224,18 @@ class ClaimWrites:
         return renewed
 
     def give_back(self, claim: Claim) -> None:
-        """The holder releases its claim when the batch run ends."""
-        self.fence(claim)
+        """The holder releases its claim when the batch run ends; a card it left sent
+        becomes ``IN_DOUBT``. Anyone else's claim is released by a supervisor
+        (:meth:`release`)."""
+        self._holder(claim, "give back")
         self._mark_released(claim.batch, "run ended")
+        journal.recover(self._tx, batch=claim.batch, reason=f"batch {claim.batch} given back")
+
+    def _holder(self, claim: Claim, what: str) -> None:
+        """Refuses unless this transaction's actor may print and holds ``claim``, still live
+        (:meth:`fence`)."""
+        self._tx.require(Permission.PRINT, what=f"{what} a claim")
+        self.fence(claim)
 
     def release(self, batch: str, *, reason: str) -> Claim:
         """A supervisor releases a batch's claim, live or lapsed (a station died, a printer
