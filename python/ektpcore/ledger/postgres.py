@@ -262,8 +262,13 @@ class _Writer:
             return
         listed = rows if isinstance(rows, Sequence) else list(rows)
         if len(listed) <= self._FEW:
-            # A few rows (a station's card): statements, prepared once, in one pipeline.
-            self._cursor.executemany(sql, listed)
+            # A few rows (a station's card, or its window of cards): one statement of that
+            # many rows, prepared once per count (a statement a row cost each its own
+            # parse, bind and execute on both sides).
+            if listed:
+                values = sql[sql.index(" VALUES ") + 8 :]
+                many = sql[: sql.index(" VALUES ") + 8] + ", ".join([values] * len(listed))
+                self._cursor.execute(many, [v for row in listed for v in row])
             return
         with self._cursor.copy(f"COPY {plain[1]} ({plain[2]}) FROM STDIN") as copy:
             for row in listed:
