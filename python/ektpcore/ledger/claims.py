@@ -181,8 +181,9 @@ class ClaimWrites:
 
     def fence(self, claim: Claim) -> None:
         """Refuses the transaction (:class:`~ektpcore.LeaseLostError`) unless ``claim`` is
-        still the batch's live claim; the transaction's changes may then touch the batch's
-        records."""
+        still the batch's live claim, and (:class:`~ektpcore.PermissionDeniedError`) unless
+        this transaction's actor is the one who claimed it; the transaction's changes may then
+        touch the batch's records."""
         now = self._tx.now
         held = current(self._tx.db, claim.batch)
         why = None
