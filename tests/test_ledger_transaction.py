@@ -42,11 +42,11 @@ def _snapshot(led: Ledger) -> tuple[Any, ...]:
 
 def test_everything_in_one_transaction_commits_together(ledger: Ledger) -> None:
     with ledger.transaction(OPERATOR) as tx:
-        serials = tx.queue(NIKS[:4], "B-1", "P1")
-        tx.transition(NIKS[:4], State.PRINTED, batch="B-1", printer="P1", blanks=serials)
+        serials = tx.queue(NIKS[:5], "B-1", "P1")
+        tx.transition(NIKS[:4], State.PRINTED, batch="B-1", printer="P1", blanks=serials[:4])
         tx.ribbons.install("P2", "K", 1000)
-        tx.journal.sent(int(NIKS[4]), "B-1", "P1", 50)
-    assert ledger.counts() == {State.PRINTED: 4, State.PRINT_READY: 4}
+        tx.journal.sent(int(NIKS[4]), "B-1", "P1", serials[4])
+    assert ledger.counts() == {State.PRINTED: 4, State.QUEUED: 1, State.PRINT_READY: 3}
     assert ledger.blanks.counts()[BlankState.USED] == 4
     assert ledger.ribbons.current("P1").remaining == 496  # type: ignore[union-attr]
     assert ledger.ribbons.current("P2") is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 import hashlib
 import itertools
 import os
@@ -289,7 +290,12 @@ CHILD = textwrap.dedent(
             name, role, credential = os.environ["ACTOR"].split(":", 2)
             actor = Actor(name, role, credential)
         try:
-            led.transition([nik], State(sys.argv[3]), actor, reason="from another process")
+            if "EKTPCORE_STATION_TOKEN" in os.environ:  # a station writes under its claim
+                claim = led.claims.claim(os.environ["BATCH"], actor.name, actor)
+                with led.claims.under(claim, actor) as tx:
+                    tx.transition([nik], State(sys.argv[3]), reason="from another process")
+            else:
+                led.transition([nik], State(sys.argv[3]), actor, reason="from another process")
         except AuthenticationError as err:
             print("refused:", err)
             sys.exit(3)
@@ -319,7 +325,9 @@ def test_a_station_token_and_a_signed_in_actor_work_in_another_process(office: O
     first, second = _record(office), _record(office)
     led.queue([first], "B-child", "P1", office["ani"])
     # A station takes a card out of its batch (as after a spoiled attempt).
-    done = _child(office.location, first, State.PRINT_READY, EKTPCORE_STATION_TOKEN=token)
+    done = _child(
+        office.location, first, State.PRINT_READY, EKTPCORE_STATION_TOKEN=token, BATCH="B-child"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["done", "by", "P1@pc-3", "OPERATOR"]
     last = led.history(first)[-1]
@@ -384,6 +392,7 @@ def test_a_print_station_runs_signed_in_and_its_heartbeat_too(office: Office) ->
     assert sorted(report.printed) == sorted(int(n) for n in niks)
     assert {led.history(n)[-1].actor for n in niks} == {"P1@pc-3"}
     # The heartbeat's own connection, in its own thread, takes the same actor.
+    led.queue([_record(office)], "B-8", "P1", office["ani"])
     claim = led.claims.claim("B-8", "P1@pc-3", signed_in)
     renewed: list[ektpcore.Claim] = []
 
@@ -423,6 +432,11 @@ def _actions() -> dict[Permission, Callable[[Office, Actor], object]]:
         o.ledger.claims.claim(batch, "P1@pc-1", o["ani"])
         return o.ledger.claims.release(batch, a, reason="pc-1 died")
 
+    def claim(o: Office, a: Actor) -> object:
+        batch = f"B-P{next(_ids)}"
+        o.ledger.queue([_record(o)], batch, "P1", o["ani"])  # a station claims what it prints
+        return o.ledger.claims.claim(batch, "P1@pc-1", a)
+
     def approve(o: Office, a: Actor) -> object:
         nik = _record(o, State.ISSUED)
         request = o.ledger.approvals.request(nik, State.PRINT_READY, o["citra"], reason="lost")
@@ -439,7 +453,7 @@ def _actions() -> dict[Permission, Callable[[Office, Actor], object]]:
         Permission.RECEIVE_BLANKS: receive,
         Permission.INSTALL_RIBBON: lambda o, a: o.ledger.ribbons.install("P1", "YMCKO", 500, a),
         Permission.QUEUE: lambda o, a: o.ledger.blanks.allocate(f"B-{next(_ids)}", 1, a),
-        Permission.PRINT: lambda o, a: o.ledger.claims.claim(f"B-P{next(_ids)}", "P1@pc-1", a),
+        Permission.PRINT: claim,
         Permission.HOLD: move(State.PRINT_READY, State.ON_HOLD),
         Permission.RELEASE_HOLD: move(State.ON_HOLD, State.PRINT_READY),
         Permission.CANCEL: move(State.PRINT_READY, State.CANCELLED),
@@ -822,6 +836,195 @@ def test_emptying_the_users_table_does_not_bring_development_mode_back(
     gone = sorted(f.row for f in report.findings if f.table == "users")
     assert gone == sorted(ROLES)
     assert report.problem == "user root is in the audit but not in the users table"
+
+
+# -- the journal, claims and a station's reach ------------------------------------------------
+
+
+def _printing(office: Office, batch: str, count: int) -> tuple[list[str], list[int], Actor]:
+    """``count`` records queued in ``batch`` for P1, and a station (P2's token) that claimed
+    it and journalled them all as sent: cards in flight."""
+    led, ani = office.ledger, office["ani"]
+    niks = [_record(office) for _ in range(count)]
+    serials = led.queue(niks, batch, "P1", ani)
+    station = led.sign_in_station(led.users.add_station(office["root"], f"P2-{batch}@pc-2"))
+    claim = led.claims.claim(batch, "P2@pc-2", station)
+    with led.claims.under(claim, station) as tx:
+        tx.journal.sent_all(list(zip(map(int, niks), serials, strict=True)), batch, "P1")
+    return niks, serials, station
+
+
+def test_journal_writes_need_the_right_and_the_claim(office: Office) -> None:
+    led, ani, budi, dewi = office.ledger, office["ani"], office["budi"], office["dewi"]
+    niks, serials, _ = _printing(office, "B-J", 2)
+    other = led.sign_in_station(led.users.add_station(office["root"], "P1@pc-1"))
+    first, waiting = int(niks[0]), int(_record(office))
+    writes: dict[str, Callable[[Any], object]] = {
+        "forget": lambda tx: tx.journal.forget([first]),
+        "in doubt": lambda tx: tx.journal.mark_in_doubt([first]),
+        "recover": lambda tx: tx.journal.recover(batch="B-J", reason="looks stuck"),
+        "chip": lambda tx: tx.journal.log_chip(
+            first, serials[0], "P1", "04AABBCC", written=False, reason="no answer"
+        ),
+        "sent": lambda tx: tx.journal.sent(waiting, "B-J", "P1", 1),
+    }
+    before = _snapshot(office.ledger), led.journal.sent("P1")
+    for what, write in writes.items():
+        # An auditor changes nothing; another station's token holds no claim here.
+        for actor in (dewi, other):
+            with pytest.raises(PermissionDeniedError), led.transaction(actor) as tx:
+                write(tx)
+        # A person at the desk may print, but not in a batch a station holds.
+        with (
+            pytest.raises(ektpcore.RecordClaimedError, match="P2@pc-2"),
+            led.transaction(ani) as tx,
+        ):
+            write(tx)
+        assert (_snapshot(office.ledger), led.journal.sent("P1")) == before, what
+    # Nor under the station's claim read from claims.held(): it is not theirs.
+    seen = led.claims.get("B-J")
+    assert seen is not None
+    for actor in (ani, other, dewi):
+        with (
+            pytest.raises(PermissionDeniedError, match="does not hold"),
+            led.claims.under(seen, actor) as tx,
+        ):
+            tx.journal.forget([first])
+    # The station dies; a supervisor releases its batch: both cards are in doubt, never
+    # queued again, and leave the journal only when settled.
+    led.claims.release("B-J", budi, reason="pc-2 died")
+    assert {led.state_of(n) for n in niks} == {State.IN_DOUBT}
+    assert led.queued("B-J", "P1") == []
+    with pytest.raises(ektpcore.RecordClaimedError, match="settles"), led.transaction(ani) as tx:
+        tx.journal.forget([first])
+    led.settle(first, budi, printed=False, note="not in the tray")
+    assert [n for n, _, _ in led.journal.in_doubt("P1")] == [int(niks[1])]
+    # A card that is not waiting in the batch is never journalled (it would be pinned there).
+    issued = int(_record(office, State.ISSUED))
+    with (
+        pytest.raises(InvalidArgumentError, match="not queued in batch"),
+        led.transaction(ani) as tx,
+    ):
+        tx.journal.sent(issued, "B-NOWHERE", "P1", 150)
+    assert led.verify().ok
+
+
+def test_an_issued_cards_chip_serial_is_never_rewritten(office: Office) -> None:
+    led, ani, dewi = office.ledger, office["ani"], office["dewi"]
+    nik = _record(office, State.ISSUED)
+    card = led.where_is(nik).card_serial
+    assert card is not None
+
+    def chip() -> list[Any]:
+        return led._query("SELECT chip_serial FROM cards WHERE serial = ?", (card,))
+
+    before = chip(), led.chip_log(nik)
+    with pytest.raises(PermissionDeniedError), led.transaction(dewi) as tx:
+        tx.journal.log_chip(int(nik), card, "P1", "04DEADBEEF", written=True, reason="re-read")
+    with pytest.raises(InvalidArgumentError, match="just printed"), led.transaction(ani) as tx:
+        tx.journal.log_chip(int(nik), card, "P1", "04DEADBEEF", written=True, reason="re-read")
+    assert (chip(), led.chip_log(nik)) == before
+
+
+def test_a_station_token_writes_only_under_its_claim_in_its_batch(office: Office) -> None:
+    led, ani = office.ledger, office["ani"]
+    station = led.sign_in_station(led.users.add_station(office["root"], "P1@pc-1"))
+    encoded = _record(office, State.ENCODED)  # a desk batch, waiting for quality control
+    queued = _record(office)
+    blank = led.queue([queued], "B-P2", "P2", ani)[0]  # another printer's batch, unclaimed
+    refused: dict[str, Callable[[], object]] = {
+        "spoil a good card": lambda: led.transition(
+            [encoded], State.PRINT_READY, station, reason="chip failed"
+        ),
+        "put it in doubt": lambda: led.transition(
+            [encoded], State.IN_DOUBT, station, reason="not sure"
+        ),
+        "pass its quality check": lambda: led.transition([encoded], State.QC_PASSED, station),
+        "take a record off a batch": lambda: led.transition(
+            [queued], State.PRINT_READY, station, reason="reshuffle"
+        ),
+        "print another's card": lambda: led.transition(
+            [queued], State.PRINTED, station, batch="B-P2", printer="P1"
+        ),
+        "spoil a blank of that batch": lambda: _spoil(led, station, blank),
+        "spoil a stock blank": lambda: _spoil(led, station, 199),
+        "journal a card": lambda: _write(led, station, queued),
+    }
+    before = _snapshot(led), led.journal.sent("P1")
+    for what, attempt in refused.items():
+        with pytest.raises(PermissionDeniedError, match="only under the claim"):
+            attempt()
+        assert (_snapshot(led), led.journal.sent("P1")) == before, what
+    # A station takes a batch by claiming it, and only one with cards queued to print.
+    with pytest.raises(InvalidArgumentError, match="no card queued"):
+        led.claims.claim("B-NOWHERE", "P1@pc-1", station)
+    mine = _record(office)
+    led.queue([mine], "B-MINE", "P1", ani)
+    claim = led.claims.claim("B-MINE", "P1@pc-1", station)
+    with (
+        pytest.raises(PermissionDeniedError, match="holds batch B-MINE, not B-P2"),
+        led.claims.under(claim, station) as tx,
+    ):
+        tx.transition([queued], State.PRINT_READY, reason="reshuffle")
+    with led.claims.under(claim, station) as tx:  # its own batch's card: its to settle
+        tx.transition([mine], State.PRINT_READY, reason="jammed")
+    assert led.state_of(mine) is State.PRINT_READY
+    assert led.verify().ok
+
+
+def _spoil(led: Ledger, actor: Actor, serial: int) -> None:
+    with led.transaction(actor) as tx:
+        tx.blanks.spoil([serial], reason="dirty")
+
+
+def _write(led: Ledger, actor: Actor, nik: str) -> None:
+    with led.transaction(actor) as tx:
+        tx.journal.sent(int(nik), "B-P2", "P1", 1)
+
+
+def test_only_a_claims_holder_renews_it_or_gives_it_back(office: Office) -> None:
+    led, ani, budi, dewi = office.ledger, office["ani"], office["budi"], office["dewi"]
+    _printing(office, "B-G", 1)
+    seen = led.claims.get("B-G")
+    assert seen is not None
+    holder = led.sign_in_station(led.users.add_station(office["root"], "P9@pc-9"))
+    for actor in (dewi, ani, budi, holder):
+        with pytest.raises(PermissionDeniedError):
+            led.claims.give_back(seen, actor)
+        with pytest.raises(PermissionDeniedError):
+            led.claims.renew(seen, actor, dt.timedelta(minutes=5))
+    assert led.claims.get("B-G") == seen
+    # The holder's own lease is bounded, like the command line's.
+    niks, _, station = _printing(office, "B-H", 1)
+    mine = led.claims.get("B-H")
+    assert mine is not None
+    with pytest.raises(InvalidArgumentError, match="at most a day"):
+        led.claims.renew(mine, station, dt.timedelta(days=365))
+    with pytest.raises(InvalidArgumentError, match="at most a day"):
+        led.claims.claim("B-X", "P2@pc-2", ani, lease=dt.timedelta(days=2))
+    renewed = led.claims.renew(mine, station, dt.timedelta(hours=1))
+    # Giving back with a card left sent puts it in doubt; another's claim is a supervisor's.
+    led.claims.give_back(renewed, station)
+    assert led.state_of(niks[0]) is State.IN_DOUBT
+    with pytest.raises(PermissionDeniedError):
+        led.claims.release("B-G", ani, reason="pc-2 died")
+    assert led.claims.release("B-G", budi, reason="pc-2 died").released
+    assert led.verify().ok
+
+
+def test_names_kept_in_clear_hold_no_nik(office: Office) -> None:
+    led, ani = office.ledger, office["ani"]
+    niks = [_record(office) for _ in range(2)]
+    serials = led.queue(niks, "B-7", "P1", ani)
+    nik = _record(office)
+    with pytest.raises(InvalidArgumentError, match="printer's name"), led.transaction(ani) as tx:
+        tx.journal.sent(int(niks[0]), "B-7", f"P{nik}", serials[0])
+    with pytest.raises(InvalidArgumentError, match="chip's serial"), led.transaction(ani) as tx:
+        tx.journal.log_chip(int(niks[1]), serials[1], "P1", nik, written=False, reason="x")
+    with pytest.raises(InvalidArgumentError, match="printer's name"), led.transaction(ani) as tx:
+        tx.journal.log_chip(int(niks[1]), serials[1], f"P {nik}", None, written=False, reason="x")
+    assert led.journal.sent(f"P{nik}") == []
+    assert led.chip_log(niks[1]) == []
 
 
 # -- an existing ledger -----------------------------------------------------------------------

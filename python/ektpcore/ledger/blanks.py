@@ -272,6 +272,9 @@ def move(
     # Each movement names its batch: the one given, else the batch the blank was allocated
     # to (a card spoiled at quality control is counted against the batch it was printed in).
     in_batches = {serial: held for serial, _, held in rows}
+    if tx.station:
+        # An unattended station's token moves only the blanks of the batch it claims.
+        tx.require_claimed({held for _, _, held in rows}, "move a blank")
     if tx.beside:
         # A station beside others moves only its own batch's blanks (no claim to look up).
         claimed = None if tx.claim is None else tx.claim.batch

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..clock import utc_stamp, wib_text
-from ..errors import BatchClaimedError, InvalidArgumentError, LeaseLostError
+from ..errors import (
+    BatchClaimedError,
+    InvalidArgumentError,
+    LeaseLostError,
+    PermissionDeniedError,
+)
 from ..lifecycle import Actor, Permission, meaningful
 from . import journal
 from .sealing import check_free_text, check_label, seal_text
@@ -90,6 +95,11 @@ def _lease_text(lease: _dt.timedelta, now: str) -> str:
     return utc_stamp(_dt.datetime.fromisoformat(now) + lease)
 
 
+def _claimed_by(db: Session, batch: str) -> str | None:
+    row = db.one("SELECT claimed_by FROM batch_claims WHERE batch = ?", (batch,))
+    return None if row is None else str(row[0])
+
+
 def current(db: Session, batch: str) -> Claim | None:
     row = db.one(f"SELECT {_COLUMNS} FROM batch_claims WHERE batch = ?", (batch,))
     return None if row is None else _claim(row)
@@ -121,6 +131,13 @@ class ClaimWrites:
         check_label(batch, "a batch's name")
         check_label(station, "a station's name")
         db, now = tx.db, tx.now
+        if tx.station and (
+            db.one("SELECT 1 FROM records WHERE batch = ? AND state = 'QUEUED' LIMIT 1", (batch,))
+            is None
+        ):
+            # A station's token takes a batch only to print it: one with nothing queued (or
+            # a made-up name) is not held against the desk.
+            raise InvalidArgumentError(f"batch {batch} has no card queued to print")
         held = current(db, batch)
         lease_until = _lease_text(lease, now)
         if held is not None and not held.released:
@@ -158,14 +175,15 @@ class ClaimWrites:
         claim = current(db, batch)
         assert claim is not None
         tx.claim = claim
-        if held is not None:
-            journal.recover(tx, batch=batch, reason=f"batch {batch} claimed by {station}")
+        # Cards an earlier holder (or anyone before claims) left sent become IN_DOUBT.
+        journal.recover(tx, batch=batch, reason=f"batch {batch} claimed by {station}")
         return claim
 
     def fence(self, claim: Claim) -> None:
         """Refuses the transaction (:class:`~ektpcore.LeaseLostError`) unless ``claim`` is
-        still the batch's live claim; the transaction's changes may then touch the batch's
-        records."""
+        still the batch's live claim, and (:class:`~ektpcore.PermissionDeniedError`) unless
+        this transaction's actor is the one who claimed it; the transaction's changes may then
+        touch the batch's records."""
         now = self._tx.now
         held = current(self._tx.db, claim.batch)
         why = None
@@ -181,11 +199,22 @@ class ClaimWrites:
                 f"station {claim.station} no longer holds batch {claim.batch} ({why});"
                 " nothing was recorded"
             )
+        # A claim read from claims.held() names its station and generation, which anyone may
+        # see: only whoever claimed it writes under it.
+        assert held is not None
+        if held.station != claim.station or _claimed_by(self._tx.db, claim.batch) != (
+            self._tx.actor.name
+        ):
+            raise PermissionDeniedError(
+                f"{self._tx.actor.name} does not hold the claim on batch {claim.batch}"
+                f" (station {held.station} does): only its holder writes under it, renews it or"
+                " gives it back; a supervisor releases another's claim"
+            )
         self._tx.claim = claim
 
     def renew(self, claim: Claim, lease: _dt.timedelta = DEFAULT_LEASE) -> Claim:
-        """Extends the lease of a claim still held (the heartbeat)."""
-        self.fence(claim)
+        """Extends the lease of a claim still held (the heartbeat), by its holder only."""
+        self._holder(claim, "renew")
         tx = self._tx
         tx.db.execute(
             "UPDATE batch_claims SET lease_until = ? WHERE batch = ? AND generation = ?",
@@ -196,9 +225,18 @@ class ClaimWrites:
         return renewed
 
     def give_back(self, claim: Claim) -> None:
-        """The holder releases its claim when the batch run ends."""
-        self.fence(claim)
+        """The holder releases its claim when the batch run ends; a card it left sent
+        becomes ``IN_DOUBT``. Anyone else's claim is released by a supervisor
+        (:meth:`release`)."""
+        self._holder(claim, "give back")
         self._mark_released(claim.batch, "run ended")
+        journal.recover(self._tx, batch=claim.batch, reason=f"batch {claim.batch} given back")
+
+    def _holder(self, claim: Claim, what: str) -> None:
+        """Refuses unless this transaction's actor may print and holds ``claim``, still live
+        (:meth:`fence`)."""
+        self._tx.require(Permission.PRINT, what=f"{what} a claim")
+        self.fence(claim)
 
     def release(self, batch: str, *, reason: str) -> Claim:
         """A supervisor releases a batch's claim, live or lapsed (a station died, a printer

@@ -15,12 +15,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgumentError, UnknownRecordError
+from ..errors import InvalidArgumentError, RecordClaimedError, UnknownRecordError
 from ..lifecycle import Permission, State, meaningful
 from ..nik import mask_nik, parse_niks
 from . import records
 from .blanks import BlankState, move, spoil
-from .sealing import check_free_text, nik_keys, niks_of, open_texts, row_key, seal_text
+from .sealing import (
+    check_free_text,
+    check_label,
+    nik_keys,
+    niks_of,
+    open_texts,
+    row_key,
+    seal_text,
+)
 from .store import Same, Session
 
 if TYPE_CHECKING:
@@ -54,20 +62,35 @@ class JournalWrites:
         self.sent_all([(nik, serial)], batch, printer)
 
     def sent_all(self, cards: Sequence[tuple[int, int]], batch: str, printer: str) -> None:
-        """Notes that these cards ``(NIK, blank serial)`` are about to leave for ``printer``,
-        in one statement (a station journals a window of cards at once)."""
+        """Notes that these cards ``(NIK, blank serial)``, queued in ``batch``, are about to
+        leave for ``printer``, in one statement (a station journals a window of cards at
+        once). Under the batch's claim when it has one; each card's record waits in the
+        batch (a journal row elsewhere would pin a card that no printer holds)."""
         tx = self._tx
-        tx.require(Permission.PRINT)
+        _may_write(tx)
+        check_label(batch, "a batch's name")
+        check_label(printer, "a printer's name")
+        tx.require_claimed([batch], "journal a card")
         if not cards:
             return
         db = tx.db
         keys = nik_keys(db, [nik for nik, _ in cards])
-        ids = dict(
-            db.all("SELECT nik, id FROM records WHERE " + db.member_of("nik"), (db.as_list(keys),))
-        )
-        missing = [nik for (nik, _), key in zip(cards, keys, strict=True) if key not in ids]
-        if missing:
-            raise UnknownRecordError(f"no record with NIK {mask_nik(missing[0])} in the ledger")
+        found = {
+            key: (rid, state, held)
+            for key, rid, state, held in db.all(
+                "SELECT nik, id, state, batch FROM records WHERE " + db.member_of("nik"),
+                (db.as_list(keys),),
+            )
+        }
+        for (nik, _), key in zip(cards, keys, strict=True):
+            if key not in found:
+                raise UnknownRecordError(f"no record with NIK {mask_nik(nik)} in the ledger")
+            if found[key][1:] != (State.QUEUED.value, batch):
+                raise InvalidArgumentError(
+                    f"record {mask_nik(nik)} is not queued in batch {batch}: only a card"
+                    " waiting in the batch is sent to its printer"
+                )
+        ids = {key: row[0] for key, row in found.items()}
         # As columns: one statement for the window (a row each was most of its cost).
         db.insert_columns(
             "station_journal",
@@ -91,24 +114,50 @@ class JournalWrites:
         return recover(self._tx, reason=reason, batch=batch, printer=printer)
 
     def mark_in_doubt(self, niks: list[int]) -> None:
-        """Keeps these cards in the journal as in doubt (their outcome is unknown)."""
-        db = self._tx.db
-        db.execute(
-            "UPDATE station_journal SET state = 'in_doubt' WHERE record_id IN"
-            " (SELECT id FROM records WHERE " + db.member_of("nik") + ")",
-            (db.as_list(nik_keys(db, niks)),),
-        )
+        """Keeps these cards, made ``IN_DOUBT`` in this transaction, in the journal as in
+        doubt (their outcome is unknown), under their batch's claim when it has one."""
+        rows = self._rows(niks, "mark a card in doubt")
+        for nik, _, _state, record in rows:
+            if record != State.IN_DOUBT.value:
+                raise InvalidArgumentError(
+                    f"record {mask_nik(nik)} is {record}: a card is kept in the journal as in"
+                    " doubt once its record is IN_DOUBT"
+                )
+        _mark_in_doubt(self._tx.db, niks)
 
     def forget(self, niks: list[int]) -> None:
         """Removes these cards from the journal: their outcome is recorded (or nothing
-        happened to them)."""
-        db = self._tx.db
-        db.execute(
-            "DELETE FROM station_journal WHERE record_id IN (SELECT id FROM records WHERE "
-            + db.member_of("nik")
-            + ")",
-            (db.as_list(nik_keys(db, niks)),),
-        )
+        happened to them). Under their batch's claim when it has one; a card in doubt leaves
+        the journal only when a supervisor settles it (:meth:`Ledger.settle`)."""
+        for nik, _, state, _ in self._rows(niks, "take a card out of the journal"):
+            if state != "sent":
+                raise RecordClaimedError(
+                    f"record {mask_nik(nik)}'s card is in doubt: it leaves the journal when a"
+                    " supervisor settles it (settle), which accounts for its blank"
+                )
+        _forget(self._tx.db, niks)
+
+    def _rows(self, niks: list[int], what: str) -> list[tuple[int, str, str, str]]:
+        """The journal rows of ``niks`` (NIK, batch, row state, record state), once the
+        transaction may change them."""
+        tx = self._tx
+        _may_write(tx)
+        if not niks:
+            tx.require_claimed([], what)
+            return []
+        db = tx.db
+        keys = nik_keys(db, niks)
+        nik_of = dict(zip(keys, niks, strict=True))
+        rows = [
+            (nik_of[key], str(batch), str(state), str(record))
+            for key, batch, state, record in db.all(
+                "SELECT r.nik, j.batch, j.state, r.state FROM station_journal j JOIN records r"
+                " ON r.id = j.record_id WHERE " + db.member_of("r.nik"),
+                (db.as_list(keys),),
+            )
+        ]
+        tx.require_claimed({batch for _, batch, _, _ in rows}, what)
+        return rows
 
     def log_chip(
         self,
@@ -121,29 +170,75 @@ class JournalWrites:
         reason: str | None,
     ) -> None:
         """Appends a chip attempt and, when the chip was written, marks the card with its
-        chip serial (the card row exists once the record is ``PRINTED``)."""
+        chip serial: the card printed on blank ``serial`` for this record, ``PRINTED`` in this
+        batch run (an issued card's chip is never rewritten). Under the record's batch's claim
+        when it has one."""
         tx = self._tx
+        _may_write(tx)
         check_free_text(reason, "a chip log reason")
+        check_label(printer, "a printer's name")
+        check_label(chip_serial, "a chip's serial")
+        db = tx.db
+        key = nik_keys(db, [nik])[0]
+        row = db.one("SELECT id, batch, state FROM records WHERE nik = ?", (key,))
+        if row is None:
+            raise records.unknown(nik)
+        record_id, batch, state = row
+        tx.require_claimed([batch], "log a chip attempt")
+        if written and (
+            state != State.PRINTED.value
+            or db.one(
+                "SELECT 1 FROM cards WHERE serial = ? AND valid = 1 AND record_id = ?",
+                (serial, record_id),
+            )
+            is None
+        ):
+            raise InvalidArgumentError(
+                f"record {mask_nik(nik)} has no card just printed on blank {serial}: a chip"
+                " serial is written on the card a station has just printed"
+            )
         outcome = "written" if written else "failed"
-        key = nik_keys(tx.db, [nik])[0]
-        tx.db.execute(
+        db.execute(
             "INSERT INTO chip_log (at, record_id, serial, printer, chip_serial, outcome, reason)"
-            " SELECT ?, id, ?, ?, ?, ?, ? FROM records WHERE nik = ?",
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 tx.now,
+                record_id,
                 serial,
                 printer,
                 chip_serial,
                 outcome,
-                seal_text(tx.db, reason, "chip_log.reason", row_key(key, serial, tx.now)),
-                key,
+                seal_text(db, reason, "chip_log.reason", row_key(key, serial, tx.now)),
             ),
         )
         if written:
-            tx.db.execute(
-                "UPDATE cards SET chip_serial = ? WHERE serial = ? AND valid = 1",
-                (chip_serial, serial),
+            db.execute(
+                "UPDATE cards SET chip_serial = ? WHERE serial = ? AND valid = 1 AND record_id = ?",
+                (chip_serial, serial, record_id),
             )
+
+
+def _may_write(tx: Transaction) -> None:
+    """A journal write is a print station's (its own cards) or a supervisor's (settling
+    them): an auditor, an administrator, or anyone else changes nothing there."""
+    tx.require(Permission.PRINT, Permission.SETTLE, what="change the print stations' journal")
+
+
+def _mark_in_doubt(db: Session, niks: list[int]) -> None:
+    db.execute(
+        "UPDATE station_journal SET state = 'in_doubt' WHERE record_id IN"
+        " (SELECT id FROM records WHERE " + db.member_of("nik") + ")",
+        (db.as_list(nik_keys(db, niks)),),
+    )
+
+
+def _forget(db: Session, niks: list[int]) -> None:
+    db.execute(
+        "DELETE FROM station_journal WHERE record_id IN (SELECT id FROM records WHERE "
+        + db.member_of("nik")
+        + ")",
+        (db.as_list(nik_keys(db, niks)),),
+    )
 
 
 _OPEN = (State.QUEUED.value, State.IN_DOUBT.value)
@@ -157,6 +252,7 @@ def recover(
     ``batch`` or of ``printer`` are looked at; by printer, rows of batches that a station
     still claims are left to that claim. A record that is no longer ``QUEUED`` already has its
     outcome: its stale row is dropped and the record is not touched."""
+    _may_write(tx)
     db = tx.db
     if batch is not None:
         where, param = "j.batch = ?", batch
@@ -169,12 +265,16 @@ def recover(
     else:
         raise InvalidArgumentError("recover names a batch or a printer")
     found = db.all(
-        "SELECT r.nik, r.sealed, r.state, j.printer FROM station_journal j JOIN records r"
+        "SELECT r.nik, r.sealed, r.state, j.printer, j.batch FROM station_journal j JOIN records r"
         f" ON r.id = j.record_id WHERE j.state = 'sent' AND {where}",
         (param,),
     )
+    if found:
+        # A live claim's cards are its station's (or, once released, a supervisor's); a
+        # station's token recovers only under its own claim.
+        tx.require_claimed({str(r[4]) for r in found}, "recover cards sent to a printer")
     niks = niks_of(db, [r[0] for r in found], [r[1] for r in found])
-    rows = [(nik, state, at) for nik, (_, _, state, at) in zip(niks, found, strict=True)]
+    rows = [(nik, state, at) for nik, (_, _, state, at, _) in zip(niks, found, strict=True)]
     # QUEUED: the card's fate is unknown. IN_DOUBT already: only the row is behind. Anything
     # else: the outcome was recorded and the row is stale.
     stale = [int(nik) for nik, state, _ in rows if state not in _OPEN]
@@ -183,18 +283,17 @@ def recover(
     for nik, state, at in rows:
         if state == State.QUEUED.value:
             by_printer.setdefault(str(at), []).append(int(nik))
-    writes = JournalWrites(tx)
     if stale:
-        writes.forget(stale)
+        _forget(db, stale)
     tx.journal_step = True
     try:
         for at, niks in by_printer.items():
             records.transition(tx, niks, State.IN_DOUBT, reason=reason, printer=at)
-            writes.mark_in_doubt(niks)
+            _mark_in_doubt(db, niks)
     finally:
         tx.journal_step = False
     if doubted:
-        writes.mark_in_doubt(doubted)
+        _mark_in_doubt(db, doubted)
     return [nik for niks in by_printer.values() for nik in niks] + doubted
 
 
@@ -225,7 +324,7 @@ def settle(
         _settle(tx, nik, printed, f"in-doubt resolution: {note}", serial, row)
     finally:
         tx.journal_step = False
-    JournalWrites(tx).forget([nik])
+    _forget(db, [nik])
 
 
 def _settle(

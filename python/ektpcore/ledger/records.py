@@ -457,6 +457,10 @@ def transition(
         for v in niks:
             if v not in found:
                 raise UnknownRecordError(f"no record with NIK {mask_nik(v)} in the ledger")
+    if tx.station:
+        # An unattended station's token moves only the records of the batch it claims.
+        touched = {in_batch for _, _, _, in_batch in rows}
+        tx.require_claimed(touched if batch is None else touched | {batch}, "change a record")
     if tx.beside:
         claimed = None if tx.claim is None else tx.claim.batch
         for _, nik, _, in_batch in rows:

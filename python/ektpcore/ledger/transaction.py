@@ -10,9 +10,11 @@ cannot disagree about what happened.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Unpack
 
-from ..errors import InvalidArgumentError, PermissionDeniedError
+from ..clock import wib_text
+from ..errors import InvalidArgumentError, PermissionDeniedError, RecordClaimedError
 from ..lifecycle import PERMISSIONS, STATION_PERMISSIONS, Actor, Permission, State, permits
 from . import journal, records
 from .approvals import ApprovalWrites
@@ -121,6 +123,43 @@ class Transaction:
         raise PermissionDeniedError(
             f"{actor.name} ({actor.role.name.lower()}) may not {doing}; it needs {needs}"
         )
+
+    def require_claimed(self, batches: Iterable[str | None], what: str) -> None:
+        """Refuses the change unless every batch it touches is free or held by the claim this
+        transaction writes under (:class:`~ektpcore.RecordClaimedError` naming the station
+        that holds it: the change would race its printer); an unattended station's token
+        writes only under a claim it holds, to that batch
+        (:class:`~ektpcore.PermissionDeniedError`), whatever the batch.
+
+        Records and blanks check the claims their own way (in bulk); the journal, the chip log
+        and a station's token go through here."""
+        claimed = None if self.claim is None else self.claim.batch
+        wanted = set(batches)
+        if self.station and (claimed is None or wanted - {claimed}):
+            outside = ", ".join(sorted(map(str, wanted - {claimed})))
+            where = (
+                "it holds no claim in this transaction"
+                if claimed is None
+                else f"it holds batch {claimed}, not {outside}"
+            )
+            raise PermissionDeniedError(
+                f"{self.actor.name} is an unattended station: it may {what} only under the"
+                f" claim it holds, in that batch ({where})"
+            )
+        others = sorted(b for b in wanted if b is not None and b != claimed)
+        if not others:
+            return
+        db = self.db
+        for batch, station, lease_until in db.all(
+            "SELECT batch, station, lease_until FROM batch_claims WHERE released_at IS NULL AND "
+            + db.member_of("batch"),
+            (db.as_list(others),),
+        ):
+            raise RecordClaimedError(
+                f"batch {batch} is held by station {station} (lease until"
+                f" {wib_text(lease_until)}): only that station, under its claim, may {what}"
+                " there; or a supervisor releases the claim"
+            )
 
     # -- records ---------------------------------------------------------------------------
 
