@@ -85,6 +85,7 @@ class Ledger:
         try:
             schema.migrate(self._store)
             self._vault = self._open_keys(keys)
+            users.tag_untagged(self._store, self._vault)
         except BaseException:
             if self._store is not path:  # opened here: not left open behind a refusal
                 self._store.close()
@@ -144,6 +145,7 @@ class Ledger:
                 raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
             count = sealing.seal_existing(Session(self._store, conn), ring)
             chain.key_chains(Session(self._store, conn, Vault(ring)))
+            users.retag_sealed(Session(self._store, conn, Vault(ring)))
         # The clear values the sealing replaced, gone from the database's files too.
         self._store.rewrite(sealing.SEALED_TABLES)
         self._keys = keys

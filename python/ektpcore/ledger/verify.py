@@ -12,7 +12,9 @@
 4. in a sealed ledger, that every sealed field opens and belongs to its row
    (``ektpcore.ledger.sealing.check``);
 5. the users and the two-person requests against the audit that made them
-   (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``).
+   (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``), each user's row
+   against its tag, and every chained row's actor and role against what the audit gave that
+   user at that time (``ektpcore.ledger.users.actors``).
 
 Rows are read in bulk as JSON and checked in the Rust core, a million history rows in a few
 seconds.
@@ -160,6 +162,7 @@ def _verify(
     findings += [
         Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
     ]
+    findings += [Finding(table, row, problem, seq) for table, row, problem, seq in users.actors(db)]
     findings += [
         Finding("approvals", request, problem, seq)
         for request, problem, seq in approvals.check(db, mac)
