@@ -265,8 +265,10 @@ class Ledger:
     def sign_in(self, name: str, password: str) -> Actor:
         """Signs a person in: the :class:`~ektpcore.Actor` returned (name and role as the
         ledger holds them) is taken by any connection to this ledger, in any process, until
-        the user is disabled or given another role. An unknown name and a wrong password are
-        refused alike (:class:`~ektpcore.AuthenticationError`)."""
+        the user is disabled or given another role, or its row changes. An unknown name and a
+        wrong password are refused alike (:class:`~ektpcore.AuthenticationError`), and so is
+        a user whose row does not match its tag or the audit (written or changed outside the
+        ledger). Every sign-in and every refusal is an audit row."""
         return users.sign_in(self, self._reads, name, password)
 
     def sign_in_station(self, token: str) -> Actor:
@@ -286,8 +288,9 @@ class Ledger:
 
     def audit(self) -> list[AuditEntry]:
         """The audit, oldest first: users created, roles granted and revoked, users
-        disabled, two-person requests and their outcomes, and the migration that introduced
-        users. Chained like the histories (:meth:`verify`)."""
+        disabled or tagged, sign-ins and refused sign-ins, two-person requests and their
+        outcomes, and the migration that introduced users. Chained like the histories
+        (:meth:`verify`)."""
         return users.entries(self._reads)
 
     # -- changes, continued -------------------------------------------------------------------

@@ -146,6 +146,8 @@ def _verify(
         findings += checked.findings
     if mac is not None:
         findings += chain.keyed_where_said(checks)
+    # Who acted, counted by the database on the reader's thread while this one replays.
+    acting = reader.submit(users.actors, db)
     for replayed in (
         record_replay.check(records, cards),
         blank_replay.check(blanks, lots, records),
@@ -162,7 +164,7 @@ def _verify(
     findings += [
         Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
     ]
-    findings += [Finding(table, row, problem, seq) for table, row, problem, seq in users.actors(db)]
+    findings += [Finding(table, row, problem, seq) for table, row, problem, seq in acting.result()]
     findings += [
         Finding("approvals", request, problem, seq)
         for request, problem, seq in approvals.check(db, mac)
