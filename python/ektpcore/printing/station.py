@@ -466,9 +466,11 @@ class PrintStation:
             return stop
         try:
             with self._fenced(self.actor) as tx:
-                self._record_printed(tx, window.batch, printed)
+                # The journal first: the outcomes lock the ledger's chain heads, which
+                # stations beside each other take in turn, until the commit.
                 tx.journal.forget([nik for nik, _, _ in printed] + unsent)
                 tx.journal.sent_all(ahead, window.batch, self.printer)
+                self._record_printed(tx, window.batch, printed)
         except (LeaseLostError, LedgerBusyError) as err:
             # The cards stay in the journal and become IN_DOUBT at the next run, claim or
             # release of the batch: whoever takes the batch over finds them there.
