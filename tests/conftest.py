@@ -129,6 +129,20 @@ def tamper(ledger_location: str) -> Callable[..., None]:
     return on_postgres if "://" in ledger_location else on_sqlite
 
 
+def staff(
+    ledger: ektpcore.Ledger, roles: dict[str, ektpcore.Role], passwords: dict[str, str]
+) -> dict[str, ektpcore.Actor]:
+    """Gives ``ledger`` its users: the administrator (the one ``roles`` makes one, created
+    first), then everyone else, each with its password; returns each signed in."""
+    admin = next(name for name, role in roles.items() if role is ektpcore.Role.ADMINISTRATOR)
+    ledger.users.create_administrator(admin, passwords[admin])
+    root = ledger.sign_in(admin, passwords[admin])
+    for name, role in roles.items():
+        if name != admin:
+            ledger.users.add(root, name, role, password=passwords[name])
+    return {name: ledger.sign_in(name, passwords[name]) for name in roles}
+
+
 def card_intake(niks: Sequence[int], photo: str) -> dict[str, Any]:
     """Intake columns that give each record everything its card shows (a station refuses a
     record that lacks a field): names, the card's fields, and one photo file for all."""

@@ -622,7 +622,10 @@ def test_on_a_ledger_with_users_only_a_signed_in_administrator_seals_or_rotates(
         with pytest.raises(PermissionDeniedError, match="may not seal the ledger"):
             ledger.seal(keys, budi)
         assert not ledger.sealed
-        assert ledger.audit() == before
+        signing = ("signed in", "sign-in refused")  # the audit keeps every sign-in, refused too
+        assert [e for e in ledger.audit() if e.event not in signing] == [
+            e for e in before if e.event not in signing
+        ]
         assert ledger._query("SELECT value FROM ledger_meta WHERE name = 'sealed'") == []
         assert ledger.seal(keys, root) == 0
         sealed = ledger.audit()[-1]
@@ -646,7 +649,7 @@ def test_on_a_ledger_with_users_only_a_signed_in_administrator_seals_or_rotates(
         ):
             with pytest.raises((AuthenticationError, PermissionDeniedError)):
                 refused()
-        assert ledger.audit()[-1] == sealed
+        assert [e for e in ledger.audit() if e.event not in signing][-1] == sealed
         assert ledger.rotate_keys_in_background(root).join(timeout=60).current == 2
         ledger.retire_key(1, root)
         events = [(e.actor, e.event, e.detail) for e in ledger.audit()[-2:]]

@@ -86,6 +86,7 @@ class Ledger:
         try:
             schema.migrate(self._store)
             self._vault = self._open_keys(keys)
+            users.tag_untagged(self._store, self._vault)
         except BaseException:
             if self._store is not path:  # opened here: not left open behind a refusal
                 self._store.close()
@@ -165,6 +166,7 @@ class Ledger:
             count = sealing.seal_existing(Session(self._store, conn), ring)
             keyed = Session(self._store, conn, Vault(ring))
             chain.key_chains(keyed)
+            users.retag_sealed(keyed)
             users.audit(
                 keyed, now, who, "ledger sealed", None, f"{count} records; keys {ring.fingerprint}"
             )
@@ -300,8 +302,10 @@ class Ledger:
     def sign_in(self, name: str, password: str) -> Actor:
         """Signs a person in: the :class:`~ektpcore.Actor` returned (name and role as the
         ledger holds them) is taken by any connection to this ledger, in any process, until
-        the user is disabled or given another role. An unknown name and a wrong password are
-        refused alike (:class:`~ektpcore.AuthenticationError`)."""
+        the user is disabled or given another role, or its row changes. An unknown name and a
+        wrong password are refused alike (:class:`~ektpcore.AuthenticationError`), and so is
+        a user whose row does not match its tag or the audit (written or changed outside the
+        ledger). Every sign-in and every refusal is an audit row."""
         return users.sign_in(self, self._reads, name, password)
 
     def sign_in_station(self, token: str) -> Actor:
@@ -321,8 +325,9 @@ class Ledger:
 
     def audit(self) -> list[AuditEntry]:
         """The audit, oldest first: users created, roles granted and revoked, users
-        disabled, two-person requests and their outcomes, and the migration that introduced
-        users. Chained like the histories (:meth:`verify`)."""
+        disabled or tagged, sign-ins and refused sign-ins, two-person requests and their
+        outcomes, and the migration that introduced users. Chained like the histories
+        (:meth:`verify`)."""
         return users.entries(self._reads)
 
     # -- changes, continued -------------------------------------------------------------------

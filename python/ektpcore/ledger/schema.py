@@ -23,7 +23,7 @@ __all__ = [
     "migrate",
 ]
 
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -355,6 +355,15 @@ MIGRATIONS: list[str] = [
     # it by the event.
     """
     CREATE INDEX audit_event ON audit (event);
+    """,
+    # 17: each user's row carries a tag over all its columns (an HMAC under a sealed ledger's
+    # key, SHA-256 in an open one), so that a row written or changed outside the ledger signs
+    # nobody in; each session keeps the tag of the row it signed in with. Existing users are
+    # tagged when the ledger is next opened (with its keys, when sealed), where the audit
+    # explains their rows (``ledger.users.tag_untagged``).
+    """
+    ALTER TABLE users ADD COLUMN tag TEXT;
+    ALTER TABLE sessions ADD COLUMN user_tag TEXT;
     """,
 ]
 

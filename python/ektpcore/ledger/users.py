@@ -16,40 +16,55 @@ bring development mode back) it takes changes only from actors it signed in itse
   its user, which a signed token could not without the same row. A station's token prints and
   does nothing else (:data:`~ektpcore.STATION_PERMISSIONS`).
 
-A sign-in writes a **session** (the SHA-256 of a random credential, the user, the role) and
-returns an :class:`~ektpcore.Actor` carrying the credential. Every write transaction checks
-its actor against the sessions before anything is written (:func:`authenticate`), on any
-connection to the ledger and in any process, so a credential stops working the moment its
-user is disabled or given another role. Every change to users and roles, every two-person
-approval and the migration that introduced users are rows of the **audit**, hash-chained like
-the histories.
+A sign-in writes a **session** (the SHA-256 of a random credential, the user, the role, and
+the tag of the user's row as it signed in) and returns an :class:`~ektpcore.Actor` carrying
+the credential. Every write transaction checks its actor against the sessions before anything
+is written (:func:`authenticate`), on any connection to the ledger and in any process, so a
+credential stops working the moment its user is disabled or given another role, or its row
+changes in any way. Every change to users and roles, every sign-in (and every refused one),
+every two-person approval and the migration that introduced users are rows of the **audit**,
+hash-chained like the histories.
+
+Each user's row carries a **tag** over all its columns (:func:`row_tag`): an HMAC under a
+sealed ledger's key, which the database does not hold, so a row written into the table, or
+one whose secret, role or state was changed there, signs nobody in and no session of it acts.
+A sign-in also holds the row to what the audit last made of the user (role, kind, state and
+the mark of its secret), so a row set back to an older tagged version is refused too. In an
+open ledger the tag is a SHA-256, which anyone who can write the database can recompute:
+there the audit is what a row is held to, and what a writer adds to the audit to match stays
+in it (``docs/security.md``).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import functools
 import hashlib
 import hmac
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from .. import _ektpcore
 from ..clock import utc_stamp
-from ..errors import AuthenticationError, InvalidArgumentError, PermissionDeniedError
+from ..errors import AuthenticationError, InvalidArgumentError, LedgerError, PermissionDeniedError
 from ..lifecycle import Actor, Permission, Role, as_role, meaningful, plain_name
 from . import chain, sealing
-from .store import Session
+from .store import LedgerStore, Session
 
 if TYPE_CHECKING:
     from .core import Ledger
+    from .sealing import Vault
     from .transaction import Transaction
 
 __all__ = [
+    "CLOCK_SLACK",
     "MIN_PASSWORD",
     "AuditEntry",
     "User",
@@ -58,6 +73,7 @@ __all__ = [
     "authenticate",
     "hash_password",
     "password_matches",
+    "row_tag",
 ]
 
 MIN_PASSWORD = 12
@@ -188,6 +204,43 @@ def text_marks(db: Session | chain.ChainMac | None, text: str) -> tuple[str, str
     return (digest if tagged is None else tagged[:16]), digest
 
 
+def _secret_marks(mac: chain.ChainMac | None, name: str, secret: str) -> tuple[str, str]:
+    """The marks a user's secret may have in the audit: under ``mac`` (a sealed ledger's
+    keys), and its SHA-256 one, which rows written before the ledger was sealed carry."""
+    return secret_mark(mac, name, secret), secret_mark(None, name, secret)
+
+
+# A user's row as it is tagged, its columns in this order (``users.tag`` holds the tag).
+_ROW = "id, name, role, kind, secret, created_at, created_by, disabled_at, disabled_by"
+_ROW_U = ", ".join(f"u.{column}" for column in _ROW.split(", "))
+# Users' tags are links of the key ring's chain MAC from a start no chain (nor a session's
+# or secret's tag) has: a tag is never a history link, and an HSM-held ring tags as it chains.
+_ROW_START = hashlib.sha256(b"ektpcore users' rows v1").digest()
+
+
+def row_tag(mac: chain.ChainMac | None, row: Sequence[object]) -> str:
+    """The tag of a user's row (its columns in ``_ROW`` order, as stored): over its canonical
+    payload (every column, length-prefixed: no text moves from one column to the next), an
+    HMAC-SHA-256 under a sealed ledger's chain key (``mac``, its key ring), so that nobody
+    without the key makes a row that passes; SHA-256 in an open ledger (``None``), which only
+    catches a hand edit that did not recompute it."""
+    fields = tuple(v if v is None or isinstance(v, int) else str(v) for v in row)
+    payload = _ektpcore.history_payloads(b"users", [fields])[0]
+    return bytes((mac or chain.OPEN).chain(_ROW_START, [payload])[0]).hex()
+
+
+def _tag_matches(mac: chain.ChainMac | None, row: Sequence[object], tag: object) -> bool:
+    return tag is not None and hmac.compare_digest(row_tag(mac, row), str(tag))
+
+
+def _retag(db: Session, uid: int) -> None:
+    """Tags user ``uid``'s row as it now stands, inside the caller's transaction: every
+    change the ledger makes to a user's row ends here."""
+    row = db.one(f"SELECT {_ROW} FROM users WHERE id = ?", (uid,))
+    assert row is not None  # written by the caller's transaction
+    db.execute("UPDATE users SET tag = ? WHERE id = ?", (row_tag(chain.session_mac(db), row), uid))
+
+
 _MARK = re.compile(r"(?:^|; )secret ([0-9a-f]{16})$")
 
 
@@ -284,7 +337,7 @@ def authenticate(db: Session, actor: Actor) -> bool:
             )
         return False
     row = db.one(
-        "SELECT u.name, u.role, u.disabled_at, s.role, u.kind FROM sessions s JOIN users u"
+        f"SELECT {_ROW_U}, u.tag, s.role, s.user_tag FROM sessions s JOIN users u"
         " ON u.id = s.user_id WHERE s.token_hash = ?",
         (_actor_key(db, actor),),
     )
@@ -293,7 +346,8 @@ def authenticate(db: Session, actor: Actor) -> bool:
             f"{actor.name}: this ledger did not sign this actor in (the credential is forged,"
             " of another ledger, or signed out); sign in again. Nothing was changed"
         )
-    name, role, disabled_at, session_role, kind = row
+    *fields, tag, session_role, user_tag = row
+    _, name, role, kind, _, _, _, disabled_at, _ = fields
     if name != actor.name or session_role != actor.role.name:
         raise AuthenticationError(
             f"{actor.name} ({actor.role.name.lower()}): the credential was issued to another"
@@ -303,8 +357,18 @@ def authenticate(db: Session, actor: Actor) -> bool:
         raise AuthenticationError(f"user {name} is disabled; nothing was changed")
     if role != session_role:
         raise AuthenticationError(
-            f"{name}'s role changed since signing in (now {role.lower()}); sign in again."
+            f"{name}'s role changed since signing in (now {str(role).lower()}); sign in again."
             " Nothing was changed"
+        )
+    # The row as the ledger last wrote it (its tag), and as it was when this actor signed in.
+    if not _tag_matches(chain.session_mac(db), fields, tag):
+        raise AuthenticationError(
+            f"user {name}'s row in the users table does not match its tag: it was written or"
+            " changed outside the ledger (verify() names it). Nothing was changed"
+        )
+    if user_tag is None or not hmac.compare_digest(str(user_tag), str(tag)):
+        raise AuthenticationError(
+            f"{name}'s user row changed since signing in; sign in again. Nothing was changed"
         )
     return bool(kind == "station")
 
@@ -379,11 +443,54 @@ def _user(row: tuple[object, ...]) -> User:
 _USER_COLUMNS = "name, role, kind, created_at, created_by, disabled_at, disabled_by"
 
 
-def _find(db: Session, name: str) -> tuple[int, User]:
-    row = db.one(f"SELECT id, {_USER_COLUMNS} FROM users WHERE name_key = ?", (name_key(name),))
+def _find(db: Session, name: str, *, restore: bool = False) -> tuple[int, User]:
+    """User ``name``'s row, as its tag vouches for it. A row that does not match its tag was
+    written or changed outside the ledger: refused (:class:`~ektpcore.LedgerError`), or, with
+    ``restore`` (a new password, disabling), first written anew as the audit has the user,
+    once the audit itself checks out."""
+    row = db.one(f"SELECT {_ROW}, tag FROM users WHERE name_key = ?", (name_key(name),))
     if row is None:
         raise InvalidArgumentError(f"no user {name!r} in this ledger")
-    return int(row[0]), _user(row[1:])
+    *fields, tag = row
+    uid, stored = int(fields[0]), str(fields[1])
+    if not _tag_matches(chain.session_mac(db), fields, tag):
+        if not restore:
+            raise LedgerError(
+                f"user {stored}'s row in the users table does not match its tag: it was written"
+                " or changed outside the ledger. Set the user a new password"
+                " (users.set_password), which writes the row anew as the audit has it, or"
+                " disable it; nothing was changed"
+            )
+        _restore(db, uid, stored)
+    found = db.one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (uid,))
+    assert found is not None
+    return uid, _user(found)
+
+
+def _restore(db: Session, uid: int, name: str) -> None:
+    """Writes user ``uid``'s role, kind, creation and state as the audit has them (its secret
+    is the caller's to replace or keep), after checking the audit's own chain: a row is never
+    restored from audit rows written outside the ledger."""
+    from .verify import verify_chain  # verify reads users: imported when needed
+
+    audited = verify_chain(db, chain.AUDIT_CHAIN, mac=chain.session_mac(db))
+    want = _audited(db, name)
+    if not audited.ok or want is None:
+        why = (
+            f"the audit was changed outside the ledger too ({audited.problem})"
+            if not audited.ok
+            else "the audit never created it: it was written outside the ledger"
+        )
+        raise LedgerError(
+            f"user {name}'s row in the users table does not match its tag, and {why}; restore"
+            " the ledger from a backup. Nothing was changed"
+        )
+    disabled_at, disabled_by = want.disabled_by or (None, None)
+    db.execute(
+        "UPDATE users SET role = ?, kind = ?, created_at = ?, created_by = ?, disabled_at = ?,"
+        " disabled_by = ? WHERE id = ?",
+        (want.role, want.kind, *want.created, disabled_at, disabled_by, uid),
+    )
 
 
 def _insert(db: Session, name: str, role: Role, kind: str, secret: str, now: str, by: str) -> None:
@@ -395,6 +502,9 @@ def _insert(db: Session, name: str, role: Role, kind: str, secret: str, now: str
         " VALUES (?,?,?,?,?,?,?)",
         (name, name_key(name), role.name, kind, secret, now, by),
     )
+    row = db.one("SELECT id FROM users WHERE name_key = ?", (name_key(name),))
+    assert row is not None
+    _retag(db, int(row[0]))
 
 
 def _manager(tx: Transaction) -> tuple[str, str]:
@@ -516,6 +626,7 @@ class Users:
                 raise InvalidArgumentError(f"{user.name} is already {given.name.lower()}")
             self._keep_an_administrator(tx, user)
             tx.db.execute("UPDATE users SET role = ? WHERE id = ?", (given.name, uid))
+            _retag(tx.db, uid)
             audit(
                 tx.db,
                 tx.now,
@@ -531,13 +642,14 @@ class Users:
         secret = hash_password(password)
         with self._ledger.transaction(admin) as tx:
             by = _manager(tx)
-            uid, user = _find(tx.db, name)
+            uid, user = _find(tx.db, name, restore=True)
             if user.kind != "person":
                 raise InvalidArgumentError(
                     f"{user.name} is a station: disable it and add another for a new token"
                 )
             tx.db.execute("UPDATE users SET secret = ? WHERE id = ?", (secret, uid))
             tx.db.execute("DELETE FROM sessions WHERE user_id = ?", (uid,))
+            _retag(tx.db, uid)
             mark = secret_mark(tx.db, user.name, secret)
             audit(tx.db, tx.now, by, "password set", user.name, f"secret {mark}")
 
@@ -546,7 +658,7 @@ class Users:
         refused from now on, in every process. The last active administrator stays."""
         with self._ledger.transaction(admin) as tx:
             by = _manager(tx)
-            uid, user = _find(tx.db, name)
+            uid, user = _find(tx.db, name, restore=True)
             if not user.active:
                 raise InvalidArgumentError(f"{user.name} is disabled already")
             self._keep_an_administrator(tx, user)
@@ -554,6 +666,7 @@ class Users:
                 "UPDATE users SET disabled_at = ?, disabled_by = ? WHERE id = ?",
                 (tx.now, by[0], uid),
             )
+            _retag(tx.db, uid)
             audit(tx.db, tx.now, by, "user disabled", user.name, user.role.name.lower())
 
     @staticmethod
@@ -567,29 +680,77 @@ class Users:
 # -- signing in -------------------------------------------------------------------------------
 
 _REFUSED = "sign-in refused: unknown user or wrong password"
+# What the audit says of a sign-in refused because the user's row was changed outside the
+# ledger: verify() names every such row, the trace of an attempt that failed.
+_FORGED_ROW = "its row does not match its tag or the audit"
 
 
-def _session_for(ledger: Ledger, uid: int, secret: str) -> Actor:
-    """Writes a session for user ``uid`` if it is still as it was read (same secret, not
-    disabled) and returns the actor carrying its credential."""
-    credential = secrets.token_urlsafe(32)
+def _refused(ledger: Ledger, subject: str | None, detail: str) -> None:
+    """Writes a refused sign-in to the audit, in a transaction of its own (the refusal itself
+    changes nothing else). ``subject`` is a user's name as the ledger holds it, never the
+    text typed (a password typed into the name field would otherwise be kept)."""
     with ledger._session() as db:
-        row = db.one("SELECT name, role, disabled_at, secret FROM users WHERE id = ?", (uid,))
-        if row is None or not hmac.compare_digest(str(row[3]), secret):
-            raise AuthenticationError(_REFUSED)
-        name, role, disabled_at, _ = row
-        if disabled_at is not None:
-            raise AuthenticationError(f"user {name} is disabled")
-        db.execute(
-            "INSERT INTO sessions (token_hash, user_id, role, signed_in_at) VALUES (?,?,?,?)",
-            (session_key(db, credential, str(name), str(role)), uid, role, utc_stamp()),
+        audit(db, utc_stamp(), SYSTEM, "sign-in refused", subject, detail)
+
+
+def _row_problem(db: Session, fields: Sequence[object], tag: object) -> str | None:
+    """Why user row ``fields`` (tagged ``tag``) signs nobody in, if it does not: it does not
+    match its tag, or it is not what the audit last made of the user (a row set back to an
+    older tagged version: an old role, an old password, enabled again)."""
+    name = str(fields[1])
+    mac = chain.session_mac(db)
+    if not _tag_matches(mac, fields, tag):
+        return (
+            f"user {name}'s row in the users table does not match its tag: it was written or"
+            " changed outside the ledger"
         )
-    return Actor(str(name), Role[str(role)], credential)
+    problems = _audit_problems(mac, fields, _audited(db, name), secrets=True)
+    return None if not problems else problems[0][0]
+
+
+def _session_for(ledger: Ledger, uid: int, secret: str, how: str) -> Actor:
+    """Writes a session for user ``uid`` if its row is still as it was read (same secret, not
+    disabled), matches its tag and the audit, and returns the actor carrying its
+    credential; the sign-in, or its refusal, is an audit row either way."""
+    credential = secrets.token_urlsafe(32)
+    refusal: tuple[str | None, str, str] | None = None
+    with ledger._session() as db:
+        now = utc_stamp()
+        row = db.one(f"SELECT {_ROW}, tag FROM users WHERE id = ?", (uid,))
+        if row is None or not hmac.compare_digest(str(row[4]), secret):
+            refusal = (None, "the user's row changed while signing in", _REFUSED)
+        else:
+            *fields, tag = row
+            name, role = str(fields[1]), str(fields[2])
+            problem = _row_problem(db, fields, tag)
+            if fields[7] is not None:
+                refusal = (name, "disabled", f"user {name} is disabled")
+            elif problem is not None:
+                refusal = (
+                    name,
+                    _FORGED_ROW,
+                    f"sign-in refused: {problem}. Nobody signs in as {name} until an"
+                    " administrator sets a new password or disables it, or the ledger is"
+                    " restored from a backup (verify() names the row)",
+                )
+            else:
+                db.execute(
+                    "INSERT INTO sessions (token_hash, user_id, role, signed_in_at, user_tag)"
+                    " VALUES (?,?,?,?,?)",
+                    (session_key(db, credential, name, role), uid, role, now, tag),
+                )
+                audit(db, now, (name, role), "signed in", name, how)
+        if refusal is not None:
+            audit(db, now, SYSTEM, "sign-in refused", refusal[0], refusal[1])
+    if refusal is not None:
+        raise AuthenticationError(refusal[2])
+    return Actor(name, Role[role], credential)
 
 
 def sign_in(ledger: Ledger, reads: Session, name: str, password: str) -> Actor:
     """See :meth:`~ektpcore.Ledger.sign_in`."""
     if not isinstance(name, str) or not isinstance(password, str):
+        _refused(ledger, None, "a name or password that is not text")
         raise AuthenticationError(_REFUSED)
     sealing.check_text(name, "a user's name")
     sealing.check_text(password, "a password")
@@ -598,28 +759,34 @@ def sign_in(ledger: Ledger, reads: Session, name: str, password: str) -> Actor:
     row = None
     if "\x00" not in name:
         row = reads.one(
-            "SELECT id, secret FROM users WHERE name_key = ? AND kind = 'person'",
+            "SELECT id, secret, name FROM users WHERE name_key = ? AND kind = 'person'",
             (name_key(name),),
         )
     stored = str(row[1]) if row is not None else _decoy()
     # The same work whether or not the name is known: no answer tells names apart.
     matches = password_matches(password, stored)
     if row is None or not matches:
+        if row is None:
+            _refused(ledger, None, "unknown name")
+        else:
+            _refused(ledger, str(row[2]), "wrong password")
         raise AuthenticationError(_REFUSED)
-    return _session_for(ledger, int(row[0]), stored)
+    return _session_for(ledger, int(row[0]), stored, "password")
 
 
 def sign_in_station(ledger: Ledger, reads: Session, token: str) -> Actor:
     """See :meth:`~ektpcore.Ledger.sign_in_station`."""
     refused = "sign-in refused: unknown or revoked station token"
     if not isinstance(token, str) or not token.strip().startswith(_STATION_PREFIX):
+        _refused(ledger, None, "not a station token")
         raise AuthenticationError(refused)
     sealing.check_text(token, "a station's token")
     secret = _station_secret(token.strip())
     row = reads.one("SELECT id FROM users WHERE secret = ? AND kind = 'station'", (secret,))
     if row is None:
+        _refused(ledger, None, "unknown station token")
         raise AuthenticationError(refused)
-    return _session_for(ledger, int(row[0]), secret)
+    return _session_for(ledger, int(row[0]), secret, "station token")
 
 
 def sign_out(ledger: Ledger, actor: Actor) -> None:
@@ -634,6 +801,14 @@ def sign_out(ledger: Ledger, actor: Actor) -> None:
 
 _CREATED = re.compile(r"^(?P<kind>person|station|administrator), (?P<role>[a-z]+)")
 _GRANTED = re.compile(r"^(?P<role>[a-z]+) granted")
+# The audit's events that change a user's row, in the order the ledger writes them.
+_USER_EVENTS = ("user created", "role granted", "user disabled", "password set", "user tagged")
+
+CLOCK_SLACK = _dt.timedelta(minutes=5)
+"""How far apart the clocks of the machines writing one ledger may be: a change stamped this
+close to a role's start or end is taken as made with that role (``verify()`` compares each
+history row's actor and role with the audit by their timestamps, which each writer's clock
+gives)."""
 
 
 @dataclass
@@ -644,13 +819,44 @@ class _Replayed:
     disabled: bool = False
     mark: str | None = None
     seq: int = 0
+    created: tuple[str, str] = ("", "")  # when and by whom, as the audit has it
+    disabled_by: tuple[str, str] | None = None
+    roles: list[tuple[str, str, int]] = field(default_factory=list)  # role, from when, row
+
+    def spans(self, role: str) -> list[tuple[str, str | None]]:
+        """When the audit gave the user ``role`` (from, until; ``None``: still), each
+        widened by :data:`CLOCK_SLACK`."""
+        ends: list[str | None] = [at for _, at, _ in self.roles[1:]]
+        ends.append(self.disabled_by[0] if self.disabled_by else None)
+        return [
+            (_shifted(start, -CLOCK_SLACK), None if end is None else _shifted(end, CLOCK_SLACK))
+            for (given, start, _), end in zip(self.roles, ends, strict=True)
+            if given == role
+        ]
+
+    def story(self) -> str:
+        """The roles the audit gave the user, by audit row."""
+        parts = [f"{r.lower()} from audit row {seq}" for r, _, seq in self.roles]
+        if self.disabled:
+            parts.append(f"disabled at audit row {self.seq}")
+        return ", ".join(parts)
 
 
-def _replay(db: Session) -> tuple[dict[str, _Replayed], list[tuple[str, str, int]]]:
-    """The users as the audit made them (by name key), and audit rows that cannot be read."""
+def _shifted(stamp: str, by: _dt.timedelta) -> str:
+    try:
+        return utc_stamp(_dt.datetime.fromisoformat(stamp) + by)
+    except (ValueError, OverflowError):
+        return stamp
+
+
+def _replay_entries(
+    rows: Sequence[AuditEntry],
+) -> tuple[dict[str, _Replayed], list[tuple[str, str, int]]]:
+    """The users as the audit rows ``rows`` made them (by name key), and rows that cannot be
+    read."""
     users: dict[str, _Replayed] = {}
     unreadable: list[tuple[str, str, int]] = []
-    for entry in entries(db):
+    for entry in rows:
         key = name_key(entry.subject or "")
         event, detail, seq = entry.event, entry.detail or "", entry.seq
         if event == "user created":
@@ -661,7 +867,14 @@ def _replay(db: Session) -> tuple[dict[str, _Replayed], list[tuple[str, str, int
             kind, role = created["kind"], created["role"]
             if kind == "administrator":  # the ledger's first user
                 kind, role = "person", "administrator"
-            users[key] = _Replayed(str(entry.subject), kind, role.upper(), False, None, seq)
+            users[key] = _Replayed(
+                str(entry.subject),
+                kind,
+                role.upper(),
+                seq=seq,
+                created=(entry.at, entry.actor),
+                roles=[(role.upper(), entry.at, seq)],
+            )
         elif key not in users:
             continue  # approvals, reveals: not about users
         elif event == "role granted":
@@ -670,69 +883,104 @@ def _replay(db: Session) -> tuple[dict[str, _Replayed], list[tuple[str, str, int
                 unreadable.append((entry.subject or "-", f"audit row {seq} is unreadable", seq))
                 continue
             users[key].role, users[key].seq = granted["role"].upper(), seq
+            users[key].roles.append((granted["role"].upper(), entry.at, seq))
         elif event == "user disabled":
             users[key].disabled, users[key].seq = True, seq
-        elif event == "password set":
+            users[key].disabled_by = (entry.at, entry.actor)
+        elif event in ("password set", "user tagged"):
             users[key].seq = seq
         else:
             continue
-        if event in ("user created", "password set"):
+        if event in ("user created", "password set", "user tagged"):
             users[key].mark = marked_secret(detail)
     return users, unreadable
+
+
+def _replay(db: Session) -> tuple[dict[str, _Replayed], list[tuple[str, str, int]]]:
+    """The users as the audit made them (by name key), and audit rows that cannot be read."""
+    return _replay_entries(entries(db))
+
+
+def _audited(db: Session, name: str) -> _Replayed | None:
+    """User ``name`` as the audit made it (its rows found through the audit's subject
+    index), ``None`` when the audit never created it."""
+    marks = ",".join("?" * len(_USER_EVENTS))
+    rows = db.all(
+        "SELECT seq, at, actor, role, event, subject, detail FROM audit"
+        f" WHERE subject = ? AND event IN ({marks}) ORDER BY seq",
+        (name, *_USER_EVENTS),
+    )
+    return _replay_entries([AuditEntry(*row) for row in rows])[0].get(name_key(name))
+
+
+def _audit_problems(
+    mac: chain.ChainMac | None,
+    fields: Sequence[object],
+    want: _Replayed | None,
+    *,
+    secrets: bool,
+) -> list[tuple[str, int | None]]:
+    """How user row ``fields`` differs from what the audit made of the user (``want``):
+    ``(problem, audit row)``. With ``secrets``, its secret is compared with the audit's last
+    mark of it, where the audit has one."""
+    _, name, role, kind, secret, _, _, disabled_at, _ = fields
+    if want is None:
+        return [(f"user {name} is not in the audit: it was written outside the ledger", None)]
+    problems: list[tuple[str, int | None]] = []
+    if (kind, role) != (want.kind, want.role):
+        problems.append(
+            (
+                f"user {name} is {kind} {str(role).lower()} but the audit makes it"
+                f" {want.kind} {want.role.lower()}",
+                want.seq,
+            )
+        )
+    if (disabled_at is not None) != want.disabled:
+        state = "disabled" if want.disabled else "active"
+        problems.append((f"user {name} should be {state} by the audit", want.seq))
+    if (
+        secrets
+        and want.mark is not None
+        and want.mark not in _secret_marks(mac, str(name), str(secret))
+    ):
+        problems.append(
+            (
+                f"user {name}'s secret is not the one the audit recorded: its password"
+                " or token was replaced outside the ledger",
+                want.seq,
+            )
+        )
+    return problems
 
 
 def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int | None]]:
     """Every user row against the audit (``(user, problem, audit row)``): a user the audit
     never created, one it created that is gone, a kind, role or disabled state the audit
-    does not give, and a secret other than the one the audit last recorded (where it
-    recorded one: rows written before secrets were marked say nothing). In a sealed ledger
-    checked without its keys the secrets are not compared."""
+    does not give, a secret other than the one the audit last recorded (where it recorded
+    one), and otherwise a row that does not match its tag (a column changed that the audit
+    does not describe). In a sealed ledger checked without its keys neither the secrets nor
+    the tags are compared."""
     expected, found = _replay(db)
     problems: list[tuple[str, str, int | None]] = list(found)
-    sealed_without_keys = mac is None and sealing.fingerprint(db) is not None
-    rows = db.all("SELECT name, role, kind, secret, disabled_at FROM users ORDER BY name_key")
+    keyed = not (mac is None and sealing.fingerprint(db) is not None)
+    rows = db.all(f"SELECT {_ROW}, tag FROM users ORDER BY name_key")
     seen = set()
-    for name, role, kind, secret, disabled_at in rows:
-        key = name_key(str(name))
+    for row in rows:
+        *fields, tag = row
+        name = str(fields[1])
+        key = name_key(name)
         seen.add(key)
         want = expected.get(key)
-        if want is None:
-            problems.append(
+        differ = _audit_problems(mac, fields, want, secrets=keyed)
+        if not differ and keyed and not _tag_matches(mac, fields, tag):
+            differ = [
                 (
-                    str(name),
-                    f"user {name} is not in the audit: it was written outside the ledger",
-                    None,
+                    f"user {name}'s row does not match its tag: it was written or changed"
+                    " outside the ledger",
+                    None if want is None else want.seq,
                 )
-            )
-            continue
-        if (kind, role) != (want.kind, want.role):
-            problems.append(
-                (
-                    str(name),
-                    f"user {name} is {kind} {str(role).lower()} but the audit makes it"
-                    f" {want.kind} {want.role.lower()}",
-                    want.seq,
-                )
-            )
-        if (disabled_at is not None) != want.disabled:
-            state = "disabled" if want.disabled else "active"
-            problems.append((str(name), f"user {name} should be {state} by the audit", want.seq))
-        checkable = want.mark is not None and not sealed_without_keys
-        # A mark written before the ledger was sealed is the secret's SHA-256, as the
-        # approvals' reason marks are (text_marks): either is a mark of this very secret.
-        marks = {
-            secret_mark(mac, str(name), str(secret)),
-            secret_mark(None, str(name), str(secret)),
-        }
-        if checkable and want.mark not in marks:
-            problems.append(
-                (
-                    str(name),
-                    f"user {name}'s secret is not the one the audit recorded: its password"
-                    " or token was replaced outside the ledger",
-                    want.seq,
-                )
-            )
+            ]
+        problems += [(name, problem, seq) for problem, seq in differ]
     for key, want in expected.items():
         if key not in seen:
             problems.append(
@@ -743,3 +991,131 @@ def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int |
                 )
             )
     return problems
+
+
+# The chains whose rows name who acted (name and role), and how a finding names their rows.
+_ACTING = (
+    ("history", "history row"),
+    ("blank_history", "blank history row"),
+    ("audit", "audit row"),
+)
+
+
+def actors(db: Session) -> list[tuple[str, str, str, int]]:
+    """Every chained row written since the ledger's first user was created whose actor and
+    role are not what the audit gave that user at that time (within :data:`CLOCK_SLACK`):
+    ``(table, sequence number, problem, sequence number)``, the first such row of each actor
+    and role. Rows before the first user are development mode's, whose actors declared
+    themselves. Counted by the database per actor and role; only an actor and role whose
+    rows do not all fall in one span the audit gives are looked at row by row."""
+    expected, _ = _replay(db)
+    if not expected:
+        return []
+    since = min(want.created[0] for want in expected.values())
+    found: list[tuple[str, str, str, int]] = []
+    for table, label in _ACTING:
+        groups = db.all(
+            f"SELECT actor, role, min(at), max(at), min(seq) FROM {table} WHERE at >= ?"
+            " GROUP BY actor, role ORDER BY min(seq)",
+            (since,),
+        )
+        for actor, role, first_at, last_at, _ in groups:
+            if table == "audit" and (actor, role) == SYSTEM:
+                continue
+            want = expected.get(name_key(str(actor)))
+            spans = [] if want is None else want.spans(str(role))
+            if any(lo <= first_at and (hi is None or last_at <= hi) for lo, hi in spans):
+                continue
+            outside = " OR ".join(
+                "at >= ?" if hi is None else "(at >= ? AND at <= ?)" for _, hi in spans
+            )
+            bounds = [v for span in spans for v in span if v is not None]
+            row = db.one(
+                f"SELECT seq, at FROM {table} WHERE actor = ? AND role = ? AND at >= ?"
+                + (f" AND NOT ({outside})" if spans else "")
+                + " ORDER BY seq LIMIT 1",
+                (actor, role, since, *bounds),
+            )
+            if row is None:
+                continue
+            seq, at = int(row[0]), str(row[1])
+            if want is None:
+                problem = (
+                    f"{label} {seq} names {actor} ({str(role).lower()}), a user the audit never"
+                    " created: the user was written into the database outside the ledger"
+                )
+            else:
+                problem = (
+                    f"{label} {seq} names {actor} as {str(role).lower()} at {at}, which the"
+                    f" audit did not make {actor} then (the audit gives: {want.story()})"
+                )
+            found.append((table, str(seq), problem, seq))
+    for seq, subject in db.all(
+        "SELECT seq, subject FROM audit WHERE event = 'sign-in refused' AND detail = ?"
+        " ORDER BY seq",
+        (_FORGED_ROW,),
+    ):
+        problem = (
+            f"audit row {seq}: a sign-in as {subject} was refused, its row in the users table"
+            " not matching its tag or the audit: the row was written or changed outside the"
+            " ledger"
+        )
+        found.append(("audit", str(seq), problem, int(seq)))
+    return found
+
+
+# -- tagging the users of a ledger migrated or sealed ---------------------------------------------
+
+
+def tag_untagged(store: LedgerStore, vault: Vault | None) -> int:
+    """Tags the users whose rows have no tag (a ledger migrated to schema 16, opened here
+    with its keys when sealed), each with an audit row ``user tagged`` that also records the
+    mark of its secret; returns how many. Only rows the audit explains are tagged (kind, role,
+    state, and the secret where the audit marked one), and in a sealed ledger only after the
+    audit's own chain checks out: a row written or changed outside the ledger stays untagged,
+    signs nobody in, and verify() names it."""
+    if Session(store, vault=vault).one("SELECT 1 FROM users WHERE tag IS NULL LIMIT 1") is None:
+        return 0
+    from .verify import verify_chain  # verify reads users: imported when needed
+
+    with store.transaction() as conn:
+        db = Session(store, conn, vault)
+        rows = db.all(f"SELECT {_ROW} FROM users WHERE tag IS NULL ORDER BY id")
+        mac = chain.session_mac(db)
+        if not rows or (mac is not None and not verify_chain(db, chain.AUDIT_CHAIN, mac=mac).ok):
+            return 0
+        return _tag_rows(db, rows, mac, _replay(db)[0])
+
+
+def _tag_rows(
+    db: Session,
+    rows: Sequence[Sequence[object]],
+    mac: chain.ChainMac | None,
+    expected: dict[str, _Replayed],
+) -> int:
+    now = utc_stamp()
+    tagged = 0
+    for fields in rows:
+        name, role, kind, secret = (str(v) for v in fields[1:5])
+        if _audit_problems(mac, fields, expected.get(name_key(name)), secrets=True):
+            continue
+        db.execute("UPDATE users SET tag = ? WHERE id = ?", (row_tag(mac, fields), fields[0]))
+        mark = secret_mark(mac, name, secret)
+        audit(db, now, SYSTEM, "user tagged", name, f"{kind}, {role.lower()}; secret {mark}")
+        tagged += 1
+    return tagged
+
+
+def retag_sealed(db: Session) -> int:
+    """A ledger being sealed (``db`` writes with its new keys): every user whose row matches
+    its open (SHA-256) tag gets a tag under the keys, with an audit row ``user tagged``
+    recording its secret's keyed mark; a row that did not match stays as it is, and signs
+    nobody in. Sessions of the open ledger end (their keys were SHA-256). Returns the users
+    tagged."""
+    rows = [
+        fields
+        for *fields, tag in db.all(f"SELECT {_ROW}, tag FROM users ORDER BY id")
+        if _tag_matches(None, fields, tag)
+    ]
+    db.execute("DELETE FROM sessions")
+    return _tag_rows(db, rows, chain.session_mac(db), _replay(db)[0])

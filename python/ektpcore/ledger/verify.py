@@ -14,7 +14,9 @@
    that no text is in clear where the ledger keeps it sealed (``ektpcore.ledger.sealing.check``,
    ``unopened_texts``; a history's reasons are covered by its keyed chain);
 5. the users and the two-person requests against the audit that made them
-   (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``).
+   (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``), each user's row
+   against its tag, and every chained row's actor and role against what the audit gave that
+   user at that time (``ektpcore.ledger.users.actors``).
 
 Rows are read in bulk as JSON and checked in the Rust core, a million history rows in a few
 seconds.
@@ -146,6 +148,8 @@ def _verify(
         findings += checked.findings
     if mac is not None:
         findings += chain.keyed_where_said(checks)
+    # Who acted, counted by the database on the reader's thread while this one replays.
+    acting = reader.submit(users.actors, db)
     for replayed in (
         record_replay.check(records, cards),
         blank_replay.check(blanks, lots, records),
@@ -163,6 +167,7 @@ def _verify(
     findings += [
         Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
     ]
+    findings += [Finding(table, row, problem, seq) for table, row, problem, seq in acting.result()]
     findings += [
         Finding("approvals", request, problem, seq)
         for request, problem, seq in approvals.check(db, mac)
