@@ -442,6 +442,11 @@ class PrintStation:
                 return
             retried = 0
             window.done += 1
+            if outcome is None and window.upto <= window.done < total:
+                # The window is through: its outcomes are recorded now, with the next
+                # window's journal rows, so the report (and a console reading it) counts a
+                # card only once the ledger holds it.
+                outcome = self._advance(window, report)
             if self.progress is not None:
                 self.progress(window.done, total)
             if outcome is not None:
@@ -480,8 +485,6 @@ class PrintStation:
         except (LeaseLostError, LedgerBusyError) as err:
             # The cards stay in the journal and become IN_DOUBT at the next run, claim or
             # release of the batch: whoever takes the batch over finds them there.
-            out = {nik for nik, _, _ in printed}
-            report.printed[:] = [nik for nik in report.printed if nik not in out]
             report.in_doubt.extend([nik for nik, _, _ in printed] + unsent)
             window.printed, window.upto = [], window.done
             return f"{err} (the cards not yet sent were not sent)"
@@ -490,6 +493,7 @@ class PrintStation:
                 raise  # nothing in the journal: the refusal is the run's
             self._in_doubt_now(window, err, report)
             return f"{err}; the cards in the journal were left in doubt for a supervisor"
+        report.printed.extend(nik for nik, _, _ in printed)
         window.printed, window.upto = [], window.done + len(ahead)
         return stop
 
@@ -555,10 +559,9 @@ class PrintStation:
             self._doubt(batch, nik, unconfirmed, report)
             return f"{unconfirmed}; the card was left in doubt for a supervisor"
         if refused is None:
-            # Recorded with the next cards' journal rows (see ``window``); in the report at
-            # once (moved to its in-doubt cards if that recording fails).
+            # Recorded with the next cards' journal rows (see ``window``), and in the report
+            # once recorded.
             window.printed.append((nik, serial, chip))
-            report.printed.append(nik)
             return None
         jam = refused.condition.action == "stop"
         if jam or chip is not None:
@@ -763,8 +766,6 @@ class PrintStation:
         except EktpcoreError:
             self._keep_claim = True
             niks = list(flight) + [nik for nik, _, _ in window.printed] + window.unsent()
-        out = set(niks)
-        report.printed[:] = [nik for nik in report.printed if nik not in out]
         report.in_doubt.extend(dict.fromkeys(niks))
         window.printed, window.upto = [], window.done
 
