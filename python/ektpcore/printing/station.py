@@ -442,11 +442,11 @@ class PrintStation:
                 return
             retried = 0
             window.done += 1
-            if outcome is None and window.upto <= window.done < total:
+            if outcome is None and window.upto <= window.done:
                 # The window is through: its outcomes are recorded now, with the next
-                # window's journal rows, so the report (and a console reading it) counts a
-                # card only once the ledger holds it.
-                outcome = self._advance(window, report)
+                # window's journal rows (none after the batch's last card), so the report
+                # (and a console reading it) counts a card only once the ledger holds it.
+                outcome = self._advance(window, report, closing=window.done == total)
             if self.progress is not None:
                 self.progress(window.done, total)
             if outcome is not None:
