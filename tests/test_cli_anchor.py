@@ -229,3 +229,11 @@ def test_ledger_init_refuses_a_key_file_serving_another_ledger_unless_shared(
     assert "sealed with" in made.output
     assert len(ektpcore.keys.KeyFile(keys).served()) == 2
     run("ledger", "verify", ledger_location, "--keys", keys)
+
+
+def test_ledger_purge_says_nothing_replaced_is_left(ledger_location: str, tmp_path: Path) -> None:
+    keys = tmp_path / "bureau.keys"
+    run("ledger", "init", ledger_location)
+    run("ledger", "seal", ledger_location, "--keys", keys, "--new-keys")
+    done = run("ledger", "purge", ledger_location, "--keys", keys, "--wait", "60")
+    assert "no replaced row version is left" in done.output
