@@ -148,11 +148,13 @@ class Plan:
         return Batch(
             id=self._names[b],
             printer=self._state.printers[int(c["batch_printer"][b])].id,
-            records=jobs.ids[members],
+            records=jobs.take("ids", members),
             start=origin + _dt.timedelta(seconds=float(c["batch_start"][b])),
             end=origin + _dt.timedelta(seconds=float(c["batch_end"][b])),
             ribbon_changes=tuple(int(x) for x in c["changes"][lo:hi]),
-            kecamatan=tuple(dict.fromkeys(pairs[k][0] for k in jobs.place[members].tolist())),
+            kecamatan=tuple(
+                dict.fromkeys(pairs[k][0] for k in jobs.take("place", members).tolist())
+            ),
             card_start=stamp(c["card_start"][first : first + n]),
             card_end=stamp(c["card_end"][first : first + n]),
         )
@@ -470,11 +472,19 @@ class Plan:
             fresh = _run(st, remaining, now=t_now, blanks=max(0, st.blanks - used), free_at=free_at)
             combined = jobs.gather(frozen, remaining)
         else:
-            # The core reads the records left where they are.
+            # The kept records, then the rest, as positions in the records they were gathered
+            # from (one index composed, no column gathered); the core reads the rest there.
+            combined = _Jobs.view(jobs, np.concatenate([frozen, rest]))
+            source, index = combined.where()
+            assert index is not None
             fresh = _run(
-                st, jobs, now=t_now, blanks=max(0, st.blanks - used), free_at=free_at, subset=rest
+                st,
+                source,
+                now=t_now,
+                blanks=max(0, st.blanks - used),
+                free_at=free_at,
+                subset=index[len(frozen) :],
             )
-            combined = jobs.gather(np.concatenate([frozen, rest]))
         st.printers = self._state.printers
         c["batch_used"] = used_ribbon
         return _combine(st, combined, keep_card, c, started, kept_len, self._names, fresh, t_now)
