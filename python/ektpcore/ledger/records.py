@@ -487,17 +487,7 @@ class Moves:
             groups.setdefault((state, batch if queued else None, queued), []).append(rid)
         for (state, batch, queued), ids in groups.items():
             ids.sort()
-            if queued:
-                db.execute(
-                    "UPDATE records SET state = ?, updated_at = ?, batch = ? WHERE "
-                    + db.member_of("id"),
-                    (state, now, batch, db.as_list(ids)),
-                )
-            else:
-                db.execute(
-                    "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
-                    (state, now, db.as_list(ids)),
-                )
+            _update(db, now, ids, state, batch if queued else _KEEP)
         self._rows.clear()
         self._queued.clear()
 
@@ -512,6 +502,24 @@ class Moves:
             ]
             chain.append_columns(self._tx.db, columns, count, chain.RECORD_CHAIN)
         self._view.clear()
+
+
+_KEEP = object()  # the batch a record is in stays as it is
+
+
+def _update(db: Session, now: str, ids: list[int], state: str, batch: object) -> None:
+    """Records ``ids`` (in the table's order) now in ``state``, and in ``batch`` unless
+    ``_KEEP``."""
+    if batch is _KEEP:
+        db.execute(
+            "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
+            (state, now, db.as_list(ids)),
+        )
+    else:
+        db.execute(
+            "UPDATE records SET state = ?, updated_at = ?, batch = ? WHERE " + db.member_of("id"),
+            (state, now, batch, db.as_list(ids)),
+        )
 
 
 def _joined(parts: list[tuple[Any, int]]) -> Any:
@@ -548,7 +556,6 @@ def transition(
     if moves is None and pending is not None:
         # Steps of tx.transitions() not yet written: this change reads and writes after them.
         pending.write()
-    step = Moves(tx) if moves is None else moves
     tx.require(*RECORD_PERMISSIONS, what="change records")
     reason, batch = change.get("reason"), change.get("batch")
     printer, blanks = change.get("printer"), change.get("blanks")
@@ -556,7 +563,10 @@ def transition(
     check_free_text(reason, "a reason")
     check_label(batch, "a batch's name")
     check_label(printer, "a printer's name")
-    rows = step.rows(niks, known)
+    if moves is None:
+        rows = lookup(db, niks) if known is None else list(known)
+    else:
+        rows = moves.rows(niks, known)
     # In the table's order: the records' and the history's index pages are then written one
     # after the other rather than all over the file (a bulk change touches 10^5 rows).
     rows.sort()
@@ -626,29 +636,27 @@ def transition(
     # of one change must not show which ones share a reason).
     why = Same(reason)
     serials = [serial_of.get(rid) for rid in rid_list] if serial_of else Same(None)
-    step.moved(
-        rows,
-        target,
-        batch,
-        [
-            rid_list,
-            Same(now),
-            Same(who),
-            Same(role),
-            # A change usually moves records out of one state: one value, bound once.
-            same_or_each([state for _, _, state, _ in rows]),
-            Same(to),
-            why,
-            Same(batch),
-            Same(printer),
-            serials,
-        ],
-    )
+    columns: list[list[Any] | Same] = [
+        rid_list,
+        Same(now),
+        Same(who),
+        Same(role),
+        # A change usually moves records out of one state: one value, bound once.
+        same_or_each([state for _, _, state, _ in rows]),
+        Same(to),
+        why,
+        Same(batch),
+        Same(printer),
+        serials,
+    ]
     if moves is None:
-        step.write()
-    elif leaving and target not in (State.PRINTED, State.IN_DOUBT):
-        # Returning spare blanks counts the records still waiting in their batch.
-        step.write_records()
+        _update(db, now, rid_list, to, batch if target is State.QUEUED else _KEEP)
+        chain.append_columns(db, columns, len(rows), chain.RECORD_CHAIN)
+    else:
+        moves.moved(rows, target, batch, columns)
+        if leaving and target not in (State.PRINTED, State.IN_DOUBT):
+            # Returning spare blanks counts the records still waiting in their batch.
+            moves.write_records()
     if target not in (State.PRINTED, State.IN_DOUBT):
         for left in leaving:
             _return_spare_blanks(tx, left)

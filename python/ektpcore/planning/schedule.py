@@ -496,11 +496,11 @@ class Plan:
         """Prints left on each printer's ribbon after the started batches."""
         left = list(c["ribbon_left_start"])
         caps = c["ribbon_capacity"]
-        for b in np.argsort(c["batch_start"], kind="stable").tolist():
-            if not started[b]:
-                continue
-            p = int(c["batch_printer"][b])
-            k = int(used[b])
+        # The started batches in start order (a stable sort of them alone keeps the order
+        # they have among all batches); their printers and prints as ints in one go.
+        ran = np.flatnonzero(started)
+        ran = ran[np.argsort(c["batch_start"][ran], kind="stable")]
+        for p, k in zip(c["batch_printer"][ran].tolist(), used[ran].tolist(), strict=True):
             # The ribbon is changed when empty, before the next card.
             left[p] = left[p] - k if k <= left[p] else caps[p] - ((k - left[p] - 1) % caps[p] + 1)
         return left
@@ -705,7 +705,11 @@ def _combine(
         "ribbon_capacity": c["ribbon_capacity"],
     }
     new: _Names = f["names"]
-    names = _Names(new.prefix, new.first, new.count, [old_names[b] for b in old_batches.tolist()])
+    # The kept batches' ids: most were numbered by the plan before, written out here.
+    given, head = old_names.kept, len(old_names.kept)
+    fmt, base = f"{old_names.prefix}-{{:05d}}", old_names.first + 1 - head
+    kept_ids = [given[b] if b < head else fmt.format(base + b) for b in old_batches.tolist()]
+    names = _Names(new.prefix, new.first, new.count, kept_ids)
     return Plan(st, jobs, columns, names, float(f["lower_bound"]), now)
 
 
