@@ -212,3 +212,28 @@ def test_an_anchor_on_a_disk_that_is_not_mounted_changes_nothing(tmp_path: Path)
     assert "is its disk mounted?" in said
     with Ledger(ledger, create=False) as led:
         assert led.blanks.counts() == {}
+
+
+def test_ledger_init_refuses_a_key_file_serving_another_ledger_unless_shared(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "bureau.keys"
+    run("ledger", "init", tmp_path / "first.db", "--keys", keys, "--new-keys")
+    refused = run("ledger", "init", ledger_location, "--keys", keys, code=int(Exit.KEYS))
+    line = one_error(refused)
+    assert f"{keys}: this key file already serves ledger" in line
+    assert "--shared-keys" in line
+    if "://" not in ledger_location:
+        assert not Path(ledger_location).exists()  # refused before anything was made
+    made = run("ledger", "init", ledger_location, "--keys", keys, "--shared-keys")
+    assert "sealed with" in made.output
+    assert len(ektpcore.keys.KeyFile(keys).served()) == 2
+    run("ledger", "verify", ledger_location, "--keys", keys)
+
+
+def test_ledger_purge_says_nothing_replaced_is_left(ledger_location: str, tmp_path: Path) -> None:
+    keys = tmp_path / "bureau.keys"
+    run("ledger", "init", ledger_location)
+    run("ledger", "seal", ledger_location, "--keys", keys, "--new-keys")
+    done = run("ledger", "purge", ledger_location, "--keys", keys, "--wait", "60")
+    assert "no replaced row version is left" in done.output

@@ -342,3 +342,54 @@ def test_history_rows_given_as_columns_chain_as_rows_do(
     assert _ektpcore.history_payloads_columns(
         b"history", first, columns, count
     ) == _ektpcore.history_payloads(b"history", rows)
+
+
+@on_postgres
+def test_a_database_password_is_shown_nowhere_and_a_ledger_is_not_copied(
+    ledger_location: str,
+) -> None:
+    import copy
+    import pickle
+
+    from click.testing import CliRunner
+
+    from ektpcore.cli import main
+
+    secret = "Pw-s3cret-Q7"
+    parts = urllib.parse.urlsplit(ledger_location)
+    user_at = f"{parts.username}:{secret}@"
+    url = parts._replace(netloc=f"{user_at}{parts.hostname}:{parts.port}").geturl()
+    with Ledger(url) as ledger:
+        ledger.add_records([3271014508990001], Actor("ani", Role.OPERATOR))
+        shown = [
+            repr(ledger),
+            str(ledger),
+            ledger.path,
+            repr(vars(ledger)),
+            repr(vars(ledger._store)),
+            repr(ledger._store),
+            str(ledger._location),
+        ]
+        assert [text for text in shown if secret in text] == []
+        assert "***" in repr(vars(ledger))
+        for attempt in (copy.copy, copy.deepcopy, pickle.dumps):
+            for holder in (ledger, ledger._location, ledger._store._url):
+                with pytest.raises(TypeError, match="cannot be"):
+                    attempt(holder)
+        again = ledger.reopen()  # the password still reaches the connection
+        assert again is not None
+        with again:
+            assert sum(again.counts().values()) == 1
+    # Errors: a server that refuses the connection, a database the server does not have.
+    refused = parts._replace(netloc=f"{user_at}127.0.0.1:1").geturl()
+    server = f"{user_at}{parts.hostname}:{parts.port}"
+    missing = parts._replace(netloc=server, path="/nope").geturl()
+    for location in (refused, missing):
+        with pytest.raises(ektpcore.LedgerConnectionError) as info:
+            Ledger(location)
+        assert secret not in str(info.value)
+        assert ":***@" in str(info.value)
+        result = CliRunner().invoke(main, ["ledger", "verify", location], catch_exceptions=False)
+        assert result.exit_code != 0
+        assert secret not in result.output
+        assert ":***@" in result.output

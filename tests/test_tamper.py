@@ -609,7 +609,9 @@ def test_a_sealed_ledgers_checkpoints_are_signed(
 ) -> None:
     anchor = tmp_path / "anchor.log"
     _sealed(ledger_location, keys, anchor)
-    ring = keys.key_ring()
+    with Ledger(ledger_location, keys=keys) as ledger:
+        assert ledger.identity is not None
+        ring = keys.key_ring().bind(bytes.fromhex(ledger.identity), True)
     lines = anchor.read_text().splitlines()
     checkpoints = [ektpcore.ledger.Checkpoint.from_line(line) for line in lines]
     assert all(c.fingerprint == ring.fingerprint for c in checkpoints)

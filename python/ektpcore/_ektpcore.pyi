@@ -72,6 +72,7 @@ __all__ = [
     "provinces",
     "raster_face",
     "retired_papua_regencies",
+    "sealed_format",
     "sealed_key_id",
     "status_meaning",
     "tlv_decode",
@@ -267,6 +268,7 @@ class BlankReplay:
 
 # -- ledger keys -------------------------------------------------------------------------------
 
+def sealed_format(value: bytes) -> int | None: ...
 def sealed_key_id(value: bytes) -> int | None: ...
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool: ...
 
@@ -489,6 +491,9 @@ class KeyRing(_KeyHolder):
         data_keys: list[tuple[int, bytes | bytearray | memoryview]],
         current: int,
     ) -> Self: ...
+    def bind(self, ledger: bytes, whole: bool) -> KeyRing: ...
+    @property
+    def bound(self) -> bool: ...
     @property
     def fingerprint(self) -> str: ...
     @property

@@ -42,6 +42,7 @@ __all__ = [
     "PhotoBackgroundError",
     "PrinterConnectionError",
     "RecordClaimedError",
+    "ReplacedRowsKeptWarning",
     "RibbonExhaustedError",
     "RibbonMismatchError",
     "RibbonWarning",
@@ -257,6 +258,13 @@ class BlankShortageError(EktpcoreError):
 
 class BlankShortageWarning(UserWarning):
     """More records are print-ready than there are blanks in stock."""
+
+
+class ReplacedRowsKeptWarning(UserWarning):
+    """A sealing is done, but the database server still keeps the replaced clear row
+    versions in its files, because transactions older than the sealing still run on it. The
+    message names them; :meth:`~ektpcore.Ledger.purge` (``ektpcore ledger purge``) removes
+    the versions once they have ended."""
 
 
 class RibbonWarning(UserWarning):

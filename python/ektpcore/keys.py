@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import stat
 from collections.abc import Callable
@@ -43,6 +44,8 @@ _HEADER = (
     "# Keep it readable by its owner only (mode 0600) and a copy offline; never in the\n"
     "# ledger's folder or backups.\n"
 )
+_IDENTITY = re.compile(r"[0-9a-f]{32}")
+"""A ledger's identity, as a key file lists the ledgers it serves."""
 Unwrap = Callable[[bytes], bytes]
 """Turns a wrapped secret from a key file into the 32-byte secret (a KMS or HSM call)."""
 
@@ -57,6 +60,11 @@ class LedgerKeys(KeyHolder):
 
     def key_ring(self) -> KeyRing:
         raise NotImplementedError
+
+    def serve(self, ledger: str, *, shared: bool = False) -> None:
+        """Called before these keys seal the ledger whose identity is ``ledger``. A provider
+        that keeps a list of the ledgers it serves (:class:`KeyFile`) refuses a second ledger
+        unless ``shared``, and adds it to the list; this one keeps none."""
 
 
 def _b64(value: str, what: str, path: str) -> bytes:
@@ -180,6 +188,8 @@ class KeyFile(LedgerKeys):
                         data.append((int(key_id), self._secret(value, f"data key {key_id}")))
                     case ["current", key_id] if key_id.isdigit():
                         current = int(key_id)
+                    case ["ledger", identity] if _IDENTITY.fullmatch(identity):
+                        pass  # a ledger the file serves (see serve())
                     case _:
                         raise LedgerKeyError(f"{self._path}: line {number} is not understood")
             if root is None or not data or current is None:
@@ -211,6 +221,34 @@ class KeyFile(LedgerKeys):
         )
         _write_private(Path(path), text, replace=False)
         return cls(path, unwrap=unwrap)
+
+    def served(self) -> list[str]:
+        """The identities of the ledgers this file's keys sealed, as the file lists them (a
+        ledger sealed before key files kept the list is not among them)."""
+        _check_private(self._path)
+        words = (ln.split() for ln in self._path.read_text(encoding="ascii").splitlines())
+        return [w[1] for w in words if len(w) == 2 and w[0] == "ledger"]
+
+    def serve(self, ledger: str, *, shared: bool = False) -> None:
+        """Adds ``ledger`` (an identity) to the ledgers this file serves; refused when it
+        serves another one already, unless ``shared``: one key file per ledger keeps a file
+        lost or leaked to one ledger's worth of data, and each ledger's working keys are
+        derived from the file and its identity either way (a value copied between two
+        ledgers of one file does not open)."""
+        if not _IDENTITY.fullmatch(ledger):
+            raise InvalidArgumentError("a ledger's identity is 32 hexadecimal digits")
+        served = self.served()
+        if ledger in served:
+            return
+        if served and not shared:
+            raise LedgerKeyError(
+                f"{self._path}: this key file already serves ledger {served[0]}; give each"
+                " ledger its own key file, or share it explicitly (shared_keys=True, or"
+                " --shared-keys)"
+            )
+        lines = self._path.read_text(encoding="ascii").splitlines()
+        _write_private(self._path, "\n".join([*lines, f"ledger {ledger}"]) + "\n", replace=True)
+        self._ring = self._read()
 
     def rotate(self, *, wrap: Callable[[bytes], bytes] | None = None) -> int:
         """Adds a new data key to the file and makes it the one new values are sealed with;

@@ -18,6 +18,12 @@
 //! The index, chain and signing keys come from the ledger's root secret through HKDF-SHA-256
 //! with one label each; data keys are independent random secrets (a leaked data key says
 //! nothing about the next one).
+//!
+//! **Bound to one ledger** ([`KeyRing::bind`]): one key file may serve several ledgers, so the
+//! keys a ledger works with are derived (HKDF-SHA-256) from the file's secrets and the
+//! ledger's identity. A value, a row or a blind index copied from another ledger sealed with
+//! the same file then does not open or match. Values sealed under bound data keys are format
+//! 2; format 1 (sealed before ledgers were bound) still opens with the file's data keys.
 
 use aes_gcm::aead::{Aead, KeyInit as AeadKeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -31,8 +37,10 @@ use zeroize::Zeroizing;
 use crate::error::EktpError;
 use crate::ledger;
 
-/// The first byte of every sealed value: the format, so a later one can be told apart.
+/// The first byte of a sealed value under the key file's data keys as they are (format 1).
 pub const SEALED_VERSION: u8 = 1;
+/// The first byte of a sealed value under data keys bound to one ledger (format 2).
+pub const BOUND_VERSION: u8 = 2;
 /// Bytes before the ciphertext: version, key id (big-endian u32), nonce.
 pub const SEALED_HEADER: usize = 1 + 4 + 12;
 /// Bytes a sealed value adds to its plaintext: the header and GCM's 16-byte tag.
@@ -47,15 +55,47 @@ pub struct KeyRing {
     chain: Hmac<Sha256>,
     signing: SigningKey,
     data: Vec<(u32, Aes256Gcm)>,
+    /// The data keys bound to one ledger (format 2), by the same ids; empty when unbound.
+    bound: Vec<(u32, Aes256Gcm)>,
+    /// Whether format 1 values open (a ring bound from a ledger's start opens none: such a
+    /// value can only come from another ledger).
+    format_1: bool,
     current: usize,
     fingerprint: String,
+    /// The secrets a bound ring is derived from; `None` in a bound ring (bound once).
+    secrets: Option<Secrets>,
 }
 
+struct Secrets {
+    root: Zeroizing<[u8; 32]>,
+    data: Vec<(u32, Zeroizing<[u8; 32]>)>,
+}
+
+/// HKDF salts of the bound derivations: each names its use and version.
+const BOUND_ROOT_SALT: &[u8] = b"ektpcore ledger keys v2";
+const BOUND_DATA_SALT: &[u8] = b"ektpcore ledger data key v2";
+
 fn derive(hkdf: &Hkdf<Sha256>, label: &str) -> Zeroizing<[u8; 32]> {
+    derive_info(hkdf, &[label.as_bytes()])
+}
+
+fn derive_info(hkdf: &Hkdf<Sha256>, info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
-    hkdf.expand(label.as_bytes(), out.as_mut())
+    hkdf.expand_multi_info(info, out.as_mut())
         .expect("32 bytes is a valid HKDF-SHA-256 length");
     out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn mac_of(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length")
+}
+
+fn aead_of(key: &[u8; 32]) -> Aes256Gcm {
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
 }
 
 fn nonce_of(bytes: &[u8]) -> Nonce<aes_gcm::aead::consts::U12> {
@@ -77,17 +117,11 @@ impl KeyRing {
             )));
         }
         let hkdf = Hkdf::<Sha256>::new(Some(b"ektpcore ledger keys v1"), root);
-        let mac = |label: &str| {
-            let key = derive(&hkdf, label);
-            <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref())
-                .expect("HMAC takes a key of any length")
-        };
+        let mac = |label: &str| mac_of(derive(&hkdf, label).as_ref());
         let signing = SigningKey::from_bytes(&derive(&hkdf, "checkpoint signing"));
-        let fingerprint = derive(&hkdf, "fingerprint")[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let fingerprint = hex(&derive(&hkdf, "fingerprint")[..12]);
         let mut keys = Vec::with_capacity(data.len());
+        let mut kept = Vec::with_capacity(data.len());
         for (id, secret) in data {
             if secret.len() != 32 {
                 return Err(invalid(format!(
@@ -98,8 +132,9 @@ impl KeyRing {
             if keys.iter().any(|(known, _)| known == id) {
                 return Err(invalid(format!("data key {id} is given twice")));
             }
-            let key = Key::<Aes256Gcm>::try_from(*secret).expect("checked: 32 bytes");
-            keys.push((*id, Aes256Gcm::new(&key)));
+            let secret = Zeroizing::new(<[u8; 32]>::try_from(*secret).expect("checked: 32 bytes"));
+            keys.push((*id, aead_of(&secret)));
+            kept.push((*id, secret));
         }
         let current = keys
             .iter()
@@ -110,9 +145,72 @@ impl KeyRing {
             chain: mac("history chain"),
             signing,
             data: keys,
+            bound: Vec::new(),
+            format_1: true,
             current,
             fingerprint,
+            secrets: Some(Secrets {
+                root: Zeroizing::new(root.try_into().expect("checked: 32 bytes")),
+                data: kept,
+            }),
         })
+    }
+
+    /// The ring one ledger works with, derived from this one's secrets and the ledger's
+    /// identity `ledger`: its data keys always (values are sealed in format 2, and format 1
+    /// values still open with the key file's data keys); with `whole`, its blind index,
+    /// chain, signing keys and fingerprint too, and no format 1 value opens (a ledger bound
+    /// from its start; one sealed before keeps its index and chain, whose values and links
+    /// are already stored, and its format 1 values).
+    pub fn bind(&self, ledger: &[u8], whole: bool) -> Result<KeyRing, EktpError> {
+        let secrets = self
+            .secrets
+            .as_ref()
+            .ok_or_else(|| invalid("this key ring is bound to a ledger already"))?;
+        if ledger.is_empty() {
+            return Err(invalid("a ledger's identity is not empty"));
+        }
+        let bound = secrets
+            .data
+            .iter()
+            .map(|(id, secret)| {
+                let hkdf = Hkdf::<Sha256>::new(Some(BOUND_DATA_SALT), secret.as_ref());
+                (*id, aead_of(&derive_info(&hkdf, &[ledger])))
+            })
+            .collect();
+        let (index, chain, signing, fingerprint) = if whole {
+            let hkdf = Hkdf::<Sha256>::new(Some(BOUND_ROOT_SALT), secrets.root.as_ref());
+            let one = |label: &str| derive_info(&hkdf, &[label.as_bytes(), b"\0", ledger]);
+            (
+                mac_of(one("nik blind index").as_ref()),
+                mac_of(one("history chain").as_ref()),
+                SigningKey::from_bytes(&one("checkpoint signing")),
+                hex(&one("fingerprint")[..12]),
+            )
+        } else {
+            (
+                self.index.clone(),
+                self.chain.clone(),
+                self.signing.clone(),
+                self.fingerprint.clone(),
+            )
+        };
+        Ok(KeyRing {
+            index,
+            chain,
+            signing,
+            data: self.data.clone(),
+            bound,
+            format_1: !whole,
+            current: self.current,
+            fingerprint,
+            secrets: None,
+        })
+    }
+
+    /// Whether the ring is bound to a ledger (seals in format 2).
+    pub fn is_bound(&self) -> bool {
+        !self.bound.is_empty()
     }
 
     /// Identifies the root secret (not the data keys) without revealing it: a ledger stores
@@ -157,10 +255,14 @@ impl KeyRing {
         let mut nonces = vec![0u8; 12 * plaintexts.len()];
         getrandom::fill(&mut nonces)
             .map_err(|e| invalid(format!("the system gave no random numbers: {e}")))?;
-        let (id, cipher) = &self.data[self.current];
+        let (version, (id, cipher)) = if self.is_bound() {
+            (BOUND_VERSION, &self.bound[self.current])
+        } else {
+            (SEALED_VERSION, &self.data[self.current])
+        };
         let one = |((plain, aad), nonce): ((&&[u8], &&[u8]), &[u8])| {
             let mut out = Vec::with_capacity(plain.len() + SEALED_OVERHEAD);
-            out.push(SEALED_VERSION);
+            out.push(version);
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(nonce);
             let header = out.clone();
@@ -205,11 +307,15 @@ impl KeyRing {
     }
 
     fn open_one(&self, value: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-        if value.len() < SEALED_OVERHEAD || value[0] != SEALED_VERSION {
-            return None;
-        }
         let id = sealed_key_id(value)?;
-        let (_, cipher) = self.data.iter().find(|(known, _)| *known == id)?;
+        let keys = if value[0] == BOUND_VERSION {
+            &self.bound
+        } else if self.format_1 {
+            &self.data
+        } else {
+            return None;
+        };
+        let (_, cipher) = keys.iter().find(|(known, _)| *known == id)?;
         let (header, body) = value.split_at(SEALED_HEADER);
         let aad = [header, aad].concat();
         cipher
@@ -260,10 +366,16 @@ impl KeyRing {
 /// The id of the data key a sealed value was sealed with (rotation finds the values still
 /// sealed under an old key by it), or `None` for bytes that are no sealed value.
 pub fn sealed_key_id(value: &[u8]) -> Option<u32> {
-    if value.len() < SEALED_OVERHEAD || value[0] != SEALED_VERSION {
+    if value.len() < SEALED_OVERHEAD || !matches!(value[0], SEALED_VERSION | BOUND_VERSION) {
         return None;
     }
     Some(u32::from_be_bytes(value[1..5].try_into().ok()?))
+}
+
+/// The format of a sealed value (1: under the key file's data keys; 2: under keys bound to
+/// one ledger), or `None` for bytes that are no sealed value.
+pub fn sealed_format(value: &[u8]) -> Option<u8> {
+    sealed_key_id(value).map(|_| value[0])
 }
 
 /// Whether `signature` is `public_key`'s Ed25519 signature of `message` (strict checking:

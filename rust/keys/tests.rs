@@ -123,3 +123,61 @@ fn bad_key_sets_are_refused() {
     assert!(KeyRing::new(&ROOT, &[(1, &[1; 32]), (1, &[2; 32])], 1).is_err());
     assert!(KeyRing::new(&ROOT, &[(1, &[1; 32])], 3).is_err());
 }
+
+#[test]
+fn a_ring_bound_to_one_ledger_opens_nothing_of_another_ledger_sealed_with_the_same_file() {
+    let file = ring();
+    let a = file.bind(b"ledger a", true).unwrap();
+    let b = file.bind(b"ledger b", true).unwrap();
+    let sealed = a.seal(&[b"Siti"], &[b"row 1"]).unwrap();
+    assert_eq!(sealed_format(&sealed[0]), Some(BOUND_VERSION));
+    assert_eq!(sealed_key_id(&sealed[0]), Some(2));
+    assert_eq!(
+        a.open(&[&sealed[0]], &[b"row 1"]).unwrap(),
+        vec![Some(b"Siti".to_vec())]
+    );
+    assert_eq!(b.open(&[&sealed[0]], &[b"row 1"]).unwrap(), vec![None]);
+    assert_eq!(file.open(&[&sealed[0]], &[b"row 1"]).unwrap(), vec![None]);
+    // Every working key differs: index, chain, signing key and fingerprint.
+    assert_ne!(a.blind(&[3271014508990001]), b.blind(&[3271014508990001]));
+    assert_ne!(
+        a.blind(&[3271014508990001]),
+        file.blind(&[3271014508990001])
+    );
+    assert_ne!(a.chain(&[0; 32], &[b"x"]), b.chain(&[0; 32], &[b"x"]));
+    assert_ne!(a.verify_key(), b.verify_key());
+    assert_ne!(a.fingerprint(), b.fingerprint());
+    assert_ne!(a.fingerprint(), file.fingerprint());
+    // The same ledger's ring, derived again, is the same ring.
+    let again = file.bind(b"ledger a", true).unwrap();
+    assert_eq!(again.fingerprint(), a.fingerprint());
+    assert_eq!(
+        again.blind(&[3271014508990001]),
+        a.blind(&[3271014508990001])
+    );
+    assert!(a.bind(b"ledger a", true).is_err());
+    // A format 1 value (another ledger's, sealed before binding) opens in no whole ring.
+    let old = file.seal(&[b"x"], &[b"row 1"]).unwrap();
+    assert_eq!(a.open(&[&old[0]], &[b"row 1"]).unwrap(), vec![None]);
+}
+
+#[test]
+fn a_ring_bound_in_its_data_keys_only_keeps_index_and_chain_and_opens_format_1() {
+    let file = ring();
+    let old = file.seal(&[b"x"], &[b"a"]).unwrap();
+    assert_eq!(sealed_format(&old[0]), Some(SEALED_VERSION));
+    let a = file.bind(b"ledger a", false).unwrap();
+    assert_eq!(
+        a.open(&[&old[0]], &[b"a"]).unwrap(),
+        vec![Some(b"x".to_vec())]
+    );
+    assert_eq!(
+        a.blind(&[3271014508990001]),
+        file.blind(&[3271014508990001])
+    );
+    assert_eq!(a.fingerprint(), file.fingerprint());
+    assert_eq!(a.verify_key(), file.verify_key());
+    let new = a.seal(&[b"y"], &[b"a"]).unwrap();
+    let b = file.bind(b"ledger b", false).unwrap();
+    assert_eq!(b.open(&[&new[0]], &[b"a"]).unwrap(), vec![None]);
+}

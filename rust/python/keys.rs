@@ -56,7 +56,21 @@ impl PyKeyRing {
         Ok(PyKeyRing(KeyRing::new(&root, &refs, current)?))
     }
 
-    /// Identifies the ledger's root secret without revealing it.
+    /// The ring one ledger works with: derived (HKDF) from this ring's secrets and the
+    /// ledger's identity; its data keys always, with `whole` its blind index, chain and
+    /// signing keys too (`crate::keys::KeyRing::bind`).
+    fn bind(&self, py: Python<'_>, ledger: &[u8], whole: bool) -> PyResult<Self> {
+        Ok(PyKeyRing(py.detach(|| self.0.bind(ledger, whole))?))
+    }
+
+    /// Whether the ring is bound to one ledger (seals in format 2).
+    #[getter]
+    fn bound(&self) -> bool {
+        self.0.is_bound()
+    }
+
+    /// Identifies the ledger's root secret without revealing it (a bound ring's, with
+    /// `whole`: its own keys).
     #[getter]
     fn fingerprint(&self) -> &str {
         self.0.fingerprint()
@@ -152,10 +166,11 @@ impl PyKeyRing {
 
     fn __repr__(&self) -> String {
         format!(
-            "KeyRing(fingerprint={:?}, data keys {:?}, current {})",
+            "KeyRing(fingerprint={:?}, data keys {:?}, current {}{})",
             self.0.fingerprint(),
             self.0.key_ids(),
-            self.0.current_key()
+            self.0.current_key(),
+            if self.0.is_bound() { ", bound" } else { "" }
         )
     }
 }
@@ -166,6 +181,13 @@ impl PyKeyRing {
 #[pyfunction]
 pub fn sealed_key_id(value: &[u8]) -> Option<u32> {
     keys::sealed_key_id(value)
+}
+
+/// The format of a sealed value (1: the key file's data keys; 2: keys bound to one ledger),
+/// or `None` for bytes that are not a sealed value.
+#[pyfunction]
+pub fn sealed_format(value: &[u8]) -> Option<u8> {
+    keys::sealed_format(value)
 }
 
 /// Whether `signature` (64 bytes) is `public_key`'s (32 bytes) Ed25519 signature of `message`.

@@ -119,7 +119,7 @@ mod _ektpcore {
     };
 
     #[pymodule_export]
-    use super::keys::{sealed_key_id, verify_signature, PyKeyRing};
+    use super::keys::{sealed_format, sealed_key_id, verify_signature, PyKeyRing};
 
     #[pymodule_export]
     use super::plan::{

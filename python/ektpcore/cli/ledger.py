@@ -26,6 +26,7 @@ from ..errors import (
     LedgerError,
     LedgerFileError,
     LedgerKeyError,
+    ReplacedRowsKeptWarning,
     SheetError,
 )
 from ..keys import KeyFile, LedgerKeys
@@ -85,6 +86,12 @@ def ledger() -> None:
 
 def _keys_options(f: Any) -> Any:
     f = click.option(
+        "--shared-keys",
+        is_flag=True,
+        help="Use the key file even though it already serves another ledger (refused"
+        " otherwise: one key file per ledger).",
+    )(f)
+    f = click.option(
         "--new-keys",
         is_flag=True,
         help="Make the key file first (mode 0600; an existing file is never overwritten).",
@@ -129,6 +136,10 @@ class _KeysMadeOnUse(LedgerKeys):
             )
         return self._made.key_ring()
 
+    def serve(self, ledger: str, *, shared: bool = False) -> None:
+        if self._made is not None:
+            self._made.serve(ledger, shared=shared)
+
 
 def _new_anchor(path: Path | None) -> FileAnchor | None:
     """The anchor of a ledger whose history starts here (made, or sealed): a file that
@@ -149,11 +160,12 @@ def _new_anchor(path: Path | None) -> FileAnchor | None:
 @click.argument("location", metavar="LEDGER")
 @_keys_options
 @anchor_option
-def ledger_init(location: str, keys: Path | None, new_keys: bool) -> None:
+def ledger_init(location: str, keys: Path | None, new_keys: bool, shared_keys: bool) -> None:
     """Makes a new, empty LEDGER: a new file (mode 0600), or the tables in an empty
     PostgreSQL database. With --keys it is sealed: citizens' data kept encrypted, opened
-    only with that key file. With --anchor its first checkpoint is written to a new anchor
-    file. A place that holds a ledger (or any file) is refused."""
+    only with that key file (one serving another ledger is refused without --shared-keys).
+    With --anchor its first checkpoint is written to a new anchor file. A place that holds a
+    ledger (or any file) is refused."""
     from ..ledger import Ledger
     from ..ledger.store import is_database_url
 
@@ -175,7 +187,14 @@ def ledger_init(location: str, keys: Path | None, new_keys: bool) -> None:
     elif not Path(location).parent.is_dir():
         raise failure(f"{location}: the folder {Path(location).parent} does not exist", Exit.LEDGER)
     ring = _sealing_keys(keys, new_keys)
-    with Ledger(location, keys=ring, anchor=anchor) as led:
+    if isinstance(ring, KeyFile) and ring.served() and not shared_keys:
+        # Refused before the ledger is made, so a refusal leaves no file behind.
+        raise failure(
+            f"{keys}: this key file already serves ledger {ring.served()[0]}; give each"
+            " ledger its own key file (--new-keys), or share it explicitly (--shared-keys)",
+            Exit.KEYS,
+        )
+    with Ledger(location, keys=ring, anchor=anchor, shared_keys=shared_keys) as led:
         echo(
             f"{led.path}: new ledger (schema {led.schema_version})"
             + (f", sealed with {keys}" if led.sealed else ", open (not sealed)")
@@ -780,7 +799,9 @@ def _pg_dump(url: str, dest: Path) -> None:
     help="The administrator who seals a ledger with users (password from"
     f" {PASSWORD_VARIABLE} or a prompt).",
 )
-def ledger_seal(location: str, keys: Path | None, new_keys: bool, user: str | None) -> None:
+def ledger_seal(
+    location: str, keys: Path | None, new_keys: bool, shared_keys: bool, user: str | None
+) -> None:
     """Seals an open LEDGER with the key file --keys names (--new-keys makes it), in one
     transaction: every record's personal fields encrypted, NIKs found through a keyed index.
     From then on the ledger opens only with those keys. The history written before keeps
@@ -801,7 +822,36 @@ def ledger_seal(location: str, keys: Path | None, new_keys: bool, user: str | No
         signing: Any = contextlib.nullcontext(None)
         if user is not None:
             signing = signed_in(led, Who(Role.ADMINISTRATOR, user, None, None))
-        with signing as actor:
+        with signing as actor, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ReplacedRowsKeptWarning)
             ring = _sealing_keys(keys, new_keys)
-            count = led.seal(ring, actor)
+            count = led.seal(ring, actor, shared_keys=shared_keys)
     echo(f"{shown(location)}: sealed, {count:,} records; it opens only with {keys} from now on")
+    for w in caught:
+        note(f"warning: {w.message}")
+
+
+@ledger.command("purge")
+@on_ledger
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for older transactions on the server to end.",
+)
+def ledger_purge(ledger: str, keys: Path | None, wait: float) -> None:
+    """Removes from a PostgreSQL server's files the clear row versions a sealing replaced,
+    once no transaction older than the sealing runs on the server (ledger seal says when
+    some did). Exit 1 while some still do, naming them."""
+    with open_ledger(ledger, keys) as led, warnings.catch_warnings(record=True):
+        warnings.simplefilter("ignore", ReplacedRowsKeptWarning)
+        holders = led.purge(wait=wait)
+    if holders:
+        raise failure(
+            f"{shown(ledger)}: replaced clear row versions are still kept, held by: "
+            + "; ".join(holders)
+            + "; run ledger purge again when they have ended",
+            Exit.ERROR,
+        )
+    echo(f"{shown(ledger)}: no replaced row version is left in the database's files")

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, NoReturn, Unpack
 
 import numpy.typing as npt
 
 from ..clock import utc_stamp
-from ..errors import InvalidArgumentError, LedgerError, LedgerKeyError
+from ..errors import InvalidArgumentError, LedgerError, LedgerKeyError, ReplacedRowsKeptWarning
 from ..keys import KeyFile, LedgerKeys
 from ..lifecycle import Actor, State
 from ..nik import Nik
@@ -32,10 +33,11 @@ from .blanks import BlankStock
 from .claims import Claims
 from .distribution import Distribution
 from .journal import ChipLogEntry, Journal
+from .postgres import ConnectionUrl
 from .records import Change, HistoryEntry, Intake, IntakeReport, Record, Reveal
 from .ribbons import Ribbons
 from .sealing import Vault
-from .store import LedgerStore, Session, open_store
+from .store import LedgerStore, Session, is_database_url, open_store
 from .tallies import Tally
 from .transaction import Transaction, check_actor
 from .users import AuditEntry, Users
@@ -58,6 +60,10 @@ class Ledger:
     ``Ledger("postgresql://...")`` keeps it in a PostgreSQL database; a
     :class:`~ektpcore.ledger.LedgerStore` puts it in another database.
 
+    ``keys`` seal a new ledger; a key file that already serves another ledger is refused
+    unless ``shared_keys`` says it may serve this one too (each ledger's working keys are
+    derived from the file and the ledger's identity either way).
+
     ``anchor`` (a :class:`~ektpcore.ledger.FileAnchor`, or any callable taking a
     :class:`~ektpcore.ledger.Checkpoint`) receives a checkpoint of the chains' heads after a
     committed transaction that moved them, at most every ``anchor_period`` seconds (0: after
@@ -73,6 +79,7 @@ class Ledger:
         keys: LedgerKeys | None = None,
         anchor: Anchor | None = None,
         anchor_period: float = DEFAULT_ANCHOR_PERIOD,
+        shared_keys: bool = False,
     ) -> None:
         self._store: LedgerStore = (
             path
@@ -80,12 +87,16 @@ class Ledger:
             else open_store(path, create=create, busy_timeout=busy_timeout)
         )
         self.path = self._store.name
-        self._location = path
+        # Where reopen() connects; a database URL (which may hold a password) in a holder
+        # that shows it masked and cannot be copied or pickled.
+        self._location: str | os.PathLike[str] | LedgerStore | ConnectionUrl = (
+            ConnectionUrl(path) if is_database_url(path) else path  # type: ignore[arg-type]
+        )
         self._busy_timeout = busy_timeout
         self._keys = keys
         try:
             schema.migrate(self._store)
-            self._vault = self._open_keys(keys)
+            self._vault = self._open_keys(keys, shared_keys)
             users.tag_untagged(self._store, self._vault)
         except BaseException:
             if self._store is not path:  # opened here: not left open behind a refusal
@@ -116,9 +127,12 @@ class Ledger:
         """How this ledger's history is chained: its key ring when sealed, else SHA-256."""
         return None if self._vault is None else self._vault.ring
 
-    def _open_keys(self, keys: LedgerKeys | None) -> Vault | None:
-        """The vault of a sealed ledger (its keys checked against the fingerprint it keeps),
-        ``None`` for an open one. A new, empty ledger given keys is sealed by them."""
+    def _open_keys(self, keys: LedgerKeys | None, shared: bool) -> Vault | None:
+        """The vault of a sealed ledger (its keys checked against the fingerprint it keeps,
+        bound to the ledger), ``None`` for an open one. A new, empty ledger given keys is
+        sealed by them (``keys.serve`` first: a key file serving another ledger is refused
+        unless ``shared``). A ledger sealed before keys were bound to ledgers is bound in its
+        data keys the first time it opens, and the audit says so."""
         reads = Session(self._store)
         sealed = sealing.fingerprint(reads)
         if keys is None:
@@ -129,7 +143,10 @@ class Ledger:
                 )
             return None
         ring = keys.key_ring()
+        identity = anchors.identity(reads)
         if sealed is None:
+            if identity is not None:
+                keys.serve(identity, shared=shared)
             with self._store.transaction() as conn:
                 sealing.seal_new(Session(self._store, conn), ring, self.path)
             sealed = sealing.fingerprint(reads)
@@ -138,13 +155,29 @@ class Ledger:
                 f"{self.path}: these are another ledger's keys (fingerprint {ring.fingerprint};"
                 f" the ledger was sealed by {sealed})"
             )
-        vault = Vault(keys)
+        vault = Vault(keys, sealing.binding(reads, identity, self.path))
+        if sealing.needs_marking(reads):
+            with self._store.transaction() as conn:
+                db = Session(self._store, conn, vault)
+                if sealing.needs_marking(db):
+                    sealing.mark_bound(db, False)
+                    users.audit(
+                        db,
+                        utc_stamp(),
+                        users.SYSTEM,
+                        "keys bound",
+                        None,
+                        "values sealed from now on are bound to this ledger (format 2);"
+                        " rotate_keys() re-seals the older ones",
+                    )
         if chain.never_keyed(reads):  # sealed before chains were keyed, or just now
             with self._store.transaction() as conn:
                 chain.key_chains(Session(self._store, conn, vault))
         return vault
 
-    def seal(self, keys: LedgerKeys, actor: Actor | None = None) -> int:
+    def seal(
+        self, keys: LedgerKeys, actor: Actor | None = None, *, shared_keys: bool = False
+    ) -> int:
         """Seals an open ledger with ``keys`` (a :class:`~ektpcore.keys.KeyFile`), in one
         transaction: every record's NIK becomes its blind index and its personal fields are
         sealed; hand-overs' identity checks and receivers too. Returns the records sealed.
@@ -154,30 +187,62 @@ class Ledger:
         On a ledger with users, ``actor`` is an administrator it signed in: whoever seals
         decides who can open the ledger at all, so anyone else (or no one signed in) is
         refused before anything changes. The audit records the sealing, who did it and the
-        keys' fingerprint. Everyone signs in again afterwards."""
+        keys' fingerprint. Everyone signs in again afterwards.
+
+        A key file that already serves another ledger is refused unless ``shared_keys``
+        (the ledger's working keys are derived from the file and its identity either way)."""
         if self._vault is not None:
             raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
+        if self.identity is None:
+            raise LedgerKeyError(
+                f"{self.path}: the ledger's audit holds no readable identity to bind its keys"
+                " to; verify() names what is wrong"
+            )
+        binding = (bytes.fromhex(self.identity), True)
         with self._store.transaction() as conn:
             if sealing.fingerprint(Session(self._store, conn)) is not None:
                 raise LedgerKeyError(f"{self.path}: the ledger is sealed already")
             now = utc_stamp()
             who = users.key_keeper(Session(self._store, conn), actor, "seal the ledger", now)
             ring = keys.key_ring()
-            count = sealing.seal_existing(Session(self._store, conn), ring)
-            keyed = Session(self._store, conn, Vault(ring))
+            keys.serve(self.identity, shared=shared_keys)
+            bound = ring.bind(*binding)
+            count = sealing.seal_existing(Session(self._store, conn), ring, bound)
+            keyed = Session(self._store, conn, Vault(bound))
             chain.key_chains(keyed)
             users.retag_sealed(keyed)
             users.audit(
                 keyed, now, who, "ledger sealed", None, f"{count} records; keys {ring.fingerprint}"
             )
-        # The clear values the sealing replaced, gone from the database's files too.
-        self._store.rewrite(sealing.SEALED_TABLES)
         self._keys = keys
-        self._vault = Vault(keys)
+        self._vault = Vault(keys, binding)
         self._reads = Session(self._store, vault=self._vault)
         if self._anchoring is not None:
-            self._anchoring.ring = ring
+            self._anchoring.ring = self._vault.ring
+        # The clear values the sealing replaced, gone from the database's files too.
+        self.purge(wait=self._busy_timeout)
         return count
+
+    def purge(self, *, wait: float = 0.0) -> list[str]:
+        """Removes from the database's files the row versions that sealing replaced (clear
+        personal data), where the database keeps them (PostgreSQL: ``VACUUM FULL`` of the
+        sealed tables). :meth:`seal` does it; run it again when it warned
+        (:class:`~ektpcore.ReplacedRowsKeptWarning`). A PostgreSQL server keeps a replaced
+        version while any transaction older than the change runs on it, in any database
+        (``docs/security.md``): this waits up to ``wait`` seconds for them, and warns naming
+        the ones still running. Returns them, one line each (empty: nothing replaced is left
+        in the files)."""
+        holders = self._store.rewrite(sealing.SEALED_TABLES, wait)
+        if holders:
+            warnings.warn(
+                ReplacedRowsKeptWarning(
+                    f"{self.path}: the server still keeps replaced clear row versions in its"
+                    f" files, held by {len(holders)} older transaction(s): {'; '.join(holders)};"
+                    " when they have ended, run Ledger.purge() (ektpcore ledger purge)"
+                ),
+                stacklevel=2,
+            )
+        return holders
 
     @property
     def sealed(self) -> bool:
@@ -187,11 +252,12 @@ class Ledger:
     def reopen(self) -> Ledger | None:
         """A second connection to the same ledger, for another thread (a station's heartbeat);
         ``None`` when there is none to make (a throwaway in-memory ledger)."""
-        if not isinstance(self._location, (str, os.PathLike)) or self.path == ":memory:":
+        location = self._location
+        if isinstance(location, ConnectionUrl):
+            location = location.reveal()
+        if not isinstance(location, (str, os.PathLike)) or self.path == ":memory:":
             return None
-        return Ledger(
-            self._location, create=False, busy_timeout=self._busy_timeout, keys=self._keys
-        )
+        return Ledger(location, create=False, busy_timeout=self._busy_timeout, keys=self._keys)
 
     def close(self) -> None:
         """Closes the ledger, after a last checkpoint of anything not yet anchored."""
@@ -226,6 +292,14 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"Ledger({self.path!r})"
+
+    def _refuse(self, *args: object) -> NoReturn:
+        raise TypeError(
+            "a Ledger cannot be copied or pickled: it holds a connection, and its keys or"
+            " database password; open the ledger again where it is needed (reopen())"
+        )
+
+    __reduce__ = __reduce_ex__ = __getstate__ = __copy__ = __deepcopy__ = _refuse
 
     @property
     def schema_version(self) -> int:

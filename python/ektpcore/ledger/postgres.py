@@ -15,11 +15,12 @@ import contextlib
 import functools
 import hashlib
 import re
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import (
     InvalidArgumentError,
@@ -45,6 +46,39 @@ def mask_url(url: str) -> str:
         netloc = f"{user.partition(':')[0]}:***@{host}"
     query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class ConnectionUrl:
+    """A database URL with its password: kept only where the connection is made, shown
+    everywhere (``repr``, ``str``) with the password masked, and refusing pickling and
+    copying like every holder of secrets in ektpcore (a copied or pickled ledger would carry
+    the password where nobody looks for it)."""
+
+    __slots__ = ("_url",)
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def reveal(self) -> str:
+        """The URL itself, for the driver's connect call only."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"ConnectionUrl({mask_url(self._url)!r})"
+
+    __str__ = __repr__
+
+    def _refuse(self, *args: object) -> NoReturn:
+        raise TypeError(
+            "a database URL with its password cannot be pickled or copied; open the ledger"
+            " again from its URL where it is needed"
+        )
+
+    __reduce__ = __reduce_ex__ = __getstate__ = __copy__ = __deepcopy__ = _refuse
+
+
+_KEPT = re.compile(r"(\d+) dead row versions cannot be removed yet")
+"""What ``VACUUM (FULL, VERBOSE)`` says of the replaced row versions it had to keep."""
 
 
 # -- the package's SQL ------------------------------------------------------------------------
@@ -351,7 +385,7 @@ class PostgresStore:
         self._pg = _psycopg()
         if busy_timeout <= 0:
             raise InvalidArgumentError("busy_timeout is a positive number of seconds")
-        self._url = url
+        self._url = ConnectionUrl(url)
         self.name = mask_url(url)
         self.busy_timeout = busy_timeout
         self._conn: psycopg.Connection[Any] | None = None
@@ -368,13 +402,13 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection[Any]:
         pg = self._pg
         options = {"connect_timeout": max(2, round(self.busy_timeout))}
-        options |= pg.conninfo.conninfo_to_dict(self._url)
+        options |= pg.conninfo.conninfo_to_dict(self._url.reveal())
         try:
             conn: psycopg.Connection[Any] = pg.connect(
                 autocommit=True, application_name="ektpcore", **options
             )
         except pg.Error as err:
-            raise _unreachable(self._url, err) from None
+            raise _unreachable(self._url.reveal(), err) from None
         self._conn = conn
         conn.adapters.register_loader("numeric", _numeric_loader(pg))
         ms = max(1, round(self.busy_timeout * 1000))
@@ -399,7 +433,7 @@ class PostgresStore:
         return conn
 
     def _text(self, err: BaseException) -> str:
-        return _words(err, self._url)
+        return _words(err, self._url.reveal())
 
     def _error(self, err: BaseException) -> LedgerError:
         """A psycopg error as the ledger's own."""
@@ -493,16 +527,81 @@ class PostgresStore:
             (int(row[i]), bytes(row[i + 1]), row[i + 2], row[i + 3]) for i in range(0, len(row), 4)
         ]
 
-    def rewrite(self, tables: Sequence[str]) -> None:
+    def rewrite(self, tables: Sequence[str], wait: float = 0.0) -> list[str]:
         """Writes ``tables`` anew (``VACUUM FULL``), so that values an update replaced (clear
         text a sealing emptied) are no longer in the server's data files: an update leaves
-        the old row version in place until its space is reused."""
+        the old row version in place until its space is reused.
+
+        ``VACUUM FULL`` copies every row version some transaction may still see. Its own
+        snapshot's horizon is the oldest transaction *anywhere on the server* that holds a
+        transaction id (snapshots are server-wide), and, in this database, the oldest open
+        snapshot: while such a transaction, begun before the change, runs, the replaced
+        versions are copied too and stay in the files. So the rewrite reports, by the
+        server's own count (``VERBOSE``), the versions it had to keep; then waits up to
+        ``wait`` seconds for the transactions that hold them and rewrites again. What is
+        still kept after that is returned: the transactions holding it, one line each."""
+        pg = self._pg
+        since = time.monotonic()
+        kept: list[int] = []
+
+        def count(diag: Any) -> None:
+            for text in (diag.message_primary, diag.message_detail):
+                found = _KEPT.search(text or "")
+                if found:
+                    kept.append(int(found[1]))
+
         try:
             conn = self._connection()
-            for table in tables:
-                conn.execute(f"VACUUM FULL {table}")
-        except self._pg.Error as err:
+            conn.add_notice_handler(count)
+            try:
+                started = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+                while True:
+                    kept.clear()
+                    for table in tables:
+                        conn.execute(f"VACUUM (FULL, VERBOSE) {table}")
+                    holders = self._horizon_holders(conn, started)
+                    # The count is in the server's language (lc_messages); not understood,
+                    # the transactions that could hold versions back are taken as holding.
+                    if not any(kept) and (len(kept) == len(tables) or not holders):
+                        return []
+                    if time.monotonic() - since >= wait:
+                        return holders or [
+                            f"{sum(kept)} replaced row versions kept by a transaction that has"
+                            " ended since"
+                        ]
+                    time.sleep(min(0.5, max(0.05, wait / 20)))
+            finally:
+                conn.remove_notice_handler(count)
+        except pg.Error as err:
             raise self._error(err) from err
+
+    @staticmethod
+    def _horizon_holders(conn: psycopg.Connection[Any], started: Any) -> list[str]:
+        """The transactions begun before ``started`` that hold back what a rewrite may drop:
+        any on the server with a transaction id, or a snapshot open in this database; and
+        prepared transactions (which hold it until committed or rolled back)."""
+        rows = conn.execute(
+            "SELECT pid, coalesce(datname, '-'), coalesce(usename, '-'), state, xact_start"
+            " FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND xact_start < %s"
+            " AND (backend_xid IS NOT NULL"
+            " OR (datname = current_database() AND backend_xmin IS NOT NULL))"
+            " ORDER BY xact_start",
+            (started,),
+        ).fetchall()
+        out = [
+            f"process {pid} (database {db}, user {user}, {state}) in a transaction since"
+            f" {begun:%Y-%m-%d %H:%M:%S %Z}"
+            for pid, db, user, state, begun in rows
+        ]
+        prepared = conn.execute(
+            "SELECT gid, database, prepared FROM pg_prepared_xacts WHERE prepared < %s",
+            (started,),
+        ).fetchall()
+        out += [
+            f"prepared transaction {gid!r} (database {db}) since {at:%Y-%m-%d %H:%M:%S %Z}"
+            for gid, db, at in prepared
+        ]
+        return out
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         # A read on a connection the server dropped (restarted, or a backend terminated) is

@@ -23,7 +23,7 @@ __all__ = [
     "migrate",
 ]
 
-SCHEMA_VERSION = 17
+SCHEMA_VERSION = 18
 
 # Each entry migrates from the version before it; the list index + 1 is the version reached.
 # They are written in SQLite's dialect; another store brings its own translation of them.
@@ -364,6 +364,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE users ADD COLUMN tag TEXT;
     ALTER TABLE sessions ADD COLUMN user_tag TEXT;
+    """,
+    # 18: a sealed ledger's keys are bound to it (derived from the key file and the ledger's
+    # identity; sealed values in format 2), which an older ektpcore cannot open: it refuses
+    # the ledger by this version. A ledger sealed before is bound in its data keys when it
+    # next opens with its keys, in an audit row (``ledger_meta`` 'keys bound' says how).
+    """
+    SELECT 'sealed values bound to their ledger'
     """,
 ]
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .._ektpcore import KeyRing, sealed_key_id
+from .._ektpcore import KeyRing, sealed_format, sealed_key_id
 from ..errors import InvalidArgumentError, LedgerKeyError, SealedDataError
 from ..nik import has_nik_shape
 from .store import Session
@@ -336,20 +336,37 @@ def _row_aads(column: str, rows: Sequence[object]) -> list[bytes]:
     return [head + str(row).encode() for row in rows]
 
 
+Binding = tuple[bytes, bool]
+"""How a ledger's keys are bound to it (:func:`binding`): the ledger's identity, and whether
+every working key is derived from it (``True``) or the data keys only (``False``)."""
+
+
 class Vault:
     """A sealed ledger's use of its :class:`~ektpcore._ektpcore.KeyRing`: blind indexes,
     sealed records and sealed text. Holds the ring, or the provider it asks for the ring each
-    time (a key file rotated by another process is then read again)."""
+    time (a key file rotated by another process is then read again). With ``binding`` it
+    works with the ring bound to the ledger (:meth:`~ektpcore._ektpcore.KeyRing.bind`),
+    derived again only when the provider's ring changes."""
 
-    __slots__ = ("_source",)
+    __slots__ = ("_binding", "_bound", "_source")
 
-    def __init__(self, source: KeyRing | LedgerKeys) -> None:
+    def __init__(self, source: KeyRing | LedgerKeys, binding: Binding | None = None) -> None:
         self._source = source
+        self._binding = binding
+        self._bound: tuple[KeyRing, KeyRing] | None = None
 
     @property
     def ring(self) -> KeyRing:
         source = self._source
-        return source if isinstance(source, KeyRing) else source.key_ring()
+        ring = source if isinstance(source, KeyRing) else source.key_ring()
+        if self._binding is None:
+            return ring
+        known = self._bound
+        if known is not None and known[0] is ring:
+            return known[1]
+        bound = ring.bind(*self._binding)
+        self._bound = (ring, bound)
+        return bound
 
     def __repr__(self) -> str:
         return f"Vault(fingerprint={self.ring.fingerprint!r})"
@@ -645,28 +662,63 @@ def fingerprint(db: Session) -> str | None:
     return None if row is None else str(row[0])
 
 
-def seal_new(db: Session, ring: KeyRing, name: str) -> None:
-    """Seals a ledger that holds no record yet with ``ring``'s keys (two processes creating
-    it at once: the first one's keys win, the other is told they differ)."""
+_BOUND = "keys bound"
+"""The ``ledger_meta`` row saying how the ledger's keys are bound to it: ``whole`` (every
+working key derived from the key file and the ledger's identity: a ledger sealed since) or
+``data`` (the data keys only: a ledger sealed before, whose blind indexes and chain links
+were stored under the key file's own keys)."""
+
+
+def binding(db: Session, identity: str | None, name: str) -> Binding:
+    """How the sealed ledger's keys are bound to it (see :data:`_BOUND`); a ledger sealed
+    before binding, not yet marked, is bound in its data keys."""
+    if identity is None:
+        raise LedgerKeyError(
+            f"{name}: the ledger's audit holds no readable identity to bind its keys to;"
+            " verify() names what is wrong"
+        )
+    row = db.one("SELECT value FROM ledger_meta WHERE name = ?", (_BOUND,))
+    return bytes.fromhex(identity), row is not None and str(row[0]) == "whole"
+
+
+def needs_marking(db: Session) -> bool:
+    """Whether a sealed ledger was sealed before binding and is not marked yet."""
+    return db.one("SELECT 1 FROM ledger_meta WHERE name = ?", (_BOUND,)) is None
+
+
+def mark_bound(db: Session, whole: bool) -> None:
+    db.execute(
+        "INSERT INTO ledger_meta (name, value) VALUES (?, ?)",
+        (_BOUND, "whole" if whole else "data"),
+    )
+
+
+def seal_new(db: Session, ring: KeyRing, name: str) -> bool:
+    """Seals a ledger that holds no record yet with ``ring``'s keys, bound whole to the
+    ledger; ``False`` when another process sealed it first (its keys win, and this one is
+    told they differ)."""
     if fingerprint(db) is not None:
-        return
+        return False
     if db.one("SELECT 1 FROM records LIMIT 1") is not None:
         raise LedgerKeyError(
             f"{name}: the ledger holds records in clear; seal them first with"
             " Ledger(...).seal(keys) (or: ektpcore ledger seal)"
         )
     db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
+    mark_bound(db, True)
+    return True
 
 
 _PERSON_COLUMNS = "id, nik, name, photo_ref, signature_ref, card"
 
 
-def seal_existing(db: Session, ring: KeyRing) -> int:
-    """Seals an open ledger's records in place: the NIK column becomes the blind index, the
-    personal fields move into the sealed value and their clear columns are emptied; returns
-    the records sealed. History rows already written keep their text (the history is
-    append-only); everything written from now on is sealed."""
-    vault = Vault(ring)
+def seal_existing(db: Session, ring: KeyRing, bound: KeyRing) -> int:
+    """Seals an open ledger's records in place with ``bound`` (``ring``, the key file's, bound
+    whole to the ledger): the NIK column becomes the blind index, the personal fields move
+    into the sealed value and their clear columns are emptied; returns the records sealed.
+    History rows already written keep their text (the history is append-only); everything
+    written from now on is sealed."""
+    vault = Vault(bound)
     rows = db.all(f"SELECT {_PERSON_COLUMNS} FROM records ORDER BY id")
     niks = [int(r[1]) for r in rows]
     people = [Person(r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}) for r in rows]
@@ -683,6 +735,7 @@ def seal_existing(db: Session, ring: KeyRing) -> int:
         if text.rewritable:
             _reseal_text(db, vault, text, lambda v: _raw(v) is None)
     db.execute("INSERT INTO ledger_meta (name, value) VALUES ('sealed', ?)", (ring.fingerprint,))
+    mark_bound(db, True)
     return len(rows)
 
 
@@ -765,7 +818,12 @@ def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
             if not rows:
                 break
             last = int(rows[-1][0])
-            stale = [r for r in rows if r[2] is not None and key_ids([r[2]])[0] != current]
+            stale = [
+                r
+                for r in rows
+                if r[2] is not None
+                and (key_ids([r[2]])[0] != current or _stale(bytes(r[2]), current))
+            ]
             if stale:
                 opened = vault.open_records([r[1] for r in stale], [r[2] for r in stale])
                 sealed = vault.seal_records([n for n, _ in opened], [p for _, p in opened])
@@ -782,7 +840,10 @@ def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
                     db,
                     vault,
                     text,
-                    lambda v: _text_key(v) not in (None, current) or text_format(v) == 1,
+                    lambda v: (
+                        (raw := _raw(v)) is not None
+                        and (_stale(raw, current) or text_format(v) == 1)
+                    ),
                 )
     reads = Session(store, vault=vault)
     needed = {
@@ -796,6 +857,13 @@ def rotate(store: LedgerStore, vault: Vault, chunk: int) -> RotationReport:
     return RotationReport(
         done, current, sorted(k for k in needed if k is not None and k != current)
     )
+
+
+def _stale(value: bytes, current: int) -> bool:
+    """Whether a sealed value is due for re-sealing: under an older data key, or in format 1
+    (under the key file's data key itself, not bound to the ledger)."""
+    key = sealed_key_id(value)
+    return key is not None and (key != current or sealed_format(value) == 1)
 
 
 def keys_in_use(db: Session) -> set[int]:

@@ -106,9 +106,11 @@ class LedgerStore(Protocol):
         the other, in the order of :meth:`json_rows` (a chained table's links)."""
         ...
 
-    def rewrite(self, tables: Sequence[str]) -> None:
+    def rewrite(self, tables: Sequence[str], wait: float = 0.0) -> list[str]:
         """Writes ``tables`` anew where the database keeps replaced values in its files (after
-        a ledger is sealed); outside any transaction."""
+        a ledger is sealed); outside any transaction. Returns what keeps replaced values in
+        the files still (a server's transactions older than the change, waited for up to
+        ``wait`` seconds), one line each; empty when none is left."""
         ...
 
     def close(self) -> None: ...
@@ -477,10 +479,11 @@ class SqliteStore:
         if self._checkpointer is not None:
             self._checkpointer.changed(self._db.total_changes)
 
-    def rewrite(self, tables: Sequence[str]) -> None:
+    def rewrite(self, tables: Sequence[str], wait: float = 0.0) -> list[str]:
         """Nothing to do: with ``secure_delete`` SQLite overwrites a replaced value where it
         stood, and the old pages in the log are overwritten as it is reused."""
-        del tables
+        del tables, wait
+        return []
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with sqlite_errors(self.name, self.busy_timeout):
