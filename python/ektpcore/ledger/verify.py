@@ -19,7 +19,7 @@
    user at that time (``ektpcore.ledger.users.Acting``, fed the rows the chain check reads).
 
 Rows are read in bulk as JSON, once, and every per-row check (links, replay, actors) runs in
-the Rust core: a million history rows in about three seconds.
+the Rust core: a million history rows in a few seconds.
 """
 
 from __future__ import annotations
