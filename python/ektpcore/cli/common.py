@@ -340,59 +340,6 @@ def on_ledger(f: F) -> F:
     return click.argument("ledger", metavar="LEDGER")(keys_option(anchor_option(f)))
 
 
-def last_checkpoint(path: Path) -> Any:
-    """The last whole checkpoint in the anchor file ``path`` (read from its end), or
-    ``None`` when it has none, or its last line is not one."""
-    from ..ledger import Checkpoint
-
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 65_536))
-            tail = f.read()
-    except OSError:
-        return None
-    pieces = tail.split(b"\n")
-    if len(pieces) < 2:
-        return None
-    try:
-        return Checkpoint.from_line(pieces[-2].decode())
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
-class CommandAnchor:
-    """The anchor file as a command writes it: a :class:`~ektpcore.FileAnchor` that leaves
-    out a first checkpoint equal to the one the file ends with, so a command that changed
-    nothing (a report, ``where-is``) adds no line, while one that did adds its own."""
-
-    def __init__(self, path: Path) -> None:
-        from ..ledger import FileAnchor
-
-        self.file = FileAnchor(path)
-        self.path = path
-        self._first = True
-
-    def claim(self, ledger: str) -> None:
-        """Refuses the file if it holds another ledger's checkpoints (see
-        :meth:`~ektpcore.FileAnchor.claim`)."""
-        self.file.claim(ledger)
-
-    def last(self) -> Any:
-        """The file's last checkpoint, which the ledger's heads are held to before a line is
-        added (see :meth:`~ektpcore.FileAnchor.last`)."""
-        return self.file.last()
-
-    def __call__(self, checkpoint: Any) -> None:
-        if self._first:
-            self._first = False
-            last = last_checkpoint(self.file.path)
-            same = (last.heads, last.ledger) if last is not None else None
-            if same == (checkpoint.heads, checkpoint.ledger):
-                return
-        self.file(checkpoint)
-
-
 def check_anchor_folder(path: Path) -> None:
     """Refuses, before the ledger is opened, an anchor whose folder is not there (a mount
     that is not mounted), so no change is made that could not be anchored."""
@@ -417,15 +364,17 @@ def open_ledger(location: str, keys: Path | None, *, anchored: bool = True) -> I
     ledger, none at all, or a sealed ledger without its keys is refused (a new ledger is
     made only by ``ledger init``); keys given for an open ledger are refused too rather than
     sealing it on the way. Given an anchor (:func:`anchor_option`) and ``anchored``, the
-    ledger writes its checkpoints there (:class:`CommandAnchor`), the last one as it is
-    closed, even when the command then fails (what it committed stays committed)."""
-    from ..ledger import Ledger
+    ledger writes its checkpoints there (a :class:`~ektpcore.FileAnchor`), the last one as
+    it is closed, even when the command then fails (what it committed stays committed); a
+    command that changed nothing adds no line (the ledger leaves out a checkpoint no newer
+    than the file's last)."""
+    from ..ledger import FileAnchor, Ledger
 
     ring = key_file(keys)
     path = given_anchor() if anchored else None
     if path is not None:
         check_anchor_folder(path)
-    anchor: dict[str, Any] = {} if path is None else {"anchor": CommandAnchor(path)}
+    anchor: dict[str, Any] = {} if path is None else {"anchor": FileAnchor(path)}
     try:
         if ring is None:
             led = Ledger(location, create=False, **anchor)

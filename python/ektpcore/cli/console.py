@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from .common import (
-    CommandAnchor,
     Exit,
     anchor_option,
     failure,
@@ -101,6 +100,7 @@ def console_command(
             f"the console needs its extra: pip install 'ektpcore[console]' ({err.name} is missing)"
         ) from None
     from ..documents import Bureau
+    from ..ledger import FileAnchor
     from ..planning.config import check_address, printers_from_toml
 
     if not _loopback(host) and not tls:
@@ -132,7 +132,7 @@ def console_command(
     console = open_console(
         location,
         keys=key_file(keys),
-        anchor=None if anchor is None else CommandAnchor(anchor),
+        anchor=None if anchor is None else FileAnchor(anchor),
         printers=setup,
         addresses=addresses,
         bureau=Bureau(region or "Kabupaten/Kota", office_address),

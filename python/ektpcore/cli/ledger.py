@@ -23,12 +23,13 @@ from ..clock import shift_window, wib_text
 from ..errors import (
     BlankShortageWarning,
     InvalidArgumentError,
+    LedgerError,
     LedgerFileError,
     LedgerKeyError,
     SheetError,
 )
 from ..keys import KeyFile, LedgerKeys
-from ..ledger import CARD_FIELDS
+from ..ledger import CARD_FIELDS, FileAnchor
 from ..ledger.sealing import check_label
 from ..lifecycle import Role, State
 from ..nik import Nik, Sex, parse_niks
@@ -38,7 +39,6 @@ from .common import (
     NIK,
     PASSWORD_VARIABLE,
     SERIAL,
-    CommandAnchor,
     Exit,
     Reject,
     Who,
@@ -54,7 +54,6 @@ from .common import (
     given_anchor,
     key_file,
     label,
-    last_checkpoint,
     note,
     on_ledger,
     open_ledger,
@@ -131,7 +130,7 @@ class _KeysMadeOnUse(LedgerKeys):
         return self._made.key_ring()
 
 
-def _new_anchor(path: Path | None) -> CommandAnchor | None:
+def _new_anchor(path: Path | None) -> FileAnchor | None:
     """The anchor of a ledger whose history starts here (made, or sealed): a file that
     holds no checkpoint yet, since older ones are another history's and would not verify."""
     if path is None:
@@ -143,7 +142,7 @@ def _new_anchor(path: Path | None) -> CommandAnchor | None:
             " before it was sealed); give this ledger a new anchor file",
             Exit.OUTPUT,
         )
-    return CommandAnchor(path)
+    return FileAnchor(path)
 
 
 @ledger.command("init")
@@ -180,7 +179,7 @@ def ledger_init(location: str, keys: Path | None, new_keys: bool) -> None:
         echo(
             f"{led.path}: new ledger (schema {led.schema_version})"
             + (f", sealed with {keys}" if led.sealed else ", open (not sealed)")
-            + (f", anchored in {anchor.file.path}" if anchor is not None else "")
+            + (f", anchored in {anchor.path}" if anchor is not None else "")
         )
 
 
@@ -575,8 +574,6 @@ def ledger_verify(ledger: str, keys: Path | None) -> None:
     the chains to the checkpoints there: a tail cut off, a file rolled back to an older
     copy, a lost write-ahead log or a chain rewritten is found (exit 14), and so is an
     anchor file missing or empty."""
-    from ..ledger import FileAnchor
-
     path = given_anchor()
     last = None if path is None else _anchor_to_check(path)
     with open_ledger(ledger, keys, anchored=False) as led:  # verifying writes no checkpoint
@@ -604,11 +601,10 @@ def _anchor_to_check(path: Path) -> Any:
             f"{path}: the anchor {what}; the ledger cannot be held to its checkpoints",
             Exit.CHECK,
         )
-    last = last_checkpoint(path)
-    if last is None:
-        from ..ledger import FileAnchor
-
-        last = next(reversed([*FileAnchor(path)]), None)
+    try:
+        last = FileAnchor(path).last()
+    except LedgerError as err:
+        raise failure(str(err), Exit.CHECK) from None
     if last is None:
         raise failure(
             f"{path}: the anchor holds no checkpoint; the ledger cannot be held to it",

@@ -28,7 +28,7 @@ from ..errors import (
     LedgerError,
     LedgerFileError,
 )
-from .store import Column, column_rows, statements
+from .store import Column, Same, column_rows, column_values, statements
 
 if TYPE_CHECKING:
     import psycopg
@@ -240,17 +240,19 @@ def _lock_key(schema: str) -> int:
 
 
 class _Writer:
-    """The connection a write transaction yields: psycopg's cursor, with rows of a plain
-    ``INSERT ... VALUES`` sent by ``COPY`` (one stream instead of a statement per row)."""
+    """The connection a write transaction yields: psycopg's cursor, with the rows of a plain
+    ``INSERT ... VALUES`` sent as arrays (a few) or by ``COPY`` (many): one statement instead
+    of a statement per row."""
 
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_types")
 
     _PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:%s,? ?)+\)")
     # Up to this many rows an INSERT is cheaper than the round trips of a COPY.
     _FEW = 16
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], types: dict[tuple[str, str], str]) -> None:
         self._cursor = cursor
+        self._types = types
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         return self._cursor.execute(sql, params)
@@ -261,14 +263,11 @@ class _Writer:
             self._cursor.executemany(sql, rows)
             return
         listed = rows if isinstance(rows, Sequence) else list(rows)
+        names = [name.strip() for name in plain[2].split(",")]
         if len(listed) <= self._FEW:
-            # A few rows (a station's card, or its window of cards): one statement of that
-            # many rows, prepared once per count (a statement a row cost each its own
-            # parse, bind and execute on both sides).
             if listed:
-                values = sql[sql.index(" VALUES ") + 8 :]
-                many = sql[: sql.index(" VALUES ") + 8] + ", ".join([values] * len(listed))
-                self._cursor.execute(many, [v for row in listed for v in row])
+                columns: list[Column] = [list(c) for c in zip(*listed, strict=True)]
+                self._unnest(plain[1], names, columns, len(listed))
             return
         with self._cursor.copy(f"COPY {plain[1]} ({plain[2]}) FROM STDIN") as copy:
             for row in listed:
@@ -277,9 +276,64 @@ class _Writer:
     def insert_columns(
         self, table: str, names: Sequence[str], columns: Sequence[Column], count: int
     ) -> None:
+        if 1 < count <= self._FEW:
+            self._unnest(table, names, columns, count)
+            return
         marks = ", ".join(["%s"] * len(names))
         sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
         self.executemany(sql, column_rows(columns, count))
+
+    def update_each(
+        self, table: str, key: str, keys: list[int], column: str, values: list[int]
+    ) -> None:
+        # The pairs as two arrays, joined to the table by its key: one statement.
+        self._cursor.execute(
+            f"UPDATE {table} SET {column} = u.value FROM unnest(%s::bigint[], %s::bigint[])"
+            f" AS u(key, value) WHERE {table}.{key} = u.key",
+            (keys, values),
+        )
+
+    def _unnest(
+        self, table: str, names: Sequence[str], columns: Sequence[Column], count: int
+    ) -> None:
+        """A few rows as one ``INSERT ... SELECT FROM unnest(...)``: a column an array of its
+        type, a value every row shares one parameter. The statement's text is the same for
+        any number of rows, so psycopg parses it once and the server prepares it once (a
+        multi-row ``VALUES`` is a new statement for each count, and psycopg parses each of
+        its hundreds of placeholders every time)."""
+        arrays: list[str] = []
+        picks: list[str] = []
+        shared: list[Any] = []  # the marks in the select list come first
+        listed: list[Any] = []
+        for name, column in zip(names, columns, strict=True):
+            kind = self._type(table, name)
+            if isinstance(column, Same):
+                picks.append(f"%s::{kind}")
+                shared.append(column.value)
+            else:
+                arrays.append(f"%s::{kind}[]")
+                picks.append(f"u.c{len(arrays)}")
+                listed.append(list(column_values(column, count)))
+        aliases = ", ".join(f"c{i + 1}" for i in range(len(arrays)))
+        self._cursor.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(picks)}"
+            f" FROM unnest({', '.join(arrays)}) AS u({aliases})",
+            shared + listed,
+        )
+
+    def _type(self, table: str, column: str) -> str:
+        """``column``'s type as the server names it (asked once per store)."""
+        kind = self._types.get((table, column))
+        if kind is None:
+            row = self._cursor.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = to_regclass(%s) AND attname = %s AND NOT attisdropped",
+                (table, column),
+            ).fetchone()
+            if row is None:
+                raise LedgerError(f"the ledger's table {table} has no column {column}")
+            kind = self._types[(table, column)] = str(row[0])
+        return kind
 
 
 class PostgresStore:
@@ -302,6 +356,7 @@ class PostgresStore:
         self.busy_timeout = busy_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = 0
+        self._types: dict[tuple[str, str], str] = {}  # (table, column): its type
         self._connect()
         if not create and self.query("SELECT to_regclass('ektpcore_schema')")[0][0] is None:
             self.close()
@@ -385,7 +440,7 @@ class PostgresStore:
                 # into the text): a station pays for each round trip on every card.
                 try:
                     cursor.execute(f"BEGIN; SELECT {lock}({int(self._lock)})".encode())
-                    yield _Writer(cursor)
+                    yield _Writer(cursor, self._types)
                 except BaseException:
                     if not conn.closed:
                         with contextlib.suppress(self._pg.Error):

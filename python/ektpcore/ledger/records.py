@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
@@ -46,7 +45,7 @@ from .sealing import (
     seal_text,
     whole_number,
 )
-from .store import Same, Session, same_or_each
+from .store import Column, Same, Session, column_values, same_or_each
 
 if TYPE_CHECKING:
     from .transaction import Transaction
@@ -246,56 +245,50 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     refused += [(int(i), "already in the ledger") for i in candidates if int(key_of[i]) in existing]
     keys = [int(key_of[i]) for i in keep]
     state_value = state.value
-    rows: list[tuple[Any, ...]]
+    count = len(keep)
+
+    def kept(values: Sequence[Any]) -> list[Any]:
+        return [values[i] for i in keep]
+
+    # The rows go as columns (see Column): never built as tuples to be taken apart again.
+    columns: list[Column]
     if db.vault is None:
-        card_text = (
-            [card_json(_card_of(card_cols, i)) for i in keep] if card_cols else [None] * len(keep)
-        )
-        rows = [
-            (
-                key,
-                name_col[i],
-                int(decomposed_sex[i]),
-                kec_col[i],
-                kel_col[i],
-                state_value,
-                now,
-                photo_col[i],
-                signature_col[i],
-                prio_col[i],
-                None,
-                card,
-            )
-            for key, i, card in zip(keys, keep, card_text, strict=True)
+        card_text = [card_json(_card_of(card_cols, i)) for i in keep] if card_cols else Same(None)
+        columns = [
+            keys,
+            kept(name_col),
+            decomposed_sex[keep].tolist(),
+            kept(kec_col),
+            kept(kel_col),
+            Same(state_value),
+            Same(now),
+            kept(photo_col),
+            kept(signature_col),
+            kept(prio_col),
+            Same(None),
+            card_text,
         ]
     else:
         sealed = db.vault.seal_columns(
             [int(parsed.values[i]) for i in keep],
-            [[col[i] for i in keep] for col in (name_col, photo_col, signature_col)],
-            {f: [values[i] for i in keep] for f, values in card_cols.items()},
+            [kept(col) for col in (name_col, photo_col, signature_col)],
+            {f: kept(values) for f, values in card_cols.items()},
         )
-        rows = [
-            (
-                key,
-                None,
-                None,
-                kec_col[i],
-                kel_col[i],
-                state_value,
-                now,
-                None,
-                None,
-                prio_col[i],
-                blob,
-                None,
-            )
-            for key, i, blob in zip(keys, keep, sealed, strict=True)
+        columns = [
+            keys,
+            Same(None),
+            Same(None),
+            kept(kec_col),
+            kept(kel_col),
+            Same(state_value),
+            Same(now),
+            Same(None),
+            Same(None),
+            kept(prio_col),
+            sealed,
+            Same(None),
         ]
-    db.executemany(
-        f"INSERT INTO records ({', '.join(_INTAKE_COLUMNS)})"
-        f" VALUES ({','.join('?' * len(_INTAKE_COLUMNS))})",
-        rows,
-    )
+    db.insert_columns("records", _INTAKE_COLUMNS, columns, count)
     ids = dict(
         db.all(f"SELECT nik, id FROM records WHERE {db.member_of('nik')}", (db.as_list(keys),))
     )
@@ -306,7 +299,12 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
     intake_reason = "intake"
     who, role = actor.name, actor.role.name
     # The intake rows chain their records' fields as just written (not read back).
-    subject = operator.itemgetter(*(_INTAKE_COLUMNS.index(c) for c in _SUBJECT_COLUMNS))
+    subjects = list(
+        zip(
+            *(column_values(columns[_INTAKE_COLUMNS.index(c)], count) for c in _SUBJECT_COLUMNS),
+            strict=True,
+        )
+    )
     chain.append(
         db,
         [
@@ -314,7 +312,7 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
             for key in keys
         ],
         chain.RECORD_CHAIN,
-        subjects=list(map(subject, rows)),
+        subjects=subjects,
         seal=False,
     )
     return IntakeReport(len(keep), sorted(refused))

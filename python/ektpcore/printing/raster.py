@@ -8,6 +8,7 @@ prints sharp in resin). Arrays must be C-contiguous; anything else is refused wi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,14 +52,20 @@ class RasterSettings:
     colour: bool = True
 
     def curve_table(self) -> list[int]:
+        """The transfer curve's 256 values."""
+        return list(self._curve)
+
+    @functools.cached_property
+    def _curve(self) -> tuple[int, ...]:
+        # Worked out once per settings: a station encodes every card with the same ones.
         if self.curve is not None:
             if len(self.curve) != 256 or not all(0 <= v <= 255 for v in self.curve):
                 raise InvalidArgumentError("a transfer curve is 256 values in 0..255")
-            return list(self.curve)
+            return tuple(self.curve)
         if not self.gamma > 0:
             raise InvalidArgumentError("gamma must be > 0")
         x = np.arange(256) / 255.0
-        return [int(v) for v in np.rint(255 * x**self.gamma).astype(int)]
+        return tuple(np.rint(255 * x**self.gamma).astype(int).tolist())
 
     def as_core(self) -> dict[str, Any]:
         mask = None
