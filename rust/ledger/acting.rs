@@ -13,9 +13,9 @@
 //! are compared as bytes, as the stores and Python compare them.
 //!
 //! Which user an actor's name means (NFKC and case folding) is decided in Python, once per
-//! distinct actor and role: [`Acting::unknown`] lists the pairs of a chunk that have not been
-//! given their spans yet, [`Acting::learn`] gives them, [`Acting::feed`] checks the chunk.
-//! [`first_outside`] is the same in one call, for spans known in advance.
+//! distinct actor and role: [`Acting::feed`] checks a chunk's rows until one whose actor and
+//! role has not been given its spans, [`Acting::learn`] gives them, and the feed goes on from
+//! that row. [`first_outside`] is the same in one call, for spans known in advance.
 
 use crate::ledger::rows::{FastMap, Rows};
 
@@ -136,26 +136,6 @@ impl Acting {
         self.pairs.len() - 1
     }
 
-    /// The (actor, role) pairs of `rows` whose spans are not known yet, each once, in the
-    /// order they first appear: indices for [`Acting::pair`] and [`Acting::learn`].
-    pub fn unknown(&mut self, rows: &Rows) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut last = usize::MAX;
-        for row in 0..rows.len() {
-            let Some(held) = self.held(rows, row) else {
-                continue;
-            };
-            if last != usize::MAX && self.is(last, held.actor, held.role) {
-                continue;
-            }
-            last = self.pair_of(held.actor, held.role);
-            if self.pairs[last].spans.is_none() && !out.contains(&last) {
-                out.push(last);
-            }
-        }
-        out
-    }
-
     fn is(&self, pair: usize, actor: &[u8], role: &[u8]) -> bool {
         let p = &self.pairs[pair];
         p.actor == actor && p.role == role
@@ -175,11 +155,13 @@ impl Acting {
         }
     }
 
-    /// Checks the next rows of the table, in order. A pair not learnt is held to no span
-    /// (every row of it is outside), as an actor the audit never mentions is.
-    pub fn feed(&mut self, rows: &Rows) {
+    /// Checks the rows of the table from row `start` of `rows` on (chunks in order). Stops
+    /// at a row whose actor and role has not been given its spans, and returns that row and
+    /// its pair: [`Acting::learn`] them, then feed again from that row. `None`: every row
+    /// from `start` on was checked.
+    pub fn feed(&mut self, rows: &Rows, start: usize) -> Option<(usize, usize)> {
         let mut last = usize::MAX;
-        for row in 0..rows.len() {
+        for row in start..rows.len() {
             let Some(held) = self.held(rows, row) else {
                 continue;
             };
@@ -187,11 +169,15 @@ impl Acting {
                 last = self.pair_of(held.actor, held.role);
             }
             let pair = &mut self.pairs[last];
+            if pair.spans.is_none() {
+                return Some((row, last));
+            }
             pair.first_seq = pair.first_seq.min(held.seq);
             if pair.outside.is_none() && !pair.covers(held.at) {
                 pair.outside = Some((held.seq, held.at.to_vec()));
             }
         }
+        None
     }
 
     /// The first row outside its spans of each actor and role, ordered by the pair's first
@@ -232,7 +218,12 @@ pub fn first_outside(
         acting.learn(pair, spans);
     }
     for chunk in rows {
-        acting.feed(chunk);
+        let mut from = 0;
+        // A pair not given is held to no span: every row of it is outside.
+        while let Some((row, pair)) = acting.feed(chunk, from) {
+            acting.learn(pair, Vec::new());
+            from = row;
+        }
     }
     acting.outside()
 }
@@ -346,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_lists_each_new_pair_once_and_learning_it_clears_it() {
+    fn a_feed_stops_at_each_new_pair_and_goes_on_once_it_is_learnt() {
         let table = rows(&[
             (1, "2026-01-02", "ani", "OPERATOR"),
             (2, "2026-01-02", "ani", "OPERATOR"),
@@ -354,20 +345,19 @@ mod tests {
             (4, "2026-01-02", "ani", "OPERATOR"),
         ]);
         let mut acting = Acting::new(COLUMNS, b"2026-01-01", None);
-        let new = acting.unknown(&table);
-        let named: Vec<_> = new.iter().map(|&i| acting.pair(i)).collect();
+        let (row, ani) = acting.feed(&table, 0).unwrap();
         assert_eq!(
-            named,
-            vec![
-                Some((&b"ani"[..], &b"OPERATOR"[..])),
-                Some((&b"budi"[..], &b"OPERATOR"[..]))
-            ]
+            (row, acting.pair(ani)),
+            (0, Some((&b"ani"[..], &b"OPERATOR"[..])))
         );
-        acting.learn(new[0], vec![span("2026-01-01", None)]);
-        assert_eq!(acting.unknown(&table), vec![new[1]]);
-        acting.learn(new[1], vec![]);
-        assert!(acting.unknown(&table).is_empty());
-        acting.feed(&table);
+        acting.learn(ani, vec![span("2026-01-01", None)]);
+        let (row, budi) = acting.feed(&table, row).unwrap();
+        assert_eq!(
+            (row, acting.pair(budi)),
+            (2, Some((&b"budi"[..], &b"OPERATOR"[..])))
+        );
+        acting.learn(budi, vec![]);
+        assert_eq!(acting.feed(&table, row), None);
         let found = acting.outside();
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].actor.as_slice(), found[0].seq), (&b"budi"[..], 3));
@@ -461,21 +451,22 @@ mod tests {
             let whole = rows(&table);
             prop_assert_eq!(&first_outside(COLUMNS, since.as_bytes(), skip, all, &[&whole]), &expected);
 
-            // In chunks, learning each pair as it first appears.
+            // In chunks, learning each pair where the feed first meets it.
             let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(table.len())).collect();
             bounds.extend([0, table.len()]);
             bounds.sort_unstable();
             let mut acting = Acting::new(COLUMNS, since.as_bytes(), skip);
             for edge in bounds.windows(2) {
                 let chunk = rows(&table[edge[0]..edge[1]]);
-                for new in acting.unknown(&chunk) {
+                let mut from = 0;
+                while let Some((row, new)) = acting.feed(&chunk, from) {
+                    prop_assert!(row >= from);
                     let (actor, role) = acting.pair(new).unwrap();
                     let a = names.iter().position(|n| n.as_bytes() == actor).unwrap();
                     let r = roles.iter().position(|n| n.as_bytes() == role).unwrap();
                     acting.learn(new, spans_of(a, r));
+                    from = row;
                 }
-                prop_assert!(acting.unknown(&chunk).is_empty());
-                acting.feed(&chunk);
             }
             prop_assert_eq!(acting.outside(), expected);
         }

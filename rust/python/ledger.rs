@@ -568,19 +568,6 @@ impl PyActingCheck {
         PyActingCheck(Acting::new(columns, since.as_bytes(), skip))
     }
 
-    /// The (pair, actor, role) of each actor and role in `rows` not yet given its spans.
-    fn unknown(
-        &mut self,
-        py: Python<'_>,
-        rows: PyRef<'_, PyLedgerRows>,
-    ) -> Vec<(usize, String, String)> {
-        let (acting, rows) = (&mut self.0, &rows.rows);
-        let new = py.detach(|| acting.unknown(rows));
-        new.into_iter()
-            .filter_map(|i| acting.pair(i).map(|(a, r)| (i, lossy(a), lossy(r))))
-            .collect()
-    }
-
     /// Gives `pair` its spans of time (from, until or `None`), as ledger stamps.
     fn learn(&mut self, pair: usize, spans: Vec<(String, Option<String>)>) {
         let spans = spans
@@ -590,10 +577,20 @@ impl PyActingCheck {
         self.0.learn(pair, spans);
     }
 
-    /// Checks the next rows of the table, in order.
-    fn feed(&mut self, py: Python<'_>, rows: PyRef<'_, PyLedgerRows>) {
+    /// Checks the table's rows from row `start` of `rows` on (chunks in order); stops at a
+    /// row whose actor and role has no spans yet: (row, pair, actor, role), to `learn` and
+    /// feed again from that row. `None` once every row is checked.
+    #[pyo3(signature = (rows, start=0))]
+    fn feed(
+        &mut self,
+        py: Python<'_>,
+        rows: PyRef<'_, PyLedgerRows>,
+        start: usize,
+    ) -> Option<(usize, usize, String, String)> {
         let (acting, rows) = (&mut self.0, &rows.rows);
-        py.detach(|| acting.feed(rows));
+        let (row, pair) = py.detach(|| acting.feed(rows, start))?;
+        let (actor, role) = acting.pair(pair)?;
+        Some((row, pair, lossy(actor), lossy(role)))
     }
 
     /// The first row outside its spans of each actor and role: (actor, role, seq, stamp).

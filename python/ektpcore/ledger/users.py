@@ -1007,7 +1007,8 @@ class Acting:
     user are development mode's, whose actors declared themselves. ``verify()`` feeds it each
     chunk of rows its chain check reads (:meth:`feed`), so no row is read twice; the rows are
     checked in the core (``rust/ledger/acting.rs``), and only each distinct actor and role
-    comes back here, once, to be given the spans the audit allowed it."""
+    comes back here, once, where the core first meets it, to be given the spans the audit
+    allowed it."""
 
     def __init__(self, db: Session) -> None:
         self._expected, _ = _replay(db)
@@ -1027,10 +1028,11 @@ class Acting:
         check = self._checks.get(table)
         if check is None:
             return
-        for pair, actor, role in check.unknown(rows):
+        start = 0
+        while (new := check.feed(rows, start)) is not None:
+            start, pair, actor, role = new
             want = self._expected.get(name_key(actor))
             check.learn(pair, [] if want is None else want.spans(role))
-        check.feed(rows)
 
     def findings(self, db: Session) -> list[tuple[str, str, str, int]]:
         """``(table, sequence number, problem, sequence number)``: of each table, the first
