@@ -5,6 +5,7 @@ the whole day unchanged)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -196,3 +197,84 @@ def test_actors_have_names_and_roles_and_reasons_say_something(ledger: Ledger) -
     with pytest.raises(ektpcore.InvalidArgumentError, match="reason"):
         ledger.blanks.move([1], BlankState.VOIDED, SUPERVISOR, reason=" \u200b ")
     assert ledger.counts() == {State.PRINT_READY: 8}
+
+
+def _outcome(led: Ledger, steps: bool) -> list[Any]:
+    """A batch's outcome, as the simulator and a station settle one: printed in two chunks
+    with a ribbon change between, one chip failed, one rejected at QC, the rest passed, the
+    last card taken off the batch. ``steps``: in one tx.transitions() block."""
+    with led.transaction(OPERATOR) as tx:
+        serials = tx.queue(NIKS[:6], "B-1", "P1")
+    with led.transaction(OPERATOR) as tx:
+        plan: list[tuple[list[str], State, dict[str, Any]]] = [
+            (NIKS[:3], State.PRINTED, {"batch": "B-1", "printer": "P1", "blanks": serials[:3]}),
+            (NIKS[3:5], State.PRINTED, {"batch": "B-1", "printer": "P1", "blanks": serials[3:5]}),
+            (NIKS[:1], State.PRINT_READY, {"reason": "chip encoding failed"}),
+            (NIKS[1:5], State.ENCODED, {}),
+            (NIKS[1:2], State.PRINT_READY, {"reason": "rejected at quality control"}),
+            (NIKS[2:5], State.QC_PASSED, {}),
+            (NIKS[5:6], State.PRINT_READY, {"reason": "jam: taken out of the batch"}),
+        ]
+        with contextlib.ExitStack() as stack:
+            moves = stack.enter_context(tx.transitions()) if steps else tx
+            for k, (niks, state, change) in enumerate(plan):
+                if k == 1:
+                    tx.ribbons.install("P1", "YMCKO", 500)
+                moves.transition(niks, state, **change)
+    rows = [
+        (h.seq, nik, h.actor, h.role, h.source, h.target, h.reason, h.batch, h.printer, h.blank)
+        for nik in NIKS
+        for h in led.history(nik)
+    ]
+    return [sorted(rows), led.counts(), led.blanks.counts(), led.ribbons.current("P1")]
+
+
+def test_steps_written_once_are_the_steps_written_one_by_one(ledger_location: str) -> None:
+    """The history rows (numbered, chained), the records' states, the blanks and the ribbon
+    are those of one transition after another; verify() holds the chain."""
+    with Ledger(":memory:") as one_by_one:
+        one_by_one.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=["K"] * 8)
+        one_by_one.blanks.receive("LOT-1", 1, 100, SUPERVISOR)
+        one_by_one.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        expected = _outcome(one_by_one, steps=False)
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS, OPERATOR, state=State.PRINT_READY, kecamatan=["K"] * 8)
+        led.blanks.receive("LOT-1", 1, 100, SUPERVISOR)
+        led.ribbons.install("P1", "YMCKO", 500, OPERATOR)
+        got = _outcome(led, steps=True)
+        assert led.verify().ok
+    assert got[0] == expected[0]
+    assert got[1:3] == expected[1:3]
+    assert got[1] == {State.QC_PASSED: 3, State.PRINT_READY: 5}
+    assert (got[3].remaining, expected[3].remaining) == (498, 498)  # type: ignore[union-attr]
+
+
+def test_each_step_is_checked_against_the_steps_before_it(ledger: Ledger) -> None:
+    with ledger.transaction(OPERATOR) as tx:
+        serials = tx.queue(NIKS[:2], "B-1", "P1")
+
+    def encoded_skipped() -> None:
+        with ledger.transaction(OPERATOR) as tx, tx.transitions() as moves:
+            moves.transition(NIKS[:2], State.PRINTED, batch="B-1", printer="P1", blanks=serials)
+            moves.transition(NIKS[:2], State.QC_PASSED)  # not encoded yet
+
+    with pytest.raises(ektpcore.IllegalTransitionError):
+        encoded_skipped()
+    assert ledger.counts()[State.QUEUED] == 2  # nothing written
+    with ledger.transaction(OPERATOR) as tx, tx.transitions() as moves:
+        moves.transition(NIKS[:2], State.PRINTED, batch="B-1", printer="P1", blanks=serials)
+        moves.transition(NIKS[:2], State.ENCODED)
+        # A transition outside the block comes after the steps made so far.
+        tx.transition(NIKS[:1], State.QC_PASSED)
+        moves.transition(NIKS[1:2], State.QC_PASSED)
+    assert ledger.counts() == {State.QC_PASSED: 2, State.PRINT_READY: 6}
+    assert [h.target for h in ledger.history(NIKS[0])][-3:] == [
+        State.PRINTED,
+        State.ENCODED,
+        State.QC_PASSED,
+    ]
+    assert ledger.verify().ok
+    with ledger.transaction(OPERATOR) as tx, tx.transitions():
+        nested = tx.transitions()
+        with pytest.raises(ektpcore.InvalidArgumentError):
+            nested.__enter__()

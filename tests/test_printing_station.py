@@ -3,6 +3,9 @@ the ledger afterwards (every blank accounted for, no record with two valid cards
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -307,6 +310,145 @@ def test_a_station_whose_claim_is_released_mid_card_records_nothing_more(
         assert ledger.state_of(nik) is State.IN_DOUBT  # by the release, not by the station
         ledger.settle(nik, SUPERVISOR, printed=True, note="found in the tray")
     assert ledger.counts()[State.PRINTED] == len(printer.cards)
+    check_ledger(ledger)
+
+
+class _LedgerLostMidCard(TcpTransport):
+    """A printer link during whose third card the ledger stops answering the station: on
+    SQLite another program holds the write lock for longer than the station waits; on
+    PostgreSQL the server drops every connection to the ledger's database."""
+
+    def __init__(self, address: tuple[str, int], location: str) -> None:
+        super().__init__(*address, timeout=10)
+        self.location, self.cards = location, 0
+        self.holder: threading.Thread | None = None
+
+    def write(self, data: Any) -> int:
+        sent = super().write(data)
+        if isinstance(data, bytes) and b"Dbc" in data:
+            self.cards += 1
+            if self.cards == 3:
+                self._lose()
+        return sent
+
+    def _lose(self) -> None:
+        locked = threading.Event()
+
+        def hold_then_drop() -> None:
+            # The station's next transaction waits on the journal's lock, and its connection
+            # is dropped while it waits (a server restarting mid-transaction).
+            import psycopg
+
+            with psycopg.connect(self.location) as conn:
+                conn.execute("LOCK TABLE station_journal IN ACCESS EXCLUSIVE MODE")
+                locked.set()
+                time.sleep(1.0)
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+        def hold() -> None:
+            raw = sqlite3.connect(self.location, isolation_level=None)
+            raw.execute("BEGIN IMMEDIATE")
+            locked.set()
+            time.sleep(2.0)  # the station waits 0.5 s
+            raw.execute("ROLLBACK")
+            raw.close()
+
+        self.holder = threading.Thread(target=hold_then_drop if "://" in self.location else hold)
+        self.holder.start()
+        locked.wait()
+
+
+def test_a_ledger_lost_mid_card_leaves_the_card_in_doubt_and_says_so(
+    ledger: Ledger, ledger_location: str
+) -> None:
+    """The ledger stops answering while the third card prints (locked past the station's
+    wait, or its server dropping the connection): the run stops with a report, not an
+    exception; the third card, printed but not recorded, is in the report's doubt and not
+    counted among the cards still queued, its reason says so, and once the ledger answers
+    again the card is in doubt for a supervisor (never queued again)."""
+    ids = batches(ledger)
+    wait = 30.0 if "://" in ledger_location else 0.5  # the lock outlives it on SQLite
+    with Ledger(ledger_location, busy_timeout=wait) as own, VirtualPrinter() as printer:
+        s = station(own, printer)
+        link = _LedgerLostMidCard(printer.address, ledger_location)
+        s.connect = lambda: link
+        report = s.run(ids[0])
+        if link.holder is not None:
+            link.holder.join()
+        assert len(printer.cards) == 3  # physically out
+    assert len(report.printed) == 2
+    assert len(report.in_doubt) == 1
+    assert report.left == 17
+    assert report.stopped is not None
+    assert "1 card(s) sent to the printer could not be recorded" in report.stopped
+    lost = "connection" if "://" in ledger_location else "stayed locked"
+    assert lost in report.stopped
+    (nik,) = report.in_doubt
+    if ledger.state_of(nik) is not State.IN_DOUBT:  # the claim could not be given back
+        ledger.claims.release(ids[0], SUPERVISOR, reason="the station stopped")
+    assert ledger.state_of(nik) is State.IN_DOUBT
+    ledger.settle(nik, SUPERVISOR, printed=True, note="found in the tray")
+    assert ledger.counts()[State.PRINTED] == len(printer.cards)
+    assert len(ledger.queued(ids[0], "P1")) == 17
+    check_ledger(ledger)
+
+
+def test_a_batch_with_more_blanks_than_cards_prints_and_leaves_the_rest_allocated(
+    ledger: Ledger,
+) -> None:
+    """A blank allocated to a batch beyond its cards (the two-call allocate, then queue
+    flow) does not stop the station: the cards take the lowest serials, the stray stays
+    allocated and reconcile() names it."""
+    ids = batches(ledger)
+    (extra,) = ledger.blanks.allocate(ids[0], 1, OPERATOR)
+    with VirtualPrinter() as printer:
+        report = station(ledger, printer).run(ids[0])
+    assert (len(report.printed), report.left, report.stopped) == (20, 0, None)
+    assert ledger.blanks.state_of(extra) is BlankState.ALLOCATED
+    assert extra in [serial for serial, _ in ledger.blanks.reconcile().discrepancies]
+
+
+def test_a_take_over_reports_the_cards_the_dead_station_left_in_doubt(ledger: Ledger) -> None:
+    """A station taking over a dead one's batch says how many cards the claim put in doubt
+    (its run's own summary would otherwise read "in doubt 0" while they wait)."""
+    import datetime as dt
+
+    ids = batches(ledger)
+    # The dead station: it claimed the batch, journalled its first card, and was gone.
+    dead = ledger.claims.claim(ids[0], "P1@pc-1", OPERATOR, lease=dt.timedelta(seconds=1))
+    first = ledger.queued(ids[0], "P1")[0]
+    with ledger.claims.under(dead, OPERATOR) as tx:
+        tx.journal.sent(int(first.nik), ids[0], "P1", ledger.journal.free_blanks(ids[0])[0])
+    time.sleep(1.1)  # its lease lapses
+    with VirtualPrinter() as printer:
+        report = station(ledger, printer, take_over=True, station="P1@pc-2").run(ids[0])
+    assert report.recovered == [int(first.nik)]
+    assert ledger.state_of(first.nik) is State.IN_DOUBT
+    assert (len(report.printed), report.in_doubt, report.left) == (19, [], 0)
+    assert len(printer.cards) == 19
+
+
+def test_a_serial_other_than_the_journals_is_refused_when_settling(ledger: Ledger) -> None:
+    ids = batches(ledger)
+    with VirtualPrinter() as printer:
+        crashing = PrintStation(
+            ledger,
+            printer="P1",
+            connect=lambda: CrashingTransport(TcpTransport(*printer.address, timeout=10), 0),
+            faces=faces,
+            actor=OPERATOR,
+            reply_timeout=10,
+        )
+        with pytest.raises(KeyboardInterrupt):
+            crashing.run(ids[0])
+    ((nik, _, serial),) = ledger.journal.in_doubt()
+    with pytest.raises(ektpcore.InvalidArgumentError, match=f"holds blank {serial}"):
+        ledger.settle(nik, SUPERVISOR, printed=True, note="found", serial=1_049)
+    ledger.settle(nik, SUPERVISOR, printed=True, note="found", serial=serial)
+    assert ledger.blanks.state_of(1_049) is BlankState.IN_STOCK
     check_ledger(ledger)
 
 

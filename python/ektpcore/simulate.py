@@ -834,7 +834,9 @@ class _Campaign:
         # What did not print goes back: the current card spoiled (jam, breakdown), the rest
         # unallocated (taking records off a batch returns its spare blanks to stock).
         rest_ids, rest_serials = run.records[printed:], run.serials[printed:]
-        with self.ledger.transaction(_OPERATOR) as tx:
+        # The cards' steps written once: each record's row updated to where its last step
+        # leaves it, every step's history rows chained in one append.
+        with self.ledger.transaction(_OPERATOR) as tx, tx.transitions() as moves:
             for a, b in itertools.pairwise(cuts):
                 if a in changes:
                     tx.ribbons.install(
@@ -843,7 +845,7 @@ class _Campaign:
                         self.s["ribbons"]["capacity"],
                     )
                 if b > a:
-                    tx.transition(
+                    moves.transition(
                         ok_ids[a:b],
                         State.PRINTED,
                         batch=run.batch,
@@ -851,11 +853,11 @@ class _Campaign:
                         blanks=ok_serials[a:b],
                     )
             for niks, state, reason in out.steps():
-                tx.transition(niks, state, reason=reason)
+                moves.transition(niks, state, reason=reason)
             if rest_ids:
                 if out.spoil_current:
                     tx.blanks.spoil(rest_serials[:1], reason=out.why)
-                tx.transition(
+                moves.transition(
                     rest_ids, State.PRINT_READY, reason=f"{out.why}: taken out of the batch"
                 )
 

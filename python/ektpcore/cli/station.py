@@ -369,7 +369,12 @@ def in_doubt_list(ledger: str, keys: Path | None, printer: str | None) -> None:
 )
 @acting(Role.SUPERVISOR)
 @click.option("--note", "note_text", required=True, help="What was found (recorded).")
-@click.option("--serial", type=SERIAL, default=None, help="The blank's serial, if not known.")
+@click.option(
+    "--serial",
+    type=SERIAL,
+    default=None,
+    help="With --printed: the serial on the card, when the journal does not know its blank.",
+)
 def in_doubt_settle(
     ledger: str,
     keys: Path | None,

@@ -50,6 +50,7 @@ from .records import (
     HistoryEntry,
     Intake,
     IntakeReport,
+    Moves,
     Record,
     Reveal,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "Manifest",
     "ManifestMismatchError",
     "ManifestState",
+    "Moves",
     "PermissionDeniedError",
     "PostgresStore",
     "Reconciliation",

@@ -16,10 +16,11 @@ and is taken over only by a supervisor's :meth:`Claims.release` or by a station 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..clock import utc_stamp, wib_text
@@ -60,6 +61,9 @@ class Claim:
         lease_until: when the claim lapses unless renewed (aware, UTC).
         claimed_at: when this generation was claimed (aware, UTC).
         released: whether the claim was given back or released by a supervisor.
+        in_doubt: the NIKs of the cards an earlier holder had sent without a recorded
+            outcome, which this claim put in doubt as it was made (empty for a claim read
+            back from the ledger).
     """
 
     batch: str
@@ -68,6 +72,7 @@ class Claim:
     lease_until: _dt.datetime
     claimed_at: _dt.datetime
     released: bool = False
+    in_doubt: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def expired(self, now: _dt.datetime | None = None) -> bool:
         """Whether the lease has run out (at ``now``, by default the current time)."""
@@ -176,8 +181,8 @@ class ClaimWrites:
         assert claim is not None
         tx.claim = claim
         # Cards an earlier holder (or anyone before claims) left sent become IN_DOUBT.
-        journal.recover(tx, batch=batch, reason=f"batch {batch} claimed by {station}")
-        return claim
+        doubted = journal.recover(tx, batch=batch, reason=f"batch {batch} claimed by {station}")
+        return dataclasses.replace(claim, in_doubt=tuple(doubted))
 
     def fence(self, claim: Claim) -> None:
         """Refuses the transaction (:class:`~ektpcore.LeaseLostError`) unless ``claim`` is

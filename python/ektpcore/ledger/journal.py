@@ -339,6 +339,15 @@ def _settle(
     printer and valid card, as :func:`settle` read them."""
     db = tx.db
     _, journal_serial, batch, printer, card = row
+    if serial is not None and journal_serial is not None and int(serial) != int(journal_serial):
+        # The journal holds the blank the station fed for this card: a serial read off the
+        # card that differs means the stack was out of order, which the blanks' own records
+        # must show (spoil or void what was used), not a settlement that leaves the fed
+        # blank allocated and takes another from the stock.
+        raise InvalidArgumentError(
+            f"{mask_nik(nik)}: the journal holds blank {journal_serial} for this card; a serial"
+            " is given only for a card whose blank is not known"
+        )
     blank = serial if serial is not None else journal_serial
     if printed:
         if card is None and blank is None:

@@ -433,22 +433,40 @@ class PostgresStore:
         # holders (stations, each in its own batch) run side by side and lock the chains'
         # heads before they append (lock_heads); an exclusive holder waits for all of them.
         lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        # BEGIN and the lock in one round trip (the key is a number of ours, written into the
+        # text): a station pays for each round trip on every card.
+        begin = f"BEGIN; SELECT {lock}({int(self._lock)})".encode()
         try:
-            conn = self._connection()
+            conn = self._begun(begin)
             with conn.cursor() as cursor:
-                # BEGIN and the lock in one round trip (the key is a number of ours, written
-                # into the text): a station pays for each round trip on every card.
                 try:
-                    cursor.execute(f"BEGIN; SELECT {lock}({int(self._lock)})".encode())
                     yield _Writer(cursor, self._types)
                 except BaseException:
-                    if not conn.closed:
-                        with contextlib.suppress(self._pg.Error):
-                            conn.execute(b"ROLLBACK")
+                    self._roll_back(conn)
                     raise
                 conn.execute(b"COMMIT")
         except self._pg.Error as err:
             raise self._error(err) from err
+
+    def _begun(self, begin: bytes) -> psycopg.Connection[Any]:
+        """A connection in a transaction begun by ``begin``. One the server dropped since its
+        last statement (restarted, or its backend terminated) is replaced once: nothing was
+        begun on it, so nothing is lost by beginning on a new one."""
+        for again in (False, True):
+            conn = self._connection()
+            try:
+                conn.execute(begin)
+                return conn
+            except self._pg.Error as err:
+                self._roll_back(conn)
+                if again or not isinstance(self._error(err), LedgerConnectionError):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _roll_back(self, conn: psycopg.Connection[Any]) -> None:
+        if not conn.closed:
+            with contextlib.suppress(self._pg.Error):
+                conn.execute(b"ROLLBACK")
 
     def lock_heads(
         self, conn: _Writer, chains: Sequence[tuple[str, str]]
@@ -487,10 +505,17 @@ class PostgresStore:
             raise self._error(err) from err
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self._connection().execute(sql, params).fetchall()
-        except self._pg.Error as err:
-            raise self._error(err) from err
+        # A read on a connection the server dropped (restarted, or a backend terminated) is
+        # asked once more on a new one: it changes nothing, and a desk's next look would
+        # otherwise fail for a connection that is already back.
+        for again in (False, True):
+            try:
+                return self._connection().execute(sql, params).fetchall()
+            except self._pg.Error as err:
+                error = self._error(err)
+                if again or not isinstance(error, LedgerConnectionError):
+                    raise error from err
+        raise AssertionError("unreachable")
 
     @contextmanager
     def snapshot(self) -> Iterator[psycopg.Connection[Any]]:

@@ -62,6 +62,7 @@ __all__ = [
     "HistoryEntry",
     "Intake",
     "IntakeReport",
+    "Moves",
     "Record",
     "Reveal",
 ]
@@ -419,18 +420,140 @@ def valid_niks(niks: Any, what: str) -> list[int]:
     return list(values.tolist())
 
 
+_Row = tuple[int, int, str, str | None]  # a record's id, NIK, state and batch
+
+
+class Moves:
+    """Several transitions in one transaction, written once (``tx.transitions()``): records
+    are looked up once, each record's row is updated once to where its last step leaves it,
+    and the history rows of every step are chained in one append, in the order and with the
+    contents the steps would have written one by one (``verify()`` cannot tell them apart).
+
+    A batch's outcome takes most of its cards through PRINTED, ENCODED and QC_PASSED: three
+    look-ups, three updates of the same rows and three history appends become one of each.
+    Until :meth:`write` (the end of the ``with`` block), the records' rows still hold their
+    states from before the first step; a transition made outside it in the same transaction
+    writes these first."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._view: dict[int, _Row] = {}  # NIK -> the record as the steps so far left it
+        self._rows: dict[int, tuple[str, str | None]] = {}  # record id -> (state, batch)
+        self._queued: set[int] = set()  # record ids whose batch is set (queued by a step)
+        self._history: list[tuple[list[Any], int]] = []  # each step's history columns
+
+    def transition(self, niks: Any, target: State, **change: Unpack[Change]) -> int:
+        """Moves the records as :meth:`~ektpcore.ledger.Transaction.transition` does, after
+        the steps before it; returns how many were moved."""
+        values = valid_niks(niks, "transition")
+        return transition(
+            self._tx, values, member(State, target, "the state to move to"), moves=self, **change
+        )
+
+    def rows(self, niks: list[int], known: list[_Row] | None) -> list[_Row]:
+        """The records of ``niks`` the ledger holds, as the steps so far left them."""
+        if known is not None:
+            for row in known:
+                self._view.setdefault(row[1], row)
+        missing = [v for v in niks if v not in self._view]
+        if missing:
+            for row in lookup(self._tx.db, missing):
+                self._view[row[1]] = row
+        view = self._view
+        return [view[v] for v in dict.fromkeys(niks) if v in view]
+
+    def moved(self, rows: list[_Row], target: State, batch: str | None, columns: list[Any]) -> None:
+        """A step's records now in ``target`` (queued in ``batch``), its history columns."""
+        to = target.value
+        queued = target is State.QUEUED
+        for rid, nik, _, in_batch in rows:
+            kept = batch if queued else in_batch
+            self._view[nik] = (rid, nik, to, kept)
+            self._rows[rid] = (to, kept)
+            if queued:
+                self._queued.add(rid)
+        self._history.append((columns, len(rows)))
+
+    def write_records(self) -> None:
+        """Updates the records moved so far (their rows only, not yet their history)."""
+        if not self._rows:
+            return
+        db, now = self._tx.db, self._tx.now
+        groups: dict[tuple[str, str | None, bool], list[int]] = {}
+        for rid, (state, batch) in self._rows.items():
+            queued = rid in self._queued
+            groups.setdefault((state, batch if queued else None, queued), []).append(rid)
+        for (state, batch, queued), ids in groups.items():
+            ids.sort()
+            _update(db, now, ids, state, batch if queued else _KEEP)
+        self._rows.clear()
+        self._queued.clear()
+
+    def write(self) -> None:
+        """Writes the records' rows and the steps' history rows, then starts afresh."""
+        self.write_records()
+        parts, self._history = self._history, []
+        count = sum(n for _, n in parts)
+        if count:
+            columns = [
+                _joined([(cols[k], n) for cols, n in parts]) for k in range(len(parts[0][0]))
+            ]
+            chain.append_columns(self._tx.db, columns, count, chain.RECORD_CHAIN)
+        self._view.clear()
+
+
+_KEEP = object()  # the batch a record is in stays as it is
+
+
+def _update(db: Session, now: str, ids: list[int], state: str, batch: object) -> None:
+    """Records ``ids`` (in the table's order) now in ``state``, and in ``batch`` unless
+    ``_KEEP``."""
+    if batch is _KEEP:
+        db.execute(
+            "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
+            (state, now, db.as_list(ids)),
+        )
+    else:
+        db.execute(
+            "UPDATE records SET state = ?, updated_at = ?, batch = ? WHERE " + db.member_of("id"),
+            (state, now, batch, db.as_list(ids)),
+        )
+
+
+def _joined(parts: list[tuple[Any, int]]) -> Any:
+    """One history column of several steps': one value bound once when every step's rows share
+    it, else each row's value in order."""
+    first = parts[0][0]
+    if isinstance(first, Same) and all(
+        isinstance(c, Same) and c.value == first.value and type(c.value) is type(first.value)
+        for c, _ in parts
+    ):
+        return first
+    out: list[Any] = []
+    for column, n in parts:
+        out.extend([column.value] * n if isinstance(column, Same) else column)
+    return out
+
+
 def transition(
     tx: Transaction,
     niks: list[int],
     target: State,
     *,
-    known: list[tuple[int, int, str, str | None]] | None = None,
+    known: list[_Row] | None = None,
+    moves: Moves | None = None,
     **change: Unpack[Change],
 ) -> int:
     """See :meth:`~ektpcore.Ledger.transition`; ``niks`` are valid NIKs as ints. ``known``:
     each record's (id, NIK, state, batch) as the caller has just read them in this
-    transaction (a manifest's cards, read by the manifest), instead of looking each NIK up."""
+    transaction (a manifest's cards, read by the manifest), instead of looking each NIK up.
+    ``moves``: a step of several written once (see :class:`Moves`); without it, the change is
+    written before this returns."""
     _only(change, Change, "transition")
+    pending = tx.moves
+    if moves is None and pending is not None:
+        # Steps of tx.transitions() not yet written: this change reads and writes after them.
+        pending.write()
     tx.require(*RECORD_PERMISSIONS, what="change records")
     reason, batch = change.get("reason"), change.get("batch")
     printer, blanks = change.get("printer"), change.get("blanks")
@@ -438,7 +561,10 @@ def transition(
     check_free_text(reason, "a reason")
     check_label(batch, "a batch's name")
     check_label(printer, "a printer's name")
-    rows = lookup(db, niks) if known is None else list(known)
+    if moves is None:
+        rows = lookup(db, niks) if known is None else list(known)
+    else:
+        rows = moves.rows(niks, known)
     # In the table's order: the records' and the history's index pages are then written one
     # after the other rather than all over the file (a bulk change touches 10^5 rows).
     rows.sort()
@@ -504,39 +630,31 @@ def transition(
     # Enum values looked up once, not once per record.
     who, role, to = actor.name, actor.role.name, target.value
     rid_list = [rid for rid, _, _, _ in rows]
-    ids = db.as_list(rid_list)
-    if target is State.QUEUED:
-        db.execute(
-            "UPDATE records SET state = ?, updated_at = ?, batch = ? WHERE " + db.member_of("id"),
-            (target.value, now, batch, ids),
-        )
-    else:
-        db.execute(
-            "UPDATE records SET state = ?, updated_at = ? WHERE " + db.member_of("id"),
-            (target.value, now, ids),
-        )
     # Sealed by chain.append_columns in a sealed ledger, one value per row, bound to it (rows
     # of one change must not show which ones share a reason).
     why = Same(reason)
     serials = [serial_of.get(rid) for rid in rid_list] if serial_of else Same(None)
-    chain.append_columns(
-        db,
-        [
-            rid_list,
-            Same(now),
-            Same(who),
-            Same(role),
-            # A change usually moves records out of one state: one value, bound once.
-            same_or_each([state for _, _, state, _ in rows]),
-            Same(to),
-            why,
-            Same(batch),
-            Same(printer),
-            serials,
-        ],
-        len(rows),
-        chain.RECORD_CHAIN,
-    )
+    columns: list[list[Any] | Same] = [
+        rid_list,
+        Same(now),
+        Same(who),
+        Same(role),
+        # A change usually moves records out of one state: one value, bound once.
+        same_or_each([state for _, _, state, _ in rows]),
+        Same(to),
+        why,
+        Same(batch),
+        Same(printer),
+        serials,
+    ]
+    if moves is None:
+        _update(db, now, rid_list, to, batch if target is State.QUEUED else _KEEP)
+        chain.append_columns(db, columns, len(rows), chain.RECORD_CHAIN)
+    else:
+        moves.moved(rows, target, batch, columns)
+        if leaving and target not in (State.PRINTED, State.IN_DOUBT):
+            # Returning spare blanks counts the records still waiting in their batch.
+            moves.write_records()
     if target not in (State.PRINTED, State.IN_DOUBT):
         for left in leaving:
             _return_spare_blanks(tx, left)

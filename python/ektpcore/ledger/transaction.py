@@ -10,7 +10,8 @@ cannot disagree about what happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any, Unpack
 
 from ..clock import wib_text
@@ -22,7 +23,7 @@ from .blanks import BlankWrites
 from .claims import Claim, ClaimWrites
 from .distribution import DistributionWrites
 from .journal import JournalWrites
-from .records import Change, Intake, IntakeReport
+from .records import Change, Intake, IntakeReport, Moves
 from .ribbons import RibbonWrites
 from .sealing import member, whole_number
 from .store import Session
@@ -88,6 +89,8 @@ class Transaction:
         # The record whose two-person change is being approved (approvals.approve): only
         # then may a transition follow a rule that needs a request and an approval.
         self.approving: int | None = None
+        # The steps of an open transitions() block, written when it ends.
+        self.moves: Moves | None = None
 
     def __repr__(self) -> str:
         return f"Transaction(actor={self.actor.name!r}, open={self._db is not None})"
@@ -173,6 +176,25 @@ class Transaction:
         return records.transition(
             self, values, member(State, target, "the state to move to"), **change
         )
+
+    @contextlib.contextmanager
+    def transitions(self) -> Iterator[Moves]:
+        """Several transitions written once: ``with tx.transitions() as moves:
+        moves.transition(printed, State.PRINTED, ...); moves.transition(encoded,
+        State.ENCODED)``. Each step is checked as :meth:`transition` checks it, against the
+        states the steps before it left; when the block ends each record's row is updated once
+        and every step's history rows are chained in one append, the same rows in the same
+        order as one transition after another (see :class:`~ektpcore.ledger.Moves`). Other
+        writes may come between the steps (a ribbon change); a :meth:`transition` outside the
+        block first writes the steps made so far."""
+        if self.moves is not None:
+            raise InvalidArgumentError("transitions() blocks do not nest")
+        moves = self.moves = Moves(self)
+        try:
+            yield moves
+            moves.write()
+        finally:
+            self.moves = None
 
     def settle(self, nik: Any, *, printed: bool, note: str, serial: int | None = None) -> None:
         """Settles an ``IN_DOUBT`` card (a supervisor's); see :meth:`~ektpcore.Ledger.settle`."""

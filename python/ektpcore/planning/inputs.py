@@ -3,10 +3,8 @@ origin, priority classes, (kecamatan, kelurahan) codes and sidedness, as paralle
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -44,44 +42,119 @@ class _Places:
         return rank
 
 
-@dataclass
-class _Jobs:
-    """The planner's record columns (parallel arrays)."""
+_COLUMNS = ("ids", "ready", "priority", "place", "two_sided")
 
-    ids: npt.NDArray[np.int64]
-    # Seconds from the plan's origin, NaN unknown; None: every record ready at the origin
-    # (the common case, where the core needs no column of zeros).
-    ready: npt.NDArray[np.float64] | None
-    priority: npt.NDArray[np.uint8]
-    place: npt.NDArray[np.uint32]  # code into the plan's _Places
-    two_sided: npt.NDArray[np.bool_]
+
+class _Jobs:
+    """The planner's record columns (parallel arrays): ``ids``; ``ready``, seconds from the
+    plan's origin, NaN unknown, or None: every record ready at the origin (the common case,
+    where the core needs no column of zeros); ``priority`` classes; ``place``, codes into the
+    plan's _Places; ``two_sided``.
+
+    A re-plan's records are those of the plan before in a new order (:meth:`view`): they are
+    kept as that plan's records and an index, and a column is gathered only when read. The
+    next re-plan hands the core the records where they are with the composed index (one index
+    array taken, not five columns), so a campaign's chain of re-plans never gathers them."""
+
+    __slots__ = ("_base", "_cols", "_index", "_n")
+
+    def __init__(
+        self,
+        ids: npt.NDArray[np.int64],
+        ready: npt.NDArray[np.float64] | None,
+        priority: npt.NDArray[np.uint8],
+        place: npt.NDArray[np.uint32],
+        two_sided: npt.NDArray[np.bool_],
+    ) -> None:
+        self._cols: dict[str, Any] = {
+            "ids": ids,
+            "ready": ready,
+            "priority": priority,
+            "place": place,
+            "two_sided": two_sided,
+        }
+        self._base: _Jobs | None = None
+        self._index: npt.NDArray[np.int64] | None = None
+        self._n = len(ids)
+
+    @classmethod
+    def view(cls, jobs: _Jobs, index: npt.NDArray[np.int64]) -> _Jobs:
+        """The records of ``jobs`` at ``index``, gathered when a column is read."""
+        base, at = jobs.where()
+        out = cls.__new__(cls)
+        out._cols = {}
+        out._base = base
+        out._index = np.ascontiguousarray(index if at is None else at[index], dtype=np.int64)
+        out._n = len(index)
+        return out
+
+    def where(self) -> tuple[_Jobs, npt.NDArray[np.int64] | None]:
+        """Gathered records as (records, index), others as (themselves, None)."""
+        if self._base is None:
+            return self, None
+        return self._base, self._index
+
+    def _get(self, name: str) -> Any:
+        if name not in self._cols:
+            assert self._base is not None
+            assert self._index is not None
+            source = self._base._get(name)
+            self._cols[name] = None if source is None else source[self._index]
+        return self._cols[name]
+
+    @property
+    def ids(self) -> npt.NDArray[np.int64]:
+        return cast("npt.NDArray[np.int64]", self._get("ids"))
+
+    @property
+    def ready(self) -> npt.NDArray[np.float64] | None:
+        return cast("npt.NDArray[np.float64] | None", self._get("ready"))
+
+    @property
+    def priority(self) -> npt.NDArray[np.uint8]:
+        return cast("npt.NDArray[np.uint8]", self._get("priority"))
+
+    @property
+    def place(self) -> npt.NDArray[np.uint32]:
+        return cast("npt.NDArray[np.uint32]", self._get("place"))
+
+    @property
+    def two_sided(self) -> npt.NDArray[np.bool_]:
+        return cast("npt.NDArray[np.bool_]", self._get("two_sided"))
+
+    def take(self, name: str, members: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Column ``name`` of the records at ``members`` (a batch's), without gathering the
+        whole column."""
+        if name in self._cols or self._base is None or self._index is None:
+            return cast("npt.NDArray[Any]", self._get(name)[members])
+        return cast("npt.NDArray[Any]", self._base._get(name)[self._index[members]])
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._n
 
     def gather(self, index: npt.NDArray[np.intp], *tails: _Jobs) -> _Jobs:
         """The records at ``index`` followed by those of ``tails``, each column written once."""
         k = len(index)
         size = k + sum(len(t) for t in tails)
         columns: list[Any] = []
-        for f in dataclasses.fields(self):
-            if f.name == "ready" and all(j.ready is None for j in (self, *tails)):
+        for name in _COLUMNS:
+            if name == "ready" and all(j.ready is None for j in (self, *tails)):
                 columns.append(None)
                 continue
-            source = self._column(f.name)
+            source = self._column(name)
             out = np.empty(size, dtype=source.dtype)
             np.take(source, index, out=out[:k], mode="clip")
             at = k
             for t in tails:
-                part = t._column(f.name)
+                part = t._column(name)
                 out[at : at + len(part)] = part
                 at += len(part)
             columns.append(out)
         return _Jobs(*columns)
 
     def _column(self, name: str) -> npt.NDArray[Any]:
-        values: npt.NDArray[Any] | None = getattr(self, name)
-        return np.zeros(len(self.ids)) if values is None else values
+        values: npt.NDArray[Any] | None = self._get(name)
+        return np.zeros(self._n) if values is None else values
 
 
 def _distinct(ids: npt.NDArray[np.int64], message: str = "record ids must be distinct") -> None:

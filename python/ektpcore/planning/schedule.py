@@ -148,11 +148,13 @@ class Plan:
         return Batch(
             id=self._names[b],
             printer=self._state.printers[int(c["batch_printer"][b])].id,
-            records=jobs.ids[members],
+            records=jobs.take("ids", members),
             start=origin + _dt.timedelta(seconds=float(c["batch_start"][b])),
             end=origin + _dt.timedelta(seconds=float(c["batch_end"][b])),
             ribbon_changes=tuple(int(x) for x in c["changes"][lo:hi]),
-            kecamatan=tuple(dict.fromkeys(pairs[k][0] for k in jobs.place[members].tolist())),
+            kecamatan=tuple(
+                dict.fromkeys(pairs[k][0] for k in jobs.take("place", members).tolist())
+            ),
             card_start=stamp(c["card_start"][first : first + n]),
             card_end=stamp(c["card_end"][first : first + n]),
         )
@@ -470,11 +472,19 @@ class Plan:
             fresh = _run(st, remaining, now=t_now, blanks=max(0, st.blanks - used), free_at=free_at)
             combined = jobs.gather(frozen, remaining)
         else:
-            # The core reads the records left where they are.
+            # The kept records, then the rest, as positions in the records they were gathered
+            # from (one index composed, no column gathered); the core reads the rest there.
+            combined = _Jobs.view(jobs, np.concatenate([frozen, rest]))
+            source, index = combined.where()
+            assert index is not None
             fresh = _run(
-                st, jobs, now=t_now, blanks=max(0, st.blanks - used), free_at=free_at, subset=rest
+                st,
+                source,
+                now=t_now,
+                blanks=max(0, st.blanks - used),
+                free_at=free_at,
+                subset=index[len(frozen) :],
             )
-            combined = jobs.gather(np.concatenate([frozen, rest]))
         st.printers = self._state.printers
         c["batch_used"] = used_ribbon
         return _combine(st, combined, keep_card, c, started, kept_len, self._names, fresh, t_now)
@@ -486,11 +496,11 @@ class Plan:
         """Prints left on each printer's ribbon after the started batches."""
         left = list(c["ribbon_left_start"])
         caps = c["ribbon_capacity"]
-        for b in np.argsort(c["batch_start"], kind="stable").tolist():
-            if not started[b]:
-                continue
-            p = int(c["batch_printer"][b])
-            k = int(used[b])
+        # The started batches in start order (a stable sort of them alone keeps the order
+        # they have among all batches); their printers and prints as ints in one go.
+        ran = np.flatnonzero(started)
+        ran = ran[np.argsort(c["batch_start"][ran], kind="stable")]
+        for p, k in zip(c["batch_printer"][ran].tolist(), used[ran].tolist(), strict=True):
             # The ribbon is changed when empty, before the next card.
             left[p] = left[p] - k if k <= left[p] else caps[p] - ((k - left[p] - 1) % caps[p] + 1)
         return left
@@ -695,7 +705,11 @@ def _combine(
         "ribbon_capacity": c["ribbon_capacity"],
     }
     new: _Names = f["names"]
-    names = _Names(new.prefix, new.first, new.count, [old_names[b] for b in old_batches.tolist()])
+    # The kept batches' ids: most were numbered by the plan before, written out here.
+    given, head = old_names.kept, len(old_names.kept)
+    fmt, base = f"{old_names.prefix}-{{:05d}}", old_names.first + 1 - head
+    kept_ids = [given[b] if b < head else fmt.format(base + b) for b in old_batches.tolist()]
+    names = _Names(new.prefix, new.first, new.count, kept_ids)
     return Plan(st, jobs, columns, names, float(f["lower_bound"]), now)
 
 

@@ -55,6 +55,7 @@ from ..errors import (
     InvalidArgumentError,
     LeaseLostError,
     LedgerBusyError,
+    LedgerConnectionError,
     LedgerError,
     PermissionDeniedError,
     StationError,
@@ -300,14 +301,16 @@ class PrintStation:
         self._keep_claim = False
         try:
             report = self._run(batch, heartbeat)
-            report.recovered = recovered
+            # With the cards an earlier holder left sent, put in doubt by the claim (a
+            # station taking over a dead one's batch).
+            report.recovered = recovered + list(claim.in_doubt)
             return report
         finally:
             self._stop_reason = None  # a stop asked for holds for one run
             heartbeat.stop()
             # A claim that cannot be given back lapses by itself; the report stands.
             if not self._keep_claim:
-                with contextlib.suppress(LeaseLostError, LedgerBusyError):
+                with contextlib.suppress(LeaseLostError, LedgerBusyError, LedgerConnectionError):
                     self.ledger.claims.give_back(claim, self.actor)
             self._claim = None
 
@@ -332,6 +335,9 @@ class PrintStation:
             raise StationError(
                 f"batch {batch}: {len(records)} cards queued but {len(blanks)} blanks allocated"
             )
+        # The lowest serials, as the stack is loaded; any more allocated to the batch stay
+        # allocated (another printer's share, or strays that reconcile() names).
+        blanks = blanks[: len(records)]
         with _Ahead(self.dialect, self.faces, records, self.prefetch) as ahead:
             ahead.after(-1)  # the first cards are made while the printer is reached
             return self._print(batch, heartbeat, records, blanks, ahead, report)
@@ -374,8 +380,20 @@ class PrintStation:
                 # The padding is a courtesy: every card is already settled.
                 with contextlib.suppress(PrinterConnectionError):
                     transport.write(end)
-        report.left = len(self.ledger.queued(batch, self.printer))
+        report.left = self._left(batch, records, report)
         return report
+
+    def _left(self, batch: str, records: list[Record], report: BatchReport) -> int:
+        """The batch's cards for this printer still to print: ``QUEUED`` in the ledger, less
+        those this run left in the journal in doubt (still ``QUEUED`` until the claim goes).
+        From the run's own records when the ledger cannot answer."""
+        doubt = set(report.in_doubt)
+        try:
+            queued = [int(r.nik) for r in self.ledger.queued(batch, self.printer)]
+        except LedgerError:
+            done = doubt | set(report.printed) | set(report.spoiled)
+            queued = [int(r.nik) for r in records if int(r.nik) not in done]
+        return sum(1 for nik in queued if nik not in doubt)
 
     def _cards(
         self,
@@ -414,12 +432,13 @@ class PrintStation:
                     report,
                     status,
                 )
-            except (LeaseLostError, LedgerBusyError) as err:
+            except (LeaseLostError, LedgerBusyError, LedgerConnectionError) as err:
                 # The card went to the printer but its outcome could not be recorded (the
-                # claim was lost, or the ledger stayed locked): it stays in the journal,
-                # and becomes IN_DOUBT at the next run, claim or release of the batch.
+                # claim was lost, the ledger stayed locked or its server was lost): it stays
+                # in the journal, and becomes IN_DOUBT at the next run, claim or release of
+                # the batch.
                 report.in_doubt.append(int(record.nik))
-                outcome = str(err)
+                outcome = _unrecorded(err, 1)
             except EktpcoreError as err:
                 # Any other refusal of the outcome: the card may be out, so it is put in
                 # doubt under the claim (with every card of the window) before the claim
@@ -463,31 +482,33 @@ class PrintStation:
         printed, unsent = window.printed, window.unsent()
         ahead: list[tuple[int, int]] = []
         stop = None
-        if not closing:
-            ribbon = self.ledger.ribbons.current(self.printer)
-            left = 0 if ribbon is None else ribbon.remaining - len(printed)
-            ahead = window.cards[window.done : window.done + min(self.window, left)]
-            if not ahead:
-                state = "has no ribbon installed" if ribbon is None else "has used up its ribbon"
-                stop = (
-                    f"printer {self.printer} {state}: record the ribbon change and run the"
-                    " batch again (the card was not sent)"
-                )
-        if not (printed or unsent or ahead):
-            return stop
         try:
+            if not closing:
+                ribbon = self.ledger.ribbons.current(self.printer)
+                left = 0 if ribbon is None else ribbon.remaining - len(printed)
+                ahead = window.cards[window.done : window.done + min(self.window, left)]
+                if not ahead:
+                    state = (
+                        "has no ribbon installed" if ribbon is None else "has used up its ribbon"
+                    )
+                    stop = (
+                        f"printer {self.printer} {state}: record the ribbon change and run"
+                        " the batch again (the card was not sent)"
+                    )
+            if not (printed or unsent or ahead):
+                return stop
             with self._fenced(self.actor) as tx:
                 # The journal first: the outcomes lock the ledger's chain heads, which
                 # stations beside each other take in turn, until the commit.
                 tx.journal.forget([nik for nik, _, _ in printed] + unsent)
                 tx.journal.sent_all(ahead, window.batch, self.printer)
                 self._record_printed(tx, window.batch, printed)
-        except (LeaseLostError, LedgerBusyError) as err:
+        except (LeaseLostError, LedgerBusyError, LedgerConnectionError) as err:
             # The cards stay in the journal and become IN_DOUBT at the next run, claim or
             # release of the batch: whoever takes the batch over finds them there.
             report.in_doubt.extend([nik for nik, _, _ in printed] + unsent)
             window.printed, window.upto = [], window.done
-            return f"{err} (the cards not yet sent were not sent)"
+            return _unrecorded(err, len(printed) + len(unsent))
         except EktpcoreError as err:
             if not (printed or unsent):
                 raise  # nothing in the journal: the refusal is the run's
@@ -820,6 +841,19 @@ class _Window:
     def unsent(self) -> list[int]:
         """The cards journalled that never began to leave."""
         return [nik for nik, _ in self.cards[max(self.done, self.flying) : self.upto]]
+
+
+def _unrecorded(err: LedgerError, cards: int) -> str:
+    """Why a run stopped when the ledger would not take its cards' outcomes, and what became
+    of them: they stay in the journal, in doubt for a supervisor from the batch's next claim
+    or release (the station's own give-back, when the ledger answers again)."""
+    if not cards:
+        return f"{err}; no card was sent after it"
+    return (
+        f"{err}; {cards} card(s) sent to the printer could not be recorded: they stay in the"
+        " journal, in doubt for a supervisor once the batch's claim is given back, taken over"
+        " or released; no card was sent after them"
+    )
 
 
 class _Heartbeat:
