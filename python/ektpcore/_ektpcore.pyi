@@ -5,6 +5,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "ActingCheck",
     "BlankReplay",
     "EncodedPart",
     "KeyRing",
@@ -265,6 +266,15 @@ class BlankReplay:
     def check(
         self, blanks: LedgerRows, lots: LedgerRows, records: LedgerRows | None = None
     ) -> _Findings: ...
+
+@final
+class ActingCheck:
+    def __new__(
+        cls, columns: tuple[int, int, int, int], since: str, skip: tuple[str, str] | None = None
+    ) -> Self: ...
+    def learn(self, pair: int, spans: list[tuple[str, str | None]]) -> None: ...
+    def feed(self, rows: LedgerRows, start: int = 0) -> tuple[int, int, str, str] | None: ...
+    def outside(self) -> list[tuple[str, str, int, str]]: ...
 
 # -- ledger keys -------------------------------------------------------------------------------
 

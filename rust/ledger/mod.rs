@@ -7,6 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
+pub mod acting;
 pub mod replay;
 pub mod rows;
 

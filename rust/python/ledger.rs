@@ -12,6 +12,7 @@ use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple};
 
 use crate::error::EktpError;
 use crate::ledger;
+use crate::ledger::acting::{Acting, ActingColumns};
 use crate::ledger::replay::{self, BlankReplay, HistoryColumns, RecordReplay, RecordRules};
 use crate::ledger::rows::{self, FastMap, Format, Layout, Rows};
 
@@ -533,5 +534,71 @@ impl PyBlankReplay {
         let (blanks, lots, records) = (&blanks.rows, &lots.rows, records.as_deref());
         let records = records.map(|r| r.keys());
         Ok(findings(py.detach(|| replay.check(blanks, lots, records))))
+    }
+}
+
+/// Text of a cell for Python (bytes that are not UTF-8 shown replaced).
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One chained table's rows held to what the audit let each actor do (see
+/// `crate::ledger::acting`): `columns` are where (seq, at, actor, role) are in the rows fed;
+/// rows stamped before `since`, and those of the `skip` actor and role, are not held.
+#[pyclass(name = "ActingCheck", module = "ektpcore._ektpcore")]
+pub struct PyActingCheck(Acting);
+
+#[pymethods]
+impl PyActingCheck {
+    #[new]
+    #[pyo3(signature = (columns, since, skip=None))]
+    fn new(
+        columns: (usize, usize, usize, usize),
+        since: &str,
+        skip: Option<(String, String)>,
+    ) -> Self {
+        let (seq, at, actor, role) = columns;
+        let columns = ActingColumns {
+            seq,
+            at,
+            actor,
+            role,
+        };
+        let skip = skip.as_ref().map(|(a, r)| (a.as_bytes(), r.as_bytes()));
+        PyActingCheck(Acting::new(columns, since.as_bytes(), skip))
+    }
+
+    /// Gives `pair` its spans of time (from, until or `None`), as ledger stamps.
+    fn learn(&mut self, pair: usize, spans: Vec<(String, Option<String>)>) {
+        let spans = spans
+            .into_iter()
+            .map(|(lo, hi)| (lo.into_bytes(), hi.map(String::into_bytes)))
+            .collect();
+        self.0.learn(pair, spans);
+    }
+
+    /// Checks the table's rows from row `start` of `rows` on (chunks in order); stops at a
+    /// row whose actor and role has no spans yet: (row, pair, actor, role), to `learn` and
+    /// feed again from that row. `None` once every row is checked.
+    #[pyo3(signature = (rows, start=0))]
+    fn feed(
+        &mut self,
+        py: Python<'_>,
+        rows: PyRef<'_, PyLedgerRows>,
+        start: usize,
+    ) -> Option<(usize, usize, String, String)> {
+        let (acting, rows) = (&mut self.0, &rows.rows);
+        let (row, pair) = py.detach(|| acting.feed(rows, start))?;
+        let (actor, role) = acting.pair(pair)?;
+        Some((row, pair, lossy(actor), lossy(role)))
+    }
+
+    /// The first row outside its spans of each actor and role: (actor, role, seq, stamp).
+    fn outside(&self) -> Vec<(String, String, i64, String)> {
+        self.0
+            .outside()
+            .into_iter()
+            .map(|o| (lossy(&o.actor), lossy(&o.role), o.seq, lossy(&o.at)))
+            .collect()
     }
 }

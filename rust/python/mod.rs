@@ -115,7 +115,7 @@ mod _ektpcore {
     #[pymodule_export]
     use super::ledger::{
         history_chain, history_first_break, history_payloads, history_payloads_columns,
-        PyBlankReplay, PyLedgerRows, PyRecordReplay,
+        PyActingCheck, PyBlankReplay, PyLedgerRows, PyRecordReplay,
     };
 
     #[pymodule_export]

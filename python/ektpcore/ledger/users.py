@@ -47,7 +47,7 @@ import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
@@ -1001,67 +1001,73 @@ _ACTING = (
 )
 
 
-def actors(db: Session) -> list[tuple[str, str, str, int]]:
-    """Every chained row written since the ledger's first user was created whose actor and
-    role are not what the audit gave that user at that time (within :data:`CLOCK_SLACK`):
-    ``(table, sequence number, problem, sequence number)``, the first such row of each actor
-    and role. Rows before the first user are development mode's, whose actors declared
-    themselves. Counted by the database per actor and role; only an actor and role whose
-    rows do not all fall in one span the audit gives are looked at row by row."""
-    expected, _ = _replay(db)
-    if not expected:
-        return []
-    since = min(want.created[0] for want in expected.values())
-    found: list[tuple[str, str, str, int]] = []
-    for table, label in _ACTING:
-        groups = db.all(
-            f"SELECT actor, role, min(at), max(at), min(seq) FROM {table} WHERE at >= ?"
-            " GROUP BY actor, role ORDER BY min(seq)",
-            (since,),
-        )
-        for actor, role, first_at, last_at, _ in groups:
-            if table == "audit" and (actor, role) == SYSTEM:
-                continue
-            want = expected.get(name_key(str(actor)))
-            spans = [] if want is None else want.spans(str(role))
-            if any(lo <= first_at and (hi is None or last_at <= hi) for lo, hi in spans):
-                continue
-            outside = " OR ".join(
-                "at >= ?" if hi is None else "(at >= ? AND at <= ?)" for _, hi in spans
+class Acting:
+    """Every chained row written since the ledger's first user was created, held to what the
+    audit gave its actor at the row's time (within :data:`CLOCK_SLACK`). Rows before the first
+    user are development mode's, whose actors declared themselves. ``verify()`` feeds it each
+    chunk of rows its chain check reads (:meth:`feed`), so no row is read twice; the rows are
+    checked in the core (``rust/ledger/acting.rs``), and only each distinct actor and role
+    comes back here, once, where the core first meets it, to be given the spans the audit
+    allowed it."""
+
+    def __init__(self, db: Session) -> None:
+        self._expected, _ = _replay(db)
+        self._checks: dict[str, Any] = {}
+        if not self._expected:
+            return
+        since = min(want.created[0] for want in self._expected.values())
+        for each in chain.CHAINS:
+            at = each.columns.index
+            columns = (0, at("at") + 1, at("actor") + 1, at("role") + 1)
+            skip = SYSTEM if each.table == "audit" else None
+            self._checks[each.table] = _ektpcore.ActingCheck(columns, since, skip)
+
+    def feed(self, table: str, rows: Any) -> None:
+        """Checks the next rows of ``table`` (a :class:`~ektpcore._ektpcore.LedgerRows` of
+        sequence number and the chain's columns), in order."""
+        check = self._checks.get(table)
+        if check is None:
+            return
+        start = 0
+        while (new := check.feed(rows, start)) is not None:
+            start, pair, actor, role = new
+            want = self._expected.get(name_key(actor))
+            check.learn(pair, [] if want is None else want.spans(role))
+
+    def findings(self, db: Session) -> list[tuple[str, str, str, int]]:
+        """``(table, sequence number, problem, sequence number)``: of each table, the first
+        row of each actor and role the audit did not make so at the row's time, in the order
+        of their first rows; then every sign-in refused for a users row forged."""
+        if not self._expected:
+            return []
+        found: list[tuple[str, str, str, int]] = []
+        for table, label in _ACTING:
+            check = self._checks.get(table)
+            for actor, role, seq, at in [] if check is None else check.outside():
+                want = self._expected.get(name_key(actor))
+                if want is None:
+                    problem = (
+                        f"{label} {seq} names {actor} ({role.lower()}), a user the audit never"
+                        " created: the user was written into the database outside the ledger"
+                    )
+                else:
+                    problem = (
+                        f"{label} {seq} names {actor} as {role.lower()} at {at}, which the"
+                        f" audit did not make {actor} then (the audit gives: {want.story()})"
+                    )
+                found.append((table, str(seq), problem, seq))
+        for seq, subject in db.all(
+            "SELECT seq, subject FROM audit WHERE event = 'sign-in refused' AND detail = ?"
+            " ORDER BY seq",
+            (_FORGED_ROW,),
+        ):
+            problem = (
+                f"audit row {seq}: a sign-in as {subject} was refused, its row in the users"
+                " table not matching its tag or the audit: the row was written or changed"
+                " outside the ledger"
             )
-            bounds = [v for span in spans for v in span if v is not None]
-            row = db.one(
-                f"SELECT seq, at FROM {table} WHERE actor = ? AND role = ? AND at >= ?"
-                + (f" AND NOT ({outside})" if spans else "")
-                + " ORDER BY seq LIMIT 1",
-                (actor, role, since, *bounds),
-            )
-            if row is None:
-                continue
-            seq, at = int(row[0]), str(row[1])
-            if want is None:
-                problem = (
-                    f"{label} {seq} names {actor} ({str(role).lower()}), a user the audit never"
-                    " created: the user was written into the database outside the ledger"
-                )
-            else:
-                problem = (
-                    f"{label} {seq} names {actor} as {str(role).lower()} at {at}, which the"
-                    f" audit did not make {actor} then (the audit gives: {want.story()})"
-                )
-            found.append((table, str(seq), problem, seq))
-    for seq, subject in db.all(
-        "SELECT seq, subject FROM audit WHERE event = 'sign-in refused' AND detail = ?"
-        " ORDER BY seq",
-        (_FORGED_ROW,),
-    ):
-        problem = (
-            f"audit row {seq}: a sign-in as {subject} was refused, its row in the users table"
-            " not matching its tag or the audit: the row was written or changed outside the"
-            " ledger"
-        )
-        found.append(("audit", str(seq), problem, int(seq)))
-    return found
+            found.append(("audit", str(seq), problem, int(seq)))
+        return found
 
 
 # -- tagging the users of a ledger migrated or sealed ---------------------------------------------

@@ -16,10 +16,10 @@
 5. the users and the two-person requests against the audit that made them
    (``ektpcore.ledger.users.check``, ``ektpcore.ledger.approvals.check``), each user's row
    against its tag, and every chained row's actor and role against what the audit gave that
-   user at that time (``ektpcore.ledger.users.actors``).
+   user at that time (``ektpcore.ledger.users.Acting``, fed the rows the chain check reads).
 
-Rows are read in bulk as JSON and checked in the Rust core, a million history rows in a few
-seconds.
+Rows are read in bulk as JSON, once, and every per-row check (links, replay, actors) runs in
+the Rust core: a million history rows in a few seconds.
 """
 
 from __future__ import annotations
@@ -133,23 +133,23 @@ def _verify(
         findings.append(Finding("chain_epochs", f"{name} from {first_seq}", what))
     rows = 0
     checks = {}
+    # Who acted: the users as the audit made them, each chain's rows held to them as read.
+    acting = users.Acting(db)
     for each in chains:
-        subjects, sink = replays.get(each.table, (None, None))
+        subjects, replay = replays.get(each.table, (None, None))
         checked = checks[each.table] = chain.check(
             db,
             each,
             mac=mac,
             subjects=subjects,
             probes=probes.get(each.table),
-            sink=sink,
+            sink=_sink(replay, each.table, acting),
             reader=reader,
         )
         rows += checked.rows
         findings += checked.findings
     if mac is not None:
         findings += chain.keyed_where_said(checks)
-    # Who acted, counted by the database on the reader's thread while this one replays.
-    acting = reader.submit(users.actors, db)
     for replayed in (
         record_replay.check(records, cards),
         blank_replay.check(blanks, lots, records),
@@ -167,7 +167,9 @@ def _verify(
     findings += [
         Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
     ]
-    findings += [Finding(table, row, problem, seq) for table, row, problem, seq in acting.result()]
+    findings += [
+        Finding(table, row, problem, seq) for table, row, problem, seq in acting.findings(db)
+    ]
     findings += [
         Finding("approvals", request, problem, seq)
         for request, problem, seq in approvals.check(db, mac)
@@ -176,6 +178,18 @@ def _verify(
         return VerifyReport(True, rows)
     first = findings[0]
     return VerifyReport(False, rows, first.seq, first.problem, tuple(findings))
+
+
+def _sink(replay: chain.RowSink | None, table: str, acting: users.Acting) -> chain.RowSink:
+    """What each chunk of ``table``'s rows goes to: its replay (if it has one) and the
+    actors' check."""
+
+    def feed(rows: Any) -> None:
+        if replay is not None:
+            replay(rows)
+        acting.feed(table, rows)
+
+    return feed
 
 
 def verify_chain(db: Session, which: chain.Chain, *, mac: ChainMac | None = None) -> VerifyReport:
