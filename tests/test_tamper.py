@@ -255,6 +255,22 @@ def test_deleted_and_inserted_history_rows_are_named(day: str, tamper: Tamper) -
     assert "missing" in report.problem  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("table", ["history", "blank_history", "audit"])
+def test_a_row_renumbered_far_past_the_chain_is_named_without_walking_there(
+    day: str, tamper: Tamper, table: str
+) -> None:
+    """A chained row's number set to 2^62: the gap it leaves and the row itself are named
+    (the check reads the rows the chain can hold, not every number up to the largest)."""
+    tamper(f"UPDATE {table} SET seq = ? WHERE seq = 2", (2**62,))
+    report = _verify(day)
+    # First what the walk finds where the row was: missing (the audit's two rows: its tail
+    # cut), then the row past the chain.
+    assert report.problem is not None
+    assert "missing" in report.problem if table != "audit" else "removed" in report.problem
+    assert _named(report, table, 2**62)
+    assert any("renumbered or added" in f.problem for f in report.findings)
+
+
 def test_an_epoch_dropped_or_edited_breaks_the_chain(day: str, tamper: Tamper) -> None:
     tamper("DELETE FROM chain_epochs WHERE chain = 'blank_history'")
     report = _verify(day)

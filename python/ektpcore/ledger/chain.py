@@ -514,13 +514,24 @@ def check(
     head_seq, head_hash = (0, GENESIS) if head_row is None else _head(head_row)
     if head_row is None:
         found.append(Finding(chain.head, "1", f"the head of the {label}s is missing"))
-    bounds = db.one(f"SELECT min(seq), max(seq) FROM {chain.table}")
-    first, last = (None, None) if bounds is None else bounds
+    bounds = db.one(f"SELECT min(seq), max(seq), count(*) FROM {chain.table}")
+    first, last, count = (None, None, 0) if bounds is None else bounds
     last = 0 if last is None else int(last)
     if first is not None and int(first) < 1:
         found.append(
             Finding(chain.table, str(first), f"{label} {first} comes before the first", int(first))
         )
+    # A whole chain numbers its rows 1..n with the head at n: a row numbered past both its
+    # count and its head was renumbered or added. It is named, and the rows are read up to
+    # there only (a number edited to 2^62 would otherwise have the check walk 2^62 rows).
+    reach = max(int(count or 0), head_seq)
+    past: list[Finding] = []  # named after what the walk finds, which comes first
+    if last > reach:
+        row = db.one(f"SELECT min(seq) FROM {chain.table} WHERE seq > ?", (reach,))
+        beyond = last if row is None else int(row[0])
+        what = f"{label} {beyond} lies past the chain's {reach} rows: renumbered or added"
+        past.append(Finding(chain.table, str(beyond), what, beyond))
+        last = reach
     periods = out.epochs = epochs(db, chain)
     found += _epoch_rules(chain, periods, mac, max(last, head_seq))
     previous = GENESIS
@@ -597,6 +608,7 @@ def check(
                     continue
             previous = rows.link(len(rows) - 1)
     if gap:
+        found += past
         return out
     last_seq = expected_seq - 1
     if head_seq > last_seq:
@@ -643,6 +655,7 @@ def check(
                         seq,
                     )
                 )
+    found += past
     return out
 
 
