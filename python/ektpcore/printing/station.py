@@ -508,7 +508,7 @@ class PrintStation:
             # release of the batch: whoever takes the batch over finds them there.
             report.in_doubt.extend([nik for nik, _, _ in printed] + unsent)
             window.printed, window.upto = [], window.done
-            return _unrecorded(err, len(printed) + len(unsent))
+            return _unrecorded(err, len(printed), len(unsent))
         except EktpcoreError as err:
             if not (printed or unsent):
                 raise  # nothing in the journal: the refusal is the run's
@@ -843,16 +843,20 @@ class _Window:
         return [nik for nik, _ in self.cards[max(self.done, self.flying) : self.upto]]
 
 
-def _unrecorded(err: LedgerError, cards: int) -> str:
+def _unrecorded(err: LedgerError, sent: int, journalled: int = 0) -> str:
     """Why a run stopped when the ledger would not take its cards' outcomes, and what became
     of them: they stay in the journal, in doubt for a supervisor from the batch's next claim
-    or release (the station's own give-back, when the ledger answers again)."""
-    if not cards:
+    or release (the station's own give-back, when the ledger answers again). ``sent``: cards
+    that went to the printer; ``journalled``: cards journalled that never left."""
+    if not (sent or journalled):
         return f"{err}; no card was sent after it"
+    what = [f"{sent} card(s) sent to the printer could not be recorded"] if sent else []
+    if journalled:
+        what.append(f"{journalled} card(s) journalled were never sent")
     return (
-        f"{err}; {cards} card(s) sent to the printer could not be recorded: they stay in the"
-        " journal, in doubt for a supervisor once the batch's claim is given back, taken over"
-        " or released; no card was sent after them"
+        f"{err}; {' and '.join(what)}: they stay in the journal, in doubt for a supervisor"
+        " once the batch's claim is given back, taken over or released; no card was sent"
+        " after them"
     )
 
 
