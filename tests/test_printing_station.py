@@ -163,6 +163,15 @@ class CrashingTransport(Transport):
         self.inner.close()
 
 
+def crashing_station(
+    ledger: Ledger, printer: VirtualPrinter, after_cards: int, **kw: Any
+) -> PrintStation:
+    """A station whose process "dies" once ``after_cards`` cards went to the printer."""
+    s = station(ledger, printer, **kw)
+    s.connect = lambda: CrashingTransport(TcpTransport(*printer.address, timeout=10), after_cards)
+    return s
+
+
 @pytest.mark.parametrize("window", [1, 5])
 def test_a_station_killed_mid_card_recovers_without_printing_twice(
     ledger: Ledger, window: int
@@ -172,15 +181,7 @@ def test_a_station_killed_mid_card_recovers_without_printing_twice(
     after it leave the journal, and only the card in flight is in doubt."""
     ids = batches(ledger)
     with VirtualPrinter() as printer:
-        crashing = PrintStation(
-            ledger,
-            printer="P1",
-            connect=lambda: CrashingTransport(TcpTransport(*printer.address, timeout=10), 6),
-            faces=faces,
-            actor=OPERATOR,
-            reply_timeout=10,
-            window=window,
-        )
+        crashing = crashing_station(ledger, printer, 6, window=window)
         with pytest.raises(KeyboardInterrupt):
             crashing.run(ids[0])
         assert ledger.counts()[State.PRINTED] == 6
@@ -434,14 +435,7 @@ def test_a_take_over_reports_the_cards_the_dead_station_left_in_doubt(ledger: Le
 def test_a_serial_other_than_the_journals_is_refused_when_settling(ledger: Ledger) -> None:
     ids = batches(ledger)
     with VirtualPrinter() as printer:
-        crashing = PrintStation(
-            ledger,
-            printer="P1",
-            connect=lambda: CrashingTransport(TcpTransport(*printer.address, timeout=10), 0),
-            faces=faces,
-            actor=OPERATOR,
-            reply_timeout=10,
-        )
+        crashing = crashing_station(ledger, printer, 0)
         with pytest.raises(KeyboardInterrupt):
             crashing.run(ids[0])
     ((nik, _, serial),) = ledger.journal.in_doubt()
