@@ -257,6 +257,28 @@ def test_replan_refuses_bad_events() -> None:
         p.replan(START, [NewRecords({"id": p.records[:1]})])
 
 
+def test_records_arriving_over_several_replans_are_never_planned_twice() -> None:
+    # Each re-plan checks the new ids against every record the plan has: those of the first
+    # plan, of earlier arrivals (including a re-plan without arrivals in between), and each
+    # other.
+    p = ektpcore.plan(records(800), printers(), blanks=3_000, start=START)
+    now = p.batches[0].end
+    q = p.replan(now, [NewRecords({"id": np.array([900_005, 900_001])})])
+    r = q.replan(now + dt.timedelta(minutes=5))
+    s = r.replan(now + dt.timedelta(minutes=10), [NewRecords({"id": np.array([900_003])})])
+    check(s)
+    later = now + dt.timedelta(minutes=15)
+    for plan in (q, r, s):
+        for repeated in ([900_001], [7, 900_002], [900_004, 900_004]):
+            with pytest.raises(InvalidArgumentError, match="repeat"):
+                plan.replan(later, [NewRecords({"id": np.array(repeated)})])
+    with pytest.raises(InvalidArgumentError, match="non-negative"):
+        s.replan(later, [NewRecords({"id": np.array([-1])})])
+    assert 900_003 in {int(i) for b in s.batches for i in b.records}
+    ids = [int(i) for b in s.batches for i in b.records]
+    assert len(ids) == len(set(ids)) == 803
+
+
 def test_bad_input_is_refused_clearly() -> None:
     with pytest.raises(InvalidArgumentError, match="cards per hour"):
         Printer("X", 0)

@@ -54,9 +54,13 @@ class _Jobs:
     A re-plan's records are those of the plan before in a new order (:meth:`view`): they are
     kept as that plan's records and an index, and a column is gathered only when read. The
     next re-plan hands the core the records where they are with the composed index (one index
-    array taken, not five columns), so a campaign's chain of re-plans never gathers them."""
+    array taken, not five columns), so a campaign's chain of re-plans never gathers them.
 
-    __slots__ = ("_base", "_cols", "_index", "_n")
+    The records' ids in ascending order are kept once known (:meth:`sorted_ids`): a re-plan
+    that adds records checks the new ids against them and merges them in, instead of sorting
+    every id again."""
+
+    __slots__ = ("_base", "_cols", "_index", "_n", "_sorted")
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class _Jobs:
         self._base: _Jobs | None = None
         self._index: npt.NDArray[np.int64] | None = None
         self._n = len(ids)
+        self._sorted: npt.NDArray[np.int64] | None = None
 
     @classmethod
     def view(cls, jobs: _Jobs, index: npt.NDArray[np.int64]) -> _Jobs:
@@ -86,6 +91,7 @@ class _Jobs:
         out._base = base
         out._index = np.ascontiguousarray(index if at is None else at[index], dtype=np.int64)
         out._n = len(index)
+        out._sorted = None
         return out
 
     def where(self) -> tuple[_Jobs, npt.NDArray[np.int64] | None]:
@@ -101,6 +107,22 @@ class _Jobs:
             source = self._base._get(name)
             self._cols[name] = None if source is None else source[self._index]
         return self._cols[name]
+
+    def sorted_ids(self) -> npt.NDArray[np.int64]:
+        """The ids in ascending order (sorted at the first call unless set by :meth:`same_ids`)."""
+        if self._sorted is None:
+            self._sorted = np.sort(self.ids)
+        return self._sorted
+
+    @property
+    def known_sorted(self) -> npt.NDArray[np.int64] | None:
+        """The ids in ascending order if already known, else None (nothing sorted)."""
+        return self._sorted
+
+    def same_ids(self, sorted_ids: npt.NDArray[np.int64] | None) -> _Jobs:
+        """These records' ids are ``sorted_ids`` in another order (None: not known)."""
+        self._sorted = sorted_ids
+        return self
 
     @property
     def ids(self) -> npt.NDArray[np.int64]:
@@ -163,6 +185,23 @@ def _distinct(ids: npt.NDArray[np.int64], message: str = "record ids must be dis
         raise InvalidArgumentError("record ids are NIKs or other non-negative integers")
     if problem == 2:
         raise InvalidArgumentError(message)
+
+
+def _added(known: npt.NDArray[np.int64], ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``known`` (distinct, ascending) and the new ``ids`` merged in ascending order; refused
+    if a new id is negative, repeats another new one or one already known. Checked against
+    the sorted ids by binary search: a re-plan on arrival sorts only what arrived."""
+    new = np.sort(np.asarray(ids, dtype=np.int64))
+    if len(new) and new[0] < 0:
+        raise InvalidArgumentError("record ids are NIKs or other non-negative integers")
+    at = np.searchsorted(known, new)
+    inside = at < len(known)
+    if np.any(new[1:] == new[:-1]) or np.any(known[at[inside]] == new[inside]):
+        raise InvalidArgumentError("new records repeat records the plan already has")
+    merged = np.concatenate([known, new])
+    # Two ascending runs: the stable sort (a merge of runs for 64-bit integers) is linear.
+    merged.sort(kind="stable")
+    return merged
 
 
 def _seconds(moments: npt.NDArray[Any], origin: _dt.datetime) -> npt.NDArray[np.float64]:

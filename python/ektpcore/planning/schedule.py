@@ -20,7 +20,7 @@ from .._files import new_private, write_private
 from ..clock import DEFAULT_SHIFTS, WIB, Shift, aware
 from ..errors import InvalidArgumentError
 from ..nik import mask_nik
-from .inputs import _distinct, _Jobs, _jobs_from, _Places
+from .inputs import _added, _distinct, _Jobs, _jobs_from, _Places
 from .model import (
     _REASONS,
     Batch,
@@ -448,11 +448,9 @@ class Plan:
             else:
                 raise InvalidArgumentError(f"unknown plan event {event!r}")
         np.maximum.at(free_at, c["batch_printer"][started], c["batch_end"][started])
+        known = None
         if new_jobs:
-            _distinct(
-                np.concatenate([jobs.ids, *(j.ids for j in new_jobs)]),
-                "new records repeat records the plan already has",
-            )
+            known = _added(jobs.sorted_ids(), np.concatenate([j.ids for j in new_jobs]))
         frozen = np.flatnonzero(keep_card)
         rest = np.flatnonzero(~keep_card)
         # Blanks left: the stock and arrived deliveries, less every card kept or spoiled.
@@ -470,11 +468,11 @@ class Plan:
             # The records left and the new ones, in that order, as the core plans them.
             remaining = jobs.gather(rest, *new_jobs)
             fresh = _run(st, remaining, now=t_now, blanks=max(0, st.blanks - used), free_at=free_at)
-            combined = jobs.gather(frozen, remaining)
+            combined = jobs.gather(frozen, remaining).same_ids(known)
         else:
             # The kept records, then the rest, as positions in the records they were gathered
             # from (one index composed, no column gathered); the core reads the rest there.
-            combined = _Jobs.view(jobs, np.concatenate([frozen, rest]))
+            combined = _Jobs.view(jobs, np.concatenate([frozen, rest])).same_ids(jobs.known_sorted)
             source, index = combined.where()
             assert index is not None
             fresh = _run(
