@@ -841,9 +841,10 @@ def ledger_seal(
     help="Seconds to wait for older transactions on the server to end.",
 )
 def ledger_purge(ledger: str, keys: Path | None, wait: float) -> None:
-    """Removes from a PostgreSQL server's files the clear row versions a sealing replaced,
-    once no transaction older than the sealing runs on the server (ledger seal says when
-    some did). Exit 1 while some still do, naming them."""
+    """Removes from the database's files the clear row versions a sealing replaced (a
+    PostgreSQL server's data files, a SQLite ledger's write-ahead log), once no transaction
+    older than the sealing runs (ledger seal says when some did). Exit 1 while some still
+    do, naming them."""
     with open_ledger(ledger, keys) as led, warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore", ReplacedRowsKeptWarning)
         holders = led.purge(wait=wait)
