@@ -352,6 +352,23 @@ def test_an_open_ledger_with_records_is_sealed_only_on_purpose(
         ) == [(0,)]
 
 
+def test_reprs_leave_free_text_out(ledger_location: str, keys: KeyFile) -> None:
+    # Reasons are sealed at rest because a clerk's words may name the citizen; a log line
+    # that prints an entry must not undo that.
+    with Ledger(ledger_location, keys=keys) as ledger:
+        ledger.add_records(NIKS[:2], OPERATOR, state=State.PRINT_READY, names=NAMES[:2])
+        ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason="foto milik Ibu Sumiati")
+        ledger.blanks.receive("LOT-1", 1, 5, SUPERVISOR)
+        ledger.blanks.move([2], BlankState.VOIDED, SUPERVISOR, reason="dicoret oleh Sumiati")
+        history, movements = ledger.history(NIKS[0]), ledger.blanks.movements()
+        day = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+        shown = repr(history) + repr(movements) + repr(ledger.events(*day)) + str(history)
+        assert "Sumiati" not in shown
+        assert "ON_HOLD" in shown  # the rest of the entry shows
+        assert history[-1].reason == "foto milik Ibu Sumiati"
+        assert [m.reason for m in movements if m.serial == 2][-1] == "dicoret oleh Sumiati"
+
+
 def test_free_text_with_a_nik_in_it_is_refused(ledger_location: str, keys: KeyFile) -> None:
     with Ledger(ledger_location, keys=keys) as ledger:
         ledger.add_records(NIKS[:2], OPERATOR)
