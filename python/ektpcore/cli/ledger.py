@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from .._ektpcore import KeyRing
+from .._files import spreadsheet_cell
 from ..clock import shift_window, wib_text
 from ..errors import (
     BlankShortageWarning,
@@ -687,7 +688,8 @@ def ledger_export(ledger: str, keys: Path | None, out: Path, states: tuple[str, 
     """Writes the records (all, or those in --state) to a new CSV file, OUTPUT: NIK, name,
     state, kecamatan, kelurahan, the card's blank, manifest, last change, photo and signature
     references and the card's fields. It holds citizens' data in clear (a sealed ledger's
-    too): it is made readable by its owner only (mode 0600)."""
+    too): it is made readable by its owner only (mode 0600). A cell a spreadsheet would
+    take for a formula (text beginning with =, +, -, @) begins with an apostrophe."""
     check_output(out, "the export", new=True)
     with open_ledger(ledger, keys) as led:
         found = led.records(*(State(s.upper()) for s in states))
@@ -709,21 +711,21 @@ def ledger_export(ledger: str, keys: Path | None, out: Path, states: tuple[str, 
             ]
         )
         for r in found:
-            w.writerow(
-                [
-                    str(r.nik),
-                    r.name or "",
-                    r.state.value,
-                    r.kecamatan or "",
-                    r.kelurahan or "",
-                    r.card_serial or "",
-                    r.manifest or "",
-                    r.updated_at,
-                    r.photo_ref or "",
-                    r.signature_ref or "",
-                    *(getattr(r.card, name) or "" for name in CARD_FIELDS),
-                ]
-            )
+            row = [
+                str(r.nik),
+                r.name or "",
+                r.state.value,
+                r.kecamatan or "",
+                r.kelurahan or "",
+                r.card_serial or "",
+                r.manifest or "",
+                r.updated_at,
+                r.photo_ref or "",
+                r.signature_ref or "",
+                *(getattr(r.card, name) or "" for name in CARD_FIELDS),
+            ]
+            # A name or address imported as "=HYPERLINK(...)" stays text in a spreadsheet.
+            w.writerow([spreadsheet_cell(v) for v in row])
     echo(f"{len(found):,} records written to {out} (mode 0600: it holds citizens' data)")
 
 
