@@ -297,7 +297,7 @@ def test_sealing_a_sqlite_ledger_another_process_has_open_leaves_no_clear_page_i
             wal = Path(f"{path}-wal")
             assert [n for n in clear if n in wal.read_bytes()] != []  # the scan sees them
             assert ledger.seal(keys) == 12
-            assert [n for n in clear + [NAMES[11].encode()] if n in wal.read_bytes()] == []
+            assert [n for n in [*clear, NAMES[11].encode()] if n in wal.read_bytes()] == []
         assert [n for n in clear if n in path.read_bytes()] == []
     finally:
         station.close()
@@ -643,7 +643,10 @@ def test_key_files_are_private_and_providers_keep_their_keys(tmp_path: Path) -> 
     secrets_in_file = [
         line.split()[-1] for line in text.splitlines() if line[:4] in ("root", "data")
     ]
-    for holder in (keys, keys.key_ring()):
+    # And what a sealed ledger holds them in: its vault, with the ring bound to the ledger.
+    with Ledger(tmp_path / "bureau.db", keys=keys) as ledger:
+        vault = ledger._vault
+    for holder in (keys, keys.key_ring(), vault):
         for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
             with pytest.raises(TypeError, match="holds key material"):
                 attempt(holder)
