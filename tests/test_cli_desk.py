@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -175,6 +176,30 @@ def test_an_export_keeps_text_that_looks_like_a_formula_as_text(
     assert (first["address"], second["address"]) == ("'@SUM(1+1)", "'-2+3")
     assert (second["name"], second["kelurahan"]) == ("Budi Santoso", "'+Menteng")
     assert not any(cell[:1] in "=+-@" for row in rows.values() for cell in row.values() if cell)
+
+
+def test_a_backup_never_puts_a_password_on_pg_dumps_command_line(tmp_path: Path) -> None:
+    # Every account of the machine reads a process's command line (ps, /proc/PID/cmdline):
+    # the password goes to pg_dump through its environment, wherever the URL holds it.
+    from ektpcore.cli.ledger import _pg_dump_command
+
+    dest = tmp_path / "bureau.dump"
+    for url in (
+        "postgresql://ani:s3cr%40t@db:5432/bureau?sslmode=require",
+        "postgresql://ani@db:5432/bureau?sslmode=require&password=s3cr%40t",
+    ):
+        command, env = _pg_dump_command("pg_dump", url, dest)
+        assert not any("s3cr" in word for word in command), command
+        assert env["PGPASSWORD"] == "s3cr@t"
+        assert command[-1] == "--dbname=postgresql://ani@db:5432/bureau?sslmode=require"
+    command, _ = _pg_dump_command(
+        "pg_dump", "postgresql://db/bureau?options=-csearch_path%3Dbogor%20-cjit%3Doff", dest
+    )
+    assert (
+        command[-1] == "--dbname=postgresql://db/bureau?options=-csearch_path%3Dbogor%20-cjit%3Doff"
+    )
+    with pytest.raises(click.ClickException, match="passphrase"):
+        _pg_dump_command("pg_dump", "postgresql://db/bureau?sslpassword=k3y", dest)
 
 
 def test_a_password_changed_by_the_administrator(ledger_location: str) -> None:

@@ -760,14 +760,12 @@ def ledger_backup(ledger: str, keys: Path | None, dest: Path) -> None:
     )
 
 
-def _pg_dump(url: str, dest: Path) -> None:
-    """``pg_dump`` of the database ``url`` names, the password passed through the
-    environment, never on the command line."""
+def _pg_dump_command(program: str, url: str, dest: Path) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of ``pg_dump`` for ``url``: its password (in the
+    authority or a ``password=`` parameter) passed through the environment, never on the
+    command line, which every account of the machine can read (``ps``, ``/proc``)."""
     import urllib.parse
 
-    program = shutil.which("pg_dump")
-    if program is None:
-        raise failure("a PostgreSQL ledger is backed up with pg_dump, which is not installed")
     parts = urllib.parse.urlsplit(url)
     env = dict(os.environ)
     netloc = parts.netloc
@@ -775,16 +773,36 @@ def _pg_dump(url: str, dest: Path) -> None:
         env["PGPASSWORD"] = urllib.parse.unquote(parts.password)
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.partition(':')[0]}@{host}"
-    plain = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    kept = []
+    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if name == "password":
+            env["PGPASSWORD"] = value
+        elif name == "sslpassword":
+            # libpq reads the TLS key's passphrase from no variable: it would be on the
+            # command line.
+            raise failure(
+                "pg_dump would show the TLS key's passphrase (sslpassword) on its command line,"
+                " where every account of this machine can read it; back up with pg_dump"
+                " yourself, or use a key without a passphrase for the backup's connection",
+                Exit.USAGE,
+            )
+        else:
+            kept.append((name, value))
+    query = urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
+    plain = urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+    command = [program, "--format=custom", "--no-password", f"--file={dest}", f"--dbname={plain}"]
+    return command, env
+
+
+def _pg_dump(url: str, dest: Path) -> None:
+    """``pg_dump`` of the database ``url`` names (see :func:`_pg_dump_command`)."""
+    program = shutil.which("pg_dump")
+    if program is None:
+        raise failure("a PostgreSQL ledger is backed up with pg_dump, which is not installed")
+    command, env = _pg_dump_command(program, url, dest)
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    done = subprocess.run(
-        [program, "--format=custom", "--no-password", f"--file={dest}", f"--dbname={plain}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         dest.unlink(missing_ok=True)
         reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
