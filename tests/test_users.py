@@ -788,6 +788,12 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
         led.claims.claim("B-1", "\u200b", office["ani"])
     with pytest.raises(InvalidArgumentError, match="is taken"):
         led.users.add(root, "ANI", Role.SUPERVISOR, password="a long password")
+    # The name the audit gives the ledger's own rows is nobody's.
+    for system in ("ektpcore", "EKTPCORE"):
+        with pytest.raises(InvalidArgumentError, match="the ledger's own rows"):
+            led.users.add(root, system, Role.SUPERVISOR, password="a long password")
+        with pytest.raises(InvalidArgumentError, match="the ledger's own rows"):
+            led.users.add_station(root, system)
     # "ani" whose "a" is Cyrillic (U+0430) reads as "ani" in every history listing.
     with pytest.raises(InvalidArgumentError, match="mixes the letters of 2 scripts"):
         led.users.add(root, "\u0430ni", Role.SUPERVISOR, password="a long password")

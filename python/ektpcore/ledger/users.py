@@ -501,6 +501,12 @@ def _restore(db: Session, uid: int, name: str) -> None:
 
 
 def _insert(db: Session, name: str, role: Role, kind: str, secret: str, now: str, by: str) -> None:
+    if name_key(name) == name_key(SYSTEM[0]):
+        # The audit and the histories name the ledger's own rows so: a user of that name
+        # would read, in every list of who did what, as the ledger itself.
+        raise InvalidArgumentError(
+            f"{SYSTEM[0]!r} is the name the audit gives the ledger's own rows; choose another"
+        )
     taken = db.one("SELECT name FROM users WHERE name_key = ?", (name_key(name),))
     if taken is not None:
         raise InvalidArgumentError(f"the name {name!r} is taken (by {taken[0]!r})")
