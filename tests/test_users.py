@@ -788,6 +788,12 @@ def test_users_names_and_passwords_are_checked(office: Office) -> None:
         led.claims.claim("B-1", "\u200b", office["ani"])
     with pytest.raises(InvalidArgumentError, match="is taken"):
         led.users.add(root, "ANI", Role.SUPERVISOR, password="a long password")
+    # The name the audit gives the ledger's own rows is nobody's.
+    for system in ("ektpcore", "EKTPCORE"):
+        with pytest.raises(InvalidArgumentError, match="the ledger's own rows"):
+            led.users.add(root, system, Role.SUPERVISOR, password="a long password")
+        with pytest.raises(InvalidArgumentError, match="the ledger's own rows"):
+            led.users.add_station(root, system)
     # "ani" whose "a" is Cyrillic (U+0430) reads as "ani" in every history listing.
     with pytest.raises(InvalidArgumentError, match="mixes the letters of 2 scripts"):
         led.users.add(root, "\u0430ni", Role.SUPERVISOR, password="a long password")
@@ -1100,6 +1106,11 @@ _BEHIND = {
         "user root's secret is not the one the audit recorded: its password or token was"
         " replaced outside the ledger",
     ),
+    "a user's look-up name changed": (
+        "UPDATE users SET name_key = 'ani2' WHERE name = 'ani'",
+        "user ani's row is found under the name 'ani2', not its own: it was changed outside"
+        " the ledger",
+    ),
     "a user written in": (
         "INSERT INTO users (name, name_key, role, kind, secret, created_at, created_by)"
         " SELECT 'eko', 'eko', 'ADMINISTRATOR', 'person', ?, created_at, 'root'"
@@ -1122,6 +1133,26 @@ def test_users_changed_behind_the_ledgers_back_are_named_by_verify(
     report = led.verify()
     assert not report.ok
     assert [f.problem for f in report.findings if f.table == "users"] == [problem]
+
+
+def test_a_user_found_under_another_users_name_signs_nobody_in(office: Office, tamper: Any) -> None:
+    # A user is looked up by a key derived from the name, which the row's tag does not cover:
+    # two keys swapped would let budi's password sign in whoever types "ani", and a new
+    # password set for ani land on budi's row.
+    led = office.ledger
+    tamper("UPDATE users SET name_key = 'swapping' WHERE name = 'ani'")
+    tamper("UPDATE users SET name_key = 'ani' WHERE name = 'budi'")
+    tamper("UPDATE users SET name_key = 'budi' WHERE name = 'ani'")
+    for typed, password in (("ani", "budi"), ("budi", "ani"), ("ani", "ani")):
+        with pytest.raises(ektpcore.AuthenticationError, match="unknown user or wrong password"):
+            led.sign_in(typed, PASSWORDS[password])
+    with pytest.raises(ektpcore.LedgerError, match="finds user budi under the name 'ani'"):
+        led.users.set_password(office["root"], "ani", "a password for someone else")
+    problems = sorted(f.problem for f in led.verify().findings if f.table == "users")
+    assert [p.split(" not its own")[0] for p in problems] == [
+        "user ani's row is found under the name 'budi',",
+        "user budi's row is found under the name 'ani',",
+    ]
 
 
 def test_a_password_set_by_the_administrator_still_verifies(office: Office) -> None:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
-__all__ = ["EXISTS", "new_private", "write_private"]
+__all__ = ["EXISTS", "new_private", "spreadsheet_cell", "write_private"]
 
 _FLAGS = (
     os.O_WRONLY
@@ -57,3 +57,15 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> None:
     """``data`` written to a new file of mode 0600 (see :func:`new_private`)."""
     with new_private(path, binary=isinstance(data, bytes)) as f:
         f.write(data)
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A CSV cell as a spreadsheet will take it: text that a spreadsheet would run as a
+    formula (a name, an address or a cause typed or imported as ``=HYPERLINK(...)``, ``+``,
+    ``-``, ``@``, or after a tab or carriage return) starts with an apostrophe instead, which
+    spreadsheets show as text. Such a cell, opened by a clerk, could otherwise send the row's
+    NIK to an address on a click, or run a command through an old link to another program.
+    Anything else is returned as it is."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

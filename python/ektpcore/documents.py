@@ -51,7 +51,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from ._files import write_private
+from ._files import spreadsheet_cell, write_private
 from .clock import WIB, shift_window
 from .errors import InvalidArgumentError
 from .ledger import BlankState, Leg, Manifest, ManifestState, Ribbon
@@ -985,19 +985,11 @@ def report_csv(report: ProductionReport, path: str | os.PathLike[str] | None = N
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for part in (*report.shifts, report):
-        writer.writerows(tuple(_cell(v) for v in row) for row in _csv_rows(part))
+        writer.writerows(tuple(spreadsheet_cell(v) for v in row) for row in _csv_rows(part))
     text = out.getvalue()
     if path is not None:
         write_private(path, text)
     return text
-
-
-def _cell(value: str | int) -> str | int:
-    """A text cell a spreadsheet would run as a formula (a cause typed as ``=...``) starts
-    with an apostrophe instead, which spreadsheets show as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _csv_rows(report: ProductionReport) -> Iterable[tuple[str | int, ...]]:

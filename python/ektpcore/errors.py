@@ -261,10 +261,11 @@ class BlankShortageWarning(UserWarning):
 
 
 class ReplacedRowsKeptWarning(UserWarning):
-    """A sealing is done, but the database server still keeps the replaced clear row
-    versions in its files, because transactions older than the sealing still run on it. The
-    message names them; :meth:`~ektpcore.Ledger.purge` (``ektpcore ledger purge``) removes
-    the versions once they have ended."""
+    """A sealing is done, but the database still keeps the replaced clear row versions in
+    its files, because transactions older than the sealing still run on the server (or, on
+    SQLite, a connection still reads a snapshot older than it, which keeps them in the
+    write-ahead log). The message names them; :meth:`~ektpcore.Ledger.purge` (``ektpcore
+    ledger purge``) removes the versions once they have ended."""
 
 
 class RibbonWarning(UserWarning):

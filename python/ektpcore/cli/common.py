@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .._files import EXISTS, new_private
+from .._files import EXISTS, new_private, spreadsheet_cell
 from ..errors import (
     AnchorError,
     ApprovalRequiredError,
@@ -722,7 +722,7 @@ def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
         w = csv.writer(f)
         w.writerow(["row", "nik", "name", "column", "reason"])
         for r in rejects:
-            w.writerow([r.row, r.nik, r.name, r.column, r.reason])
+            w.writerow([spreadsheet_cell(v) for v in (r.row, r.nik, r.name, r.column, r.reason)])
 
 
 def tell_rejects(

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from .._ektpcore import KeyRing
+from .._files import spreadsheet_cell
 from ..clock import shift_window, wib_text
 from ..errors import (
     BlankShortageWarning,
@@ -687,7 +688,8 @@ def ledger_export(ledger: str, keys: Path | None, out: Path, states: tuple[str, 
     """Writes the records (all, or those in --state) to a new CSV file, OUTPUT: NIK, name,
     state, kecamatan, kelurahan, the card's blank, manifest, last change, photo and signature
     references and the card's fields. It holds citizens' data in clear (a sealed ledger's
-    too): it is made readable by its owner only (mode 0600)."""
+    too): it is made readable by its owner only (mode 0600). A cell a spreadsheet would
+    take for a formula (text beginning with =, +, -, @) begins with an apostrophe."""
     check_output(out, "the export", new=True)
     with open_ledger(ledger, keys) as led:
         found = led.records(*(State(s.upper()) for s in states))
@@ -709,21 +711,21 @@ def ledger_export(ledger: str, keys: Path | None, out: Path, states: tuple[str, 
             ]
         )
         for r in found:
-            w.writerow(
-                [
-                    str(r.nik),
-                    r.name or "",
-                    r.state.value,
-                    r.kecamatan or "",
-                    r.kelurahan or "",
-                    r.card_serial or "",
-                    r.manifest or "",
-                    r.updated_at,
-                    r.photo_ref or "",
-                    r.signature_ref or "",
-                    *(getattr(r.card, name) or "" for name in CARD_FIELDS),
-                ]
-            )
+            row = [
+                str(r.nik),
+                r.name or "",
+                r.state.value,
+                r.kecamatan or "",
+                r.kelurahan or "",
+                r.card_serial or "",
+                r.manifest or "",
+                r.updated_at,
+                r.photo_ref or "",
+                r.signature_ref or "",
+                *(getattr(r.card, name) or "" for name in CARD_FIELDS),
+            ]
+            # A name or address imported as "=HYPERLINK(...)" stays text in a spreadsheet.
+            w.writerow([spreadsheet_cell(v) for v in row])
     echo(f"{len(found):,} records written to {out} (mode 0600: it holds citizens' data)")
 
 
@@ -758,14 +760,12 @@ def ledger_backup(ledger: str, keys: Path | None, dest: Path) -> None:
     )
 
 
-def _pg_dump(url: str, dest: Path) -> None:
-    """``pg_dump`` of the database ``url`` names, the password passed through the
-    environment, never on the command line."""
+def _pg_dump_command(program: str, url: str, dest: Path) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of ``pg_dump`` for ``url``: its password (in the
+    authority or a ``password=`` parameter) passed through the environment, never on the
+    command line, which every account of the machine can read (``ps``, ``/proc``)."""
     import urllib.parse
 
-    program = shutil.which("pg_dump")
-    if program is None:
-        raise failure("a PostgreSQL ledger is backed up with pg_dump, which is not installed")
     parts = urllib.parse.urlsplit(url)
     env = dict(os.environ)
     netloc = parts.netloc
@@ -773,16 +773,36 @@ def _pg_dump(url: str, dest: Path) -> None:
         env["PGPASSWORD"] = urllib.parse.unquote(parts.password)
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.partition(':')[0]}@{host}"
-    plain = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    kept = []
+    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if name == "password":
+            env["PGPASSWORD"] = value
+        elif name == "sslpassword":
+            # libpq reads the TLS key's passphrase from no variable: it would be on the
+            # command line.
+            raise failure(
+                "pg_dump would show the TLS key's passphrase (sslpassword) on its command line,"
+                " where every account of this machine can read it; back up with pg_dump"
+                " yourself, or use a key without a passphrase for the backup's connection",
+                Exit.USAGE,
+            )
+        else:
+            kept.append((name, value))
+    query = urllib.parse.urlencode(kept, quote_via=urllib.parse.quote)
+    plain = urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+    command = [program, "--format=custom", "--no-password", f"--file={dest}", f"--dbname={plain}"]
+    return command, env
+
+
+def _pg_dump(url: str, dest: Path) -> None:
+    """``pg_dump`` of the database ``url`` names (see :func:`_pg_dump_command`)."""
+    program = shutil.which("pg_dump")
+    if program is None:
+        raise failure("a PostgreSQL ledger is backed up with pg_dump, which is not installed")
+    command, env = _pg_dump_command(program, url, dest)
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    done = subprocess.run(
-        [program, "--format=custom", "--no-password", f"--file={dest}", f"--dbname={plain}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         dest.unlink(missing_ok=True)
         reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
@@ -841,9 +861,10 @@ def ledger_seal(
     help="Seconds to wait for older transactions on the server to end.",
 )
 def ledger_purge(ledger: str, keys: Path | None, wait: float) -> None:
-    """Removes from a PostgreSQL server's files the clear row versions a sealing replaced,
-    once no transaction older than the sealing runs on the server (ledger seal says when
-    some did). Exit 1 while some still do, naming them."""
+    """Removes from the database's files the clear row versions a sealing replaced (a
+    PostgreSQL server's data files, a SQLite ledger's write-ahead log), once no transaction
+    older than the sealing runs (ledger seal says when some did). Exit 1 while some still
+    do, naming them."""
     with open_ledger(ledger, keys) as led, warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore", ReplacedRowsKeptWarning)
         holders = led.purge(wait=wait)

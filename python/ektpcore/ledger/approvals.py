@@ -53,19 +53,20 @@ __all__ = ["Approval", "ApprovalWrites", "Approvals"]
 @dataclass(frozen=True)
 class Approval:
     """A request for a two-person change, and what became of it (``outcome`` is ``None``
-    while it waits, then ``"approved"`` or ``"refused"``). The NIK shows masked."""
+    while it waits, then ``"approved"`` or ``"refused"``). The NIK shows masked; the repr
+    leaves the reason and the note out (free text, sealed in a sealed ledger)."""
 
     id: int
     nik: Nik
     source: State
     target: State
-    reason: str
+    reason: str = field(repr=False)
     requested_by: str
     requested_at: str
     outcome: str | None = None
     decided_by: str | None = None
     decided_at: str | None = None
-    note: str | None = None
+    note: str | None = field(default=None, repr=False)
 
 
 _COLUMNS = (

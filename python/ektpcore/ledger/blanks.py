@@ -78,7 +78,8 @@ class Reconciliation:
 @dataclass(frozen=True)
 class BlankMovement:
     """One row of the blank-card history: when, who (name and role), which blank, from which
-    state to which (``source`` ``None``: received in a lot), why, and the batch."""
+    state to which (``source`` ``None``: received in a lot), why, and the batch. The repr
+    leaves the reason out (free text, sealed in a sealed ledger), as a record's history does."""
 
     seq: int
     at: str
@@ -87,7 +88,7 @@ class BlankMovement:
     role: str
     source: BlankState | None
     target: BlankState
-    reason: str | None
+    reason: str | None = field(repr=False)
     batch: str | None
 
 

@@ -226,7 +226,8 @@ class Ledger:
     def purge(self, *, wait: float = 0.0) -> list[str]:
         """Removes from the database's files the row versions that sealing replaced (clear
         personal data), where the database keeps them (PostgreSQL: ``VACUUM FULL`` of the
-        sealed tables). :meth:`seal` does it; run it again when it warned
+        sealed tables; SQLite: its write-ahead log, copied into the file and truncated).
+        :meth:`seal` does it; run it again when it warned
         (:class:`~ektpcore.ReplacedRowsKeptWarning`). A PostgreSQL server keeps a replaced
         version while any transaction older than the change runs on it, in any database
         (``docs/security.md``): this waits up to ``wait`` seconds for them, and warns naming
@@ -236,9 +237,10 @@ class Ledger:
         if holders:
             warnings.warn(
                 ReplacedRowsKeptWarning(
-                    f"{self.path}: the server still keeps replaced clear row versions in its"
-                    f" files, held by {len(holders)} older transaction(s): {'; '.join(holders)};"
-                    " when they have ended, run Ledger.purge() (ektpcore ledger purge)"
+                    f"{self.path}: the database still keeps replaced clear row versions in"
+                    f" its files, held by {len(holders)} older reader(s) or transaction(s):"
+                    f" {'; '.join(holders)}; when they have ended, run Ledger.purge()"
+                    " (ektpcore ledger purge)"
                 ),
                 stacklevel=2,
             )

@@ -12,7 +12,7 @@ failed, with the chip's serial (its UID) when it answered.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError, RecordClaimedError, UnknownRecordError
@@ -40,7 +40,8 @@ __all__ = ["ChipLogEntry", "Journal", "JournalWrites"]
 @dataclass(frozen=True)
 class ChipLogEntry:
     """One attempt at a blank's chip: which blank, which printer, the chip's serial (its
-    UID, when it answered), and whether it was written and read back intact."""
+    UID, when it answered), and whether it was written and read back intact. The repr leaves
+    the reason out (free text, sealed in a sealed ledger)."""
 
     seq: int
     at: str
@@ -48,7 +49,7 @@ class ChipLogEntry:
     printer: str
     chip_serial: str | None
     outcome: str  # "written" or "failed"
-    reason: str | None
+    reason: str | None = field(repr=False)
 
 
 class JournalWrites:

@@ -37,15 +37,33 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore", "mask_url", "scratch_database", "translate", "translate_migration"]
 
 
+# libpq's parameters that hold a secret: the user's password and the passphrase of the
+# client's TLS key.
+_SECRET_PARAMETERS = ("password", "sslpassword")
+_SECRET_QUERY = re.compile(rf"(?i)(^|&)((?:{'|'.join(_SECRET_PARAMETERS)})=)[^&]*")
+
+
 def mask_url(url: str) -> str:
-    """``url`` with its password (in the authority or as a ``password=`` parameter) hidden."""
+    """``url`` with its secrets hidden: the password in the authority, and the ``password=``
+    and ``sslpassword=`` parameters."""
     parts = urllib.parse.urlsplit(url)
     netloc = parts.netloc
     if parts.password is not None:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.partition(':')[0]}:***@{host}"
-    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    query = _SECRET_QUERY.sub(r"\1\2***", parts.query)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _secrets(url: str) -> list[str]:
+    """The secrets ``url`` holds, as they are written in it and decoded."""
+    parts = urllib.parse.urlsplit(url)
+    found = [parts.password] if parts.password else []
+    for name, value in urllib.parse.parse_qsl(parts.query):
+        if name.lower() in _SECRET_PARAMETERS and value:
+            found.append(value)
+    found += [urllib.parse.unquote(secret) for secret in found]
+    return sorted(set(found), key=len, reverse=True)
 
 
 class ConnectionUrl:
@@ -250,8 +268,9 @@ def _words(err: BaseException, url: str) -> str:
     values), the URL's password never."""
     diag = getattr(err, "diag", None)
     text = (diag and diag.message_primary) or str(err).strip() or type(err).__name__
-    password = urllib.parse.urlsplit(url).password
-    return text.replace(password, "***") if password else text
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _unreachable(url: str, err: BaseException) -> LedgerConnectionError:
@@ -402,8 +421,9 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection[Any]:
         pg = self._pg
         options = {"connect_timeout": max(2, round(self.busy_timeout))}
-        options |= pg.conninfo.conninfo_to_dict(self._url.reveal())
         try:
+            # A parameter libpq does not know (a typo, "PASSWORD=") is refused here.
+            options |= pg.conninfo.conninfo_to_dict(self._url.reveal())
             conn: psycopg.Connection[Any] = pg.connect(
                 autocommit=True, application_name="ektpcore", **options
             )

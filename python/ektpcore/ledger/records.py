@@ -170,7 +170,9 @@ class Record:
 @dataclass(frozen=True)
 class HistoryEntry:
     """One row of a record's history: when, who (name and role), from which state to which,
-    why, and the batch, printer and blank it concerned."""
+    why, and the batch, printer and blank it concerned. The repr leaves the reason out: it is
+    free text a clerk typed, sealed in a sealed ledger, and may name the citizen, so a log line
+    that shows an entry does not carry it."""
 
     seq: int
     at: str
@@ -178,7 +180,7 @@ class HistoryEntry:
     role: str
     source: State | None
     target: State
-    reason: str | None
+    reason: str | None = field(repr=False)
     batch: str | None
     printer: str | None
     blank: str | None

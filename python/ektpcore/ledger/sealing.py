@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 
 from .._ektpcore import KeyRing, sealed_format, sealed_key_id
+from ..chip.keys import KeyHolder
 from ..errors import InvalidArgumentError, LedgerKeyError, SealedDataError
 from ..nik import has_nik_shape
 from .store import Session
@@ -346,12 +347,13 @@ Binding = tuple[bytes, bool]
 every working key is derived from it (``True``) or the data keys only (``False``)."""
 
 
-class Vault:
+class Vault(KeyHolder):
     """A sealed ledger's use of its :class:`~ektpcore._ektpcore.KeyRing`: blind indexes,
     sealed records and sealed text. Holds the ring, or the provider it asks for the ring each
     time (a key file rotated by another process is then read again). With ``binding`` it
     works with the ring bound to the ledger (:meth:`~ektpcore._ektpcore.KeyRing.bind`),
-    derived again only when the provider's ring changes."""
+    derived again only when the provider's ring changes. It holds keys, so it refuses to be
+    pickled or copied, even shallowly: a copy is a second holder its ledger does not know."""
 
     __slots__ = ("_binding", "_bound", "_source")
 

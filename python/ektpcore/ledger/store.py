@@ -480,10 +480,25 @@ class SqliteStore:
             self._checkpointer.changed(self._db.total_changes)
 
     def rewrite(self, tables: Sequence[str], wait: float = 0.0) -> list[str]:
-        """Nothing to do: with ``secure_delete`` SQLite overwrites a replaced value where it
-        stood, and the old pages in the log are overwritten as it is reused."""
+        """Copies the write-ahead log into the file and truncates it to nothing. With
+        ``secure_delete`` SQLite overwrites a replaced value where it stood in the file, but
+        the pages that held it before stay whole in the log (``-wal``): its frames are
+        overwritten only as far as later commits reach, and not at all until every
+        connection has let go of it, which a station that keeps the ledger open may never
+        do. A checkpoint that truncates the log waits (SQLite's busy handler, up to
+        ``busy_timeout``) for readers of an older snapshot; one still reading then is
+        returned, and the log is left for :meth:`~ektpcore.Ledger.purge` to truncate later."""
         del tables, wait
-        return []
+        if self.name == ":memory:":
+            return []
+        with sqlite_errors(self.name, self.busy_timeout):
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not busy:
+            return []
+        return [
+            f"a connection to {self.name} still reads an older snapshot, so its write-ahead"
+            " log (-wal) keeps the pages it replaced"
+        ]
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with sqlite_errors(self.name, self.busy_timeout):

@@ -453,6 +453,13 @@ def _find(db: Session, name: str, *, restore: bool = False) -> tuple[int, User]:
         raise InvalidArgumentError(f"no user {name!r} in this ledger")
     *fields, tag = row
     uid, stored = int(fields[0]), str(fields[1])
+    if name_key(stored) != name_key(name):
+        # The look-up key is not the tag's to vouch for: a row found under another user's
+        # name is never changed in that user's name (a password set for the wrong person).
+        raise LedgerError(
+            f"the users table finds user {stored} under the name {name!r}: its row was changed"
+            " outside the ledger; restore the ledger from a backup. Nothing was changed"
+        )
     if not _tag_matches(chain.session_mac(db), fields, tag):
         if not restore:
             raise LedgerError(
@@ -494,6 +501,12 @@ def _restore(db: Session, uid: int, name: str) -> None:
 
 
 def _insert(db: Session, name: str, role: Role, kind: str, secret: str, now: str, by: str) -> None:
+    if name_key(name) == name_key(SYSTEM[0]):
+        # The audit and the histories name the ledger's own rows so: a user of that name
+        # would read, in every list of who did what, as the ledger itself.
+        raise InvalidArgumentError(
+            f"{SYSTEM[0]!r} is the name the audit gives the ledger's own rows; choose another"
+        )
     taken = db.one("SELECT name FROM users WHERE name_key = ?", (name_key(name),))
     if taken is not None:
         raise InvalidArgumentError(f"the name {name!r} is taken (by {taken[0]!r})")
@@ -762,6 +775,10 @@ def sign_in(ledger: Ledger, reads: Session, name: str, password: str) -> Actor:
             "SELECT id, secret, name FROM users WHERE name_key = ? AND kind = 'person'",
             (name_key(name),),
         )
+    if row is not None and name_key(str(row[2])) != name_key(name):
+        # The row's look-up key was changed outside the ledger (the tag covers the name, not
+        # the key derived from it): a row found under another user's name is not theirs.
+        row = None
     stored = str(row[1]) if row is not None else _decoy()
     # The same work whether or not the name is known: no answer tells names apart.
     matches = password_matches(password, stored)
@@ -963,15 +980,24 @@ def check(db: Session, mac: chain.ChainMac | None) -> list[tuple[str, str, int |
     expected, found = _replay(db)
     problems: list[tuple[str, str, int | None]] = list(found)
     keyed = not (mac is None and sealing.fingerprint(db) is not None)
-    rows = db.all(f"SELECT {_ROW}, tag FROM users ORDER BY name_key")
+    rows = db.all(f"SELECT {_ROW}, tag, name_key FROM users ORDER BY name_key")
     seen = set()
     for row in rows:
-        *fields, tag = row
+        *fields, tag, stored_key = row
         name = str(fields[1])
         key = name_key(name)
         seen.add(key)
         want = expected.get(key)
         differ = _audit_problems(mac, fields, want, secrets=keyed)
+        if stored_key != key:
+            # Sign-in finds a user by this key: changed, the user is found under another name.
+            differ.append(
+                (
+                    f"user {name}'s row is found under the name {stored_key!r}, not its own: it"
+                    " was changed outside the ledger",
+                    None if want is None else want.seq,
+                )
+            )
         if not differ and keyed and not _tag_matches(mac, fields, tag):
             differ = [
                 (

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _ektpcore
-from .._files import new_private, write_private
+from .._files import new_private, spreadsheet_cell, write_private
 from ..clock import DEFAULT_SHIFTS, WIB, Shift, aware
 from ..errors import InvalidArgumentError
 from ..nik import mask_nik
@@ -348,16 +348,15 @@ class Plan:
                 code = int(self._c["reason"][i])
                 where = position.get(rid, ("", "", ""))
                 start, end = float(starts[i]), float(ends[i])
-                w.writerow(
-                    [
-                        rid,
-                        *where,
-                        "" if code else (origin + _dt.timedelta(seconds=start)).isoformat(),
-                        "" if code else (origin + _dt.timedelta(seconds=end)).isoformat(),
-                        *self._state.places.pairs[int(self._jobs.place[i])],
-                        _REASONS[code].name if code else "",
-                    ]
-                )
+                row = [
+                    rid,
+                    *where,
+                    "" if code else (origin + _dt.timedelta(seconds=start)).isoformat(),
+                    "" if code else (origin + _dt.timedelta(seconds=end)).isoformat(),
+                    *self._state.places.pairs[int(self._jobs.place[i])],
+                    _REASONS[code].name if code else "",
+                ]
+                w.writerow([spreadsheet_cell(v) for v in row])
 
     # -- re-planning ---------------------------------------------------------------------
 
