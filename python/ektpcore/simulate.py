@@ -920,11 +920,13 @@ class _Campaign:
             waits = self.rng.exponential(
                 float(self.s["distribution"]["collection_days_mean"]) * _DAY, len(niks)
             )
-            days = np.ceil(waits / _DAY)
-            for d in np.unique(days).tolist():
-                chosen = [v for v, x in zip(niks, days.tolist(), strict=True) if x == d]
+            # Each collection day's citizens, in the manifest's order.
+            by_day: dict[float, list[Any]] = {}
+            for v, d in zip(niks, np.ceil(waits / _DAY).tolist(), strict=True):
+                by_day.setdefault(d, []).append(v)
+            for d in sorted(by_day):
                 # Citizens come during office hours of that day.
-                self.push(t + d * _DAY, "collect", chosen)
+                self.push(t + d * _DAY, "collect", by_day[d])
         elif kind == "collect":
             led.distribution.hand_over_many(
                 event.data, _OPERATOR, identity_checks=["KK and photo checked"] * len(event.data)
