@@ -622,6 +622,11 @@ class _Campaign:
             (bio, State.BIO_CAPTURED),
         ):
             if len(group):
+                # Taken in as the centre's lists come, kelurahan by kelurahan: a batch's records
+                # then sit side by side in the ledger's tables and indexes.
+                group = group[
+                    np.argsort([self.record_place[v] for v in group.tolist()], kind="stable")
+                ]
                 self.ledger.add_records(
                     group,
                     _OPERATOR,
