@@ -4,6 +4,7 @@ its own: one write lock per ledger, busy and connection errors, passwords kept o
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import threading
@@ -323,11 +324,58 @@ def test_rows_sent_as_columns_are_the_rows_executemany_writes(
     assert written[2] == written[0]
 
 
+_NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")
+
+
+@given(
+    columns=st.integers(min_value=1, max_value=3).flatmap(
+        lambda width: st.integers(min_value=0, max_value=40).flatmap(
+            lambda n: st.lists(
+                # No NUL: SQLite's JSON ends the text there (bulk inserts refuse it first).
+                st.lists(
+                    st.none() | _INT64 | st.text(_NO_NUL),
+                    min_size=n,
+                    max_size=n,
+                ),
+                min_size=width,
+                max_size=width,
+            )
+        )
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_lists_written_by_the_core_are_the_json_sqlite_reads_back(
+    columns: list[list[Any]],
+) -> None:
+    rows = len(columns[0])
+    text = ektpcore._ektpcore.json_list(columns, rows)
+    assert text is not None
+    expected = columns[0] if len(columns) == 1 else [list(r) for r in zip(*columns, strict=True)]
+    assert json.loads(text) == expected
+    # SQLite reads each value back as it was: text as text, integers as integers.
+    db = sqlite3.connect(":memory:")
+    if len(columns) == 1:
+        back = db.execute("SELECT value, typeof(value) FROM json_each(?)", (text,)).fetchall()
+        assert back == [(v, {int: "integer", str: "text"}.get(type(v), "null")) for v in columns[0]]
+
+
+def test_the_core_leaves_values_json_would_write_otherwise_to_json_dumps() -> None:
+    json_list = ektpcore._ektpcore.json_list
+    assert json_list([[1, "a", None]], 3) == '[1,"a",null]'
+    assert json_list([[True]], 1) is None  # JSON writes true, not 1
+    assert json_list([[1.5]], 1) is None
+    assert json_list([[2**63]], 1) is None
+    assert json_list([["\ud800"]], 1) is None  # no UTF-8 for a lone surrogate
+    assert json_list([[1, 2]], 3) is None  # a column of another length
+    assert json_list([range(3)], 3) is None  # neither a list nor a tuple
+    assert json_list([(4, 5), ["x", "y"]], 2) == '[[4,"x"],[5,"y"]]'
+
+
 def test_bulk_inserts_go_as_columns_only_when_exact() -> None:
     sql = "INSERT INTO t (a, b) VALUES (?, ?)"
     statement, params = columnar_insert(sql, [(7, "x"), (8, "y")])[0]  # type: ignore[index]
     assert statement == "INSERT INTO t (a, b) SELECT ? + key, value FROM json_each(?)"
-    assert params == [7, '["x", "y"]']
+    assert params == [7, '["x","y"]']
     assert columnar_insert(sql, [(1.5, "x"), (2, "y")]) is None  # a real: not carried exactly
     assert columnar_insert(sql, [(2**64, "x"), (2, "y")]) is None  # beyond SQLite's integers
     assert columnar_insert(sql, [(1, "a\x00b"), (2, "y")]) is None  # NUL ends JSON text

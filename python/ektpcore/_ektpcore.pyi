@@ -1,4 +1,5 @@
 # Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
+from collections.abc import Sequence
 from typing import Any, NoReturn, Self, TypedDict, final
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "index_read",
     "index_sorted_unique",
     "index_union",
+    "json_list",
     "magicard_command",
     "magicard_decode",
     "magicard_encode_cards",
@@ -219,6 +221,7 @@ def history_payloads(tag: bytes, rows: list[tuple[int | str | None, ...]]) -> li
 def history_payloads_columns(
     tag: bytes, first_seq: int, columns: list[object], count: int
 ) -> list[bytes]: ...
+def json_list(columns: Sequence[Sequence[object]], rows: int) -> str | None: ...
 
 _Subject = tuple[LedgerRows, int, int, list[int]]
 _Findings = tuple[list[tuple[str, str, int | None, str]], int]

@@ -8,6 +8,7 @@
 use sha2::{Digest, Sha256};
 
 pub mod acting;
+pub mod json;
 pub mod replay;
 pub mod rows;
 

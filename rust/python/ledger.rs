@@ -602,3 +602,49 @@ impl PyActingCheck {
             .collect()
     }
 }
+
+/// `columns` (lists or tuples of `rows` values each) as the JSON text of one array (see
+/// [`ledger::json`]), or `None` when a value is of another kind than an `int` that fits in 64
+/// bits, a `str` or `None` (a `bool` included: JSON would write it as `true`), or a column
+/// is of another length: the caller then writes it with `json.dumps`.
+#[pyfunction]
+pub fn json_list(columns: Vec<Bound<'_, PyAny>>, rows: usize) -> PyResult<Option<String>> {
+    let mut parsed = Vec::with_capacity(columns.len());
+    for column in &columns {
+        let values: Vec<Bound<'_, PyAny>> = if let Ok(list) = column.cast::<PyList>() {
+            list.iter().collect()
+        } else if let Ok(tuple) = column.cast::<PyTuple>() {
+            tuple.iter().collect()
+        } else {
+            return Ok(None);
+        };
+        if values.len() != rows {
+            return Ok(None);
+        }
+        parsed.push(values);
+    }
+    let mut cells = Vec::with_capacity(parsed.len());
+    for values in &parsed {
+        let mut column = Vec::with_capacity(rows);
+        for value in values {
+            let cell = if value.is_none() {
+                ledger::json::Cell::Null
+            } else if value.is_exact_instance_of::<PyInt>() {
+                match value.extract::<i64>() {
+                    Ok(v) => ledger::json::Cell::Int(v),
+                    Err(_) => return Ok(None),
+                }
+            } else if let Ok(text) = value.cast_exact::<PyString>() {
+                match text.to_str() {
+                    Ok(s) => ledger::json::Cell::Text(s),
+                    Err(_) => return Ok(None),
+                }
+            } else {
+                return Ok(None);
+            };
+            column.push(cell);
+        }
+        cells.push(column);
+    }
+    Ok(Some(ledger::json::write_rows(&cells, rows)))
+}

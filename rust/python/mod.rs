@@ -114,7 +114,7 @@ mod _ektpcore {
 
     #[pymodule_export]
     use super::ledger::{
-        history_chain, history_first_break, history_payloads, history_payloads_columns,
+        history_chain, history_first_break, history_payloads, history_payloads_columns, json_list,
         PyActingCheck, PyBlankReplay, PyLedgerRows, PyRecordReplay,
     };
 
