@@ -1,5 +1,5 @@
 # Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
-from typing import Any, NoReturn, Self, TypedDict, final
+from typing import Any, Literal, NoReturn, Self, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
@@ -226,7 +226,14 @@ _HistoryColumns = tuple[int, int, int, int, int, int]
 
 @final
 class LedgerRows:
-    def __new__(cls, json: bytes, width: int, links: bytes | None = None) -> Self: ...
+    def __new__(
+        cls,
+        text: bytes,
+        width: int,
+        links: bytes | None = None,
+        *,
+        form: Literal["json", "tuples"] = "json",
+    ) -> Self: ...
     def __len__(self) -> int: ...
     @property
     def width(self) -> int: ...
@@ -245,6 +252,7 @@ class LedgerRows:
         subject: _Subject | None = None,
     ) -> int | None: ...
     def link(self, index: int) -> bytes: ...
+    def sealed_records(self, ring: KeyRing, sealed: bytes) -> list[tuple[int, int]]: ...
 
 @final
 class RecordReplay:

@@ -783,10 +783,10 @@ def _read(db: Session, chain: Chain, lo: int, hi: int) -> Any:
     """Rows ``lo``..``hi`` of ``chain`` (sequence number, columns) with their links; ``None``
     when what the database returns does not parse."""
     source = f"{chain.table} WHERE seq BETWEEN ? AND ?"
-    json = db.json_rows(("seq", *chain.columns), source, "seq", (lo, hi))
+    text, form = db.rows_text(("seq", *chain.columns), source, "seq", (lo, hi))
     links = db.joined_blobs("hash", source, "seq", (lo, hi))
     try:
-        return _ektpcore.LedgerRows(json, len(chain.columns) + 1, links)
+        return _ektpcore.LedgerRows(text, len(chain.columns) + 1, links, form=form)
     except InvalidArgumentError:
         return None
 
@@ -795,7 +795,7 @@ def _read_ahead(
     db: Session, chain: Chain, spans: list[tuple[int, int]], reader: OneThread | None
 ) -> Iterator[Any]:
     """The rows of each span in turn; with a ``reader``, the next two are being read (the
-    database building their JSON, the core parsing it, neither holding the GIL) while the
+    database writing their text, the core parsing it, neither holding the GIL) while the
     caller checks one."""
     if reader is None:
         for lo, hi in spans:
@@ -818,7 +818,8 @@ def table_rows(
     """The rows of ``table`` (``columns``, ordered by ``order``); none, and a finding in
     ``found``, when what the database returns does not parse."""
     try:
-        return _ektpcore.LedgerRows(db.json_rows(columns, table, order), len(columns))
+        text, form = db.rows_text(columns, table, order)
+        return _ektpcore.LedgerRows(text, len(columns), form=form)
     except InvalidArgumentError:
         what = f"the rows of {table} as the database returns them do not parse"
         found.append(Finding(table, "-", what))
@@ -839,11 +840,14 @@ def subject_rows(
 def _subject(
     chain: Chain, subjects: tuple[Any, int] | None
 ) -> tuple[Any, int, int, list[int]] | None:
-    """The subject argument of ``LedgerRows.payloads`` for ``chain``'s rows."""
+    """The subject argument of ``LedgerRows.payloads`` for ``chain``'s rows (the subject's
+    rows may still be being read: a future of them is waited for here)."""
     subject = chain.subject
     if subject is None or subjects is None:
         return None
     rows, offset = subjects
+    if isinstance(rows, Future):
+        rows = rows.result()
     fields = list(range(offset, offset + len(subject.columns)))
     key = chain.columns.index(subject.history_key) + 1
     intake = chain.columns.index(subject.intake) + 1
