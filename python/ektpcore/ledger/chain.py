@@ -499,6 +499,7 @@ def check(
     probes: Mapping[int, Sequence[tuple[bytes, str]]] | None = None,
     sink: RowSink | None = None,
     reader: OneThread | None = None,
+    helper: tuple[Session, OneThread] | None = None,
 ) -> ChainCheck:
     """Recomputes ``chain`` from its first row, epoch by epoch, and compares every link and
     the head. ``mac`` is the sealed ledger's key ring (without it keyed epochs cannot be
@@ -506,7 +507,9 @@ def check(
     (the rows, key first, and where the subject's columns start in them); ``probes`` maps
     sequence numbers to links an anchor saw there (and where it saw them); ``sink`` receives
     every chunk of rows. Given a ``reader`` (one thread, sharing ``db``'s connection), the next
-    chunks are read while this one is checked."""
+    chunks are read while this one is checked; given a ``helper`` too (a session reading the
+    same snapshot on a connection of its own, and its thread), each chunk is read by whichever
+    of the two has less queued."""
     out = ChainCheck()
     found = out.findings
     label = chain.label
@@ -543,7 +546,7 @@ def check(
         [(lo, min(lo + CHUNK - 1, end)) for lo in range(epoch.first_seq, end + 1, CHUNK)]
         for epoch, end in zip(periods, ends, strict=True)
     ]
-    chunks = _read_ahead(db, chain, [span for each in spans for span in each], reader)
+    chunks = _read_ahead(db, chain, [span for each in spans for span in each], reader, helper)
     for number, epoch in enumerate(periods):
         epoch_mac = _epoch_mac(epoch, mac)
         if epoch.link is not None:
@@ -792,23 +795,34 @@ def _read(db: Session, chain: Chain, lo: int, hi: int) -> Any:
 
 
 def _read_ahead(
-    db: Session, chain: Chain, spans: list[tuple[int, int]], reader: OneThread | None
+    db: Session,
+    chain: Chain,
+    spans: list[tuple[int, int]],
+    reader: OneThread | None,
+    helper: tuple[Session, OneThread] | None = None,
 ) -> Iterator[Any]:
     """The rows of each span in turn; with a ``reader``, the next two are being read (the
     database writing their text, the core parsing it, neither holding the GIL) while the
-    caller checks one."""
+    caller checks one; with a ``helper`` as well, the next three, each by whichever of the
+    two readers has less queued (a server writes on both connections at once)."""
     if reader is None:
         for lo, hi in spans:
             yield _read(db, chain, lo, hi)
         return
+    readers = [(db, reader)] if helper is None else [(db, reader), helper]
     pending: deque[Future[Any]] = deque()
     waiting = iter(spans)
-    for lo, hi in itertools.islice(waiting, 2):
-        pending.append(reader.submit(_read, db, chain, lo, hi))
+
+    def read_next() -> None:
+        for lo, hi in itertools.islice(waiting, 1):
+            session, thread = min(readers, key=lambda r: r[1].queued())
+            pending.append(thread.submit(_read, session, chain, lo, hi))
+
+    for _ in range(len(readers) + 1):
+        read_next()
     while pending:
         done = pending.popleft()
-        for lo, hi in itertools.islice(waiting, 1):
-            pending.append(reader.submit(_read, db, chain, lo, hi))
+        read_next()
         yield done.result()
 
 

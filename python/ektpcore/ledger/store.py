@@ -289,10 +289,19 @@ class OneThread:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ektpcore-reader")
         self._ident = self._pool.submit(threading.get_ident).result()
+        self._queued: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Queues ``fn(*args)``; its result, or what it raised, is the future's."""
-        return self._pool.submit(fn, *args)
+        future = self._pool.submit(fn, *args)
+        self._queued = [f for f in self._queued if not f.done()]
+        self._queued.append(future)
+        return future
+
+    def queued(self) -> int:
+        """How many of the calls submitted are not done yet (running or waiting)."""
+        self._queued = [f for f in self._queued if not f.done()]
+        return len(self._queued)
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)``, on the thread, once what was queued before it has run."""

@@ -79,14 +79,16 @@ def verify(
 ) -> VerifyReport:
     """Checks the ledger ``db`` reads (one snapshot) as the module says; ``mac`` is a sealed
     ledger's key ring, ``anchor`` the checkpoints to hold the chains to. One thread of its
-    own reads the chains' rows, ahead of the one checking them; the tables are read on
-    ``beside`` (a second connection in the same snapshot, on a thread of its own) when the
-    store gives one, so that a server writes both at once, else on the same thread first."""
+    own reads the chains' rows, ahead of the one checking them. Given ``beside`` (a second
+    connection in the same snapshot, where the store has one), a second thread reads the
+    tables on it, then chains' rows too, whichever thread has less queued: a server writes
+    on both at once. Else the one thread reads the tables first."""
     reader = OneThread()
     second = None if beside is None else OneThread()
     try:
         tables = db.on(reader) if beside is None or second is None else beside.on(second)
-        return _verify(db.on(reader), reader, tables, second or reader, mac, anchor, chains)
+        helper = None if beside is None or second is None else (tables, second)
+        return _verify(db.on(reader), reader, tables, second or reader, helper, mac, anchor, chains)
     finally:
         reader.close()
         if second is not None:
@@ -98,6 +100,7 @@ def _verify(
     reader: OneThread,
     tables_db: Session,
     tables_reader: OneThread,
+    helper: tuple[Session, OneThread] | None,
     mac: ChainMac | None,
     anchor: Iterable[Checkpoint] | None,
     chains: tuple[chain.Chain, ...],
@@ -166,6 +169,7 @@ def _verify(
             probes=probes.get(each.table),
             sink=_sink(replay, each.table, acting),
             reader=reader,
+            helper=helper,
         )
         rows += checked.rows
         findings += checked.findings
