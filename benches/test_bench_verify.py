@@ -1,7 +1,7 @@
 """``verify()`` over 1,000,000 history rows: everything it checks (every chain row by row, the
 tables replayed against the history, the heads, and on a ledger with users every row's actor
-and role held to the audit), at most 3.5 s on SQLite, at least 300,000 rows/s, with and without
-users; PostgreSQL's figures of the same run beside them. The peer is the record history's chain
+and role held to the audit), at most 3.5 s, at least 300,000 rows/s, with and without users,
+on SQLite and on PostgreSQL, and on a sealed SQLite ledger. The peer is the record history's chain
 alone, checked the way a Python program would, row by row with ``hashlib``: it also serves as
 the reference, written here from the format's description rather than from ektpcore's code,
 so the two agreeing checks the canonical payload too.
@@ -138,17 +138,10 @@ def test_verify(benchmark: Any, history: Ledger, location: str, records: int, ac
         RESULTS.setdefault(group, {})[STORES[store]] = seconds
     timed = records == TIMED_RECORDS
     which = "" if actors == "declared" else ", with users"
-    if store == "sqlite":
-        judge(
-            f"verify() of {rows:,} history rows on sqlite{which}, seconds",
-            seconds,
-            3.5,
-            timed,
-            False,
-        )
-        judge(f"verify() on sqlite{which}, history rows per s", rows / seconds, 300_000, timed)
-    else:
-        NOTES.append(f"verify() of {rows:,} history rows on {store}{which}: {seconds:.2f} s")
+    judge(
+        f"verify() of {rows:,} history rows on {store}{which}, seconds", seconds, 3.5, timed, False
+    )
+    judge(f"verify() on {store}{which}, history rows per s", rows / seconds, 300_000, timed)
     # The peer, in the same run: the record history's chain alone, in Python.
     ok, peer = _timed(lambda: python_verify(history))
     assert ok, "the Python reference disagrees with the ledger's chain"
@@ -171,6 +164,15 @@ def test_verify_sealed(
         benchmark.group = "ledger-verify-sealed"
         report, seconds = benchmark.pedantic(_timed, args=(ledger.verify,), rounds=1)
     assert report.ok
+    timed = records == TIMED_RECORDS
+    judge(
+        f"verify() of {report.rows:,} history rows, sealed, on sqlite, seconds",
+        seconds,
+        3.5,
+        timed,
+        False,
+    )
+    judge("verify(), sealed, on sqlite, history rows per s", report.rows / seconds, 300_000, timed)
     open_seconds = RESULTS.get(GROUP, {}).get(STORES["sqlite"])
     share = "" if open_seconds is None else f" ({seconds / open_seconds:.2f} of the open ledger's)"
     NOTES.append(

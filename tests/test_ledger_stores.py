@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ektpcore
-from ektpcore import Actor, Ledger, Role, State
+from ektpcore import Actor, Ledger, Role, State, _ektpcore
 from ektpcore.ledger import schema
 from ektpcore.ledger.postgres import mask_url, translate, translate_migration
 from ektpcore.ledger.store import Column, Packed, Same, _SqliteWriter, columnar_insert
@@ -454,3 +454,54 @@ def test_a_database_password_is_shown_nowhere_and_a_ledger_is_not_copied(
         assert result.exit_code != 0
         assert secret not in result.output
         assert ":***@" in result.output
+
+
+# Cells that a store's bulk text must carry exactly: the empty text beside NULL, the
+# characters PostgreSQL's row values quote or escape (space, quote, backslash, parentheses,
+# comma, line breaks), JSON's escapes, and text beyond ASCII.
+AWKWARD = [
+    "",
+    " ",
+    "plain",
+    'say "hi"',
+    "back\\slash",
+    "\\",
+    '""',
+    "(a,b)",
+    "a, b",
+    "line\nbreak",
+    "tab\tand\rreturn",
+    "\x1f\x01",
+    "NULL",
+    "\\N",
+    "ünï cödé 😀",
+    ")",
+    "(",
+    ",",
+]
+
+
+def test_rows_read_in_bulk_are_the_cells_read_one_by_one(ledger_location: str, tamper: Any) -> None:
+    """How verify reads a table at once (JSON on SQLite, row values on PostgreSQL) gives each
+    cell as a row-by-row read does, whatever its text; and verify finds the first edit."""
+    with Ledger(ledger_location) as led:
+        led.add_records(NIKS[:6], OPERATOR, state=State.PRINT_READY, names=["Nama"] * 6)
+        ids = [int(r[0]) for r in led._query("SELECT id FROM records ORDER BY id")]
+        for i, text in enumerate(AWKWARD):
+            # Several texts a row, in two columns, some left NULL.
+            tamper(
+                f"UPDATE records SET {('name', 'kelurahan')[i % 2]} = ? WHERE id = ?",
+                (text, ids[i % len(ids)]),
+            )
+        columns = ("id", "name", "kelurahan", "kecamatan")
+        text, form = led._reads.rows_text(columns, "records", "id")
+        assert form == ("tuples" if "://" in ledger_location else "json")
+        rows = _ektpcore.LedgerRows(text, len(columns), form=form)
+        one_by_one = led._query(
+            f"SELECT {', '.join(f'CAST({c} AS TEXT)' for c in columns)} FROM records ORDER BY id"
+        )
+        assert [tuple(rows.row(i)) for i in range(len(rows))] == [tuple(r) for r in one_by_one]
+        # The first record's intake row chained its name, and its name was edited.
+        report = led.verify()
+        assert not report.ok
+        assert report.first_bad_seq == 1

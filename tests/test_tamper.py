@@ -255,6 +255,26 @@ def test_deleted_and_inserted_history_rows_are_named(day: str, tamper: Tamper) -
     assert "missing" in report.problem  # type: ignore[operator]
 
 
+def test_a_chain_read_in_many_chunks_is_checked_in_order(
+    day: str, tamper: Tamper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of three rows: on PostgreSQL read by two connections in one snapshot, each
+    chunk by whichever has less queued; the rows still meet the check in order, so the ledger
+    verifies, and an edit and a deletion far down the chain are named where they are."""
+    monkeypatch.setattr(ektpcore.ledger.chain, "CHUNK", 3)
+    whole = _verify(day)
+    assert whole.ok
+    last = _one(day, "SELECT max(seq) FROM history")
+    assert last > 20
+    tamper("UPDATE history SET actor = 'mallory' WHERE seq = ?", (last - 2,))
+    report = _verify(day)
+    assert (report.first_bad_seq, report.rows) == (last - 2, whole.rows)
+    assert _named(report, "history", last - 2)
+    tamper("DELETE FROM history WHERE seq = 11")
+    report = _verify(day)
+    assert (report.first_bad_seq, report.findings[0].row) == (12, "11")
+
+
 @pytest.mark.parametrize("table", ["history", "blank_history", "audit"])
 def test_a_row_renumbered_far_past_the_chain_is_named_without_walking_there(
     day: str, tamper: Tamper, table: str

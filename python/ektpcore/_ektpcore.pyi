@@ -1,6 +1,6 @@
 # Stub of the private native module; the public, documented API is in ektpcore/__init__.py.
 from collections.abc import Sequence
-from typing import Any, NoReturn, Self, TypedDict, final
+from typing import Any, Literal, NoReturn, Self, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
@@ -229,7 +229,14 @@ _HistoryColumns = tuple[int, int, int, int, int, int]
 
 @final
 class LedgerRows:
-    def __new__(cls, json: bytes, width: int, links: bytes | None = None) -> Self: ...
+    def __new__(
+        cls,
+        text: bytes,
+        width: int,
+        links: bytes | None = None,
+        *,
+        form: Literal["json", "tuples"] = "json",
+    ) -> Self: ...
     def __len__(self) -> int: ...
     @property
     def width(self) -> int: ...
@@ -248,6 +255,7 @@ class LedgerRows:
         subject: _Subject | None = None,
     ) -> int | None: ...
     def link(self, index: int) -> bytes: ...
+    def sealed_records(self, ring: KeyRing, sealed: bytes) -> list[tuple[int, int]]: ...
 
 @final
 class RecordReplay:

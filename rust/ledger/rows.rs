@@ -1,11 +1,12 @@
 //! Rows of a ledger table as the store hands them over to be checked, and the canonical bytes a
 //! history row is chained over.
 //!
-//! A store returns a whole range of rows as one JSON array of arrays of text or null (SQLite's
-//! `json_group_array`, PostgreSQL's `json_agg`, every column cast to text). [`Rows::parse`]
-//! reads it in one pass into one text buffer, so a million rows never become a million
-//! interpreter objects, and both stores give the same cells whatever their own number and
-//! spacing conventions.
+//! A store returns a whole range of rows as one value, every column cast to text: SQLite as one
+//! JSON array of arrays of text or null (`json_group_array`, [`Rows::parse`]), PostgreSQL as
+//! its row constructors' text, one row a line (`string_agg` of `ROW(...)`,
+//! [`Rows::parse_tuples`]), which the server writes in half the time of the same rows as JSON.
+//! Either is read in one pass into one text buffer, so a million rows never become a million
+//! interpreter objects, and both stores give the same cells.
 //!
 //! [`encode`] is the payload of a history row from schema 13 on: the field count, then every
 //! field as `0x00` (NULL) or `0x01`, its byte length (u32, big-endian) and its UTF-8 text.
@@ -226,6 +227,70 @@ impl Rows {
         Ok(rows)
     }
 
+    /// Parses `text`, rows as PostgreSQL writes a row value (`record_out`), one a line:
+    /// `(cell,cell,...)` of `width` cells, a NULL cell empty, a cell holding nothing, a space,
+    /// `"`, `\`, `(`, `)` or `,` in double quotes with `"` and `\` doubled inside them, any other
+    /// cell as it is. No rows is the empty text.
+    pub fn parse_tuples(text: &[u8], width: usize) -> Result<Rows, EktpError> {
+        let mut rows = Rows {
+            width,
+            cells: Vec::with_capacity(text.len() / 8),
+            text: Vec::with_capacity(text.len()),
+        };
+        let mut at = 0;
+        while at < text.len() {
+            if at > 0 {
+                if text[at] != b'\n' {
+                    return Err(bad("expected a new line", at));
+                }
+                at += 1;
+            }
+            if text.get(at) != Some(&b'(') {
+                return Err(bad("expected '('", at));
+            }
+            at += 1;
+            for column in 0..width {
+                if column > 0 {
+                    if text.get(at) != Some(&b',') {
+                        return Err(bad("expected ','", at));
+                    }
+                    at += 1;
+                }
+                let start = rows.text.len();
+                match text.get(at) {
+                    Some(b',' | b')') => {
+                        rows.cells.push((NULL, NULL));
+                        continue;
+                    }
+                    Some(b'"') => at = quoted(text, at + 1, &mut rows.text)?,
+                    Some(_) => {
+                        let rest = &text[at..];
+                        let len = rest
+                            .iter()
+                            .position(|&b| matches!(b, b',' | b')' | b'"' | b'\\' | b'\n'))
+                            .unwrap_or(rest.len());
+                        if matches!(rest.get(len), Some(b'"' | b'\\' | b'\n') | None) {
+                            return Err(bad("an unquoted cell cut or holding a quote", at + len));
+                        }
+                        rows.text.extend_from_slice(&rest[..len]);
+                        at += len;
+                    }
+                    None => return Err(bad("a cut row", at)),
+                }
+                let end = rows.text.len();
+                match (u32::try_from(start), u32::try_from(end)) {
+                    (Ok(s), Ok(e)) if e < NULL => rows.cells.push((s, e)),
+                    _ => return Err(bad("more than 4 GiB of text", at)),
+                }
+            }
+            if text.get(at) != Some(&b')') {
+                return Err(bad("expected ')'", at));
+            }
+            at += 1;
+        }
+        Ok(rows)
+    }
+
     /// Rows built from cells directly (tests, and values appended rather than read back).
     pub fn from_cells(width: usize, cells: &[Option<&[u8]>]) -> Rows {
         let mut rows = Rows {
@@ -287,6 +352,28 @@ impl Rows {
     /// The first row whose `column` is not the sequence number `first + row`, if any.
     pub fn seq_break(&self, column: usize, first: i64) -> Option<usize> {
         (0..self.len()).find(|&row| self.int(row, column) != Some(first + row as i64))
+    }
+}
+
+/// A quoted cell of a row value from `at` (just past its opening quote), unescaped into
+/// `out` (`""` and `\x` stand for `"` and `x`); where the text goes on after its closing quote.
+fn quoted(text: &[u8], mut at: usize, out: &mut Vec<u8>) -> Result<usize, EktpError> {
+    loop {
+        let rest = &text[at..];
+        let stop = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')
+            .ok_or_else(|| bad("an unterminated quoted cell", at))?;
+        out.extend_from_slice(&rest[..stop]);
+        at += stop + 1;
+        match (rest[stop], text.get(at)) {
+            (b'\\', Some(&next)) | (b'"', Some(&next @ b'"')) => {
+                out.push(next);
+                at += 1;
+            }
+            (b'"', _) => return Ok(at),
+            _ => return Err(bad("a cut escape", at)),
+        }
     }
 }
 
@@ -470,6 +557,51 @@ mod tests {
                 .get(0, 0),
             Some("😀é".as_bytes())
         );
+    }
+
+    #[test]
+    fn row_values_give_the_cells_json_gives() {
+        // As PostgreSQL writes ROW(...) cast to text: NULL empty, the empty text and texts
+        // with a space, quote, backslash, parenthesis, comma or new line quoted.
+        let tuples = b"(1,5,\"a\"\"b\\\\c\",,\x1f)\n(2,6,\"\",,\"x, (y)\nz\")";
+        let json = br#"[["1","5","a\"b\\c",null,"\u001f"],["2","6","",null,"x, (y)\nz"]]"#;
+        let (a, b) = (
+            Rows::parse_tuples(tuples, 5).unwrap(),
+            Rows::parse(json, 5).unwrap(),
+        );
+        assert_eq!(a.len(), 2);
+        for row in 0..2 {
+            for col in 0..5 {
+                assert_eq!(a.get(row, col), b.get(row, col), "{row} {col}");
+            }
+        }
+        assert_eq!(a.get(1, 4), Some(&b"x, (y)\nz"[..]));
+        assert_eq!(Rows::parse_tuples(b"", 3).unwrap().len(), 0);
+        assert_eq!(Rows::parse_tuples(b"()", 1).unwrap().get(0, 0), None);
+        assert_eq!(
+            Rows::parse_tuples("(\"é 😀\")".as_bytes(), 1)
+                .unwrap()
+                .get(0, 0),
+            Some("é 😀".as_bytes())
+        );
+    }
+
+    #[test]
+    fn malformed_row_values_are_refused() {
+        for text in [
+            &b"(1"[..],
+            b"(1,2)",
+            b"(1)x",
+            b"(1)(2)",
+            b"(1)\n",
+            b"(\"1)",
+            b"(\"1\\",
+            b"(a\"b)",
+            b"(a\nb)",
+            b"1)",
+        ] {
+            assert!(Rows::parse_tuples(text, 1).is_err(), "{text:?}");
+        }
     }
 
     #[test]

@@ -191,9 +191,10 @@ fn format_of(format: u8) -> PyResult<Format> {
     }
 }
 
-/// Rows of a ledger table as the store returned them (one JSON array of arrays of text or
-/// null, `width` cells a row), parsed in one pass with the GIL released; for a chained table,
-/// with the links stored with them (`links`: 32 bytes a row, one after the other).
+/// Rows of a ledger table as the store returned them, `width` cells a row, in the store's
+/// `form`: `"json"` (one JSON array of arrays of text or null) or `"tuples"` (PostgreSQL's row
+/// values, one a line), parsed in one pass with the GIL released; for a chained table, with
+/// the links stored with them (`links`: 32 bytes a row, one after the other).
 #[pyclass(frozen, name = "LedgerRows", module = "ektpcore._ektpcore")]
 pub struct PyLedgerRows {
     rows: Rows,
@@ -204,16 +205,25 @@ pub struct PyLedgerRows {
 #[pymethods]
 impl PyLedgerRows {
     #[new]
-    #[pyo3(signature = (json, width, links=None))]
+    #[pyo3(signature = (text, width, links=None, *, form="json"))]
     fn new(
         py: Python<'_>,
-        json: PyBackedBytes,
+        text: PyBackedBytes,
         width: usize,
         links: Option<PyBackedBytes>,
+        form: &str,
     ) -> PyResult<Self> {
+        let parse = match form {
+            "json" => Rows::parse,
+            "tuples" => Rows::parse_tuples,
+            _ => {
+                let what = format!("ledger rows come as \"json\" or \"tuples\", not {form:?}");
+                return Err(EktpError::InvalidArgument(what).into());
+            }
+        };
         let (rows, links) = py.detach(|| {
             let links = links.as_deref().map(rows::links).unwrap_or_default();
-            Rows::parse(&json, width).map(|rows| (rows, links))
+            parse(&text, width).map(|rows| (rows, links))
         })?;
         Ok(PyLedgerRows {
             rows,
@@ -315,6 +325,64 @@ impl PyLedgerRows {
             (PyBytes::new(py, &previous), payloads, stored),
         )?
         .extract()
+    }
+
+    /// A sealed ledger's records held to their sealed values: these rows are (record id, NIK
+    /// index, byte length of the sealed value) and `sealed` the values one after the other
+    /// (a NULL one takes no bytes). Each value must open under `ring`, bound to
+    /// `records/<NIK index>`, to a NIK (its first sixteen bytes, all digits) whose blind index
+    /// is the row's. Returns `(row, problem)` for each row that does not: 1 where the value
+    /// does not open, 2 where the NIK inside is another row's. In the core, GIL released
+    /// (a verify opens every record), so it runs beside the chain check.
+    fn sealed_records(
+        &self,
+        py: Python<'_>,
+        ring: PyRef<'_, PyKeyRing>,
+        sealed: PyBackedBytes,
+    ) -> PyResult<Vec<(usize, u8)>> {
+        self.column(2)?;
+        let (rows, ring) = (&self.rows, &ring.0);
+        let found = py.detach(|| {
+            let mut values: Vec<&[u8]> = Vec::with_capacity(rows.len());
+            let mut aads: Vec<Vec<u8>> = Vec::with_capacity(rows.len());
+            let mut at = 0usize;
+            for row in 0..rows.len() {
+                let len = rows.int(row, 2).and_then(|n| usize::try_from(n).ok());
+                let end = at.saturating_add(len.unwrap_or(0)).min(sealed.len());
+                values.push(&sealed[at..end]);
+                at = end;
+                let mut aad = b"records/".to_vec();
+                aad.extend_from_slice(rows.get(row, 1).unwrap_or_default());
+                aads.push(aad);
+            }
+            let aads: Vec<&[u8]> = aads.iter().map(Vec::as_slice).collect();
+            let opened = ring.open(&values, &aads)?;
+            let mut found = Vec::new();
+            let (mut inside, mut niks) = (Vec::new(), Vec::new());
+            for (row, value) in opened.iter().enumerate() {
+                let nik = value
+                    .as_deref()
+                    .and_then(|v| v.get(..16))
+                    .filter(|head| head.iter().all(u8::is_ascii_digit))
+                    .and_then(|head| std::str::from_utf8(head).ok()?.parse::<i64>().ok());
+                match nik {
+                    Some(nik) => {
+                        inside.push(row);
+                        niks.push(nik);
+                    }
+                    None => found.push((row, 1)),
+                }
+            }
+            let expected = ring.blind(&niks);
+            for (row, blind) in inside.into_iter().zip(expected) {
+                if rows.int(row, 1) != Some(blind) {
+                    found.push((row, 2));
+                }
+            }
+            found.sort_unstable();
+            Ok::<_, EktpError>(found)
+        })?;
+        Ok(found)
     }
 
     /// The stored link of row `index`, 32 bytes (all-ones where the store gave none).

@@ -499,6 +499,7 @@ def check(
     probes: Mapping[int, Sequence[tuple[bytes, str]]] | None = None,
     sink: RowSink | None = None,
     reader: OneThread | None = None,
+    helper: tuple[Session, OneThread] | None = None,
 ) -> ChainCheck:
     """Recomputes ``chain`` from its first row, epoch by epoch, and compares every link and
     the head. ``mac`` is the sealed ledger's key ring (without it keyed epochs cannot be
@@ -506,7 +507,9 @@ def check(
     (the rows, key first, and where the subject's columns start in them); ``probes`` maps
     sequence numbers to links an anchor saw there (and where it saw them); ``sink`` receives
     every chunk of rows. Given a ``reader`` (one thread, sharing ``db``'s connection), the next
-    chunks are read while this one is checked."""
+    chunks are read while this one is checked; given a ``helper`` too (a session reading the
+    same snapshot on a connection of its own, and its thread), each chunk is read by whichever
+    of the two has less queued."""
     out = ChainCheck()
     found = out.findings
     label = chain.label
@@ -543,7 +546,7 @@ def check(
         [(lo, min(lo + CHUNK - 1, end)) for lo in range(epoch.first_seq, end + 1, CHUNK)]
         for epoch, end in zip(periods, ends, strict=True)
     ]
-    chunks = _read_ahead(db, chain, [span for each in spans for span in each], reader)
+    chunks = _read_ahead(db, chain, [span for each in spans for span in each], reader, helper)
     for number, epoch in enumerate(periods):
         epoch_mac = _epoch_mac(epoch, mac)
         if epoch.link is not None:
@@ -783,32 +786,43 @@ def _read(db: Session, chain: Chain, lo: int, hi: int) -> Any:
     """Rows ``lo``..``hi`` of ``chain`` (sequence number, columns) with their links; ``None``
     when what the database returns does not parse."""
     source = f"{chain.table} WHERE seq BETWEEN ? AND ?"
-    json = db.json_rows(("seq", *chain.columns), source, "seq", (lo, hi))
+    text, form = db.rows_text(("seq", *chain.columns), source, "seq", (lo, hi))
     links = db.joined_blobs("hash", source, "seq", (lo, hi))
     try:
-        return _ektpcore.LedgerRows(json, len(chain.columns) + 1, links)
+        return _ektpcore.LedgerRows(text, len(chain.columns) + 1, links, form=form)
     except InvalidArgumentError:
         return None
 
 
 def _read_ahead(
-    db: Session, chain: Chain, spans: list[tuple[int, int]], reader: OneThread | None
+    db: Session,
+    chain: Chain,
+    spans: list[tuple[int, int]],
+    reader: OneThread | None,
+    helper: tuple[Session, OneThread] | None = None,
 ) -> Iterator[Any]:
     """The rows of each span in turn; with a ``reader``, the next two are being read (the
-    database building their JSON, the core parsing it, neither holding the GIL) while the
-    caller checks one."""
+    database writing their text, the core parsing it, neither holding the GIL) while the
+    caller checks one; with a ``helper`` as well, the next three, each by whichever of the
+    two readers has less queued (a server writes on both connections at once)."""
     if reader is None:
         for lo, hi in spans:
             yield _read(db, chain, lo, hi)
         return
+    readers = [(db, reader)] if helper is None else [(db, reader), helper]
     pending: deque[Future[Any]] = deque()
     waiting = iter(spans)
-    for lo, hi in itertools.islice(waiting, 2):
-        pending.append(reader.submit(_read, db, chain, lo, hi))
+
+    def read_next() -> None:
+        for lo, hi in itertools.islice(waiting, 1):
+            session, thread = min(readers, key=lambda r: r[1].queued())
+            pending.append(thread.submit(_read, session, chain, lo, hi))
+
+    for _ in range(len(readers) + 1):
+        read_next()
     while pending:
         done = pending.popleft()
-        for lo, hi in itertools.islice(waiting, 1):
-            pending.append(reader.submit(_read, db, chain, lo, hi))
+        read_next()
         yield done.result()
 
 
@@ -818,7 +832,8 @@ def table_rows(
     """The rows of ``table`` (``columns``, ordered by ``order``); none, and a finding in
     ``found``, when what the database returns does not parse."""
     try:
-        return _ektpcore.LedgerRows(db.json_rows(columns, table, order), len(columns))
+        text, form = db.rows_text(columns, table, order)
+        return _ektpcore.LedgerRows(text, len(columns), form=form)
     except InvalidArgumentError:
         what = f"the rows of {table} as the database returns them do not parse"
         found.append(Finding(table, "-", what))
@@ -839,11 +854,14 @@ def subject_rows(
 def _subject(
     chain: Chain, subjects: tuple[Any, int] | None
 ) -> tuple[Any, int, int, list[int]] | None:
-    """The subject argument of ``LedgerRows.payloads`` for ``chain``'s rows."""
+    """The subject argument of ``LedgerRows.payloads`` for ``chain``'s rows (the subject's
+    rows may still be being read: a future of them is waited for here)."""
     subject = chain.subject
     if subject is None or subjects is None:
         return None
     rows, offset = subjects
+    if isinstance(rows, Future):
+        rows = rows.result()
     fields = list(range(offset, offset + len(subject.columns)))
     key = chain.columns.index(subject.history_key) + 1
     intake = chain.columns.index(subject.intake) + 1

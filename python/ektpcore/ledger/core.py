@@ -615,8 +615,9 @@ class Ledger:
         ``anchor`` (a :class:`~ektpcore.ledger.FileAnchor` or checkpoints), that no
         checkpoint it holds was lost or rewritten. The report names the first row that does
         not fit and lists every finding (see ``docs/ledger.md#what-verify-checks``)."""
-        with self._store.snapshot() as conn:
-            return verify(Session(self._store, conn), mac=self._mac, anchor=anchor)
+        with self._store.snapshot() as conn, self._store.beside(conn) as twin:
+            beside = None if twin is None else Session(self._store, twin)
+            return verify(Session(self._store, conn), mac=self._mac, anchor=anchor, beside=beside)
 
     def rotate_keys(
         self, actor: Actor | None = None, *, chunk: int = 2_000

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from .. import _ektpcore
 from ..errors import LedgerBusyError, LedgerError, LedgerFileError
@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+RowsForm = Literal["json", "tuples"]
+"""How a store writes many rows as one value (see ``_ektpcore.LedgerRows``)."""
 
 
 class LedgerStore(Protocol):
@@ -95,16 +98,35 @@ class LedgerStore(Protocol):
         read through it sees the ledger as one commit left it, while writers go on."""
         ...
 
-    def json_rows(self, columns: Sequence[str], source: str, order: str) -> str:
-        """SQL whose one value is the rows of ``source`` (a table and its ``WHERE``) as one
-        JSON array of arrays (bytes, UTF-8), each of ``columns`` as text or null, ordered by
-        ``order`` (SQLite reads a table in the order of its integer primary key, the only order
-        asked for); NULL when there are no rows. How ``verify`` reads a million rows at once."""
+    def beside(self, conn: Any) -> Any:
+        """A context manager yielding a second connection that reads the same snapshot as
+        ``conn`` (a :meth:`snapshot`'s), for reads run beside it on another thread (a server
+        works on both at once), closed when the block ends; ``None`` where the database has
+        no such thing (SQLite: a snapshot belongs to its connection)."""
+        ...
+
+    rows_form: RowsForm
+    """How :meth:`rows_text`'s value writes rows: ``"json"`` or ``"tuples"`` (see
+    ``_ektpcore.LedgerRows``)."""
+
+    def rows_text(self, columns: Sequence[str], source: str, order: str) -> str:
+        """SQL whose one value is the rows of ``source`` (a table and its ``WHERE``) as bytes
+        in the store's :attr:`rows_form` (SQLite: one JSON array of arrays; PostgreSQL: its
+        row values, one a line, which it writes in half the time), each of ``columns`` as
+        text or null, ordered by ``order`` (SQLite reads a table in the order of its integer
+        primary key, the only order asked for); NULL when there are no rows. How ``verify``
+        reads a million rows at once."""
+        ...
+
+    def value_bytes(self, conn: Any, sql: str, params: Sequence[Any]) -> bytes | None:
+        """The one value (bytes) of the read ``sql`` (translated), on ``conn`` (a snapshot's
+        or a transaction's connection; ``None`` for a read of its own), passed as the database
+        holds it: PostgreSQL sends it in its binary form, not spelt out in hex."""
         ...
 
     def joined_blobs(self, column: str, source: str, order: str) -> str:
         """SQL whose one value is the bytes of ``column`` of every row of ``source``, one after
-        the other, in the order of :meth:`json_rows` (a chained table's links)."""
+        the other, in the order of :meth:`rows_text` (a chained table's links)."""
         ...
 
     def rewrite(self, tables: Sequence[str], wait: float = 0.0) -> list[str]:
@@ -236,21 +258,28 @@ class Session:
     def as_list(self, values: Sequence[Any]) -> Any:
         return self._store.as_list(values)
 
-    def json_rows(
+    def rows_text(
         self, columns: Sequence[str], source: str, order: str, params: Sequence[Any] = ()
-    ) -> bytes:
-        """The rows of ``source`` as one JSON array of arrays (see
-        :meth:`LedgerStore.json_rows`); ``b"[]"`` when there are none."""
-        row = self.one(self._store.json_rows(columns, source, order), params)
-        return b"[]" if row is None or row[0] is None else bytes(row[0])
+    ) -> tuple[bytes, RowsForm]:
+        """The rows of ``source`` as the store writes them (see
+        :meth:`LedgerStore.rows_text`), and the form they are in: what
+        ``_ektpcore.LedgerRows`` parses."""
+        form = self._store.rows_form
+        text = self._bytes(self._store.rows_text(columns, source, order), params)
+        return (b"[]" if form == "json" else b"") if text is None else text, form
 
     def joined_blobs(
         self, column: str, source: str, order: str, params: Sequence[Any] = ()
     ) -> bytes:
         """``column`` of every row of ``source``, one after the other (see
         :meth:`LedgerStore.joined_blobs`)."""
-        row = self.one(self._store.joined_blobs(column, source, order), params)
-        return b"" if row is None or row[0] is None else bytes(row[0])
+        return self._bytes(self._store.joined_blobs(column, source, order), params) or b""
+
+    def _bytes(self, sql: str, params: Sequence[Any]) -> bytes | None:
+        store, conn, translated = self._store, self._conn, self._store.translate(sql)
+        if self._thread is not None:
+            return self._thread.run(store.value_bytes, conn, translated, params)
+        return store.value_bytes(conn, translated, params)
 
 
 class OneThread:
@@ -261,10 +290,19 @@ class OneThread:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ektpcore-reader")
         self._ident = self._pool.submit(threading.get_ident).result()
+        self._queued: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Queues ``fn(*args)``; its result, or what it raised, is the future's."""
-        return self._pool.submit(fn, *args)
+        future = self._pool.submit(fn, *args)
+        self._queued = [f for f in self._queued if not f.done()]
+        self._queued.append(future)
+        return future
+
+    def queued(self) -> int:
+        """How many of the calls submitted are not done yet (running or waiting)."""
+        self._queued = [f for f in self._queued if not f.done()]
+        return len(self._queued)
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)``, on the thread, once what was queued before it has run."""
@@ -517,7 +555,14 @@ class SqliteStore:
                 if self._db.in_transaction:
                     self._db.execute("COMMIT")
 
-    def json_rows(self, columns: Sequence[str], source: str, order: str) -> str:
+    @contextmanager
+    def beside(self, conn: sqlite3.Connection) -> Iterator[None]:
+        del conn
+        yield None
+
+    rows_form: RowsForm = "json"
+
+    def rows_text(self, columns: Sequence[str], source: str, order: str) -> str:
         # Every cell cast to text: json_array refuses a blob, and a damaged or edited row may
         # hold one anywhere. The whole array comes back as a blob, undecoded. No ORDER BY: a
         # table is read in the order of its integer primary key, which is every order asked
@@ -525,6 +570,10 @@ class SqliteStore:
         del order
         cells = ", ".join(f"CAST({c} AS TEXT)" for c in columns)
         return f"SELECT CAST(json_group_array(json_array({cells})) AS BLOB) FROM {source}"
+
+    def value_bytes(self, conn: Any, sql: str, params: Sequence[Any]) -> bytes | None:
+        rows = self.query(sql, params) if conn is None else conn.execute(sql, params).fetchall()
+        return None if not rows or rows[0][0] is None else bytes(rows[0][0])
 
     def joined_blobs(self, column: str, source: str, order: str) -> str:
         # group_concat keeps a blob's bytes (its separator is empty), in the same scan order.

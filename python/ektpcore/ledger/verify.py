@@ -18,14 +18,16 @@
    against its tag, and every chained row's actor and role against what the audit gave that
    user at that time (``ektpcore.ledger.users.Acting``, fed the rows the chain check reads).
 
-Rows are read in bulk as JSON, once, and every per-row check (links, replay, actors) runs in
-the Rust core: a million history rows in a few seconds.
+Rows are read in bulk, once, as one text a table or span (JSON on SQLite, row values on
+PostgreSQL), and every per-row check (links, replay, actors) runs in the Rust core: a million
+history rows in a few seconds.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -73,38 +75,60 @@ def verify(
     mac: ChainMac | None = None,
     anchor: Iterable[Checkpoint] | None = None,
     chains: tuple[chain.Chain, ...] = CHAINS,
+    beside: Session | None = None,
 ) -> VerifyReport:
     """Checks the ledger ``db`` reads (one snapshot) as the module says; ``mac`` is a sealed
     ledger's key ring, ``anchor`` the checkpoints to hold the chains to. One thread of its
-    own reads the rows, ahead of the one checking them."""
+    own reads the chains' rows, ahead of the one checking them. Given ``beside`` (a second
+    connection in the same snapshot, where the store has one), a second thread reads the
+    tables on it, then chains' rows too, whichever thread has less queued: a server writes
+    on both at once. Else the one thread reads the tables first."""
     reader = OneThread()
+    second = None if beside is None else OneThread()
     try:
-        return _verify(db.on(reader), reader, mac, anchor, chains)
+        tables = db.on(reader) if beside is None or second is None else beside.on(second)
+        helper = None if beside is None or second is None else (tables, second)
+        return _verify(db.on(reader), reader, tables, second or reader, helper, mac, anchor, chains)
     finally:
         reader.close()
+        if second is not None:
+            second.close()
 
 
 def _verify(
     db: Session,
     reader: OneThread,
+    tables_db: Session,
+    tables_reader: OneThread,
+    helper: tuple[Session, OneThread] | None,
     mac: ChainMac | None,
     anchor: Iterable[Checkpoint] | None,
     chains: tuple[chain.Chain, ...],
 ) -> VerifyReport:
     findings: list[Finding] = []
     read: list[Finding] = []  # what the reader found, in the order it read
+    submit = tables_reader.submit
     tables = [
-        reader.submit(chain.subject_rows, db, RECORD_CHAIN, read, _RECORD_LEADING),
-        reader.submit(chain.subject_rows, db, BLANK_CHAIN, read, _BLANK_LEADING),
-        reader.submit(chain.table_rows, db, _CARDS, "cards", "serial", read),
-        reader.submit(chain.table_rows, db, _LOTS, "blank_lots", "id", read),
+        submit(chain.subject_rows, tables_db, RECORD_CHAIN, read, _RECORD_LEADING),
+        submit(chain.subject_rows, tables_db, BLANK_CHAIN, read, _BLANK_LEADING),
+        submit(chain.table_rows, tables_db, _CARDS, "cards", "serial", read),
+        submit(chain.table_rows, tables_db, _LOTS, "blank_lots", "id", read),
     ]
+    sealed: Future[list[tuple[int, str]]] | None = None
+    if mac is not None:
+        # The records' sealed fields, read next and opened in the core on a thread of their
+        # own while the chains are checked: they need nothing the chain check finds.
+        records_sealed = submit(sealing.sealed_rows, tables_db)
+        opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ektpcore-opener")
+        sealed = opener.submit(_open_sealed, records_sealed, mac)
+        opener.shutdown(wait=False)  # the thread ends once the check is done
     probes: dict[str, dict[int, list[tuple[bytes, str]]]] = {}
     if anchor is not None:
         probes, anchor_findings = checkpoint_probes(anchor, mac, identity(db))
         findings += anchor_findings
-    records, blanks, cards, lots = (t.result() for t in tables)
-    findings += read
+    # What reading the tables found goes here, once they are read: the chains are checked
+    # meanwhile (each table is waited for where a check first needs it).
+    read_at = len(findings)
     record_replay = _ektpcore.RecordReplay(
         _columns(RECORD_CHAIN, "record_id", "from_state", "to_state", "batch", "blank"),
         State.QUEUED.value,
@@ -115,11 +139,11 @@ def _verify(
     blank_replay = _ektpcore.BlankReplay(
         _columns(BLANK_CHAIN, "serial", "from_state", "to_state", "batch", "record_id")
     )
-    record_subjects = {f: (records, 1 + len(_RECORD_LEADING)) for f in (OPEN, KEYED)}
+    record_subjects = {f: (tables[0], 1 + len(_RECORD_LEADING)) for f in (OPEN, KEYED)}
     if mac is not None and any(e.format == OPEN for e in chain.epochs(db, RECORD_CHAIN)):
         # Sealed after rows of the open format: those took their records in in clear.
         record_subjects[OPEN] = (_records_in_clear(db, mac), 1)
-    blank_subjects = {f: (blanks, 1 + len(_BLANK_LEADING)) for f in (OPEN, KEYED)}
+    blank_subjects = {f: (tables[1], 1 + len(_BLANK_LEADING)) for f in (OPEN, KEYED)}
     replays: dict[str, tuple[Any, Any]] = {
         RECORD_CHAIN.table: (record_subjects, record_replay.feed),
         BLANK_CHAIN.table: (blank_subjects, blank_replay.feed),
@@ -145,11 +169,14 @@ def _verify(
             probes=probes.get(each.table),
             sink=_sink(replay, each.table, acting),
             reader=reader,
+            helper=helper,
         )
         rows += checked.rows
         findings += checked.findings
     if mac is not None:
         findings += chain.keyed_where_said(checks)
+    records, blanks, cards, lots = (t.result() for t in tables)
+    findings[read_at:read_at] = read
     for replayed in (
         record_replay.check(records, cards),
         blank_replay.check(blanks, lots, records),
@@ -161,8 +188,8 @@ def _verify(
         ]
         if total > len(kept):
             findings.append(Finding("ledger", "-", f"and {total - len(kept)} more like these"))
-    if mac is not None:
-        findings += _sealing(db, mac)
+    if sealed is not None:
+        findings += _sealing(db, mac, sealed.result())
     findings += identity_findings(db)
     findings += [
         Finding("users", user, problem, seq) for user, problem, seq in users.check(db, mac)
@@ -236,9 +263,15 @@ def _records_in_clear(db: Session, ring: Any) -> Any:
     return _ektpcore.LedgerRows(text.encode(), 1 + len(columns))
 
 
-def _sealing(db: Session, ring: Any) -> list[Finding]:
-    """A sealed ledger's own check of its sealed fields and texts."""
+def _open_sealed(read: Future[tuple[Any, bytes]], ring: Any) -> list[tuple[int, str]]:
+    """The records' sealed fields checked, once the reader has read them."""
+    return sealing.check_rows(*read.result(), ring)
+
+
+def _sealing(db: Session, ring: Any, records: list[tuple[int, str]]) -> list[Finding]:
+    """A sealed ledger's own check of its sealed fields (``records``, what
+    ``ektpcore.ledger.sealing.check_rows`` found) and texts."""
     return [
         Finding("records", str(record), f"record {record}: {problem}")
-        for record, problem in sealing.check(db, ring)
+        for record, problem in records
     ] + [Finding(table, row, problem) for table, row, problem in sealing.unopened_texts(db, ring)]
