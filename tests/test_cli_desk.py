@@ -28,8 +28,10 @@ NIKS = [int(v) for v in ektpcore.sample_niks(10, seed=33)]
 PASSWORD = "kata sandi yang panjang"
 
 
-def run(*words: object, code: int = 0, **env: str) -> Result:
-    result = CliRunner().invoke(main, [str(w) for w in words], env=env, catch_exceptions=False)
+def run(*words: object, code: int = 0, stdin: str | None = None, **env: str) -> Result:
+    result = CliRunner().invoke(
+        main, [str(w) for w in words], input=stdin, env=env, catch_exceptions=False
+    )
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     return result
@@ -98,6 +100,52 @@ def test_holds_and_cancellations_with_the_two_person_rule(desk: str) -> None:
         assert led.state_of(NIKS[9]) is State.CANCELLED
         assert led.state_of(NIKS[4]) is State.CANCELLED
         assert led.blanks.counts()[ektpcore.BlankState.VOIDED] == 1
+
+
+def test_niks_read_from_standard_input_never_on_the_command_line(desk: str) -> None:
+    """Every command that names records by NIK takes ``-``: the NIKs from standard input, one
+    a line, so that none is in the process list or the shell's history. Each line is checked
+    before the ledger is opened: a bad one is one line naming it (the NIK masked), exit 2, and
+    nothing changes; the argument form keeps working for scripts."""
+    who, boss = ("--operator", "ani"), ("--supervisor", "budi")
+    typed = run("ledger", "where-is", desk, NIKS[6]).stdout
+    assert run("ledger", "where-is", desk, "-", stdin=f"{NIKS[6]}\n").stdout == typed
+    run("record", "hold", desk, "-", "--reason", "address in question", *who, stdin=f"{NIKS[8]}")
+    run("record", "release", desk, "-", "--reason", "confirmed", *boss, stdin=f"\n {NIKS[8]} \n")
+    run("record", "cancel", desk, "-", "--reason", "moved to Depok", *boss, stdin=f"{NIKS[9]}\n")
+    asked = run(
+        "reprint", "request", desk, "-", "--reason", "x", *who, stdin=f"{NIKS[7]}\n", code=8
+    )
+    assert asked.stderr.startswith("Error: ")
+    assert asked.stderr.count("\n") == 1
+    with Ledger(desk, create=False) as led:
+        before = {n: led.state_of(n) for n in NIKS}
+        history = sum(len(led.history(n)) for n in NIKS)
+    assert before[NIKS[8]] is State.PRINT_READY
+    assert before[NIKS[9]] is State.CANCELLED
+    short = str(NIKS[5])[:15]
+    refusals = [
+        (("qc", "fail", desk, "-", "--reason", "smudge", *who), f"{NIKS[5]}\n{short}\n", 2),
+        (("record", "hold", desk, "-", "--reason", "x", *who), f"{NIKS[6]}\n{NIKS[7]}\n", 2),
+        (("record", "hold", desk, "-", "--reason", "x", *who), f"{NIKS[6]}x\n", 1),
+        (("handover", desk, "-", "--identity-check", "KK", *who), "\n\n", 0),
+        (("record", "hold", desk, "-", "-", "--reason", "x", *who), f"{NIKS[6]}\n", 0),
+        (("qc", "pass", desk, "-", "-", *who), f"{NIKS[5]}\n", 0),
+    ]
+    for words, given, line in refusals:
+        refused = run(*words, stdin=given, code=2)
+        assert refused.stderr.startswith("Error: ")
+        assert refused.stderr.count("\n") == 1
+        if line:
+            assert refused.stderr.startswith(f"Error: standard input, line {line}: ")
+        assert short not in refused.stderr
+        assert str(NIKS[6]) not in refused.stderr
+    with Ledger(desk, create=False) as led:
+        assert {n: led.state_of(n) for n in NIKS} == before
+        assert sum(len(led.history(n)) for n in NIKS) == history
+    run("qc", "pass", desk, NIKS[4], "-", *who, stdin=f"\ufeff{NIKS[5]}\r\n")
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[4]) is led.state_of(NIKS[5]) is State.QC_PASSED
 
 
 def test_hand_overs_manifests_and_a_reprint(desk: str) -> None:

@@ -38,7 +38,6 @@ from ..nik import Nik, Sex, parse_niks
 from ..sheets import Sheet, parse_date
 from .common import (
     KEYS_VARIABLE,
-    NIK,
     PASSWORD_VARIABLE,
     SERIAL,
     Exit,
@@ -56,6 +55,7 @@ from .common import (
     given_anchor,
     key_file,
     label,
+    nik_argument,
     note,
     on_ledger,
     open_ledger,
@@ -511,7 +511,7 @@ def record_of(led: Any, nik: Nik | None, blank: int | None) -> Any:
 
 @ledger.command("where-is")
 @on_ledger
-@click.argument("nik", type=NIK, required=False)
+@nik_argument()
 @click.option(
     "--blank",
     type=SERIAL,

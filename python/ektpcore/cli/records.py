@@ -14,7 +14,6 @@ from ..errors import ApprovalRequiredError, InvalidArgumentError
 from ..lifecycle import Role, State
 from ..nik import Nik
 from .common import (
-    NIK,
     SERIAL,
     Exit,
     Who,
@@ -23,6 +22,7 @@ from .common import (
     echo,
     failure,
     label,
+    nik_argument,
     on_ledger,
     open_ledger,
     plain,
@@ -41,7 +41,7 @@ def _one_record(f: Any) -> Any:
         default=None,
         help="Or name the record by the serial of the blank its card is on.",
     )(f)
-    return click.argument("nik", type=NIK, required=False)(f)
+    return nik_argument()(f)
 
 
 def _reason(f: Any) -> Any:
@@ -284,7 +284,7 @@ def _cards(f: Any) -> Any:
         type=SERIAL,
         help="A card by its blank's serial (repeatable).",
     )(f)
-    return on_ledger(click.argument("niks", nargs=-1, type=NIK)(f))
+    return on_ledger(nik_argument(many=True)(f))
 
 
 def _chosen(led: Any, niks: Sequence[Nik], blanks: Sequence[int], batch: str | None) -> list[Any]:
