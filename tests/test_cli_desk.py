@@ -294,6 +294,44 @@ def test_a_password_changed_by_the_administrator(ledger_location: str) -> None:
     )
 
 
+def test_two_supervisor_accounts_made_by_one_administrator_show_in_the_users_audit(
+    desk: str,
+) -> None:
+    """The two-person rule counts accounts, not people: an administrator who makes two
+    supervisor accounts approves a reprint alone. The ledger cannot tell; its audit can show
+    it: ``users audit`` lists who created each account and role, and the card's history names
+    both accounts (docs/security.md)."""
+    env = {"EKTPCORE_PASSWORD": PASSWORD, "EKTPCORE_NEW_PASSWORD": PASSWORD}
+    run("users", "create-administrator", desk, "--name", "root", **env)
+    for name, role in (("sari", "supervisor"), ("sari-2", "operator")):
+        run("users", "add", desk, "--admin", "root", "--name", name, "--role", role, **env)
+    run(
+        "users", "grant", desk, "--admin", "root", "--name", "sari-2", "--role", "supervisor", **env
+    )
+    run(
+        "handover", desk, "-", "--identity-check", "KK", "--user", "sari", stdin=f"{NIKS[0]}", **env
+    )
+    asked = run("reprint", "request", desk, NIKS[0], "--reason", "lost", "--user", "sari", **env)
+    (number,) = re.findall(r"reprint request (\d+) filed", asked.stdout)
+    run("reprint", "approve", desk, number, "--user", "sari-2", **env)
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[0]) is State.PRINT_READY
+    audit = run("users", "audit", desk).stdout.splitlines()
+    assert len(audit) == 4
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WIB root \(administrator\): ", a) for a in audit
+    )
+    assert audit[1].endswith("user created sari: person, supervisor")
+    assert audit[3].endswith("role granted sari-2: supervisor granted, operator revoked")
+    assert "secret" not in "".join(audit)
+    only = run("users", "audit", desk, "--name", "SARI-2").stdout.splitlines()
+    assert only == audit[2:]
+    history = run("ledger", "where-is", desk, "-", "--history", stdin=f"{NIKS[0]}\n").stdout
+    assert history.splitlines()[-1].endswith(
+        "sari-2 (supervisor) ISSUED -> PRINT_READY: lost (requested by sari, approved by sari-2)"
+    )
+
+
 def test_a_ledger_with_users_is_sealed_by_its_administrator_only(
     ledger_location: str, tmp_path: Path
 ) -> None:

@@ -577,8 +577,10 @@ class NikType(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Nik | str:
-        if isinstance(value, Nik) or value == STDIN:
+        if isinstance(value, Nik):
             return value
+        if value == STDIN:
+            return STDIN
         try:
             return Nik.parse(str(value).strip())
         except InvalidNikError as err:
@@ -637,6 +639,15 @@ def _niks_given(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return (*given[:at], *read, *given[at + 1 :])
 
 
+class _NikArgument(click.Argument):
+    """The NIK argument: its usage says ``NIK|-``, its errors name it ``NIK`` as before."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        if self.nargs == -1:
+            return "'NIK...'"
+        return "'NIK'" if self.required else "'[NIK]'"
+
+
 def nik_argument(*, many: bool = False, required: bool = False) -> Callable[[F], F]:
     """The ``NIK`` argument of a command that names records (``NIK...`` with ``many``). ``-``
     reads the NIKs from standard input, one a line, so that a citizen's NIK typed at a desk
@@ -649,6 +660,7 @@ def nik_argument(*, many: bool = False, required: bool = False) -> Callable[[F],
         nargs=-1 if many else 1,
         required=required,
         callback=_niks_given,
+        cls=_NikArgument,
     )
 
 
