@@ -516,7 +516,10 @@ def ledger_import(
 def record_of(led: Any, nik: Nik | None, blank: int | None) -> Any:
     """The record named by its NIK or by the blank its card is on (one of them)."""
     if (nik is None) == (blank is None):
-        raise click.UsageError("name the record by its NIK or by --blank SERIAL (one of them)")
+        raise click.UsageError(
+            "name the record by its NIK (- reads it from standard input) or by --blank SERIAL"
+            " (one of them)"
+        )
     return led.where_is(int(nik)) if nik is not None else led.where_is_card(blank)
 
 

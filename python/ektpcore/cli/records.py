@@ -290,7 +290,10 @@ def _cards(f: Any) -> Any:
 def _chosen(led: Any, niks: Sequence[Nik], blanks: Sequence[int], batch: str | None) -> list[Any]:
     """The records named by NIK, by blank, or the printed cards of a batch."""
     if not (niks or blanks or batch):
-        raise click.UsageError("name the cards: NIKs, --blank SERIAL or --batch NAME")
+        raise click.UsageError(
+            "name the cards: NIKs (- reads them from standard input), --blank SERIAL or --batch"
+            " NAME"
+        )
     found = [led.where_is(int(n)) for n in niks] + [led.where_is_card(s) for s in blanks]
     wrong = [r for r in found if r.state not in _CHECKED]
     if wrong:
