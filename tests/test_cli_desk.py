@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +149,40 @@ def test_niks_read_from_standard_input_never_on_the_command_line(desk: str) -> N
     run("qc", "pass", desk, NIKS[4], "-", *who, stdin=f"\ufeff{NIKS[5]}\r\n")
     with Ledger(desk, create=False) as led:
         assert led.state_of(NIKS[4]) is led.state_of(NIKS[5]) is State.QC_PASSED
+
+
+def test_at_a_terminal_the_nik_is_asked_for(desk: str) -> None:
+    """At a desk ``-`` asks for the NIK on the terminal: one NIK and Enter (a scanner's) for a
+    command that names one record, NIKs until an empty line for one that names several; the
+    process's command line never holds one."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def at_terminal(*words: object, typed: str) -> tuple[str, str, str]:
+        leader, follower = os.openpty()
+        with subprocess.Popen(
+            [sys.executable, "-m", "ektpcore", *map(str, words)],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        ) as child:
+            os.close(follower)
+            os.write(leader, typed.encode())
+            cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().decode()
+            out, err = child.communicate(timeout=60)
+        os.close(leader)
+        assert child.returncode == 0, err
+        return out, err, cmdline
+
+    out, err, cmdline = at_terminal("ledger", "where-is", desk, "-", typed=f"{NIKS[6]}\n")
+    assert out == run("ledger", "where-is", desk, NIKS[6]).stdout
+    assert err == "NIK, typed or scanned:\n"
+    assert str(NIKS[6]) not in cmdline
+    who = ("--operator", "ani")
+    out, err, _ = at_terminal("qc", "pass", desk, "-", *who, typed=f"{NIKS[4]}\n{NIKS[5]}\n\n")
+    assert out.startswith("2 cards passed quality control")
+    assert err.startswith("NIKs, typed or scanned, one a line; an empty line ends them:")
 
 
 def test_hand_overs_manifests_and_a_reprint(desk: str) -> None:

@@ -598,7 +598,11 @@ def read_niks(stream: IO[str], *, one: bool) -> list[Nik]:
     Ctrl-D. ``one``: the command names one record, and a second NIK is refused."""
     tty = stream.isatty()
     if tty:
-        note("NIK (typed or scanned; not shown in the process list or the shell's history):")
+        note(
+            "NIK, typed or scanned:"
+            if one
+            else "NIKs, typed or scanned, one a line; an empty line ends them:"
+        )
     found: list[Nik] = []
     for number, line in enumerate(stream, start=1):
         text = line.strip().lstrip("\ufeff").strip()
