@@ -193,6 +193,26 @@ CALLS: dict[str, tuple[str, Callable[[Ledger], object]]] = {
         "a name (row 0) holds a control character (U+200F)",
         lambda led: led.add_records([nik(9)], OPERATOR, names=["Siti\u200fAminah"]),
     ),
+    "a name holding a NIK": (
+        "a name (row 1) may not hold a NIK-shaped number",
+        lambda led: led.add_records([nik(8), nik(9)], OPERATOR, names=["Siti", f"Budi {nik(5)}"]),
+    ),
+    "a kecamatan holding a NIK in groups": (
+        "a kecamatan (row 2) may not hold a NIK-shaped number",
+        lambda led: led.add_records(
+            [nik(7), nik(8), nik(9)],
+            OPERATOR,
+            kecamatan=["Bogor 12", "Bogor 12", "3271 0145 0899 0001"],
+        ),
+    ),
+    "a kelurahan holding a NIK in full-width digits": (
+        "a kelurahan (row 1) may not hold a NIK-shaped number",
+        lambda led: led.add_records(
+            [nik(8), nik(9)],
+            OPERATOR,
+            kelurahan=["Ménteng", "".join(chr(0xFF10 + int(d)) for d in str(nik(5)))],
+        ),
+    ),
     "a sign-in name with a surrogate": (
         "a user's name",
         lambda led: led.sign_in("a\udc80ni", "kata sandi yang panjang"),
