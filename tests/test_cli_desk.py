@@ -168,9 +168,15 @@ def test_at_a_terminal_the_nik_is_asked_for(desk: str) -> None:
             text=True,
         ) as child:
             os.close(follower)
-            os.write(leader, typed.encode())
+            # Read while the command runs (it waits for the NIK): what ps shows of it.
             cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().decode()
-            out, err = child.communicate(timeout=60)
+            assert "where-is" in cmdline or "qc" in cmdline
+            os.write(leader, typed.encode())
+            try:
+                out, err = child.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()  # still waiting for a NIK: fail, never hang
+                raise
         os.close(leader)
         assert child.returncode == 0, err
         return out, err, cmdline
