@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import select
 import stat
 import subprocess
 import sys
@@ -168,15 +169,21 @@ def test_at_a_terminal_the_nik_is_asked_for(desk: str) -> None:
             text=True,
         ) as child:
             os.close(follower)
-            # Read while the command runs (it waits for the NIK): what ps shows of it.
+            assert child.stderr is not None
+            if not select.select([child.stderr], [], [], 60)[0]:
+                child.kill()  # no prompt: fail, never hang
+                pytest.fail("no prompt for the NIK on the terminal")
+            asked = child.stderr.readline()  # the prompt: the command waits for the NIK
+            # What ps shows of the command while it runs.
             cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().decode()
-            assert "where-is" in cmdline or "qc" in cmdline
+            assert "ektpcore" in cmdline
             os.write(leader, typed.encode())
             try:
                 out, err = child.communicate(timeout=60)
             except subprocess.TimeoutExpired:
                 child.kill()  # still waiting for a NIK: fail, never hang
                 raise
+            err = asked + err
         os.close(leader)
         assert child.returncode == 0, err
         return out, err, cmdline
