@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import select
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,10 @@ NIKS = [int(v) for v in ektpcore.sample_niks(10, seed=33)]
 PASSWORD = "kata sandi yang panjang"
 
 
-def run(*words: object, code: int = 0, **env: str) -> Result:
-    result = CliRunner().invoke(main, [str(w) for w in words], env=env, catch_exceptions=False)
+def run(*words: object, code: int = 0, stdin: str | None = None, **env: str) -> Result:
+    result = CliRunner().invoke(
+        main, [str(w) for w in words], input=stdin, env=env, catch_exceptions=False
+    )
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     return result
@@ -98,6 +104,98 @@ def test_holds_and_cancellations_with_the_two_person_rule(desk: str) -> None:
         assert led.state_of(NIKS[9]) is State.CANCELLED
         assert led.state_of(NIKS[4]) is State.CANCELLED
         assert led.blanks.counts()[ektpcore.BlankState.VOIDED] == 1
+
+
+def test_niks_read_from_standard_input_never_on_the_command_line(desk: str) -> None:
+    """Every command that names records by NIK takes ``-``: the NIKs from standard input, one
+    a line, so that none is in the process list or the shell's history. Each line is checked
+    before the ledger is opened: a bad one is one line naming it (the NIK masked), exit 2, and
+    nothing changes; the argument form keeps working for scripts."""
+    who, boss = ("--operator", "ani"), ("--supervisor", "budi")
+    typed = run("ledger", "where-is", desk, NIKS[6]).stdout
+    assert run("ledger", "where-is", desk, "-", stdin=f"{NIKS[6]}\n").stdout == typed
+    run("record", "hold", desk, "-", "--reason", "address in question", *who, stdin=f"{NIKS[8]}")
+    run("record", "release", desk, "-", "--reason", "confirmed", *boss, stdin=f"\n {NIKS[8]} \n")
+    run("record", "cancel", desk, "-", "--reason", "moved to Depok", *boss, stdin=f"{NIKS[9]}\n")
+    asked = run(
+        "reprint", "request", desk, "-", "--reason", "x", *who, stdin=f"{NIKS[7]}\n", code=8
+    )
+    assert asked.stderr.startswith("Error: ")
+    assert asked.stderr.count("\n") == 1
+    with Ledger(desk, create=False) as led:
+        before = {n: led.state_of(n) for n in NIKS}
+        history = sum(len(led.history(n)) for n in NIKS)
+    assert before[NIKS[8]] is State.PRINT_READY
+    assert before[NIKS[9]] is State.CANCELLED
+    short = str(NIKS[5])[:15]
+    refusals = [
+        (("qc", "fail", desk, "-", "--reason", "smudge", *who), f"{NIKS[5]}\n{short}\n", 2),
+        (("record", "hold", desk, "-", "--reason", "x", *who), f"{NIKS[6]}\n{NIKS[7]}\n", 2),
+        (("record", "hold", desk, "-", "--reason", "x", *who), f"{NIKS[6]}x\n", 1),
+        (("handover", desk, "-", "--identity-check", "KK", *who), "\n\n", 0),
+        (("record", "hold", desk, "-", "-", "--reason", "x", *who), f"{NIKS[6]}\n", 0),
+        (("qc", "pass", desk, "-", "-", *who), f"{NIKS[5]}\n", 0),
+    ]
+    for words, given, line in refusals:
+        refused = run(*words, stdin=given, code=2)
+        assert refused.stderr.startswith("Error: ")
+        assert refused.stderr.count("\n") == 1
+        if line:
+            assert refused.stderr.startswith(f"Error: standard input, line {line}: ")
+        assert short not in refused.stderr
+        assert str(NIKS[6]) not in refused.stderr
+    with Ledger(desk, create=False) as led:
+        assert {n: led.state_of(n) for n in NIKS} == before
+        assert sum(len(led.history(n)) for n in NIKS) == history
+    run("qc", "pass", desk, NIKS[4], "-", *who, stdin=f"\ufeff{NIKS[5]}\r\n")
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[4]) is led.state_of(NIKS[5]) is State.QC_PASSED
+
+
+def test_at_a_terminal_the_nik_is_asked_for(desk: str) -> None:
+    """At a desk ``-`` asks for the NIK on the terminal: one NIK and Enter (a scanner's) for a
+    command that names one record, NIKs until an empty line for one that names several; the
+    process's command line never holds one."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def at_terminal(*words: object, typed: str) -> tuple[str, str, str]:
+        leader, follower = os.openpty()
+        with subprocess.Popen(
+            [sys.executable, "-m", "ektpcore", *map(str, words)],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        ) as child:
+            os.close(follower)
+            assert child.stderr is not None
+            if not select.select([child.stderr], [], [], 60)[0]:
+                child.kill()  # no prompt: fail, never hang
+                pytest.fail("no prompt for the NIK on the terminal")
+            asked = child.stderr.readline()  # the prompt: the command waits for the NIK
+            # What ps shows of the command while it runs.
+            cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().decode()
+            assert "ektpcore" in cmdline
+            os.write(leader, typed.encode())
+            try:
+                out, err = child.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()  # still waiting for a NIK: fail, never hang
+                raise
+            err = asked + err
+        os.close(leader)
+        assert child.returncode == 0, err
+        return out, err, cmdline
+
+    out, err, cmdline = at_terminal("ledger", "where-is", desk, "-", typed=f"{NIKS[6]}\n")
+    assert out == run("ledger", "where-is", desk, NIKS[6]).stdout
+    assert err == "NIK, typed or scanned:\n"
+    assert str(NIKS[6]) not in cmdline
+    who = ("--operator", "ani")
+    out, err, _ = at_terminal("qc", "pass", desk, "-", *who, typed=f"{NIKS[4]}\n{NIKS[5]}\n\n")
+    assert out.startswith("2 cards passed quality control")
+    assert err.startswith("NIKs, typed or scanned, one a line; an empty line ends them:")
 
 
 def test_hand_overs_manifests_and_a_reprint(desk: str) -> None:
@@ -243,6 +341,44 @@ def test_a_password_changed_by_the_administrator(ledger_location: str) -> None:
         "--user",
         "ani",
         EKTPCORE_PASSWORD=fresh,
+    )
+
+
+def test_two_supervisor_accounts_made_by_one_administrator_show_in_the_users_audit(
+    desk: str,
+) -> None:
+    """The two-person rule counts accounts, not people: an administrator who makes two
+    supervisor accounts approves a reprint alone. The ledger cannot tell; its audit can show
+    it: ``users audit`` lists who created each account and role, and the card's history names
+    both accounts (docs/security.md)."""
+    env = {"EKTPCORE_PASSWORD": PASSWORD, "EKTPCORE_NEW_PASSWORD": PASSWORD}
+    run("users", "create-administrator", desk, "--name", "root", **env)
+    for name, role in (("sari", "supervisor"), ("sari-2", "operator")):
+        run("users", "add", desk, "--admin", "root", "--name", name, "--role", role, **env)
+    run(
+        "users", "grant", desk, "--admin", "root", "--name", "sari-2", "--role", "supervisor", **env
+    )
+    run(
+        "handover", desk, "-", "--identity-check", "KK", "--user", "sari", stdin=f"{NIKS[0]}", **env
+    )
+    asked = run("reprint", "request", desk, NIKS[0], "--reason", "lost", "--user", "sari", **env)
+    (number,) = re.findall(r"reprint request (\d+) filed", asked.stdout)
+    run("reprint", "approve", desk, number, "--user", "sari-2", **env)
+    with Ledger(desk, create=False) as led:
+        assert led.state_of(NIKS[0]) is State.PRINT_READY
+    audit = run("users", "audit", desk).stdout.splitlines()
+    assert len(audit) == 4
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WIB root \(administrator\): ", a) for a in audit
+    )
+    assert audit[1].endswith("user created sari: person, supervisor")
+    assert audit[3].endswith("role granted sari-2: supervisor granted, operator revoked")
+    assert "secret" not in "".join(audit)
+    only = run("users", "audit", desk, "--name", "SARI-2").stdout.splitlines()
+    assert only == audit[2:]
+    history = run("ledger", "where-is", desk, "-", "--history", stdin=f"{NIKS[0]}\n").stdout
+    assert history.splitlines()[-1].endswith(
+        "sari-2 (supervisor) ISSUED -> PRINT_READY: lost (requested by sari, approved by sari-2)"
     )
 
 

@@ -83,6 +83,36 @@ def test_manifests_of_both_legs_a_hand_over_record_and_the_days_report(
     run("berita-acara", ledger_location, str(NIKS[0]), *place, "--output", str(record))
     assert str(NIKS[0]) in text(record)  # the hand-over record binds the full NIK
 
+    # At a desk the NIKs come from standard input (-), never on the command line: a card
+    # handed over and both hand-over records printed so. A line that is no NIK is one line
+    # naming it, exit 2, and no paper is written.
+    handed = CliRunner().invoke(
+        main,
+        ["handover", ledger_location, "-", "--identity-check", "KK dicocokkan", *who],
+        input=f"{NIKS[1]}\n",
+    )
+    assert handed.exit_code == 0, handed.output
+    both = tmp_path / "berita-acara-2.pdf"
+    bad = CliRunner().invoke(
+        main,
+        ["berita-acara", ledger_location, "-", *place, "--output", str(both)],
+        input=f"{NIKS[0]}\n{str(NIKS[1])[:-1]}\n",
+    )
+    assert bad.exit_code == 2, bad.output
+    assert bad.output.startswith("Error: standard input, line 2: invalid NIK ")
+    assert bad.output.count("\n") == 1
+    assert str(NIKS[1])[:-1] not in bad.output
+    assert not both.exists()
+    run_in = CliRunner().invoke(
+        main,
+        ["berita-acara", ledger_location, "-", *place, "--output", str(both)],
+        input=f"{NIKS[0]}\n\n{NIKS[1]}\n",
+    )
+    assert run_in.exit_code == 0, run_in.output
+    assert "berita acara for 2 card(s)" in run_in.output
+    assert str(NIKS[0]) in text(both)
+    assert str(NIKS[1]) in text(both)
+
     report, figures = tmp_path / "report.pdf", tmp_path / "report.csv"
     out = run("report", "day", ledger_location, *place, "-o", str(report), "--csv", str(figures))
     assert "report:" in out

@@ -6,6 +6,7 @@ an output was refused stay as they were."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -648,6 +649,65 @@ def test_a_row_whose_name_or_region_holds_a_control_character_is_left_out(
     assert all("control character" in r for r in rejects[1:])
     with Ledger(tmp_path / "bureau.db", create=False) as led:
         assert led.counts() == {State.SENT_FOR_ENROLMENT: 1}
+
+
+def test_a_row_whose_card_field_or_photo_breaks_the_rule_for_texts_is_left_out(
+    ledger_location: str, tmp_path: Path
+) -> None:
+    """A card field or a photo reference holding a control character (an escape sequence, a
+    direction override or isolate, NUL-like C0 and C1 controls, a line break where the field is
+    one line) or a name of thousands of characters leaves its row out, the reject naming the
+    row and the column; rows as real exports have them (accented names, an address over two
+    lines, CRLF and all) are taken, on both stores."""
+    folder = tmp_path / "sheet"
+    shutil.copytree(Path(siak_export(tmp_path).path).parent / "foto", folder / "foto")
+    head = "NIK;NAMA_LGKP;TMPT_LHR;TGL_LHR;JENIS_KLMIN;ALAMAT;NO_RT;NO_RW;KEL_NAME;KEC_NAME"
+    head += ";KAB_NAME;PROP_NAME;AGAMA;STAT_KWN;JENIS_PKRJN;FOTO"
+    good = {"TMPT_LHR": "Bogor", "ALAMAT": "Jl. Pajajaran", "NO_RT": "001", "JENIS_PKRJN": "PNS"}
+    wrong = [
+        ("Dédé Sutisna", {"ALAMAT": "Jl. Pajajaran No. 5\r\nKomplek Griya Asri"}, ""),
+        ("Zoë Ma'ruf", {"ALAMAT": "Gg. Mawar\nBlok C\t12"}, ""),
+        ("Siti Aminah", {"ALAMAT": "Jl. \x1b[2JPajajaran"}, "ALAMAT"),
+        ("Sri Astuti", {"TMPT_LHR": "Bo\u202egor"}, "TMPT_LHR"),
+        ("Ani Lestari", {"JENIS_PKRJN": "PNS\u2067"}, "JENIS_PKRJN"),
+        ("Dewi Sartika", {"NO_RT": "0\x9b01"}, "NO_RT"),
+        ("Rina " + "Wati" * 1_250, {}, "NAMA_LGKP"),
+        ("Ayu Lestari", {"FOTO": "foto/merah.png\x07"}, "FOTO"),
+        ("Tuti Alawiyah", {"TMPT_LHR": "Bogor\nBarat"}, "TMPT_LHR"),
+    ]
+    niks = [f"32710145089900{i:02d}" for i in range(1, len(wrong) + 1)]
+    with (folder / "prr.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, delimiter=";")
+        w.writerow(head.split(";"))
+        for nik, (name, cells, _) in zip(niks, wrong, strict=True):
+            row = {**good, "FOTO": "foto/merah.png", **cells}
+            place = ["002", "Menteng", "Bogor Barat", "Kota Bogor", "Jawa Barat", "Islam", "KAWIN"]
+            born = [row["TMPT_LHR"], "05/08/1999", "PEREMPUAN", row["ALAMAT"], row["NO_RT"]]
+            w.writerow([nik, name, *born, *place, row["JENIS_PKRJN"], row["FOTO"]])
+    Ledger(ledger_location).close()
+    words = ["ledger", "import", ledger_location, str(folder / "prr.csv"), "--operator", "ani"]
+    result = CliRunner().invoke(main, [*words, "--default", "citizenship=WNI"])
+    left = len(wrong) - 2
+    _check_one_line(
+        result.exit_code, result.stderr, result.stdout, Exit.PARTIAL, rf"{left} of 9 rows"
+    )
+    assert not any(ch in result.output for ch in "\x1b\x07\x9b\u202e\u2067")
+    with (folder / "prr-rejects.csv").open(encoding="utf-8", newline="") as f:
+        rejects = list(csv.reader(f))[1:]
+    expected = [[str(i + 2), column] for i, (_, _, column) in enumerate(wrong) if column]
+    assert [[r[0], r[3]] for r in rejects] == expected
+    reasons = [r[4] for r in rejects]
+    assert all(r.startswith("the cell ") for r in reasons)
+    assert "the cell is longer than 200 characters (5,005)" in reasons
+    assert sum("holds a control character (U+" in r for r in reasons) == left - 1
+    with Ledger(ledger_location, create=False) as led:
+        assert led.counts() == {State.PRINT_READY: 2}
+        first, second = led.where_is(int(niks[0])), led.where_is(int(niks[1]))
+    assert (first.name, first.card.address) == (
+        "Dédé Sutisna",
+        "Jl. Pajajaran No. 5\r\nKomplek Griya Asri",
+    )
+    assert (second.name, second.card.address) == ("Zoë Ma'ruf", "Gg. Mawar\nBlok C\t12")
 
 
 def test_a_cleaned_sheet_is_kept_from_other_users(bureau: Path) -> None:

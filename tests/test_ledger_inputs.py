@@ -153,6 +153,66 @@ CALLS: dict[str, tuple[str, Callable[[Ledger], object]]] = {
         "the card's address (row 0)",
         lambda led: led.add_records([nik(9)], OPERATOR, card={"address": ["Jl. \udc80"]}),
     ),
+    "a name of five thousand characters": (
+        "a name (row 1) is longer than 200 characters",
+        lambda led: led.add_records([nik(8), nik(9)], OPERATOR, names=["Siti", "A" * 5_000]),
+    ),
+    "a photo reference with an escape sequence": (
+        "a photo reference (row 0) holds a control character (U+001B)",
+        lambda led: led.add_records([nik(9)], OPERATOR, photos=["foto/\x1b[2J.png"]),
+    ),
+    "a signature reference with a line break": (
+        "a signature reference (row 0) holds a control character (U+000A)",
+        lambda led: led.add_records([nik(9)], OPERATOR, signatures=["ttd/a.png\nttd/b.png"]),
+    ),
+    "an address with a right-to-left override": (
+        "the card's address (row 0) holds a control character (U+202E)",
+        lambda led: led.add_records([nik(9)], OPERATOR, card={"address": ["Jl. \u202eMerdeka"]}),
+    ),
+    "an address with NUL": (
+        "the card's address (row 0) holds a control character (U+0000)",
+        lambda led: led.add_records([nik(9)], OPERATOR, card={"address": ["Jl. Merdeka\x00"]}),
+    ),
+    "an occupation with a direction isolate": (
+        "the card's occupation (row 0) holds a control character (U+2066)",
+        lambda led: led.add_records([nik(9)], OPERATOR, card={"occupation": ["PNS\u2066"]}),
+    ),
+    "a birth place with a C1 control": (
+        "the card's birth_place (row 0) holds a control character (U+009B)",
+        lambda led: led.add_records([nik(9)], OPERATOR, card={"birth_place": ["Bogor\x9b2J"]}),
+    ),
+    "a religion with a line break": (
+        "the card's religion (row 0) holds a control character (U+000A)",
+        lambda led: led.add_records([nik(9)], OPERATOR, card={"religion": ["Islam\nKristen"]}),
+    ),
+    "an occupation of a thousand characters": (
+        "the card's occupation (row 0) is longer than 200 characters",
+        lambda led: led.add_records([nik(9)], OPERATOR, card={"occupation": ["PNS " * 250]}),
+    ),
+    "a name with a right-to-left mark": (
+        "a name (row 0) holds a control character (U+200F)",
+        lambda led: led.add_records([nik(9)], OPERATOR, names=["Siti\u200fAminah"]),
+    ),
+    "a name holding a NIK": (
+        "a name (row 1) may not hold a NIK-shaped number",
+        lambda led: led.add_records([nik(8), nik(9)], OPERATOR, names=["Siti", f"Budi {nik(5)}"]),
+    ),
+    "a kecamatan holding a NIK in groups": (
+        "a kecamatan (row 2) may not hold a NIK-shaped number",
+        lambda led: led.add_records(
+            [nik(7), nik(8), nik(9)],
+            OPERATOR,
+            kecamatan=["Bogor 12", "Bogor 12", "3271 0145 0899 0001"],
+        ),
+    ),
+    "a kelurahan holding a NIK in full-width digits": (
+        "a kelurahan (row 1) may not hold a NIK-shaped number",
+        lambda led: led.add_records(
+            [nik(8), nik(9)],
+            OPERATOR,
+            kelurahan=["Ménteng", "".join(chr(0xFF10 + int(d)) for d in str(nik(5)))],
+        ),
+    ),
     "a sign-in name with a surrogate": (
         "a user's name",
         lambda led: led.sign_in("a\udc80ni", "kata sandi yang panjang"),
@@ -179,6 +239,33 @@ def test_a_bad_argument_is_an_invalid_argument_error_naming_it(
         assert caught.value.__cause__ is None
         assert not isinstance(caught.value.__context__, (OverflowError, UnicodeError, TypeError))
         assert _snapshot(led) == before
+
+
+def test_names_and_card_fields_as_real_exports_have_them_are_taken(ledger_location: str) -> None:
+    """The rule for a record's texts refuses no real value: accented and apostrophised names,
+    an address over two lines (SIAK's ALAMAT sometimes is) or with a tab, and a name and an
+    address of the longest length taken, are kept as they were given."""
+    names = ["Dédé Sutisna", "Zoë Anggraini Ma'ruf", "Ñoman Śrī Åsa", "A" * 200]
+    addresses = [
+        "Jl. Pajajaran No. 5\nKomplek Griya",
+        "Jl. Merdeka\t12",
+        "Gg. Mawar\r\nBlok C",
+        "J" * 200,
+    ]
+    niks = [nik(i) for i in range(1, 5)]
+    with Ledger(ledger_location) as led:
+        report = led.add_records(
+            niks,
+            OPERATOR,
+            names=names,
+            card={"address": addresses, "occupation": ["PELAJAR/MAHASISWA"] * 4},
+            photos=["/srv/foto/" + "f" * 980] + ["foto/a.png"] * 3,
+        )
+        assert report.added == 4
+        for n, name, address in zip(niks, names, addresses, strict=True):
+            record = led.where_is(n)
+            assert record.name == name
+            assert record.card.address == address.strip()
 
 
 def test_a_birth_date_is_masked_in_messages_and_one_not_the_niks_is_refused(

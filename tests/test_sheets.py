@@ -151,6 +151,20 @@ def test_a_header_only_sheet_has_no_rows(tmp_path: Path) -> None:
     assert sheet.has("nik")
 
 
+def test_a_cell_over_two_lines_leaves_its_row_one_row(tmp_path: Path) -> None:
+    """An address in two lines (a quoted cell with a line break, CRLF or LF) is one row of
+    the spreadsheet: it keeps its line break, and the rows after it keep the numbers a clerk
+    sees in the spreadsheet, blank rows counted."""
+    path = tmp_path / "alamat.csv"
+    path.write_bytes(
+        b'NIK;NAMA_LGKP;ALAMAT\r\n1;Ani;"Jl. Mawar 5\r\nBlok C"\r\n\r\n'
+        b'2;Budi;"Gg. Melati\nRT 3"\r\n3;Sari;Jl. Anggrek\r\n'
+    )
+    sheet = read_sheet(path)
+    assert sheet.numbers == [2, 4, 5]
+    assert sheet.values("address") == ["Jl. Mawar 5\r\nBlok C", "Gg. Melati\nRT 3", "Jl. Anggrek"]
+
+
 def test_a_short_row_is_padded_not_shifted(tmp_path: Path) -> None:
     sheet = read_sheet(write(tmp_path, "a.csv", f"nik,nama,kecamatan\n{NIK},Ani\n"))
     assert sheet.values("kecamatan") == [""]

@@ -322,13 +322,17 @@ def _read_csv(path: Path) -> tuple[str, str | None, list[tuple[int, list[str]]]]
         table = [(i, [ln]) for i, ln in enumerate(lines, start=1) if ln.strip()]
     else:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        # Rows are counted as a spreadsheet shows them: a blank line is a row, and a quoted
+        # cell over several lines (an address in two lines) leaves its row one row, so the
+        # rows after it keep the numbers a clerk sees (the reader's line_num counts lines).
+        row = 0
         try:
-            for cells in reader:
+            for row, cells in enumerate(reader, start=1):
                 if any(c.strip() for c in cells):
-                    table.append((reader.line_num, cells))
+                    table.append((row, cells))
         except csv.Error as err:
-            raise SheetError(f"{path.name}, row {reader.line_num}: {err}") from None
-    # A header-only sheet keeps its header row; row numbers count lines as a spreadsheet does.
+            raise SheetError(f"{path.name}, row {row + 1}: {err}") from None
+    # A header-only sheet keeps its header row.
     return encoding, delimiter, table
 
 

@@ -564,14 +564,23 @@ def signed_in(led: Ledger, who: Who) -> Iterator[Actor]:
 # -- naming records ----------------------------------------------------------------------------
 
 
+STDIN = "-"
+"""The NIK argument that says: read the NIKs from standard input (see :func:`nik_argument`)."""
+
+
 class NikType(click.ParamType):  # type: ignore[type-arg]
-    """A NIK on the command line: refused (masked) unless valid."""
+    """A NIK on the command line: refused (masked) unless valid; ``-`` passes as it is, for
+    :func:`nik_argument` to read the NIKs from standard input."""
 
     name = "NIK"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Nik:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Nik | str:
         if isinstance(value, Nik):
             return value
+        if value == STDIN:
+            return STDIN
         try:
             return Nik.parse(str(value).strip())
         except InvalidNikError as err:
@@ -579,6 +588,84 @@ class NikType(click.ParamType):  # type: ignore[type-arg]
 
 
 NIK = NikType()
+
+
+def read_niks(stream: IO[str], *, one: bool) -> list[Nik]:
+    """The NIKs of ``stream``, one a line, each checked before any is used: a line that is
+    not a valid NIK is one line naming the line (the NIK masked, as every error shows it),
+    exit 2, and the command does nothing. Blank lines are skipped; at a terminal an empty
+    line ends the list (a scanner's Enter after each card), so the clerk need not type
+    Ctrl-D. ``one``: the command names one record, and a second NIK is refused."""
+    tty = stream.isatty()
+    if tty:
+        note(
+            "NIK, typed or scanned:"
+            if one
+            else "NIKs, typed or scanned, one a line; an empty line ends them:"
+        )
+    found: list[Nik] = []
+    for number, line in enumerate(stream, start=1):
+        text = line.strip().lstrip("\ufeff").strip()
+        if not text:
+            if tty and (found or one):
+                break
+            continue
+        try:
+            nik = Nik.parse(text)
+        except InvalidNikError as err:
+            raise failure(f"standard input, line {number}: {err}", Exit.USAGE) from None
+        if one and found:
+            raise failure(
+                f"standard input, line {number}: a second NIK; this command names one record",
+                Exit.USAGE,
+            )
+        found.append(nik)
+        if one and tty:
+            break
+    if not found:
+        raise failure("standard input: no NIK given (one a line)", Exit.USAGE)
+    return found
+
+
+def _niks_given(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """The NIK argument with ``-`` replaced by the NIKs read from standard input (read once,
+    before the command opens its ledger)."""
+    many = isinstance(value, tuple)
+    given = list(value) if many else [] if value is None else [value]
+    if given.count(STDIN) > 1:
+        raise click.UsageError("standard input is read once: give - once")
+    if STDIN not in given:
+        return value
+    read = read_niks(click.get_text_stream("stdin"), one=not many)
+    if not many:
+        return read[0]
+    at = given.index(STDIN)
+    return (*given[:at], *read, *given[at + 1 :])
+
+
+class _NikArgument(click.Argument):
+    """The NIK argument: its usage says ``NIK|-``, its errors name it ``NIK`` as before."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        if self.nargs == -1:
+            return "'NIK...'"
+        return "'NIK'" if self.required else "'[NIK]'"
+
+
+def nik_argument(*, many: bool = False, required: bool = False) -> Callable[[F], F]:
+    """The ``NIK`` argument of a command that names records (``NIK...`` with ``many``). ``-``
+    reads the NIKs from standard input, one a line, so that a citizen's NIK typed at a desk
+    is never in the process list, which every account of the machine can read while the
+    command runs, nor in the shell's history (docs/security.md)."""
+    return click.argument(
+        "niks" if many else "nik",
+        metavar="NIK...|-" if many else "NIK|-",
+        type=NIK,
+        nargs=-1 if many else 1,
+        required=required,
+        callback=_niks_given,
+        cls=_NikArgument,
+    )
 
 
 class SerialType(click.ParamType):  # type: ignore[type-arg]

@@ -13,7 +13,6 @@ from ..errors import EktpcoreError, InvalidArgumentError, SheetError
 from ..lifecycle import Role, State
 from ..nik import Nik, parse_niks
 from .common import (
-    NIK,
     SERIAL,
     Exit,
     Reject,
@@ -26,6 +25,7 @@ from .common import (
     echo,
     failure,
     label,
+    nik_argument,
     on_ledger,
     open_ledger,
     read_input,
@@ -164,7 +164,7 @@ _HANDED = (State.AT_KECAMATAN, State.AT_KELURAHAN)
 
 @click.command("handover")
 @on_ledger
-@click.argument("nik", type=NIK, required=False)
+@nik_argument()
 @click.option("--blank", type=SERIAL, default=None, help="Or the card's blank.")
 @click.option(
     "--identity-check",

@@ -22,12 +22,12 @@ from ..documents import (
 )
 from ..nik import Nik
 from .common import (
-    NIK,
     Exit,
     check_output,
     echo,
     failure,
     label,
+    nik_argument,
     on_ledger,
     open_ledger,
     output_errors,
@@ -69,7 +69,7 @@ def print_manifest(
 
 @click.command("berita-acara")
 @on_ledger
-@click.argument("niks", metavar="NIK...", type=NIK, nargs=-1, required=True)
+@nik_argument(many=True, required=True)
 @_bureau
 @click.option("--masked", is_flag=True, help="Mask the NIK (a copy for a notice board).")
 @click.option("--output", "-o", type=_PDF, required=True, help="The PDF to write.")

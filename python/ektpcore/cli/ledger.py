@@ -23,7 +23,6 @@ from .._files import spreadsheet_cell
 from ..clock import shift_window, wib_text
 from ..errors import (
     BlankShortageWarning,
-    InvalidArgumentError,
     LedgerError,
     LedgerFileError,
     LedgerKeyError,
@@ -32,13 +31,12 @@ from ..errors import (
 )
 from ..keys import KeyFile, LedgerKeys
 from ..ledger import CARD_FIELDS, FileAnchor
-from ..ledger.sealing import check_label
+from ..ledger.sealing import text_rule
 from ..lifecycle import Role, State
 from ..nik import Nik, Sex, parse_niks
 from ..sheets import Sheet, parse_date
 from .common import (
     KEYS_VARIABLE,
-    NIK,
     PASSWORD_VARIABLE,
     SERIAL,
     Exit,
@@ -56,6 +54,7 @@ from .common import (
     given_anchor,
     key_file,
     label,
+    nik_argument,
     note,
     on_ledger,
     open_ledger,
@@ -210,6 +209,16 @@ _STATES = {
     "sent-for-enrolment": State.SENT_FOR_ENROLMENT,
     "bio-captured": State.BIO_CAPTURED,
 }
+# The intake's texts, each held to its rule (text_rule) cell by cell; the birth date is
+# read as a date and the priority as a class instead.
+_TEXTS = (
+    "name",
+    "kecamatan",
+    "kelurahan",
+    "photo",
+    "signature",
+    *(f for f in CARD_FIELDS if f != "birth_date"),
+)
 _INTAKE = (
     "nik",
     "name",
@@ -297,20 +306,9 @@ def _check_intake(
                 bad.setdefault(i, reject(sheet, i, "priority", "a priority is a class 0-255"))
     columns = {name: cells(name) for name in _INTAKE if sheet.has(name) or name in defaults}
     columns["birth_date"] = dates
-    # The ledger's rule for names it keeps and shows (no control character, no lone
-    # surrogate, no NIK-shaped number), applied row by row so that one bad cell leaves its
-    # row out, not the whole sheet.
-    for name in ("name", "kecamatan", "kelurahan"):
-        for i, text in enumerate(columns.get(name, ())):
-            if text and i not in bad:
-                try:
-                    check_label(text, "the cell")
-                except InvalidArgumentError as err:
-                    bad[i] = reject(sheet, i, name, str(err))
-    for i in range(n):
-        lacking = [f for f in needed if not (dates if f == "birth_date" else columns[f])[i]]
-        if lacking and i not in bad:
-            bad[i] = reject(sheet, i, None, f"the card lacks {', '.join(lacking)}")
+    # The ledger's rule for each text a record holds (its length, control characters and
+    # direction overrides, NIK-shaped numbers where kept in clear: text_rule), applied row by
+    # row so that one bad cell leaves its row out, not the whole sheet.
     base = sheet.path.resolve().parent
 
     def where(ref: str) -> str | None:
@@ -318,6 +316,19 @@ def _check_intake(
             return None
         return ref if "://" in ref or os.path.isabs(ref) else str(base / ref)
 
+    for name in _TEXTS:
+        rule = text_rule(name)
+        # A photo's or signature's reference is kept as the path the sheet's folder makes of it.
+        kept_as = where if name in ("photo", "signature") else str
+        for i, text in enumerate(columns.get(name, ())):
+            if text and i not in bad:
+                fault = rule.fault(kept_as(text) or "")
+                if fault is not None:
+                    bad[i] = reject(sheet, i, name, f"the cell {fault}")
+    for i in range(n):
+        lacking = [f for f in needed if not (dates if f == "birth_date" else columns[f])[i]]
+        if lacking and i not in bad:
+            bad[i] = reject(sheet, i, None, f"the card lacks {', '.join(lacking)}")
     if needed:
         # A card is drawn from its photo and signature files: one not there is found now,
         # not at the printer.
@@ -505,13 +516,16 @@ def ledger_import(
 def record_of(led: Any, nik: Nik | None, blank: int | None) -> Any:
     """The record named by its NIK or by the blank its card is on (one of them)."""
     if (nik is None) == (blank is None):
-        raise click.UsageError("name the record by its NIK or by --blank SERIAL (one of them)")
+        raise click.UsageError(
+            "name the record by its NIK (- reads it from standard input) or by --blank SERIAL"
+            " (one of them)"
+        )
     return led.where_is(int(nik)) if nik is not None else led.where_is_card(blank)
 
 
 @ledger.command("where-is")
 @on_ledger
-@click.argument("nik", type=NIK, required=False)
+@nik_argument()
 @click.option(
     "--blank",
     type=SERIAL,

@@ -14,7 +14,6 @@ from ..errors import ApprovalRequiredError, InvalidArgumentError
 from ..lifecycle import Role, State
 from ..nik import Nik
 from .common import (
-    NIK,
     SERIAL,
     Exit,
     Who,
@@ -23,6 +22,7 @@ from .common import (
     echo,
     failure,
     label,
+    nik_argument,
     on_ledger,
     open_ledger,
     plain,
@@ -41,7 +41,7 @@ def _one_record(f: Any) -> Any:
         default=None,
         help="Or name the record by the serial of the blank its card is on.",
     )(f)
-    return click.argument("nik", type=NIK, required=False)(f)
+    return nik_argument()(f)
 
 
 def _reason(f: Any) -> Any:
@@ -284,13 +284,16 @@ def _cards(f: Any) -> Any:
         type=SERIAL,
         help="A card by its blank's serial (repeatable).",
     )(f)
-    return on_ledger(click.argument("niks", nargs=-1, type=NIK)(f))
+    return on_ledger(nik_argument(many=True)(f))
 
 
 def _chosen(led: Any, niks: Sequence[Nik], blanks: Sequence[int], batch: str | None) -> list[Any]:
     """The records named by NIK, by blank, or the printed cards of a batch."""
     if not (niks or blanks or batch):
-        raise click.UsageError("name the cards: NIKs, --blank SERIAL or --batch NAME")
+        raise click.UsageError(
+            "name the cards: NIKs (- reads them from standard input), --blank SERIAL or --batch"
+            " NAME"
+        )
     found = [led.where_is(int(n)) for n in niks] + [led.where_is_card(s) for s in blanks]
     wrong = [r for r in found if r.state not in _CHECKED]
     if wrong:

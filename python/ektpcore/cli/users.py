@@ -158,3 +158,30 @@ def users_list(ledger: str, keys: Path | None) -> None:
         made = f"created {wib_text(u.created_at)} by {u.created_by}"
         off = f", DISABLED {wib_text(u.disabled_at)} by {u.disabled_by}" if u.disabled_at else ""
         echo(f"{u.name}: {u.role.name.lower()} {u.kind}, {made}{off}")
+
+
+# The audit's rows an administrator writes when deciding who runs the office: the rows a
+# bureau reviews to see that every account, and every supervisor's role above all, was made
+# for a person it appointed (docs/security.md#one-administrator-two-supervisors).
+_USER_EVENTS = ("user created", "role granted", "password set", "user disabled")
+
+
+@users.command("audit")
+@on_ledger
+@click.option("--name", "only", default=None, help="Only the rows about this user.")
+def users_audit(ledger: str, keys: Path | None, only: str | None) -> None:
+    """Every change to the ledger's users, oldest first, from the audit: users created, roles
+    granted and revoked, passwords set, users disabled, each with when and by which
+    administrator. Review it against the staff the office appointed: an administrator who
+    creates a second supervisor can approve a two-person change alone."""
+    with open_ledger(ledger, keys) as led:
+        rows = [a for a in led.audit() if a.event in _USER_EVENTS]
+    if only is not None:
+        wanted = only.casefold()
+        rows = [a for a in rows if (a.subject or "").casefold() == wanted]
+    if not rows:
+        echo("no change to users in the audit")
+    for a in rows:
+        # The secret's mark says nothing to a reader; the rest of the detail does.
+        detail = (a.detail or "").split("; secret ")[0]
+        echo(f"{wib_text(a.at)} {a.actor} ({a.role.lower()}): {a.event} {a.subject}: {detail}")

@@ -43,6 +43,7 @@ from .sealing import (
     niks_of,
     open_texts,
     seal_text,
+    text_rule,
     whole_number,
 )
 from .store import Column, Same, Session, column_values, same_or_each
@@ -210,14 +211,14 @@ def add(tx: Transaction, niks: Any, **intake: Unpack[Intake]) -> IntakeReport:
 
     name_col, kec_col = column(intake.get("names")), column(intake.get("kecamatan"))
     kel_col = column(intake.get("kelurahan"))
-    check_texts(name_col, "a name", labels=True)
+    check_texts(name_col, "a name", text_rule("name"))
     # Kecamatan and kelurahan stay in clear (the planner and manifests group by them).
-    check_texts(kec_col, "a kecamatan", labels=True, nik=True)
-    check_texts(kel_col, "a kelurahan", labels=True, nik=True)
+    check_texts(kec_col, "a kecamatan", text_rule("kecamatan"))
+    check_texts(kel_col, "a kelurahan", text_rule("kelurahan"))
     prio_col = _priorities(priority, n)
     photo_col, signature_col = column(intake.get("photos")), column(intake.get("signatures"))
-    check_texts(photo_col, "a photo reference")
-    check_texts(signature_col, "a signature reference")
+    check_texts(photo_col, "a photo reference", text_rule("photo"))
+    check_texts(signature_col, "a signature reference", text_rule("signature"))
     card_cols = _card_columns(intake.get("card"), column)
     decomposed_sex = parsed.sex
     refused: list[tuple[int, str]] = [
@@ -386,7 +387,7 @@ def _card_columns(
     cols: dict[str, list[str | None]] = {}
     for name, values in given.items():
         given_values = column(values)
-        check_texts(given_values, f"the card's {name}")
+        check_texts(given_values, f"the card's {name}", text_rule(name))
         cols[name] = [None if v is None or v.strip() == "" else v.strip() for v in given_values]
     for i, value in enumerate(cols.get("birth_date", [])):
         if value is not None:

@@ -53,6 +53,7 @@ __all__ = [
     "check_text",
     "check_texts",
     "member",
+    "text_rule",
     "whole_number",
     "whole_numbers",
 ]
@@ -64,9 +65,88 @@ FREE_TEXT_LIMIT = 2_000
 
 
 # Control characters (C0, DEL, C1, among them ESC, BEL, CR and line breaks), line and
-# paragraph separators, and the bidirectional overrides and isolates, which reorder the
-# text shown after them.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# paragraph separators, and the bidirectional formatting characters: the overrides and
+# isolates, which reorder the text shown after them, and the marks (LRM, RLM, ALM), which
+# are invisible and move neutral characters about them.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+# The same less the line breaks and the tab a multi-line field may hold.
+_CONTROL_BUT_BREAKS = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+NAME_LIMIT = 200
+"""The longest name, kecamatan, kelurahan or card field (place of birth, address, occupation,
+...) the ledger takes, in characters. A card prints a name on one or two lines of about 30
+characters, an address on two, and SIAK's fields are shorter still; 200 leaves room for every
+real value, and refuses a cell of thousands that can only be a mistake or an attack."""
+
+REFERENCE_LIMIT = 1_000
+"""The longest photo or signature reference (a path or a URI) the ledger takes, in
+characters."""
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """What the ledger takes in one kind of text a record holds: at most ``limit``
+    characters; no control character, line separator or bidirectional formatting character,
+    except, with ``breaks``, line breaks (LF, CR) and tabs (an address exported from SIAK may
+    run over two lines); with ``nik``, no NIK-shaped number."""
+
+    limit: int
+    breaks: bool = False
+    nik: bool = False
+
+    def fault(self, text: str) -> str | None:
+        """Why ``text`` is refused under this rule (without quoting it), or ``None``: a lone
+        surrogate (:func:`check_text`) too."""
+        surrogate = _surrogate(text)
+        if surrogate is not None:
+            return surrogate
+        if len(text) > self.limit:
+            return f"is longer than {self.limit:,} characters ({len(text):,})"
+        found = (_CONTROL_BUT_BREAKS if self.breaks else _CONTROL).search(text)
+        if found is not None:
+            kept = "visible characters and line breaks" if self.breaks else "one line of visible"
+            return f"holds a control character (U+{ord(found.group()):04X}); it is {kept}" + (
+                "" if self.breaks else " characters"
+            )
+        if self.nik and _may_hold_nik(text) and has_nik_shape(text):
+            return "may not hold a NIK-shaped number"
+        return None
+
+
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def _may_hold_nik(text: str) -> bool:
+    """Whether ``text`` may hold a NIK-shaped number: plain ASCII text (almost every name and
+    place) needs sixteen ASCII digits for one, counted far faster than
+    :func:`~ektpcore.nik.has_nik_shape` reads it; other text goes to that full check."""
+    return not text.isascii() or len(_ASCII_DIGIT.findall(text)) >= 16
+
+
+TEXT_RULES: dict[str, TextRule] = {
+    "name": TextRule(NAME_LIMIT, nik=True),
+    "kecamatan": TextRule(NAME_LIMIT, nik=True),
+    "kelurahan": TextRule(NAME_LIMIT, nik=True),
+    "photo": TextRule(REFERENCE_LIMIT),
+    "signature": TextRule(REFERENCE_LIMIT),
+    "address": TextRule(NAME_LIMIT, breaks=True),
+}
+"""The rule of each text a record holds, by the intake's field name (see :func:`text_rule`):
+one place for the library's intake (:func:`check_texts`) and a sheet's (``ledger import``,
+which leaves a row out with the rule's reason)."""
+
+
+def text_rule(field: str) -> TextRule:
+    """The rule of ``field`` (a card field without a rule of its own: one line, at most
+    :data:`NAME_LIMIT` characters)."""
+    return TEXT_RULES.get(field, _CARD_FIELD)
+
+
+_CARD_FIELD = TextRule(NAME_LIMIT)
 
 
 # -- what the ledger takes: every text and number at its edges is checked here -------------
@@ -92,14 +172,22 @@ def check_text(value: object, what: str) -> str:
     :class:`~ektpcore.InvalidArgumentError` naming ``what``."""
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{what} is text, not {_kind(value)}")
-    if not value.isascii():
-        bad = _SURROGATE.search(value)
-        if bad is not None:
-            raise InvalidArgumentError(
-                f"{what} holds a lone surrogate (U+{ord(bad.group()):04X}), which is no"
-                " character: the text was decoded wrongly"
-            )
+    fault = _surrogate(value)
+    if fault is not None:
+        raise InvalidArgumentError(f"{what} {fault}")
     return value
+
+
+def _surrogate(text: str) -> str | None:
+    if text.isascii():
+        return None
+    bad = _SURROGATE.search(text)
+    if bad is None:
+        return None
+    return (
+        f"holds a lone surrogate (U+{ord(bad.group()):04X}), which is no character: the text"
+        " was decoded wrongly"
+    )
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -113,33 +201,51 @@ def _control(text: str, what: str, allowed: str) -> None:
         )
 
 
-def check_texts(
-    values: Sequence[object], what: str, *, labels: bool = False, nik: bool = False
-) -> None:
+def check_texts(values: Sequence[object], what: str, rule: TextRule) -> None:
     """A column of an intake (one value per record, ``None`` where absent): each value text
-    as :func:`check_text` says; with ``labels``, none holding a control character (a name,
-    a kecamatan: shown on lists, pages and cards); with ``nik``, none holding a NIK-shaped
-    number (a value kept in clear). A refusal names the column and the row. Checked on the
-    column joined, so a large intake pays for one pass, not one call per value."""
+    as :func:`check_text` says and as ``rule`` says (length, control characters, NIK-shaped
+    numbers). A refusal names the column and the row. Checked on the column joined where it
+    can be, so a large intake pays for one pass, not one call per value."""
     present = [v for v in values if v is not None]
     try:
         joined = "".join(present)  # type: ignore[arg-type]
     except TypeError:
         joined = None
+    control = _CONTROL_BUT_BREAKS if rule.breaks else _CONTROL
     if (
         joined is None
         or (not joined.isascii() and _SURROGATE.search(joined))
-        or (labels and _CONTROL.search(joined))
+        or control.search(joined)
+        or max(map(len, present), default=0) > rule.limit  # type: ignore[arg-type]
     ):
         for i, value in enumerate(values):
             if value is not None:
-                text = check_text(value, f"{what} (row {i})")
-                if labels:
-                    _control(text, f"{what} (row {i})", "it is one line of visible characters")
-    if nik:
-        for value in set(present):
-            if has_nik_shape(value):  # type: ignore[arg-type]
-                raise InvalidArgumentError(f"{what} may not hold a NIK-shaped number")
+                fault = rule.fault(check_text(value, f"{what} (row {i})"))
+                if fault is not None:
+                    raise InvalidArgumentError(f"{what} (row {i}) {fault}")
+    elif rule.nik:
+        shaped = _nik_shaped(present, joined)  # type: ignore[arg-type]
+        if shaped:
+            i = next(i for i, v in enumerate(values) if v in shaped)
+            raise InvalidArgumentError(f"{what} (row {i}) may not hold a NIK-shaped number")
+
+
+def _nik_shaped(values: list[str], joined: str) -> set[str]:
+    """The ``values`` (``joined`` is their concatenation) that hold a NIK-shaped number. A
+    column in ASCII (almost every column of names and places) has its digits counted per
+    value in one numpy pass, and only a value with sixteen or more goes to
+    :func:`~ektpcore.nik.has_nik_shape`, which reads character by character; any other
+    column goes to it once per distinct value (a kecamatan repeats)."""
+    if joined.isascii():
+        text = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        digits = np.concatenate(([0], np.cumsum((text >= 0x30) & (text <= 0x39))))
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        candidates = {values[i] for i in np.flatnonzero(digits[ends] - digits[starts] >= 16)}
+    else:
+        candidates = set(values)
+    return {v for v in candidates if has_nik_shape(v)}
 
 
 def whole_number(value: object, what: str, *, least: int = 0, most: int = _LARGEST) -> int:
