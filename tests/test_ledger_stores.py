@@ -505,3 +505,46 @@ def test_rows_read_in_bulk_are_the_cells_read_one_by_one(ledger_location: str, t
         report = led.verify()
         assert not report.ok
         assert report.first_bad_seq == 1
+
+
+def test_verify_on_a_server_with_no_connection_to_spare_reads_on_its_own(
+    postgres_server: str,
+) -> None:
+    # verify() reads the tables on a second connection in the same snapshot where it can. A
+    # server at the ledger's role's connection limit gives none: verify() reads everything on
+    # the one it has, as one commit all the same, and still finds an edit.
+    import uuid
+
+    import psycopg
+
+    from ektpcore.ledger.postgres import scratch_database
+
+    role = f"ektpcore_limited_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        try:
+            with scratch_database(postgres_server) as url:
+                name = urllib.parse.urlsplit(url).path.lstrip("/")
+                admin.execute(f'ALTER DATABASE "{name}" OWNER TO {role}')
+                parts = urllib.parse.urlsplit(url)
+                mine = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+                with Ledger(mine) as led:
+                    led.add_records(NIKS, OPERATOR, state=State.PRINT_READY)
+                    led.transition(NIKS[:4], State.QUEUED, OPERATOR, batch="B-1", printer="P1")
+                    (held,) = admin.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (role,)
+                    ).fetchone()
+                    admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT {held}")
+                    # The limit holds: no connection to spare (the server says so, it was reached).
+                    with pytest.raises(ektpcore.LedgerConnectionError, match="refused"):
+                        Ledger(mine).close()
+                    report = led.verify()
+                    assert report.ok, report.problem
+                    with psycopg.connect(url, autocommit=True) as raw:
+                        raw.execute("SET session_replication_role = replica")
+                        raw.execute("UPDATE records SET state = 'ISSUED' WHERE id = 1")
+                    report = led.verify()
+                    assert not report.ok
+                    assert any(f.table == "records" for f in report.findings)
+        finally:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")

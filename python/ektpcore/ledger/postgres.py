@@ -282,7 +282,14 @@ def _unreachable(url: str, err: BaseException) -> LedgerConnectionError:
     words = " ".join(_words(err, url).split())
     reached = any(
         hint in words
-        for hint in ("authentication failed", "does not exist", "no pg_hba.conf", "password")
+        for hint in (
+            "authentication failed",
+            "does not exist",
+            "no pg_hba.conf",
+            "password",
+            "too many connections",
+            "connection slots",
+        )
     )
     why = "the server refused the connection" if reached else "cannot reach the server"
     return LedgerConnectionError(f"{mask_url(url)}: {why}: {words}")
@@ -656,16 +663,22 @@ class PostgresStore:
     rows_form: RowsForm = "tuples"
 
     @contextmanager
-    def beside(self, conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    def beside(self, conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any] | None]:
         # The snapshot exported by the transaction on ``conn`` and imported by a new
         # connection's: both read one commit. Closed when the block ends (an exported
         # snapshot lives only as long as the transaction that exported it).
         pg = self._pg
         try:
-            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            # In a savepoint: a server that will not export a snapshot leaves the snapshot's
+            # own transaction as it was.
+            with conn.transaction():
+                row = conn.execute("SELECT pg_export_snapshot()").fetchone()
             twin = self._new_connection()
-        except pg.Error as err:
-            raise self._error(err) from err
+        except (pg.Error, LedgerConnectionError):
+            # No second reader (a server at its connection limit, or one that exports no
+            # snapshot): everything is read on the one connection, as one commit all the same.
+            yield None
+            return
         try:
             # No JIT, as on the store's own connection (see _connect).
             twin.execute("SELECT set_config('jit', 'off', false)")
