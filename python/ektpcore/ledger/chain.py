@@ -531,7 +531,8 @@ def check(
     past: list[Finding] = []  # named after what the walk finds, which comes first
     if last > reach:
         row = db.one(f"SELECT min(seq) FROM {chain.table} WHERE seq > ?", (reach,))
-        beyond = last if row is None else int(row[0])
+        # None in a damaged file whose table and its largest number disagree.
+        beyond = last if row is None or row[0] is None else int(row[0])
         what = f"{label} {beyond} lies past the chain's {reach} rows: renumbered or added"
         past.append(Finding(chain.table, str(beyond), what, beyond))
         last = reach
