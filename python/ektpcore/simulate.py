@@ -616,23 +616,20 @@ class _Campaign:
         replacement = self.rng.random(len(prr)) < float(rec["replacement_share"])
         for v, r in zip(prr.tolist(), replacement.tolist(), strict=True):
             self.record_priority[v] = Priority.REPLACEMENT if r else Priority.FIRST_TIME
-        for group, state in (
-            (prr, State.PRINT_READY),
-            (sfe, State.SENT_FOR_ENROLMENT),
-            (bio, State.BIO_CAPTURED),
-        ):
-            if len(group):
+        ends = np.cumsum(counts)
+        states = (State.PRINT_READY, State.SENT_FOR_ENROLMENT, State.BIO_CAPTURED)
+        for start, end, state in zip((ends - counts).tolist(), ends.tolist(), states, strict=True):
+            if end > start:
                 # Taken in as the centre's lists come, kelurahan by kelurahan: a batch's records
                 # then sit side by side in the ledger's tables and indexes.
-                group = group[
-                    np.argsort([self.record_place[v] for v in group.tolist()], kind="stable")
-                ]
+                order = start + np.argsort(place[start:end], kind="stable")
+                group, where = niks[order], place[order].tolist()
                 self.ledger.add_records(
                     group,
                     _OPERATOR,
                     state=state,
-                    kecamatan=[self.places[self.record_place[v]][1] for v in group.tolist()],
-                    kelurahan=[self.places[self.record_place[v]][2] for v in group.tolist()],
+                    kecamatan=[self.places[k][1] for k in where],
+                    kelurahan=[self.places[k][2] for k in where],
                     priority=[self.record_priority.get(v, 0) for v in group.tolist()],
                 )
         blanks = int(self.s["blanks"]["in_stock"])

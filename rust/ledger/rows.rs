@@ -531,6 +531,16 @@ mod tests {
         out
     }
 
+    /// `a` and `b` hold `rows` rows of the same `width` cells.
+    fn assert_same_cells(a: &Rows, b: &Rows, rows: usize, width: usize) {
+        assert_eq!((a.len(), b.len()), (rows, rows));
+        for row in 0..rows {
+            for col in 0..width {
+                assert_eq!(a.get(row, col), b.get(row, col), "{row} {col}");
+            }
+        }
+    }
+
     #[test]
     fn both_stores_json_gives_the_same_cells() {
         let sqlite = br#"[["1","5","a\"b\\c",null,"\u001f"],["2","6","",null,"x"]]"#;
@@ -540,12 +550,7 @@ mod tests {
             Rows::parse(sqlite, 5).unwrap(),
             Rows::parse(postgres, 5).unwrap(),
         );
-        assert_eq!(a.len(), 2);
-        for row in 0..2 {
-            for col in 0..5 {
-                assert_eq!(a.get(row, col), b.get(row, col), "{row} {col}");
-            }
-        }
+        assert_same_cells(&a, &b, 2, 5);
         assert_eq!(a.get(0, 2), Some(&b"a\"b\\c"[..]));
         assert_eq!(a.get(0, 4), Some(&b"\x1f"[..]));
         assert_eq!(a.get(0, 3), None);
@@ -569,12 +574,7 @@ mod tests {
             Rows::parse_tuples(tuples, 5).unwrap(),
             Rows::parse(json, 5).unwrap(),
         );
-        assert_eq!(a.len(), 2);
-        for row in 0..2 {
-            for col in 0..5 {
-                assert_eq!(a.get(row, col), b.get(row, col), "{row} {col}");
-            }
-        }
+        assert_same_cells(&a, &b, 2, 5);
         assert_eq!(a.get(1, 4), Some(&b"x, (y)\nz"[..]));
         assert_eq!(Rows::parse_tuples(b"", 3).unwrap().len(), 0);
         assert_eq!(Rows::parse_tuples(b"()", 1).unwrap().get(0, 0), None);
