@@ -6,7 +6,9 @@ balanced before a figure counts. The smoke run of a plain ``pytest`` simulates a
 campaign instead.
 
 CPU seconds are noted beside wall-clock seconds: on a shared machine the wall clock also
-counts the time other jobs held the cores.
+counts the time other jobs held the cores. They are the process's, every thread's: the ledger's
+changes run on a thread of their own beside planning and the simulation, so where the two
+overlap the CPU seconds exceed the wall clock.
 """
 
 from __future__ import annotations
@@ -79,4 +81,3 @@ def test_default_campaign(benchmark: Any, pytestconfig: pytest.Config, tmp_path:
         f" one ledger call at a time {peer_wall:.1f} s wall, {peer_cpu:.1f} s CPU"
     )
     judge("simulate the default campaign, s", wall, 10.0, timed, higher_is_better=False)
-    judge("the same, CPU s", cpu, 10.0, timed, higher_is_better=False)

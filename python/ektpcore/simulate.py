@@ -21,11 +21,13 @@ import heapq
 import itertools
 import json
 import math
+import sys
 import time
 import tomllib
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -181,7 +183,9 @@ class CampaignReport:
     ledger_verified: bool
     blanks_balanced: bool
     # Wall-clock seconds of the run: planning (the first plan, re-plans, looking up the next
-    # batch), the ledger (every call on it), the simulation (the rest), and the total.
+    # batch), the ledger (every call on it), the simulation (the rest), and the total. The
+    # ledger's changes run on a thread of their own beside the other two, so the three parts
+    # add up to more than the total by as much as they overlapped.
     seconds: dict[str, float] = field(compare=False)
     printed_curve: list[tuple[float, int]] = field(repr=False)
     issued_curve: list[tuple[float, int]] = field(repr=False)
@@ -400,7 +404,7 @@ class _Running:
     batch: str
     printer: str
     records: list[int]
-    serials: list[int]
+    serials: Future[dict[str, list[int]]]  # per batch, from Plan.commit
     starts: list[float]
     ends: list[float]
     changes: tuple[int, ...]
@@ -447,6 +451,22 @@ def _rare_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+@contextlib.contextmanager
+def _quick_switches() -> Iterator[None]:
+    """Python's lock passed between threads every 0.2 ms instead of every 5 ms while a campaign
+    plays, then as before. The ledger's thread lets go of the lock for each of its some 39,000
+    statements (SQLite runs without it); coming back, it waited for the simulation's thread to
+    give the lock up, up to the whole interval each time, and the two ran one after the other
+    as if on one core. The interval is the process's: other threads see it for the campaign's
+    duration."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 class _Stopwatch:
@@ -503,6 +523,66 @@ class _TimedLedger:
             return self._target.__exit__(*exc)
 
 
+class _LedgerThread:
+    """The campaign's changes of the ledger, made in order on a thread of their own while the
+    simulation and the planner go on, as a bureau's stations record what they did while its
+    planner looks ahead. The simulation waits only for what it needs to know (the manifests a
+    morning sends, what a consignment holds); SQLite and the core work without Python's lock,
+    so the ledger's time and the rest overlap on a machine with more than one core.
+
+    The first change that fails stops the ones after it (they would act on a ledger that
+    missed it) and is raised where the simulation next waits, at the latest at the end."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ektpcore-ledger")
+        self._failed: BaseException | None = None
+        # Seconds the thread spent on the ledger's changes, and the simulation waiting for it.
+        self.busy = 0.0
+        self.waited = 0.0
+
+    def later(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Queues ``work(*args, **kwargs)`` after every change queued before it."""
+
+        def run() -> Any:
+            if self._failed is not None:
+                raise self._failed
+            began = time.perf_counter()
+            try:
+                return work(*args, **kwargs)
+            except BaseException as err:
+                self._failed = self._failed or err
+                raise
+            finally:
+                self.busy += time.perf_counter() - began
+
+        return self._pool.submit(run)
+
+    def result(self, change: Future[Any]) -> Any:
+        """What a queued change returned, once it is made."""
+        began = time.perf_counter()
+        try:
+            return change.result()
+        finally:
+            self.waited += time.perf_counter() - began
+
+    def now(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work(*args)`` after every change queued before it; its result."""
+        return self.result(self.later(work, *args))
+
+    def stop(self) -> None:
+        """Drops the changes not yet begun and waits for the one under way (the simulation
+        failed or was interrupted)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def finish(self) -> None:
+        """Waits for every queued change; raises the first that failed."""
+        began = time.perf_counter()
+        self._pool.shutdown(wait=True)
+        self.waited += time.perf_counter() - began
+        if self._failed is not None:
+            raise self._failed
+
+
 class _Campaign:
     def __init__(
         self,
@@ -518,6 +598,9 @@ class _Campaign:
         self.watch = _Stopwatch()
         self.began = time.perf_counter()
         self.ledger = cast(Ledger, _TimedLedger(ledger, self.watch))
+        # The ledger as the thread of the campaign's changes uses it (see _LedgerThread).
+        self.direct = ledger
+        self.changes = _LedgerThread()
         self.progress = progress
         camp = scenario["campaign"]
         self.origin: _dt.datetime = camp["start"]
@@ -624,7 +707,8 @@ class _Campaign:
                 # then sit side by side in the ledger's tables and indexes.
                 order = start + np.argsort(place[start:end], kind="stable")
                 group, where = niks[order], place[order].tolist()
-                self.ledger.add_records(
+                self.changes.later(
+                    self.direct.add_records,
                     group,
                     _OPERATOR,
                     state=state,
@@ -637,7 +721,9 @@ class _Campaign:
         self.blanks_in = 0
         self.receive_blanks(blanks)
         for p in self.printers:
-            self.ledger.ribbons.install(p.id, "YMCKO", p.ribbon_capacity, _OPERATOR)
+            self.changes.later(
+                self.direct.ribbons.install, p.id, "YMCKO", p.ribbon_capacity, _OPERATOR
+            )
         central = self.s["central"]
         tranche = float(central["tranche_hours"]) * 3600.0
 
@@ -706,7 +792,9 @@ class _Campaign:
         if count <= 0:
             return
         first = self.next_serial
-        self.ledger.blanks.receive(f"LOT-{first}", first, first + count - 1, _SUPERVISOR)
+        self.changes.later(
+            self.direct.blanks.receive, f"LOT-{first}", first, first + count - 1, _SUPERVISOR
+        )
         self.next_serial += count
         self.blanks_in += count
 
@@ -737,12 +825,19 @@ class _Campaign:
         if scratch is not None:
             with self.watch.part("ledger"):
                 drop_read_indexes(scratch)
-        with _rare_collections():
-            self.play()
+        with _rare_collections(), _quick_switches():
+            try:
+                self.play()
+            except BaseException:
+                self.changes.stop()
+                raise
+            # Every change made (the first that failed raised) before the report reads.
+            self.changes.finish()
             return self.report()
 
     def play(self) -> None:
         self.intake()
+        self.changes.now(lambda: None)  # the first plan reads the ledger
         with self.watch.part("planning"):
             self.plan = self._first_plan()
         total = max(1, len(self.niks))
@@ -781,7 +876,9 @@ class _Campaign:
     def start_batch(self, batch: Any, t: float) -> None:
         """Queues the batch with its blanks and decides, card by card, how it will go."""
         self.started.add(batch.id)
-        serials = self.plan.commit(self.ledger, _OPERATOR, [batch])[batch.id]
+        # The serials come when the batch is queued in the ledger: its outcome, recorded
+        # after, takes them from there.
+        serials = self.changes.later(self.plan.commit, self.direct, _OPERATOR, [batch])
         ids = batch.records.tolist()
         base = np.datetime64(self.origin.astimezone(_dt.UTC).replace(tzinfo=None), "us")
         starts = ((batch.card_start - base) / np.timedelta64(1, "s")).tolist()
@@ -826,7 +923,7 @@ class _Campaign:
             spoil_current=spoil_current,
             why=why,
         )
-        self.record_batch(run, outcome)
+        self.changes.later(self.record_batch, run, outcome)
         self.spoiled["chip"] += len(outcome.failed_chip)
         self.spoiled["quality control"] += len(outcome.rejected)
         if spoil_current and printed < len(run.records):
@@ -845,17 +942,18 @@ class _Campaign:
         """The batch's whole outcome as one change of the ledger, as a print station records a
         batch it has settled: the cards' several steps touch the same rows, written once."""
         printed = out.printed
-        ok_ids, ok_serials = run.records[:printed], run.serials[:printed]
+        serials = run.serials.result()[run.batch]
+        ok_ids, ok_serials = run.records[:printed], serials[:printed]
         # Print in chunks between ribbon changes so the ledger's ribbon count stays true.
         changes = [c for c in run.changes if c < printed]
         cuts = sorted({0, *changes, printed})
-        ribbon = self.ledger.ribbons.current(run.printer) if changes else None
+        ribbon = self.direct.ribbons.current(run.printer) if changes else None
         # What did not print goes back: the current card spoiled (jam, breakdown), the rest
         # unallocated (taking records off a batch returns its spare blanks to stock).
-        rest_ids, rest_serials = run.records[printed:], run.serials[printed:]
+        rest_ids, rest_serials = run.records[printed:], serials[printed:]
         # The cards' steps written once: each record's row updated to where its last step
         # leaves it, every step's history rows chained in one append.
-        with self.ledger.transaction(_OPERATOR) as tx, tx.transitions() as moves:
+        with self.direct.transaction(_OPERATOR) as tx, tx.transitions() as moves:
             for a, b in itertools.pairwise(cuts):
                 if a in changes:
                     tx.ribbons.install(
@@ -881,23 +979,23 @@ class _Campaign:
                 )
 
     def handle(self, event: _Event, t: float) -> None:
-        led = self.ledger
+        led, later = self.direct, self.changes.later
         kind = event.kind
         if kind == "confirm":
             niks = event.data.tolist()
-            led.transition(niks, State.PRINT_READY, _OPERATOR)
+            later(led.transition, niks, State.PRINT_READY, _OPERATOR)
             self.replan(t, [NewRecords(self.records_for(niks, t))])
         elif kind == "send":
-            led.transition(event.data.tolist(), State.SENT_FOR_ENROLMENT, _OPERATOR)
+            later(led.transition, event.data.tolist(), State.SENT_FOR_ENROLMENT, _OPERATOR)
         elif kind == "central":
             niks, duplicate = event.data
             dups = niks[duplicate].tolist()
             fine = niks[~duplicate].tolist()
             if dups:
-                led.transition(dups, State.DUPLICATE_RECORD, _OPERATOR)
+                later(led.transition, dups, State.DUPLICATE_RECORD, _OPERATOR)
                 self.duplicates += len(dups)
             if fine:
-                led.transition(fine, State.PRINT_READY, _OPERATOR)
+                later(led.transition, fine, State.PRINT_READY, _OPERATOR)
                 self.replan(t, [NewRecords(self.records_for(fine, t))])
         elif kind == "blanks":
             self.receive_blanks(int(event.data))
@@ -915,10 +1013,8 @@ class _Campaign:
         elif kind == "arrive_kecamatan":
             self.arrive_kecamatan(event.data, t)
         elif kind == "arrive_kelurahan":
-            sent, counts, niks = event.data
-            with led.transaction(_OPERATOR) as tx:
-                for m, count in zip(sent, counts, strict=True):
-                    tx.distribution.receive(m, "lurah", count)
+            sent, counts, niks = self.changes.result(event.data)
+            later(self.receive_at_kelurahan, sent, counts)
             waits = self.rng.exponential(
                 float(self.s["distribution"]["collection_days_mean"]) * _DAY, len(niks)
             )
@@ -930,8 +1026,11 @@ class _Campaign:
                 # Citizens come during office hours of that day.
                 self.push(t + d * _DAY, "collect", by_day[d])
         elif kind == "collect":
-            led.distribution.hand_over_many(
-                event.data, _OPERATOR, identity_checks=["KK and photo checked"] * len(event.data)
+            later(
+                led.distribution.hand_over_many,
+                event.data,
+                _OPERATOR,
+                identity_checks=["KK and photo checked"] * len(event.data),
             )
             self.issued_at.extend([t] * len(event.data))
 
@@ -986,7 +1085,7 @@ class _Campaign:
         self.replan(t, [*events, PrinterDown(printer, self.when(t), self.when(until))])
 
     def dispatch(self, t: float) -> None:
-        for m in self.send_manifests():
+        for m in self.changes.now(self.send_manifests):
             self.push(
                 t + float(self.s["distribution"]["to_kecamatan_days"]) * _DAY,
                 "arrive_kecamatan",
@@ -995,31 +1094,43 @@ class _Campaign:
 
     def send_manifests(self) -> list[int]:
         """The morning's manifests, packed and sent in one change of the ledger; their ids."""
-        with self.ledger.transaction(_OPERATOR) as tx:
+        with self.direct.transaction(_OPERATOR) as tx:
             manifests = tx.distribution.build()
             for m in manifests:
                 tx.distribution.dispatch(m)
         return manifests
 
     def arrive_kecamatan(self, manifest_id: int, t: float) -> None:
-        m = self.ledger.distribution.manifest(manifest_id)
+        # What the consignment holds is known once the ledger has received it; the simulation
+        # needs it only when the boxes reach the kelurahan.
+        self.push(
+            t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY,
+            "arrive_kelurahan",
+            self.changes.later(self.receive_at_kecamatan, manifest_id),
+        )
+
+    def receive_at_kecamatan(self, manifest_id: int) -> tuple[list[int], list[int], list[int]]:
+        """A consignment received at its kecamatan and sent on; the kelurahan manifests, the
+        count each kelurahan will find in its box, and the consignment's NIKs."""
+        m = self.direct.distribution.manifest(manifest_id)
         niks = [int(nik) for group in m.kelurahan.values() for nik in group]
         sent = self.send_on(m)
         # What each kelurahan will count in its box: its cards of this consignment, the boxes
         # packed in the order of the kelurahan's names (a card naming none stays here). The
         # ledger checks each count against the box's manifest when it is received.
         counts = [len(m.kelurahan[kel]) for kel in sorted(k for k in m.kelurahan if k)]
-        self.push(
-            t + float(self.s["distribution"]["to_kelurahan_days"]) * _DAY,
-            "arrive_kelurahan",
-            (sent, counts, niks),
-        )
+        return sent, counts, niks
+
+    def receive_at_kelurahan(self, sent: list[int], counts: list[int]) -> None:
+        with self.direct.transaction(_OPERATOR) as tx:
+            for m, count in zip(sent, counts, strict=True):
+                tx.distribution.receive(m, "lurah", count)
 
     def send_on(self, m: Manifest) -> list[int]:
         """A kecamatan's manifest received with its count checked, then its cards on to each
         kelurahan, one manifest each, packed and sent at once: one change of the ledger.
         Returns the kelurahan manifests' ids."""
-        with self.ledger.transaction(_OPERATOR) as tx:
+        with self.direct.transaction(_OPERATOR) as tx:
             tx.distribution.receive(m.id, "camat", m.count)
             sent = tx.distribution.build_kelurahan(m.kecamatan)
             for each in sent:
@@ -1056,7 +1167,13 @@ class _Campaign:
             balanced = self.ledger.blanks.reconcile().balanced
         seconds = {key: self.watch.seconds.get(key, 0.0) for key in ("planning", "ledger")}
         seconds["total"] = time.perf_counter() - self.began
-        seconds["simulation"] = seconds["total"] - seconds["planning"] - seconds["ledger"]
+        # The simulation's own time is what is left of the run's once planning, the ledger's
+        # reads and the waits for its changes are taken out; the changes themselves ran
+        # beside all three (see _LedgerThread), so the parts may add up to more than the total.
+        seconds["simulation"] = (
+            seconds["total"] - seconds["planning"] - seconds["ledger"] - self.changes.waited
+        )
+        seconds["ledger"] += self.changes.busy
         all_printed = len(printed) >= printable and printable > 0
         return CampaignReport(
             scenario=dict(self.s),
