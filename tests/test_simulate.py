@@ -8,6 +8,7 @@ import gc
 import json
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,39 @@ def test_a_change_that_fails_stops_the_campaign_and_the_changes_after_it(
         assert counts.get(State.AT_KELURAHAN, 0) == 0
         assert counts.get(State.ISSUED, 0) == 0
         assert led.verify().ok
+
+
+def test_campaigns_on_two_threads_at_once_leave_the_process_as_they_found_it() -> None:
+    """A campaign's process settings (rare collections, quick thread switches) hold while any
+    campaign plays and are put back when the last one ends: a campaign that started first and
+    ends first takes nothing from one that started during it."""
+    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+    first_plays, second_plays, first_ended = (threading.Event() for _ in range(3))
+    seen: set[float] = set()
+
+    def first_progress(_: float) -> None:
+        first_plays.set()
+        second_plays.wait(timeout=60)  # both play from here on
+
+    def second_progress(_: float) -> None:
+        second_plays.set()
+        first_ended.wait(timeout=60)
+        seen.add(round(sys.getswitchinterval(), 6))
+
+    def second() -> CampaignReport:
+        first_plays.wait(timeout=60)
+        return simulate(load_scenario(overrides=SMALL), seed=7, progress=second_progress)
+
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(second)
+        simulate(load_scenario(overrides=SMALL), seed=8, progress=first_progress)
+        first_ended.set()
+        report = later.result(timeout=600)
+    assert report.ledger_verified
+    # Every step of the second campaign after the first ended still had the quick switches.
+    assert seen == {0.0002}
+    assert gc.get_threshold() == thresholds
+    assert sys.getswitchinterval() == interval
 
 
 def test_recording_a_step_as_one_change_keeps_the_report_and_every_cards_way(

@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import sys
+import threading
 import time
 import tomllib
 import warnings
@@ -438,35 +439,45 @@ class _Outcome:
         ]
 
 
-@contextlib.contextmanager
-def _rare_collections() -> Iterator[None]:
-    """Python's cycle collector run a hundred times less often while a campaign plays, then as
-    before. A campaign allocates millions of short-lived rows and tuples, none in cycles, and
-    keeps its own state to the end: at the default thresholds the collector walked the
-    growing heap again and again, some 4 % of the run. The thresholds are the process's
-    own: other threads see the change for the campaign's duration."""
-    before = gc.get_threshold()
-    gc.set_threshold(before[0] * 100, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+class _CampaignSettings:
+    """Two settings of the Python process while campaigns play, then as before:
 
+    - the cycle collector runs a hundred times less often: a campaign allocates millions of
+      short-lived rows and tuples, none in cycles, and keeps its own state to the end; at the
+      default thresholds the collector walked the growing heap again and again, some 4 % of
+      the run;
+    - Python's lock passes between threads every 0.2 ms instead of every 5 ms: the ledger's
+      thread (see :class:`_LedgerThread`) lets go of it for each of its some 39,000
+      statements, and coming back waited for the simulation's thread to give it up, up to the
+      whole interval each time; the two then ran one after the other as if on one core.
 
-@contextlib.contextmanager
-def _quick_switches() -> Iterator[None]:
-    """Python's lock passed between threads every 0.2 ms instead of every 5 ms while a campaign
-    plays, then as before. The ledger's thread lets go of the lock for each of its some 39,000
-    statements (SQLite runs without it); coming back, it waited for the simulation's thread to
-    give the lock up, up to the whole interval each time, and the two ran one after the other
-    as if on one core. The interval is the process's: other threads see it for the campaign's
-    duration."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.0002)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
+    Both are the process's: other threads see them while any campaign plays. The first
+    campaign to start takes them, the last to end puts back what was there before it, so
+    campaigns on several threads at once leave the process as they found it."""
+
+    _lock = threading.Lock()
+    _playing = 0
+    _before: tuple[tuple[int, int, int], float] = (gc.get_threshold(), sys.getswitchinterval())
+
+    @classmethod
+    @contextlib.contextmanager
+    def held(cls) -> Iterator[None]:
+        with cls._lock:
+            if not cls._playing:
+                cls._before = (gc.get_threshold(), sys.getswitchinterval())
+                thresholds = cls._before[0]
+                gc.set_threshold(thresholds[0] * 100, *thresholds[1:])
+                sys.setswitchinterval(0.0002)
+            cls._playing += 1
+        try:
+            yield
+        finally:
+            with cls._lock:
+                cls._playing -= 1
+                if not cls._playing:
+                    thresholds, interval = cls._before
+                    gc.set_threshold(*thresholds)
+                    sys.setswitchinterval(interval)
 
 
 class _Stopwatch:
@@ -825,7 +836,7 @@ class _Campaign:
         if scratch is not None:
             with self.watch.part("ledger"):
                 drop_read_indexes(scratch)
-        with _rare_collections(), _quick_switches():
+        with _CampaignSettings.held():
             try:
                 self.play()
             except BaseException:
