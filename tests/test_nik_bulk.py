@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import ektpcore
 from ektpcore import InvalidNikError, Nik, NikErrorCode, parse_niks
+from ektpcore.nik import nik_objects
 
 from .conftest import valid_niks
 
@@ -235,3 +236,18 @@ def test_misaligned_arrow_buffers_are_read() -> None:
 def test_nik_objects_are_read_in_bulk() -> None:
     niks = [Nik("3271014508990001"), Nik("3271014508990002")]
     assert parse_niks([*niks, None]).values.tolist() == [*map(int, niks), -1]
+
+
+@given(st.lists(valid_niks(), max_size=40))
+def test_many_integers_become_nik_objects_as_one_by_one(texts: list[str]) -> None:
+    values = [int(t) for t in texts]
+    assert nik_objects(values) == [Nik.from_int(v) for v in values]
+
+
+def test_many_integers_with_a_bad_one_raise_as_from_int_would() -> None:
+    good, bad = 3271014508990001, 9971014508990001  # province 99 does not exist
+    with pytest.raises(InvalidNikError) as many:
+        nik_objects([good, bad, 0])
+    with pytest.raises(InvalidNikError) as one:
+        Nik.from_int(bad)
+    assert (many.value.reason, str(many.value)) == (one.value.reason, str(one.value))

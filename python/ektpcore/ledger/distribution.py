@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import IllegalTransitionError, InvalidArgumentError, ManifestMismatchError
 from ..lifecycle import Actor, Permission, State, meaningful
-from ..nik import Nik, mask_nik, parse_niks
+from ..nik import Nik, mask_nik, nik_objects, parse_niks
 from . import records
 from .records import Record
 from .sealing import (
@@ -138,8 +138,10 @@ def _manifest(db: Session, head: Sequence[Any]) -> Manifest:
         (manifest_id,),
     )
     niks = niks_of(db, [r[1] for r in rows], [r[2] for r in rows])
-    for (kel, _, _), nik in sorted(zip(rows, niks, strict=True), key=lambda x: (x[0][0], x[1])):
-        groups.setdefault(kel, []).append(Nik.from_int(nik))
+    for (kel, _, _), nik in sorted(
+        zip(rows, nik_objects(niks), strict=True), key=lambda x: (x[0][0], x[1].value)
+    ):
+        groups.setdefault(kel, []).append(nik)
     _, kec, state, leg, to_kel, created_at, created_by, sent, received, by, count = head
     (by,) = open_texts(db, [by], "manifests.received_by", [manifest_id])
     return Manifest(

@@ -26,7 +26,15 @@ from ..errors import (
     UnknownRecordError,
 )
 from ..lifecycle import RECORD_PERMISSIONS, Permission, State, meaningful, transition_rule
-from ..nik import Nik, NikMismatch, crosscheck_niks, mask_digits, mask_nik, parse_niks
+from ..nik import (
+    Nik,
+    NikMismatch,
+    crosscheck_niks,
+    mask_digits,
+    mask_nik,
+    nik_objects,
+    parse_niks,
+)
 from . import blanks as _blanks
 from . import chain, ribbons
 from .blanks import BlankState
@@ -868,9 +876,10 @@ def _records(db: Session, rows: Sequence[Sequence[Any]]) -> list[Record]:
         ]
     else:
         people = db.vault.open_records([r[0] for r in rows], [r[10] for r in rows])
+    objects = nik_objects([nik for nik, _ in people])
     return [
         Record(
-            Nik.from_int(nik),
+            nik,
             person.name,
             State(state),
             kec,
@@ -882,8 +891,8 @@ def _records(db: Session, rows: Sequence[Sequence[Any]]) -> list[Record]:
             person.signature_ref,
             CardFields(**person.card),
         )
-        for (nik, person), (_, _, state, kec, kel, serial, manifest, updated, *_) in zip(
-            people, rows, strict=True
+        for nik, (_, person), (_, _, state, kec, kel, serial, manifest, updated, *_) in zip(
+            objects, people, rows, strict=True
         )
     ]
 
@@ -1017,7 +1026,7 @@ def events(db: Session, start: _dt.datetime, end: _dt.datetime) -> list[tuple[Ni
     )
     niks = niks_of(db, [row[0] for row in rows], [row[1] for row in rows])
     entries = _history_entries(db, [row[2:] for row in rows])
-    return [(Nik.from_int(nik), entry) for nik, entry in zip(niks, entries, strict=True)]
+    return list(zip(nik_objects(niks), entries, strict=True))
 
 
 def transition_counts(
