@@ -21,6 +21,8 @@ import heapq
 import itertools
 import json
 import math
+import queue
+import signal
 import sys
 import threading
 import time
@@ -28,7 +30,7 @@ import tomllib
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -480,6 +482,32 @@ class _CampaignSettings:
                     sys.setswitchinterval(interval)
 
 
+@contextlib.contextmanager
+def _one_interrupt() -> Iterator[None]:
+    """Ctrl-C stops a campaign once: after the first, the ones that follow are ignored until
+    the ledger's thread has ended the change it was making, so that no second interrupt
+    closes the ledger under it (:meth:`_LedgerThread.stop` waits for it through the
+    interrupts it sees, but one landing between two statements would escape the wait). Only
+    where Python's own handler is in place, on the main thread; another handler is left as
+    it is."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def first(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class _Stopwatch:
     """Wall-clock seconds per part of a run; a call inside a timed call counts for the outer
     one (the ledger reads of making a plan are planning)."""
@@ -534,6 +562,10 @@ class _TimedLedger:
             return self._target.__exit__(*exc)
 
 
+# A change for the ledger's thread: its future, the work and its arguments.
+_Change = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
 class _LedgerThread:
     """The campaign's changes of the ledger, made in order on a thread of their own while the
     simulation and the planner go on, as a bureau's stations record what they did while its
@@ -542,31 +574,46 @@ class _LedgerThread:
     so the ledger's time and the rest overlap on a machine with more than one core.
 
     The first change that fails stops the ones after it (they would act on a ledger that
-    missed it) and is raised where the simulation next waits, at the latest at the end."""
+    missed it) and is raised where the simulation next waits, at the latest at the end. The
+    thread is always waited for before the simulation goes on past :meth:`stop` or
+    :meth:`finish`, through further interrupts too: the ledger is closed after, and never
+    under a change being made."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ektpcore-ledger")
+        self._queue: queue.SimpleQueue[_Change | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
+        self._dropping = False
         # Seconds the thread spent on the ledger's changes, and the simulation waiting for it.
         self.busy = 0.0
         self.waited = 0.0
 
     def later(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """Queues ``work(*args, **kwargs)`` after every change queued before it."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="ektpcore-ledger")
+            self._thread.start()
+        done: Future[Any] = Future()
+        self._queue.put((done, work, args, kwargs))
+        return done
 
-        def run() -> Any:
+    def _work(self) -> None:
+        while (change := self._queue.get()) is not None:
+            done, work, args, kwargs = change
+            if self._dropping or not done.set_running_or_notify_cancel():
+                done.cancel()
+                continue
             if self._failed is not None:
-                raise self._failed
+                done.set_exception(self._failed)
+                continue
             began = time.perf_counter()
             try:
-                return work(*args, **kwargs)
+                done.set_result(work(*args, **kwargs))
             except BaseException as err:
                 self._failed = self._failed or err
-                raise
+                done.set_exception(err)
             finally:
                 self.busy += time.perf_counter() - began
-
-        return self._pool.submit(run)
 
     def result(self, change: Future[Any]) -> Any:
         """What a queued change returned, once it is made."""
@@ -583,15 +630,30 @@ class _LedgerThread:
     def stop(self) -> None:
         """Drops the changes not yet begun and waits for the one under way (the simulation
         failed or was interrupted)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._dropping = True
+        self._end()
 
     def finish(self) -> None:
         """Waits for every queued change; raises the first that failed."""
         began = time.perf_counter()
-        self._pool.shutdown(wait=True)
+        self._end()
         self.waited += time.perf_counter() - began
         if self._failed is not None:
             raise self._failed
+
+    def _end(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        interrupted: BaseException | None = None
+        while self._thread.is_alive():
+            try:
+                self._thread.join()
+            except KeyboardInterrupt as err:
+                # Another Ctrl-C: what is not begun is dropped, the change under way ends.
+                interrupted, self._dropping = err, True
+        if interrupted is not None:
+            raise interrupted
 
 
 class _Campaign:
@@ -836,7 +898,7 @@ class _Campaign:
         if scratch is not None:
             with self.watch.part("ledger"):
                 drop_read_indexes(scratch)
-        with _CampaignSettings.held():
+        with _CampaignSettings.held(), _one_interrupt():
             try:
                 self.play()
             except BaseException:
