@@ -95,7 +95,7 @@ def test_the_summary_names_every_bottleneck(small_run: tuple[CampaignReport, Pat
     assert [line.split(":")[0] for line in lines] == ["blanks", "ribbons", "staff", "printers"]
     assert lines[0].startswith("blanks: a BOTTLENECK: ")  # fewer blanks than records
     assert lines[1].startswith("ribbons: a BOTTLENECK: printers waited ")
-    assert lines[2] == "staff: not a bottleneck (every shift runs all 2 printers)"
+    assert lines[2] == "staff: not a bottleneck (every shift runs both printers)"
     assert all(f"    {line}" in report.summary() for line in lines)
     assert report.to_dict()["bottlenecks"] == lines
     # Too few operators at night, and printers busy all the time yet short of the target.
@@ -105,7 +105,7 @@ def test_the_summary_names_every_bottleneck(small_run: tuple[CampaignReport, Pat
     busy = {p: 0.97 for p in report.utilisation}
     thin = dataclasses.replace(report, scenario=scenario, utilisation=busy, printed_by_target=10)
     staff, printers = thin.bottlenecks()[2:]
-    assert staff == "staff: a BOTTLENECK: the 20:00-08:00 shift's 1 operators run 1 of 2 printers"
+    assert staff == "staff: a BOTTLENECK: the 20:00-08:00 shift's 1 operator runs 1 of 2 printers"
     assert printers.startswith("printers: a BOTTLENECK: busy 97% of the time, yet 10 of ")
 
 
@@ -302,6 +302,13 @@ def test_the_cli_simulates_with_overrides(tmp_path: Path) -> None:
     assert "BLANK SHORTFALL" in result.output
     assert json.loads(out_json.read_text())["seed"] == 3
     assert out_png.exists()
+    # The summary's lines are lines; a line break in a scenario's name stays escaped.
+    named = CliRunner().invoke(main, [*args, "--no-plot", "--set", 'campaign.name="Kota\\nPalsu"'])
+    assert named.exit_code == 0, named.output
+    lines = named.output.splitlines()
+    assert lines[0].startswith("Kota\\nPalsu: ")
+    assert any(line.startswith("  printed ") for line in lines)
+    assert any(line.startswith("  run: ") for line in lines)
     shown = CliRunner().invoke(main, ["simulate", "--show-scenario"])
     assert "[campaign]" in shown.output
     wrong = CliRunner().invoke(main, ["simulate", "--set", "printers.colour=3"])

@@ -200,6 +200,11 @@ class CampaignReport:
 
     def summary(self) -> str:
         """The campaign in a few lines a person reads."""
+        return "\n".join(self.summary_lines())
+
+    def summary_lines(self) -> list[str]:
+        """:meth:`summary`'s lines, one by one (a scenario's names, shown in them, may hold
+        line breaks of their own)."""
         name = self.scenario["campaign"]["name"]
         days = (
             "not within the simulation"
@@ -243,10 +248,10 @@ class CampaignReport:
         )
         t = self.seconds
         lines.append(
-            f"  run: {t['total']:.1f} s (planning {t['planning']:.1f} s, ledger "
-            f"{t['ledger']:.1f} s, simulation {t['simulation']:.1f} s)"
+            f"  run: {t['total']:.1f} s (planning {t['planning']:.1f} s, simulation "
+            f"{t['simulation']:.1f} s, and beside them the ledger {t['ledger']:.1f} s)"
         )
-        return "\n".join(lines)
+        return lines
 
     def bottlenecks(self) -> list[str]:
         """What held the campaign back, resource by resource: blanks, ribbons, staff and
@@ -270,7 +275,8 @@ class CampaignReport:
         count = int(s["printers"]["count"])
         per = int(s["staffing"]["printers_per_operator"])
         short = [
-            f"the {sh['start']}-{sh['end']} shift's {sh['staff']} operators run"
+            f"the {sh['start']}-{sh['end']} shift's {sh['staff']}"
+            f" {'operator runs' if int(sh['staff']) == 1 else 'operators run'}"
             f" {min(count, int(sh['staff']) * per)} of {count} printers"
             for sh in s["shifts"]
             if int(sh["staff"]) * per < count
@@ -278,7 +284,8 @@ class CampaignReport:
         if short:
             lines.append("staff: a BOTTLENECK: " + "; ".join(short))
         else:
-            lines.append(f"staff: not a bottleneck (every shift runs all {count} printers)")
+            every = {1: "the printer", 2: "both printers"}.get(count, f"all {count} printers")
+            lines.append(f"staff: not a bottleneck (every shift runs {every})")
         printable = self.records - self.duplicates - self.blank_shortfall
         busy = sum(self.utilisation.values()) / len(self.utilisation) if self.utilisation else 0
         down = sum(

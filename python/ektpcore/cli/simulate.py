@@ -111,7 +111,8 @@ def simulate_command(
         report = simulate(config, seed=seed, ledger=ledger, regions=table, progress=progress)
         bar.update(1000 - done[0])
     say = note if to_stdout else echo
-    say(report.summary())
+    for line in report.summary_lines():
+        say(line)
     if ledger is not None:
         say(f"ledger: {shown(ledger)}")
     if json_out is not None:
