@@ -247,11 +247,12 @@ CASES: list[tuple[str, str, Exit, str]] = [
         r"at most 1,000,000 cards",
     ),
     ("blank-huge", "ledger where-is {B}/bureau.db --blank " + "9" * 25, Exit.USAGE, r"--blank"),
+    ("scenario-toml", "simulate --scenario {B}/export.csv --no-plot", Exit.INPUT, r"export\.csv: "),
     (
         "scenario",
         "simulate --set records.print_ready=1e12 --no-plot",
         Exit.USAGE,
-        r"records\.print_ready must be a number in",
+        r"records\.print_ready must be a whole number in",
     ),
     # output paths, checked before the work
     (

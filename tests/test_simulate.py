@@ -110,10 +110,66 @@ def test_the_summary_names_every_bottleneck(small_run: tuple[CampaignReport, Pat
 
 
 def test_a_scenario_too_large_to_hold_is_refused_by_name() -> None:
-    with pytest.raises(InvalidArgumentError, match=r"records\.print_ready must be a number in"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"records\.print_ready must be a whole number in"
+    ):
         load_scenario(overrides=["records.print_ready=1e12"])
-    with pytest.raises(InvalidArgumentError, match=r"blanks\.in_stock must be a number in"):
+    with pytest.raises(InvalidArgumentError, match=r"blanks\.in_stock must be a whole number in"):
         load_scenario(overrides=["blanks.in_stock=100000000000"])
+
+
+def test_a_scenario_given_in_part_is_the_default_with_those_settings() -> None:
+    small = dict(item.split("=") for item in SMALL[:4])
+    part = {
+        "records": {k.split(".")[1]: int(v) for k, v in small.items() if k.startswith("records")},
+        "blanks": {"in_stock": int(small["blanks.in_stock"])},
+    }
+    full = load_scenario(overrides=SMALL[:4])
+    assert simulate(part, seed=3).to_dict()["printed"] == simulate(full, seed=3).printed
+    with pytest.raises(InvalidArgumentError, match=r"printers\.count must be a whole number"):
+        simulate({"printers": {"count": -3}})
+    with pytest.raises(InvalidArgumentError, match=r"unknown setting 'printers\.colour'"):
+        simulate({"printers": {"colour": 3}})
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ('blanks.deliveries="x"', "blanks.deliveries must be a list"),
+        ("blanks.deliveries=[1, 2]", r"blanks.deliveries\[0\] must be a table of count, day"),
+        ("blanks.deliveries=[{day = 1}]", r"blanks.deliveries\[0\] must be a table"),
+        ('blanks.deliveries=[{day = "x", count = 1}]', r"blanks.deliveries\[0\].day must be"),
+        ("blanks.deliveries=[{day = -0.5, count = 5}]", r"blanks.deliveries\[0\].day must be"),
+        ("blanks.deliveries=[{day = nan, count = 5}]", r"blanks.deliveries\[0\].day must be"),
+        ("blanks.deliveries=[{day = 1e9, count = 5}]", r"blanks.deliveries\[0\].day must be"),
+        ("blanks.deliveries=[{day = 1, count = 2.5}]", r"blanks.deliveries\[0\].count must be"),
+        ("blanks.deliveries=[{day = 1, count = 1e12}]", r"blanks.deliveries\[0\].count must be"),
+        ("blanks.deliveries=[{day = 1, count = 1, lot = 2}]", r"blanks.deliveries\[0\] must be"),
+        ("ribbons.deliveries=[{day = 1}]", r"ribbons.deliveries\[0\] must be a table"),
+        ("shifts=3", "shifts must be a list of at least one shift"),
+        ("shifts=[]", "shifts must be a list of at least one shift"),
+        ("shifts=[1]", r"shifts\[0\] must be a table of end, staff, start"),
+        ('shifts=[{start = "08:00"}]', r"shifts\[0\] must be a table"),
+        ('shifts=[{start = "25:00", end = "08:00", staff = 1}]', r"shifts\[0\].start must be"),
+        ('shifts=[{start = "08:00", end = "20:00", staff = -1}]', r"shifts\[0\].staff must be"),
+        ("shifts.staffing=[]", "shifts must be a list of at least one shift"),
+        ("staffing.printers_per_operator=0", "staffing.printers_per_operator must be"),
+        ('distribution.kecamatan=[{name = "X"}]', r"distribution.kecamatan\[0\] must be"),
+        (
+            'distribution.kecamatan=[{name = "X", kelurahan = 0}]',
+            r"distribution.kecamatan\[0\].kelurahan must be",
+        ),
+        ("distribution.kecamatan=[]", "distribution.kecamatan must be a list of 1 to 99"),
+        ('distribution.kabkota="xx"', "distribution.kabkota must be a regency or city code"),
+        ("campaign.start=9999-12-31T00:00:00", "campaign.start must be a TOML date-time"),
+        ("printers.count=2.5", "printers.count must be a whole number"),
+        ('records.two_sided="yes"', "records.two_sided must be true or false"),
+        ("campaign.click_limit=0", "campaign.click_limit must be a whole number"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_name(override: str, named: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=named):
+        load_scenario(overrides=[override])
 
 
 def test_the_same_seed_gives_the_same_report(small_run: tuple[CampaignReport, Path]) -> None:

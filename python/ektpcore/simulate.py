@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import queue
+import re
 import signal
 import sys
 import threading
@@ -34,7 +35,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -130,31 +131,138 @@ _MOST_RECORDS = 10_000_000
 
 
 def _check(s: Mapping[str, Any]) -> None:
-    def number(section: str, key: str, lo: float = 0.0, hi: float = math.inf) -> None:
-        value = s[section][key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise InvalidArgumentError(
-                f"scenario: {section}.{key} must be a number in [{lo}, {hi}], got {value!r}"
-            )
+    """Every setting of a scenario of the right kind and within bounds, named when it is not
+    (``blanks.deliveries[2].count``): a scenario comes from an office's own file or the
+    command line, and nothing in it should end in a traceback half-way through a run."""
 
-    for key in ("print_ready", "sent_for_enrolment", "bio_captured"):
-        number("records", key, 0, _MOST_RECORDS)
-    number("records", "replacement_share", 0, 1)
-    number("central", "duplicate_share", 0, 1)
-    number("central", "tranche_hours", 0.01)
-    for key in ("jam_rate", "chip_failure_rate", "qc_reject_rate"):
-        number("faults", key, 0, 0.5)
-    number("printers", "count", 1, 1000)
-    number("printers", "cards_per_hour", 1)
-    number("printers", "cards_per_hour_two_sided", 1)
-    number("campaign", "click_limit", 1)
-    number("campaign", "max_days", 1, 3650)
-    number("blanks", "in_stock", 0, _MOST_RECORDS)
-    number("ribbons", "capacity", 1)
-    if not isinstance(s["campaign"]["start"], _dt.datetime):
-        raise InvalidArgumentError("scenario: campaign.start must be a TOML date-time")
-    if not s["distribution"]["kecamatan"]:
-        raise InvalidArgumentError("scenario: distribution.kecamatan lists at least one")
+    def fail(where: str, what: str, value: Any) -> NoReturn:
+        raise InvalidArgumentError(f"scenario: {where} must be {what}, got {value!r}")
+
+    def number(where: str, value: Any, lo: float = 0.0, hi: float = math.inf) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            fail(where, f"a number in [{lo}, {hi}]", value)
+        return float(value)
+
+    def whole(where: str, value: Any, lo: int = 0, hi: int = _MOST_RECORDS) -> int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not lo <= value <= hi
+            or value != int(value)
+        ):
+            fail(where, f"a whole number in [{lo}, {hi}]", value)
+        return int(value)
+
+    def table(where: str, value: Any, keys: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping) or set(value) != keys:
+            fail(where, "a table of " + ", ".join(sorted(keys)), value)
+        return value
+
+    def each(section: str, key: str) -> list[tuple[str, Any]]:
+        value = s[section][key]
+        if not isinstance(value, list):
+            fail(f"{section}.{key}", "a list", value)
+        return [(f"{section}.{key}[{i}]", item) for i, item in enumerate(value)]
+
+    settings: dict[str, dict[str, tuple[float, float, bool]]] = {
+        # section: {key: (lo, hi, whole)}
+        "campaign": {
+            "target_days": (1, 3650, True),
+            "click_limit": (1, 100_000, True),
+            "click_overhead_minutes": (0, 1440, False),
+            "max_days": (1, 3650, False),
+        },
+        "records": {
+            "print_ready": (0, _MOST_RECORDS, True),
+            "sent_for_enrolment": (0, _MOST_RECORDS, True),
+            "bio_captured": (0, _MOST_RECORDS, True),
+            "replacement_share": (0, 1, False),
+        },
+        "central": {
+            "confirm_days_mean": (0, 365, False),
+            "send_hours_mean": (0, 8760, False),
+            "dedup_days_mean": (0, 365, False),
+            "duplicate_share": (0, 1, False),
+            "tranche_hours": (0.01, 8760, False),
+        },
+        "blanks": {"in_stock": (0, _MOST_RECORDS, True)},
+        "ribbons": {
+            "capacity": (1, 100_000, True),
+            "in_stock": (0, 100_000, True),
+            "change_minutes": (0, 1440, False),
+        },
+        "printers": {
+            "count": (1, 1000, True),
+            "cards_per_hour": (1, 100_000, False),
+            "cards_per_hour_two_sided": (1, 100_000, False),
+            "chip_seconds": (0, 3600, False),
+        },
+        "staffing": {"printers_per_operator": (1, 1000, True)},
+        "faults": {
+            "jam_rate": (0, 0.5, False),
+            "jam_clear_minutes": (0, 1440, False),
+            "chip_failure_rate": (0, 0.5, False),
+            "qc_reject_rate": (0, 0.5, False),
+            "breakdowns_per_printer_day": (0, 100, False),
+            "repair_hours": (0, 8760, False),
+        },
+        "distribution": {
+            "dispatch_hour": (0, 23, True),
+            "to_kecamatan_days": (0, 365, False),
+            "to_kelurahan_days": (0, 365, False),
+            "collection_days_mean": (0, 365, False),
+        },
+    }
+    for section, keys in settings.items():
+        for key, (lo, hi, integral) in keys.items():
+            where, value = f"{section}.{key}", s[section][key]
+            if integral:
+                whole(where, value, int(lo), int(hi))
+            else:
+                number(where, value, lo, hi)
+    camp = s["campaign"]
+    if not isinstance(camp["name"], str):
+        fail("campaign.name", "text", camp["name"])
+    start = camp["start"]
+    if not isinstance(start, _dt.datetime) or not 1970 <= start.year <= 2200:
+        fail("campaign.start", "a TOML date-time between 1970 and 2200", start)
+    if not isinstance(s["records"]["two_sided"], bool):
+        fail("records.two_sided", "true or false", s["records"]["two_sided"])
+    days = float(camp["max_days"])
+    blanks = int(s["blanks"]["in_stock"])
+    for where, item in each("blanks", "deliveries"):
+        got = table(where, item, {"day", "count"})
+        number(f"{where}.day", got["day"], 0, days)
+        blanks += whole(f"{where}.count", got["count"], 1)
+    if blanks > _MOST_RECORDS:
+        fail("blanks (in stock and delivered)", f"at most {_MOST_RECORDS:,} in all", blanks)
+    for where, item in each("ribbons", "deliveries"):
+        got = table(where, item, {"day", "count"})
+        number(f"{where}.day", got["day"], 0, days)
+        whole(f"{where}.count", got["count"], 1, 100_000)
+    shifts = s["shifts"]
+    if not isinstance(shifts, list) or not shifts:
+        fail("shifts", "a list of at least one shift", shifts)
+    for i, item in enumerate(shifts):
+        where = f"shifts[{i}]"
+        got = table(where, item, {"start", "end", "staff"})
+        for key in ("start", "end"):
+            text = got[key]
+            if not isinstance(text, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+                fail(f"{where}.{key}", 'a time of day as "HH:MM"', text)
+        whole(f"{where}.staff", got["staff"], 0, 1000)
+    dist = s["distribution"]
+    kabkota = dist["kabkota"]
+    if not isinstance(kabkota, str) or not re.fullmatch(r"\d\d\.?\d\d", kabkota):
+        fail("distribution.kabkota", 'a regency or city code such as "32.71"', kabkota)
+    places = each("distribution", "kecamatan")
+    if not 1 <= len(places) <= 99:
+        fail("distribution.kecamatan", "a list of 1 to 99 kecamatan", dist["kecamatan"])
+    for where, item in places:
+        got = table(where, item, {"name", "kelurahan"})
+        if not isinstance(got["name"], str) or not got["name"].strip():
+            fail(f"{where}.name", "a name", got["name"])
+        whole(f"{where}.kelurahan", got["kelurahan"], 1, 99)
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -1308,15 +1416,18 @@ def simulate(
     regions: RegionTable | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> CampaignReport:
-    """Runs a campaign. ``scenario`` from :func:`load_scenario` (default: Kota Bogor 2017);
-    ``seed`` makes the run reproducible (default: the scenario's ``campaign.seed`` or 2017);
+    """Runs a campaign. ``scenario`` from :func:`load_scenario`, or some of its settings
+    (``{"printers": {"count": 8}}``: the default's others kept; default: Kota Bogor 2017);
+    ``seed`` makes the run reproducible (default 2017);
     ``ledger`` keeps the ledger at that path, or in the (empty) PostgreSQL database of a
     ``postgresql://`` URL (default: an SQLite ledger in memory, gone after);
     ``regions`` names kecamatan and kelurahan from a region table; ``progress`` is called with
     the fraction of records settled."""
-    s = dict(scenario) if scenario is not None else load_scenario()
+    # A scenario given in part (``{"printers": {"count": 8}}``) is the default with those
+    # settings changed, as a scenario file is.
+    s = _merge(tomllib.loads(default_scenario_text()), scenario or {})
     _check(s)
-    run_seed = int(seed if seed is not None else s["campaign"].get("seed", 2017))
+    run_seed = 2017 if seed is None else int(seed)
     # A simulated campaign's ledger is scratch: commits are not flushed to disk one by one.
     if ledger is not None:
         if is_database_url(ledger):

@@ -97,6 +97,8 @@ def simulate_command(
     except UnicodeDecodeError:
         raise failure(f"{scenario}: not a scenario (TOML, UTF-8 text)", Exit.INPUT) from None
     except EktpcoreError as err:
+        if scenario is not None and str(err).startswith(f"{scenario}: "):
+            raise failure(str(err), Exit.INPUT) from None  # the file is not TOML
         raise click.UsageError(str(err)) from None
     table = regions_table(regions)
     with click.progressbar(length=1000, label="simulating", file=sys.stderr, hidden=quiet) as bar:
