@@ -6,8 +6,13 @@ import copy
 import dataclasses
 import gc
 import json
+import os
+import signal
+import sqlite3
+import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -257,6 +262,48 @@ def test_campaigns_on_two_threads_at_once_leave_the_process_as_they_found_it() -
     assert seen == {0.0002}
     assert gc.get_threshold() == thresholds
     assert sys.getswitchinterval() == interval
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.002, 0.02])
+def test_ctrl_c_twice_ends_the_run_and_leaves_a_ledger_that_verifies(
+    tmp_path: Path, gap: float
+) -> None:
+    """Ctrl-C pressed twice in a row while the ledger's thread writes: the process says it was
+    interrupted and where the ledger is, never crashes (a second interrupt once closed the
+    ledger under the change being made) and never shows a traceback; the ledger verifies."""
+    path = tmp_path / "interrupted.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONFAULTHANDLER": "1"}
+    words = ["simulate", "--no-plot", "--quiet", "--ledger", str(path)]
+    with subprocess.Popen(
+        [sys.executable, "-m", "ektpcore", *words],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    ) as child:
+        # Once cards are printing: the default campaign then has seconds of changes to go.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as peek:
+                    if peek.execute("SELECT count(*) FROM cards").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                continue
+        child.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        child.send_signal(signal.SIGINT)
+        err = child.communicate(timeout=120)[1]
+    # Aborted (1); or killed by the second interrupt once Python had begun to exit.
+    assert child.returncode in (1, -signal.SIGINT), err
+    assert "Traceback" not in err
+    assert "Fatal Python error" not in err
+    assert f"interrupted: {path} holds the campaign up to this point" in err
+    with Ledger(path) as led:
+        assert led.verify().ok
+        # Every blank accounted for where the campaign stopped.
+        assert led.blanks.reconcile().balanced
 
 
 def test_recording_a_step_as_one_change_keeps_the_report_and_every_cards_way(

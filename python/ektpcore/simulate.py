@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .clock import WIB
-from .errors import BlankShortageWarning, InvalidArgumentError
+from .errors import BlankShortageWarning, InvalidArgumentError, LedgerFileError
 from .ledger import BlankState, Ledger, Manifest, SqliteStore
 from .ledger.schema import drop_read_indexes
 from .ledger.store import is_database_url
@@ -1433,12 +1433,12 @@ def simulate(
         if is_database_url(ledger):
             with Ledger(str(ledger)) as led:
                 if led.counts() or led.blanks.counts():
-                    raise InvalidArgumentError(
+                    raise LedgerFileError(
                         f"{led.path} holds a ledger; the simulation starts a new ledger"
                     )
                 return _Campaign(s, run_seed, led, regions, progress).run()
         if Path(ledger).exists():
-            raise InvalidArgumentError(f"{ledger} exists; the simulation starts a new ledger")
+            raise LedgerFileError(f"{ledger} exists; the simulation starts a new ledger")
         with Ledger(SqliteStore(ledger, durable=False)) as led:
             return _Campaign(s, run_seed, led, regions, progress).run()
     # Not kept: the same SQLite ledger in memory, with no file to write pages to and check

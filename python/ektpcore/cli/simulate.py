@@ -110,7 +110,12 @@ def simulate_command(
                 bar.update(step - done[0])
                 done[0] = step
 
-        report = simulate(config, seed=seed, ledger=ledger, regions=table, progress=progress)
+        try:
+            report = simulate(config, seed=seed, ledger=ledger, regions=table, progress=progress)
+        except KeyboardInterrupt:
+            if ledger is not None:
+                note(f"interrupted: {shown(ledger)} holds the campaign up to this point")
+            raise
         bar.update(1000 - done[0])
     say = note if to_stdout else echo
     for line in report.summary_lines():
