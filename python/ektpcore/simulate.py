@@ -262,7 +262,7 @@ def _check(s: Mapping[str, Any]) -> None:
         got = table(where, item, {"name", "kelurahan"})
         if not isinstance(got["name"], str) or not got["name"].strip():
             fail(f"{where}.name", "a name", got["name"])
-        whole(f"{where}.kelurahan", got["kelurahan"], 1, 99)
+        whole(f"{where}.kelurahan", got["kelurahan"], 1, 999)
 
 
 # -- the report ------------------------------------------------------------------------------
