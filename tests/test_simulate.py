@@ -280,6 +280,8 @@ def test_ctrl_c_twice_ends_the_run_and_leaves_a_ledger_that_verifies(
         stderr=subprocess.PIPE,
         env=env,
         text=True,
+        # As at a terminal, whatever the runner of the tests does with Ctrl-C itself.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as child:
         # Once cards are printing: the default campaign then has seconds of changes to go.
         deadline = time.monotonic() + 120
